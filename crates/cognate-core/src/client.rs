@@ -1,0 +1,228 @@
+//! App clients.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ids::{ClientId, PoolId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TokenValidityUnits {
+    pub access_token: String,
+    pub id_token: String,
+    pub refresh_token: String,
+}
+
+impl Default for TokenValidityUnits {
+    fn default() -> Self {
+        Self { access_token: "hours".into(), id_token: "hours".into(), refresh_token: "days".into() }
+    }
+}
+
+/// How an app client may authenticate and what its tokens contain, in Cognito's shape.
+/// Settings Cognate keeps but does not act on yet live in `extra`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ClientSettings {
+    /// Defaults to 30 days.
+    pub refresh_token_validity: u32,
+    /// Defaults to 1 hour.
+    pub access_token_validity: u32,
+    /// Defaults to 1 hour.
+    pub id_token_validity: u32,
+    pub token_validity_units: TokenValidityUnits,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_attributes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub write_attributes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub explicit_auth_flows: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub supported_identity_providers: Vec<String>,
+    #[serde(rename = "CallbackURLs", skip_serializing_if = "Vec::is_empty")]
+    pub callback_urls: Vec<String>,
+    #[serde(rename = "LogoutURLs", skip_serializing_if = "Vec::is_empty")]
+    pub logout_urls: Vec<String>,
+    #[serde(rename = "DefaultRedirectURI", skip_serializing_if = "Option::is_none")]
+    pub default_redirect_uri: Option<String>,
+    #[serde(rename = "AllowedOAuthFlows", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_oauth_flows: Vec<String>,
+    #[serde(rename = "AllowedOAuthScopes", skip_serializing_if = "Vec::is_empty")]
+    pub allowed_oauth_scopes: Vec<String>,
+    #[serde(rename = "AllowedOAuthFlowsUserPoolClient")]
+    pub allowed_oauth_flows_user_pool_client: bool,
+    /// `ENABLED` (Cognito's default for new clients) or `LEGACY`.
+    pub prevent_user_existence_errors: String,
+    /// Defaults to true.
+    pub enable_token_revocation: bool,
+    pub enable_propagate_additional_user_context_data: bool,
+    /// Defaults to 3 minutes.
+    pub auth_session_validity: u32,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            refresh_token_validity: 30,
+            access_token_validity: 60,
+            id_token_validity: 60,
+            token_validity_units: TokenValidityUnits {
+                access_token: "minutes".into(),
+                id_token: "minutes".into(),
+                refresh_token: "days".into(),
+            },
+            read_attributes: Vec::new(),
+            write_attributes: Vec::new(),
+            explicit_auth_flows: Vec::new(),
+            supported_identity_providers: Vec::new(),
+            callback_urls: Vec::new(),
+            logout_urls: Vec::new(),
+            default_redirect_uri: None,
+            allowed_oauth_flows: Vec::new(),
+            allowed_oauth_scopes: Vec::new(),
+            allowed_oauth_flows_user_pool_client: false,
+            prevent_user_existence_errors: "ENABLED".into(),
+            enable_token_revocation: true,
+            enable_propagate_additional_user_context_data: false,
+            auth_session_validity: 3,
+            extra: Map::new(),
+        }
+    }
+}
+
+const AUTH_FLOWS: &[&str] = &[
+    "ADMIN_NO_SRP_AUTH",
+    "CUSTOM_AUTH_FLOW_ONLY",
+    "USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+];
+
+fn unit_seconds(unit: &str) -> Option<u64> {
+    match unit {
+        "seconds" => Some(1),
+        "minutes" => Some(60),
+        "hours" => Some(3600),
+        "days" => Some(86_400),
+        _ => None,
+    }
+}
+
+impl ClientSettings {
+    /// Checks values and ranges as Cognito does; the error names the parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        for flow in &self.explicit_auth_flows {
+            if !AUTH_FLOWS.contains(&flow.as_str()) {
+                return Err(format!("Invalid ExplicitAuthFlows value: {flow}"));
+            }
+        }
+        let legacy = self.explicit_auth_flows.iter().any(|f| !f.starts_with("ALLOW_"));
+        let modern = self.explicit_auth_flows.iter().any(|f| f.starts_with("ALLOW_"));
+        if legacy && modern {
+            return Err("ExplicitAuthFlows cannot mix legacy and ALLOW_ prefixed values".into());
+        }
+        for flow in &self.allowed_oauth_flows {
+            if !["code", "implicit", "client_credentials"].contains(&flow.as_str()) {
+                return Err(format!("Invalid AllowedOAuthFlows value: {flow}"));
+            }
+        }
+        if self.allowed_oauth_flows.iter().any(|f| f == "client_credentials")
+            && self.allowed_oauth_flows.len() > 1
+        {
+            return Err("client_credentials flow can not be selected along with code flow or implicit flow.".into());
+        }
+        if !["ENABLED", "LEGACY"].contains(&self.prevent_user_existence_errors.as_str()) {
+            return Err("PreventUserExistenceErrors must be ENABLED or LEGACY".into());
+        }
+        for url in self.callback_urls.iter().chain(&self.logout_urls) {
+            let ok = url.starts_with("https://")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://127.0.0.1")
+                || (url.contains("://") && !url.starts_with("http://"));
+            if !ok || url.len() > 1024 || url.contains('#') {
+                return Err(format!("Invalid callback/logout URL (HTTPS required except for localhost): {url}"));
+            }
+        }
+        if let Some(uri) = &self.default_redirect_uri {
+            if !self.callback_urls.contains(uri) {
+                return Err("DefaultRedirectURI must be one of the CallbackURLs".into());
+            }
+        }
+        let u = &self.token_validity_units;
+        let check = |name: &str, value: u32, unit: &str, min: u64, max: u64| -> Result<(), String> {
+            let secs = unit_seconds(unit).ok_or_else(|| format!("Invalid TokenValidityUnits for {name}: {unit}"))?;
+            let total = u64::from(value) * secs;
+            if total < min || total > max {
+                return Err(format!("{name} must be between {min} and {max} seconds (got {total})"));
+            }
+            Ok(())
+        };
+        check("AccessTokenValidity", self.access_token_validity, &u.access_token, 300, 86_400)?;
+        check("IdTokenValidity", self.id_token_validity, &u.id_token, 300, 86_400)?;
+        check("RefreshTokenValidity", self.refresh_token_validity, &u.refresh_token, 3_600, 315_360_000)?;
+        if !(3..=15).contains(&self.auth_session_validity) {
+            return Err("AuthSessionValidity must be between 3 and 15 minutes".into());
+        }
+        Ok(())
+    }
+
+    /// Access token lifetime in seconds.
+    pub fn access_token_secs(&self) -> u64 {
+        u64::from(self.access_token_validity) * unit_seconds(&self.token_validity_units.access_token).unwrap_or(60)
+    }
+
+    /// ID token lifetime in seconds.
+    pub fn id_token_secs(&self) -> u64 {
+        u64::from(self.id_token_validity) * unit_seconds(&self.token_validity_units.id_token).unwrap_or(60)
+    }
+
+    /// Refresh token lifetime in seconds.
+    pub fn refresh_token_secs(&self) -> u64 {
+        u64::from(self.refresh_token_validity) * unit_seconds(&self.token_validity_units.refresh_token).unwrap_or(86_400)
+    }
+}
+
+/// An app client. The secret, when there is one, is kept sealed with the master key
+/// (the server needs it to check `SECRET_HASH`) and opened only to answer
+/// DescribeUserPoolClient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppClient {
+    pub pool_id: PoolId,
+    pub id: ClientId,
+    pub name: String,
+    pub secret_sealed: Option<String>,
+    pub settings: ClientSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Client names: 1 to 128 characters of `[\w\s+=,.@-]`.
+pub fn valid_client_name(name: &str) -> bool {
+    crate::pool::valid_pool_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_ranges_are_enforced() {
+        assert!(ClientSettings::default().validate().is_ok());
+        let s = ClientSettings { access_token_validity: 2, ..Default::default() };
+        assert!(s.validate().is_err());
+        let s = ClientSettings {
+            explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "USER_PASSWORD_AUTH".into()],
+            ..Default::default()
+        };
+        assert!(s.validate().is_err());
+        let s = ClientSettings { callback_urls: vec!["http://evil.example".into()], ..Default::default() };
+        assert!(s.validate().is_err());
+        assert_eq!(ClientSettings::default().access_token_secs(), 3600);
+    }
+}

@@ -1,0 +1,24 @@
+//! Cognate's domain: identifiers, user pools, app clients, users and their attributes,
+//! groups, resource servers, admin credentials, the rules that govern them, and the
+//! per-aggregate repository traits that `cognate-store` implements.
+//!
+//! Nothing here knows about HTTP or SQL. Time and randomness come through [`Clock`] and
+//! [`Rng`] so expiry and id generation are deterministic in tests.
+
+pub mod admin;
+pub mod attributes;
+pub mod client;
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod group;
+pub mod ids;
+pub mod page;
+pub mod password;
+pub mod pool;
+pub mod repo;
+pub mod resource_server;
+pub mod user;
+
+pub use clock::{Clock, Rng, SystemClock, SystemRng};
+pub use error::StoreError;

@@ -1,0 +1,138 @@
+//! Repository traits, one per aggregate. `cognate-store` implements them for SQLite and
+//! PostgreSQL; [`Store`] bundles them for the server.
+//!
+//! Conventions: reads return `Ok(None)` for "not there"; writes that need an existing row
+//! return [`StoreError::NotFound`]; uniqueness violations return [`StoreError::Conflict`]
+//! naming the rule. Every method is atomic.
+
+use async_trait::async_trait;
+
+use crate::admin::AdminCredential;
+use crate::client::AppClient;
+use crate::error::StoreError;
+use crate::group::Group;
+use crate::ids::{ClientId, PoolId};
+use crate::page::PageRequest;
+use crate::pool::UserPool;
+use crate::resource_server::ResourceServer;
+use crate::user::{User, UserFilter, UserKeys};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+#[async_trait]
+pub trait PoolRepo: Send + Sync {
+    async fn create_pool(&self, pool: &UserPool) -> Result<()>;
+    async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>>;
+    /// Pools ordered by id, after the page cursor (a pool id).
+    async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>>;
+    /// Replaces name and settings if `pool.version` is still the stored version, and bumps
+    /// it; `Conflict("version")` when someone else updated the pool first.
+    async fn update_pool(&self, pool: &UserPool) -> Result<()>;
+    /// Deletes the pool with its clients, users, groups and resource servers.
+    async fn delete_pool(&self, id: &PoolId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ClientRepo: Send + Sync {
+    async fn create_client(&self, client: &AppClient) -> Result<()>;
+    async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>>;
+    /// Clients ordered by id, after the page cursor (a client id).
+    async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>>;
+    async fn update_client(&self, client: &AppClient) -> Result<()>;
+    async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// `Conflict("username")`, `Conflict("email")`, `Conflict("phone_number")` or
+    /// `Conflict("preferred_username")` when a key is taken.
+    async fn create_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>>;
+    async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>>;
+    /// Finds a user by a verified alias (`email`, `phone_number`, `preferred_username`).
+    async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>>;
+    /// Replaces the user's status, password and attributes (re-indexing them).
+    async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    async fn delete_user(&self, pool: &PoolId, sub: &str) -> Result<()>;
+    /// Users ordered by username key, after the page cursor (a username key).
+    async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>>;
+    /// Number of users in a pool (DescribeUserPool's EstimatedNumberOfUsers).
+    async fn count_users(&self, pool: &PoolId) -> Result<i64>;
+}
+
+#[async_trait]
+pub trait GroupRepo: Send + Sync {
+    async fn create_group(&self, group: &Group) -> Result<()>;
+    async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>>;
+    /// Groups ordered by name, after the page cursor (a group name).
+    async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>>;
+    async fn update_group(&self, group: &Group) -> Result<()>;
+    async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()>;
+    /// Adds a membership; adding an existing member is not an error.
+    async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()>;
+    async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()>;
+    /// A user's groups ordered by name, after the page cursor (a group name).
+    async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>>;
+    /// A group's members ordered by username key, after the page cursor.
+    async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>>;
+}
+
+#[async_trait]
+pub trait ResourceServerRepo: Send + Sync {
+    async fn create_resource_server(&self, rs: &ResourceServer) -> Result<()>;
+    async fn get_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>>;
+    /// Resource servers ordered by identifier, after the page cursor.
+    async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>>;
+    async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()>;
+    async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait AdminCredentialRepo: Send + Sync {
+    async fn create_admin_credential(&self, cred: &AdminCredential) -> Result<()>;
+    async fn get_admin_credential(&self, access_key_id: &str) -> Result<Option<AdminCredential>>;
+    async fn list_admin_credentials(&self) -> Result<Vec<AdminCredential>>;
+    /// Marks a credential revoked at `at` (ms); `NotFound` if it does not exist.
+    async fn revoke_admin_credential(&self, access_key_id: &str, at: i64) -> Result<()>;
+}
+
+/// A message waiting for delivery (the default "sender" is this outbox, which operators
+/// and tests read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub pool_id: PoolId,
+    pub username: String,
+    /// `EMAIL` or `SMS`.
+    pub medium: String,
+    pub destination: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    async fn enqueue_message(&self, msg: &OutboxMessage) -> Result<()>;
+    /// Messages newest first, at most `limit`.
+    async fn list_messages(&self, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>>;
+}
+
+/// Small installation-wide facts (e.g. which pool is the shared pool).
+#[async_trait]
+pub trait MetaRepo: Send + Sync {
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Sets `key` unless it is set; returns the value that is stored afterwards.
+    async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String>;
+}
+
+/// Everything the server needs from storage.
+#[async_trait]
+pub trait Store:
+    PoolRepo + ClientRepo + UserRepo + GroupRepo + ResourceServerRepo + AdminCredentialRepo + OutboxRepo + MetaRepo
+{
+    /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<()>;
+}

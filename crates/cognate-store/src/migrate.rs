@@ -1,0 +1,70 @@
+//! Embedded, forward-only migrations. Each backend lists its files in order; a migration
+//! runs in one transaction together with the row that records it, so a crash leaves either
+//! all of it or none.
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") }];
+
+pub(crate) const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") }];
+
+pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// Runs every migration in `list` that the database has not applied yet.
+macro_rules! run_migrations {
+    ($conn:expr, $list:expr, $lock:expr) => {{
+        use sqlx::Connection as _;
+        let conn = $conn;
+        sqlx::raw_sql($crate::migrate::CREATE_TABLE)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| $crate::ConnectError::Connect(e.to_string()))?;
+        let mut applied_now = Vec::new();
+        for m in $list {
+            let fail = |e: sqlx::Error| $crate::ConnectError::Migration {
+                version: m.version,
+                name: m.name,
+                message: e.to_string(),
+            };
+            let mut tx = conn.begin().await.map_err(fail)?;
+            if let Some(lock) = $lock {
+                sqlx::raw_sql(lock).execute(&mut *tx).await.map_err(fail)?;
+            }
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM cognate_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail)?;
+            if done.is_some() {
+                tx.rollback().await.map_err(fail)?;
+                continue;
+            }
+            sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(fail)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            sqlx::query("INSERT INTO cognate_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            applied_now.push(m.version);
+        }
+        Ok::<Vec<i64>, $crate::ConnectError>(applied_now)
+    }};
+}
+pub(crate) use run_migrations;

@@ -1,0 +1,791 @@
+//! The repository implementations, written once and expanded for each backend. Every
+//! statement uses `$n` parameters in first-use order, which both SQLite and PostgreSQL
+//! accept, and only types both map the same way (TEXT, BIGINT/INTEGER, BOOLEAN).
+
+use cognate_core::StoreError;
+
+/// Maps a unique-constraint violation to `Conflict(label)`, naming the user key that
+/// collided when the table is `users`.
+pub(crate) fn write_err(e: sqlx::Error, label: &'static str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let text = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
+            for (needle, what) in [
+                ("email_key", "email"),
+                ("phone_key", "phone_number"),
+                ("preferred_key", "preferred_username"),
+                ("username_key", "username"),
+            ] {
+                if text.contains(needle) {
+                    return StoreError::Conflict(what);
+                }
+            }
+            return StoreError::Conflict(label);
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::NotFound(label);
+        }
+    }
+    crate::backend_err(e)
+}
+
+pub(crate) fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The upper bound of a prefix range: every string starting with `prefix` sorts at or
+/// below it (codepoint order; PostgreSQL columns use the "C" collation).
+pub(crate) fn prefix_upper(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+macro_rules! repos {
+    ($store:ident, $row:ty, $backend:literal) => {
+        use async_trait::async_trait;
+        use cognate_core::StoreError;
+        use cognate_core::admin::AdminCredential;
+        use cognate_core::client::AppClient;
+        use cognate_core::group::Group;
+        use cognate_core::ids::{ClientId, PoolId};
+        use cognate_core::page::PageRequest;
+        use cognate_core::pool::UserPool;
+        use cognate_core::repo::*;
+        use cognate_core::resource_server::ResourceServer;
+        use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
+        use sqlx::Row as _;
+        use $crate::backend_err;
+        use $crate::repos::{json, prefix_upper, to_json, write_err};
+
+        type Result<T> = std::result::Result<T, StoreError>;
+
+        fn col<'r, T>(row: &'r $row, name: &str) -> Result<T>
+        where
+            T: sqlx::Decode<'r, <$row as sqlx::Row>::Database> + sqlx::Type<<$row as sqlx::Row>::Database>,
+        {
+            row.try_get(name).map_err(backend_err)
+        }
+
+        fn pool_id(text: &str) -> Result<PoolId> {
+            PoolId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("pool id {text}")))
+        }
+
+        fn pool_from(row: &$row) -> Result<UserPool> {
+            Ok(UserPool {
+                id: pool_id(&col::<String>(row, "id")?)?,
+                name: col(row, "name")?,
+                settings: json(&col::<String>(row, "settings")?, "pool settings")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+                version: col(row, "version")?,
+            })
+        }
+
+        fn client_from(row: &$row) -> Result<AppClient> {
+            let id: String = col(row, "id")?;
+            Ok(AppClient {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                id: ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("client id {id}")))?,
+                name: col(row, "name")?,
+                secret_sealed: col(row, "secret_sealed")?,
+                settings: json(&col::<String>(row, "settings")?, "client settings")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
+             u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at";
+
+        fn user_from(row: &$row) -> Result<User> {
+            let status: String = col(row, "status")?;
+            Ok(User {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                sub: col(row, "sub")?,
+                username: col(row, "username")?,
+                status: status.parse().map_err(StoreError::Corrupt)?,
+                enabled: col(row, "enabled")?,
+                password_hash: col(row, "password_hash")?,
+                temp_password_expires_at: col(row, "temp_password_expires_at")?,
+                attributes: json(&col::<String>(row, "attributes")?, "user attributes")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        fn group_from(row: &$row) -> Result<Group> {
+            Ok(Group {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                name: col(row, "name")?,
+                description: col(row, "description")?,
+                role_arn: col(row, "role_arn")?,
+                precedence: col(row, "precedence")?,
+                created_at: col(row, "created_at")?,
+                updated_at: col(row, "updated_at")?,
+            })
+        }
+
+        fn rs_from(row: &$row) -> Result<ResourceServer> {
+            Ok(ResourceServer {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                identifier: col(row, "identifier")?,
+                name: col(row, "name")?,
+                scopes: json(&col::<String>(row, "scopes")?, "resource server scopes")?,
+            })
+        }
+
+        fn cred_from(row: &$row) -> Result<AdminCredential> {
+            Ok(AdminCredential {
+                access_key_id: col(row, "access_key_id")?,
+                secret_sealed: col(row, "secret_sealed")?,
+                description: col(row, "description")?,
+                created_at: col(row, "created_at")?,
+                revoked_at: col(row, "revoked_at")?,
+            })
+        }
+
+        fn after(page: &PageRequest) -> &str {
+            page.after.as_deref().unwrap_or("")
+        }
+
+        fn affected(rows: u64, what: &'static str) -> Result<()> {
+            if rows == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
+        }
+
+        #[async_trait]
+        impl PoolRepo for $store {
+            async fn create_pool(&self, p: &UserPool) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO pools (id, name, settings, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(p.id.as_str())
+                .bind(&p.name)
+                .bind(to_json(&p.settings)?)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .bind(p.version)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "pool"))?;
+                Ok(())
+            }
+
+            async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>> {
+                let row = sqlx::query("SELECT * FROM pools WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(pool_from).transpose()
+            }
+
+            async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>> {
+                let rows = sqlx::query("SELECT * FROM pools WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after(page))
+                    .bind(page.fetch_limit())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(pool_from).collect()
+            }
+
+            async fn update_pool(&self, p: &UserPool) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE pools SET name = $1, settings = $2, updated_at = $3, version = version + 1 \
+                     WHERE id = $4 AND version = $5",
+                )
+                .bind(&p.name)
+                .bind(to_json(&p.settings)?)
+                .bind(p.updated_at)
+                .bind(p.id.as_str())
+                .bind(p.version)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                match self.get_pool(&p.id).await? {
+                    Some(_) => Err(StoreError::Conflict("version")),
+                    None => Err(StoreError::NotFound("pool")),
+                }
+            }
+
+            async fn delete_pool(&self, id: &PoolId) -> Result<()> {
+                let done = sqlx::query("DELETE FROM pools WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "pool")
+            }
+        }
+
+        #[async_trait]
+        impl ClientRepo for $store {
+            async fn create_client(&self, c: &AppClient) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO clients (pool_id, id, name, secret_sealed, settings, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(c.pool_id.as_str())
+                .bind(c.id.as_str())
+                .bind(&c.name)
+                .bind(&c.secret_sealed)
+                .bind(to_json(&c.settings)?)
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "client"))?;
+                Ok(())
+            }
+
+            async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
+                let row = sqlx::query("SELECT * FROM clients WHERE pool_id = $1 AND id = $2")
+                    .bind(pool.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(client_from).transpose()
+            }
+
+            async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
+                let rows = sqlx::query("SELECT * FROM clients WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(pool.as_str())
+                    .bind(after(page))
+                    .bind(page.fetch_limit())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(client_from).collect()
+            }
+
+            async fn update_client(&self, c: &AppClient) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE clients SET name = $1, settings = $2, updated_at = $3 WHERE pool_id = $4 AND id = $5",
+                )
+                .bind(&c.name)
+                .bind(to_json(&c.settings)?)
+                .bind(c.updated_at)
+                .bind(c.pool_id.as_str())
+                .bind(c.id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                affected(done.rows_affected(), "client")
+            }
+
+            async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
+                let done = sqlx::query("DELETE FROM clients WHERE pool_id = $1 AND id = $2")
+                    .bind(pool.as_str())
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "client")
+            }
+        }
+
+        impl $store {
+            /// Rewrites a user's attribute search index inside `tx`.
+            async fn index_attributes(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                u: &User,
+            ) -> Result<()> {
+                sqlx::query("DELETE FROM user_attributes WHERE pool_id = $1 AND sub = $2")
+                    .bind(u.pool_id.as_str())
+                    .bind(&u.sub)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                for (name, value) in &u.attributes {
+                    sqlx::query("INSERT INTO user_attributes (pool_id, sub, name, value) VALUES ($1, $2, $3, $4)")
+                        .bind(u.pool_id.as_str())
+                        .bind(&u.sub)
+                        .bind(name)
+                        .bind(index_value(name, value))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl UserRepo for $store {
+            async fn create_user(&self, u: &User, k: &UserKeys) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                sqlx::query(
+                    "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+                     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(u.pool_id.as_str())
+                .bind(&u.sub)
+                .bind(&u.username)
+                .bind(&k.username)
+                .bind(&k.email)
+                .bind(&k.phone)
+                .bind(&k.preferred_username)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(u.temp_password_expires_at)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| write_err(e, "user"))?;
+                Self::index_attributes(&mut tx, u).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.username_key = $2");
+                let row = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(username_key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
+                let row = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>> {
+                let column = match alias {
+                    "email" => "email_key",
+                    "phone_number" => "phone_key",
+                    "preferred_username" => "preferred_key",
+                    _ => return Ok(None),
+                };
+                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.{column} = $2");
+                let row = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn update_user(&self, u: &User, k: &UserKeys) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, enabled = $5, \
+                     password_hash = $6, temp_password_expires_at = $7, attributes = $8, updated_at = $9 \
+                     WHERE pool_id = $10 AND sub = $11",
+                )
+                .bind(&k.email)
+                .bind(&k.phone)
+                .bind(&k.preferred_username)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(u.temp_password_expires_at)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.updated_at)
+                .bind(u.pool_id.as_str())
+                .bind(&u.sub)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| write_err(e, "user"))?;
+                affected(done.rows_affected(), "user")?;
+                Self::index_attributes(&mut tx, u).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn delete_user(&self, pool: &PoolId, sub: &str) -> Result<()> {
+                let done = sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "user")
+            }
+
+            async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
+                let (lo, hi) = match filter {
+                    Some(f) if f.op == FilterOp::StartsWith => (f.value.clone(), prefix_upper(&f.value)),
+                    Some(f) => (f.value.clone(), f.value.clone()),
+                    None => (String::new(), String::new()),
+                };
+                let tail = "AND u.username_key > $2 ORDER BY u.username_key LIMIT $3";
+                let rows = match filter.map(|f| &f.field) {
+                    None => {
+                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail}");
+                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
+                            .fetch_all(&self.pool).await
+                    }
+                    Some(FilterField::Enabled) => {
+                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail} ");
+                        let sql = sql.replace("ORDER BY", "AND u.enabled = $4 ORDER BY");
+                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
+                            .bind(lo == "Enabled").fetch_all(&self.pool).await
+                    }
+                    Some(FilterField::Attribute(name)) => {
+                        let sql = format!(
+                            "SELECT {USER_COLS} FROM user_attributes a JOIN users u ON u.pool_id = a.pool_id AND u.sub = a.sub \
+                             WHERE a.pool_id = $1 AND a.name = $4 AND a.value >= $5 AND a.value <= $6 {tail}"
+                        );
+                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
+                            .bind(name).bind(&lo).bind(&hi).fetch_all(&self.pool).await
+                    }
+                    Some(field) => {
+                        let column = match field {
+                            FilterField::Username => "u.username_key",
+                            FilterField::Sub => "u.sub",
+                            _ => "u.status",
+                        };
+                        let sql = format!(
+                            "SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {column} >= $4 AND {column} <= $5 {tail}"
+                        );
+                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
+                            .bind(&lo).bind(&hi).fetch_all(&self.pool).await
+                    }
+                }
+                .map_err(backend_err)?;
+                rows.iter().map(user_from).collect()
+            }
+
+            async fn count_users(&self, pool: &PoolId) -> Result<i64> {
+                sqlx::query_scalar("SELECT count(*) FROM users WHERE pool_id = $1")
+                    .bind(pool.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(backend_err)
+            }
+        }
+
+        #[async_trait]
+        impl GroupRepo for $store {
+            async fn create_group(&self, g: &Group) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO groups (pool_id, name, description, role_arn, precedence, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(g.pool_id.as_str())
+                .bind(&g.name)
+                .bind(&g.description)
+                .bind(&g.role_arn)
+                .bind(g.precedence)
+                .bind(g.created_at)
+                .bind(g.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "group"))?;
+                Ok(())
+            }
+
+            async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>> {
+                let row = sqlx::query("SELECT * FROM groups WHERE pool_id = $1 AND name = $2")
+                    .bind(pool.as_str())
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(group_from).transpose()
+            }
+
+            async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
+                let rows = sqlx::query("SELECT * FROM groups WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+                    .bind(pool.as_str())
+                    .bind(after(page))
+                    .bind(page.fetch_limit())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(group_from).collect()
+            }
+
+            async fn update_group(&self, g: &Group) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE groups SET description = $1, role_arn = $2, precedence = $3, updated_at = $4 \
+                     WHERE pool_id = $5 AND name = $6",
+                )
+                .bind(&g.description)
+                .bind(&g.role_arn)
+                .bind(g.precedence)
+                .bind(g.updated_at)
+                .bind(g.pool_id.as_str())
+                .bind(&g.name)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                affected(done.rows_affected(), "group")
+            }
+
+            async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()> {
+                let done = sqlx::query("DELETE FROM groups WHERE pool_id = $1 AND name = $2")
+                    .bind(pool.as_str())
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "group")
+            }
+
+            async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO group_members (pool_id, group_name, sub) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(pool.as_str())
+                .bind(group)
+                .bind(sub)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "group"))?;
+                Ok(())
+            }
+
+            async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+                sqlx::query("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
+                    .bind(pool.as_str())
+                    .bind(group)
+                    .bind(sub)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
+            async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>> {
+                let rows = sqlx::query(
+                    "SELECT g.* FROM group_members m JOIN groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+                     WHERE m.pool_id = $1 AND m.sub = $2 AND m.group_name > $3 ORDER BY m.group_name LIMIT $4",
+                )
+                .bind(pool.as_str())
+                .bind(sub)
+                .bind(after(page))
+                .bind(page.fetch_limit())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                rows.iter().map(group_from).collect()
+            }
+
+            async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLS} FROM group_members m JOIN users u ON u.pool_id = m.pool_id AND u.sub = m.sub \
+                     WHERE m.pool_id = $1 AND m.group_name = $2 AND u.username_key > $3 ORDER BY u.username_key LIMIT $4"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(group)
+                    .bind(after(page))
+                    .bind(page.fetch_limit())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(user_from).collect()
+            }
+        }
+
+        #[async_trait]
+        impl ResourceServerRepo for $store {
+            async fn create_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+                sqlx::query("INSERT INTO resource_servers (pool_id, identifier, name, scopes) VALUES ($1, $2, $3, $4)")
+                    .bind(rs.pool_id.as_str())
+                    .bind(&rs.identifier)
+                    .bind(&rs.name)
+                    .bind(to_json(&rs.scopes)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| write_err(e, "resource_server"))?;
+                Ok(())
+            }
+
+            async fn get_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
+                let row = sqlx::query("SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
+                    .bind(pool.as_str())
+                    .bind(identifier)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(rs_from).transpose()
+            }
+
+            async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier > $2 ORDER BY identifier LIMIT $3",
+                )
+                .bind(pool.as_str())
+                .bind(after(page))
+                .bind(page.fetch_limit())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                rows.iter().map(rs_from).collect()
+            }
+
+            async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+                let done = sqlx::query("UPDATE resource_servers SET name = $1, scopes = $2 WHERE pool_id = $3 AND identifier = $4")
+                    .bind(&rs.name)
+                    .bind(to_json(&rs.scopes)?)
+                    .bind(rs.pool_id.as_str())
+                    .bind(&rs.identifier)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "resource_server")
+            }
+
+            async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()> {
+                let done = sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
+                    .bind(pool.as_str())
+                    .bind(identifier)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "resource_server")
+            }
+        }
+
+        #[async_trait]
+        impl AdminCredentialRepo for $store {
+            async fn create_admin_credential(&self, c: &AdminCredential) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO admin_credentials (access_key_id, secret_sealed, description, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&c.access_key_id)
+                .bind(&c.secret_sealed)
+                .bind(&c.description)
+                .bind(c.created_at)
+                .bind(c.revoked_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "admin_credential"))?;
+                Ok(())
+            }
+
+            async fn get_admin_credential(&self, id: &str) -> Result<Option<AdminCredential>> {
+                let row = sqlx::query("SELECT * FROM admin_credentials WHERE access_key_id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(cred_from).transpose()
+            }
+
+            async fn list_admin_credentials(&self) -> Result<Vec<AdminCredential>> {
+                let rows = sqlx::query("SELECT * FROM admin_credentials ORDER BY created_at, access_key_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(cred_from).collect()
+            }
+
+            async fn revoke_admin_credential(&self, id: &str, at: i64) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE admin_credentials SET revoked_at = COALESCE(revoked_at, $1) WHERE access_key_id = $2",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                affected(done.rows_affected(), "admin_credential")
+            }
+        }
+
+        #[async_trait]
+        impl OutboxRepo for $store {
+            async fn enqueue_message(&self, m: &OutboxMessage) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, pool_id, username, medium, destination, subject, body, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&m.id)
+                .bind(m.pool_id.as_str())
+                .bind(&m.username)
+                .bind(&m.medium)
+                .bind(&m.destination)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(m.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "message"))?;
+                Ok(())
+            }
+
+            async fn list_messages(&self, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM outbox WHERE ($1 = '' OR pool_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(pool.map(|p| p.as_str()).unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(OutboxMessage {
+                            id: col(row, "id")?,
+                            pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                            username: col(row, "username")?,
+                            medium: col(row, "medium")?,
+                            destination: col(row, "destination")?,
+                            subject: col(row, "subject")?,
+                            body: col(row, "body")?,
+                            created_at: col(row, "created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl MetaRepo for $store {
+            async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)
+            }
+
+            async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String> {
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                self.get_meta(key).await?.ok_or(StoreError::NotFound("meta"))
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use repos;

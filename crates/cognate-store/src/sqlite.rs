@@ -1,0 +1,50 @@
+//! The embedded SQLite backend (the default): one file in the data directory, WAL
+//! journal, `synchronous = FULL` so a committed write survives a crash of the process or
+//! the machine.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::ConnectError;
+use crate::migrate::{SQLITE, run_migrations};
+
+pub(crate) struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, ConnectError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| ConnectError::Connect(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .disable_statement_logging())
+}
+
+pub(crate) async fn migrate_only(url: &str) -> Result<Vec<i64>, ConnectError> {
+    use sqlx::ConnectOptions as _;
+    let mut conn = options(url)?.connect().await.map_err(|e| ConnectError::Connect(e.to_string()))?;
+    run_migrations!(&mut conn, SQLITE, None::<&str>)
+}
+
+impl SqliteStore {
+    pub(crate) async fn connect(url: &str) -> Result<Self, ConnectError> {
+        migrate_only(url).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options(url)?)
+            .await
+            .map_err(|e| ConnectError::Connect(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+mod repo_impls {
+    use super::SqliteStore;
+    crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");
+}

@@ -1,0 +1,367 @@
+"""Start/stop `cognate serve` processes and talk to them (boto3 and raw signed HTTP).
+
+Contract with the server (see the brief in DESIGN.md, "CLI"):
+  * `cognate serve` reads COGNATE_LISTEN, COGNATE_DATA_DIR, COGNATE_DATABASE_URL,
+    COGNATE_REGION from the environment;
+  * when ready it prints `Cognate is listening on http://127.0.0.1:PORT` on stdout;
+  * on first start it writes `<data dir>/admin-credentials.json` (mode 0600);
+  * SIGTERM shuts it down gracefully with exit code 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LISTEN_RE = re.compile(r"Cognate is listening on (http://\S+)")
+START_TIMEOUT = 60.0
+TARGET_PREFIX = "AWSCognitoIdentityProviderService"
+REGION = "local"
+PG_ADMIN_URL = os.environ.get(
+    "COGNATE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+
+# Every live server, so that a failing test can show the servers' logs.
+LIVE_SERVERS: list["CognateServer"] = []
+
+
+def cognate_bin() -> Path:
+    override = os.environ.get("COGNATE_BIN")
+    return Path(override) if override else REPO_ROOT / "target" / "debug" / "cognate"
+
+
+def uid(n: int = 10) -> str:
+    return uuid.uuid4().hex[:n]
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def pg_skip_requested() -> bool:
+    return os.environ.get("COGNATE_SKIP_PG", "") == "1"
+
+
+def _pg_connect(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def pg_create_database() -> str:
+    """Create a fresh database and return its URL. Fails the test if PG is unreachable."""
+    name = f"cognate_it_{uid(12)}"
+    try:
+        with _pg_connect(PG_ADMIN_URL) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any connection problem is a hard failure
+        pytest.fail(
+            f"PostgreSQL is unreachable at {PG_ADMIN_URL} ({exc!r}); "
+            "start it or set COGNATE_SKIP_PG=1 to skip the PostgreSQL backend explicitly",
+            pytrace=False,
+        )
+    parts = urlsplit(PG_ADMIN_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def pg_drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with contextlib.suppress(Exception), _pg_connect(PG_ADMIN_URL) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --------------------------------------------------------------------------- server process
+
+
+@dataclass
+class CognateServer:
+    backend: str  # "sqlite" | "postgres"
+    data_dir: Path
+    database_url: str | None = None
+    proc: subprocess.Popen | None = None
+    url: str = ""
+    stdout_lines: list[str] = field(default_factory=list)
+    _client: object = None
+    _nv_client: object = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / (self.data_dir.name + "-stderr.log")
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "admin-credentials.json"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COGNATE_")}
+        env["COGNATE_LISTEN"] = "127.0.0.1:0"
+        env["COGNATE_DATA_DIR"] = str(self.data_dir)
+        env["COGNATE_REGION"] = REGION
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.database_url:
+            env["COGNATE_DATABASE_URL"] = self.database_url
+        return env
+
+    def start(self, timeout: float = START_TIMEOUT) -> "CognateServer":
+        binary = cognate_bin()
+        if not binary.exists():
+            pytest.fail(f"cognate binary not found at {binary} (build it or set COGNATE_BIN)")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        log.write(f"\n===== cognate serve started {time.ctime()} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [str(binary), "serve"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self.env(),
+            cwd=str(self.data_dir.parent),
+            text=True,
+            bufsize=1,
+        )
+        log.close()
+        lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout_lines = []
+
+        def pump(proc=self.proc, sink=self.stdout_lines):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sink.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                pytest.fail(
+                    f"cognate serve did not print the listening line within {timeout}s\n"
+                    + self.describe_failure(),
+                    pytrace=False,
+                )
+            try:
+                line = lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                rc = self.proc.wait(timeout=10)
+                pytest.fail(
+                    f"cognate serve exited with code {rc} before it was ready\n"
+                    + self.describe_failure(),
+                    pytrace=False,
+                )
+            m = LISTEN_RE.search(line)
+            if m:
+                self.url = m.group(1).rstrip("/")
+                break
+        self._client = None
+        self._nv_client = None
+        LIVE_SERVERS.append(self)
+        return self
+
+    def describe_failure(self) -> str:
+        return (
+            f"--- stdout ---\n{''.join(self.stdout_lines)[-4000:]}\n"
+            f"--- stderr ({self.log_path}) ---\n{self.log_tail()}"
+        )
+
+    def log_tail(self, n: int = 8000) -> str:
+        try:
+            return self.log_path.read_bytes()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return "<no log>"
+
+    def _forget(self) -> None:
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait; returns the exit code (kills and returns None on timeout)."""
+        self._forget()
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL, no chance to clean up."""
+        self._forget()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    # ---- credentials and clients
+
+    def credentials(self) -> dict[str, str]:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                data = json.loads(self.credentials_path.read_text())
+                return {"key": data["accessKeyId"], "secret": data["secretAccessKey"]}
+            except (OSError, ValueError, KeyError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def client(self, *, key: str | None = None, secret: str | None = None,
+               region: str = REGION, validate: bool = True, **config):
+        creds = self.credentials()
+        cfg = Config(
+            retries={"total_max_attempts": 1},
+            connect_timeout=10,
+            read_timeout=config.pop("read_timeout", 60),
+            parameter_validation=validate,
+            **config,
+        )
+        return boto3.session.Session().client(
+            "cognito-idp",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id=key if key is not None else creds["key"],
+            aws_secret_access_key=secret if secret is not None else creds["secret"],
+            config=cfg,
+        )
+
+    @property
+    def cognito(self):
+        if self._client is None:
+            self._client = self.client()
+        return self._client
+
+    # ---- raw HTTP
+
+    def raw(self, operation: str | None, body, *, sign: bool = True, key: str | None = None,
+            secret: str | None = None, region: str = REGION, service: str = "cognito-idp",
+            target: str | None = None, headers: dict | None = None,
+            body_after_signing: bytes | None = None, timeout: float = 30) -> requests.Response:
+        """POST / with the AWS JSON 1.1 headers, optionally SigV4-signed (like botocore)."""
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+        elif isinstance(body, str):
+            data = body.encode()
+        else:
+            data = body
+        hdrs = {"Content-Type": "application/x-amz-json-1.1"}
+        if target is not None:
+            hdrs["X-Amz-Target"] = target
+        elif operation is not None:
+            hdrs["X-Amz-Target"] = f"{TARGET_PREFIX}.{operation}"
+        hdrs.update(headers or {})
+        req = AWSRequest(method="POST", url=self.url + "/", data=data, headers=hdrs)
+        if sign:
+            creds = self.credentials()
+            SigV4Auth(
+                Credentials(key if key is not None else creds["key"],
+                            secret if secret is not None else creds["secret"]),
+                service,
+                region,
+            ).add_auth(req)
+        prepared = req.prepare()
+        send_body = body_after_signing if body_after_signing is not None else data
+        return requests.post(self.url + "/", data=send_body,
+                             headers=dict(prepared.headers.items()), timeout=timeout)
+
+
+def new_server(backend: str, tmp_root: Path | None = None) -> CognateServer:
+    root = Path(tempfile.mkdtemp(prefix=f"cognate-it-{backend}-", dir=tmp_root))
+    data_dir = root / "data"
+    data_dir.mkdir()
+    db_url = pg_create_database() if backend == "postgres" else None
+    return CognateServer(backend=backend, data_dir=data_dir, database_url=db_url)
+
+
+def dispose_server(server: CognateServer) -> None:
+    server.stop()
+    if server.database_url:
+        pg_drop_database(server.database_url)
+    if os.environ.get("COGNATE_IT_KEEP") != "1":
+        shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- assertions
+
+
+@contextlib.contextmanager
+def raises_cognito(code: str):
+    """Expect a botocore ClientError with Cognito exception `code` and a 4xx status."""
+    with pytest.raises(ClientError) as info:
+        yield info
+    err = info.value.response.get("Error", {})
+    status = info.value.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    assert err.get("Code") == code, (
+        f"expected {code}, got {err.get('Code')!r} (HTTP {status}): {err.get('Message')!r}"
+    )
+    assert status is not None and 400 <= status <= 499, f"{code} came with HTTP {status}"
+    assert err.get("Message"), f"{code} without a message"
+
+
+def assert_raw_error(resp: requests.Response, code: str, statuses=range(400, 500)) -> dict:
+    assert resp.status_code in statuses, (
+        f"expected {code} with a 4xx, got HTTP {resp.status_code}: {resp.text[:500]!r}"
+    )
+    try:
+        body = resp.json()
+    except ValueError:
+        pytest.fail(f"error body is not JSON (HTTP {resp.status_code}): {resp.text[:500]!r}")
+    got = str(body.get("__type", "")).split("#")[-1]
+    assert got == code, f"expected __type {code}, got {body!r}"
+    return body
+
+
+def attrs(attr_list) -> dict[str, str]:
+    """[{'Name': n, 'Value': v}, ...] -> {n: v}; fails on a duplicated name."""
+    out: dict[str, str] = {}
+    for a in attr_list or []:
+        assert a["Name"] not in out, f"attribute {a['Name']} listed twice: {attr_list}"
+        out[a["Name"]] = a.get("Value")
+    return out
+
+
+def walk(call, items_key: str, token_in: str, token_out: str, page_size_key: str,
+         page_size: int, max_pages: int = 200, **kwargs) -> tuple[list, list[int]]:
+    """Walk a paginated Cognito list; return (all items, sizes of each page)."""
+    items: list = []
+    sizes: list[int] = []
+    token = None
+    for _ in range(max_pages):
+        args = dict(kwargs)
+        args[page_size_key] = page_size
+        if token:
+            args[token_in] = token
+        resp = call(**args)
+        page = resp.get(items_key, [])
+        assert len(page) <= page_size, f"page of {len(page)} > requested {page_size}"
+        items.extend(page)
+        sizes.append(len(page))
+        token = resp.get(token_out)
+        if not token:
+            return items, sizes
+    pytest.fail(f"pagination did not end after {max_pages} pages")
