@@ -71,6 +71,7 @@ def test_acknowledged_writes_survive_kill_9():
 
         srv.start()  # same data dir
         client = srv.client()
+        client.describe_user_pool(UserPoolId=pool)  # the pool itself survived
         missing = []
         for name in acknowledged:
             try:

@@ -68,12 +68,12 @@ def test_signature_from_the_future(server):
 
 def test_tampered_body(server):
     signed = json.dumps({"PoolName": f"signed-{uid()}"}).encode()
-    sent = json.dumps({"PoolName": f"tampered-{uid()}"}).encode()
+    sent = json.dumps({"PoolName": f"forged-{uid()}"}).encode()
     assert len(signed) == len(sent)
     resp = server.raw("CreateUserPool", signed, body_after_signing=sent)
     assert_raw_error(resp, "InvalidSignatureException")
     pools = server.cognito.list_user_pools(MaxResults=60)["UserPools"]
-    assert not any(p["Name"].startswith("tampered-") for p in pools)
+    assert not any(p["Name"].startswith("forged-") for p in pools)
 
 
 def test_tampered_target_header(server):

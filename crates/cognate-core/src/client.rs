@@ -13,6 +13,8 @@ pub struct TokenValidityUnits {
     pub refresh_token: String,
 }
 
+/// Cognito's units when a request names none: hours for access and ID tokens, days for
+/// refresh tokens.
 impl Default for TokenValidityUnits {
     fn default() -> Self {
         Self { access_token: "hours".into(), id_token: "hours".into(), refresh_token: "days".into() }
@@ -26,9 +28,9 @@ impl Default for TokenValidityUnits {
 pub struct ClientSettings {
     /// Defaults to 30 days.
     pub refresh_token_validity: u32,
-    /// Defaults to 1 hour.
+    /// Defaults to 1 (hour).
     pub access_token_validity: u32,
-    /// Defaults to 1 hour.
+    /// Defaults to 1 (hour).
     pub id_token_validity: u32,
     pub token_validity_units: TokenValidityUnits,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -66,13 +68,9 @@ impl Default for ClientSettings {
     fn default() -> Self {
         Self {
             refresh_token_validity: 30,
-            access_token_validity: 60,
-            id_token_validity: 60,
-            token_validity_units: TokenValidityUnits {
-                access_token: "minutes".into(),
-                id_token: "minutes".into(),
-                refresh_token: "days".into(),
-            },
+            access_token_validity: 1,
+            id_token_validity: 1,
+            token_validity_units: TokenValidityUnits::default(),
             read_attributes: Vec::new(),
             write_attributes: Vec::new(),
             explicit_auth_flows: Vec::new(),
@@ -104,7 +102,8 @@ const AUTH_FLOWS: &[&str] = &[
     "ALLOW_USER_AUTH",
 ];
 
-fn unit_seconds(unit: &str) -> Option<u64> {
+/// Seconds in one of Cognito's token validity units.
+pub fn unit_seconds(unit: &str) -> Option<u64> {
     match unit {
         "seconds" => Some(1),
         "minutes" => Some(60),

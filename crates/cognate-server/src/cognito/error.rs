@@ -1,0 +1,78 @@
+//! Errors of the Cognito surface, rendered as `{"__type": "<Exception>", "message": "…"}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cognate_core::StoreError;
+use serde_json::json;
+
+/// A Cognito exception: its name, HTTP status and message. Server faults keep their cause
+/// for the log and show clients only a generic message.
+#[derive(Debug)]
+pub struct CognitoError {
+    pub kind: &'static str,
+    pub status: StatusCode,
+    pub message: String,
+    /// Internal detail, logged and never sent.
+    pub cause: Option<String>,
+}
+
+impl CognitoError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self { kind, status: StatusCode::BAD_REQUEST, message: message.into(), cause: None }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new("InvalidParameterException", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new("ResourceNotFoundException", message)
+    }
+
+    pub fn user_not_found() -> Self {
+        Self::new("UserNotFoundException", "User does not exist.")
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self {
+            kind: "InternalErrorException",
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "An internal error occurred.".into(),
+            cause: Some(cause.to_string()),
+        }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl From<StoreError> for CognitoError {
+    /// Only faults reach here; callers turn the conflicts and misses they expect into
+    /// specific exceptions first.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict("version") => Self::new(
+                "ConcurrentModificationException",
+                "The resource was modified by another request; retry.",
+            ),
+            StoreError::NotFound(what) => Self::not_found(format!("The {what} does not exist.")),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for CognitoError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(kind = self.kind, cause = %cause, "request failed");
+        }
+        let body = json!({"__type": self.kind, "message": self.message}).to_string();
+        let mut resp = (self.status, body).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(self.kind));
+        resp
+    }
+}

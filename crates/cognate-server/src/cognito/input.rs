@@ -1,0 +1,119 @@
+//! Helpers shared by the operation modules: request parsing, common lookups, pagination
+//! parameters and Cognito's response shapes.
+
+use cognate_core::ids::PoolId;
+use cognate_core::page::{self, PageRequest};
+use cognate_core::pool::UserPool;
+use cognate_core::user::User;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::CognitoError;
+use crate::AppState;
+
+/// Deserialises an operation's input; a missing or mistyped member is an
+/// InvalidParameterException that names it.
+pub(super) fn parse<T: DeserializeOwned>(input: Value) -> Result<T, CognitoError> {
+    serde_json::from_value(input)
+        .map_err(|e| CognitoError::invalid(format!("1 validation error detected: {e}")))
+}
+
+/// Cognito timestamps: seconds since the epoch, with a fractional part.
+pub(super) fn epoch(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+/// Looks up a pool by the id a client sent.
+pub(super) async fn load_pool(state: &AppState, id: &str) -> Result<UserPool, CognitoError> {
+    let pool_id = PoolId::parse(id).ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value '{id}' at 'userPoolId' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+"
+        ))
+    })?;
+    state
+        .store
+        .get_pool(&pool_id)
+        .await?
+        .ok_or_else(|| CognitoError::not_found(format!("User pool {id} does not exist.")))
+}
+
+/// Builds a page request from a client's page size and token. `scope` binds tokens to one
+/// list so a token from another list is refused.
+pub(super) fn page_request(
+    limit: Option<i64>,
+    token: Option<&str>,
+    max: u32,
+    default: u32,
+    scope: &str,
+) -> Result<PageRequest, CognitoError> {
+    let limit = match limit {
+        None => default,
+        Some(n) if n >= 0 && n <= i64::from(max) => {
+            if n == 0 { default } else { n as u32 }
+        }
+        Some(n) => {
+            return Err(CognitoError::invalid(format!(
+                "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: \
+                 Member must have value less than or equal to {max}"
+            )));
+        }
+    };
+    let after = match token {
+        None => None,
+        Some(t) => Some(page::decode_token(scope, t).ok_or_else(|| CognitoError::invalid("Invalid pagination token."))?),
+    };
+    Ok(PageRequest { after, limit })
+}
+
+/// Splits an over-fetched page and encodes the next token.
+pub(super) fn finish_page<T>(
+    rows: Vec<T>,
+    req: &PageRequest,
+    scope: &str,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let (rows, next) = page::finish(rows, req, key);
+    (rows, next.map(|k| page::encode_token(scope, &k)))
+}
+
+/// A user's attributes as Cognito lists them: `sub` first, then the rest by name.
+pub(super) fn attribute_list(user: &User, only: Option<&[String]>) -> Vec<Value> {
+    let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+    let mut out = Vec::with_capacity(user.attributes.len() + 1);
+    if wanted("sub") {
+        out.push(json!({"Name": "sub", "Value": user.sub}));
+    }
+    out.extend(
+        user.attributes
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .map(|(name, value)| json!({"Name": name, "Value": value})),
+    );
+    out
+}
+
+/// Cognito's `UserType` (ListUsers, AdminCreateUser, ListUsersInGroup).
+pub(super) fn user_type(user: &User, only: Option<&[String]>) -> Value {
+    json!({
+        "Username": user.username,
+        "Attributes": attribute_list(user, only),
+        "UserCreateDate": epoch(user.created_at),
+        "UserLastModifiedDate": epoch(user.updated_at),
+        "Enabled": user.enabled,
+        "UserStatus": user.status.as_str(),
+    })
+}
+
+/// `{"Name": …, "Value": …}` pairs from a request.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct AttributeInput {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+pub(super) fn attribute_pairs(list: Vec<AttributeInput>) -> Vec<(String, String)> {
+    list.into_iter().map(|a| (a.name, a.value.unwrap_or_default())).collect()
+}

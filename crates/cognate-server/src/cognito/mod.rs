@@ -1,0 +1,135 @@
+//! The Cognito-compatible identity API: AWS JSON 1.1 over `POST /`, the operation named by
+//! `X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>`.
+//!
+//! Operations AWS signs require a SigV4 signature made with a Cognate admin credential;
+//! each operation module lists its operations and whether they are signed.
+
+mod clients;
+pub mod error;
+mod groups;
+mod input;
+mod pools;
+mod resource_servers;
+pub mod sigv4;
+mod users;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use cognate_core::admin::SECRET_LABEL;
+use serde_json::Value;
+
+use crate::AppState;
+pub use error::CognitoError;
+
+const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
+
+type OpResult = Result<Value, CognitoError>;
+
+/// The single entry point of the Cognito surface.
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
+    let (parts, body) = request.into_parts();
+    let mut response = match serve(&state, &parts, body).await {
+        Ok(value) => {
+            let mut r = (StatusCode::OK, value.to_string()).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+            r
+        }
+        Err(e) => {
+            tracing::debug!(kind = e.kind, status = %e.status, "cognito request refused");
+            e.into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpResult {
+    let body: Bytes = axum::body::to_bytes(body, state.settings.max_body_bytes).await.map_err(|_| {
+        CognitoError::invalid(format!("The request body exceeds the limit of {} bytes.", state.settings.max_body_bytes))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    })?;
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| CognitoError::new("UnknownOperationException", "Missing X-Amz-Target header."))?;
+    let op = target
+        .strip_prefix(TARGET_PREFIX)
+        .filter(|op| is_known(op))
+        .ok_or_else(|| CognitoError::new("UnknownOperationException", format!("Unknown operation {target}")))?;
+    if is_signed(op) {
+        authenticate(state, parts, &body).await?;
+    }
+    let input: Value = serde_json::from_slice(&body)
+        .map_err(|e| CognitoError::new("SerializationException", format!("The request body is not valid JSON: {e}")))?;
+    if !input.is_object() {
+        return Err(CognitoError::new("SerializationException", "The request body must be a JSON object."));
+    }
+    tracing::debug!(op, "cognito operation");
+    if pools::OPS.contains(&op) {
+        pools::call(state, op, input).await
+    } else if clients::OPS.contains(&op) {
+        clients::call(state, op, input).await
+    } else if users::OPS.contains(&op) {
+        users::call(state, op, input).await
+    } else if groups::OPS.contains(&op) {
+        groups::call(state, op, input).await
+    } else {
+        resource_servers::call(state, op, input).await
+    }
+}
+
+fn is_known(op: &str) -> bool {
+    [pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS]
+        .iter()
+        .any(|ops| ops.contains(&op))
+}
+
+/// Operations AWS accepts without a signature (authorised by client id, session or access
+/// token instead). Every other operation must be signed.
+const UNSIGNED: &[&str] = &[
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "ChangePassword",
+    "GetUser",
+    "UpdateUserAttributes",
+    "DeleteUser",
+    "GlobalSignOut",
+    "RevokeToken",
+    "GetTokensFromRefreshToken",
+];
+
+fn is_signed(op: &str) -> bool {
+    !UNSIGNED.contains(&op)
+}
+
+/// Verifies the SigV4 signature against an active admin credential.
+async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<(), CognitoError> {
+    let auth = sigv4::parse(&parts.headers)?.ok_or_else(|| {
+        CognitoError::new("MissingAuthenticationTokenException", "Missing Authentication Token")
+    })?;
+    sigv4::check_scope(&auth, state.clock.now_secs(), state.settings.signature_window_secs)?;
+    let unrecognized =
+        || CognitoError::new("UnrecognizedClientException", "The security token included in the request is invalid.");
+    let cred = state.store.get_admin_credential(&auth.access_key_id).await?.ok_or_else(unrecognized)?;
+    if cred.revoked_at.is_some() {
+        return Err(unrecognized());
+    }
+    let secret = state
+        .master_key
+        .open(SECRET_LABEL, &cred.secret_sealed)
+        .map_err(|e| CognitoError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
+    let secret = String::from_utf8(secret).map_err(CognitoError::internal)?;
+    sigv4::verify(&auth, &secret, parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, body)
+}

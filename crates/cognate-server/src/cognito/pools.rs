@@ -1,0 +1,242 @@
+//! User pool operations.
+
+use cognate_core::attributes::{self, SchemaAttribute};
+use cognate_core::ids::PoolId;
+use cognate_core::pool::{PoolSettings, UserPool, valid_pool_name};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::input::{epoch, finish_page, load_pool, page_request, parse};
+use super::{CognitoError, OpResult};
+use crate::AppState;
+
+pub(super) const OPS: &[&str] = &[
+    "CreateUserPool",
+    "DescribeUserPool",
+    "ListUserPools",
+    "UpdateUserPool",
+    "DeleteUserPool",
+    "AddCustomAttributes",
+];
+
+pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
+    match op {
+        "CreateUserPool" => create(state, input).await,
+        "DescribeUserPool" => describe(state, input).await,
+        "ListUserPools" => list(state, input).await,
+        "UpdateUserPool" => update(state, input).await,
+        "DeleteUserPool" => delete(state, input).await,
+        "AddCustomAttributes" => add_custom_attributes(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+/// Splits a request into one member and the remaining settings.
+fn take(input: &mut Value, key: &str) -> Option<Value> {
+    input.as_object_mut().and_then(|m| m.remove(key))
+}
+
+fn take_string(input: &mut Value, key: &str) -> Result<Option<String>, CognitoError> {
+    match take(input, key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(CognitoError::invalid(format!("{key} must be a string"))),
+    }
+}
+
+fn required_string(input: &mut Value, key: &str) -> Result<String, CognitoError> {
+    take_string(input, key)?.ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// Settings from a request body (after the non-setting members were taken out).
+fn settings_from(input: Value) -> Result<PoolSettings, CognitoError> {
+    let settings: PoolSettings = parse(input)?;
+    settings.validate().map_err(CognitoError::invalid)?;
+    Ok(settings)
+}
+
+async fn create(state: &AppState, mut input: Value) -> OpResult {
+    let name = required_string(&mut input, "PoolName")?;
+    if !valid_pool_name(&name) {
+        return Err(CognitoError::invalid("PoolName must be 1 to 128 characters of [\\w\\s+=,.@-]."));
+    }
+    let requested_schema: Vec<SchemaAttribute> = match take(&mut input, "Schema") {
+        Some(v) => parse(v)?,
+        None => Vec::new(),
+    };
+    let mut settings = settings_from(input)?;
+    settings.schema = attributes::build_schema(&requested_schema).map_err(CognitoError::invalid)?;
+    if settings.username_configuration.is_none() {
+        // Cognate's default is Cognito's recommended one: case-insensitive usernames.
+        settings.username_configuration = Some(cognate_core::pool::UsernameConfiguration { case_sensitive: false });
+    }
+    let now = state.clock.now_millis();
+    let pool = UserPool {
+        id: PoolId::generate(&state.settings.region, state.rng.as_ref()),
+        name,
+        settings,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.store.create_pool(&pool).await?;
+    tracing::info!(pool = %pool.id, "user pool created");
+    Ok(json!({"UserPool": pool_type(state, &pool, 0)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PoolRef {
+    user_pool_id: String,
+}
+
+async fn describe(state: &AppState, input: Value) -> OpResult {
+    let req: PoolRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let users = state.store.count_users(&pool.id).await?;
+    Ok(json!({"UserPool": pool_type(state, &pool, users)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+async fn list(state: &AppState, input: Value) -> OpResult {
+    let req: ListInput = parse(input)?;
+    if req.max_results.is_none() {
+        return Err(CognitoError::invalid(
+            "1 validation error detected: Value null at 'maxResults' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    let page = page_request(req.max_results, req.next_token.as_deref(), 60, 60, "pools")?;
+    let rows = state.store.list_pools(&page).await?;
+    let (rows, next) = finish_page(rows, &page, "pools", |p| p.id.to_string());
+    let pools: Vec<Value> = rows
+        .iter()
+        .map(|p| {
+            json!({
+                "Id": p.id,
+                "Name": p.name,
+                "LambdaConfig": p.settings.extra.get("LambdaConfig").cloned().unwrap_or_else(|| json!({})),
+                "Status": "Enabled",
+                "LastModifiedDate": epoch(p.updated_at),
+                "CreationDate": epoch(p.created_at),
+            })
+        })
+        .collect();
+    let mut out = json!({"UserPools": pools});
+    if let Some(next) = next {
+        out["NextToken"] = json!(next);
+    }
+    Ok(out)
+}
+
+/// UpdateUserPool follows Cognito: settings the request leaves out return to their
+/// defaults, except those UpdateUserPool cannot change (schema, username and alias
+/// attributes, username case sensitivity).
+async fn update(state: &AppState, mut input: Value) -> OpResult {
+    let id = required_string(&mut input, "UserPoolId")?;
+    let new_name = take_string(&mut input, "PoolName")?;
+    for fixed in ["Schema", "UsernameAttributes", "AliasAttributes", "UsernameConfiguration"] {
+        if take(&mut input, fixed).is_some() {
+            return Err(CognitoError::invalid(format!("{fixed} cannot be changed after the user pool is created.")));
+        }
+    }
+    let mut incoming = settings_from(input)?;
+    for attempt in 0..3 {
+        let mut pool = load_pool(state, &id).await?;
+        if let Some(name) = &new_name {
+            if !valid_pool_name(name) {
+                return Err(CognitoError::invalid("PoolName must be 1 to 128 characters of [\\w\\s+=,.@-]."));
+            }
+            pool.name = name.clone();
+        }
+        let old = &pool.settings;
+        incoming.schema = old.schema.clone();
+        incoming.username_attributes = old.username_attributes.clone();
+        incoming.alias_attributes = old.alias_attributes.clone();
+        incoming.username_configuration = old.username_configuration.clone();
+        pool.settings = incoming.clone();
+        pool.updated_at = state.clock.now_millis();
+        match state.store.update_pool(&pool).await {
+            Ok(()) => return Ok(json!({})),
+            Err(cognate_core::StoreError::Conflict("version")) if attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(cognate_core::StoreError::Conflict("version").into())
+}
+
+async fn delete(state: &AppState, input: Value) -> OpResult {
+    let req: PoolRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    if pool.settings.deletion_protection == "ACTIVE" {
+        return Err(CognitoError::invalid(
+            "The user pool cannot be deleted because deletion protection is activated. \
+             Deletion protection must be inactivated first.",
+        ));
+    }
+    state.store.delete_pool(&pool.id).await?;
+    tracing::info!(pool = %pool.id, "user pool deleted");
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AddCustomAttributesInput {
+    user_pool_id: String,
+    custom_attributes: Vec<SchemaAttribute>,
+}
+
+async fn add_custom_attributes(state: &AppState, input: Value) -> OpResult {
+    let req: AddCustomAttributesInput = parse(input)?;
+    if req.custom_attributes.is_empty() {
+        return Err(CognitoError::invalid("CustomAttributes must contain at least one attribute."));
+    }
+    for attempt in 0..3 {
+        let mut pool = load_pool(state, &req.user_pool_id).await?;
+        attributes::add_custom(&mut pool.settings.schema, req.custom_attributes.clone())
+            .map_err(CognitoError::invalid)?;
+        pool.updated_at = state.clock.now_millis();
+        match state.store.update_pool(&pool).await {
+            Ok(()) => return Ok(json!({})),
+            Err(cognate_core::StoreError::Conflict("version")) if attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(cognate_core::StoreError::Conflict("version").into())
+}
+
+/// Cognito's `UserPoolType`.
+fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
+    let s = &pool.settings;
+    let mut out = match serde_json::to_value(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    out.remove("Schema");
+    for key in ["UsernameAttributes", "AliasAttributes", "AutoVerifiedAttributes"] {
+        if out.get(key).and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            out.remove(key);
+        }
+    }
+    out.insert("Id".into(), json!(pool.id));
+    out.insert("Name".into(), json!(pool.name));
+    out.insert(
+        "Arn".into(),
+        json!(format!("arn:aws:cognito-idp:{}:000000000000:userpool/{}", state.settings.region, pool.id)),
+    );
+    out.insert("SchemaAttributes".into(), json!(s.schema));
+    out.insert("LambdaConfig".into(), s.extra.get("LambdaConfig").cloned().unwrap_or_else(|| json!({})));
+    out.insert("EstimatedNumberOfUsers".into(), json!(users));
+    out.insert("CreationDate".into(), epoch(pool.created_at));
+    out.insert("LastModifiedDate".into(), epoch(pool.updated_at));
+    Value::Object(out)
+}

@@ -1,0 +1,82 @@
+//! Shared application state, passed to handlers through axum's `State`.
+
+use std::sync::Arc;
+
+use cognate_core::crypto::MasterKey;
+use cognate_core::password::PasswordHasher;
+use cognate_core::repo::Store;
+use cognate_core::{Clock, Rng};
+use tokio::sync::Semaphore;
+
+/// Settings the surfaces need at run time.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Region used in new pool ids and ARNs. Defaults to `local`.
+    pub region: String,
+    /// The externally visible base URL (token issuers, discovery documents).
+    pub public_url: String,
+    /// Largest request body read, in bytes. Defaults to 1 MiB.
+    pub max_body_bytes: usize,
+    /// How far a SigV4 `X-Amz-Date` may be from the server's clock. Defaults to 15 minutes.
+    pub signature_window_secs: i64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            region: "local".into(),
+            public_url: "http://127.0.0.1:9229".into(),
+            max_body_bytes: 1024 * 1024,
+            signature_window_secs: 15 * 60,
+        }
+    }
+}
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    pub clock: Arc<dyn Clock>,
+    pub rng: Arc<dyn Rng>,
+    pub passwords: Arc<Passwords>,
+    pub settings: Arc<ServerSettings>,
+}
+
+/// argon2id hashing off the async runtime, with at most `permits` hashes at once so a
+/// burst of sign-ups cannot starve every other request of CPU.
+pub struct Passwords {
+    hasher: PasswordHasher,
+    rng: Arc<dyn Rng>,
+    permits: Semaphore,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+impl Passwords {
+    pub fn new(hasher: PasswordHasher, rng: Arc<dyn Rng>, concurrency: usize) -> Self {
+        Self { hasher, rng, permits: Semaphore::new(concurrency.max(1)) }
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let hasher = self.hasher.clone();
+        let rng = self.rng.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(rng.as_ref(), &password))
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))?
+            .map_err(|e| PasswordError::Hash(e.to_string()))
+    }
+
+    pub async fn verify(&self, password: String, phc: String) -> Result<bool, PasswordError> {
+        let _permit = self.permits.acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &phc))
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))
+    }
+}
