@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_ranges_are_enforced() {
         assert!(ClientSettings::default().validate().is_ok());
-        let s = ClientSettings { access_token_validity: 2, ..Default::default() };
+        let s = ClientSettings { access_token_validity: 0, ..Default::default() };
         assert!(s.validate().is_err());
         let s = ClientSettings {
             explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "USER_PASSWORD_AUTH".into()],
@@ -223,5 +223,6 @@ mod tests {
         let s = ClientSettings { callback_urls: vec!["http://evil.example".into()], ..Default::default() };
         assert!(s.validate().is_err());
         assert_eq!(ClientSettings::default().access_token_secs(), 3600);
+        assert_eq!(ClientSettings::default().refresh_token_secs(), 30 * 86_400);
     }
 }

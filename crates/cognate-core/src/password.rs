@@ -9,20 +9,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Rng;
 
-/// A pool's password policy, in Cognito's shape. Defaults are Cognito's: at least eight
-/// characters with an upper-case letter, a lower-case letter, a digit and a symbol;
-/// temporary passwords valid for 7 days.
+/// A pool's password policy, in Cognito's shape. A pool without one gets Cognito's
+/// default ([`Default`]): at least eight characters with an upper-case letter, a
+/// lower-case letter, a digit and a symbol; temporary passwords valid for 7 days. In a
+/// policy that is given, omitted requirements are off (as in Cognito's API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+#[serde(rename_all = "PascalCase")]
 pub struct PasswordPolicy {
+    #[serde(default = "default_min_length")]
     pub minimum_length: u32,
+    #[serde(default)]
     pub require_uppercase: bool,
+    #[serde(default)]
     pub require_lowercase: bool,
+    #[serde(default)]
     pub require_numbers: bool,
+    #[serde(default)]
     pub require_symbols: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_history_size: Option<u32>,
+    #[serde(default = "default_temp_validity")]
     pub temporary_password_validity_days: u32,
+}
+
+fn default_min_length() -> u32 {
+    8
+}
+
+fn default_temp_validity() -> u32 {
+    7
 }
 
 impl Default for PasswordPolicy {
@@ -177,6 +192,13 @@ mod tests {
         assert!(p.check("PASSWORD0!").unwrap_err().contains("lowercase"));
         assert!(p.check("Password!").unwrap_err().contains("numeric"));
         assert!(p.check("Password0").unwrap_err().contains("symbol"));
+    }
+
+    #[test]
+    fn a_given_policy_turns_omitted_requirements_off() {
+        let p: PasswordPolicy = serde_json::from_str(r#"{"MinimumLength": 10}"#).unwrap();
+        assert_eq!((p.minimum_length, p.require_symbols, p.temporary_password_validity_days), (10, false, 7));
+        assert!(p.check("abcdefghij").is_ok());
     }
 
     #[test]

@@ -1,1 +1,250 @@
-fn main() {}
+//! The `cognate` binary: `serve`, `migrate`, and operator commands.
+
+mod config;
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use cognate_core::password::PasswordHasher;
+use cognate_core::repo::Store;
+use cognate_core::{Clock, SystemClock, SystemRng};
+use cognate_server::state::Passwords;
+use cognate_server::{AppState, ServerSettings, bootstrap};
+use config::{CommonArgs, Config, ServeArgs};
+
+#[derive(Parser)]
+#[command(name = "cognate", version, about = "Cognate: multi-tenant identity for B2B SaaS, speaking Amazon Cognito's API")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (bootstraps the database, shared pool and first admin credential).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage platform admin credentials (SigV4 keys for the Cognito API and /v1).
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+    /// Show messages waiting in the outbox (invitations, codes), newest first, as JSON lines.
+    Outbox {
+        /// Only messages of this user pool.
+        #[arg(long)]
+        pool: Option<String>,
+        /// At most this many messages. Default 20.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create a credential and print it (the secret is shown only here).
+    Create {
+        #[arg(long, default_value = "created with cognate admin-key create")]
+        description: String,
+    },
+    /// List credentials (never their secrets).
+    List,
+    /// Revoke a credential by access key id.
+    Revoke { access_key_id: String },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let serve_args = match &cli.command {
+        Command::Serve(args) => Some(args),
+        _ => None,
+    };
+    let config = match Config::load(&cli.common, serve_args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cognate: configuration error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cognate: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cognate: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("COGNATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve(_) => serve(config).await,
+        Command::Migrate => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let applied = cognate_store::migrate(&config.database_url).await?;
+            println!("applied migrations: {applied:?}");
+            Ok(())
+        }
+        Command::AdminKey(cmd) => admin_key(cmd, config).await,
+        Command::Outbox { pool, limit } => {
+            let store = open_store(&config).await?;
+            let pool = match pool {
+                Some(p) => Some(cognate_core::ids::PoolId::parse(&p).context("--pool is not a pool id")?),
+                None => None,
+            };
+            for m in store.list_messages(pool.as_ref(), limit).await? {
+                let line = serde_json::json!({
+                    "id": m.id, "poolId": m.pool_id, "username": m.username, "medium": m.medium,
+                    "destination": m.destination, "subject": m.subject, "body": m.body, "createdAt": m.created_at,
+                });
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let pg = cognate_store::PgOptions { service_url: config.database_service_url.clone(), max_connections: None };
+    cognate_store::connect(&config.database_url, &pg)
+        .await
+        .with_context(|| format!("opening the database {}", cognate_store::redact(&config.database_url)))
+}
+
+async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
+    let store = open_store(config).await?;
+    let master_key = Arc::new(config.master_key()?);
+    let rng: Arc<dyn cognate_core::Rng> = Arc::new(SystemRng);
+    let hasher = PasswordHasher::new(config.argon2).context("argon2 settings")?;
+    Ok(AppState {
+        store,
+        master_key,
+        clock: Arc::new(SystemClock),
+        rng: rng.clone(),
+        passwords: Arc::new(Passwords::new(hasher, rng, config.password_hash_concurrency)),
+        settings: Arc::new(ServerSettings {
+            region: config.region.clone(),
+            public_url,
+            max_body_bytes: config.max_body_bytes,
+            ..ServerSettings::default()
+        }),
+    })
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let state = build_state(&config, public_url).await?;
+    let shared = bootstrap::ensure_shared_pool(&state).await?;
+    tracing::info!(backend = state.store.backend(), shared_pool = %shared, "storage ready");
+    bootstrap_admin(&state, &config).await?;
+
+    let app = cognate_server::build_router(state);
+    println!("Cognate is listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// On the very first start, creates one admin credential, writes it to
+/// `admin-credentials.json` (mode 0600) and prints it once.
+async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
+    const KEY: &str = "bootstrap_admin_credential";
+    if state.store.get_meta(KEY).await?.is_some() {
+        return Ok(());
+    }
+    let claim = cognate_core::ids::generate_sub(state.rng.as_ref());
+    if state.store.put_meta_if_absent(KEY, &claim).await? != claim {
+        return Ok(()); // another node bootstrapped at the same moment
+    }
+    let cred = bootstrap::create_admin_credential(state, "bootstrap credential").await?;
+    let path = config.data_dir.join("admin-credentials.json");
+    let body = serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
+    config::write_private(&path, format!("{body:#}\n").as_bytes())?;
+    println!(
+        "Created the first admin credential (shown once; also saved to {}):\n  accessKeyId:     {}\n  secretAccessKey: {}",
+        path.display(),
+        cred.access_key_id,
+        cred.secret_access_key
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn admin_key(cmd: AdminKeyCommand, config: Config) -> Result<()> {
+    let store = open_store(&config).await?;
+    let now = SystemClock.now_millis();
+    match cmd {
+        AdminKeyCommand::Create { description } => {
+            let key = config.master_key()?;
+            let cred = bootstrap::create_credential(store.as_ref(), &key, &SystemRng, now, &description).await?;
+            let body = serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
+            println!("{body:#}");
+        }
+        AdminKeyCommand::List => {
+            for c in store.list_admin_credentials().await? {
+                let status = if c.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", c.access_key_id, status, c.created_at, c.description);
+            }
+        }
+        AdminKeyCommand::Revoke { access_key_id } => match store.revoke_admin_credential(&access_key_id, now).await {
+            Ok(()) => println!("revoked {access_key_id}"),
+            Err(cognate_core::StoreError::NotFound(_)) => bail!("no admin credential {access_key_id}"),
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
+}

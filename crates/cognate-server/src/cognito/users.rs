@@ -1,12 +1,607 @@
-//! (operations to be written)
+//! Administrative user operations: creating (inviting) users, reading and changing their
+//! attributes, status and passwords, and listing them.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
 
+use cognate_core::StoreError;
+use cognate_core::attributes::{AttributeError, Schema, looks_like_email, looks_like_phone};
+use cognate_core::ids::generate_sub;
+use cognate_core::pool::{PoolSettings, UserPool};
+use cognate_core::repo::OutboxMessage;
+use cognate_core::user::{User, UserFilter, UserStatus, username_key, valid_username};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::input::{
+    AttributeInput, attribute_list, attribute_pairs, epoch, finish_page, load_pool, page_request, parse, user_type,
+};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] = &[];
+pub(super) const OPS: &[&str] = &[
+    "AdminCreateUser",
+    "AdminGetUser",
+    "AdminUpdateUserAttributes",
+    "AdminDeleteUserAttributes",
+    "AdminDeleteUser",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminSetUserPassword",
+    "AdminResetUserPassword",
+    "ListUsers",
+];
 
-pub(super) async fn call(_state: &AppState, op: &str, _input: Value) -> OpResult {
-    Err(CognitoError::new("UnknownOperationException", op.to_owned()))
+pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
+    match op {
+        "AdminCreateUser" => admin_create_user(state, input).await,
+        "AdminGetUser" => admin_get_user(state, input).await,
+        "AdminUpdateUserAttributes" => admin_update_user_attributes(state, input).await,
+        "AdminDeleteUserAttributes" => admin_delete_user_attributes(state, input).await,
+        "AdminDeleteUser" => admin_delete_user(state, input).await,
+        "AdminDisableUser" => set_enabled(state, input, false).await,
+        "AdminEnableUser" => set_enabled(state, input, true).await,
+        "AdminSetUserPassword" => admin_set_user_password(state, input).await,
+        "AdminResetUserPassword" => admin_reset_user_password(state, input).await,
+        "ListUsers" => list_users(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+/// Temporary passwords stay valid this long when the pool sets no validity at all.
+const DEFAULT_TEMP_PASSWORD_DAYS: u32 = 7;
+const DAY_MS: i64 = 86_400_000;
+
+const INVITE_SUBJECT: &str = "Your temporary password";
+const INVITE_BODY: &str = "Your username is {username} and temporary password is {####}.";
+const RESET_SUBJECT: &str = "Your password was reset";
+const RESET_BODY: &str = "Your password was reset by an administrator. Use 'Forgot password' to choose a new one.";
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+/// Finds a user by the name a client sent: the username itself, or an alias (email, phone
+/// number, preferred username) the pool signs users in with.
+pub(super) async fn find_user(state: &AppState, pool: &UserPool, username: &str) -> Result<User, CognitoError> {
+    let settings = &pool.settings;
+    if let Some(user) = state.store.get_user(&pool.id, &username_key(settings, username)).await? {
+        return Ok(user);
+    }
+    let uses = |attr: &str| {
+        settings.alias_attributes.iter().any(|a| a == attr) || settings.username_attributes.iter().any(|a| a == attr)
+    };
+    let mut aliases: Vec<(&str, String)> = Vec::new();
+    if uses("email") {
+        aliases.push(("email", username.to_lowercase()));
+    }
+    if uses("phone_number") {
+        aliases.push(("phone_number", username.to_owned()));
+    }
+    if uses("preferred_username") {
+        aliases.push(("preferred_username", username_key(settings, username)));
+    }
+    for (alias, key) in aliases {
+        if let Some(user) = state.store.get_user_by_alias(&pool.id, alias, &key).await? {
+            return Ok(user);
+        }
+    }
+    Err(CognitoError::user_not_found())
+}
+
+/// Maps the store errors a user write can expect to Cognito's exceptions.
+fn write_error(settings: &PoolSettings, e: StoreError) -> CognitoError {
+    match e {
+        StoreError::Conflict("username") => CognitoError::new("UsernameExistsException", "User account already exists"),
+        StoreError::Conflict("email") if settings.email_is_username() => {
+            CognitoError::new("UsernameExistsException", "An account with the given email already exists.")
+        }
+        StoreError::Conflict("phone_number") if settings.phone_is_username() => {
+            CognitoError::new("UsernameExistsException", "An account with the given phone_number already exists.")
+        }
+        StoreError::Conflict("email") => {
+            CognitoError::new("AliasExistsException", "An account with the given email already exists.")
+        }
+        StoreError::Conflict("phone_number") => {
+            CognitoError::new("AliasExistsException", "An account with the given phone number already exists.")
+        }
+        StoreError::Conflict("preferred_username") => {
+            CognitoError::new("AliasExistsException", "An account with the given preferred_username already exists.")
+        }
+        StoreError::NotFound(_) => CognitoError::user_not_found(),
+        other => other.into(),
+    }
+}
+
+async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), CognitoError> {
+    state.store.update_user(user, &user.keys(&pool.settings)).await.map_err(|e| write_error(&pool.settings, e))
+}
+
+fn attribute_error(e: AttributeError) -> CognitoError {
+    CognitoError::invalid(e.to_string())
+}
+
+fn invalid_password(message: String) -> CognitoError {
+    CognitoError::new("InvalidPasswordException", message)
+}
+
+async fn hash(state: &AppState, password: &str) -> Result<String, CognitoError> {
+    state.passwords.hash(password.to_owned()).await.map_err(CognitoError::internal)
+}
+
+/// When a temporary password issued now stops working.
+fn temp_password_expiry(state: &AppState, settings: &PoolSettings) -> i64 {
+    let policy_days = settings.policies.password_policy.temporary_password_validity_days;
+    let days = if policy_days > 0 {
+        policy_days
+    } else {
+        settings
+            .admin_create_user_config
+            .unused_account_validity_days
+            .filter(|d| *d > 0)
+            .unwrap_or(DEFAULT_TEMP_PASSWORD_DAYS)
+    };
+    state.clock.now_millis() + i64::from(days) * DAY_MS
+}
+
+/// Attribute names as stored: developer-only attributes are addressed as `dev:custom:x`
+/// but kept under their schema name.
+fn stored_name(name: &str) -> String {
+    name.strip_prefix("dev:").unwrap_or(name).to_owned()
+}
+
+fn missing(member: &str) -> CognitoError {
+    CognitoError::invalid(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserRef {
+    user_pool_id: String,
+    username: String,
+}
+
+async fn load_user(state: &AppState, input: Value) -> Result<(UserPool, User), CognitoError> {
+    let req: UserRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let user = find_user(state, &pool, &req.username).await?;
+    Ok((pool, user))
+}
+
+// ---------------------------------------------------------------------------------------
+// AdminCreateUser
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateUserInput {
+    user_pool_id: String,
+    username: String,
+    user_attributes: Option<Vec<AttributeInput>>,
+    temporary_password: Option<String>,
+    force_alias_creation: Option<bool>,
+    message_action: Option<String>,
+    desired_delivery_mediums: Option<Vec<String>>,
+}
+
+async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
+    let req: CreateUserInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let settings = &pool.settings;
+    if !valid_username(&req.username) {
+        return Err(CognitoError::invalid(
+            "1 validation error detected: Value at 'username' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
+        ));
+    }
+    let suppress = match req.message_action.as_deref() {
+        None => false,
+        Some("SUPPRESS") => true,
+        Some("RESEND") => false,
+        Some(other) => {
+            return Err(CognitoError::invalid(format!(
+                "1 validation error detected: Value '{other}' at 'messageAction' failed to satisfy constraint: \
+                 Member must satisfy enum value set: [RESEND, SUPPRESS]"
+            )));
+        }
+    };
+    let mediums = req.desired_delivery_mediums.unwrap_or_else(|| vec!["SMS".to_owned()]);
+    if let Some(bad) = mediums.iter().find(|m| *m != "SMS" && *m != "EMAIL") {
+        return Err(CognitoError::invalid(format!(
+            "1 validation error detected: Value '[{bad}]' at 'desiredDeliveryMediums' failed to satisfy constraint: \
+             Member must satisfy enum value set: [SMS, EMAIL]"
+        )));
+    }
+    let policy = &settings.policies.password_policy;
+    if let Some(pw) = &req.temporary_password {
+        policy.check(pw).map_err(invalid_password)?;
+    }
+    let password = req.temporary_password.unwrap_or_else(|| policy.generate(state.rng.as_ref()));
+
+    if req.message_action.as_deref() == Some("RESEND") {
+        let mut user = find_user(state, &pool, &req.username).await?;
+        if user.status != UserStatus::ForceChangePassword {
+            return Err(CognitoError::new(
+                "UnsupportedUserStateException",
+                format!("Resend not possible. {} status is not FORCE_CHANGE_PASSWORD", req.username),
+            ));
+        }
+        user.password_hash = Some(hash(state, &password).await?);
+        user.temp_password_expires_at = Some(temp_password_expiry(state, settings));
+        user.updated_at = state.clock.now_millis();
+        save(state, &pool, &user).await?;
+        send_invitation(state, &pool, &user, &req.username, &password, &mediums).await?;
+        return Ok(json!({"User": user_type(&user, None)}));
+    }
+
+    let sub = generate_sub(state.rng.as_ref());
+    let mut pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
+    let username = signin_username(settings, &req.username, &sub, &mut pairs)?;
+    let schema = Schema::new(&settings.schema);
+    schema.check_writes(&pairs, true).map_err(attribute_error)?;
+    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
+    schema.check_required(&attributes).map_err(attribute_error)?;
+
+    let now = state.clock.now_millis();
+    let user = User {
+        pool_id: pool.id.clone(),
+        sub,
+        username,
+        status: UserStatus::ForceChangePassword,
+        enabled: true,
+        password_hash: Some(hash(state, &password).await?),
+        temp_password_expires_at: Some(temp_password_expiry(state, settings)),
+        attributes,
+        created_at: now,
+        updated_at: now,
+    };
+    let keys = user.keys(settings);
+    match state.store.create_user(&user, &keys).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(alias @ ("email" | "phone_number")))
+            if req.force_alias_creation == Some(true) && !settings.username_attributes.iter().any(|a| a == alias) =>
+        {
+            let key = if alias == "email" { keys.email.clone() } else { keys.phone.clone() };
+            if let Some(key) = key {
+                unverify_alias_holder(state, &pool, alias, &key).await?;
+            }
+            state.store.create_user(&user, &keys).await.map_err(|e| write_error(settings, e))?;
+        }
+        Err(e) => return Err(write_error(settings, e)),
+    }
+    tracing::info!(pool = %pool.id, sub = %user.sub, "user created by an administrator");
+    if !suppress {
+        send_invitation(state, &pool, &user, &req.username, &password, &mediums).await?;
+    }
+    Ok(json!({"User": user_type(&user, None)}))
+}
+
+/// The username stored for a new user. In pools where users sign in with their email or
+/// phone number, the stored username is the `sub` and the given name becomes the
+/// attribute; pools with email or phone aliases refuse usernames shaped like one.
+fn signin_username(
+    settings: &PoolSettings,
+    given: &str,
+    sub: &str,
+    pairs: &mut Vec<(String, String)>,
+) -> Result<String, CognitoError> {
+    let mut set_attr = |name: &str| {
+        if !pairs.iter().any(|(n, _)| n == name) {
+            pairs.push((name.to_owned(), given.to_owned()));
+        }
+    };
+    let (by_email, by_phone) = (settings.email_is_username(), settings.phone_is_username());
+    if by_email || by_phone {
+        if by_email && looks_like_email(given) {
+            set_attr("email");
+        } else if by_phone && looks_like_phone(given) {
+            set_attr("phone_number");
+        } else {
+            return Err(CognitoError::invalid(match (by_email, by_phone) {
+                (true, true) => "Username should be either an email or a phone number.",
+                (true, false) => "Username should be an email.",
+                _ => "Username should be a phone number.",
+            }));
+        }
+        return Ok(sub.to_owned());
+    }
+    let alias = |a: &str| settings.alias_attributes.iter().any(|x| x == a);
+    if alias("email") && looks_like_email(given) {
+        return Err(CognitoError::invalid(
+            "Username cannot be of email format, since user pool is configured for email alias.",
+        ));
+    }
+    if alias("phone_number") && looks_like_phone(given) {
+        return Err(CognitoError::invalid(
+            "Username cannot be of phone number format, since user pool is configured for phone_number alias.",
+        ));
+    }
+    Ok(given.to_owned())
+}
+
+/// ForceAliasCreation: the user who holds a verified alias loses it (their attribute is
+/// marked unverified, which drops it from the alias index).
+async fn unverify_alias_holder(state: &AppState, pool: &UserPool, alias: &str, key: &str) -> Result<(), CognitoError> {
+    let Some(mut holder) = state.store.get_user_by_alias(&pool.id, alias, key).await? else {
+        return Ok(());
+    };
+    holder.attributes.insert(format!("{alias}_verified"), "false".to_owned());
+    holder.updated_at = state.clock.now_millis();
+    save(state, pool, &holder).await?;
+    tracing::info!(pool = %pool.id, sub = %holder.sub, alias, "alias moved to a new user");
+    Ok(())
+}
+
+/// Queues the invitation (username and temporary password) on each requested medium the
+/// user has a destination for, using the pool's InviteMessageTemplate when it sets one.
+async fn send_invitation(
+    state: &AppState,
+    pool: &UserPool,
+    user: &User,
+    login_name: &str,
+    password: &str,
+    mediums: &[String],
+) -> Result<(), CognitoError> {
+    let template = pool.settings.admin_create_user_config.extra.get("InviteMessageTemplate");
+    let field = |key: &str| template.and_then(|t| t.get(key)).and_then(Value::as_str);
+    let fill = |text: &str| text.replace("{username}", login_name).replace("{####}", password);
+    for medium in mediums {
+        let (attr, subject, body) = match medium.as_str() {
+            "EMAIL" => {
+                ("email", field("EmailSubject").unwrap_or(INVITE_SUBJECT), field("EmailMessage").unwrap_or(INVITE_BODY))
+            }
+            _ => ("phone_number", INVITE_SUBJECT, field("SMSMessage").unwrap_or(INVITE_BODY)),
+        };
+        if let Some(destination) = user.attributes.get(attr).filter(|d| !d.is_empty()) {
+            enqueue(state, pool, user, medium, destination, subject, &fill(body)).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn enqueue(
+    state: &AppState,
+    pool: &UserPool,
+    user: &User,
+    medium: &str,
+    destination: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), CognitoError> {
+    let msg = OutboxMessage {
+        id: generate_sub(state.rng.as_ref()),
+        pool_id: pool.id.clone(),
+        username: user.username.clone(),
+        medium: medium.to_owned(),
+        destination: destination.to_owned(),
+        subject: subject.to_owned(),
+        body: body.to_owned(),
+        created_at: state.clock.now_millis(),
+    };
+    state.store.enqueue_message(&msg).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading and changing one user
+// ---------------------------------------------------------------------------------------
+
+async fn admin_get_user(state: &AppState, input: Value) -> OpResult {
+    let (_, user) = load_user(state, input).await?;
+    Ok(json!({
+        "Username": user.username,
+        "UserAttributes": attribute_list(&user, None),
+        "UserCreateDate": epoch(user.created_at),
+        "UserLastModifiedDate": epoch(user.updated_at),
+        "Enabled": user.enabled,
+        "UserStatus": user.status.as_str(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateAttributesInput {
+    user_pool_id: String,
+    username: String,
+    user_attributes: Option<Vec<AttributeInput>>,
+}
+
+async fn admin_update_user_attributes(state: &AppState, input: Value) -> OpResult {
+    let req: UpdateAttributesInput = parse(input)?;
+    let pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
+    if pairs.is_empty() {
+        return Err(CognitoError::invalid("UserAttributes must contain at least one attribute."));
+    }
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let schema = Schema::new(&pool.settings.schema);
+    schema.check_writes(&pairs, false).map_err(attribute_error)?;
+    let mut user = find_user(state, &pool, &req.username).await?;
+    let in_request = |name: &str| pairs.iter().any(|(n, _)| n == name);
+    for (contact, verified) in [("email", "email_verified"), ("phone_number", "phone_number_verified")] {
+        let changed = pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == contact)
+            .is_some_and(|(_, v)| user.attributes.get(contact) != Some(v));
+        if changed && !in_request(verified) {
+            user.attributes.insert(verified.to_owned(), "false".to_owned());
+        }
+    }
+    for (name, value) in &pairs {
+        user.attributes.insert(stored_name(name), value.clone());
+    }
+    schema.check_required(&user.attributes).map_err(attribute_error)?;
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteAttributesInput {
+    user_pool_id: String,
+    username: String,
+    user_attribute_names: Option<Vec<String>>,
+}
+
+async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResult {
+    let req: DeleteAttributesInput = parse(input)?;
+    let names = req.user_attribute_names.ok_or_else(|| missing("userAttributeNames"))?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    Schema::new(&pool.settings.schema).check_deletes(&names).map_err(attribute_error)?;
+    for (attr, is_username) in
+        [("email", pool.settings.email_is_username()), ("phone_number", pool.settings.phone_is_username())]
+    {
+        if is_username && names.iter().any(|n| n == attr) {
+            return Err(CognitoError::invalid(format!("Cannot delete {attr}: users of this pool sign in with it.")));
+        }
+    }
+    let mut user = find_user(state, &pool, &req.username).await?;
+    for name in &names {
+        user.attributes.remove(&stored_name(name));
+    }
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    Ok(json!({}))
+}
+
+async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
+    let (pool, user) = load_user(state, input).await?;
+    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e))?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted by an administrator");
+    Ok(json!({}))
+}
+
+async fn set_enabled(state: &AppState, input: Value, enabled: bool) -> OpResult {
+    let (pool, mut user) = load_user(state, input).await?;
+    if user.enabled != enabled {
+        user.enabled = enabled;
+        user.updated_at = state.clock.now_millis();
+        save(state, &pool, &user).await?;
+    }
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SetPasswordInput {
+    user_pool_id: String,
+    username: String,
+    password: String,
+    permanent: Option<bool>,
+}
+
+async fn admin_set_user_password(state: &AppState, input: Value) -> OpResult {
+    let req: SetPasswordInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
+    let mut user = find_user(state, &pool, &req.username).await?;
+    user.password_hash = Some(hash(state, &req.password).await?);
+    if req.permanent.unwrap_or(false) {
+        user.status = UserStatus::Confirmed;
+        user.temp_password_expires_at = None;
+    } else {
+        user.status = UserStatus::ForceChangePassword;
+        user.temp_password_expires_at = Some(temp_password_expiry(state, &pool.settings));
+    }
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    Ok(json!({}))
+}
+
+/// The user keeps their password hash but must choose a new password (via
+/// ForgotPassword) before they can sign in again.
+async fn admin_reset_user_password(state: &AppState, input: Value) -> OpResult {
+    let (pool, mut user) = load_user(state, input).await?;
+    user.status = UserStatus::ResetRequired;
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    if let Some(email) = user.attributes.get("email").filter(|e| !e.is_empty()) {
+        enqueue(state, &pool, &user, "EMAIL", email, RESET_SUBJECT, RESET_BODY).await?;
+    }
+    Ok(json!({}))
+}
+
+// ---------------------------------------------------------------------------------------
+// ListUsers
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUsersInput {
+    user_pool_id: String,
+    attributes_to_get: Option<Vec<String>>,
+    limit: Option<i64>,
+    pagination_token: Option<String>,
+    filter: Option<String>,
+}
+
+async fn list_users(state: &AppState, input: Value) -> OpResult {
+    let req: ListUsersInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let settings = &pool.settings;
+    if let Some(names) = &req.attributes_to_get {
+        let schema = Schema::new(&settings.schema);
+        if let Some(unknown) = names.iter().find(|n| schema.get(n).is_none()) {
+            return Err(CognitoError::invalid(format!("Invalid attributes given, {unknown} is not in the schema.")));
+        }
+    }
+    let filter = match req.filter.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(f) => Some(UserFilter::parse(f, settings).map_err(CognitoError::invalid)?),
+    };
+    let scope = format!("users:{}", pool.id);
+    let page = page_request(req.limit, req.pagination_token.as_deref(), 60, 60, &scope)?;
+    let rows = state.store.list_users(&pool.id, filter.as_ref(), &page).await?;
+    let (rows, next) = finish_page(rows, &page, &scope, |u| username_key(settings, &u.username));
+    let wanted: Option<Vec<String>> = req.attributes_to_get.map(|names| names.iter().map(|n| stored_name(n)).collect());
+    let users: Vec<Value> = rows.iter().map(|u| user_type(u, wanted.as_deref())).collect();
+    let mut out = json!({"Users": users});
+    if let Some(next) = next {
+        out["PaginationToken"] = json!(next);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_settings(username_attrs: &[&str], alias_attrs: &[&str]) -> PoolSettings {
+        PoolSettings {
+            username_attributes: username_attrs.iter().map(|s| (*s).to_owned()).collect(),
+            alias_attributes: alias_attrs.iter().map(|s| (*s).to_owned()).collect(),
+            ..PoolSettings::default()
+        }
+    }
+
+    #[test]
+    fn email_username_pools_store_the_sub_and_set_the_email() {
+        let s = pool_settings(&["email"], &[]);
+        let mut pairs = Vec::new();
+        let name = signin_username(&s, "Ann@Example.com", "the-sub", &mut pairs);
+        assert_eq!(name.ok().as_deref(), Some("the-sub"));
+        assert_eq!(pairs, vec![("email".to_owned(), "Ann@Example.com".to_owned())]);
+        let refused = signin_username(&s, "ann", "the-sub", &mut Vec::new());
+        assert!(refused.is_err_and(|e| e.message == "Username should be an email."));
+    }
+
+    #[test]
+    fn alias_pools_refuse_alias_shaped_usernames() {
+        let s = pool_settings(&[], &["email", "phone_number"]);
+        assert!(signin_username(&s, "ann@example.com", "sub", &mut Vec::new()).is_err());
+        assert!(signin_username(&s, "+15550100", "sub", &mut Vec::new()).is_err());
+        assert_eq!(signin_username(&s, "ann", "sub", &mut Vec::new()).ok().as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn conflicts_map_to_cognito_exceptions() {
+        let email_pool = pool_settings(&["email"], &[]);
+        let alias_pool = pool_settings(&[], &["email"]);
+        assert_eq!(write_error(&alias_pool, StoreError::Conflict("username")).kind, "UsernameExistsException");
+        assert_eq!(write_error(&email_pool, StoreError::Conflict("email")).kind, "UsernameExistsException");
+        assert_eq!(write_error(&alias_pool, StoreError::Conflict("email")).kind, "AliasExistsException");
+        assert_eq!(write_error(&alias_pool, StoreError::NotFound("user")).kind, "UserNotFoundException");
+    }
 }

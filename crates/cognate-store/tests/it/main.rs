@@ -1,0 +1,9 @@
+//! Repository tests. Every test runs on SQLite and on PostgreSQL (a fresh database per
+//! test, dropped afterwards). PostgreSQL comes from `COGNATE_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); if it is unreachable the tests
+//! fail rather than skip.
+
+mod harness;
+mod pools;
+mod roles;
+mod users;

@@ -1,0 +1,186 @@
+//! Configuration: defaults < optional TOML file < `COGNATE_*` environment < command-line
+//! flags. Every setting is validated at start-up; errors name the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use cognate_core::password::Argon2Settings;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Settings as they may appear in the TOML file (`--config` / `COGNATE_CONFIG`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub database_service_url: Option<String>,
+    pub region: Option<String>,
+    pub master_key: Option<SecretString>,
+    pub log_format: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub password_hash_concurrency: Option<usize>,
+    pub argon2: Option<Argon2Settings>,
+}
+
+/// Flags shared by every command; each mirrors a `COGNATE_*` variable.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "COGNATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, dev master key, admin credentials). Default ./cognate-data.
+    #[arg(long, env = "COGNATE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:… (default: SQLite in the data dir) or postgres://….
+    #[arg(long, env = "COGNATE_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Unprivileged PostgreSQL login for serving requests (production).
+    #[arg(long, env = "COGNATE_DATABASE_SERVICE_URL", global = true, hide_env_values = true)]
+    pub database_service_url: Option<String>,
+    /// Base64 of 32 random bytes. Without it, a key file in the data dir is used (dev mode).
+    #[arg(long, env = "COGNATE_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+    /// Region in pool ids and ARNs. Default local.
+    #[arg(long, env = "COGNATE_REGION", global = true)]
+    pub region: Option<String>,
+    /// Log format: text or json. Default text.
+    #[arg(long, env = "COGNATE_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+/// Flags of `cognate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Default 127.0.0.1:9229; port 0 picks a free port.
+    #[arg(long, env = "COGNATE_LISTEN")]
+    pub listen: Option<String>,
+    /// Externally visible base URL. Default http://{listen}.
+    #[arg(long, env = "COGNATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_service_url: Option<String>,
+    pub region: String,
+    pub master_key: Option<SecretString>,
+    pub log_json: bool,
+    pub max_body_bytes: usize,
+    pub password_hash_concurrency: usize,
+    pub argon2: Argon2Settings,
+}
+
+impl Config {
+    pub fn load(common: &CommonArgs, serve: Option<&ServeArgs>) -> Result<Self> {
+        let file = match &common.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing the config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen_text = serve
+            .and_then(|s| s.listen.clone())
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:9229".into());
+        let listen: SocketAddr =
+            listen_text.parse().with_context(|| format!("listen (COGNATE_LISTEN) is not an address: {listen_text}"))?;
+        let public_url = serve.and_then(|s| s.public_url.clone()).or(file.public_url);
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
+                bail!("public_url (COGNATE_PUBLIC_URL) must be an http(s) URL without a trailing slash: {url}");
+            }
+        }
+        let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
+        let database_url = common
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir.join("cognate.db")));
+        let region = common.region.clone().or(file.region).unwrap_or_else(|| "local".into());
+        if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || region.len() > 32 {
+            bail!("region (COGNATE_REGION) must be 1 to 32 letters, digits or '-': {region}");
+        }
+        let log_format = common.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log_format (COGNATE_LOG_FORMAT) must be text or json, not {other}"),
+        };
+        let max_body_bytes = file.max_body_bytes.unwrap_or(1024 * 1024);
+        if max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            database_service_url: common.database_service_url.clone().or(file.database_service_url),
+            region,
+            master_key: common.master_key.clone().or(file.master_key),
+            log_json,
+            max_body_bytes,
+            password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
+            argon2: file.argon2.unwrap_or_default(),
+        })
+    }
+
+    /// The master key: from the setting, else (dev mode) from `master.key` in the data
+    /// dir, created with mode 0600 on first use.
+    pub fn master_key(&self) -> Result<cognate_core::crypto::MasterKey> {
+        use cognate_core::crypto::MasterKey;
+        if let Some(key) = &self.master_key {
+            return MasterKey::from_base64(key.expose_secret()).context("master_key (COGNATE_MASTER_KEY)");
+        }
+        let path = self.data_dir.join("master.key");
+        if !path.exists() {
+            let text = MasterKey::generate_base64(&cognate_core::SystemRng);
+            write_private(&path, text.as_bytes())?;
+            tracing::warn!(
+                path = %path.display(),
+                "no COGNATE_MASTER_KEY set: generated a development master key file; set COGNATE_MASTER_KEY in production"
+            );
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        MasterKey::from_base64(&text).with_context(|| format!("the master key in {}", path.display()))
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// Writes a file readable only by its owner (mode 0600), replacing any previous one.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
