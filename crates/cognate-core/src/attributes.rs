@@ -97,8 +97,7 @@ pub fn standard_schema() -> Vec<SchemaAttribute> {
     let mut updated_at = string("updated_at", 0, 0);
     updated_at.attribute_data_type = Number;
     updated_at.string_attribute_constraints = None;
-    updated_at.number_attribute_constraints =
-        Some(NumberConstraints { min_value: Some("0".into()), max_value: None });
+    updated_at.number_attribute_constraints = Some(NumberConstraints { min_value: Some("0".into()), max_value: None });
     vec![
         sub,
         string("name", 0, 2048),
@@ -167,9 +166,8 @@ pub fn add_custom(schema: &mut Vec<SchemaAttribute>, new: Vec<SchemaAttribute>) 
 
 fn validate_custom(attr: &SchemaAttribute) -> Result<SchemaAttribute, String> {
     let bare = attr.name.strip_prefix("custom:").unwrap_or(&attr.name);
-    let name_ok = !bare.is_empty()
-        && bare.len() <= 20
-        && bare.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+    let name_ok =
+        !bare.is_empty() && bare.len() <= 20 && bare.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
     if !name_ok {
         return Err(format!(
             "Invalid custom attribute name {}: 1 to 20 characters of letters, digits, '_', '-', '.', ':'",
@@ -187,7 +185,8 @@ fn validate_custom(attr: &SchemaAttribute) -> Result<SchemaAttribute, String> {
             let c = out.string_attribute_constraints.get_or_insert_with(Default::default);
             let min = parse_bound(c.min_length.as_deref(), "MinLength")?.unwrap_or(0.0);
             let max = parse_bound(c.max_length.as_deref(), "MaxLength")?.unwrap_or(f64::from(MAX_STRING_LENGTH));
-            if min < 0.0 || max > f64::from(MAX_STRING_LENGTH) || min > max || min.fract() != 0.0 || max.fract() != 0.0 {
+            if min < 0.0 || max > f64::from(MAX_STRING_LENGTH) || min > max || min.fract() != 0.0 || max.fract() != 0.0
+            {
                 return Err(format!("Invalid string length constraints for {}", out.name));
             }
         }
@@ -196,10 +195,10 @@ fn validate_custom(attr: &SchemaAttribute) -> Result<SchemaAttribute, String> {
             if let Some(c) = &out.number_attribute_constraints {
                 let min = parse_bound(c.min_value.as_deref(), "MinValue")?;
                 let max = parse_bound(c.max_value.as_deref(), "MaxValue")?;
-                if let (Some(a), Some(b)) = (min, max) {
-                    if a > b {
-                        return Err(format!("MinValue is greater than MaxValue for {}", out.name));
-                    }
+                if let (Some(a), Some(b)) = (min, max)
+                    && a > b
+                {
+                    return Err(format!("MinValue is greater than MaxValue for {}", out.name));
                 }
             }
         }
@@ -212,8 +211,7 @@ fn validate_custom(attr: &SchemaAttribute) -> Result<SchemaAttribute, String> {
 }
 
 fn parse_bound(v: Option<&str>, what: &str) -> Result<Option<f64>, String> {
-    v.map(|s| s.trim().parse::<f64>().map_err(|_| format!("{what} must be a number: {s}")))
-        .transpose()
+    v.map(|s| s.trim().parse::<f64>().map_err(|_| format!("{what} must be a number: {s}"))).transpose()
 }
 
 /// Why an attribute write was refused; each message is Cognito's wording where one exists.
@@ -355,8 +353,7 @@ pub fn looks_like_email(s: &str) -> bool {
 
 /// E.164: `+` and 2 to 15 digits.
 pub fn looks_like_phone(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    s.strip_prefix('+').is_some_and(|d| (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -378,7 +375,8 @@ mod tests {
     #[test]
     fn schema_validates_values_and_mutability() {
         let mut level = custom("level", AttributeDataType::Number);
-        level.number_attribute_constraints = Some(NumberConstraints { min_value: Some("1".into()), max_value: Some("5".into()) });
+        level.number_attribute_constraints =
+            Some(NumberConstraints { min_value: Some("1".into()), max_value: Some("5".into()) });
         let mut badge = custom("badge", AttributeDataType::String);
         badge.mutable = false;
         let attrs = build_schema(&[level, badge]).unwrap();

@@ -131,9 +131,7 @@ impl ClientSettings {
                 return Err(format!("Invalid AllowedOAuthFlows value: {flow}"));
             }
         }
-        if self.allowed_oauth_flows.iter().any(|f| f == "client_credentials")
-            && self.allowed_oauth_flows.len() > 1
-        {
+        if self.allowed_oauth_flows.iter().any(|f| f == "client_credentials") && self.allowed_oauth_flows.len() > 1 {
             return Err("client_credentials flow can not be selected along with code flow or implicit flow.".into());
         }
         if !["ENABLED", "LEGACY"].contains(&self.prevent_user_existence_errors.as_str()) {
@@ -148,10 +146,10 @@ impl ClientSettings {
                 return Err(format!("Invalid callback/logout URL (HTTPS required except for localhost): {url}"));
             }
         }
-        if let Some(uri) = &self.default_redirect_uri {
-            if !self.callback_urls.contains(uri) {
-                return Err("DefaultRedirectURI must be one of the CallbackURLs".into());
-            }
+        if let Some(uri) = &self.default_redirect_uri
+            && !self.callback_urls.contains(uri)
+        {
+            return Err("DefaultRedirectURI must be one of the CallbackURLs".into());
         }
         let u = &self.token_validity_units;
         let check = |name: &str, value: u32, unit: &str, min: u64, max: u64| -> Result<(), String> {
@@ -183,7 +181,8 @@ impl ClientSettings {
 
     /// Refresh token lifetime in seconds.
     pub fn refresh_token_secs(&self) -> u64 {
-        u64::from(self.refresh_token_validity) * unit_seconds(&self.token_validity_units.refresh_token).unwrap_or(86_400)
+        u64::from(self.refresh_token_validity)
+            * unit_seconds(&self.token_validity_units.refresh_token).unwrap_or(86_400)
     }
 }
 
@@ -200,6 +199,9 @@ pub struct AppClient {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// The master-key label client secrets are sealed under.
+pub const SECRET_LABEL: &str = "client-secret";
 
 /// Client names: 1 to 128 characters of `[\w\s+=,.@-]`.
 pub fn valid_client_name(name: &str) -> bool {

@@ -56,8 +56,8 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MasterKeyError> {
-        let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, bytes)
-            .map_err(|_| MasterKeyError::BadLength(bytes.len()))?;
+        let unbound =
+            aead::UnboundKey::new(&aead::AES_256_GCM, bytes).map_err(|_| MasterKeyError::BadLength(bytes.len()))?;
         Ok(Self { key: aead::LessSafeKey::new(unbound) })
     }
 
@@ -125,10 +125,7 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex::encode(tag),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex::encode(tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]

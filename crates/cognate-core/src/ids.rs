@@ -44,8 +44,7 @@ impl PoolId {
     /// Accepts the shape Cognito accepts (`[\w-]+_[0-9a-zA-Z]+`, at most 55 chars).
     pub fn parse(s: &str) -> Option<Self> {
         let (region, suffix) = s.split_once('_')?;
-        let region_ok = !region.is_empty()
-            && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let region_ok = !region.is_empty() && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         let suffix_ok = !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_alphanumeric());
         (s.len() <= 55 && region_ok && suffix_ok).then(|| Self(s.to_owned()))
     }
@@ -58,9 +57,8 @@ impl ClientId {
 
     /// Accepts `[\w+]+`, 1 to 128 characters, as Cognito does.
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = !s.is_empty()
-            && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'+');
+        let ok =
+            !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'+');
         ok.then(|| Self(s.to_owned()))
     }
 }
@@ -72,10 +70,7 @@ pub fn generate_client_secret(rng: &dyn Rng) -> String {
 
 /// A user's immutable `sub`: a random (v4) UUID.
 pub fn generate_sub(rng: &dyn Rng) -> String {
-    uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    uuid::Builder::from_random_bytes(random_bytes::<16>(rng)).into_uuid().hyphenated().to_string()
 }
 
 #[cfg(test)]

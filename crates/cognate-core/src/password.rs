@@ -162,7 +162,8 @@ impl PasswordHasher {
 
     /// A PHC string (`$argon2id$v=19$m=…`) for `password` with a fresh salt.
     pub fn hash(&self, rng: &dyn Rng, password: &str) -> Result<String, HashError> {
-        let salt = SaltString::encode_b64(&crate::clock::random_bytes::<16>(rng)).map_err(|e| HashError::Hash(e.to_string()))?;
+        let salt = SaltString::encode_b64(&crate::clock::random_bytes::<16>(rng))
+            .map_err(|e| HashError::Hash(e.to_string()))?;
         self.argon
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())

@@ -47,6 +47,9 @@ pub trait UserRepo: Send + Sync {
     /// `Conflict("username")`, `Conflict("email")`, `Conflict("phone_number")` or
     /// `Conflict("preferred_username")` when a key is taken.
     async fn create_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    /// Creates many users in one transaction: all of them or, on any conflict, none.
+    /// For bulk imports and seeding; each user is checked like [`UserRepo::create_user`].
+    async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()>;
     async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>>;
     async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>>;
     /// Finds a user by a verified alias (`email`, `phone_number`, `preferred_username`).

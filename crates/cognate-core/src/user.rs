@@ -82,8 +82,7 @@ impl User {
     pub fn keys(&self, settings: &PoolSettings) -> UserKeys {
         UserKeys {
             username: username_key(settings, &self.username),
-            email: alias_key(self, settings, "email", Some("email_verified"))
-                .map(|e| e.to_lowercase()),
+            email: alias_key(self, settings, "email", Some("email_verified")).map(|e| e.to_lowercase()),
             phone: alias_key(self, settings, "phone_number", Some("phone_number_verified")),
             preferred_username: alias_key(self, settings, "preferred_username", None)
                 .map(|p| username_key(settings, &p)),
@@ -106,9 +105,7 @@ fn alias_key(user: &User, settings: &PoolSettings, attr: &str, verified: Option<
 
 /// Valid usernames: 1 to 128 characters without whitespace or control characters.
 pub fn valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= 128
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+    !name.is_empty() && name.chars().count() <= 128 && !name.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// What a ListUsers filter compares against.
@@ -168,11 +165,7 @@ impl UserFilter {
         };
         let name = name.trim();
         let rest = rest.trim();
-        let value = rest
-            .strip_prefix('"')
-            .and_then(|r| r.strip_suffix('"'))
-            .ok_or_else(bad)?
-            .replace("\\\"", "\"");
+        let value = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(bad)?.replace("\\\"", "\"");
         if name.is_empty() || name.contains(' ') {
             return Err(bad());
         }
@@ -225,7 +218,8 @@ mod tests {
         let f = UserFilter::parse("given_name ^= \"Jo\"", &s).unwrap();
         assert_eq!((f.op, f.value.as_str()), (FilterOp::StartsWith, "Jo"));
         assert_eq!(UserFilter::parse("status=\"Disabled\"", &s).unwrap().field, FilterField::Enabled);
-        for bad in ["email", "email = x", "nope = \"x\"", "email ~ \"x\"", "custom:undefined = \"x\"", "status = \"x\""] {
+        for bad in ["email", "email = x", "nope = \"x\"", "email ~ \"x\"", "custom:undefined = \"x\"", "status = \"x\""]
+        {
             assert!(UserFilter::parse(bad, &s).is_err(), "{bad}");
         }
     }

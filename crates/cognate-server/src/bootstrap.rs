@@ -18,12 +18,15 @@ pub struct NewCredential {
 }
 
 /// Creates an admin credential and stores it sealed.
-pub async fn create_admin_credential(
-    state: &AppState,
-    description: &str,
-) -> Result<NewCredential, StoreError> {
-    create_credential(state.store.as_ref(), &state.master_key, state.rng.as_ref(), state.clock.now_millis(), description)
-        .await
+pub async fn create_admin_credential(state: &AppState, description: &str) -> Result<NewCredential, StoreError> {
+    create_credential(
+        state.store.as_ref(),
+        &state.master_key,
+        state.rng.as_ref(),
+        state.clock.now_millis(),
+        description,
+    )
+    .await
 }
 
 pub async fn create_credential(

@@ -32,9 +32,7 @@ pub(crate) struct PgStore {
 }
 
 fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
-    Ok(PgConnectOptions::from_str(url)
-        .map_err(|e| ConnectError::Connect(e.to_string()))?
-        .disable_statement_logging())
+    Ok(PgConnectOptions::from_str(url).map_err(|e| ConnectError::Connect(e.to_string()))?.disable_statement_logging())
 }
 
 /// Creates the service role if the cluster lacks it (roles are cluster-wide; several
@@ -96,23 +94,21 @@ impl PgStore {
 /// Refuses a serving role that is a superuser, has BYPASSRLS, or owns tables (owners are
 /// exempt from non-forced policies).
 async fn check_role(pool: &PgPool) -> Result<(), ConnectError> {
-    let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
-        "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    let (role, superuser, bypass): (String, bool, bool) =
+        sqlx::query_as("SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| ConnectError::Connect(e.to_string()))?;
     if superuser || bypass {
         return Err(ConnectError::UnsafeRole(format!(
             "role {role} is a superuser or has BYPASSRLS; serve with an unprivileged role"
         )));
     }
-    let owned: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(|e| ConnectError::Connect(e.to_string()))?;
+    let owned: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| ConnectError::Connect(e.to_string()))?;
     if owned > 0 {
         return Err(ConnectError::UnsafeRole(format!(
             "role {role} owns {owned} tables; serve with a role that does not own the schema"

@@ -292,6 +292,36 @@ macro_rules! repos {
         }
 
         impl $store {
+            async fn insert_user(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                u: &User,
+                k: &UserKeys,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+                     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(u.pool_id.as_str())
+                .bind(&u.sub)
+                .bind(&u.username)
+                .bind(&k.username)
+                .bind(&k.email)
+                .bind(&k.phone)
+                .bind(&k.preferred_username)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(u.temp_password_expires_at)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| write_err(e, "user"))?;
+                Self::index_attributes(tx, u).await
+            }
+
             /// Rewrites a user's attribute search index inside `tx`.
             async fn index_attributes(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
@@ -321,29 +351,15 @@ macro_rules! repos {
         impl UserRepo for $store {
             async fn create_user(&self, u: &User, k: &UserKeys) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(
-                    "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-                     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(u.pool_id.as_str())
-                .bind(&u.sub)
-                .bind(&u.username)
-                .bind(&k.username)
-                .bind(&k.email)
-                .bind(&k.phone)
-                .bind(&k.preferred_username)
-                .bind(u.status.as_str())
-                .bind(u.enabled)
-                .bind(&u.password_hash)
-                .bind(u.temp_password_expires_at)
-                .bind(to_json(&u.attributes)?)
-                .bind(u.created_at)
-                .bind(u.updated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| write_err(e, "user"))?;
-                Self::index_attributes(&mut tx, u).await?;
+                Self::insert_user(&mut tx, u, k).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                for (u, k) in users {
+                    Self::insert_user(&mut tx, u, k).await?;
+                }
                 tx.commit().await.map_err(backend_err)
             }
 

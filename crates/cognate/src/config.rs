@@ -91,17 +91,15 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let listen_text = serve
-            .and_then(|s| s.listen.clone())
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:9229".into());
+        let listen_text =
+            serve.and_then(|s| s.listen.clone()).or(file.listen).unwrap_or_else(|| "127.0.0.1:9229".into());
         let listen: SocketAddr =
             listen_text.parse().with_context(|| format!("listen (COGNATE_LISTEN) is not an address: {listen_text}"))?;
         let public_url = serve.and_then(|s| s.public_url.clone()).or(file.public_url);
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
-                bail!("public_url (COGNATE_PUBLIC_URL) must be an http(s) URL without a trailing slash: {url}");
-            }
+        if let Some(url) = &public_url
+            && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/'))
+        {
+            bail!("public_url (COGNATE_PUBLIC_URL) must be an http(s) URL without a trailing slash: {url}");
         }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common

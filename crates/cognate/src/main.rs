@@ -15,7 +15,11 @@ use cognate_server::{AppState, ServerSettings, bootstrap};
 use config::{CommonArgs, Config, ServeArgs};
 
 #[derive(Parser)]
-#[command(name = "cognate", version, about = "Cognate: multi-tenant identity for B2B SaaS, speaking Amazon Cognito's API")]
+#[command(
+    name = "cognate",
+    version,
+    about = "Cognate: multi-tenant identity for B2B SaaS, speaking Amazon Cognito's API"
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -156,9 +160,8 @@ async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let state = build_state(&config, public_url).await?;
@@ -231,7 +234,8 @@ async fn admin_key(cmd: AdminKeyCommand, config: Config) -> Result<()> {
         AdminKeyCommand::Create { description } => {
             let key = config.master_key()?;
             let cred = bootstrap::create_credential(store.as_ref(), &key, &SystemRng, now, &description).await?;
-            let body = serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
+            let body =
+                serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
             println!("{body:#}");
         }
         AdminKeyCommand::List => {

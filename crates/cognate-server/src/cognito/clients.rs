@@ -1,12 +1,359 @@
-//! (operations to be written)
+//! App client operations.
 
-use serde_json::Value;
+use std::collections::HashMap;
 
+use cognate_core::StoreError;
+use cognate_core::client::{AppClient, ClientSettings, unit_seconds, valid_client_name};
+use cognate_core::ids::{self, ClientId};
+use cognate_core::pool::UserPool;
+use cognate_core::resource_server::ResourceServer;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::input::{epoch, finish_page, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] = &[];
+pub(super) const OPS: &[&str] = &[
+    "CreateUserPoolClient",
+    "DescribeUserPoolClient",
+    "ListUserPoolClients",
+    "UpdateUserPoolClient",
+    "DeleteUserPoolClient",
+];
 
-pub(super) async fn call(_state: &AppState, op: &str, _input: Value) -> OpResult {
-    Err(CognitoError::new("UnknownOperationException", op.to_owned()))
+pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
+    match op {
+        "CreateUserPoolClient" => create(state, input).await,
+        "DescribeUserPoolClient" => describe(state, input).await,
+        "ListUserPoolClients" => list(state, input).await,
+        "UpdateUserPoolClient" => update(state, input).await,
+        "DeleteUserPoolClient" => delete(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+/// ListUserPoolClients' page size bound and default (Cognito's).
+const MAX_PAGE: u32 = 60;
+
+/// Auth flows a client gets when the request names none (Cognito's defaults).
+const DEFAULT_AUTH_FLOWS: &[&str] = &["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_CUSTOM_AUTH"];
+
+/// Scopes every pool offers without a resource server.
+const STANDARD_SCOPES: &[&str] = &["openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"];
+
+/// Members of `UserPoolClientType` that only the server sets; dropped from requests so they
+/// cannot land in the settings' `extra` and be echoed back.
+const SERVER_MEMBERS: &[&str] = &["ClientSecret", "CreationDate", "LastModifiedDate"];
+
+/// Default access and ID token lifetime: one hour.
+const DEFAULT_TOKEN_SECS: u64 = 3_600;
+/// Default refresh token lifetime: 30 days.
+const DEFAULT_REFRESH_SECS: u64 = 30 * 86_400;
+
+fn take(input: &mut Value, key: &str) -> Option<Value> {
+    input.as_object_mut().and_then(|m| m.remove(key)).filter(|v| !v.is_null())
+}
+
+fn take_string(input: &mut Value, key: &str) -> Result<Option<String>, CognitoError> {
+    match take(input, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(CognitoError::invalid(format!("{key} must be a string"))),
+    }
+}
+
+fn required_string(input: &mut Value, key: &str) -> Result<String, CognitoError> {
+    take_string(input, key)?.ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+fn take_bool(input: &mut Value, key: &str) -> Result<Option<bool>, CognitoError> {
+    match take(input, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(_) => Err(CognitoError::invalid(format!("{key} must be a boolean"))),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), CognitoError> {
+    if valid_client_name(name) {
+        Ok(())
+    } else {
+        Err(CognitoError::invalid("ClientName must be 1 to 128 characters of [\\w\\s+=,.@-]."))
+    }
+}
+
+fn parse_client_id(id: &str) -> Result<ClientId, CognitoError> {
+    ClientId::parse(id).ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value '{id}' at 'clientId' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\w+]+"
+        ))
+    })
+}
+
+fn client_not_found(id: &str) -> CognitoError {
+    CognitoError::not_found(format!("User pool client {id} does not exist."))
+}
+
+/// `secs` expressed in `unit`, at least 1; an unknown unit is left for `validate` to refuse.
+fn in_unit(secs: u64, unit: &str) -> u32 {
+    let n = unit_seconds(unit).map_or(1, |u| (secs / u).max(1));
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Settings from a request body (after the non-setting members were taken out), with
+/// Cognito's defaults for what the request leaves out. Like Cognito, this is the whole
+/// configuration: UpdateUserPoolClient resets omitted settings to these defaults too.
+fn settings_from(mut input: Value) -> Result<ClientSettings, CognitoError> {
+    if let Some(map) = input.as_object_mut() {
+        map.retain(|k, v| !v.is_null() && !SERVER_MEMBERS.contains(&k.as_str()));
+    }
+    let given = |key: &str| input.get(key).is_some();
+    let (access, id, refresh, flows) = (
+        given("AccessTokenValidity"),
+        given("IdTokenValidity"),
+        given("RefreshTokenValidity"),
+        given("ExplicitAuthFlows"),
+    );
+    let mut s: ClientSettings = parse(input)?;
+    let units = &s.token_validity_units;
+    if !access {
+        s.access_token_validity = in_unit(DEFAULT_TOKEN_SECS, &units.access_token);
+    }
+    if !id {
+        s.id_token_validity = in_unit(DEFAULT_TOKEN_SECS, &units.id_token);
+    }
+    if !refresh {
+        s.refresh_token_validity = in_unit(DEFAULT_REFRESH_SECS, &units.refresh_token);
+    }
+    if !flows {
+        s.explicit_auth_flows = DEFAULT_AUTH_FLOWS.iter().map(|f| (*f).to_owned()).collect();
+    }
+    Ok(s)
+}
+
+/// Everything about a client's settings that depends on the pool or on whether the client
+/// has a secret, checked in the order that gives Cognito's exception for each mistake.
+async fn check_settings(
+    state: &AppState,
+    pool: &UserPool,
+    s: &ClientSettings,
+    has_secret: bool,
+    creating: bool,
+) -> Result<(), CognitoError> {
+    let oauth = |msg: &str| CognitoError::new("InvalidOAuthFlowException", msg);
+    if s.allowed_oauth_flows_user_pool_client {
+        if s.allowed_oauth_flows.is_empty() {
+            return Err(oauth("AllowedOAuthFlows must be specified when AllowedOAuthFlowsUserPoolClient is true."));
+        }
+        if s.allowed_oauth_scopes.is_empty() {
+            return Err(oauth("AllowedOAuthScopes must be specified when AllowedOAuthFlowsUserPoolClient is true."));
+        }
+    }
+    if s.allowed_oauth_flows.iter().any(|f| f == "client_credentials") {
+        if s.allowed_oauth_flows.len() > 1 {
+            return Err(oauth("client_credentials flow can not be selected along with code flow or implicit flow."));
+        }
+        if !has_secret {
+            return Err(oauth("client_credentials flow can not be selected if client does not have a client secret."));
+        }
+    }
+    s.validate().map_err(CognitoError::invalid)?;
+
+    let action = if creating { "creating" } else { "updating" };
+    let schema = &pool.settings.schema;
+    let known = |name: &str| schema.iter().find(|a| a.name == name);
+    if s.read_attributes.iter().any(|a| known(a).is_none()) {
+        return Err(CognitoError::invalid(format!("Invalid read attributes specified while {action} a client")));
+    }
+    if s.write_attributes.iter().any(|a| known(a).is_none_or(|attr| !attr.mutable)) {
+        return Err(CognitoError::invalid(format!("Invalid write attributes specified while {action} a client")));
+    }
+
+    let mut servers: HashMap<String, Option<ResourceServer>> = HashMap::new();
+    for scope in &s.allowed_oauth_scopes {
+        if STANDARD_SCOPES.contains(&scope.as_str()) || custom_scope_exists(state, pool, scope, &mut servers).await? {
+            continue;
+        }
+        return Err(CognitoError::new("ScopeDoesNotExistException", format!("Invalid scope requested: {scope}")));
+    }
+    Ok(())
+}
+
+/// Whether `scope` is `{identifier}/{name}` of a resource server in the pool. Identifiers
+/// may themselves contain `/` (they are often URLs), so every split point is tried.
+async fn custom_scope_exists(
+    state: &AppState,
+    pool: &UserPool,
+    scope: &str,
+    servers: &mut HashMap<String, Option<ResourceServer>>,
+) -> Result<bool, CognitoError> {
+    for (at, _) in scope.match_indices('/') {
+        let (identifier, name) = (&scope[..at], &scope[at + 1..]);
+        if identifier.is_empty() || name.is_empty() {
+            continue;
+        }
+        if !servers.contains_key(identifier) {
+            let rs = state.store.get_resource_server(&pool.id, identifier).await?;
+            servers.insert(identifier.to_owned(), rs);
+        }
+        let found = servers
+            .get(identifier)
+            .and_then(Option::as_ref)
+            .is_some_and(|rs| rs.scopes.iter().any(|s| s.scope_name == name));
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn create(state: &AppState, mut input: Value) -> OpResult {
+    let pool_id = required_string(&mut input, "UserPoolId")?;
+    let name = required_string(&mut input, "ClientName")?;
+    check_name(&name)?;
+    let generate_secret = take_bool(&mut input, "GenerateSecret")?.unwrap_or(false);
+    let settings = settings_from(input)?;
+    let pool = load_pool(state, &pool_id).await?;
+    check_settings(state, &pool, &settings, generate_secret, true).await?;
+
+    let rng = state.rng.as_ref();
+    let secret_sealed = generate_secret.then(|| {
+        let secret = ids::generate_client_secret(rng);
+        state.master_key.seal(rng, cognate_core::client::SECRET_LABEL, secret.as_bytes())
+    });
+    let now = state.clock.now_millis();
+    let client = AppClient {
+        pool_id: pool.id.clone(),
+        id: ClientId::generate(rng),
+        name,
+        secret_sealed,
+        settings,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_client(&client).await?;
+    tracing::info!(pool = %pool.id, client = %client.id, "app client created");
+    Ok(json!({"UserPoolClient": client_type(state, &client)?}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClientRef {
+    user_pool_id: String,
+    client_id: String,
+}
+
+async fn load_client(state: &AppState, pool: &UserPool, id: &str) -> Result<AppClient, CognitoError> {
+    let client_id = parse_client_id(id)?;
+    state.store.get_client(&pool.id, &client_id).await?.ok_or_else(|| client_not_found(id))
+}
+
+async fn describe(state: &AppState, input: Value) -> OpResult {
+    let req: ClientRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let client = load_client(state, &pool, &req.client_id).await?;
+    Ok(json!({"UserPoolClient": client_type(state, &client)?}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListInput {
+    user_pool_id: String,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+async fn list(state: &AppState, input: Value) -> OpResult {
+    let req: ListInput = parse(input)?;
+    if let Some(n) = req.max_results.filter(|n| *n < 1) {
+        return Err(CognitoError::invalid(format!(
+            "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: \
+             Member must have value greater than or equal to 1"
+        )));
+    }
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let scope = format!("clients:{}", pool.id);
+    let page = page_request(req.max_results, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
+    let rows = state.store.list_clients(&pool.id, &page).await?;
+    let (rows, next) = finish_page(rows, &page, &scope, |c| c.id.to_string());
+    let clients: Vec<Value> =
+        rows.iter().map(|c| json!({"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name})).collect();
+    let mut out = json!({"UserPoolClients": clients});
+    if let Some(next) = next {
+        out["NextToken"] = json!(next);
+    }
+    Ok(out)
+}
+
+/// UpdateUserPoolClient follows Cognito: the request is the client's whole configuration,
+/// so settings it leaves out return to their defaults. The name is kept when the request
+/// has none, and the secret never changes.
+async fn update(state: &AppState, mut input: Value) -> OpResult {
+    let pool_id = required_string(&mut input, "UserPoolId")?;
+    let client_id = required_string(&mut input, "ClientId")?;
+    let name = take_string(&mut input, "ClientName")?;
+    if let Some(name) = &name {
+        check_name(name)?;
+    }
+    if take(&mut input, "GenerateSecret").is_some() {
+        return Err(CognitoError::invalid("GenerateSecret cannot be changed after the client is created."));
+    }
+    let settings = settings_from(input)?;
+    let pool = load_pool(state, &pool_id).await?;
+    let mut client = load_client(state, &pool, &client_id).await?;
+    check_settings(state, &pool, &settings, client.secret_sealed.is_some(), false).await?;
+    if let Some(name) = name {
+        client.name = name;
+    }
+    client.settings = settings;
+    client.updated_at = state.clock.now_millis();
+    match state.store.update_client(&client).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(client_not_found(&client_id)),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(json!({"UserPoolClient": client_type(state, &client)?}))
+}
+
+async fn delete(state: &AppState, input: Value) -> OpResult {
+    let req: ClientRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let client_id = parse_client_id(&req.client_id)?;
+    match state.store.delete_client(&pool.id, &client_id).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(client_not_found(&req.client_id)),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(pool = %pool.id, client = %client_id, "app client deleted");
+    Ok(json!({}))
+}
+
+/// Cognito's `UserPoolClientType`: the settings plus identity, secret (when the client has
+/// one) and timestamps.
+fn client_type(state: &AppState, client: &AppClient) -> Result<Value, CognitoError> {
+    let mut out = match serde_json::to_value(&client.settings) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => Map::new(),
+        Err(e) => return Err(CognitoError::internal(format!("client {} settings: {e}", client.id))),
+    };
+    out.insert("UserPoolId".into(), json!(client.pool_id));
+    out.insert("ClientName".into(), json!(client.name));
+    out.insert("ClientId".into(), json!(client.id));
+    if let Some(sealed) = &client.secret_sealed {
+        let secret = state
+            .master_key
+            .open(cognate_core::client::SECRET_LABEL, sealed)
+            .map_err(|e| CognitoError::internal(format!("client {} secret: {e}", client.id)))?;
+        let secret = String::from_utf8(secret).map_err(CognitoError::internal)?;
+        out.insert("ClientSecret".into(), json!(secret));
+    }
+    out.insert("LastModifiedDate".into(), epoch(client.updated_at));
+    out.insert("CreationDate".into(), epoch(client.created_at));
+    Ok(Value::Object(out))
 }

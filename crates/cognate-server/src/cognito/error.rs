@@ -53,10 +53,9 @@ impl From<StoreError> for CognitoError {
     /// specific exceptions first.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict("version") => Self::new(
-                "ConcurrentModificationException",
-                "The resource was modified by another request; retry.",
-            ),
+            StoreError::Conflict("version") => {
+                Self::new("ConcurrentModificationException", "The resource was modified by another request; retry.")
+            }
             StoreError::NotFound(what) => Self::not_found(format!("The {what} does not exist.")),
             other => Self::internal(other),
         }
@@ -70,8 +69,7 @@ impl IntoResponse for CognitoError {
         }
         let body = json!({"__type": self.kind, "message": self.message}).to_string();
         let mut resp = (self.status, body).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
         resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(self.kind));
         resp
     }

@@ -14,8 +14,7 @@ use crate::AppState;
 /// Deserialises an operation's input; a missing or mistyped member is an
 /// InvalidParameterException that names it.
 pub(super) fn parse<T: DeserializeOwned>(input: Value) -> Result<T, CognitoError> {
-    serde_json::from_value(input)
-        .map_err(|e| CognitoError::invalid(format!("1 validation error detected: {e}")))
+    serde_json::from_value(input).map_err(|e| CognitoError::invalid(format!("1 validation error detected: {e}")))
 }
 
 /// Cognito timestamps: seconds since the epoch, with a fractional part.
@@ -50,7 +49,11 @@ pub(super) fn page_request(
     let limit = match limit {
         None => default,
         Some(n) if n >= 0 && n <= i64::from(max) => {
-            if n == 0 { default } else { n as u32 }
+            if n == 0 {
+                default
+            } else {
+                n as u32
+            }
         }
         Some(n) => {
             return Err(CognitoError::invalid(format!(
@@ -61,7 +64,9 @@ pub(super) fn page_request(
     };
     let after = match token {
         None => None,
-        Some(t) => Some(page::decode_token(scope, t).ok_or_else(|| CognitoError::invalid("Invalid pagination token."))?),
+        Some(t) => {
+            Some(page::decode_token(scope, t).ok_or_else(|| CognitoError::invalid("Invalid pagination token."))?)
+        }
     };
     Ok(PageRequest { after, limit })
 }

@@ -34,8 +34,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let mut response = match serve(&state, &parts, body).await {
         Ok(value) => {
             let mut r = (StatusCode::OK, value.to_string()).into_response();
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
             r
         }
         Err(e) => {
@@ -86,9 +85,7 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
 }
 
 fn is_known(op: &str) -> bool {
-    [pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS]
-        .iter()
-        .any(|ops| ops.contains(&op))
+    [pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS].iter().any(|ops| ops.contains(&op))
 }
 
 /// Operations AWS accepts without a signature (authorised by client id, session or access
@@ -116,9 +113,8 @@ fn is_signed(op: &str) -> bool {
 
 /// Verifies the SigV4 signature against an active admin credential.
 async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<(), CognitoError> {
-    let auth = sigv4::parse(&parts.headers)?.ok_or_else(|| {
-        CognitoError::new("MissingAuthenticationTokenException", "Missing Authentication Token")
-    })?;
+    let auth = sigv4::parse(&parts.headers)?
+        .ok_or_else(|| CognitoError::new("MissingAuthenticationTokenException", "Missing Authentication Token"))?;
     sigv4::check_scope(&auth, state.clock.now_secs(), state.settings.signature_window_secs)?;
     let unrecognized =
         || CognitoError::new("UnrecognizedClientException", "The security token included in the request is invalid.");

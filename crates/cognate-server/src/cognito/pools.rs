@@ -10,14 +10,8 @@ use super::input::{epoch, finish_page, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] = &[
-    "CreateUserPool",
-    "DescribeUserPool",
-    "ListUserPools",
-    "UpdateUserPool",
-    "DeleteUserPool",
-    "AddCustomAttributes",
-];
+pub(super) const OPS: &[&str] =
+    &["CreateUserPool", "DescribeUserPool", "ListUserPools", "UpdateUserPool", "DeleteUserPool", "AddCustomAttributes"];
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {

@@ -48,9 +48,8 @@ where
 {
     let dir = std::env::temp_dir().join(unique("cognate_it"));
     std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = cognate_store::connect(&format!("sqlite://{}/t.db", dir.display()), &PgOptions::default())
-        .await
-        .unwrap();
+    let sqlite =
+        cognate_store::connect(&format!("sqlite://{}/t.db", dir.display()), &PgOptions::default()).await.unwrap();
     assert_eq!(sqlite.backend(), "sqlite");
     test(sqlite).await;
     let _ = std::fs::remove_dir_all(&dir);

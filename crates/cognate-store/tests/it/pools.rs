@@ -1,4 +1,5 @@
 use cognate_core::StoreError;
+use cognate_core::SystemRng;
 use cognate_core::admin::AdminCredential;
 use cognate_core::client::{AppClient, ClientSettings};
 use cognate_core::group::Group;
@@ -7,7 +8,6 @@ use cognate_core::page::PageRequest;
 use cognate_core::pool::{PoolSettings, UserPool};
 use cognate_core::repo::OutboxMessage;
 use cognate_core::resource_server::{ResourceServer, ResourceServerScope};
-use cognate_core::SystemRng;
 
 use crate::harness::on_both;
 

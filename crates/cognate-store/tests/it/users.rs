@@ -132,10 +132,7 @@ async fn group_membership_follows_users_and_groups() {
         store.add_user_to_group(&p.id, "acme-admin", &u.sub).await.unwrap();
         store.add_user_to_group(&p.id, "acme-admin", &u.sub).await.unwrap(); // idempotent
         store.add_user_to_group(&p.id, "acme-member", &u.sub).await.unwrap();
-        assert!(matches!(
-            store.add_user_to_group(&p.id, "missing", &u.sub).await,
-            Err(StoreError::NotFound(_))
-        ));
+        assert!(matches!(store.add_user_to_group(&p.id, "missing", &u.sub).await, Err(StoreError::NotFound(_))));
         let groups = store.list_groups_for_user(&p.id, &u.sub, &all()).await.unwrap();
         assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["acme-admin", "acme-member"]);
         let members = store.list_users_in_group(&p.id, "acme-admin", &all()).await.unwrap();
@@ -148,6 +145,30 @@ async fn group_membership_follows_users_and_groups() {
         store.add_user_to_group(&p.id, "acme-admin", &u.sub).await.unwrap();
         store.delete_user(&p.id, &u.sub).await.unwrap();
         assert!(store.list_users_in_group(&p.id, "acme-admin", &all()).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn import_is_all_or_nothing() {
+    on_both(|store| async move {
+        let p = pool("import");
+        store.create_pool(&p).await.unwrap();
+        let existing = user(&p, "taken", &[]);
+        store.create_user(&existing, &existing.keys(&p.settings)).await.unwrap();
+        let batch: Vec<_> = ["u1", "u2", "TAKEN"]
+            .iter()
+            .map(|n| {
+                let u = user(&p, n, &[("given_name", "x")]);
+                let k = u.keys(&p.settings);
+                (u, k)
+            })
+            .collect();
+        assert!(matches!(store.import_users(&batch).await, Err(StoreError::Conflict("username"))));
+        assert_eq!(store.count_users(&p.id).await.unwrap(), 1);
+        assert!(names(store.as_ref(), &p, r#"given_name = "x""#).await.is_empty());
+        store.import_users(&batch[..2]).await.unwrap();
+        assert_eq!(names(store.as_ref(), &p, r#"given_name = "x""#).await, ["u1", "u2"]);
     })
     .await;
 }
