@@ -3,6 +3,8 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); if it is unreachable the tests
 //! fail rather than skip.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
+
 mod harness;
 mod pools;
 mod roles;
