@@ -291,10 +291,10 @@ class CognateServer:
 
 
 def new_server(backend: str, tmp_root: Path | None = None) -> CognateServer:
+    db_url = pg_create_database() if backend == "postgres" else None
     root = Path(tempfile.mkdtemp(prefix=f"cognate-it-{backend}-", dir=tmp_root))
     data_dir = root / "data"
     data_dir.mkdir()
-    db_url = pg_create_database() if backend == "postgres" else None
     return CognateServer(backend=backend, data_dir=data_dir, database_url=db_url)
 
 

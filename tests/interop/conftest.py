@@ -107,7 +107,7 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for srv in list(LIVE_SERVERS):
             report.sections.append(
-                (f"cognate stderr tail ({srv.backend}, {srv.url})", srv.log_tail(6000))
+                (f"cognate stderr tail ({srv.backend}, {srv.url})", srv.log_tail(3000))
             )
 
 

@@ -176,3 +176,13 @@ def test_list_users_in_group_pagination(cognito, pool_id, make_user):
 def test_invalid_group_name(cognito_nv, pool_id, name):
     with raises_cognito("InvalidParameterException"):
         cognito_nv.create_group(UserPoolId=pool_id, GroupName=name)
+
+
+def test_invalid_group_precedence(cognito_nv, pool_id):
+    with raises_cognito("InvalidParameterException"):
+        cognito_nv.create_group(UserPoolId=pool_id, GroupName="neg", Precedence=-1)
+
+
+def test_list_groups_limit_above_maximum(cognito, pool_id):
+    with raises_cognito("InvalidParameterException"):
+        cognito.list_groups(UserPoolId=pool_id, Limit=61)

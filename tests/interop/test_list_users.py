@@ -110,6 +110,23 @@ def test_list_users_pagination_with_filter(cognito, pool_id, make_user):
     assert sorted(got) == [f"match{i}" for i in range(5)]
 
 
+def test_list_users_pagination_survives_deletes(cognito, pool_id, make_user):
+    """Deleting users between pages neither breaks the token nor repeats/skips survivors."""
+    made = [make_user(pool_id, f"d{i}")["Username"] for i in range(7)]
+    first = cognito.list_users(UserPoolId=pool_id, Limit=3)
+    seen = [u["Username"] for u in first["Users"]]
+    assert len(seen) == 3 and first.get("PaginationToken")
+    # Delete the last user of the page we hold and one user we have not seen yet.
+    unseen = sorted(set(made) - set(seen))
+    cognito.admin_delete_user(UserPoolId=pool_id, Username=seen[-1])
+    cognito.admin_delete_user(UserPoolId=pool_id, Username=unseen[0])
+    rest, _ = walk(cognito.list_users, "Users", "PaginationToken", "PaginationToken", "Limit", 3,
+                   UserPoolId=pool_id, PaginationToken=first["PaginationToken"])
+    rest_names = [u["Username"] for u in rest]
+    assert not set(rest_names) & set(seen), "users repeated after the page boundary"
+    assert sorted(rest_names) == sorted(set(unseen) - {unseen[0]})
+
+
 @pytest.mark.parametrize("bad", [
     'email == "x"',
     "email = x",
@@ -117,11 +134,33 @@ def test_list_users_pagination_with_filter(cognito, pool_id, make_user):
     'email ~ "x"',
     "email",
     'nosuchattr = "x"',
-    'email = "x" and username = "y"',
+    'email = "x" extra',
+    '= "x"',
 ])
 def test_list_users_bad_filter(cognito, pool_id, bad):
     with raises_cognito("InvalidParameterException"):
         cognito.list_users(UserPoolId=pool_id, Filter=bad)
+
+
+def test_list_users_more_filter_attributes(cognito, pool_id, make_user):
+    make_user(pool_id, "q1", {"family_name": "Smith", "preferred_username": "smithy",
+                              "name": "Q One", "phone_number": "+15555550100"})
+    make_user(pool_id, "q2", {"family_name": "Smithers", "given_name": 'O"Brien'})
+    cases = {
+        'family_name = "Smith"': ["q1"],
+        'family_name ^= "Smith"': ["q1", "q2"],
+        'preferred_username = "smithy"': ["q1"],
+        'name = "Q One"': ["q1"],
+        'phone_number = "+15555550100"': ["q1"],
+        'given_name = "O\\"Brien"': ["q2"],  # an escaped quote inside the value
+    }
+    for filter_, expected in cases.items():
+        assert names(cognito.list_users(UserPoolId=pool_id, Filter=filter_)) == expected, filter_
+
+
+def test_list_users_limit_above_maximum(cognito, pool_id):
+    with raises_cognito("InvalidParameterException"):
+        cognito.list_users(UserPoolId=pool_id, Limit=61)
 
 
 def test_list_users_bad_pagination_token(cognito, pool_id, make_user):

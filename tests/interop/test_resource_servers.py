@@ -93,3 +93,8 @@ def test_list_resource_servers_pagination(cognito, pool_id):
         assert r["UserPoolId"] == pool_id
         assert r["Name"] == r["Identifier"][8:11]
         assert scopes(r) == {"read": "r"}
+
+
+def test_list_resource_servers_max_results_above_maximum(cognito, pool_id):
+    with raises_cognito("InvalidParameterException"):
+        cognito.list_resource_servers(UserPoolId=pool_id, MaxResults=51)

@@ -181,6 +181,14 @@ def test_update_user_pool(cognito, make_pool):
         cognito.admin_set_user_password(UserPoolId=pool["Id"], Username="u1",
                                         Password="abcdefghijk", Permanent=True)
 
+    # Like Cognito, UpdateUserPool replaces the configuration: Policies left out of the
+    # request return to the default policy.
+    cognito.update_user_pool(UserPoolId=pool["Id"], AutoVerifiedAttributes=["email"])
+    policy = cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]["Policies"][
+        "PasswordPolicy"]
+    for k, v in DEFAULT_POLICY.items():
+        assert policy[k] == v, f"PasswordPolicy.{k} = {policy.get(k)!r} after reset, want {v!r}"
+
 
 def test_update_unknown_pool(cognito):
     with raises_cognito("ResourceNotFoundException"):
@@ -241,3 +249,41 @@ def test_add_custom_attributes_unknown_pool(cognito):
     with raises_cognito("ResourceNotFoundException"):
         cognito.add_custom_attributes(UserPoolId="local_000000000", CustomAttributes=[
             {"Name": "x", "AttributeDataType": "String"}])
+
+
+@pytest.mark.parametrize("kwargs", [
+    pytest.param({"PoolName": "p" * 129}, id="pool-name-too-long"),
+    pytest.param({"PoolName": "bad/name"}, id="pool-name-bad-char"),
+    pytest.param({"Schema": [{"Name": "x" * 21, "AttributeDataType": "String"}]},
+                 id="custom-name-too-long"),
+    pytest.param({"Schema": [{"Name": "big", "AttributeDataType": "String",
+                              "StringAttributeConstraints": {"MaxLength": "2049"}}]},
+                 id="string-max-too-big"),
+    pytest.param({"Schema": [{"Name": "n", "AttributeDataType": "Number",
+                              "NumberAttributeConstraints": {"MinValue": "10",
+                                                             "MaxValue": "1"}}]},
+                 id="number-min-above-max"),
+    pytest.param({"Schema": [{"Name": "t", "AttributeDataType": "Blob"}]}, id="unknown-type"),
+    pytest.param({"UsernameAttributes": ["nickname"]}, id="bad-username-attribute"),
+    pytest.param({"AliasAttributes": ["given_name"]}, id="bad-alias-attribute"),
+    pytest.param({"MfaConfiguration": "SOMETIMES"}, id="bad-mfa-configuration"),
+])
+def test_create_user_pool_invalid(cognito, kwargs):
+    kwargs.setdefault("PoolName", f"bad-{uid()}")
+    with raises_cognito("InvalidParameterException"):
+        cognito.create_user_pool(**kwargs)
+
+
+def test_list_user_pools_max_results_above_maximum(cognito):
+    with raises_cognito("InvalidParameterException"):
+        cognito.list_user_pools(MaxResults=61)
+
+
+def test_wire_timestamps_are_epoch_seconds(server, pool_id):
+    """AWS JSON 1.1 timestamps are epoch seconds as JSON numbers (what every SDK parses)."""
+    body = server.raw("DescribeUserPool", {"UserPoolId": pool_id}).json()["UserPool"]
+    for key in ("CreationDate", "LastModifiedDate"):
+        value = body[key]
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+        now = dt.datetime.now(dt.timezone.utc).timestamp()
+        assert abs(now - value) < 600, f"{key}={value} is not epoch seconds near now"

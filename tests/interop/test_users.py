@@ -211,6 +211,9 @@ def test_custom_attributes_roundtrip(cognito, custom_pool, make_user):
     ("custom:active", "maybe"),  # not a boolean
     ("custom:nope", "x"),  # not in the schema
     ("nonstandard", "x"),  # neither standard nor custom
+    ("email", "not-an-email"),
+    ("phone_number", "5555550100"),  # not E.164
+    ("email_verified", "maybe"),
 ])
 def test_attribute_constraints(cognito, custom_pool, make_user, name, value):
     with raises_cognito("InvalidParameterException"):
@@ -393,3 +396,24 @@ def test_admin_create_user_unknown_pool(cognito):
     with raises_cognito("ResourceNotFoundException"):
         cognito.admin_create_user(UserPoolId="local_000000000", Username="x",
                                   MessageAction="SUPPRESS")
+
+
+@pytest.mark.parametrize("username", ["has space", "tab\tname", "x" * 129])
+def test_invalid_username(cognito, pool_id, username):
+    with raises_cognito("InvalidParameterException"):
+        cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS")
+
+
+def test_password_with_leading_or_trailing_whitespace(cognito, pool_id, make_user):
+    """Cognito refuses passwords with leading/trailing whitespace (model pattern [\\S]+;
+    the service answers InvalidPasswordException or InvalidParameterException)."""
+    make_user(pool_id, "edge")
+    for password in (" Perm-Passw0rd!", "Perm-Passw0rd! "):
+        with pytest.raises(ClientError) as info:
+            cognito.admin_set_user_password(UserPoolId=pool_id, Username="edge",
+                                            Password=password, Permanent=True)
+        err = info.value.response
+        assert err["Error"]["Code"] in {"InvalidPasswordException", "InvalidParameterException"}
+        assert 400 <= err["ResponseMetadata"]["HTTPStatusCode"] <= 499
+    assert cognito.admin_get_user(UserPoolId=pool_id,
+                                  Username="edge")["UserStatus"] == "FORCE_CHANGE_PASSWORD"
