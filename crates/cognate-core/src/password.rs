@@ -61,6 +61,9 @@ impl PasswordPolicy {
     /// Checks a candidate password; the error is Cognito's message.
     pub fn check(&self, password: &str) -> Result<(), String> {
         let fail = |why: &str| Err(format!("Password did not conform with policy: {why}"));
+        if password.starts_with(char::is_whitespace) || password.ends_with(char::is_whitespace) {
+            return fail("Password must not begin or end with whitespace");
+        }
         if password.chars().count() < self.minimum_length as usize {
             return fail("Password not long enough");
         }
@@ -193,6 +196,9 @@ mod tests {
         assert!(p.check("PASSWORD0!").unwrap_err().contains("lowercase"));
         assert!(p.check("Password!").unwrap_err().contains("numeric"));
         assert!(p.check("Password0").unwrap_err().contains("symbol"));
+        assert!(p.check(" Passw0rd!").unwrap_err().contains("whitespace"));
+        assert!(p.check("Passw0rd! ").unwrap_err().contains("whitespace"));
+        assert!(p.check("Pass w0rd!").is_ok());
     }
 
     #[test]

@@ -165,7 +165,18 @@ impl UserFilter {
         };
         let name = name.trim();
         let rest = rest.trim();
-        let value = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(bad)?.replace("\\\"", "\"");
+        let quoted = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(bad)?;
+        // Inside the quotes only escaped quotes may appear: `a = "x" and b = "y"` is not one
+        // filter (Cognito supports a single condition).
+        let mut value = String::with_capacity(quoted.len());
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.push(chars.next().ok_or_else(bad)?),
+                '"' => return Err(bad()),
+                c => value.push(c),
+            }
+        }
         if name.is_empty() || name.contains(' ') {
             return Err(bad());
         }
@@ -218,8 +229,15 @@ mod tests {
         let f = UserFilter::parse("given_name ^= \"Jo\"", &s).unwrap();
         assert_eq!((f.op, f.value.as_str()), (FilterOp::StartsWith, "Jo"));
         assert_eq!(UserFilter::parse("status=\"Disabled\"", &s).unwrap().field, FilterField::Enabled);
-        for bad in ["email", "email = x", "nope = \"x\"", "email ~ \"x\"", "custom:undefined = \"x\"", "status = \"x\""]
-        {
+        for bad in [
+            "email",
+            "email = x",
+            r#"email = "a" and username = "b""#,
+            "nope = \"x\"",
+            "email ~ \"x\"",
+            "custom:undefined = \"x\"",
+            "status = \"x\"",
+        ] {
             assert!(UserFilter::parse(bad, &s).is_err(), "{bad}");
         }
     }

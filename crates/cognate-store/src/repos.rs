@@ -319,13 +319,14 @@ macro_rules! repos {
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| write_err(e, "user"))?;
-                Self::index_attributes(tx, u).await
+                Self::index_attributes(tx, u, &k.username).await
             }
 
             /// Rewrites a user's attribute search index inside `tx`.
             async fn index_attributes(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
                 u: &User,
+                username_key: &str,
             ) -> Result<()> {
                 sqlx::query("DELETE FROM user_attributes WHERE pool_id = $1 AND sub = $2")
                     .bind(u.pool_id.as_str())
@@ -334,11 +335,13 @@ macro_rules! repos {
                     .await
                     .map_err(backend_err)?;
                 for (name, value) in &u.attributes {
-                    sqlx::query("INSERT INTO user_attributes (pool_id, sub, name, value) VALUES ($1, $2, $3, $4)")
+                    sqlx::query("INSERT INTO user_attributes (pool_id, sub, name, value, username_key) VALUES ($1, $2, $3, $4, $5)",
+                    )
                         .bind(u.pool_id.as_str())
                         .bind(&u.sub)
                         .bind(name)
                         .bind(index_value(name, value))
+                        .bind(username_key)
                         .execute(&mut **tx)
                         .await
                         .map_err(backend_err)?;
@@ -356,9 +359,53 @@ macro_rules! repos {
             }
 
             async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
+                type Db = <$row as sqlx::Row>::Database;
+                // Multi-row statements keep a large import to a few round trips; chunk sizes
+                // stay under SQLite's 32,766 bound parameters.
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                for (u, k) in users {
-                    Self::insert_user(&mut tx, u, k).await?;
+                for chunk in users.chunks(1_000) {
+                    let attributes: Vec<String> =
+                        chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
+                    let mut insert = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+                         status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) ",
+                    );
+                    insert.push_values(chunk.iter().zip(&attributes), |mut row, ((u, k), attrs)| {
+                        row.push_bind(u.pool_id.as_str())
+                            .push_bind(&u.sub)
+                            .push_bind(&u.username)
+                            .push_bind(&k.username)
+                            .push_bind(&k.email)
+                            .push_bind(&k.phone)
+                            .push_bind(&k.preferred_username)
+                            .push_bind(u.status.as_str())
+                            .push_bind(u.enabled)
+                            .push_bind(&u.password_hash)
+                            .push_bind(u.temp_password_expires_at)
+                            .push_bind(attrs)
+                            .push_bind(u.created_at)
+                            .push_bind(u.updated_at);
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(|e| write_err(e, "user"))?;
+                    let rows: Vec<(&User, &str, &str, String)> = chunk
+                        .iter()
+                        .flat_map(|(u, k)| {
+                            u.attributes.iter().map(move |(n, v)| (u, k.username.as_str(), n.as_str(), index_value(n, v)))
+                        })
+                        .collect();
+                    for part in rows.chunks(5_000) {
+                        let mut index = sqlx::QueryBuilder::<Db>::new(
+                            "INSERT INTO user_attributes (pool_id, sub, name, value, username_key) ",
+                        );
+                        index.push_values(part, |mut row, (u, key, name, value)| {
+                            row.push_bind(u.pool_id.as_str())
+                                .push_bind(&u.sub)
+                                .push_bind(*name)
+                                .push_bind(value)
+                                .push_bind(*key);
+                        });
+                        index.build().execute(&mut *tx).await.map_err(backend_err)?;
+                    }
                 }
                 tx.commit().await.map_err(backend_err)
             }
@@ -424,7 +471,7 @@ macro_rules! repos {
                 .await
                 .map_err(|e| write_err(e, "user"))?;
                 affected(done.rows_affected(), "user")?;
-                Self::index_attributes(&mut tx, u).await?;
+                Self::index_attributes(&mut tx, u, &k.username).await?;
                 tx.commit().await.map_err(backend_err)
             }
 
@@ -458,9 +505,13 @@ macro_rules! repos {
                             .bind(lo == "Enabled").fetch_all(&self.pool).await
                     }
                     Some(FilterField::Attribute(name)) => {
+                        // CROSS JOIN fixes the join order on SQLite (attribute index first,
+                        // then users by key); without it SQLite may walk every user in
+                        // username order. PostgreSQL plans it as an ordinary join.
                         let sql = format!(
-                            "SELECT {USER_COLS} FROM user_attributes a JOIN users u ON u.pool_id = a.pool_id AND u.sub = a.sub \
-                             WHERE a.pool_id = $1 AND a.name = $4 AND a.value >= $5 AND a.value <= $6 {tail}"
+                            "SELECT {USER_COLS} FROM user_attributes a CROSS JOIN users u \
+                             WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $4 AND a.value >= $5 AND a.value <= $6 \
+                             AND a.username_key > $2 ORDER BY a.username_key LIMIT $3"
                         );
                         sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
                             .bind(name).bind(&lo).bind(&hi).fetch_all(&self.pool).await

@@ -88,14 +88,16 @@ pub(super) async fn find_user(state: &AppState, pool: &UserPool, username: &str)
     Err(CognitoError::user_not_found())
 }
 
-/// Maps the store errors a user write can expect to Cognito's exceptions.
-fn write_error(settings: &PoolSettings, e: StoreError) -> CognitoError {
+/// Maps the store errors a user write can expect to Cognito's exceptions. Creating a user
+/// whose email (or phone) is the pool's sign-in name collides on the username; an update
+/// that would take another user's email collides on an alias, as in Cognito.
+fn write_error(settings: &PoolSettings, e: StoreError, creating: bool) -> CognitoError {
     match e {
         StoreError::Conflict("username") => CognitoError::new("UsernameExistsException", "User account already exists"),
-        StoreError::Conflict("email") if settings.email_is_username() => {
+        StoreError::Conflict("email") if creating && settings.email_is_username() => {
             CognitoError::new("UsernameExistsException", "An account with the given email already exists.")
         }
-        StoreError::Conflict("phone_number") if settings.phone_is_username() => {
+        StoreError::Conflict("phone_number") if creating && settings.phone_is_username() => {
             CognitoError::new("UsernameExistsException", "An account with the given phone_number already exists.")
         }
         StoreError::Conflict("email") => {
@@ -113,7 +115,7 @@ fn write_error(settings: &PoolSettings, e: StoreError) -> CognitoError {
 }
 
 async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), CognitoError> {
-    state.store.update_user(user, &user.keys(&pool.settings)).await.map_err(|e| write_error(&pool.settings, e))
+    state.store.update_user(user, &user.keys(&pool.settings)).await.map_err(|e| write_error(&pool.settings, e, false))
 }
 
 fn attribute_error(e: AttributeError) -> CognitoError {
@@ -266,9 +268,9 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
             if let Some(key) = key {
                 unverify_alias_holder(state, &pool, alias, &key).await?;
             }
-            state.store.create_user(&user, &keys).await.map_err(|e| write_error(settings, e))?;
+            state.store.create_user(&user, &keys).await.map_err(|e| write_error(settings, e, true))?;
         }
-        Err(e) => return Err(write_error(settings, e)),
+        Err(e) => return Err(write_error(settings, e, true)),
     }
     tracing::info!(pool = %pool.id, sub = %user.sub, "user created by an administrator");
     if !suppress {
@@ -468,7 +470,7 @@ async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResul
 
 async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
     let (pool, user) = load_user(state, input).await?;
-    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e))?;
+    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e, false))?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted by an administrator");
     Ok(json!({}))
 }
@@ -599,9 +601,10 @@ mod tests {
     fn conflicts_map_to_cognito_exceptions() {
         let email_pool = pool_settings(&["email"], &[]);
         let alias_pool = pool_settings(&[], &["email"]);
-        assert_eq!(write_error(&alias_pool, StoreError::Conflict("username")).kind, "UsernameExistsException");
-        assert_eq!(write_error(&email_pool, StoreError::Conflict("email")).kind, "UsernameExistsException");
-        assert_eq!(write_error(&alias_pool, StoreError::Conflict("email")).kind, "AliasExistsException");
-        assert_eq!(write_error(&alias_pool, StoreError::NotFound("user")).kind, "UserNotFoundException");
+        assert_eq!(write_error(&alias_pool, StoreError::Conflict("username"), true).kind, "UsernameExistsException");
+        assert_eq!(write_error(&email_pool, StoreError::Conflict("email"), true).kind, "UsernameExistsException");
+        assert_eq!(write_error(&email_pool, StoreError::Conflict("email"), false).kind, "AliasExistsException");
+        assert_eq!(write_error(&alias_pool, StoreError::Conflict("email"), true).kind, "AliasExistsException");
+        assert_eq!(write_error(&alias_pool, StoreError::NotFound("user"), false).kind, "UserNotFoundException");
     }
 }

@@ -53,6 +53,9 @@ CREATE UNIQUE INDEX users_username_key_uq ON users (pool_id, username_key);
 CREATE UNIQUE INDEX users_email_key_uq ON users (pool_id, email_key) WHERE email_key IS NOT NULL;
 CREATE UNIQUE INDEX users_phone_key_uq ON users (pool_id, phone_key) WHERE phone_key IS NOT NULL;
 CREATE UNIQUE INDEX users_preferred_key_uq ON users (pool_id, preferred_key) WHERE preferred_key IS NOT NULL;
+-- ListUsers filters on status and enabled, returned in username order.
+CREATE INDEX users_status ON users (pool_id, status, username_key);
+CREATE INDEX users_enabled ON users (pool_id, enabled, username_key);
 
 -- The search index behind ListUsers filters; users.attributes is the source of truth.
 CREATE TABLE user_attributes (
@@ -60,10 +63,12 @@ CREATE TABLE user_attributes (
     sub     TEXT COLLATE "C" NOT NULL,
     name    TEXT COLLATE "C" NOT NULL,
     value   TEXT COLLATE "C" NOT NULL,
+    -- The owner's username key, so equality filters come back in page order from the index.
+    username_key TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (pool_id, sub, name),
     FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
 );
-CREATE INDEX user_attributes_lookup ON user_attributes (pool_id, name, value);
+CREATE INDEX user_attributes_lookup ON user_attributes (pool_id, name, value, username_key);
 
 CREATE TABLE groups (
     pool_id     TEXT COLLATE "C" NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
