@@ -486,36 +486,41 @@ macro_rules! repos {
             }
 
             async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
-                let (lo, hi) = match filter {
-                    Some(f) if f.op == FilterOp::StartsWith => (f.value.clone(), prefix_upper(&f.value)),
-                    Some(f) => (f.value.clone(), f.value.clone()),
-                    None => (String::new(), String::new()),
+                // Parameters: $1 pool, $2 cursor, $3 limit, then the filter's. Equality uses
+                // `=` so the index also yields username order; a prefix is a range.
+                let value_cond = |column: &str, first: usize| match filter.map(|f| f.op) {
+                    Some(FilterOp::StartsWith) => format!("{column} >= ${first} AND {column} <= ${}", first + 1),
+                    _ => format!("{column} = ${first}"),
                 };
+                let mut values: Vec<String> = Vec::new();
+                if let Some(f) = filter {
+                    values.push(f.value.clone());
+                    if f.op == FilterOp::StartsWith {
+                        values.push(prefix_upper(&f.value));
+                    }
+                }
                 let tail = "AND u.username_key > $2 ORDER BY u.username_key LIMIT $3";
-                let rows = match filter.map(|f| &f.field) {
-                    None => {
-                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail}");
-                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
-                            .fetch_all(&self.pool).await
-                    }
+                let (sql, name, enabled) = match filter.map(|f| &f.field) {
+                    None => (format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail}"), None, None),
                     Some(FilterField::Enabled) => {
-                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail} ");
-                        let sql = sql.replace("ORDER BY", "AND u.enabled = $4 ORDER BY");
-                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
-                            .bind(lo == "Enabled").fetch_all(&self.pool).await
+                        let enabled = values.first().is_some_and(|v| v == "Enabled");
+                        values.clear();
+                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.enabled = $4 {tail}");
+                        (sql, None, Some(enabled))
                     }
-                    Some(FilterField::Attribute(name)) => {
-                        // CROSS JOIN fixes the join order on SQLite (attribute index first,
-                        // then users by key); without it SQLite may walk every user in
-                        // username order. PostgreSQL plans it as an ordinary join.
-                        let sql = format!(
+                    // CROSS JOIN fixes the join order on SQLite (attribute index first, then
+                    // users by key); without it SQLite may walk every user in username order.
+                    // PostgreSQL plans it as an ordinary join.
+                    Some(FilterField::Attribute(name)) => (
+                        format!(
                             "SELECT {USER_COLS} FROM user_attributes a CROSS JOIN users u \
-                             WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $4 AND a.value >= $5 AND a.value <= $6 \
-                             AND a.username_key > $2 ORDER BY a.username_key LIMIT $3"
-                        );
-                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
-                            .bind(name).bind(&lo).bind(&hi).fetch_all(&self.pool).await
-                    }
+                             WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $4 AND {} \
+                             AND a.username_key > $2 ORDER BY a.username_key LIMIT $3",
+                            value_cond("a.value", 5)
+                        ),
+                        Some(name.as_str()),
+                        None,
+                    ),
                     Some(field) => {
                         let column = match field {
                             FilterField::Username => "u.username_key",
@@ -523,13 +528,23 @@ macro_rules! repos {
                             _ => "u.status",
                         };
                         let sql = format!(
-                            "SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {column} >= $4 AND {column} <= $5 {tail}"
+                            "SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {} {tail}",
+                            value_cond(column, 4)
                         );
-                        sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit())
-                            .bind(&lo).bind(&hi).fetch_all(&self.pool).await
+                        (sql, None, None)
                     }
+                };
+                let mut query = sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit());
+                if let Some(name) = name {
+                    query = query.bind(name);
                 }
-                .map_err(backend_err)?;
+                if let Some(enabled) = enabled {
+                    query = query.bind(enabled);
+                }
+                for v in &values {
+                    query = query.bind(v.as_str());
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(backend_err)?;
                 rows.iter().map(user_from).collect()
             }
 
