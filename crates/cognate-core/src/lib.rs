@@ -13,11 +13,13 @@ pub mod crypto;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod jwt;
 pub mod page;
 pub mod password;
 pub mod pool;
 pub mod repo;
 pub mod resource_server;
+pub mod token;
 pub mod user;
 
 pub use clock::{Clock, Rng, SystemClock, SystemRng};

@@ -15,6 +15,8 @@ use crate::ids::{ClientId, PoolId};
 use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
+use crate::jwt::SigningKeyRecord;
+use crate::token::{OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -36,6 +38,8 @@ pub trait PoolRepo: Send + Sync {
 pub trait ClientRepo: Send + Sync {
     async fn create_client(&self, client: &AppClient) -> Result<()>;
     async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>>;
+    /// A client by id alone (client ids are unique across pools).
+    async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>>;
     /// Clients ordered by id, after the page cursor (a client id).
     async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>>;
     async fn update_client(&self, client: &AppClient) -> Result<()>;
@@ -129,10 +133,59 @@ pub trait MetaRepo: Send + Sync {
     async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String>;
 }
 
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    async fn create_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Every key of the pool, retired ones included, oldest first.
+    async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>>;
+    async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    /// Starts a family with its first refresh token (or none, for flows without one).
+    async fn create_family(&self, family: &TokenFamily, token: Option<&RefreshToken>) -> Result<()>;
+    async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>>;
+    /// The refresh token with this hash and its family.
+    async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>>;
+    /// Marks `old_hash` rotated at `at` and stores its successor, atomically; false (and
+    /// nothing stored) if `old_hash` was already rotated.
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool>;
+    /// Adds a token to a family without rotating another (a grace-period retry).
+    async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Revokes a family and publishes it on the feed; false if it was already revoked.
+    async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool>;
+    /// Global sign-out: every family of the user is revoked, tokens issued before `at`
+    /// stop working, and the feed says so.
+    async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;
+    /// The pool's feed after `after_seq`, at most `limit` events.
+    async fn revocations_after(&self, pool: &PoolId, after_seq: i64, limit: u32) -> Result<Vec<RevocationEvent>>;
+}
+
+#[async_trait]
+pub trait CodeRepo: Send + Sync {
+    /// Stores a code, replacing any earlier one for the same user and purpose.
+    async fn put_code(&self, code: &OneTimeCode) -> Result<()>;
+    async fn get_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<Option<OneTimeCode>>;
+    /// Counts a wrong guess; returns the attempts so far.
+    async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64>;
+    async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()>;
+}
+
 /// Everything the server needs from storage.
 #[async_trait]
 pub trait Store:
-    PoolRepo + ClientRepo + UserRepo + GroupRepo + ResourceServerRepo + AdminCredentialRepo + OutboxRepo + MetaRepo
+    PoolRepo
+    + ClientRepo
+    + UserRepo
+    + GroupRepo
+    + ResourceServerRepo
+    + AdminCredentialRepo
+    + OutboxRepo
+    + MetaRepo
+    + KeyRepo
+    + TokenRepo
+    + CodeRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

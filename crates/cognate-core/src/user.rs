@@ -64,6 +64,8 @@ pub struct User {
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Tokens from sign-ins before this moment (ms) are void: global sign-out.
+    pub tokens_valid_after: i64,
 }
 
 /// The normalised keys a user is found by; unique per pool where set.

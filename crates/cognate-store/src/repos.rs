@@ -55,6 +55,8 @@ macro_rules! repos {
         use cognate_core::pool::UserPool;
         use cognate_core::repo::*;
         use cognate_core::resource_server::ResourceServer;
+        use cognate_core::jwt::SigningKeyRecord;
+        use cognate_core::token::{OneTimeCode, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
         use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
         use sqlx::Row as _;
         use $crate::backend_err;
@@ -98,7 +100,7 @@ macro_rules! repos {
         }
 
         const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
-             u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at";
+             u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after";
 
         fn user_from(row: &$row) -> Result<User> {
             let status: String = col(row, "status")?;
@@ -113,6 +115,7 @@ macro_rules! repos {
                 attributes: json(&col::<String>(row, "attributes")?, "user attributes")?,
                 created_at: col(row, "created_at")?,
                 updated_at: col(row, "updated_at")?,
+                tokens_valid_after: col(row, "tokens_valid_after")?,
             })
         }
 
@@ -247,6 +250,15 @@ macro_rules! repos {
             async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
                 let row = sqlx::query("SELECT * FROM clients WHERE pool_id = $1 AND id = $2")
                     .bind(pool.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(client_from).transpose()
+            }
+
+            async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>> {
+                let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
                     .await
@@ -854,6 +866,332 @@ macro_rules! repos {
                     .await
                     .map_err(backend_err)?;
                 self.get_meta(key).await?.ok_or(StoreError::NotFound("meta"))
+            }
+        }
+
+
+        fn key_from(row: &$row) -> Result<SigningKeyRecord> {
+            Ok(SigningKeyRecord {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                kid: col(row, "kid")?,
+                private_sealed: col(row, "private_sealed")?,
+                n: col(row, "n")?,
+                e: col(row, "e")?,
+                created_at: col(row, "created_at")?,
+                retired_at: col(row, "retired_at")?,
+            })
+        }
+
+        fn family_from(row: &$row) -> Result<TokenFamily> {
+            Ok(TokenFamily {
+                id: col(row, "id")?,
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                client_id: col(row, "client_id")?,
+                sub: col(row, "sub")?,
+                auth_time: col(row, "auth_time")?,
+                created_at: col(row, "created_at")?,
+                revoked_at: col(row, "revoked_at")?,
+            })
+        }
+
+        fn code_from(row: &$row) -> Result<OneTimeCode> {
+            Ok(OneTimeCode {
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                sub: col(row, "sub")?,
+                purpose: col(row, "purpose")?,
+                code_hash: col(row, "code_hash")?,
+                expires_at: col(row, "expires_at")?,
+                attempts: col(row, "attempts")?,
+                created_at: col(row, "created_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl KeyRepo for $store {
+            async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (pool_id, kid, private_sealed, n, e, created_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(k.pool_id.as_str())
+                .bind(&k.kid)
+                .bind(&k.private_sealed)
+                .bind(&k.n)
+                .bind(&k.e)
+                .bind(k.created_at)
+                .bind(k.retired_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "signing_key"))?;
+                Ok(())
+            }
+
+            async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM signing_keys WHERE pool_id = $1 ORDER BY created_at, kid")
+                    .bind(pool.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(key_from).collect()
+            }
+
+            async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1) WHERE pool_id = $2 AND kid = $3",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(kid)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                affected(done.rows_affected(), "signing_key")
+            }
+        }
+
+        impl $store {
+            async fn insert_refresh_token(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                t: &RefreshToken,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, rotated_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.hash)
+                .bind(&t.family_id)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.rotated_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| write_err(e, "refresh_token"))?;
+                Ok(())
+            }
+
+            async fn publish_revocation(
+                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+                pool: &PoolId,
+                kind: RevocationKind,
+                subject: &str,
+                at: i64,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO revocation_events (pool_id, kind, subject, at) VALUES ($1, $2, $3, $4)")
+                    .bind(pool.as_str())
+                    .bind(kind.as_str())
+                    .bind(subject)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl TokenRepo for $store {
+            async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                sqlx::query(
+                    "INSERT INTO token_families (id, pool_id, client_id, sub, auth_time, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&f.id)
+                .bind(f.pool_id.as_str())
+                .bind(&f.client_id)
+                .bind(&f.sub)
+                .bind(f.auth_time)
+                .bind(f.created_at)
+                .bind(f.revoked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| write_err(e, "token_family"))?;
+                if let Some(t) = token {
+                    Self::insert_refresh_token(&mut tx, t).await?;
+                }
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>> {
+                let row = sqlx::query("SELECT * FROM token_families WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(family_from).transpose()
+            }
+
+            async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>> {
+                let row = sqlx::query(
+                    "SELECT t.hash, t.family_id, t.created_at AS t_created_at, t.expires_at, t.rotated_at, f.* \
+                     FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let token = RefreshToken {
+                    hash: col(&row, "hash")?,
+                    family_id: col(&row, "family_id")?,
+                    created_at: col(&row, "t_created_at")?,
+                    expires_at: col(&row, "expires_at")?,
+                    rotated_at: col(&row, "rotated_at")?,
+                };
+                Ok(Some((token, family_from(&row)?)))
+            }
+
+            async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let done = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL")
+                    .bind(at)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await.map_err(backend_err)?;
+                    return Ok(false);
+                }
+                Self::insert_refresh_token(&mut tx, new).await?;
+                tx.commit().await.map_err(backend_err)?;
+                Ok(true)
+            }
+
+            async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                Self::insert_refresh_token(&mut tx, token).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let done = sqlx::query(
+                    "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND pool_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(family_id)
+                .bind(pool.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await.map_err(backend_err)?;
+                    return Ok(false);
+                }
+                Self::publish_revocation(&mut tx, pool, RevocationKind::Token, family_id, at).await?;
+                tx.commit().await.map_err(backend_err)?;
+                Ok(true)
+            }
+
+            async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET tokens_valid_after = $1 WHERE pool_id = $2 AND sub = $3 AND tokens_valid_after < $1",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(sub)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                sqlx::query(
+                    "UPDATE token_families SET revoked_at = $1 WHERE pool_id = $2 AND sub = $3 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(sub)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+                if done.rows_affected() > 0 {
+                    Self::publish_revocation(&mut tx, pool, RevocationKind::User, sub, at).await?;
+                }
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn revocations_after(&self, pool: &PoolId, after_seq: i64, limit: u32) -> Result<Vec<RevocationEvent>> {
+                let rows = sqlx::query(
+                    "SELECT seq, pool_id, kind, subject, at FROM revocation_events \
+                     WHERE pool_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(pool.as_str())
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                rows.iter()
+                    .map(|row| {
+                        let kind: String = col(row, "kind")?;
+                        Ok(RevocationEvent {
+                            seq: col(row, "seq")?,
+                            pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                            kind: RevocationKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("revocation kind {kind}")))?,
+                            subject: col(row, "subject")?,
+                            at: col(row, "at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl CodeRepo for $store {
+            async fn put_code(&self, c: &OneTimeCode) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO one_time_codes (pool_id, sub, purpose, code_hash, expires_at, attempts, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (pool_id, sub, purpose) DO UPDATE SET code_hash = excluded.code_hash, \
+                     expires_at = excluded.expires_at, attempts = excluded.attempts, created_at = excluded.created_at",
+                )
+                .bind(c.pool_id.as_str())
+                .bind(&c.sub)
+                .bind(&c.purpose)
+                .bind(&c.code_hash)
+                .bind(c.expires_at)
+                .bind(c.attempts)
+                .bind(c.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_err(e, "user"))?;
+                Ok(())
+            }
+
+            async fn get_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<Option<OneTimeCode>> {
+                let row = sqlx::query("SELECT * FROM one_time_codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .bind(purpose)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(code_from).transpose()
+            }
+
+            async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
+                let attempts: Option<i64> = sqlx::query_scalar(
+                    "UPDATE one_time_codes SET attempts = attempts + 1 WHERE pool_id = $1 AND sub = $2 AND purpose = $3 \
+                     RETURNING attempts",
+                )
+                .bind(pool.as_str())
+                .bind(sub)
+                .bind(purpose)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                attempts.ok_or(StoreError::NotFound("code"))
+            }
+
+            async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
+                sqlx::query("DELETE FROM one_time_codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .bind(purpose)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
             }
         }
 

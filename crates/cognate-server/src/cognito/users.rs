@@ -257,6 +257,7 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
         attributes,
         created_at: now,
         updated_at: now,
+        tokens_valid_after: 0,
     };
     let keys = user.keys(settings);
     match state.store.create_user(&user, &keys).await {

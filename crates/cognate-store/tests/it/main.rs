@@ -8,4 +8,5 @@
 mod harness;
 mod pools;
 mod roles;
+mod tokens;
 mod users;

@@ -9,7 +9,7 @@ use cognate_core::user::{User, UserFilter, UserStatus};
 use crate::harness::on_both;
 use crate::pools::pool;
 
-fn user(p: &UserPool, name: &str, attrs: &[(&str, &str)]) -> User {
+pub fn user(p: &UserPool, name: &str, attrs: &[(&str, &str)]) -> User {
     User {
         pool_id: p.id.clone(),
         sub: uuid::Uuid::new_v4().to_string(),
@@ -21,6 +21,7 @@ fn user(p: &UserPool, name: &str, attrs: &[(&str, &str)]) -> User {
         attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
         created_at: 1,
         updated_at: 1,
+        tokens_valid_after: 0,
     }
 }
 

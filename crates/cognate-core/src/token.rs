@@ -1,0 +1,115 @@
+//! Token bookkeeping: refresh token families (an `origin_jti` and everything issued from
+//! one sign-in), refresh tokens (stored only as hashes), the revocation feed, and one-time
+//! codes.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+use crate::clock::{Rng, random_bytes, random_chars};
+use crate::crypto::{hmac_sha256, sha256};
+use crate::ids::PoolId;
+
+/// One sign-in and everything refreshed from it. `id` is the tokens' `origin_jti`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenFamily {
+    pub id: String,
+    pub pool_id: PoolId,
+    pub client_id: String,
+    pub sub: String,
+    /// When the user authenticated (seconds), carried into every token of the family.
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A refresh token as stored: its SHA-256, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshToken {
+    pub hash: String,
+    pub family_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set when rotation replaced this token.
+    pub rotated_at: Option<i64>,
+}
+
+/// A new opaque refresh token (256 random bits, base64url) and its stored hash.
+pub fn new_refresh_token(rng: &dyn Rng) -> (String, String) {
+    let token = B64.encode(random_bytes::<32>(rng));
+    let hash = refresh_token_hash(&token);
+    (token, hash)
+}
+
+/// The stored form of a refresh token.
+pub fn refresh_token_hash(token: &str) -> String {
+    hex::encode(sha256(token.as_bytes()))
+}
+
+/// What a revocation event revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// A token family (`subject` is its origin_jti).
+    Token,
+    /// Every token of a user issued before `at` (`subject` is the sub).
+    User,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "token" => Some(Self::Token),
+            "user" => Some(Self::User),
+            _ => None,
+        }
+    }
+}
+
+/// An entry of a pool's revocation feed, in order of `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevocationEvent {
+    pub seq: i64,
+    pub pool_id: PoolId,
+    pub kind: RevocationKind,
+    pub subject: String,
+    pub at: i64,
+}
+
+/// What a one-time code is for.
+pub const PURPOSE_SIGN_UP: &str = "sign_up";
+pub const PURPOSE_FORGOT_PASSWORD: &str = "forgot_password";
+pub const PURPOSE_VERIFY_ATTRIBUTE: &str = "verify_attribute";
+
+/// A one-time code as stored: an HMAC of the code keyed by the user's sub and purpose,
+/// so a leaked table does not reveal codes and a code for one purpose is useless for
+/// another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneTimeCode {
+    pub pool_id: PoolId,
+    pub sub: String,
+    pub purpose: String,
+    pub code_hash: String,
+    pub expires_at: i64,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Digits in a code. Six, as Cognito.
+pub const CODE_DIGITS: usize = 6;
+/// Wrong guesses allowed before a code is void.
+pub const CODE_MAX_ATTEMPTS: i64 = 5;
+
+/// A new random numeric code.
+pub fn new_code(rng: &dyn Rng) -> String {
+    random_chars(rng, b"0123456789", CODE_DIGITS)
+}
+
+pub fn code_hash(sub: &str, purpose: &str, code: &str) -> String {
+    hex::encode(hmac_sha256(format!("{purpose}:{sub}").as_bytes(), code.as_bytes()))
+}

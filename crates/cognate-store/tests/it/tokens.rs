@@ -1,0 +1,107 @@
+use cognate_core::SystemRng;
+use cognate_core::crypto::MasterKey;
+use cognate_core::token::{OneTimeCode, RefreshToken, RevocationKind, TokenFamily, new_refresh_token};
+
+use crate::harness::on_both;
+use crate::pools::pool;
+
+fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) -> TokenFamily {
+    TokenFamily {
+        id: id.into(),
+        pool_id: p.id.clone(),
+        client_id: "client".into(),
+        sub: sub.into(),
+        auth_time: at / 1000,
+        created_at: at,
+        revoked_at: None,
+    }
+}
+
+fn token(family: &str, at: i64) -> RefreshToken {
+    let (_, hash) = new_refresh_token(&SystemRng);
+    RefreshToken { hash, family_id: family.into(), created_at: at, expires_at: at + 1000, rotated_at: None }
+}
+
+#[tokio::test]
+async fn rotation_happens_once_and_revocations_reach_the_feed() {
+    on_both(|store| async move {
+        let p = pool("tokens");
+        store.create_pool(&p).await.unwrap();
+        let first = token("fam1", 10);
+        store.create_family(&family(&p, "fam1", "sub-a", 10), Some(&first)).await.unwrap();
+        let (found, fam) = store.get_refresh_token(&first.hash).await.unwrap().unwrap();
+        assert_eq!((found.rotated_at, fam.sub.as_str()), (None, "sub-a"));
+
+        let second = token("fam1", 20);
+        assert!(store.rotate_refresh_token(&first.hash, &second, 20).await.unwrap());
+        // A concurrent second rotation of the same token loses and stores nothing.
+        let third = token("fam1", 21);
+        assert!(!store.rotate_refresh_token(&first.hash, &third, 21).await.unwrap());
+        assert!(store.get_refresh_token(&third.hash).await.unwrap().is_none());
+        assert_eq!(store.get_refresh_token(&first.hash).await.unwrap().unwrap().0.rotated_at, Some(20));
+
+        assert!(store.revoke_family(&p.id, "fam1", 30).await.unwrap());
+        assert!(!store.revoke_family(&p.id, "fam1", 31).await.unwrap());
+        assert_eq!(store.get_family("fam1").await.unwrap().unwrap().revoked_at, Some(30));
+
+        // Global sign-out revokes the user's other families and publishes the user.
+        let user = crate::users::user(&p, "signout", &[]);
+        store.create_user(&user, &user.keys(&p.settings)).await.unwrap();
+        store.create_family(&family(&p, "fam2", &user.sub, 40), None).await.unwrap();
+        store.sign_out_user(&p.id, &user.sub, 50).await.unwrap();
+        assert_eq!(store.get_family("fam2").await.unwrap().unwrap().revoked_at, Some(50));
+        assert_eq!(store.get_user_by_sub(&p.id, &user.sub).await.unwrap().unwrap().tokens_valid_after, 50);
+
+        let feed = store.revocations_after(&p.id, 0, 10).await.unwrap();
+        let kinds: Vec<_> = feed.iter().map(|e| (e.kind, e.subject.clone())).collect();
+        assert_eq!(kinds, vec![(RevocationKind::Token, "fam1".into()), (RevocationKind::User, user.sub.clone())]);
+        let later = store.revocations_after(&p.id, feed[0].seq, 10).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert!(store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn codes_are_replaced_counted_and_deleted() {
+    on_both(|store| async move {
+        let p = pool("codes");
+        store.create_pool(&p).await.unwrap();
+        let user = crate::users::user(&p, "coder", &[]);
+        store.create_user(&user, &user.keys(&p.settings)).await.unwrap();
+        let code = |hash: &str| OneTimeCode {
+            pool_id: p.id.clone(),
+            sub: user.sub.clone(),
+            purpose: "sign_up".into(),
+            code_hash: hash.into(),
+            expires_at: 100,
+            attempts: 0,
+            created_at: 1,
+        };
+        store.put_code(&code("h1")).await.unwrap();
+        assert_eq!(store.count_code_attempt(&p.id, &user.sub, "sign_up").await.unwrap(), 1);
+        assert_eq!(store.count_code_attempt(&p.id, &user.sub, "sign_up").await.unwrap(), 2);
+        store.put_code(&code("h2")).await.unwrap();
+        let stored = store.get_code(&p.id, &user.sub, "sign_up").await.unwrap().unwrap();
+        assert_eq!((stored.code_hash.as_str(), stored.attempts), ("h2", 0));
+        store.delete_code(&p.id, &user.sub, "sign_up").await.unwrap();
+        assert!(store.get_code(&p.id, &user.sub, "sign_up").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_keys_round_trip_and_retire() {
+    on_both(|store| async move {
+        let p = pool("keys");
+        store.create_pool(&p).await.unwrap();
+        let master = MasterKey::from_base64(&MasterKey::generate_base64(&SystemRng)).unwrap();
+        let (rec, _) = cognate_core::jwt::generate_key(&p.id, &SystemRng, &master, 5).unwrap();
+        store.create_signing_key(&rec).await.unwrap();
+        assert_eq!(store.list_signing_keys(&p.id).await.unwrap(), vec![rec.clone()]);
+        store.retire_signing_key(&p.id, &rec.kid, 9).await.unwrap();
+        assert_eq!(store.list_signing_keys(&p.id).await.unwrap()[0].retired_at, Some(9));
+        assert!(store.retire_signing_key(&p.id, "nope", 9).await.is_err());
+    })
+    .await;
+}
