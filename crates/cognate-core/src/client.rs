@@ -60,6 +60,9 @@ pub struct ClientSettings {
     pub enable_propagate_additional_user_context_data: bool,
     /// Defaults to 3 minutes.
     pub auth_session_validity: u32,
+    /// Refresh token rotation; absent means disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_rotation: Option<RefreshTokenRotation>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -85,6 +88,7 @@ impl Default for ClientSettings {
             enable_token_revocation: true,
             enable_propagate_additional_user_context_data: false,
             auth_session_validity: 3,
+            refresh_token_rotation: None,
             extra: Map::new(),
         }
     }
@@ -163,6 +167,14 @@ impl ClientSettings {
         check("AccessTokenValidity", self.access_token_validity, &u.access_token, 300, 86_400)?;
         check("IdTokenValidity", self.id_token_validity, &u.id_token, 300, 86_400)?;
         check("RefreshTokenValidity", self.refresh_token_validity, &u.refresh_token, 3_600, 315_360_000)?;
+        if let Some(r) = &self.refresh_token_rotation {
+            if r.feature != "ENABLED" && r.feature != "DISABLED" {
+                return Err("RefreshTokenRotation.Feature must be ENABLED or DISABLED".into());
+            }
+            if r.retry_grace_period_seconds > 60 {
+                return Err("RefreshTokenRotation.RetryGracePeriodSeconds must be between 0 and 60".into());
+            }
+        }
         if !(3..=15).contains(&self.auth_session_validity) {
             return Err("AuthSessionValidity must be between 3 and 15 minutes".into());
         }
@@ -183,6 +195,29 @@ impl ClientSettings {
     pub fn refresh_token_secs(&self) -> u64 {
         u64::from(self.refresh_token_validity)
             * unit_seconds(&self.token_validity_units.refresh_token).unwrap_or(86_400)
+    }
+}
+
+/// Cognito's `RefreshTokenRotationType`: with `Feature` ENABLED every refresh returns a
+/// new refresh token, and presenting a replaced one after `RetryGracePeriodSeconds`
+/// revokes the whole family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RefreshTokenRotation {
+    pub feature: String,
+    #[serde(default)]
+    pub retry_grace_period_seconds: u32,
+}
+
+impl ClientSettings {
+    /// The grace period when rotation is on, `None` when it is off.
+    pub fn rotation_grace_secs(&self) -> Option<u32> {
+        self.refresh_token_rotation.as_ref().filter(|r| r.feature == "ENABLED").map(|r| r.retry_grace_period_seconds)
+    }
+
+    /// Whether the client may use an SDK auth flow, by its new (`ALLOW_…`) or legacy name.
+    pub fn allows_flow(&self, modern: &str, legacy: Option<&str>) -> bool {
+        self.explicit_auth_flows.iter().any(|f| f == modern || Some(f.as_str()) == legacy)
     }
 }
 

@@ -150,10 +150,10 @@ pub fn decode(token: &str) -> Result<Unverified<'_>, TokenError> {
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    let header: Value =
-        serde_json::from_slice(&B64.decode(h).map_err(|_| TokenError::Malformed)?).map_err(|_| TokenError::Malformed)?;
-    let claims: Value =
-        serde_json::from_slice(&B64.decode(p).map_err(|_| TokenError::Malformed)?).map_err(|_| TokenError::Malformed)?;
+    let header: Value = serde_json::from_slice(&B64.decode(h).map_err(|_| TokenError::Malformed)?)
+        .map_err(|_| TokenError::Malformed)?;
+    let claims: Value = serde_json::from_slice(&B64.decode(p).map_err(|_| TokenError::Malformed)?)
+        .map_err(|_| TokenError::Malformed)?;
     if !header.is_object() || !claims.is_object() {
         return Err(TokenError::Malformed);
     }

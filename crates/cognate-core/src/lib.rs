@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod attributes;
+pub mod claims;
 pub mod client;
 pub mod clock;
 pub mod crypto;

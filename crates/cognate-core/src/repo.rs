@@ -12,10 +12,10 @@ use crate::client::AppClient;
 use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
+use crate::jwt::SigningKeyRecord;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
-use crate::jwt::SigningKeyRecord;
 use crate::token::{OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 

@@ -116,14 +116,14 @@ async fn run(backend: &str, url: &str, users: usize, requests: usize) {
     let master = MasterKey::from_base64(&MasterKey::generate_base64(&SystemRng)).unwrap();
     let hasher = PasswordHasher::new(Argon2Settings::default()).unwrap();
     let hash = hasher.hash(&SystemRng, "Bench-passw0rd!").unwrap();
-    let state = AppState {
-        store: store.clone(),
-        master_key: Arc::new(master),
-        clock: Arc::new(SystemClock),
-        rng: rng.clone(),
-        passwords: Arc::new(Passwords::new(hasher, rng, 2)),
-        settings: Arc::new(ServerSettings::default()),
-    };
+    let state = AppState::new(
+        store.clone(),
+        master,
+        Arc::new(SystemClock),
+        rng.clone(),
+        Passwords::new(hasher, rng, 2),
+        ServerSettings::default(),
+    );
     let cred = bootstrap::create_admin_credential(&state, "bench").await.unwrap();
     let bench =
         Bench { app: cognate_server::build_router(state), key_id: cred.access_key_id, secret: cred.secret_access_key };

@@ -4,18 +4,23 @@
 pub mod bootstrap;
 pub mod cognito;
 mod health;
+pub mod issue;
+pub mod keys;
+pub mod oauth;
 pub mod state;
+pub mod throttle;
 
 use axum::Router;
 use axum::routing::{get, post};
 
 pub use state::{AppState, ServerSettings};
 
-/// The whole application: the Cognito JSON 1.1 endpoint and health checks.
+/// The whole application: the Cognito JSON 1.1 endpoint, OIDC/OAuth, health checks.
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/", post(cognito::handle))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(oauth::routes())
         .with_state(state)
 }

@@ -41,6 +41,35 @@ pub struct AppState {
     pub rng: Arc<dyn Rng>,
     pub passwords: Arc<Passwords>,
     pub settings: Arc<ServerSettings>,
+    pub keys: Arc<crate::keys::KeyRing>,
+    /// Failed sign-in counting (see [`crate::throttle`]).
+    pub limiter: Arc<dyn crate::throttle::Limiter>,
+    pub limits: crate::throttle::Limits,
+}
+
+impl AppState {
+    /// State with the default key ring cache and an in-process sign-in limiter.
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        passwords: Passwords,
+        settings: ServerSettings,
+    ) -> Self {
+        let limits = crate::throttle::Limits::default();
+        Self {
+            store,
+            master_key: Arc::new(master_key),
+            limiter: Arc::new(crate::throttle::MemoryLimiter::new(clock.clone(), limits.max_delay_secs)),
+            clock,
+            rng,
+            passwords: Arc::new(passwords),
+            settings: Arc::new(settings),
+            keys: Arc::default(),
+            limits,
+        }
+    }
 }
 
 /// argon2id hashing off the async runtime, with at most `permits` hashes at once so a
@@ -49,6 +78,9 @@ pub struct Passwords {
     hasher: PasswordHasher,
     rng: Arc<dyn Rng>,
     permits: Semaphore,
+    /// A hash of a random password, verified when the user does not exist so that an
+    /// unknown username costs the same time as a wrong password.
+    decoy: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +91,15 @@ pub enum PasswordError {
 
 impl Passwords {
     pub fn new(hasher: PasswordHasher, rng: Arc<dyn Rng>, concurrency: usize) -> Self {
-        Self { hasher, rng, permits: Semaphore::new(concurrency.max(1)) }
+        let decoy = hasher.hash(rng.as_ref(), &cognate_core::ids::generate_sub(rng.as_ref())).ok();
+        Self { hasher, rng, permits: Semaphore::new(concurrency.max(1)), decoy }
+    }
+
+    /// Spends the time of a failed verification without a real hash.
+    pub async fn verify_decoy(&self, password: String) {
+        if let Some(decoy) = self.decoy.clone() {
+            let _ = self.verify(password, decoy).await;
+        }
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {

@@ -141,22 +141,21 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
 
 async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
     let store = open_store(config).await?;
-    let master_key = Arc::new(config.master_key()?);
     let rng: Arc<dyn cognate_core::Rng> = Arc::new(SystemRng);
     let hasher = PasswordHasher::new(config.argon2).context("argon2 settings")?;
-    Ok(AppState {
+    Ok(AppState::new(
         store,
-        master_key,
-        clock: Arc::new(SystemClock),
-        rng: rng.clone(),
-        passwords: Arc::new(Passwords::new(hasher, rng, config.password_hash_concurrency)),
-        settings: Arc::new(ServerSettings {
+        config.master_key()?,
+        Arc::new(SystemClock),
+        rng.clone(),
+        Passwords::new(hasher, rng, config.password_hash_concurrency),
+        ServerSettings {
             region: config.region.clone(),
             public_url,
             max_body_bytes: config.max_body_bytes,
             ..ServerSettings::default()
-        }),
-    })
+        },
+    ))
 }
 
 async fn serve(config: Config) -> Result<()> {
@@ -173,7 +172,9 @@ async fn serve(config: Config) -> Result<()> {
     println!("Cognate is listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

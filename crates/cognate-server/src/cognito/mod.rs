@@ -4,6 +4,7 @@
 //! Operations AWS signs require a SigV4 signature made with a Cognate admin credential;
 //! each operation module lists its operations and whether they are signed.
 
+mod auth;
 mod clients;
 pub mod error;
 mod groups;
@@ -26,6 +27,12 @@ pub use error::CognitoError;
 const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 
 type OpResult = Result<Value, CognitoError>;
+
+/// Facts about the HTTP request that some operations need.
+pub(crate) struct RequestContext {
+    /// The client's address (the TCP peer; proxies are not trusted by default).
+    pub ip: Option<std::net::IpAddr>,
+}
 
 /// The single entry point of the Cognito surface.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
@@ -71,7 +78,12 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
         return Err(CognitoError::new("SerializationException", "The request body must be a JSON object."));
     }
     tracing::debug!(op, "cognito operation");
-    if pools::OPS.contains(&op) {
+    let ctx = RequestContext {
+        ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
+    };
+    if auth::OPS.contains(&op) {
+        auth::call(state, &ctx, op, input).await
+    } else if pools::OPS.contains(&op) {
         pools::call(state, op, input).await
     } else if clients::OPS.contains(&op) {
         clients::call(state, op, input).await
@@ -85,13 +97,18 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
 }
 
 fn is_known(op: &str) -> bool {
-    [pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS].iter().any(|ops| ops.contains(&op))
+    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS]
+        .iter()
+        .any(|ops| ops.contains(&op))
 }
 
 /// Operations AWS accepts without a signature (authorised by client id, session or access
 /// token instead). Every other operation must be signed.
 const UNSIGNED: &[&str] = &[
     "InitiateAuth",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "ConfirmDevice",
     "RespondToAuthChallenge",
     "SignUp",
     "ConfirmSignUp",

@@ -1,0 +1,526 @@
+//! Sign-in: InitiateAuth and AdminInitiateAuth (password and refresh flows), the
+//! NEW_PASSWORD_REQUIRED challenge, GetTokensFromRefreshToken, RevokeToken and global
+//! sign-out.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cognate_core::attributes::Schema;
+use cognate_core::claims::SDK_SCOPE;
+use cognate_core::client::AppClient;
+use cognate_core::crypto::{constant_time_eq, hmac_sha256};
+use cognate_core::ids::ClientId;
+use cognate_core::pool::UserPool;
+use cognate_core::token::refresh_token_hash;
+use cognate_core::user::{User, UserStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::input::{load_pool, parse};
+use super::users::find_user;
+use super::{CognitoError, OpResult, RequestContext};
+use crate::AppState;
+use crate::issue::{self, Rejection};
+
+pub(super) const OPS: &[&str] = &[
+    "InitiateAuth",
+    "AdminInitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminRespondToAuthChallenge",
+    "GetTokensFromRefreshToken",
+    "RevokeToken",
+    "GlobalSignOut",
+    "AdminUserGlobalSignOut",
+];
+
+pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
+    match op {
+        "InitiateAuth" => initiate(state, ctx, input, false).await,
+        "AdminInitiateAuth" => initiate(state, ctx, input, true).await,
+        "RespondToAuthChallenge" => respond(state, input, false).await,
+        "AdminRespondToAuthChallenge" => respond(state, input, true).await,
+        "GetTokensFromRefreshToken" => get_tokens_from_refresh_token(state, input).await,
+        "RevokeToken" => revoke_token(state, input).await,
+        "GlobalSignOut" => global_sign_out(state, input).await,
+        "AdminUserGlobalSignOut" => admin_global_sign_out(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+fn not_authorized(message: &str) -> CognitoError {
+    CognitoError::new("NotAuthorizedException", message.to_owned())
+}
+
+/// Maps a refused token to Cognito's exceptions.
+pub(super) fn rejection(e: Rejection, what: &str) -> CognitoError {
+    match e {
+        Rejection::Invalid => not_authorized(&format!("Invalid {what}")),
+        Rejection::Expired => not_authorized(&format!("{what} has expired")),
+        Rejection::Revoked => not_authorized(&format!("{what} has been revoked")),
+        Rejection::Disabled => not_authorized("User is disabled."),
+        Rejection::Reused => CognitoError::new("RefreshTokenReuseException", "The refresh token was already used."),
+        Rejection::Fault(cause) => CognitoError::internal(cause),
+    }
+}
+
+/// Looks up an app client by the id a caller sent.
+pub(super) async fn load_client(state: &AppState, id: &str) -> Result<AppClient, CognitoError> {
+    let client_id = ClientId::parse(id).ok_or_else(|| {
+        CognitoError::invalid("1 validation error detected: Value at 'clientId' failed to satisfy constraint")
+    })?;
+    state
+        .store
+        .find_client(&client_id)
+        .await?
+        .ok_or_else(|| CognitoError::not_found(format!("User pool client {id} does not exist.")))
+}
+
+/// The client's secret in the clear, if it has one.
+pub(super) fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<String>, CognitoError> {
+    client
+        .secret_sealed
+        .as_deref()
+        .map(|sealed| {
+            let bytes =
+                state.master_key.open(cognate_core::client::SECRET_LABEL, sealed).map_err(CognitoError::internal)?;
+            String::from_utf8(bytes).map_err(CognitoError::internal)
+        })
+        .transpose()
+}
+
+/// Checks `SECRET_HASH` = Base64(HMAC-SHA256(client secret, username + client id)) for
+/// clients with a secret. Any of `usernames` may be the one the client hashed.
+pub(super) fn check_secret_hash(
+    state: &AppState,
+    client: &AppClient,
+    presented: Option<&str>,
+    usernames: &[&str],
+) -> Result<(), CognitoError> {
+    let Some(secret) = client_secret(state, client)? else {
+        return Ok(());
+    };
+    let Some(presented) = presented else {
+        return Err(not_authorized(&format!(
+            "Client {} is configured with secret but SECRET_HASH was not received",
+            client.id
+        )));
+    };
+    let ok = usernames.iter().any(|name| {
+        let expected = B64.encode(hmac_sha256(secret.as_bytes(), format!("{name}{}", client.id).as_bytes()));
+        constant_time_eq(expected.as_bytes(), presented.as_bytes())
+    });
+    if ok { Ok(()) } else { Err(not_authorized(&format!("Unable to verify secret hash for client {}", client.id))) }
+}
+
+/// Checks a client secret presented as such (GetTokensFromRefreshToken, RevokeToken).
+pub(super) fn check_client_secret(
+    state: &AppState,
+    client: &AppClient,
+    presented: Option<&str>,
+) -> Result<(), CognitoError> {
+    match client_secret(state, client)? {
+        None => Ok(()),
+        Some(secret) if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes())) => Ok(()),
+        Some(_) => Err(not_authorized(&format!("Unable to verify secret for client {}", client.id))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InitiateInput {
+    auth_flow: String,
+    #[serde(default)]
+    auth_parameters: HashMap<String, String>,
+    client_id: String,
+    user_pool_id: Option<String>,
+}
+
+fn refresh_allowed(client: &AppClient) -> bool {
+    let flows = &client.settings.explicit_auth_flows;
+    client.settings.allows_flow("ALLOW_REFRESH_TOKEN_AUTH", None) || !flows.iter().any(|f| f.starts_with("ALLOW_"))
+}
+
+async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: bool) -> OpResult {
+    let req: InitiateInput = parse(input)?;
+    let client = load_client(state, &req.client_id).await?;
+    if admin {
+        let pool_id = req.user_pool_id.as_deref().ok_or_else(|| CognitoError::invalid("UserPoolId is required."))?;
+        let pool = load_pool(state, pool_id).await?;
+        if pool.id != client.pool_id {
+            return Err(CognitoError::not_found(format!("User pool client {} does not exist.", client.id)));
+        }
+    }
+    let pool = state
+        .store
+        .get_pool(&client.pool_id)
+        .await?
+        .ok_or_else(|| CognitoError::not_found(format!("User pool {} does not exist.", client.pool_id)))?;
+    let flow = req.auth_flow.as_str();
+    let params = &req.auth_parameters;
+    match (flow, admin) {
+        ("USER_PASSWORD_AUTH", false) => {
+            if !client.settings.allows_flow("ALLOW_USER_PASSWORD_AUTH", Some("USER_PASSWORD_AUTH")) {
+                return Err(CognitoError::invalid("USER_PASSWORD_AUTH flow not enabled for this client"));
+            }
+            password_sign_in(state, ctx, &pool, &client, params).await
+        }
+        ("ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH", true) => {
+            if !client.settings.allows_flow("ALLOW_ADMIN_USER_PASSWORD_AUTH", Some("ADMIN_NO_SRP_AUTH")) {
+                return Err(CognitoError::invalid(format!("{flow} flow not enabled for this client")));
+            }
+            password_sign_in(state, ctx, &pool, &client, params).await
+        }
+        ("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN", _) => {
+            if !refresh_allowed(&client) {
+                return Err(CognitoError::invalid("REFRESH_TOKEN_AUTH flow not enabled for this client"));
+            }
+            let token = params
+                .get("REFRESH_TOKEN")
+                .ok_or_else(|| CognitoError::invalid("Missing required parameter REFRESH_TOKEN"))?;
+            refresh_sign_in(
+                state,
+                &client,
+                token,
+                params.get("SECRET_HASH").map(String::as_str),
+                params.get("USERNAME"),
+            )
+            .await
+        }
+        ("USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH", _) => {
+            Err(CognitoError::invalid(format!("{flow} is not supported by Cognate yet; use USER_PASSWORD_AUTH")))
+        }
+        _ => Err(CognitoError::invalid(format!("Invalid AuthFlow {flow} for this operation."))),
+    }
+}
+
+async fn refresh_sign_in(
+    state: &AppState,
+    client: &AppClient,
+    token: &str,
+    secret_hash: Option<&str>,
+    username: Option<&String>,
+) -> OpResult {
+    if client.secret_sealed.is_some() {
+        // The hash is over the username; find it from the token's family first.
+        let (_, family) = state
+            .store
+            .get_refresh_token(&refresh_token_hash(token))
+            .await?
+            .ok_or_else(|| not_authorized("Invalid Refresh Token"))?;
+        let user = state.store.get_user_by_sub(&family.pool_id, &family.sub).await?;
+        let mut names: Vec<&str> = vec![family.sub.as_str()];
+        if let Some(u) = &user {
+            names.push(u.username.as_str());
+        }
+        if let Some(u) = username {
+            names.push(u.as_str());
+        }
+        check_secret_hash(state, client, secret_hash, &names)?;
+    }
+    let (_, issued) =
+        issue::refresh(state, client, token, SDK_SCOPE).await.map_err(|e| rejection(e, "Refresh Token"))?;
+    Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
+}
+
+const INCORRECT: &str = "Incorrect username or password.";
+
+async fn password_sign_in(
+    state: &AppState,
+    ctx: &RequestContext,
+    pool: &UserPool,
+    client: &AppClient,
+    params: &HashMap<String, String>,
+) -> OpResult {
+    let username =
+        params.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
+    let password =
+        params.get("PASSWORD").ok_or_else(|| CognitoError::invalid("Missing required parameter PASSWORD"))?;
+    let ip_key = ctx.ip.map(|ip| format!("ip:{ip}"));
+    if let Some(key) = &ip_key
+        && let Err(wait) = state.limiter.check(key)
+    {
+        return Err(CognitoError::new(
+            "TooManyRequestsException",
+            format!("Too many failed sign-in attempts from this address; retry in {wait} s."),
+        ));
+    }
+    let user = match find_user(state, pool, username).await {
+        Ok(u) => Some(u),
+        Err(e) if e.kind == "UserNotFoundException" => None,
+        Err(e) => return Err(e),
+    };
+    let Some(user) = user else {
+        check_secret_hash(state, client, params.get("SECRET_HASH").map(String::as_str), &[username])?;
+        state.passwords.verify_decoy(password.clone()).await;
+        if let Some(key) = &ip_key {
+            state.limiter.fail(key, state.limits.ip_free_failures);
+        }
+        return Err(if client.settings.prevent_user_existence_errors == "ENABLED" {
+            not_authorized(INCORRECT)
+        } else {
+            CognitoError::user_not_found()
+        });
+    };
+    check_secret_hash(
+        state,
+        client,
+        params.get("SECRET_HASH").map(String::as_str),
+        &[username, user.username.as_str(), user.sub.as_str()],
+    )?;
+    let user_key = format!("user:{}:{}", pool.id, user.sub);
+    if state.limiter.check(&user_key).is_err() {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    let ok = match user.password_hash.clone() {
+        Some(hash) => state.passwords.verify(password.clone(), hash).await.map_err(CognitoError::internal)?,
+        None => {
+            state.passwords.verify_decoy(password.clone()).await;
+            false
+        }
+    };
+    if !ok {
+        state.limiter.fail(&user_key, state.limits.user_free_failures);
+        if let Some(key) = &ip_key {
+            state.limiter.fail(key, state.limits.ip_free_failures);
+        }
+        return Err(not_authorized(INCORRECT));
+    }
+    state.limiter.succeed(&user_key);
+    if !user.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    match user.status {
+        UserStatus::Unconfirmed => Err(CognitoError::new("UserNotConfirmedException", "User is not confirmed.")),
+        UserStatus::ResetRequired => {
+            Err(CognitoError::new("PasswordResetRequiredException", "Password reset required for the user"))
+        }
+        UserStatus::ForceChangePassword => {
+            if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
+                return Err(not_authorized("Temporary password has expired and must be reset by an administrator."));
+            }
+            new_password_challenge(state, client, &user)
+        }
+        UserStatus::Confirmed | UserStatus::ExternalProvider => {
+            let (family, refresh) =
+                issue::start_family(state, client, &user).await.map_err(|e| rejection(e, "token"))?;
+            let issued = issue::issue_user_tokens(state, client, &user, &family, Some(refresh), SDK_SCOPE)
+                .await
+                .map_err(|e| rejection(e, "token"))?;
+            Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
+        }
+    }
+}
+
+/// What an auth challenge `Session` carries, sealed with the master key.
+#[derive(Serialize, Deserialize)]
+struct Session {
+    pool: String,
+    client: String,
+    sub: String,
+    challenge: String,
+    exp: i64,
+}
+
+const SESSION_LABEL: &str = "auth-session";
+
+fn new_password_challenge(state: &AppState, client: &AppClient, user: &User) -> OpResult {
+    let session = Session {
+        pool: user.pool_id.to_string(),
+        client: client.id.to_string(),
+        sub: user.sub.clone(),
+        challenge: "NEW_PASSWORD_REQUIRED".into(),
+        exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
+    };
+    let sealed = state.master_key.seal(
+        state.rng.as_ref(),
+        SESSION_LABEL,
+        serde_json::to_string(&session).map_err(CognitoError::internal)?.as_bytes(),
+    );
+    let attrs: serde_json::Map<String, Value> = user
+        .attributes
+        .iter()
+        .filter(|(k, _)| k.as_str() != "email_verified" && k.as_str() != "phone_number_verified")
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    Ok(json!({
+        "ChallengeName": "NEW_PASSWORD_REQUIRED",
+        "Session": sealed,
+        "ChallengeParameters": {
+            "USER_ID_FOR_SRP": user.username,
+            "requiredAttributes": "[]",
+            "userAttributes": Value::Object(attrs).to_string(),
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RespondInput {
+    client_id: String,
+    challenge_name: String,
+    session: Option<String>,
+    #[serde(default)]
+    challenge_responses: HashMap<String, String>,
+    user_pool_id: Option<String>,
+}
+
+async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
+    let req: RespondInput = parse(input)?;
+    let client = load_client(state, &req.client_id).await?;
+    if admin {
+        let pool = load_pool(state, req.user_pool_id.as_deref().unwrap_or_default()).await?;
+        if pool.id != client.pool_id {
+            return Err(CognitoError::not_found(format!("User pool client {} does not exist.", client.id)));
+        }
+    }
+    if req.challenge_name != "NEW_PASSWORD_REQUIRED" {
+        return Err(CognitoError::invalid(format!("Unsupported challenge {}", req.challenge_name)));
+    }
+    let invalid_session = || not_authorized("Invalid session for the user.");
+    let sealed = req.session.as_deref().ok_or_else(invalid_session)?;
+    let session: Session = state
+        .master_key
+        .open(SESSION_LABEL, sealed)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(invalid_session)?;
+    if session.client != client.id.as_str() || session.challenge != req.challenge_name {
+        return Err(invalid_session());
+    }
+    if session.exp <= state.clock.now_millis() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
+    }
+    let pool = state.store.get_pool(&client.pool_id).await?.ok_or_else(invalid_session)?;
+    let mut user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or_else(invalid_session)?;
+    let responses = &req.challenge_responses;
+    let username =
+        responses.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
+    let named = find_user(state, &pool, username).await.ok();
+    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+        return Err(invalid_session());
+    }
+    check_secret_hash(
+        state,
+        &client,
+        responses.get("SECRET_HASH").map(String::as_str),
+        &[username, user.username.as_str(), user.sub.as_str()],
+    )?;
+    if user.status != UserStatus::ForceChangePassword {
+        return Err(invalid_session());
+    }
+    let new_password = responses
+        .get("NEW_PASSWORD")
+        .ok_or_else(|| CognitoError::invalid("Missing required parameter NEW_PASSWORD"))?;
+    pool.settings
+        .policies
+        .password_policy
+        .check(new_password)
+        .map_err(|m| CognitoError::new("InvalidPasswordException", m))?;
+    let writes: Vec<(String, String)> = responses
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name.to_owned(), v.clone())))
+        .collect();
+    let schema = Schema::new(&pool.settings.schema);
+    schema.check_writes(&writes, false).map_err(|e| CognitoError::invalid(e.to_string()))?;
+    for (name, value) in writes {
+        user.attributes.insert(name, value);
+    }
+    schema.check_required(&user.attributes).map_err(|e| CognitoError::invalid(e.to_string()))?;
+    user.password_hash = Some(state.passwords.hash(new_password.clone()).await.map_err(CognitoError::internal)?);
+    user.status = UserStatus::Confirmed;
+    user.temp_password_expires_at = None;
+    user.updated_at = state.clock.now_millis();
+    state.store.update_user(&user, &user.keys(&pool.settings)).await?;
+    let (family, refresh) = issue::start_family(state, &client, &user).await.map_err(|e| rejection(e, "token"))?;
+    let issued = issue::issue_user_tokens(state, &client, &user, &family, Some(refresh), SDK_SCOPE)
+        .await
+        .map_err(|e| rejection(e, "token"))?;
+    Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RefreshInput {
+    refresh_token: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+async fn get_tokens_from_refresh_token(state: &AppState, input: Value) -> OpResult {
+    let req: RefreshInput = parse(input)?;
+    let client = load_client(state, &req.client_id).await?;
+    check_client_secret(state, &client, req.client_secret.as_deref())?;
+    if !refresh_allowed(&client) {
+        return Err(CognitoError::invalid("REFRESH_TOKEN_AUTH flow not enabled for this client"));
+    }
+    let (_, issued) = issue::refresh(state, &client, &req.refresh_token, SDK_SCOPE)
+        .await
+        .map_err(|e| rejection(e, "Refresh Token"))?;
+    Ok(json!({"AuthenticationResult": issued.authentication_result()}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RevokeInput {
+    token: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+/// RevokeToken: revokes the refresh token's whole family (its access and ID tokens too).
+async fn revoke_token(state: &AppState, input: Value) -> OpResult {
+    let req: RevokeInput = parse(input)?;
+    let client = load_client(state, &req.client_id).await?;
+    check_client_secret(state, &client, req.client_secret.as_deref())?;
+    if !client.settings.enable_token_revocation {
+        return Err(CognitoError::new(
+            "UnsupportedOperationException",
+            "Token revocation is not enabled for this client.",
+        ));
+    }
+    if req.token.contains('.') {
+        return Err(CognitoError::new("UnsupportedTokenTypeException", "Only refresh tokens can be revoked."));
+    }
+    match state.store.get_refresh_token(&refresh_token_hash(&req.token)).await? {
+        Some((_, family)) if family.client_id != client.id.as_str() => {
+            Err(CognitoError::new("UnauthorizedException", "The token was not issued to this client."))
+        }
+        Some((_, family)) => {
+            state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await?;
+            tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked");
+            Ok(json!({}))
+        }
+        // RFC 7009: revoking an unknown token is not an error.
+        None => Ok(json!({})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessTokenInput {
+    access_token: String,
+}
+
+async fn global_sign_out(state: &AppState, input: Value) -> OpResult {
+    let req: AccessTokenInput = parse(input)?;
+    let (pool, user, _) =
+        issue::verify_user_access(state, &req.access_token).await.map_err(|e| rejection(e, "Access Token"))?;
+    state.store.sign_out_user(&pool.id, &user.sub, state.clock.now_millis()).await?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminSignOutInput {
+    user_pool_id: String,
+    username: String,
+}
+
+async fn admin_global_sign_out(state: &AppState, input: Value) -> OpResult {
+    let req: AdminSignOutInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let user = find_user(state, &pool, &req.username).await?;
+    state.store.sign_out_user(&pool.id, &user.sub, state.clock.now_millis()).await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,268 @@
+//! Issuing and checking tokens: the services behind every sign-in flow, refresh, the
+//! OAuth endpoints and every Cognate endpoint that takes an access token.
+
+use cognate_core::claims::{self, UserTokenContext};
+use cognate_core::client::AppClient;
+use cognate_core::ids::{PoolId, generate_sub};
+use cognate_core::jwt::{self, TokenError};
+use cognate_core::page::PageRequest;
+use cognate_core::pool::UserPool;
+use cognate_core::token::{self, RefreshToken, TokenFamily};
+use cognate_core::user::User;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// Why a token was not accepted. Surfaces render all of these without detail beyond
+/// Cognito's messages.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error("token revoked")]
+    Revoked,
+    #[error("user is disabled")]
+    Disabled,
+    #[error("rotated refresh token reused")]
+    Reused,
+    #[error("internal error: {0}")]
+    Fault(String),
+}
+
+fn fault(e: impl std::fmt::Display) -> Rejection {
+    Rejection::Fault(e.to_string())
+}
+
+/// The issuer of a pool's tokens.
+pub fn issuer(state: &AppState, pool: &PoolId) -> String {
+    format!("{}/{}", state.settings.public_url, pool)
+}
+
+/// Tokens from one issuance.
+#[derive(Debug)]
+pub struct Issued {
+    pub id_token: Option<String>,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+}
+
+impl Issued {
+    /// Cognito's `AuthenticationResultType`.
+    pub fn authentication_result(&self) -> Value {
+        let mut out = json!({
+            "AccessToken": self.access_token,
+            "ExpiresIn": self.expires_in,
+            "TokenType": "Bearer",
+        });
+        if let Some(id) = &self.id_token {
+            out["IdToken"] = json!(id);
+        }
+        if let Some(r) = &self.refresh_token {
+            out["RefreshToken"] = json!(r);
+        }
+        out
+    }
+}
+
+/// Starts a token family for a fresh sign-in, with its first refresh token.
+pub async fn start_family(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+) -> Result<(TokenFamily, String), Rejection> {
+    let now = state.clock.now_millis();
+    let family = TokenFamily {
+        id: generate_sub(state.rng.as_ref()),
+        pool_id: user.pool_id.clone(),
+        client_id: client.id.to_string(),
+        sub: user.sub.clone(),
+        auth_time: now.div_euclid(1000),
+        created_at: now,
+        revoked_at: None,
+    };
+    let (plain, hash) = token::new_refresh_token(state.rng.as_ref());
+    let refresh = RefreshToken {
+        hash,
+        family_id: family.id.clone(),
+        created_at: now,
+        expires_at: now + secs_to_ms(client.settings.refresh_token_secs()),
+        rotated_at: None,
+    };
+    state.store.create_family(&family, Some(&refresh)).await.map_err(fault)?;
+    Ok((family, plain))
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+}
+
+/// Signs an ID and access token pair for `user` in `family`.
+pub async fn issue_user_tokens(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    family: &TokenFamily,
+    refresh_token: Option<String>,
+    scope: &str,
+) -> Result<Issued, Rejection> {
+    let groups: Vec<String> = state
+        .store
+        .list_groups_for_user(&user.pool_id, &user.sub, &PageRequest { after: None, limit: 500 })
+        .await
+        .map_err(fault)?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let keys = state.keys.get(state, &user.pool_id).await.map_err(fault)?;
+    let issuer = issuer(state, &user.pool_id);
+    let client_id = client.id.to_string();
+    let rng = state.rng.as_ref();
+    let (event_id, id_jti, access_jti) = (generate_sub(rng), generate_sub(rng), generate_sub(rng));
+    let access_ttl = i64::try_from(client.settings.access_token_secs()).unwrap_or(3600);
+    let ctx = UserTokenContext {
+        issuer: &issuer,
+        client_id: &client_id,
+        user,
+        groups: &groups,
+        origin_jti: &family.id,
+        auth_time: family.auth_time,
+        now_secs: state.clock.now_secs(),
+        id_ttl_secs: i64::try_from(client.settings.id_token_secs()).unwrap_or(3600),
+        access_ttl_secs: access_ttl,
+        scope,
+        read_attributes: &client.settings.read_attributes,
+        event_id: &event_id,
+        id_jti: &id_jti,
+        access_jti: &access_jti,
+    };
+    let id_token = keys.signer.sign(&claims::id_token_claims(&ctx)).map_err(fault)?;
+    let access_token = keys.signer.sign(&claims::access_token_claims(&ctx)).map_err(fault)?;
+    Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl })
+}
+
+/// A refresh: checks the token, its family and the user, applies the client's rotation
+/// policy, and issues new tokens in the same family.
+pub async fn refresh(
+    state: &AppState,
+    client: &AppClient,
+    presented: &str,
+    scope: &str,
+) -> Result<(User, Issued), Rejection> {
+    if presented.is_empty() || presented.len() > 2048 {
+        return Err(Rejection::Invalid);
+    }
+    let now = state.clock.now_millis();
+    let hash = token::refresh_token_hash(presented);
+    let (stored, family) = state.store.get_refresh_token(&hash).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    if family.client_id != client.id.as_str() || family.pool_id != client.pool_id {
+        return Err(Rejection::Invalid);
+    }
+    if family.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    if stored.expires_at <= now {
+        return Err(Rejection::Expired);
+    }
+    let user =
+        state.store.get_user_by_sub(&family.pool_id, &family.sub).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    if family.created_at < user.tokens_valid_after {
+        return Err(Rejection::Revoked);
+    }
+    if !user.enabled {
+        return Err(Rejection::Disabled);
+    }
+    let next = match client.settings.rotation_grace_secs() {
+        None => None,
+        Some(grace) => {
+            let (plain, new_hash) = token::new_refresh_token(state.rng.as_ref());
+            let successor = RefreshToken {
+                hash: new_hash,
+                family_id: family.id.clone(),
+                created_at: now,
+                expires_at: stored.expires_at,
+                rotated_at: None,
+            };
+            let rotated_at = match stored.rotated_at {
+                Some(at) => Some(at),
+                None if state.store.rotate_refresh_token(&hash, &successor, now).await.map_err(fault)? => None,
+                // Someone rotated it between our read and write: treat as a reuse at `now`.
+                None => Some(now),
+            };
+            if let Some(at) = rotated_at {
+                if now > at + i64::from(grace) * 1000 {
+                    state.store.revoke_family(&family.pool_id, &family.id, now).await.map_err(fault)?;
+                    tracing::warn!(pool = %family.pool_id, family = %family.id, "rotated refresh token reused; family revoked");
+                    return Err(Rejection::Reused);
+                }
+                state.store.add_refresh_token(&successor).await.map_err(fault)?;
+            }
+            Some(plain)
+        }
+    };
+    let issued = issue_user_tokens(state, client, &user, &family, next, scope).await?;
+    Ok((user, issued))
+}
+
+/// A verified token of this server, with its pool.
+pub struct Verified {
+    pub pool_id: PoolId,
+    pub claims: Value,
+}
+
+/// Verifies a token Cognate issued: issuer (one of our pools), RS256 signature with a
+/// published key, expiry, and — for user tokens — that neither its family nor the user's
+/// sessions were revoked. `token_use` must match when given.
+pub async fn verify(state: &AppState, token: &str, token_use: Option<&str>) -> Result<Verified, Rejection> {
+    let unverified = jwt::decode(token).map_err(|_| Rejection::Invalid)?;
+    let iss = unverified.claims.get("iss").and_then(Value::as_str).ok_or(Rejection::Invalid)?;
+    let pool_id = iss
+        .strip_prefix(state.settings.public_url.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(PoolId::parse)
+        .ok_or(Rejection::Invalid)?;
+    let kid = unverified.header.get("kid").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut keys = state.keys.get(state, &pool_id).await.map_err(fault)?;
+    if !keys.records.iter().any(|k| k.kid == kid) {
+        // A key rotated in by another node since our last look.
+        keys = state.keys.reload(state, &pool_id).await.map_err(fault)?;
+    }
+    let claims = unverified.verify(&keys.records, state.clock.now_secs()).map_err(|e| match e {
+        TokenError::Expired => Rejection::Expired,
+        _ => Rejection::Invalid,
+    })?;
+    if let Some(expected) = token_use
+        && claims.get("token_use").and_then(Value::as_str) != Some(expected)
+    {
+        return Err(Rejection::Invalid);
+    }
+    if let Some(origin) = claims.get("origin_jti").and_then(Value::as_str) {
+        let family = state.store.get_family(origin).await.map_err(fault)?.ok_or(Rejection::Revoked)?;
+        if family.revoked_at.is_some() {
+            return Err(Rejection::Revoked);
+        }
+        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        let user = state.store.get_user_by_sub(&pool_id, sub).await.map_err(fault)?.ok_or(Rejection::Revoked)?;
+        if family.created_at < user.tokens_valid_after {
+            return Err(Rejection::Revoked);
+        }
+    }
+    Ok(Verified { pool_id, claims })
+}
+
+/// Verifies a user's access token and loads the pool and user.
+pub async fn verify_user_access(state: &AppState, token: &str) -> Result<(UserPool, User, Value), Rejection> {
+    let verified = verify(state, token, Some("access")).await?;
+    if verified.claims.get("origin_jti").is_none() {
+        return Err(Rejection::Invalid); // a client_credentials token has no user
+    }
+    let sub = verified.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let pool = state.store.get_pool(&verified.pool_id).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    let user = state.store.get_user_by_sub(&pool.id, sub).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    if !user.enabled {
+        return Err(Rejection::Disabled);
+    }
+    Ok((pool, user, verified.claims))
+}

@@ -1,0 +1,130 @@
+//! Brute-force protection for password checks.
+//!
+//! Failed attempts are counted per user and per client IP. After
+//! [`Limits::user_free_failures`] failures a user is locked for a delay that doubles with
+//! each further failure (1 s, 2 s, 4 s … capped at [`Limits::max_delay_secs`]); a
+//! successful sign-in clears the count. Per IP the threshold is higher, so one attacker
+//! spraying many users is slowed without locking each victim. Another user signing in
+//! from another address is unaffected.
+//!
+//! The counter lives in this process. It sits behind [`Limiter`] so a shared (Redis)
+//! implementation can replace it for several nodes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cognate_core::Clock;
+
+/// Throttling thresholds. Defaults: 5 free failures per user, 20 per IP, delays up to 15
+/// minutes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub user_free_failures: u32,
+    pub ip_free_failures: u32,
+    pub max_delay_secs: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { user_free_failures: 5, ip_free_failures: 20, max_delay_secs: 900 }
+    }
+}
+
+/// Counts failures and answers whether a key may try now (else: seconds to wait).
+pub trait Limiter: Send + Sync {
+    fn check(&self, key: &str) -> Result<(), i64>;
+    fn fail(&self, key: &str, free_failures: u32);
+    fn succeed(&self, key: &str);
+}
+
+struct Entry {
+    failures: u32,
+    locked_until_ms: i64,
+    last_ms: i64,
+}
+
+/// The in-process [`Limiter`].
+pub struct MemoryLimiter {
+    clock: Arc<dyn Clock>,
+    max_delay_secs: i64,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// Entries kept before old ones are swept, bounding memory under a spray of keys.
+const MAX_ENTRIES: usize = 100_000;
+/// An entry idle this long is forgotten (1 hour).
+const IDLE_MS: i64 = 3_600_000;
+
+impl MemoryLimiter {
+    pub fn new(clock: Arc<dyn Clock>, max_delay_secs: i64) -> Self {
+        Self { clock, max_delay_secs, entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl Limiter for MemoryLimiter {
+    fn check(&self, key: &str) -> Result<(), i64> {
+        let now = self.clock.now_millis();
+        let Ok(entries) = self.entries.lock() else { return Ok(()) };
+        match entries.get(key) {
+            Some(e) if e.locked_until_ms > now => Err((e.locked_until_ms - now + 999) / 1000),
+            _ => Ok(()),
+        }
+    }
+
+    fn fail(&self, key: &str, free_failures: u32) {
+        let now = self.clock.now_millis();
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, e| now - e.last_ms < IDLE_MS && e.locked_until_ms > now - IDLE_MS);
+        }
+        let e = entries.entry(key.to_owned()).or_insert(Entry { failures: 0, locked_until_ms: 0, last_ms: now });
+        if now - e.last_ms > IDLE_MS {
+            e.failures = 0;
+        }
+        e.failures += 1;
+        e.last_ms = now;
+        if e.failures >= free_failures {
+            let exponent = (e.failures - free_failures).min(20);
+            let delay = (1i64 << exponent).min(self.max_delay_secs);
+            e.locked_until_ms = now + delay * 1000;
+        }
+    }
+
+    fn succeed(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct FakeClock(AtomicI64);
+    impl Clock for FakeClock {
+        fn now_millis(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn delays_grow_after_free_failures_and_success_clears() {
+        let clock = Arc::new(FakeClock(AtomicI64::new(0)));
+        let limiter = MemoryLimiter::new(clock.clone(), 900);
+        for _ in 0..4 {
+            limiter.fail("u", 5);
+            assert!(limiter.check("u").is_ok());
+        }
+        limiter.fail("u", 5);
+        assert_eq!(limiter.check("u"), Err(1));
+        clock.0.store(1_000, Ordering::SeqCst);
+        assert!(limiter.check("u").is_ok());
+        limiter.fail("u", 5);
+        assert_eq!(limiter.check("u"), Err(2));
+        assert!(limiter.check("other").is_ok());
+        limiter.succeed("u");
+        assert!(limiter.check("u").is_ok());
+    }
+}
