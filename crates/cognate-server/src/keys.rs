@@ -14,8 +14,9 @@ use cognate_core::{Clock, StoreError};
 
 use crate::AppState;
 
-/// How long a node trusts its cached key ring. 30 s.
-pub const CACHE_TTL_MS: i64 = 30_000;
+/// How long a node signs with its cached view of a pool's keys: 5 s. (Verification always
+/// reads the published keys, so a retired key is refused at once.)
+pub const CACHE_TTL_MS: i64 = 5_000;
 
 /// A pool's keys as one node sees them.
 pub struct PoolKeys {

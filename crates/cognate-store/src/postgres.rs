@@ -117,6 +117,10 @@ async fn check_role(pool: &PgPool) -> Result<(), ConnectError> {
     Ok(())
 }
 
+/// Publishers of revocation events take this transaction-scoped lock so their sequence
+/// numbers commit in order (revocations are rare; one lock for all pools is enough).
+const FEED_LOCK: &str = "SELECT pg_advisory_xact_lock(7270617)";
+
 mod repo_impls {
     use super::PgStore;
     crate::repos::repos!(PgStore, sqlx::postgres::PgRow, "postgres");

@@ -976,6 +976,9 @@ macro_rules! repos {
                 subject: &str,
                 at: i64,
             ) -> Result<()> {
+                // Serialise publishers so feed sequence numbers commit in order; otherwise a
+                // reader's cursor could pass a number whose transaction commits later.
+                sqlx::query(super::FEED_LOCK).execute(&mut **tx).await.map_err(backend_err)?;
                 sqlx::query("INSERT INTO revocation_events (pool_id, kind, subject, at) VALUES ($1, $2, $3, $4)")
                     .bind(pool.as_str())
                     .bind(kind.as_str())

@@ -44,6 +44,9 @@ impl SqliteStore {
     }
 }
 
+/// SQLite runs one writer at a time, so feed numbers already commit in order.
+const FEED_LOCK: &str = "SELECT 1";
+
 mod repo_impls {
     use super::SqliteStore;
     crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");

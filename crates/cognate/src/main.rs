@@ -36,6 +36,9 @@ enum Command {
     /// Manage platform admin credentials (SigV4 keys for the Cognito API and /v1).
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
+    /// Manage a pool's token signing keys (rotation, retirement).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Show messages waiting in the outbox (invitations, codes), newest first, as JSON lines.
     Outbox {
         /// Only messages of this user pool.
@@ -58,6 +61,29 @@ enum AdminKeyCommand {
     List,
     /// Revoke a credential by access key id.
     Revoke { access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; it signs from now on (running servers switch within
+    /// 30 s) while older keys stay published until retired. Prints the new kid.
+    Rotate {
+        #[arg(long)]
+        pool: String,
+    },
+    /// Retire a key: it leaves the JWKS and tokens it signed stop verifying (on running
+    /// servers within 30 s). Rotate first; the last active key cannot be retired.
+    Retire {
+        #[arg(long)]
+        pool: String,
+        #[arg(long)]
+        kid: String,
+    },
+    /// List a pool's keys, oldest first: kid, created at (ms since epoch), status.
+    List {
+        #[arg(long)]
+        pool: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -112,6 +138,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             Ok(())
         }
         Command::AdminKey(cmd) => admin_key(cmd, config).await,
+        Command::Keys(cmd) => keys(cmd, config).await,
         Command::Outbox { pool, limit } => {
             let store = open_store(&config).await?;
             let pool = match pool {
@@ -250,6 +277,59 @@ async fn admin_key(cmd: AdminKeyCommand, config: Config) -> Result<()> {
             Err(cognate_core::StoreError::NotFound(_)) => bail!("no admin credential {access_key_id}"),
             Err(e) => return Err(e.into()),
         },
+    }
+    Ok(())
+}
+
+/// A pool id from the command line, checked to exist.
+async fn existing_pool(store: &dyn Store, pool: &str) -> Result<cognate_core::ids::PoolId> {
+    let id = cognate_core::ids::PoolId::parse(pool).with_context(|| format!("--pool {pool} is not a pool id"))?;
+    if store.get_pool(&id).await?.is_none() {
+        bail!("no user pool {id}");
+    }
+    Ok(id)
+}
+
+async fn keys(cmd: KeysCommand, config: Config) -> Result<()> {
+    let store = open_store(&config).await?;
+    match cmd {
+        KeysCommand::Rotate { pool } => {
+            let pool = existing_pool(store.as_ref(), &pool).await?;
+            let master = config.master_key()?;
+            // A key sealed under the wrong master key would break signing on every node;
+            // make sure this master key opens the pool's current keys first.
+            if let Some(existing) = store.list_signing_keys(&pool).await?.iter().find(|k| k.retired_at.is_none()) {
+                cognate_core::jwt::Signer::open(existing, &master)
+                    .context("the master key does not open this pool's signing keys (is COGNATE_MASTER_KEY set?)")?;
+            }
+            let kid = cognate_server::keys::rotate(store.as_ref(), &master, &SystemRng, &SystemClock, &pool).await?;
+            println!("{kid}");
+        }
+        KeysCommand::Retire { pool, kid } => {
+            let pool = existing_pool(store.as_ref(), &pool).await?;
+            let keys = store.list_signing_keys(&pool).await?;
+            let Some(key) = keys.iter().find(|k| k.kid == kid) else {
+                bail!("pool {pool} has no signing key {kid}");
+            };
+            if key.retired_at.is_some() {
+                println!("{kid} was already retired");
+                return Ok(());
+            }
+            // Retiring the only active key would make the next request silently create
+            // one; ask for an explicit rotation instead so the operator knows the new kid.
+            if !keys.iter().any(|k| k.kid != kid && k.retired_at.is_none()) {
+                bail!("{kid} is the only active key of {pool}; run `cognate keys rotate --pool {pool}` first");
+            }
+            store.retire_signing_key(&pool, &kid, SystemClock.now_millis()).await?;
+            println!("retired {kid}");
+        }
+        KeysCommand::List { pool } => {
+            let pool = existing_pool(store.as_ref(), &pool).await?;
+            for k in store.list_signing_keys(&pool).await? {
+                let status = if k.retired_at.is_some() { "retired" } else { "active" };
+                println!("{}\t{}\t{}", k.kid, k.created_at, status);
+            }
+        }
     }
     Ok(())
 }

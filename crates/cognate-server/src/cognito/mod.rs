@@ -11,6 +11,7 @@ mod groups;
 mod input;
 mod pools;
 mod resource_servers;
+mod self_service;
 pub mod sigv4;
 mod users;
 
@@ -91,13 +92,15 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
         users::call(state, op, input).await
     } else if groups::OPS.contains(&op) {
         groups::call(state, op, input).await
+    } else if self_service::OPS.contains(&op) {
+        self_service::call(state, &ctx, op, input).await
     } else {
         resource_servers::call(state, op, input).await
     }
 }
 
 fn is_known(op: &str) -> bool {
-    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS]
+    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS, self_service::OPS]
         .iter()
         .any(|ops| ops.contains(&op))
 }
@@ -119,6 +122,8 @@ const UNSIGNED: &[&str] = &[
     "GetUser",
     "UpdateUserAttributes",
     "DeleteUser",
+    "VerifyUserAttribute",
+    "GetUserAttributeVerificationCode",
     "GlobalSignOut",
     "RevokeToken",
     "GetTokensFromRefreshToken",

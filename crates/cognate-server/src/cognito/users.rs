@@ -91,7 +91,7 @@ pub(super) async fn find_user(state: &AppState, pool: &UserPool, username: &str)
 /// Maps the store errors a user write can expect to Cognito's exceptions. Creating a user
 /// whose email (or phone) is the pool's sign-in name collides on the username; an update
 /// that would take another user's email collides on an alias, as in Cognito.
-fn write_error(settings: &PoolSettings, e: StoreError, creating: bool) -> CognitoError {
+pub(super) fn write_error(settings: &PoolSettings, e: StoreError, creating: bool) -> CognitoError {
     match e {
         StoreError::Conflict("username") => CognitoError::new("UsernameExistsException", "User account already exists"),
         StoreError::Conflict("email") if creating && settings.email_is_username() => {
@@ -114,19 +114,19 @@ fn write_error(settings: &PoolSettings, e: StoreError, creating: bool) -> Cognit
     }
 }
 
-async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), CognitoError> {
+pub(super) async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), CognitoError> {
     state.store.update_user(user, &user.keys(&pool.settings)).await.map_err(|e| write_error(&pool.settings, e, false))
 }
 
-fn attribute_error(e: AttributeError) -> CognitoError {
+pub(super) fn attribute_error(e: AttributeError) -> CognitoError {
     CognitoError::invalid(e.to_string())
 }
 
-fn invalid_password(message: String) -> CognitoError {
+pub(super) fn invalid_password(message: String) -> CognitoError {
     CognitoError::new("InvalidPasswordException", message)
 }
 
-async fn hash(state: &AppState, password: &str) -> Result<String, CognitoError> {
+pub(super) async fn hash(state: &AppState, password: &str) -> Result<String, CognitoError> {
     state.passwords.hash(password.to_owned()).await.map_err(CognitoError::internal)
 }
 
@@ -147,11 +147,11 @@ fn temp_password_expiry(state: &AppState, settings: &PoolSettings) -> i64 {
 
 /// Attribute names as stored: developer-only attributes are addressed as `dev:custom:x`
 /// but kept under their schema name.
-fn stored_name(name: &str) -> String {
+pub(super) fn stored_name(name: &str) -> String {
     name.strip_prefix("dev:").unwrap_or(name).to_owned()
 }
 
-fn missing(member: &str) -> CognitoError {
+pub(super) fn missing(member: &str) -> CognitoError {
     CognitoError::invalid(format!(
         "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
     ))
@@ -191,12 +191,7 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
     let req: CreateUserInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let settings = &pool.settings;
-    if !valid_username(&req.username) {
-        return Err(CognitoError::invalid(
-            "1 validation error detected: Value at 'username' failed to satisfy constraint: \
-             Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
-        ));
-    }
+    check_username(&req.username)?;
     let suppress = match req.message_action.as_deref() {
         None => false,
         Some("SUPPRESS") => true,
@@ -280,10 +275,21 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
     Ok(json!({"User": user_type(&user, None)}))
 }
 
+/// Refuses usernames Cognito's pattern rejects (empty, too long, whitespace, controls).
+pub(super) fn check_username(name: &str) -> Result<(), CognitoError> {
+    if valid_username(name) {
+        return Ok(());
+    }
+    Err(CognitoError::invalid(
+        "1 validation error detected: Value at 'username' failed to satisfy constraint: \
+         Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
+    ))
+}
+
 /// The username stored for a new user. In pools where users sign in with their email or
 /// phone number, the stored username is the `sub` and the given name becomes the
 /// attribute; pools with email or phone aliases refuse usernames shaped like one.
-fn signin_username(
+pub(super) fn signin_username(
     settings: &PoolSettings,
     given: &str,
     sub: &str,
@@ -325,7 +331,12 @@ fn signin_username(
 
 /// ForceAliasCreation: the user who holds a verified alias loses it (their attribute is
 /// marked unverified, which drops it from the alias index).
-async fn unverify_alias_holder(state: &AppState, pool: &UserPool, alias: &str, key: &str) -> Result<(), CognitoError> {
+pub(super) async fn unverify_alias_holder(
+    state: &AppState,
+    pool: &UserPool,
+    alias: &str,
+    key: &str,
+) -> Result<(), CognitoError> {
     let Some(mut holder) = state.store.get_user_by_alias(&pool.id, alias, key).await? else {
         return Ok(());
     };
@@ -363,7 +374,7 @@ async fn send_invitation(
     Ok(())
 }
 
-async fn enqueue(
+pub(super) async fn enqueue(
     state: &AppState,
     pool: &UserPool,
     user: &User,

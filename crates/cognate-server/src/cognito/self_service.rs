@@ -1,0 +1,814 @@
+//! What end users do for themselves: sign up and confirm, recover a forgotten password,
+//! and — holding an access token — read, change and delete their own account. Also
+//! AdminConfirmSignUp, the administrator's way past a sign-up code.
+//!
+//! One-time codes are stored only as HMACs (see [`cognate_core::token::OneTimeCode`]) and
+//! delivered through the outbox; neither codes nor passwords are ever logged.
+
+use cognate_core::StoreError;
+use cognate_core::attributes::Schema;
+use cognate_core::claims::SDK_SCOPE;
+use cognate_core::client::AppClient;
+use cognate_core::crypto::constant_time_eq;
+use cognate_core::ids::generate_sub;
+use cognate_core::pool::{PoolSettings, UserPool};
+use cognate_core::token::{
+    self, CODE_MAX_ATTEMPTS, OneTimeCode, PURPOSE_FORGOT_PASSWORD, PURPOSE_SIGN_UP, PURPOSE_VERIFY_ATTRIBUTE,
+};
+use cognate_core::user::{User, UserStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use super::auth::{check_secret_hash, load_client, rejection};
+use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
+use super::users::{
+    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, save, signin_username,
+    stored_name, unverify_alias_holder, write_error,
+};
+use super::{CognitoError, OpResult, RequestContext};
+use crate::AppState;
+use crate::issue;
+
+pub(super) const OPS: &[&str] = &[
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "ChangePassword",
+    "GetUser",
+    "UpdateUserAttributes",
+    "DeleteUser",
+    "AdminConfirmSignUp",
+    "VerifyUserAttribute",
+    "GetUserAttributeVerificationCode",
+];
+
+pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
+    match op {
+        "SignUp" => sign_up(state, input).await,
+        "ConfirmSignUp" => confirm_sign_up(state, input).await,
+        "ResendConfirmationCode" => resend_confirmation_code(state, input).await,
+        "ForgotPassword" => forgot_password(state, input).await,
+        "ConfirmForgotPassword" => confirm_forgot_password(state, input).await,
+        "ChangePassword" => change_password(state, ctx, input).await,
+        "GetUser" => get_user(state, input).await,
+        "UpdateUserAttributes" => update_user_attributes(state, input).await,
+        "DeleteUser" => delete_user(state, input).await,
+        "AdminConfirmSignUp" => admin_confirm_sign_up(state, input).await,
+        "VerifyUserAttribute" => verify_user_attribute(state, input).await,
+        "GetUserAttributeVerificationCode" => get_user_attribute_verification_code(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+/// Sign-up and attribute verification codes stay valid for 24 hours, as in Cognito.
+const VERIFY_CODE_TTL_MS: i64 = 24 * HOUR_MS;
+/// Password reset codes stay valid for one hour, as in Cognito.
+const RESET_CODE_TTL_MS: i64 = HOUR_MS;
+
+const CODE_SUBJECT: &str = "Your verification code";
+const CODE_BODY: &str = "Your verification code is {####}.";
+
+const INCORRECT: &str = "Incorrect username or password.";
+const UNAUTHORIZED_ATTRIBUTE: &str = "A client attempted to write unauthorized attribute";
+/// Attributes owned by the tenancy control plane (`custom:tenantId`, `custom:tenantName`,
+/// `custom:tenantTier`, `custom:tenantRole`): no end user may write them, whatever the
+/// client's WriteAttributes say, or a user could move themselves into another tenant.
+const TENANT_PREFIX: &str = "custom:tenant";
+/// Only administrators (or a confirmed code) may mark a contact verified.
+const VERIFIED_FLAGS: &[&str] = &["email_verified", "phone_number_verified"];
+
+fn not_authorized(message: &str) -> CognitoError {
+    CognitoError::new("NotAuthorizedException", message.to_owned())
+}
+
+fn code_mismatch() -> CognitoError {
+    CognitoError::new("CodeMismatchException", "Invalid verification code provided, please try again.")
+}
+
+fn expired_code() -> CognitoError {
+    CognitoError::new("ExpiredCodeException", "Invalid code provided, please request a code again.")
+}
+
+/// Whether the client hides which users exist (PreventUserExistenceErrors = ENABLED).
+fn hides_users(client: &AppClient) -> bool {
+    client.settings.prevent_user_existence_errors == "ENABLED"
+}
+
+// ---------------------------------------------------------------------------------------
+// Destinations and codes
+// ---------------------------------------------------------------------------------------
+
+/// Where a code goes: the attribute, its medium and the address.
+#[derive(Debug, Clone, PartialEq)]
+struct Destination {
+    attribute: &'static str,
+    medium: &'static str,
+    address: String,
+}
+
+impl Destination {
+    /// The user's `email` or `phone_number`, if set.
+    fn of(user: &User, attribute: &str) -> Option<Self> {
+        let (attribute, medium) = match attribute {
+            "email" => ("email", "EMAIL"),
+            "phone_number" => ("phone_number", "SMS"),
+            _ => return None,
+        };
+        let address = user.attributes.get(attribute).filter(|a| !a.is_empty())?;
+        Some(Self { attribute, medium, address: address.clone() })
+    }
+
+    /// Cognito's `CodeDeliveryDetailsType`, with the address masked.
+    fn details(&self) -> Value {
+        json!({
+            "Destination": mask(self.medium, &self.address),
+            "DeliveryMedium": self.medium,
+            "AttributeName": self.attribute,
+        })
+    }
+}
+
+/// Masks an address the way Cognito shows it: `a***@e***.com`, `+*******0100`.
+fn mask(medium: &str, address: &str) -> String {
+    if medium == "EMAIL" {
+        let Some((local, domain)) = address.split_once('@') else {
+            return "***".to_owned();
+        };
+        let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
+        match domain.rsplit_once('.') {
+            Some((host, tld)) => format!("{}***@{}***.{tld}", first(local), first(host)),
+            None => format!("{}***@{}***", first(local), first(domain)),
+        }
+    } else {
+        let digits: Vec<char> = address.chars().filter(char::is_ascii_digit).collect();
+        let shown = digits.len().saturating_sub(4);
+        let tail: String = digits[shown..].iter().collect();
+        format!("+{}{tail}", "*".repeat(shown))
+    }
+}
+
+/// Where a sign-up code goes. Cognito sends one only for attributes in the pool's
+/// AutoVerifiedAttributes; Cognate always mails the code when the user gave an email,
+/// because pools made through CreateUserPool rarely set AutoVerifiedAttributes and
+/// SignUp would otherwise leave users stranded until an administrator confirms them.
+/// SMS is used only when the pool auto-verifies phone numbers.
+fn sign_up_destination(settings: &PoolSettings, user: &User) -> Option<Destination> {
+    let auto = |a: &str| settings.auto_verified_attributes.iter().any(|x| x == a);
+    let order =
+        if auto("phone_number") && !auto("email") { ["phone_number", "email"] } else { ["email", "phone_number"] };
+    order.iter().filter(|a| **a == "email" || auto(a)).find_map(|a| Destination::of(user, a))
+}
+
+/// Where a password reset code goes: a verified email, else a verified phone number,
+/// else whichever contact the user has (email first). Unverified contacts are accepted
+/// so that users who signed up before verification was required can still recover.
+fn recovery_destination(user: &User) -> Option<Destination> {
+    let verified = |a: &str| user.attributes.get(&format!("{a}_verified")).is_some_and(|v| v == "true");
+    ["email", "phone_number"]
+        .iter()
+        .filter(|a| verified(a))
+        .chain(["email", "phone_number"].iter())
+        .find_map(|a| Destination::of(user, a))
+}
+
+/// What a code's hash binds besides the user: the purpose, and for attribute
+/// verification also the attribute and the value the code was sent to, so a code cannot
+/// verify another attribute or an address changed since.
+fn verify_binding(attribute: &str, value: &str) -> String {
+    format!("{PURPOSE_VERIFY_ATTRIBUTE}:{attribute}:{value}")
+}
+
+/// Stores a fresh code for `purpose` (replacing any earlier one) and returns it.
+async fn store_code(
+    state: &AppState,
+    user: &User,
+    purpose: &str,
+    binding: &str,
+    ttl_ms: i64,
+) -> Result<String, CognitoError> {
+    let code = token::new_code(state.rng.as_ref());
+    let now = state.clock.now_millis();
+    state
+        .store
+        .put_code(&OneTimeCode {
+            pool_id: user.pool_id.clone(),
+            sub: user.sub.clone(),
+            purpose: purpose.to_owned(),
+            code_hash: token::code_hash(&user.sub, binding, &code),
+            expires_at: now + ttl_ms,
+            attempts: 0,
+            created_at: now,
+        })
+        .await?;
+    Ok(code)
+}
+
+/// Queues the verification message with `code`, using the pool's
+/// VerificationMessageTemplate (or the legacy Email/SmsVerification* settings) when set.
+async fn send_code(
+    state: &AppState,
+    pool: &UserPool,
+    user: &User,
+    to: &Destination,
+    code: &str,
+) -> Result<(), CognitoError> {
+    let extra = &pool.settings.extra;
+    let template = extra.get("VerificationMessageTemplate");
+    let setting = |nested: &str, legacy: &str| {
+        template.and_then(|t| t.get(nested)).or_else(|| extra.get(legacy)).and_then(Value::as_str)
+    };
+    let (subject, body) = if to.medium == "EMAIL" {
+        (
+            setting("EmailSubject", "EmailVerificationSubject").unwrap_or(CODE_SUBJECT),
+            setting("EmailMessage", "EmailVerificationMessage"),
+        )
+    } else {
+        (CODE_SUBJECT, setting("SmsMessage", "SmsVerificationMessage"))
+    };
+    let body = body.filter(|b| b.contains("{####}")).unwrap_or(CODE_BODY).replace("{####}", code);
+    enqueue(state, pool, user, to.medium, &to.address, subject, &body).await
+}
+
+/// Checks a presented code. The attempt is counted before comparing so that parallel
+/// guesses cannot exceed [`CODE_MAX_ATTEMPTS`]; the attempt after the last allowed one
+/// voids the code. The caller deletes the code once it has acted on it.
+async fn check_code(
+    state: &AppState,
+    user: &User,
+    purpose: &str,
+    binding: &str,
+    presented: &str,
+) -> Result<(), CognitoError> {
+    let (pool, sub) = (&user.pool_id, user.sub.as_str());
+    let stored = state.store.get_code(pool, sub, purpose).await?.ok_or_else(expired_code)?;
+    if stored.expires_at <= state.clock.now_millis() {
+        state.store.delete_code(pool, sub, purpose).await?;
+        return Err(expired_code());
+    }
+    let attempts = match state.store.count_code_attempt(pool, sub, purpose).await {
+        Ok(n) => n,
+        Err(StoreError::NotFound(_)) => return Err(expired_code()), // replaced or used meanwhile
+        Err(e) => return Err(e.into()),
+    };
+    if attempts > CODE_MAX_ATTEMPTS {
+        state.store.delete_code(pool, sub, purpose).await?;
+        return Err(CognitoError::new("LimitExceededException", "Attempt limit exceeded, please try after some time."));
+    }
+    let expected = token::code_hash(sub, binding, presented);
+    if !constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
+        return Err(code_mismatch());
+    }
+    Ok(())
+}
+
+async fn delete_code(state: &AppState, user: &User, purpose: &str) -> Result<(), CognitoError> {
+    Ok(state.store.delete_code(&user.pool_id, &user.sub, purpose).await?)
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared lookups
+// ---------------------------------------------------------------------------------------
+
+async fn client_pool(state: &AppState, client: &AppClient) -> Result<UserPool, CognitoError> {
+    state
+        .store
+        .get_pool(&client.pool_id)
+        .await?
+        .ok_or_else(|| CognitoError::not_found(format!("User pool {} does not exist.", client.pool_id)))
+}
+
+/// The client, its pool and the user a client-authorised request names (`None` if no
+/// such user: the caller decides how much to reveal). The SECRET_HASH may be computed
+/// over the name sent, the stored username or the sub.
+async fn named_user(
+    state: &AppState,
+    client_id: &str,
+    secret_hash: Option<&str>,
+    username: &str,
+) -> Result<(AppClient, UserPool, Option<User>), CognitoError> {
+    let client = load_client(state, client_id).await?;
+    let pool = client_pool(state, &client).await?;
+    let user = match find_user(state, &pool, username).await {
+        Ok(u) => Some(u),
+        Err(e) if e.kind == "UserNotFoundException" => None,
+        Err(e) => return Err(e),
+    };
+    let mut names = vec![username];
+    if let Some(u) = &user {
+        names.extend([u.username.as_str(), u.sub.as_str()]);
+    }
+    check_secret_hash(state, &client, secret_hash, &names)?;
+    Ok((client, pool, user))
+}
+
+/// The pool, user and claims of an access token that carries the scope Cognito requires
+/// for self-service operations.
+async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
+    let (pool, user, claims) =
+        issue::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
+    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == SDK_SCOPE) {
+        return Err(not_authorized("Access Token does not have required scopes"));
+    }
+    Ok((pool, user, claims))
+}
+
+/// Refuses attributes an end user may not write through `client`: developer-only ones,
+/// the tenancy attributes, the `*_verified` flags, and — when the client lists
+/// WriteAttributes — anything not listed. Unknown names pass here and fail the schema check.
+fn check_user_writable<'a>(
+    client: &AppClient,
+    schema: &Schema<'_>,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), CognitoError> {
+    let listed = &client.settings.write_attributes;
+    for name in names {
+        let allowed = !name.starts_with("dev:")
+            && !name.starts_with(TENANT_PREFIX)
+            && !VERIFIED_FLAGS.contains(&name)
+            && schema.get(name).is_none_or(|a| !a.developer_only_attribute)
+            && (listed.is_empty() || listed.iter().any(|w| w == name));
+        if !allowed {
+            return Err(not_authorized(UNAUTHORIZED_ATTRIBUTE));
+        }
+    }
+    Ok(())
+}
+
+/// A plausible CodeDeliveryDetails for a user who does not exist, so that responses do
+/// not reveal it (PreventUserExistenceErrors).
+fn decoy_details(username: &str) -> Value {
+    let address = if username.contains('@') { username.to_owned() } else { format!("{username}@example.com") };
+    Destination { attribute: "email", medium: "EMAIL", address }.details()
+}
+
+// ---------------------------------------------------------------------------------------
+// SignUp and confirmation
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignUpInput {
+    client_id: String,
+    secret_hash: Option<String>,
+    username: String,
+    password: String,
+    user_attributes: Option<Vec<AttributeInput>>,
+}
+
+async fn sign_up(state: &AppState, input: Value) -> OpResult {
+    let req: SignUpInput = parse(input)?;
+    let client = load_client(state, &req.client_id).await?;
+    check_secret_hash(state, &client, req.secret_hash.as_deref(), &[&req.username])?;
+    let pool = client_pool(state, &client).await?;
+    let settings = &pool.settings;
+    if settings.admin_create_user_config.allow_admin_create_user_only {
+        return Err(not_authorized("SignUp is not permitted for this user pool"));
+    }
+    check_username(&req.username)?;
+    let schema = Schema::new(&settings.schema);
+    let mut pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
+    check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
+    settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
+
+    let sub = generate_sub(state.rng.as_ref());
+    let username = signin_username(settings, &req.username, &sub, &mut pairs)?;
+    schema.check_writes(&pairs, true).map_err(attribute_error)?;
+    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
+    schema.check_required(&attributes).map_err(attribute_error)?;
+
+    let now = state.clock.now_millis();
+    let user = User {
+        pool_id: pool.id.clone(),
+        sub,
+        username,
+        status: UserStatus::Unconfirmed,
+        enabled: true,
+        password_hash: Some(hash(state, &req.password).await?),
+        temp_password_expires_at: None,
+        attributes,
+        created_at: now,
+        updated_at: now,
+        tokens_valid_after: 0,
+    };
+    state.store.create_user(&user, &user.keys(settings)).await.map_err(|e| write_error(settings, e, true))?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "user signed up");
+
+    // A code is stored even with nowhere to send it; an administrator can still confirm.
+    let code = store_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
+    let mut out = json!({"UserConfirmed": false, "UserSub": user.sub});
+    if let Some(to) = sign_up_destination(settings, &user) {
+        send_code(state, &pool, &user, &to, &code).await?;
+        out["CodeDeliveryDetails"] = to.details();
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfirmSignUpInput {
+    client_id: String,
+    secret_hash: Option<String>,
+    username: String,
+    confirmation_code: String,
+    force_alias_creation: Option<bool>,
+}
+
+async fn confirm_sign_up(state: &AppState, input: Value) -> OpResult {
+    let req: ConfirmSignUpInput = parse(input)?;
+    let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
+    let Some(mut user) = user else {
+        return Err(if hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
+    };
+    if user.status != UserStatus::Unconfirmed {
+        return Err(not_authorized(&format!("User cannot be confirmed. Current status is {}", user.status)));
+    }
+    check_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, &req.confirmation_code).await?;
+    // The code went where sign_up_destination says, which cannot have changed unless an
+    // administrator edited the unconfirmed user's contacts meanwhile.
+    if let Some(to) = sign_up_destination(&pool.settings, &user) {
+        user.attributes.insert(format!("{}_verified", to.attribute), "true".to_owned());
+    }
+    user.status = UserStatus::Confirmed;
+    user.updated_at = state.clock.now_millis();
+    save_claiming_aliases(state, &pool, &user, req.force_alias_creation == Some(true)).await?;
+    delete_code(state, &user, PURPOSE_SIGN_UP).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "sign-up confirmed");
+    Ok(json!({}))
+}
+
+/// Saves a user whose newly verified email or phone number may already be another user's
+/// alias. With `force`, that user loses the alias (ForceAliasCreation); otherwise the
+/// write fails with AliasExistsException.
+async fn save_claiming_aliases(
+    state: &AppState,
+    pool: &UserPool,
+    user: &User,
+    force: bool,
+) -> Result<(), CognitoError> {
+    let keys = user.keys(&pool.settings);
+    match state.store.update_user(user, &keys).await {
+        Err(StoreError::Conflict(alias @ ("email" | "phone_number"))) if force => {
+            let key = if alias == "email" { keys.email.clone() } else { keys.phone.clone() };
+            if let Some(key) = key {
+                unverify_alias_holder(state, pool, alias, &key).await?;
+            }
+            save(state, pool, user).await
+        }
+        other => other.map_err(|e| write_error(&pool.settings, e, false)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClientUserInput {
+    client_id: String,
+    secret_hash: Option<String>,
+    username: String,
+}
+
+async fn resend_confirmation_code(state: &AppState, input: Value) -> OpResult {
+    let req: ClientUserInput = parse(input)?;
+    let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
+    let Some(user) = user else {
+        if hides_users(&client) {
+            return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
+        }
+        return Err(CognitoError::user_not_found());
+    };
+    if user.status != UserStatus::Unconfirmed {
+        return Err(CognitoError::invalid("User is already confirmed."));
+    }
+    let to = sign_up_destination(&pool.settings, &user).ok_or_else(|| {
+        CognitoError::invalid("Cannot resend the code: the user has no email or phone_number to send it to.")
+    })?;
+    let code = store_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
+    send_code(state, &pool, &user, &to, &code).await?;
+    Ok(json!({"CodeDeliveryDetails": to.details()}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AdminConfirmInput {
+    user_pool_id: String,
+    username: String,
+}
+
+async fn admin_confirm_sign_up(state: &AppState, input: Value) -> OpResult {
+    let req: AdminConfirmInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let mut user = find_user(state, &pool, &req.username).await?;
+    if user.status != UserStatus::Unconfirmed {
+        return Err(not_authorized(&format!("User cannot be confirmed. Current status is {}", user.status)));
+    }
+    user.status = UserStatus::Confirmed;
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    delete_code(state, &user, PURPOSE_SIGN_UP).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "sign-up confirmed by an administrator");
+    Ok(json!({}))
+}
+
+// ---------------------------------------------------------------------------------------
+// Forgotten passwords
+// ---------------------------------------------------------------------------------------
+
+async fn forgot_password(state: &AppState, input: Value) -> OpResult {
+    let req: ClientUserInput = parse(input)?;
+    let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
+    let Some(user) = user else {
+        if hides_users(&client) {
+            return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
+        }
+        return Err(CognitoError::user_not_found());
+    };
+    if !user.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    let to = recovery_destination(&user).ok_or_else(|| {
+        CognitoError::invalid(
+            "Cannot reset password for the user as there is no registered/verified email or phone_number",
+        )
+    })?;
+    let code = store_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, RESET_CODE_TTL_MS).await?;
+    send_code(state, &pool, &user, &to, &code).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "password reset code sent");
+    Ok(json!({"CodeDeliveryDetails": to.details()}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfirmForgotInput {
+    client_id: String,
+    secret_hash: Option<String>,
+    username: String,
+    confirmation_code: String,
+    password: String,
+}
+
+async fn confirm_forgot_password(state: &AppState, input: Value) -> OpResult {
+    let req: ConfirmForgotInput = parse(input)?;
+    let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
+    let Some(mut user) = user else {
+        return Err(if hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
+    };
+    if !user.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    // The policy is checked first so that a refused password does not spend an attempt.
+    pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
+    check_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, &req.confirmation_code).await?;
+    let now = state.clock.now_millis();
+    user.password_hash = Some(hash(state, &req.password).await?);
+    user.status = UserStatus::Confirmed;
+    user.temp_password_expires_at = None;
+    user.updated_at = now;
+    save(state, &pool, &user).await?;
+    delete_code(state, &user, PURPOSE_FORGOT_PASSWORD).await?;
+    state.store.sign_out_user(&pool.id, &user.sub, now).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "password reset with a code");
+    Ok(json!({}))
+}
+
+// ---------------------------------------------------------------------------------------
+// Access-token operations
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessTokenInput {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChangePasswordInput {
+    access_token: String,
+    previous_password: Option<String>,
+    proposed_password: String,
+}
+
+async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
+    let req: ChangePasswordInput = parse(input)?;
+    let (pool, mut user, _) = token_user(state, &req.access_token).await?;
+    pool.settings.policies.password_policy.check(&req.proposed_password).map_err(invalid_password)?;
+    let previous = req.previous_password.ok_or_else(|| missing("previousPassword"))?;
+    // The same failure counting as sign-in, so a stolen access token cannot be used to
+    // guess the password faster than InitiateAuth allows.
+    let user_key = format!("user:{}:{}", pool.id, user.sub);
+    let ip_key = ctx.ip.map(|ip| format!("ip:{ip}"));
+    if state.limiter.check(&user_key).is_err() {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    let ok = match user.password_hash.clone() {
+        Some(phc) => state.passwords.verify(previous, phc).await.map_err(CognitoError::internal)?,
+        None => {
+            state.passwords.verify_decoy(previous).await;
+            false
+        }
+    };
+    if !ok {
+        state.limiter.fail(&user_key, state.limits.user_free_failures);
+        if let Some(key) = &ip_key {
+            state.limiter.fail(key, state.limits.ip_free_failures);
+        }
+        return Err(not_authorized(INCORRECT));
+    }
+    state.limiter.succeed(&user_key);
+    user.password_hash = Some(hash(state, &req.proposed_password).await?);
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "password changed by the user");
+    Ok(json!({}))
+}
+
+async fn get_user(state: &AppState, input: Value) -> OpResult {
+    let req: AccessTokenInput = parse(input)?;
+    let (_, user, _) = token_user(state, &req.access_token).await?;
+    Ok(json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateAttributesInput {
+    access_token: String,
+    user_attributes: Option<Vec<AttributeInput>>,
+}
+
+async fn update_user_attributes(state: &AppState, input: Value) -> OpResult {
+    let req: UpdateAttributesInput = parse(input)?;
+    let pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
+    let (pool, mut user, claims) = token_user(state, &req.access_token).await?;
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+    let client = load_client(state, client_id).await?;
+    let schema = Schema::new(&pool.settings.schema);
+    check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
+    schema.check_writes(&pairs, false).map_err(attribute_error)?;
+
+    let before = user.attributes.clone();
+    for (name, value) in &pairs {
+        user.attributes.insert(stored_name(name), value.clone());
+    }
+    schema.check_required(&user.attributes).map_err(attribute_error)?;
+    let changed = |attr: &str| user.attributes.get(attr) != before.get(attr);
+    let (email_changed, phone_changed) = (changed("email"), changed("phone_number"));
+    if email_changed {
+        user.attributes.insert("email_verified".to_owned(), "false".to_owned());
+    }
+    if phone_changed {
+        user.attributes.insert("phone_number_verified".to_owned(), "false".to_owned());
+    }
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+
+    // One verification code can be outstanding per user: a new email gets it (always,
+    // as with SignUp); a new phone number only when the pool auto-verifies phone numbers.
+    let auto_phone = pool.settings.auto_verified_attributes.iter().any(|a| a == "phone_number");
+    let target = if email_changed {
+        Destination::of(&user, "email")
+    } else if phone_changed && auto_phone {
+        Destination::of(&user, "phone_number")
+    } else {
+        None
+    };
+    let mut deliveries = Vec::new();
+    if let Some(to) = target {
+        let binding = verify_binding(to.attribute, &to.address);
+        let code = store_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE, &binding, VERIFY_CODE_TTL_MS).await?;
+        send_code(state, &pool, &user, &to, &code).await?;
+        deliveries.push(to.details());
+    }
+    Ok(json!({"CodeDeliveryDetailsList": deliveries}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributeCodeInput {
+    access_token: String,
+    attribute_name: String,
+}
+
+async fn get_user_attribute_verification_code(state: &AppState, input: Value) -> OpResult {
+    let req: AttributeCodeInput = parse(input)?;
+    let (pool, user, _) = token_user(state, &req.access_token).await?;
+    let to = verifiable(&user, &req.attribute_name)?;
+    let binding = verify_binding(to.attribute, &to.address);
+    let code = store_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE, &binding, VERIFY_CODE_TTL_MS).await?;
+    send_code(state, &pool, &user, &to, &code).await?;
+    Ok(json!({"CodeDeliveryDetails": to.details()}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyAttributeInput {
+    access_token: String,
+    attribute_name: String,
+    code: String,
+}
+
+async fn verify_user_attribute(state: &AppState, input: Value) -> OpResult {
+    let req: VerifyAttributeInput = parse(input)?;
+    let (pool, mut user, _) = token_user(state, &req.access_token).await?;
+    let to = verifiable(&user, &req.attribute_name)?;
+    let binding = verify_binding(to.attribute, &to.address);
+    check_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE, &binding, &req.code).await?;
+    user.attributes.insert(format!("{}_verified", to.attribute), "true".to_owned());
+    user.updated_at = state.clock.now_millis();
+    save(state, &pool, &user).await?;
+    delete_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE).await?;
+    Ok(json!({}))
+}
+
+/// The destination of an attribute a user asks to verify: `email` or `phone_number`,
+/// and set.
+fn verifiable(user: &User, attribute: &str) -> Result<Destination, CognitoError> {
+    if attribute != "email" && attribute != "phone_number" {
+        return Err(CognitoError::invalid(format!("Invalid attribute name: {attribute} cannot be verified.")));
+    }
+    Destination::of(user, attribute)
+        .ok_or_else(|| CognitoError::invalid(format!("The user has no {attribute} to verify.")))
+}
+
+async fn delete_user(state: &AppState, input: Value) -> OpResult {
+    let req: AccessTokenInput = parse(input)?;
+    let (pool, user, _) = token_user(state, &req.access_token).await?;
+    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e, false))?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted their account");
+    Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(attrs: &[(&str, &str)]) -> User {
+        User {
+            pool_id: cognate_core::ids::PoolId::parse("local_abc123").unwrap_or_else(|| panic!("pool id")),
+            sub: "sub".into(),
+            username: "ann".into(),
+            status: UserStatus::Unconfirmed,
+            enabled: true,
+            password_hash: None,
+            temp_password_expires_at: None,
+            attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            created_at: 0,
+            updated_at: 0,
+            tokens_valid_after: 0,
+        }
+    }
+
+    #[test]
+    fn addresses_are_masked() {
+        assert_eq!(mask("EMAIL", "ann@example.com"), "a***@e***.com");
+        assert_eq!(mask("EMAIL", "b@localhost"), "b***@l***");
+        assert_eq!(mask("SMS", "+15550100"), "+****0100");
+        assert_ne!(mask("EMAIL", "ann@example.com"), "ann@example.com");
+    }
+
+    #[test]
+    fn sign_up_codes_go_to_the_email_unless_only_phones_are_auto_verified() {
+        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100")]);
+        let mut s = PoolSettings::default();
+        assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("EMAIL"));
+        s.auto_verified_attributes = vec!["phone_number".into()];
+        assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("SMS"));
+        let phone_only = user(&[("phone_number", "+15550100")]);
+        assert_eq!(sign_up_destination(&PoolSettings::default(), &phone_only), None);
+    }
+
+    #[test]
+    fn recovery_prefers_verified_contacts() {
+        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100"), ("phone_number_verified", "true")]);
+        assert_eq!(recovery_destination(&u).map(|d| d.attribute), Some("phone_number"));
+        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100")]);
+        assert_eq!(recovery_destination(&u).map(|d| d.attribute), Some("email"));
+        assert_eq!(recovery_destination(&user(&[])), None);
+    }
+
+    #[test]
+    fn end_users_cannot_write_tenancy_or_verification_attributes() {
+        let attrs = cognate_core::attributes::standard_schema();
+        let schema = Schema::new(&attrs);
+        let open = AppClient {
+            pool_id: cognate_core::ids::PoolId::parse("local_abc123").unwrap_or_else(|| panic!("pool id")),
+            id: cognate_core::ids::ClientId::parse("abcdefghijklmnopqrstuvwxyz").unwrap_or_else(|| panic!("client id")),
+            name: "app".into(),
+            secret_sealed: None,
+            settings: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(check_user_writable(&open, &schema, ["given_name", "email"]).is_ok());
+        for refused in ["custom:tenantId", "custom:tenantRole", "email_verified", "dev:custom:x"] {
+            assert!(check_user_writable(&open, &schema, [refused]).is_err(), "{refused}");
+        }
+        let mut limited = open.clone();
+        limited.settings.write_attributes = vec!["given_name".into()];
+        assert!(check_user_writable(&limited, &schema, ["given_name"]).is_ok());
+        assert!(check_user_writable(&limited, &schema, ["given_name", "email"]).is_err());
+    }
+}

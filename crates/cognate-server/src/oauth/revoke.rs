@@ -1,0 +1,60 @@
+//! `POST /oauth2/revoke` (RFC 7009): revokes a refresh token's whole family, so the access
+//! and ID tokens refreshed from the same sign-in stop working too.
+//!
+//! Decisions, following Cognito's `RevokeToken` where RFC 7009 leaves room:
+//! - only refresh tokens are revocable; a JWT (access or ID token) is 400
+//!   `unsupported_token_type`, as Cognito answers `UnsupportedTokenTypeException`;
+//! - a client with `EnableTokenRevocation` false gets 400 `unsupported_token_type`
+//!   (Cognito: "token revocation is not enabled"); nothing is revoked;
+//! - a refresh token issued to another client is 400 `unauthorized_client` (RFC 7009
+//!   section 2.1: the server checks the token was issued to the caller); it stays valid;
+//! - an unknown, expired or already revoked token is 200: the caller's goal is met and
+//!   the answer reveals nothing (RFC 7009 section 2.2).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cognate_core::token::refresh_token_hash;
+
+use super::common::{OAuthError, OAuthForm, authenticate_client};
+use crate::AppState;
+
+/// Refresh tokens are 43 characters; anything much longer is not one of ours.
+const MAX_REFRESH_TOKEN_LEN: usize = 2048;
+
+pub(super) async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
+    match run(&state, &headers, &form).await {
+        Ok(()) => {
+            let mut resp = StatusCode::OK.into_response();
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<(), OAuthError> {
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    let client = authenticate_client(state, headers, Some(form), false).await?.client;
+    if !client.settings.enable_token_revocation {
+        return Err(OAuthError::bad("unsupported_token_type", "Token revocation is not enabled for this client."));
+    }
+    if token.contains('.') {
+        return Err(OAuthError::bad("unsupported_token_type", "Only refresh tokens can be revoked."));
+    }
+    if token.len() > MAX_REFRESH_TOKEN_LEN {
+        return Ok(());
+    }
+    match state.store.get_refresh_token(&refresh_token_hash(token)).await? {
+        Some((_, family)) if family.client_id != client.id.as_str() || family.pool_id != client.pool_id => {
+            Err(OAuthError::bad("unauthorized_client", "The token was not issued to this client."))
+        }
+        Some((_, family)) => {
+            if state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await? {
+                tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked (oauth2/revoke)");
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}

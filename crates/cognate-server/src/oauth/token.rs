@@ -1,0 +1,200 @@
+//! `POST /oauth2/token` (RFC 6749): the `client_credentials` grant for machine clients
+//! with resource-server scopes, and the `refresh_token` grant. `authorization_code`
+//! comes with hosted login.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cognate_core::claims::{SDK_SCOPE, m2m_access_token_claims};
+use cognate_core::client::AppClient;
+use cognate_core::ids::generate_sub;
+use cognate_core::resource_server::ResourceServer;
+use serde_json::json;
+
+use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
+use crate::AppState;
+use crate::issue::{self, Rejection};
+
+/// Most scopes one request may name; more is refused before any lookup.
+const MAX_REQUESTED_SCOPES: usize = 100;
+
+pub(super) async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
+    match grant(&state, &headers, &form).await {
+        Ok(resp) => resp,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+async fn grant(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Response, OAuthError> {
+    let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
+    let caller = authenticate_client(state, headers, Some(form), false).await?;
+    match grant_type {
+        "client_credentials" => {
+            if !caller.confidential {
+                return Err(OAuthError::bad("unauthorized_client", "Only a client with a secret may use this grant."));
+            }
+            client_credentials(state, &caller.client, form.get("scope")).await
+        }
+        "refresh_token" => refresh_token(state, &caller.client, form).await,
+        other => Err(OAuthError::bad("unsupported_grant_type", format!("Unsupported grant_type {other}."))),
+    }
+}
+
+async fn client_credentials(state: &AppState, client: &AppClient, scope: Option<&str>) -> Result<Response, OAuthError> {
+    let settings = &client.settings;
+    if !settings.allowed_oauth_flows_user_pool_client
+        || !settings.allowed_oauth_flows.iter().any(|f| f == "client_credentials")
+    {
+        return Err(OAuthError::bad("unauthorized_client", "The client may not use the client_credentials grant."));
+    }
+    let scopes = granted_scopes(state, client, scope).await?;
+    let now = state.clock.now_secs();
+    let ttl = i64::try_from(settings.access_token_secs()).unwrap_or(3600);
+    let issuer = issue::issuer(state, &client.pool_id);
+    let jti = generate_sub(state.rng.as_ref());
+    let claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
+    let keys = state.keys.get(state, &client.pool_id).await.map_err(OAuthError::internal)?;
+    let access_token = keys.signer.sign(&claims).map_err(OAuthError::internal)?;
+    tracing::info!(pool = %client.pool_id, client = %client.id, "client_credentials token issued");
+    Ok(no_store(StatusCode::OK, json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl})))
+}
+
+/// The scopes a client_credentials token gets: the requested ones, each allowed to the
+/// client and defined by a resource server of the pool; by default every resource-server
+/// scope the client is allowed. Order is kept, repeats dropped.
+async fn granted_scopes(
+    state: &AppState,
+    client: &AppClient,
+    requested: Option<&str>,
+) -> Result<Vec<String>, OAuthError> {
+    let allowed = &client.settings.allowed_oauth_scopes;
+    let explicit = requested.is_some();
+    let candidates: Vec<String> = match requested {
+        Some(s) => split_scopes(s),
+        None => allowed.iter().filter(|s| s.contains('/')).cloned().collect(),
+    };
+    if candidates.len() > MAX_REQUESTED_SCOPES {
+        return Err(OAuthError::bad("invalid_scope", "Too many scopes requested."));
+    }
+    let mut servers: HashMap<String, Option<ResourceServer>> = HashMap::new();
+    let mut granted = Vec::new();
+    for scope in candidates {
+        let ok =
+            scope.contains('/') && allowed.contains(&scope) && defined(state, client, &scope, &mut servers).await?;
+        if ok {
+            granted.push(scope);
+        } else if explicit {
+            return Err(OAuthError::bad("invalid_scope", format!("Invalid scope: {scope}")));
+        }
+        // A default scope whose resource server is gone is left out quietly.
+    }
+    if granted.is_empty() {
+        return Err(OAuthError::bad("invalid_scope", "The client has no resource-server scopes to grant."));
+    }
+    Ok(granted)
+}
+
+/// Whether a resource server of the client's pool defines `scope`, trying every split
+/// point (identifiers and scope names may both contain '/'). Lookups are memoised.
+async fn defined(
+    state: &AppState,
+    client: &AppClient,
+    scope: &str,
+    servers: &mut HashMap<String, Option<ResourceServer>>,
+) -> Result<bool, OAuthError> {
+    for (identifier, name) in scope_splits(scope) {
+        if !servers.contains_key(identifier) {
+            let rs = state.store.get_resource_server(&client.pool_id, identifier).await?;
+            servers.insert(identifier.to_owned(), rs);
+        }
+        if let Some(Some(rs)) = servers.get(identifier)
+            && rs.scopes.iter().any(|s| s.scope_name == name)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Space-separated scopes (RFC 6749 section 3.3) without empties or repeats.
+fn split_scopes(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in s.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == scope) {
+            out.push(scope.to_owned());
+        }
+    }
+    out
+}
+
+/// Every `(identifier, scope_name)` reading of `{identifier}/{scope_name}`, the last '/'
+/// first; both halves non-empty.
+fn scope_splits(scope: &str) -> impl Iterator<Item = (&str, &str)> {
+    scope
+        .rmatch_indices('/')
+        .map(move |(i, _)| (&scope[..i], &scope[i + 1..]))
+        .filter(|(id, name)| !id.is_empty() && !name.is_empty())
+}
+
+/// Whether the client may refresh: `ALLOW_REFRESH_TOKEN_AUTH`, or a client with legacy
+/// (or no) explicit flows, for which Cognito always allowed refresh.
+fn refresh_allowed(client: &AppClient) -> bool {
+    let flows = &client.settings.explicit_auth_flows;
+    client.settings.allows_flow("ALLOW_REFRESH_TOKEN_AUTH", None) || !flows.iter().any(|f| f.starts_with("ALLOW_"))
+}
+
+async fn refresh_token(state: &AppState, client: &AppClient, form: &OAuthForm) -> Result<Response, OAuthError> {
+    let presented =
+        form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+    if !refresh_allowed(client) {
+        return Err(OAuthError::bad("unauthorized_client", "The client may not refresh tokens."));
+    }
+    let (_, issued) = issue::refresh(state, client, presented, SDK_SCOPE).await.map_err(|e| match e {
+        Rejection::Fault(cause) => OAuthError::internal(cause),
+        // One answer for unknown, expired, revoked, reused tokens and disabled users.
+        other => {
+            tracing::debug!(reason = %other, "refresh_token grant refused");
+            OAuthError::bad("invalid_grant", "The refresh token is invalid, expired or revoked.")
+        }
+    })?;
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "id_token": issued.id_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if let Some(rotated) = issued.refresh_token {
+        body["refresh_token"] = json!(rotated);
+    }
+    Ok(no_store(StatusCode::OK, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_split_at_every_slash() {
+        let splits: Vec<_> = scope_splits("https://api.example.com/orders/read").collect();
+        assert_eq!(
+            splits,
+            [
+                ("https://api.example.com/orders", "read"),
+                ("https://api.example.com", "orders/read"),
+                ("https:/", "api.example.com/orders/read"),
+                ("https:", "/api.example.com/orders/read"),
+            ]
+        );
+        assert_eq!(scope_splits("api/").count(), 0);
+        assert_eq!(scope_splits("/read").count(), 0);
+        assert_eq!(scope_splits("openid").count(), 0);
+    }
+
+    #[test]
+    fn scope_lists_drop_empties_and_repeats() {
+        assert_eq!(split_scopes(" a/b  c/d a/b "), ["a/b", "c/d"]);
+        assert!(split_scopes("").is_empty());
+    }
+}
