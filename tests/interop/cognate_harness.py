@@ -10,7 +10,10 @@ Contract with the server (see the brief in DESIGN.md, "CLI"):
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import queue
@@ -43,6 +46,8 @@ REGION = "local"
 PG_ADMIN_URL = os.environ.get(
     "COGNATE_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
+
+CODE_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 # Every live server, so that a failing test can show the servers' logs.
 LIVE_SERVERS: list["CognateServer"] = []
@@ -290,6 +295,78 @@ class CognateServer:
                              headers=dict(prepared.headers.items()), timeout=timeout)
 
 
+    # ---- OIDC URLs
+
+    def issuer(self, pool_id: str) -> str:
+        """`iss` of the pool's tokens: {publicUrl}/{poolId} (publicUrl = the listening URL)."""
+        return f"{self.url}/{pool_id}"
+
+    def jwks_url(self, pool_id: str) -> str:
+        return f"{self.issuer(pool_id)}/.well-known/jwks.json"
+
+    def jwks(self, pool_id: str) -> dict:
+        resp = requests.get(self.jwks_url(pool_id), timeout=10)
+        assert resp.status_code == 200, f"JWKS: HTTP {resp.status_code} {resp.text[:300]!r}"
+        return resp.json()
+
+    def kids(self, pool_id: str) -> set[str]:
+        return {k["kid"] for k in self.jwks(pool_id).get("keys", [])}
+
+    # ---- the CLI against this server's data dir and database
+
+    def cli(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+        """Run `cognate ARGS` with the server's COGNATE_DATA_DIR / COGNATE_DATABASE_URL."""
+        env = self.env()
+        env.pop("COGNATE_LISTEN", None)
+        proc = subprocess.run(
+            [str(cognate_bin()), *args], env=env, cwd=str(self.data_dir.parent),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"`cognate {' '.join(args)}` exited with {proc.returncode}\n"
+                f"--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}",
+                pytrace=False,
+            )
+        return proc
+
+    def outbox(self, pool_id: str, limit: int = 20) -> list[dict]:
+        """`cognate outbox --pool P --limit N`: messages, newest first."""
+        out = self.cli("outbox", "--pool", pool_id, "--limit", str(limit)).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def messages_for(self, pool_id: str, username: str) -> list[dict]:
+        return [m for m in self.outbox(pool_id, limit=100) if m.get("username") == username]
+
+    def latest_code(self, pool_id: str, username: str, *, not_in: set | None = None) -> tuple[str, dict]:
+        """The 6-digit code of the newest outbox message to `username` (skipping message ids
+        in `not_in`); returns (code, message)."""
+        for msg in self.messages_for(pool_id, username):
+            if not_in and msg.get("id") in not_in:
+                continue
+            m = CODE_RE.search(msg.get("body") or "")
+            assert m, f"no 6-digit code in the outbox message {msg!r}"
+            return m.group(0), msg
+        pytest.fail(f"no (new) outbox message for {username!r} in pool {pool_id}: "
+                    f"{self.outbox(pool_id)!r}", pytrace=False)
+
+    def keys(self, *args: str) -> str:
+        """`cognate keys ARGS`; returns stdout."""
+        return self.cli("keys", *args).stdout
+
+    def rotate_key(self, pool_id: str) -> str:
+        """`cognate keys rotate --pool P`; returns the new kid it prints."""
+        out = self.keys("rotate", "--pool", pool_id).strip()
+        assert out, "`cognate keys rotate` printed nothing"
+        try:
+            data = json.loads(out.splitlines()[-1])
+            if isinstance(data, dict) and "kid" in data:
+                return str(data["kid"])
+        except ValueError:
+            pass
+        return out.splitlines()[-1].split()[-1].strip("\"'")
+
+
 def new_server(backend: str, tmp_root: Path | None = None) -> CognateServer:
     db_url = pg_create_database() if backend == "postgres" else None
     root = Path(tempfile.mkdtemp(prefix=f"cognate-it-{backend}-", dir=tmp_root))
@@ -365,3 +442,49 @@ def walk(call, items_key: str, token_in: str, token_out: str, page_size_key: str
         if not token:
             return items, sizes
     pytest.fail(f"pagination did not end after {max_pages} pages")
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def secret_hash(username: str, client_id: str, client_secret: str) -> str:
+    """Cognito's SECRET_HASH: base64(HMAC_SHA256(client_secret, username + client_id))."""
+    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def jwt_header(token: str) -> dict:
+    return json.loads(_b64url_decode(token.split(".")[0]))
+
+
+def jwt_claims(token: str) -> dict:
+    """The payload of a JWT, NOT verified (use PyJWT for verification)."""
+    parts = token.split(".")
+    assert len(parts) == 3, f"not a JWS compact token: {token[:40]!r}..."
+    return json.loads(_b64url_decode(parts[1]))
+
+
+def tamper(token: str, **changes) -> str:
+    """The same token with claims changed (default: `sub`) and the original signature."""
+    head, payload, sig = token.split(".")
+    claims = json.loads(_b64url_decode(payload))
+    if not changes:
+        changes = {"sub": "00000000-0000-4000-8000-000000000000"}
+    claims.update(changes)
+    new_payload = _b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{head}.{new_payload}.{sig}"
+
+
+def unsigned_copy(token: str) -> str:
+    """The token's claims under `alg: none` and no signature."""
+    header = {"alg": "none", "typ": "JWT"}
+    head = _b64url_encode(json.dumps(header).encode())
+    return f"{head}.{token.split('.')[1]}."

@@ -10,6 +10,8 @@ Environment:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from cognate_harness import (
@@ -18,6 +20,7 @@ from cognate_harness import (
     dispose_server,
     new_server,
     pg_skip_requested,
+    secret_hash,
     uid,
 )
 
@@ -117,3 +120,96 @@ def cognito_nv(server):
     if getattr(server, "_nv_client", None) is None:
         server._nv_client = server.client(validate=False)
     return server._nv_client
+
+
+# --------------------------------------------------------------------------- sign-in helpers
+
+PASSWORD = "Corr3ct-H0rse!"
+#: The flows the sign-in tests' app clients allow (SDK flows without SRP).
+USER_FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+              "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+@dataclass
+class App:
+    """An app client of a pool (secret only for clients made with GenerateSecret)."""
+    pool_id: str
+    client_id: str
+    client_secret: str | None = None
+
+    def secret_hash(self, username: str) -> str | None:
+        return secret_hash(username, self.client_id, self.client_secret) if self.client_secret else None
+
+
+@pytest.fixture
+def make_client(cognito):
+    """CreateUserPoolClient -> App. `flows=None` leaves ExplicitAuthFlows to the server."""
+
+    def make(pool_id: str, *, secret: bool = False, flows: list[str] | None = USER_FLOWS,
+             **kw) -> App:
+        kw.setdefault("ClientName", f"app-{uid()}")
+        if flows is not None:
+            kw["ExplicitAuthFlows"] = flows
+        client = cognito.create_user_pool_client(UserPoolId=pool_id, GenerateSecret=secret,
+                                                 **kw)["UserPoolClient"]
+        return App(pool_id, client["ClientId"], client.get("ClientSecret"))
+
+    return make
+
+
+@pytest.fixture
+def make_app(make_pool, make_client):
+    """A new pool (CreateUserPool kwargs in `pool`) with one app client (kwargs as make_client)."""
+
+    def make(pool: dict | None = None, **client_kw) -> App:
+        return make_client(make_pool(**(pool or {}))["Id"], **client_kw)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app) -> App:
+    """A fresh pool with a public client allowing USER_FLOWS."""
+    return make_app()
+
+
+@pytest.fixture
+def make_confirmed_user(cognito):
+    """A CONFIRMED user with a permanent password; returns the username."""
+
+    def make(pool_id: str, username: str | None = None, attributes: dict | None = None,
+             password: str = PASSWORD) -> str:
+        username = username or f"user-{uid()}"
+        cognito.admin_create_user(
+            UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": k, "Value": v} for k, v in (attributes or {}).items()],
+        )
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=username,
+                                        Password=password, Permanent=True)
+        return username
+
+    return make
+
+
+@pytest.fixture
+def sign_in(cognito):
+    """InitiateAuth USER_PASSWORD_AUTH (with SECRET_HASH for secret clients) -> AuthenticationResult."""
+
+    def do(app: App, username: str, password: str = PASSWORD) -> dict:
+        params = {"USERNAME": username, "PASSWORD": password}
+        if app.client_secret:
+            params["SECRET_HASH"] = app.secret_hash(username)
+        resp = cognito.initiate_auth(ClientId=app.client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                     AuthParameters=params)
+        assert "AuthenticationResult" in resp, f"expected tokens, got {resp!r}"
+        return resp["AuthenticationResult"]
+
+    return do
+
+
+@pytest.fixture
+def user_tokens(app, make_confirmed_user, sign_in):
+    """(app, username, AuthenticationResult) for a fresh confirmed user of `app`."""
+    username = make_confirmed_user(app.pool_id, attributes={"email": f"{uid()}@example.com",
+                                                            "email_verified": "true"})
+    return app, username, sign_in(app, username)
