@@ -108,6 +108,7 @@ class CognateServer:
     proc: subprocess.Popen | None = None
     url: str = ""
     stdout_lines: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
     _client: object = None
     _nv_client: object = None
 
@@ -127,6 +128,7 @@ class CognateServer:
         env.setdefault("RUST_BACKTRACE", "1")
         if self.database_url:
             env["COGNATE_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = START_TIMEOUT) -> "CognateServer":

@@ -27,10 +27,11 @@ from cognate_harness import (
 BACKENDS = ["sqlite", "postgres"]
 
 
-def start_backend(backend: str) -> CognateServer:
+def start_backend(backend: str, extra_env: dict[str, str] | None = None) -> CognateServer:
     if backend == "postgres" and pg_skip_requested():
         pytest.skip("COGNATE_SKIP_PG=1: PostgreSQL backend skipped on request")
     server = new_server(backend)
+    server.extra_env.update(extra_env or {})
     try:
         server.start()
     except BaseException:
@@ -41,8 +42,10 @@ def start_backend(backend: str) -> CognateServer:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(request) -> CognateServer:
-    """A running server shared by every test of one backend."""
-    srv = start_backend(request.param)
+    """A running server shared by every test of one backend. Every test signs in from
+    127.0.0.1, so the per-IP brute-force threshold is raised here; throttling itself is
+    tested on servers of their own (test_throttling.py)."""
+    srv = start_backend(request.param, {"COGNATE_THROTTLE_IP_FAILURES": "100000"})
     yield srv
     dispose_server(srv)
 

@@ -237,7 +237,7 @@ fn main() {
             let dir = std::env::temp_dir().join(format!("cognate_tokens_{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
             let (app, _pool, client, refresh, basic) = setup(&dir, threads).await;
-            let tasks = threads * 4;
+            let tasks: usize = arg("--tasks", &(threads * 4).to_string()).parse().unwrap();
 
             let (a, c) = (app.clone(), client.clone());
             let sign_ins = rate(tasks, secs, move |_| {

@@ -72,6 +72,15 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Replaces the sign-in throttling thresholds (and the limiter, for its delay cap).
+    pub fn with_limits(mut self, limits: crate::throttle::Limits) -> Self {
+        self.limiter = Arc::new(crate::throttle::MemoryLimiter::new(self.clock.clone(), limits.max_delay_secs));
+        self.limits = limits;
+        self
+    }
+}
+
 /// argon2id hashing off the async runtime, with at most `permits` hashes at once so a
 /// burst of sign-ups cannot starve every other request of CPU.
 pub struct Passwords {

@@ -25,6 +25,16 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
+    pub throttle: Option<ThrottleFile>,
+}
+
+/// `[throttle]` in the config file: brute-force protection of password checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleFile {
+    pub user_failures: Option<u32>,
+    pub ip_failures: Option<u32>,
+    pub max_delay_secs: Option<i64>,
 }
 
 /// Flags shared by every command; each mirrors a `COGNATE_*` variable.
@@ -51,6 +61,12 @@ pub struct CommonArgs {
     /// Log format: text or json. Default text.
     #[arg(long, env = "COGNATE_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Failed passwords a user may make before delays start. Default 5.
+    #[arg(long, env = "COGNATE_THROTTLE_USER_FAILURES", global = true)]
+    pub throttle_user_failures: Option<u32>,
+    /// Failed passwords a client IP may make before delays start. Default 20.
+    #[arg(long, env = "COGNATE_THROTTLE_IP_FAILURES", global = true)]
+    pub throttle_ip_failures: Option<u32>,
 }
 
 /// Flags of `cognate serve`.
@@ -78,6 +94,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
+    pub throttle: cognate_server::throttle::Limits,
 }
 
 impl Config {
@@ -121,6 +138,22 @@ impl Config {
         if max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }
+        let defaults = cognate_server::throttle::Limits::default();
+        let file_throttle = file.throttle.unwrap_or_default();
+        let throttle = cognate_server::throttle::Limits {
+            user_free_failures: common
+                .throttle_user_failures
+                .or(file_throttle.user_failures)
+                .unwrap_or(defaults.user_free_failures),
+            ip_free_failures: common
+                .throttle_ip_failures
+                .or(file_throttle.ip_failures)
+                .unwrap_or(defaults.ip_free_failures),
+            max_delay_secs: file_throttle.max_delay_secs.unwrap_or(defaults.max_delay_secs),
+        };
+        if throttle.user_free_failures == 0 || throttle.ip_free_failures == 0 || throttle.max_delay_secs < 1 {
+            bail!("throttle: user_failures and ip_failures must be at least 1, max_delay_secs at least 1");
+        }
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -134,6 +167,7 @@ impl Config {
             max_body_bytes,
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
+            throttle,
         })
     }
 

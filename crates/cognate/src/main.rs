@@ -182,7 +182,8 @@ async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
             max_body_bytes: config.max_body_bytes,
             ..ServerSettings::default()
         },
-    ))
+    )
+    .with_limits(config.throttle))
 }
 
 async fn serve(config: Config) -> Result<()> {
