@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod cognito;
+pub mod delivery;
 mod health;
 pub mod issue;
 pub mod keys;

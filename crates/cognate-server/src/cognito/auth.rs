@@ -225,6 +225,38 @@ async fn refresh_sign_in(
 
 const INCORRECT: &str = "Incorrect username or password.";
 
+/// Checks a user's password under brute-force throttling: a locked user is refused
+/// before any hashing, a failure counts against the user and the client IP, a success
+/// clears the user's count.
+pub(super) async fn check_password(
+    state: &AppState,
+    ctx: &RequestContext,
+    pool: &UserPool,
+    user: &User,
+    password: String,
+) -> Result<(), CognitoError> {
+    let user_key = format!("user:{}:{}", pool.id, user.sub);
+    if state.limiter.check(&user_key).is_err() {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    let ok = match user.password_hash.clone() {
+        Some(hash) => state.passwords.verify(password, hash).await.map_err(CognitoError::internal)?,
+        None => {
+            state.passwords.verify_decoy(password).await;
+            false
+        }
+    };
+    if !ok {
+        state.limiter.fail(&user_key, state.limits.user_free_failures);
+        if let Some(ip) = ctx.ip {
+            state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
+        }
+        return Err(not_authorized(INCORRECT));
+    }
+    state.limiter.succeed(&user_key);
+    Ok(())
+}
+
 async fn password_sign_in(
     state: &AppState,
     ctx: &RequestContext,
@@ -268,25 +300,7 @@ async fn password_sign_in(
         params.get("SECRET_HASH").map(String::as_str),
         &[username, user.username.as_str(), user.sub.as_str()],
     )?;
-    let user_key = format!("user:{}:{}", pool.id, user.sub);
-    if state.limiter.check(&user_key).is_err() {
-        return Err(not_authorized("Password attempts exceeded"));
-    }
-    let ok = match user.password_hash.clone() {
-        Some(hash) => state.passwords.verify(password.clone(), hash).await.map_err(CognitoError::internal)?,
-        None => {
-            state.passwords.verify_decoy(password.clone()).await;
-            false
-        }
-    };
-    if !ok {
-        state.limiter.fail(&user_key, state.limits.user_free_failures);
-        if let Some(key) = &ip_key {
-            state.limiter.fail(key, state.limits.ip_free_failures);
-        }
-        return Err(not_authorized(INCORRECT));
-    }
-    state.limiter.succeed(&user_key);
+    check_password(state, ctx, pool, &user, password.clone()).await?;
     if !user.enabled {
         return Err(not_authorized("User is disabled."));
     }

@@ -10,7 +10,9 @@ use cognate_core::resource_server::ResourceServer;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::input::{epoch, finish_page, load_pool, page_request, parse};
+use super::input::{
+    epoch, finish_page, list_response, load_pool, page_request, parse, required_string, take, take_bool, take_string,
+};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
@@ -50,34 +52,6 @@ const SERVER_MEMBERS: &[&str] = &["ClientSecret", "CreationDate", "LastModifiedD
 const DEFAULT_TOKEN_SECS: u64 = 3_600;
 /// Default refresh token lifetime: 30 days.
 const DEFAULT_REFRESH_SECS: u64 = 30 * 86_400;
-
-fn take(input: &mut Value, key: &str) -> Option<Value> {
-    input.as_object_mut().and_then(|m| m.remove(key)).filter(|v| !v.is_null())
-}
-
-fn take_string(input: &mut Value, key: &str) -> Result<Option<String>, CognitoError> {
-    match take(input, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(CognitoError::invalid(format!("{key} must be a string"))),
-    }
-}
-
-fn required_string(input: &mut Value, key: &str) -> Result<String, CognitoError> {
-    take_string(input, key)?.ok_or_else(|| {
-        CognitoError::invalid(format!(
-            "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
-}
-
-fn take_bool(input: &mut Value, key: &str) -> Result<Option<bool>, CognitoError> {
-    match take(input, key) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(b)),
-        Some(_) => Err(CognitoError::invalid(format!("{key} must be a boolean"))),
-    }
-}
 
 fn check_name(name: &str) -> Result<(), CognitoError> {
     if valid_client_name(name) {
@@ -284,11 +258,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
     let (rows, next) = finish_page(rows, &page, &scope, |c| c.id.to_string());
     let clients: Vec<Value> =
         rows.iter().map(|c| json!({"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name})).collect();
-    let mut out = json!({"UserPoolClients": clients});
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_response("UserPoolClients", clients, "NextToken", next))
 }
 
 /// UpdateUserPoolClient follows Cognito: the request is the client's whole configuration,

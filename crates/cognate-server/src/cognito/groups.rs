@@ -7,7 +7,7 @@ use cognate_core::user::username_key;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::input::{epoch, finish_page, load_pool, page_request, parse, user_type};
+use super::input::{epoch, finish_page, list_response, load_pool, page_request, parse, user_type};
 use super::users::find_user;
 use super::{CognitoError, OpResult};
 use crate::AppState;
@@ -275,19 +275,11 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
     let page = page_request(req.limit, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
     let rows = state.store.list_users_in_group(&pool.id, &group.name, &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |u| username_key(&pool.settings, &u.username));
-    let mut out = json!({"Users": rows.iter().map(|u| user_type(u, None)).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_response("Users", rows.iter().map(|u| user_type(u, None)).collect(), "NextToken", next))
 }
 
 fn groups_page(groups: &[Group], next: Option<String>) -> Value {
-    let mut out = json!({"Groups": groups.iter().map(group_type).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
-    }
-    out
+    list_response("Groups", groups.iter().map(group_type).collect(), "NextToken", next)
 }
 
 /// Cognito's `GroupType`; unset optional members are left out, as Cognito does.

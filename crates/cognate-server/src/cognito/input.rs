@@ -17,6 +17,47 @@ pub(super) fn parse<T: DeserializeOwned>(input: Value) -> Result<T, CognitoError
     serde_json::from_value(input).map_err(|e| CognitoError::invalid(format!("1 validation error detected: {e}")))
 }
 
+/// Removes one member from a request object (a JSON null counts as absent), so the rest
+/// can be parsed as settings.
+pub(super) fn take(input: &mut Value, key: &str) -> Option<Value> {
+    input.as_object_mut().and_then(|m| m.remove(key)).filter(|v| !v.is_null())
+}
+
+pub(super) fn take_string(input: &mut Value, key: &str) -> Result<Option<String>, CognitoError> {
+    match take(input, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(CognitoError::invalid(format!("{key} must be a string"))),
+    }
+}
+
+pub(super) fn required_string(input: &mut Value, key: &str) -> Result<String, CognitoError> {
+    take_string(input, key)?.ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+pub(super) fn take_bool(input: &mut Value, key: &str) -> Result<Option<bool>, CognitoError> {
+    match take(input, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(_) => Err(CognitoError::invalid(format!("{key} must be a boolean"))),
+    }
+}
+
+/// A list response: `{list_key: items}` plus the continuation token under `token_key`
+/// when there is another page.
+pub(super) fn list_response(list_key: &str, items: Vec<Value>, token_key: &str, next: Option<String>) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert(list_key.to_owned(), Value::Array(items));
+    if let Some(next) = next {
+        out.insert(token_key.to_owned(), json!(next));
+    }
+    Value::Object(out)
+}
+
 /// Cognito timestamps: seconds since the epoch, with a fractional part.
 pub(super) fn epoch(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)

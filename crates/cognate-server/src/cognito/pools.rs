@@ -6,7 +6,9 @@ use cognate_core::pool::{PoolSettings, UserPool, valid_pool_name};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::input::{epoch, finish_page, load_pool, page_request, parse};
+use super::input::{
+    epoch, finish_page, list_response, load_pool, page_request, parse, required_string, take, take_string,
+};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
@@ -23,27 +25,6 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "AddCustomAttributes" => add_custom_attributes(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
-}
-
-/// Splits a request into one member and the remaining settings.
-fn take(input: &mut Value, key: &str) -> Option<Value> {
-    input.as_object_mut().and_then(|m| m.remove(key))
-}
-
-fn take_string(input: &mut Value, key: &str) -> Result<Option<String>, CognitoError> {
-    match take(input, key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(CognitoError::invalid(format!("{key} must be a string"))),
-    }
-}
-
-fn required_string(input: &mut Value, key: &str) -> Result<String, CognitoError> {
-    take_string(input, key)?.ok_or_else(|| {
-        CognitoError::invalid(format!(
-            "1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
 }
 
 /// Settings from a request body (after the non-setting members were taken out).
@@ -125,11 +106,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
             })
         })
         .collect();
-    let mut out = json!({"UserPools": pools});
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_response("UserPools", pools, "NextToken", next))
 }
 
 /// UpdateUserPool follows Cognito: settings the request leaves out return to their

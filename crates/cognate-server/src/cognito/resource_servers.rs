@@ -7,7 +7,7 @@ use cognate_core::resource_server::{ResourceServer, ResourceServerScope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::input::{finish_page, load_pool, page_request, parse};
+use super::input::{finish_page, list_response, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
@@ -124,11 +124,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
     let page = page_request(req.max_results, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
     let rows = state.store.list_resource_servers(&pool.id, &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |rs| rs.identifier.clone());
-    let mut out = json!({"ResourceServers": rows.iter().map(resource_server_type).collect::<Vec<_>>()});
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_response("ResourceServers", rows.iter().map(resource_server_type).collect(), "NextToken", next))
 }
 
 /// Replaces the name and the whole scope list, as Cognito does.

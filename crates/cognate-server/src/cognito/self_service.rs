@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use super::auth::{check_secret_hash, load_client, rejection};
+use super::auth::{check_password, check_secret_hash, load_client, rejection};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
     attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, save, signin_username,
@@ -72,7 +72,6 @@ const RESET_CODE_TTL_MS: i64 = HOUR_MS;
 const CODE_SUBJECT: &str = "Your verification code";
 const CODE_BODY: &str = "Your verification code is {####}.";
 
-const INCORRECT: &str = "Incorrect username or password.";
 const UNAUTHORIZED_ATTRIBUTE: &str = "A client attempted to write unauthorized attribute";
 /// Attributes owned by the tenancy control plane (`custom:tenantId`, `custom:tenantName`,
 /// `custom:tenantTier`, `custom:tenantRole`): no end user may write them, whatever the
@@ -599,26 +598,7 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
     let previous = req.previous_password.ok_or_else(|| missing("previousPassword"))?;
     // The same failure counting as sign-in, so a stolen access token cannot be used to
     // guess the password faster than InitiateAuth allows.
-    let user_key = format!("user:{}:{}", pool.id, user.sub);
-    let ip_key = ctx.ip.map(|ip| format!("ip:{ip}"));
-    if state.limiter.check(&user_key).is_err() {
-        return Err(not_authorized("Password attempts exceeded"));
-    }
-    let ok = match user.password_hash.clone() {
-        Some(phc) => state.passwords.verify(previous, phc).await.map_err(CognitoError::internal)?,
-        None => {
-            state.passwords.verify_decoy(previous).await;
-            false
-        }
-    };
-    if !ok {
-        state.limiter.fail(&user_key, state.limits.user_free_failures);
-        if let Some(key) = &ip_key {
-            state.limiter.fail(key, state.limits.ip_free_failures);
-        }
-        return Err(not_authorized(INCORRECT));
-    }
-    state.limiter.succeed(&user_key);
+    check_password(state, ctx, &pool, &user, previous).await?;
     user.password_hash = Some(hash(state, &req.proposed_password).await?);
     user.updated_at = state.clock.now_millis();
     save(state, &pool, &user).await?;

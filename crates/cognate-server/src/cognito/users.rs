@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::input::{
-    AttributeInput, attribute_list, attribute_pairs, epoch, finish_page, load_pool, page_request, parse, user_type,
+    AttributeInput, attribute_list, attribute_pairs, epoch, finish_page, list_response, load_pool, page_request, parse,
+    user_type,
 };
 use super::{CognitoError, OpResult};
 use crate::AppState;
@@ -392,6 +393,10 @@ pub(super) async fn enqueue(
         subject: subject.to_owned(),
         body: body.to_owned(),
         created_at: state.clock.now_millis(),
+        delivered_at: None,
+        attempts: 0,
+        last_error: None,
+        next_attempt_at: 0,
     };
     state.store.enqueue_message(&msg).await?;
     Ok(())
@@ -571,11 +576,7 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
     let (rows, next) = finish_page(rows, &page, &scope, |u| username_key(settings, &u.username));
     let wanted: Option<Vec<String>> = req.attributes_to_get.map(|names| names.iter().map(|n| stored_name(n)).collect());
     let users: Vec<Value> = rows.iter().map(|u| user_type(u, wanted.as_deref())).collect();
-    let mut out = json!({"Users": users});
-    if let Some(next) = next {
-        out["PaginationToken"] = json!(next);
-    }
-    Ok(out)
+    Ok(list_response("Users", users, "PaginationToken", next))
 }
 
 #[cfg(test)]
