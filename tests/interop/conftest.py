@@ -52,11 +52,12 @@ def server(request) -> CognateServer:
 
 @pytest.fixture(params=BACKENDS)
 def fresh_server(request):
-    """A server of its own for tests that stop/restart/kill it. Yields a factory-made server."""
+    """A server of its own for tests that stop/restart/kill it or need settings of their own.
+    Yields a factory: `make(extra_env=None)` starts one more server with those variables."""
     made: list[CognateServer] = []
 
-    def make() -> CognateServer:
-        srv = start_backend(request.param)
+    def make(extra_env: dict[str, str] | None = None) -> CognateServer:
+        srv = start_backend(request.param, extra_env)
         made.append(srv)
         return srv
 

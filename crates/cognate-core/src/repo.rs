@@ -103,8 +103,9 @@ pub trait AdminCredentialRepo: Send + Sync {
     async fn revoke_admin_credential(&self, access_key_id: &str, at: i64) -> Result<()>;
 }
 
-/// A message waiting for delivery (the default "sender" is this outbox, which operators
-/// and tests read).
+/// A message for a user (the default "sender" is this outbox, which operators and tests
+/// read). When SMTP is configured, a delivery worker sends pending messages and records
+/// the outcome in the delivery fields; otherwise they stay pending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxMessage {
     pub id: String,
@@ -116,13 +117,36 @@ pub struct OutboxMessage {
     pub subject: String,
     pub body: String,
     pub created_at: i64,
+    /// When a sender accepted the message (ms); `None` while pending or after giving up.
+    pub delivered_at: Option<i64>,
+    /// Failed delivery attempts so far.
+    pub attempts: i64,
+    /// Why the last attempt failed (never contains the body).
+    pub last_error: Option<String>,
+    /// Not claimed for delivery before this time (ms). [`OUTBOX_NEVER`] once a worker gave up.
+    pub next_attempt_at: i64,
 }
+
+/// `next_attempt_at` of a message no worker will try again.
+pub const OUTBOX_NEVER: i64 = i64::MAX;
 
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
+    /// Stores a pending message (its delivery fields are ignored).
     async fn enqueue_message(&self, msg: &OutboxMessage) -> Result<()>;
-    /// Messages newest first, at most `limit`.
+    /// Messages newest first, at most `limit`, delivered or not.
     async fn list_messages(&self, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Claims up to `limit` undelivered `medium` messages due at `now` (ms), oldest first,
+    /// by moving their `next_attempt_at` to `lease_until`: until then no other worker
+    /// claims them, and after it (the claimer crashed) they are due again. A message that
+    /// another worker claimed between the read and the update is left out, so two workers
+    /// never both get it.
+    async fn claim_pending(&self, medium: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Records that a sender accepted the message at `at` (ms); `NotFound` if it does not exist.
+    async fn mark_delivered(&self, id: &str, at: i64) -> Result<()>;
+    /// Counts a failed attempt, keeps `error`, and makes the message due again at
+    /// `next_attempt_at` ([`OUTBOX_NEVER`] to give up); `NotFound` if it does not exist.
+    async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()>;
 }
 
 /// Small installation-wide facts (e.g. which pool is the shared pool).

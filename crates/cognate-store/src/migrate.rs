@@ -11,11 +11,21 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
     Migration { version: 2, name: "tokens", sql: include_str!("../migrations/sqlite/0002_tokens.sql") },
+    Migration {
+        version: 3,
+        name: "outbox_delivery",
+        sql: include_str!("../migrations/sqlite/0003_outbox_delivery.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "init", sql: include_str!("../migrations/postgres/0001_init.sql") },
     Migration { version: 2, name: "tokens", sql: include_str!("../migrations/postgres/0002_tokens.sql") },
+    Migration {
+        version: 3,
+        name: "outbox_delivery",
+        sql: include_str!("../migrations/postgres/0003_outbox_delivery.sql"),
+    },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

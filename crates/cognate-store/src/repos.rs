@@ -831,21 +831,89 @@ macro_rules! repos {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend_err)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(OutboxMessage {
-                            id: col(row, "id")?,
-                            pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                            username: col(row, "username")?,
-                            medium: col(row, "medium")?,
-                            destination: col(row, "destination")?,
-                            subject: col(row, "subject")?,
-                            body: col(row, "body")?,
-                            created_at: col(row, "created_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(message_from).collect()
             }
+
+            async fn claim_pending(
+                &self,
+                medium: &str,
+                now: i64,
+                lease_until: i64,
+                limit: u32,
+            ) -> Result<Vec<OutboxMessage>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND medium = $2 \
+                     ORDER BY created_at, id LIMIT $3",
+                )
+                .bind(now)
+                .bind(medium)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let mut m = message_from(row)?;
+                    // Compare-and-set on the value just read: if another worker claimed the
+                    // message in between, its lease changed next_attempt_at and this
+                    // update matches nothing (even if the two nodes' clocks disagree).
+                    let done = sqlx::query(
+                        "UPDATE outbox SET next_attempt_at = $1 \
+                         WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at = $3",
+                    )
+                    .bind(lease_until)
+                    .bind(&m.id)
+                    .bind(m.next_attempt_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                    if done.rows_affected() == 1 {
+                        m.next_attempt_at = lease_until;
+                        claimed.push(m);
+                    }
+                }
+                Ok(claimed)
+            }
+
+            async fn mark_delivered(&self, id: &str, at: i64) -> Result<()> {
+                let done = sqlx::query("UPDATE outbox SET delivered_at = COALESCE(delivered_at, $1) WHERE id = $2")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "message")
+            }
+
+            async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+                )
+                .bind(error)
+                .bind(next_attempt_at)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                affected(done.rows_affected(), "message")
+            }
+        }
+
+        fn message_from(row: &$row) -> Result<OutboxMessage> {
+            Ok(OutboxMessage {
+                id: col(row, "id")?,
+                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
+                username: col(row, "username")?,
+                medium: col(row, "medium")?,
+                destination: col(row, "destination")?,
+                subject: col(row, "subject")?,
+                body: col(row, "body")?,
+                created_at: col(row, "created_at")?,
+                delivered_at: col(row, "delivered_at")?,
+                attempts: col(row, "attempts")?,
+                last_error: col(row, "last_error")?,
+                next_attempt_at: col(row, "next_attempt_at")?,
+            })
         }
 
         #[async_trait]

@@ -26,6 +26,18 @@ pub struct FileConfig {
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
+    pub smtp: Option<SmtpFile>,
+}
+
+/// `[smtp]` in the config file: send emails through an SMTP relay instead of only
+/// keeping them in the outbox.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    /// `smtp://user:password@host:port?tls=none|starttls` or `smtps://…`.
+    pub url: Option<SecretString>,
+    /// The From header. Default `Cognate <no-reply@localhost>`.
+    pub from: Option<String>,
 }
 
 /// `[throttle]` in the config file: brute-force protection of password checks.
@@ -78,6 +90,13 @@ pub struct ServeArgs {
     /// Externally visible base URL. Default http://{listen}.
     #[arg(long, env = "COGNATE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Send emails through this SMTP relay: `smtp://user:password@host:port?tls=none|starttls`
+    /// (STARTTLS by default) or `smtps://…`. Without it, messages stay in the outbox.
+    #[arg(long, env = "COGNATE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+    /// The From header of emails. Default `Cognate <no-reply@localhost>`.
+    #[arg(long, env = "COGNATE_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 }
 
 /// The resolved configuration.
@@ -95,6 +114,8 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
+    /// Email delivery; `None` keeps messages in the outbox only.
+    pub smtp: Option<cognate_server::delivery::SmtpSettings>,
 }
 
 impl Config {
@@ -154,6 +175,7 @@ impl Config {
         if throttle.user_free_failures == 0 || throttle.ip_free_failures == 0 || throttle.max_delay_secs < 1 {
             bail!("throttle: user_failures and ip_failures must be at least 1, max_delay_secs at least 1");
         }
+        let smtp = smtp_settings(serve, file.smtp.unwrap_or_default())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -168,6 +190,7 @@ impl Config {
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,
+            smtp,
         })
     }
 
@@ -190,6 +213,26 @@ impl Config {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         MasterKey::from_base64(&text).with_context(|| format!("the master key in {}", path.display()))
     }
+}
+
+/// SMTP from the flags or environment, else the file; checked here so a bad URL stops
+/// start-up instead of failing every email later.
+fn smtp_settings(serve: Option<&ServeArgs>, file: SmtpFile) -> Result<Option<cognate_server::delivery::SmtpSettings>> {
+    use cognate_server::delivery::{DEFAULT_FROM, SmtpSender, SmtpSettings, parse_from};
+    let from = serve.and_then(|s| s.smtp_from.clone()).or(file.from);
+    let Some(url) = serve.and_then(|s| s.smtp_url.clone()).or(file.url) else {
+        if let Some(from) = from {
+            bail!("smtp from (COGNATE_SMTP_FROM) is set to {from:?} but no smtp url (COGNATE_SMTP_URL) is");
+        }
+        return Ok(None);
+    };
+    let from = parse_from(from.as_deref().unwrap_or(DEFAULT_FROM))
+        .map_err(|e| anyhow::anyhow!("smtp from (COGNATE_SMTP_FROM): {e}"))?;
+    // The error texts never contain the password, so they can be shown as they are.
+    let settings = SmtpSettings::from_url(url.expose_secret(), from)
+        .map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
+    SmtpSender::new(&settings).map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
+    Ok(Some(settings))
 }
 
 fn sqlite_url(path: &Path) -> String {

@@ -39,7 +39,8 @@ enum Command {
     /// Manage a pool's token signing keys (rotation, retirement).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Show messages waiting in the outbox (invitations, codes), newest first, as JSON lines.
+    /// Show outbox messages (invitations, codes), newest first, as JSON lines with their
+    /// delivery state: `status` is pending, delivered or failed (given up).
     Outbox {
         /// Only messages of this user pool.
         #[arg(long)]
@@ -146,9 +147,15 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 None => None,
             };
             for m in store.list_messages(pool.as_ref(), limit).await? {
+                let status = match (m.delivered_at, m.next_attempt_at) {
+                    (Some(_), _) => "delivered",
+                    (None, cognate_core::repo::OUTBOX_NEVER) => "failed",
+                    (None, _) => "pending",
+                };
                 let line = serde_json::json!({
                     "id": m.id, "poolId": m.pool_id, "username": m.username, "medium": m.medium,
                     "destination": m.destination, "subject": m.subject, "body": m.body, "createdAt": m.created_at,
+                    "status": status, "deliveredAt": m.delivered_at, "attempts": m.attempts, "lastError": m.last_error,
                 });
                 println!("{line}");
             }
@@ -196,6 +203,18 @@ async fn serve(config: Config) -> Result<()> {
     tracing::info!(backend = state.store.backend(), shared_pool = %shared, "storage ready");
     bootstrap_admin(&state, &config).await?;
 
+    // Email delivery runs beside the server and stops after it; without SMTP the outbox
+    // is the only sender.
+    let (stop_delivery, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery = match &config.smtp {
+        Some(smtp) => {
+            let sender = cognate_server::delivery::SmtpSender::new(smtp).map_err(anyhow::Error::msg)?;
+            tracing::info!(host = %smtp.host, port = smtp.port, tls = ?smtp.tls, "sending email through SMTP");
+            Some(cognate_server::delivery::spawn_delivery_worker(state.clone(), Arc::new(sender), stop_rx))
+        }
+        None => None,
+    };
+
     let app = cognate_server::build_router(state);
     println!("Cognate is listening on http://{addr}");
     std::io::stdout().flush()?;
@@ -203,6 +222,12 @@ async fn serve(config: Config) -> Result<()> {
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop_delivery.send(true);
+    if let Some(worker) = delivery
+        && let Err(e) = worker.await
+    {
+        tracing::error!(error = %e, "the email delivery worker failed");
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }

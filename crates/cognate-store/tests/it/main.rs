@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
 
 mod harness;
+mod outbox;
 mod pools;
 mod roles;
 mod tokens;

@@ -143,6 +143,10 @@ async fn admin_credentials_meta_and_outbox() {
                     subject: "s".into(),
                     body: format!("b{i}"),
                     created_at: i,
+                    delivered_at: None,
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt_at: 0,
                 })
                 .await
                 .unwrap();

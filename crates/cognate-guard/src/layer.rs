@@ -1,0 +1,259 @@
+//! The tower [`GuardLayer`] and the axum extractors handlers use.
+//!
+//! The layer reads `Authorization: Bearer <jwt>` (or `X-API-Key`, when an
+//! [`ApiKeyVerifier`] is installed), verifies it, and puts an `Arc<TenantContext>` into the
+//! request extensions. Every refusal is the same 401 (`WWW-Authenticate: Bearer
+//! error="invalid_token"`, body `{"error":"invalid_token"}`) so a caller learns nothing about
+//! why; the reason is logged at debug level.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use crate::context::TenantContext;
+use crate::error::VerifyError;
+use crate::guard::Guard;
+
+/// The header API keys arrive in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Verifies API keys presented in `X-API-Key`. Not implemented by this crate yet; install
+/// one with [`GuardLayer::api_keys`]. Without one, requests carrying an API key are refused.
+#[async_trait]
+pub trait ApiKeyVerifier: Send + Sync + 'static {
+    /// The context of the caller `key` belongs to (normally with
+    /// [`crate::Principal::ApiKey`]), or why it is refused.
+    async fn verify(&self, key: &str) -> Result<TenantContext, VerifyError>;
+}
+
+/// Applies a [`Guard`] to every request of the wrapped service.
+#[derive(Clone)]
+pub struct GuardLayer {
+    guard: Guard,
+    api_keys: Option<Arc<dyn ApiKeyVerifier>>,
+    optional: bool,
+}
+
+impl GuardLayer {
+    /// Requires a valid bearer token on every request.
+    pub fn new(guard: Guard) -> Self {
+        Self { guard, api_keys: None, optional: false }
+    }
+
+    /// Also accepts `X-API-Key` through `verifier`.
+    pub fn api_keys(mut self, verifier: Arc<dyn ApiKeyVerifier>) -> Self {
+        self.api_keys = Some(verifier);
+        self
+    }
+
+    /// Lets requests without any credentials through with no context (handlers that need
+    /// one then refuse via the extractors). Invalid credentials are still refused.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService { inner, layer: self.clone() }
+    }
+}
+
+/// The service [`GuardLayer`] produces.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    layer: GuardLayer,
+}
+
+impl<S, B> Service<Request<B>> for GuardService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this request; the fresh clone waits.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            match layer.authenticate(req.headers()).await {
+                Ok(Some(ctx)) => {
+                    req.extensions_mut().insert(ctx);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(reason = %e, "request refused by the guard");
+                    return Ok(AuthRejection::InvalidToken.into_response());
+                }
+            }
+            inner.call(req).await
+        })
+    }
+}
+
+impl GuardLayer {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<TenantContext>>, VerifyError> {
+        let mut auth = headers.get_all(AUTHORIZATION).iter();
+        let mut keys = headers.get_all(API_KEY_HEADER).iter();
+        match (auth.next(), auth.next(), keys.next(), keys.next()) {
+            (None, _, None, _) if self.optional => Ok(None),
+            (Some(value), None, None, _) => {
+                let token = bearer(value).ok_or(VerifyError::Malformed)?;
+                self.guard.verify(token).await.map(Some)
+            }
+            (None, _, Some(value), None) => {
+                let verifier = self.api_keys.as_ref().ok_or(VerifyError::ApiKeysDisabled)?;
+                let key = value.to_str().map_err(|_| VerifyError::Malformed)?;
+                verifier.verify(key).await.map(|ctx| Some(Arc::new(ctx)))
+            }
+            // Nothing, repeated headers, or both kinds at once.
+            (None, _, None, _) => Err(VerifyError::Missing),
+            _ => Err(VerifyError::Malformed),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+/// Why a request is refused, rendered per RFC 6750.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRejection {
+    /// 401, `WWW-Authenticate: Bearer error="invalid_token"`, `{"error":"invalid_token"}`.
+    InvalidToken,
+    /// 403, `WWW-Authenticate: Bearer error="insufficient_scope", scope="<scope>"`.
+    InsufficientScope(String),
+    /// 403 `insufficient_scope` without a scope: the tenant role is not the one required.
+    InsufficientRole,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let (status, challenge, error) = match self {
+            Self::InvalidToken => {
+                (StatusCode::UNAUTHORIZED, HeaderValue::from_static(r#"Bearer error="invalid_token""#), "invalid_token")
+            }
+            Self::InsufficientScope(scope) => {
+                // Scope names come from code, but keep the quoted-string well-formed anyway.
+                let scope: String = scope.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
+                let value = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+                let value = HeaderValue::from_str(&value)
+                    .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer error="insufficient_scope""#));
+                (StatusCode::FORBIDDEN, value, "insufficient_scope")
+            }
+            Self::InsufficientRole => (
+                StatusCode::FORBIDDEN,
+                HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
+                "insufficient_scope",
+            ),
+        };
+        let mut response = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        response
+    }
+}
+
+impl TenantContext {
+    /// `Ok` if the caller holds `scope`, else the 403 `insufficient_scope` rejection.
+    pub fn require_scope(&self, scope: &str) -> Result<(), AuthRejection> {
+        if self.has_scope(scope) { Ok(()) } else { Err(AuthRejection::InsufficientScope(scope.to_owned())) }
+    }
+
+    /// `Ok` if the caller's tenant role is `role`, else a 403.
+    pub fn require_role(&self, role: &str) -> Result<(), AuthRejection> {
+        if self.has_role(role) { Ok(()) } else { Err(AuthRejection::InsufficientRole) }
+    }
+}
+
+fn context_of(parts: &Parts) -> Result<Arc<TenantContext>, AuthRejection> {
+    parts.extensions.get::<Arc<TenantContext>>().cloned().ok_or(AuthRejection::InvalidToken)
+}
+
+/// Extracts a copy of the caller's context; 401 if the request carries none. Use
+/// [`Authenticated`] to share it without copying the claims.
+impl<S: Send + Sync> FromRequestParts<S> for TenantContext {
+    type Rejection = AuthRejection;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthRejection> {
+        context_of(parts).map(|ctx| (*ctx).clone())
+    }
+}
+
+/// The caller's context, shared with the layer (no copy); 401 if the request carries none.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Arc<TenantContext>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = AuthRejection;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthRejection> {
+        context_of(parts).map(Self)
+    }
+}
+
+/// A scope or role name known at compile time, for [`RequireScope`] and [`RequireRole`].
+/// Declare one with [`crate::name!`].
+pub trait Name: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// Declares a [`Name`] type: `cognate_guard::name!(NotesWrite = "notes:write");`.
+#[macro_export]
+macro_rules! name {
+    ($vis:vis $ty:ident = $value:literal) => {
+        $vis struct $ty;
+        impl $crate::Name for $ty {
+            const NAME: &'static str = $value;
+        }
+    };
+}
+
+/// Extractor that requires the scope `N::NAME`: 401 without a context, 403
+/// `insufficient_scope` without the scope.
+pub struct RequireScope<N: Name>(pub Arc<TenantContext>, PhantomData<N>);
+
+impl<S: Send + Sync, N: Name> FromRequestParts<S> for RequireScope<N> {
+    type Rejection = AuthRejection;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthRejection> {
+        let ctx = context_of(parts)?;
+        ctx.require_scope(N::NAME)?;
+        Ok(Self(ctx, PhantomData))
+    }
+}
+
+/// Extractor that requires the tenant role `N::NAME` (`custom:tenantRole`).
+pub struct RequireRole<N: Name>(pub Arc<TenantContext>, PhantomData<N>);
+
+impl<S: Send + Sync, N: Name> FromRequestParts<S> for RequireRole<N> {
+    type Rejection = AuthRejection;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthRejection> {
+        let ctx = context_of(parts)?;
+        ctx.require_role(N::NAME)?;
+        Ok(Self(ctx, PhantomData))
+    }
+}

@@ -1,0 +1,134 @@
+//! Configuration from the environment.
+//!
+//! | Variable | Meaning |
+//! |---|---|
+//! | `NOTES_DATABASE_URL` | `postgres://…` or `sqlite://…` (required). On PostgreSQL migrations run as this login. |
+//! | `NOTES_SERVICE_DATABASE_URL` | Optional unprivileged PostgreSQL login to serve with; without it the migration login serves through `SET ROLE notes_service`. |
+//! | `NOTES_LISTEN` | Address to listen on. Defaults to `127.0.0.1:8080`; port 0 picks a free port. |
+//! | `NOTES_ISSUERS` | The trusted token issuers (required), see below. |
+//!
+//! `NOTES_ISSUERS` is a `;`-separated list of issuers, each `|`-separated fields:
+//!
+//! ```text
+//! cognate|<base URL>|<pool id>|<client id>[,<client id>…]
+//! aws|<region>|<user pool id>|<client id>[,<client id>…][|<JWKS URL>]
+//! ```
+//!
+//! e.g. `cognate|http://127.0.0.1:9229|local_abc|notes-web,notes-cli;aws|eu-west-1|eu-west-1_xyz|3b9f…`.
+//! A Cognate issuer is `{base URL}/{pool id}`, an AWS one
+//! `https://cognito-idp.{region}.amazonaws.com/{pool id}`; keys come from
+//! `{issuer}/.well-known/jwks.json` unless a fifth field names another JWKS URL. Only access
+//! tokens are accepted, and only from the listed clients.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context as _, anyhow, bail};
+use cognate_guard::Issuer;
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub service_database_url: Option<String>,
+    pub listen: SocketAddr,
+    pub issuers: Vec<Issuer>,
+}
+
+impl Config {
+    /// Reads the `NOTES_*` variables.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the `NOTES_*` variables through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let database_url = get("NOTES_DATABASE_URL").context("NOTES_DATABASE_URL is required")?;
+        if !(database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+            || database_url.starts_with("sqlite:"))
+        {
+            bail!("NOTES_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
+        }
+        let service_database_url = get("NOTES_SERVICE_DATABASE_URL").filter(|s| !s.is_empty());
+        let listen = get("NOTES_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen.parse().with_context(|| format!("NOTES_LISTEN {listen:?} is not an address:port"))?;
+        let issuers = parse_issuers(&get("NOTES_ISSUERS").context("NOTES_ISSUERS is required")?)?;
+        Ok(Self { database_url, service_database_url, listen, issuers })
+    }
+}
+
+/// Parses the `NOTES_ISSUERS` format (module docs).
+pub fn parse_issuers(text: &str) -> anyhow::Result<Vec<Issuer>> {
+    let issuers = text
+        .split(';')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| parse_issuer(entry).with_context(|| format!("NOTES_ISSUERS entry {entry:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if issuers.is_empty() {
+        bail!("NOTES_ISSUERS names no issuer");
+    }
+    Ok(issuers)
+}
+
+fn parse_issuer(entry: &str) -> anyhow::Result<Issuer> {
+    let fields: Vec<&str> = entry.split('|').map(str::trim).collect();
+    let (kind, location, pool, clients, jwks) = match fields.as_slice() {
+        [kind, location, pool, clients] => (*kind, *location, *pool, *clients, None),
+        [kind, location, pool, clients, jwks] => (*kind, *location, *pool, *clients, Some(*jwks)),
+        _ => bail!("expected kind|location|pool|clients[|jwks_url]"),
+    };
+    if pool.is_empty() {
+        bail!("the pool id is empty");
+    }
+    let issuer = match kind {
+        "cognate" => Issuer::cognate(location, pool),
+        "aws" => Issuer::aws_cognito(location, pool),
+        other => return Err(anyhow!("unknown issuer kind {other:?} (cognate or aws)")),
+    };
+    let clients: Vec<&str> = clients.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+    if clients.is_empty() {
+        bail!("no client ids");
+    }
+    let issuer = issuer.client_ids(clients);
+    Ok(match jwks {
+        Some(url) if !url.is_empty() => issuer.jwks_url(url),
+        _ => issuer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_kinds() {
+        let issuers = parse_issuers(
+            "cognate|http://127.0.0.1:9229/|local_abc|a,b ; aws|us-east-1|us-east-1_xyz|c|http://jwks.test/keys",
+        )
+        .unwrap();
+        assert_eq!(issuers[0].issuer(), "http://127.0.0.1:9229/local_abc");
+        assert_eq!(issuers[1].issuer(), "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_xyz");
+    }
+
+    #[test]
+    fn rejects_incomplete_entries() {
+        for bad in ["", "cognate|http://x|pool", "cognate|http://x|pool|", "ldap|x|p|c", "cognate|http://x||c"] {
+            assert!(parse_issuers(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listen_defaults_and_database_is_required() {
+        let env = |name: &str| match name {
+            "NOTES_DATABASE_URL" => Some("sqlite://notes.db".to_owned()),
+            "NOTES_ISSUERS" => Some("cognate|http://127.0.0.1:9229|local_abc|app".to_owned()),
+            _ => None,
+        };
+        assert_eq!(Config::from_lookup(env).unwrap().listen.to_string(), "127.0.0.1:8080");
+        assert!(Config::from_lookup(|n| if n == "NOTES_DATABASE_URL" { None } else { env(n) }).is_err());
+        assert!(
+            Config::from_lookup(|n| if n == "NOTES_DATABASE_URL" { Some("mysql://x".into()) } else { env(n) }).is_err()
+        );
+    }
+}
