@@ -117,6 +117,7 @@ def test_accepts_id_and_access_tokens_and_reads_tenant(server, fastapi_url, tena
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["tokenUse"] == "access"
+    assert body["tenantId"] == "acme"
     assert body["username"] == username
     assert body["clientId"] == app.client_id
     assert body["scope"] == "aws.cognito.signin.user.admin"

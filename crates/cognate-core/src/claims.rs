@@ -5,6 +5,10 @@ use serde_json::{Map, Value, json};
 
 use crate::user::User;
 
+/// The tenant claims of the token contract: both tokens of a tenant user carry them
+/// (Cognito users add them to access tokens with a pre-token-generation trigger).
+pub const TENANT_CLAIMS: [&str; 4] = ["custom:tenantId", "custom:tenantName", "custom:tenantTier", "custom:tenantRole"];
+
 /// The scope Cognito puts in access tokens from the SDK sign-in flows.
 pub const SDK_SCOPE: &str = "aws.cognito.signin.user.admin";
 
@@ -82,6 +86,11 @@ pub fn access_token_claims(ctx: &UserTokenContext<'_>) -> Value {
     claims.insert("jti".into(), json!(ctx.access_jti));
     claims.insert("username".into(), json!(ctx.user.username));
     claims.insert("version".into(), json!(2));
+    for name in TENANT_CLAIMS {
+        if let Some(value) = ctx.user.attributes.get(name) {
+            claims.insert(name.into(), json!(value));
+        }
+    }
     Value::Object(claims)
 }
 
@@ -176,6 +185,8 @@ mod tests {
         assert_eq!(id["exp"], json!(3620));
         let access = access_token_claims(&ctx);
         assert!(access.get("aud").is_none());
+        assert_eq!(access["custom:tenantId"], json!("acme"));
+        assert!(access.get("custom:tenantName").is_none());
         assert_eq!(access["version"], json!(2));
         assert_eq!(access["exp"], json!(620));
         let restricted = UserTokenContext { read_attributes: &["email".to_owned()], ..ctx };

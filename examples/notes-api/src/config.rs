@@ -11,19 +11,24 @@
 //!
 //! ```text
 //! cognate|<base URL>|<pool id>|<client id>[,<client id>…]
-//! aws|<region>|<user pool id>|<client id>[,<client id>…][|<JWKS URL>]
+//! aws|<region>|<user pool id>|<client id>[,<client id>…][|<JWKS URL>[|<token use>]]
 //! ```
+//!
+//! The optional last field says which tokens are accepted: `access` (the default), `id` or
+//! `both`; an empty JWKS URL keeps the derived one. (An access token from Amazon Cognito
+//! carries custom attributes such as `custom:tenantId` only with a V2 pre-token-generation
+//! trigger; the ID token always does.)
 //!
 //! e.g. `cognate|http://127.0.0.1:9229|local_abc|notes-web,notes-cli;aws|eu-west-1|eu-west-1_xyz|3b9f…`.
 //! A Cognate issuer is `{base URL}/{pool id}`, an AWS one
 //! `https://cognito-idp.{region}.amazonaws.com/{pool id}`; keys come from
-//! `{issuer}/.well-known/jwks.json` unless a fifth field names another JWKS URL. Only access
-//! tokens are accepted, and only from the listed clients.
+//! `{issuer}/.well-known/jwks.json` unless a fifth field names another JWKS URL. Tokens are
+//! accepted only from the listed clients.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context as _, anyhow, bail};
-use cognate_guard::Issuer;
+use cognate_guard::{Issuer, TokenUse};
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
@@ -73,10 +78,13 @@ pub fn parse_issuers(text: &str) -> anyhow::Result<Vec<Issuer>> {
 
 fn parse_issuer(entry: &str) -> anyhow::Result<Issuer> {
     let fields: Vec<&str> = entry.split('|').map(str::trim).collect();
-    let (kind, location, pool, clients, jwks) = match fields.as_slice() {
-        [kind, location, pool, clients] => (*kind, *location, *pool, *clients, None),
-        [kind, location, pool, clients, jwks] => (*kind, *location, *pool, *clients, Some(*jwks)),
-        _ => bail!("expected kind|location|pool|clients[|jwks_url]"),
+    let (kind, location, pool, clients, jwks, token_use) = match fields.as_slice() {
+        [kind, location, pool, clients] => (*kind, *location, *pool, *clients, None, None),
+        [kind, location, pool, clients, jwks] => (*kind, *location, *pool, *clients, Some(*jwks), None),
+        [kind, location, pool, clients, jwks, token_use] => {
+            (*kind, *location, *pool, *clients, Some(*jwks), Some(*token_use))
+        }
+        _ => bail!("expected kind|location|pool|clients[|jwks_url[|token_use]]"),
     };
     if pool.is_empty() {
         bail!("the pool id is empty");
@@ -91,6 +99,12 @@ fn parse_issuer(entry: &str) -> anyhow::Result<Issuer> {
         bail!("no client ids");
     }
     let issuer = issuer.client_ids(clients);
+    let issuer = match token_use {
+        None | Some("" | "access") => issuer.token_use(TokenUse::Access),
+        Some("id") => issuer.token_use(TokenUse::Id),
+        Some("both") => issuer.token_use(TokenUse::Both),
+        Some(other) => bail!("token_use must be access, id or both, not {other:?}"),
+    };
     Ok(match jwks {
         Some(url) if !url.is_empty() => issuer.jwks_url(url),
         _ => issuer,
