@@ -163,11 +163,17 @@ fn main() {
 /// Serves `/open` and `/protected` on a free loopback port for an external load generator;
 /// prints `URL <base>` and `TOKEN <jwt>` and runs until killed.
 async fn serve(jwks: Vec<u8>, token: String) {
-    let guard =
-        Guard::with_source(GuardConfig::new().issuer(Issuer::new(ISS).client_ids(["app"])), Arc::new(StaticJwks(jwks)))
-            .unwrap();
+    let guard = Guard::with_source(
+        GuardConfig::new().issuer(Issuer::new(ISS).client_ids(["app"])),
+        Arc::new(StaticJwks(jwks.clone())),
+    )
+    .unwrap();
     guard.hydrate().await.unwrap();
-    let open = axum::Router::new().route("/open", axum::routing::get(|| async { "acme" }));
+    let jwks_doc = String::from_utf8(jwks.clone()).unwrap();
+    let open = axum::Router::new()
+        .route("/open", axum::routing::get(|| async { "acme" }))
+        // For the FastAPI peer (scripts/bench/fastapi_peer.py), which fetches keys over HTTP.
+        .route("/jwks.json", axum::routing::get(move || async move { jwks_doc }));
     let protected = axum::Router::new()
         .route("/protected", axum::routing::get(|ctx: TenantContext| async move { ctx.tenant_id.unwrap_or_default() }))
         .layer(GuardLayer::new(guard));

@@ -1,6 +1,8 @@
 //! What a handler learns about the caller: tenant, principal, role, scopes and groups, read
 //! from verified claims (see DESIGN.md, "Token contract").
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::config::TokenUse;
@@ -30,8 +32,9 @@ pub struct TenantContext {
     pub scopes: Vec<String>,
     /// `cognito:groups`.
     pub groups: Vec<String>,
-    /// Every verified claim, for what the fields above do not cover.
-    pub claims: Map<String, Value>,
+    /// Every verified claim, for what the fields above do not cover. Shared, so copying a
+    /// context (the [`TenantContext`] extractor does) stays cheap.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl TenantContext {
@@ -80,7 +83,7 @@ impl TenantContext {
             role: string("custom:tenantRole"),
             scopes,
             groups,
-            claims,
+            claims: Arc::new(claims),
         })
     }
 }

@@ -12,7 +12,7 @@ use cognate_guard::{
     ApiKeyVerifier, Authenticated, GuardLayer, Principal, RequireRole, RequireScope, TenantContext, VerifyError,
 };
 use http_body_util::BodyExt as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::support::*;
@@ -50,7 +50,7 @@ impl ApiKeyVerifier for OneKey {
             role: None,
             scopes: vec!["notes:read".into()],
             groups: vec![],
-            claims: Map::new(),
+            claims: Default::default(),
         })
     }
 }
