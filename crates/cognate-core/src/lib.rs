@@ -1,5 +1,5 @@
 //! Cognate's domain: identifiers, user pools, app clients, users and their attributes,
-//! groups, resource servers, admin credentials, the rules that govern them, and the
+//! groups, resource servers, admin credentials, tenants and their memberships, the rules that govern them, and the
 //! per-aggregate repository traits that `cognate-store` implements.
 //!
 //! Nothing here knows about HTTP or SQL. Time and randomness come through [`Clock`] and
@@ -20,6 +20,7 @@ pub mod password;
 pub mod pool;
 pub mod repo;
 pub mod resource_server;
+pub mod tenant;
 pub mod token;
 pub mod user;
 

@@ -16,6 +16,7 @@ use crate::jwt::SigningKeyRecord;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
+use crate::tenant::{DomainName, EmailDomain, Invitation, Membership, Role, Tenant, TenantId};
 use crate::token::{OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 
@@ -196,6 +197,84 @@ pub trait CodeRepo: Send + Sync {
     async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()>;
 }
 
+/// Tenants themselves (platform-owned: no row-level security).
+#[async_trait]
+pub trait TenantRepo: Send + Sync {
+    /// `Conflict("tenant")` when the id is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+    /// Tenants ordered by id, after the page cursor (a tenant id).
+    async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
+    /// Replaces name, tier, status, placement and MFA if `tenant.version` is still the
+    /// stored version, and bumps it; `Conflict("version")` when someone else updated the
+    /// tenant first, `NotFound("tenant")` when it does not exist.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// Deletes the tenant with its domains, memberships and invitations.
+    async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
+}
+
+/// Email domains claimed by tenants (tenant-owned). Lookups by domain alone are
+/// cross-tenant (home-realm discovery) and run in the store's platform read scope.
+#[async_trait]
+pub trait DomainRepo: Send + Sync {
+    /// `Conflict("domain")` when any tenant already has the domain; `NotFound("tenant")`
+    /// when the tenant does not exist.
+    async fn add_domain(&self, domain: &EmailDomain) -> Result<()>;
+    /// The tenant's domains ordered by domain.
+    async fn list_domains(&self, tenant: &TenantId) -> Result<Vec<EmailDomain>>;
+    /// The domain's claim, whichever tenant holds it (cross-tenant: discovery, auto-join).
+    async fn get_domain(&self, domain: &DomainName) -> Result<Option<EmailDomain>>;
+    /// Marks the tenant's domain verified (and clears its challenge); `NotFound("domain")`.
+    async fn set_domain_verified(&self, tenant: &TenantId, domain: &DomainName, verified: bool) -> Result<()>;
+    /// `NotFound("domain")` when the tenant has no such domain.
+    async fn set_domain_auto_join(&self, tenant: &TenantId, domain: &DomainName, auto_join: bool) -> Result<()>;
+    /// `NotFound("domain")` when the tenant has no such domain.
+    async fn remove_domain(&self, tenant: &TenantId, domain: &DomainName) -> Result<()>;
+}
+
+/// Users' memberships in tenants (tenant-owned).
+#[async_trait]
+pub trait MembershipRepo: Send + Sync {
+    /// Creates the membership, or replaces role, status and pool of an existing one
+    /// (re-adding a removed member). `NotFound("tenant or user")` when either is missing.
+    async fn upsert_membership(&self, membership: &Membership) -> Result<()>;
+    async fn get_membership(&self, tenant: &TenantId, sub: &str) -> Result<Option<Membership>>;
+    /// The tenant's memberships, removed ones included, ordered by sub, after the page
+    /// cursor (a sub).
+    async fn list_memberships(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<Membership>>;
+    /// A user's **active** memberships in every tenant, ordered by tenant id
+    /// (cross-tenant: sign-in, `/v1/me`, switching tenants). Callers must still check that
+    /// the tenant itself is active.
+    async fn list_memberships_for_user(&self, pool: &PoolId, sub: &str) -> Result<Vec<Membership>>;
+    /// `NotFound("membership")` when the user is not a member (active or removed).
+    async fn set_membership_role(&self, tenant: &TenantId, sub: &str, role: Role) -> Result<()>;
+    /// Marks the membership removed (the row stays); `NotFound("membership")`.
+    async fn remove_membership(&self, tenant: &TenantId, sub: &str) -> Result<()>;
+    /// Records that the user made this tenant their active one at `at` (ms);
+    /// `NotFound("membership")`.
+    async fn touch_membership(&self, tenant: &TenantId, sub: &str, at: i64) -> Result<()>;
+}
+
+/// Invitations to tenants (tenant-owned). Only token hashes are stored.
+#[async_trait]
+pub trait InvitationRepo: Send + Sync {
+    /// `NotFound("tenant")` when the tenant does not exist.
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<()>;
+    async fn get_invitation(&self, tenant: &TenantId, id: &str) -> Result<Option<Invitation>>;
+    /// The invitation whose token hashes to `token_hash`, in whichever tenant
+    /// (cross-tenant: the invitee does not know the tenant yet).
+    async fn get_invitation_by_token_hash(&self, token_hash: &str) -> Result<Option<Invitation>>;
+    /// The tenant's invitations ordered by id, after the page cursor (an id).
+    async fn list_invitations(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<Invitation>>;
+    /// Marks the invitation accepted by `sub` at `now` (ms) if it is still pending then
+    /// (not accepted, not revoked, `now < expires_at`), atomically: of two concurrent
+    /// acceptances one wins. Returns whether this call accepted it.
+    async fn accept_invitation(&self, tenant: &TenantId, id: &str, sub: &str, now: i64) -> Result<bool>;
+    /// Revokes a not yet accepted or revoked invitation; false when it was no longer
+    /// pending, `NotFound("invitation")` when it does not exist.
+    async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
+}
+
 /// Everything the server needs from storage.
 #[async_trait]
 pub trait Store:
@@ -210,6 +289,10 @@ pub trait Store:
     + KeyRepo
     + TokenRepo
     + CodeRepo
+    + TenantRepo
+    + DomainRepo
+    + MembershipRepo
+    + InvitationRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

@@ -16,6 +16,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "outbox_delivery",
         sql: include_str!("../migrations/sqlite/0003_outbox_delivery.sql"),
     },
+    Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/sqlite/0004_tenancy.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -26,6 +27,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "outbox_delivery",
         sql: include_str!("../migrations/postgres/0003_outbox_delivery.sql"),
     },
+    Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/postgres/0004_tenancy.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

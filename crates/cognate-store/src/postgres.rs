@@ -121,6 +121,14 @@ async fn check_role(pool: &PgPool) -> Result<(), ConnectError> {
 /// numbers commit in order (revocations are rare; one lock for all pools is enough).
 const FEED_LOCK: &str = "SELECT pg_advisory_xact_lock(7270617)";
 
+/// Confines the current transaction to one tenant: the row-level security policies of
+/// tenant-owned tables read this transaction-local setting (see `0004_tenancy.sql`).
+const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
+
+/// Opens the current transaction to cross-tenant **reads** of tenant-owned tables (the
+/// `platform_read` policies). Used only by the store's `platform_scope` helper.
+const PLATFORM_SCOPE: &str = "SELECT set_config('app.platform', 'on', true)";
+
 mod repo_impls {
     use super::PgStore;
     crate::repos::repos!(PgStore, sqlx::postgres::PgRow, "postgres");

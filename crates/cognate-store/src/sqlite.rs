@@ -47,6 +47,13 @@ impl SqliteStore {
 /// SQLite runs one writer at a time, so feed numbers already commit in order.
 const FEED_LOCK: &str = "SELECT 1";
 
+/// SQLite has no row-level security; the shared SQL filters by tenant itself, so setting
+/// the tenant is a no-op that still takes the tenant parameter.
+const SET_TENANT: &str = "SELECT $1";
+
+/// No-op: SQLite has no policies to open for cross-tenant reads.
+const PLATFORM_SCOPE: &str = "SELECT 1";
+
 mod repo_impls {
     use super::SqliteStore;
     crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");

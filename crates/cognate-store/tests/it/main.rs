@@ -9,5 +9,6 @@ mod harness;
 mod outbox;
 mod pools;
 mod roles;
+mod tenancy;
 mod tokens;
 mod users;
