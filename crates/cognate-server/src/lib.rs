@@ -1,6 +1,7 @@
 //! Cognate's HTTP surfaces. [`build_router`] assembles them over an [`AppState`] so the
 //! binary serves it and tests drive it in-process or on port 0.
 
+pub mod api;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;
@@ -16,12 +17,14 @@ use axum::routing::{get, post};
 
 pub use state::{AppState, ServerSettings};
 
-/// The whole application: the Cognito JSON 1.1 endpoint, OIDC/OAuth, health checks.
+/// The whole application: the Cognito JSON 1.1 endpoint, OIDC/OAuth, the `/v1` tenancy
+/// API, health checks.
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/", post(cognito::handle))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
+        .merge(api::routes())
         .with_state(state)
 }

@@ -1,0 +1,6 @@
+//! Integration tests for cognate-server, compiled into one binary (see STYLE.md "Tests").
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: failing loudly is the point
+
+mod support;
+mod tenants_api;

@@ -1,0 +1,105 @@
+//! A fresh application per test: its own SQLite file in a temporary directory, a master
+//! key, and an admin credential.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use cognate_core::crypto::MasterKey;
+use cognate_core::password::{Argon2Settings, PasswordHasher};
+use cognate_core::{Rng, SystemClock, SystemRng};
+use cognate_server::state::Passwords;
+use cognate_server::{AppState, ServerSettings, bootstrap};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+pub struct TestApp {
+    pub app: axum::Router,
+    pub state: AppState,
+    pub key_id: String,
+    pub secret: String,
+    dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A response's status, `WWW-Authenticate` header and JSON body (`Null` when empty).
+pub struct Answer {
+    pub status: StatusCode,
+    pub challenge: Option<String>,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("cognate-it-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/cognate.db", dir.display());
+        let store = cognate_store::connect(&url, &cognate_store::PgOptions::default()).await.unwrap();
+        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
+        let master = MasterKey::from_base64(&MasterKey::generate_base64(&SystemRng)).unwrap();
+        // Cheap hashing: these tests never check password cost.
+        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
+        let state = AppState::new(
+            store,
+            master,
+            Arc::new(SystemClock),
+            rng.clone(),
+            Passwords::new(hasher, rng, 2),
+            ServerSettings::default(),
+        );
+        let cred = bootstrap::create_admin_credential(&state, "it").await.unwrap();
+        Self {
+            app: cognate_server::build_router(state.clone()),
+            state,
+            key_id: cred.access_key_id,
+            secret: cred.secret_access_key,
+            dir,
+        }
+    }
+
+    /// The admin's `Authorization` header value.
+    pub fn admin_auth(&self) -> String {
+        format!("Bearer {}:{}", self.key_id, self.secret)
+    }
+
+    /// Sends a request with an optional `Authorization` value and raw JSON body.
+    pub async fn send(&self, method: &str, uri: &str, auth: Option<&str>, body: Option<&str>) -> Answer {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let req = match body {
+            Some(body) => req.header("content-type", "application/json").body(Body::from(body.to_owned())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp: Response = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        Answer { status, challenge, body }
+    }
+
+    /// Sends a request as the platform admin.
+    pub async fn admin(&self, method: &str, uri: &str, body: Option<&Value>) -> Answer {
+        let body = body.map(Value::to_string);
+        self.send(method, uri, Some(&self.admin_auth()), body.as_deref()).await
+    }
+}
+
+/// Asserts an error answer's status and code, and that it has a message.
+#[track_caller]
+pub fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+    assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", answer.body);
+}
