@@ -13,7 +13,7 @@ mod extract;
 mod tenants;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::AppState;
 pub use auth::PlatformAdmin;
@@ -27,4 +27,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/tenants/{tenant_id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
         .route("/v1/tenants/{tenant_id}/suspend", post(tenants::suspend))
         .route("/v1/tenants/{tenant_id}/reactivate", post(tenants::reactivate))
+        // Any other `/v1` path answers in the surface's error shape, not with an empty 404.
+        .route("/v1", any(unknown_path))
+        .route("/v1/{*rest}", any(unknown_path))
+}
+
+async fn unknown_path() -> ApiError {
+    ApiError::not_found("No such /v1 resource.")
 }

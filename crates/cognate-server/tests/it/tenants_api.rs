@@ -192,3 +192,12 @@ async fn platinum_is_refused_until_dedicated_pools_exist() {
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "unsupported_tier");
     assert_error(&t.admin("GET", "/v1/tenants/globex", None).await, StatusCode::NOT_FOUND, "not_found");
 }
+
+#[tokio::test]
+async fn unknown_v1_paths_answer_in_the_error_shape() {
+    let app = TestApp::new().await;
+    for path in ["/v1", "/v1/nope", "/v1/tenants/acme/unknown/deeper"] {
+        let answer = app.admin("GET", path, None).await;
+        assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
+    }
+}
