@@ -18,12 +18,11 @@ use cognate_core::token::{
 use cognate_core::user::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 use super::auth::{check_password, check_secret_hash, load_client, rejection};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
-    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, save, signin_username,
+    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes, save,
     stored_name, unverify_alias_holder, write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
@@ -370,15 +369,12 @@ async fn sign_up(state: &AppState, input: Value) -> OpResult {
     }
     check_username(&req.username)?;
     let schema = Schema::new(&settings.schema);
-    let mut pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
+    let pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
     check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
     settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
 
     let sub = generate_sub(state.rng.as_ref());
-    let username = signin_username(settings, &req.username, &sub, &mut pairs)?;
-    schema.check_writes(&pairs, true).map_err(attribute_error)?;
-    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
-    schema.check_required(&attributes).map_err(attribute_error)?;
+    let (username, attributes) = new_user_attributes(settings, &req.username, &sub, pairs)?;
 
     let now = state.clock.now_millis();
     let user = User {

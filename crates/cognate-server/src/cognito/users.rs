@@ -234,12 +234,8 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
     }
 
     let sub = generate_sub(state.rng.as_ref());
-    let mut pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
-    let username = signin_username(settings, &req.username, &sub, &mut pairs)?;
-    let schema = Schema::new(&settings.schema);
-    schema.check_writes(&pairs, true).map_err(attribute_error)?;
-    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
-    schema.check_required(&attributes).map_err(attribute_error)?;
+    let pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
+    let (username, attributes) = new_user_attributes(settings, &req.username, &sub, pairs)?;
 
     let now = state.clock.now_millis();
     let user = User {
@@ -285,6 +281,23 @@ pub(super) fn check_username(name: &str) -> Result<(), CognitoError> {
         "1 validation error detected: Value at 'username' failed to satisfy constraint: \
          Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
     ))
+}
+
+/// The stored username and attributes of a new user (AdminCreateUser, SignUp): the
+/// sign-in name resolved under the pool's username attributes, every attribute checked
+/// against the schema (immutable ones may be set once), required ones present.
+pub(super) fn new_user_attributes(
+    settings: &PoolSettings,
+    requested: &str,
+    sub: &str,
+    mut pairs: Vec<(String, String)>,
+) -> Result<(String, BTreeMap<String, String>), CognitoError> {
+    let username = signin_username(settings, requested, sub, &mut pairs)?;
+    let schema = Schema::new(&settings.schema);
+    schema.check_writes(&pairs, true).map_err(attribute_error)?;
+    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
+    schema.check_required(&attributes).map_err(attribute_error)?;
+    Ok((username, attributes))
 }
 
 /// The username stored for a new user. In pools where users sign in with their email or
