@@ -12,8 +12,40 @@ pub const TENANT_CLAIMS: [&str; 4] = ["custom:tenantId", "custom:tenantName", "c
 /// The scope Cognito puts in access tokens from the SDK sign-in flows.
 pub const SDK_SCOPE: &str = "aws.cognito.signin.user.admin";
 
+/// The active tenant of a session, as both tokens carry it.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantClaims<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub tier: &'a str,
+    pub role: &'a str,
+}
+
+/// Where a token's tenant claims come from.
+#[derive(Debug, Clone, Copy)]
+pub enum TenantContext<'a> {
+    /// A pool outside Cognate's tenancy: `custom:tenant*` are ordinary attributes, and the
+    /// access token copies them as a pre-token-generation hook would.
+    Unmanaged,
+    /// A pool managed by the tenancy control plane (the shared pool or a dedicated one):
+    /// tenant claims come only from the session's active tenant (none without one), never
+    /// from the user's attributes.
+    Managed(Option<TenantClaims<'a>>),
+}
+
+impl TenantClaims<'_> {
+    fn insert(&self, claims: &mut Map<String, Value>) {
+        let [id, name, tier, role] = TENANT_CLAIMS;
+        claims.insert(id.into(), json!(self.id));
+        claims.insert(name.into(), json!(self.name));
+        claims.insert(tier.into(), json!(self.tier));
+        claims.insert(role.into(), json!(self.role));
+    }
+}
+
 /// Everything that goes into one issuance of an ID/access token pair.
 pub struct UserTokenContext<'a> {
+    pub tenant: TenantContext<'a>,
     pub issuer: &'a str,
     pub client_id: &'a str,
     pub user: &'a User,
@@ -48,9 +80,14 @@ pub fn id_token_claims(ctx: &UserTokenContext<'_>) -> Value {
     claims.insert("sub".into(), json!(ctx.user.sub));
     for (name, value) in &ctx.user.attributes {
         let readable = ctx.read_attributes.is_empty() || ctx.read_attributes.iter().any(|a| a == name);
-        if readable && !name.starts_with("dev:") {
+        let managed_tenant_attr =
+            matches!(ctx.tenant, TenantContext::Managed(_)) && name.starts_with("custom:tenant");
+        if readable && !name.starts_with("dev:") && !managed_tenant_attr {
             claims.insert(name.clone(), claim_value(name, value));
         }
+    }
+    if let TenantContext::Managed(Some(tenant)) = &ctx.tenant {
+        tenant.insert(&mut claims);
     }
     if !ctx.groups.is_empty() {
         claims.insert("cognito:groups".into(), json!(ctx.groups));
@@ -86,10 +123,16 @@ pub fn access_token_claims(ctx: &UserTokenContext<'_>) -> Value {
     claims.insert("jti".into(), json!(ctx.access_jti));
     claims.insert("username".into(), json!(ctx.user.username));
     claims.insert("version".into(), json!(2));
-    for name in TENANT_CLAIMS {
-        if let Some(value) = ctx.user.attributes.get(name) {
-            claims.insert(name.into(), json!(value));
+    match &ctx.tenant {
+        TenantContext::Unmanaged => {
+            for name in TENANT_CLAIMS {
+                if let Some(value) = ctx.user.attributes.get(name) {
+                    claims.insert(name.into(), json!(value));
+                }
+            }
         }
+        TenantContext::Managed(Some(tenant)) => tenant.insert(&mut claims),
+        TenantContext::Managed(None) => {}
     }
     Value::Object(claims)
 }
@@ -144,6 +187,7 @@ mod tests {
             tokens_valid_after: 0,
         };
         let ctx = UserTokenContext {
+            tenant: TenantContext::Unmanaged,
             issuer: "http://x/local_abc",
             client_id: "c",
             user: &user,
@@ -191,5 +235,18 @@ mod tests {
         assert_eq!(access["exp"], json!(620));
         let restricted = UserTokenContext { read_attributes: &["email".to_owned()], ..ctx };
         assert!(id_token_claims(&restricted).get("custom:tenantId").is_none());
+
+        // A managed pool: the attribute never leaks; only the active tenant is claimed.
+        let managed = UserTokenContext { tenant: TenantContext::Managed(None), ..ctx };
+        assert!(id_token_claims(&managed).get("custom:tenantId").is_none());
+        assert!(access_token_claims(&managed).get("custom:tenantId").is_none());
+        let globex = TenantClaims { id: "globex", name: "Globex", tier: "platinum", role: "admin" };
+        let active = UserTokenContext { tenant: TenantContext::Managed(Some(globex)), ..ctx };
+        for claims in [id_token_claims(&active), access_token_claims(&active)] {
+            assert_eq!(claims["custom:tenantId"], json!("globex"));
+            assert_eq!(claims["custom:tenantName"], json!("Globex"));
+            assert_eq!(claims["custom:tenantTier"], json!("platinum"));
+            assert_eq!(claims["custom:tenantRole"], json!("admin"));
+        }
     }
 }

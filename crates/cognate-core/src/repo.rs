@@ -183,6 +183,10 @@ pub trait TokenRepo: Send + Sync {
     /// Global sign-out: every family of the user is revoked, tokens issued before `at`
     /// stop working, and the feed says so.
     async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;
+    /// Revokes every unrevoked family bound to `tenant` (only `sub`'s when given) and
+    /// publishes each on its pool's feed; returns how many were revoked. Suspending a
+    /// tenant and removing a member use it.
+    async fn revoke_tenant_families(&self, tenant: &TenantId, sub: Option<&str>, at: i64) -> Result<u64>;
     /// The pool's feed after `after_seq`, at most `limit` events.
     async fn revocations_after(&self, pool: &PoolId, after_seq: i64, limit: u32) -> Result<Vec<RevocationEvent>>;
 }
@@ -207,8 +211,18 @@ pub trait TenantRepo: Send + Sync {
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
     /// Replaces name, tier, status, placement and MFA if `tenant.version` is still the
     /// stored version, and bumps it; `Conflict("version")` when someone else updated the
-    /// tenant first, `NotFound("tenant")` when it does not exist.
+    /// tenant first, `NotFound("tenant")` when it does not exist. In the same transaction
+    /// the tenant attributes are kept in step: every user of `tenant.pool_id` whose
+    /// `custom:tenantId` is this tenant gets `custom:tenantName` and `custom:tenantTier`
+    /// rewritten (attributes JSON and attribute index alike).
     async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// The platinum tenant whose dedicated pool is `pool`, if any.
+    async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
+    /// Moves a tenant between placements in ONE transaction, all or nothing (see
+    /// [`TenantMove`]): fails with `Conflict("version")` if the tenant changed since it was
+    /// read, or with a user key conflict (`Conflict("email")`, …) if a moved user collides
+    /// with a user already in the target pool; nothing is written then.
+    async fn move_tenant(&self, plan: &TenantMove) -> Result<()>;
     /// Deletes the tenant with its domains, memberships and invitations.
     async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
 }
@@ -246,6 +260,14 @@ pub trait MembershipRepo: Send + Sync {
     /// (cross-tenant: sign-in, `/v1/me`, switching tenants). Callers must still check that
     /// the tenant itself is active.
     async fn list_memberships_for_user(&self, pool: &PoolId, sub: &str) -> Result<Vec<Membership>>;
+    /// Saves a membership with everything that mirrors it, in one transaction: upserts
+    /// the row (as [`MembershipRepo::upsert_membership`]); ensures the role group
+    /// `{tenantId}-{role}` exists in `m.pool_id` and the user is in it and in no other role
+    /// group of this tenant (in none when the membership is removed); and, when `user` is
+    /// given, replaces that user's record (their tenant attributes). With `create_user`,
+    /// the user is created first in the same transaction (key conflicts as
+    /// [`UserRepo::create_user`]).
+    async fn save_membership(&self, m: &Membership, user: Option<(&User, &UserKeys)>, create_user: bool) -> Result<()>;
     /// `NotFound("membership")` when the user is not a member (active or removed).
     async fn set_membership_role(&self, tenant: &TenantId, sub: &str, role: Role) -> Result<()>;
     /// Marks the membership removed (the row stays); `NotFound("membership")`.
@@ -270,9 +292,48 @@ pub trait InvitationRepo: Send + Sync {
     /// (not accepted, not revoked, `now < expires_at`), atomically: of two concurrent
     /// acceptances one wins. Returns whether this call accepted it.
     async fn accept_invitation(&self, tenant: &TenantId, id: &str, sub: &str, now: i64) -> Result<bool>;
+    /// Accepts the invitation (as [`InvitationRepo::accept_invitation`]) and, only if this
+    /// call accepted it, saves the membership (as [`MembershipRepo::save_membership`]), in
+    /// one transaction. Returns false, writing nothing, when it was no longer pending.
+    async fn accept_invitation_with(
+        &self,
+        invitation: &Invitation,
+        now: i64,
+        m: &Membership,
+        user: Option<(&User, &UserKeys)>,
+        create_user: bool,
+    ) -> Result<bool>;
     /// Revokes a not yet accepted or revoked invitation; false when it was no longer
     /// pending, `NotFound("invitation")` when it does not exist.
     async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
+}
+
+/// A tier change that moves a tenant's users between pools (shared <-> dedicated).
+/// The store, in one transaction:
+/// 1. checks `tenant.version` is still stored and writes `tenant` (new tier and
+///    `pool_id = to`), bumping the version;
+/// 2. inserts every `users[i].user` (already carrying `pool_id = to`, the same sub,
+///    password hash, status and attributes) into `to`, with its keys;
+/// 3. ensures the role groups `{tenant}-{role}` exist in `to` and puts each moved user in
+///    the group of its `role`;
+/// 4. re-points the tenant's active memberships to `to` and deletes its removed ones;
+/// 5. deletes the tenant's role groups in `from`, and deletes the old user row of every
+///    user with `delete_old` (users still in other tenants of `from` keep theirs);
+/// 6. revokes (and publishes) every family bound to the tenant.
+#[derive(Debug, Clone)]
+pub struct TenantMove {
+    pub tenant: Tenant,
+    pub from: PoolId,
+    pub users: Vec<MovedUser>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MovedUser {
+    pub user: User,
+    pub keys: UserKeys,
+    pub role: Role,
+    pub delete_old: bool,
 }
 
 /// Everything the server needs from storage.

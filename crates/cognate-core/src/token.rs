@@ -16,6 +16,10 @@ pub struct TokenFamily {
     pub pool_id: PoolId,
     pub client_id: String,
     pub sub: String,
+    /// The tenant the family's tokens speak for (the active tenant at sign-in or switch),
+    /// `None` for a user outside tenancy. Every refresh re-checks that the user is still an
+    /// active member of this tenant and that the tenant is active.
+    pub tenant_id: Option<crate::tenant::TenantId>,
     /// When the user authenticated (seconds), carried into every token of the family.
     pub auth_time: i64,
     pub created_at: i64,

@@ -1,9 +1,8 @@
 //! First-start bootstrap: the shared pool and the first admin credential.
 
 use cognate_core::admin::{self, AdminCredential, SECRET_LABEL};
-use cognate_core::attributes::{self, AttributeDataType, SchemaAttribute, StringConstraints};
 use cognate_core::ids::PoolId;
-use cognate_core::pool::{PoolSettings, UserPool, UsernameConfiguration};
+use cognate_core::pool::UserPool;
 use cognate_core::{StoreError, crypto::MasterKey};
 
 use crate::AppState;
@@ -59,41 +58,17 @@ pub async fn ensure_shared_pool(state: &AppState) -> Result<PoolId, StoreError> 
     let winner = state.store.put_meta_if_absent(SHARED_POOL_KEY, candidate.as_str()).await?;
     let id = PoolId::parse(&winner).ok_or_else(|| StoreError::Corrupt(format!("shared pool id {winner}")))?;
     if id == candidate {
-        let tenant_attr = |name: &str| SchemaAttribute {
-            name: name.into(),
-            attribute_data_type: AttributeDataType::String,
-            developer_only_attribute: false,
-            mutable: true,
-            required: false,
-            number_attribute_constraints: None,
-            string_attribute_constraints: Some(StringConstraints {
-                min_length: Some("0".into()),
-                max_length: Some("256".into()),
-            }),
-        };
-        let schema = attributes::build_schema(&[
-            tenant_attr("tenantId"),
-            tenant_attr("tenantName"),
-            tenant_attr("tenantTier"),
-            tenant_attr("tenantRole"),
-        ])
-        .map_err(StoreError::Corrupt)?;
         let now = state.clock.now_millis();
         let pool = UserPool {
             id: id.clone(),
             name: "cognate-shared".into(),
-            settings: PoolSettings {
-                schema,
-                username_configuration: Some(UsernameConfiguration { case_sensitive: false }),
-                alias_attributes: vec!["email".into()],
-                auto_verified_attributes: vec!["email".into()],
-                ..PoolSettings::default()
-            },
+            settings: crate::tenancy::managed_pool_settings()?,
             created_at: now,
             updated_at: now,
             version: 1,
         };
         state.store.create_pool(&pool).await?;
+        crate::tenancy::default_client(state, &id).await?;
         tracing::info!(pool = %id, "created the shared user pool");
     }
     Ok(id)

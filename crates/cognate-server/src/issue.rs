@@ -7,11 +7,13 @@ use cognate_core::ids::{PoolId, generate_sub};
 use cognate_core::jwt::{self, TokenError};
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
+use cognate_core::tenant::TenantId;
 use cognate_core::token::{self, RefreshToken, TokenFamily};
 use cognate_core::user::User;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::tenancy::{self, Refusal, Selection};
 
 /// Why a token was not accepted. Surfaces render all of these without detail beyond
 /// Cognito's messages.
@@ -27,12 +29,26 @@ pub enum Rejection {
     Disabled,
     #[error("rotated refresh token reused")]
     Reused,
+    #[error("the user is not an active member of the tenant")]
+    NotMember,
+    #[error("the tenant is suspended")]
+    Suspended,
     #[error("internal error: {0}")]
     Fault(String),
 }
 
 fn fault(e: impl std::fmt::Display) -> Rejection {
     Rejection::Fault(e.to_string())
+}
+
+impl From<Refusal> for Rejection {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotMember => Self::NotMember,
+            Refusal::Suspended => Self::Suspended,
+            Refusal::Store(e) => fault(e),
+        }
+    }
 }
 
 /// The issuer of a pool's tokens.
@@ -67,11 +83,13 @@ impl Issued {
     }
 }
 
-/// Starts a token family for a fresh sign-in, with its first refresh token.
+/// Starts a token family for a fresh sign-in (or a tenant switch), bound to the
+/// session's tenant, with its first refresh token.
 pub async fn start_family(
     state: &AppState,
     client: &AppClient,
     user: &User,
+    tenant: Option<&TenantId>,
 ) -> Result<(TokenFamily, String), Rejection> {
     let now = state.clock.now_millis();
     let family = TokenFamily {
@@ -79,6 +97,7 @@ pub async fn start_family(
         pool_id: user.pool_id.clone(),
         client_id: client.id.to_string(),
         sub: user.sub.clone(),
+        tenant_id: tenant.cloned(),
         auth_time: now.div_euclid(1000),
         created_at: now,
         revoked_at: None,
@@ -99,7 +118,20 @@ fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
 }
 
-/// Signs an ID and access token pair for `user` in `family`.
+/// Starts a family for `selection` and issues its first tokens: a completed sign-in or a
+/// tenant switch.
+pub async fn sign_in(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    selection: &Selection,
+    scope: &str,
+) -> Result<Issued, Rejection> {
+    let (family, refresh) = start_family(state, client, user, selection.tenant_id()).await?;
+    issue_user_tokens(state, client, user, &family, Some(refresh), scope, selection).await
+}
+
+/// Signs an ID and access token pair for `user` in `family`, for the session's tenant.
 pub async fn issue_user_tokens(
     state: &AppState,
     client: &AppClient,
@@ -107,8 +139,9 @@ pub async fn issue_user_tokens(
     family: &TokenFamily,
     refresh_token: Option<String>,
     scope: &str,
+    selection: &Selection,
 ) -> Result<Issued, Rejection> {
-    let groups: Vec<String> = state
+    let mut groups: Vec<String> = state
         .store
         .list_groups_for_user(&user.pool_id, &user.sub, &PageRequest { after: None, limit: 500 })
         .await
@@ -116,6 +149,13 @@ pub async fn issue_user_tokens(
         .into_iter()
         .map(|g| g.name)
         .collect();
+    if let Some(active) = selection.active() {
+        groups.retain(|g| !active.hidden_groups.contains(g));
+        let role_group = active.role_group();
+        if !groups.contains(&role_group) {
+            groups.push(role_group);
+        }
+    }
     let keys = state.keys.get(state, &user.pool_id).await.map_err(fault)?;
     let issuer = issuer(state, &user.pool_id);
     let client_id = client.id.to_string();
@@ -123,6 +163,7 @@ pub async fn issue_user_tokens(
     let (event_id, id_jti, access_jti) = (generate_sub(rng), generate_sub(rng), generate_sub(rng));
     let access_ttl = i64::try_from(client.settings.access_token_secs()).unwrap_or(3600);
     let ctx = UserTokenContext {
+        tenant: selection.context(),
         issuer: &issuer,
         client_id: &client_id,
         user,
@@ -144,12 +185,16 @@ pub async fn issue_user_tokens(
 }
 
 /// A refresh: checks the token, its family and the user, applies the client's rotation
-/// policy, and issues new tokens in the same family.
+/// policy, and issues new tokens in the same family — after checking again that the user
+/// is an active member of the family's tenant and the tenant active. With `switch_to`
+/// naming another of the user's tenants, the tokens are for that tenant instead, in a new
+/// family bound to it (with its own refresh token); the presented token stays as it was.
 pub async fn refresh(
     state: &AppState,
     client: &AppClient,
     presented: &str,
     scope: &str,
+    switch_to: Option<&str>,
 ) -> Result<(User, Issued), Rejection> {
     if presented.is_empty() || presented.len() > 2048 {
         return Err(Rejection::Invalid);
@@ -174,6 +219,19 @@ pub async fn refresh(
     if !user.enabled {
         return Err(Rejection::Disabled);
     }
+    if let Some(target) = switch_to
+        && family.tenant_id.as_ref().map(TenantId::as_str) != Some(target)
+    {
+        let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
+        let active = tenancy::for_tenant(state, &user, &target).await?;
+        state.store.touch_membership(&target, &user.sub, now).await.map_err(fault)?;
+        let issued = sign_in(state, client, &user, &Selection::Managed(Some(active)), scope).await?;
+        return Ok((user, issued));
+    }
+    let selection = match &family.tenant_id {
+        Some(tenant) => Selection::Managed(Some(tenancy::for_tenant(state, &user, tenant).await?)),
+        None => tenancy::unbound(state, &user.pool_id).await.map_err(fault)?,
+    };
     let next = match client.settings.rotation_grace_secs() {
         None => None,
         Some(grace) => {
@@ -202,7 +260,7 @@ pub async fn refresh(
             Some(plain)
         }
     };
-    let issued = issue_user_tokens(state, client, &user, &family, next, scope).await?;
+    let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection).await?;
     Ok((user, issued))
 }
 

@@ -10,6 +10,7 @@ pub mod issue;
 pub mod keys;
 pub mod oauth;
 pub mod state;
+pub mod tenancy;
 pub mod throttle;
 
 use axum::Router;

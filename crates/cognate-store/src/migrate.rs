@@ -17,6 +17,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_outbox_delivery.sql"),
     },
     Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/sqlite/0004_tenancy.sql") },
+    Migration { version: 5, name: "family_tenant", sql: include_str!("../migrations/sqlite/0005_family_tenant.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -28,6 +29,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0003_outbox_delivery.sql"),
     },
     Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/postgres/0004_tenancy.sql") },
+    Migration { version: 5, name: "family_tenant", sql: include_str!("../migrations/postgres/0005_family_tenant.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

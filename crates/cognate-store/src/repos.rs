@@ -55,7 +55,9 @@ macro_rules! repos {
         use cognate_core::pool::UserPool;
         use cognate_core::repo::*;
         use cognate_core::resource_server::ResourceServer;
-        use cognate_core::tenant::{DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId};
+        use cognate_core::tenant::{
+            DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
+        };
         use cognate_core::jwt::SigningKeyRecord;
         use cognate_core::token::{OneTimeCode, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
         use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
@@ -64,6 +66,7 @@ macro_rules! repos {
         use $crate::repos::{json, prefix_upper, to_json, write_err};
 
         type Result<T> = std::result::Result<T, StoreError>;
+        type Db = <$row as sqlx::Row>::Database;
 
         fn col<'r, T>(row: &'r $row, name: &str) -> Result<T>
         where
@@ -335,6 +338,52 @@ macro_rules! repos {
                 Self::index_attributes(tx, u, &k.username).await
             }
 
+            /// Replaces a user's keys, status, password and attributes inside `tx` (re-indexing
+            /// the attributes); `NotFound("user")` when there is no such user.
+            async fn replace_user(tx: &mut sqlx::Transaction<'_, Db>, u: &User, k: &UserKeys) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, enabled = $5, \
+                     password_hash = $6, temp_password_expires_at = $7, attributes = $8, updated_at = $9 \
+                     WHERE pool_id = $10 AND sub = $11",
+                )
+                .bind(&k.email)
+                .bind(&k.phone)
+                .bind(&k.preferred_username)
+                .bind(u.status.as_str())
+                .bind(u.enabled)
+                .bind(&u.password_hash)
+                .bind(u.temp_password_expires_at)
+                .bind(to_json(&u.attributes)?)
+                .bind(u.updated_at)
+                .bind(u.pool_id.as_str())
+                .bind(&u.sub)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| write_err(e, "user"))?;
+                affected(done.rows_affected(), "user")?;
+                Self::index_attributes(tx, u, &k.username).await
+            }
+
+            /// Replaces only a user's attributes (and `updated_at`) inside `tx`, re-indexing
+            /// them; for changes that touch no key (the tenant attributes).
+            async fn replace_attributes(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                u: &User,
+                username_key: &str,
+            ) -> Result<()> {
+                let done =
+                    sqlx::query("UPDATE users SET attributes = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
+                        .bind(to_json(&u.attributes)?)
+                        .bind(u.updated_at)
+                        .bind(u.pool_id.as_str())
+                        .bind(&u.sub)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(backend_err)?;
+                affected(done.rows_affected(), "user")?;
+                Self::index_attributes(tx, u, username_key).await
+            }
+
             /// Rewrites a user's attribute search index inside `tx`.
             async fn index_attributes(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
@@ -464,27 +513,7 @@ macro_rules! repos {
 
             async fn update_user(&self, u: &User, k: &UserKeys) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                let done = sqlx::query(
-                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, enabled = $5, \
-                     password_hash = $6, temp_password_expires_at = $7, attributes = $8, updated_at = $9 \
-                     WHERE pool_id = $10 AND sub = $11",
-                )
-                .bind(&k.email)
-                .bind(&k.phone)
-                .bind(&k.preferred_username)
-                .bind(u.status.as_str())
-                .bind(u.enabled)
-                .bind(&u.password_hash)
-                .bind(u.temp_password_expires_at)
-                .bind(to_json(&u.attributes)?)
-                .bind(u.updated_at)
-                .bind(u.pool_id.as_str())
-                .bind(&u.sub)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| write_err(e, "user"))?;
-                affected(done.rows_affected(), "user")?;
-                Self::index_attributes(&mut tx, u, &k.username).await?;
+                Self::replace_user(&mut tx, u, k).await?;
                 tx.commit().await.map_err(backend_err)
             }
 
@@ -957,6 +986,7 @@ macro_rules! repos {
                 pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
                 client_id: col(row, "client_id")?,
                 sub: col(row, "sub")?,
+                tenant_id: col::<Option<String>>(row, "tenant_id")?.as_deref().map(tenant_id).transpose()?,
                 auth_time: col(row, "auth_time")?,
                 created_at: col(row, "created_at")?,
                 revoked_at: col(row, "revoked_at")?,
@@ -1058,6 +1088,36 @@ macro_rules! repos {
                     .map_err(backend_err)?;
                 Ok(())
             }
+
+            /// Revokes every unrevoked family bound to `tenant` (only `sub`'s when given)
+            /// inside `tx` and publishes each, as `revoke_family` does; returns how many.
+            async fn revoke_tenant_families_in(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                tenant: &TenantId,
+                sub: Option<&str>,
+                at: i64,
+            ) -> Result<u64> {
+                let rows = sqlx::query(
+                    "UPDATE token_families SET revoked_at = $1 \
+                     WHERE tenant_id = $2 AND ($3 = '' OR sub = $3) AND revoked_at IS NULL RETURNING id, pool_id",
+                )
+                .bind(at)
+                .bind(tenant.as_str())
+                .bind(sub.unwrap_or(""))
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(backend_err)?;
+                let mut revoked = rows
+                    .iter()
+                    .map(|row| Ok((col::<String>(row, "id")?, pool_id(&col::<String>(row, "pool_id")?)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                // RETURNING has no order; publish in a stable one.
+                revoked.sort_by(|a, b| a.0.cmp(&b.0));
+                for (family, pool) in &revoked {
+                    Self::publish_revocation(tx, pool, RevocationKind::Token, family, at).await?;
+                }
+                Ok(revoked.len() as u64)
+            }
         }
 
         #[async_trait]
@@ -1065,13 +1125,14 @@ macro_rules! repos {
             async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 sqlx::query(
-                    "INSERT INTO token_families (id, pool_id, client_id, sub, auth_time, created_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, created_at, \
+                     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&f.id)
                 .bind(f.pool_id.as_str())
                 .bind(&f.client_id)
                 .bind(&f.sub)
+                .bind(f.tenant_id.as_ref().map(TenantId::as_str))
                 .bind(f.auth_time)
                 .bind(f.created_at)
                 .bind(f.revoked_at)
@@ -1182,6 +1243,13 @@ macro_rules! repos {
                 tx.commit().await.map_err(backend_err)
             }
 
+            async fn revoke_tenant_families(&self, tenant: &TenantId, sub: Option<&str>, at: i64) -> Result<u64> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let revoked = Self::revoke_tenant_families_in(&mut tx, tenant, sub, at).await?;
+                tx.commit().await.map_err(backend_err)?;
+                Ok(revoked)
+            }
+
             async fn revocations_after(&self, pool: &PoolId, after_seq: i64, limit: u32) -> Result<Vec<RevocationEvent>> {
                 let rows = sqlx::query(
                     "SELECT seq, pool_id, kind, subject, at FROM revocation_events \
@@ -1267,476 +1335,7 @@ macro_rules! repos {
             }
         }
 
-        type Db = <$row as sqlx::Row>::Database;
-
-        fn tenant_id(text: &str) -> Result<TenantId> {
-            TenantId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("tenant id {text}")))
-        }
-
-        fn word<T: std::str::FromStr<Err = String>>(row: &$row, name: &str) -> Result<T> {
-            col::<String>(row, name)?.parse().map_err(StoreError::Corrupt)
-        }
-
-        /// `write_err`, naming `missing` when a foreign key points nowhere.
-        fn tenancy_err(e: sqlx::Error, unique: &'static str, missing: &'static str) -> StoreError {
-            match write_err(e, unique) {
-                StoreError::NotFound(_) => StoreError::NotFound(missing),
-                other => other,
-            }
-        }
-
-        fn tenant_from(row: &$row) -> Result<Tenant> {
-            Ok(Tenant {
-                id: tenant_id(&col::<String>(row, "id")?)?,
-                name: col(row, "name")?,
-                tier: word(row, "tier")?,
-                status: word(row, "status")?,
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                mfa: word(row, "mfa")?,
-                created_at: col(row, "created_at")?,
-                updated_at: col(row, "updated_at")?,
-                version: col(row, "version")?,
-            })
-        }
-
-        fn domain_from(row: &$row) -> Result<EmailDomain> {
-            let domain: String = col(row, "domain")?;
-            Ok(EmailDomain {
-                tenant_id: tenant_id(&col::<String>(row, "tenant_id")?)?,
-                domain: DomainName::parse(&domain).ok_or_else(|| StoreError::Corrupt(format!("domain {domain}")))?,
-                verified: col(row, "verified")?,
-                auto_join: col(row, "auto_join")?,
-                verification_token_hash: col(row, "verification_token_hash")?,
-                created_at: col(row, "created_at")?,
-            })
-        }
-
-        fn membership_from(row: &$row) -> Result<Membership> {
-            Ok(Membership {
-                tenant_id: tenant_id(&col::<String>(row, "tenant_id")?)?,
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                sub: col(row, "sub")?,
-                role: word(row, "role")?,
-                status: word(row, "status")?,
-                created_at: col(row, "created_at")?,
-                last_used_at: col(row, "last_used_at")?,
-            })
-        }
-
-        fn invitation_from(row: &$row) -> Result<Invitation> {
-            Ok(Invitation {
-                id: col(row, "id")?,
-                tenant_id: tenant_id(&col::<String>(row, "tenant_id")?)?,
-                email: col(row, "email")?,
-                role: word(row, "role")?,
-                token_hash: col(row, "token_hash")?,
-                invited_by: col(row, "invited_by")?,
-                created_at: col(row, "created_at")?,
-                expires_at: col(row, "expires_at")?,
-                accepted_at: col(row, "accepted_at")?,
-                revoked_at: col(row, "revoked_at")?,
-                accepted_sub: col(row, "accepted_sub")?,
-            })
-        }
-
-        impl $store {
-            /// Begins a transaction confined to `tenant`. On PostgreSQL the tenant-owned
-            /// tables' policies then show and accept only that tenant's rows; the SQL run in
-            /// it still filters by tenant, which is what isolates tenants on SQLite.
-            async fn tenant_scope(&self, tenant: &TenantId) -> Result<sqlx::Transaction<'static, Db>> {
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(super::SET_TENANT).bind(tenant.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
-                Ok(tx)
-            }
-
-            /// Begins a transaction that may READ every tenant's rows of tenant-owned
-            /// tables (PostgreSQL's `platform_read` policies); writes in it are refused by
-            /// the policies. The one way to look across tenants: keep its callers few
-            /// (discovery by domain, a user's memberships, an invitation by token).
-            async fn platform_scope(&self) -> Result<sqlx::Transaction<'static, Db>> {
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(super::PLATFORM_SCOPE).execute(&mut *tx).await.map_err(backend_err)?;
-                Ok(tx)
-            }
-        }
-
-        #[async_trait]
-        impl TenantRepo for $store {
-            async fn create_tenant(&self, t: &Tenant) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO tenants (id, name, tier, status, pool_id, mfa, created_at, updated_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(t.id.as_str())
-                .bind(&t.name)
-                .bind(t.tier.as_str())
-                .bind(t.status.as_str())
-                .bind(t.pool_id.as_str())
-                .bind(t.mfa.as_str())
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.version)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "tenant"))?;
-                Ok(())
-            }
-
-            async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
-                let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(tenant_from).transpose()
-            }
-
-            async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>> {
-                let rows = sqlx::query("SELECT * FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
-                    .bind(after(page))
-                    .bind(page.fetch_limit())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(tenant_from).collect()
-            }
-
-            async fn update_tenant(&self, t: &Tenant) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE tenants SET name = $1, tier = $2, status = $3, pool_id = $4, mfa = $5, updated_at = $6, \
-                     version = version + 1 WHERE id = $7 AND version = $8",
-                )
-                .bind(&t.name)
-                .bind(t.tier.as_str())
-                .bind(t.status.as_str())
-                .bind(t.pool_id.as_str())
-                .bind(t.mfa.as_str())
-                .bind(t.updated_at)
-                .bind(t.id.as_str())
-                .bind(t.version)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                if done.rows_affected() == 1 {
-                    return Ok(());
-                }
-                match self.get_tenant(&t.id).await? {
-                    Some(_) => Err(StoreError::Conflict("version")),
-                    None => Err(StoreError::NotFound("tenant")),
-                }
-            }
-
-            async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
-                // Foreign-key cascades remove the tenant-owned rows; policies do not filter them.
-                let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "tenant")
-            }
-        }
-
-        #[async_trait]
-        impl DomainRepo for $store {
-            async fn add_domain(&self, d: &EmailDomain) -> Result<()> {
-                let mut tx = self.tenant_scope(&d.tenant_id).await?;
-                sqlx::query(
-                    "INSERT INTO tenant_domains (domain, tenant_id, verified, auto_join, verification_token_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(d.domain.as_str())
-                .bind(d.tenant_id.as_str())
-                .bind(d.verified)
-                .bind(d.auto_join)
-                .bind(&d.verification_token_hash)
-                .bind(d.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| tenancy_err(e, "domain", "tenant"))?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn list_domains(&self, tenant: &TenantId) -> Result<Vec<EmailDomain>> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let rows = sqlx::query("SELECT * FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain")
-                    .bind(tenant.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                rows.iter().map(domain_from).collect()
-            }
-
-            async fn get_domain(&self, domain: &DomainName) -> Result<Option<EmailDomain>> {
-                let mut tx = self.platform_scope().await?;
-                let row = sqlx::query("SELECT * FROM tenant_domains WHERE domain = $1")
-                    .bind(domain.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                row.as_ref().map(domain_from).transpose()
-            }
-
-            async fn set_domain_verified(&self, tenant: &TenantId, domain: &DomainName, verified: bool) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query(
-                    "UPDATE tenant_domains SET verified = $1, \
-                     verification_token_hash = CASE WHEN $1 THEN NULL ELSE verification_token_hash END \
-                     WHERE tenant_id = $2 AND domain = $3",
-                )
-                .bind(verified)
-                .bind(tenant.as_str())
-                .bind(domain.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                affected(done.rows_affected(), "domain")?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn set_domain_auto_join(&self, tenant: &TenantId, domain: &DomainName, auto_join: bool) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done =
-                    sqlx::query("UPDATE tenant_domains SET auto_join = $1 WHERE tenant_id = $2 AND domain = $3")
-                        .bind(auto_join)
-                        .bind(tenant.as_str())
-                        .bind(domain.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                affected(done.rows_affected(), "domain")?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn remove_domain(&self, tenant: &TenantId, domain: &DomainName) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1 AND domain = $2")
-                    .bind(tenant.as_str())
-                    .bind(domain.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "domain")?;
-                tx.commit().await.map_err(backend_err)
-            }
-        }
-
-        #[async_trait]
-        impl MembershipRepo for $store {
-            async fn upsert_membership(&self, m: &Membership) -> Result<()> {
-                let mut tx = self.tenant_scope(&m.tenant_id).await?;
-                sqlx::query(
-                    "INSERT INTO memberships (tenant_id, pool_id, sub, role, status, created_at, last_used_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (tenant_id, sub) DO UPDATE SET pool_id = excluded.pool_id, role = excluded.role, \
-                     status = excluded.status",
-                )
-                .bind(m.tenant_id.as_str())
-                .bind(m.pool_id.as_str())
-                .bind(&m.sub)
-                .bind(m.role.as_str())
-                .bind(m.status.as_str())
-                .bind(m.created_at)
-                .bind(m.last_used_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| tenancy_err(e, "membership", "tenant or user"))?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn get_membership(&self, tenant: &TenantId, sub: &str) -> Result<Option<Membership>> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let row = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")
-                    .bind(tenant.as_str())
-                    .bind(sub)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                row.as_ref().map(membership_from).transpose()
-            }
-
-            async fn list_memberships(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<Membership>> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let rows =
-                    sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub > $2 ORDER BY sub LIMIT $3")
-                        .bind(tenant.as_str())
-                        .bind(after(page))
-                        .bind(page.fetch_limit())
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                rows.iter().map(membership_from).collect()
-            }
-
-            async fn list_memberships_for_user(&self, pool: &PoolId, sub: &str) -> Result<Vec<Membership>> {
-                let mut tx = self.platform_scope().await?;
-                let rows = sqlx::query(
-                    "SELECT * FROM memberships WHERE pool_id = $1 AND sub = $2 AND status = 'active' ORDER BY tenant_id",
-                )
-                .bind(pool.as_str())
-                .bind(sub)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                rows.iter().map(membership_from).collect()
-            }
-
-            async fn set_membership_role(&self, tenant: &TenantId, sub: &str, role: Role) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query("UPDATE memberships SET role = $1 WHERE tenant_id = $2 AND sub = $3")
-                    .bind(role.as_str())
-                    .bind(tenant.as_str())
-                    .bind(sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "membership")?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn remove_membership(&self, tenant: &TenantId, sub: &str) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query("UPDATE memberships SET status = $1 WHERE tenant_id = $2 AND sub = $3")
-                    .bind(MembershipStatus::Removed.as_str())
-                    .bind(tenant.as_str())
-                    .bind(sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "membership")?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn touch_membership(&self, tenant: &TenantId, sub: &str, at: i64) -> Result<()> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query("UPDATE memberships SET last_used_at = $1 WHERE tenant_id = $2 AND sub = $3")
-                    .bind(at)
-                    .bind(tenant.as_str())
-                    .bind(sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "membership")?;
-                tx.commit().await.map_err(backend_err)
-            }
-        }
-
-        #[async_trait]
-        impl InvitationRepo for $store {
-            async fn create_invitation(&self, i: &Invitation) -> Result<()> {
-                let mut tx = self.tenant_scope(&i.tenant_id).await?;
-                sqlx::query(
-                    "INSERT INTO invitations (id, tenant_id, email, role, token_hash, invited_by, created_at, expires_at, \
-                     accepted_at, revoked_at, accepted_sub) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(&i.id)
-                .bind(i.tenant_id.as_str())
-                .bind(&i.email)
-                .bind(i.role.as_str())
-                .bind(&i.token_hash)
-                .bind(&i.invited_by)
-                .bind(i.created_at)
-                .bind(i.expires_at)
-                .bind(i.accepted_at)
-                .bind(i.revoked_at)
-                .bind(&i.accepted_sub)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| tenancy_err(e, "invitation", "tenant"))?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn get_invitation(&self, tenant: &TenantId, id: &str) -> Result<Option<Invitation>> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let row = sqlx::query("SELECT * FROM invitations WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.as_str())
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                row.as_ref().map(invitation_from).transpose()
-            }
-
-            async fn get_invitation_by_token_hash(&self, token_hash: &str) -> Result<Option<Invitation>> {
-                let mut tx = self.platform_scope().await?;
-                let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                row.as_ref().map(invitation_from).transpose()
-            }
-
-            async fn list_invitations(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<Invitation>> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let rows =
-                    sqlx::query("SELECT * FROM invitations WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
-                        .bind(tenant.as_str())
-                        .bind(after(page))
-                        .bind(page.fetch_limit())
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                rows.iter().map(invitation_from).collect()
-            }
-
-            async fn accept_invitation(&self, tenant: &TenantId, id: &str, sub: &str, now: i64) -> Result<bool> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                // One conditional UPDATE: concurrent acceptances serialise on the row and
-                // only the first still finds accepted_at NULL.
-                let done = sqlx::query(
-                    "UPDATE invitations SET accepted_at = $1, accepted_sub = $2 WHERE tenant_id = $3 AND id = $4 \
-                     AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
-                )
-                .bind(now)
-                .bind(sub)
-                .bind(tenant.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {
-                let mut tx = self.tenant_scope(tenant).await?;
-                let done = sqlx::query(
-                    "UPDATE invitations SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 \
-                     AND accepted_at IS NULL AND revoked_at IS NULL",
-                )
-                .bind(at)
-                .bind(tenant.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                if done.rows_affected() == 1 {
-                    tx.commit().await.map_err(backend_err)?;
-                    return Ok(true);
-                }
-                let exists: Option<String> =
-                    sqlx::query_scalar("SELECT id FROM invitations WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                tx.commit().await.map_err(backend_err)?;
-                match exists {
-                    Some(_) => Ok(false),
-                    None => Err(StoreError::NotFound("invitation")),
-                }
-            }
-        }
+        $crate::repos_tenancy::tenancy_repos!($store, $row);
 
         #[async_trait]
         impl Store for $store {

@@ -1,14 +1,27 @@
-//! `/v1` authentication. This slice admits platform admins only:
-//! `Authorization: Bearer {accessKeyId}:{secretAccessKey}` with an unrevoked admin
-//! credential (the same pair that signs Cognito API calls).
+//! `/v1` authentication and authorization.
+//!
+//! Two kinds of caller, both as `Authorization: Bearer …`:
+//! - a platform admin: `{accessKeyId}:{secretAccessKey}` of an unrevoked admin credential
+//!   (the same pair that signs Cognito API calls); may do everything;
+//! - a user: an access token Cognate issued. A user acts only in the tenant their token is
+//!   for (`custom:tenantId`), with their role there as stored *now* (so a demotion or a
+//!   removal takes effect at once, not when the token expires).
+//!
+//! Users get `403 forbidden` for any tenant they cannot act in, existing or not, so they
+//! cannot probe other tenants' ids.
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use cognate_core::admin::SECRET_LABEL;
 use cognate_core::crypto::constant_time_eq;
+use cognate_core::pool::UserPool;
+use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId, TenantStatus};
+use cognate_core::user::User;
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::AppState;
+use crate::issue::{self, Rejection};
 
 /// A caller proven to hold an active platform admin credential.
 #[derive(Debug, Clone)]
@@ -17,32 +30,193 @@ pub struct PlatformAdmin {
     pub access_key_id: String,
 }
 
+/// A user authenticated by a Cognate access token.
+#[derive(Debug, Clone)]
+pub struct UserCaller {
+    pub pool: UserPool,
+    pub user: User,
+    /// The app client the token was issued to.
+    pub client_id: String,
+    /// The session's active tenant (`custom:tenantId`), if any.
+    pub tenant: Option<TenantId>,
+    pub claims: Value,
+}
+
+/// Whoever called.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Platform(PlatformAdmin),
+    User(Box<UserCaller>),
+}
+
+/// What a tenant-scoped operation requires of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The `admin` role in the tenant.
+    TenantAdmin,
+    /// Any active membership (handlers narrow further, e.g. to the member's own record).
+    Member,
+    /// Platform admins only.
+    Platform,
+}
+
+/// A caller's established right to act in a tenant.
+#[derive(Debug, Clone)]
+pub struct TenantAccess {
+    pub tenant: Tenant,
+    /// The acting user's membership; `None` for a platform admin.
+    pub membership: Option<Membership>,
+    /// Who acted, for records: `admin:{accessKeyId}` or the user's sub.
+    pub actor: String,
+}
+
+impl TenantAccess {
+    /// Whether the caller may manage the tenant (platform admin or tenant admin).
+    pub fn is_admin(&self) -> bool {
+        self.membership.as_ref().is_none_or(|m| m.role == Role::Admin)
+    }
+
+    /// The acting user's sub, if a user acted.
+    pub fn sub(&self) -> Option<&str> {
+        self.membership.as_ref().map(|m| m.sub.as_str())
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::unauthorized(true);
+    let value = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(invalid());
+    }
+    Ok(Some(token.trim().to_owned()))
+}
+
+async fn platform_admin(state: &AppState, token: &str) -> Result<PlatformAdmin, ApiError> {
+    let invalid = || ApiError::unauthorized(true);
+    let (key_id, secret) = token.split_once(':').ok_or_else(invalid)?;
+    // Unknown and revoked ids answer exactly like a wrong secret.
+    let cred = state.store.get_admin_credential(key_id).await?.ok_or_else(invalid)?;
+    if cred.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    let stored = state
+        .master_key
+        .open(SECRET_LABEL, &cred.secret_sealed)
+        .map_err(|e| ApiError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
+    if !constant_time_eq(&stored, secret.as_bytes()) {
+        return Err(invalid());
+    }
+    Ok(PlatformAdmin { access_key_id: cred.access_key_id })
+}
+
+async fn user_caller(state: &AppState, token: &str) -> Result<UserCaller, ApiError> {
+    let (pool, user, claims) = issue::verify_user_access(state, token).await.map_err(|e| match e {
+        Rejection::Fault(cause) => ApiError::internal(cause),
+        _ => ApiError::unauthorized(true),
+    })?;
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let tenant = claims.get("custom:tenantId").and_then(Value::as_str).and_then(TenantId::parse);
+    Ok(UserCaller { pool, user, client_id, tenant, claims })
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
+    let Some(token) = bearer(parts)? else {
+        return Ok(None);
+    };
+    // A JWT never contains ':'; an admin credential always does.
+    if token.contains(':') {
+        Ok(Some(Caller::Platform(platform_admin(state, &token).await?)))
+    } else {
+        Ok(Some(Caller::User(Box::new(user_caller(state, &token).await?))))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).await?.ok_or_else(|| ApiError::unauthorized(false))
+    }
+}
+
+/// A caller who may also be anonymous (discovery, accepting an invitation). Credentials
+/// that are present must still be valid.
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(authenticate(parts, state).await?))
+    }
+}
+
 impl FromRequestParts<AppState> for PlatformAdmin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(false));
-        };
-        let invalid = || ApiError::unauthorized(true);
-        let value = value.to_str().map_err(|_| invalid())?;
-        let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(invalid());
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Platform(admin) => Ok(admin),
+            Caller::User(_) => Err(platform_only()),
         }
-        let (key_id, secret) = token.trim().split_once(':').ok_or_else(invalid)?;
-        // Unknown and revoked ids answer exactly like a wrong secret.
-        let cred = state.store.get_admin_credential(key_id).await?.ok_or_else(invalid)?;
-        if cred.revoked_at.is_some() {
-            return Err(invalid());
+    }
+}
+
+fn platform_only() -> ApiError {
+    ApiError::forbidden("This operation needs a platform admin credential.")
+}
+
+/// The one answer a user gets for a tenant they cannot act in, whether it exists or not.
+fn not_your_tenant() -> ApiError {
+    ApiError::forbidden("You cannot act in this tenant with this token.")
+}
+
+pub fn tenant_not_found() -> ApiError {
+    ApiError::not_found("The tenant does not exist.")
+}
+
+impl Caller {
+    /// Establishes the caller's right to act in `tenant` as `need` requires.
+    pub async fn tenant(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
+        match self {
+            Self::Platform(admin) => {
+                let t = state.store.get_tenant(tenant).await?.ok_or_else(tenant_not_found)?;
+                Ok(TenantAccess { tenant: t, membership: None, actor: format!("admin:{}", admin.access_key_id) })
+            }
+            Self::User(caller) => {
+                if need == Need::Platform {
+                    return Err(platform_only());
+                }
+                if caller.tenant.as_ref() != Some(tenant) {
+                    return Err(not_your_tenant());
+                }
+                let membership = state
+                    .store
+                    .get_membership(tenant, &caller.user.sub)
+                    .await?
+                    .filter(|m| m.status == MembershipStatus::Active && m.pool_id == caller.user.pool_id)
+                    .ok_or_else(not_your_tenant)?;
+                let t = state.store.get_tenant(tenant).await?.ok_or_else(not_your_tenant)?;
+                if t.status != TenantStatus::Active {
+                    return Err(ApiError::forbidden("The tenant is suspended."));
+                }
+                if need == Need::TenantAdmin && membership.role != Role::Admin {
+                    return Err(ApiError::forbidden("This operation needs the admin role in the tenant."));
+                }
+                Ok(TenantAccess { tenant: t, membership: Some(membership), actor: caller.user.sub.clone() })
+            }
         }
-        let stored = state
-            .master_key
-            .open(SECRET_LABEL, &cred.secret_sealed)
-            .map_err(|e| ApiError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
-        if !constant_time_eq(&stored, secret.as_bytes()) {
-            return Err(invalid());
+    }
+
+    /// The user behind the call; platform admins are not users (`403`).
+    pub fn user(&self) -> Result<&UserCaller, ApiError> {
+        match self {
+            Self::User(caller) => Ok(caller),
+            Self::Platform(_) => Err(ApiError::forbidden("This operation needs a user's access token.")),
         }
-        Ok(Self { access_key_id: cred.access_key_id })
     }
 }

@@ -1,23 +1,26 @@
-//! `/v1/tenants`: create, list, get, rename, suspend, reactivate, delete.
+//! `/v1/tenants`: create, list, get, update, suspend, reactivate, delete, and tier moves
+//! between shared and dedicated placement.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::page::{self, PageRequest};
-use cognate_core::tenant::{MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
+use cognate_core::StoreError;
+use cognate_core::page::PageRequest;
+use cognate_core::repo::{MovedUser, TenantMove};
+use cognate_core::tenant::{EmailDomain, MembershipStatus, MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
 use serde::{Deserialize, Serialize};
 
-use super::auth::PlatformAdmin;
+use super::auth::{Caller, Need, PlatformAdmin, tenant_not_found};
 use super::error::ApiError;
 use super::extract::{Json, Query};
-use crate::{AppState, bootstrap};
+use super::paging::{ListParams, Page};
+use crate::tenancy;
+use crate::{AppState, bootstrap, issue};
 
 /// Longest tenant display name, in characters.
 const MAX_NAME_CHARS: usize = 256;
-/// Page size when `limit` is absent.
-const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size accepted.
-const MAX_LIMIT: u32 = 100;
+/// Most domains accepted when creating a tenant.
+const MAX_CREATE_DOMAINS: usize = 20;
 /// Scope that binds list cursors to this list.
 const CURSOR_SCOPE: &str = "tenants";
 
@@ -29,30 +32,39 @@ pub struct TenantView {
     name: String,
     tier: Tier,
     status: TenantStatus,
+    /// `shared` or `dedicated`.
+    placement: &'static str,
     pool_id: String,
+    /// The placement's default app client (what discovery hands to login pages).
+    client_id: String,
+    /// The issuer of the tenant's tokens.
+    issuer: String,
     mfa: MfaRequirement,
     created_at: i64,
     updated_at: i64,
 }
 
-impl From<Tenant> for TenantView {
-    fn from(t: Tenant) -> Self {
-        Self {
-            id: t.id.to_string(),
-            name: t.name,
-            tier: t.tier,
-            status: t.status,
-            pool_id: t.pool_id.as_str().to_owned(),
-            mfa: t.mfa,
-            created_at: t.created_at.div_euclid(1000),
-            updated_at: t.updated_at.div_euclid(1000),
-        }
-    }
+/// The API view of a tenant.
+pub async fn view(state: &AppState, t: Tenant) -> Result<TenantView, ApiError> {
+    let client_id = tenancy::default_client(state, &t.pool_id).await?;
+    Ok(TenantView {
+        id: t.id.to_string(),
+        name: t.name,
+        tier: t.tier,
+        status: t.status,
+        placement: if t.tier.is_dedicated() { "dedicated" } else { "shared" },
+        issuer: issue::issuer(state, &t.pool_id),
+        pool_id: t.pool_id.as_str().to_owned(),
+        client_id: client_id.to_string(),
+        mfa: t.mfa,
+        created_at: t.created_at.div_euclid(1000),
+        updated_at: t.updated_at.div_euclid(1000),
+    })
 }
 
 /// The `{tenant_id}` path segment. A value that is not a valid slug cannot name a tenant,
 /// so it is 404 like any unknown tenant.
-pub struct TenantPath(TenantId);
+pub struct TenantPath(pub TenantId);
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     type Rejection = ApiError;
@@ -65,35 +77,28 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     }
 }
 
-fn tenant_not_found() -> ApiError {
-    ApiError::not_found("The tenant does not exist.")
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     id: Option<String>,
     name: String,
     tier: Tier,
+    /// Email domains to claim (unverified, without auto-join).
+    #[serde(default)]
+    domains: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     name: Option<String>,
+    mfa: Option<MfaRequirement>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct ListParams {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantPage {
-    items: Vec<TenantView>,
-    next_cursor: Option<String>,
+#[serde(deny_unknown_fields)]
+pub struct SetTier {
+    tier: Tier,
 }
 
 /// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
@@ -143,14 +148,23 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let name = valid_name(&req.name)?;
     let id = tenant_id(req.id.as_deref(), &name)?;
-    if req.tier.is_dedicated() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_tier",
-            "platinum placement arrives with dedicated pools",
-        ));
+    if req.domains.len() > MAX_CREATE_DOMAINS {
+        return Err(ApiError::invalid_request(format!("At most {MAX_CREATE_DOMAINS} domains at creation.")));
     }
-    let pool_id = bootstrap::ensure_shared_pool(&state).await?;
+    let domains = req.domains.iter().map(|d| super::domains::claimable(d)).collect::<Result<Vec<_>, _>>()?;
+    if state.store.get_tenant(&id).await?.is_some() {
+        return Err(ApiError::conflict(format!("The tenant id {id} is taken.")));
+    }
+    for d in &domains {
+        if state.store.get_domain(d).await?.is_some() {
+            return Err(ApiError::conflict(format!("The domain {d} is already claimed.")));
+        }
+    }
+    let pool_id = if req.tier.is_dedicated() {
+        tenancy::provision_dedicated_pool(&state, &id).await?
+    } else {
+        bootstrap::ensure_shared_pool(&state).await?
+    };
     let now = state.clock.now_millis();
     let tenant = Tenant {
         id,
@@ -163,36 +177,60 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
-    state.store.create_tenant(&tenant).await.map_err(|e| match e {
-        cognate_core::StoreError::Conflict(_) => ApiError::conflict(format!("The tenant id {} is taken.", tenant.id)),
-        other => other.into(),
-    })?;
-    Ok((StatusCode::CREATED, axum::Json(TenantView::from(tenant))).into_response())
+    if let Err(e) = state.store.create_tenant(&tenant).await {
+        discard_dedicated_pool(&state, &tenant).await;
+        return Err(match e {
+            StoreError::Conflict(_) => ApiError::conflict(format!("The tenant id {} is taken.", tenant.id)),
+            other => other.into(),
+        });
+    }
+    for domain in domains {
+        let claim = EmailDomain {
+            tenant_id: tenant.id.clone(),
+            domain,
+            verified: false,
+            auto_join: false,
+            verification_token_hash: None,
+            created_at: now,
+        };
+        if let Err(e) = state.store.add_domain(&claim).await {
+            // A concurrent claim won: undo the tenant so the request has no effect.
+            state.store.delete_tenant(&tenant.id).await?;
+            discard_dedicated_pool(&state, &tenant).await;
+            return Err(match e {
+                StoreError::Conflict(_) => {
+                    ApiError::conflict(format!("The domain {} is already claimed.", claim.domain))
+                }
+                other => other.into(),
+            });
+        }
+    }
+    tracing::info!(tenant = %tenant.id, tier = %tenant.tier, pool = %tenant.pool_id, "tenant created");
+    Ok((StatusCode::CREATED, axum::Json(view(&state, tenant).await?)).into_response())
+}
+
+/// Deletes a dedicated pool provisioned for a tenant whose creation failed.
+async fn discard_dedicated_pool(state: &AppState, tenant: &Tenant) {
+    if tenant.tier.is_dedicated()
+        && let Err(e) = state.store.delete_pool(&tenant.pool_id).await
+    {
+        tracing::error!(pool = %tenant.pool_id, error = %e, "could not delete an unused dedicated pool");
+    }
 }
 
 pub async fn list(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
     Query(params): Query<ListParams>,
-) -> Result<axum::Json<TenantPage>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_request(format!("The limit must be 1 to {MAX_LIMIT}.")));
-    }
-    let after = match params.cursor.as_deref() {
-        Some(token) => Some(
-            page::decode_token(CURSOR_SCOPE, token)
-                .ok_or_else(|| ApiError::invalid_request("The cursor is not valid."))?,
-        ),
-        None => None,
-    };
-    let req = PageRequest { after, limit };
+) -> Result<axum::Json<Page<TenantView>>, ApiError> {
+    let req = params.page(CURSOR_SCOPE)?;
     let rows = state.store.list_tenants(&req).await?;
-    let (rows, next) = page::finish(rows, &req, |t| t.id.to_string());
-    Ok(axum::Json(TenantPage {
-        items: rows.into_iter().map(TenantView::from).collect(),
-        next_cursor: next.map(|key| page::encode_token(CURSOR_SCOPE, &key)),
-    }))
+    let (rows, next_cursor) = Page::<TenantView>::finish(rows, &req, CURSOR_SCOPE, |t| t.id.to_string());
+    let mut items = Vec::with_capacity(rows.len());
+    for t in rows {
+        items.push(view(&state, t).await?);
+    }
+    Ok(axum::Json(Page { items, next_cursor }))
 }
 
 async fn load(state: &AppState, id: &TenantId) -> Result<Tenant, ApiError> {
@@ -201,48 +239,58 @@ async fn load(state: &AppState, id: &TenantId) -> Result<Tenant, ApiError> {
 
 pub async fn get(
     State(state): State<AppState>,
-    _admin: PlatformAdmin,
+    caller: Caller,
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    Ok(axum::Json(load(&state, &id).await?.into()))
+    let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    Ok(axum::Json(view(&state, access.tenant).await?))
 }
 
 /// Applies `change` to the stored tenant and saves it if nobody updated it in between
 /// (`409 conflict` otherwise).
-async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant)) -> Result<TenantView, ApiError> {
+async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant)) -> Result<Tenant, ApiError> {
     let mut tenant = load(state, id).await?;
     change(&mut tenant);
     tenant.updated_at = state.clock.now_millis();
     state.store.update_tenant(&tenant).await.map_err(|e| match e {
-        cognate_core::StoreError::NotFound(_) => tenant_not_found(),
+        StoreError::NotFound(_) => tenant_not_found(),
         other => other.into(),
     })?;
     tenant.version += 1;
-    Ok(tenant.into())
+    Ok(tenant)
 }
 
 pub async fn update(
     State(state): State<AppState>,
-    _admin: PlatformAdmin,
+    caller: Caller,
     TenantPath(id): TenantPath,
     Json(req): Json<UpdateTenant>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let name = req.name.as_deref().map(valid_name).transpose()?;
-    let view = modify(&state, &id, |t| {
+    let tenant = modify(&state, &id, |t| {
         if let Some(name) = name {
             t.name = name;
         }
+        if let Some(mfa) = req.mfa {
+            t.mfa = mfa;
+        }
     })
     .await?;
-    Ok(axum::Json(view))
+    Ok(axum::Json(view(&state, tenant).await?))
 }
 
+/// Suspends the tenant: its users can no longer sign in to it or refresh into it, and its
+/// refresh tokens are revoked (and published on the revocation feed).
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    Ok(axum::Json(modify(&state, &id, |t| t.status = TenantStatus::Suspended).await?))
+    let tenant = modify(&state, &id, |t| t.status = TenantStatus::Suspended).await?;
+    let revoked = state.store.revoke_tenant_families(&tenant.id, None, state.clock.now_millis()).await?;
+    tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
+    Ok(axum::Json(view(&state, tenant).await?))
 }
 
 pub async fn reactivate(
@@ -250,7 +298,8 @@ pub async fn reactivate(
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    Ok(axum::Json(modify(&state, &id, |t| t.status = TenantStatus::Active).await?))
+    let tenant = modify(&state, &id, |t| t.status = TenantStatus::Active).await?;
+    Ok(axum::Json(view(&state, tenant).await?))
 }
 
 pub async fn delete(
@@ -258,11 +307,91 @@ pub async fn delete(
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<StatusCode, ApiError> {
+    load(&state, &id).await?;
+    state.store.revoke_tenant_families(&id, None, state.clock.now_millis()).await?;
     state.store.delete_tenant(&id).await.map_err(|e| match e {
-        cognate_core::StoreError::NotFound(_) => tenant_not_found(),
+        StoreError::NotFound(_) => tenant_not_found(),
         other => other.into(),
     })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/tenants/{id}/tier`: changes the tier; when the placement changes (to or from
+/// platinum) every member moves to the target pool in one transaction, keeping sub,
+/// password hash, status, attributes and role.
+pub async fn set_tier(
+    State(state): State<AppState>,
+    _admin: PlatformAdmin,
+    TenantPath(id): TenantPath,
+    Json(req): Json<SetTier>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    let tenant = load(&state, &id).await?;
+    if tenant.tier.is_dedicated() == req.tier.is_dedicated() {
+        let tenant = modify(&state, &id, |t| t.tier = req.tier).await?;
+        return Ok(axum::Json(view(&state, tenant).await?));
+    }
+    let (to, provisioned) = if req.tier.is_dedicated() {
+        (tenancy::provision_dedicated_pool(&state, &id).await?, true)
+    } else {
+        (bootstrap::ensure_shared_pool(&state).await?, false)
+    };
+    let mut after = tenant.clone();
+    after.tier = req.tier;
+    after.pool_id = to.clone();
+    after.updated_at = state.clock.now_millis();
+    let moved = match plan_move(&state, &tenant, &after).await {
+        Ok(plan) => state.store.move_tenant(&plan).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = moved {
+        if provisioned {
+            discard_dedicated_pool(&state, &after).await;
+        }
+        return Err(match e.code {
+            "conflict" if e.status == StatusCode::CONFLICT => {
+                ApiError::conflict(format!("The tenant cannot move: {} Nothing was changed.", e.message))
+            }
+            _ => e,
+        });
+    }
+    tracing::info!(tenant = %id, from = %tenant.pool_id, to = %to, tier = %req.tier, "tenant moved");
+    if tenant.tier.is_dedicated() && state.store.count_users(&tenant.pool_id).await? == 0 {
+        // The old dedicated pool is empty now.
+        state.store.delete_pool(&tenant.pool_id).await?;
+    }
+    after.version += 1;
+    Ok(axum::Json(view(&state, after).await?))
+}
+
+/// Every active member of `before` as they will live in `after.pool_id`.
+async fn plan_move(state: &AppState, before: &Tenant, after: &Tenant) -> Result<TenantMove, ApiError> {
+    let target = state.store.get_pool(&after.pool_id).await?.ok_or_else(|| ApiError::internal("target pool"))?;
+    let mut users = Vec::new();
+    let mut page = PageRequest { after: None, limit: 500 };
+    loop {
+        let rows = state.store.list_memberships(&before.id, &page).await?;
+        let done = rows.len() < page.limit as usize;
+        page.after = rows.last().map(|m| m.sub.clone());
+        for m in rows.into_iter().filter(|m| m.status == MembershipStatus::Active) {
+            let Some(old) = state.store.get_user_by_sub(&before.pool_id, &m.sub).await? else {
+                continue;
+            };
+            // A user in other tenants of the shared pool keeps that account; a dedicated
+            // pool's users belong to this tenant only.
+            let others = tenancy::user_tenants(state, &old).await?.iter().any(|(o, _)| o.tenant_id != before.id);
+            let mut user = old.clone();
+            user.pool_id = after.pool_id.clone();
+            // In the target pool this tenant is the user's only one (a dedicated pool's
+            // users belong to its tenant; users leaving one had no other tenant there).
+            tenancy::set_home_attributes(&mut user, after);
+            let keys = user.keys(&target.settings);
+            users.push(MovedUser { user, keys, role: m.role, delete_old: !others });
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(TenantMove { tenant: after.clone(), from: before.pool_id.clone(), users, at: state.clock.now_millis() })
 }
 
 #[cfg(test)]

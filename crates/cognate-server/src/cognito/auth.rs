@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::input::{load_pool, parse};
-use super::users::find_user;
+use super::users::{find_user, refuse_tenant_attributes};
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
 use crate::issue::{self, Rejection};
+use crate::tenancy::{self, Refusal};
 
 pub(super) const OPS: &[&str] = &[
     "InitiateAuth",
@@ -60,6 +61,8 @@ pub(super) fn rejection(e: Rejection, what: &str) -> CognitoError {
         Rejection::Revoked => not_authorized(&format!("{what} has been revoked")),
         Rejection::Disabled => not_authorized("User is disabled."),
         Rejection::Reused => CognitoError::new("RefreshTokenReuseException", "The refresh token was already used."),
+        Rejection::NotMember => not_authorized("User is not a member of the requested tenant."),
+        Rejection::Suspended => not_authorized("Tenant is suspended."),
         Rejection::Fault(cause) => CognitoError::internal(cause),
     }
 }
@@ -134,6 +137,29 @@ struct InitiateInput {
     auth_parameters: HashMap<String, String>,
     client_id: String,
     user_pool_id: Option<String>,
+    #[serde(default)]
+    client_metadata: HashMap<String, String>,
+}
+
+/// The tenant a caller asks for in `ClientMetadata`.
+fn requested_tenant(metadata: &HashMap<String, String>) -> Option<&str> {
+    metadata.get("tenantId").map(String::as_str)
+}
+
+/// Maps a tenant refusal at sign-in to Cognito's exception.
+fn tenant_refusal(e: Refusal) -> CognitoError {
+    match e {
+        Refusal::NotMember => not_authorized("User is not a member of the requested tenant."),
+        Refusal::Suspended => not_authorized("Tenant is suspended."),
+        Refusal::Store(e) => e.into(),
+    }
+}
+
+/// Completes a sign-in: picks the session's tenant and issues the first tokens.
+async fn complete_sign_in(state: &AppState, client: &AppClient, user: &User, tenant: Option<&str>) -> OpResult {
+    let selection = tenancy::choose(state, user, tenant).await.map_err(tenant_refusal)?;
+    let issued = issue::sign_in(state, client, user, &selection, SDK_SCOPE).await.map_err(|e| rejection(e, "token"))?;
+    Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
 }
 
 fn refresh_allowed(client: &AppClient) -> bool {
@@ -163,13 +189,13 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
             if !client.settings.allows_flow("ALLOW_USER_PASSWORD_AUTH", Some("USER_PASSWORD_AUTH")) {
                 return Err(CognitoError::invalid("USER_PASSWORD_AUTH flow not enabled for this client"));
             }
-            password_sign_in(state, ctx, &pool, &client, params).await
+            password_sign_in(state, ctx, &pool, &client, params, requested_tenant(&req.client_metadata)).await
         }
         ("ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH", true) => {
             if !client.settings.allows_flow("ALLOW_ADMIN_USER_PASSWORD_AUTH", Some("ADMIN_NO_SRP_AUTH")) {
                 return Err(CognitoError::invalid(format!("{flow} flow not enabled for this client")));
             }
-            password_sign_in(state, ctx, &pool, &client, params).await
+            password_sign_in(state, ctx, &pool, &client, params, requested_tenant(&req.client_metadata)).await
         }
         ("REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN", _) => {
             if !refresh_allowed(&client) {
@@ -184,6 +210,7 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
                 token,
                 params.get("SECRET_HASH").map(String::as_str),
                 params.get("USERNAME"),
+                requested_tenant(&req.client_metadata),
             )
             .await
         }
@@ -200,6 +227,7 @@ async fn refresh_sign_in(
     token: &str,
     secret_hash: Option<&str>,
     username: Option<&String>,
+    switch_to: Option<&str>,
 ) -> OpResult {
     if client.secret_sealed.is_some() {
         // The hash is over the username; find it from the token's family first.
@@ -219,7 +247,7 @@ async fn refresh_sign_in(
         check_secret_hash(state, client, secret_hash, &names)?;
     }
     let (_, issued) =
-        issue::refresh(state, client, token, SDK_SCOPE).await.map_err(|e| rejection(e, "Refresh Token"))?;
+        issue::refresh(state, client, token, SDK_SCOPE, switch_to).await.map_err(|e| rejection(e, "Refresh Token"))?;
     Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
 }
 
@@ -263,6 +291,7 @@ async fn password_sign_in(
     pool: &UserPool,
     client: &AppClient,
     params: &HashMap<String, String>,
+    tenant: Option<&str>,
 ) -> OpResult {
     let username =
         params.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
@@ -313,16 +342,9 @@ async fn password_sign_in(
             if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
                 return Err(not_authorized("Temporary password has expired and must be reset by an administrator."));
             }
-            new_password_challenge(state, client, &user)
+            new_password_challenge(state, client, &user, tenant)
         }
-        UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            let (family, refresh) =
-                issue::start_family(state, client, &user).await.map_err(|e| rejection(e, "token"))?;
-            let issued = issue::issue_user_tokens(state, client, &user, &family, Some(refresh), SDK_SCOPE)
-                .await
-                .map_err(|e| rejection(e, "token"))?;
-            Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
-        }
+        UserStatus::Confirmed | UserStatus::ExternalProvider => complete_sign_in(state, client, &user, tenant).await,
     }
 }
 
@@ -334,17 +356,21 @@ struct Session {
     sub: String,
     challenge: String,
     exp: i64,
+    /// The tenant asked for when the challenge began.
+    #[serde(default)]
+    tenant: Option<String>,
 }
 
 const SESSION_LABEL: &str = "auth-session";
 
-fn new_password_challenge(state: &AppState, client: &AppClient, user: &User) -> OpResult {
+fn new_password_challenge(state: &AppState, client: &AppClient, user: &User, tenant: Option<&str>) -> OpResult {
     let session = Session {
         pool: user.pool_id.to_string(),
         client: client.id.to_string(),
         sub: user.sub.clone(),
         challenge: "NEW_PASSWORD_REQUIRED".into(),
         exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
+        tenant: tenant.map(str::to_owned),
     };
     let sealed = state.master_key.seal(
         state.rng.as_ref(),
@@ -377,6 +403,8 @@ struct RespondInput {
     #[serde(default)]
     challenge_responses: HashMap<String, String>,
     user_pool_id: Option<String>,
+    #[serde(default)]
+    client_metadata: HashMap<String, String>,
 }
 
 async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
@@ -437,6 +465,7 @@ async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
         .collect();
     let schema = Schema::new(&pool.settings.schema);
     schema.check_writes(&writes, false).map_err(|e| CognitoError::invalid(e.to_string()))?;
+    refuse_tenant_attributes(state, &pool, writes.iter().map(|(n, _)| n.as_str())).await?;
     for (name, value) in writes {
         user.attributes.insert(name, value);
     }
@@ -445,12 +474,11 @@ async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
     user.status = UserStatus::Confirmed;
     user.temp_password_expires_at = None;
     user.updated_at = state.clock.now_millis();
+    // Check the tenant before the password changes, so a refusal writes nothing.
+    let tenant = requested_tenant(&req.client_metadata).or(session.tenant.as_deref());
+    tenancy::choose(state, &user, tenant).await.map_err(tenant_refusal)?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    let (family, refresh) = issue::start_family(state, &client, &user).await.map_err(|e| rejection(e, "token"))?;
-    let issued = issue::issue_user_tokens(state, &client, &user, &family, Some(refresh), SDK_SCOPE)
-        .await
-        .map_err(|e| rejection(e, "token"))?;
-    Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
+    complete_sign_in(state, &client, &user, tenant).await
 }
 
 #[derive(Deserialize)]
@@ -468,7 +496,7 @@ async fn get_tokens_from_refresh_token(state: &AppState, input: Value) -> OpResu
     if !refresh_allowed(&client) {
         return Err(CognitoError::invalid("REFRESH_TOKEN_AUTH flow not enabled for this client"));
     }
-    let (_, issued) = issue::refresh(state, &client, &req.refresh_token, SDK_SCOPE)
+    let (_, issued) = issue::refresh(state, &client, &req.refresh_token, SDK_SCOPE, None)
         .await
         .map_err(|e| rejection(e, "Refresh Token"))?;
     Ok(json!({"AuthenticationResult": issued.authentication_result()}))

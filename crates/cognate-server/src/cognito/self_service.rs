@@ -22,12 +22,12 @@ use serde_json::{Value, json};
 use super::auth::{check_password, check_secret_hash, load_client, rejection};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
-    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes, save,
-    stored_name, unverify_alias_holder, write_error,
+    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes,
+    refuse_tenant_attributes, save, stored_name, unverify_alias_holder, write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
-use crate::issue;
+use crate::{issue, tenancy};
 
 pub(super) const OPS: &[&str] = &[
     "SignUp",
@@ -371,13 +371,14 @@ async fn sign_up(state: &AppState, input: Value) -> OpResult {
     let schema = Schema::new(&settings.schema);
     let pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
     check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
+    refuse_tenant_attributes(state, &pool, pairs.iter().map(|(n, _)| n.as_str())).await?;
     settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
 
     let sub = generate_sub(state.rng.as_ref());
     let (username, attributes) = new_user_attributes(settings, &req.username, &sub, pairs)?;
 
     let now = state.clock.now_millis();
-    let user = User {
+    let mut user = User {
         pool_id: pool.id.clone(),
         sub,
         username,
@@ -390,7 +391,10 @@ async fn sign_up(state: &AppState, input: Value) -> OpResult {
         updated_at: now,
         tokens_valid_after: 0,
     };
-    state.store.create_user(&user, &user.keys(settings)).await.map_err(|e| write_error(settings, e, true))?;
+    let home =
+        tenancy::home_for_new_user(state, &pool.id, user.attributes.get("email").map(String::as_str), true).await?;
+    let keys = user.keys(settings);
+    tenancy::create_user(state, &mut user, &keys, home.as_ref()).await.map_err(|e| write_error(settings, e, true))?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "user signed up");
 
     // A code is stored even with nowhere to send it; an administrator can still confirm.

@@ -17,7 +17,7 @@ use super::input::{
     user_type,
 };
 use super::{CognitoError, OpResult};
-use crate::AppState;
+use crate::{AppState, tenancy};
 
 pub(super) const OPS: &[&str] = &[
     "AdminCreateUser",
@@ -235,10 +235,11 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
 
     let sub = generate_sub(state.rng.as_ref());
     let pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
+    refuse_tenant_attributes(state, &pool, pairs.iter().map(|(n, _)| n.as_str())).await?;
     let (username, attributes) = new_user_attributes(settings, &req.username, &sub, pairs)?;
 
     let now = state.clock.now_millis();
-    let user = User {
+    let mut user = User {
         pool_id: pool.id.clone(),
         sub,
         username,
@@ -252,7 +253,8 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
         tokens_valid_after: 0,
     };
     let keys = user.keys(settings);
-    match state.store.create_user(&user, &keys).await {
+    let home = tenancy::home_for_new_user(state, &pool.id, None, false).await?;
+    match tenancy::create_user(state, &mut user, &keys, home.as_ref()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(alias @ ("email" | "phone_number")))
             if req.force_alias_creation == Some(true) && !settings.username_attributes.iter().any(|a| a == alias) =>
@@ -261,7 +263,9 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
             if let Some(key) = key {
                 unverify_alias_holder(state, &pool, alias, &key).await?;
             }
-            state.store.create_user(&user, &keys).await.map_err(|e| write_error(settings, e, true))?;
+            tenancy::create_user(state, &mut user, &keys, home.as_ref())
+                .await
+                .map_err(|e| write_error(settings, e, true))?;
         }
         Err(e) => return Err(write_error(settings, e, true)),
     }
@@ -270,6 +274,21 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
         send_invitation(state, &pool, &user, &req.username, &password, &mediums).await?;
     }
     Ok(json!({"User": user_type(&user, None)}))
+}
+
+/// In a pool managed by the tenancy control plane, only `/v1` writes the tenant
+/// attributes; the Cognito surface refuses them.
+pub(super) async fn refuse_tenant_attributes<'a>(
+    state: &AppState,
+    pool: &UserPool,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), CognitoError> {
+    match tenancy::reserved_write(state, &pool.id, names).await? {
+        Some(name) => Err(CognitoError::invalid(format!(
+            "{name} is managed by Cognate's tenancy API (/v1) in this user pool and cannot be written here."
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses usernames Cognito's pattern rejects (empty, too long, whitespace, controls).
@@ -448,6 +467,7 @@ async fn admin_update_user_attributes(state: &AppState, input: Value) -> OpResul
     let pool = load_pool(state, &req.user_pool_id).await?;
     let schema = Schema::new(&pool.settings.schema);
     schema.check_writes(&pairs, false).map_err(attribute_error)?;
+    refuse_tenant_attributes(state, &pool, pairs.iter().map(|(n, _)| n.as_str())).await?;
     let mut user = find_user(state, &pool, &req.username).await?;
     let in_request = |name: &str| pairs.iter().any(|(n, _)| n == name);
     for (contact, verified) in [("email", "email_verified"), ("phone_number", "phone_number_verified")] {
@@ -482,6 +502,7 @@ async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResul
     let names = req.user_attribute_names.ok_or_else(|| missing("userAttributeNames"))?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     Schema::new(&pool.settings.schema).check_deletes(&names).map_err(attribute_error)?;
+    refuse_tenant_attributes(state, &pool, names.iter().map(String::as_str)).await?;
     for (attr, is_username) in
         [("email", pool.settings.email_is_username()), ("phone_number", pool.settings.phone_is_username())]
     {

@@ -151,7 +151,7 @@ async fn refresh_token(state: &AppState, client: &AppClient, form: &OAuthForm) -
     if !refresh_allowed(client) {
         return Err(OAuthError::bad("unauthorized_client", "The client may not refresh tokens."));
     }
-    let (_, issued) = issue::refresh(state, client, presented, SDK_SCOPE).await.map_err(|e| match e {
+    let (_, issued) = issue::refresh(state, client, presented, SDK_SCOPE, None).await.map_err(|e| match e {
         Rejection::Fault(cause) => OAuthError::internal(cause),
         // One answer for unknown, expired, revoked, reused tokens and disabled users.
         other => {

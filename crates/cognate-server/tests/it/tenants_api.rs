@@ -186,11 +186,55 @@ async fn duplicate_ids_are_409() {
 }
 
 #[tokio::test]
-async fn platinum_is_refused_until_dedicated_pools_exist() {
+async fn platinum_tenants_get_a_dedicated_pool_with_its_own_client_and_keys() {
     let t = TestApp::new().await;
+    let acme = t.admin("POST", "/v1/tenants", Some(&json!({"name": "Acme", "tier": "standard"}))).await.body;
     let r = t.admin("POST", "/v1/tenants", Some(&json!({"name": "Globex", "tier": "platinum"}))).await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "unsupported_tier");
-    assert_error(&t.admin("GET", "/v1/tenants/globex", None).await, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let globex = r.body;
+    assert_eq!(globex["placement"], "dedicated");
+    assert_eq!(acme["placement"], "shared");
+    assert_ne!(globex["poolId"], acme["poolId"]);
+    assert_ne!(globex["clientId"], acme["clientId"]);
+    assert!(globex["issuer"].as_str().unwrap().ends_with(globex["poolId"].as_str().unwrap()));
+    let pool = cognate_core::ids::PoolId::parse(globex["poolId"].as_str().unwrap()).unwrap();
+    let stored = t.state.store.get_pool(&pool).await.unwrap().expect("the dedicated pool exists");
+    assert_eq!(stored.name, "cognate-globex");
+    assert_eq!(t.state.store.get_tenant_by_pool(&pool).await.unwrap().unwrap().id.as_str(), "globex");
+    // The client shown is stable and belongs to the pool.
+    assert_eq!(t.admin("GET", "/v1/tenants/globex", None).await.body["clientId"], globex["clientId"]);
+    let client = cognate_core::ids::ClientId::parse(globex["clientId"].as_str().unwrap()).unwrap();
+    assert_eq!(t.state.store.find_client(&client).await.unwrap().unwrap().pool_id, pool);
+}
+
+#[tokio::test]
+async fn creation_with_a_taken_or_consumer_domain_changes_nothing() {
+    let t = TestApp::new().await;
+    let r = t
+        .admin(
+            "POST",
+            "/v1/tenants",
+            Some(&json!({"id": "acme", "name": "Acme", "tier": "basic", "domains": ["acme.com"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = t
+        .admin(
+            "POST",
+            "/v1/tenants",
+            Some(&json!({"id": "evil", "name": "Evil", "tier": "platinum", "domains": ["acme.com"]})),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    let r = t
+        .admin(
+            "POST",
+            "/v1/tenants",
+            Some(&json!({"id": "evil", "name": "Evil", "tier": "basic", "domains": ["gmail.com"]})),
+        )
+        .await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "consumer_domain");
+    assert_error(&t.admin("GET", "/v1/tenants/evil", None).await, StatusCode::NOT_FOUND, "not_found");
 }
 
 #[tokio::test]

@@ -2,16 +2,19 @@ use cognate_core::StoreError;
 use cognate_core::SystemRng;
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
-use cognate_core::repo::Store;
+use cognate_core::repo::{MovedUser, Store, TenantMove};
 use cognate_core::tenant::{
     DomainName, EmailDomain, Invitation, Membership, MembershipStatus, MfaRequirement, Role, Tenant, TenantId,
     TenantStatus, Tier,
 };
+use cognate_core::token::{RevocationKind, TokenFamily};
+use cognate_core::user::{FilterField, FilterOp, User, UserFilter};
 use sqlx::Connection as _;
 use sqlx::Executor as _;
 
 use crate::harness::{PgDb, on_both};
 use crate::pools::pool;
+use crate::tokens::family;
 use crate::users::user;
 
 fn tid(s: &str) -> TenantId {
@@ -390,4 +393,449 @@ async fn postgres_policies_confine_the_service_role_to_its_tenant() {
         conn.close().await.unwrap();
     }
     db.drop_db().await;
+}
+
+/// The names of the user's groups in `pool`.
+async fn groups_of(store: &dyn Store, pool: &UserPool, sub: &str) -> Vec<String> {
+    store.list_groups_for_user(&pool.id, sub, &page(None, 100)).await.unwrap().into_iter().map(|g| g.name).collect()
+}
+
+/// The usernames of `pool`'s users whose attribute `name` is `value` (through the index).
+async fn with_attribute(store: &dyn Store, pool: &UserPool, name: &str, value: &str) -> Vec<String> {
+    let filter = UserFilter { field: FilterField::Attribute(name.into()), op: FilterOp::Equals, value: value.into() };
+    store.list_users(&pool.id, Some(&filter), &page(None, 100)).await.unwrap().into_iter().map(|u| u.username).collect()
+}
+
+/// A user of `p` carrying the tenant attributes of `t`.
+fn tenant_user(p: &UserPool, name: &str, t: &Tenant) -> User {
+    user(
+        p,
+        name,
+        &[
+            ("email", &format!("{name}@example.com")),
+            ("email_verified", "true"),
+            ("custom:tenantId", t.id.as_str()),
+            ("custom:tenantName", &t.name),
+            ("custom:tenantTier", t.tier.as_str()),
+        ],
+    )
+}
+
+fn tenant_family(p: &UserPool, id: &str, sub: &str, tenant: Option<&str>) -> TokenFamily {
+    TokenFamily { tenant_id: tenant.map(tid), ..family(p, id, sub, 1_000) }
+}
+
+#[tokio::test]
+async fn save_membership_mirrors_the_role_in_groups() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme", "globex"]).await;
+        let ann = new_user(&*store, &p, "ann").await;
+        // A group that is not a role group is left alone.
+        store
+            .create_group(&cognate_core::group::Group {
+                pool_id: p.id.clone(),
+                name: "staff".into(),
+                description: None,
+                role_arn: None,
+                precedence: None,
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+        store.add_user_to_group(&p.id, "staff", &ann).await.unwrap();
+
+        store.save_membership(&member("acme", &p, &ann, Role::Member), None, false).await.unwrap();
+        assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-member", "staff"]);
+        let group = store.get_group(&p.id, "acme-member").await.unwrap().unwrap();
+        assert_eq!((group.description.as_deref(), group.created_at), (Some("Role member of tenant acme"), 7));
+        assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().role, Role::Member);
+
+        // A new role moves the user between the tenant's role groups; other tenants' stay.
+        store.save_membership(&member("globex", &p, &ann, Role::ReadOnly), None, false).await.unwrap();
+        store.save_membership(&member("acme", &p, &ann, Role::Admin), None, false).await.unwrap();
+        assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-admin", "globex-read_only", "staff"]);
+        assert!(store.get_group(&p.id, "acme-member").await.unwrap().is_some());
+
+        // Removed: in none of the tenant's role groups.
+        let removed = Membership { status: MembershipStatus::Removed, ..member("acme", &p, &ann, Role::Admin) };
+        store.save_membership(&removed, None, false).await.unwrap();
+        assert_eq!(groups_of(&*store, &p, &ann).await, ["globex-read_only", "staff"]);
+        assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().status, MembershipStatus::Removed);
+
+        // With a user record, the record is replaced in the same transaction (and re-indexed).
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        let mut record = store.get_user_by_sub(&p.id, &ann).await.unwrap().unwrap();
+        record.attributes.insert("custom:tenantId".into(), "acme".into());
+        record.updated_at = 8;
+        store
+            .save_membership(&member("acme", &p, &ann, Role::Member), Some((&record, &record.keys(&p.settings))), false)
+            .await
+            .unwrap();
+        assert_eq!(store.get_user_by_sub(&p.id, &ann).await.unwrap().unwrap(), record);
+        assert_eq!(with_attribute(&*store, &p, "custom:tenantId", "acme").await, ["ann"]);
+        assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-member", "globex-read_only", "staff"]);
+
+        // create_user: the user is created with the membership.
+        let bob = tenant_user(&p, "bob", &acme);
+        store
+            .save_membership(&member("acme", &p, &bob.sub, Role::Admin), Some((&bob, &bob.keys(&p.settings))), true)
+            .await
+            .unwrap();
+        assert_eq!(store.get_user_by_sub(&p.id, &bob.sub).await.unwrap().as_ref(), Some(&bob));
+        assert_eq!(groups_of(&*store, &p, &bob.sub).await, ["acme-admin"]);
+
+        // A key conflict or a failing membership writes nothing, the user included.
+        let twin = tenant_user(&p, "bob", &acme);
+        let res = store
+            .save_membership(&member("acme", &p, &twin.sub, Role::Admin), Some((&twin, &twin.keys(&p.settings))), true)
+            .await;
+        assert!(matches!(res, Err(StoreError::Conflict("username"))), "{res:?}");
+        let carol = tenant_user(&p, "carol", &acme);
+        let res = store
+            .save_membership(
+                &member("nobody", &p, &carol.sub, Role::Admin),
+                Some((&carol, &carol.keys(&p.settings))),
+                true,
+            )
+            .await;
+        assert!(matches!(res, Err(StoreError::NotFound("tenant or user"))), "{res:?}");
+        assert!(store.get_user_by_sub(&p.id, &carol.sub).await.unwrap().is_none());
+        assert!(store.get_group(&p.id, "nobody-admin").await.unwrap().is_none());
+        // Without create_user, a missing user fails the same way.
+        let res = store.save_membership(&member("acme", &p, &carol.sub, Role::Admin), None, false).await;
+        assert!(matches!(res, Err(StoreError::NotFound("tenant or user"))), "{res:?}");
+        // A record of another user than the membership's is refused.
+        let res = store
+            .save_membership(&member("acme", &p, &ann, Role::Admin), Some((&bob, &bob.keys(&p.settings))), false)
+            .await;
+        assert!(matches!(res, Err(StoreError::Corrupt(_))), "{res:?}");
+        assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().role, Role::Member);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accept_invitation_with_accepts_once_and_creates_the_user_atomically() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme", "globex"]).await;
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        let invite = |email: &str| Invitation::new(acme.id.clone(), email, Role::Member, "admin", 1_000, &SystemRng).0;
+
+        let inv = invite("dan@example.com");
+        store.create_invitation(&inv).await.unwrap();
+        let dan = tenant_user(&p, "dan", &acme);
+        let keys = dan.keys(&p.settings);
+        let m = member("acme", &p, &dan.sub, Role::Member);
+        assert!(store.accept_invitation_with(&inv, 2_000, &m, Some((&dan, &keys)), true).await.unwrap());
+        assert_eq!(store.get_user_by_sub(&p.id, &dan.sub).await.unwrap().as_ref(), Some(&dan));
+        assert_eq!(store.get_membership(&acme.id, &dan.sub).await.unwrap().as_ref(), Some(&m));
+        assert_eq!(groups_of(&*store, &p, &dan.sub).await, ["acme-member"]);
+        let stored = store.get_invitation(&acme.id, &inv.id).await.unwrap().unwrap();
+        assert_eq!((stored.accepted_at, stored.accepted_sub.as_deref()), (Some(2_000), Some(dan.sub.as_str())));
+
+        // The second acceptance loses and changes nothing.
+        let again = member("acme", &p, &dan.sub, Role::Admin);
+        assert!(!store.accept_invitation_with(&inv, 2_001, &again, None, false).await.unwrap());
+        assert_eq!(store.get_membership(&acme.id, &dan.sub).await.unwrap().unwrap().role, Role::Member);
+        assert_eq!(groups_of(&*store, &p, &dan.sub).await, ["acme-member"]);
+        assert_eq!(store.get_invitation(&acme.id, &inv.id).await.unwrap().unwrap().accepted_at, Some(2_000));
+
+        // A failing user creation leaves the invitation pending and writes nothing.
+        let inv2 = invite("dan2@example.com");
+        store.create_invitation(&inv2).await.unwrap();
+        let twin = tenant_user(&p, "dan", &acme);
+        let m2 = member("acme", &p, &twin.sub, Role::Member);
+        let res = store.accept_invitation_with(&inv2, 2_000, &m2, Some((&twin, &twin.keys(&p.settings))), true).await;
+        assert!(matches!(res, Err(StoreError::Conflict("username"))), "{res:?}");
+        assert_eq!(store.get_invitation(&acme.id, &inv2.id).await.unwrap().unwrap().accepted_at, None);
+        assert!(store.get_membership(&acme.id, &twin.sub).await.unwrap().is_none());
+        // An expired invitation creates no user.
+        let erin = tenant_user(&p, "erin", &acme);
+        let m3 = member("acme", &p, &erin.sub, Role::Member);
+        let late = inv2.expires_at;
+        let erin_keys = erin.keys(&p.settings);
+        assert!(!store.accept_invitation_with(&inv2, late, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
+        assert!(store.get_user_by_sub(&p.id, &erin.sub).await.unwrap().is_none());
+        // A membership of another tenant than the invitation's is refused.
+        let elsewhere = member("globex", &p, &erin.sub, Role::Admin);
+        let res = store.accept_invitation_with(&inv2, 2_000, &elsewhere, Some((&erin, &erin_keys)), true).await;
+        assert!(matches!(res, Err(StoreError::Corrupt(_))), "{res:?}");
+        assert!(store.accept_invitation_with(&inv2, 2_000, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
+        assert_eq!(groups_of(&*store, &p, &erin.sub).await, ["acme-member"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn of_two_concurrent_acceptances_with_user_creation_one_wins() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme"]).await;
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        let (inv, _) = Invitation::new(acme.id.clone(), "x@example.com", Role::Member, "admin", 1_000, &SystemRng);
+        store.create_invitation(&inv).await.unwrap();
+        let (a, b) = (tenant_user(&p, "first", &acme), tenant_user(&p, "second", &acme));
+        let accept = |u: User| {
+            let (store, inv, p) = (store.clone(), inv.clone(), p.clone());
+            async move {
+                let m = member("acme", &p, &u.sub, Role::Member);
+                store.accept_invitation_with(&inv, 2_000, &m, Some((&u, &u.keys(&p.settings))), true).await.unwrap()
+            }
+        };
+        let (won_a, won_b) = tokio::join!(accept(a.clone()), accept(b.clone()));
+        assert!(won_a != won_b, "exactly one acceptance wins: {won_a} {won_b}");
+        let (winner, loser) = if won_a { (&a, &b) } else { (&b, &a) };
+        assert!(store.get_user_by_sub(&p.id, &winner.sub).await.unwrap().is_some());
+        assert!(store.get_user_by_sub(&p.id, &loser.sub).await.unwrap().is_none());
+        let ms = store.list_memberships(&acme.id, &page(None, 10)).await.unwrap();
+        assert_eq!(ms.iter().map(|m| m.sub.as_str()).collect::<Vec<_>>(), [winner.sub.as_str()]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revoke_tenant_families_revokes_only_that_tenants_and_publishes_them() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme", "globex"]).await;
+        let dedicated = pool("dedicated");
+        store.create_pool(&dedicated).await.unwrap();
+        for f in [
+            tenant_family(&p, "f-acme-ann", "ann", Some("acme")),
+            tenant_family(&p, "f-acme-bob", "bob", Some("acme")),
+            tenant_family(&dedicated, "f-acme-ann-2", "ann", Some("acme")),
+            tenant_family(&p, "f-globex-ann", "ann", Some("globex")),
+            tenant_family(&p, "f-none-ann", "ann", None),
+        ] {
+            store.create_family(&f, None).await.unwrap();
+        }
+        let old = TokenFamily { revoked_at: Some(5), ..tenant_family(&p, "f-acme-old", "ann", Some("acme")) };
+        store.create_family(&old, None).await.unwrap();
+        assert_eq!(store.get_family("f-acme-ann").await.unwrap().unwrap().tenant_id, Some(tid("acme")));
+        assert_eq!(store.get_family("f-none-ann").await.unwrap().unwrap().tenant_id, None);
+
+        let revoked_at = |id: &'static str| {
+            let store = store.clone();
+            async move { store.get_family(id).await.unwrap().unwrap().revoked_at }
+        };
+        let feed = |pool: &UserPool| {
+            let (store, id) = (store.clone(), pool.id.clone());
+            async move {
+                let events = store.revocations_after(&id, 0, 100).await.unwrap();
+                assert!(events.iter().all(|e| e.kind == RevocationKind::Token));
+                events.into_iter().map(|e| (e.subject, e.at)).collect::<Vec<_>>()
+            }
+        };
+
+        assert_eq!(store.revoke_tenant_families(&tid("acme"), Some("ann"), 100).await.unwrap(), 2);
+        assert_eq!(revoked_at("f-acme-ann").await, Some(100));
+        assert_eq!(revoked_at("f-acme-ann-2").await, Some(100));
+        assert_eq!(revoked_at("f-acme-bob").await, None);
+        assert_eq!(revoked_at("f-acme-old").await, Some(5));
+        assert_eq!(feed(&p).await, [("f-acme-ann".to_owned(), 100)]);
+        assert_eq!(feed(&dedicated).await, [("f-acme-ann-2".to_owned(), 100)]);
+
+        assert_eq!(store.revoke_tenant_families(&tid("acme"), None, 200).await.unwrap(), 1);
+        assert_eq!(revoked_at("f-acme-bob").await, Some(200));
+        assert_eq!(revoked_at("f-acme-ann").await, Some(100));
+        assert_eq!(revoked_at("f-globex-ann").await, None);
+        assert_eq!(revoked_at("f-none-ann").await, None);
+        assert_eq!(feed(&p).await, [("f-acme-ann".to_owned(), 100), ("f-acme-bob".to_owned(), 200)]);
+        assert_eq!(store.revoke_tenant_families(&tid("acme"), None, 300).await.unwrap(), 0);
+        assert_eq!(feed(&p).await.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_tenant_rewrites_the_tenant_attributes_of_its_users() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme", "globex"]).await;
+        let other = pool("other");
+        store.create_pool(&other).await.unwrap();
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        let globex = store.get_tenant(&tid("globex")).await.unwrap().unwrap();
+        let ann = tenant_user(&p, "ann", &acme);
+        let bob = tenant_user(&p, "bob", &globex);
+        let cy = user(&p, "cy", &[("given_name", "Cy")]);
+        // Same tenant id, but outside the tenant's pool: not the tenant's user.
+        let dee = tenant_user(&other, "dee", &acme);
+        for (u, pool) in [(&ann, &p), (&bob, &p), (&cy, &p), (&dee, &other)] {
+            store.create_user(u, &u.keys(&pool.settings)).await.unwrap();
+        }
+
+        let renamed = Tenant { name: "Acme Corp".into(), tier: Tier::Basic, updated_at: 50, ..acme.clone() };
+        store.update_tenant(&renamed).await.unwrap();
+        let stored = store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap();
+        assert_eq!(stored.attributes["custom:tenantName"], "Acme Corp");
+        assert_eq!(stored.attributes["custom:tenantTier"], "basic");
+        assert_eq!(stored.attributes["custom:tenantId"], "acme");
+        assert_eq!(stored.updated_at, 50);
+        assert_eq!(with_attribute(&*store, &p, "custom:tenantName", "Acme Corp").await, ["ann"]);
+        assert!(with_attribute(&*store, &p, "custom:tenantName", "acme Inc.").await.is_empty());
+        assert_eq!(with_attribute(&*store, &p, "custom:tenantTier", "basic").await, ["ann"]);
+        assert_eq!(with_attribute(&*store, &p, "email", "ann@example.com").await, ["ann"]);
+        assert_eq!(store.get_user_by_sub(&p.id, &bob.sub).await.unwrap().as_ref(), Some(&bob));
+        assert_eq!(store.get_user_by_sub(&p.id, &cy.sub).await.unwrap().as_ref(), Some(&cy));
+        assert_eq!(store.get_user_by_sub(&other.id, &dee.sub).await.unwrap().as_ref(), Some(&dee));
+
+        // A stale update fails and rewrites nothing.
+        let stale = Tenant { name: "Stale".into(), ..acme.clone() };
+        assert!(matches!(store.update_tenant(&stale).await, Err(StoreError::Conflict("version"))));
+        assert_eq!(store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap(), stored);
+        assert!(with_attribute(&*store, &p, "custom:tenantName", "Stale").await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_tenant_by_pool_finds_the_platinum_tenant_of_a_dedicated_pool() {
+    on_both(|store| async move {
+        let shared = setup(&*store, &["acme"]).await;
+        let dedicated = pool("dedicated");
+        store.create_pool(&dedicated).await.unwrap();
+        let globex = Tenant { tier: Tier::Platinum, ..tenant("globex", &dedicated) };
+        store.create_tenant(&globex).await.unwrap();
+        // A standard tenant in the same pool (a move half-way planned) does not count.
+        store.create_tenant(&tenant("initech", &dedicated)).await.unwrap();
+        assert_eq!(store.get_tenant_by_pool(&dedicated.id).await.unwrap().as_ref(), Some(&globex));
+        assert!(store.get_tenant_by_pool(&shared.id).await.unwrap().is_none());
+        assert!(store.get_tenant_by_pool(&pool("nowhere").id).await.unwrap().is_none());
+    })
+    .await;
+}
+
+/// The shared pool with acme (ann: admin, acme only; bob: member, also in globex; cat: a
+/// removed member) and globex; a dedicated pool; a family per tenant. Returns the pools,
+/// the users and the plan moving acme to the dedicated pool.
+async fn move_setup(store: &dyn Store) -> (UserPool, UserPool, [User; 3], TenantMove) {
+    let shared = setup(store, &["acme", "globex"]).await;
+    let mut dedicated = pool("dedicated");
+    dedicated.settings.alias_attributes = vec!["email".into()];
+    store.create_pool(&dedicated).await.unwrap();
+    let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+    let users = [tenant_user(&shared, "ann", &acme), tenant_user(&shared, "bob", &acme), user(&shared, "cat", &[])];
+    for (u, role) in users.iter().zip([Role::Admin, Role::Member, Role::Member]) {
+        let m = member("acme", &shared, &u.sub, role);
+        store.save_membership(&m, Some((u, &u.keys(&shared.settings))), true).await.unwrap();
+    }
+    let cat = &users[2].sub;
+    store.save_membership(&member("globex", &shared, &users[1].sub, Role::Member), None, false).await.unwrap();
+    let removed = Membership { status: MembershipStatus::Removed, ..member("acme", &shared, cat, Role::Member) };
+    store.save_membership(&removed, None, false).await.unwrap();
+    store.create_family(&tenant_family(&shared, "f-acme", &users[0].sub, Some("acme")), None).await.unwrap();
+    store.create_family(&tenant_family(&shared, "f-globex", &users[1].sub, Some("globex")), None).await.unwrap();
+
+    let tenant = Tenant { tier: Tier::Platinum, pool_id: dedicated.id.clone(), updated_at: 60, ..acme.clone() };
+    let moved = |u: &User, role: Role, delete_old: bool| {
+        let mut user = User { pool_id: dedicated.id.clone(), ..u.clone() };
+        user.attributes.insert("custom:tenantTier".into(), "platinum".into());
+        let keys = user.keys(&dedicated.settings);
+        MovedUser { user, keys, role, delete_old }
+    };
+    let plan = TenantMove {
+        tenant,
+        from: shared.id.clone(),
+        users: vec![moved(&users[0], Role::Admin, true), moved(&users[1], Role::Member, false)],
+        at: 500,
+    };
+    (shared, dedicated, users, plan)
+}
+
+#[tokio::test]
+async fn move_tenant_moves_users_groups_memberships_and_families() {
+    on_both(|store| async move {
+        let (shared, dedicated, [ann, bob, cat], plan) = move_setup(&*store).await;
+        store.move_tenant(&plan).await.unwrap();
+
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        assert_eq!(acme, Tenant { version: 2, ..plan.tenant.clone() });
+        assert_eq!(store.get_tenant_by_pool(&dedicated.id).await.unwrap().as_ref(), Some(&acme));
+
+        // Users: in the new pool with the same sub, password hash and attributes.
+        for moved in &plan.users {
+            let stored = store.get_user_by_sub(&dedicated.id, &moved.user.sub).await.unwrap().unwrap();
+            assert_eq!(stored, moved.user);
+        }
+        assert_eq!(
+            store.get_user_by_alias(&dedicated.id, "email", "ann@example.com").await.unwrap().unwrap().sub,
+            ann.sub
+        );
+        assert_eq!(with_attribute(&*store, &dedicated, "custom:tenantTier", "platinum").await, ["ann", "bob"]);
+        // The old rows: deleted when asked, kept for bob (still in globex) and for cat.
+        assert!(store.get_user_by_sub(&shared.id, &ann.sub).await.unwrap().is_none());
+        assert_eq!(store.get_user_by_sub(&shared.id, &bob.sub).await.unwrap().as_ref(), Some(&bob));
+        assert!(store.get_user_by_sub(&shared.id, &cat.sub).await.unwrap().is_some());
+
+        // Groups: mirrored in the new pool, gone from the old one (globex's stay).
+        assert_eq!(groups_of(&*store, &dedicated, &ann.sub).await, ["acme-admin"]);
+        assert_eq!(groups_of(&*store, &dedicated, &bob.sub).await, ["acme-member"]);
+        assert!(store.get_group(&dedicated.id, "acme-read_only").await.unwrap().is_some());
+        for role in ["admin", "member", "read_only"] {
+            assert!(store.get_group(&shared.id, &format!("acme-{role}")).await.unwrap().is_none());
+        }
+        assert_eq!(groups_of(&*store, &shared, &bob.sub).await, ["globex-member"]);
+
+        // Memberships: active ones re-pointed, removed ones gone, other tenants untouched.
+        let ms = store.list_memberships(&tid("acme"), &page(None, 10)).await.unwrap();
+        let mut expected = vec![(ann.sub.clone(), Role::Admin), (bob.sub.clone(), Role::Member)];
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(ms.iter().map(|m| (m.sub.clone(), m.role)).collect::<Vec<_>>(), expected);
+        assert!(ms.iter().all(|m| m.pool_id == dedicated.id && m.status == MembershipStatus::Active));
+        assert!(store.get_membership(&tid("acme"), &cat.sub).await.unwrap().is_none());
+        assert_eq!(store.get_membership(&tid("globex"), &bob.sub).await.unwrap().unwrap().pool_id, shared.id);
+        let bobs = store.list_memberships_for_user(&dedicated.id, &bob.sub).await.unwrap();
+        assert_eq!(bobs.iter().map(|m| m.tenant_id.as_str()).collect::<Vec<_>>(), ["acme"]);
+
+        // Families: the tenant's revoked and published, the others' untouched.
+        assert_eq!(store.get_family("f-acme").await.unwrap().unwrap().revoked_at, Some(500));
+        assert_eq!(store.get_family("f-globex").await.unwrap().unwrap().revoked_at, None);
+        let feed = store.revocations_after(&shared.id, 0, 10).await.unwrap();
+        assert_eq!(
+            feed.iter().map(|e| (e.kind, e.subject.as_str())).collect::<Vec<_>>(),
+            [(RevocationKind::Token, "f-acme")]
+        );
+
+        // The same plan again: the version moved on.
+        assert!(matches!(store.move_tenant(&plan).await, Err(StoreError::Conflict("version"))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_move_that_fails_changes_nothing() {
+    on_both(|store| async move {
+        let (shared, dedicated, [ann, bob, cat], plan) = move_setup(&*store).await;
+        // Someone in the target pool already has bob's (verified, aliased) email; ann would
+        // be inserted first.
+        let squatter = user(&dedicated, "zed", &[("email", "bob@example.com"), ("email_verified", "true")]);
+        store.create_user(&squatter, &squatter.keys(&dedicated.settings)).await.unwrap();
+        let res = store.move_tenant(&plan).await;
+        assert!(matches!(res, Err(StoreError::Conflict("email"))), "{res:?}");
+
+        // A user with an active membership missing from the plan fails it as well.
+        let partial = TenantMove { users: plan.users[..1].to_vec(), ..plan.clone() };
+        let res = store.move_tenant(&partial).await;
+        assert!(matches!(res, Err(StoreError::NotFound(_))), "{res:?}");
+
+        let stale = TenantMove { tenant: Tenant { version: 7, ..plan.tenant.clone() }, ..plan.clone() };
+        assert!(matches!(store.move_tenant(&stale).await, Err(StoreError::Conflict("version"))));
+        let ghost = TenantMove { tenant: tenant("ghost", &dedicated), ..plan.clone() };
+        assert!(matches!(store.move_tenant(&ghost).await, Err(StoreError::NotFound("tenant"))));
+
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        assert_eq!((acme.version, &acme.pool_id, acme.tier), (1, &shared.id, Tier::Standard));
+        assert_eq!(store.count_users(&dedicated.id).await.unwrap(), 1);
+        assert!(store.list_groups(&dedicated.id, &page(None, 10)).await.unwrap().is_empty());
+        for u in [&ann, &bob, &cat] {
+            assert_eq!(store.get_user_by_sub(&shared.id, &u.sub).await.unwrap().as_ref(), Some(u));
+        }
+        assert_eq!(groups_of(&*store, &shared, &ann.sub).await, ["acme-admin"]);
+        assert_eq!(groups_of(&*store, &shared, &bob.sub).await, ["acme-member", "globex-member"]);
+        let ms = store.list_memberships(&tid("acme"), &page(None, 10)).await.unwrap();
+        assert_eq!(ms.len(), 3);
+        assert!(ms.iter().all(|m| m.pool_id == shared.id));
+        assert_eq!(store.get_family("f-acme").await.unwrap().unwrap().revoked_at, None);
+        assert!(store.revocations_after(&shared.id, 0, 10).await.unwrap().is_empty());
+    })
+    .await;
 }

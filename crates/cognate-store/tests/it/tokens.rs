@@ -5,12 +5,13 @@ use cognate_core::token::{OneTimeCode, RefreshToken, RevocationKind, TokenFamily
 use crate::harness::on_both;
 use crate::pools::pool;
 
-fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) -> TokenFamily {
+pub fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) -> TokenFamily {
     TokenFamily {
         id: id.into(),
         pool_id: p.id.clone(),
         client_id: "client".into(),
         sub: sub.into(),
+        tenant_id: None,
         auth_time: at / 1000,
         created_at: at,
         revoked_at: None,

@@ -1,0 +1,345 @@
+//! `/v1/tenants/{tenantId}/domains`: the email domains a tenant claims, and
+//! `/v1/discovery`: where an email address signs in.
+//!
+//! A claim starts unverified. Creating it issues a DNS TXT challenge
+//! (`_cognate.{domain}` = `cognate-verification={token}`), shown once; only its SHA-256 is
+//! stored. Cognate does not look the record up yet: a platform admin attests that the
+//! tenant controls the domain with `POST …/domains/{domain}/verify`. Only verified domains
+//! route discovery and auto-join sign-ups.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cognate_core::StoreError;
+use cognate_core::clock::random_bytes;
+use cognate_core::crypto::sha256;
+use cognate_core::tenant::{DomainName, EmailDomain, TenantId, TenantStatus, is_consumer_domain};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Need, tenant_not_found};
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use super::paging::Page;
+use super::tenants::TenantPath;
+use crate::{AppState, bootstrap, issue, tenancy};
+
+/// The DNS label under the domain that carries the verification TXT record.
+const RECORD_LABEL: &str = "_cognate";
+/// The prefix of the verification TXT record's value.
+const RECORD_PREFIX: &str = "cognate-verification=";
+/// Longest email address accepted (RFC 5321's limit on a forward path).
+const MAX_EMAIL_LEN: usize = 254;
+
+/// The DNS record that proves control of a domain.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationRecord {
+    /// Always `TXT`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// `_cognate.{domain}`.
+    name: String,
+    /// `cognate-verification={token}`: only in the answer that issued the token (the
+    /// store keeps its hash only), `null` afterwards.
+    value: Option<String>,
+}
+
+/// A domain claim as the API shows it. Times are epoch seconds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainView {
+    domain: String,
+    tenant_id: String,
+    verified: bool,
+    auto_join: bool,
+    /// The record to publish while the domain is unverified; `null` once verified.
+    verification_record: Option<VerificationRecord>,
+    created_at: i64,
+}
+
+impl DomainView {
+    /// The view of a stored claim; `token` is the plaintext challenge when it was just
+    /// issued.
+    fn new(d: EmailDomain, token: Option<&str>) -> Self {
+        let verification_record = (!d.verified).then(|| VerificationRecord {
+            kind: "TXT",
+            name: format!("{RECORD_LABEL}.{}", d.domain),
+            value: token.map(|t| format!("{RECORD_PREFIX}{t}")),
+        });
+        Self {
+            domain: d.domain.to_string(),
+            tenant_id: d.tenant_id.to_string(),
+            verified: d.verified,
+            auto_join: d.auto_join,
+            verification_record,
+            created_at: d.created_at.div_euclid(1000),
+        }
+    }
+}
+
+/// The `{tenant_id}/domains/{domain}` path. An invalid tenant id is 404 like an unknown
+/// tenant; a value that is not a domain name cannot name a claim, so it is 404 too.
+pub struct DomainPath(pub TenantId, pub DomainName);
+
+impl<S: Send + Sync> FromRequestParts<S> for DomainPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((tenant, domain)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::invalid_request(e.body_text()))?;
+        let tenant = TenantId::parse(&tenant).ok_or_else(tenant_not_found)?;
+        let domain = DomainName::parse(&domain).ok_or_else(domain_not_found)?;
+        Ok(Self(tenant, domain))
+    }
+}
+
+fn domain_not_found() -> ApiError {
+    ApiError::not_found("The domain does not exist.")
+}
+
+/// Maps a store error of a write to one tenant's claim: `NotFound` is the domain's.
+fn domain_write_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => domain_not_found(),
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateDomain {
+    domain: String,
+    /// Defaults to false.
+    #[serde(default)]
+    auto_join: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateDomain {
+    auto_join: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DiscoveryParams {
+    email: Option<String>,
+}
+
+/// Where an address signs in. `tenantId` and `tenantName` are `null` for the shared pool.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryView {
+    email: String,
+    tenant_id: Option<String>,
+    tenant_name: Option<String>,
+    pool_id: String,
+    client_id: String,
+    issuer: String,
+    /// Always `cognito`: federation is not offered yet.
+    idp: &'static str,
+}
+
+/// A domain a tenant may claim: a valid name (400 otherwise) that is not a consumer mail
+/// provider (422 `consumer_domain`).
+pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
+    let domain = DomainName::parse(raw)
+        .ok_or_else(|| ApiError::invalid_request(format!("{raw:?} is not a valid domain name.")))?;
+    if is_consumer_domain(domain.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "consumer_domain",
+            format!("{domain} is a consumer mail domain; a tenant cannot claim it."),
+        ));
+    }
+    Ok(domain)
+}
+
+/// An email address, lowercased, with its domain: exactly one `@`, a non-empty local part
+/// without whitespace or control characters, a valid domain name, at most
+/// [`MAX_EMAIL_LEN`] bytes. `None` for anything else.
+pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
+    let email = raw.to_lowercase();
+    let (local, _) = email.split_once('@')?;
+    let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !local_ok || email.len() > MAX_EMAIL_LEN || email.matches('@').count() != 1 {
+        return None;
+    }
+    let domain = DomainName::of_email(&email)?;
+    Some((email, domain))
+}
+
+/// A fresh verification challenge (256 random bits, base64url) and its stored form
+/// (SHA-256, hex).
+fn new_challenge(state: &AppState) -> (String, String) {
+    let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>(state.rng.as_ref()));
+    let hash = hex::encode(sha256(token.as_bytes()));
+    (token, hash)
+}
+
+/// The tenant's claim on `domain`, `404` when the tenant does not hold it.
+async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<EmailDomain, ApiError> {
+    state.store.get_domain(domain).await?.filter(|d| &d.tenant_id == tenant).ok_or_else(domain_not_found)
+}
+
+/// `POST /v1/tenants/{tenant_id}/domains`: claims a domain for the tenant, unverified,
+/// and answers the TXT record to publish (the only time its value is shown).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(id): TenantPath,
+    Json(req): Json<CreateDomain>,
+) -> Result<Response, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let domain = claimable(&req.domain)?;
+    let (token, token_hash) = new_challenge(&state);
+    let claim = EmailDomain {
+        tenant_id: id,
+        domain,
+        verified: false,
+        auto_join: req.auto_join,
+        verification_token_hash: Some(token_hash),
+        created_at: state.clock.now_millis(),
+    };
+    state.store.add_domain(&claim).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::conflict("The domain is already claimed."),
+        StoreError::NotFound(_) => tenant_not_found(),
+        other => other.into(),
+    })?;
+    tracing::info!(tenant = %claim.tenant_id, domain = %claim.domain, "domain claimed");
+    Ok((StatusCode::CREATED, axum::Json(DomainView::new(claim, Some(&token)))).into_response())
+}
+
+/// `GET /v1/tenants/{tenant_id}/domains`: every claim of the tenant, ordered by domain, in
+/// one page (a tenant has few domains).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(id): TenantPath,
+) -> Result<axum::Json<Page<DomainView>>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let rows = state.store.list_domains(&id).await?;
+    Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(d, None)).collect())))
+}
+
+/// `PATCH /v1/tenants/{tenant_id}/domains/{domain}` `{"autoJoin": bool}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    DomainPath(id, domain): DomainPath,
+    Json(req): Json<UpdateDomain>,
+) -> Result<axum::Json<DomainView>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    state.store.set_domain_auto_join(&id, &domain, req.auto_join).await.map_err(domain_write_error)?;
+    Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
+}
+
+/// `DELETE /v1/tenants/{tenant_id}/domains/{domain}`: gives up the claim (`204`).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    DomainPath(id, domain): DomainPath,
+) -> Result<StatusCode, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    state.store.remove_domain(&id, &domain).await.map_err(domain_write_error)?;
+    tracing::info!(tenant = %id, domain = %domain, "domain released");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/tenants/{tenant_id}/domains/{domain}/verify` (platform admins): marks the
+/// domain verified. DNS is not checked yet: the operator attests that the tenant
+/// published the TXT record (or otherwise controls the domain).
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    DomainPath(id, domain): DomainPath,
+) -> Result<axum::Json<DomainView>, ApiError> {
+    let access = caller.tenant(&state, &id, Need::Platform).await?;
+    state.store.set_domain_verified(&id, &domain, true).await.map_err(domain_write_error)?;
+    tracing::info!(tenant = %id, domain = %domain, by = %access.actor, "domain verified by attestation");
+    Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
+}
+
+/// `GET /v1/discovery?email=` (no credentials): the pool, client and issuer an address
+/// signs in with. A verified domain of an active tenant routes to that tenant's placement;
+/// anything else (unknown, unverified, suspended) to the shared pool.
+pub async fn discovery(
+    State(state): State<AppState>,
+    Query(params): Query<DiscoveryParams>,
+) -> Result<axum::Json<DiscoveryView>, ApiError> {
+    let raw = params.email.ok_or_else(|| ApiError::invalid_request("The email parameter is required."))?;
+    let (email, domain) =
+        email_address(&raw).ok_or_else(|| ApiError::invalid_request("The email parameter is not a valid address."))?;
+    let tenant = match state.store.get_domain(&domain).await? {
+        Some(claim) if claim.verified => {
+            state.store.get_tenant(&claim.tenant_id).await?.filter(|t| t.status == TenantStatus::Active)
+        }
+        _ => None,
+    };
+    let (pool, tenant_id, tenant_name) = match tenant {
+        Some(t) => (t.pool_id, Some(t.id.to_string()), Some(t.name)),
+        None => (bootstrap::ensure_shared_pool(&state).await?, None, None),
+    };
+    let client_id = tenancy::default_client(&state, &pool).await?;
+    Ok(axum::Json(DiscoveryView {
+        email,
+        tenant_id,
+        tenant_name,
+        client_id: client_id.to_string(),
+        issuer: issue::issuer(&state, &pool),
+        pool_id: pool.as_str().to_owned(),
+        idp: "cognito",
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_are_lowercased_and_checked() {
+        let (email, domain) = email_address("Ann@Acme.COM").unwrap();
+        assert_eq!((email.as_str(), domain.as_str()), ("ann@acme.com", "acme.com"));
+        for bad in ["", "ann", "@acme.com", "ann@", "a@b@acme.com", "an n@acme.com", "ann@acme", "ann@10.0.0.1"] {
+            assert!(email_address(bad).is_none(), "{bad}");
+        }
+        let long = format!("{}@acme.com", "a".repeat(MAX_EMAIL_LEN));
+        assert!(email_address(&long).is_none());
+    }
+
+    #[test]
+    fn claims_refuse_invalid_and_consumer_domains() {
+        assert_eq!(claimable("Acme.com.").unwrap().as_str(), "acme.com");
+        assert_eq!(claimable("not a domain").unwrap_err().status, StatusCode::BAD_REQUEST);
+        let e = claimable("mail.GMAIL.com").unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "consumer_domain"));
+    }
+
+    #[test]
+    fn the_record_value_is_shown_only_when_issued_and_the_record_only_while_unverified() {
+        let claim = EmailDomain {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            domain: DomainName::parse("acme.com").unwrap(),
+            verified: false,
+            auto_join: true,
+            verification_token_hash: Some("00".repeat(32)),
+            created_at: 1_764_320_000_999,
+        };
+        let json = |v: DomainView| serde_json::to_value(v).unwrap();
+        let issued = json(DomainView::new(claim.clone(), Some("tok")));
+        assert_eq!(
+            issued["verificationRecord"],
+            serde_json::json!({"type": "TXT", "name": "_cognate.acme.com", "value": "cognate-verification=tok"})
+        );
+        assert_eq!((issued["createdAt"].as_i64(), issued["autoJoin"].as_bool()), (Some(1_764_320_000), Some(true)));
+        let listed = json(DomainView::new(claim.clone(), None));
+        assert!(listed["verificationRecord"]["value"].is_null());
+        assert_eq!(listed["verificationRecord"]["name"], "_cognate.acme.com");
+        let verified = json(DomainView::new(EmailDomain { verified: true, ..claim }, None));
+        assert!(verified["verificationRecord"].is_null());
+        assert_eq!(verified["verified"], true);
+    }
+}

@@ -1,0 +1,122 @@
+//! `/v1/me`: the calling user's tenants, and switching the session to another of them
+//! without a password.
+
+use axum::extract::State;
+use cognate_core::claims::SDK_SCOPE;
+use cognate_core::ids::ClientId;
+use cognate_core::tenant::{Role, TenantId, TenantStatus, Tier};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::Json;
+use crate::AppState;
+use crate::issue::{self, Rejection};
+use crate::tenancy::{self, Refusal, Selection};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyTenant {
+    tenant_id: String,
+    name: String,
+    tier: Tier,
+    status: TenantStatus,
+    role: Role,
+    last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    sub: String,
+    username: String,
+    email: Option<String>,
+    pool_id: String,
+    active_tenant_id: Option<String>,
+    tenants: Vec<MyTenant>,
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Me>, ApiError> {
+    let me = caller.user()?;
+    let tenants = tenancy::user_tenants(&state, &me.user)
+        .await?
+        .into_iter()
+        .map(|(m, t)| MyTenant {
+            tenant_id: t.id.to_string(),
+            name: t.name,
+            tier: t.tier,
+            status: t.status,
+            role: m.role,
+            last_used_at: m.last_used_at.map(|at| at.div_euclid(1000)),
+        })
+        .collect();
+    Ok(axum::Json(Me {
+        sub: me.user.sub.clone(),
+        username: me.user.username.clone(),
+        email: me.user.attributes.get("email").cloned(),
+        pool_id: me.pool.id.to_string(),
+        active_tenant_id: me.tenant.as_ref().map(ToString::to_string),
+        tenants,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SwitchTenant {
+    tenant_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Switched {
+    access_token: String,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_in: i64,
+    token_type: &'static str,
+    tenant: MyTenant,
+}
+
+/// Tokens for another tenant of the caller, for the same app client, in a new session
+/// (refresh token family) bound to that tenant.
+pub async fn switch_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<SwitchTenant>,
+) -> Result<axum::Json<Switched>, ApiError> {
+    let me = caller.user()?;
+    let refused = || ApiError::forbidden("You are not an active member of that tenant.");
+    let target = TenantId::parse(&req.tenant_id).ok_or_else(refused)?;
+    let active = tenancy::for_tenant(&state, &me.user, &target).await.map_err(|e| match e {
+        Refusal::NotMember => refused(),
+        Refusal::Suspended => ApiError::forbidden("The tenant is suspended."),
+        Refusal::Store(e) => e.into(),
+    })?;
+    let client_id = ClientId::parse(&me.client_id).ok_or_else(|| ApiError::unauthorized(true))?;
+    let client = state.store.find_client(&client_id).await?.ok_or_else(|| ApiError::unauthorized(true))?;
+    state.store.touch_membership(&target, &me.user.sub, state.clock.now_millis()).await?;
+    let scope = me.claims.get("scope").and_then(Value::as_str).unwrap_or(SDK_SCOPE).to_owned();
+    let tenant = MyTenant {
+        tenant_id: active.tenant.id.to_string(),
+        name: active.tenant.name.clone(),
+        tier: active.tenant.tier,
+        status: active.tenant.status,
+        role: active.role,
+        last_used_at: Some(state.clock.now_secs()),
+    };
+    let issued = issue::sign_in(&state, &client, &me.user, &Selection::Managed(Some(active)), &scope).await.map_err(
+        |e| match e {
+            Rejection::Fault(cause) => ApiError::internal(cause),
+            _ => refused(),
+        },
+    )?;
+    Ok(axum::Json(Switched {
+        access_token: issued.access_token,
+        id_token: issued.id_token,
+        refresh_token: issued.refresh_token,
+        expires_in: issued.expires_in,
+        token_type: "Bearer",
+        tenant,
+    }))
+}

@@ -1,0 +1,189 @@
+//! `/v1/tenants/{tenantId}/members`: who belongs to a tenant, with which role. Roles are
+//! mirrored as the pool groups `{tenantId}-{role}`.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use cognate_core::page::PageRequest;
+use cognate_core::tenant::{Membership, MembershipStatus, Role, TenantId};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Need};
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use super::paging::{ListParams, Page};
+use crate::{AppState, tenancy};
+
+/// A membership as the API shows it. Times are epoch seconds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    sub: String,
+    username: Option<String>,
+    email: Option<String>,
+    role: Role,
+    status: MembershipStatus,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+async fn view(state: &AppState, m: Membership) -> Result<MemberView, ApiError> {
+    let user = state.store.get_user_by_sub(&m.pool_id, &m.sub).await?;
+    Ok(MemberView {
+        username: user.as_ref().map(|u| u.username.clone()),
+        email: user.as_ref().and_then(|u| u.attributes.get("email").cloned()),
+        sub: m.sub,
+        role: m.role,
+        status: m.status,
+        created_at: m.created_at.div_euclid(1000),
+        last_used_at: m.last_used_at.map(|t| t.div_euclid(1000)),
+    })
+}
+
+/// The `{tenant_id}/members/{sub}` path.
+pub struct MemberPath(TenantId, String);
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((tenant, sub)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::invalid_request(e.body_text()))?;
+        let tenant = TenantId::parse(&tenant).ok_or_else(super::auth::tenant_not_found)?;
+        Ok(Self(tenant, sub))
+    }
+}
+
+fn member_not_found() -> ApiError {
+    ApiError::not_found("The member does not exist.")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    sub: String,
+    role: Role,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    role: Role,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::tenants::TenantPath(id): super::tenants::TenantPath,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<MemberView>>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let scope = format!("members:{id}");
+    let req = params.page(&scope)?;
+    let rows = state.store.list_memberships(&id, &req).await?;
+    let (rows, next_cursor) = Page::<MemberView>::finish(rows, &req, &scope, |m| m.sub.clone());
+    let mut items = Vec::with_capacity(rows.len());
+    for m in rows {
+        items.push(view(&state, m).await?);
+    }
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// Adds an existing user of the tenant's pool (platform admins; tenant admins invite).
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::tenants::TenantPath(id): super::tenants::TenantPath,
+    Json(req): Json<AddMember>,
+) -> Result<Response, ApiError> {
+    let access = caller.tenant(&state, &id, Need::Platform).await?;
+    let mut user = state
+        .store
+        .get_user_by_sub(&access.tenant.pool_id, &req.sub)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No user with this sub lives in the tenant's pool."))?;
+    tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?;
+    let m = state.store.get_membership(&id, &req.sub).await?.ok_or_else(member_not_found)?;
+    Ok((StatusCode::CREATED, axum::Json(view(&state, m).await?)).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(id, sub): MemberPath,
+) -> Result<axum::Json<MemberView>, ApiError> {
+    let access = caller.tenant(&state, &id, Need::Member).await?;
+    if !access.is_admin() && access.sub() != Some(sub.as_str()) {
+        return Err(ApiError::forbidden("Members may read only their own membership."));
+    }
+    let m = state.store.get_membership(&id, &sub).await?.ok_or_else(member_not_found)?;
+    Ok(axum::Json(view(&state, m).await?))
+}
+
+/// The number of active admins of a tenant.
+async fn active_admins(state: &AppState, id: &TenantId) -> Result<usize, ApiError> {
+    let mut count = 0;
+    let mut page = PageRequest { after: None, limit: 500 };
+    loop {
+        let rows = state.store.list_memberships(id, &page).await?;
+        count += rows.iter().filter(|m| m.status == MembershipStatus::Active && m.role == Role::Admin).count();
+        if rows.len() < page.limit as usize {
+            return Ok(count);
+        }
+        page.after = rows.last().map(|m| m.sub.clone());
+    }
+}
+
+/// Refuses a change that would leave the tenant without an active admin.
+async fn keep_an_admin(state: &AppState, m: &Membership) -> Result<(), ApiError> {
+    if m.role == Role::Admin && active_admins(state, &m.tenant_id).await? <= 1 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_admin",
+            "The tenant's last admin cannot be removed or demoted; make another member admin first.",
+        ));
+    }
+    Ok(())
+}
+
+async fn active_membership(state: &AppState, id: &TenantId, sub: &str) -> Result<Membership, ApiError> {
+    state
+        .store
+        .get_membership(id, sub)
+        .await?
+        .filter(|m| m.status == MembershipStatus::Active)
+        .ok_or_else(member_not_found)
+}
+
+pub async fn change_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(id, sub): MemberPath,
+    Json(req): Json<ChangeRole>,
+) -> Result<axum::Json<MemberView>, ApiError> {
+    let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let m = active_membership(&state, &id, &sub).await?;
+    if m.role != req.role {
+        if req.role != Role::Admin {
+            keep_an_admin(&state, &m).await?;
+        }
+        let mut user = state.store.get_user_by_sub(&m.pool_id, &sub).await?.ok_or_else(member_not_found)?;
+        tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?;
+    }
+    let m = state.store.get_membership(&id, &sub).await?.ok_or_else(member_not_found)?;
+    Ok(axum::Json(view(&state, m).await?))
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(id, sub): MemberPath,
+) -> Result<StatusCode, ApiError> {
+    let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let m = active_membership(&state, &id, &sub).await?;
+    keep_an_admin(&state, &m).await?;
+    tenancy::leave(&state, &access.tenant, &m).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,451 @@
+//! The tenancy control plane's services, shared by the Cognito surface (sign-in, refresh,
+//! sign-up) and `/v1`: placement of pools, the active tenant of a session, joining and
+//! leaving tenants with their mirrors (role groups, tenant attributes), and provisioning
+//! of placements (the shared pool, dedicated pools, their default clients).
+
+use cognate_core::StoreError;
+use cognate_core::attributes::{self, AttributeDataType, SchemaAttribute, StringConstraints};
+use cognate_core::claims::{TenantClaims, TenantContext};
+use cognate_core::client::{AppClient, ClientSettings};
+use cognate_core::ids::{ClientId, PoolId};
+use cognate_core::pool::{PoolSettings, UserPool, UsernameConfiguration};
+use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId, TenantStatus};
+use cognate_core::user::User;
+
+use crate::AppState;
+use crate::bootstrap::SHARED_POOL_KEY;
+
+/// The tenant attributes a user carries for their home tenant (the third, the role, is
+/// only ever a token claim).
+pub const TENANT_ID_ATTR: &str = "custom:tenantId";
+pub const TENANT_NAME_ATTR: &str = "custom:tenantName";
+pub const TENANT_TIER_ATTR: &str = "custom:tenantTier";
+
+/// Every role, for mirroring and hiding role groups.
+pub const ROLES: [Role; 3] = [Role::Admin, Role::Member, Role::ReadOnly];
+
+/// Whether an attribute is one only the control plane may write.
+pub fn is_tenant_attribute(name: &str) -> bool {
+    name.starts_with("custom:tenant")
+}
+
+/// How a pool takes part in tenancy.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// The shared pool: basic and standard tenants.
+    Shared,
+    /// A platinum tenant's own pool.
+    Dedicated(Box<Tenant>),
+}
+
+/// The shared pool's id, if it was created.
+pub async fn shared_pool_id(state: &AppState) -> Result<Option<PoolId>, StoreError> {
+    Ok(state.store.get_meta(SHARED_POOL_KEY).await?.and_then(|id| PoolId::parse(&id)))
+}
+
+/// Whether (and how) `pool` is managed by the tenancy control plane.
+pub async fn placement(state: &AppState, pool: &PoolId) -> Result<Option<Placement>, StoreError> {
+    if shared_pool_id(state).await?.as_ref() == Some(pool) {
+        return Ok(Some(Placement::Shared));
+    }
+    Ok(state.store.get_tenant_by_pool(pool).await?.map(|t| Placement::Dedicated(Box::new(t))))
+}
+
+/// The tenant a session acts for, with the member's current role.
+#[derive(Debug, Clone)]
+pub struct ActiveTenant {
+    pub tenant: Tenant,
+    pub role: Role,
+    /// Role groups of the user's other tenants (and stale ones of this tenant): tokens
+    /// for this tenant never list them.
+    pub hidden_groups: Vec<String>,
+}
+
+impl ActiveTenant {
+    pub fn claims(&self) -> TenantClaims<'_> {
+        TenantClaims {
+            id: self.tenant.id.as_str(),
+            name: &self.tenant.name,
+            tier: self.tenant.tier.as_str(),
+            role: self.role.as_str(),
+        }
+    }
+
+    /// The role group this session's tokens list.
+    pub fn role_group(&self) -> String {
+        self.role.group_name(&self.tenant.id)
+    }
+}
+
+/// The tenant context chosen for a session.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// The pool is outside tenancy.
+    Unmanaged,
+    /// A managed pool; `None` for a user without any active membership.
+    Managed(Option<ActiveTenant>),
+}
+
+impl Selection {
+    pub fn active(&self) -> Option<&ActiveTenant> {
+        match self {
+            Self::Managed(Some(active)) => Some(active),
+            _ => None,
+        }
+    }
+
+    pub fn context(&self) -> TenantContext<'_> {
+        match self {
+            Self::Unmanaged => TenantContext::Unmanaged,
+            Self::Managed(active) => TenantContext::Managed(active.as_ref().map(ActiveTenant::claims)),
+        }
+    }
+
+    pub fn tenant_id(&self) -> Option<&TenantId> {
+        self.active().map(|a| &a.tenant.id)
+    }
+}
+
+/// Why no token can be issued for the tenant asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("the user is not an active member of the tenant")]
+    NotMember,
+    #[error("the tenant is suspended")]
+    Suspended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user's active memberships in their pool, each with its tenant (active or not),
+/// ordered by tenant id. A membership whose tenant moved to another pool is left out.
+pub async fn user_tenants(state: &AppState, user: &User) -> Result<Vec<(Membership, Tenant)>, StoreError> {
+    let memberships = state.store.list_memberships_for_user(&user.pool_id, &user.sub).await?;
+    let mut out = Vec::with_capacity(memberships.len());
+    for m in memberships {
+        if let Some(tenant) = state.store.get_tenant(&m.tenant_id).await?
+            && tenant.pool_id == user.pool_id
+        {
+            out.push((m, tenant));
+        }
+    }
+    Ok(out)
+}
+
+fn active_from(all: &[(Membership, Tenant)], index: usize) -> ActiveTenant {
+    let (m, tenant) = &all[index];
+    let hidden_groups = all
+        .iter()
+        .flat_map(|(other, _)| ROLES.iter().map(move |r| (other, *r)))
+        .filter(|(other, r)| !(other.tenant_id == m.tenant_id && *r == m.role))
+        .map(|(other, r)| r.group_name(&other.tenant_id))
+        .collect();
+    ActiveTenant { tenant: tenant.clone(), role: m.role, hidden_groups }
+}
+
+/// Chooses the session's tenant at sign-in: `requested` (ClientMetadata `tenantId`) when
+/// given, else the tenant used last, else the first active one. Refused when the user is
+/// not an active member of the requested tenant, or when it (or every tenant of the user)
+/// is suspended. In a pool outside tenancy `requested` is ordinary client metadata and
+/// is ignored.
+pub async fn choose(state: &AppState, user: &User, requested: Option<&str>) -> Result<Selection, Refusal> {
+    let all = user_tenants(state, user).await?;
+    if all.is_empty() {
+        return match placement(state, &user.pool_id).await? {
+            None => Ok(Selection::Unmanaged),
+            Some(_) if requested.is_some() => Err(Refusal::NotMember),
+            Some(_) => Ok(Selection::Managed(None)),
+        };
+    }
+    let index = match requested {
+        Some(id) => {
+            let i = all.iter().position(|(m, _)| m.tenant_id.as_str() == id).ok_or(Refusal::NotMember)?;
+            if all[i].1.status != TenantStatus::Active {
+                return Err(Refusal::Suspended);
+            }
+            i
+        }
+        None => all
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, t))| t.status == TenantStatus::Active)
+            // Latest use wins; among never-used ones the first by id (max_by_key keeps the
+            // last maximum, so compare the reversed position too).
+            .max_by_key(|(i, (m, _))| (m.last_used_at, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+            .ok_or(Refusal::Suspended)?,
+    };
+    let active = active_from(&all, index);
+    state.store.touch_membership(&active.tenant.id, &user.sub, state.clock.now_millis()).await?;
+    Ok(Selection::Managed(Some(active)))
+}
+
+/// The selection of a session bound to no tenant: outside tenancy, or a managed pool's
+/// user without one.
+pub async fn unbound(state: &AppState, pool: &PoolId) -> Result<Selection, StoreError> {
+    Ok(match placement(state, pool).await? {
+        Some(_) => Selection::Managed(None),
+        None => Selection::Unmanaged,
+    })
+}
+
+/// The session context for exactly `tenant` (refresh of a family bound to it, switching):
+/// the user must be an active member and the tenant active.
+pub async fn for_tenant(state: &AppState, user: &User, tenant: &TenantId) -> Result<ActiveTenant, Refusal> {
+    let all = user_tenants(state, user).await?;
+    let index = all.iter().position(|(m, _)| &m.tenant_id == tenant).ok_or(Refusal::NotMember)?;
+    if all[index].1.status != TenantStatus::Active {
+        return Err(Refusal::Suspended);
+    }
+    Ok(active_from(&all, index))
+}
+
+/// Whether a Cognito-surface write of `names` must be refused: in a managed pool only the
+/// control plane writes tenant attributes. Returns the first offending name.
+pub async fn reserved_write<'a>(
+    state: &AppState,
+    pool: &PoolId,
+    mut names: impl Iterator<Item = &'a str>,
+) -> Result<Option<&'a str>, StoreError> {
+    let Some(name) = names.find(|n| is_tenant_attribute(n)) else {
+        return Ok(None);
+    };
+    Ok(placement(state, pool).await?.map(|_| name))
+}
+
+/// The tenant a new user of `pool` joins as a member when created: the tenant of a
+/// dedicated pool, or — for a self sign-up in the shared pool — the active tenant whose
+/// verified, auto-join domain matches the user's email. Existing users are never moved.
+pub async fn home_for_new_user(
+    state: &AppState,
+    pool: &PoolId,
+    email: Option<&str>,
+    self_sign_up: bool,
+) -> Result<Option<Tenant>, StoreError> {
+    let found = match placement(state, pool).await? {
+        None => None,
+        Some(Placement::Dedicated(tenant)) => Some(*tenant),
+        Some(Placement::Shared) if self_sign_up => {
+            let Some(domain) = email.and_then(cognate_core::tenant::DomainName::of_email) else {
+                return Ok(None);
+            };
+            match state.store.get_domain(&domain).await? {
+                Some(d) if d.verified && d.auto_join => state.store.get_tenant(&d.tenant_id).await?,
+                _ => None,
+            }
+        }
+        Some(Placement::Shared) => None,
+    };
+    Ok(found.filter(|t| t.status == TenantStatus::Active && &t.pool_id == pool))
+}
+
+/// Creates a new user of the Cognito surface, joining `home` (see [`home_for_new_user`])
+/// as a member in the same transaction when there is one.
+pub async fn create_user(
+    state: &AppState,
+    user: &mut User,
+    keys: &cognate_core::user::UserKeys,
+    home: Option<&Tenant>,
+) -> Result<(), StoreError> {
+    match home {
+        Some(tenant) => {
+            join(state, tenant, user, Role::Member, true).await?;
+            tracing::info!(tenant = %tenant.id, sub = %user.sub, "new user joined their tenant");
+            Ok(())
+        }
+        None => state.store.create_user(user, keys).await,
+    }
+}
+
+/// Sets the user's home tenant attributes to `tenant`'s.
+pub fn set_home_attributes(user: &mut User, tenant: &Tenant) {
+    user.attributes.insert(TENANT_ID_ATTR.into(), tenant.id.to_string());
+    user.attributes.insert(TENANT_NAME_ATTR.into(), tenant.name.clone());
+    user.attributes.insert(TENANT_TIER_ATTR.into(), tenant.tier.as_str().into());
+}
+
+fn clear_home_attributes(user: &mut User) {
+    for name in [TENANT_ID_ATTR, TENANT_NAME_ATTR, TENANT_TIER_ATTR] {
+        user.attributes.remove(name);
+    }
+}
+
+/// Makes `user` an active member of `tenant` with `role` (a new membership, a changed
+/// role, or a removed member re-added), mirroring the role group and, for a user without
+/// a home tenant, the tenant attributes — one transaction. With `create`, the user is
+/// created in the same transaction (a new account from an invitation).
+pub async fn join(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &mut User,
+    role: Role,
+    create: bool,
+) -> Result<(), StoreError> {
+    let pool = load_pool(state, &tenant.pool_id).await?;
+    let home_missing = !user.attributes.contains_key(TENANT_ID_ATTR);
+    if home_missing {
+        set_home_attributes(user, tenant);
+    }
+    let m = membership(state, tenant, &user.sub, role, MembershipStatus::Active);
+    let keys = user.keys(&pool.settings);
+    let record = (create || home_missing).then_some((&*user, &keys));
+    state.store.save_membership(&m, record, create).await
+}
+
+/// Accepts an invitation for `user` (created in the same transaction with `create`):
+/// false, writing nothing, when the invitation was no longer pending.
+pub async fn accept(
+    state: &AppState,
+    invitation: &cognate_core::tenant::Invitation,
+    tenant: &Tenant,
+    user: &mut User,
+    create: bool,
+) -> Result<bool, StoreError> {
+    let pool = load_pool(state, &tenant.pool_id).await?;
+    let home_missing = !user.attributes.contains_key(TENANT_ID_ATTR);
+    if home_missing {
+        set_home_attributes(user, tenant);
+    }
+    let m = membership(state, tenant, &user.sub, invitation.role, MembershipStatus::Active);
+    let keys = user.keys(&pool.settings);
+    let record = (create || home_missing).then_some((&*user, &keys));
+    let now = state.clock.now_millis();
+    state.store.accept_invitation_with(invitation, now, &m, record, create).await
+}
+
+/// Ends `sub`'s membership of `tenant`: the row is kept as removed, the role group left,
+/// the home tenant attributes moved to another active tenant (or cleared), and the
+/// member's refresh tokens for the tenant revoked.
+pub async fn leave(state: &AppState, tenant: &Tenant, existing: &Membership) -> Result<(), StoreError> {
+    let mut m = existing.clone();
+    m.status = MembershipStatus::Removed;
+    let user = state.store.get_user_by_sub(&m.pool_id, &m.sub).await?;
+    let mut record = None;
+    if let Some(mut user) = user
+        && user.attributes.get(TENANT_ID_ATTR).map(String::as_str) == Some(tenant.id.as_str())
+    {
+        let next = user_tenants(state, &user).await?.into_iter().find(|(other, _)| other.tenant_id != tenant.id);
+        match next {
+            Some((_, next)) => set_home_attributes(&mut user, &next),
+            None => clear_home_attributes(&mut user),
+        }
+        user.updated_at = state.clock.now_millis();
+        let pool = load_pool(state, &m.pool_id).await?;
+        let keys = user.keys(&pool.settings);
+        record = Some((user, keys));
+    }
+    state.store.save_membership(&m, record.as_ref().map(|(u, k)| (u, k)), false).await?;
+    state.store.revoke_tenant_families(&tenant.id, Some(&m.sub), state.clock.now_millis()).await?;
+    Ok(())
+}
+
+fn membership(state: &AppState, tenant: &Tenant, sub: &str, role: Role, status: MembershipStatus) -> Membership {
+    Membership {
+        tenant_id: tenant.id.clone(),
+        pool_id: tenant.pool_id.clone(),
+        sub: sub.to_owned(),
+        role,
+        status,
+        created_at: state.clock.now_millis(),
+        last_used_at: None,
+    }
+}
+
+async fn load_pool(state: &AppState, id: &PoolId) -> Result<UserPool, StoreError> {
+    state.store.get_pool(id).await?.ok_or(StoreError::NotFound("user pool"))
+}
+
+/// The settings of a pool the control plane manages: usernames fold case, email is a
+/// verified sign-in alias, and the schema carries the tenant attributes.
+pub fn managed_pool_settings() -> Result<PoolSettings, StoreError> {
+    let tenant_attr = |name: &str| SchemaAttribute {
+        name: name.into(),
+        attribute_data_type: AttributeDataType::String,
+        developer_only_attribute: false,
+        mutable: true,
+        required: false,
+        number_attribute_constraints: None,
+        string_attribute_constraints: Some(StringConstraints {
+            min_length: Some("0".into()),
+            max_length: Some("256".into()),
+        }),
+    };
+    let schema = attributes::build_schema(&[
+        tenant_attr("tenantId"),
+        tenant_attr("tenantName"),
+        tenant_attr("tenantTier"),
+        tenant_attr("tenantRole"),
+    ])
+    .map_err(StoreError::Corrupt)?;
+    Ok(PoolSettings {
+        schema,
+        username_configuration: Some(UsernameConfiguration { case_sensitive: false }),
+        alias_attributes: vec!["email".into()],
+        auto_verified_attributes: vec!["email".into()],
+        ..PoolSettings::default()
+    })
+}
+
+/// Creates a platinum tenant's dedicated pool and its default client.
+pub async fn provision_dedicated_pool(state: &AppState, tenant: &TenantId) -> Result<PoolId, StoreError> {
+    let now = state.clock.now_millis();
+    let pool = UserPool {
+        id: PoolId::generate(&state.settings.region, state.rng.as_ref()),
+        name: format!("cognate-{tenant}"),
+        settings: managed_pool_settings()?,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.store.create_pool(&pool).await?;
+    default_client(state, &pool.id).await?;
+    tracing::info!(pool = %pool.id, tenant = %tenant, "created a dedicated user pool");
+    Ok(pool.id)
+}
+
+fn default_client_key(pool: &PoolId) -> String {
+    format!("default_client:{pool}")
+}
+
+/// The placement pool's default app client (public, password sign-in and refresh), the
+/// one discovery hands to login pages; created on first use, once even with several nodes.
+pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId, StoreError> {
+    let key = default_client_key(pool);
+    let parse = |id: String| ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("default client {id}")));
+    if let Some(id) = state.store.get_meta(&key).await? {
+        return parse(id);
+    }
+    let now = state.clock.now_millis();
+    let client = AppClient {
+        pool_id: pool.clone(),
+        id: ClientId::generate(state.rng.as_ref()),
+        name: "cognate-default".into(),
+        secret_sealed: None,
+        settings: ClientSettings {
+            explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "ALLOW_REFRESH_TOKEN_AUTH".into()],
+            ..ClientSettings::default()
+        },
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_client(&client).await?;
+    let winner = state.store.put_meta_if_absent(&key, client.id.as_str()).await?;
+    if winner != client.id.as_str() {
+        // Another node won the race; keep one default client.
+        state.store.delete_client(pool, &client.id).await?;
+    }
+    parse(winner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tenant_attributes_are_reserved() {
+        assert!(is_tenant_attribute("custom:tenantId"));
+        assert!(is_tenant_attribute("custom:tenantRole"));
+        assert!(!is_tenant_attribute("custom:team"));
+        assert!(!is_tenant_attribute("email"));
+    }
+}
