@@ -490,3 +490,281 @@ def unsigned_copy(token: str) -> str:
     header = {"alg": "none", "typ": "JWT"}
     head = _b64url_encode(json.dumps(header).encode())
     return f"{head}.{token.split('.')[1]}."
+
+
+# --------------------------------------------------------------------------- tenancy (/v1)
+# The control plane of docs/tenancy.md: bearer auth, the `{"error": {"code", "message"}}`
+# shape, invitation tokens read from the outbox, tenant users made through invitations, and
+# sign-in / refresh with ClientMetadata.tenantId.
+
+#: Meets the default password policy (>= 8 chars, upper, lower, digit, symbol).
+TENANT_PASSWORD = "Passw0rd!x"
+#: The token line of an invitation message: "Invitation token: <43 base64url chars>".
+INVITATION_TOKEN_RE = re.compile(r"token:\s*([A-Za-z0-9_-]{43})(?![A-Za-z0-9_=-])", re.IGNORECASE)
+TENANT_CLAIMS = ("custom:tenantId", "custom:tenantName", "custom:tenantTier", "custom:tenantRole")
+#: Statuses accepted from `POST /v1/invitations/accept` on success (docs/tenancy.md names the
+#: answer's body but not its status).
+ACCEPT_OK = (200, 201)
+V1_ERROR_CODE_RE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def admin_bearer(server: CognateServer) -> str:
+    """The platform admin's bearer credential: `{accessKeyId}:{secretAccessKey}`."""
+    creds = server.credentials()
+    return f"{creds['key']}:{creds['secret']}"
+
+
+def v1(server: CognateServer, method: str, path: str, *, bearer: str | None = None,
+       body=None, params: dict | None = None, headers: dict | None = None,
+       timeout: float = 30) -> requests.Response:
+    """One `/v1` request; `bearer` is what follows `Authorization: Bearer ` (None: no header)."""
+    hdrs = {"Accept": "application/json"}
+    if bearer is not None:
+        hdrs["Authorization"] = f"Bearer {bearer}"
+    hdrs.update(headers or {})
+    kwargs = {} if body is None else {"json": body}
+    return requests.request(method, server.url + path, headers=hdrs, params=params,
+                            timeout=timeout, **kwargs)
+
+
+def v1_error(resp: requests.Response) -> dict:
+    """The `{"code", "message"}` of a `/v1` error answer, after checking the body's shape."""
+    try:
+        body = resp.json()
+    except ValueError:
+        pytest.fail(f"/v1 error body is not JSON (HTTP {resp.status_code}): {resp.text[:500]!r}")
+    assert isinstance(body, dict) and set(body) == {"error"}, (
+        f"/v1 error body is not {{'error': {{...}}}} (HTTP {resp.status_code}): {body!r}")
+    err = body["error"]
+    assert isinstance(err, dict) and {"code", "message"} <= set(err), f"error shape: {body!r}"
+    assert isinstance(err["code"], str) and V1_ERROR_CODE_RE.fullmatch(err["code"]), body
+    assert isinstance(err["message"], str) and err["message"], f"error without a message: {body!r}"
+    return err
+
+
+def assert_v1_error(resp: requests.Response, status: int, code: str | None = None) -> dict:
+    """Expect a `/v1` error with this HTTP status (and code); returns the error object."""
+    assert resp.status_code == status, (
+        f"{resp.request.method} {resp.request.path_url}: expected HTTP {status}"
+        f"{' ' + code if code else ''}, got {resp.status_code}: {resp.text[:500]!r}")
+    err = v1_error(resp)
+    if code is not None:
+        assert err["code"] == code, f"expected error code {code}, got {err!r}"
+    return err
+
+
+def v1_ok(resp: requests.Response, status: int | tuple = 200):
+    """Expect a success with this status (or one of these); returns the JSON body (None for 204)."""
+    statuses = status if isinstance(status, tuple) else (status,)
+    assert resp.status_code in statuses, (
+        f"{resp.request.method} {resp.request.path_url}: expected HTTP {statuses}, got "
+        f"{resp.status_code}: {resp.text[:500]!r}")
+    if resp.status_code == 204:
+        assert not resp.content, f"204 with a body: {resp.text[:200]!r}"
+        return None
+    return resp.json()
+
+
+@dataclass
+class TenantUser:
+    """A user made through an invitation (email verified), with the tenant they joined first."""
+    email: str
+    sub: str
+    tenant_id: str
+    role: str
+    password: str = TENANT_PASSWORD
+
+
+def tenant_claims(token: str) -> dict:
+    """The tenant claims and groups of a token (unverified): {claim: value or None}."""
+    claims = jwt_claims(token)
+    out = {k: claims.get(k) for k in TENANT_CLAIMS}
+    out["cognito:groups"] = claims.get("cognito:groups")
+    return out
+
+
+def assert_tenant_token(token: str, tenant_id: str, role: str, *, name: str | None = None,
+                        tier: str | None = None) -> dict:
+    """The token names this active tenant and role; `cognito:groups` holds that tenant's role
+    group and no other. Returns all claims (unverified)."""
+    claims = jwt_claims(token)
+    got = tenant_claims(token)
+    assert got["custom:tenantId"] == tenant_id, f"expected tenant {tenant_id}: {got!r}"
+    assert got["custom:tenantRole"] == role, f"expected role {role}: {got!r}"
+    if name is not None:
+        assert got["custom:tenantName"] == name, got
+    if tier is not None:
+        assert got["custom:tenantTier"] == tier, got
+    assert got["cognito:groups"] == [f"{tenant_id}-{role}"], (
+        f"groups must be exactly the active tenant's role group: {got!r}")
+    return claims
+
+
+def assert_tenant_tokens(result: dict, tenant: dict, role: str, **kw) -> dict:
+    """Both tokens of an AuthenticationResult (or a switch-tenant answer) name `tenant` (a
+    tenant JSON: id, name, tier) and `role`; returns the access token's claims."""
+    access = result.get("AccessToken") or result.get("accessToken")
+    id_token = result.get("IdToken") or result.get("idToken")
+    assert access and id_token, f"no tokens in {result!r}"
+    kw.setdefault("name", tenant.get("name"))
+    kw.setdefault("tier", tenant.get("tier"))
+    assert_tenant_token(id_token, tenant["id"], role, **kw)
+    return assert_tenant_token(access, tenant["id"], role, **kw)
+
+
+def assert_no_tenant_claims(token: str) -> None:
+    got = tenant_claims(token)
+    assert all(got[k] is None for k in TENANT_CLAIMS), f"unexpected tenant claims: {got!r}"
+
+
+class Tenancy:
+    """The tenancy API of one server, driven as the platform admin unless told otherwise."""
+
+    def __init__(self, server: CognateServer):
+        self.server = server
+        self.cognito = server.cognito
+        self.admin = admin_bearer(server)
+        self._shared: tuple[str, str] | None = None
+
+    # ---- raw calls
+
+    def call(self, method: str, path: str, *, bearer: str | None, body=None,
+             params: dict | None = None) -> requests.Response:
+        return v1(self.server, method, path, bearer=bearer, body=body, params=params)
+
+    def as_admin(self, method: str, path: str, body=None, params: dict | None = None,
+                 status: int | tuple = 200):
+        """A platform admin call that must succeed with `status`; returns the JSON body."""
+        return v1_ok(self.call(method, path, bearer=self.admin, body=body, params=params), status)
+
+    def list_all(self, path: str, *, bearer: str | None = None, max_pages: int = 50) -> list[dict]:
+        """Every item of a `/v1` list, following `nextCursor` (limit 100)."""
+        items: list[dict] = []
+        cursor = None
+        for _ in range(max_pages):
+            params = {"limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            page = v1_ok(self.call("GET", path, bearer=bearer or self.admin, params=params))
+            assert isinstance(page.get("items"), list) and "nextCursor" in page, page
+            items.extend(page["items"])
+            cursor = page["nextCursor"]
+            if not cursor:
+                return items
+        pytest.fail(f"{path}: pagination did not end after {max_pages} pages")
+
+    # ---- tenants and placement
+
+    def create_tenant(self, prefix: str = "t", tier: str = "standard", *,
+                      name: str | None = None, **extra) -> dict:
+        """A tenant with a unique id `{prefix}-{uid}` (name defaults to the prefix, titled)."""
+        body = {"id": f"{prefix}-{uid()}", "name": name or prefix.title(), "tier": tier, **extra}
+        tenant = self.as_admin("POST", "/v1/tenants", body, status=201)
+        assert tenant["id"] == body["id"] and tenant["tier"] == tier, tenant
+        return tenant
+
+    def tenant(self, tenant_id: str) -> dict:
+        return self.as_admin("GET", f"/v1/tenants/{tenant_id}")
+
+    def discover(self, email: str) -> dict:
+        """`GET /v1/discovery?email=` without credentials."""
+        return v1_ok(self.call("GET", "/v1/discovery", bearer=None, params={"email": email}))
+
+    def shared_placement(self) -> tuple[str, str]:
+        """(poolId, clientId) of the shared pool: what discovery answers for an unknown domain."""
+        if self._shared is None:
+            found = self.discover(f"probe@{uid()}.example.com")
+            assert found["tenantId"] is None, found
+            self._shared = (found["poolId"], found["clientId"])
+        return self._shared
+
+    # ---- outbox and invitations
+
+    def outbox_for(self, email: str, limit: int = 200) -> list[dict]:
+        """Outbox messages to `email` (any pool), newest first."""
+        out = self.server.cli("outbox", "--limit", str(limit)).stdout
+        msgs = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [m for m in msgs if str(m.get("destination") or "").lower() == email.lower()]
+
+    def invitation_token(self, email: str, *, not_in: set | None = None,
+                         timeout: float = 10.0) -> str:
+        """The token of the newest outbox message to `email` whose id is not in `not_in`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self.outbox_for(email):
+                if not_in and msg.get("id") in not_in:
+                    continue
+                m = INVITATION_TOKEN_RE.search(msg.get("body") or "")
+                assert m, f"no invitation token in the outbox message {msg!r}"
+                return m.group(1)
+            if time.monotonic() > deadline:
+                pytest.fail(f"no (new) invitation message to {email} in the outbox", pytrace=False)
+            time.sleep(0.1)
+
+    def invite(self, tenant_id: str, email: str, role: str, *, bearer: str | None = None,
+               expires_in: int | None = None) -> tuple[dict, str]:
+        """Create an invitation (as the platform admin unless `bearer`); returns (invitation,
+        token read from the outbox)."""
+        seen = {m.get("id") for m in self.outbox_for(email)}
+        body = {"email": email, "role": role}
+        if expires_in is not None:
+            body["expiresInSeconds"] = expires_in
+        resp = self.call("POST", f"/v1/tenants/{tenant_id}/invitations",
+                         bearer=bearer or self.admin, body=body)
+        invitation = v1_ok(resp, 201)
+        token = self.invitation_token(email, not_in=seen)
+        assert token not in resp.text, "the invitation token must never be returned by the API"
+        return invitation, token
+
+    def accept(self, token: str, *, password: str | None = None,
+               bearer: str | None = None) -> requests.Response:
+        body = {"token": token}
+        if password is not None:
+            body["password"] = password
+        return self.call("POST", "/v1/invitations/accept", bearer=bearer, body=body)
+
+    def new_user(self, tenant_id: str, role: str, *, email: str | None = None,
+                 password: str = TENANT_PASSWORD) -> TenantUser:
+        """Invite a new address and accept anonymously: the account is created in the tenant's
+        pool with a verified email."""
+        email = email or f"{role.replace('_', '-')}-{uid()}@example.com"
+        _, token = self.invite(tenant_id, email, role)
+        answer = v1_ok(self.accept(token, password=password), ACCEPT_OK)
+        assert answer["tenantId"] == tenant_id and answer["role"] == role and answer["sub"], answer
+        return TenantUser(email=email, sub=answer["sub"], tenant_id=tenant_id, role=role,
+                          password=password)
+
+    def join(self, tenant_id: str, user: TenantUser, role: str, access_token: str) -> dict:
+        """Invite an existing user and accept with their access token; returns the answer."""
+        _, token = self.invite(tenant_id, user.email, role)
+        answer = v1_ok(self.accept(token, bearer=access_token), ACCEPT_OK)
+        assert answer["tenantId"] == tenant_id and answer["role"] == role, answer
+        assert answer["sub"] == user.sub, answer
+        return answer
+
+    # ---- sign-in with the active tenant
+
+    def sign_in(self, client_id: str, username: str, password: str = TENANT_PASSWORD,
+                tenant_id: str | None = None) -> dict:
+        """InitiateAuth USER_PASSWORD_AUTH (ClientMetadata.tenantId when given) -> tokens."""
+        kw = {"ClientMetadata": {"tenantId": tenant_id}} if tenant_id is not None else {}
+        resp = self.cognito.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password}, **kw)
+        assert "AuthenticationResult" in resp, f"expected tokens, got {resp!r}"
+        return resp["AuthenticationResult"]
+
+    def refresh(self, client_id: str, refresh_token: str, tenant_id: str | None = None) -> dict:
+        """InitiateAuth REFRESH_TOKEN_AUTH (ClientMetadata.tenantId when given) -> tokens."""
+        kw = {"ClientMetadata": {"tenantId": tenant_id}} if tenant_id is not None else {}
+        resp = self.cognito.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                          AuthParameters={"REFRESH_TOKEN": refresh_token}, **kw)
+        assert "AuthenticationResult" in resp, f"expected tokens, got {resp!r}"
+        return resp["AuthenticationResult"]
+
+    def me(self, access_token: str) -> dict:
+        return v1_ok(self.call("GET", "/v1/me", bearer=access_token))
+
+    def switch(self, access_token: str, tenant_id: str) -> requests.Response:
+        return self.call("POST", "/v1/me/switch-tenant", bearer=access_token,
+                         body={"tenantId": tenant_id})

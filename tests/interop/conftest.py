@@ -217,3 +217,14 @@ def user_tokens(app, make_confirmed_user, sign_in):
     username = make_confirmed_user(app.pool_id, attributes={"email": f"{uid()}@example.com",
                                                             "email_verified": "true"})
     return app, username, sign_in(app, username)
+
+
+# --------------------------------------------------------------------------- tenancy (/v1)
+
+
+@pytest.fixture
+def tenancy(server):
+    """The /v1 tenancy API of the session server (cognate_harness.Tenancy)."""
+    from cognate_harness import Tenancy
+
+    return Tenancy(server)

@@ -303,8 +303,8 @@ pub trait InvitationRepo: Send + Sync {
         user: Option<(&User, &UserKeys)>,
         create_user: bool,
     ) -> Result<bool>;
-    /// Revokes a not yet accepted or revoked invitation; false when it was no longer
-    /// pending, `NotFound("invitation")` when it does not exist.
+    /// Revokes a pending invitation (not accepted, revoked or expired at `at`); false when
+    /// it was no longer pending, `NotFound("invitation")` when it does not exist.
     async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
 }
 

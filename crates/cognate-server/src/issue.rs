@@ -149,10 +149,14 @@ pub async fn issue_user_tokens(
         .into_iter()
         .map(|g| g.name)
         .collect();
-    if let Some(active) = selection.active() {
-        groups.retain(|g| !active.hidden_groups.contains(g));
-        let role_group = active.role_group();
-        if !groups.contains(&role_group) {
+    if let Selection::Managed(active) = selection {
+        // Tokens list only the active tenant's role group: never another tenant's, and
+        // never a role-shaped group without the membership behind it.
+        let role_group = active.as_ref().map(tenancy::ActiveTenant::role_group);
+        groups.retain(|g| !tenancy::is_role_group(g) || Some(g) == role_group.as_ref());
+        if let Some(role_group) = role_group
+            && !groups.contains(&role_group)
+        {
             groups.push(role_group);
         }
     }

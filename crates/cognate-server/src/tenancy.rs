@@ -29,6 +29,15 @@ pub fn is_tenant_attribute(name: &str) -> bool {
     name.starts_with("custom:tenant")
 }
 
+/// Whether a group name has the shape of a role group, `{tenantId}-{role}`.
+pub fn is_role_group(name: &str) -> bool {
+    ROLES.iter().any(|role| {
+        name.strip_suffix(role.as_str())
+            .and_then(|rest| rest.strip_suffix('-'))
+            .is_some_and(|tenant| TenantId::parse(tenant).is_some())
+    })
+}
+
 /// How a pool takes part in tenancy.
 #[derive(Debug, Clone)]
 pub enum Placement {
@@ -56,9 +65,6 @@ pub async fn placement(state: &AppState, pool: &PoolId) -> Result<Option<Placeme
 pub struct ActiveTenant {
     pub tenant: Tenant,
     pub role: Role,
-    /// Role groups of the user's other tenants (and stale ones of this tenant): tokens
-    /// for this tenant never list them.
-    pub hidden_groups: Vec<String>,
 }
 
 impl ActiveTenant {
@@ -134,13 +140,7 @@ pub async fn user_tenants(state: &AppState, user: &User) -> Result<Vec<(Membersh
 
 fn active_from(all: &[(Membership, Tenant)], index: usize) -> ActiveTenant {
     let (m, tenant) = &all[index];
-    let hidden_groups = all
-        .iter()
-        .flat_map(|(other, _)| ROLES.iter().map(move |r| (other, *r)))
-        .filter(|(other, r)| !(other.tenant_id == m.tenant_id && *r == m.role))
-        .map(|(other, r)| r.group_name(&other.tenant_id))
-        .collect();
-    ActiveTenant { tenant: tenant.clone(), role: m.role, hidden_groups }
+    ActiveTenant { tenant: tenant.clone(), role: m.role }
 }
 
 /// Chooses the session's tenant at sign-in: `requested` (ClientMetadata `tenantId`) when
@@ -440,6 +440,18 @@ pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_groups_are_recognised_by_shape() {
+        assert!(is_role_group("acme-admin"));
+        assert!(is_role_group("acme-corp-read_only"));
+        assert!(is_role_group("globex-member"));
+        assert!(!is_role_group("admins"));
+        assert!(!is_role_group("-admin"));
+        assert!(!is_role_group("ab-admin"));
+        assert!(!is_role_group("Acme-admin"));
+        assert!(!is_role_group("acme-owner"));
+    }
 
     #[test]
     fn only_tenant_attributes_are_reserved() {

@@ -704,7 +704,7 @@ macro_rules! tenancy_repos {
                 let mut tx = self.tenant_scope(tenant).await?;
                 let done = sqlx::query(
                     "UPDATE invitations SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 \
-                     AND accepted_at IS NULL AND revoked_at IS NULL",
+                     AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
                 )
                 .bind(at)
                 .bind(tenant.as_str())

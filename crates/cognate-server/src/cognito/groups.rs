@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::input::{epoch, finish_page, list_response, load_pool, page_request, parse, user_type};
 use super::users::find_user;
 use super::{CognitoError, OpResult};
-use crate::AppState;
+use crate::{AppState, tenancy};
 
 pub(super) const OPS: &[&str] = &[
     "CreateGroup",
@@ -46,6 +46,17 @@ const MAX_DESCRIPTION: usize = 2048;
 
 fn group_not_found() -> CognitoError {
     CognitoError::not_found("Group not found.")
+}
+
+/// In a pool managed by the tenancy control plane, the role groups `{tenantId}-{role}`
+/// mirror memberships and only `/v1` changes them.
+async fn refuse_role_group(state: &AppState, pool: &UserPool, name: &str) -> Result<(), CognitoError> {
+    if tenancy::is_role_group(name) && tenancy::placement(state, &pool.id).await?.is_some() {
+        return Err(CognitoError::invalid(format!(
+            "{name} mirrors a tenant role and is managed by Cognate's tenancy API (/v1); it cannot be changed here."
+        )));
+    }
+    Ok(())
 }
 
 async fn load_group(state: &AppState, pool: &UserPool, name: &str) -> Result<Group, CognitoError> {
@@ -106,6 +117,7 @@ async fn create(state: &AppState, input: Value) -> OpResult {
     }
     check_details(req.description.as_deref(), req.role_arn.as_deref(), req.precedence)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    refuse_role_group(state, &pool, &req.group_name).await?;
     let now = state.clock.now_millis();
     let group = Group {
         pool_id: pool.id.clone(),
@@ -177,6 +189,7 @@ async fn update(state: &AppState, input: Value) -> OpResult {
     let req: UpdateInput = parse(input)?;
     check_details(req.description.as_deref(), req.role_arn.as_deref(), req.precedence)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    refuse_role_group(state, &pool, &req.group_name).await?;
     let mut group = load_group(state, &pool, &req.group_name).await?;
     if req.description.is_some() {
         group.description = req.description;
@@ -199,6 +212,7 @@ async fn update(state: &AppState, input: Value) -> OpResult {
 async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: GroupRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    refuse_role_group(state, &pool, &req.group_name).await?;
     match state.store.delete_group(&pool.id, &req.group_name).await {
         Ok(()) => {}
         Err(StoreError::NotFound(_)) => return Err(group_not_found()),
@@ -219,6 +233,7 @@ struct MembershipInput {
 async fn add_user(state: &AppState, input: Value) -> OpResult {
     let req: MembershipInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    refuse_role_group(state, &pool, &req.group_name).await?;
     let user = find_user(state, &pool, &req.username).await?;
     let group = load_group(state, &pool, &req.group_name).await?;
     match state.store.add_user_to_group(&pool.id, &group.name, &user.sub).await {
@@ -232,6 +247,7 @@ async fn add_user(state: &AppState, input: Value) -> OpResult {
 async fn remove_user(state: &AppState, input: Value) -> OpResult {
     let req: MembershipInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    refuse_role_group(state, &pool, &req.group_name).await?;
     let user = find_user(state, &pool, &req.username).await?;
     let group = load_group(state, &pool, &req.group_name).await?;
     state.store.remove_user_from_group(&pool.id, &group.name, &user.sub).await?;
