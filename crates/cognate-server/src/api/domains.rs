@@ -17,9 +17,10 @@ use cognate_core::clock::random_bytes;
 use cognate_core::crypto::sha256;
 use cognate_core::tenant::{DomainName, EmailDomain, TenantId, TenantStatus, is_consumer_domain};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Need, tenant_not_found};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
@@ -33,11 +34,12 @@ const RECORD_PREFIX: &str = "cognate-verification=";
 const MAX_EMAIL_LEN: usize = 254;
 
 /// The DNS record that proves control of a domain.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerificationRecord {
     /// Always `TXT`.
     #[serde(rename = "type")]
+    #[schema(example = "TXT")]
     kind: &'static str,
     /// `_cognate.{domain}`.
     name: String,
@@ -47,7 +49,7 @@ pub struct VerificationRecord {
 }
 
 /// A domain claim as the API shows it. Times are epoch seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainView {
     domain: String,
@@ -81,7 +83,16 @@ impl DomainView {
 
 /// The `{tenant_id}/domains/{domain}` path. An invalid tenant id is 404 like an unknown
 /// tenant; a value that is not a domain name cannot name a claim, so it is 404 too.
-pub struct DomainPath(pub TenantId, pub DomainName);
+#[derive(IntoParams)]
+#[into_params(names("tenant_id", "domain"), parameter_in = Path)]
+pub struct DomainPath(
+    /// The tenant's id, a slug such as `acme`.
+    #[param(value_type = String)]
+    pub TenantId,
+    /// The domain name, such as `acme.com`.
+    #[param(value_type = String)]
+    pub DomainName,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for DomainPath {
     type Rejection = ApiError;
@@ -109,28 +120,32 @@ fn domain_write_error(e: StoreError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateDomain {
+    #[schema(example = "acme.com")]
     domain: String,
     /// Defaults to false.
     #[serde(default)]
     auto_join: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateDomain {
     auto_join: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiscoveryParams {
+    /// The address to route, such as `ann@acme.com`.
+    #[param(required = true, value_type = String)]
     email: Option<String>,
 }
 
 /// Where an address signs in. `tenantId` and `tenantName` are `null` for the shared pool.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveryView {
     email: String,
@@ -185,8 +200,28 @@ async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Resul
     state.store.get_domain(domain).await?.filter(|d| &d.tenant_id == tenant).ok_or_else(domain_not_found)
 }
 
+/// Claim an email domain for a tenant.
+///
 /// `POST /v1/tenants/{tenant_id}/domains`: claims a domain for the tenant, unverified,
 /// and answers the TXT record to publish (the only time its value is shown).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/domains",
+    operation_id = "createDomain",
+    tag = "domains",
+    params(TenantPath),
+    request_body = CreateDomain,
+    responses(
+        (status = 201, description = "The claim, unverified, with the TXT record to publish.", body = DomainView),
+        (status = 400, description = "A malformed body or an invalid domain name (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+        (status = 409, description = "Another tenant already claims the domain (`conflict`).", body = ErrorBody),
+        (status = 422, description = "A consumer mail domain, such as gmail.com (`consumer_domain`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,8 +248,24 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(DomainView::new(claim, Some(&token)))).into_response())
 }
 
+/// List a tenant's domains.
+///
 /// `GET /v1/tenants/{tenant_id}/domains`: every claim of the tenant, ordered by domain, in
 /// one page (a tenant has few domains).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/domains",
+    operation_id = "listDomains",
+    tag = "domains",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "All of the tenant's claims, in one page (`nextCursor` is `null`).", body = Page<DomainView>),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -225,7 +276,25 @@ pub async fn list(
     Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(d, None)).collect())))
 }
 
+/// Turn auto-join on or off for a domain.
+///
 /// `PATCH /v1/tenants/{tenant_id}/domains/{domain}` `{"autoJoin": bool}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant_id}/domains/{domain}",
+    operation_id = "updateDomain",
+    tag = "domains",
+    params(DomainPath),
+    request_body = UpdateDomain,
+    responses(
+        (status = 200, description = "The domain claim.", body = DomainView),
+        (status = 400, description = "A malformed body (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,7 +306,23 @@ pub async fn update(
     Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
 }
 
+/// Release a domain claim.
+///
 /// `DELETE /v1/tenants/{tenant_id}/domains/{domain}`: gives up the claim (`204`).
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/domains/{domain}",
+    operation_id = "deleteDomain",
+    tag = "domains",
+    params(DomainPath),
+    responses(
+        (status = 204, description = "Released."),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -249,9 +334,25 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Mark a domain verified (platform admins attest control of it).
+///
 /// `POST /v1/tenants/{tenant_id}/domains/{domain}/verify` (platform admins): marks the
 /// domain verified. DNS is not checked yet: the operator attests that the tenant
 /// published the TXT record (or otherwise controls the domain).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/domains/{domain}/verify",
+    operation_id = "verifyDomain",
+    tag = "domains",
+    params(DomainPath),
+    responses(
+        (status = 200, description = "The domain claim.", body = DomainView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,9 +364,22 @@ pub async fn verify(
     Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
 }
 
+/// Find where an email address signs in.
+///
 /// `GET /v1/discovery?email=` (no credentials): the pool, client and issuer an address
 /// signs in with. A verified domain of an active tenant routes to that tenant's placement;
 /// anything else (unknown, unverified, suspended) to the shared pool.
+#[utoipa::path(
+    get,
+    path = "/v1/discovery",
+    operation_id = "discover",
+    tag = "discovery",
+    params(DiscoveryParams),
+    responses(
+        (status = 200, description = "The pool, app client and issuer to sign in with.", body = DiscoveryView),
+        (status = 400, description = "The `email` parameter is missing or not an address (`invalid_request`).", body = ErrorBody),
+    ),
+)]
 pub async fn discovery(
     State(state): State<AppState>,
     Query(params): Query<DiscoveryParams>,

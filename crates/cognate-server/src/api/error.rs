@@ -5,7 +5,24 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cognate_core::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every `/v1` error: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code to branch on (`not_found`, `conflict`, `last_admin`, …).
+    #[schema(example = "not_found")]
+    code: &'static str,
+    /// A human-readable explanation, not meant to be parsed.
+    message: String,
+}
 
 /// An error answered by the `/v1` API.
 #[derive(Debug)]
@@ -80,7 +97,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code = self.code, status = %self.status, "/v1 request refused");
         }
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));

@@ -14,22 +14,24 @@ use cognate_core::tenant::{Invitation, Role, Tenant, TenantId, TenantStatus, inv
 use cognate_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, MaybeCaller, Need, tenant_not_found};
 use super::domains::email_address;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
 use crate::{AppState, tenancy};
 
-/// Shortest lifetime a caller may ask for, in seconds.
-const MIN_EXPIRES_IN_SECS: i64 = 60;
+/// Shortest lifetime a caller may ask for, in seconds (short lifetimes make expiry
+/// testable end to end).
+const MIN_EXPIRES_IN_SECS: i64 = 1;
 /// Longest lifetime a caller may ask for: 30 days, in seconds.
 const MAX_EXPIRES_IN_SECS: i64 = 30 * 24 * 60 * 60;
 
 /// Where an invitation stands at a given moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvitationStatus {
     Pending,
@@ -55,12 +57,13 @@ impl InvitationStatus {
 }
 
 /// An invitation as the API shows it (never its token). Times are epoch seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationView {
     id: String,
     tenant_id: String,
     email: String,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
     status: InvitationStatus,
     expires_at: i64,
@@ -90,7 +93,15 @@ impl InvitationView {
 
 /// The `{tenant_id}/invitations/{id}` path. An invalid tenant id is 404 like an unknown
 /// tenant.
-pub struct InvitationPath(pub TenantId, pub String);
+#[derive(IntoParams)]
+#[into_params(names("tenant_id", "id"), parameter_in = Path)]
+pub struct InvitationPath(
+    /// The tenant's id, a slug such as `acme`.
+    #[param(value_type = String)]
+    pub TenantId,
+    /// The invitation's id.
+    pub String,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for InvitationPath {
     type Rejection = ApiError;
@@ -109,29 +120,33 @@ fn invitation_not_found() -> ApiError {
     ApiError::not_found("The invitation does not exist.")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateInvitation {
+    #[schema(example = "bob@acme.com")]
     email: String,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
-    /// Defaults to 7 days ([`cognate_core::tenant::INVITATION_TTL_MS`]); 60 s to 30 days.
+    /// Defaults to 7 days ([`cognate_core::tenant::INVITATION_TTL_MS`]); 1 s to 30 days.
     expires_in_seconds: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AcceptInvitation {
+    /// The token from the invitation message.
     token: String,
     /// Only without credentials: the password of the account to create.
     password: Option<String>,
 }
 
 /// The membership an acceptance made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     tenant_id: String,
     sub: String,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
 }
 
@@ -188,8 +203,26 @@ async fn send(state: &AppState, tenant: &Tenant, inv: &Invitation, token: &str) 
     Ok(())
 }
 
+/// Invite an email address to a tenant; the token is mailed to it, never returned.
+///
 /// `POST /v1/tenants/{tenant_id}/invitations` `{"email", "role", "expiresInSeconds"?}`:
 /// invites an address and mails it the token.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/invitations",
+    operation_id = "createInvitation",
+    tag = "invitations",
+    params(TenantPath),
+    request_body = CreateInvitation,
+    responses(
+        (status = 201, description = "The invitation, pending.", body = InvitationView),
+        (status = 400, description = "A malformed body, an invalid email, role or lifetime (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -214,8 +247,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(InvitationView::new(inv, now))).into_response())
 }
 
+/// List a tenant's invitations.
+///
 /// `GET /v1/tenants/{tenant_id}/invitations`: every invitation, whatever its status,
 /// ordered by id.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/invitations",
+    operation_id = "listInvitations",
+    tag = "invitations",
+    params(TenantPath, ListParams),
+    responses(
+        (status = 200, description = "A page of invitations, whatever their status.", body = Page<InvitationView>),
+        (status = 400, description = "An invalid `limit` or `cursor` (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -231,7 +281,23 @@ pub async fn list(
     Ok(axum::Json(Page { items: rows.into_iter().map(|i| InvitationView::new(i, now)).collect(), next_cursor }))
 }
 
+/// Get an invitation.
+///
 /// `GET /v1/tenants/{tenant_id}/invitations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/invitations/{id}",
+    operation_id = "getInvitation",
+    tag = "invitations",
+    params(InvitationPath),
+    responses(
+        (status = 200, description = "The invitation.", body = InvitationView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such invitation (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -242,8 +308,25 @@ pub async fn get(
     Ok(axum::Json(InvitationView::new(inv, state.clock.now_millis())))
 }
 
+/// Revoke a pending invitation.
+///
 /// `DELETE /v1/tenants/{tenant_id}/invitations/{id}`: revokes a pending invitation
 /// (`204`); `409 conflict` once it was accepted, revoked or expired.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/invitations/{id}",
+    operation_id = "revokeInvitation",
+    tag = "invitations",
+    params(InvitationPath),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such invitation (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The invitation was already accepted, revoked or expired (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -282,10 +365,29 @@ fn account_exists() -> ApiError {
     )
 }
 
+/// Accept an invitation, with the invitee's account or a new one.
+///
 /// `POST /v1/invitations/accept` `{"token", "password"?}`: with the invitee's access
 /// token, adds the membership to that account; without credentials, creates the account
 /// (email verified) in the tenant's pool with `password`. Answers `{"tenantId", "sub",
 /// "role"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/invitations/accept",
+    operation_id = "acceptInvitation",
+    tag = "invitations",
+    request_body = AcceptInvitation,
+    responses(
+        (status = 200, description = "The membership made.", body = Accepted),
+        (status = 400, description = "A malformed body; a password with an access token, none without; a password the pool refuses (`invalid_request`, `invalid_password`).", body = ErrorBody),
+        (status = 401, description = "Invalid credentials (`unauthorized`); none at all is allowed.", body = ErrorBody),
+        (status = 403, description = "A platform admin, an account of another pool or email (`invitation_pool_mismatch`, `invitation_email_mismatch`), or a suspended tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No invitation has this token (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The address already has an account: sign in and accept with its token (`account_exists`); or already a member (`conflict`).", body = ErrorBody),
+        (status = 410, description = "The invitation was accepted, revoked or has expired (`invitation_not_pending`).", body = ErrorBody),
+    ),
+    security((), ("user" = [])),
+)]
 pub async fn accept(
     State(state): State<AppState>,
     MaybeCaller(caller): MaybeCaller,
@@ -436,9 +538,9 @@ mod tests {
 
     #[test]
     fn lifetimes_are_bounded() {
-        assert_eq!(lifetime_ms(60).unwrap(), 60_000);
+        assert_eq!(lifetime_ms(1).unwrap(), 1_000);
         assert_eq!(lifetime_ms(MAX_EXPIRES_IN_SECS).unwrap(), 2_592_000_000);
-        for bad in [-1, 0, 59, MAX_EXPIRES_IN_SECS + 1, i64::MAX] {
+        for bad in [-1, 0, MAX_EXPIRES_IN_SECS + 1, i64::MAX] {
             assert_eq!(lifetime_ms(bad).unwrap_err().code, "invalid_request", "{bad}");
         }
     }

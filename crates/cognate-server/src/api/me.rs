@@ -7,26 +7,32 @@ use cognate_core::ids::ClientId;
 use cognate_core::tenant::{Role, TenantId, TenantStatus, Tier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::AppState;
 use crate::issue::{self, Rejection};
 use crate::tenancy::{self, Refusal, Selection};
 
-#[derive(Debug, Serialize)]
+/// One of the caller's tenants, with their role there.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MyTenant {
     tenant_id: String,
     name: String,
+    #[schema(schema_with = super::openapi::tier)]
     tier: Tier,
+    #[schema(schema_with = super::openapi::tenant_status)]
     status: TenantStatus,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
     last_used_at: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// The calling user and their tenants.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     sub: String,
@@ -37,6 +43,19 @@ pub struct Me {
     tenants: Vec<MyTenant>,
 }
 
+/// The calling user, their tenants and the active one.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    operation_id = "getMe",
+    tag = "me",
+    responses(
+        (status = 200, description = "The caller.", body = Me),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a user: a platform admin credential (`forbidden`).", body = ErrorBody),
+    ),
+    security(("user" = [])),
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Me>, ApiError> {
     let me = caller.user()?;
     let tenants = tenancy::user_tenants(&state, &me.user)
@@ -61,25 +80,44 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<axum::
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SwitchTenant {
     tenant_id: String,
 }
 
-#[derive(Debug, Serialize)]
+/// Tokens for the new active tenant.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Switched {
     access_token: String,
     id_token: Option<String>,
     refresh_token: Option<String>,
     expires_in: i64,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     token_type: &'static str,
     tenant: MyTenant,
 }
 
+/// Switch the session to another of the caller's tenants.
+///
 /// Tokens for another tenant of the caller, for the same app client, in a new session
 /// (refresh token family) bound to that tenant.
+#[utoipa::path(
+    post,
+    path = "/v1/me/switch-tenant",
+    operation_id = "switchTenant",
+    tag = "me",
+    request_body = SwitchTenant,
+    responses(
+        (status = 200, description = "Tokens for that tenant, for the same app client.", body = Switched),
+        (status = 400, description = "A malformed body (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A platform admin, not an active member of that tenant, or a suspended tenant (`forbidden`).", body = ErrorBody),
+    ),
+    security(("user" = [])),
+)]
 pub async fn switch_tenant(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,21 +7,24 @@ use axum::response::{IntoResponse, Response};
 use cognate_core::page::PageRequest;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, TenantId};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Need};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
 use crate::{AppState, tenancy};
 
 /// A membership as the API shows it. Times are epoch seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberView {
     sub: String,
     username: Option<String>,
     email: Option<String>,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
+    #[schema(schema_with = super::openapi::membership_status)]
     status: MembershipStatus,
     created_at: i64,
     last_used_at: Option<i64>,
@@ -41,7 +44,15 @@ async fn view(state: &AppState, m: Membership) -> Result<MemberView, ApiError> {
 }
 
 /// The `{tenant_id}/members/{sub}` path.
-pub struct MemberPath(TenantId, String);
+#[derive(IntoParams)]
+#[into_params(names("tenant_id", "sub"), parameter_in = Path)]
+pub struct MemberPath(
+    /// The tenant's id, a slug such as `acme`.
+    #[param(value_type = String)]
+    TenantId,
+    /// The member's user sub.
+    String,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
     type Rejection = ApiError;
@@ -60,19 +71,38 @@ fn member_not_found() -> ApiError {
     ApiError::not_found("The member does not exist.")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
+    /// The sub of an existing user of the tenant's pool.
     sub: String,
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
+    #[schema(schema_with = super::openapi::role)]
     role: Role,
 }
 
+/// List a tenant's members, by sub.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/members",
+    operation_id = "listMembers",
+    tag = "members",
+    params(super::tenants::TenantPath, ListParams),
+    responses(
+        (status = 200, description = "A page of memberships, removed ones included.", body = Page<MemberView>),
+        (status = 400, description = "An invalid `limit` or `cursor` (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +121,26 @@ pub async fn list(
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
+/// Add an existing user of the tenant's pool as a member.
+///
 /// Adds an existing user of the tenant's pool (platform admins; tenant admins invite).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/members",
+    operation_id = "addMember",
+    tag = "members",
+    params(super::tenants::TenantPath),
+    request_body = AddMember,
+    responses(
+        (status = 201, description = "The membership.", body = MemberView),
+        (status = 400, description = "A malformed body or an unknown role (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin; tenant admins invite instead (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no user with this sub in the tenant's pool (`not_found`).", body = ErrorBody),
+        (status = 409, description = "A concurrent update (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,6 +158,21 @@ pub async fn add(
     Ok((StatusCode::CREATED, axum::Json(view(&state, m).await?)).into_response())
 }
 
+/// Get a membership (members may read only their own).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/members/{sub}",
+    operation_id = "getMember",
+    tag = "members",
+    params(MemberPath),
+    responses(
+        (status = 200, description = "The membership.", body = MemberView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A member reading someone else's membership, or a user whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such member (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +221,24 @@ async fn active_membership(state: &AppState, id: &TenantId, sub: &str) -> Result
         .ok_or_else(member_not_found)
 }
 
+/// Change a member's role.
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant_id}/members/{sub}",
+    operation_id = "changeMemberRole",
+    tag = "members",
+    params(MemberPath),
+    request_body = ChangeRole,
+    responses(
+        (status = 200, description = "The membership.", body = MemberView),
+        (status = 400, description = "A malformed body or an unknown role (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such member (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The change would leave the tenant without an active admin (`last_admin`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn change_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +258,22 @@ pub async fn change_role(
     Ok(axum::Json(view(&state, m).await?))
 }
 
+/// Remove a member; their refresh tokens for this tenant are revoked.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/members/{sub}",
+    operation_id = "removeMember",
+    tag = "members",
+    params(MemberPath),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or no such member (`not_found`).", body = ErrorBody),
+        (status = 409, description = "The change would leave the tenant without an active admin (`last_admin`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,39 +10,47 @@ mod extract;
 mod invitations;
 mod me;
 mod members;
+mod openapi;
 mod paging;
 mod tenants;
 
 use axum::Router;
-use axum::routing::{any, get, patch, post, put};
+use axum::routing::any;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 pub use auth::{Caller, PlatformAdmin};
 pub use error::ApiError;
 pub use extract::{Json, Query};
 
-/// Routes of the `/v1` surface.
+/// Routes of the `/v1` surface, and its OpenAPI document at `GET /v1/openapi.json`.
+///
+/// Every endpoint is registered with `routes!`, which takes each handler's method and path
+/// from its `#[utoipa::path]` and adds the same operation to the document: add endpoints
+/// that way, never with a bare `.route()`, so none is served undocumented.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenants", post(tenants::create).get(tenants::list))
-        .route("/v1/tenants/{tenant_id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
-        .route("/v1/tenants/{tenant_id}/suspend", post(tenants::suspend))
-        .route("/v1/tenants/{tenant_id}/reactivate", post(tenants::reactivate))
-        .route("/v1/tenants/{tenant_id}/tier", put(tenants::set_tier))
-        .route("/v1/tenants/{tenant_id}/domains", post(domains::create).get(domains::list))
-        .route("/v1/tenants/{tenant_id}/domains/{domain}", patch(domains::update).delete(domains::delete))
-        .route("/v1/tenants/{tenant_id}/domains/{domain}/verify", post(domains::verify))
-        .route("/v1/discovery", get(domains::discovery))
-        .route("/v1/tenants/{tenant_id}/members", get(members::list).post(members::add))
-        .route(
-            "/v1/tenants/{tenant_id}/members/{sub}",
-            get(members::get).patch(members::change_role).delete(members::remove),
-        )
-        .route("/v1/tenants/{tenant_id}/invitations", post(invitations::create).get(invitations::list))
-        .route("/v1/tenants/{tenant_id}/invitations/{id}", get(invitations::get).delete(invitations::revoke))
-        .route("/v1/invitations/accept", post(invitations::accept))
-        .route("/v1/me", get(me::get))
-        .route("/v1/me/switch-tenant", post(me::switch_tenant))
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::get, tenants::update, tenants::delete))
+        .routes(routes!(tenants::suspend))
+        .routes(routes!(tenants::reactivate))
+        .routes(routes!(tenants::set_tier))
+        .routes(routes!(domains::create, domains::list))
+        .routes(routes!(domains::update, domains::delete))
+        .routes(routes!(domains::verify))
+        .routes(routes!(domains::discovery))
+        .routes(routes!(members::list, members::add))
+        .routes(routes!(members::get, members::change_role, members::remove))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::get, invitations::revoke))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(me::get))
+        .routes(routes!(me::switch_tenant))
+        .split_for_parts();
+    router
+        .route("/v1/openapi.json", openapi::serve(&api))
         // Any other `/v1` path answers in the surface's error shape, not with an empty 404.
         .route("/v1", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))

@@ -9,9 +9,10 @@ use cognate_core::page::PageRequest;
 use cognate_core::repo::{MovedUser, TenantMove};
 use cognate_core::tenant::{EmailDomain, MembershipStatus, MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Need, PlatformAdmin, tenant_not_found};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
 use crate::tenancy;
@@ -25,20 +26,25 @@ const MAX_CREATE_DOMAINS: usize = 20;
 const CURSOR_SCOPE: &str = "tenants";
 
 /// A tenant as the API shows it. Times are epoch seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantView {
+    #[schema(example = "acme")]
     id: String,
     name: String,
+    #[schema(schema_with = super::openapi::tier)]
     tier: Tier,
+    #[schema(schema_with = super::openapi::tenant_status)]
     status: TenantStatus,
     /// `shared` or `dedicated`.
+    #[schema(schema_with = super::openapi::placement)]
     placement: &'static str,
     pool_id: String,
     /// The placement's default app client (what discovery hands to login pages).
     client_id: String,
     /// The issuer of the tenant's tokens.
     issuer: String,
+    #[schema(schema_with = super::openapi::mfa)]
     mfa: MfaRequirement,
     created_at: i64,
     updated_at: i64,
@@ -64,7 +70,13 @@ pub async fn view(state: &AppState, t: Tenant) -> Result<TenantView, ApiError> {
 
 /// The `{tenant_id}` path segment. A value that is not a valid slug cannot name a tenant,
 /// so it is 404 like any unknown tenant.
-pub struct TenantPath(pub TenantId);
+#[derive(IntoParams)]
+#[into_params(names("tenant_id"), parameter_in = Path)]
+pub struct TenantPath(
+    /// The tenant's id, a slug such as `acme`.
+    #[param(value_type = String)]
+    pub TenantId,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     type Rejection = ApiError;
@@ -77,27 +89,36 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    /// The tenant's immutable id: 3 to 63 of `a-z`, `0-9` and `-`. Derived from the name
+    /// when absent.
+    #[schema(example = "acme")]
     id: Option<String>,
+    /// The display name, 1 to 256 characters.
+    #[schema(example = "Acme")]
     name: String,
+    #[schema(schema_with = super::openapi::tier)]
     tier: Tier,
     /// Email domains to claim (unverified, without auto-join).
     #[serde(default)]
     domains: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
+    /// A new display name (users' `custom:tenantName` follows).
     name: Option<String>,
+    #[schema(schema_with = super::openapi::mfa)]
     mfa: Option<MfaRequirement>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTier {
+    #[schema(schema_with = super::openapi::tier)]
     tier: Tier,
 }
 
@@ -141,6 +162,26 @@ fn tenant_id(requested: Option<&str>, name: &str) -> Result<TenantId, ApiError> 
     }
 }
 
+/// Create a tenant.
+///
+/// Basic and standard tenants are placed in the shared pool; platinum tenants get a dedicated
+/// pool, provisioned now. The `domains` are claimed unverified, without auto-join.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    operation_id = "createTenant",
+    tag = "tenants",
+    request_body = CreateTenant,
+    responses(
+        (status = 201, description = "The tenant, created.", body = TenantView),
+        (status = 400, description = "A malformed body, an invalid name, id or domain (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 409, description = "The id is taken or a domain is already claimed (`conflict`).", body = ErrorBody),
+        (status = 422, description = "A domain is a consumer mail domain (`consumer_domain`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
@@ -218,6 +259,21 @@ async fn discard_dedicated_pool(state: &AppState, tenant: &Tenant) {
     }
 }
 
+/// List tenants, by id.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    operation_id = "listTenants",
+    tag = "tenants",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of tenants.", body = Page<TenantView>),
+        (status = 400, description = "An invalid `limit` or `cursor` (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
@@ -237,6 +293,21 @@ async fn load(state: &AppState, id: &TenantId) -> Result<Tenant, ApiError> {
     state.store.get_tenant(id).await?.ok_or_else(tenant_not_found)
 }
 
+/// Get a tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}",
+    operation_id = "getTenant",
+    tag = "tenants",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -260,6 +331,24 @@ async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant
     Ok(tenant)
 }
 
+/// Rename a tenant or change its MFA requirement.
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant_id}",
+    operation_id = "updateTenant",
+    tag = "tenants",
+    params(TenantPath),
+    request_body = UpdateTenant,
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        (status = 400, description = "A malformed body or an invalid name (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+        (status = 409, description = "The tenant was modified concurrently; read it again and retry (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -280,8 +369,25 @@ pub async fn update(
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
+/// Suspend a tenant.
+///
 /// Suspends the tenant: its users can no longer sign in to it or refresh into it, and its
 /// refresh tokens are revoked (and published on the revocation feed).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/suspend",
+    operation_id = "suspendTenant",
+    tag = "tenants",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+        (status = 409, description = "The tenant was modified concurrently; read it again and retry (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
@@ -293,6 +399,22 @@ pub async fn suspend(
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
+/// Reactivate a suspended tenant (revoked refresh tokens stay revoked).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/reactivate",
+    operation_id = "reactivateTenant",
+    tag = "tenants",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+        (status = 409, description = "The tenant was modified concurrently; read it again and retry (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn reactivate(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
@@ -302,23 +424,65 @@ pub async fn reactivate(
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
+/// Delete a tenant with its domains, memberships and invitations (users stay in their pool).
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}",
+    operation_id = "deleteTenant",
+    tag = "tenants",
+    params(TenantPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<StatusCode, ApiError> {
-    load(&state, &id).await?;
+    let tenant = load(&state, &id).await?;
     state.store.revoke_tenant_families(&id, None, state.clock.now_millis()).await?;
     state.store.delete_tenant(&id).await.map_err(|e| match e {
         StoreError::NotFound(_) => tenant_not_found(),
         other => other.into(),
     })?;
+    // The role groups mirrored memberships that no longer exist.
+    for role in tenancy::ROLES {
+        match state.store.delete_group(&tenant.pool_id, &role.group_name(&id)).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Change a tenant's tier, moving its members between shared and dedicated placement.
+///
 /// `PUT /v1/tenants/{id}/tier`: changes the tier; when the placement changes (to or from
 /// platinum) every member moves to the target pool in one transaction, keeping sub,
 /// password hash, status, attributes and role.
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant_id}/tier",
+    operation_id = "setTenantTier",
+    tag = "tenants",
+    params(TenantPath),
+    request_body = SetTier,
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        (status = 400, description = "A malformed body or an unknown tier (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`, answered to platform admins).", body = ErrorBody),
+        (status = 409, description = "A member collides with an account of the target pool, or a concurrent update; nothing changed (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
 pub async fn set_tier(
     State(state): State<AppState>,
     _admin: PlatformAdmin,

@@ -1,0 +1,210 @@
+//! `GET /v1/openapi.json`: the OpenAPI document generated from the `/v1` handlers, and
+//! its agreement with what the router serves.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use crate::support::TestApp;
+
+/// Every `/v1` endpoint of docs/tenancy.md. A route added to the router must be added here
+/// (and to the contract), and its operation documented.
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("POST", "/v1/tenants"),
+    ("GET", "/v1/tenants"),
+    ("GET", "/v1/tenants/{tenant_id}"),
+    ("PATCH", "/v1/tenants/{tenant_id}"),
+    ("DELETE", "/v1/tenants/{tenant_id}"),
+    ("POST", "/v1/tenants/{tenant_id}/suspend"),
+    ("POST", "/v1/tenants/{tenant_id}/reactivate"),
+    ("PUT", "/v1/tenants/{tenant_id}/tier"),
+    ("POST", "/v1/tenants/{tenant_id}/domains"),
+    ("GET", "/v1/tenants/{tenant_id}/domains"),
+    ("PATCH", "/v1/tenants/{tenant_id}/domains/{domain}"),
+    ("DELETE", "/v1/tenants/{tenant_id}/domains/{domain}"),
+    ("POST", "/v1/tenants/{tenant_id}/domains/{domain}/verify"),
+    ("GET", "/v1/discovery"),
+    ("GET", "/v1/tenants/{tenant_id}/members"),
+    ("POST", "/v1/tenants/{tenant_id}/members"),
+    ("GET", "/v1/tenants/{tenant_id}/members/{sub}"),
+    ("PATCH", "/v1/tenants/{tenant_id}/members/{sub}"),
+    ("DELETE", "/v1/tenants/{tenant_id}/members/{sub}"),
+    ("POST", "/v1/tenants/{tenant_id}/invitations"),
+    ("GET", "/v1/tenants/{tenant_id}/invitations"),
+    ("GET", "/v1/tenants/{tenant_id}/invitations/{id}"),
+    ("DELETE", "/v1/tenants/{tenant_id}/invitations/{id}"),
+    ("POST", "/v1/invitations/accept"),
+    ("GET", "/v1/me"),
+    ("POST", "/v1/me/switch-tenant"),
+];
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Fetches the document without credentials, checking status and content type.
+async fn document(t: &TestApp) -> Value {
+    let req = Request::get("/v1/openapi.json").body(Body::empty()).unwrap();
+    let resp = t.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The (METHOD, path) of every operation in the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if item.get(method.to_lowercase()).is_some() {
+                ops.insert((method.to_string(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// A concrete URI for a path template.
+fn concrete(path: &str) -> String {
+    path.replace("{tenant_id}", "acme")
+        .replace("{domain}", "acme.com")
+        .replace("{sub}", "sub-1")
+        .replace("{id}", "inv-1")
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_needs_no_credentials() {
+    let t = TestApp::new().await;
+    let doc = document(&t).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert_eq!(doc["info"]["title"], "Cognate tenancy API");
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let description = doc["info"]["description"].as_str().unwrap();
+    assert!(description.contains("ErrorBody") && description.contains("nextCursor"), "{description}");
+
+    let schemes = &doc["components"]["securitySchemes"];
+    for name in ["platform_admin", "user"] {
+        assert_eq!(schemes[name]["type"], "http", "{name}: {}", schemes[name]);
+        assert_eq!(schemes[name]["scheme"], "bearer", "{name}: {}", schemes[name]);
+    }
+    // The error shape is a component that the error responses refer to.
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert_eq!(error["required"], json!(["error"]), "{error}");
+}
+
+#[tokio::test]
+async fn every_operation_has_an_id_a_summary_a_tag_responses_and_known_security() {
+    let t = TestApp::new().await;
+    let doc = document(&t).await;
+    let schemes: BTreeSet<&String> = doc["components"]["securitySchemes"].as_object().unwrap().keys().collect();
+    let tags: BTreeSet<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(!paths.is_empty());
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in paths {
+        let ops: Vec<(&str, &Value)> =
+            METHODS.iter().filter_map(|m| item.get(m.to_lowercase()).map(|op| (*m, op))).collect();
+        assert!(!ops.is_empty(), "{path} has no operation");
+        for (method, op) in ops {
+            let what = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{what}: no operationId"));
+            assert!(operation_ids.insert(id), "{what}: operationId {id} is not unique");
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty() && !s.contains('\n')), "{what}: summary");
+            let op_tags = op["tags"].as_array().unwrap();
+            assert!(op_tags.len() == 1 && tags.contains(op_tags[0].as_str().unwrap()), "{what}: tags {op_tags:?}");
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{what}: no success response");
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4')) {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(schema, "#/components/schemas/ErrorBody", "{what} {status}");
+            }
+            // Each path parameter of the template is declared.
+            for name in path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "path"));
+                assert!(declared, "{what}: path parameter {name}");
+            }
+            // Security: discovery is open; everything else names declared schemes only.
+            let security = op.get("security").and_then(Value::as_array);
+            if path == "/v1/discovery" {
+                assert!(security.is_none_or(|s| s.is_empty()), "{what}: {security:?}");
+                continue;
+            }
+            let security = security.unwrap_or_else(|| panic!("{what}: no security"));
+            assert!(!security.is_empty(), "{what}: no security");
+            for requirement in security {
+                for name in requirement.as_object().unwrap().keys() {
+                    assert!(schemes.contains(name), "{what}: unknown security scheme {name}");
+                }
+            }
+            assert!(responses.contains_key("401"), "{what}: no 401");
+        }
+    }
+}
+
+/// The document lists exactly the contract's endpoints, the router serves every
+/// documented operation, and answers 405 for the methods the document leaves out.
+#[tokio::test]
+async fn the_document_and_the_router_agree() {
+    let t = TestApp::new().await;
+    let doc = document(&t).await;
+    let documented = operations(&doc);
+    let expected: BTreeSet<(String, String)> = ENDPOINTS.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected);
+
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        let uri = concrete(path);
+        for method in METHODS {
+            // No credentials and no body: a routed handler refuses (400/401), it never
+            // answers as an unknown path (404) or an unknown method (405).
+            let answer = t.send(method, &uri, None, None).await;
+            if documented.contains(&(method.to_string(), path.clone())) {
+                assert_ne!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+                assert!(
+                    !(answer.status == StatusCode::NOT_FOUND
+                        && answer.body["error"]["message"] == "No such /v1 resource."),
+                    "{method} {uri} is documented but not routed"
+                );
+            } else {
+                assert_eq!(
+                    answer.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {uri} is routed but not documented"
+                );
+            }
+        }
+    }
+}
+
+/// What the handlers send matches the schemas the document gives them.
+#[tokio::test]
+async fn answers_have_the_documented_properties() {
+    let t = TestApp::new().await;
+    let doc = document(&t).await;
+    let properties = |schema: &str| -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"].as_object().unwrap().keys().cloned().collect()
+    };
+    let keys = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+
+    let created = t.admin("POST", "/v1/tenants", Some(&json!({"name": "Acme", "tier": "platinum"}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(keys(&created.body), properties("TenantView"));
+    let tier = &doc["components"]["schemas"]["TenantView"]["properties"]["tier"];
+    assert!(tier["enum"].as_array().unwrap().contains(&created.body["tier"]), "{tier}");
+    let placement = &doc["components"]["schemas"]["TenantView"]["properties"]["placement"];
+    assert!(placement["enum"].as_array().unwrap().contains(&created.body["placement"]), "{placement}");
+
+    let listed = t.admin("GET", "/v1/tenants?limit=1", None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(keys(&listed.body), properties("Page_TenantView"));
+
+    let missing = t.admin("GET", "/v1/tenants/nope-nope", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(keys(&missing.body), properties("ErrorBody"));
+    assert_eq!(keys(&missing.body["error"]), properties("ErrorDetail"));
+}
