@@ -6,6 +6,7 @@
 //! [`Rng`] so expiry and id generation are deterministic in tests.
 
 pub mod admin;
+pub mod apikey;
 pub mod attributes;
 pub mod claims;
 pub mod client;
@@ -24,5 +25,5 @@ pub mod tenant;
 pub mod token;
 pub mod user;
 
-pub use clock::{Clock, Rng, SystemClock, SystemRng};
+pub use clock::{Clock, ManualClock, Rng, SystemClock, SystemRng};
 pub use error::StoreError;

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 
 use crate::admin::AdminCredential;
+use crate::apikey::{ApiKey, UsageDelta, UsageRow};
 use crate::client::AppClient;
 use crate::error::StoreError;
 use crate::group::Group;
@@ -308,6 +309,35 @@ pub trait InvitationRepo: Send + Sync {
     async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
 }
 
+/// Tenant API keys (tenant-owned). Lookups by hash are cross-tenant (a verifier does not
+/// know the tenant before the key is found) and run in the store's platform read scope.
+#[async_trait]
+pub trait ApiKeyRepo: Send + Sync {
+    /// `NotFound("tenant")` when the tenant does not exist; `Conflict("api key")` when the
+    /// id or hash is taken.
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    async fn get_api_key(&self, tenant: &TenantId, id: &str) -> Result<Option<ApiKey>>;
+    /// The key with this hash, whichever tenant owns it.
+    async fn get_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    /// The tenant's keys ordered by id, after the page cursor (an id).
+    async fn list_api_keys(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<ApiKey>>;
+    /// Replaces name, scopes, service account and rate limit; `NotFound("api key")`.
+    async fn update_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// Revokes the key unless it already is; returns whether this call revoked it.
+    /// `NotFound("api key")` when it does not exist.
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
+    /// Rotation, in one transaction: sets `grace_until` on the old key (if it is neither
+    /// revoked nor already rotated — otherwise returns false and writes nothing) and
+    /// creates `new` (whose `rotated_from` names the old key).
+    async fn rotate_api_key(&self, tenant: &TenantId, old_id: &str, grace_until: i64, new: &ApiKey) -> Result<bool>;
+    /// Adds aggregated usage in one transaction: `count` is added to the (tenant, key,
+    /// day) total, and the key's `last_used_at` moves forward to `last_used_at` (never
+    /// back). Deltas for keys that no longer exist are dropped.
+    async fn add_api_key_usage(&self, deltas: &[UsageDelta]) -> Result<()>;
+    /// The tenant's usage totals with `from_day <= day <= to_day`, ordered by day then key.
+    async fn api_key_usage(&self, tenant: &TenantId, from_day: i64, to_day: i64) -> Result<Vec<UsageRow>>;
+}
+
 /// A tier change that moves a tenant's users between pools (shared <-> dedicated).
 /// The store, in one transaction:
 /// 1. checks `tenant.version` is still stored and writes `tenant` (new tier and
@@ -354,6 +384,7 @@ pub trait Store:
     + DomainRepo
     + MembershipRepo
     + InvitationRepo
+    + ApiKeyRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

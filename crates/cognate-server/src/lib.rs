@@ -2,6 +2,7 @@
 //! binary serves it and tests drive it in-process or on port 0.
 
 pub mod api;
+pub mod apikeys;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;

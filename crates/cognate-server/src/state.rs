@@ -45,6 +45,10 @@ pub struct AppState {
     /// Failed sign-in counting (see [`crate::throttle`]).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
     pub limits: crate::throttle::Limits,
+    /// API key usage counted in memory until the next flush.
+    pub usage: Arc<crate::apikeys::UsageMeter>,
+    /// Per-key rate limits of the verify endpoint.
+    pub key_limiter: Arc<crate::apikeys::KeyLimiter>,
 }
 
 impl AppState {
@@ -68,6 +72,8 @@ impl AppState {
             settings: Arc::new(settings),
             keys: Arc::default(),
             limits,
+            usage: Arc::default(),
+            key_limiter: Arc::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod migrate;
 mod postgres;
 mod repos;
+mod repos_apikeys;
 mod repos_tenancy;
 mod sqlite;
 

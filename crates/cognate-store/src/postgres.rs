@@ -129,6 +129,11 @@ const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
 /// `platform_read` policies). Used only by the store's `platform_scope` helper.
 const PLATFORM_SCOPE: &str = "SELECT set_config('app.platform', 'on', true)";
 
+/// Holds a tenant row against deletion until the end of the transaction (the lock a foreign
+/// key check takes; it does not block other writers of the tenant). Used before writing
+/// rows that reference the tenant when a concurrent deletion must not fail the write.
+const HOLD_TENANT: &str = "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE";
+
 mod repo_impls {
     use super::PgStore;
     crate::repos::repos!(PgStore, sqlx::postgres::PgRow, "postgres");

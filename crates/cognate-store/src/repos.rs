@@ -1336,6 +1336,7 @@ macro_rules! repos {
         }
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
+        $crate::repos_apikeys::api_key_repos!($store, $row);
 
         #[async_trait]
         impl Store for $store {

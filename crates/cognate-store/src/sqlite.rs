@@ -54,6 +54,11 @@ const SET_TENANT: &str = "SELECT $1";
 /// No-op: SQLite has no policies to open for cross-tenant reads.
 const PLATFORM_SCOPE: &str = "SELECT 1";
 
+/// No-op that still takes the tenant parameter: SQLite runs one writer at a time, so no
+/// deletion can interleave. (It must not read a table either: a read before the first write
+/// would pin a snapshot that a concurrent writer could make stale, failing the upgrade.)
+const HOLD_TENANT: &str = "SELECT $1";
+
 mod repo_impls {
     use super::SqliteStore;
     crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");

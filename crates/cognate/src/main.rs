@@ -205,7 +205,7 @@ async fn serve(config: Config) -> Result<()> {
 
     // Email delivery runs beside the server and stops after it; without SMTP the outbox
     // is the only sender.
-    let (stop_delivery, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = match &config.smtp {
         Some(smtp) => {
             let sender = cognate_server::delivery::SmtpSender::new(smtp).map_err(anyhow::Error::msg)?;
@@ -215,6 +215,14 @@ async fn serve(config: Config) -> Result<()> {
         None => None,
     };
 
+    // API key usage is counted in memory and written every few seconds, and once more
+    // after the last request at shutdown.
+    let usage = cognate_server::apikeys::spawn_usage_flusher(
+        state.clone(),
+        cognate_server::apikeys::USAGE_FLUSH_INTERVAL,
+        stop_workers.subscribe(),
+    );
+
     let app = cognate_server::build_router(state);
     println!("Cognate is listening on http://{addr}");
     std::io::stdout().flush()?;
@@ -222,7 +230,10 @@ async fn serve(config: Config) -> Result<()> {
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    let _ = stop_delivery.send(true);
+    let _ = stop_workers.send(true);
+    if let Err(e) = usage.await {
+        tracing::error!(error = %e, "the API key usage flusher failed");
+    }
     if let Some(worker) = delivery
         && let Err(e) = worker.await
     {

@@ -166,6 +166,47 @@ impl FromRequestParts<AppState> for PlatformAdmin {
     }
 }
 
+/// A service verifying API keys or reporting their usage: a confidential app client
+/// (HTTP Basic `client_id:client_secret`, the credentials a resource server already uses for
+/// the revocation feed) or a platform admin.
+#[derive(Debug, Clone)]
+pub struct KeyVerifier {
+    /// Who verified, for logs: `client:{id}` or `admin:{accessKeyId}`.
+    pub actor: String,
+}
+
+impl FromRequestParts<AppState> for KeyVerifier {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let is_basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+        if !is_basic {
+            return match Caller::from_request_parts(parts, state).await {
+                Ok(Caller::Platform(admin)) => Ok(Self { actor: format!("admin:{}", admin.access_key_id) }),
+                Ok(Caller::User(_)) => Err(ApiError::forbidden(
+                    "Verifying API keys needs a confidential app client (HTTP Basic) or a platform admin credential.",
+                )),
+                Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => Err(ApiError::unauthorized_client()),
+                Err(e) => Err(e),
+            };
+        }
+        let client =
+            crate::oauth::common::authenticate_client(state, &parts.headers, None, true).await.map_err(|e| {
+                if e.status.is_server_error() {
+                    ApiError::internal(e.description)
+                } else {
+                    ApiError::unauthorized_client()
+                }
+            })?;
+        Ok(Self { actor: format!("client:{}", client.client.id) })
+    }
+}
+
 fn platform_only() -> ApiError {
     ApiError::forbidden("This operation needs a platform admin credential.")
 }

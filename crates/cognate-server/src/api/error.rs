@@ -32,13 +32,15 @@ pub struct ApiError {
     pub message: String,
     /// The `WWW-Authenticate` challenge to send with a 401.
     challenge: Option<&'static str>,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
     /// Internal detail, logged and never sent.
     cause: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), challenge: None, cause: None }
+        Self { status, code, message: message.into(), challenge: None, retry_after: None, cause: None }
     }
 
     /// 400 `invalid_request`: the request is malformed or a value is invalid.
@@ -67,6 +69,21 @@ impl ApiError {
     /// 403 `forbidden`: authenticated, but not allowed to do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 401 `unauthorized` with a Basic challenge: services authenticate as a confidential
+    /// app client.
+    pub fn unauthorized_client() -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid credentials.");
+        e.challenge = Some(r#"Basic realm="cognate""#);
+        e
+    }
+
+    /// 429 `rate_limited` with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     /// 500 `internal`; `cause` is logged, never sent.
@@ -101,6 +118,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -16,23 +16,45 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(ApiError::invalid_request("The Content-Type must be application/json."));
-        }
-        let limit = state.settings.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::invalid_request(format!("The request body exceeds the limit of {limit} bytes.")))?;
-        serde_json::from_slice(&bytes)
+        json_body(req, state, false)
+            .await?
             .map(Json)
-            .map_err(|e| ApiError::invalid_request(format!("The request body is not valid: {e}")))
+            .ok_or_else(|| ApiError::invalid_request("A JSON body is required."))
     }
+}
+
+/// An optional JSON body: an empty body (with or without a content type) is `None`,
+/// anything else is read as [`Json`] is.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        json_body(req, state, true).await.map(OptionalJson)
+    }
+}
+
+async fn json_body<T: DeserializeOwned>(req: Request, state: &AppState, optional: bool) -> Result<Option<T>, ApiError> {
+    let limit = state.settings.max_body_bytes;
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::invalid_request(format!("The request body exceeds the limit of {limit} bytes.")))?;
+    if optional && bytes.is_empty() {
+        return Ok(None);
+    }
+    let is_json = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::invalid_request("The Content-Type must be application/json."));
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::invalid_request(format!("The request body is not valid: {e}")))
 }
 
 /// Query parameters; a malformed query is 400 `invalid_request`.

@@ -3,6 +3,7 @@
 //! (`Authorization: Bearer {accessKeyId}:{secretAccessKey}`) and users (their access
 //! token, acting in their session's tenant).
 
+mod api_keys;
 mod auth;
 mod domains;
 mod error;
@@ -48,6 +49,12 @@ pub fn routes() -> Router<AppState> {
         .routes(routes!(invitations::accept))
         .routes(routes!(me::get))
         .routes(routes!(me::switch_tenant))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::get, api_keys::update, api_keys::revoke))
+        .routes(routes!(api_keys::rotate))
+        .routes(routes!(api_keys::verify))
+        .routes(routes!(api_keys::report_usage))
+        .routes(routes!(api_keys::usage))
         .split_for_parts();
     router
         .route("/v1/openapi.json", openapi::serve(&api))

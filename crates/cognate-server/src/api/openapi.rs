@@ -23,6 +23,8 @@ use crate::AppState;
 pub const PLATFORM_ADMIN: &str = "platform_admin";
 /// The security scheme of users' access tokens.
 pub const USER: &str = "user";
+/// The security scheme of services verifying API keys: a confidential app client.
+pub const CLIENT: &str = "client";
 
 /// The document without paths; `routes!` adds each handler's path and schemas to it.
 #[derive(OpenApi)]
@@ -56,6 +58,7 @@ there. A user gets `403` for any tenant they cannot act in, existing or not."
         (name = "members", description = "Memberships and roles (`admin`, `member`, `read_only`)."),
         (name = "invitations", description = "Invitations by email, and their acceptance."),
         (name = "me", description = "The calling user's tenants, and switching the active tenant."),
+        (name = "api-keys", description = "Tenant API keys: lifecycle, verification by services, usage for billing."),
     )
 )]
 pub struct ApiDoc;
@@ -83,6 +86,18 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            CLIENT,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A confidential app client (`client_id:client_secret`), as a resource server \
+                         uses for the revocation feed; verifies API keys and reports their usage.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             USER,
             bearer(
                 "JWT",
@@ -105,6 +120,18 @@ pub fn serve(api: &utoipa::openapi::OpenApi) -> MethodRouter<AppState> {
             }
         }
     })
+}
+
+/// The state of an API key.
+pub fn key_status() -> Object {
+    use cognate_core::apikey::KeyStatus;
+    let _exhaustive = |v: KeyStatus| match v {
+        KeyStatus::Active | KeyStatus::Rotating | KeyStatus::Rotated | KeyStatus::Revoked | KeyStatus::Expired => (),
+    };
+    words(
+        "The key's state: `rotating` keys were replaced and work until `graceUntil`.",
+        &["active", "rotating", "rotated", "revoked", "expired"],
+    )
 }
 
 /// A string schema that admits only `words`.

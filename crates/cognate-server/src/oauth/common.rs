@@ -20,7 +20,7 @@ use crate::AppState;
 /// An OAuth error response: `{"error": "…", "error_description": "…"}` (RFC 6749 5.2).
 /// Server faults keep their cause for the log and show clients only `server_error`.
 #[derive(Debug)]
-pub(super) struct OAuthError {
+pub(crate) struct OAuthError {
     pub status: StatusCode,
     pub error: &'static str,
     pub description: String,
@@ -131,7 +131,7 @@ pub(super) fn parse_form(body: &str) -> Result<HashMap<String, String>, String> 
 
 /// A form-encoded request body, read up to `max_body_bytes`. Every failure (wrong
 /// content type, oversized or malformed body) is a 400 `invalid_request`.
-pub(super) struct OAuthForm(pub HashMap<String, String>);
+pub(crate) struct OAuthForm(pub HashMap<String, String>);
 
 impl OAuthForm {
     /// A parameter, treating an empty value as absent (RFC 6749 section 3.1).
@@ -189,7 +189,7 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// An app client that proved who it is.
-pub(super) struct AuthenticatedClient {
+pub(crate) struct AuthenticatedClient {
     pub client: AppClient,
     /// True when the client has a secret and presented it (confidential client).
     pub confidential: bool,
@@ -204,7 +204,7 @@ pub(super) struct AuthenticatedClient {
 /// with a secret must present it; a public client may present none (or an empty one).
 /// Unknown clients and wrong secrets are the same 401 `invalid_client`.
 /// `require_secret` refuses public clients (introspection, the revocation feed).
-pub(super) async fn authenticate_client(
+pub(crate) async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     form: Option<&OAuthForm>,

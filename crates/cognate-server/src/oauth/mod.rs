@@ -1,6 +1,6 @@
 //! OIDC discovery, JWKS, the OAuth 2.0 endpoints and the revocation feed.
 
-mod common;
+pub(crate) mod common;
 mod discovery;
 mod introspect;
 mod revocations;

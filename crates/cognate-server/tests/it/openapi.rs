@@ -40,6 +40,15 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/invitations/accept"),
     ("GET", "/v1/me"),
     ("POST", "/v1/me/switch-tenant"),
+    ("POST", "/v1/tenants/{tenant_id}/api-keys"),
+    ("GET", "/v1/tenants/{tenant_id}/api-keys"),
+    ("GET", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}"),
+    ("PATCH", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}"),
+    ("DELETE", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}"),
+    ("POST", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}/rotate"),
+    ("POST", "/v1/api-keys/verify"),
+    ("POST", "/v1/api-keys/usage"),
+    ("GET", "/v1/tenants/{tenant_id}/usage"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

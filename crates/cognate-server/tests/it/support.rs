@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use cognate_core::crypto::MasterKey;
 use cognate_core::password::{Argon2Settings, PasswordHasher};
-use cognate_core::{Rng, SystemClock, SystemRng};
+use cognate_core::{Clock, Rng, SystemClock, SystemRng};
 use cognate_server::state::Passwords;
 use cognate_server::{AppState, ServerSettings, bootstrap};
 use http_body_util::BodyExt as _;
@@ -22,11 +22,17 @@ pub struct TestApp {
     pub key_id: String,
     pub secret: String,
     dir: PathBuf,
+    /// The master key (base64), so a restarted app reads what this one sealed.
+    master: String,
+    /// Whether dropping this app removes the data directory (the first app does).
+    owns_dir: bool,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -39,22 +45,15 @@ pub struct Answer {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A fresh application whose clock the test controls.
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
         let dir = std::env::temp_dir().join(format!("cognate-it-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/cognate.db", dir.display());
-        let store = cognate_store::connect(&url, &cognate_store::PgOptions::default()).await.unwrap();
-        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
-        let master = MasterKey::from_base64(&MasterKey::generate_base64(&SystemRng)).unwrap();
-        // Cheap hashing: these tests never check password cost.
-        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
-        let state = AppState::new(
-            store,
-            master,
-            Arc::new(SystemClock),
-            rng.clone(),
-            Passwords::new(hasher, rng, 2),
-            ServerSettings::default(),
-        );
+        let master = MasterKey::generate_base64(&SystemRng);
+        let state = Self::state(&dir, &master, clock).await;
         let cred = bootstrap::create_admin_credential(&state, "it").await.unwrap();
         Self {
             app: cognate_server::build_router(state.clone()),
@@ -62,7 +61,34 @@ impl TestApp {
             key_id: cred.access_key_id,
             secret: cred.secret_access_key,
             dir,
+            master,
+            owns_dir: true,
         }
+    }
+
+    /// A second process on the same database (same master key, clock and credential),
+    /// as after a restart. The data directory lives as long as the first app.
+    pub async fn restart(&self) -> Self {
+        let state = Self::state(&self.dir, &self.master, self.state.clock.clone()).await;
+        Self {
+            app: cognate_server::build_router(state.clone()),
+            state,
+            key_id: self.key_id.clone(),
+            secret: self.secret.clone(),
+            dir: self.dir.clone(),
+            master: self.master.clone(),
+            owns_dir: false,
+        }
+    }
+
+    async fn state(dir: &std::path::Path, master: &str, clock: Arc<dyn Clock>) -> AppState {
+        let url = format!("sqlite://{}/cognate.db", dir.display());
+        let store = cognate_store::connect(&url, &cognate_store::PgOptions::default()).await.unwrap();
+        let rng: Arc<dyn Rng> = Arc::new(SystemRng);
+        let master = MasterKey::from_base64(master).unwrap();
+        // Cheap hashing: these tests never check password cost.
+        let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
+        AppState::new(store, master, clock, rng.clone(), Passwords::new(hasher, rng, 2), ServerSettings::default())
     }
 
     /// The admin's `Authorization` header value.
@@ -87,6 +113,27 @@ impl TestApp {
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
         Answer { status, challenge, body }
+    }
+
+    /// Sends a request with extra headers and a raw body; answers the status, headers and
+    /// JSON body.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+        let resp: Response = self.app.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, headers, body)
     }
 
     /// Sends a request as the platform admin.

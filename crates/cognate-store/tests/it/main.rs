@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
 
+mod api_keys;
 mod harness;
 mod outbox;
 mod pools;

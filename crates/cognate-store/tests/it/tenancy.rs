@@ -17,11 +17,11 @@ use crate::pools::pool;
 use crate::tokens::family;
 use crate::users::user;
 
-fn tid(s: &str) -> TenantId {
+pub fn tid(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()
 }
 
-fn tenant(id: &str, p: &UserPool) -> Tenant {
+pub fn tenant(id: &str, p: &UserPool) -> Tenant {
     Tenant {
         id: tid(id),
         name: format!("{id} Inc."),
@@ -58,12 +58,12 @@ fn member(tenant: &str, p: &UserPool, sub: &str, role: Role) -> Membership {
     }
 }
 
-fn page(after: Option<&str>, limit: u32) -> PageRequest {
+pub fn page(after: Option<&str>, limit: u32) -> PageRequest {
     PageRequest { after: after.map(str::to_owned), limit }
 }
 
 /// A pool with the tenants `ids` placed in it.
-async fn setup(store: &dyn Store, ids: &[&str]) -> UserPool {
+pub async fn setup(store: &dyn Store, ids: &[&str]) -> UserPool {
     let p = pool("shared");
     store.create_pool(&p).await.unwrap();
     for id in ids {
@@ -292,7 +292,7 @@ async fn invitations_are_accepted_once_and_not_after_expiry_or_revocation() {
 
 /// The `tenant_id`s that `sql` returns in a transaction with `scope` (a setting and its
 /// value) set, or none.
-async fn tenants_seen(conn: &mut sqlx::PgConnection, sql: &str, scope: Option<(&str, &str)>) -> Vec<String> {
+pub async fn tenants_seen(conn: &mut sqlx::PgConnection, sql: &str, scope: Option<(&str, &str)>) -> Vec<String> {
     let mut tx = conn.begin().await.unwrap();
     if let Some((setting, value)) = scope {
         sqlx::query("SELECT set_config($1, $2, true)").bind(setting).bind(value).execute(&mut *tx).await.unwrap();
