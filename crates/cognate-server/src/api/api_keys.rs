@@ -522,29 +522,37 @@ fn yes() -> bool {
     true
 }
 
-/// The outcome of a verification. For a refused key only `valid` and `code` are present.
-#[derive(Debug, Default, Serialize, ToSchema)]
+/// The outcome of a verification.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyAnswer {
+    Valid(ValidKey),
+    Refused(RefusedKey),
+}
+
+/// A valid key: its tenant, scopes and limits.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VerifyAnswer {
+pub struct ValidKey {
+    /// Always true.
     valid: bool,
-    /// Why the key is refused: `malformed`, `unknown_key`, `revoked`, `expired`, `rotated`
-    /// or `tenant_suspended`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tenant_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    key_id: String,
+    tenant_id: String,
+    name: String,
+    scopes: Vec<String>,
     service_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Epoch seconds.
     expires_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit: Option<RateLimitBody>,
+}
+
+/// A refused key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedKey {
+    /// Always false.
+    valid: bool,
+    /// Why: `malformed`, `unknown_key`, `revoked`, `expired`, `rotated` or `tenant_suspended`.
+    code: &'static str,
 }
 
 #[utoipa::path(
@@ -572,11 +580,7 @@ pub async fn verify(
         Ok(key) => key,
         Err(VerifyFailure::Refused(refusal)) => {
             tracing::debug!(code = refusal.code(), "API key refused");
-            return Ok(axum::Json(VerifyAnswer {
-                valid: false,
-                code: Some(refusal.code()),
-                ..VerifyAnswer::default()
-            }));
+            return Ok(axum::Json(VerifyAnswer::Refused(RefusedKey { valid: false, code: refusal.code() })));
         }
         Err(VerifyFailure::Store(e)) => return Err(e.into()),
     };
@@ -589,17 +593,16 @@ pub async fn verify(
         }
         state.usage.record(&key.tenant_id, &key.id, now, 1);
     }
-    Ok(axum::Json(VerifyAnswer {
+    Ok(axum::Json(VerifyAnswer::Valid(ValidKey {
         valid: true,
-        code: None,
-        key_id: Some(key.id),
-        tenant_id: Some(key.tenant_id.to_string()),
-        name: Some(key.name),
-        scopes: Some(key.scopes),
+        key_id: key.id,
+        tenant_id: key.tenant_id.to_string(),
+        name: key.name,
+        scopes: key.scopes,
         service_account: key.service_account,
         expires_at: key.expires_at.map(secs),
         rate_limit: key.rate_limit.map(RateLimitBody::from),
-    }))
+    })))
 }
 
 /// Accepted requests a verifier counted for one key.
