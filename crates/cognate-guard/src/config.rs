@@ -183,6 +183,10 @@ pub enum ConfigError {
     NoAlgorithms,
     #[error("HTTP client could not be built: {0}")]
     Http(String),
+    #[error("API keys: the Cognate base URL {0} is not an http(s) URL")]
+    InvalidApiKeyBaseUrl(String),
+    #[error("API keys: the verifier client id is empty")]
+    NoApiKeyClientId,
 }
 
 /// Everything a [`crate::Guard`] checks. Build with [`GuardConfig::new`] and the setters.

@@ -4,7 +4,9 @@
 //! [`ApiKeyVerifier`] is installed), verifies it, and puts an `Arc<TenantContext>` into the
 //! request extensions. Every refusal is the same 401 (`WWW-Authenticate: Bearer
 //! error="invalid_token"`, body `{"error":"invalid_token"}`) so a caller learns nothing about
-//! why; the reason is logged at debug level.
+//! why; the reason is logged at debug level. The one exception is an API key over its rate
+//! limit: 429 with `Retry-After`, so a well-behaved client knows to slow down rather than
+//! discard its key.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -14,7 +16,7 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,13 +29,16 @@ use crate::guard::Guard;
 /// The header API keys arrive in.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// Verifies API keys presented in `X-API-Key`. Not implemented by this crate yet; install
-/// one with [`GuardLayer::api_keys`]. Without one, requests carrying an API key are refused.
+/// Verifies API keys presented in `X-API-Key`; [`crate::CognateApiKeys`] asks Cognate.
+/// Install one with [`GuardLayer::api_keys`]. Without one, requests carrying an API key are
+/// refused.
 #[async_trait]
 pub trait ApiKeyVerifier: Send + Sync + 'static {
     /// The context of the caller `key` belongs to (normally with
-    /// [`crate::Principal::ApiKey`]), or why it is refused.
-    async fn verify(&self, key: &str) -> Result<TenantContext, VerifyError>;
+    /// [`crate::Principal::ApiKey`]), or why it is refused. Shared, so a cached context is
+    /// handed out without copying. [`VerifyError::RateLimited`] becomes a 429; every other
+    /// error a 401.
+    async fn verify(&self, key: &str) -> Result<Arc<TenantContext>, VerifyError>;
 }
 
 /// Applies a [`Guard`] to every request of the wrapped service.
@@ -105,7 +110,13 @@ where
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(reason = %e, "request refused by the guard");
-                    return Ok(AuthRejection::InvalidToken.into_response());
+                    let rejection = match e {
+                        VerifyError::RateLimited { retry_after_secs } => {
+                            AuthRejection::RateLimited { retry_after_secs }
+                        }
+                        _ => AuthRejection::InvalidToken,
+                    };
+                    return Ok(rejection.into_response());
                 }
             }
             inner.call(req).await
@@ -126,7 +137,7 @@ impl GuardLayer {
             (None, _, Some(value), None) => {
                 let verifier = self.api_keys.as_ref().ok_or(VerifyError::ApiKeysDisabled)?;
                 let key = value.to_str().map_err(|_| VerifyError::Malformed)?;
-                verifier.verify(key).await.map(|ctx| Some(Arc::new(ctx)))
+                verifier.verify(key).await.map(Some)
             }
             // Nothing, repeated headers, or both kinds at once.
             (None, _, None, _) => Err(VerifyError::Missing),
@@ -152,6 +163,9 @@ pub enum AuthRejection {
     InsufficientScope(String),
     /// 403 `insufficient_scope` without a scope: the tenant role is not the one required.
     InsufficientRole,
+    /// 429, `Retry-After: <retry_after_secs>`, `{"error":"rate_limited"}`: an API key over
+    /// its rate limit.
+    RateLimited { retry_after_secs: u32 },
 }
 
 impl IntoResponse for AuthRejection {
@@ -173,6 +187,13 @@ impl IntoResponse for AuthRejection {
                 HeaderValue::from_static(r#"Bearer error="insufficient_scope""#),
                 "insufficient_scope",
             ),
+            Self::RateLimited { retry_after_secs } => {
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({ "error": "rate_limited" })))
+                        .into_response();
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                return response;
+            }
         };
         let mut response = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
         response.headers_mut().insert(WWW_AUTHENTICATE, challenge);

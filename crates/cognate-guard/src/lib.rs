@@ -22,12 +22,21 @@
 //! # let _ = app; Ok(()) }
 //! ```
 //!
+//! API keys (`X-API-Key: cog_…`) are verified by [`CognateApiKeys`] when installed with
+//! [`GuardLayer::api_keys`]: shape and checksum locally, then Cognate's verify endpoint,
+//! with answers cached (a revoked key may pass for up to `cache_ttl`, 30 s by default;
+//! refusals are cached for `negative_ttl`, 10 s), per-key rate limits enforced in this
+//! process (429 with `Retry-After`), and usage counted in memory and flushed to Cognate every
+//! `flush_interval` and on [`CognateApiKeys::flush`] — call it on graceful shutdown, or the
+//! counts since the last flush are lost. Details on [`CognateApiKeys`].
+//!
 //! With the `sqlx` feature, [`TenantTx`] hands handlers a database transaction already
 //! scoped to the caller's tenant (PostgreSQL row-level security), and [`TenantPool`] refuses
 //! at start-up a connection role that could bypass it.
 //!
 //! This crate depends on no other Cognate crate.
 
+mod apikeys;
 mod cache;
 pub mod clock;
 mod config;
@@ -42,9 +51,10 @@ mod revocation;
 #[cfg(feature = "sqlx")]
 mod tenant_tx;
 
+pub use apikeys::{ApiKeyConfig, CognateApiKeys};
 pub use config::{Algorithm, ConfigError, GuardConfig, Issuer, TokenUse, dangerous};
 pub use context::{Principal, TenantContext};
-pub use error::{FetchError, VerifyError};
+pub use error::{ApiKeyRefusal, FetchError, VerifyError};
 pub use guard::Guard;
 pub use jwks::{HttpJwksSource, JwksSource, MAX_JWKS_BYTES};
 pub use layer::{

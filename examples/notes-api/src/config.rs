@@ -6,6 +6,8 @@
 //! | `NOTES_SERVICE_DATABASE_URL` | Optional unprivileged PostgreSQL login to serve with; without it the migration login serves through `SET ROLE notes_service`. |
 //! | `NOTES_LISTEN` | Address to listen on. Defaults to `127.0.0.1:8080`; port 0 picks a free port. |
 //! | `NOTES_ISSUERS` | The trusted token issuers (required), see below. |
+//! | `NOTES_API_KEYS` | Optional: `<Cognate base URL>\|<client id>\|<client secret>` of a confidential Cognate app client that verifies `X-API-Key` values. Without it API keys are refused. |
+//! | `NOTES_API_KEY_CACHE_SECS` | How long a verified key is trusted without asking Cognate again — the bound on how long a revoked key still works. Defaults to 30. |
 //!
 //! `NOTES_ISSUERS` is a `;`-separated list of issuers, each `|`-separated fields:
 //!
@@ -27,8 +29,14 @@
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use anyhow::{Context as _, anyhow, bail};
-use cognate_guard::{Issuer, TokenUse};
+use cognate_guard::{ApiKeyConfig, Issuer, TokenUse};
+use secrecy::SecretString;
+
+/// Longest accepted `NOTES_API_KEY_CACHE_SECS`: a day is already a long revocation delay.
+const MAX_API_KEY_CACHE_SECS: u64 = 86_400;
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone)]
@@ -37,6 +45,8 @@ pub struct Config {
     pub service_database_url: Option<String>,
     pub listen: SocketAddr,
     pub issuers: Vec<Issuer>,
+    /// API-key verification through Cognate (`NOTES_API_KEYS`); `None` refuses API keys.
+    pub api_keys: Option<ApiKeyConfig>,
 }
 
 impl Config {
@@ -58,7 +68,22 @@ impl Config {
         let listen = get("NOTES_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen.parse().with_context(|| format!("NOTES_LISTEN {listen:?} is not an address:port"))?;
         let issuers = parse_issuers(&get("NOTES_ISSUERS").context("NOTES_ISSUERS is required")?)?;
-        Ok(Self { database_url, service_database_url, listen, issuers })
+        let cache_secs = match get("NOTES_API_KEY_CACHE_SECS").filter(|s| !s.trim().is_empty()) {
+            None => 30,
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| *secs <= MAX_API_KEY_CACHE_SECS)
+                .with_context(|| {
+                    format!("NOTES_API_KEY_CACHE_SECS {text:?} is not a number of seconds from 0 to {MAX_API_KEY_CACHE_SECS}")
+                })?,
+        };
+        let api_keys = get("NOTES_API_KEYS")
+            .filter(|s| !s.trim().is_empty())
+            .map(|text| parse_api_keys(&text, cache_secs))
+            .transpose()?;
+        Ok(Self { database_url, service_database_url, listen, issuers, api_keys })
     }
 }
 
@@ -74,6 +99,23 @@ pub fn parse_issuers(text: &str) -> anyhow::Result<Vec<Issuer>> {
         bail!("NOTES_ISSUERS names no issuer");
     }
     Ok(issuers)
+}
+
+/// Parses `NOTES_API_KEYS`: `<Cognate base URL>|<client id>|<client secret>` (the secret is
+/// everything after the second `|`). Error messages never repeat the value: it holds a secret.
+pub fn parse_api_keys(text: &str, cache_secs: u64) -> anyhow::Result<ApiKeyConfig> {
+    let mut fields = text.splitn(3, '|').map(str::trim);
+    let (Some(base_url), Some(client_id), Some(secret)) = (fields.next(), fields.next(), fields.next()) else {
+        bail!("NOTES_API_KEYS must be <Cognate base URL>|<client id>|<client secret>");
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        bail!("NOTES_API_KEYS: the Cognate base URL (first field) must start with http:// or https://");
+    }
+    if client_id.is_empty() || secret.is_empty() {
+        bail!("NOTES_API_KEYS: the client id and the client secret must not be empty");
+    }
+    Ok(ApiKeyConfig::new(base_url, client_id, SecretString::from(secret.to_owned()))
+        .cache_ttl(Duration::from_secs(cache_secs)))
 }
 
 fn parse_issuer(entry: &str) -> anyhow::Result<Issuer> {
@@ -129,6 +171,40 @@ mod tests {
     fn rejects_incomplete_entries() {
         for bad in ["", "cognate|http://x|pool", "cognate|http://x|pool|", "ldap|x|p|c", "cognate|http://x||c"] {
             assert!(parse_issuers(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn api_keys_are_optional_and_parsed_without_echoing_the_secret() {
+        let env = |keys: Option<&str>, cache: Option<&str>| {
+            let (keys, cache) = (keys.map(str::to_owned), cache.map(str::to_owned));
+            Config::from_lookup(move |name| match name {
+                "NOTES_DATABASE_URL" => Some("sqlite://notes.db".to_owned()),
+                "NOTES_ISSUERS" => Some("cognate|http://127.0.0.1:9229|local_abc|app".to_owned()),
+                "NOTES_API_KEYS" => keys.clone(),
+                "NOTES_API_KEY_CACHE_SECS" => cache.clone(),
+                _ => None,
+            })
+        };
+        assert!(env(None, None).unwrap().api_keys.is_none());
+        assert!(env(Some(""), Some("5")).unwrap().api_keys.is_none());
+        let keys = env(Some("http://127.0.0.1:9229/|verifier|se|cr|et"), None).unwrap().api_keys.unwrap();
+        assert_eq!((keys.base_url(), keys.cache_ttl_secs()), ("http://127.0.0.1:9229", 30));
+        let keys = env(Some("https://auth.test|verifier|s3cret"), Some("1")).unwrap().api_keys.unwrap();
+        assert_eq!(keys.cache_ttl_secs(), 1);
+        assert!(!format!("{keys:?}").contains("s3cret"));
+        for (keys, cache) in [
+            ("https://auth.test|verifier", None),
+            ("auth.test|verifier|s3cret", None),
+            ("https://auth.test||s3cret", None),
+            ("https://auth.test|verifier|", None),
+            ("https://auth.test|verifier|s3cret", Some("soon")),
+            ("https://auth.test|verifier|s3cret", Some("-1")),
+            ("https://auth.test|verifier|s3cret", Some("86401")),
+        ] {
+            let err = format!("{:#}", env(Some(keys), cache).unwrap_err());
+            assert!(err.contains("NOTES_API_KEY"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
         }
     }
 

@@ -1,5 +1,10 @@
 //! The HTTP surface. Every handler takes a `TenantTx` (scoped to the caller's tenant before
-//! it runs), checks the role for writes, calls one query and commits.
+//! it runs), checks that the caller may read or write, calls one query and commits.
+//!
+//! Users (JWTs) are authorised by tenant role: anyone of the tenant reads, `admin` and
+//! `member` write. API keys have no role; they are authorised by scope: `notes:read` for
+//! every `GET`, `notes:write` for every change. Either way the tenant is the caller's, so
+//! isolation does not depend on the kind of credential.
 //!
 //! Another tenant's ids answer 404, exactly like ids that do not exist.
 
@@ -9,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use cognate_guard::{AuthRejection, TenantContext, TenantPool, TenantTx};
+use cognate_guard::{AuthRejection, Principal, TenantContext, TenantPool, TenantTx};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -94,12 +99,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// Writes need tenant role `admin` or `member`; `read_only` (or none) gets 403.
+/// The scope an API key needs for the `GET` routes.
+pub const NOTES_READ: &str = "notes:read";
+/// The scope an API key needs for the routes that change something.
+pub const NOTES_WRITE: &str = "notes:write";
+
+/// Reads: any user of the tenant; an API key needs [`NOTES_READ`] (403 `insufficient_scope`).
+fn require_reader(ctx: &TenantContext) -> Result<(), ApiError> {
+    match ctx.principal {
+        Principal::ApiKey { .. } => ctx.require_scope(NOTES_READ).map_err(ApiError::Auth),
+        Principal::User { .. } | Principal::Client { .. } => Ok(()),
+    }
+}
+
+/// Writes: tenant role `admin` or `member` (`read_only`, or none, gets 403); an API key needs
+/// [`NOTES_WRITE`].
 fn require_writer(ctx: &TenantContext) -> Result<(), ApiError> {
-    if ctx.has_role("admin") || ctx.has_role("member") {
-        Ok(())
-    } else {
-        Err(ApiError::Auth(AuthRejection::InsufficientRole))
+    match ctx.principal {
+        Principal::ApiKey { .. } => ctx.require_scope(NOTES_WRITE).map_err(ApiError::Auth),
+        Principal::User { .. } | Principal::Client { .. } if ctx.has_role("admin") || ctx.has_role("member") => Ok(()),
+        Principal::User { .. } | Principal::Client { .. } => Err(ApiError::Auth(AuthRejection::InsufficientRole)),
     }
 }
 
@@ -149,6 +168,7 @@ pub struct NotePatch {
 }
 
 async fn list_projects<DB: Repo>(mut tx: TenantTx<DB>) -> Result<Json<Vec<Project>>, ApiError> {
+    require_reader(tx.context())?;
     Ok(Json(DB::list_projects(&mut tx).await?))
 }
 
@@ -164,6 +184,7 @@ async fn create_project<DB: Repo>(
 }
 
 async fn get_project<DB: Repo>(mut tx: TenantTx<DB>, Path(id): Path<String>) -> Result<Json<Project>, ApiError> {
+    require_reader(tx.context())?;
     DB::get_project(&mut tx, id).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
@@ -189,6 +210,7 @@ async fn delete_project<DB: Repo>(mut tx: TenantTx<DB>, Path(id): Path<String>) 
 }
 
 async fn list_notes<DB: Repo>(mut tx: TenantTx<DB>, Path(project): Path<String>) -> Result<Json<Vec<Note>>, ApiError> {
+    require_reader(tx.context())?;
     DB::get_project(&mut tx, project.clone()).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(DB::list_notes(&mut tx, project).await?))
 }
@@ -216,6 +238,7 @@ async fn create_note<DB: Repo>(
 }
 
 async fn get_note<DB: Repo>(mut tx: TenantTx<DB>, Path(id): Path<String>) -> Result<Json<Note>, ApiError> {
+    require_reader(tx.context())?;
     DB::get_note(&mut tx, id).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
@@ -245,8 +268,67 @@ async fn delete_note<DB: Repo>(mut tx: TenantTx<DB>, Path(id): Path<String>) -> 
 /// It runs `SELECT … FROM notes` with no tenant condition; on PostgreSQL the policies still
 /// return only the caller's notes. SQLite has no such backstop, so there it answers 501.
 async fn all_notes_unfiltered<DB: Repo>(mut tx: TenantTx<DB>) -> Result<Json<Vec<Note>>, ApiError> {
+    require_reader(tx.context())?;
     if !DB::ENFORCES_TENANT_ISOLATION {
         return Err(ApiError::NotSupported);
     }
     Ok(Json(DB::all_notes_unfiltered(&mut tx).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn context(principal: Principal, role: Option<&str>, scopes: &[&str]) -> TenantContext {
+        TenantContext {
+            tenant_id: Some("acme".into()),
+            principal,
+            role: role.map(str::to_owned),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            groups: Vec::new(),
+            claims: Arc::default(),
+        }
+    }
+
+    fn key(scopes: &[&str]) -> TenantContext {
+        context(Principal::ApiKey { id: "ak_1".into() }, None, scopes)
+    }
+
+    fn user(role: Option<&str>, scopes: &[&str]) -> TenantContext {
+        context(Principal::User { sub: "s".into(), username: "u".into() }, role, scopes)
+    }
+
+    fn allowed(result: Result<(), ApiError>) -> Option<&'static str> {
+        match result {
+            Ok(()) => None,
+            Err(ApiError::Auth(AuthRejection::InsufficientScope(scope))) if scope == NOTES_READ => Some(NOTES_READ),
+            Err(ApiError::Auth(AuthRejection::InsufficientScope(scope))) if scope == NOTES_WRITE => Some(NOTES_WRITE),
+            Err(ApiError::Auth(AuthRejection::InsufficientRole)) => Some("role"),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn api_keys_are_authorised_by_scope_and_users_by_role() {
+        let cases = [
+            // (caller, refusal for reads, refusal for writes)
+            (key(&[NOTES_READ]), None, Some(NOTES_WRITE)),
+            (key(&[NOTES_WRITE]), Some(NOTES_READ), None),
+            (key(&[NOTES_READ, NOTES_WRITE]), None, None),
+            (key(&[]), Some(NOTES_READ), Some(NOTES_WRITE)),
+            // A role claim cannot stand in for a key's scope (keys never carry one anyway).
+            (context(Principal::ApiKey { id: "ak_2".into() }, Some("admin"), &[]), Some(NOTES_READ), Some(NOTES_WRITE)),
+            // Users: unchanged, scopes play no part.
+            (user(Some("admin"), &[]), None, None),
+            (user(Some("member"), &[]), None, None),
+            (user(Some("read_only"), &[NOTES_WRITE]), None, Some("role")),
+            (user(None, &[]), None, Some("role")),
+        ];
+        for (ctx, read, write) in cases {
+            assert_eq!(allowed(require_reader(&ctx)), read, "read {ctx:?}");
+            assert_eq!(allowed(require_writer(&ctx)), write, "write {ctx:?}");
+        }
+    }
 }

@@ -40,18 +40,18 @@ struct OneKey;
 
 #[async_trait]
 impl ApiKeyVerifier for OneKey {
-    async fn verify(&self, key: &str) -> Result<TenantContext, VerifyError> {
+    async fn verify(&self, key: &str) -> Result<Arc<TenantContext>, VerifyError> {
         if key != "ak_good" {
             return Err(VerifyError::Signature);
         }
-        Ok(TenantContext {
+        Ok(Arc::new(TenantContext {
             tenant_id: Some("acme".into()),
             principal: Principal::ApiKey { id: "ak1".into() },
             role: None,
             scopes: vec!["notes:read".into()],
             groups: vec![],
             claims: Default::default(),
-        })
+        }))
     }
 }
 

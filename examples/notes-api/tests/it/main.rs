@@ -4,6 +4,7 @@
 //! server on port 0 publishes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_keys;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
