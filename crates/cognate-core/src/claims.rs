@@ -80,8 +80,7 @@ pub fn id_token_claims(ctx: &UserTokenContext<'_>) -> Value {
     claims.insert("sub".into(), json!(ctx.user.sub));
     for (name, value) in &ctx.user.attributes {
         let readable = ctx.read_attributes.is_empty() || ctx.read_attributes.iter().any(|a| a == name);
-        let managed_tenant_attr =
-            matches!(ctx.tenant, TenantContext::Managed(_)) && name.starts_with("custom:tenant");
+        let managed_tenant_attr = matches!(ctx.tenant, TenantContext::Managed(_)) && name.starts_with("custom:tenant");
         if readable && !name.starts_with("dev:") && !managed_tenant_attr {
             claims.insert(name.clone(), claim_value(name, value));
         }

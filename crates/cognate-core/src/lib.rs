@@ -1,6 +1,7 @@
 //! Cognate's domain: identifiers, user pools, app clients, users and their attributes,
-//! groups, resource servers, admin credentials, tenants and their memberships, the rules that govern them, and the
-//! per-aggregate repository traits that `cognate-store` implements.
+//! groups, resource servers, admin credentials, tenants and their memberships, MFA (TOTP),
+//! the rules that govern them, and the per-aggregate repository traits that
+//! `cognate-store` implements.
 //!
 //! Nothing here knows about HTTP or SQL. Time and randomness come through [`Clock`] and
 //! [`Rng`] so expiry and id generation are deterministic in tests.
@@ -8,6 +9,7 @@
 pub mod admin;
 pub mod apikey;
 pub mod attributes;
+pub mod audit;
 pub mod claims;
 pub mod client;
 pub mod clock;
@@ -16,6 +18,7 @@ pub mod error;
 pub mod group;
 pub mod ids;
 pub mod jwt;
+pub mod mfa;
 pub mod page;
 pub mod password;
 pub mod pool;
@@ -23,6 +26,7 @@ pub mod repo;
 pub mod resource_server;
 pub mod tenant;
 pub mod token;
+pub mod totp;
 pub mod user;
 
 pub use clock::{Clock, ManualClock, Rng, SystemClock, SystemRng};

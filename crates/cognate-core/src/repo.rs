@@ -9,11 +9,13 @@ use async_trait::async_trait;
 
 use crate::admin::AdminCredential;
 use crate::apikey::{ApiKey, UsageDelta, UsageRow};
+use crate::audit::{Anchor, AuditEvent, AuditQuery, NewEvent};
 use crate::client::AppClient;
 use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
+use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
@@ -157,6 +159,8 @@ pub trait MetaRepo: Send + Sync {
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Sets `key` unless it is set; returns the value that is stored afterwards.
     async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String>;
+    /// Sets `key`, replacing any value.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
 }
 
 #[async_trait]
@@ -200,6 +204,23 @@ pub trait CodeRepo: Send + Sync {
     /// Counts a wrong guess; returns the attempts so far.
     async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64>;
     async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()>;
+}
+
+/// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.
+#[async_trait]
+pub trait MfaRepo: Send + Sync {
+    async fn get_mfa(&self, pool: &PoolId, sub: &str) -> Result<Option<UserMfa>>;
+    /// Creates or replaces the record; `NotFound("user")` when the user does not exist.
+    /// `last_step` never moves back: the stored value is kept when it is higher, so a
+    /// read-modify-write racing a sign-in cannot re-open a used code.
+    async fn put_mfa(&self, mfa: &UserMfa) -> Result<()>;
+    /// Deletes the record (not an error when there is none).
+    async fn delete_mfa(&self, pool: &PoolId, sub: &str) -> Result<()>;
+    /// Records that a code of time step `step` was accepted, atomically and only if `step`
+    /// is later than the last accepted one: true when this call recorded it. Of two
+    /// concurrent sign-ins with the same code exactly one gets true. False when the user
+    /// has no record.
+    async fn use_totp_step(&self, pool: &PoolId, sub: &str, step: i64) -> Result<bool>;
 }
 
 /// Tenants themselves (platform-owned: no row-level security).
@@ -338,6 +359,30 @@ pub trait ApiKeyRepo: Send + Sync {
     async fn api_key_usage(&self, tenant: &TenantId, from_day: i64, to_day: i64) -> Result<Vec<UsageRow>>;
 }
 
+/// The audit trail (see [`crate::audit`]). Chains are tenant-owned (a tenant id, or
+/// [`crate::audit::PLATFORM_CHAIN`]); events are only ever appended, and removed only by a
+/// retention purge that leaves an anchor so the rest still verifies.
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    /// Appends events, each to the end of its chain (`seq` and hashes are computed here,
+    /// under a per-chain lock, so concurrent writers — several nodes — never fork a chain).
+    /// One transaction: all events or none.
+    async fn append_audit(&self, events: &[NewEvent]) -> Result<()>;
+    /// A chain's events newest first, filtered; `q.limit` at most.
+    async fn audit_events(&self, chain: &str, q: &AuditQuery) -> Result<Vec<AuditEvent>>;
+    /// A chain's events in `seq` order after `after_seq`, at most `limit` (verification,
+    /// export).
+    async fn audit_chain_page(&self, chain: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Every chain that has events or an anchor (platform read).
+    async fn audit_chains(&self) -> Result<Vec<String>>;
+    /// Where the last purge cut the chain, if it was ever purged.
+    async fn audit_anchor(&self, chain: &str) -> Result<Option<Anchor>>;
+    /// Deletes the chain's events older than `before` (ms) — never the newest one, so the
+    /// chain keeps its head — and records the anchor (the last deleted event's seq and
+    /// hash) in the same transaction. Returns how many were deleted.
+    async fn purge_audit(&self, chain: &str, before: i64, now: i64) -> Result<u64>;
+}
+
 /// A tier change that moves a tenant's users between pools (shared <-> dedicated).
 /// The store, in one transaction:
 /// 1. checks `tenant.version` is still stored and writes `tenant` (new tier and
@@ -347,9 +392,12 @@ pub trait ApiKeyRepo: Send + Sync {
 /// 3. ensures the role groups `{tenant}-{role}` exist in `to` and puts each moved user in
 ///    the group of its `role`;
 /// 4. re-points the tenant's active memberships to `to` and deletes its removed ones;
-/// 5. deletes the tenant's role groups in `from`, and deletes the old user row of every
-///    user with `delete_old` (users still in other tenants of `from` keep theirs);
-/// 6. revokes (and publishes) every family bound to the tenant.
+/// 5. copies each moved user's MFA record (see [`MfaRepo`]) to `to`, so enrolled
+///    authenticators keep working after the move;
+/// 6. deletes the tenant's role groups in `from`, and deletes the old user row of every
+///    user with `delete_old` (users still in other tenants of `from` keep theirs, and
+///    their MFA record);
+/// 7. revokes (and publishes) every family bound to the tenant.
 #[derive(Debug, Clone)]
 pub struct TenantMove {
     pub tenant: Tenant,
@@ -380,11 +428,13 @@ pub trait Store:
     + KeyRepo
     + TokenRepo
     + CodeRepo
+    + MfaRepo
     + TenantRepo
     + DomainRepo
     + MembershipRepo
     + InvitationRepo
     + ApiKeyRepo
+    + AuditRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

@@ -125,6 +125,17 @@ word_enum!(
     }
 );
 
+impl MfaRequirement {
+    /// Whether a member with `role` must use MFA in a tenant with this requirement.
+    pub fn requires(self, role: Role) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Admins => role == Role::Admin,
+            Self::All => true,
+        }
+    }
+}
+
 word_enum!(
     /// A member's role in a tenant, mirrored as the group `{tenantId}-{role}`.
     Role {
@@ -394,6 +405,15 @@ mod tests {
         assert_eq!("admins".parse::<MfaRequirement>(), Ok(MfaRequirement::Admins));
         assert_eq!(serde_json::to_string(&Role::ReadOnly).unwrap(), "\"read_only\"");
         assert_eq!(serde_json::from_str::<MembershipStatus>("\"removed\"").unwrap(), MembershipStatus::Removed);
+    }
+
+    #[test]
+    fn mfa_requirements_apply_to_roles() {
+        let roles = [Role::Admin, Role::Member, Role::ReadOnly];
+        assert!(roles.iter().all(|r| !MfaRequirement::Off.requires(*r)));
+        assert!(roles.iter().all(|r| MfaRequirement::All.requires(*r)));
+        assert!(MfaRequirement::Admins.requires(Role::Admin));
+        assert!(!MfaRequirement::Admins.requires(Role::Member) && !MfaRequirement::Admins.requires(Role::ReadOnly));
     }
 
     #[test]

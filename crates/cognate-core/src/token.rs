@@ -22,6 +22,10 @@ pub struct TokenFamily {
     pub tenant_id: Option<crate::tenant::TenantId>,
     /// When the user authenticated (seconds), carried into every token of the family.
     pub auth_time: i64,
+    /// Whether the sign-in that started the family passed an MFA challenge (a family made
+    /// by switching tenants inherits it). Switching into a tenant whose policy requires
+    /// MFA needs it. Not a token claim: Cognito's user pool tokens carry no `amr`.
+    pub mfa: bool,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }

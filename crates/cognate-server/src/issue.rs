@@ -33,6 +33,10 @@ pub enum Rejection {
     NotMember,
     #[error("the tenant is suspended")]
     Suspended,
+    /// Switching into a tenant whose MFA policy covers the user, from a session that did
+    /// not pass MFA.
+    #[error("the tenant requires MFA and the session did not pass it")]
+    MfaRequired,
     #[error("internal error: {0}")]
     Fault(String),
 }
@@ -84,12 +88,24 @@ impl Issued {
 }
 
 /// Starts a token family for a fresh sign-in (or a tenant switch), bound to the
-/// session's tenant, with its first refresh token.
+/// session's tenant, with its first refresh token. The family did not pass MFA (see
+/// [`start_family_with`]).
 pub async fn start_family(
     state: &AppState,
     client: &AppClient,
     user: &User,
     tenant: Option<&TenantId>,
+) -> Result<(TokenFamily, String), Rejection> {
+    start_family_with(state, client, user, tenant, false).await
+}
+
+/// [`start_family`], recording whether the sign-in passed MFA (`mfa`).
+pub async fn start_family_with(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    tenant: Option<&TenantId>,
+    mfa: bool,
 ) -> Result<(TokenFamily, String), Rejection> {
     let now = state.clock.now_millis();
     let family = TokenFamily {
@@ -99,6 +115,7 @@ pub async fn start_family(
         sub: user.sub.clone(),
         tenant_id: tenant.cloned(),
         auth_time: now.div_euclid(1000),
+        mfa,
         created_at: now,
         revoked_at: None,
     };
@@ -119,7 +136,7 @@ fn secs_to_ms(secs: u64) -> i64 {
 }
 
 /// Starts a family for `selection` and issues its first tokens: a completed sign-in or a
-/// tenant switch.
+/// tenant switch, without MFA (see [`sign_in_with`]).
 pub async fn sign_in(
     state: &AppState,
     client: &AppClient,
@@ -127,7 +144,19 @@ pub async fn sign_in(
     selection: &Selection,
     scope: &str,
 ) -> Result<Issued, Rejection> {
-    let (family, refresh) = start_family(state, client, user, selection.tenant_id()).await?;
+    sign_in_with(state, client, user, selection, scope, false).await
+}
+
+/// [`sign_in`] for a session that passed MFA (`mfa`), or a switch from one.
+pub async fn sign_in_with(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    selection: &Selection,
+    scope: &str,
+    mfa: bool,
+) -> Result<Issued, Rejection> {
+    let (family, refresh) = start_family_with(state, client, user, selection.tenant_id(), mfa).await?;
     issue_user_tokens(state, client, user, &family, Some(refresh), scope, selection).await
 }
 
@@ -193,6 +222,8 @@ pub async fn issue_user_tokens(
 /// is an active member of the family's tenant and the tenant active. With `switch_to`
 /// naming another of the user's tenants, the tokens are for that tenant instead, in a new
 /// family bound to it (with its own refresh token); the presented token stays as it was.
+/// Switching into a tenant whose MFA policy covers the user needs a family that passed
+/// MFA ([`Rejection::MfaRequired`]); the new family inherits the presented one's MFA.
 pub async fn refresh(
     state: &AppState,
     client: &AppClient,
@@ -228,8 +259,12 @@ pub async fn refresh(
     {
         let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
         let active = tenancy::for_tenant(state, &user, &target).await?;
+        if active.requires_mfa() && !family.mfa {
+            return Err(Rejection::MfaRequired);
+        }
         state.store.touch_membership(&target, &user.sub, now).await.map_err(fault)?;
-        let issued = sign_in(state, client, &user, &Selection::Managed(Some(active)), scope).await?;
+        let selection = Selection::Managed(Some(active));
+        let issued = sign_in_with(state, client, &user, &selection, scope, family.mfa).await?;
         return Ok((user, issued));
     }
     let selection = match &family.tenant_id {

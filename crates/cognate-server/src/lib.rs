@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apikeys;
+pub mod audit;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;
@@ -27,6 +28,6 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
-        .merge(api::routes())
+        .merge(api::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), api::record_mutations)))
         .with_state(state)
 }

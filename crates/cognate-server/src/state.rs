@@ -49,6 +49,8 @@ pub struct AppState {
     pub usage: Arc<crate::apikeys::UsageMeter>,
     /// Per-key rate limits of the verify endpoint.
     pub key_limiter: Arc<crate::apikeys::KeyLimiter>,
+    /// Audit events recorded but not yet written.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             limits,
             usage: Arc::default(),
             key_limiter: Arc::default(),
+            audit: Arc::default(),
         }
     }
 }

@@ -21,6 +21,9 @@ pub const TENANT_ID_ATTR: &str = "custom:tenantId";
 pub const TENANT_NAME_ATTR: &str = "custom:tenantName";
 pub const TENANT_TIER_ATTR: &str = "custom:tenantTier";
 
+/// Where a pool's settings keep SetUserPoolMfaConfig's `SoftwareTokenMfaConfiguration`.
+pub const SOFTWARE_TOKEN_MFA_CONFIGURATION: &str = "SoftwareTokenMfaConfiguration";
+
 /// Every role, for mirroring and hiding role groups.
 pub const ROLES: [Role; 3] = [Role::Admin, Role::Member, Role::ReadOnly];
 
@@ -80,6 +83,11 @@ impl ActiveTenant {
     /// The role group this session's tokens list.
     pub fn role_group(&self) -> String {
         self.role.group_name(&self.tenant.id)
+    }
+
+    /// Whether the tenant's MFA policy applies to this member's role.
+    pub fn requires_mfa(&self) -> bool {
+        self.tenant.mfa.requires(self.role)
     }
 }
 
@@ -147,8 +155,25 @@ fn active_from(all: &[(Membership, Tenant)], index: usize) -> ActiveTenant {
 /// given, else the tenant used last, else the first active one. Refused when the user is
 /// not an active member of the requested tenant, or when it (or every tenant of the user)
 /// is suspended. In a pool outside tenancy `requested` is ordinary client metadata and
-/// is ignored.
+/// is ignored. The chosen membership is recorded as used now (see [`touch`]).
 pub async fn choose(state: &AppState, user: &User, requested: Option<&str>) -> Result<Selection, Refusal> {
+    let selection = pick(state, user, requested).await?;
+    touch(state, user, &selection).await?;
+    Ok(selection)
+}
+
+/// Records that the user made the selection's tenant their active one now (the default
+/// tenant of their next sign-in); nothing for a session without a tenant.
+pub async fn touch(state: &AppState, user: &User, selection: &Selection) -> Result<(), StoreError> {
+    match selection.tenant_id() {
+        Some(tenant) => state.store.touch_membership(tenant, &user.sub, state.clock.now_millis()).await,
+        None => Ok(()),
+    }
+}
+
+/// [`choose`] without recording the use: for a sign-in that must still pass a challenge
+/// (MFA) before it counts.
+pub async fn pick(state: &AppState, user: &User, requested: Option<&str>) -> Result<Selection, Refusal> {
     let all = user_tenants(state, user).await?;
     if all.is_empty() {
         return match placement(state, &user.pool_id).await? {
@@ -175,9 +200,7 @@ pub async fn choose(state: &AppState, user: &User, requested: Option<&str>) -> R
             .map(|(i, _)| i)
             .ok_or(Refusal::Suspended)?,
     };
-    let active = active_from(&all, index);
-    state.store.touch_membership(&active.tenant.id, &user.sub, state.clock.now_millis()).await?;
-    Ok(Selection::Managed(Some(active)))
+    Ok(Selection::Managed(Some(active_from(&all, index))))
 }
 
 /// The selection of a session bound to no tenant: outside tenancy, or a managed pool's
@@ -377,11 +400,17 @@ pub fn managed_pool_settings() -> Result<PoolSettings, StoreError> {
         tenant_attr("tenantRole"),
     ])
     .map_err(StoreError::Corrupt)?;
+    // MFA is OPTIONAL with software tokens on: a user who turns TOTP on is asked for it,
+    // and tenants' MFA policies (off | admins | all) require it of the members they name.
+    let mut extra = serde_json::Map::new();
+    extra.insert(SOFTWARE_TOKEN_MFA_CONFIGURATION.into(), serde_json::json!({"Enabled": true}));
     Ok(PoolSettings {
         schema,
         username_configuration: Some(UsernameConfiguration { case_sensitive: false }),
         alias_attributes: vec!["email".into()],
         auto_verified_attributes: vec!["email".into()],
+        mfa_configuration: "OPTIONAL".into(),
+        extra,
         ..PoolSettings::default()
     })
 }

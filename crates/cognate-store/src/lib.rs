@@ -9,6 +9,8 @@ mod migrate;
 mod postgres;
 mod repos;
 mod repos_apikeys;
+mod repos_audit;
+mod repos_mfa;
 mod repos_tenancy;
 mod sqlite;
 

@@ -19,6 +19,8 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/sqlite/0004_tenancy.sql") },
     Migration { version: 5, name: "family_tenant", sql: include_str!("../migrations/sqlite/0005_family_tenant.sql") },
     Migration { version: 6, name: "api_keys", sql: include_str!("../migrations/sqlite/0006_api_keys.sql") },
+    Migration { version: 7, name: "mfa", sql: include_str!("../migrations/sqlite/0007_mfa.sql") },
+    Migration { version: 8, name: "audit", sql: include_str!("../migrations/sqlite/0008_audit.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -32,6 +34,8 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "tenancy", sql: include_str!("../migrations/postgres/0004_tenancy.sql") },
     Migration { version: 5, name: "family_tenant", sql: include_str!("../migrations/postgres/0005_family_tenant.sql") },
     Migration { version: 6, name: "api_keys", sql: include_str!("../migrations/postgres/0006_api_keys.sql") },
+    Migration { version: 7, name: "mfa", sql: include_str!("../migrations/postgres/0007_mfa.sql") },
+    Migration { version: 8, name: "audit", sql: include_str!("../migrations/postgres/0008_audit.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -46,9 +46,13 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$";
 
 /// Gives the service role what it needs and nothing more: data access, no DDL, no
-/// ownership. Re-run after every migration so new tables are covered.
+/// ownership. Re-run after every migration so new tables are covered. The audit trail is
+/// append-only for it (`0008_audit.sql`): the blanket grant is taken back there, in the same
+/// implicit transaction, so there is no moment it could rewrite history.
 const GRANTS: &str = "GRANT USAGE ON SCHEMA public TO cognate_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO cognate_service;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM cognate_service;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchors FROM cognate_service;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO cognate_service;
 DO $$
 BEGIN
@@ -133,6 +137,19 @@ const PLATFORM_SCOPE: &str = "SELECT set_config('app.platform', 'on', true)";
 /// key check takes; it does not block other writers of the tenant). Used before writing
 /// rows that reference the tenant when a concurrent deletion must not fail the write.
 const HOLD_TENANT: &str = "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE";
+
+/// Audit writes start as any transaction does; `AUDIT_LOCK` orders them per chain.
+const AUDIT_BEGIN: &str = "BEGIN";
+
+/// Appenders (and purges) of one audit chain take this transaction-scoped lock on the
+/// chain, so each reads the head the previous one committed and no two fork the chain.
+/// Keyed by the chain name in a namespace of its own (the seed); `cognate_purge_audit`
+/// takes the same lock.
+const AUDIT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270618))";
+
+/// The retention purge: a function that may delete events, which the serving role may not
+/// (see `0008_audit.sql`).
+const PURGE_AUDIT: Option<&str> = Some("SELECT cognate_purge_audit($1, $2, $3)");
 
 mod repo_impls {
     use super::PgStore;

@@ -956,6 +956,16 @@ macro_rules! repos {
                     .map_err(backend_err)
             }
 
+            async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                    .bind(key)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
             async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String> {
                 sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                     .bind(key)
@@ -988,6 +998,7 @@ macro_rules! repos {
                 sub: col(row, "sub")?,
                 tenant_id: col::<Option<String>>(row, "tenant_id")?.as_deref().map(tenant_id).transpose()?,
                 auth_time: col(row, "auth_time")?,
+                mfa: col(row, "mfa")?,
                 created_at: col(row, "created_at")?,
                 revoked_at: col(row, "revoked_at")?,
             })
@@ -1125,8 +1136,8 @@ macro_rules! repos {
             async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 sqlx::query(
-                    "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, created_at, \
-                     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
+                     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&f.id)
                 .bind(f.pool_id.as_str())
@@ -1134,6 +1145,7 @@ macro_rules! repos {
                 .bind(&f.sub)
                 .bind(f.tenant_id.as_ref().map(TenantId::as_str))
                 .bind(f.auth_time)
+                .bind(f.mfa)
                 .bind(f.created_at)
                 .bind(f.revoked_at)
                 .execute(&mut *tx)
@@ -1337,6 +1349,8 @@ macro_rules! repos {
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);
+        $crate::repos_mfa::mfa_repos!($store, $row);
+        $crate::repos_audit::audit_repos!($store, $row);
 
         #[async_trait]
         impl Store for $store {

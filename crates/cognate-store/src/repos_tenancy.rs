@@ -373,6 +373,9 @@ macro_rules! tenancy_repos {
                 // memberships must point away before the old rows go (their delete cascades).
                 for moved in &plan.users {
                     Self::insert_user(&mut tx, &moved.user, &moved.keys).await?;
+                    // Enrolled authenticators move with the user (before the old row's
+                    // delete below cascades to its MFA record).
+                    Self::copy_mfa(&mut tx, from, to, &moved.user.sub).await?;
                 }
                 for role in ROLES {
                     Self::ensure_role_group(&mut tx, to, &t.id, role, plan.at).await?;

@@ -39,6 +39,9 @@ enum Command {
     /// Manage a pool's token signing keys (rotation, retirement).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check or trim the hash-chained audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Show outbox messages (invitations, codes), newest first, as JSON lines with their
     /// delivery state: `status` is pending, delivered or failed (given up).
     Outbox {
@@ -62,6 +65,20 @@ enum AdminKeyCommand {
     List,
     /// Revoke a credential by access key id.
     Revoke { access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-compute every chain (or one tenant's) and check each event links to the one
+    /// before it. Names the first edited, deleted or reordered event and exits 1.
+    Verify {
+        /// Only this tenant's chain (`~platform` for the platform chain).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Delete events older than each chain's retention (default 365 days; per tenant with
+    /// `PUT /v1/tenants/{id}/audit/retention`), keeping what remains verifiable.
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +157,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
         }
         Command::AdminKey(cmd) => admin_key(cmd, config).await,
         Command::Keys(cmd) => keys(cmd, config).await,
+        Command::Audit(cmd) => audit(cmd, config).await,
         Command::Outbox { pool, limit } => {
             let store = open_store(&config).await?;
             let pool = match pool {
@@ -160,6 +178,69 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 println!("{line}");
             }
             Ok(())
+        }
+    }
+}
+
+async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify { tenant } => {
+            let store = open_store(&config).await?;
+            let chains = match tenant {
+                Some(t) => vec![t],
+                None => store.audit_chains().await?,
+            };
+            let mut broken = 0;
+            for chain in &chains {
+                match verify_chain(store.as_ref(), chain).await? {
+                    Ok(n) => println!("{chain}: {n} events verified"),
+                    Err(e) => {
+                        broken += 1;
+                        println!("{chain}: BROKEN: {e}");
+                    }
+                }
+            }
+            if broken > 0 {
+                anyhow::bail!("{broken} of {} audit chains do not verify", chains.len());
+            }
+            Ok(())
+        }
+        AuditCommand::Purge => {
+            let state = build_state(&config, String::new()).await?;
+            for (chain, deleted) in cognate_server::audit::purge_expired(&state).await? {
+                println!("{chain}: {deleted} events purged");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Verifies one chain page by page from its anchor; the outer error is a storage fault,
+/// the inner one a broken chain.
+async fn verify_chain(
+    store: &dyn Store,
+    chain: &str,
+) -> Result<std::result::Result<u64, cognate_core::audit::ChainBreak>> {
+    const PAGE: u32 = 1000;
+    let mut anchor = store.audit_anchor(chain).await?;
+    let mut after = anchor.as_ref().map_or(0, |a| a.seq);
+    let mut total = 0;
+    loop {
+        let events = store.audit_chain_page(chain, after, PAGE).await?;
+        match cognate_core::audit::verify_chain(&events, anchor.as_ref()) {
+            Ok(n) => total += n,
+            Err(e) => return Ok(Err(e)),
+        }
+        let Some(last) = events.last() else { return Ok(Ok(total)) };
+        after = last.seq;
+        anchor = Some(cognate_core::audit::Anchor {
+            chain: chain.to_owned(),
+            seq: last.seq,
+            hash: last.hash.clone(),
+            purged_at: 0,
+        });
+        if events.len() < PAGE as usize {
+            return Ok(Ok(total));
         }
     }
 }
@@ -217,6 +298,11 @@ async fn serve(config: Config) -> Result<()> {
 
     // API key usage is counted in memory and written every few seconds, and once more
     // after the last request at shutdown.
+    let audit = cognate_server::audit::spawn_audit_writer(
+        state.clone(),
+        cognate_server::audit::AUDIT_FLUSH_INTERVAL,
+        stop_workers.subscribe(),
+    );
     let usage = cognate_server::apikeys::spawn_usage_flusher(
         state.clone(),
         cognate_server::apikeys::USAGE_FLUSH_INTERVAL,
@@ -233,6 +319,9 @@ async fn serve(config: Config) -> Result<()> {
     let _ = stop_workers.send(true);
     if let Err(e) = usage.await {
         tracing::error!(error = %e, "the API key usage flusher failed");
+    }
+    if let Err(e) = audit.await {
+        tracing::error!(error = %e, "the audit writer failed");
     }
     if let Some(worker) = delivery
         && let Err(e) = worker.await

@@ -2,6 +2,7 @@
 //! without a password.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use cognate_core::claims::SDK_SCOPE;
 use cognate_core::ids::ClientId;
 use cognate_core::tenant::{Role, TenantId, TenantStatus, Tier};
@@ -103,7 +104,9 @@ pub struct Switched {
 /// Switch the session to another of the caller's tenants.
 ///
 /// Tokens for another tenant of the caller, for the same app client, in a new session
-/// (refresh token family) bound to that tenant.
+/// (refresh token family) bound to that tenant. A tenant whose MFA policy covers the
+/// caller's role there is refused (`mfa_required`) unless the caller's session passed MFA
+/// at sign-in; the new session inherits that.
 #[utoipa::path(
     post,
     path = "/v1/me/switch-tenant",
@@ -114,7 +117,7 @@ pub struct Switched {
         (status = 200, description = "Tokens for that tenant, for the same app client.", body = Switched),
         (status = 400, description = "A malformed body (`invalid_request`).", body = ErrorBody),
         (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
-        (status = 403, description = "A platform admin, not an active member of that tenant, or a suspended tenant (`forbidden`).", body = ErrorBody),
+        (status = 403, description = "A platform admin, not an active member of that tenant, or a suspended tenant (`forbidden`); the tenant requires MFA of the caller and their session did not pass it (`mfa_required`: sign in again with MFA).", body = ErrorBody),
     ),
     security(("user" = [])),
 )]
@@ -131,6 +134,19 @@ pub async fn switch_tenant(
         Refusal::Suspended => ApiError::forbidden("The tenant is suspended."),
         Refusal::Store(e) => e.into(),
     })?;
+    // Whether the caller's session passed MFA: the family behind the access token says.
+    let family = match me.claims.get("origin_jti").and_then(Value::as_str) {
+        Some(id) => state.store.get_family(id).await?,
+        None => None,
+    };
+    let mfa = family.is_some_and(|f| f.mfa);
+    if active.requires_mfa() && !mfa {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "mfa_required",
+            "This tenant requires MFA; sign in to it again with MFA.",
+        ));
+    }
     let client_id = ClientId::parse(&me.client_id).ok_or_else(|| ApiError::unauthorized(true))?;
     let client = state.store.find_client(&client_id).await?.ok_or_else(|| ApiError::unauthorized(true))?;
     state.store.touch_membership(&target, &me.user.sub, state.clock.now_millis()).await?;
@@ -143,12 +159,12 @@ pub async fn switch_tenant(
         role: active.role,
         last_used_at: Some(state.clock.now_secs()),
     };
-    let issued = issue::sign_in(&state, &client, &me.user, &Selection::Managed(Some(active)), &scope).await.map_err(
-        |e| match e {
+    let selection = Selection::Managed(Some(active));
+    let issued =
+        issue::sign_in_with(&state, &client, &me.user, &selection, &scope, mfa).await.map_err(|e| match e {
             Rejection::Fault(cause) => ApiError::internal(cause),
             _ => refused(),
-        },
-    )?;
+        })?;
     Ok(axum::Json(Switched {
         access_token: issued.access_token,
         id_token: issued.id_token,

@@ -4,6 +4,7 @@
 //! token, acting in their session's tenant).
 
 mod api_keys;
+mod audit;
 mod auth;
 mod domains;
 mod error;
@@ -14,6 +15,7 @@ mod members;
 mod openapi;
 mod paging;
 mod tenants;
+mod trail;
 
 use axum::Router;
 use axum::routing::any;
@@ -25,6 +27,7 @@ use crate::AppState;
 pub use auth::{Caller, PlatformAdmin};
 pub use error::ApiError;
 pub use extract::{Json, Query};
+pub use trail::record_mutations;
 
 /// Routes of the `/v1` surface, and its OpenAPI document at `GET /v1/openapi.json`.
 ///
@@ -55,6 +58,11 @@ pub fn routes() -> Router<AppState> {
         .routes(routes!(api_keys::verify))
         .routes(routes!(api_keys::report_usage))
         .routes(routes!(api_keys::usage))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::set_retention))
+        .routes(routes!(audit::list_platform))
+        .routes(routes!(audit::export_platform))
         .split_for_parts();
     router
         .route("/v1/openapi.json", openapi::serve(&api))

@@ -59,6 +59,7 @@ there. A user gets `403` for any tenant they cannot act in, existing or not."
         (name = "invitations", description = "Invitations by email, and their acceptance."),
         (name = "me", description = "The calling user's tenants, and switching the active tenant."),
         (name = "api-keys", description = "Tenant API keys: lifecycle, verification by services, usage for billing."),
+        (name = "audit", description = "The hash-chained audit trail of each tenant, and of the platform."),
     )
 )]
 pub struct ApiDoc;

@@ -1,6 +1,6 @@
 //! Sign-in: InitiateAuth and AdminInitiateAuth (password and refresh flows), the
-//! NEW_PASSWORD_REQUIRED challenge, GetTokensFromRefreshToken, RevokeToken and global
-//! sign-out.
+//! challenges (NEW_PASSWORD_REQUIRED here, the MFA ones in [`super::challenge`]),
+//! GetTokensFromRefreshToken, RevokeToken and global sign-out.
 
 use std::collections::HashMap;
 
@@ -10,13 +10,15 @@ use cognate_core::attributes::Schema;
 use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::AppClient;
 use cognate_core::crypto::{constant_time_eq, hmac_sha256};
-use cognate_core::ids::ClientId;
+use cognate_core::ids::{ClientId, PoolId};
+use cognate_core::mfa::SOFTWARE_TOKEN_MFA;
 use cognate_core::pool::UserPool;
 use cognate_core::token::refresh_token_hash;
 use cognate_core::user::{User, UserStatus};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::challenge::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Session, invalid_session};
 use super::input::{load_pool, parse};
 use super::users::{find_user, refuse_tenant_attributes};
 use super::{CognitoError, OpResult, RequestContext};
@@ -39,8 +41,8 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
     match op {
         "InitiateAuth" => initiate(state, ctx, input, false).await,
         "AdminInitiateAuth" => initiate(state, ctx, input, true).await,
-        "RespondToAuthChallenge" => respond(state, input, false).await,
-        "AdminRespondToAuthChallenge" => respond(state, input, true).await,
+        "RespondToAuthChallenge" => respond(state, ctx, input, false).await,
+        "AdminRespondToAuthChallenge" => respond(state, ctx, input, true).await,
         "GetTokensFromRefreshToken" => get_tokens_from_refresh_token(state, input).await,
         "RevokeToken" => revoke_token(state, input).await,
         "GlobalSignOut" => global_sign_out(state, input).await,
@@ -63,6 +65,7 @@ pub(super) fn rejection(e: Rejection, what: &str) -> CognitoError {
         Rejection::Reused => CognitoError::new("RefreshTokenReuseException", "The refresh token was already used."),
         Rejection::NotMember => not_authorized("User is not a member of the requested tenant."),
         Rejection::Suspended => not_authorized("Tenant is suspended."),
+        Rejection::MfaRequired => not_authorized("MFA is required to switch to this tenant; sign in again."),
         Rejection::Fault(cause) => CognitoError::internal(cause),
     }
 }
@@ -147,19 +150,12 @@ fn requested_tenant(metadata: &HashMap<String, String>) -> Option<&str> {
 }
 
 /// Maps a tenant refusal at sign-in to Cognito's exception.
-fn tenant_refusal(e: Refusal) -> CognitoError {
+pub(super) fn tenant_refusal(e: Refusal) -> CognitoError {
     match e {
         Refusal::NotMember => not_authorized("User is not a member of the requested tenant."),
         Refusal::Suspended => not_authorized("Tenant is suspended."),
         Refusal::Store(e) => e.into(),
     }
-}
-
-/// Completes a sign-in: picks the session's tenant and issues the first tokens.
-async fn complete_sign_in(state: &AppState, client: &AppClient, user: &User, tenant: Option<&str>) -> OpResult {
-    let selection = tenancy::choose(state, user, tenant).await.map_err(tenant_refusal)?;
-    let issued = issue::sign_in(state, client, user, &selection, SDK_SCOPE).await.map_err(|e| rejection(e, "token"))?;
-    Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
 }
 
 fn refresh_allowed(client: &AppClient) -> bool {
@@ -253,6 +249,27 @@ async fn refresh_sign_in(
 
 const INCORRECT: &str = "Incorrect username or password.";
 
+/// The brute-force counter of one user: wrong passwords and wrong MFA codes count here.
+pub(super) fn user_key(pool: &PoolId, sub: &str) -> String {
+    format!("user:{pool}:{sub}")
+}
+
+/// Refuses a user whose failures locked them (before any hashing or code check).
+pub(super) fn check_user_unlocked(state: &AppState, pool: &PoolId, sub: &str) -> Result<(), CognitoError> {
+    if state.limiter.check(&user_key(pool, sub)).is_err() {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    Ok(())
+}
+
+/// Counts a wrong password or MFA code against the user and the client IP.
+pub(super) fn count_failure(state: &AppState, ctx: &RequestContext, pool: &PoolId, sub: &str) {
+    state.limiter.fail(&user_key(pool, sub), state.limits.user_free_failures);
+    if let Some(ip) = ctx.ip {
+        state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
+    }
+}
+
 /// Checks a user's password under brute-force throttling: a locked user is refused
 /// before any hashing, a failure counts against the user and the client IP, a success
 /// clears the user's count.
@@ -263,10 +280,22 @@ pub(super) async fn check_password(
     user: &User,
     password: String,
 ) -> Result<(), CognitoError> {
-    let user_key = format!("user:{}:{}", pool.id, user.sub);
-    if state.limiter.check(&user_key).is_err() {
-        return Err(not_authorized("Password attempts exceeded"));
-    }
+    verify_password(state, ctx, pool, user, password).await?;
+    state.limiter.succeed(&user_key(&pool.id, &user.sub));
+    Ok(())
+}
+
+/// [`check_password`] without clearing the user's count on success: a sign-in clears it
+/// only once it is complete, so that a correct password between guessed MFA codes does not
+/// reset their count.
+async fn verify_password(
+    state: &AppState,
+    ctx: &RequestContext,
+    pool: &UserPool,
+    user: &User,
+    password: String,
+) -> Result<(), CognitoError> {
+    check_user_unlocked(state, &pool.id, &user.sub)?;
     let ok = match user.password_hash.clone() {
         Some(hash) => state.passwords.verify(password, hash).await.map_err(CognitoError::internal)?,
         None => {
@@ -275,13 +304,9 @@ pub(super) async fn check_password(
         }
     };
     if !ok {
-        state.limiter.fail(&user_key, state.limits.user_free_failures);
-        if let Some(ip) = ctx.ip {
-            state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
-        }
+        count_failure(state, ctx, &pool.id, &user.sub);
         return Err(not_authorized(INCORRECT));
     }
-    state.limiter.succeed(&user_key);
     Ok(())
 }
 
@@ -329,7 +354,7 @@ async fn password_sign_in(
         params.get("SECRET_HASH").map(String::as_str),
         &[username, user.username.as_str(), user.sub.as_str()],
     )?;
-    check_password(state, ctx, pool, &user, password.clone()).await?;
+    verify_password(state, ctx, pool, &user, password.clone()).await?;
     if !user.enabled {
         return Err(not_authorized("User is disabled."));
     }
@@ -344,39 +369,15 @@ async fn password_sign_in(
             }
             new_password_challenge(state, client, &user, tenant)
         }
-        UserStatus::Confirmed | UserStatus::ExternalProvider => complete_sign_in(state, client, &user, tenant).await,
+        UserStatus::Confirmed | UserStatus::ExternalProvider => {
+            challenge::after_password(state, pool, client, &user, tenant).await
+        }
     }
 }
 
-/// What an auth challenge `Session` carries, sealed with the master key.
-#[derive(Serialize, Deserialize)]
-struct Session {
-    pool: String,
-    client: String,
-    sub: String,
-    challenge: String,
-    exp: i64,
-    /// The tenant asked for when the challenge began.
-    #[serde(default)]
-    tenant: Option<String>,
-}
-
-const SESSION_LABEL: &str = "auth-session";
-
 fn new_password_challenge(state: &AppState, client: &AppClient, user: &User, tenant: Option<&str>) -> OpResult {
-    let session = Session {
-        pool: user.pool_id.to_string(),
-        client: client.id.to_string(),
-        sub: user.sub.clone(),
-        challenge: "NEW_PASSWORD_REQUIRED".into(),
-        exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
-        tenant: tenant.map(str::to_owned),
-    };
-    let sealed = state.master_key.seal(
-        state.rng.as_ref(),
-        SESSION_LABEL,
-        serde_json::to_string(&session).map_err(CognitoError::internal)?.as_bytes(),
-    );
+    let session = Session::new(state, client, user, NEW_PASSWORD_REQUIRED, tenant.map(str::to_owned));
+    let sealed = session.seal(state)?;
     let attrs: serde_json::Map<String, Value> = user
         .attributes
         .iter()
@@ -384,7 +385,7 @@ fn new_password_challenge(state: &AppState, client: &AppClient, user: &User, ten
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
     Ok(json!({
-        "ChallengeName": "NEW_PASSWORD_REQUIRED",
+        "ChallengeName": NEW_PASSWORD_REQUIRED,
         "Session": sealed,
         "ChallengeParameters": {
             "USER_ID_FOR_SRP": user.username,
@@ -407,7 +408,7 @@ struct RespondInput {
     client_metadata: HashMap<String, String>,
 }
 
-async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
+async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bool) -> OpResult {
     let req: RespondInput = parse(input)?;
     let client = load_client(state, &req.client_id).await?;
     if admin {
@@ -416,22 +417,15 @@ async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
             return Err(CognitoError::not_found(format!("User pool client {} does not exist.", client.id)));
         }
     }
-    if req.challenge_name != "NEW_PASSWORD_REQUIRED" {
-        return Err(CognitoError::invalid(format!("Unsupported challenge {}", req.challenge_name)));
+    let challenge = req.challenge_name.as_str();
+    if ![NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP].contains(&challenge) {
+        return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
     }
-    let invalid_session = || not_authorized("Invalid session for the user.");
     let sealed = req.session.as_deref().ok_or_else(invalid_session)?;
-    let session: Session = state
-        .master_key
-        .open(SESSION_LABEL, sealed)
-        .ok()
-        .and_then(|raw| serde_json::from_slice(&raw).ok())
-        .ok_or_else(invalid_session)?;
-    if session.client != client.id.as_str() || session.challenge != req.challenge_name {
+    let session = Session::open(state, sealed)?;
+    if session.client != client.id.as_str() || session.challenge != challenge || session.pool != client.pool_id.as_str()
+    {
         return Err(invalid_session());
-    }
-    if session.exp <= state.clock.now_millis() {
-        return Err(not_authorized("Invalid session for the user, session is expired."));
     }
     let pool = state.store.get_pool(&client.pool_id).await?.ok_or_else(invalid_session)?;
     let mut user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or_else(invalid_session)?;
@@ -448,6 +442,10 @@ async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
         responses.get("SECRET_HASH").map(String::as_str),
         &[username, user.username.as_str(), user.sub.as_str()],
     )?;
+    if challenge != NEW_PASSWORD_REQUIRED {
+        let code = responses.get("SOFTWARE_TOKEN_MFA_CODE").map(String::as_str);
+        return challenge::respond_mfa(state, ctx, &pool, &client, &user, &session, code).await;
+    }
     if user.status != UserStatus::ForceChangePassword {
         return Err(invalid_session());
     }
@@ -476,9 +474,10 @@ async fn respond(state: &AppState, input: Value, admin: bool) -> OpResult {
     user.updated_at = state.clock.now_millis();
     // Check the tenant before the password changes, so a refusal writes nothing.
     let tenant = requested_tenant(&req.client_metadata).or(session.tenant.as_deref());
-    tenancy::choose(state, &user, tenant).await.map_err(tenant_refusal)?;
+    tenancy::pick(state, &user, tenant).await.map_err(tenant_refusal)?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    complete_sign_in(state, &client, &user, tenant).await
+    // The new password is set; MFA may still be owed.
+    challenge::after_password(state, &pool, &client, &user, tenant).await
 }
 
 #[derive(Deserialize)]

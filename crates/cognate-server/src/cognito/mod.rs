@@ -5,14 +5,17 @@
 //! each operation module lists its operations and whether they are signed.
 
 mod auth;
+mod challenge;
 mod clients;
 pub mod error;
 mod groups;
 mod input;
+mod mfa;
 mod pools;
 mod resource_servers;
 mod self_service;
 pub mod sigv4;
+mod trail;
 mod users;
 
 use axum::body::Bytes;
@@ -39,7 +42,7 @@ pub(crate) struct RequestContext {
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
     let (parts, body) = request.into_parts();
-    let mut response = match serve(&state, &parts, body).await {
+    let mut response = match serve(&state, &parts, body, &request_id).await {
         Ok(value) => {
             let mut r = (StatusCode::OK, value.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
@@ -56,7 +59,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     response
 }
 
-async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpResult {
+async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_id: &str) -> OpResult {
     let body: Bytes = axum::body::to_bytes(body, state.settings.max_body_bytes).await.map_err(|_| {
         CognitoError::invalid(format!("The request body exceeds the limit of {} bytes.", state.settings.max_body_bytes))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
@@ -70,9 +73,7 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
         .strip_prefix(TARGET_PREFIX)
         .filter(|op| is_known(op))
         .ok_or_else(|| CognitoError::new("UnknownOperationException", format!("Unknown operation {target}")))?;
-    if is_signed(op) {
-        authenticate(state, parts, &body).await?;
-    }
+    let admin_key = if is_signed(op) { Some(authenticate(state, parts, &body).await?) } else { None };
     let input: Value = serde_json::from_slice(&body)
         .map_err(|e| CognitoError::new("SerializationException", format!("The request body is not valid JSON: {e}")))?;
     if !input.is_object() {
@@ -82,8 +83,16 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
     let ctx = RequestContext {
         ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
     };
+    let recorded = input.clone();
+    let result = dispatch(state, &ctx, op, input).await;
+    let origin = crate::audit::Origin::from_request(ctx.ip, &parts.headers, request_id);
+    trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result).await;
+    result
+}
+
+async fn dispatch(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     if auth::OPS.contains(&op) {
-        auth::call(state, &ctx, op, input).await
+        auth::call(state, ctx, op, input).await
     } else if pools::OPS.contains(&op) {
         pools::call(state, op, input).await
     } else if clients::OPS.contains(&op) {
@@ -93,14 +102,16 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body) -> OpRes
     } else if groups::OPS.contains(&op) {
         groups::call(state, op, input).await
     } else if self_service::OPS.contains(&op) {
-        self_service::call(state, &ctx, op, input).await
+        self_service::call(state, ctx, op, input).await
+    } else if mfa::OPS.contains(&op) {
+        mfa::call(state, ctx, op, input).await
     } else {
         resource_servers::call(state, op, input).await
     }
 }
 
 fn is_known(op: &str) -> bool {
-    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS, self_service::OPS]
+    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS, self_service::OPS, mfa::OPS]
         .iter()
         .any(|ops| ops.contains(&op))
 }
@@ -111,6 +122,7 @@ const UNSIGNED: &[&str] = &[
     "InitiateAuth",
     "AssociateSoftwareToken",
     "VerifySoftwareToken",
+    "SetUserMFAPreference",
     "ConfirmDevice",
     "RespondToAuthChallenge",
     "SignUp",
@@ -133,8 +145,9 @@ fn is_signed(op: &str) -> bool {
     !UNSIGNED.contains(&op)
 }
 
-/// Verifies the SigV4 signature against an active admin credential.
-async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<(), CognitoError> {
+/// Verifies the SigV4 signature against an active admin credential; returns its access
+/// key id.
+async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<String, CognitoError> {
     let auth = sigv4::parse(&parts.headers)?
         .ok_or_else(|| CognitoError::new("MissingAuthenticationTokenException", "Missing Authentication Token"))?;
     sigv4::check_scope(&auth, state.clock.now_secs(), state.settings.signature_window_secs)?;
@@ -149,5 +162,6 @@ async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<()
         .open(SECRET_LABEL, &cred.secret_sealed)
         .map_err(|e| CognitoError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
     let secret = String::from_utf8(secret).map_err(CognitoError::internal)?;
-    sigv4::verify(&auth, &secret, parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, body)
+    sigv4::verify(&auth, &secret, parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, body)?;
+    Ok(cred.access_key_id)
 }

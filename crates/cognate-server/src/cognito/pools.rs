@@ -120,6 +120,10 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
             return Err(CognitoError::invalid(format!("{fixed} cannot be changed after the user pool is created.")));
         }
     }
+    // SetUserPoolMfaConfig's settings are not UpdateUserPool's to change: keep them.
+    for key in super::mfa::POOL_MFA_KEYS {
+        take(&mut input, key);
+    }
     let mut incoming = settings_from(input)?;
     for attempt in 0..3 {
         let mut pool = load_pool(state, &id).await?;
@@ -134,6 +138,12 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
         incoming.username_attributes = old.username_attributes.clone();
         incoming.alias_attributes = old.alias_attributes.clone();
         incoming.username_configuration = old.username_configuration.clone();
+        for key in super::mfa::POOL_MFA_KEYS {
+            match old.extra.get(*key) {
+                Some(v) => incoming.extra.insert((*key).to_owned(), v.clone()),
+                None => incoming.extra.remove(*key),
+            };
+        }
         pool.settings = incoming.clone();
         pool.updated_at = state.clock.now_millis();
         match state.store.update_pool(&pool).await {
@@ -193,6 +203,10 @@ fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
         _ => Map::new(),
     };
     out.remove("Schema");
+    // GetUserPoolMfaConfig answers these, DescribeUserPool does not.
+    for key in super::mfa::POOL_MFA_KEYS {
+        out.remove(*key);
+    }
     for key in ["UsernameAttributes", "AliasAttributes", "AutoVerifiedAttributes"] {
         if out.get(key).and_then(Value::as_array).is_some_and(Vec::is_empty) {
             out.remove(key);

@@ -305,7 +305,7 @@ async fn named_user(
 
 /// The pool, user and claims of an access token that carries the scope Cognito requires
 /// for self-service operations.
-async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
+pub(super) async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
     let (pool, user, claims) =
         issue::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
     let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
@@ -609,7 +609,9 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
 async fn get_user(state: &AppState, input: Value) -> OpResult {
     let req: AccessTokenInput = parse(input)?;
     let (_, user, _) = token_user(state, &req.access_token).await?;
-    Ok(json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)}))
+    let mut out = json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)});
+    super::mfa::add_user_settings(state, &user, &mut out).await?;
+    Ok(out)
 }
 
 #[derive(Deserialize)]

@@ -440,14 +440,16 @@ pub(super) async fn enqueue(
 
 async fn admin_get_user(state: &AppState, input: Value) -> OpResult {
     let (_, user) = load_user(state, input).await?;
-    Ok(json!({
+    let mut out = json!({
         "Username": user.username,
         "UserAttributes": attribute_list(&user, None),
         "UserCreateDate": epoch(user.created_at),
         "UserLastModifiedDate": epoch(user.updated_at),
         "Enabled": user.enabled,
         "UserStatus": user.status.as_str(),
-    }))
+    });
+    super::mfa::add_user_settings(state, &user, &mut out).await?;
+    Ok(out)
 }
 
 #[derive(Deserialize)]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use base64::Engine as _;
-use cognate_core::{Clock as _, ManualClock};
 use cognate_core::client::{AppClient, ClientSettings};
 use cognate_core::ids::ClientId;
+use cognate_core::{Clock as _, ManualClock};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_error};

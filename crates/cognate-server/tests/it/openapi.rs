@@ -49,6 +49,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/api-keys/verify"),
     ("POST", "/v1/api-keys/usage"),
     ("GET", "/v1/tenants/{tenant_id}/usage"),
+    ("GET", "/v1/tenants/{tenant_id}/audit"),
+    ("GET", "/v1/tenants/{tenant_id}/audit/export"),
+    ("PUT", "/v1/tenants/{tenant_id}/audit/retention"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/audit/export"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

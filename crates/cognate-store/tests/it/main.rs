@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should panic loudly
 
 mod api_keys;
+mod audit;
 mod harness;
+mod mfa;
 mod outbox;
 mod pools;
 mod roles;

@@ -707,7 +707,7 @@ async fn get_tenant_by_pool_finds_the_platinum_tenant_of_a_dedicated_pool() {
 /// The shared pool with acme (ann: admin, acme only; bob: member, also in globex; cat: a
 /// removed member) and globex; a dedicated pool; a family per tenant. Returns the pools,
 /// the users and the plan moving acme to the dedicated pool.
-async fn move_setup(store: &dyn Store) -> (UserPool, UserPool, [User; 3], TenantMove) {
+pub async fn move_setup(store: &dyn Store) -> (UserPool, UserPool, [User; 3], TenantMove) {
     let shared = setup(store, &["acme", "globex"]).await;
     let mut dedicated = pool("dedicated");
     dedicated.settings.alias_attributes = vec!["email".into()];

@@ -13,6 +13,7 @@ pub fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) ->
         sub: sub.into(),
         tenant_id: None,
         auth_time: at / 1000,
+        mfa: false,
         created_at: at,
         revoked_at: None,
     }

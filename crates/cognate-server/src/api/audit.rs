@@ -1,0 +1,284 @@
+//! Reading the audit trail: `GET /v1/tenants/{tenantId}/audit` (filters, cursor, newest
+//! first) and `…/audit/export` (NDJSON, oldest first, with the chain hashes so anyone can
+//! re-verify it), the platform chain at `/v1/audit` for platform admins, and the tenant's
+//! retention (`PUT …/audit/retention`).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use cognate_core::audit::{AuditEvent, AuditQuery, PLATFORM_CHAIN};
+use cognate_core::page;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{Caller, Need, PlatformAdmin};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query};
+use super::paging::{DEFAULT_LIMIT, MAX_LIMIT};
+use super::tenants::TenantPath;
+use crate::AppState;
+use crate::audit::{flush_audit, retention_key};
+
+/// Events per page read for an export.
+const EXPORT_PAGE: u32 = 1000;
+
+/// An audit event as the API shows it. `at` is in milliseconds (the hashed value).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    seq: i64,
+    id: String,
+    /// The tenant; `null` for the platform chain.
+    tenant_id: Option<String>,
+    /// Epoch milliseconds.
+    at: i64,
+    pool_id: Option<String>,
+    /// `user:{sub}`, `admin:{accessKeyId}`, `apikey:{id}`, `client:{id}` or `anonymous`.
+    actor: String,
+    action: String,
+    target: Option<String>,
+    /// `success` or `failure`.
+    outcome: String,
+    reason: Option<String>,
+    source_ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditEvent> for EventView {
+    fn from(e: AuditEvent) -> Self {
+        let n = e.event;
+        Self {
+            seq: e.seq,
+            id: n.id,
+            tenant_id: (n.chain != PLATFORM_CHAIN).then_some(n.chain),
+            at: n.at,
+            pool_id: n.pool_id,
+            actor: n.actor,
+            action: n.action,
+            target: n.target,
+            outcome: n.outcome,
+            reason: n.reason,
+            source_ip: n.source_ip,
+            user_agent: n.user_agent,
+            request_id: n.request_id,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPage {
+    items: Vec<EventView>,
+    next_cursor: Option<String>,
+}
+
+/// Filters of an audit listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Only this action (e.g. `auth.sign_in`, `member.remove`).
+    action: Option<String>,
+    /// Only this actor (e.g. `user:{sub}`, `admin:{accessKeyId}`).
+    actor: Option<String>,
+    /// `success` or `failure`.
+    outcome: Option<String>,
+    /// Events at or after this time (epoch milliseconds).
+    from: Option<i64>,
+    /// Events before this time (epoch milliseconds).
+    to: Option<i64>,
+    /// 1 to 100, default 20.
+    limit: Option<u32>,
+    /// The previous page's `nextCursor`.
+    cursor: Option<String>,
+}
+
+async fn list_chain(state: &AppState, chain: &str, p: AuditParams) -> Result<EventPage, ApiError> {
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_request(format!("The limit must be 1 to {MAX_LIMIT}.")));
+    }
+    if p.outcome.as_deref().is_some_and(|o| o != "success" && o != "failure") {
+        return Err(ApiError::invalid_request("outcome must be success or failure."));
+    }
+    let scope = format!("audit:{chain}");
+    let before_seq = match p.cursor.as_deref() {
+        Some(c) => Some(
+            page::decode_token(&scope, c)
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::invalid_request("The cursor is not valid."))?,
+        ),
+        None => None,
+    };
+    flush_audit(state).await?;
+    let q = AuditQuery {
+        action: p.action,
+        actor: p.actor,
+        outcome: p.outcome,
+        from: p.from,
+        to: p.to,
+        before_seq,
+        limit: limit + 1,
+    };
+    let mut rows = state.store.audit_events(chain, &q).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| page::encode_token(&scope, &e.seq.to_string()))
+    } else {
+        None
+    };
+    Ok(EventPage { items: rows.into_iter().map(EventView::from).collect(), next_cursor })
+}
+
+/// The whole chain as NDJSON, oldest first.
+async fn export_chain(state: &AppState, chain: &str) -> Result<Response, ApiError> {
+    flush_audit(state).await?;
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows = state.store.audit_chain_page(chain, after, EXPORT_PAGE).await?;
+        let done = rows.len() < EXPORT_PAGE as usize;
+        for e in rows {
+            after = e.seq;
+            serde_json::to_writer(&mut out, &EventView::from(e)).map_err(ApiError::internal)?;
+            out.push(b'\n');
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/audit",
+    operation_id = "listAuditEvents",
+    tag = "audit",
+    params(TenantPath, AuditParams),
+    responses(
+        (status = 200, description = "The tenant's events, newest first.", body = EventPage),
+        (status = 400, description = "An invalid filter, limit or cursor (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+/// A tenant's audit trail.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(tenant): TenantPath,
+    Query(params): Query<AuditParams>,
+) -> Result<axum::Json<EventPage>, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    Ok(axum::Json(list_chain(&state, tenant.as_str(), params).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/audit/export",
+    operation_id = "exportAuditEvents",
+    tag = "audit",
+    params(TenantPath),
+    responses(
+        (status = 200, description = "Every event of the tenant's chain, oldest first, one JSON object per line (application/x-ndjson), with `prevHash` and `hash`.", content_type = "application/x-ndjson", body = String),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+/// Export a tenant's audit trail (NDJSON).
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(tenant): TenantPath,
+) -> Result<Response, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    export_chain(&state, tenant.as_str()).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "listPlatformAuditEvents",
+    tag = "audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Events outside any tenant (the platform chain), newest first.", body = EventPage),
+        (status = 400, description = "An invalid filter, limit or cursor (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
+/// The platform audit trail.
+pub async fn list_platform(
+    State(state): State<AppState>,
+    _admin: PlatformAdmin,
+    Query(params): Query<AuditParams>,
+) -> Result<axum::Json<EventPage>, ApiError> {
+    Ok(axum::Json(list_chain(&state, PLATFORM_CHAIN, params).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    operation_id = "exportPlatformAuditEvents",
+    tag = "audit",
+    responses(
+        (status = 200, description = "The platform chain, oldest first, as NDJSON.", content_type = "application/x-ndjson", body = String),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
+/// Export the platform audit trail (NDJSON).
+pub async fn export_platform(State(state): State<AppState>, _admin: PlatformAdmin) -> Result<Response, ApiError> {
+    export_chain(&state, PLATFORM_CHAIN).await
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Days events are kept: 1 to 3650.
+    days: u32,
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant_id}/audit/retention",
+    operation_id = "setAuditRetention",
+    tag = "audit",
+    params(TenantPath),
+    request_body = Retention,
+    responses(
+        (status = 200, description = "The retention; `cognate audit purge` removes older events, keeping the rest verifiable.", body = Retention),
+        (status = 400, description = "Days outside 1 to 3650 (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = [])),
+)]
+/// Set how long a tenant's audit events are kept.
+pub async fn set_retention(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(tenant): TenantPath,
+    Json(req): Json<Retention>,
+) -> Result<axum::Json<Retention>, ApiError> {
+    caller.tenant(&state, &tenant, Need::Platform).await?;
+    if !(1..=3650).contains(&req.days) {
+        return Err(ApiError::invalid_request("days must be 1 to 3650."));
+    }
+    state.store.set_meta(&retention_key(tenant.as_str()), &req.days.to_string()).await?;
+    Ok(axum::Json(req))
+}

@@ -1,0 +1,239 @@
+//! Recording the audit trail without slowing the requests that cause it.
+//!
+//! Handlers and middleware call [`AuditLog::record`], which only appends to an in-memory
+//! buffer. [`flush_audit`] writes the buffer with one store call (each event placed at the
+//! end of its tenant's hash chain, in recording order): every [`AUDIT_FLUSH_INTERVAL`] by
+//! the task [`spawn_audit_writer`] starts, at graceful shutdown, and before any read of the
+//! trail. A failed write keeps the events for the next attempt, in order. Events recorded
+//! in the last interval before a crash (kill -9) are lost; nothing else is.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, header};
+use cognate_core::StoreError;
+use cognate_core::audit::{NewEvent, PLATFORM_CHAIN};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+
+/// How often recorded events are written.
+pub const AUDIT_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Buffered events beyond which every record logs a warning (the database is not keeping
+/// up or is down); events are still kept, never dropped.
+const BACKLOG_WARNING: usize = 100_000;
+
+/// Default retention of a chain's events, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// The meta key holding a chain's retention in days.
+pub fn retention_key(chain: &str) -> String {
+    format!("audit_retention_days:{chain}")
+}
+
+/// A chain's retention in days: the tenant's setting, else [`DEFAULT_RETENTION_DAYS`].
+pub async fn retention_days(state: &AppState, chain: &str) -> Result<u32, StoreError> {
+    Ok(state
+        .store
+        .get_meta(&retention_key(chain))
+        .await?
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(DEFAULT_RETENTION_DAYS))
+}
+
+/// Purges every chain's events older than its retention, keeping each chain verifiable
+/// from its anchor. Returns (chain, events deleted) for chains that lost events.
+pub async fn purge_expired(state: &AppState) -> Result<Vec<(String, u64)>, StoreError> {
+    flush_audit(state).await?;
+    let now = state.clock.now_millis();
+    let mut out = Vec::new();
+    for chain in state.store.audit_chains().await? {
+        let days = i64::from(retention_days(state, &chain).await?);
+        let deleted = state.store.purge_audit(&chain, now - days * 86_400_000, now).await?;
+        if deleted > 0 {
+            out.push((chain, deleted));
+        }
+    }
+    Ok(out)
+}
+
+/// Who caused an event, as recorded: never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    User(String),
+    Admin(String),
+    ApiKey(String),
+    Client(String),
+    Anonymous,
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::User(sub) => write!(f, "user:{sub}"),
+            Self::Admin(key) => write!(f, "admin:{key}"),
+            Self::ApiKey(id) => write!(f, "apikey:{id}"),
+            Self::Client(id) => write!(f, "client:{id}"),
+            Self::Anonymous => f.write_str("anonymous"),
+        }
+    }
+}
+
+/// Facts about the request behind an event.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The longest user agent kept.
+const MAX_USER_AGENT: usize = 256;
+
+impl Origin {
+    pub fn from_request(ip: Option<std::net::IpAddr>, headers: &HeaderMap, request_id: &str) -> Self {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Self { source_ip: ip.map(|ip| ip.to_string()), user_agent, request_id: Some(request_id.to_owned()) }
+    }
+}
+
+/// One event to record; [`AuditLog::record`] adds id and time.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// The tenant the event belongs to; `None` for the platform chain.
+    pub tenant: Option<&'a str>,
+    pub pool_id: Option<&'a str>,
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    pub success: bool,
+    pub reason: Option<&'a str>,
+    pub origin: &'a Origin,
+}
+
+/// The buffer of events waiting to be written.
+#[derive(Debug, Default)]
+pub struct AuditLog {
+    pending: Mutex<Vec<NewEvent>>,
+    /// Serialises flushes on this node, so events are written in recording order.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl AuditLog {
+    /// Records an event (cheap: a buffer append).
+    pub fn record(&self, state: &AppState, e: Entry<'_>) {
+        let event = NewEvent {
+            chain: e.tenant.unwrap_or(PLATFORM_CHAIN).to_owned(),
+            id: cognate_core::ids::generate_sub(state.rng.as_ref()),
+            at: state.clock.now_millis(),
+            pool_id: e.pool_id.map(str::to_owned),
+            actor: e.actor.to_string(),
+            action: e.action.to_owned(),
+            target: e.target.map(str::to_owned),
+            outcome: if e.success { "success" } else { "failure" }.to_owned(),
+            reason: e.reason.map(str::to_owned),
+            source_ip: e.origin.source_ip.clone(),
+            user_agent: e.origin.user_agent.clone(),
+            request_id: e.origin.request_id.clone(),
+        };
+        let Ok(mut pending) = self.pending.lock() else { return };
+        pending.push(event);
+        if pending.len() > BACKLOG_WARNING {
+            tracing::warn!(backlog = pending.len(), "audit events are not being written fast enough");
+        }
+    }
+
+    fn take(&self) -> Vec<NewEvent> {
+        self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
+    }
+
+    /// Puts back events a failed write could not store, ahead of newer ones.
+    fn restore(&self, mut events: Vec<NewEvent>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            events.append(&mut pending);
+            *pending = events;
+        }
+    }
+}
+
+/// Writes the buffered events; on failure they stay buffered. Returns how many were written.
+pub async fn flush_audit(state: &AppState) -> Result<usize, StoreError> {
+    let _one_at_a_time = state.audit.flushing.lock().await;
+    let events = state.audit.take();
+    if events.is_empty() {
+        return Ok(0);
+    }
+    match state.store.append_audit(&events).await {
+        Ok(()) => Ok(events.len()),
+        Err(e) => {
+            state.audit.restore(events);
+            Err(e)
+        }
+    }
+}
+
+/// Writes the trail every `interval` until `stop` turns true, then once more.
+pub fn spawn_audit_writer(state: AppState, interval: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if let Err(e) = flush_audit(&state).await {
+                tracing::error!(error = %e, "could not write the audit trail; keeping the events for the next attempt");
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    })
+}
+
+/// The actor named by a `/v1` `Authorization` header, for the record. Called after the
+/// handler accepted the credentials (a `401` is recorded as anonymous), so the token's
+/// `sub` is read without verifying it again.
+pub fn bearer_actor(headers: &HeaderMap) -> Actor {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+    else {
+        return Actor::Anonymous;
+    };
+    if let Some((key_id, _secret)) = token.split_once(':') {
+        return Actor::Admin(key_id.to_owned());
+    }
+    cognate_core::jwt::decode(token)
+        .ok()
+        .and_then(|t| t.claims.get("sub").and_then(serde_json::Value::as_str).map(str::to_owned))
+        .map_or(Actor::Anonymous, Actor::User)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn actors_never_carry_secrets() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_actor(&h), Actor::Anonymous);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer AKID:very-secret"));
+        let actor = bearer_actor(&h);
+        assert_eq!(actor, Actor::Admin("AKID".into()));
+        assert!(!actor.to_string().contains("secret"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer not.a.jwt"));
+        assert_eq!(bearer_actor(&h), Actor::Anonymous);
+        assert_eq!(Actor::ApiKey("ak_1".into()).to_string(), "apikey:ak_1");
+    }
+}

@@ -1,0 +1,356 @@
+//! Software-token (TOTP) MFA: enrolment (AssociateSoftwareToken, VerifySoftwareToken),
+//! users' preferences (SetUserMFAPreference, AdminSetUserMFAPreference) and the pool's
+//! setting (SetUserPoolMfaConfig, GetUserPoolMfaConfig). The challenges at sign-in are in
+//! [`super::challenge`].
+//!
+//! TOTP is the only MFA factor Cognate offers. SMS and email MFA are not supported:
+//! SetUserPoolMfaConfig keeps and echoes their configuration (so tools that round-trip it
+//! see no loss) but never turns them on, and a user cannot enable them.
+
+use cognate_core::StoreError;
+use cognate_core::client::AppClient;
+use cognate_core::ids::ClientId;
+use cognate_core::mfa::UserMfa;
+use cognate_core::pool::UserPool;
+use cognate_core::totp;
+use cognate_core::user::User;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::auth::{check_user_unlocked, count_failure};
+use super::challenge::{Session, invalid_session, open_secret, setup_session};
+use super::input::{load_pool, parse};
+use super::self_service::token_user;
+use super::users::find_user;
+use super::{CognitoError, OpResult, RequestContext};
+use crate::AppState;
+use crate::tenancy::SOFTWARE_TOKEN_MFA_CONFIGURATION;
+
+pub(super) const OPS: &[&str] = &[
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
+    "AdminSetUserMFAPreference",
+    "SetUserPoolMfaConfig",
+    "GetUserPoolMfaConfig",
+];
+
+pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
+    match op {
+        "AssociateSoftwareToken" => associate(state, input).await,
+        "VerifySoftwareToken" => verify(state, ctx, input).await,
+        "SetUserMFAPreference" => set_preference(state, input).await,
+        "AdminSetUserMFAPreference" => admin_set_preference(state, input).await,
+        "SetUserPoolMfaConfig" => set_pool_config(state, input).await,
+        "GetUserPoolMfaConfig" => get_pool_config(state, input).await,
+        _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
+    }
+}
+
+/// Pool settings that SetUserPoolMfaConfig keeps (besides `MfaConfiguration`), stored with
+/// the pool's other settings and left out of DescribeUserPool, as Cognito does.
+pub(super) const POOL_MFA_KEYS: &[&str] =
+    &[SOFTWARE_TOKEN_MFA_CONFIGURATION, "SmsMfaConfiguration", "EmailMfaConfiguration", "WebAuthnConfiguration"];
+
+const NO_SMS: &str = "SMS and email MFA are not supported by Cognate; use a software token (TOTP).";
+
+/// Whom an enrolment call is for: the holder of an access token, or the user of an
+/// MFA_SETUP challenge session (`setup`: that session and its client).
+struct Caller {
+    user: User,
+    setup: Option<(Session, AppClient)>,
+}
+
+/// Resolves `AccessToken` or `Session` (exactly one of them, as Cognito requires).
+async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&str>) -> Result<Caller, CognitoError> {
+    match (access_token, session) {
+        (Some(token), None) => Ok(Caller { user: token_user(state, token).await?.1, setup: None }),
+        (None, Some(sealed)) => {
+            let session = setup_session(state, sealed)?;
+            let client_id = ClientId::parse(&session.client).ok_or_else(invalid_session)?;
+            let client = state.store.find_client(&client_id).await?.ok_or_else(invalid_session)?;
+            let user = state.store.get_user_by_sub(&client.pool_id, &session.sub).await?.ok_or_else(invalid_session)?;
+            if session.pool != user.pool_id.as_str() || !user.enabled {
+                return Err(invalid_session());
+            }
+            Ok(Caller { user, setup: Some((session, client)) })
+        }
+        _ => Err(CognitoError::invalid("Provide either an AccessToken or a Session, not both.")),
+    }
+}
+
+/// The user's record, or a fresh one.
+async fn record(state: &AppState, user: &User) -> Result<UserMfa, CognitoError> {
+    Ok(match state.store.get_mfa(&user.pool_id, &user.sub).await? {
+        Some(m) => m,
+        None => UserMfa::new(user.pool_id.clone(), &user.sub, state.clock.now_millis()),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociateInput {
+    access_token: Option<String>,
+    session: Option<String>,
+}
+
+/// AssociateSoftwareToken: a new secret for the caller's authenticator, pending until a
+/// code of it verifies (the verified token in use, if any, keeps working until then).
+async fn associate(state: &AppState, input: Value) -> OpResult {
+    let req: AssociateInput = parse(input)?;
+    let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
+    let user = &caller.user;
+    let mut mfa = record(state, user).await?;
+    if caller.setup.is_some() && mfa.has_totp() {
+        // A challenge session proves only the password: it may enrol a first token, never
+        // replace one.
+        return Err(invalid_session());
+    }
+    let secret = totp::generate_secret(state.rng.as_ref());
+    let now = state.clock.now_millis();
+    mfa.pending_secret_sealed = Some(state.master_key.seal(state.rng.as_ref(), totp::SEED_LABEL, &secret));
+    mfa.pending_at = Some(now);
+    mfa.updated_at = now;
+    state.store.put_mfa(&mfa).await?;
+    let mut out = json!({"SecretCode": totp::base32_encode(&secret)});
+    if let Some((session, client)) = &caller.setup {
+        out["Session"] = json!(session.renewed(state, client).seal(state)?);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyInput {
+    access_token: Option<String>,
+    session: Option<String>,
+    user_code: Option<String>,
+    friendly_device_name: Option<String>,
+}
+
+/// VerifySoftwareToken: a code of the pending secret makes it the user's verified token.
+/// A wrong code counts against the user like a wrong password. With a challenge session,
+/// TOTP is also turned on and preferred (MFA is required of this user), and the session
+/// handed back answers MFA_SETUP.
+async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
+    let req: VerifyInput = parse(input)?;
+    let code = req.user_code.ok_or_else(|| super::users::missing("userCode"))?;
+    if code.len() != totp::DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CognitoError::invalid(
+            "1 validation error detected: Value at 'userCode' failed to satisfy constraint: \
+             Member must be 6 digits",
+        ));
+    }
+    if req.friendly_device_name.as_ref().is_some_and(|n| n.len() > 256) {
+        return Err(CognitoError::invalid("FriendlyDeviceName must be at most 256 characters."));
+    }
+    let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
+    let user = &caller.user;
+    check_user_unlocked(state, &user.pool_id, &user.sub)?;
+    let mut mfa = record(state, user).await?;
+    let setup = caller.setup.is_some();
+    if setup && mfa.has_totp() {
+        return Err(invalid_session());
+    }
+    let now = state.clock.now_millis();
+    let pending = mfa.live_pending(now).map(str::to_owned).ok_or_else(|| {
+        CognitoError::new(
+            "SoftwareTokenMFANotFoundException",
+            "No software token is being associated; call AssociateSoftwareToken first.",
+        )
+    })?;
+    let secret = open_secret(state, &pending)?;
+    let Some(step) = totp::verify(&secret, &code, state.clock.now_secs()) else {
+        count_failure(state, ctx, &user.pool_id, &user.sub);
+        return Err(CognitoError::new(
+            "EnableSoftwareTokenMFAException",
+            "Code mismatch and fail enable Software Token MFA",
+        ));
+    };
+    mfa.totp_secret_sealed = Some(pending);
+    mfa.totp_verified = true;
+    mfa.pending_secret_sealed = None;
+    mfa.pending_at = None;
+    // The code just used must not also answer a sign-in challenge.
+    mfa.last_step = mfa.last_step.max(step);
+    mfa.friendly_device_name = req.friendly_device_name.filter(|n| !n.is_empty());
+    if setup {
+        mfa.totp_enabled = true;
+        mfa.preferred = true;
+    }
+    mfa.updated_at = now;
+    state.store.put_mfa(&mfa).await?;
+    tracing::info!(pool = %user.pool_id, sub = %user.sub, "software token verified");
+    let mut out = json!({"Status": "SUCCESS"});
+    if let Some((session, client)) = &caller.setup {
+        let verified = Session { totp_verified: true, ..session.renewed(state, client) };
+        out["Session"] = json!(verified.seal(state)?);
+    }
+    Ok(out)
+}
+
+/// `{"Enabled", "PreferredMfa"}` of one MFA method.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MethodSettings {
+    enabled: Option<bool>,
+    preferred_mfa: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PreferenceInput {
+    access_token: Option<String>,
+    user_pool_id: Option<String>,
+    username: Option<String>,
+    software_token_mfa_settings: Option<MethodSettings>,
+    #[serde(rename = "SMSMfaSettings")]
+    sms_mfa_settings: Option<MethodSettings>,
+    email_mfa_settings: Option<MethodSettings>,
+}
+
+async fn set_preference(state: &AppState, input: Value) -> OpResult {
+    let req: PreferenceInput = parse(input)?;
+    let token = req.access_token.as_deref().ok_or_else(|| super::users::missing("accessToken"))?;
+    let (_, user, _) = token_user(state, token).await?;
+    apply_preference(state, &user, &req).await
+}
+
+async fn admin_set_preference(state: &AppState, input: Value) -> OpResult {
+    let req: PreferenceInput = parse(input)?;
+    let pool = load_pool(state, req.user_pool_id.as_deref().unwrap_or_default()).await?;
+    let username = req.username.as_deref().ok_or_else(|| super::users::missing("username"))?;
+    let user = find_user(state, &pool, username).await?;
+    apply_preference(state, &user, &req).await
+}
+
+/// Turns TOTP on or off and sets whether it is preferred. Turning it on needs a verified
+/// token (Cognito's message names the missing "delivery config"). Turning it off in a pool
+/// whose MFA is `ON`, or for a member of a tenant that requires MFA, is recorded but the
+/// verified token is still asked for at sign-in.
+async fn apply_preference(state: &AppState, user: &User, req: &PreferenceInput) -> OpResult {
+    for other in [&req.sms_mfa_settings, &req.email_mfa_settings].into_iter().flatten() {
+        if other.enabled == Some(true) || other.preferred_mfa == Some(true) {
+            return Err(CognitoError::invalid(NO_SMS));
+        }
+    }
+    let Some(settings) = &req.software_token_mfa_settings else {
+        return Ok(json!({}));
+    };
+    let mut mfa = record(state, user).await?;
+    let enabled = settings.enabled.unwrap_or(mfa.totp_enabled);
+    if enabled && !mfa.has_totp() {
+        return Err(CognitoError::invalid("User does not have delivery config set to turn on SOFTWARE_TOKEN_MFA"));
+    }
+    if settings.preferred_mfa == Some(true) && !enabled {
+        return Err(CognitoError::invalid("A preferred MFA method must be enabled."));
+    }
+    // Turning TOTP off also stops it being preferred.
+    let preferred = enabled && settings.preferred_mfa.unwrap_or(mfa.preferred);
+    mfa.totp_enabled = enabled;
+    mfa.preferred = preferred;
+    mfa.updated_at = state.clock.now_millis();
+    state.store.put_mfa(&mfa).await?;
+    Ok(json!({}))
+}
+
+/// Adds Cognito's `UserMFASettingList` and `PreferredMfaSetting` to a GetUser or
+/// AdminGetUser answer, when the user has them (Cognito leaves them out otherwise).
+pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut Value) -> Result<(), CognitoError> {
+    let Some(mfa) = state.store.get_mfa(&user.pool_id, &user.sub).await? else {
+        return Ok(());
+    };
+    let list = mfa.setting_list();
+    if !list.is_empty() {
+        out["UserMFASettingList"] = json!(list);
+    }
+    if let Some(preferred) = mfa.preferred_setting() {
+        out["PreferredMfaSetting"] = json!(preferred);
+    }
+    Ok(())
+}
+
+/// The pool's MFA configuration in GetUserPoolMfaConfig's shape. Software tokens count as
+/// enabled unless SetUserPoolMfaConfig turned them off, or MFA is OFF and nobody said.
+fn pool_config(pool: &UserPool) -> Value {
+    let s = &pool.settings;
+    let explicit =
+        s.extra.get(SOFTWARE_TOKEN_MFA_CONFIGURATION).and_then(|c| c.get("Enabled")).and_then(Value::as_bool);
+    let totp_enabled = explicit.unwrap_or(s.mfa_configuration != "OFF");
+    let mut out = Map::new();
+    out.insert("MfaConfiguration".into(), json!(s.mfa_configuration));
+    out.insert(SOFTWARE_TOKEN_MFA_CONFIGURATION.into(), json!({"Enabled": totp_enabled}));
+    for key in POOL_MFA_KEYS.iter().filter(|k| **k != SOFTWARE_TOKEN_MFA_CONFIGURATION) {
+        if let Some(v) = s.extra.get(*key) {
+            out.insert((*key).into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PoolRef {
+    user_pool_id: String,
+}
+
+async fn get_pool_config(state: &AppState, input: Value) -> OpResult {
+    let req: PoolRef = parse(input)?;
+    Ok(pool_config(&load_pool(state, &req.user_pool_id).await?))
+}
+
+/// SetUserPoolMfaConfig. Members left out keep their value. `ON` and `OPTIONAL` need
+/// software tokens enabled (the only factor Cognate has); SMS, email and WebAuthn
+/// configurations are stored and echoed, never acted on.
+async fn set_pool_config(state: &AppState, mut input: Value) -> OpResult {
+    let id = super::input::required_string(&mut input, "UserPoolId")?;
+    let mfa_configuration = super::input::take_string(&mut input, "MfaConfiguration")?;
+    if let Some(m) = &mfa_configuration
+        && !["OFF", "ON", "OPTIONAL"].contains(&m.as_str())
+    {
+        return Err(CognitoError::invalid(
+            "1 validation error detected: Value at 'mfaConfiguration' failed to satisfy constraint: \
+             Member must satisfy enum value set: [OFF, ON, OPTIONAL]",
+        ));
+    }
+    let mut updates: Vec<(&str, Value)> = Vec::new();
+    for key in POOL_MFA_KEYS {
+        if let Some(v) = super::input::take(&mut input, key) {
+            if !v.is_object() {
+                return Err(CognitoError::invalid(format!("{key} must be an object.")));
+            }
+            updates.push((key, v));
+        }
+    }
+    if let Some((_, totp)) = updates.iter().find(|(k, _)| *k == SOFTWARE_TOKEN_MFA_CONFIGURATION)
+        && totp.get("Enabled").is_some_and(|e| !e.is_boolean())
+    {
+        return Err(CognitoError::invalid("SoftwareTokenMfaConfiguration.Enabled must be a boolean."));
+    }
+    for attempt in 0..3 {
+        let mut pool = load_pool(state, &id).await?;
+        if let Some(m) = &mfa_configuration {
+            pool.settings.mfa_configuration = m.clone();
+        }
+        for (key, value) in &updates {
+            pool.settings.extra.insert((*key).to_owned(), value.clone());
+        }
+        let config = pool_config(&pool);
+        if pool.settings.mfa_configuration != "OFF" && config[SOFTWARE_TOKEN_MFA_CONFIGURATION]["Enabled"] != true {
+            return Err(CognitoError::invalid(format!(
+                "MfaConfiguration {} needs SoftwareTokenMfaConfiguration enabled. {NO_SMS}",
+                pool.settings.mfa_configuration
+            )));
+        }
+        pool.updated_at = state.clock.now_millis();
+        match state.store.update_pool(&pool).await {
+            Ok(()) => {
+                tracing::info!(pool = %pool.id, mfa = %pool.settings.mfa_configuration, "pool MFA configuration set");
+                return Ok(config);
+            }
+            Err(StoreError::Conflict("version")) if attempt < 2 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict("version").into())
+}

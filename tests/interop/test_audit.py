@@ -1,0 +1,134 @@
+"""The audit trail end to end: each action leaves exactly one event with the right actor and
+tenant; a tenant admin reads only their tenant's trail; the export carries the hash chain;
+and editing a stored event makes `cognate audit verify` fail and name it."""
+
+import json
+import sqlite3
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from cognate_harness import (Tenancy, _pg_connect, admin_bearer, assert_v1_error, uid, v1, v1_ok)
+
+
+def events(server, tenant: str, **filters) -> list[dict]:
+    """Every event of a tenant's chain, newest first (the read flushes recorded events)."""
+    out, cursor = [], None
+    while True:
+        params = {**filters, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = v1_ok(v1(server, "GET", f"/v1/tenants/{tenant}/audit", bearer=admin_bearer(server), params=params))
+        out += page["items"]
+        cursor = page["nextCursor"]
+        if not cursor:
+            return out
+
+
+def one(items: list[dict], **match) -> dict:
+    found = [e for e in items if all(e.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, f"expected exactly one event {match}, got {found}"
+    return found[0]
+
+
+def test_each_action_leaves_exactly_one_event_with_actor_and_tenant(server):
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit")
+    tid, client = tenant["id"], tenant["clientId"]
+    admin = t.new_user(tid, "admin")
+    member = t.new_user(tid, "member")
+    admin_key_id = server.credentials()["key"]
+
+    tokens = t.sign_in(client, member.email)
+    idp = boto3.client("cognito-idp", endpoint_url=server.url, region_name="local",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    with pytest.raises(ClientError):
+        idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                          AuthParameters={"USERNAME": member.email, "PASSWORD": "Wrong-passw0rd!"})
+    t.refresh(client, tokens["RefreshToken"])
+    idp.revoke_token(Token=tokens["RefreshToken"], ClientId=client)
+
+    admin_token = t.sign_in(client, admin.email)["AccessToken"]
+    key = v1_ok(v1(server, "POST", f"/v1/tenants/{tid}/api-keys", bearer=admin_token,
+                   body={"name": "ci", "scopes": ["notes:read"]}), 201)
+    v1_ok(v1(server, "POST", f"/v1/tenants/{tid}/api-keys/{key['id']}/rotate", bearer=admin_token), 201)
+    assert v1(server, "DELETE", f"/v1/tenants/{tid}/api-keys/{key['id']}", bearer=admin_token).status_code == 204
+    v1_ok(v1(server, "PATCH", f"/v1/tenants/{tid}/members/{member.sub}", bearer=admin_token,
+             body={"role": "read_only"}))
+    invite_email = f"inv-{uid()}@example.com"
+    inv, _ = t.invite(tid, invite_email, "member", bearer=admin_token)
+    assert v1(server, "DELETE", f"/v1/tenants/{tid}/invitations/{inv['id']}", bearer=admin_token).status_code == 204
+
+    trail = events(server, tid)
+    # sign-ins: the member's success and failure, the admin's success (invitations created
+    # both accounts; their acceptances are events too)
+    ok = one(trail, action="auth.sign_in", outcome="success", actor=f"user:{member.sub}")
+    assert ok["target"] == member.email and ok["sourceIp"] == "127.0.0.1"
+    bad = one(trail, action="auth.sign_in", outcome="failure", target=member.email)
+    assert bad["actor"] == "anonymous" and bad["reason"] == "NotAuthorizedException"
+    assert "Wrong-passw0rd!" not in json.dumps(trail)
+    one(trail, action="auth.refresh", actor=f"user:{member.sub}")
+    one(trail, action="token.revoke")
+    one(trail, action="api_key.create", actor=f"user:{admin.sub}", outcome="success")
+    one(trail, action="api_key.rotate", target=key["id"])
+    one(trail, action="api_key.revoke", target=key["id"])
+    one(trail, action="member.role", target=member.sub, actor=f"user:{admin.sub}")
+    one(trail, action="invitation.revoke", target=inv["id"])
+    one(trail, action="invitation.create", actor=f"user:{admin.sub}")
+    assert len([e for e in trail if e["action"] == "invitation.accept"]) == 2
+    one(trail, action="tenant.create", actor=f"admin:{admin_key_id}")
+    assert all(e["tenantId"] == tid for e in trail)
+    assert not any(key["key"] in json.dumps(e) for e in trail)
+    # filters
+    assert {e["action"] for e in events(server, tid, action="auth.sign_in")} == {"auth.sign_in"}
+    assert all(e["outcome"] == "failure" for e in events(server, tid, outcome="failure"))
+
+
+def test_tenant_admins_read_only_their_own_trail(server):
+    t = Tenancy(server)
+    a, b = t.create_tenant("audit-a"), t.create_tenant("audit-b")
+    a_admin = t.new_user(a["id"], "admin")
+    b_member = t.new_user(b["id"], "member")
+    a_token = t.sign_in(a["clientId"], a_admin.email)["AccessToken"]
+    b_token = t.sign_in(b["clientId"], b_member.email)["AccessToken"]
+    assert v1_ok(v1(server, "GET", f"/v1/tenants/{a['id']}/audit", bearer=a_token))["items"]
+    assert_v1_error(v1(server, "GET", f"/v1/tenants/{b['id']}/audit", bearer=a_token), 403, "forbidden")
+    assert_v1_error(v1(server, "GET", f"/v1/tenants/{b['id']}/audit", bearer=b_token), 403, "forbidden")
+    assert_v1_error(v1(server, "GET", "/v1/audit", bearer=a_token), 403, "forbidden")
+    assert_v1_error(v1(server, "GET", f"/v1/tenants/{a['id']}/audit"), 401, "unauthorized")
+    # A's trail holds nothing of B.
+    assert all(e["tenantId"] == a["id"] for e in events(server, a["id"]))
+    assert not any(b_member.sub in json.dumps(e) for e in events(server, a["id"]))
+
+
+def test_export_carries_the_chain_and_an_edited_row_fails_verification(fresh_server):
+    server = fresh_server()
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-x")
+    user = t.new_user(tenant["id"], "member")
+    for _ in range(3):
+        t.sign_in(tenant["clientId"], user.email)
+    export = v1(server, "GET", f"/v1/tenants/{tenant['id']}/audit/export", bearer=admin_bearer(server))
+    assert export.status_code == 200 and export.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in export.text.splitlines()]
+    assert [e["seq"] for e in lines] == list(range(1, len(lines) + 1))
+    assert all(b["prevHash"] == a["hash"] for a, b in zip(lines, lines[1:]))
+
+    ok = server.cli("audit", "verify")
+    assert f"{tenant['id']}: {len(lines)} events verified" in ok.stdout
+
+    victim = lines[2]
+    if server.backend == "sqlite":
+        db = sqlite3.connect(server.data_dir / "cognate.db")
+        db.execute("DROP TRIGGER audit_events_append_only")
+        db.execute("UPDATE audit_events SET outcome = 'failure' WHERE id = ?", (victim["id"],))
+        db.commit()
+        db.close()
+    else:
+        with _pg_connect(server.database_url) as conn:
+            conn.execute("SET session_replication_role = replica")
+            conn.execute("UPDATE audit_events SET outcome = 'failure' WHERE id = %s", (victim["id"],))
+    broken = server.cli("audit", "verify", check=False)
+    assert broken.returncode != 0
+    assert victim["id"] in broken.stdout and "altered" in broken.stdout
+    # The purge keeps what remains verifiable (nothing is old enough to go here).
+    server.cli("audit", "purge")
