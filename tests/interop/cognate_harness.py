@@ -128,6 +128,11 @@ class CognateServer:
         env.setdefault("RUST_BACKTRACE", "1")
         if self.database_url:
             env["COGNATE_DATABASE_URL"] = self.database_url
+        # Every test talks from 127.0.0.1: request-rate limits are raised here and tested on
+        # servers of their own (test_abuse.py).
+        env["COGNATE_RATE_AUTH_PER_IP"] = "1000000"
+        env["COGNATE_RATE_AUTH_PER_USER"] = "1000000"
+        env["COGNATE_RATE_ADMIN_PER_TENANT"] = "1000000"
         env.update(self.extra_env)
         return env
 

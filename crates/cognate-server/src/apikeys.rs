@@ -6,14 +6,14 @@
 //! task, and once more at graceful shutdown, so totals are exact and survive a restart.
 //! A crash (kill -9) loses at most the last interval's counts. `last_used_at` moves with
 //! each flush, so it is updated at most once per interval per key. Rate limits are per
-//! node (fixed windows in memory); several nodes each allow the limit.
+//! node ([`crate::throttle::RateLimiter`]); several nodes each allow the limit.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use cognate_core::StoreError;
-use cognate_core::apikey::{self, ApiKey, KeyRefusal, RateLimit, UsageDelta};
+use cognate_core::apikey::{self, ApiKey, KeyRefusal, UsageDelta};
 use cognate_core::crypto::constant_time_eq;
 use cognate_core::tenant::{TenantId, TenantStatus};
 use tokio::sync::watch;
@@ -132,54 +132,9 @@ pub fn spawn_usage_flusher(state: AppState, interval: Duration, mut stop: watch:
     })
 }
 
-/// Fixed-window request counting per key, in memory (per node).
-#[derive(Debug, Default)]
-pub struct KeyLimiter {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
-}
-
-/// Entries kept before stale windows are pruned.
-const LIMITER_PRUNE_AT: usize = 100_000;
-
-impl KeyLimiter {
-    /// Admits one request of `key_id` under `limit` at `now` (ms), or says in how many
-    /// seconds the window resets.
-    pub fn admit(&self, key_id: &str, limit: RateLimit, now: i64) -> Result<(), u64> {
-        let window_ms = i64::from(limit.per_seconds.max(1)) * 1000;
-        let start = now - now.rem_euclid(window_ms);
-        let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
-        if windows.len() >= LIMITER_PRUNE_AT {
-            // Windows that ended an hour ago or more cannot refuse anything any more.
-            windows.retain(|_, (started, _)| now - *started < 3_600_000 + window_ms);
-        }
-        let entry = windows.entry(key_id.to_owned()).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
-        }
-        if entry.1 >= limit.requests {
-            let wait_ms = start + window_ms - now;
-            return Err(u64::try_from((wait_ms + 999).div_euclid(1000)).unwrap_or(1).max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_admit_the_limit_then_say_when_to_retry() {
-        let limiter = KeyLimiter::default();
-        let limit = RateLimit { requests: 3, per_seconds: 10 };
-        for _ in 0..3 {
-            assert_eq!(limiter.admit("k", limit, 1_000), Ok(()));
-        }
-        assert_eq!(limiter.admit("k", limit, 1_500), Err(9));
-        assert_eq!(limiter.admit("other", limit, 1_500), Ok(()));
-        assert_eq!(limiter.admit("k", limit, 10_000), Ok(()));
-    }
 
     #[test]
     fn the_meter_aggregates_and_restores_exactly() {

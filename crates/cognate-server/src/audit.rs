@@ -119,14 +119,24 @@ pub struct Entry<'a> {
 /// The buffer of events waiting to be written.
 #[derive(Debug, Default)]
 pub struct AuditLog {
+    /// Set only by [`AuditLog::disabled`] (benchmarks measuring the trail's cost).
+    off: bool,
     pending: Mutex<Vec<NewEvent>>,
     /// Serialises flushes on this node, so events are written in recording order.
     flushing: tokio::sync::Mutex<()>,
 }
 
 impl AuditLog {
+    /// A log that records nothing: only for measuring what the trail costs.
+    pub fn disabled() -> Self {
+        Self { off: true, ..Self::default() }
+    }
+
     /// Records an event (cheap: a buffer append).
     pub fn record(&self, state: &AppState, e: Entry<'_>) {
+        if self.off {
+            return;
+        }
         let event = NewEvent {
             chain: e.tenant.unwrap_or(PLATFORM_CHAIN).to_owned(),
             id: cognate_core::ids::generate_sub(state.rng.as_ref()),

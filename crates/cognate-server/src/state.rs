@@ -19,6 +19,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How far a SigV4 `X-Amz-Date` may be from the server's clock. Defaults to 15 minutes.
     pub signature_window_secs: i64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`crate::net`]).
+    pub trusted_proxies: Vec<crate::net::Network>,
 }
 
 impl Default for ServerSettings {
@@ -28,6 +30,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:9229".into(),
             max_body_bytes: 1024 * 1024,
             signature_window_secs: 15 * 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -47,8 +50,8 @@ pub struct AppState {
     pub limits: crate::throttle::Limits,
     /// API key usage counted in memory until the next flush.
     pub usage: Arc<crate::apikeys::UsageMeter>,
-    /// Per-key rate limits of the verify endpoint.
-    pub key_limiter: Arc<crate::apikeys::KeyLimiter>,
+    /// Request rates: auth per IP and username, `/v1` per tenant, API keys per key.
+    pub rates: Arc<dyn crate::throttle::RateLimiter>,
     /// Audit events recorded but not yet written.
     pub audit: Arc<crate::audit::AuditLog>,
 }
@@ -75,7 +78,7 @@ impl AppState {
             keys: Arc::default(),
             limits,
             usage: Arc::default(),
-            key_limiter: Arc::default(),
+            rates: Arc::new(crate::throttle::WindowLimiter::default()),
             audit: Arc::default(),
         }
     }

@@ -7,8 +7,14 @@
 //! spraying many users is slowed without locking each victim. Another user signing in
 //! from another address is unaffected.
 //!
-//! The counter lives in this process. It sits behind [`Limiter`] so a shared (Redis)
-//! implementation can replace it for several nodes.
+//! Request *rates* are limited too ([`RateLimiter`], fixed windows): authentication
+//! operations per client IP and per username, `/v1` requests per tenant, and API key
+//! verifications per key. Over a limit the surfaces answer `TooManyRequestsException` /
+//! `429` with `Retry-After`.
+//!
+//! The counters live in this process. They sit behind [`Limiter`] and [`RateLimiter`] so a
+//! shared (Redis) implementation can replace them for several nodes; until then each node
+//! allows the limits on its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,17 +22,69 @@ use std::sync::{Arc, Mutex};
 use cognate_core::Clock;
 
 /// Throttling thresholds. Defaults: 5 free failures per user, 20 per IP, delays up to 15
-/// minutes.
+/// minutes; per minute at most 300 authentication requests per client IP, 60 per
+/// username, and 1,200 `/v1` requests per tenant.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub user_free_failures: u32,
     pub ip_free_failures: u32,
     pub max_delay_secs: i64,
+    /// Authentication operations per client IP per minute.
+    pub auth_per_ip_per_minute: u32,
+    /// Authentication operations naming one username per minute.
+    pub auth_per_user_per_minute: u32,
+    /// `/v1` requests concerning one tenant per minute.
+    pub admin_per_tenant_per_minute: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { user_free_failures: 5, ip_free_failures: 20, max_delay_secs: 900 }
+        Self {
+            user_free_failures: 5,
+            ip_free_failures: 20,
+            max_delay_secs: 900,
+            auth_per_ip_per_minute: 300,
+            auth_per_user_per_minute: 60,
+            admin_per_tenant_per_minute: 1200,
+        }
+    }
+}
+
+/// Admits requests under a rate: at most `requests` per window of `per_seconds`, keyed
+/// (e.g. `ip:…`, `user:…`, `tenant:…`, `key:…`). The answer when refused is the seconds
+/// until the window resets.
+pub trait RateLimiter: Send + Sync {
+    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
+}
+
+/// The in-process [`RateLimiter`]: fixed windows aligned on the epoch.
+#[derive(Debug, Default)]
+pub struct WindowLimiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+/// Window entries kept before stale ones are pruned.
+const WINDOWS_PRUNE_AT: usize = 100_000;
+
+impl RateLimiter for WindowLimiter {
+    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+        let window_ms = i64::from(per_seconds.max(1)) * 1000;
+        let start = now - now.rem_euclid(window_ms);
+        let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
+        if windows.len() >= WINDOWS_PRUNE_AT {
+            // Windows that ended an hour ago or more cannot refuse anything any more.
+            windows.retain(|_, (started, _)| now - *started < 3_600_000 + window_ms);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
+        }
+        if entry.1 >= requests {
+            let wait_ms = start + window_ms - now;
+            return Err(u64::try_from((wait_ms + 999).div_euclid(1000)).unwrap_or(1).max(1));
+        }
+        entry.1 += 1;
+        Ok(())
     }
 }
 
@@ -107,6 +165,22 @@ mod tests {
         fn now_millis(&self) -> i64 {
             self.0.load(Ordering::SeqCst)
         }
+    }
+
+    #[test]
+    fn windows_admit_the_limit_then_say_when_to_retry() {
+        let limiter = WindowLimiter::default();
+        for _ in 0..3 {
+            assert_eq!(limiter.admit("k", 3, 10, 1_000), Ok(()));
+        }
+        assert_eq!(limiter.admit("k", 3, 10, 1_500), Err(9));
+        assert_eq!(limiter.admit("other", 3, 10, 1_500), Ok(()));
+        assert_eq!(limiter.admit("k", 3, 10, 10_000), Ok(()));
+        // At a window boundary the wait is the whole window, not one more second.
+        for _ in 0..3 {
+            limiter.admit("b", 3, 60, 60_000).unwrap();
+        }
+        assert_eq!(limiter.admit("b", 3, 60, 60_000), Err(60));
     }
 
     #[test]

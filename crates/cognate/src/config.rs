@@ -47,6 +47,11 @@ pub struct ThrottleFile {
     pub user_failures: Option<u32>,
     pub ip_failures: Option<u32>,
     pub max_delay_secs: Option<i64>,
+    pub auth_per_ip_per_minute: Option<u32>,
+    pub auth_per_user_per_minute: Option<u32>,
+    pub admin_per_tenant_per_minute: Option<u32>,
+    /// Reverse proxies trusted to set `X-Forwarded-For` (IPs or CIDR ranges).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Flags shared by every command; each mirrors a `COGNATE_*` variable.
@@ -79,6 +84,18 @@ pub struct CommonArgs {
     /// Failed passwords a client IP may make before delays start. Default 20.
     #[arg(long, env = "COGNATE_THROTTLE_IP_FAILURES", global = true)]
     pub throttle_ip_failures: Option<u32>,
+    /// Authentication requests per client IP per minute. Default 300.
+    #[arg(long, env = "COGNATE_RATE_AUTH_PER_IP", global = true)]
+    pub rate_auth_per_ip: Option<u32>,
+    /// Authentication requests naming one username per minute. Default 60.
+    #[arg(long, env = "COGNATE_RATE_AUTH_PER_USER", global = true)]
+    pub rate_auth_per_user: Option<u32>,
+    /// `/v1` requests concerning one tenant per minute. Default 1200.
+    #[arg(long, env = "COGNATE_RATE_ADMIN_PER_TENANT", global = true)]
+    pub rate_admin_per_tenant: Option<u32>,
+    /// Reverse proxies trusted to set X-Forwarded-For: comma-separated IPs or CIDR ranges.
+    #[arg(long, env = "COGNATE_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 /// Flags of `cognate serve`.
@@ -114,6 +131,8 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<cognate_server::net::Network>,
     /// Email delivery; `None` keeps messages in the outbox only.
     pub smtp: Option<cognate_server::delivery::SmtpSettings>,
 }
@@ -171,10 +190,34 @@ impl Config {
                 .or(file_throttle.ip_failures)
                 .unwrap_or(defaults.ip_free_failures),
             max_delay_secs: file_throttle.max_delay_secs.unwrap_or(defaults.max_delay_secs),
+            auth_per_ip_per_minute: common
+                .rate_auth_per_ip
+                .or(file_throttle.auth_per_ip_per_minute)
+                .unwrap_or(defaults.auth_per_ip_per_minute),
+            auth_per_user_per_minute: common
+                .rate_auth_per_user
+                .or(file_throttle.auth_per_user_per_minute)
+                .unwrap_or(defaults.auth_per_user_per_minute),
+            admin_per_tenant_per_minute: common
+                .rate_admin_per_tenant
+                .or(file_throttle.admin_per_tenant_per_minute)
+                .unwrap_or(defaults.admin_per_tenant_per_minute),
         };
         if throttle.user_free_failures == 0 || throttle.ip_free_failures == 0 || throttle.max_delay_secs < 1 {
             bail!("throttle: user_failures and ip_failures must be at least 1, max_delay_secs at least 1");
         }
+        if throttle.auth_per_ip_per_minute == 0
+            || throttle.auth_per_user_per_minute == 0
+            || throttle.admin_per_tenant_per_minute == 0
+        {
+            bail!("throttle: the per-minute rates must be at least 1");
+        }
+        let trusted_proxies = match (&common.trusted_proxies, file_throttle.trusted_proxies) {
+            (Some(list), _) => cognate_server::net::parse_networks(list),
+            (None, Some(list)) => cognate_server::net::parse_networks(&list.join(",")),
+            (None, None) => Ok(Vec::new()),
+        }
+        .map_err(|e| anyhow::anyhow!("trusted_proxies (COGNATE_TRUSTED_PROXIES): {e}"))?;
         let smtp = smtp_settings(serve, file.smtp.unwrap_or_default())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
@@ -190,6 +233,7 @@ impl Config {
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,
+            trusted_proxies,
             smtp,
         })
     }

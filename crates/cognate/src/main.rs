@@ -268,6 +268,7 @@ async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
             region: config.region.clone(),
             public_url,
             max_body_bytes: config.max_body_bytes,
+            trusted_proxies: config.trusted_proxies.clone(),
             ..ServerSettings::default()
         },
     )

@@ -587,7 +587,7 @@ pub async fn verify(
     if req.count_usage {
         let now = state.clock.now_millis();
         if let Some(limit) = key.rate_limit
-            && let Err(retry) = state.key_limiter.admit(&key.id, limit, now)
+            && let Err(retry) = state.rates.admit(&format!("key:{}", key.id), limit.requests, limit.per_seconds, now)
         {
             return Err(ApiError::rate_limited(retry, "The API key's rate limit is used up."));
         }

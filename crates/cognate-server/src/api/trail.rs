@@ -66,7 +66,8 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
     };
     let path = request.uri().path().to_owned();
     let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
-    let ip = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ip = crate::net::client_ip(&state.settings.trusted_proxies, peer, request.headers());
     let origin = Origin::from_request(ip, request.headers(), &request_id);
     let claimed = bearer_actor(request.headers());
 
@@ -115,6 +116,24 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
         },
     );
     response
+}
+
+/// Limits `/v1` requests per tenant ([`crate::throttle::Limits::admin_per_tenant_per_minute`]),
+/// whoever makes them: `429 rate_limited` with `Retry-After` beyond it.
+pub async fn limit_tenant_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let tenant = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|route| params(route.as_str(), request.uri().path()).into_iter().find(|(n, _)| *n == "tenant_id"))
+        .map(|(_, t)| t.to_owned());
+    if let Some(tenant) = tenant {
+        let limit = state.limits.admin_per_tenant_per_minute;
+        if let Err(wait) = state.rates.admit(&format!("tenant:{tenant}"), limit, 60, state.clock.now_millis()) {
+            return super::error::ApiError::rate_limited(wait, "Too many requests for this tenant; retry later.")
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Reads a (small, JSON) response body and rebuilds the response around it.

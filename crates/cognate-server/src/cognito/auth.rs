@@ -326,9 +326,9 @@ async fn password_sign_in(
     if let Some(key) = &ip_key
         && let Err(wait) = state.limiter.check(key)
     {
-        return Err(CognitoError::new(
-            "TooManyRequestsException",
+        return Err(CognitoError::too_many_requests(
             format!("Too many failed sign-in attempts from this address; retry in {wait} s."),
+            u64::try_from(wait).unwrap_or(1),
         ));
     }
     let user = match find_user(state, pool, username).await {

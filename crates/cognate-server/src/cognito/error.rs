@@ -14,11 +14,13 @@ pub struct CognitoError {
     pub message: String,
     /// Internal detail, logged and never sent.
     pub cause: Option<String>,
+    /// Seconds for a `Retry-After` header (throttling).
+    pub retry_after: Option<u64>,
 }
 
 impl CognitoError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        Self { kind, status: StatusCode::BAD_REQUEST, message: message.into(), cause: None }
+        Self { kind, status: StatusCode::BAD_REQUEST, message: message.into(), cause: None, retry_after: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -39,7 +41,15 @@ impl CognitoError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: "An internal error occurred.".into(),
             cause: Some(cause.to_string()),
+            retry_after: None,
         }
+    }
+
+    /// `TooManyRequestsException` with `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new("TooManyRequestsException", message);
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -71,6 +81,9 @@ impl IntoResponse for CognitoError {
         let mut resp = (self.status, body).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
         resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(self.kind));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }

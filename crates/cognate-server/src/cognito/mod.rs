@@ -80,11 +80,13 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
         return Err(CognitoError::new("SerializationException", "The request body must be a JSON object."));
     }
     tracing::debug!(op, "cognito operation");
-    let ctx = RequestContext {
-        ip: parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
-    };
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ctx = RequestContext { ip: crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers) };
     let recorded = input.clone();
-    let result = dispatch(state, &ctx, op, input).await;
+    let result = match limit_auth_rate(state, &ctx, op, &input) {
+        Ok(()) => dispatch(state, &ctx, op, input).await,
+        Err(e) => Err(e),
+    };
     let origin = crate::audit::Origin::from_request(ctx.ip, &parts.headers, request_id);
     trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result).await;
     result
@@ -108,6 +110,53 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, op: &str, input: Value
     } else {
         resource_servers::call(state, op, input).await
     }
+}
+
+/// Operations that authenticate someone: limited per client IP and per username named.
+const RATE_LIMITED: &[&str] = &[
+    "InitiateAuth",
+    "AdminInitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminRespondToAuthChallenge",
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "ChangePassword",
+    "VerifySoftwareToken",
+];
+
+/// Applies the per-IP and per-username request rates of authentication operations.
+fn limit_auth_rate(state: &AppState, ctx: &RequestContext, op: &str, input: &Value) -> Result<(), CognitoError> {
+    if !RATE_LIMITED.contains(&op) {
+        return Ok(());
+    }
+    let now = state.clock.now_millis();
+    let limits = &state.limits;
+    if let Some(ip) = ctx.ip
+        && let Err(wait) = state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now)
+    {
+        return Err(CognitoError::too_many_requests(
+            format!("Too many authentication requests from this address; retry in {wait} s."),
+            wait,
+        ));
+    }
+    let username = ["AuthParameters", "ChallengeResponses"]
+        .iter()
+        .find_map(|m| input.get(m).and_then(|p| p.get("USERNAME")).and_then(Value::as_str))
+        .or_else(|| input.get("Username").and_then(Value::as_str));
+    if let Some(name) = username {
+        let pool = input.get("UserPoolId").or_else(|| input.get("ClientId")).and_then(Value::as_str).unwrap_or("");
+        let key = format!("auth-user:{pool}:{}", name.to_lowercase());
+        if let Err(wait) = state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now) {
+            return Err(CognitoError::too_many_requests(
+                format!("Too many authentication requests for this user; retry in {wait} s."),
+                wait,
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_known(op: &str) -> bool {

@@ -1,0 +1,101 @@
+"""Abuse protection (README, "Brute-force protection and rate limits"): failed passwords per
+user and per client IP, request rates per client IP and per username on authentication
+operations, and per tenant on /v1 — each answered with Cognito's TooManyRequestsException
+or a 429, with Retry-After, while other users and tenants carry on.
+
+The servers trust 127.0.0.1 as a reverse proxy, so X-Forwarded-For stands for many client
+addresses; a server without that setting ignores the header (tested too)."""
+
+from __future__ import annotations
+
+import requests
+
+from cognate_harness import Tenancy, admin_bearer, uid, v1
+
+PASSWORD = "Corr3ct-Horse!"
+FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+
+
+def setup_pool(srv, users):
+    idp = srv.cognito
+    pool = idp.create_user_pool(PoolName=f"abuse-{uid()}")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="web", ExplicitAuthFlows=FLOWS)[
+        "UserPoolClient"]["ClientId"]
+    for name in users:
+        idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool, Username=name, Password=PASSWORD, Permanent=True)
+    return client
+
+
+def sign_in(srv, client, username, password, ip) -> tuple[str, requests.Response]:
+    """InitiateAuth as a client at `ip` (via X-Forwarded-For); returns (outcome, response)."""
+    resp = srv.raw("InitiateAuth", {"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
+                                    "AuthParameters": {"USERNAME": username, "PASSWORD": password}},
+                   sign=False, headers={"X-Forwarded-For": ip})
+    if resp.status_code == 200:
+        return "ok", resp
+    return resp.json()["__type"], resp
+
+
+def test_one_user_from_many_addresses_is_locked_while_another_signs_in(fresh_server):
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
+    client = setup_pool(srv, ["victim", "bystander"])
+    # Five wrong passwords, each from another address: the per-user count does not care.
+    for i in range(5):
+        assert sign_in(srv, client, "victim", f"Wrong-{i}!", f"198.51.100.{i + 1}")[0] == "NotAuthorizedException"
+    outcome, resp = sign_in(srv, client, "victim", PASSWORD, "198.51.100.77")
+    assert outcome == "NotAuthorizedException" and resp.json()["message"] == "Password attempts exceeded"
+    assert sign_in(srv, client, "bystander", PASSWORD, "203.0.113.5")[0] == "ok"
+
+
+def test_one_address_spraying_is_slowed_and_others_are_not(fresh_server):
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
+    users = [f"u{i}" for i in range(5)]
+    client = setup_pool(srv, users + ["later"])
+    for i in range(20):
+        assert sign_in(srv, client, users[i % 5], f"Wrong-{i}!", "192.0.2.66")[0] == "NotAuthorizedException"
+    outcome, resp = sign_in(srv, client, "later", PASSWORD, "192.0.2.66")
+    assert outcome == "TooManyRequestsException"
+    assert int(resp.headers["Retry-After"]) >= 1
+    # The same user from another address signs in.
+    assert sign_in(srv, client, "later", PASSWORD, "192.0.2.67")[0] == "ok"
+
+
+def test_request_rates_per_address_and_per_username(fresh_server):
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1", "COGNATE_RATE_AUTH_PER_IP": "6",
+                        "COGNATE_RATE_AUTH_PER_USER": "4"})
+    client = setup_pool(srv, ["alice", "bob", "carol"])
+    # per username, across addresses: 4 a minute, then refused with Retry-After
+    for i in range(4):
+        assert sign_in(srv, client, "alice", PASSWORD, f"203.0.113.{10 + i}")[0] == "ok"
+    outcome, resp = sign_in(srv, client, "alice", PASSWORD, "203.0.113.20")
+    assert outcome == "TooManyRequestsException" and 1 <= int(resp.headers["Retry-After"]) <= 60
+    # per address: 6 a minute whatever the user
+    for name in ["bob", "bob", "bob", "carol", "carol", "carol"]:
+        assert sign_in(srv, client, name, PASSWORD, "203.0.113.99")[0] == "ok"
+    outcome, resp = sign_in(srv, client, "carol", PASSWORD, "203.0.113.99")
+    assert outcome == "TooManyRequestsException" and "address" in resp.json()["message"]
+    assert sign_in(srv, client, "carol", PASSWORD, "203.0.113.100")[0] == "ok"
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(fresh_server):
+    srv = fresh_server({"COGNATE_RATE_AUTH_PER_IP": "3"})
+    client = setup_pool(srv, ["dave"])
+    for i in range(3):
+        assert sign_in(srv, client, "dave", PASSWORD, f"198.18.0.{i}")[0] == "ok"
+    # Spoofed addresses do not escape the limit of the real peer.
+    assert sign_in(srv, client, "dave", PASSWORD, "198.18.0.200")[0] == "TooManyRequestsException"
+
+
+def test_admin_api_is_limited_per_tenant(fresh_server):
+    srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "5"})
+    t = Tenancy(srv)
+    a, b = t.create_tenant("rate-a"), t.create_tenant("rate-b")
+    statuses = [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    refused = v1(srv, "GET", f"/v1/tenants/{a['id']}/members", bearer=admin_bearer(srv))
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # Another tenant is not affected.
+    assert v1(srv, "GET", f"/v1/tenants/{b['id']}", bearer=admin_bearer(srv)).status_code == 200
