@@ -508,6 +508,119 @@ def _(w: World, caller: str):
     return resp, None
 
 
+# ---- API keys, usage and the audit trail
+
+
+def _a_key(w: World) -> dict:
+    return w.api.as_admin("POST", f"{w.ta}/api-keys", {"name": f"k-{uid()}", "scopes": ["s"]}, status=201)
+
+
+@case("create_api_key", tenant_admins(201))
+def _(w: World, caller: str):
+    name = f"mx-key-{uid()}"
+    resp = w.call(caller, "POST", f"{w.ta}/api-keys", {"name": name})
+    if resp.status_code == 201:
+        assert resp.json()["key"].startswith("cog_") and resp.json()["tenantId"] == w.a["id"]
+
+    def unchanged():
+        keys = w.api.list_all(f"{w.ta}/api-keys", bearer=w.api.admin)
+        assert name not in {k["name"] for k in keys}
+    return resp, unchanged
+
+
+@case("list_api_keys", tenant_admins(200), ok=_list_ok)
+def _(w: World, caller: str):
+    return w.call(caller, "GET", f"{w.ta}/api-keys"), None
+
+
+@case("get_api_key", tenant_admins(200))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    resp = w.call(caller, "GET", f"{w.ta}/api-keys/{key['id']}")
+    if resp.status_code == 200:
+        assert "key" not in resp.json() and resp.json()["prefix"] == key["key"][:12]
+    return resp, None
+
+
+@case("patch_api_key", tenant_admins(200))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    resp = w.call(caller, "PATCH", f"{w.ta}/api-keys/{key['id']}", {"name": "renamed"})
+
+    def unchanged():
+        assert w.api.as_admin("GET", f"{w.ta}/api-keys/{key['id']}")["name"] == key["name"]
+    return resp, unchanged
+
+
+@case("revoke_api_key", tenant_admins(204))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    resp = w.call(caller, "DELETE", f"{w.ta}/api-keys/{key['id']}")
+
+    def unchanged():
+        assert w.api.as_admin("GET", f"{w.ta}/api-keys/{key['id']}")["status"] == "active"
+    return resp, unchanged
+
+
+@case("rotate_api_key", tenant_admins(201))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    resp = w.call(caller, "POST", f"{w.ta}/api-keys/{key['id']}/rotate", {"gracePeriodSeconds": 60})
+
+    def unchanged():
+        assert w.api.as_admin("GET", f"{w.ta}/api-keys/{key['id']}")["status"] == "active"
+    return resp, unchanged
+
+
+@case("verify_api_key", statuses(200, anonymous=401))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    return w.call(caller, "POST", "/v1/api-keys/verify", {"key": key["key"], "countUsage": False}), None
+
+
+@case("report_usage", statuses(204, anonymous=401))
+def _(w: World, caller: str):
+    key = _a_key(w)
+    body = {"items": [{"tenantId": w.a["id"], "keyId": key["id"], "count": 1}]}
+    return w.call(caller, "POST", "/v1/api-keys/usage", body), None
+
+
+@case("get_usage", tenant_admins(200))
+def _(w: World, caller: str):
+    resp = w.call(caller, "GET", f"{w.ta}/usage")
+    if resp.status_code == 200:
+        assert resp.json()["tenantId"] == w.a["id"] and "totals" in resp.json()
+    return resp, None
+
+
+@case("list_audit", tenant_admins(200), ok=_list_ok)
+def _(w: World, caller: str):
+    resp = w.call(caller, "GET", f"{w.ta}/audit")
+    if resp.status_code == 200:
+        assert all(e["tenantId"] == w.a["id"] for e in resp.json()["items"])
+    return resp, None
+
+
+@case("export_audit", tenant_admins(200))
+def _(w: World, caller: str):
+    return w.call(caller, "GET", f"{w.ta}/audit/export"), None
+
+
+@case("set_audit_retention", platform_only(200))
+def _(w: World, caller: str):
+    return w.call(caller, "PUT", f"{w.ta}/audit/retention", {"days": 400}), None
+
+
+@case("platform_audit", platform_only(200), ok=_list_ok)
+def _(w: World, caller: str):
+    return w.call(caller, "GET", "/v1/audit"), None
+
+
+@case("platform_audit_export", platform_only(200))
+def _(w: World, caller: str):
+    return w.call(caller, "GET", "/v1/audit/export"), None
+
+
 MATRIX = [(c, caller) for c in CASES for caller in CALLERS]
 
 

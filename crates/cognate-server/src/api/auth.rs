@@ -191,7 +191,9 @@ impl FromRequestParts<AppState> for KeyVerifier {
                 Ok(Caller::User(_)) => Err(ApiError::forbidden(
                     "Verifying API keys needs a confidential app client (HTTP Basic) or a platform admin credential.",
                 )),
-                Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => Err(ApiError::unauthorized_client()),
+                Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => {
+                    Err(ApiError::unauthorized_bearer_or_client())
+                }
                 Err(e) => Err(e),
             };
         }

@@ -79,6 +79,14 @@ impl ApiError {
         e
     }
 
+    /// 401 `unauthorized` for endpoints taking either an admin bearer or a client's Basic
+    /// credentials: both challenges.
+    pub fn unauthorized_bearer_or_client() -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid credentials.");
+        e.challenge = Some(r#"Bearer, Basic realm="cognate""#);
+        e
+    }
+
     /// 429 `rate_limited` with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
