@@ -132,3 +132,21 @@ def test_export_carries_the_chain_and_an_edited_row_fails_verification(fresh_ser
     assert victim["id"] in broken.stdout and "altered" in broken.stdout
     # The purge keeps what remains verifiable (nothing is old enough to go here).
     server.cli("audit", "purge")
+
+
+def test_cognito_admin_mutations_are_recorded_in_the_tenants_chain(server):
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-p", tier="platinum")
+    user = t.new_user(tenant["id"], "member")
+    idp = server.cognito
+    idp.admin_disable_user(UserPoolId=tenant["poolId"], Username=user.email)
+    idp.admin_get_user(UserPoolId=tenant["poolId"], Username=user.email)  # a read: not recorded
+    with pytest.raises(ClientError):
+        idp.admin_disable_user(UserPoolId=tenant["poolId"], Username=f"ghost-{uid()}@example.com")
+    trail = events(server, tenant["id"])
+    key = server.credentials()["key"]
+    ok = one(trail, action="admin.admin_disable_user", outcome="success")
+    assert ok["actor"] == f"admin:{key}" and ok["target"] == user.email and ok["poolId"] == tenant["poolId"]
+    failed = one(trail, action="admin.admin_disable_user", outcome="failure")
+    assert failed["reason"] == "UserNotFoundException"
+    assert not [e for e in trail if e["action"] == "admin.admin_get_user"]

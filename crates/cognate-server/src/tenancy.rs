@@ -415,6 +415,24 @@ pub fn managed_pool_settings() -> Result<PoolSettings, StoreError> {
     })
 }
 
+/// Mirrors a platinum tenant's MFA requirement as its dedicated pool's MFA setting: `all`
+/// makes the pool's MfaConfiguration `ON`, otherwise `OPTIONAL` (the `admins` policy is
+/// enforced per role at sign-in, which a pool setting cannot express). No-op for shared
+/// placement.
+pub async fn sync_dedicated_mfa(state: &AppState, tenant: &Tenant) -> Result<(), StoreError> {
+    if !tenant.tier.is_dedicated() {
+        return Ok(());
+    }
+    let mut pool = load_pool(state, &tenant.pool_id).await?;
+    let wanted = if tenant.mfa == cognate_core::tenant::MfaRequirement::All { "ON" } else { "OPTIONAL" };
+    if pool.settings.mfa_configuration != wanted {
+        pool.settings.mfa_configuration = wanted.to_owned();
+        pool.updated_at = state.clock.now_millis();
+        state.store.update_pool(&pool).await?;
+    }
+    Ok(())
+}
+
 /// Creates a platinum tenant's dedicated pool and its default client.
 pub async fn provision_dedicated_pool(state: &AppState, tenant: &TenantId) -> Result<PoolId, StoreError> {
     let now = state.clock.now_millis();

@@ -366,6 +366,7 @@ pub async fn update(
         }
     })
     .await?;
+    tenancy::sync_dedicated_mfa(&state, &tenant).await?;
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
@@ -524,6 +525,7 @@ pub async fn set_tier(
         state.store.delete_pool(&tenant.pool_id).await?;
     }
     after.version += 1;
+    tenancy::sync_dedicated_mfa(&state, &after).await?;
     Ok(axum::Json(view(&state, after).await?))
 }
 

@@ -245,3 +245,17 @@ async fn unknown_v1_paths_answer_in_the_error_shape() {
         assert_error(&answer, StatusCode::NOT_FOUND, "not_found");
     }
 }
+
+#[tokio::test]
+async fn a_platinum_tenants_mfa_requirement_is_its_pools_mfa_setting() {
+    let t = TestApp::new().await;
+    let globex = t.admin("POST", "/v1/tenants", Some(&json!({"name": "Globex", "tier": "platinum"}))).await.body;
+    let pool = cognate_core::ids::PoolId::parse(globex["poolId"].as_str().unwrap()).unwrap();
+    let mfa_of = |p: cognate_core::pool::UserPool| p.settings.mfa_configuration;
+    assert_eq!(mfa_of(t.state.store.get_pool(&pool).await.unwrap().unwrap()), "OPTIONAL");
+    let r = t.admin("PATCH", "/v1/tenants/globex", Some(&json!({"mfa": "all"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(mfa_of(t.state.store.get_pool(&pool).await.unwrap().unwrap()), "ON");
+    t.admin("PATCH", "/v1/tenants/globex", Some(&json!({"mfa": "admins"}))).await;
+    assert_eq!(mfa_of(t.state.store.get_pool(&pool).await.unwrap().unwrap()), "OPTIONAL");
+}
