@@ -113,20 +113,12 @@ pub async fn flush_usage(state: &AppState) -> Result<usize, StoreError> {
 }
 
 /// Flushes usage every `interval` until `stop` turns true, then once more.
-pub fn spawn_usage_flusher(state: AppState, interval: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => {}
-            }
+pub fn spawn_usage_flusher(state: AppState, interval: Duration, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    crate::periodic::spawn(interval, stop, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = flush_usage(&state).await {
                 tracing::error!(error = %e, "could not write API key usage; keeping it for the next flush");
-            }
-            if *stop.borrow() {
-                return;
             }
         }
     })

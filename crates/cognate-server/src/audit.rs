@@ -188,20 +188,12 @@ pub async fn flush_audit(state: &AppState) -> Result<usize, StoreError> {
 }
 
 /// Writes the trail every `interval` until `stop` turns true, then once more.
-pub fn spawn_audit_writer(state: AppState, interval: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => {}
-            }
+pub fn spawn_audit_writer(state: AppState, interval: Duration, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    crate::periodic::spawn(interval, stop, move || {
+        let state = state.clone();
+        async move {
             if let Err(e) = flush_audit(&state).await {
                 tracing::error!(error = %e, "could not write the audit trail; keeping the events for the next attempt");
-            }
-            if *stop.borrow() {
-                return;
             }
         }
     })

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration as TimeDuration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Caller, KeyVerifier, Need, tenant_not_found};
+use super::auth::{Caller, KeyVerifier, Need};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, OptionalJson, Query};
 use super::paging::{ListParams, Page};
@@ -192,11 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path((tenant, id)) =
-            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::invalid_request(e.body_text()))?;
-        let tenant = TenantId::parse(&tenant).ok_or_else(tenant_not_found)?;
+        let (tenant, id) = super::extract::tenant_and_segment(parts, state).await?;
         Ok(Self(tenant, id))
     }
 }
@@ -206,14 +202,7 @@ fn key_not_found() -> ApiError {
 }
 
 fn valid_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_request(format!(
-            "The name must be 1 to {MAX_NAME_CHARS} characters without control characters."
-        )));
-    }
-    Ok(name.to_owned())
+    super::extract::display_name(name, MAX_NAME_CHARS)
 }
 
 fn valid_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {

@@ -107,11 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for InvitationPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path((tenant, id)) =
-            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::invalid_request(e.body_text()))?;
-        let tenant = TenantId::parse(&tenant).ok_or_else(tenant_not_found)?;
+        let (tenant, id) = super::extract::tenant_and_segment(parts, state).await?;
         Ok(Self(tenant, id))
     }
 }

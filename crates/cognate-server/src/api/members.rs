@@ -58,11 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path((tenant, sub)) =
-            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::invalid_request(e.body_text()))?;
-        let tenant = TenantId::parse(&tenant).ok_or_else(super::auth::tenant_not_found)?;
+        let (tenant, sub) = super::extract::tenant_and_segment(parts, state).await?;
         Ok(Self(tenant, sub))
     }
 }

@@ -122,16 +122,8 @@ pub struct SetTier {
     tier: Tier,
 }
 
-/// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
 fn valid_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_request(format!(
-            "The name must be 1 to {MAX_NAME_CHARS} characters without control characters."
-        )));
-    }
-    Ok(name.to_owned())
+    super::extract::display_name(name, MAX_NAME_CHARS)
 }
 
 /// The slug derived from a display name: lowercase ASCII letters and digits, every other
