@@ -150,3 +150,23 @@ def test_cognito_admin_mutations_are_recorded_in_the_tenants_chain(server):
     failed = one(trail, action="admin.admin_disable_user", outcome="failure")
     assert failed["reason"] == "UserNotFoundException"
     assert not [e for e in trail if e["action"] == "admin.admin_get_user"]
+
+
+def test_oauth_refresh_and_revoke_are_recorded(server):
+    import requests
+
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-o")
+    user = t.new_user(tenant["id"], "member")
+    tokens = t.sign_in(tenant["clientId"], user.email)
+    form = {"grant_type": "refresh_token", "client_id": tenant["clientId"], "refresh_token": tokens["RefreshToken"]}
+    assert requests.post(f"{server.url}/oauth2/token", data=form, timeout=10).status_code == 200
+    revoke = {"token": tokens["RefreshToken"], "client_id": tenant["clientId"]}
+    assert requests.post(f"{server.url}/oauth2/revoke", data=revoke, timeout=10).status_code == 200
+    assert requests.post(f"{server.url}/oauth2/token", data=form, timeout=10).status_code == 400
+    trail = events(server, tenant["id"])
+    one(trail, action="auth.refresh", outcome="success", actor=f"user:{user.sub}")
+    one(trail, action="token.revoke", outcome="success", actor=f"user:{user.sub}")
+    failed = one(trail, action="auth.refresh", outcome="failure")
+    assert failed["reason"] == "invalid_grant" and failed["actor"] == f"client:{tenant['clientId']}"
+    assert tokens["RefreshToken"] not in json.dumps(trail)

@@ -1,8 +1,12 @@
-//! Token issuance throughput against the machine's own limits.
+//! Token issuance throughput against the machine's own limits, and what the audit trail
+//! costs it.
 //!
-//! `cargo bench -p cognate-server --bench tokens -- [--seconds 5]`
+//! `cargo bench -p cognate-server --bench tokens -- [--seconds 5] [--backend sqlite|postgres|both]
+//! [--audit on|off|both] [--rounds 1] [--threads 1,2] [--tasks N]`
 //!
-//! Measures, on SQLite in a temp dir, through the whole surface in-process:
+//! Measures, through the whole surface in-process, on SQLite in a temp dir (default) and/or
+//! PostgreSQL (COGNATE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres;
+//! a fresh database is created and dropped):
 //! - password sign-ins/s (InitiateAuth USER_PASSWORD_AUTH: argon2id verify + two RS256
 //!   signatures + a token family write),
 //! - refresh grants/s (InitiateAuth REFRESH_TOKEN_AUTH: two signatures),
@@ -12,6 +16,18 @@
 //! RSA-2048 signatures/s (aws-lc) and argon2id hashes/s at the configured parameters.
 //! Ratios = measured / limit, where a sign-in's limit is the argon2 rate and a grant's limit
 //! is the RSA rate divided by the signatures it needs.
+//!
+//! `--audit` runs each measurement with the audit trail on (the server's default log, with
+//! its writer task flushing every [`AUDIT_FLUSH_INTERVAL`]; a run's time includes the final
+//! flush) and/or off ([`AuditLog::disabled`]), over the same store and data, and prints the
+//! ratio on/off. `--rounds N` repeats each pair, alternating which mode goes first, and
+//! sums. With the trail on, the bench then checks that the platform chain (where this
+//! pool's events land: it belongs to no tenant) holds exactly one `auth.sign_in` and one
+//! `auth.refresh` event per call made, and that it verifies. client_credentials is not an
+//! audited operation: its on/off ratio shows the measurement's noise.
+//!
+//! The per-username and per-IP request rate limits are lifted: the bench signs one user in
+//! hundreds of times a minute on purpose.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is the point
 
@@ -22,14 +38,18 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Request};
 use base64::Engine as _;
+use cognate_core::audit::PLATFORM_CHAIN;
 use cognate_core::crypto::MasterKey;
 use cognate_core::password::{Argon2Settings, PasswordHasher};
 use cognate_core::{Clock, Rng, SystemClock, SystemRng};
+use cognate_server::audit::{AUDIT_FLUSH_INTERVAL, AuditLog, spawn_audit_writer};
 use cognate_server::cognito::sigv4;
 use cognate_server::state::Passwords;
+use cognate_server::throttle::Limits;
 use cognate_server::{AppState, ServerSettings, bootstrap};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
+use sqlx::{Connection as _, Executor as _};
 use tower::ServiceExt as _;
 
 #[derive(Clone)]
@@ -70,15 +90,14 @@ fn arg(name: &str, default: &str) -> String {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.into())
 }
 
-/// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns operations/s.
-async fn rate<F, Fut>(tasks: usize, secs: f64, op: F) -> f64
+/// Runs `op` from `tasks` concurrent tasks for `secs` seconds; returns how many completed.
+async fn run_for<F, Fut>(tasks: usize, secs: f64, op: F) -> u64
 where
     F: Fn(u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let start = Instant::now();
     let mut handles = Vec::new();
     for t in 0..tasks {
         let (done, op) = (done.clone(), op.clone());
@@ -94,7 +113,7 @@ where
     for h in handles {
         h.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    done.load(Ordering::Relaxed)
 }
 
 fn raw_rsa_rate(threads: usize, secs: f64) -> f64 {
@@ -143,13 +162,70 @@ fn raw_argon2_rate(threads: usize, secs: f64) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn setup(dir: &std::path::Path, threads: usize) -> (App, String, String, String, String) {
-    let store =
-        cognate_store::connect(&format!("sqlite://{}/bench.db", dir.display()), &Default::default()).await.unwrap();
+/// Whether the audit trail is recorded during a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Off,
+    On,
+}
+
+impl Audit {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::On => "on",
+        }
+    }
+}
+
+/// One store and its data, served by two routers: one over the default audit log, one over
+/// a disabled log.
+struct Bench {
+    on: App,
+    off: App,
+    /// The state behind `on` (its log is the one the writer flushes).
+    state: AppState,
+    client: String,
+    refresh: String,
+    basic: String,
+}
+
+impl Bench {
+    fn app(&self, audit: Audit) -> App {
+        match audit {
+            Audit::Off => self.off.clone(),
+            Audit::On => self.on.clone(),
+        }
+    }
+
+    /// Runs `op` for `secs` with the trail `audit`; returns (calls made, seconds). With the
+    /// trail on, the writer runs throughout and its final flush is inside the time.
+    async fn measure<F, Fut>(&self, audit: Audit, tasks: usize, secs: f64, op: F) -> (u64, f64)
+    where
+        F: Fn(App) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let app = self.app(audit);
+        let start = Instant::now();
+        let writer = (audit == Audit::On).then(|| {
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            (stop, spawn_audit_writer(self.state.clone(), AUDIT_FLUSH_INTERVAL, stop_rx))
+        });
+        let calls = run_for(tasks, secs, move |_| op(app.clone())).await;
+        if let Some((stop, handle)) = writer {
+            stop.send(true).unwrap();
+            handle.await.unwrap();
+        }
+        (calls, start.elapsed().as_secs_f64())
+    }
+}
+
+async fn setup(url: &str, threads: usize) -> Bench {
+    let store = cognate_store::connect(url, &cognate_store::PgOptions::default()).await.unwrap();
     let rng: Arc<dyn Rng> = Arc::new(SystemRng);
     let master = MasterKey::from_base64(&MasterKey::generate_base64(&SystemRng)).unwrap();
     let hasher = PasswordHasher::new(Argon2Settings::default()).unwrap();
-    let state = AppState::new(
+    let mut state = AppState::new(
         store,
         master,
         Arc::new(SystemClock),
@@ -157,9 +233,15 @@ async fn setup(dir: &std::path::Path, threads: usize) -> (App, String, String, S
         Passwords::new(hasher, rng, threads),
         ServerSettings::default(),
     );
+    state.limits = Limits { auth_per_ip_per_minute: u32::MAX, auth_per_user_per_minute: u32::MAX, ..Limits::default() };
+    let mut quiet = state.clone();
+    quiet.audit = Arc::new(AuditLog::disabled());
     let cred = bootstrap::create_admin_credential(&state, "bench").await.unwrap();
-    let app =
-        App { router: cognate_server::build_router(state), key_id: cred.access_key_id, secret: cred.secret_access_key };
+    let (key_id, secret) = (cred.access_key_id, cred.secret_access_key);
+    let on =
+        App { router: cognate_server::build_router(state.clone()), key_id: key_id.clone(), secret: secret.clone() };
+    // Set up through the router without a trail, so the chain holds only measured calls.
+    let app = App { router: cognate_server::build_router(quiet), key_id, secret };
     let pool = app.cognito("CreateUserPool", &json!({"PoolName": "bench"}), true).await["UserPool"]["Id"]
         .as_str()
         .unwrap()
@@ -218,11 +300,155 @@ async fn setup(dir: &std::path::Path, threads: usize) -> (App, String, String, S
         )
         .await;
     let refresh = signed_in["AuthenticationResult"]["RefreshToken"].as_str().unwrap().to_owned();
-    (app, pool, client, refresh, basic)
+    Bench { on, off: app, state, client, refresh, basic }
+}
+
+/// Calls made and seconds taken, per audit mode.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    calls: [u64; 2],
+    secs: [f64; 2],
+}
+
+impl Tally {
+    fn add(&mut self, audit: Audit, (calls, secs): (u64, f64)) {
+        self.calls[audit as usize] += calls;
+        self.secs[audit as usize] += secs;
+    }
+
+    fn rate(&self, audit: Audit) -> f64 {
+        self.calls[audit as usize] as f64 / self.secs[audit as usize]
+    }
+}
+
+/// Measures one operation in every mode, `rounds` times, alternating which mode goes first.
+async fn compare<F, Fut>(b: &Bench, modes: &[Audit], rounds: usize, tasks: usize, secs: f64, op: F) -> Tally
+where
+    F: Fn(App) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let mut tally = Tally::default();
+    for round in 0..rounds {
+        let mut order = modes.to_vec();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for audit in order {
+            tally.add(audit, b.measure(audit, tasks, secs, op.clone()).await);
+        }
+    }
+    tally
+}
+
+/// Checks the platform chain: it verifies, and holds one event per audited call made.
+async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64) {
+    let (mut after, mut events) = (0, Vec::new());
+    loop {
+        let page = b.state.store.audit_chain_page(PLATFORM_CHAIN, after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        events.extend(page);
+    }
+    let verified = cognate_core::audit::verify_chain(&events, None).unwrap();
+    let count = |action: &str| events.iter().filter(|e| e.event.action == action).count() as u64;
+    assert_eq!(count("auth.sign_in"), sign_ins, "auth.sign_in events stored vs sign-ins made");
+    assert_eq!(count("auth.refresh"), refreshes, "auth.refresh events stored vs refreshes made");
+    assert_eq!(verified, sign_ins + refreshes, "the chain holds only the measured calls");
+    println!(
+        "  trail: {verified} events in {PLATFORM_CHAIN}, chain verifies; auth.sign_in = {sign_ins} sign-ins made, \
+         auth.refresh = {refreshes} refreshes made"
+    );
+}
+
+fn report(label: &str, tally: &Tally, modes: &[Audit], limit: f64, limit_label: &str) {
+    for &audit in modes {
+        let rate = tally.rate(audit);
+        println!(
+            "  {label:<22} audit {:<3} {rate:>8.1}/s  = {:.2} x {limit_label} ({limit:.1}/s)  [{} calls]",
+            audit.label(),
+            rate / limit,
+            tally.calls[audit as usize]
+        );
+    }
+    if modes.len() == 2 {
+        println!("  {label:<22} on/off    {:>8.3}", tally.rate(Audit::On) / tally.rate(Audit::Off));
+    }
+}
+
+/// Measures every operation on the store at `url`.
+async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f64, (rsa, argon): (f64, f64)) {
+    let b = setup(url, threads).await;
+    let tasks: usize = arg("--tasks", &(threads * 4).to_string()).parse().unwrap();
+
+    let c = b.client.clone();
+    let sign_ins = compare(&b, modes, rounds, tasks, secs, move |a| {
+        let c = c.clone();
+        async move {
+            a.cognito(
+                "InitiateAuth",
+                &json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": c,
+                        "AuthParameters": {"USERNAME": "bench", "PASSWORD": "Bench-passw0rd!"}}),
+                false,
+            )
+            .await;
+        }
+    })
+    .await;
+
+    let (c, r) = (b.client.clone(), b.refresh.clone());
+    let refreshes = compare(&b, modes, rounds, tasks, secs, move |a| {
+        let (c, r) = (c.clone(), r.clone());
+        async move {
+            a.cognito(
+                "InitiateAuth",
+                &json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": c, "AuthParameters": {"REFRESH_TOKEN": r}}),
+                false,
+            )
+            .await;
+        }
+    })
+    .await;
+
+    let basic = b.basic.clone();
+    let m2m = compare(&b, modes, rounds, tasks, secs, move |a| {
+        let basic = basic.clone();
+        async move {
+            let req = Request::post("/oauth2/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", format!("Basic {basic}"))
+                .body(Body::from("grant_type=client_credentials"))
+                .unwrap();
+            let (status, v) = a.send(req).await;
+            assert_eq!(status, 200, "client_credentials: {v}");
+        }
+    })
+    .await;
+
+    println!("{threads} worker thread(s), {tasks} concurrent callers, {rounds} round(s) of {secs} s per mode:");
+    report("password sign-ins", &sign_ins, modes, argon, "argon2 limit");
+    report("refresh grants", &refreshes, modes, rsa / 2.0, "RSA limit / 2");
+    report("client_credentials", &m2m, modes, rsa, "RSA limit");
+    if modes.contains(&Audit::On) {
+        check_trail(&b, sign_ins.calls[Audit::On as usize], refreshes.calls[Audit::On as usize]).await;
+    }
 }
 
 fn main() {
     let secs: f64 = arg("--seconds", "5").parse().unwrap();
+    let rounds: usize = arg("--rounds", "1").parse().unwrap();
+    let modes = match arg("--audit", "both").as_str() {
+        "on" => vec![Audit::On],
+        "off" => vec![Audit::Off],
+        "both" => vec![Audit::Off, Audit::On],
+        other => panic!("--audit is on, off or both, not {other}"),
+    };
+    let backends = match arg("--backend", "sqlite").as_str() {
+        "sqlite" => vec!["sqlite"],
+        "postgres" => vec!["postgres"],
+        "both" => vec!["sqlite", "postgres"],
+        other => panic!("--backend is sqlite, postgres or both, not {other}"),
+    };
+    let threads: Vec<usize> = arg("--threads", "1,2").split(',').map(|t| t.trim().parse().unwrap()).collect();
     println!("limits measured in this process ({secs} s each):");
     let rsa1 = raw_rsa_rate(1, secs);
     let rsa2 = raw_rsa_rate(2, secs);
@@ -230,74 +456,28 @@ fn main() {
     let argon2 = raw_argon2_rate(2, secs);
     println!("  RSA-2048 signatures/s:   1 thread {rsa1:>8.0}   2 threads {rsa2:>8.0}");
     println!("  argon2id verifications/s: 1 thread {argon1:>8.1}   2 threads {argon2:>8.1}");
-    for threads in [1usize, 2] {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
-        let (rsa, argon) = if threads == 1 { (rsa1, argon1) } else { (rsa2, argon2) };
-        rt.block_on(async {
-            let dir = std::env::temp_dir().join(format!("cognate_tokens_{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let (app, _pool, client, refresh, basic) = setup(&dir, threads).await;
-            let tasks: usize = arg("--tasks", &(threads * 4).to_string()).parse().unwrap();
-
-            let (a, c) = (app.clone(), client.clone());
-            let sign_ins = rate(tasks, secs, move |_| {
-                let (a, c) = (a.clone(), c.clone());
-                async move {
-                    a.cognito(
-                        "InitiateAuth",
-                        &json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": c,
-                                "AuthParameters": {"USERNAME": "bench", "PASSWORD": "Bench-passw0rd!"}}),
-                        false,
-                    )
-                    .await;
+    for backend in backends {
+        for &n in &threads {
+            let limits = if n == 1 { (rsa1, argon1) } else { (rsa2, argon2) };
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build().unwrap();
+            println!("== {backend} ==");
+            rt.block_on(async {
+                if backend == "sqlite" {
+                    let dir = std::env::temp_dir().join(format!("cognate_tokens_{}", uuid::Uuid::new_v4().simple()));
+                    std::fs::create_dir_all(&dir).unwrap();
+                    run(&format!("sqlite://{}/bench.db", dir.display()), n, &modes, rounds, secs, limits).await;
+                    let _ = std::fs::remove_dir_all(&dir);
+                } else {
+                    let admin = std::env::var("COGNATE_TEST_DATABASE_URL")
+                        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                    let name = format!("cognate_tokens_{}", uuid::Uuid::new_v4().simple());
+                    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+                    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+                    run(&format!("{base}/{name}"), n, &modes, rounds, secs, limits).await;
+                    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
                 }
-            })
-            .await;
-
-            let (a, c, r) = (app.clone(), client.clone(), refresh.clone());
-            let refreshes = rate(tasks, secs, move |_| {
-                let (a, c, r) = (a.clone(), c.clone(), r.clone());
-                async move {
-                    a.cognito(
-                        "InitiateAuth",
-                        &json!({"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": c, "AuthParameters": {"REFRESH_TOKEN": r}}),
-                        false,
-                    )
-                    .await;
-                }
-            })
-            .await;
-
-            let (a, b) = (app.clone(), basic.clone());
-            let m2m = rate(tasks, secs, move |_| {
-                let (a, b) = (a.clone(), b.clone());
-                async move {
-                    let req = Request::post("/oauth2/token")
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .header("authorization", format!("Basic {b}"))
-                        .body(Body::from("grant_type=client_credentials"))
-                        .unwrap();
-                    let (status, v) = a.send(req).await;
-                    assert_eq!(status, 200, "client_credentials: {v}");
-                }
-            })
-            .await;
-
-            println!("{threads} worker thread(s), {tasks} concurrent callers:");
-            println!(
-                "  password sign-ins/s     {sign_ins:>8.1}  = {:.2} x argon2 limit ({argon:.1}/s)",
-                sign_ins / argon
-            );
-            println!(
-                "  refresh grants/s        {refreshes:>8.0}  = {:.2} x RSA limit for 2 signatures ({:.0}/s)",
-                refreshes / (rsa / 2.0),
-                rsa / 2.0
-            );
-            println!(
-                "  client_credentials/s    {m2m:>8.0}  = {:.2} x RSA limit for 1 signature ({rsa:.0}/s)",
-                m2m / rsa
-            );
-            let _ = std::fs::remove_dir_all(&dir);
-        });
+            });
+        }
     }
 }

@@ -199,6 +199,42 @@ pub fn spawn_audit_writer(state: AppState, interval: Duration, stop: watch::Rece
     })
 }
 
+/// Records a call of the OAuth endpoints that concerns a refresh token (the refresh_token
+/// grant, `/oauth2/revoke`): in the chain of the token family's tenant, by its user.
+pub async fn record_refresh_token_use(
+    state: &AppState,
+    origin: &Origin,
+    action: &str,
+    client_id: Option<&str>,
+    token: Option<&str>,
+    outcome: Result<(), &str>,
+) {
+    let family = match token.filter(|t| !t.is_empty() && t.len() <= 2048 && !t.contains('.')) {
+        Some(t) => state.store.get_refresh_token(&cognate_core::token::refresh_token_hash(t)).await.ok().flatten(),
+        None => None,
+    };
+    let family = family.map(|(_, f)| f);
+    let tenant = family.as_ref().and_then(|f| f.tenant_id.as_ref()).map(ToString::to_string);
+    let pool = family.as_ref().map(|f| f.pool_id.to_string());
+    let actor = match (&family, outcome) {
+        (Some(f), Ok(())) => Actor::User(f.sub.clone()),
+        _ => client_id.map_or(Actor::Anonymous, |c| Actor::Client(c.to_owned())),
+    };
+    state.audit.record(
+        state,
+        Entry {
+            tenant: tenant.as_deref(),
+            pool_id: pool.as_deref(),
+            actor: &actor,
+            action,
+            target: family.as_ref().map(|f| f.sub.as_str()),
+            success: outcome.is_ok(),
+            reason: outcome.err(),
+            origin,
+        },
+    );
+}
+
 /// The actor named by a `/v1` `Authorization` header, for the record. Called after the
 /// handler accepted the credentials (a `401` is recorded as anonymous), so the token's
 /// `sub` is read without verifying it again.

@@ -77,6 +77,23 @@ pub fn client_ip(trusted: &[Network], peer: Option<IpAddr>, headers: &HeaderMap)
     Some(forwarded.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer))
 }
 
+/// The client's address as an extractor (see [`client_ip`]); `None` when the server was
+/// not given the peer address (in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<crate::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(Self(client_ip(&state.settings.trusted_proxies, peer, &parts.headers)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

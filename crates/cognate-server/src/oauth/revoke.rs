@@ -22,8 +22,19 @@ use crate::AppState;
 /// Refresh tokens are 43 characters; anything much longer is not one of ours.
 const MAX_REFRESH_TOKEN_LEN: usize = 2048;
 
-pub(super) async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
-    match run(&state, &headers, &form).await {
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    crate::net::ClientIp(ip): crate::net::ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let result = run(&state, &headers, &form).await;
+    let origin = crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
+    let client = form.get("client_id").map(str::to_owned);
+    crate::audit::record_refresh_token_use(&state, &origin, "token.revoke", client.as_deref(), form.get("token"), outcome)
+        .await;
+    match result {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -20,8 +20,25 @@ use crate::issue::{self, Rejection};
 /// Most scopes one request may name; more is refused before any lookup.
 const MAX_REQUESTED_SCOPES: usize = 100;
 
-pub(super) async fn token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
-    match grant(&state, &headers, &form).await {
+pub(super) async fn token(
+    State(state): State<AppState>,
+    crate::net::ClientIp(ip): crate::net::ClientIp,
+    headers: HeaderMap,
+    form: OAuthForm,
+) -> Response {
+    let result = grant(&state, &headers, &form).await;
+    // Refreshes are recorded in the audit trail like REFRESH_TOKEN_AUTH (client_credentials
+    // grants are machine sign-ins, counted by neither).
+    if form.get("grant_type") == Some("refresh_token") {
+        let origin =
+            crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
+        let client = form.get("client_id").map(str::to_owned);
+        let token = form.get("refresh_token");
+        crate::audit::record_refresh_token_use(&state, &origin, "auth.refresh", client.as_deref(), token, outcome)
+            .await;
+    }
+    match result {
         Ok(resp) => resp,
         Err(e) => axum::response::IntoResponse::into_response(e),
     }

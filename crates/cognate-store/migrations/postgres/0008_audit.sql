@@ -11,9 +11,10 @@
 --
 -- Append-only. The serving role may read and add events, never rewrite them: it has only
 -- SELECT and INSERT on audit_events and only SELECT on audit_anchors (the store's GRANTS
--- re-revoke the rest after its blanket grant), so a compromised server cannot edit or
--- delete history. Retention goes through cognate_purge_audit, a SECURITY DEFINER function
--- that can only cut a chain's oldest events and records where it cut. A trigger refuses
+-- re-revoke the rest after its blanket grant), so a compromised server cannot edit history
+-- or delete events at will. Retention goes through cognate_purge_audit, a SECURITY DEFINER
+-- function that can only cut a chain's oldest events (never the newest) and records where it
+-- cut; a compromised server could still call it to shorten a chain early. A trigger refuses
 -- UPDATE for every role, the owner included (a superuser can still get around it, which is
 -- what the hash chain is for: verification names the altered event).
 CREATE TABLE audit_events (
