@@ -32,8 +32,15 @@ pub(super) async fn revoke(
     let origin = crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
     let client = form.get("client_id").map(str::to_owned);
-    crate::audit::record_refresh_token_use(&state, &origin, "token.revoke", client.as_deref(), form.get("token"), outcome)
-        .await;
+    crate::audit::record_refresh_token_use(
+        &state,
+        &origin,
+        "token.revoke",
+        client.as_deref(),
+        form.get("token"),
+        outcome,
+    )
+    .await;
     match result {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
