@@ -99,3 +99,14 @@ def test_admin_api_is_limited_per_tenant(fresh_server):
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     # Another tenant is not affected.
     assert v1(srv, "GET", f"/v1/tenants/{b['id']}", bearer=admin_bearer(srv)).status_code == 200
+
+
+def test_anonymous_requests_do_not_use_up_a_tenants_quota(fresh_server):
+    srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "3"})
+    t = Tenancy(srv)
+    a = t.create_tenant("rate-q")
+    for _ in range(10):
+        assert v1(srv, "GET", f"/v1/tenants/{a['id']}").status_code == 401
+    assert [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code
+            for _ in range(3)] == [200, 200, 200]
+    assert v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code == 429

@@ -170,3 +170,29 @@ def test_oauth_refresh_and_revoke_are_recorded(server):
     failed = one(trail, action="auth.refresh", outcome="failure")
     assert failed["reason"] == "invalid_grant" and failed["actor"] == f"client:{tenant['clientId']}"
     assert tokens["RefreshToken"] not in json.dumps(trail)
+
+
+def test_hostile_paths_and_forged_tokens_cannot_poison_the_trail(server):
+    import base64
+    import requests
+
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-h")
+    # Anonymous mutations on ids that are no tenant (or encoded ones), and a forged token
+    # naming a tenant: recorded in the platform chain, never blocking later writes.
+    for path in ["/v1/tenants/BAD!/suspend", "/v1/tenants/%61bc%21/suspend", f"/v1/tenants/{tenant['id']}/suspend"]:
+        assert requests.post(server.url + path, timeout=10).status_code in (401, 404)
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps({"sub": "x", "custom:tenantId": tenant["id"]}).encode()).rstrip(b"=").decode()
+    with pytest.raises(ClientError):
+        boto3.client("cognito-idp", endpoint_url=server.url, region_name="local", aws_access_key_id="x",
+                     aws_secret_access_key="x").global_sign_out(AccessToken=f"{header}.{body}.x")
+    trail = events(server, tenant["id"])
+    suspend = one(trail, action="tenant.suspend")
+    assert suspend["outcome"] == "failure" and suspend["actor"] == "anonymous"
+    assert not [e for e in trail if e["action"] == "auth.sign_out"]
+    platform = v1_ok(v1(server, "GET", "/v1/audit", bearer=admin_bearer(server), params={"limit": 100}))["items"]
+    assert any(e["action"] == "auth.sign_out" and e["outcome"] == "failure" for e in platform)
+    # The trail still writes.
+    t.new_user(tenant["id"], "member")
+    assert any(e["action"] == "invitation.accept" for e in events(server, tenant["id"]))

@@ -354,7 +354,7 @@ def test_switching_into_a_tenant_that_requires_mfa(server, tenancy):
     with raises_cognito("NotAuthorizedException") as info:
         tenancy.refresh(client, plain["RefreshToken"], tenant_id=strict["id"])
     assert info.value.response["Error"]["Message"] == (
-        "MFA is required to switch to this tenant; sign in again.")
+        "MFA is required for this tenant; sign in again with a code.")
     # ... while the session itself goes on.
     assert_tenant_tokens(tenancy.refresh(client, plain["RefreshToken"]), relaxed, "member")
 
@@ -390,3 +390,29 @@ def test_admin_mfa_operations_are_signed(server, op):
                                   "Content-Type": "application/x-amz-json-1.1"}, timeout=10)
     assert_raw_error(resp, "MissingAuthenticationTokenException")
 
+
+
+def test_a_session_without_mfa_cannot_replace_the_authenticator(cognito, make_app, make_confirmed_user):
+    app = optional_mfa_app(cognito, make_app)
+    username = make_confirmed_user(app.pool_id)
+    first = initiate(cognito, app.client_id, username)["AuthenticationResult"]
+    auth = enrol_with_token(cognito, first["AccessToken"])
+    # The password-only session that enrolled cannot swap the seed afterwards...
+    with raises_cognito("NotAuthorizedException") as info:
+        cognito.associate_software_token(AccessToken=first["AccessToken"])
+    assert "passed MFA" in info.value.response["Error"]["Message"]
+    # ...a session that answered a code can.
+    challenge = initiate(cognito, app.client_id, username)
+    tokens = answer_code(cognito, app.client_id, challenge["Session"], username, auth.fresh())["AuthenticationResult"]
+    assert cognito.associate_software_token(AccessToken=tokens["AccessToken"])["SecretCode"]
+
+
+def test_refresh_stops_when_the_tenant_starts_requiring_mfa(server, tenancy):
+    tenant = tenancy.create_tenant("mfa-later")
+    member = tenancy.new_user(tenant["id"], "member")
+    tokens = tenancy.sign_in(tenant["clientId"], member.email)
+    assert_tenant_tokens(tenancy.refresh(tenant["clientId"], tokens["RefreshToken"]), tenant, "member")
+    v1_ok(tenancy.call("PATCH", f"/v1/tenants/{tenant['id']}", bearer=tenancy.admin, body={"mfa": "all"}))
+    with raises_cognito("NotAuthorizedException") as info:
+        tenancy.refresh(tenant["clientId"], tokens["RefreshToken"])
+    assert "MFA is required" in info.value.response["Error"]["Message"]

@@ -137,8 +137,15 @@ impl AuditLog {
         if self.off {
             return;
         }
+        // Only a real tenant id names a chain; anything else (a mistyped or hostile path,
+        // an unverified claim) is recorded in the platform chain, so it can never poison a
+        // batch or a tenant's trail.
+        let chain = match e.tenant {
+            Some(t) if cognate_core::tenant::TenantId::parse(t).is_some() => t,
+            _ => PLATFORM_CHAIN,
+        };
         let event = NewEvent {
-            chain: e.tenant.unwrap_or(PLATFORM_CHAIN).to_owned(),
+            chain: chain.to_owned(),
             id: cognate_core::ids::generate_sub(state.rng.as_ref()),
             at: state.clock.now_millis(),
             pool_id: e.pool_id.map(str::to_owned),

@@ -257,6 +257,15 @@ pub async fn refresh(
     if let Some(target) = switch_to
         && family.tenant_id.as_ref().map(TenantId::as_str) != Some(target)
     {
+        // A rotated-out token past its grace is a reuse here too: it must not buy a family
+        // for another tenant.
+        if let (Some(at), Some(grace)) = (stored.rotated_at, client.settings.rotation_grace_secs())
+            && now > at + i64::from(grace) * 1000
+        {
+            state.store.revoke_family(&family.pool_id, &family.id, now).await.map_err(fault)?;
+            tracing::warn!(pool = %family.pool_id, family = %family.id, "rotated refresh token reused to switch; family revoked");
+            return Err(Rejection::Reused);
+        }
         let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
         let active = tenancy::for_tenant(state, &user, &target).await?;
         if active.requires_mfa() && !family.mfa {
@@ -268,7 +277,15 @@ pub async fn refresh(
         return Ok((user, issued));
     }
     let selection = match &family.tenant_id {
-        Some(tenant) => Selection::Managed(Some(tenancy::for_tenant(state, &user, tenant).await?)),
+        Some(tenant) => {
+            let active = tenancy::for_tenant(state, &user, tenant).await?;
+            // The tenant may have started requiring MFA (or the member became an admin
+            // under `admins`) since this session signed in without it.
+            if active.requires_mfa() && !family.mfa {
+                return Err(Rejection::MfaRequired);
+            }
+            Selection::Managed(Some(active))
+        }
         None => tenancy::unbound(state, &user.pool_id).await.map_err(fault)?,
     };
     let next = match client.settings.rotation_grace_secs() {

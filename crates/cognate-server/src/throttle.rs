@@ -54,37 +54,58 @@ impl Default for Limits {
 /// (e.g. `ip:…`, `user:…`, `tenant:…`, `key:…`). The answer when refused is the seconds
 /// until the window resets.
 pub trait RateLimiter: Send + Sync {
+    /// Counts one request and admits it, or refuses it without counting.
     fn admit(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
+    /// Whether a request would be refused now, without counting one.
+    fn check(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
 }
 
 /// The in-process [`RateLimiter`]: fixed windows aligned on the epoch.
 #[derive(Debug, Default)]
 pub struct WindowLimiter {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    /// key -> (window start, count, window length), all ms.
+    windows: Mutex<HashMap<String, (i64, u32, i64)>>,
 }
 
-/// Window entries kept before stale ones are pruned.
+/// Window entries kept before ended ones are pruned; if a spray of distinct keys leaves
+/// more than this in open windows, all are forgotten (failing open beats a slow scan on
+/// every request).
 const WINDOWS_PRUNE_AT: usize = 100_000;
 
-impl RateLimiter for WindowLimiter {
-    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+impl WindowLimiter {
+    fn decide(&self, key: &str, requests: u32, per_seconds: u32, now: i64, count: bool) -> Result<(), u64> {
         let window_ms = i64::from(per_seconds.max(1)) * 1000;
         let start = now - now.rem_euclid(window_ms);
         let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
-        if windows.len() >= WINDOWS_PRUNE_AT {
-            // Windows that ended an hour ago or more cannot refuse anything any more.
-            windows.retain(|_, (started, _)| now - *started < 3_600_000 + window_ms);
+        if count && windows.len() >= WINDOWS_PRUNE_AT {
+            windows.retain(|_, (started, _, len)| now < *started + *len);
+            if windows.len() >= WINDOWS_PRUNE_AT {
+                tracing::warn!(keys = windows.len(), "rate-limit windows flooded with distinct keys; resetting");
+                windows.clear();
+            }
         }
-        let entry = windows.entry(key.to_owned()).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
-        }
-        if entry.1 >= requests {
+        let used = match windows.get(key) {
+            Some((s, n, _)) if *s == start => *n,
+            _ => 0,
+        };
+        if used >= requests {
             let wait_ms = start + window_ms - now;
             return Err(u64::try_from((wait_ms + 999).div_euclid(1000)).unwrap_or(1).max(1));
         }
-        entry.1 += 1;
+        if count {
+            windows.insert(key.to_owned(), (start, used + 1, window_ms));
+        }
         Ok(())
+    }
+}
+
+impl RateLimiter for WindowLimiter {
+    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+        self.decide(key, requests, per_seconds, now, true)
+    }
+
+    fn check(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+        self.decide(key, requests, per_seconds, now, false)
     }
 }
 
@@ -181,6 +202,11 @@ mod tests {
             limiter.admit("b", 3, 60, 60_000).unwrap();
         }
         assert_eq!(limiter.admit("b", 3, 60, 60_000), Err(60));
+        // `check` looks without counting.
+        assert_eq!(limiter.check("c", 1, 60, 0), Ok(()));
+        assert_eq!(limiter.check("c", 1, 60, 0), Ok(()));
+        limiter.admit("c", 1, 60, 0).unwrap();
+        assert_eq!(limiter.check("c", 1, 60, 0), Err(60));
     }
 
     #[test]

@@ -450,6 +450,14 @@ pub async fn delete(
             Err(e) => return Err(e.into()),
         }
     }
+    // A dedicated pool is the tenant's realm: its users and clients go with it (kept, its
+    // users' tenant attributes would name a tenant that no longer exists).
+    if tenant.tier.is_dedicated() {
+        match state.store.delete_pool(&tenant.pool_id).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     tracing::info!(tenant = %id, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
 }

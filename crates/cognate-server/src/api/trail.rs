@@ -50,11 +50,16 @@ fn action(method: &Method, route: &str) -> Option<&'static str> {
 }
 
 /// The path's parameters by name, read by aligning the path with its route.
-fn params<'a>(route: &'a str, path: &'a str) -> Vec<(&'a str, &'a str)> {
+fn params<'a>(route: &'a str, path: &'a str) -> Vec<(&'a str, String)> {
     route
         .split('/')
         .zip(path.split('/'))
-        .filter_map(|(r, p)| r.strip_prefix('{').and_then(|r| r.strip_suffix('}')).map(|name| (name, p)))
+        .filter_map(|(r, p)| {
+            let name = r.strip_prefix('{').and_then(|r| r.strip_suffix('}'))?;
+            // Decoded as the handlers see it (`%61cme` is `acme`).
+            let value = percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned();
+            Some((name, value))
+        })
         .collect()
 }
 
@@ -81,7 +86,7 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
     let (response, body) = if needs_body { read_json(response).await } else { (response, Value::Null) };
 
     let params = params(&route, &path);
-    let param = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned());
+    let param = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
     let text = |v: &Value| v.as_str().map(str::to_owned);
     let tenant = param("tenant_id").or_else(|| match action {
         "tenant.create" => text(&body["id"]),
@@ -118,22 +123,31 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
     response
 }
 
-/// Limits `/v1` requests per tenant ([`crate::throttle::Limits::admin_per_tenant_per_minute`]),
-/// whoever makes them: `429 rate_limited` with `Retry-After` beyond it.
+/// Limits `/v1` requests per tenant ([`crate::throttle::Limits::admin_per_tenant_per_minute`]):
+/// `429 rate_limited` with `Retry-After` beyond it. Only requests that got past
+/// authentication count, so anonymous traffic cannot use up a tenant's quota and lock its
+/// admins out; the tenant is the decoded, valid id the handlers act on.
 pub async fn limit_tenant_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let tenant = request
         .extensions()
         .get::<MatchedPath>()
         .and_then(|route| params(route.as_str(), request.uri().path()).into_iter().find(|(n, _)| *n == "tenant_id"))
-        .map(|(_, t)| t.to_owned());
-    if let Some(tenant) = tenant {
-        let limit = state.limits.admin_per_tenant_per_minute;
-        if let Err(wait) = state.rates.admit(&format!("tenant:{tenant}"), limit, 60, state.clock.now_millis()) {
-            return super::error::ApiError::rate_limited(wait, "Too many requests for this tenant; retry later.")
-                .into_response();
-        }
+        .and_then(|(_, t)| cognate_core::tenant::TenantId::parse(&t));
+    let Some(tenant) = tenant else {
+        return next.run(request).await;
+    };
+    let key = format!("tenant:{tenant}");
+    let limit = state.limits.admin_per_tenant_per_minute;
+    if let Err(wait) = state.rates.check(&key, limit, 60, state.clock.now_millis()) {
+        return super::error::ApiError::rate_limited(wait, "Too many requests for this tenant; retry later.")
+            .into_response();
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if response.status() != axum::http::StatusCode::UNAUTHORIZED {
+        // A request admitted just now counts even if it tips the window over.
+        let _ = state.rates.admit(&key, limit, 60, state.clock.now_millis());
+    }
+    response
 }
 
 /// Reads a (small, JSON) response body and rebuilds the response around it.
@@ -158,7 +172,8 @@ mod tests {
     #[test]
     fn path_parameters_align_with_the_route() {
         let p = params("/v1/tenants/{tenant_id}/members/{sub}", "/v1/tenants/acme/members/abc");
-        assert_eq!(p, [("tenant_id", "acme"), ("sub", "abc")]);
+        assert_eq!(p, [("tenant_id", "acme".to_owned()), ("sub", "abc".to_owned())]);
+        assert_eq!(params("/v1/tenants/{tenant_id}", "/v1/tenants/%61cme")[0].1, "acme");
         assert_eq!(action(&Method::GET, "/v1/tenants/{tenant_id}"), None);
         assert_eq!(action(&Method::POST, "/v1/api-keys/verify"), None);
         assert_eq!(action(&Method::DELETE, "/v1/tenants/{tenant_id}/members/{sub}"), Some("member.remove"));

@@ -65,7 +65,7 @@ pub(super) fn rejection(e: Rejection, what: &str) -> CognitoError {
         Rejection::Reused => CognitoError::new("RefreshTokenReuseException", "The refresh token was already used."),
         Rejection::NotMember => not_authorized("User is not a member of the requested tenant."),
         Rejection::Suspended => not_authorized("Tenant is suspended."),
-        Rejection::MfaRequired => not_authorized("MFA is required to switch to this tenant; sign in again."),
+        Rejection::MfaRequired => not_authorized("MFA is required for this tenant; sign in again with a code."),
         Rejection::Fault(cause) => CognitoError::internal(cause),
     }
 }
@@ -448,6 +448,9 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
     }
     if user.status != UserStatus::ForceChangePassword {
         return Err(invalid_session());
+    }
+    if !user.enabled {
+        return Err(not_authorized("User is disabled."));
     }
     let new_password = responses
         .get("NEW_PASSWORD")

@@ -59,12 +59,21 @@ const NO_SMS: &str = "SMS and email MFA are not supported by Cognate; use a soft
 struct Caller {
     user: User,
     setup: Option<(Session, AppClient)>,
+    /// An access token whose sign-in passed an MFA challenge.
+    mfa_session: bool,
 }
 
 /// Resolves `AccessToken` or `Session` (exactly one of them, as Cognito requires).
 async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&str>) -> Result<Caller, CognitoError> {
     match (access_token, session) {
-        (Some(token), None) => Ok(Caller { user: token_user(state, token).await?.1, setup: None }),
+        (Some(token), None) => {
+            let (_, user, claims) = token_user(state, token).await?;
+            let family = match claims.get("origin_jti").and_then(Value::as_str) {
+                Some(id) => state.store.get_family(id).await?,
+                None => None,
+            };
+            Ok(Caller { user, setup: None, mfa_session: family.is_some_and(|f| f.mfa) })
+        }
         (None, Some(sealed)) => {
             let session = setup_session(state, sealed)?;
             let client_id = ClientId::parse(&session.client).ok_or_else(invalid_session)?;
@@ -73,7 +82,7 @@ async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&s
             if session.pool != user.pool_id.as_str() || !user.enabled {
                 return Err(invalid_session());
             }
-            Ok(Caller { user, setup: Some((session, client)) })
+            Ok(Caller { user, setup: Some((session, client)), mfa_session: false })
         }
         _ => Err(CognitoError::invalid("Provide either an AccessToken or a Session, not both.")),
     }
@@ -105,6 +114,14 @@ async fn associate(state: &AppState, input: Value) -> OpResult {
         // A challenge session proves only the password: it may enrol a first token, never
         // replace one.
         return Err(invalid_session());
+    }
+    if caller.setup.is_none() && mfa.has_totp() && !caller.mfa_session {
+        // Nor may a session that did not pass MFA (signed in where MFA was not required):
+        // replacing the authenticator would let a stolen password defeat MFA elsewhere.
+        return Err(CognitoError::new(
+            "NotAuthorizedException",
+            "Replacing a software token needs a session that passed MFA: sign in with a code first.",
+        ));
     }
     let secret = totp::generate_secret(state.rng.as_ref());
     let now = state.clock.now_millis();

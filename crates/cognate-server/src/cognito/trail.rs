@@ -87,7 +87,7 @@ pub(super) async fn record(
     };
     // Calls that carry a token: the refresh token's family, or the access token's claims.
     if claims.is_none() {
-        session_of(state, input, &mut tenant, &mut pool, &mut sub).await;
+        session_of(state, input, result.is_ok(), &mut tenant, &mut pool, &mut sub).await;
     }
     if claims.is_none()
         && tenant.is_none()
@@ -118,10 +118,11 @@ pub(super) async fn record(
 }
 
 /// The session a token in the input belongs to: a refresh token's family (its tenant and
-/// user), or an access token's claims (read, not verified: the operation verified it).
+/// user), or, when the operation accepted it (`verified`), an access token's claims.
 async fn session_of(
     state: &AppState,
     input: &Value,
+    verified: bool,
     tenant: &mut Option<String>,
     pool_id: &mut Option<String>,
     sub: &mut Option<String>,
@@ -138,7 +139,9 @@ async fn session_of(
         }
         return;
     }
-    let access = text(input, &["AccessToken"]).or_else(|| text(input, &["Token"]));
+    // An access token's claims count only when the operation accepted the token: a refused
+    // (possibly forged) token must not place events in a tenant's chain.
+    let access = text(input, &["AccessToken"]).or_else(|| text(input, &["Token"])).filter(|_| verified);
     if let Some(claims) = access.and_then(|t| cognate_core::jwt::decode(t).ok()) {
         let c = &claims.claims;
         *tenant = text(c, &["custom:tenantId"]).map(str::to_owned);
