@@ -51,8 +51,8 @@ pub async fn create_credential(
 /// Ensures the shared pool exists (once, even with several nodes starting together) and
 /// returns its id. Its schema carries the tenant attributes of the hybrid model.
 pub async fn ensure_shared_pool(state: &AppState) -> Result<PoolId, StoreError> {
-    if let Some(id) = state.store.get_meta(SHARED_POOL_KEY).await? {
-        return PoolId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("shared pool id {id}")));
+    if let Some(id) = crate::tenancy::shared_pool_id(state).await? {
+        return Ok(id);
     }
     let candidate = PoolId::generate(&state.settings.region, state.rng.as_ref());
     let winner = state.store.put_meta_if_absent(SHARED_POOL_KEY, candidate.as_str()).await?;

@@ -54,6 +54,8 @@ pub struct AppState {
     pub rates: Arc<dyn crate::throttle::RateLimiter>,
     /// Audit events recorded but not yet written.
     pub audit: Arc<crate::audit::AuditLog>,
+    /// Immutable ids (shared pool, default clients) cached on this node.
+    pub ids: Arc<crate::tenancy::IdCache>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             usage: Arc::default(),
             rates: Arc::new(crate::throttle::WindowLimiter::default()),
             audit: Arc::default(),
+            ids: Arc::default(),
         }
     }
 }

@@ -52,7 +52,35 @@ pub enum Placement {
 
 /// The shared pool's id, if it was created.
 pub async fn shared_pool_id(state: &AppState) -> Result<Option<PoolId>, StoreError> {
-    Ok(state.store.get_meta(SHARED_POOL_KEY).await?.and_then(|id| PoolId::parse(&id)))
+    if let Some(id) = state.ids.shared_pool.get() {
+        return Ok(Some(id.clone()));
+    }
+    let id = state.store.get_meta(SHARED_POOL_KEY).await?.and_then(|id| PoolId::parse(&id));
+    if let Some(id) = &id {
+        let _ = state.ids.shared_pool.set(id.clone());
+    }
+    Ok(id)
+}
+
+/// Ids that never change once recorded — the shared pool's, each placement pool's default
+/// client — cached on this node so sign-in, discovery and tenant views do not read them
+/// from the database on every request.
+#[derive(Debug, Default)]
+pub struct IdCache {
+    shared_pool: std::sync::OnceLock<PoolId>,
+    default_clients: std::sync::RwLock<std::collections::HashMap<PoolId, ClientId>>,
+}
+
+impl IdCache {
+    fn default_client(&self, pool: &PoolId) -> Option<ClientId> {
+        self.default_clients.read().ok()?.get(pool).cloned()
+    }
+
+    fn remember_default_client(&self, pool: &PoolId, client: &ClientId) {
+        if let Ok(mut map) = self.default_clients.write() {
+            map.insert(pool.clone(), client.clone());
+        }
+    }
 }
 
 /// Whether (and how) `pool` is managed by the tenancy control plane.
@@ -457,10 +485,15 @@ fn default_client_key(pool: &PoolId) -> String {
 /// The placement pool's default app client (public, password sign-in and refresh), the
 /// one discovery hands to login pages; created on first use, once even with several nodes.
 pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId, StoreError> {
+    if let Some(id) = state.ids.default_client(pool) {
+        return Ok(id);
+    }
     let key = default_client_key(pool);
     let parse = |id: String| ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("default client {id}")));
     if let Some(id) = state.store.get_meta(&key).await? {
-        return parse(id);
+        let id = parse(id)?;
+        state.ids.remember_default_client(pool, &id);
+        return Ok(id);
     }
     let now = state.clock.now_millis();
     let client = AppClient {
@@ -481,7 +514,9 @@ pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId,
         // Another node won the race; keep one default client.
         state.store.delete_client(pool, &client.id).await?;
     }
-    parse(winner)
+    let id = parse(winner)?;
+    state.ids.remember_default_client(pool, &id);
+    Ok(id)
 }
 
 #[cfg(test)]
