@@ -87,26 +87,51 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(fresh_server):
     assert sign_in(srv, client, "dave", PASSWORD, "198.18.0.200")[0] == "TooManyRequestsException"
 
 
+def _tenant_admin_token(t: Tenancy, tenant: dict, role: str = "admin") -> str:
+    user = t.new_user(tenant["id"], role)
+    return t.sign_in(tenant["clientId"], user.email, tenant_id=tenant["id"])["AccessToken"]
+
+
 def test_admin_api_is_limited_per_tenant(fresh_server):
     srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "5"})
     t = Tenancy(srv)
     a, b = t.create_tenant("rate-a"), t.create_tenant("rate-b")
-    statuses = [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code for _ in range(5)]
+    a_admin, b_admin = _tenant_admin_token(t, a), _tenant_admin_token(t, b)
+    statuses = [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=a_admin).status_code for _ in range(5)]
     assert statuses == [200] * 5
-    refused = v1(srv, "GET", f"/v1/tenants/{a['id']}/members", bearer=admin_bearer(srv))
+    refused = v1(srv, "GET", f"/v1/tenants/{a['id']}/members", bearer=a_admin)
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    # Another tenant is not affected.
+    # Another tenant is not affected, and platform admins are subject to no tenant's quota.
+    assert v1(srv, "GET", f"/v1/tenants/{b['id']}", bearer=b_admin).status_code == 200
+    assert v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code == 200
+
+
+def test_outsiders_cannot_use_up_another_tenants_quota(fresh_server):
+    """A read-only user of tenant A hammering tenant B gets 403s, then 429s of their own;
+    B's admin and the platform admin never notice."""
+    srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "5"})
+    t = Tenancy(srv)
+    a, b = t.create_tenant("rate-x"), t.create_tenant("rate-y")
+    outsider = _tenant_admin_token(t, a, "read_only")
+    b_admin = _tenant_admin_token(t, b)
+    codes = [v1(srv, "GET", f"/v1/tenants/{b['id']}/members", bearer=outsider).status_code for _ in range(12)]
+    assert codes[:5] == [403] * 5 and set(codes[5:]) == {429}, codes
+    for _ in range(5):
+        assert v1(srv, "GET", f"/v1/tenants/{b['id']}/members", bearer=b_admin).status_code == 200
     assert v1(srv, "GET", f"/v1/tenants/{b['id']}", bearer=admin_bearer(srv)).status_code == 200
+    # the outsider's own tenant is not charged for the refused attempts either
+    assert v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=_tenant_admin_token(t, a)).status_code == 200
 
 
 def test_anonymous_requests_do_not_use_up_a_tenants_quota(fresh_server):
     srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "3"})
     t = Tenancy(srv)
     a = t.create_tenant("rate-q")
+    token = _tenant_admin_token(t, a)
     for _ in range(10):
         assert v1(srv, "GET", f"/v1/tenants/{a['id']}").status_code == 401
-    assert [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code
+    assert [v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=token).status_code
             for _ in range(3)] == [200, 200, 200]
-    assert v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=admin_bearer(srv)).status_code == 429
+    assert v1(srv, "GET", f"/v1/tenants/{a['id']}", bearer=token).status_code == 429

@@ -27,8 +27,22 @@ def create_key(server, tenant: str, **body) -> dict:
     return v1_ok(v1(server, "POST", f"/v1/tenants/{tenant}/api-keys", bearer=admin_bearer(server), body=body), 201)
 
 
-def confidential_client(server) -> tuple[str, str]:
-    """A confidential app client made with boto3: the verifier credentials a service uses."""
+def confidential_client(server, tenant: str | None = None) -> tuple[str, str]:
+    """A confidential app client made with boto3: the verifier credentials a service uses.
+    It lives in the pool where `tenant` is placed (the shared pool when None); a verifier
+    answers only for the tenants of its own pool."""
+    idp = server.cognito
+    if tenant is None:
+        pool = v1_ok(v1(server, "GET", "/v1/discovery", bearer=None,
+                        params={"email": f"nobody@{uid()}.example"}))["poolId"]
+    else:
+        pool = v1_ok(v1(server, "GET", f"/v1/tenants/{tenant}", bearer=admin_bearer(server)))["poolId"]
+    c = idp.create_user_pool_client(UserPoolId=pool, ClientName="verifier", GenerateSecret=True)["UserPoolClient"]
+    return c["ClientId"], c["ClientSecret"]
+
+
+def unrelated_client(server) -> tuple[str, str]:
+    """A confidential client of a pool that holds no tenant."""
     idp = server.cognito
     pool = idp.create_user_pool(PoolName=f"svc-{uid()}")["UserPool"]["Id"]
     c = idp.create_user_pool_client(UserPoolId=pool, ClientName="verifier", GenerateSecret=True)["UserPoolClient"]
@@ -47,7 +61,7 @@ def usage_total(server, tenant: str, key_id: str) -> int:
 
 def test_lifecycle_and_verification_as_a_confidential_client(server):
     tenant = create_tenant(server)
-    auth = confidential_client(server)
+    auth = confidential_client(server, tenant)
     created = create_key(server, tenant, scopes=["notes:read"])
     key, key_id = created["key"], created["id"]
     assert key.startswith("cog_") and len(key) == 50 and created["prefix"] == key[:12]
@@ -86,7 +100,7 @@ def test_lifecycle_and_verification_as_a_confidential_client(server):
 
 def test_rate_limit_answers_429_with_retry_after(server):
     tenant = create_tenant(server)
-    auth = confidential_client(server)
+    auth = confidential_client(server, tenant)
     key = create_key(server, tenant, rateLimit={"requests": 5, "perSeconds": 3600})["key"]
     assert [verify(server, key, auth).status_code for _ in range(5)] == [200] * 5
     refused = verify(server, key, auth)
@@ -98,7 +112,7 @@ def test_rate_limit_answers_429_with_retry_after(server):
 def test_usage_is_exact_after_a_concurrent_burst_and_survives_a_restart(fresh_server):
     server = fresh_server()
     tenant = create_tenant(server)
-    auth = confidential_client(server)
+    auth = confidential_client(server, tenant)
     created = create_key(server, tenant)
     key, key_id = created["key"], created["id"]
     other = create_key(server, tenant)
@@ -128,6 +142,52 @@ def test_usage_is_exact_after_a_concurrent_burst_and_survives_a_restart(fresh_se
     assert abs(view["lastUsedAt"] - time.time()) < 120
 
 
+def test_verifiers_answer_only_for_the_tenants_of_their_pool(server):
+    """A client of pool P verifies and reports usage only for keys of tenants placed in P;
+    any other key is `unknown_key` (no id, no state leaked) and a report naming another
+    tenant is refused whole."""
+    shared_tenant = create_tenant(server)
+    platinum = f"plat-{uid()}"
+    v1_ok(v1(server, "POST", "/v1/tenants", bearer=admin_bearer(server),
+             body={"id": platinum, "name": platinum, "tier": "platinum"}), 201)
+    shared_key = create_key(server, shared_tenant)
+    platinum_key = create_key(server, platinum)
+    revoked = create_key(server, platinum)
+    assert v1(server, "DELETE", f"/v1/tenants/{platinum}/api-keys/{revoked['id']}",
+              bearer=admin_bearer(server)).status_code == 204
+
+    shared_client = confidential_client(server, shared_tenant)
+    platinum_client = confidential_client(server, platinum)
+    stranger = unrelated_client(server)
+
+    assert verify(server, shared_key["key"], shared_client).json()["valid"] is True
+    assert verify(server, platinum_key["key"], platinum_client).json()["valid"] is True
+    unknown = {"valid": False, "code": "unknown_key"}
+    for key, auth in [(shared_key, platinum_client), (shared_key, stranger),
+                      (platinum_key, shared_client), (platinum_key, stranger),
+                      (revoked, shared_client)]:
+        assert verify(server, key["key"], auth).json() == unknown
+    # a platform admin verifies any tenant's key
+    r = v1(server, "POST", "/v1/api-keys/verify", bearer=admin_bearer(server),
+           body={"key": platinum_key["key"], "countUsage": False})
+    assert v1_ok(r)["valid"] is True
+
+    def report(auth, *items):
+        return requests.post(f"{server.url}/v1/api-keys/usage", auth=auth, timeout=10,
+                             json={"items": [{"tenantId": t, "keyId": k, "count": 1000} for t, k in items]})
+
+    before = usage_total(server, platinum, platinum_key["id"])
+    for auth in (shared_client, stranger):
+        assert_v1_error(report(auth, (platinum, platinum_key["id"])), 403, "forbidden")
+    # one foreign item spoils the whole report: nothing recorded, not even the allowed one
+    assert_v1_error(report(platinum_client, (platinum, platinum_key["id"]),
+                           (shared_tenant, shared_key["id"])), 403, "forbidden")
+    assert_v1_error(report(shared_client, ("no-such-tenant", "ak_x")), 403, "forbidden")
+    assert usage_total(server, platinum, platinum_key["id"]) == before
+    assert report(platinum_client, (platinum, platinum_key["id"])).status_code == 204
+    assert usage_total(server, platinum, platinum_key["id"]) == before + 1000
+
+
 # --- through the example API (cognate-guard's in-process verifier) -------------------
 
 
@@ -135,7 +195,7 @@ def test_usage_is_exact_after_a_concurrent_burst_and_survives_a_restart(fresh_se
 def notes_with_keys(server, tmp_path):
     """notes-api trusting Cognate's shared pool for JWTs and Cognate for API keys, with a
     one-second key cache so revocation is seen within a bounded, short time."""
-    client_id, client_secret = confidential_client(server)
+    client_id, client_secret = confidential_client(server)  # the shared pool's: standard tenants
     binary = cognate_bin().parent / "notes-api"
     if not binary.exists():
         pytest.fail(f"notes-api binary not found at {binary} (cargo build -p notes-api)")

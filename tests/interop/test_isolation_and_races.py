@@ -175,3 +175,41 @@ def test_unique_names_across_many_pools(cognito):
     name = f"same-name-{uid()}"
     ids = {cognito.create_user_pool(PoolName=name)["UserPool"]["Id"] for _ in range(3)}
     assert len(ids) == 3  # pool names are not unique in Cognito
+
+
+def test_two_admins_demoting_each_other_at_once_leave_an_admin(server, tenancy):
+    """The last-admin rule holds under concurrency: two admins demoting (or removing) each
+    other at the same moment, over several rounds, never leave a tenant without an admin."""
+    import requests  # noqa: PLC0415
+
+    from cognate_harness import v1  # noqa: PLC0415
+
+    for round_ in range(6):
+        tenant = tenancy.create_tenant("race")
+        tid, client = tenant["id"], tenant["clientId"]
+        admins = [tenancy.new_user(tid, "admin") for _ in range(2)]
+        tokens = [tenancy.sign_in(client, u.email, tenant_id=tid)["AccessToken"] for u in admins]
+        barrier = threading.Barrier(2)
+        results: list[requests.Response | None] = [None, None]
+
+        def act(i: int) -> None:
+            other = admins[1 - i].sub
+            barrier.wait()
+            if round_ % 2 == 0:
+                results[i] = v1(server, "PATCH", f"/v1/tenants/{tid}/members/{other}",
+                                bearer=tokens[i], body={"role": "member"})
+            else:
+                results[i] = v1(server, "DELETE", f"/v1/tenants/{tid}/members/{other}", bearer=tokens[i])
+
+        threads = [threading.Thread(target=act, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(r.status_code for r in results)
+        # one wins; the other is refused (409 last_admin, or 403 when the winner's change
+        # already took away the loser's admin role before it was authorised)
+        assert statuses[0] in (200, 204) and statuses[1] in (403, 409), [r.text for r in results]
+        members = tenancy.list_all(f"/v1/tenants/{tid}/members")
+        admins_left = [m for m in members if m["status"] == "active" and m["role"] == "admin"]
+        assert len(admins_left) == 1, members

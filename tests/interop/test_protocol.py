@@ -93,6 +93,30 @@ def test_tampered_target_header(server):
     assert_raw_error(resp, "InvalidSignatureException")
 
 
+def test_signature_without_the_operation_cannot_be_replayed(server, make_pool):
+    """A signature over only host and x-amz-date (a valid SigV4 form) would let a captured
+    AdminGetUser be replayed as AdminDeleteUser: the operation must be signed."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    pool = make_pool()
+    server.cognito.admin_create_user(UserPoolId=pool["Id"], Username="victim", MessageAction="SUPPRESS")
+    body = json.dumps({"UserPoolId": pool["Id"], "Username": "victim"}).encode()
+    creds = server.credentials()
+    req = AWSRequest(method="POST", url=server.url + "/", data=body,
+                     headers={"Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(creds["key"], creds["secret"]), "cognito-idp", "local").add_auth(req)
+    headers = dict(req.prepare().headers.items())
+    assert "SignedHeaders=content-type;host;x-amz-date," in headers["Authorization"]
+    for op in ("AdminGetUser", "AdminDeleteUser"):
+        headers["X-Amz-Target"] = f"AWSCognitoIdentityProviderService.{op}"
+        resp = requests.post(server.url + "/", data=body, headers=headers, timeout=30)
+        err = assert_raw_error(resp, "InvalidSignatureException")
+        assert "x-amz-target" in err["message"]
+    assert server.cognito.admin_get_user(UserPoolId=pool["Id"], Username="victim")["Username"] == "victim"
+
+
 @pytest.mark.parametrize("operation,body", [
     ("ListUserPools", {"MaxResults": 1}),
     ("CreateUserPool", {"PoolName": "unsigned"}),

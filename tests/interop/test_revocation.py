@@ -195,3 +195,55 @@ def test_revocation_feed_is_per_pool_and_authenticated(server, cognito, app, wat
     assert resp.status_code in (401, 403), resp.text
     # ... and its own pool's feed does not show this pool's revocations
     assert feed_items(server, stranger)[0] == []
+
+
+# --------------------------------------------------------------------------- disable / delete
+
+
+def _introspect(server, watcher, token):
+    resp = requests.post(f"{server.url}/oauth2/introspect", data={"token": token},
+                         auth=(watcher.client_id, watcher.client_secret), timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_disable_revokes_and_enable_restores_nothing(server, cognito, app, watcher,
+                                                     make_confirmed_user, sign_in):
+    """AdminDisableUser revokes every token family at once (as Cognito does) and publishes
+    it; AdminEnableUser brings no old token back."""
+    _, cursor = feed_items(server, watcher)
+    username = make_confirmed_user(app.pool_id)
+    tokens = sign_in(app, username)
+    sub = jwt_claims(tokens["AccessToken"])["sub"]
+
+    cognito.admin_disable_user(UserPoolId=app.pool_id, Username=username)
+    items, cursor = feed_items(server, watcher, after=cursor)
+    assert [i for i in items if i["kind"] == "user" and i["sub"] == sub], items
+
+    cognito.admin_enable_user(UserPoolId=app.pool_id, Username=username)
+    with raises_cognito("NotAuthorizedException"):
+        cognito.get_user(AccessToken=tokens["AccessToken"])
+    with raises_cognito("NotAuthorizedException"):
+        cognito.initiate_auth(ClientId=app.client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                              AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})
+    assert _introspect(server, watcher, tokens["AccessToken"])["active"] is False
+    # a new sign-in after re-enabling works
+    fresh = sign_in(app, username)
+    assert cognito.get_user(AccessToken=fresh["AccessToken"])["Username"] == username
+
+
+@pytest.mark.parametrize("how", ["admin", "self"])
+def test_deleted_users_are_published(server, cognito, app, watcher, make_confirmed_user,
+                                     sign_in, how):
+    _, cursor = feed_items(server, watcher)
+    username = make_confirmed_user(app.pool_id)
+    tokens = sign_in(app, username)
+    sub = jwt_claims(tokens["AccessToken"])["sub"]
+    if how == "admin":
+        cognito.admin_delete_user(UserPoolId=app.pool_id, Username=username)
+    else:
+        cognito.delete_user(AccessToken=tokens["AccessToken"])
+    items, _ = feed_items(server, watcher, after=cursor)
+    published = [i for i in items if i["kind"] == "user" and i["sub"] == sub]
+    assert len(published) == 1, items
+    assert published[0]["notBefore"] >= jwt_claims(tokens["AccessToken"])["iat"]

@@ -7,6 +7,9 @@ pub enum StoreError {
     /// A uniqueness rule was broken; the payload names the rule (e.g. `username`).
     #[error("conflict on {0}")]
     Conflict(&'static str),
+    /// The change would leave a tenant without an active admin; nothing was written.
+    #[error("the tenant would be left without an active admin")]
+    LastAdmin,
     /// The row the write needed does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -64,7 +64,13 @@ pub trait UserRepo: Send + Sync {
     async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>>;
     /// Replaces the user's status, password and attributes (re-indexing them).
     async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
-    async fn delete_user(&self, pool: &PoolId, sub: &str) -> Result<()>;
+    /// Saves `user` and, in the same transaction, signs them out everywhere as of `at`
+    /// (as [`TokenRepo::sign_out_user`]): disabling a user revokes every token family and
+    /// publishes it on the revocation feed; re-enabling later restores none of them.
+    async fn update_user_signed_out(&self, user: &User, keys: &UserKeys, at: i64) -> Result<()>;
+    /// Deletes the user and, in the same transaction, publishes a user revocation as of
+    /// `at` so resource servers polling the feed refuse the user's tokens before `exp`.
+    async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;
     /// Users ordered by username key, after the page cursor (a username key).
     async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>>;
     /// Number of users in a pool (DescribeUserPool's EstimatedNumberOfUsers).
@@ -290,6 +296,18 @@ pub trait MembershipRepo: Send + Sync {
     /// the user is created first in the same transaction (key conflicts as
     /// [`UserRepo::create_user`]).
     async fn save_membership(&self, m: &Membership, user: Option<(&User, &UserKeys)>, create_user: bool) -> Result<()>;
+    /// Changes an existing member (a new role, or removal) as [`MembershipRepo::save_membership`]
+    /// does, keeping the tenant's last admin: under a per-tenant lock held to the end of
+    /// the transaction, refuses with [`StoreError::LastAdmin`] (writing nothing) when the
+    /// member is an active admin, the change leaves them none, and no other active admin
+    /// exists. With `revoke_at`, the member's token families bound to the tenant are
+    /// revoked and published in the same transaction (removal).
+    async fn change_membership(
+        &self,
+        m: &Membership,
+        user: Option<(&User, &UserKeys)>,
+        revoke_at: Option<i64>,
+    ) -> Result<()>;
     /// `NotFound("membership")` when the user is not a member (active or removed).
     async fn set_membership_role(&self, tenant: &TenantId, sub: &str, role: Role) -> Result<()>;
     /// Marks the membership removed (the row stays); `NotFound("membership")`.

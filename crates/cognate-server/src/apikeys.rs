@@ -15,6 +15,7 @@ use std::time::Duration;
 use cognate_core::StoreError;
 use cognate_core::apikey::{self, ApiKey, KeyRefusal, UsageDelta};
 use cognate_core::crypto::constant_time_eq;
+use cognate_core::ids::PoolId;
 use cognate_core::tenant::{TenantId, TenantStatus};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,7 +36,11 @@ pub enum VerifyFailure {
 
 /// Checks a presented key: shape and checksum first (no storage touched), then the stored
 /// record by hash, its own state (revoked, expired, rotated past grace) and its tenant's.
-pub async fn verify(state: &AppState, key: &str) -> Result<ApiKey, VerifyFailure> {
+///
+/// `serving` is the pool whose tenants the verifier answers for (`None`: any tenant, for
+/// platform admins). A key of a tenant placed elsewhere is refused as unknown, so a client
+/// of an unrelated pool learns nothing about it, not even its id.
+pub async fn verify(state: &AppState, key: &str, serving: Option<&PoolId>) -> Result<ApiKey, VerifyFailure> {
     if !apikey::well_formed(key) {
         return Err(KeyRefusal::Malformed.into());
     }
@@ -44,8 +49,11 @@ pub async fn verify(state: &AppState, key: &str) -> Result<ApiKey, VerifyFailure
     if !constant_time_eq(record.key_hash.as_bytes(), hash.as_bytes()) {
         return Err(KeyRefusal::Unknown.into());
     }
-    record.check(state.clock.now_millis())?;
     let tenant = state.store.get_tenant(&record.tenant_id).await?.ok_or(KeyRefusal::Unknown)?;
+    if serving.is_some_and(|pool| *pool != tenant.pool_id) {
+        return Err(KeyRefusal::Unknown.into());
+    }
+    record.check(state.clock.now_millis())?;
     if tenant.status != TenantStatus::Active {
         return Err(KeyRefusal::TenantSuspended.into());
     }

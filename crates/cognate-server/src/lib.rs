@@ -30,10 +30,6 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
-        .merge(
-            api::routes()
-                .route_layer(axum::middleware::from_fn_with_state(state.clone(), api::limit_tenant_rate))
-                .route_layer(axum::middleware::from_fn_with_state(state.clone(), api::record_mutations)),
-        )
+        .merge(api::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), api::record_mutations)))
         .with_state(state)
 }

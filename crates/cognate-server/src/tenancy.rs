@@ -366,7 +366,8 @@ pub async fn accept(
 
 /// Ends `sub`'s membership of `tenant`: the row is kept as removed, the role group left,
 /// the home tenant attributes moved to another active tenant (or cleared), and the
-/// member's refresh tokens for the tenant revoked.
+/// member's refresh tokens for the tenant revoked. The tenant's last admin cannot leave
+/// ([`StoreError::LastAdmin`]).
 pub async fn leave(state: &AppState, tenant: &Tenant, existing: &Membership) -> Result<(), StoreError> {
     let mut m = existing.clone();
     m.status = MembershipStatus::Removed;
@@ -385,9 +386,25 @@ pub async fn leave(state: &AppState, tenant: &Tenant, existing: &Membership) -> 
         let keys = user.keys(&pool.settings);
         record = Some((user, keys));
     }
-    state.store.save_membership(&m, record.as_ref().map(|(u, k)| (u, k)), false).await?;
-    state.store.revoke_tenant_families(&tenant.id, Some(&m.sub), state.clock.now_millis()).await?;
-    Ok(())
+    // One transaction: the last-admin rule, the removal and the revocation of the member's
+    // tokens for this tenant.
+    let now = state.clock.now_millis();
+    state.store.change_membership(&m, record.as_ref().map(|(u, k)| (u, k)), Some(now)).await
+}
+
+/// Gives an active member another role, keeping the tenant's last admin
+/// ([`StoreError::LastAdmin`]) — checked and written in one transaction, so two admins
+/// demoting each other at once cannot leave the tenant without one.
+pub async fn change_role(
+    state: &AppState,
+    tenant: &Tenant,
+    existing: &Membership,
+    role: Role,
+) -> Result<(), StoreError> {
+    let mut m = existing.clone();
+    m.role = role;
+    m.tenant_id = tenant.id.clone();
+    state.store.change_membership(&m, None, None).await
 }
 
 fn membership(state: &AppState, tenant: &Tenant, sub: &str, role: Role, status: MembershipStatus) -> Membership {

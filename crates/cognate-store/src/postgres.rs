@@ -138,8 +138,14 @@ const PLATFORM_SCOPE: &str = "SELECT set_config('app.platform', 'on', true)";
 /// rows that reference the tenant when a concurrent deletion must not fail the write.
 const HOLD_TENANT: &str = "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE";
 
-/// Audit writes start as any transaction does; `AUDIT_LOCK` orders them per chain.
-const AUDIT_BEGIN: &str = "BEGIN";
+/// Audit writes and guarded membership changes start as any transaction does;
+/// `AUDIT_LOCK` and `MEMBERS_LOCK` order them.
+const WRITE_BEGIN: &str = "BEGIN";
+
+/// Changes that could take a tenant's last admin away take this transaction-scoped lock on
+/// the tenant before counting its admins, so two concurrent demotions or removals run one
+/// after the other and the second sees the first's result (its own namespace: the seed).
+const MEMBERS_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270619))";
 
 /// Appenders (and purges) of one audit chain take this transaction-scoped lock on the
 /// chain, so each reads the head the previous one committed and no two fork the chain.

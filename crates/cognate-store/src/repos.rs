@@ -517,14 +517,24 @@ macro_rules! repos {
                 tx.commit().await.map_err(backend_err)
             }
 
-            async fn delete_user(&self, pool: &PoolId, sub: &str) -> Result<()> {
+            async fn update_user_signed_out(&self, u: &User, k: &UserKeys, at: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                Self::replace_user(&mut tx, u, k).await?;
+                Self::sign_out_in(&mut tx, &u.pool_id, &u.sub, at).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 let done = sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
                     .bind(pool.as_str())
                     .bind(sub)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(backend_err)?;
-                affected(done.rows_affected(), "user")
+                affected(done.rows_affected(), "user")?;
+                Self::publish_revocation(&mut tx, pool, RevocationKind::User, sub, at).await?;
+                tx.commit().await.map_err(backend_err)
             }
 
             async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
@@ -1100,6 +1110,33 @@ macro_rules! repos {
                 Ok(())
             }
 
+            /// Global sign-out inside `tx`: the user's tokens issued before `at` stop
+            /// working, every family is revoked, and the feed says so.
+            async fn sign_out_in(tx: &mut sqlx::Transaction<'_, Db>, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+                let done = sqlx::query(
+                    "UPDATE users SET tokens_valid_after = $1 WHERE pool_id = $2 AND sub = $3 AND tokens_valid_after < $1",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(sub)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_err)?;
+                sqlx::query(
+                    "UPDATE token_families SET revoked_at = $1 WHERE pool_id = $2 AND sub = $3 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(sub)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_err)?;
+                if done.rows_affected() > 0 {
+                    Self::publish_revocation(tx, pool, RevocationKind::User, sub, at).await?;
+                }
+                Ok(())
+            }
+
             /// Revokes every unrevoked family bound to `tenant` (only `sub`'s when given)
             /// inside `tx` and publishes each, as `revoke_family` does; returns how many.
             async fn revoke_tenant_families_in(
@@ -1231,27 +1268,7 @@ macro_rules! repos {
 
             async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                let done = sqlx::query(
-                    "UPDATE users SET tokens_valid_after = $1 WHERE pool_id = $2 AND sub = $3 AND tokens_valid_after < $1",
-                )
-                .bind(at)
-                .bind(pool.as_str())
-                .bind(sub)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                sqlx::query(
-                    "UPDATE token_families SET revoked_at = $1 WHERE pool_id = $2 AND sub = $3 AND revoked_at IS NULL",
-                )
-                .bind(at)
-                .bind(pool.as_str())
-                .bind(sub)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-                if done.rows_affected() > 0 {
-                    Self::publish_revocation(&mut tx, pool, RevocationKind::User, sub, at).await?;
-                }
+                Self::sign_out_in(&mut tx, pool, sub, at).await?;
                 tx.commit().await.map_err(backend_err)
             }
 

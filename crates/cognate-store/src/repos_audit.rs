@@ -71,11 +71,11 @@ macro_rules! audit_repos {
                 Ok(tx)
             }
 
-            /// Begins a transaction that writes the audit trail (`AUDIT_BEGIN`: on SQLite it
+            /// Begins a transaction that writes the audit trail (`WRITE_BEGIN`: on SQLite it
             /// takes the write lock up front, so the reads of a chain's head cannot pin a
             /// snapshot that a concurrent appender makes stale).
             async fn audit_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
-                self.pool.begin_with(super::AUDIT_BEGIN).await.map_err(backend_err)
+                self.pool.begin_with(super::WRITE_BEGIN).await.map_err(backend_err)
             }
 
             /// Switches `tx` to `chain` (its scope lasts until the end of the transaction or

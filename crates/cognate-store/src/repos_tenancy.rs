@@ -532,6 +532,50 @@ macro_rules! tenancy_repos {
                 tx.commit().await.map_err(backend_err)
             }
 
+            async fn change_membership(
+                &self,
+                m: &Membership,
+                user: Option<(&User, &UserKeys)>,
+                revoke_at: Option<i64>,
+            ) -> Result<()> {
+                let mut tx = self.pool.begin_with(super::WRITE_BEGIN).await.map_err(backend_err)?;
+                sqlx::query(super::SET_TENANT).bind(m.tenant_id.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(super::MEMBERS_LOCK).bind(m.tenant_id.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
+                let current = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")
+                    .bind(m.tenant_id.as_str())
+                    .bind(&m.sub)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend_err)?
+                    .as_ref()
+                    .map(membership_from)
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("membership"))?;
+                let was_admin = current.status == MembershipStatus::Active && current.role == Role::Admin;
+                let stays_admin = m.status == MembershipStatus::Active && m.role == Role::Admin;
+                if was_admin && !stays_admin {
+                    let others: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND sub <> $2 AND role = $3 AND status = $4",
+                    )
+                    .bind(m.tenant_id.as_str())
+                    .bind(&m.sub)
+                    .bind(Role::Admin.as_str())
+                    .bind(MembershipStatus::Active.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                    if others == 0 {
+                        tx.rollback().await.map_err(backend_err)?;
+                        return Err(StoreError::LastAdmin);
+                    }
+                }
+                Self::save_membership_in(&mut tx, m, user, false).await?;
+                if let Some(at) = revoke_at {
+                    Self::revoke_tenant_families_in(&mut tx, &m.tenant_id, Some(&m.sub), at).await?;
+                }
+                tx.commit().await.map_err(backend_err)
+            }
+
             async fn get_membership(&self, tenant: &TenantId, sub: &str) -> Result<Option<Membership>> {
                 let mut tx = self.tenant_scope(tenant).await?;
                 let row = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")

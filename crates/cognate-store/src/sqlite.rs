@@ -59,12 +59,16 @@ const PLATFORM_SCOPE: &str = "SELECT 1";
 /// would pin a snapshot that a concurrent writer could make stale, failing the upgrade.)
 const HOLD_TENANT: &str = "SELECT $1";
 
-/// Audit appends and purges read a chain's head before writing: `BEGIN IMMEDIATE` takes the
-/// write lock first (waiting out other writers), so that read never pins a snapshot a
-/// concurrent writer could make stale (see `HOLD_TENANT`).
-const AUDIT_BEGIN: &str = "BEGIN IMMEDIATE";
+/// Transactions that read before they write and must decide on what they read (audit
+/// appends and purges read a chain's head; membership changes count a tenant's admins):
+/// `BEGIN IMMEDIATE` takes the write lock first (waiting out other writers), so that read
+/// never pins a snapshot a concurrent writer could make stale (see `HOLD_TENANT`).
+const WRITE_BEGIN: &str = "BEGIN IMMEDIATE";
 
-/// No-op that still takes the chain parameter: `AUDIT_BEGIN` already serialises writers.
+/// No-op that still takes the tenant parameter: `WRITE_BEGIN` already serialises writers.
+const MEMBERS_LOCK: &str = "SELECT $1";
+
+/// No-op that still takes the chain parameter: `WRITE_BEGIN` already serialises writers.
 const AUDIT_LOCK: &str = "SELECT $1";
 
 /// SQLite has no privileges to keep the serving code from deleting events: the store purges

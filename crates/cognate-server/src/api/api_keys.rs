@@ -562,10 +562,10 @@ pub struct RefusedKey {
 /// Verify an API key (for services).
 pub async fn verify(
     State(state): State<AppState>,
-    _verifier: KeyVerifier,
+    verifier: KeyVerifier,
     Json(req): Json<VerifyRequest>,
 ) -> Result<axum::Json<VerifyAnswer>, ApiError> {
-    let key = match apikeys::verify(&state, &req.key).await {
+    let key = match apikeys::verify(&state, &req.key, verifier.pool.as_ref()).await {
         Ok(key) => key,
         Err(VerifyFailure::Refused(refusal)) => {
             tracing::debug!(code = refusal.code(), "API key refused");
@@ -623,7 +623,7 @@ pub struct UsageReport {
         (status = 204, description = "The counts are recorded (for today, UTC)."),
         (status = 400, description = "A malformed report (`invalid_request`).", body = ErrorBody),
         (status = 401, description = "No or invalid verifier credentials (`unauthorized`).", body = ErrorBody),
-        (status = 403, description = "A user token (`forbidden`).", body = ErrorBody),
+        (status = 403, description = "A user token, or a tenant outside the client's pool (`forbidden`); nothing is recorded.", body = ErrorBody),
     ),
     security(("client" = []), ("platform_admin" = [])),
 )]
@@ -638,9 +638,28 @@ pub async fn report_usage(
     }
     let now = state.clock.now_millis();
     let mut deltas = Vec::with_capacity(report.items.len());
+    // Each tenant's placement is read once per report.
+    let mut placements: BTreeMap<TenantId, bool> = BTreeMap::new();
     for item in report.items {
         if !(1..=1_000_000_000).contains(&item.count) {
             return Err(ApiError::invalid_request("count must be 1 to 1000000000."));
+        }
+        let served = match placements.get(&item.tenant_id) {
+            Some(served) => *served,
+            None => {
+                let tenant = state.store.get_tenant(&item.tenant_id).await?;
+                let served = tenant.is_some_and(|t| verifier.serves(&t.pool_id));
+                placements.insert(item.tenant_id.clone(), served);
+                served
+            }
+        };
+        if !served {
+            // One answer whether the tenant exists elsewhere or not at all; nothing of the
+            // report is recorded.
+            return Err(ApiError::forbidden(format!(
+                "This verifier may not report usage for tenant {}: a client reports only for the tenants of its own pool.",
+                item.tenant_id
+            )));
         }
         let last = item.last_used_at.map_or(now, |s| s.saturating_mul(1000).min(now));
         deltas.push(UsageDelta {

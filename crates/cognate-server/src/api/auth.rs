@@ -169,10 +169,23 @@ impl FromRequestParts<AppState> for PlatformAdmin {
 /// A service verifying API keys or reporting their usage: a confidential app client
 /// (HTTP Basic `client_id:client_secret`, the credentials a resource server already uses for
 /// the revocation feed) or a platform admin.
+///
+/// A client answers for its own pool only: it may verify, and report usage of, the keys of
+/// tenants placed in that pool (the shared pool's clients: basic and standard tenants; a
+/// dedicated pool's clients: that platinum tenant). Platform admins may do so for any tenant.
 #[derive(Debug, Clone)]
 pub struct KeyVerifier {
     /// Who verified, for logs: `client:{id}` or `admin:{accessKeyId}`.
     pub actor: String,
+    /// The pool whose tenants this verifier serves; `None` for a platform admin.
+    pub pool: Option<cognate_core::ids::PoolId>,
+}
+
+impl KeyVerifier {
+    /// Whether this verifier may act for keys of a tenant placed in `tenant_pool`.
+    pub fn serves(&self, tenant_pool: &cognate_core::ids::PoolId) -> bool {
+        self.pool.as_ref().is_none_or(|p| p == tenant_pool)
+    }
 }
 
 impl FromRequestParts<AppState> for KeyVerifier {
@@ -187,7 +200,7 @@ impl FromRequestParts<AppState> for KeyVerifier {
             .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
         if !is_basic {
             return match Caller::from_request_parts(parts, state).await {
-                Ok(Caller::Platform(admin)) => Ok(Self { actor: format!("admin:{}", admin.access_key_id) }),
+                Ok(Caller::Platform(admin)) => Ok(Self { actor: format!("admin:{}", admin.access_key_id), pool: None }),
                 Ok(Caller::User(_)) => Err(ApiError::forbidden(
                     "Verifying API keys needs a confidential app client (HTTP Basic) or a platform admin credential.",
                 )),
@@ -205,7 +218,7 @@ impl FromRequestParts<AppState> for KeyVerifier {
                     ApiError::unauthorized_client()
                 }
             })?;
-        Ok(Self { actor: format!("client:{}", client.client.id) })
+        Ok(Self { actor: format!("client:{}", client.client.id), pool: Some(client.client.pool_id) })
     }
 }
 
@@ -223,8 +236,41 @@ pub fn tenant_not_found() -> ApiError {
 }
 
 impl Caller {
-    /// Establishes the caller's right to act in `tenant` as `need` requires.
+    /// Establishes the caller's right to act in `tenant` as `need` requires, and charges
+    /// the request to the right rate window
+    /// ([`crate::throttle::Limits::admin_per_tenant_per_minute`] requests a minute):
+    /// - a user authorised in the tenant counts against the tenant's window, so only the
+    ///   tenant's own members can use up its quota;
+    /// - a user refused there counts against a window of their own, so probing or hammering
+    ///   another tenant slows only the prober, never the tenant;
+    /// - platform admins are subject to no tenant's quota.
+    ///
+    /// Beyond a window the answer is `429 rate_limited` with `Retry-After`.
     pub async fn tenant(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
+        let Self::User(caller) = self else {
+            return self.access(state, tenant, need).await;
+        };
+        let limit = state.limits.admin_per_tenant_per_minute;
+        let result = self.access(state, tenant, need).await;
+        let window = match &result {
+            Ok(_) => format!("tenant:{tenant}"),
+            Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {
+                format!("v1-refused:{}:{}", caller.user.pool_id, caller.user.sub)
+            }
+            Err(_) => return result,
+        };
+        if let Err(wait) = state.rates.admit(&window, limit, 60, state.clock.now_millis()) {
+            let message = if result.is_ok() {
+                "Too many requests for this tenant; retry later."
+            } else {
+                "Too many refused requests from this caller; retry later."
+            };
+            return Err(ApiError::rate_limited(wait, message));
+        }
+        result
+    }
+
+    async fn access(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
         match self {
             Self::Platform(admin) => {
                 let t = state.store.get_tenant(tenant).await?.ok_or_else(tenant_not_found)?;

@@ -110,6 +110,11 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict(rule) => Self::conflict(format!("The {rule} already exists.")),
             StoreError::NotFound(what) => Self::not_found(format!("The {what} does not exist.")),
+            StoreError::LastAdmin => Self::new(
+                StatusCode::CONFLICT,
+                "last_admin",
+                "The tenant's last admin cannot be removed or demoted; make another member admin first.",
+            ),
             StoreError::Corrupt(_) | StoreError::Backend(_) => Self::internal(e),
         }
     }

@@ -4,7 +4,6 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::page::PageRequest;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -182,32 +181,6 @@ pub async fn get(
     Ok(axum::Json(view(&state, m).await?))
 }
 
-/// The number of active admins of a tenant.
-async fn active_admins(state: &AppState, id: &TenantId) -> Result<usize, ApiError> {
-    let mut count = 0;
-    let mut page = PageRequest { after: None, limit: 500 };
-    loop {
-        let rows = state.store.list_memberships(id, &page).await?;
-        count += rows.iter().filter(|m| m.status == MembershipStatus::Active && m.role == Role::Admin).count();
-        if rows.len() < page.limit as usize {
-            return Ok(count);
-        }
-        page.after = rows.last().map(|m| m.sub.clone());
-    }
-}
-
-/// Refuses a change that would leave the tenant without an active admin.
-async fn keep_an_admin(state: &AppState, m: &Membership) -> Result<(), ApiError> {
-    if m.role == Role::Admin && active_admins(state, &m.tenant_id).await? <= 1 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "last_admin",
-            "The tenant's last admin cannot be removed or demoted; make another member admin first.",
-        ));
-    }
-    Ok(())
-}
-
 async fn active_membership(state: &AppState, id: &TenantId, sub: &str) -> Result<Membership, ApiError> {
     state
         .store
@@ -244,11 +217,7 @@ pub async fn change_role(
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let m = active_membership(&state, &id, &sub).await?;
     if m.role != req.role {
-        if req.role != Role::Admin {
-            keep_an_admin(&state, &m).await?;
-        }
-        let mut user = state.store.get_user_by_sub(&m.pool_id, &sub).await?.ok_or_else(member_not_found)?;
-        tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?;
+        tenancy::change_role(&state, &access.tenant, &m, req.role).await?;
     }
     let m = state.store.get_membership(&id, &sub).await?.ok_or_else(member_not_found)?;
     Ok(axum::Json(view(&state, m).await?))
@@ -277,7 +246,6 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let m = active_membership(&state, &id, &sub).await?;
-    keep_an_admin(&state, &m).await?;
     tenancy::leave(&state, &access.tenant, &m).await?;
     Ok(StatusCode::NO_CONTENT)
 }

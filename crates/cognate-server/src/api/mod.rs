@@ -27,7 +27,7 @@ use crate::AppState;
 pub use auth::{Caller, PlatformAdmin};
 pub use error::ApiError;
 pub use extract::{Json, Query};
-pub use trail::{limit_tenant_rate, record_mutations};
+pub use trail::record_mutations;
 
 /// Routes of the `/v1` surface, and its OpenAPI document at `GET /v1/openapi.json`.
 ///

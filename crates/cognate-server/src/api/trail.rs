@@ -123,33 +123,6 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
     response
 }
 
-/// Limits `/v1` requests per tenant ([`crate::throttle::Limits::admin_per_tenant_per_minute`]):
-/// `429 rate_limited` with `Retry-After` beyond it. Only requests that got past
-/// authentication count, so anonymous traffic cannot use up a tenant's quota and lock its
-/// admins out; the tenant is the decoded, valid id the handlers act on.
-pub async fn limit_tenant_rate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let tenant = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|route| params(route.as_str(), request.uri().path()).into_iter().find(|(n, _)| *n == "tenant_id"))
-        .and_then(|(_, t)| cognate_core::tenant::TenantId::parse(&t));
-    let Some(tenant) = tenant else {
-        return next.run(request).await;
-    };
-    let key = format!("tenant:{tenant}");
-    let limit = state.limits.admin_per_tenant_per_minute;
-    if let Err(wait) = state.rates.check(&key, limit, 60, state.clock.now_millis()) {
-        return super::error::ApiError::rate_limited(wait, "Too many requests for this tenant; retry later.")
-            .into_response();
-    }
-    let response = next.run(request).await;
-    if response.status() != axum::http::StatusCode::UNAUTHORIZED {
-        // A request admitted just now counts even if it tips the window over.
-        let _ = state.rates.admit(&key, limit, 60, state.clock.now_millis());
-    }
-    response
-}
-
 /// Reads a (small, JSON) response body and rebuilds the response around it.
 async fn read_json(response: Response) -> (Response, Value) {
     let (parts, body) = response.into_parts();

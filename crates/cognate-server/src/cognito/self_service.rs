@@ -718,7 +718,8 @@ fn verifiable(user: &User, attribute: &str) -> Result<Destination, CognitoError>
 async fn delete_user(state: &AppState, input: Value) -> OpResult {
     let req: AccessTokenInput = parse(input)?;
     let (pool, user, _) = token_user(state, &req.access_token).await?;
-    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e, false))?;
+    let now = state.clock.now_millis();
+    state.store.delete_user(&pool.id, &user.sub, now).await.map_err(|e| write_error(&pool.settings, e, false))?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted their account");
     Ok(json!({}))
 }

@@ -81,9 +81,7 @@ pub fn parse(headers: &HeaderMap) -> Result<Option<Authorization>, CognitoError>
     let parsed = PrimitiveDateTime::parse(&amz_date, format_description!("[year][month][day]T[hour][minute][second]Z"))
         .map_err(|_| incomplete("X-Amz-Date must look like 20240101T000000Z"))?;
     let signed_headers: Vec<String> = signed.split(';').map(str::to_owned).collect();
-    if !signed_headers.iter().any(|h| h == "host") {
-        return Err(invalid_signature("The host header must be signed"));
-    }
+    require_signed(headers, &signed_headers)?;
     Ok(Some(Authorization {
         access_key_id: key.to_owned(),
         scope_date: date.to_owned(),
@@ -94,6 +92,25 @@ pub fn parse(headers: &HeaderMap) -> Result<Option<Authorization>, CognitoError>
         amz_date,
         request_secs: parsed.assume_utc().unix_timestamp(),
     }))
+}
+
+/// As AWS does: `host`, the date and every `x-amz-*` header the request carries (the
+/// operation in `x-amz-target` above all) must be covered by the signature, so a captured
+/// signature cannot be replayed with another operation or date.
+fn require_signed(headers: &HeaderMap, signed: &[String]) -> Result<(), CognitoError> {
+    let is_signed = |name: &str| signed.iter().any(|h| h == name);
+    if !is_signed("host") {
+        return Err(invalid_signature("The host header must be signed"));
+    }
+    let mut amz: Vec<&str> =
+        headers.keys().map(|k| k.as_str()).filter(|k| k.starts_with("x-amz-") && *k != "authorization").collect();
+    amz.sort_unstable();
+    for name in std::iter::once("x-amz-date").chain(amz) {
+        if !is_signed(name) {
+            return Err(invalid_signature(format!("The {name} header must be signed: include it in SignedHeaders.")));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the signing date, scope and service before any key lookup.
@@ -293,6 +310,29 @@ mod tests {
         let mut wrong = parse(&h).unwrap().unwrap();
         wrong.service = "s3".into();
         assert!(check_scope(&wrong, wrong.request_secs, 900).is_err());
+    }
+
+    /// A signature that leaves out the operation (or any other `x-amz-*` header) could be
+    /// replayed with another operation: refused before any key lookup.
+    #[test]
+    fn operation_and_every_amz_header_must_be_signed() {
+        let (mut h, body) = signed_request();
+        sign(&mut h, body, "secret");
+        let signed_all = h.get("authorization").unwrap().to_str().unwrap().to_owned();
+        for (drop, missing) in [("x-amz-target", "x-amz-target"), ("x-amz-date", "x-amz-date"), ("host", "host")] {
+            let mut tampered = h.clone();
+            let without = signed_all.replace(&format!(";{drop}"), "").replace(&format!("{drop};"), "");
+            tampered.insert("authorization", HeaderValue::from_str(&without).unwrap());
+            let err = parse(&tampered).unwrap_err();
+            assert_eq!(err.kind, "InvalidSignatureException");
+            assert!(err.message.contains(missing), "{}", err.message);
+        }
+        let mut extra = h.clone();
+        extra.insert("x-amz-security-token", HeaderValue::from_static("t"));
+        assert!(parse(&extra).is_err(), "an unsigned x-amz-* header must be refused");
+        extra.insert("x-amzn-trace-id", HeaderValue::from_static("Root=1"));
+        extra.remove("x-amz-security-token");
+        assert!(parse(&extra).is_ok(), "x-amzn-* headers are not x-amz-* headers");
     }
 
     #[test]

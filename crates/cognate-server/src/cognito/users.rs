@@ -523,16 +523,30 @@ async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResul
 
 async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
     let (pool, user) = load_user(state, input).await?;
-    state.store.delete_user(&pool.id, &user.sub).await.map_err(|e| write_error(&pool.settings, e, false))?;
+    let now = state.clock.now_millis();
+    state.store.delete_user(&pool.id, &user.sub, now).await.map_err(|e| write_error(&pool.settings, e, false))?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted by an administrator");
     Ok(json!({}))
 }
 
+/// Disabling signs the user out everywhere in the same transaction (as Cognito revokes on
+/// disable): every token family is revoked and published on the feed, so re-enabling later
+/// brings no old token back. Disabling a disabled user revokes again (harmless, and closes
+/// any family issued in between by a race).
 async fn set_enabled(state: &AppState, input: Value, enabled: bool) -> OpResult {
     let (pool, mut user) = load_user(state, input).await?;
-    if user.enabled != enabled {
-        user.enabled = enabled;
-        user.updated_at = state.clock.now_millis();
+    let now = state.clock.now_millis();
+    if !enabled {
+        user.enabled = false;
+        user.updated_at = now;
+        state
+            .store
+            .update_user_signed_out(&user, &user.keys(&pool.settings), now)
+            .await
+            .map_err(|e| write_error(&pool.settings, e, false))?;
+    } else if !user.enabled {
+        user.enabled = true;
+        user.updated_at = now;
         save(state, &pool, &user).await?;
     }
     Ok(json!({}))

@@ -366,6 +366,6 @@ async fn pool_mfa_configuration_and_preferences() {
     assert!(m.sign_in("fay", PASSWORD).await.unwrap().get("AuthenticationResult").is_some());
 
     // Deleting the user deletes the record.
-    m.t.state.store.delete_user(&m.pool.id, &user.sub).await.unwrap();
+    m.t.state.store.delete_user(&m.pool.id, &user.sub, 0).await.unwrap();
     assert!(m.t.state.store.get_mfa(&m.pool.id, &user.sub).await.unwrap().is_none());
 }

@@ -67,7 +67,7 @@ async fn records_round_trip_and_go_with_the_user() {
 
         // Deleting the user deletes the record.
         store.put_mfa(&enrolled(&p, &sub, 1)).await.unwrap();
-        store.delete_user(&p.id, &sub).await.unwrap();
+        store.delete_user(&p.id, &sub, 1).await.unwrap();
         assert!(store.get_mfa(&p.id, &sub).await.unwrap().is_none());
     })
     .await;

@@ -224,7 +224,7 @@ async fn memberships_list_per_tenant_and_per_user() {
         assert_eq!((m.status, m.role, m.last_used_at), (MembershipStatus::Active, Role::ReadOnly, Some(42)));
 
         // Deleting the user or the tenant removes memberships.
-        store.delete_user(&p.id, &bob).await.unwrap();
+        store.delete_user(&p.id, &bob, 1).await.unwrap();
         assert!(store.list_memberships(&tid("globex"), &page(None, 10)).await.unwrap().is_empty());
         store.delete_tenant(&tid("initech")).await.unwrap();
         assert_eq!(
@@ -836,6 +836,57 @@ async fn a_move_that_fails_changes_nothing() {
         assert!(ms.iter().all(|m| m.pool_id == shared.id));
         assert_eq!(store.get_family("f-acme").await.unwrap().unwrap().revoked_at, None);
         assert!(store.revocations_after(&shared.id, 0, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+async fn active_admins(store: &dyn Store, t: &str) -> Vec<String> {
+    let rows = store.list_memberships(&tid(t), &page(None, 100)).await.unwrap();
+    rows.into_iter().filter(|m| m.status == MembershipStatus::Active && m.role == Role::Admin).map(|m| m.sub).collect()
+}
+
+#[tokio::test]
+async fn change_membership_keeps_the_last_admin_even_under_concurrency() {
+    on_both(|store| async move {
+        let p = setup(store.as_ref(), &["solo"]).await;
+        let ann = new_user(store.as_ref(), &p, "ann").await;
+        let bob = new_user(store.as_ref(), &p, "bob").await;
+        store.save_membership(&member("solo", &p, &ann, Role::Admin), None, false).await.unwrap();
+        store.save_membership(&member("solo", &p, &bob, Role::Member), None, false).await.unwrap();
+        // The only admin can be neither demoted nor removed; a member can.
+        let mut demoted = member("solo", &p, &ann, Role::Member);
+        assert!(matches!(store.change_membership(&demoted, None, None).await, Err(StoreError::LastAdmin)));
+        demoted.status = MembershipStatus::Removed;
+        assert!(matches!(store.change_membership(&demoted, None, Some(9)).await, Err(StoreError::LastAdmin)));
+        assert_eq!(active_admins(store.as_ref(), "solo").await, [ann.clone()]);
+        store.change_membership(&member("solo", &p, &bob, Role::ReadOnly), None, None).await.unwrap();
+        let not_a_member = member("solo", &p, "no-such-sub", Role::Member);
+        assert!(matches!(
+            store.change_membership(&not_a_member, None, None).await,
+            Err(StoreError::NotFound("membership"))
+        ));
+
+        // Two admins demoting / removing each other at the same moment: exactly one wins.
+        for round in 0..6 {
+            let t = format!("race-{round}");
+            store.create_tenant(&tenant(&t, &p)).await.unwrap();
+            let a = new_user(store.as_ref(), &p, &format!("a{round}")).await;
+            let b = new_user(store.as_ref(), &p, &format!("b{round}")).await;
+            for sub in [&a, &b] {
+                store.save_membership(&member(&t, &p, sub, Role::Admin), None, false).await.unwrap();
+            }
+            let demote_a = member(&t, &p, &a, Role::ReadOnly);
+            let mut remove_b = member(&t, &p, &b, Role::Admin);
+            remove_b.status = MembershipStatus::Removed;
+            let (ra, rb) = tokio::join!(
+                store.change_membership(&demote_a, None, None),
+                store.change_membership(&remove_b, None, Some(100)),
+            );
+            let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(StoreError::LastAdmin))).count();
+            assert!(ra.is_ok() || rb.is_ok(), "round {round}: {ra:?} {rb:?}");
+            assert_eq!(refused, 1, "round {round}: {ra:?} {rb:?}");
+            assert_eq!(active_admins(store.as_ref(), &t).await.len(), 1, "round {round}");
+        }
     })
     .await;
 }

@@ -102,9 +102,9 @@ async fn filters_use_the_attribute_index_and_follow_updates() {
         assert_eq!(names(store.as_ref(), &p, r#"custom:dept = "eng""#).await, ["cy"]);
         assert_eq!(names(store.as_ref(), &p, r#"custom:dept = "ops""#).await, ["ann", "bo"]);
 
-        store.delete_user(&p.id, &bo.sub).await.unwrap();
+        store.delete_user(&p.id, &bo.sub, 1).await.unwrap();
         assert_eq!(names(store.as_ref(), &p, r#"custom:dept = "ops""#).await, ["ann"]);
-        assert!(matches!(store.delete_user(&p.id, &bo.sub).await, Err(StoreError::NotFound("user"))));
+        assert!(matches!(store.delete_user(&p.id, &bo.sub, 1).await, Err(StoreError::NotFound("user"))));
     })
     .await;
 }
@@ -144,7 +144,7 @@ async fn group_membership_follows_users_and_groups() {
         store.delete_group(&p.id, "acme-member").await.unwrap();
         assert!(store.list_groups_for_user(&p.id, &u.sub, &all()).await.unwrap().is_empty());
         store.add_user_to_group(&p.id, "acme-admin", &u.sub).await.unwrap();
-        store.delete_user(&p.id, &u.sub).await.unwrap();
+        store.delete_user(&p.id, &u.sub, 1).await.unwrap();
         assert!(store.list_users_in_group(&p.id, "acme-admin", &all()).await.unwrap().is_empty());
     })
     .await;
