@@ -1,6 +1,6 @@
 """Start/stop `cognate serve` processes and talk to them (boto3 and raw signed HTTP).
 
-Contract with the server (see the brief in DESIGN.md, "CLI"):
+Contract with the server (README.md, "Set-up" and "Configuration"):
   * `cognate serve` reads COGNATE_LISTEN, COGNATE_DATA_DIR, COGNATE_DATABASE_URL,
     COGNATE_REGION from the environment;
   * when ready it prints `Cognate is listening on http://127.0.0.1:PORT` on stdout;

@@ -26,7 +26,7 @@ def test_raw_success_and_error_shape(server):
 
 
 def test_other_region_name_signs_fine(server):
-    """Any region name in the credential scope is accepted (DESIGN: 'any region name')."""
+    """Any region name in the credential scope is accepted (README: 'any region name')."""
     client = server.client(region="eu-west-1")
     assert "UserPools" in client.list_user_pools(MaxResults=1)
 

@@ -127,7 +127,7 @@ def test_id_and_access_token_claim_sets(server, cognito, make_app, make_confirme
         assert isinstance(idc[k], str) and idc[k], (k, idc[k])
 
     ac = jwt_claims(tokens["AccessToken"])
-    # A tenant user's access token carries the tenant claims too (DESIGN.md token contract).
+    # A tenant user's access token carries the tenant claims too (docs/tokens.md, "Tenant claims").
     assert set(ac) == ACCESS_BASE | {"custom:tenantId"}, sorted(ac)
     assert ac["custom:tenantId"] == "acme"
     assert "aud" not in ac
