@@ -337,6 +337,24 @@ class CognateServer:
             )
         return proc
 
+    def raw_rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Runs `sql` straight on the database file or server, bypassing Cognate (what a
+        copy or a backup holds, or what someone with write access could do); `?`
+        placeholders. Returns the rows, if any."""
+        if self.backend == "sqlite":
+            import sqlite3  # noqa: PLC0415
+
+            db = sqlite3.connect(self.data_dir / "cognate.db")
+            try:
+                rows = db.execute(sql, params).fetchall()
+                db.commit()
+                return rows
+            finally:
+                db.close()
+        with _pg_connect(self.database_url) as conn:
+            cur = conn.execute(sql.replace("?", "%s"), params)
+            return cur.fetchall() if cur.description else []
+
     def outbox(self, pool_id: str, limit: int = 20) -> list[dict]:
         """`cognate outbox --pool P --limit N`: messages, newest first."""
         out = self.cli("outbox", "--pool", pool_id, "--limit", str(limit)).stdout

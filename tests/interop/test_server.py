@@ -59,3 +59,48 @@ def test_sigterm_is_graceful_and_data_survives_restart(fresh_server):
         cog.admin_create_user(UserPoolId=pool, Username="persisted", MessageAction="SUPPRESS")
     rc = srv.stop()
     assert rc == 0, f"SIGTERM exit code {rc} after restart\n{srv.log_tail()}"
+
+
+def test_data_directory_and_files_are_owner_only(server):
+    """The data directory is 0700 and the database files 0600, whatever the umask."""
+    import os  # noqa: PLC0415
+
+    assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
+    server.cognito.list_user_pools(MaxResults=1)
+    for name in os.listdir(server.data_dir):
+        path = server.data_dir / name
+        if path.is_file():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+
+
+def test_loose_modes_left_behind_are_tightened_at_start(fresh_server):
+    srv = fresh_server()
+    srv.cognito.list_user_pools(MaxResults=1)
+    assert srv.stop() == 0
+    srv.data_dir.chmod(0o755)
+    for name in ("cognate.db", "master.key", "admin-credentials.json"):
+        if (srv.data_dir / name).exists():
+            (srv.data_dir / name).chmod(0o644)
+    srv.start()
+    assert stat.S_IMODE(srv.data_dir.stat().st_mode) == 0o700
+    for name in ("cognate.db", "master.key", "admin-credentials.json"):
+        path = srv.data_dir / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert "restricting it to its owner" in srv.log_tail()
+
+
+def test_a_second_database_never_overwrites_the_first_credentials(fresh_server):
+    """Pointing the same data directory at a new database keeps the existing
+    admin-credentials.json and saves the new credential beside it."""
+    srv = fresh_server()
+    first = srv.credentials_path.read_text()
+    assert srv.stop() == 0
+    fresh_db = srv.data_dir / "other.db"
+    srv.extra_env["COGNATE_DATABASE_URL"] = f"sqlite://{fresh_db}"
+    srv.start()
+    assert srv.credentials_path.read_text() == first
+    second = srv.data_dir / "admin-credentials-other.json"
+    assert second.exists() and stat.S_IMODE(second.stat().st_mode) == 0o600
+    assert json.loads(second.read_text())["accessKeyId"] != json.loads(first)["accessKeyId"]

@@ -80,13 +80,51 @@ pub fn chain(event: NewEvent, prev_seq: i64, prev_hash: &str) -> AuditEvent {
 }
 
 /// Where a purge cut a chain: events up to `seq` were deleted; the next one must link to
-/// `hash`.
+/// `hash`. `mac` authenticates the anchor ([`Anchor::mac_for`]): anyone able to write the
+/// database could otherwise delete a chain's oldest events and insert an anchor that makes
+/// the rest verify.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Anchor {
     pub chain: String,
     pub seq: i64,
     pub hash: String,
     pub purged_at: i64,
+    /// HMAC-SHA256 (hex) with the [`ANCHOR_KEY_LABEL`] key; `None` for anchors written
+    /// before anchors were signed (or inserted by someone without the master key).
+    pub mac: Option<String>,
+}
+
+/// The master-key derivation label of the key that signs anchors
+/// ([`crate::crypto::MasterKey::mac_key`]).
+pub const ANCHOR_KEY_LABEL: &str = "audit-anchor-v1";
+
+/// How an anchor checks out against the anchor key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// Signed with the anchor key: a purge made by Cognate.
+    Valid,
+    /// No signature: written before anchors were signed, or forged.
+    Unsigned,
+    /// A signature that does not match: forged or edited.
+    Invalid,
+}
+
+impl Anchor {
+    /// The MAC of this anchor's chain, seq, hash and purge time under `key`.
+    pub fn mac_for(&self, key: &[u8; 32]) -> String {
+        let input = format!("cognate-audit-anchor\n{}\n{}\n{}\n{}", self.chain, self.seq, self.hash, self.purged_at);
+        hex::encode(crate::crypto::hmac_sha256(key, input.as_bytes()))
+    }
+
+    pub fn check(&self, key: &[u8; 32]) -> AnchorCheck {
+        match &self.mac {
+            None => AnchorCheck::Unsigned,
+            Some(mac) if crate::crypto::constant_time_eq(mac.as_bytes(), self.mac_for(key).as_bytes()) => {
+                AnchorCheck::Valid
+            }
+            Some(_) => AnchorCheck::Invalid,
+        }
+    }
 }
 
 /// Why a chain does not verify.
@@ -202,7 +240,15 @@ mod tests {
         assert_eq!(verify_chain(&forged, None), Err(ChainBreak::Unlinked { seq: 4, id: "e4".into() }));
 
         // After a purge, the rest verifies from the anchor.
-        let anchor = Anchor { chain: "acme".into(), seq: 2, hash: events[1].hash.clone(), purged_at: 9 };
+        let mut anchor = Anchor { chain: "acme".into(), seq: 2, hash: events[1].hash.clone(), purged_at: 9, mac: None };
+        let key = [7u8; 32];
+        assert_eq!(anchor.check(&key), AnchorCheck::Unsigned);
+        anchor.mac = Some(anchor.mac_for(&key));
+        assert_eq!(anchor.check(&key), AnchorCheck::Valid);
+        assert_eq!(anchor.check(&[8u8; 32]), AnchorCheck::Invalid);
+        let mut moved = anchor.clone();
+        moved.seq = 3;
+        assert_eq!(moved.check(&key), AnchorCheck::Invalid);
         assert_eq!(verify_chain(&events[2..], Some(&anchor)), Ok(3));
         assert!(verify_chain(&events[3..], Some(&anchor)).is_err());
     }

@@ -46,6 +46,8 @@ pub enum MasterKeyError {
 /// value sealed for one column cannot be replayed into another.
 pub struct MasterKey {
     key: aead::LessSafeKey,
+    /// The root of keys derived for MACs ([`MasterKey::mac_key`]): never the AES key itself.
+    mac_root: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -58,7 +60,13 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MasterKeyError> {
         let unbound =
             aead::UnboundKey::new(&aead::AES_256_GCM, bytes).map_err(|_| MasterKeyError::BadLength(bytes.len()))?;
-        Ok(Self { key: aead::LessSafeKey::new(unbound) })
+        Ok(Self { key: aead::LessSafeKey::new(unbound), mac_root: hmac_sha256(bytes, b"cognate master key: mac keys") })
+    }
+
+    /// A 32-byte key for HMACs, derived from the master key for one purpose (`label`):
+    /// whoever holds the master key can compute and check such MACs, nobody else can.
+    pub fn mac_key(&self, label: &str) -> [u8; 32] {
+        hmac_sha256(&self.mac_root, label.as_bytes())
     }
 
     pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {

@@ -135,6 +135,9 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     /// Not claimed for delivery before this time (ms). [`OUTBOX_NEVER`] once a worker gave up.
     pub next_attempt_at: i64,
+    /// When the secret in the body stops working (ms); the body is blanked then. `None`
+    /// for a message without a secret.
+    pub secret_expires_at: Option<i64>,
 }
 
 /// `next_attempt_at` of a message no worker will try again.
@@ -152,11 +155,19 @@ pub trait OutboxRepo: Send + Sync {
     /// another worker claimed between the read and the update is left out, so two workers
     /// never both get it.
     async fn claim_pending(&self, medium: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxMessage>>;
-    /// Records that a sender accepted the message at `at` (ms); `NotFound` if it does not exist.
+    /// Records that a sender accepted the message at `at` (ms) and blanks its body (the
+    /// secret in it has reached its recipient); `NotFound` if it does not exist.
     async fn mark_delivered(&self, id: &str, at: i64) -> Result<()>;
     /// Counts a failed attempt, keeps `error`, and makes the message due again at
-    /// `next_attempt_at` ([`OUTBOX_NEVER`] to give up); `NotFound` if it does not exist.
+    /// `next_attempt_at` ([`OUTBOX_NEVER`] to give up, which blanks the body);
+    /// `NotFound` if it does not exist.
     async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()>;
+    /// Blanks the bodies of messages whose secret expired at or before `now`; how many.
+    async fn redact_expired_messages(&self, now: i64) -> Result<u64>;
+    /// Messages with a non-empty body not starting with `sealed_prefix`, at most `limit`.
+    async fn unsealed_messages(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>>;
+    /// Replaces a message's body if it still is `old`; whether it did.
+    async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool>;
 }
 
 /// Small installation-wide facts (e.g. which pool is the shared pool).
@@ -397,8 +408,9 @@ pub trait AuditRepo: Send + Sync {
     async fn audit_anchor(&self, chain: &str) -> Result<Option<Anchor>>;
     /// Deletes the chain's events older than `before` (ms) — never the newest one, so the
     /// chain keeps its head — and records the anchor (the last deleted event's seq and
-    /// hash) in the same transaction. Returns how many were deleted.
-    async fn purge_audit(&self, chain: &str, before: i64, now: i64) -> Result<u64>;
+    /// hash), signed with `anchor_key` ([`crate::audit::Anchor::mac_for`]), in the same
+    /// transaction. Returns how many were deleted.
+    async fn purge_audit(&self, chain: &str, before: i64, now: i64, anchor_key: &[u8; 32]) -> Result<u64>;
 }
 
 /// A tier change that moves a tenant's users between pools (shared <-> dedicated).

@@ -48,10 +48,11 @@ pub async fn retention_days(state: &AppState, chain: &str) -> Result<u32, StoreE
 pub async fn purge_expired(state: &AppState) -> Result<Vec<(String, u64)>, StoreError> {
     flush_audit(state).await?;
     let now = state.clock.now_millis();
+    let anchor_key = state.master_key.mac_key(cognate_core::audit::ANCHOR_KEY_LABEL);
     let mut out = Vec::new();
     for chain in state.store.audit_chains().await? {
         let days = i64::from(retention_days(state, &chain).await?);
-        let deleted = state.store.purge_audit(&chain, now - days * 86_400_000, now).await?;
+        let deleted = state.store.purge_audit(&chain, now - days * 86_400_000, now, &anchor_key).await?;
         if deleted > 0 {
             out.push((chain, deleted));
         }

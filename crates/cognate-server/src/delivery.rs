@@ -211,7 +211,18 @@ pub async fn deliver_due(state: &AppState, sender: &dyn EmailSender) -> Result<u
             give_up(state, &m, "not sent: older than a day when first tried").await?;
             continue;
         }
-        match sender.send_email(&m.destination, &m.subject, &m.body).await {
+        let body = match crate::outbox::open(&state.master_key, &m.body) {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                give_up(state, &m, "not sent: its secret expired before it could be delivered").await?;
+                continue;
+            }
+            Err(e) => {
+                give_up(state, &m, &format!("not sent: the body cannot be opened with this master key ({e})")).await?;
+                continue;
+            }
+        };
+        match sender.send_email(&m.destination, &m.subject, &body).await {
             Ok(()) => {
                 state.store.mark_delivered(&m.id, state.clock.now_millis()).await?;
                 tracing::info!(message = %m.id, pool = %m.pool_id, attempts = m.attempts + 1, "email delivered");

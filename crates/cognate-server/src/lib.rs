@@ -12,6 +12,7 @@ pub mod issue;
 pub mod keys;
 pub mod net;
 pub mod oauth;
+pub mod outbox;
 pub mod periodic;
 pub mod state;
 pub mod tenancy;

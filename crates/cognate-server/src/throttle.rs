@@ -1,11 +1,19 @@
 //! Brute-force protection for password checks.
 //!
-//! Failed attempts are counted per user and per client IP. After
-//! [`Limits::user_free_failures`] failures a user is locked for a delay that doubles with
-//! each further failure (1 s, 2 s, 4 s … capped at [`Limits::max_delay_secs`]); a
-//! successful sign-in clears the count. Per IP the threshold is higher, so one attacker
-//! spraying many users is slowed without locking each victim. Another user signing in
-//! from another address is unaffected.
+//! Failed attempts (wrong passwords, MFA codes and password-reset codes) are counted per
+//! (user, client IP), per user and per client IP:
+//! - after [`Limits::user_free_failures`] failures from one address, the user is locked
+//!   *for that address* for a delay that doubles with each further failure (1 s, 2 s, 4 s …
+//!   capped at [`Limits::max_delay_secs`]), so one attacker guessing cannot lock the victim
+//!   out of their own sign-ins from elsewhere;
+//! - after [`Limits::user_wide_failures`] failures from all addresses together (a guessing
+//!   attack spread over many addresses), the user is locked everywhere the same way;
+//! - after [`Limits::ip_free_failures`] failures an address is slowed for every user, so one
+//!   attacker spraying many users is slowed without locking each victim.
+//!
+//! A completed sign-in clears the user's counts for its address and user-wide. Usernames
+//! that do not exist are counted exactly like users (keyed by the name), so with
+//! PreventUserExistenceErrors a lockout message cannot tell real users from unknown ones.
 //!
 //! Request *rates* are limited too ([`RateLimiter`], fixed windows): authentication
 //! operations per client IP and per username, `/v1` requests per tenant, and API key
@@ -21,12 +29,17 @@ use std::sync::{Arc, Mutex};
 
 use cognate_core::Clock;
 
-/// Throttling thresholds. Defaults: 5 free failures per user, 20 per IP, delays up to 15
-/// minutes; per minute at most 300 authentication requests per client IP, 60 per
-/// username, and 1,200 `/v1` requests per tenant.
+/// Throttling thresholds. Defaults: 5 free failures per user and address, 20 per user
+/// from all addresses, 20 per address, delays up to 15 minutes; per minute at most 300
+/// authentication requests per client IP, 60 per username, and 1,200 `/v1` requests per
+/// tenant.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Failures one address may make against one user before that pair is delayed.
     pub user_free_failures: u32,
+    /// Failures against one user from all addresses together before the user is delayed
+    /// everywhere.
+    pub user_wide_failures: u32,
     pub ip_free_failures: u32,
     pub max_delay_secs: i64,
     /// Authentication operations per client IP per minute.
@@ -41,6 +54,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             user_free_failures: 5,
+            user_wide_failures: 20,
             ip_free_failures: 20,
             max_delay_secs: 900,
             auth_per_ip_per_minute: 300,

@@ -21,6 +21,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 6, name: "api_keys", sql: include_str!("../migrations/sqlite/0006_api_keys.sql") },
     Migration { version: 7, name: "mfa", sql: include_str!("../migrations/sqlite/0007_mfa.sql") },
     Migration { version: 8, name: "audit", sql: include_str!("../migrations/sqlite/0008_audit.sql") },
+    Migration { version: 9, name: "hardening", sql: include_str!("../migrations/sqlite/0009_hardening.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -36,6 +37,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 6, name: "api_keys", sql: include_str!("../migrations/postgres/0006_api_keys.sql") },
     Migration { version: 7, name: "mfa", sql: include_str!("../migrations/postgres/0007_mfa.sql") },
     Migration { version: 8, name: "audit", sql: include_str!("../migrations/postgres/0008_audit.sql") },
+    Migration { version: 9, name: "hardening", sql: include_str!("../migrations/postgres/0009_hardening.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -48,11 +48,14 @@ END $$";
 /// Gives the service role what it needs and nothing more: data access, no DDL, no
 /// ownership. Re-run after every migration so new tables are covered. The audit trail is
 /// append-only for it (`0008_audit.sql`): the blanket grant is taken back there, in the same
-/// implicit transaction, so there is no moment it could rewrite history.
+/// implicit transaction, so there is no moment it could rewrite history. It may sign an
+/// anchor (`mac`, `0009_hardening.sql`), which only a holder of the master key can do
+/// validly.
 const GRANTS: &str = "GRANT USAGE ON SCHEMA public TO cognate_service;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO cognate_service;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM cognate_service;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchors FROM cognate_service;
+GRANT UPDATE (mac) ON audit_anchors TO cognate_service;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO cognate_service;
 DO $$
 BEGIN

@@ -845,8 +845,8 @@ macro_rules! repos {
         impl OutboxRepo for $store {
             async fn enqueue_message(&self, m: &OutboxMessage) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO outbox (id, pool_id, username, medium, destination, subject, body, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO outbox (id, pool_id, username, medium, destination, subject, body, created_at, \
+                     secret_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&m.id)
                 .bind(m.pool_id.as_str())
@@ -856,6 +856,7 @@ macro_rules! repos {
                 .bind(&m.subject)
                 .bind(&m.body)
                 .bind(m.created_at)
+                .bind(m.secret_expires_at)
                 .execute(&self.pool)
                 .await
                 .map_err(|e| write_err(e, "message"))?;
@@ -916,7 +917,8 @@ macro_rules! repos {
             }
 
             async fn mark_delivered(&self, id: &str, at: i64) -> Result<()> {
-                let done = sqlx::query("UPDATE outbox SET delivered_at = COALESCE(delivered_at, $1) WHERE id = $2")
+                let done =
+                    sqlx::query("UPDATE outbox SET delivered_at = COALESCE(delivered_at, $1), body = '' WHERE id = $2")
                     .bind(at)
                     .bind(id)
                     .execute(&self.pool)
@@ -927,15 +929,53 @@ macro_rules! repos {
 
             async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
                 let done = sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
+                     body = CASE WHEN $2 = $4 THEN '' ELSE body END WHERE id = $3",
                 )
                 .bind(error)
                 .bind(next_attempt_at)
                 .bind(id)
+                .bind(OUTBOX_NEVER)
                 .execute(&self.pool)
                 .await
                 .map_err(backend_err)?;
                 affected(done.rows_affected(), "message")
+            }
+
+            async fn redact_expired_messages(&self, now: i64) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE outbox SET body = '' WHERE body <> '' AND secret_expires_at IS NOT NULL \
+                     AND secret_expires_at <= $1",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn unsealed_messages(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM outbox WHERE body <> '' AND substr(body, 1, CAST($1 AS INTEGER)) <> $2 ORDER BY created_at, id LIMIT $3",
+                )
+                .bind(i64::try_from(sealed_prefix.chars().count()).unwrap_or(i64::MAX))
+                .bind(sealed_prefix)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+                rows.iter().map(message_from).collect()
+            }
+
+            async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool> {
+                let done = sqlx::query("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3")
+                    .bind(new)
+                    .bind(id)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(done.rows_affected() == 1)
             }
         }
 
@@ -953,6 +993,7 @@ macro_rules! repos {
                 attempts: col(row, "attempts")?,
                 last_error: col(row, "last_error")?,
                 next_attempt_at: col(row, "next_attempt_at")?,
+                secret_expires_at: col(row, "secret_expires_at")?,
             })
         }
 

@@ -41,6 +41,7 @@ macro_rules! audit_repos {
                 seq: col(row, "seq")?,
                 hash: col(row, "hash")?,
                 purged_at: col(row, "purged_at")?,
+                mac: col(row, "mac")?,
             })
         }
 
@@ -140,7 +141,26 @@ macro_rules! audit_repos {
             /// The purge without `cognate_purge_audit` (SQLite), with the same semantics:
             /// cuts the longest prefix of the chain older than `before`, short of its newest
             /// event, and records the anchor; a purge that cuts nothing writes nothing.
-            async fn purge_audit_inline(&self, chain: &str, before: i64, now: i64) -> Result<u64> {
+            /// Signs the chain's anchor inside `tx` (after a purge wrote it).
+            async fn sign_anchor(tx: &mut sqlx::Transaction<'_, Db>, chain: &str, key: &[u8; 32]) -> Result<()> {
+                let row = sqlx::query("SELECT * FROM audit_anchors WHERE chain = $1")
+                    .bind(chain)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                let Some(anchor) = row.as_ref().map(anchor_from).transpose()? else {
+                    return Err(StoreError::Corrupt(format!("purge of {chain} left no anchor")));
+                };
+                sqlx::query("UPDATE audit_anchors SET mac = $1 WHERE chain = $2")
+                    .bind(anchor.mac_for(key))
+                    .bind(chain)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
+            async fn purge_audit_inline(&self, chain: &str, before: i64, now: i64, key: &[u8; 32]) -> Result<u64> {
                 let mut tx = self.audit_write().await?;
                 Self::enter_chain(&mut tx, chain).await?;
                 let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events WHERE chain = $1")
@@ -191,6 +211,7 @@ macro_rules! audit_repos {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
+                Self::sign_anchor(&mut tx, chain, key).await?;
                 tx.commit().await.map_err(backend_err)?;
                 Ok(deleted)
             }
@@ -314,12 +335,12 @@ macro_rules! audit_repos {
                 row.as_ref().map(anchor_from).transpose()
             }
 
-            async fn purge_audit(&self, chain: &str, before: i64, now: i64) -> Result<u64> {
+            async fn purge_audit(&self, chain: &str, before: i64, now: i64, anchor_key: &[u8; 32]) -> Result<u64> {
                 if !valid_chain(chain) {
                     return Err(refused("purge of a chain that is neither a tenant nor the platform"));
                 }
                 let Some(purge) = super::PURGE_AUDIT else {
-                    return self.purge_audit_inline(chain, before, now).await;
+                    return self.purge_audit_inline(chain, before, now, anchor_key).await;
                 };
                 // PostgreSQL: the serving role may not delete events; the function may.
                 let mut tx = self.chain_scope(chain).await?;
@@ -330,6 +351,9 @@ macro_rules! audit_repos {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(backend_err)?;
+                if deleted > 0 {
+                    Self::sign_anchor(&mut tx, chain, anchor_key).await?;
+                }
                 tx.commit().await.map_err(backend_err)?;
                 Ok(u64::try_from(deleted).unwrap_or(0))
             }

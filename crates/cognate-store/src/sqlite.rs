@@ -28,8 +28,51 @@ fn options(url: &str) -> Result<SqliteConnectOptions, ConnectError> {
 
 pub(crate) async fn migrate_only(url: &str) -> Result<Vec<i64>, ConnectError> {
     use sqlx::ConnectOptions as _;
-    let mut conn = options(url)?.connect().await.map_err(|e| ConnectError::Connect(e.to_string()))?;
+    let options = options(url)?;
+    restrict_files(&options)?;
+    let mut conn = options.connect().await.map_err(|e| ConnectError::Connect(e.to_string()))?;
     run_migrations!(&mut conn, SQLITE, None::<&str>)
+}
+
+/// The database file and its `-wal` / `-shm` companions hold password hashes and sealed
+/// secrets: they are readable by their owner only. The file is created 0600 before SQLite
+/// opens it (SQLite gives the WAL and shared-memory files the database file's mode), and
+/// existing files with looser modes are tightened with a warning.
+fn restrict_files(options: &SqliteConnectOptions) -> Result<(), ConnectError> {
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = |what: &str, e: std::io::Error| ConnectError::Connect(format!("{what} {}: {e}", path.display()));
+        if !path.exists() {
+            let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io("creating", e)),
+            }
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::Path::new(&name);
+            let Ok(meta) = std::fs::metadata(file) else { continue };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{mode:o}"),
+                    "database file readable by others; restricting it to its owner (0600)"
+                );
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io("restricting", e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SqliteStore {

@@ -45,6 +45,7 @@ pub struct SmtpFile {
 #[serde(deny_unknown_fields)]
 pub struct ThrottleFile {
     pub user_failures: Option<u32>,
+    pub user_wide_failures: Option<u32>,
     pub ip_failures: Option<u32>,
     pub max_delay_secs: Option<i64>,
     pub auth_per_ip_per_minute: Option<u32>,
@@ -78,23 +79,34 @@ pub struct CommonArgs {
     /// Log format: text or json. Default text.
     #[arg(long, env = "COGNATE_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
-    /// Failed passwords a user may make before delays start. Default 5.
-    #[arg(long, env = "COGNATE_THROTTLE_USER_FAILURES", global = true)]
+}
+
+/// Brute-force and rate-limit flags of `cognate serve` (see the README's "Brute-force
+/// protection" and "Rate limits").
+#[derive(Debug, Default, Args)]
+pub struct ThrottleArgs {
+    /// Failed passwords (or codes) from one address against one user before delays start
+    /// for that address. Default 5.
+    #[arg(long, env = "COGNATE_THROTTLE_USER_FAILURES")]
     pub throttle_user_failures: Option<u32>,
+    /// Failed passwords against one user from all addresses before delays start
+    /// everywhere. Default 20.
+    #[arg(long, env = "COGNATE_THROTTLE_USER_WIDE_FAILURES")]
+    pub throttle_user_wide_failures: Option<u32>,
     /// Failed passwords a client IP may make before delays start. Default 20.
-    #[arg(long, env = "COGNATE_THROTTLE_IP_FAILURES", global = true)]
+    #[arg(long, env = "COGNATE_THROTTLE_IP_FAILURES")]
     pub throttle_ip_failures: Option<u32>,
     /// Authentication requests per client IP per minute. Default 300.
-    #[arg(long, env = "COGNATE_RATE_AUTH_PER_IP", global = true)]
+    #[arg(long, env = "COGNATE_RATE_AUTH_PER_IP")]
     pub rate_auth_per_ip: Option<u32>,
     /// Authentication requests naming one username per minute. Default 60.
-    #[arg(long, env = "COGNATE_RATE_AUTH_PER_USER", global = true)]
+    #[arg(long, env = "COGNATE_RATE_AUTH_PER_USER")]
     pub rate_auth_per_user: Option<u32>,
     /// `/v1` requests concerning one tenant per minute. Default 1200.
-    #[arg(long, env = "COGNATE_RATE_ADMIN_PER_TENANT", global = true)]
+    #[arg(long, env = "COGNATE_RATE_ADMIN_PER_TENANT")]
     pub rate_admin_per_tenant: Option<u32>,
     /// Reverse proxies trusted to set X-Forwarded-For: comma-separated IPs or CIDR ranges.
-    #[arg(long, env = "COGNATE_TRUSTED_PROXIES", global = true)]
+    #[arg(long, env = "COGNATE_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
 }
 
@@ -114,6 +126,8 @@ pub struct ServeArgs {
     /// The From header of emails. Default `Cognate <no-reply@localhost>`.
     #[arg(long, env = "COGNATE_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    #[command(flatten)]
+    pub throttle: ThrottleArgs,
 }
 
 /// The resolved configuration.
@@ -180,31 +194,43 @@ impl Config {
         }
         let defaults = cognate_server::throttle::Limits::default();
         let file_throttle = file.throttle.unwrap_or_default();
+        let no_flags = ThrottleArgs::default();
+        let flags = serve.map_or(&no_flags, |s| &s.throttle);
         let throttle = cognate_server::throttle::Limits {
-            user_free_failures: common
+            user_free_failures: flags
                 .throttle_user_failures
                 .or(file_throttle.user_failures)
                 .unwrap_or(defaults.user_free_failures),
-            ip_free_failures: common
+            user_wide_failures: flags
+                .throttle_user_wide_failures
+                .or(file_throttle.user_wide_failures)
+                .unwrap_or(defaults.user_wide_failures),
+            ip_free_failures: flags
                 .throttle_ip_failures
                 .or(file_throttle.ip_failures)
                 .unwrap_or(defaults.ip_free_failures),
             max_delay_secs: file_throttle.max_delay_secs.unwrap_or(defaults.max_delay_secs),
-            auth_per_ip_per_minute: common
+            auth_per_ip_per_minute: flags
                 .rate_auth_per_ip
                 .or(file_throttle.auth_per_ip_per_minute)
                 .unwrap_or(defaults.auth_per_ip_per_minute),
-            auth_per_user_per_minute: common
+            auth_per_user_per_minute: flags
                 .rate_auth_per_user
                 .or(file_throttle.auth_per_user_per_minute)
                 .unwrap_or(defaults.auth_per_user_per_minute),
-            admin_per_tenant_per_minute: common
+            admin_per_tenant_per_minute: flags
                 .rate_admin_per_tenant
                 .or(file_throttle.admin_per_tenant_per_minute)
                 .unwrap_or(defaults.admin_per_tenant_per_minute),
         };
-        if throttle.user_free_failures == 0 || throttle.ip_free_failures == 0 || throttle.max_delay_secs < 1 {
-            bail!("throttle: user_failures and ip_failures must be at least 1, max_delay_secs at least 1");
+        if throttle.user_free_failures == 0
+            || throttle.user_wide_failures == 0
+            || throttle.ip_free_failures == 0
+            || throttle.max_delay_secs < 1
+        {
+            bail!(
+                "throttle: user_failures, user_wide_failures and ip_failures must be at least 1, max_delay_secs at least 1"
+            );
         }
         if throttle.auth_per_ip_per_minute == 0
             || throttle.auth_per_user_per_minute == 0
@@ -212,7 +238,7 @@ impl Config {
         {
             bail!("throttle: the per-minute rates must be at least 1");
         }
-        let trusted_proxies = match (&common.trusted_proxies, file_throttle.trusted_proxies) {
+        let trusted_proxies = match (&flags.trusted_proxies, file_throttle.trusted_proxies) {
             (Some(list), _) => cognate_server::net::parse_networks(list),
             (None, Some(list)) => cognate_server::net::parse_networks(&list.join(",")),
             (None, None) => Ok(Vec::new()),
@@ -301,5 +327,77 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     }
     file.write_all(contents)?;
     file.sync_all()?;
+    Ok(())
+}
+
+/// Writes a new file readable only by its owner (mode 0600); `false`, writing nothing,
+/// when the file exists already.
+pub fn write_private_new(path: &Path, contents: &[u8]) -> Result<bool> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    };
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(true)
+}
+
+/// Creates the data directory readable by its owner only (0700). Cognate's files in an
+/// existing directory (database, development master key, admin credentials) that others may
+/// read — left by an older version, a copy, a restore — are tightened to 0600 with a
+/// warning, and so is the directory itself (0700) when it holds them or nothing else.
+pub fn ensure_data_dir(dir: &Path) -> Result<()> {
+    let context = || format!("creating the data directory {}", dir.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        if !dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(context)?;
+        }
+        let tighten = |path: &Path, wanted: u32| -> Result<()> {
+            let mode = std::fs::metadata(path).with_context(context)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "readable by others; restricting it to its owner ({wanted:o})"
+                );
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))
+                    .with_context(|| format!("restricting {}", path.display()))?;
+            }
+            Ok(())
+        };
+        // Only Cognate's own files: a data directory pointed at a shared place (`.`, a home
+        // directory) must not have everything else in it changed.
+        let ours = |name: &str| {
+            name.starts_with("cognate.db") || name == "master.key" || name.starts_with("admin-credentials")
+        };
+        let mut has_ours = false;
+        let mut has_others = false;
+        for entry in std::fs::read_dir(dir).with_context(context)? {
+            let entry = entry.with_context(context)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if ours(&name) && entry.file_type().with_context(context)?.is_file() {
+                has_ours = true;
+                tighten(&entry.path(), 0o600)?;
+            } else {
+                has_others = true;
+            }
+        }
+        if has_ours || !has_others {
+            tighten(dir, 0o700)?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(context)?;
     Ok(())
 }

@@ -43,7 +43,9 @@ enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Show outbox messages (invitations, codes), newest first, as JSON lines with their
-    /// delivery state: `status` is pending, delivered or failed (given up).
+    /// delivery state: `status` is pending, delivered or failed (given up). Bodies are
+    /// stored sealed and opened here with the master key; `body` is null once the message
+    /// was delivered or given up, or its secret expired.
     Outbox {
         /// Only messages of this user pool.
         #[arg(long)]
@@ -61,7 +63,8 @@ enum AdminKeyCommand {
         #[arg(long, default_value = "created with cognate admin-key create")]
         description: String,
     },
-    /// List credentials (never their secrets).
+    /// List credentials, one per line: access key id, status, created (RFC 3339, UTC),
+    /// description. Never their secrets.
     List,
     /// Revoke a credential by access key id.
     Revoke { access_key_id: String },
@@ -70,9 +73,26 @@ enum AdminKeyCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Re-compute every chain (or one tenant's) and check each event links to the one
-    /// before it. Names the first edited, deleted or reordered event and exits 1.
+    /// before it, from a signed anchor (after a purge) or the start. Names the first edited,
+    /// deleted or reordered event, or a forged anchor, and exits 1. Needs the master key.
     Verify {
         /// Only this tenant's chain (`~platform` for the platform chain).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Chain heads saved earlier with `cognate audit heads`: each must still be in its
+        /// chain (or purged behind a signed anchor), so cutting the newest events is caught.
+        #[arg(long, value_name = "FILE")]
+        heads: Option<std::path::PathBuf>,
+        /// Accept anchors without a signature (written by versions before anchors were
+        /// signed). An unsigned anchor is otherwise a failure: it may be forged.
+        #[arg(long)]
+        trust_unsigned_anchors: bool,
+    },
+    /// Print each chain's head (newest event's seq and hash) as JSON lines, to keep
+    /// somewhere the database's writers cannot reach and check later with
+    /// `cognate audit verify --heads FILE`.
+    Heads {
+        /// Only this tenant's chain.
         #[arg(long)]
         tenant: Option<String>,
     },
@@ -84,21 +104,26 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Add a new signing key; it signs from now on (running servers switch within
-    /// 30 s) while older keys stay published until retired. Prints the new kid.
+    /// 5 s) while older keys stay published until retired. Prints the new kid.
     Rotate {
+        /// The user pool id, e.g. local_AbCdEf123.
         #[arg(long)]
         pool: String,
     },
-    /// Retire a key: it leaves the JWKS and tokens it signed stop verifying (on running
-    /// servers within 30 s). Rotate first; the last active key cannot be retired.
+    /// Retire a key: it leaves the JWKS at once and tokens it signed stop verifying on
+    /// Cognate's endpoints at once (resource servers when they next refresh their JWKS).
+    /// Rotate first; the last active key cannot be retired.
     Retire {
+        /// The user pool id.
         #[arg(long)]
         pool: String,
+        /// The key id (`cognate keys list --pool …`).
         #[arg(long)]
         kid: String,
     },
-    /// List a pool's keys, oldest first: kid, created at (ms since epoch), status.
+    /// List a pool's keys, oldest first: kid, created at (RFC 3339, UTC), status.
     List {
+        /// The user pool id.
         #[arg(long)]
         pool: String,
     },
@@ -150,7 +175,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
     match command {
         Command::Serve(_) => serve(config).await,
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            config::ensure_data_dir(&config.data_dir)?;
             let applied = cognate_store::migrate(&config.database_url).await?;
             println!("applied migrations: {applied:?}");
             Ok(())
@@ -160,11 +185,16 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Audit(cmd) => audit(cmd, config).await,
         Command::Outbox { pool, limit } => {
             let store = open_store(&config).await?;
+            let master = config.master_key()?;
             let pool = match pool {
                 Some(p) => Some(cognate_core::ids::PoolId::parse(&p).context("--pool is not a pool id")?),
                 None => None,
             };
             for m in store.list_messages(pool.as_ref(), limit).await? {
+                // Bodies are sealed at rest; `null` once blanked (delivered, given up, or
+                // its secret expired).
+                let body = cognate_server::outbox::open(&master, &m.body)
+                    .with_context(|| format!("message {}: the master key does not open its body", m.id))?;
                 let status = match (m.delivered_at, m.next_attempt_at) {
                     (Some(_), _) => "delivered",
                     (None, cognate_core::repo::OUTBOX_NEVER) => "failed",
@@ -172,7 +202,8 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 };
                 let line = serde_json::json!({
                     "id": m.id, "poolId": m.pool_id, "username": m.username, "medium": m.medium,
-                    "destination": m.destination, "subject": m.subject, "body": m.body, "createdAt": m.created_at,
+                    "destination": m.destination, "subject": m.subject, "body": body, "createdAt": m.created_at,
+                    "secretExpiresAt": m.secret_expires_at,
                     "status": status, "deliveredAt": m.delivered_at, "attempts": m.attempts, "lastError": m.last_error,
                 });
                 println!("{line}");
@@ -184,24 +215,77 @@ async fn run(command: Command, config: Config) -> Result<()> {
 
 async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
     match cmd {
-        AuditCommand::Verify { tenant } => {
+        AuditCommand::Verify { tenant, heads, trust_unsigned_anchors } => {
             let store = open_store(&config).await?;
-            let chains = match tenant {
-                Some(t) => vec![t],
-                None => store.audit_chains().await?,
+            let key = config.master_key()?.mac_key(cognate_core::audit::ANCHOR_KEY_LABEL);
+            let chains = chains_to_check(store.as_ref(), tenant).await?;
+            let expected = match &heads {
+                Some(path) => read_heads(path)?,
+                None => Vec::new(),
             };
             let mut broken = 0;
             for chain in &chains {
-                match verify_chain(store.as_ref(), chain).await? {
-                    Ok(n) => println!("{chain}: {n} events verified"),
+                let anchor = store.audit_anchor(chain).await?;
+                let trusted = match &anchor {
+                    None => Ok("from the start".to_owned()),
+                    Some(a) => {
+                        let at = rfc3339(a.purged_at);
+                        match a.check(&key) {
+                            cognate_core::audit::AnchorCheck::Valid => {
+                                Ok(format!("from the signed anchor at seq {} (purged {at}, hash {})", a.seq, a.hash))
+                            }
+                            cognate_core::audit::AnchorCheck::Unsigned if trust_unsigned_anchors => Ok(format!(
+                                "from an UNSIGNED anchor at seq {} (purged {at}, hash {}), trusted on request",
+                                a.seq, a.hash
+                            )),
+                            cognate_core::audit::AnchorCheck::Unsigned => Err(format!(
+                                "the anchor at seq {} (hash {}) is not signed: forged, or left by a version before                                  anchors were signed (then re-run with --trust-unsigned-anchors)",
+                                a.seq, a.hash
+                            )),
+                            cognate_core::audit::AnchorCheck::Invalid => Err(format!(
+                                "the anchor at seq {} (hash {}) has a wrong signature: forged or edited",
+                                a.seq, a.hash
+                            )),
+                        }
+                    }
+                };
+                let outcome = match trusted {
+                    Err(e) => Err(e),
+                    Ok(from) => match verify_chain(store.as_ref(), chain, anchor.as_ref()).await? {
+                        Err(e) => Err(e.to_string()),
+                        Ok((n, head)) => {
+                            check_saved_heads(chain, &expected, anchor.as_ref(), store.as_ref()).await?.map(|()| {
+                                let head =
+                                    head.map_or_else(|| "no events".to_owned(), |(s, h)| format!("head seq {s} {h}"));
+                                format!("{n} events verified {from}; {head}")
+                            })
+                        }
+                    },
+                };
+                match outcome {
+                    Ok(line) => println!("{chain}: {line}"),
                     Err(e) => {
                         broken += 1;
                         println!("{chain}: BROKEN: {e}");
                     }
                 }
             }
+            if let Some((chain, _, _)) = expected.iter().find(|(c, _, _)| !chains.contains(c)) {
+                broken += 1;
+                println!("{chain}: BROKEN: a saved head names this chain, which no longer exists");
+            }
             if broken > 0 {
                 anyhow::bail!("{broken} of {} audit chains do not verify", chains.len());
+            }
+            Ok(())
+        }
+        AuditCommand::Heads { tenant } => {
+            let store = open_store(&config).await?;
+            for chain in chains_to_check(store.as_ref(), tenant).await? {
+                let anchor = store.audit_anchor(&chain).await?;
+                if let Some((seq, hash)) = chain_head(store.as_ref(), &chain, anchor.as_ref()).await? {
+                    println!("{}", serde_json::json!({"chain": chain, "seq": seq, "hash": hash}));
+                }
             }
             Ok(())
         }
@@ -215,14 +299,95 @@ async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
     }
 }
 
-/// Verifies one chain page by page from its anchor; the outer error is a storage fault,
-/// the inner one a broken chain.
+/// Every chain, or the one named; an unknown tenant is an error, not "0 events verified".
+async fn chains_to_check(store: &dyn Store, tenant: Option<String>) -> Result<Vec<String>> {
+    let all = store.audit_chains().await?;
+    match tenant {
+        None => Ok(all),
+        Some(t) if all.contains(&t) => Ok(vec![t]),
+        Some(t) if t == cognate_core::audit::PLATFORM_CHAIN => Ok(vec![t]),
+        Some(t) => {
+            let id = cognate_core::tenant::TenantId::parse(&t)
+                .with_context(|| format!("--tenant {t} is not a tenant id (or ~platform)"))?;
+            if store.get_tenant(&id).await?.is_none() {
+                bail!("no tenant {t}");
+            }
+            Ok(vec![t])
+        }
+    }
+}
+
+/// `(chain, seq, hash)` lines written by `cognate audit heads`.
+fn read_heads(path: &std::path::Path) -> Result<Vec<(String, i64, String)>> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        chain: String,
+        seq: i64,
+        hash: String,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(n, line)| {
+            let h: Head = serde_json::from_str(line).with_context(|| {
+                format!("{} line {}: not a head written by `cognate audit heads`", path.display(), n + 1)
+            })?;
+            Ok((h.chain, h.seq, h.hash))
+        })
+        .collect()
+}
+
+/// Each saved head of `chain` must still be there with the same hash, or lie behind the
+/// (signed) anchor: cutting the newest events off a chain leaves one that verifies, but
+/// not one that still holds a head saved before the cut.
+async fn check_saved_heads(
+    chain: &str,
+    expected: &[(String, i64, String)],
+    anchor: Option<&cognate_core::audit::Anchor>,
+    store: &dyn Store,
+) -> Result<std::result::Result<(), String>> {
+    for (_, seq, hash) in expected.iter().filter(|(c, _, _)| c == chain) {
+        if let Some(a) = anchor
+            && *seq <= a.seq
+        {
+            if *seq == a.seq && a.hash != *hash {
+                return Ok(Err(format!("the saved head at seq {seq} does not match the anchor's hash")));
+            }
+            continue;
+        }
+        let page = store.audit_chain_page(chain, seq - 1, 1).await?;
+        match page.first() {
+            Some(e) if e.seq == *seq && e.hash == *hash => {}
+            Some(e) if e.seq == *seq => {
+                return Ok(Err(format!("the saved head at seq {seq} was replaced (hash {} now)", e.hash)));
+            }
+            _ => return Ok(Err(format!("the saved head at seq {seq} is gone: events were cut from the chain's end"))),
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The newest event's (seq, hash), else the anchor's.
+async fn chain_head(
+    store: &dyn Store,
+    chain: &str,
+    anchor: Option<&cognate_core::audit::Anchor>,
+) -> Result<Option<(i64, String)>> {
+    let newest = store.audit_events(chain, &cognate_core::audit::AuditQuery { limit: 1, ..Default::default() }).await?;
+    Ok(newest.first().map(|e| (e.seq, e.hash.clone())).or_else(|| anchor.map(|a| (a.seq, a.hash.clone()))))
+}
+
+/// Verifies one chain page by page from `anchor`; the outer error is a storage fault,
+/// the inner one a broken chain. Returns the count and the head reached.
 async fn verify_chain(
     store: &dyn Store,
     chain: &str,
-) -> Result<std::result::Result<u64, cognate_core::audit::ChainBreak>> {
+    anchor: Option<&cognate_core::audit::Anchor>,
+) -> Result<std::result::Result<(u64, Option<(i64, String)>), cognate_core::audit::ChainBreak>> {
     const PAGE: u32 = 1000;
-    let mut anchor = store.audit_anchor(chain).await?;
+    let mut anchor = anchor.cloned();
+    let mut head = anchor.as_ref().map(|a| (a.seq, a.hash.clone()));
     let mut after = anchor.as_ref().map_or(0, |a| a.seq);
     let mut total = 0;
     loop {
@@ -231,23 +396,24 @@ async fn verify_chain(
             Ok(n) => total += n,
             Err(e) => return Ok(Err(e)),
         }
-        let Some(last) = events.last() else { return Ok(Ok(total)) };
+        let Some(last) = events.last() else { return Ok(Ok((total, head))) };
         after = last.seq;
+        head = Some((last.seq, last.hash.clone()));
         anchor = Some(cognate_core::audit::Anchor {
             chain: chain.to_owned(),
             seq: last.seq,
             hash: last.hash.clone(),
             purged_at: 0,
+            mac: None,
         });
         if events.len() < PAGE as usize {
-            return Ok(Ok(total));
+            return Ok(Ok((total, head)));
         }
     }
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    config::ensure_data_dir(&config.data_dir)?;
     let pg = cognate_store::PgOptions { service_url: config.database_service_url.clone(), max_connections: None };
     cognate_store::connect(&config.database_url, &pg)
         .await
@@ -304,6 +470,10 @@ async fn serve(config: Config) -> Result<()> {
         cognate_server::audit::AUDIT_FLUSH_INTERVAL,
         stop_workers.subscribe(),
     );
+    // Outbox bodies: seal what an earlier version left in plaintext, and blank expired
+    // secrets every minute.
+    cognate_server::outbox::seal_legacy(&state).await?;
+    let redactor = cognate_server::outbox::spawn_redactor(state.clone(), stop_workers.subscribe());
     let usage = cognate_server::apikeys::spawn_usage_flusher(
         state.clone(),
         cognate_server::apikeys::USAGE_FLUSH_INTERVAL,
@@ -323,6 +493,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = audit.await {
         tracing::error!(error = %e, "the audit writer failed");
+    }
+    if let Err(e) = redactor.await {
+        tracing::error!(error = %e, "the outbox redactor failed");
     }
     if let Some(worker) = delivery
         && let Err(e) = worker.await
@@ -345,16 +518,47 @@ async fn bootstrap_admin(state: &AppState, config: &Config) -> Result<()> {
         return Ok(()); // another node bootstrapped at the same moment
     }
     let cred = bootstrap::create_admin_credential(state, "bootstrap credential").await?;
-    let path = config.data_dir.join("admin-credentials.json");
     let body = serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
-    config::write_private(&path, format!("{body:#}\n").as_bytes())?;
+    let saved = credentials_file(config, format!("{body:#}\n").as_bytes())?;
+    let place = match &saved {
+        Some(path) => format!("also saved to {}", path.display()),
+        None => "not saved: every file name for it already exists in the data directory".to_owned(),
+    };
     println!(
-        "Created the first admin credential (shown once; also saved to {}):\n  accessKeyId:     {}\n  secretAccessKey: {}",
-        path.display(),
-        cred.access_key_id,
-        cred.secret_access_key
+        "Created the first admin credential (shown once; {place}):\n  accessKeyId:     {}\n  secretAccessKey: {}",
+        cred.access_key_id, cred.secret_access_key
     );
     Ok(())
+}
+
+/// Saves a new database's first credential without ever replacing another database's:
+/// `admin-credentials.json`, or — when that file exists already (the same data directory
+/// used with a second database) — `admin-credentials-{database}.json`, the database's name
+/// (PostgreSQL) or file stem (SQLite). `None` when both exist.
+fn credentials_file(config: &Config, contents: &[u8]) -> Result<Option<std::path::PathBuf>> {
+    let database = config
+        .database_url
+        .rsplit(['/', '\\'])
+        .next()
+        .and_then(|last| last.split(['?', '.']).next())
+        .filter(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        .unwrap_or("database");
+    for name in ["admin-credentials.json".to_owned(), format!("admin-credentials-{database}.json")] {
+        let path = config.data_dir.join(name);
+        if config::write_private_new(&path, contents)? {
+            return Ok(Some(path));
+        }
+        tracing::warn!(path = %path.display(), "not replacing an existing credentials file");
+    }
+    Ok(None)
+}
+
+/// RFC 3339 (UTC, seconds) of a time in milliseconds since the epoch.
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 async fn shutdown_signal() {
@@ -396,7 +600,7 @@ async fn admin_key(cmd: AdminKeyCommand, config: Config) -> Result<()> {
         AdminKeyCommand::List => {
             for c in store.list_admin_credentials().await? {
                 let status = if c.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{}\t{}\t{}\t{}", c.access_key_id, status, c.created_at, c.description);
+                println!("{}\t{}\t{}\t{}", c.access_key_id, status, rfc3339(c.created_at), c.description);
             }
         }
         AdminKeyCommand::Revoke { access_key_id } => match store.revoke_admin_credential(&access_key_id, now).await {
@@ -454,7 +658,7 @@ async fn keys(cmd: KeysCommand, config: Config) -> Result<()> {
             let pool = existing_pool(store.as_ref(), &pool).await?;
             for k in store.list_signing_keys(&pool).await? {
                 let status = if k.retired_at.is_some() { "retired" } else { "active" };
-                println!("{}\t{}\t{}", k.kid, k.created_at, status);
+                println!("{}\t{}\t{}", k.kid, rfc3339(k.created_at), status);
             }
         }
     }

@@ -9,7 +9,6 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use cognate_core::StoreError;
 use cognate_core::ids::generate_sub;
-use cognate_core::repo::OutboxMessage;
 use cognate_core::tenant::{Invitation, Role, Tenant, TenantId, TenantStatus, invitation_token_hash};
 use cognate_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
@@ -178,24 +177,25 @@ fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, accept_url: &str
     )
 }
 
-/// Queues the invitation email; the token travels only in the message body.
+/// Queues the invitation email; the token travels only in the message body (sealed at
+/// rest, blanked once delivered or expired: see [`crate::outbox`]).
 async fn send(state: &AppState, tenant: &Tenant, inv: &Invitation, token: &str) -> Result<(), ApiError> {
     let accept_url = format!("{}/v1/invitations/accept", state.settings.public_url);
-    let msg = OutboxMessage {
-        id: generate_sub(state.rng.as_ref()),
-        pool_id: tenant.pool_id.clone(),
-        username: inv.email.clone(),
-        medium: "EMAIL".into(),
-        destination: inv.email.clone(),
-        subject: format!("You are invited to join {}", tenant.name),
-        body: message_body(tenant, inv, token, &accept_url),
-        created_at: state.clock.now_millis(),
-        delivered_at: None,
-        attempts: 0,
-        last_error: None,
-        next_attempt_at: 0,
-    };
-    state.store.enqueue_message(&msg).await?;
+    let subject = format!("You are invited to join {}", tenant.name);
+    let body = message_body(tenant, inv, token, &accept_url);
+    crate::outbox::enqueue(
+        state,
+        crate::outbox::Outgoing {
+            pool_id: &tenant.pool_id,
+            username: &inv.email,
+            medium: "EMAIL",
+            destination: &inv.email,
+            subject: &subject,
+            body: &body,
+            secret_expires_at: Some(inv.expires_at),
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -249,25 +249,61 @@ async fn refresh_sign_in(
 
 const INCORRECT: &str = "Incorrect username or password.";
 
-/// The brute-force counter of one user: wrong passwords and wrong MFA codes count here.
-pub(super) fn user_key(pool: &PoolId, sub: &str) -> String {
-    format!("user:{pool}:{sub}")
+/// The brute-force counters a failure against one user counts toward, as seen from one
+/// client address (see [`crate::throttle`]): the (user, address) pair and the user-wide
+/// ceiling. `who` is the user's sub, or `name:{username}` for a name no user has, so
+/// unknown users lock exactly like real ones.
+pub(super) struct FailureKeys {
+    pair: String,
+    wide: String,
+    ip: Option<String>,
+}
+
+impl FailureKeys {
+    pub(super) fn new(pool: &PoolId, who: &str, ip: Option<std::net::IpAddr>) -> Self {
+        let wide = format!("user:{pool}:{who}");
+        let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        Self { pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
+    }
+
+    pub(super) fn of_user(ctx: &RequestContext, pool: &PoolId, sub: &str) -> Self {
+        Self::new(pool, sub, ctx.ip)
+    }
+
+    /// The keys of a username that matched no user (case-folded: the lock must not be
+    /// escaped by changing case).
+    pub(super) fn of_unknown(ctx: &RequestContext, pool: &PoolId, username: &str) -> Self {
+        Self::new(pool, &format!("name:{}", username.to_lowercase()), ctx.ip)
+    }
+
+    /// Whether the user is locked for this address (or everywhere).
+    pub(super) fn locked(&self, state: &AppState) -> bool {
+        state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err()
+    }
+
+    /// Counts one failure against the pair, the user and the address.
+    pub(super) fn fail(&self, state: &AppState) {
+        state.limiter.fail(&self.pair, state.limits.user_free_failures);
+        state.limiter.fail(&self.wide, state.limits.user_wide_failures);
+        if let Some(ip) = &self.ip {
+            state.limiter.fail(ip, state.limits.ip_free_failures);
+        }
+    }
+
+    /// A completed sign-in: clears the pair and the user-wide count (other addresses' pairs
+    /// stay, so an attacker's lock outlives the victim's sign-in).
+    pub(super) fn clear(&self, state: &AppState) {
+        state.limiter.succeed(&self.pair);
+        state.limiter.succeed(&self.wide);
+    }
 }
 
 /// Refuses a user whose failures locked them (before any hashing or code check).
-pub(super) fn check_user_unlocked(state: &AppState, pool: &PoolId, sub: &str) -> Result<(), CognitoError> {
-    if state.limiter.check(&user_key(pool, sub)).is_err() {
+pub(super) fn check_user_unlocked(state: &AppState, keys: &FailureKeys) -> Result<(), CognitoError> {
+    if keys.locked(state) {
         return Err(not_authorized("Password attempts exceeded"));
     }
     Ok(())
-}
-
-/// Counts a wrong password or MFA code against the user and the client IP.
-pub(super) fn count_failure(state: &AppState, ctx: &RequestContext, pool: &PoolId, sub: &str) {
-    state.limiter.fail(&user_key(pool, sub), state.limits.user_free_failures);
-    if let Some(ip) = ctx.ip {
-        state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
-    }
 }
 
 /// Checks a user's password under brute-force throttling: a locked user is refused
@@ -281,7 +317,7 @@ pub(super) async fn check_password(
     password: String,
 ) -> Result<(), CognitoError> {
     verify_password(state, ctx, pool, user, password).await?;
-    state.limiter.succeed(&user_key(&pool.id, &user.sub));
+    FailureKeys::of_user(ctx, &pool.id, &user.sub).clear(state);
     Ok(())
 }
 
@@ -295,7 +331,8 @@ async fn verify_password(
     user: &User,
     password: String,
 ) -> Result<(), CognitoError> {
-    check_user_unlocked(state, &pool.id, &user.sub)?;
+    let keys = FailureKeys::of_user(ctx, &pool.id, &user.sub);
+    check_user_unlocked(state, &keys)?;
     let ok = match user.password_hash.clone() {
         Some(hash) => state.passwords.verify(password, hash).await.map_err(CognitoError::internal)?,
         None => {
@@ -304,7 +341,7 @@ async fn verify_password(
         }
     };
     if !ok {
-        count_failure(state, ctx, &pool.id, &user.sub);
+        keys.fail(state);
         return Err(not_authorized(INCORRECT));
     }
     Ok(())
@@ -338,15 +375,19 @@ async fn password_sign_in(
     };
     let Some(user) = user else {
         check_secret_hash(state, client, params.get("SECRET_HASH").map(String::as_str), &[username])?;
-        state.passwords.verify_decoy(password.clone()).await;
-        if let Some(key) = &ip_key {
-            state.limiter.fail(key, state.limits.ip_free_failures);
+        if client.settings.prevent_user_existence_errors != "ENABLED" {
+            state.passwords.verify_decoy(password.clone()).await;
+            if let Some(key) = &ip_key {
+                state.limiter.fail(key, state.limits.ip_free_failures);
+            }
+            return Err(CognitoError::user_not_found());
         }
-        return Err(if client.settings.prevent_user_existence_errors == "ENABLED" {
-            not_authorized(INCORRECT)
-        } else {
-            CognitoError::user_not_found()
-        });
+        // Exactly what a real user gets: the same lock, the same argon2 work, the same answer.
+        let keys = FailureKeys::of_unknown(ctx, &pool.id, username);
+        check_user_unlocked(state, &keys)?;
+        state.passwords.verify_decoy(password.clone()).await;
+        keys.fail(state);
+        return Err(not_authorized(INCORRECT));
     };
     check_secret_hash(
         state,
@@ -370,7 +411,7 @@ async fn password_sign_in(
             new_password_challenge(state, client, &user, tenant)
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            challenge::after_password(state, pool, client, &user, tenant).await
+            challenge::after_password(state, ctx, pool, client, &user, tenant).await
         }
     }
 }
@@ -480,7 +521,7 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
     tenancy::pick(state, &user, tenant).await.map_err(tenant_refusal)?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
     // The new password is set; MFA may still be owed.
-    challenge::after_password(state, &pool, &client, &user, tenant).await
+    challenge::after_password(state, ctx, &pool, &client, &user, tenant).await
 }
 
 #[derive(Deserialize)]

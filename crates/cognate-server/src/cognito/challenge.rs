@@ -23,7 +23,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{check_user_unlocked, count_failure, rejection, tenant_refusal, user_key};
+use super::auth::{FailureKeys, check_user_unlocked, rejection, tenant_refusal};
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
 use crate::issue;
@@ -125,6 +125,7 @@ pub(super) fn mfa_required(pool: &UserPool, mfa: Option<&UserMfa>, selection: &S
 /// answers the MFA challenge the sign-in owes.
 pub(super) async fn after_password(
     state: &AppState,
+    ctx: &RequestContext,
     pool: &UserPool,
     client: &AppClient,
     user: &User,
@@ -133,7 +134,7 @@ pub(super) async fn after_password(
     let selection = tenancy::pick(state, user, requested).await.map_err(tenant_refusal)?;
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
     if !mfa_required(pool, mfa.as_ref(), &selection) {
-        state.limiter.succeed(&user_key(&pool.id, &user.sub));
+        FailureKeys::of_user(ctx, &pool.id, &user.sub).clear(state);
         return finish(state, client, user, &selection, false).await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
@@ -202,13 +203,14 @@ pub(super) async fn respond_mfa(
     if user.status != UserStatus::Confirmed {
         return Err(invalid_session());
     }
-    check_user_unlocked(state, &pool.id, &user.sub)?;
+    let keys = FailureKeys::of_user(ctx, &pool.id, &user.sub);
+    check_user_unlocked(state, &keys)?;
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?.filter(UserMfa::has_totp).ok_or_else(invalid_session)?;
     if session.challenge == SOFTWARE_TOKEN_MFA {
         let code = code.ok_or_else(|| CognitoError::invalid("Missing required parameter SOFTWARE_TOKEN_MFA_CODE"))?;
         let secret = open_secret(state, mfa.totp_secret_sealed.as_deref().unwrap_or_default())?;
         let Some(step) = totp::verify(&secret, code, state.clock.now_secs()) else {
-            count_failure(state, ctx, &pool.id, &user.sub);
+            keys.fail(state);
             return Err(CognitoError::new("CodeMismatchException", "Invalid code received for user"));
         };
         if !state.store.use_totp_step(&pool.id, &user.sub, step).await? {
@@ -219,7 +221,7 @@ pub(super) async fn respond_mfa(
         return Err(invalid_session());
     }
     let selection = session_selection(state, user, session).await?;
-    state.limiter.succeed(&user_key(&pool.id, &user.sub));
+    keys.clear(state);
     tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
     finish(state, client, user, &selection, true).await
 }

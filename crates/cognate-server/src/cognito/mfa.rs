@@ -17,7 +17,7 @@ use cognate_core::user::User;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::auth::{check_user_unlocked, count_failure};
+use super::auth::{FailureKeys, check_user_unlocked};
 use super::challenge::{Session, invalid_session, open_secret, setup_session};
 use super::input::{load_pool, parse};
 use super::self_service::token_user;
@@ -163,7 +163,8 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
     }
     let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
     let user = &caller.user;
-    check_user_unlocked(state, &user.pool_id, &user.sub)?;
+    let keys = FailureKeys::of_user(ctx, &user.pool_id, &user.sub);
+    check_user_unlocked(state, &keys)?;
     let mut mfa = record(state, user).await?;
     let setup = caller.setup.is_some();
     if setup && mfa.has_totp() {
@@ -178,7 +179,7 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
     })?;
     let secret = open_secret(state, &pending)?;
     let Some(step) = totp::verify(&secret, &code, state.clock.now_secs()) else {
-        count_failure(state, ctx, &user.pool_id, &user.sub);
+        keys.fail(state);
         return Err(CognitoError::new(
             "EnableSoftwareTokenMFAException",
             "Code mismatch and fail enable Software Token MFA",

@@ -19,7 +19,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{check_password, check_secret_hash, load_client, rejection};
+use super::auth::{FailureKeys, check_password, check_secret_hash, load_client, rejection};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
     attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes,
@@ -50,7 +50,7 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
         "ConfirmSignUp" => confirm_sign_up(state, input).await,
         "ResendConfirmationCode" => resend_confirmation_code(state, input).await,
         "ForgotPassword" => forgot_password(state, input).await,
-        "ConfirmForgotPassword" => confirm_forgot_password(state, input).await,
+        "ConfirmForgotPassword" => confirm_forgot_password(state, ctx, input).await,
         "ChangePassword" => change_password(state, ctx, input).await,
         "GetUser" => get_user(state, input).await,
         "UpdateUserAttributes" => update_user_attributes(state, input).await,
@@ -94,6 +94,21 @@ fn expired_code() -> CognitoError {
 /// Whether the client hides which users exist (PreventUserExistenceErrors = ENABLED).
 fn hides_users(client: &AppClient) -> bool {
     client.settings.prevent_user_existence_errors == "ENABLED"
+}
+
+/// Password reset codes a user (or, when users are hidden, a username no user has) may be
+/// sent per hour: each code gets [`CODE_MAX_ATTEMPTS`] tries, so without a cap a guesser
+/// could ask for fresh codes forever.
+const RESET_CODES_PER_HOUR: u32 = 5;
+
+fn attempts_exceeded() -> CognitoError {
+    CognitoError::new("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+}
+
+/// Counts one reset code sent for `who` (a sub, or `name:…`), refusing beyond the cap.
+fn admit_reset_code(state: &AppState, pool: &UserPool, who: &str) -> Result<(), CognitoError> {
+    let key = format!("reset-codes:{}:{who}", pool.id);
+    state.rates.admit(&key, RESET_CODES_PER_HOUR, 3600, state.clock.now_millis()).map_err(|_| attempts_exceeded())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -180,6 +195,12 @@ fn verify_binding(attribute: &str, value: &str) -> String {
     format!("{PURPOSE_VERIFY_ATTRIBUTE}:{attribute}:{value}")
 }
 
+/// A code just issued, with when it stops working.
+struct IssuedCode {
+    code: String,
+    expires_at: i64,
+}
+
 /// Stores a fresh code for `purpose` (replacing any earlier one) and returns it.
 async fn store_code(
     state: &AppState,
@@ -187,7 +208,7 @@ async fn store_code(
     purpose: &str,
     binding: &str,
     ttl_ms: i64,
-) -> Result<String, CognitoError> {
+) -> Result<IssuedCode, CognitoError> {
     let code = token::new_code(state.rng.as_ref());
     let now = state.clock.now_millis();
     state
@@ -202,7 +223,7 @@ async fn store_code(
             created_at: now,
         })
         .await?;
-    Ok(code)
+    Ok(IssuedCode { code, expires_at: now + ttl_ms })
 }
 
 /// Queues the verification message with `code`, using the pool's
@@ -212,8 +233,9 @@ async fn send_code(
     pool: &UserPool,
     user: &User,
     to: &Destination,
-    code: &str,
+    issued: &IssuedCode,
 ) -> Result<(), CognitoError> {
+    let (code, expires_at) = (issued.code.as_str(), issued.expires_at);
     let extra = &pool.settings.extra;
     let template = extra.get("VerificationMessageTemplate");
     let setting = |nested: &str, legacy: &str| {
@@ -228,7 +250,7 @@ async fn send_code(
         (CODE_SUBJECT, setting("SmsMessage", "SmsVerificationMessage"))
     };
     let body = body.filter(|b| b.contains("{####}")).unwrap_or(CODE_BODY).replace("{####}", code);
-    enqueue(state, pool, user, to.medium, &to.address, subject, &body).await
+    enqueue(state, pool, user, to.medium, &to.address, subject, &body, Some(expires_at)).await
 }
 
 /// Checks a presented code. The attempt is counted before comparing so that parallel
@@ -516,25 +538,30 @@ async fn admin_confirm_sign_up(state: &AppState, input: Value) -> OpResult {
 // Forgotten passwords
 // ---------------------------------------------------------------------------------------
 
+/// With PreventUserExistenceErrors, an unknown username, a disabled user and a user
+/// without a verified address all get the same decoy answer (no message is sent), under the
+/// same hourly cap as a real user.
 async fn forgot_password(state: &AppState, input: Value) -> OpResult {
     let req: ClientUserInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
-    let Some(user) = user else {
-        if hides_users(&client) {
+    let hide = hides_users(&client);
+    let destination = user.as_ref().filter(|u| u.enabled).and_then(recovery_destination);
+    let (Some(user), Some(to)) = (user.as_ref(), destination) else {
+        if hide {
+            admit_reset_code(state, &pool, &format!("name:{}", req.username.to_lowercase()))?;
             return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
         }
-        return Err(CognitoError::user_not_found());
+        return Err(match user {
+            None => CognitoError::user_not_found(),
+            Some(u) if !u.enabled => not_authorized("User is disabled."),
+            Some(_) => CognitoError::invalid(
+                "Cannot reset password for the user as there is no registered/verified email or phone_number",
+            ),
+        });
     };
-    if !user.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
-    let to = recovery_destination(&user).ok_or_else(|| {
-        CognitoError::invalid(
-            "Cannot reset password for the user as there is no registered/verified email or phone_number",
-        )
-    })?;
-    let code = store_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, RESET_CODE_TTL_MS).await?;
-    send_code(state, &pool, &user, &to, &code).await?;
+    admit_reset_code(state, &pool, &user.sub)?;
+    let code = store_code(state, user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, RESET_CODE_TTL_MS).await?;
+    send_code(state, &pool, user, &to, &code).await?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "password reset code sent");
     Ok(json!({"CodeDeliveryDetails": to.details()}))
 }
@@ -549,18 +576,45 @@ struct ConfirmForgotInput {
     password: String,
 }
 
-async fn confirm_forgot_password(state: &AppState, input: Value) -> OpResult {
+/// Wrong codes count toward the user's brute-force lock (per address and user-wide, as
+/// wrong passwords do); a locked user gets LimitExceededException before any code check.
+/// With PreventUserExistenceErrors an unknown or disabled user is answered exactly as a
+/// real one with a wrong code: the same lock, and CodeMismatchException for every failure
+/// (no code, an expired one, a wrong one, tries used up).
+async fn confirm_forgot_password(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
     let req: ConfirmForgotInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
-    let Some(mut user) = user else {
-        return Err(if hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
+    let hide = hides_users(&client);
+    // The policy is checked first so that a refused password does not spend an attempt.
+    pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
+    let Some(mut user) = user.filter(|u| u.enabled || !hide) else {
+        if !hide {
+            return Err(CognitoError::user_not_found());
+        }
+        let keys = FailureKeys::of_unknown(ctx, &pool.id, &req.username);
+        if keys.locked(state) {
+            return Err(attempts_exceeded());
+        }
+        keys.fail(state);
+        return Err(code_mismatch());
     };
     if !user.enabled {
         return Err(not_authorized("User is disabled."));
     }
-    // The policy is checked first so that a refused password does not spend an attempt.
-    pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
-    check_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, &req.confirmation_code).await?;
+    let keys = FailureKeys::of_user(ctx, &pool.id, &user.sub);
+    if keys.locked(state) {
+        return Err(attempts_exceeded());
+    }
+    if let Err(e) =
+        check_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, &req.confirmation_code).await
+    {
+        if e.status.is_server_error() {
+            return Err(e);
+        }
+        keys.fail(state);
+        return Err(if hide { code_mismatch() } else { e });
+    }
+    keys.clear(state);
     let now = state.clock.now_millis();
     user.password_hash = Some(hash(state, &req.password).await?);
     user.status = UserStatus::Confirmed;

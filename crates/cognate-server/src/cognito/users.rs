@@ -7,7 +7,6 @@ use cognate_core::StoreError;
 use cognate_core::attributes::{AttributeError, Schema, looks_like_email, looks_like_phone};
 use cognate_core::ids::generate_sub;
 use cognate_core::pool::{PoolSettings, UserPool};
-use cognate_core::repo::OutboxMessage;
 use cognate_core::user::{User, UserFilter, UserStatus, username_key, valid_username};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -401,12 +400,16 @@ async fn send_invitation(
             _ => ("phone_number", INVITE_SUBJECT, field("SMSMessage").unwrap_or(INVITE_BODY)),
         };
         if let Some(destination) = user.attributes.get(attr).filter(|d| !d.is_empty()) {
-            enqueue(state, pool, user, medium, destination, subject, &fill(body)).await?;
+            let expiry = user.temp_password_expires_at;
+            enqueue(state, pool, user, medium, destination, subject, &fill(body), expiry).await?;
         }
     }
     Ok(())
 }
 
+/// Queues a message to `user` (sealed at rest; see [`crate::outbox`]). `secret_expires_at`
+/// is when the code or password in it stops working.
+#[allow(clippy::too_many_arguments)] // one message's fields, named at each call
 pub(super) async fn enqueue(
     state: &AppState,
     pool: &UserPool,
@@ -415,22 +418,21 @@ pub(super) async fn enqueue(
     destination: &str,
     subject: &str,
     body: &str,
+    secret_expires_at: Option<i64>,
 ) -> Result<(), CognitoError> {
-    let msg = OutboxMessage {
-        id: generate_sub(state.rng.as_ref()),
-        pool_id: pool.id.clone(),
-        username: user.username.clone(),
-        medium: medium.to_owned(),
-        destination: destination.to_owned(),
-        subject: subject.to_owned(),
-        body: body.to_owned(),
-        created_at: state.clock.now_millis(),
-        delivered_at: None,
-        attempts: 0,
-        last_error: None,
-        next_attempt_at: 0,
-    };
-    state.store.enqueue_message(&msg).await?;
+    crate::outbox::enqueue(
+        state,
+        crate::outbox::Outgoing {
+            pool_id: &pool.id,
+            username: &user.username,
+            medium,
+            destination,
+            subject,
+            body,
+            secret_expires_at,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -587,7 +589,7 @@ async fn admin_reset_user_password(state: &AppState, input: Value) -> OpResult {
     user.updated_at = state.clock.now_millis();
     save(state, &pool, &user).await?;
     if let Some(email) = user.attributes.get("email").filter(|e| !e.is_empty()) {
-        enqueue(state, &pool, &user, "EMAIL", email, RESET_SUBJECT, RESET_BODY).await?;
+        enqueue(state, &pool, &user, "EMAIL", email, RESET_SUBJECT, RESET_BODY, None).await?;
     }
     Ok(json!({}))
 }

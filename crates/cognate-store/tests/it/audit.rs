@@ -12,6 +12,9 @@ use sqlx::Connection as _;
 use sqlx::Executor as _;
 
 use crate::harness::{PgDb, admin_url, on_both};
+
+/// The anchor key purges sign with (a server derives it from its master key).
+const KEY: [u8; 32] = [42; 32];
 use crate::tenancy::tenants_seen;
 
 /// A sign-in of `user:a` to `chain`, at `at`, with id `id`.
@@ -128,7 +131,7 @@ async fn an_append_is_all_or_nothing_and_only_to_real_chains() {
         for bad in ["", "*", "Acme", "~other", "a"] {
             let err = store.append_audit(&[event("acme", "a9", 3), event(bad, "x1", 3)]).await.unwrap_err();
             assert!(matches!(err, StoreError::Corrupt(_)), "{bad}: {err}");
-            assert!(store.purge_audit(bad, 100, 100).await.is_err(), "{bad}");
+            assert!(store.purge_audit(bad, 100, 100, &KEY).await.is_err(), "{bad}");
         }
         assert_eq!(seqs(&all(&*store, "acme").await), [1]);
         assert!(all(&*store, "").await.is_empty());
@@ -252,15 +255,21 @@ async fn a_purge_keeps_the_newest_event_and_leaves_an_anchor_to_verify_from() {
         store.append_audit(&events).await.unwrap();
         store.append_audit(&[event("globex", "g1", 10), event("globex", "g2", 20)]).await.unwrap();
         let original = all(&*store, "acme").await;
-        let anchor_at = |seq: usize, purged_at: i64| Anchor {
-            chain: "acme".into(),
-            seq: seq as i64,
-            hash: original[seq - 1].hash.clone(),
-            purged_at,
+        let anchor_at = |seq: usize, purged_at: i64| {
+            let mut a = Anchor {
+                chain: "acme".into(),
+                seq: seq as i64,
+                hash: original[seq - 1].hash.clone(),
+                purged_at,
+                mac: None,
+            };
+            // Every purge signs its anchor with the key it was given.
+            a.mac = Some(a.mac_for(&KEY));
+            a
         };
 
         // Older than 35: seq 1..3.
-        assert_eq!(store.purge_audit("acme", 35, 1_000).await.unwrap(), 3);
+        assert_eq!(store.purge_audit("acme", 35, 1_000, &KEY).await.unwrap(), 3);
         assert_eq!(store.audit_anchor("acme").await.unwrap(), Some(anchor_at(3, 1_000)));
         assert_eq!(seqs(&all(&*store, "acme").await), (4..=10).collect::<Vec<_>>());
         assert_eq!(verify(&*store, "acme").await, Ok(7));
@@ -268,20 +277,20 @@ async fn a_purge_keeps_the_newest_event_and_leaves_an_anchor_to_verify_from() {
         assert!(verify_chain(&all(&*store, "acme").await, None).is_err());
 
         // A purge that deletes nothing changes nothing (not even the anchor's time).
-        assert_eq!(store.purge_audit("acme", 35, 2_000).await.unwrap(), 0);
-        assert_eq!(store.purge_audit("acme", 0, 2_000).await.unwrap(), 0);
+        assert_eq!(store.purge_audit("acme", 35, 2_000, &KEY).await.unwrap(), 0);
+        assert_eq!(store.purge_audit("acme", 0, 2_000, &KEY).await.unwrap(), 0);
         assert_eq!(store.audit_anchor("acme").await.unwrap(), Some(anchor_at(3, 1_000)));
 
         // A second purge advances the anchor.
-        assert_eq!(store.purge_audit("acme", 75, 2_000).await.unwrap(), 4);
+        assert_eq!(store.purge_audit("acme", 75, 2_000, &KEY).await.unwrap(), 4);
         assert_eq!(store.audit_anchor("acme").await.unwrap(), Some(anchor_at(7, 2_000)));
         assert_eq!(verify(&*store, "acme").await, Ok(3));
 
         // Everything is old: all but the newest event go.
-        assert_eq!(store.purge_audit("acme", i64::MAX, 3_000).await.unwrap(), 2);
+        assert_eq!(store.purge_audit("acme", i64::MAX, 3_000, &KEY).await.unwrap(), 2);
         assert_eq!(store.audit_anchor("acme").await.unwrap(), Some(anchor_at(9, 3_000)));
         assert_eq!(all(&*store, "acme").await, original[9..]);
-        assert_eq!(store.purge_audit("acme", i64::MAX, 4_000).await.unwrap(), 0);
+        assert_eq!(store.purge_audit("acme", i64::MAX, 4_000, &KEY).await.unwrap(), 0);
 
         // Appending continues the chain after its head.
         store.append_audit(&[event("acme", "a11", 110), event("acme", "a12", 120)]).await.unwrap();
@@ -293,7 +302,7 @@ async fn a_purge_keeps_the_newest_event_and_leaves_an_anchor_to_verify_from() {
         // Other chains are untouched; unknown or empty chains purge nothing.
         assert_eq!(seqs(&all(&*store, "globex").await), [1, 2]);
         assert_eq!(store.audit_anchor("globex").await.unwrap(), None);
-        assert_eq!(store.purge_audit("initech", i64::MAX, 1).await.unwrap(), 0);
+        assert_eq!(store.purge_audit("initech", i64::MAX, 1, &KEY).await.unwrap(), 0);
         assert_eq!(store.audit_anchor("initech").await.unwrap(), None);
         assert_eq!(store.audit_chains().await.unwrap(), ["acme", "globex"]);
     })
@@ -308,10 +317,10 @@ async fn a_purge_cuts_only_a_prefix_when_times_are_out_of_order() {
         store.append_audit(&events).await.unwrap();
         // Seq 3 is older than 30 but follows seq 2, which is not: only seq 1 goes, so what
         // remains is still one unbroken chain from the anchor.
-        assert_eq!(store.purge_audit(PLATFORM_CHAIN, 30, 100).await.unwrap(), 1);
+        assert_eq!(store.purge_audit(PLATFORM_CHAIN, 30, 100, &KEY).await.unwrap(), 1);
         assert_eq!(seqs(&all(&*store, PLATFORM_CHAIN).await), [2, 3, 4, 5]);
         assert_eq!(verify(&*store, PLATFORM_CHAIN).await, Ok(4));
-        assert_eq!(store.purge_audit(PLATFORM_CHAIN, 65, 200).await.unwrap(), 3);
+        assert_eq!(store.purge_audit(PLATFORM_CHAIN, 65, 200, &KEY).await.unwrap(), 3);
         assert_eq!(seqs(&all(&*store, PLATFORM_CHAIN).await), [5]);
         assert_eq!(verify(&*store, PLATFORM_CHAIN).await, Ok(1));
         assert_eq!(store.audit_chains().await.unwrap(), [PLATFORM_CHAIN]);
@@ -438,7 +447,7 @@ async fn postgres_purge_works_for_an_owner_bound_by_row_level_security() {
         admin.execute("RESET ROLE").await.unwrap();
 
         // The store (serving as cognate_service) purges through the function.
-        assert_eq!(store.purge_audit("acme", 35, 500).await.unwrap(), 3);
+        assert_eq!(store.purge_audit("acme", 35, 500, &KEY).await.unwrap(), 3);
         assert_eq!(store.audit_anchor("acme").await.unwrap().map(|a| a.seq), Some(3));
         assert_eq!(verify(&*store, "acme").await, Ok(1));
         // And called with no scope at all.
@@ -520,7 +529,7 @@ async fn sqlite_refuses_updates_and_tampering_is_named() {
 
     // A chain whose remaining events were removed continues from its anchor.
     store.append_audit(&[event("globex", "g1", 1), event("globex", "g2", 2)]).await.unwrap();
-    assert_eq!(store.purge_audit("globex", 100, 7).await.unwrap(), 1);
+    assert_eq!(store.purge_audit("globex", 100, 7, &KEY).await.unwrap(), 1);
     raw.execute("DELETE FROM audit_events WHERE chain = 'globex'").await.unwrap();
     store.append_audit(&[event("globex", "g3", 3)]).await.unwrap();
     let anchor = store.audit_anchor("globex").await.unwrap().unwrap();

@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod files;
 mod harness;
 mod mfa;
 mod outbox;

@@ -24,6 +24,7 @@ fn message(pool: &PoolId, id: &str, medium: &str, created_at: i64) -> OutboxMess
         attempts: 7,
         last_error: Some("x".into()),
         next_attempt_at: 99_999,
+        secret_expires_at: Some(created_at + 100),
     }
 }
 
@@ -124,6 +125,37 @@ async fn delivery_and_failures_are_recorded() {
             store.list_messages(Some(&p), 10).await.unwrap().iter().find(|m| m.id == "m1").unwrap().delivered_at,
             Some(2_000)
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bodies_are_blanked_once_delivered_given_up_or_expired() {
+    on_both(|store| async move {
+        let p = setup(&store).await;
+        // m1 expires at 110, m2 at 120, m3 at 130, s1 at 105.
+        store.mark_delivered("m1", 50).await.unwrap();
+        store.mark_failed("s1", "no route", OUTBOX_NEVER).await.unwrap();
+        store.mark_failed("m3", "try again", 60).await.unwrap();
+        let body = |msgs: &[OutboxMessage], id: &str| msgs.iter().find(|m| m.id == id).unwrap().body.clone();
+        let all = store.list_messages(Some(&p), 10).await.unwrap();
+        assert_eq!(body(&all, "m1"), "", "delivered");
+        assert_eq!(body(&all, "s1"), "", "given up");
+        assert_eq!(body(&all, "m3"), "body of m3", "a retry keeps the body");
+        assert_eq!(body(&all, "m2"), "body of m2");
+
+        assert_eq!(store.redact_expired_messages(119).await.unwrap(), 0);
+        assert_eq!(store.redact_expired_messages(120).await.unwrap(), 1);
+        let all = store.list_messages(Some(&p), 10).await.unwrap();
+        assert_eq!(body(&all, "m2"), "");
+        assert_eq!(body(&all, "m3"), "body of m3");
+
+        // Legacy plaintext bodies are found and replaced only if unchanged.
+        let unsealed = store.unsealed_messages("sealed:", 10).await.unwrap();
+        assert_eq!(unsealed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m3"]);
+        assert!(!store.replace_message_body("m3", "stale", "sealed:x").await.unwrap());
+        assert!(store.replace_message_body("m3", "body of m3", "sealed:x").await.unwrap());
+        assert!(store.unsealed_messages("sealed:", 10).await.unwrap().is_empty());
     })
     .await;
 }

@@ -147,6 +147,7 @@ async fn admin_credentials_meta_and_outbox() {
                     attempts: 0,
                     last_error: None,
                     next_attempt_at: 0,
+                    secret_expires_at: None,
                 })
                 .await
                 .unwrap();
