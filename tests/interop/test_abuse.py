@@ -37,15 +37,106 @@ def sign_in(srv, client, username, password, ip) -> tuple[str, requests.Response
     return resp.json()["__type"], resp
 
 
-def test_one_user_from_many_addresses_is_locked_while_another_signs_in(fresh_server):
+def test_a_guesser_locks_the_victim_only_for_its_own_address(fresh_server):
+    """5 wrong passwords from one address lock the user for that address; the real user
+    still signs in from elsewhere (no lockout denial of service)."""
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
+    client = setup_pool(srv, ["victim"])
+    for i in range(5):
+        assert sign_in(srv, client, "victim", f"Wrong-{i}!", "198.51.100.66")[0] == "NotAuthorizedException"
+    outcome, resp = sign_in(srv, client, "victim", PASSWORD, "198.51.100.66")
+    assert outcome == "NotAuthorizedException" and resp.json()["message"] == "Password attempts exceeded"
+    assert sign_in(srv, client, "victim", PASSWORD, "203.0.113.5")[0] == "ok"
+    # the victim's sign-in does not free the guesser's address
+    outcome, resp = sign_in(srv, client, "victim", PASSWORD, "198.51.100.66")
+    assert resp.json()["message"] == "Password attempts exceeded"
+
+
+def test_guessing_spread_over_many_addresses_locks_the_user_everywhere(fresh_server):
     srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
     client = setup_pool(srv, ["victim", "bystander"])
-    # Five wrong passwords, each from another address: the per-user count does not care.
-    for i in range(5):
-        assert sign_in(srv, client, "victim", f"Wrong-{i}!", f"198.51.100.{i + 1}")[0] == "NotAuthorizedException"
+    # The user-wide ceiling (20 by default): 4 failures from each of 5 addresses.
+    for i in range(20):
+        assert sign_in(srv, client, "victim", f"Wrong-{i}!", f"198.51.100.{i // 4 + 1}")[0] == \
+            "NotAuthorizedException"
     outcome, resp = sign_in(srv, client, "victim", PASSWORD, "198.51.100.77")
     assert outcome == "NotAuthorizedException" and resp.json()["message"] == "Password attempts exceeded"
     assert sign_in(srv, client, "bystander", PASSWORD, "203.0.113.5")[0] == "ok"
+
+
+def test_unknown_users_lock_exactly_like_real_ones(fresh_server):
+    """With PreventUserExistenceErrors (the default) the lock message cannot tell a real
+    user from a name nobody has."""
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
+    client = setup_pool(srv, ["real"])
+    answers = {}
+    for name in ("real", f"ghost-{uid()}"):
+        seen = [sign_in(srv, client, name, f"Wrong-{i}!", "198.51.100.9")[1].json()["message"] for i in range(6)]
+        answers[name.split("-")[0]] = seen
+    assert answers["real"] == answers["ghost"], answers
+    assert answers["real"][-1] == "Password attempts exceeded"
+
+
+def _forgot(srv, client, username):
+    return srv.raw("ForgotPassword", {"ClientId": client, "Username": username}, sign=False)
+
+
+def _confirm(srv, client, username, code, ip="198.51.100.30"):
+    return srv.raw("ConfirmForgotPassword", {"ClientId": client, "Username": username, "ConfirmationCode": code,
+                                             "Password": "N3w-Passw0rd!"},
+                   sign=False, headers={"X-Forwarded-For": ip})
+
+
+def test_reset_codes_are_capped_and_wrong_codes_lock(fresh_server):
+    srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1"})
+    idp = srv.cognito
+    client = setup_pool(srv, [])
+    pool = [p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"].startswith("abuse-")][0]
+    idp.admin_create_user(UserPoolId=pool, Username="reset-me", MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": f"{uid()}@example.com"},
+                                          {"Name": "email_verified", "Value": "true"}])
+    idp.admin_set_user_password(UserPoolId=pool, Username="reset-me", Password=PASSWORD, Permanent=True)
+    ghost = f"ghost-{uid()}"
+    # 5 codes an hour, for real and unknown users alike; the 6th request is refused.
+    for name in ("reset-me", ghost):
+        assert [_forgot(srv, client, name).status_code for _ in range(5)] == [200] * 5
+        refused = _forgot(srv, client, name)
+        assert refused.json()["__type"] == "LimitExceededException", refused.text
+    # Wrong codes count toward the lock, identically for both; then even the right code
+    # is refused from that address.
+    code, _ = srv.latest_code(pool, "reset-me")
+    wrong = "000000" if code != "000000" else "111111"
+    seqs = {}
+    for name in ("reset-me", ghost):
+        seqs[name] = [_confirm(srv, client, name, wrong).json()["__type"] for _ in range(6)]
+    assert seqs["reset-me"] == seqs[ghost], seqs
+    assert seqs["reset-me"][:5] == ["CodeMismatchException"] * 5
+    assert seqs["reset-me"][5] == "LimitExceededException"
+    assert _confirm(srv, client, "reset-me", code).json()["__type"] == "LimitExceededException"
+    # The failures also lock password sign-in from that address.
+    outcome, resp = sign_in(srv, client, "reset-me", PASSWORD, "198.51.100.30")
+    assert resp.json()["message"] == "Password attempts exceeded"
+
+
+def test_confirm_forgot_password_answers_alike_for_unknown_and_disabled_users(fresh_server):
+    srv = fresh_server()
+    idp = srv.cognito
+    client = setup_pool(srv, ["someone"])
+    pool = [p["Id"] for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"].startswith("abuse-")][0]
+    idp.admin_update_user_attributes(UserPoolId=pool, Username="someone",
+                                     UserAttributes=[{"Name": "email", "Value": f"{uid()}@example.com"},
+                                                     {"Name": "email_verified", "Value": "true"}])
+    idp.admin_create_user(UserPoolId=pool, Username="disabled", MessageAction="SUPPRESS")
+    idp.admin_disable_user(UserPoolId=pool, Username="disabled")
+    answers = {}
+    for name in ("someone", "disabled", f"ghost-{uid()}"):
+        forgot = _forgot(srv, client, name)
+        confirm = _confirm(srv, client, name, "123456", ip=f"198.51.100.{len(answers) + 40}")
+        weak = srv.raw("ConfirmForgotPassword", {"ClientId": client, "Username": name, "ConfirmationCode": "123456",
+                                                 "Password": "weak"}, sign=False)
+        answers[name.split("-")[0]] = (forgot.status_code, sorted(forgot.json()), confirm.json()["__type"],
+                                       weak.json()["__type"])
+    assert answers["someone"] == answers["disabled"] == answers["ghost"], answers
 
 
 def test_one_address_spraying_is_slowed_and_others_are_not(fresh_server):
