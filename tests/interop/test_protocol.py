@@ -198,3 +198,61 @@ def test_empty_strings_rejected(cognito_nv, pool_id):
 def test_healthz_needs_no_signature(server):
     for path in ("/healthz", "/readyz"):
         assert requests.get(server.url + path, timeout=10).status_code == 200
+
+
+NUL_OPERATIONS = [
+    ("InitiateAuth", {"ClientId": "abc", "AuthFlow": "USER_PASSWORD_AUTH",
+                      "AuthParameters": {"USERNAME": "a\u0000b", "PASSWORD": "x"}}, False),
+    ("SignUp", {"ClientId": "abc", "Username": "nul\u0000user", "Password": "Passw0rd!x"}, False),
+    ("ForgotPassword", {"ClientId": "abc", "Username": "\u0000"}, False),
+    ("ConfirmForgotPassword", {"ClientId": "abc", "Username": "u", "ConfirmationCode": "1\u00002",
+                               "Password": "Passw0rd!x"}, False),
+    ("ConfirmSignUp", {"ClientId": "abc", "Username": "u\u0000", "ConfirmationCode": "123456"}, False),
+    ("AdminGetUser", {"UserPoolId": "local_abc", "Username": "x\u0000y"}, True),
+    ("ListUsers", {"UserPoolId": "local_abc", "Filter": 'username = "\u0000"'}, True),
+    ("CreateGroup", {"UserPoolId": "local_abc", "GroupName": "g\u0000"}, True),
+    ("CreateUserPool", {"PoolName": "pool\u0000name"}, True),
+    ("AdminCreateUser", {"UserPoolId": "local_abc", "Username": "u",
+                         "UserAttributes": [{"Name": "email", "Value": "a\u0000@x.io"}]}, True),
+]
+
+
+@pytest.mark.parametrize("operation,body,signed", NUL_OPERATIONS, ids=[o[0] for o in NUL_OPERATIONS])
+def test_nul_bytes_are_refused_with_a_clear_400(server, operation, body, signed):
+    """U+0000 (and other control characters) are refused at parse time on both backends
+    (PostgreSQL cannot store them): a 400 naming the member, never a 500."""
+    resp = server.raw(operation, body, sign=signed)
+    err = assert_raw_error(resp, "InvalidParameterException", statuses=[400])
+    assert "control characters" in err["message"], err
+
+
+def test_other_control_characters_are_refused_but_newlines_are_fine(server, make_pool):
+    resp = server.raw("CreateUserPool", {"PoolName": "esc\u001b[31m"})
+    assert_raw_error(resp, "InvalidParameterException", statuses=[400])
+    pool = make_pool(VerificationMessageTemplate={"EmailMessage": "Hello,\n\nyour code is {####}.\r\n"})
+    assert pool["Id"]
+
+
+def test_nul_bytes_on_v1_and_oauth(server, tenancy):
+    from cognate_harness import admin_bearer, assert_v1_error, v1  # noqa: PLC0415
+
+    tenant = tenancy.create_tenant("nul")
+    admin = admin_bearer(server)
+    for method, path, body in [
+        ("GET", f"/v1/tenants/{tenant['id']}/members/abc%00def", None),
+        ("DELETE", f"/v1/tenants/{tenant['id']}/members/%00", None),
+        ("GET", f"/v1/tenants/{tenant['id']}/invitations/inv%00", None),
+        ("GET", "/v1/tenants?cursor=%00", None),
+        ("GET", "/v1/discovery?email=a%00@acme.example", None),
+        ("POST", "/v1/tenants", {"name": "A\u0000B", "tier": "basic"}),
+        ("PATCH", f"/v1/tenants/{tenant['id']}", {"name": "x\u0000"}),
+        ("POST", f"/v1/tenants/{tenant['id']}/invitations", {"email": "a\u0000@x.io", "role": "member"}),
+        ("POST", "/v1/invitations/accept", {"token": "\u0000", "password": "Passw0rd!x"}),
+        ("POST", "/v1/api-keys/verify", {"key": "cog_\u0000"}),
+    ]:
+        resp = v1(server, method, path, bearer=admin, body=body)
+        assert_v1_error(resp, 400, "invalid_request")
+    resp = requests.post(f"{server.url}/oauth2/token", timeout=10,
+                         data="grant_type=client_credentials&client_id=a%00b",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request", resp.text

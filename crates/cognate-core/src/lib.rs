@@ -25,6 +25,7 @@ pub mod pool;
 pub mod repo;
 pub mod resource_server;
 pub mod tenant;
+pub mod text;
 pub mod token;
 pub mod totp;
 pub mod user;

@@ -52,9 +52,29 @@ async fn json_body<T: DeserializeOwned>(req: Request, state: &AppState, optional
     if !is_json {
         return Err(ApiError::invalid_request("The Content-Type must be application/json."));
     }
-    serde_json::from_slice(&bytes)
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid_request(format!("The request body is not valid: {e}")))?;
+    if let Some(path) = cognate_core::text::find_control_in_json(&value) {
+        return Err(ApiError::invalid_request(format!("{path} must not contain control characters.")));
+    }
+    serde_json::from_value(value)
         .map(Some)
         .map_err(|e| ApiError::invalid_request(format!("The request body is not valid: {e}")))
+}
+
+/// Refuses a `/v1` request whose path or query, once percent-decoded, holds a control
+/// character (`%00` in a member's sub, a cursor…): 400 `invalid_request`, on both backends,
+/// before any handler or database sees it.
+pub async fn refuse_control_characters(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let uri = request.uri();
+    let decoded = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let bad = cognate_core::text::has_forbidden_control(&decoded(uri.path()))
+        || uri.query().is_some_and(|q| cognate_core::text::has_forbidden_control(&decoded(q)));
+    if bad {
+        return ApiError::invalid_request("The path and query must not contain control characters.").into_response();
+    }
+    next.run(request).await
 }
 
 /// Query parameters; a malformed query is 400 `invalid_request`.

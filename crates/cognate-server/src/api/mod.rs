@@ -69,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         // Any other `/v1` path answers in the surface's error shape, not with an empty 404.
         .route("/v1", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))
+        .layer(axum::middleware::from_fn(extract::refuse_control_characters))
 }
 
 async fn unknown_path() -> ApiError {

@@ -79,6 +79,12 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
     if !input.is_object() {
         return Err(CognitoError::new("SerializationException", "The request body must be a JSON object."));
     }
+    if let Some(path) = cognate_core::text::find_control_in_json(&input) {
+        return Err(CognitoError::invalid(format!(
+            "1 validation error detected: Value at '{path}' failed to satisfy constraint: \
+             Member must not contain control characters"
+        )));
+    }
     tracing::debug!(op, "cognito operation");
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ctx = RequestContext { ip: crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers) };

@@ -122,6 +122,9 @@ pub(super) fn parse_form(body: &str) -> Result<HashMap<String, String>, String> 
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = form_decode(name).ok_or("The request is not valid UTF-8.")?;
         let value = form_decode(value).ok_or("The request is not valid UTF-8.")?;
+        if cognate_core::text::has_forbidden_control(&name) || cognate_core::text::has_forbidden_control(&value) {
+            return Err("Parameters must not contain control characters.".to_owned());
+        }
         if out.insert(name.clone(), value).is_some() {
             return Err(format!("The parameter {name} is included more than once."));
         }
@@ -177,7 +180,11 @@ pub(super) fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, S
     let decoded = B64.decode(encoded.trim()).map_err(|_| ())?;
     let decoded = String::from_utf8(decoded).map_err(|_| ())?;
     let (id, secret) = decoded.split_once(':').ok_or(())?;
-    Ok(Some((form_decode(id).ok_or(())?, form_decode(secret).ok_or(())?)))
+    let (id, secret) = (form_decode(id).ok_or(())?, form_decode(secret).ok_or(())?);
+    if cognate_core::text::has_forbidden_control(&id) || cognate_core::text::has_forbidden_control(&secret) {
+        return Err(());
+    }
+    Ok(Some((id, secret)))
 }
 
 /// The token of an `Authorization: Bearer …` header (RFC 6750 section 2.1).
