@@ -287,3 +287,24 @@ def test_wire_timestamps_are_epoch_seconds(server, pool_id):
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
         now = dt.datetime.now(dt.timezone.utc).timestamp()
         assert abs(now - value) < 600, f"{key}={value} is not epoch seconds near now"
+
+
+def test_managed_pools_cannot_be_deleted_through_the_cognito_api(server, cognito, tenancy):
+    """The shared pool and a platinum tenant's dedicated pool belong to the control plane:
+    DeleteUserPool and turning deletion protection off are refused; /v1 keeps working."""
+    from cognate_harness import raises_cognito  # noqa: PLC0415
+
+    shared = tenancy.create_tenant("keep")["poolId"]
+    dedicated = tenancy.create_tenant("keep-p", tier="platinum")["poolId"]
+    for pool in (shared, dedicated):
+        with raises_cognito("InvalidParameterException"):
+            cognito.delete_user_pool(UserPoolId=pool)
+        with raises_cognito("InvalidParameterException"):
+            cognito.update_user_pool(UserPoolId=pool, DeletionProtection="INACTIVE")
+        # An update that leaves the setting out keeps the protection on.
+        cognito.update_user_pool(UserPoolId=pool, AutoVerifiedAttributes=["email"])
+        assert cognito.describe_user_pool(UserPoolId=pool)["UserPool"]["DeletionProtection"] == "ACTIVE"
+        with raises_cognito("InvalidParameterException"):
+            cognito.delete_user_pool(UserPoolId=pool)
+    # The control plane still works on both.
+    tenancy.new_user(tenancy.create_tenant("keep-after")["id"], "admin")

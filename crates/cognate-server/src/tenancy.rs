@@ -455,6 +455,9 @@ pub fn managed_pool_settings() -> Result<PoolSettings, StoreError> {
         alias_attributes: vec!["email".into()],
         auto_verified_attributes: vec!["email".into()],
         mfa_configuration: "OPTIONAL".into(),
+        // The control plane owns managed pools: they are deleted with their tenant through
+        // `/v1`, never through DeleteUserPool.
+        deletion_protection: "ACTIVE".into(),
         extra,
         ..PoolSettings::default()
     })

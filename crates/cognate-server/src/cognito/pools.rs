@@ -124,9 +124,18 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
     for key in super::mfa::POOL_MFA_KEYS {
         take(&mut input, key);
     }
+    let explicit_protection = input.get("DeletionProtection").and_then(Value::as_str).map(str::to_owned);
     let mut incoming = settings_from(input)?;
     for attempt in 0..3 {
         let mut pool = load_pool(state, &id).await?;
+        // A managed pool keeps its deletion protection: left out, it stays ACTIVE (not
+        // Cognito's INACTIVE default); turning it off is refused.
+        if let Some(placement) = crate::tenancy::placement(state, &pool.id).await? {
+            if explicit_protection.as_deref().is_some_and(|p| p != "ACTIVE") {
+                return Err(managed_pool(&placement, "have its deletion protection turned off"));
+            }
+            incoming.deletion_protection = "ACTIVE".into();
+        }
         if let Some(name) = &new_name {
             if !valid_pool_name(name) {
                 return Err(CognitoError::invalid("PoolName must be 1 to 128 characters of [\\w\\s+=,.@-]."));
@@ -155,9 +164,24 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
     Err(cognate_core::StoreError::Conflict("version").into())
 }
 
+/// The refusal of a change the tenancy control plane reserves to itself.
+fn managed_pool(placement: &crate::tenancy::Placement, what: &str) -> CognitoError {
+    let whose = match placement {
+        crate::tenancy::Placement::Shared => "the shared pool of basic and standard tenants".to_owned(),
+        crate::tenancy::Placement::Dedicated(t) => format!("tenant {}'s dedicated pool", t.id),
+    };
+    CognitoError::invalid(format!(
+        "This user pool is {whose}, managed by Cognate's tenancy control plane: it cannot {what} through \
+         the Cognito API (delete the tenant, or change its tier, through /v1)."
+    ))
+}
+
 async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: PoolRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
+    if let Some(placement) = crate::tenancy::placement(state, &pool.id).await? {
+        return Err(managed_pool(&placement, "be deleted"));
+    }
     if pool.settings.deletion_protection == "ACTIVE" {
         return Err(CognitoError::invalid(
             "The user pool cannot be deleted because deletion protection is activated. \
