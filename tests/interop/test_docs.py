@@ -283,16 +283,20 @@ def test_doc_runs_as_written(doc, backend):
         pytest.skip("COGNATE_SKIP_PG=1: PostgreSQL backend skipped on request")
     root = Path(tempfile.mkdtemp(prefix="cognate-docs-"))
     server = start_doc_server(backend, root)
+    failure = None
     try:
         extra = {"COGNATE_DATABASE_URL": server.database_url} if server.database_url else {}
         ws = make_workspace(root, server.url, extra)
         try:
             run_document(ws, blocks)
         except DocBlockFailed as exc:
-            pytest.fail(str(exc), pytrace=False)
-        print(f"{doc} ({backend}): {len(runnable)} blocks ran, {skipped} skipped")
+            failure = (f"{exc}--- cognate serve stderr ({backend}, tail) ---\n"
+                       f"{server.log_tail(3000)}")
     finally:
         dispose_server(server)
+    if failure:
+        pytest.fail(failure, pytrace=False)
+    print(f"{doc} ({backend}): {len(runnable)} blocks ran, {skipped} skipped")
 
 
 # --------------------------------------------------------------------------- the runner itself
