@@ -109,8 +109,10 @@ pub struct NewApiKey {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RateLimitBody {
     /// 1 to 1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     requests: u32,
     /// 1 to 86,400.
+    #[schema(minimum = 1, maximum = 86_400)]
     per_seconds: u32,
 }
 
@@ -135,11 +137,15 @@ impl RateLimitBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateApiKey {
     /// 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     name: String,
-    /// Up to 20 scopes such as `notes:read` (printable ASCII without spaces).
+    /// Up to 20 scopes such as `notes:read` (1 to 128 printable ASCII characters without
+    /// spaces each).
     #[serde(default)]
+    #[schema(max_items = 20)]
     scopes: Vec<String>,
-    /// Lifetime in seconds (up to 10 years); none means the key does not expire.
+    /// Lifetime in seconds (1 to 10 years); none means the key does not expire.
+    #[schema(minimum = 1, maximum = 316_224_000)]
     expires_in_seconds: Option<i64>,
     rate_limit: Option<RateLimitBody>,
     /// A label for the program using the key.
@@ -149,7 +155,13 @@ pub struct CreateApiKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateApiKey {
+    /// 1 to 128 characters. Absent: unchanged; `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(min_length = 1, max_length = 128)]
     name: Option<String>,
+    /// Up to 20 scopes. Absent: unchanged; `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(max_items = 20)]
     scopes: Option<Vec<String>>,
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
@@ -174,6 +186,7 @@ where
 pub struct RotateApiKey {
     /// How long the old key keeps working, in seconds: 0 (immediately replaced) to 30
     /// days; default 24 hours.
+    #[schema(minimum = 0, maximum = 2_592_000)]
     grace_period_seconds: Option<i64>,
 }
 
@@ -602,6 +615,7 @@ pub struct UsageItem {
     tenant_id: TenantId,
     key_id: String,
     /// 1 to 1,000,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     count: i64,
     /// The latest use counted (epoch seconds); defaults to now.
     last_used_at: Option<i64>,
@@ -610,6 +624,8 @@ pub struct UsageItem {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageReport {
+    /// At most 1,000 items.
+    #[schema(max_items = 1000)]
     items: Vec<UsageItem>,
 }
 

@@ -249,6 +249,7 @@ pub async fn export_platform(State(state): State<AppState>, _admin: PlatformAdmi
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     /// Days events are kept: 1 to 3650.
+    #[schema(minimum = 1, maximum = 3650)]
     days: u32,
 }
 

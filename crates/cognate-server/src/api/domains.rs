@@ -119,7 +119,8 @@ fn domain_write_error(e: StoreError) -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateDomain {
-    #[schema(example = "acme.com")]
+    /// A DNS name (at most 253 characters, punycode for international names).
+    #[schema(example = "acme.com", max_length = 253)]
     domain: String,
     /// Defaults to false.
     #[serde(default)]

@@ -77,6 +77,17 @@ pub async fn refuse_control_characters(request: Request, next: axum::middleware:
     next.run(request).await
 }
 
+/// For the optional members of a PATCH body: absent is `None` (left unchanged), and an
+/// explicit `null` is refused as a malformed body (400) instead of being read as absent.
+/// Use with `#[serde(default, deserialize_with = "…::not_null")]`.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Query parameters; a malformed query is 400 `invalid_request`.
 pub struct Query<T>(pub T);
 

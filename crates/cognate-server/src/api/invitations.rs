@@ -118,11 +118,13 @@ fn invitation_not_found() -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateInvitation {
-    #[schema(example = "bob@acme.com")]
+    /// At most 254 characters.
+    #[schema(example = "bob@acme.com", max_length = 254)]
     email: String,
     #[schema(schema_with = super::openapi::role)]
     role: Role,
     /// Defaults to 7 days ([`cognate_core::tenant::INVITATION_TTL_MS`]); 1 s to 30 days.
+    #[schema(minimum = 1, maximum = 2_592_000)]
     expires_in_seconds: Option<i64>,
 }
 

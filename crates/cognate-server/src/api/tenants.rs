@@ -94,23 +94,29 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
 pub struct CreateTenant {
     /// The tenant's immutable id: 3 to 63 of `a-z`, `0-9` and `-`. Derived from the name
     /// when absent.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", pattern = "^[a-z0-9-]{3,63}$", min_length = 3, max_length = 63)]
     id: Option<String>,
-    /// The display name, 1 to 256 characters.
-    #[schema(example = "Acme")]
+    /// The display name, 1 to 256 characters, no control characters.
+    #[schema(example = "Acme", min_length = 1, max_length = 256)]
     name: String,
     #[schema(schema_with = super::openapi::tier)]
     tier: Tier,
-    /// Email domains to claim (unverified, without auto-join).
+    /// Email domains to claim (unverified, without auto-join), at most 20.
     #[serde(default)]
+    #[schema(max_items = 20)]
     domains: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    /// A new display name (users' `custom:tenantName` follows).
+    /// A new display name, 1 to 256 characters (users' `custom:tenantName` follows).
+    /// Absent: unchanged; `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(min_length = 1, max_length = 256)]
     name: Option<String>,
+    /// Absent: unchanged; `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
     #[schema(schema_with = super::openapi::mfa)]
     mfa: Option<MfaRequirement>,
 }

@@ -222,3 +222,43 @@ async fn answers_have_the_documented_properties() {
     assert_eq!(keys(&missing.body), properties("ErrorBody"));
     assert_eq!(keys(&missing.body["error"]), properties("ErrorDetail"));
 }
+
+/// The limits the server enforces are published, so generated clients and fuzzers can
+/// respect them.
+#[tokio::test]
+async fn the_document_publishes_the_enforced_limits() {
+    let t = TestApp::new().await;
+    let doc = document(&t).await;
+    let schemas = &doc["components"]["schemas"];
+    let prop = |schema: &str, name: &str| schemas[schema]["properties"][name].clone();
+    let id = prop("CreateTenant", "id");
+    assert_eq!(id["pattern"], "^[a-z0-9-]{3,63}$", "{id}");
+    assert_eq!((id["minLength"].as_u64(), id["maxLength"].as_u64()), (Some(3), Some(63)), "{id}");
+    for (schema, name, max) in [("CreateTenant", "name", 256), ("UpdateTenant", "name", 256), ("CreateApiKey", "name", 128)]
+    {
+        let p = prop(schema, name);
+        assert_eq!((p["minLength"].as_u64(), p["maxLength"].as_u64()), (Some(1), Some(max)), "{schema}.{name}: {p}");
+    }
+    assert_eq!(prop("CreateTenant", "domains")["maxItems"], 20);
+    assert_eq!(prop("CreateApiKey", "scopes")["maxItems"], 20);
+    let requests = prop("RateLimitBody", "requests");
+    assert_eq!((requests["minimum"].as_u64(), requests["maximum"].as_u64()), (Some(1), Some(1_000_000)));
+    assert_eq!(prop("Retention", "days")["maximum"], 3650);
+    assert_eq!(prop("CreateInvitation", "expiresInSeconds")["maximum"], 2_592_000);
+    assert_eq!(prop("UsageReport", "items")["maxItems"], 1000);
+}
+
+/// PATCH members may be left out but not set to `null`.
+#[tokio::test]
+async fn patch_refuses_explicit_nulls() {
+    let t = TestApp::new().await;
+    let created = t.admin("POST", "/v1/tenants", Some(&json!({"id": "nulls", "name": "Nulls", "tier": "basic"}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for body in [json!({"mfa": null}), json!({"name": null}), json!({"mfa": null, "name": null})] {
+        let r = t.admin("PATCH", "/v1/tenants/nulls", Some(&body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "invalid_request");
+    }
+    let r = t.admin("PATCH", "/v1/tenants/nulls", Some(&json!({"name": "Renamed"}))).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Renamed")), "{}", r.body);
+}
