@@ -150,6 +150,35 @@ def test_cognito_admin_mutations_are_recorded_in_the_tenants_chain(server):
     failed = one(trail, action="admin.admin_disable_user", outcome="failure")
     assert failed["reason"] == "UserNotFoundException"
     assert not [e for e in trail if e["action"] == "admin.admin_get_user"]
+    # Reads are never recorded, whatever their name starts with.
+    idp.admin_list_groups_for_user(UserPoolId=tenant["poolId"], Username=user.email)
+    idp.list_users_in_group(UserPoolId=tenant["poolId"], GroupName=f"{tenant['id']}-member")
+    assert not [e for e in events(server, tenant["id"]) if "list" in e["action"] or "get" in e["action"]]
+
+
+def test_mfa_enrolment_during_mfa_setup_is_the_users_in_their_tenant(server):
+    """AssociateSoftwareToken / VerifySoftwareToken answered with an MFA_SETUP session are
+    recorded in the user's tenant chain, by the user, about the user."""
+    import pyotp  # noqa: PLC0415
+
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-m")
+    v1_ok(v1(server, "PATCH", f"/v1/tenants/{tenant['id']}", bearer=admin_bearer(server), body={"mfa": "all"}))
+    user = t.new_user(tenant["id"], "member")
+    idp = server.cognito
+    challenge = idp.initiate_auth(ClientId=tenant["clientId"], AuthFlow="USER_PASSWORD_AUTH",
+                                  AuthParameters={"USERNAME": user.email, "PASSWORD": user.password})
+    assert challenge["ChallengeName"] == "MFA_SETUP", challenge
+    associated = idp.associate_software_token(Session=challenge["Session"])
+    verified = idp.verify_software_token(Session=associated["Session"],
+                                         UserCode=pyotp.TOTP(associated["SecretCode"]).now())
+    assert verified["Status"] == "SUCCESS"
+    trail = events(server, tenant["id"])
+    for action in ("mfa.associate_software_token", "mfa.verify_software_token"):
+        e = one(trail, action=action, outcome="success")
+        assert e["actor"] == f"user:{user.sub}" and e["target"] == user.sub, e
+    platform = v1_ok(v1(server, "GET", "/v1/audit", bearer=admin_bearer(server), params={"limit": 100}))["items"]
+    assert not [e for e in platform if e["action"].startswith("mfa.") and not e.get("target")]
 
 
 def test_oauth_refresh_and_revoke_are_recorded(server):

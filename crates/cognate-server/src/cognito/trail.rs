@@ -29,12 +29,16 @@ fn action(op: &str, input: &Value) -> Option<String> {
         "ForgotPassword" | "ConfirmForgotPassword" | "ChangePassword" => format!("auth.{}", snake(op)),
         "AssociateSoftwareToken" | "VerifySoftwareToken" | "SetUserMFAPreference" => format!("mfa.{}", snake(op)),
         "UpdateUserAttributes" | "DeleteUser" | "VerifyUserAttribute" => format!("user.{}", snake(op)),
-        _ if op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get") || op == "AdminGetUser" => {
-            return None;
-        }
+        _ if is_read(op) => return None,
         "ResendConfirmationCode" | "GetUserAttributeVerificationCode" => return None,
         _ => format!("admin.{}", snake(op)),
     })
+}
+
+/// Operations that change nothing: never recorded.
+fn is_read(op: &str) -> bool {
+    let op = op.strip_prefix("Admin").unwrap_or(op);
+    op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get")
 }
 
 /// `AdminCreateUser` -> `admin_create_user`.
@@ -127,6 +131,22 @@ async fn session_of(
     pool_id: &mut Option<String>,
     sub: &mut Option<String>,
 ) {
+    // A challenge session (MFA_SETUP's AssociateSoftwareToken / VerifySoftwareToken, a
+    // challenge answer) is sealed by this server: it names the user and tenant for certain.
+    if let Some(sealed) = text(input, &["Session"])
+        && let Ok(session) = super::challenge::Session::open(state, sealed)
+    {
+        *tenant = session.tenant.clone();
+        if tenant.is_none()
+            && let Some(pool) = cognate_core::ids::PoolId::parse(&session.pool)
+            && let Ok(Some(user)) = state.store.get_user_by_sub(&pool, &session.sub).await
+        {
+            *tenant = user.attributes.get(tenancy::TENANT_ID_ATTR).cloned();
+        }
+        *pool_id = Some(session.pool);
+        *sub = Some(session.sub);
+        return;
+    }
     let refresh = text(input, &["Token"])
         .or_else(|| text(input, &["RefreshToken"]))
         .or_else(|| text(input, &["AuthParameters", "REFRESH_TOKEN"]));
@@ -207,5 +227,8 @@ mod tests {
         assert_eq!(action("AdminGetUser", &json!({})), None);
         assert_eq!(action("DescribeUserPool", &json!({})), None);
         assert_eq!(action("GetUser", &json!({})), None);
+        assert_eq!(action("AdminListGroupsForUser", &json!({})), None);
+        assert_eq!(action("GetUserPoolMfaConfig", &json!({})), None);
+        assert_eq!(action("AdminDeleteUser", &json!({})).unwrap(), "admin.admin_delete_user");
     }
 }
