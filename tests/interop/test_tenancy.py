@@ -411,6 +411,14 @@ def test_domain_auto_join_and_discovery(server, tenancy):
     record = made["verificationRecord"]
     assert record["type"] == "TXT" and record["name"] == f"_cognate.{domain}", record
     assert record["value"].startswith("cognate-verification="), record
+    # every read shows the same record while the domain is unverified, also for domains
+    # claimed when the tenant was created
+    listed = {d["domain"]: d for d in tenancy.list_all(f"/v1/tenants/{t['id']}/domains")}
+    assert listed[domain]["verificationRecord"] == record
+    other = tenancy.create_tenant("initrode-b", domains=[f"{uid()}.example.org"])
+    [claimed] = tenancy.list_all(f"/v1/tenants/{other['id']}/domains")
+    assert claimed["verificationRecord"]["value"].startswith("cognate-verification="), claimed
+    assert claimed["verificationRecord"]["value"] != record["value"]
 
     # unverified: discovery answers the shared pool without a tenant
     found = tenancy.discover(f"ann@{domain}")

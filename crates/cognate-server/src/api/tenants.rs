@@ -225,11 +225,11 @@ pub async fn create(
     }
     for domain in domains {
         let claim = EmailDomain {
+            verification_token_hash: Some(super::domains::challenge_hash(&state, &tenant.id, &domain, now)),
             tenant_id: tenant.id.clone(),
             domain,
             verified: false,
             auto_join: false,
-            verification_token_hash: None,
             created_at: now,
         };
         if let Err(e) = state.store.add_domain(&claim).await {
