@@ -104,3 +104,27 @@ def test_a_second_database_never_overwrites_the_first_credentials(fresh_server):
     second = srv.data_dir / "admin-credentials-other.json"
     assert second.exists() and stat.S_IMODE(second.stat().st_mode) == 0o600
     assert json.loads(second.read_text())["accessKeyId"] != json.loads(first)["accessKeyId"]
+
+
+def test_unknown_paths_and_methods_answer_a_json_body(server):
+    import requests  # noqa: PLC0415
+
+    for method, path, status, shape in [
+        ("GET", "/nowhere", 404, "plain"),
+        ("GET", "/oauth2/nothing", 404, "plain"),
+        ("GET", "/", 405, "plain"),
+        ("DELETE", "/healthz", 405, "plain"),
+        ("GET", "/oauth2/token", 405, "plain"),
+        ("GET", "/v1/nothing-here", 404, "v1"),
+        ("PUT", "/v1/tenants", 405, "v1"),
+        ("POST", "/v1/me", 405, "v1"),
+    ]:
+        resp = requests.request(method, server.url + path, timeout=10)
+        assert resp.status_code == status, (method, path, resp.status_code, resp.text)
+        body = resp.json()
+        if shape == "v1":
+            assert body["error"]["code"] in ("not_found", "method_not_allowed") and body["error"]["message"]
+        else:
+            assert body["error"] in ("not_found", "method_not_allowed") and body["message"], body
+        if status == 405:
+            assert resp.headers.get("Allow"), resp.headers

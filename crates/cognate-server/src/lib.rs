@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;
+mod fallback;
 mod health;
 pub mod issue;
 pub mod keys;
@@ -32,5 +33,6 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
         .merge(api::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), api::record_mutations)))
+        .layer(axum::middleware::from_fn(fallback::json_errors))
         .with_state(state)
 }
