@@ -107,22 +107,34 @@ pub async fn connect_sqlite(url: &str) -> anyhow::Result<TenantPool<Sqlite>> {
     Ok(TenantPool::new(pool).await?)
 }
 
+/// A project. On the wire: camelCase, times in epoch seconds (as Cognate's `/v1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Project {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
+    /// Stored in milliseconds, shown in seconds.
+    #[serde(serialize_with = "as_seconds")]
     pub created_at: i64,
 }
 
+/// A note. On the wire: camelCase, times in epoch seconds (as Cognate's `/v1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Note {
     pub id: String,
     pub tenant_id: String,
     pub project_id: String,
     pub title: String,
     pub body: String,
+    /// Stored in milliseconds, shown in seconds.
+    #[serde(serialize_with = "as_seconds")]
     pub created_at: i64,
+}
+
+fn as_seconds<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(ms.div_euclid(1000))
 }
 
 type ProjectRow = (String, String, String, i64);

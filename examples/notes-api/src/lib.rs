@@ -65,7 +65,26 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     if let Some(keys) = &api_keys {
         layer = layer.api_keys(Arc::new(keys.clone()));
     }
-    Ok(App { router: routes.layer(layer), api_keys })
+    let mut router = routes.layer(layer);
+    if api_keys.is_none() {
+        // Runs before the guard: a key sent to a server that takes none gets told so,
+        // instead of a bare "no token".
+        router = router.layer(axum::middleware::from_fn(keys_are_off));
+    }
+    Ok(App { router, api_keys })
+}
+
+/// `401 api_keys_disabled` for any request carrying `X-API-Key` when `NOTES_API_KEYS` is not set.
+async fn keys_are_off(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if request.headers().contains_key("x-api-key") {
+        let body = serde_json::json!({"error": {
+            "code": "api_keys_disabled",
+            "message": "This server does not accept API keys (NOTES_API_KEYS is not set); send a bearer token instead.",
+        }});
+        return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    next.run(request).await
 }
 
 /// [`build`], for callers that only want the router.

@@ -436,6 +436,4 @@ mod tests {
         let e = claimable("mail.GMAIL.com").unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "consumer_domain"));
     }
-
-
 }

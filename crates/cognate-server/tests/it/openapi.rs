@@ -234,7 +234,8 @@ async fn the_document_publishes_the_enforced_limits() {
     let id = prop("CreateTenant", "id");
     assert_eq!(id["pattern"], "^[a-z0-9-]{3,63}$", "{id}");
     assert_eq!((id["minLength"].as_u64(), id["maxLength"].as_u64()), (Some(3), Some(63)), "{id}");
-    for (schema, name, max) in [("CreateTenant", "name", 256), ("UpdateTenant", "name", 256), ("CreateApiKey", "name", 128)]
+    for (schema, name, max) in
+        [("CreateTenant", "name", 256), ("UpdateTenant", "name", 256), ("CreateApiKey", "name", 128)]
     {
         let p = prop(schema, name);
         assert_eq!((p["minLength"].as_u64(), p["maxLength"].as_u64()), (Some(1), Some(max)), "{schema}.{name}: {p}");

@@ -23,11 +23,11 @@ async fn api_keys(db: Db) {
 
     // Writes land in the key's tenant, whatever the body says.
     let (status, project) = h.call_key(&rw, "POST", "/api/projects", Some(json!({"name": "via key"}))).await;
-    assert_eq!((status, &project["tenant_id"]), (StatusCode::CREATED, &json!("acme")), "{project}");
+    assert_eq!((status, &project["tenantId"]), (StatusCode::CREATED, &json!("acme")), "{project}");
     let pid = project["id"].as_str().unwrap().to_owned();
     let body = json!({"title": "by key", "body": "secret of acme"});
     let (status, note) = h.call_key(&writer, "POST", &format!("/api/projects/{pid}/notes"), Some(body)).await;
-    assert_eq!((status, &note["tenant_id"]), (StatusCode::CREATED, &json!("acme")), "{note}");
+    assert_eq!((status, &note["tenantId"]), (StatusCode::CREATED, &json!("acme")), "{note}");
     let nid = note["id"].as_str().unwrap().to_owned();
     let (_, globex_project) =
         h.call(&h.token("globex", "admin"), "POST", "/api/projects", Some(json!({"name": "globex"}))).await;
@@ -152,5 +152,32 @@ async fn graceful_shutdown_reports_api_key_usage() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
     assert_eq!(cognate.usage_of(&id), 3);
+    db.drop().await;
+}
+
+/// Without `NOTES_API_KEYS` a key is refused with a message that says keys are off.
+#[tokio::test]
+async fn without_a_verifier_keys_are_refused_with_a_reason() {
+    use tower::ServiceExt as _;
+    let db = Db::sqlite();
+    let url = db.url();
+    let env = |name: &str| match name {
+        "NOTES_DATABASE_URL" => Some(url.clone()),
+        "NOTES_ISSUERS" => Some("cognate|http://127.0.0.1:9|local_pool|client".to_owned()),
+        _ => None,
+    };
+    let config = notes_api::Config::from_lookup(env).unwrap();
+    let app = notes_api::build(&config).await.unwrap();
+    let req = axum::http::Request::get("/api/projects")
+        .header("x-api-key", support::new_api_key())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "api_keys_disabled", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("NOTES_API_KEYS"));
+    drop(app);
     db.drop().await;
 }

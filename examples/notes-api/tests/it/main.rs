@@ -33,13 +33,13 @@ async fn seed(h: &Harness) -> BTreeMap<&'static str, Rows> {
             let (status, project) =
                 h.call(&admin, "POST", "/api/projects", Some(json!({"name": format!("{tenant} project {p}")}))).await;
             assert_eq!(status, StatusCode::CREATED, "{project}");
-            assert_eq!(project["tenant_id"], tenant);
+            assert_eq!(project["tenantId"], tenant);
             let id = project["id"].as_str().unwrap().to_owned();
             for (n, who) in [(0, &admin), (1, &member)] {
                 let body = json!({"title": format!("{tenant} note {p}.{n}"), "body": format!("secret of {tenant}")});
                 let (status, note) = h.call(who, "POST", &format!("/api/projects/{id}/notes"), Some(body)).await;
                 assert_eq!(status, StatusCode::CREATED, "{note}");
-                assert_eq!(note["tenant_id"], tenant);
+                assert_eq!(note["tenantId"], tenant);
                 rows.notes.insert(note["id"].as_str().unwrap().to_owned(), note);
             }
             rows.projects.insert(id, project);
@@ -83,7 +83,7 @@ async fn isolation(db: Db) {
             if h.db.is_postgres() {
                 assert_eq!(status, StatusCode::OK, "{all}");
                 assert_eq!(ids(&all), own_notes, "{tenant}/{role} unfiltered query crossed tenants");
-                assert!(all.as_array().unwrap().iter().all(|n| n["tenant_id"] == tenant));
+                assert!(all.as_array().unwrap().iter().all(|n| n["tenantId"] == tenant));
             } else {
                 assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
             }
@@ -146,7 +146,7 @@ async fn isolation(db: Db) {
     // Own-tenant writes do work (so the refusals above are not just broken endpoints).
     let member = h.token("acme", "member");
     let (project, _) = data["acme"].projects.iter().next().unwrap();
-    let note = data["acme"].notes.iter().find(|(_, n)| n["project_id"] == project.as_str()).unwrap().0;
+    let note = data["acme"].notes.iter().find(|(_, n)| n["projectId"] == project.as_str()).unwrap().0;
     let (status, renamed) =
         h.call(&member, "PATCH", &format!("/api/projects/{project}"), Some(json!({"name": "r"}))).await;
     assert_eq!((status, renamed["name"].clone()), (StatusCode::OK, json!("r")));
@@ -159,7 +159,7 @@ async fn isolation(db: Db) {
     let (_, list) = h.call(&member, "GET", "/api/projects", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     // The project's remaining note went with it; the other tenants still have everything.
-    for (id, _) in data["acme"].notes.iter().filter(|(_, n)| n["project_id"] == project.as_str()) {
+    for (id, _) in data["acme"].notes.iter().filter(|(_, n)| n["projectId"] == project.as_str()) {
         assert_eq!(h.call(&member, "GET", &format!("/api/notes/{id}"), None).await.0, StatusCode::NOT_FOUND);
     }
     for tenant in ["globex", "initech"] {

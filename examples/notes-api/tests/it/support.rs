@@ -64,7 +64,7 @@ impl Db {
         matches!(self, Self::Postgres { .. })
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         match self {
             Self::Postgres { url, .. } => url.clone(),
             Self::Sqlite { dir } => format!("sqlite://{}/notes.db", dir.display()),
