@@ -16,6 +16,16 @@ PASSWORD = "Corr3ct-Horse!"
 FLOWS = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 
 
+def _away_from_a_minute_boundary(margin: float = 15.0) -> None:
+    """Rate windows are fixed minutes aligned on the clock: a test that fills one must not
+    straddle two. Waits (at most `margin` seconds) until the current minute has room."""
+    import time  # noqa: PLC0415
+
+    left = 60 - (time.time() % 60)
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
 def setup_pool(srv, users):
     idp = srv.cognito
     pool = idp.create_user_pool(PoolName=f"abuse-{uid()}")["UserPool"]["Id"]
@@ -155,6 +165,7 @@ def test_one_address_spraying_is_slowed_and_others_are_not(fresh_server):
 def test_request_rates_per_address_and_per_username(fresh_server):
     srv = fresh_server({"COGNATE_TRUSTED_PROXIES": "127.0.0.1", "COGNATE_RATE_AUTH_PER_IP": "6",
                         "COGNATE_RATE_AUTH_PER_USER": "4"})
+    _away_from_a_minute_boundary()
     client = setup_pool(srv, ["alice", "bob", "carol"])
     # per username, across addresses: 4 a minute, then refused with Retry-After
     for i in range(4):
@@ -171,6 +182,7 @@ def test_request_rates_per_address_and_per_username(fresh_server):
 
 def test_forwarded_for_is_ignored_without_trusted_proxies(fresh_server):
     srv = fresh_server({"COGNATE_RATE_AUTH_PER_IP": "3"})
+    _away_from_a_minute_boundary()
     client = setup_pool(srv, ["dave"])
     for i in range(3):
         assert sign_in(srv, client, "dave", PASSWORD, f"198.18.0.{i}")[0] == "ok"
@@ -185,6 +197,7 @@ def _tenant_admin_token(t: Tenancy, tenant: dict, role: str = "admin") -> str:
 
 def test_admin_api_is_limited_per_tenant(fresh_server):
     srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "5"})
+    _away_from_a_minute_boundary()
     t = Tenancy(srv)
     a, b = t.create_tenant("rate-a"), t.create_tenant("rate-b")
     a_admin, b_admin = _tenant_admin_token(t, a), _tenant_admin_token(t, b)
@@ -203,6 +216,7 @@ def test_outsiders_cannot_use_up_another_tenants_quota(fresh_server):
     """A read-only user of tenant A hammering tenant B gets 403s, then 429s of their own;
     B's admin and the platform admin never notice."""
     srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "5"})
+    _away_from_a_minute_boundary()
     t = Tenancy(srv)
     a, b = t.create_tenant("rate-x"), t.create_tenant("rate-y")
     outsider = _tenant_admin_token(t, a, "read_only")
@@ -218,6 +232,7 @@ def test_outsiders_cannot_use_up_another_tenants_quota(fresh_server):
 
 def test_anonymous_requests_do_not_use_up_a_tenants_quota(fresh_server):
     srv = fresh_server({"COGNATE_RATE_ADMIN_PER_TENANT": "3"})
+    _away_from_a_minute_boundary()
     t = Tenancy(srv)
     a = t.create_tenant("rate-q")
     token = _tenant_admin_token(t, a)

@@ -299,3 +299,20 @@ def test_verify_of_an_unknown_tenant_is_an_error(server):
     assert r.returncode != 0 and "no tenant" in r.stderr
     r = server.cli("audit", "verify", "--tenant", "Not A Tenant", check=False)
     assert r.returncode != 0
+
+
+def test_refused_control_characters_are_recorded_without_stopping_the_trail(server):
+    """A sign-in with U+0000 in the username is refused (400) and recorded with the
+    character replaced: the trail keeps being written and read on both backends."""
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-nul")
+    resp = server.raw("InitiateAuth", {"ClientId": tenant["clientId"], "AuthFlow": "USER_PASSWORD_AUTH",
+                                       "AuthParameters": {"USERNAME": "nul\u0000user", "PASSWORD": "x"}},
+                      sign=False)
+    assert resp.status_code == 400
+    refused = v1(server, "DELETE", f"/v1/tenants/{tenant['id']}/members/a%00b", bearer=admin_bearer(server))
+    assert refused.status_code == 400
+    trail = events(server, tenant["id"])  # reads (and so writes) still work
+    removal = one(trail, action="member.remove", outcome="failure")
+    assert removal["target"] == "a\ufffdb", removal
+    assert server.cli("audit", "verify").returncode == 0

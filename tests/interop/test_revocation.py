@@ -247,3 +247,32 @@ def test_deleted_users_are_published(server, cognito, app, watcher, make_confirm
     published = [i for i in items if i["kind"] == "user" and i["sub"] == sub]
     assert len(published) == 1, items
     assert published[0]["notBefore"] >= jwt_claims(tokens["AccessToken"])["iat"]
+
+
+@pytest.mark.parametrize("how", ["change", "admin_set", "admin_reset"])
+def test_a_password_change_ends_every_session(server, cognito, app, watcher, make_confirmed_user, sign_in, how):
+    """ChangePassword, AdminSetUserPassword and AdminResetUserPassword revoke the user's
+    token families at once and publish it (the token contract)."""
+    _, cursor = feed_items(server, watcher)
+    username = make_confirmed_user(app.pool_id)
+    tokens = sign_in(app, username)
+    other = sign_in(app, username)
+    sub = jwt_claims(tokens["AccessToken"])["sub"]
+    if how == "change":
+        from conftest import PASSWORD  # noqa: PLC0415
+
+        cognito.change_password(AccessToken=tokens["AccessToken"], PreviousPassword=PASSWORD,
+                                ProposedPassword="N3w-" + PASSWORD)
+    elif how == "admin_set":
+        cognito.admin_set_user_password(UserPoolId=app.pool_id, Username=username,
+                                        Password="N3w-Passw0rd!", Permanent=True)
+    else:
+        cognito.admin_reset_user_password(UserPoolId=app.pool_id, Username=username)
+    for t in (tokens, other):
+        with raises_cognito("NotAuthorizedException"):
+            cognito.get_user(AccessToken=t["AccessToken"])
+        with raises_cognito("NotAuthorizedException"):
+            cognito.initiate_auth(ClientId=app.client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": t["RefreshToken"]})
+    items, _ = feed_items(server, watcher, after=cursor)
+    assert [i for i in items if i["kind"] == "user" and i["sub"] == sub], items

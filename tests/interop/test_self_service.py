@@ -290,7 +290,7 @@ def test_update_user_attributes_honours_write_attributes(cognito, make_app, make
                                      Username=username)["UserAttributes"])
     assert a["custom:dept"] == "R&D" and a["family_name"] == "Hopper"
     # tenant attributes belong to the control plane: no client may write them, even one
-    # that lists them in WriteAttributes (DESIGN.md, tenancy model)
+    # that lists them in WriteAttributes (docs/tenancy.md)
     tenant_writer = make_client(app.pool_id, WriteAttributes=["custom:tenantId"])
     tokens = sign_in(tenant_writer, username)
     with raises_cognito("NotAuthorizedException"):

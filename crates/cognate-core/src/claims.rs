@@ -1,5 +1,5 @@
-//! The claims of the tokens Cognate issues, as Cognito emits them (see DESIGN.md, "Token
-//! contract"). Pure functions: the server supplies ids, times and the user.
+//! The claims of the tokens Cognate issues, as Cognito emits them (see docs/tokens.md).
+//! Pure functions: the server supplies ids, times and the user.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,4 @@
-//! Guard performance against the DESIGN.md targets:
+//! Guard performance against the targets in docs/benchmarks.md:
 //! - cached validation in well under a microsecond;
 //! - uncached validation within 1.5x of one RSA-2048 verify (measured here with aws-lc);
 //! - a protected axum endpoint keeps >= 80% of the same endpoint's unprotected throughput;

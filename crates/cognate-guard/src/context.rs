@@ -1,5 +1,5 @@
 //! What a handler learns about the caller: tenant, principal, role, scopes and groups, read
-//! from verified claims (see DESIGN.md, "Token contract").
+//! from verified claims (see docs/tokens.md).
 
 use std::sync::Arc;
 

@@ -103,6 +103,20 @@ impl Origin {
     }
 }
 
+/// The longest text kept in one field of an event (characters).
+const MAX_FIELD_CHARS: usize = 512;
+
+/// A value as recorded: control characters (which PostgreSQL cannot store, and which no
+/// log reader wants) become U+FFFD and the length is capped, so a hostile input that was
+/// refused can still be recorded and can never stop the trail from being written.
+fn clean(value: &str) -> String {
+    value
+        .chars()
+        .take(MAX_FIELD_CHARS)
+        .map(|c| if cognate_core::text::is_forbidden_control(c) { '\u{fffd}' } else { c })
+        .collect()
+}
+
 /// One event to record; [`AuditLog::record`] adds id and time.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {
@@ -149,15 +163,15 @@ impl AuditLog {
             chain: chain.to_owned(),
             id: cognate_core::ids::generate_sub(state.rng.as_ref()),
             at: state.clock.now_millis(),
-            pool_id: e.pool_id.map(str::to_owned),
-            actor: e.actor.to_string(),
-            action: e.action.to_owned(),
-            target: e.target.map(str::to_owned),
+            pool_id: e.pool_id.map(clean),
+            actor: clean(&e.actor.to_string()),
+            action: clean(e.action),
+            target: e.target.map(clean),
             outcome: if e.success { "success" } else { "failure" }.to_owned(),
-            reason: e.reason.map(str::to_owned),
-            source_ip: e.origin.source_ip.clone(),
-            user_agent: e.origin.user_agent.clone(),
-            request_id: e.origin.request_id.clone(),
+            reason: e.reason.map(clean),
+            source_ip: e.origin.source_ip.as_deref().map(clean),
+            user_agent: e.origin.user_agent.as_deref().map(clean),
+            request_id: e.origin.request_id.as_deref().map(clean),
         };
         let Ok(mut pending) = self.pending.lock() else { return };
         pending.push(event);

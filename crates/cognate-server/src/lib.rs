@@ -15,6 +15,7 @@ pub mod net;
 pub mod oauth;
 pub mod outbox;
 pub mod periodic;
+pub mod services;
 pub mod state;
 pub mod tenancy;
 pub mod throttle;

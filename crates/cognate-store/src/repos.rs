@@ -1152,7 +1152,8 @@ macro_rules! repos {
             }
 
             /// Global sign-out inside `tx`: the user's tokens issued before `at` stop
-            /// working, every family is revoked, and the feed says so.
+            /// working, every family is revoked, and the feed says so (when the user ever
+            /// held a token).
             async fn sign_out_in(tx: &mut sqlx::Transaction<'_, Db>, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
                 let done = sqlx::query(
                     "UPDATE users SET tokens_valid_after = $1 WHERE pool_id = $2 AND sub = $3 AND tokens_valid_after < $1",
@@ -1172,7 +1173,16 @@ macro_rules! repos {
                 .execute(&mut **tx)
                 .await
                 .map_err(backend_err)?;
-                if done.rows_affected() > 0 {
+                // A user who never held a token has nothing for resource servers to refuse:
+                // the feed stays quiet (setting a new user's first password publishes nothing).
+                let had_tokens: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM token_families WHERE pool_id = $1 AND sub = $2 LIMIT 1")
+                        .bind(pool.as_str())
+                        .bind(sub)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(backend_err)?;
+                if done.rows_affected() > 0 && had_tokens.is_some() {
                     Self::publish_revocation(tx, pool, RevocationKind::User, sub, at).await?;
                 }
                 Ok(())

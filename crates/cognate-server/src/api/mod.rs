@@ -1,4 +1,4 @@
-//! The tenancy REST API `/v1` (DESIGN.md, surface 3; docs/tenancy.md): JSON, cursor
+//! The tenancy REST API `/v1` (docs/tenancy.md): JSON, cursor
 //! pagination and `{"error": {"code", "message"}}` errors, for platform admins
 //! (`Authorization: Bearer {accessKeyId}:{secretAccessKey}`) and users (their access
 //! token, acting in their session's tenant).

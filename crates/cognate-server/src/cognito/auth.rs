@@ -4,27 +4,24 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use cognate_core::attributes::Schema;
 use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::AppClient;
-use cognate_core::crypto::{constant_time_eq, hmac_sha256};
-use cognate_core::ids::{ClientId, PoolId};
+use cognate_core::crypto::constant_time_eq;
+use cognate_core::ids::ClientId;
 use cognate_core::mfa::SOFTWARE_TOKEN_MFA;
 use cognate_core::pool::UserPool;
 use cognate_core::token::refresh_token_hash;
-use cognate_core::user::{User, UserStatus};
+use cognate_core::user::User;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::challenge::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Session, invalid_session};
 use super::input::{load_pool, parse};
-use super::users::{find_user, refuse_tenant_attributes};
+use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
 use crate::issue::{self, Rejection};
-use crate::tenancy::{self, Refusal};
+use crate::services::sign_in::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
+use crate::tenancy::Refusal;
 
 pub(super) const OPS: &[&str] = &[
     "InitiateAuth",
@@ -84,39 +81,17 @@ pub(super) async fn load_client(state: &AppState, id: &str) -> Result<AppClient,
 
 /// The client's secret in the clear, if it has one.
 pub(super) fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<String>, CognitoError> {
-    client
-        .secret_sealed
-        .as_deref()
-        .map(|sealed| {
-            let bytes =
-                state.master_key.open(cognate_core::client::SECRET_LABEL, sealed).map_err(CognitoError::internal)?;
-            String::from_utf8(bytes).map_err(CognitoError::internal)
-        })
-        .transpose()
+    Ok(sign_in::client_secret(state, client)?)
 }
 
-/// Checks `SECRET_HASH` = Base64(HMAC-SHA256(client secret, username + client id)) for
-/// clients with a secret. Any of `usernames` may be the one the client hashed.
+/// Checks `SECRET_HASH` for clients with a secret ([`sign_in::check_secret_hash`]).
 pub(super) fn check_secret_hash(
     state: &AppState,
     client: &AppClient,
     presented: Option<&str>,
     usernames: &[&str],
 ) -> Result<(), CognitoError> {
-    let Some(secret) = client_secret(state, client)? else {
-        return Ok(());
-    };
-    let Some(presented) = presented else {
-        return Err(not_authorized(&format!(
-            "Client {} is configured with secret but SECRET_HASH was not received",
-            client.id
-        )));
-    };
-    let ok = usernames.iter().any(|name| {
-        let expected = B64.encode(hmac_sha256(secret.as_bytes(), format!("{name}{}", client.id).as_bytes()));
-        constant_time_eq(expected.as_bytes(), presented.as_bytes())
-    });
-    if ok { Ok(()) } else { Err(not_authorized(&format!("Unable to verify secret hash for client {}", client.id))) }
+    Ok(sign_in::check_secret_hash(state, client, presented, usernames)?)
 }
 
 /// Checks a client secret presented as such (GetTokensFromRefreshToken, RevokeToken).
@@ -247,68 +222,9 @@ async fn refresh_sign_in(
     Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
 }
 
-const INCORRECT: &str = "Incorrect username or password.";
-
-/// The brute-force counters a failure against one user counts toward, as seen from one
-/// client address (see [`crate::throttle`]): the (user, address) pair and the user-wide
-/// ceiling. `who` is the user's sub, or `name:{username}` for a name no user has, so
-/// unknown users lock exactly like real ones.
-pub(super) struct FailureKeys {
-    pair: String,
-    wide: String,
-    ip: Option<String>,
-}
-
-impl FailureKeys {
-    pub(super) fn new(pool: &PoolId, who: &str, ip: Option<std::net::IpAddr>) -> Self {
-        let wide = format!("user:{pool}:{who}");
-        let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        Self { pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
-    }
-
-    pub(super) fn of_user(ctx: &RequestContext, pool: &PoolId, sub: &str) -> Self {
-        Self::new(pool, sub, ctx.ip)
-    }
-
-    /// The keys of a username that matched no user (case-folded: the lock must not be
-    /// escaped by changing case).
-    pub(super) fn of_unknown(ctx: &RequestContext, pool: &PoolId, username: &str) -> Self {
-        Self::new(pool, &format!("name:{}", username.to_lowercase()), ctx.ip)
-    }
-
-    /// Whether the user is locked for this address (or everywhere).
-    pub(super) fn locked(&self, state: &AppState) -> bool {
-        state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err()
-    }
-
-    /// Counts one failure against the pair, the user and the address.
-    pub(super) fn fail(&self, state: &AppState) {
-        state.limiter.fail(&self.pair, state.limits.user_free_failures);
-        state.limiter.fail(&self.wide, state.limits.user_wide_failures);
-        if let Some(ip) = &self.ip {
-            state.limiter.fail(ip, state.limits.ip_free_failures);
-        }
-    }
-
-    /// A completed sign-in: clears the pair and the user-wide count (other addresses' pairs
-    /// stay, so an attacker's lock outlives the victim's sign-in).
-    pub(super) fn clear(&self, state: &AppState) {
-        state.limiter.succeed(&self.pair);
-        state.limiter.succeed(&self.wide);
-    }
-}
-
-/// Refuses a user whose failures locked them (before any hashing or code check).
-pub(super) fn check_user_unlocked(state: &AppState, keys: &FailureKeys) -> Result<(), CognitoError> {
-    if keys.locked(state) {
-        return Err(not_authorized("Password attempts exceeded"));
-    }
-    Ok(())
-}
-
-/// Checks a user's password under brute-force throttling: a locked user is refused
-/// before any hashing, a failure counts against the user and the client IP, a success
-/// clears the user's count.
+/// Checks a user's password under brute-force throttling (a re-authentication such as
+/// ChangePassword): a locked user is refused before any hashing, a failure counts, a
+/// success clears the user's count.
 pub(super) async fn check_password(
     state: &AppState,
     ctx: &RequestContext,
@@ -316,35 +232,7 @@ pub(super) async fn check_password(
     user: &User,
     password: String,
 ) -> Result<(), CognitoError> {
-    verify_password(state, ctx, pool, user, password).await?;
-    FailureKeys::of_user(ctx, &pool.id, &user.sub).clear(state);
-    Ok(())
-}
-
-/// [`check_password`] without clearing the user's count on success: a sign-in clears it
-/// only once it is complete, so that a correct password between guessed MFA codes does not
-/// reset their count.
-async fn verify_password(
-    state: &AppState,
-    ctx: &RequestContext,
-    pool: &UserPool,
-    user: &User,
-    password: String,
-) -> Result<(), CognitoError> {
-    let keys = FailureKeys::of_user(ctx, &pool.id, &user.sub);
-    check_user_unlocked(state, &keys)?;
-    let ok = match user.password_hash.clone() {
-        Some(hash) => state.passwords.verify(password, hash).await.map_err(CognitoError::internal)?,
-        None => {
-            state.passwords.verify_decoy(password).await;
-            false
-        }
-    };
-    if !ok {
-        keys.fail(state);
-        return Err(not_authorized(INCORRECT));
-    }
-    Ok(())
+    Ok(sign_in::check_password(state, ctx.attempt(), pool, user, &password).await?)
 }
 
 async fn password_sign_in(
@@ -359,81 +247,54 @@ async fn password_sign_in(
         params.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
     let password =
         params.get("PASSWORD").ok_or_else(|| CognitoError::invalid("Missing required parameter PASSWORD"))?;
-    let ip_key = ctx.ip.map(|ip| format!("ip:{ip}"));
-    if let Some(key) = &ip_key
-        && let Err(wait) = state.limiter.check(key)
-    {
-        return Err(CognitoError::too_many_requests(
-            format!("Too many failed sign-in attempts from this address; retry in {wait} s."),
-            u64::try_from(wait).unwrap_or(1),
-        ));
-    }
-    let user = match find_user(state, pool, username).await {
-        Ok(u) => Some(u),
-        Err(e) if e.kind == "UserNotFoundException" => None,
-        Err(e) => return Err(e),
-    };
-    let Some(user) = user else {
-        check_secret_hash(state, client, params.get("SECRET_HASH").map(String::as_str), &[username])?;
-        if client.settings.prevent_user_existence_errors != "ENABLED" {
-            state.passwords.verify_decoy(password.clone()).await;
-            if let Some(key) = &ip_key {
-                state.limiter.fail(key, state.limits.ip_free_failures);
-            }
-            return Err(CognitoError::user_not_found());
-        }
-        // Exactly what a real user gets: the same lock, the same argon2 work, the same answer.
-        let keys = FailureKeys::of_unknown(ctx, &pool.id, username);
-        check_user_unlocked(state, &keys)?;
-        state.passwords.verify_decoy(password.clone()).await;
-        keys.fail(state);
-        return Err(not_authorized(INCORRECT));
-    };
-    check_secret_hash(
+    let step = sign_in::password(
         state,
-        client,
-        params.get("SECRET_HASH").map(String::as_str),
-        &[username, user.username.as_str(), user.sub.as_str()],
-    )?;
-    verify_password(state, ctx, pool, &user, password.clone()).await?;
-    if !user.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
-    match user.status {
-        UserStatus::Unconfirmed => Err(CognitoError::new("UserNotConfirmedException", "User is not confirmed.")),
-        UserStatus::ResetRequired => {
-            Err(CognitoError::new("PasswordResetRequiredException", "Password reset required for the user"))
-        }
-        UserStatus::ForceChangePassword => {
-            if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
-                return Err(not_authorized("Temporary password has expired and must be reset by an administrator."));
-            }
-            new_password_challenge(state, client, &user, tenant)
-        }
-        UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            challenge::after_password(state, ctx, pool, client, &user, tenant).await
-        }
-    }
+        ctx.attempt(),
+        sign_in::PasswordSignIn {
+            pool,
+            client,
+            username,
+            password,
+            secret_hash: params.get("SECRET_HASH").map(String::as_str),
+            tenant,
+        },
+    )
+    .await?;
+    Ok(step_response(step))
 }
 
-fn new_password_challenge(state: &AppState, client: &AppClient, user: &User, tenant: Option<&str>) -> OpResult {
-    let session = Session::new(state, client, user, NEW_PASSWORD_REQUIRED, tenant.map(str::to_owned));
-    let sealed = session.seal(state)?;
-    let attrs: serde_json::Map<String, Value> = user
-        .attributes
-        .iter()
-        .filter(|(k, _)| k.as_str() != "email_verified" && k.as_str() != "phone_number_verified")
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    Ok(json!({
-        "ChallengeName": NEW_PASSWORD_REQUIRED,
-        "Session": sealed,
-        "ChallengeParameters": {
-            "USER_ID_FOR_SRP": user.username,
-            "requiredAttributes": "[]",
-            "userAttributes": Value::Object(attrs).to_string(),
-        },
-    }))
+/// Cognito's answer to a sign-in step: `AuthenticationResult`, or the challenge with its
+/// `Session` and `ChallengeParameters`.
+pub(super) fn step_response(step: Step) -> Value {
+    match step {
+        Step::Tokens(issued) => {
+            json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}})
+        }
+        Step::NewPasswordRequired { session, username, attributes } => json!({
+            "ChallengeName": NEW_PASSWORD_REQUIRED,
+            "Session": session,
+            "ChallengeParameters": {
+                "USER_ID_FOR_SRP": username,
+                "requiredAttributes": "[]",
+                "userAttributes": json!(attributes).to_string(),
+            },
+        }),
+        Step::SoftwareTokenMfa { session, username, device_name } => {
+            let mut params = json!({"USER_ID_FOR_SRP": username});
+            if let Some(name) = device_name {
+                params["FRIENDLY_DEVICE_NAME"] = json!(name);
+            }
+            json!({"ChallengeName": SOFTWARE_TOKEN_MFA, "Session": session, "ChallengeParameters": params})
+        }
+        Step::MfaSetup { session, username } => json!({
+            "ChallengeName": MFA_SETUP,
+            "Session": session,
+            "ChallengeParameters": {
+                "MFAS_CAN_SETUP": json!([SOFTWARE_TOKEN_MFA]).to_string(),
+                "USER_ID_FOR_SRP": username,
+            },
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -462,66 +323,32 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
     if ![NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP].contains(&challenge) {
         return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
     }
-    let sealed = req.session.as_deref().ok_or_else(invalid_session)?;
-    let session = Session::open(state, sealed)?;
-    if session.client != client.id.as_str() || session.challenge != challenge || session.pool != client.pool_id.as_str()
-    {
-        return Err(invalid_session());
-    }
-    let pool = state.store.get_pool(&client.pool_id).await?.ok_or_else(invalid_session)?;
-    let mut user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or_else(invalid_session)?;
+    let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
+    let pool = state.store.get_pool(&client.pool_id).await?.ok_or(sign_in::SignInError::InvalidSession)?;
     let responses = &req.challenge_responses;
     let username =
         responses.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
-    let named = find_user(state, &pool, username).await.ok();
-    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
-        return Err(invalid_session());
-    }
-    check_secret_hash(
-        state,
-        &client,
-        responses.get("SECRET_HASH").map(String::as_str),
-        &[username, user.username.as_str(), user.sub.as_str()],
-    )?;
-    if challenge != NEW_PASSWORD_REQUIRED {
+    let answer = sign_in::Answer {
+        pool: &pool,
+        client: &client,
+        session,
+        challenge,
+        username,
+        secret_hash: responses.get("SECRET_HASH").map(String::as_str),
+    };
+    let step = if challenge == NEW_PASSWORD_REQUIRED {
+        let attributes: Vec<(String, String)> = responses
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name.to_owned(), v.clone())))
+            .collect();
+        let new_password = responses.get("NEW_PASSWORD").map(String::as_str);
+        let tenant = requested_tenant(&req.client_metadata);
+        sign_in::new_password(state, ctx.attempt(), answer, new_password, attributes, tenant).await?
+    } else {
         let code = responses.get("SOFTWARE_TOKEN_MFA_CODE").map(String::as_str);
-        return challenge::respond_mfa(state, ctx, &pool, &client, &user, &session, code).await;
-    }
-    if user.status != UserStatus::ForceChangePassword {
-        return Err(invalid_session());
-    }
-    if !user.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
-    let new_password = responses
-        .get("NEW_PASSWORD")
-        .ok_or_else(|| CognitoError::invalid("Missing required parameter NEW_PASSWORD"))?;
-    pool.settings
-        .policies
-        .password_policy
-        .check(new_password)
-        .map_err(|m| CognitoError::new("InvalidPasswordException", m))?;
-    let writes: Vec<(String, String)> = responses
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name.to_owned(), v.clone())))
-        .collect();
-    let schema = Schema::new(&pool.settings.schema);
-    schema.check_writes(&writes, false).map_err(|e| CognitoError::invalid(e.to_string()))?;
-    refuse_tenant_attributes(state, &pool, writes.iter().map(|(n, _)| n.as_str())).await?;
-    for (name, value) in writes {
-        user.attributes.insert(name, value);
-    }
-    schema.check_required(&user.attributes).map_err(|e| CognitoError::invalid(e.to_string()))?;
-    user.password_hash = Some(state.passwords.hash(new_password.clone()).await.map_err(CognitoError::internal)?);
-    user.status = UserStatus::Confirmed;
-    user.temp_password_expires_at = None;
-    user.updated_at = state.clock.now_millis();
-    // Check the tenant before the password changes, so a refusal writes nothing.
-    let tenant = requested_tenant(&req.client_metadata).or(session.tenant.as_deref());
-    tenancy::pick(state, &user, tenant).await.map_err(tenant_refusal)?;
-    state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    // The new password is set; MFA may still be owed.
-    challenge::after_password(state, ctx, &pool, &client, &user, tenant).await
+        sign_in::mfa(state, ctx.attempt(), answer, code).await?
+    };
+    Ok(step_response(step))
 }
 
 #[derive(Deserialize)]

@@ -87,3 +87,46 @@ impl IntoResponse for CognitoError {
         resp
     }
 }
+
+impl From<crate::services::sign_in::SignInError> for CognitoError {
+    /// Cognito's exception for each way a sign-in step refuses.
+    fn from(e: crate::services::sign_in::SignInError) -> Self {
+        use crate::services::sign_in::SignInError as E;
+        let not_authorized = |m: &str| Self::new("NotAuthorizedException", m.to_owned());
+        match e {
+            E::InvalidCredentials => not_authorized("Incorrect username or password."),
+            E::UserNotFound => Self::user_not_found(),
+            E::Locked => not_authorized("Password attempts exceeded"),
+            E::AddressThrottled { retry_after_secs } => Self::too_many_requests(
+                format!("Too many failed sign-in attempts from this address; retry in {retry_after_secs} s."),
+                retry_after_secs,
+            ),
+            E::SecretHashMissing { client_id } => not_authorized(&format!(
+                "Client {client_id} is configured with secret but SECRET_HASH was not received"
+            )),
+            E::SecretHashMismatch { client_id } => {
+                not_authorized(&format!("Unable to verify secret hash for client {client_id}"))
+            }
+            E::Disabled => not_authorized("User is disabled."),
+            E::NotConfirmed => Self::new("UserNotConfirmedException", "User is not confirmed."),
+            E::ResetRequired => Self::new("PasswordResetRequiredException", "Password reset required for the user"),
+            E::TemporaryPasswordExpired => {
+                not_authorized("Temporary password has expired and must be reset by an administrator.")
+            }
+            E::InvalidSession => not_authorized("Invalid session for the user."),
+            E::SessionExpired => not_authorized("Invalid session for the user, session is expired."),
+            E::Missing(name) => Self::invalid(format!("Missing required parameter {name}")),
+            E::PasswordPolicy(message) => Self::new("InvalidPasswordException", message),
+            E::Attributes(message) => Self::invalid(message),
+            E::ReservedAttribute(name) => Self::invalid(format!(
+                "{name} is managed by Cognate's tenancy API (/v1) in this user pool and cannot be written here."
+            )),
+            E::CodeMismatch => Self::new("CodeMismatchException", "Invalid code received for user"),
+            E::CodeReused => Self::new("ExpiredCodeException", "Your software token has already been used once."),
+            E::Tenant(refusal) => super::auth::tenant_refusal(refusal),
+            E::Token(rejection) => super::auth::rejection(rejection, "token"),
+            E::Store(e) => e.into(),
+            E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}

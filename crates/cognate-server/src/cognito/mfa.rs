@@ -1,7 +1,7 @@
 //! Software-token (TOTP) MFA: enrolment (AssociateSoftwareToken, VerifySoftwareToken),
 //! users' preferences (SetUserMFAPreference, AdminSetUserMFAPreference) and the pool's
-//! setting (SetUserPoolMfaConfig, GetUserPoolMfaConfig). The challenges at sign-in are in
-//! [`super::challenge`].
+//! setting (SetUserPoolMfaConfig, GetUserPoolMfaConfig). The challenges at sign-in are
+//! the sign-in service's ([`crate::services::sign_in`]).
 //!
 //! TOTP is the only MFA factor Cognate offers. SMS and email MFA are not supported:
 //! SetUserPoolMfaConfig keeps and echoes their configuration (so tools that round-trip it
@@ -17,14 +17,17 @@ use cognate_core::user::User;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::auth::{FailureKeys, check_user_unlocked};
-use super::challenge::{Session, invalid_session, open_secret, setup_session};
 use super::input::{load_pool, parse};
 use super::self_service::token_user;
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
+use crate::services::sign_in::{Session, SignInError, Throttle, open_totp_secret};
 use crate::tenancy::SOFTWARE_TOKEN_MFA_CONFIGURATION;
+
+fn invalid_session() -> CognitoError {
+    SignInError::InvalidSession.into()
+}
 
 pub(super) const OPS: &[&str] = &[
     "AssociateSoftwareToken",
@@ -75,7 +78,7 @@ async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&s
             Ok(Caller { user, setup: None, mfa_session: family.is_some_and(|f| f.mfa) })
         }
         (None, Some(sealed)) => {
-            let session = setup_session(state, sealed)?;
+            let session = Session::open_setup(state, sealed)?;
             let client_id = ClientId::parse(&session.client).ok_or_else(invalid_session)?;
             let client = state.store.find_client(&client_id).await?.ok_or_else(invalid_session)?;
             let user = state.store.get_user_by_sub(&client.pool_id, &session.sub).await?.ok_or_else(invalid_session)?;
@@ -163,8 +166,8 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
     }
     let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
     let user = &caller.user;
-    let keys = FailureKeys::of_user(ctx, &user.pool_id, &user.sub);
-    check_user_unlocked(state, &keys)?;
+    let keys = Throttle::of_user(ctx.attempt(), &user.pool_id, &user.sub);
+    keys.check(state)?;
     let mut mfa = record(state, user).await?;
     let setup = caller.setup.is_some();
     if setup && mfa.has_totp() {
@@ -177,7 +180,7 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
             "No software token is being associated; call AssociateSoftwareToken first.",
         )
     })?;
-    let secret = open_secret(state, &pending)?;
+    let secret = open_totp_secret(state, &pending)?;
     let Some(step) = totp::verify(&secret, &code, state.clock.now_secs()) else {
         keys.fail(state);
         return Err(CognitoError::new(

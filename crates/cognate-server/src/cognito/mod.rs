@@ -5,7 +5,6 @@
 //! each operation module lists its operations and whether they are signed.
 
 mod auth;
-mod challenge;
 mod clients;
 pub mod error;
 mod groups;
@@ -36,6 +35,13 @@ type OpResult = Result<Value, CognitoError>;
 pub(crate) struct RequestContext {
     /// The client's address (the TCP peer; proxies are not trusted by default).
     pub ip: Option<std::net::IpAddr>,
+}
+
+impl RequestContext {
+    /// The request as the sign-in service sees an attempt.
+    pub fn attempt(&self) -> crate::services::sign_in::Attempt {
+        crate::services::sign_in::Attempt { ip: self.ip }
+    }
 }
 
 /// The single entry point of the Cognito surface.

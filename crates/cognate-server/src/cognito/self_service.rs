@@ -19,7 +19,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{FailureKeys, check_password, check_secret_hash, load_client, rejection};
+use super::auth::{check_password, check_secret_hash, load_client, rejection};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
     attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes,
@@ -27,6 +27,7 @@ use super::users::{
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
+use crate::services::sign_in::Throttle;
 use crate::{issue, tenancy};
 
 pub(super) const OPS: &[&str] = &[
@@ -312,11 +313,7 @@ async fn named_user(
 ) -> Result<(AppClient, UserPool, Option<User>), CognitoError> {
     let client = load_client(state, client_id).await?;
     let pool = client_pool(state, &client).await?;
-    let user = match find_user(state, &pool, username).await {
-        Ok(u) => Some(u),
-        Err(e) if e.kind == "UserNotFoundException" => None,
-        Err(e) => return Err(e),
-    };
+    let user = crate::services::users::find(state, &pool, username).await?;
     let mut names = vec![username];
     if let Some(u) = &user {
         names.extend([u.username.as_str(), u.sub.as_str()]);
@@ -591,7 +588,7 @@ async fn confirm_forgot_password(state: &AppState, ctx: &RequestContext, input: 
         if !hide {
             return Err(CognitoError::user_not_found());
         }
-        let keys = FailureKeys::of_unknown(ctx, &pool.id, &req.username);
+        let keys = Throttle::of_unknown(ctx.attempt(), &pool.id, &req.username);
         if keys.locked(state) {
             return Err(attempts_exceeded());
         }
@@ -601,7 +598,7 @@ async fn confirm_forgot_password(state: &AppState, ctx: &RequestContext, input: 
     if !user.enabled {
         return Err(not_authorized("User is disabled."));
     }
-    let keys = FailureKeys::of_user(ctx, &pool.id, &user.sub);
+    let keys = Throttle::of_user(ctx.attempt(), &pool.id, &user.sub);
     if keys.locked(state) {
         return Err(attempts_exceeded());
     }
@@ -654,8 +651,15 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
     // guess the password faster than InitiateAuth allows.
     check_password(state, ctx, &pool, &user, previous).await?;
     user.password_hash = Some(hash(state, &req.proposed_password).await?);
-    user.updated_at = state.clock.now_millis();
-    save(state, &pool, &user).await?;
+    let now = state.clock.now_millis();
+    user.updated_at = now;
+    // A changed password ends every session, this one included (the token contract), in the
+    // same transaction, and the revocation feed says so.
+    state
+        .store
+        .update_user_signed_out(&user, &user.keys(&pool.settings), now)
+        .await
+        .map_err(|e| write_error(&pool.settings, e, false))?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "password changed by the user");
     Ok(json!({}))
 }

@@ -134,7 +134,7 @@ async fn session_of(
     // A challenge session (MFA_SETUP's AssociateSoftwareToken / VerifySoftwareToken, a
     // challenge answer) is sealed by this server: it names the user and tenant for certain.
     if let Some(sealed) = text(input, &["Session"])
-        && let Ok(session) = super::challenge::Session::open(state, sealed)
+        && let Ok(session) = crate::services::sign_in::Session::open(state, sealed)
     {
         *tenant = session.tenant.clone();
         if tenant.is_none()

@@ -63,29 +63,7 @@ const RESET_BODY: &str = "Your password was reset by an administrator. Use 'Forg
 /// Finds a user by the name a client sent: the username itself, or an alias (email, phone
 /// number, preferred username) the pool signs users in with.
 pub(super) async fn find_user(state: &AppState, pool: &UserPool, username: &str) -> Result<User, CognitoError> {
-    let settings = &pool.settings;
-    if let Some(user) = state.store.get_user(&pool.id, &username_key(settings, username)).await? {
-        return Ok(user);
-    }
-    let uses = |attr: &str| {
-        settings.alias_attributes.iter().any(|a| a == attr) || settings.username_attributes.iter().any(|a| a == attr)
-    };
-    let mut aliases: Vec<(&str, String)> = Vec::new();
-    if uses("email") {
-        aliases.push(("email", username.to_lowercase()));
-    }
-    if uses("phone_number") {
-        aliases.push(("phone_number", username.to_owned()));
-    }
-    if uses("preferred_username") {
-        aliases.push(("preferred_username", username_key(settings, username)));
-    }
-    for (alias, key) in aliases {
-        if let Some(user) = state.store.get_user_by_alias(&pool.id, alias, &key).await? {
-            return Ok(user);
-        }
-    }
-    Err(CognitoError::user_not_found())
+    crate::services::users::find(state, pool, username).await?.ok_or_else(CognitoError::user_not_found)
 }
 
 /// Maps the store errors a user write can expect to Cognito's exceptions. Creating a user
@@ -576,9 +554,20 @@ async fn admin_set_user_password(state: &AppState, input: Value) -> OpResult {
         user.status = UserStatus::ForceChangePassword;
         user.temp_password_expires_at = Some(temp_password_expiry(state, &pool.settings));
     }
-    user.updated_at = state.clock.now_millis();
-    save(state, &pool, &user).await?;
+    save_signed_out(state, &pool, &mut user).await?;
     Ok(json!({}))
+}
+
+/// Saves a user whose password an administrator set or reset, ending every session of
+/// theirs in the same transaction (published on the revocation feed).
+async fn save_signed_out(state: &AppState, pool: &UserPool, user: &mut User) -> Result<(), CognitoError> {
+    let now = state.clock.now_millis();
+    user.updated_at = now;
+    state
+        .store
+        .update_user_signed_out(user, &user.keys(&pool.settings), now)
+        .await
+        .map_err(|e| write_error(&pool.settings, e, false))
 }
 
 /// The user keeps their password hash but must choose a new password (via
@@ -586,8 +575,7 @@ async fn admin_set_user_password(state: &AppState, input: Value) -> OpResult {
 async fn admin_reset_user_password(state: &AppState, input: Value) -> OpResult {
     let (pool, mut user) = load_user(state, input).await?;
     user.status = UserStatus::ResetRequired;
-    user.updated_at = state.clock.now_millis();
-    save(state, &pool, &user).await?;
+    save_signed_out(state, &pool, &mut user).await?;
     if let Some(email) = user.attributes.get("email").filter(|e| !e.is_empty()) {
         enqueue(state, &pool, &user, "EMAIL", email, RESET_SUBJECT, RESET_BODY, None).await?;
     }

@@ -60,6 +60,26 @@ async fn rotation_happens_once_and_revocations_reach_the_feed() {
         let later = store.revocations_after(&p.id, feed[0].seq, 10).await.unwrap();
         assert_eq!(later.len(), 1);
         assert!(store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap().is_empty());
+
+        // A user who never held a token is signed out quietly; disabling (saved together
+        // with the sign-out) and deleting a user who did are published.
+        let fresh = crate::users::user(&p, "fresh", &[]);
+        store.create_user(&fresh, &fresh.keys(&p.settings)).await.unwrap();
+        store.update_user_signed_out(&fresh, &fresh.keys(&p.settings), 60).await.unwrap();
+        assert_eq!(store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap().len(), 0);
+        store.create_family(&family(&p, "fam3", &fresh.sub, 61), None).await.unwrap();
+        let mut disabled = store.get_user_by_sub(&p.id, &fresh.sub).await.unwrap().unwrap();
+        disabled.enabled = false;
+        store.update_user_signed_out(&disabled, &disabled.keys(&p.settings), 70).await.unwrap();
+        assert_eq!(store.get_family("fam3").await.unwrap().unwrap().revoked_at, Some(70));
+        assert!(!store.get_user_by_sub(&p.id, &fresh.sub).await.unwrap().unwrap().enabled);
+        store.delete_user(&p.id, &fresh.sub, 80).await.unwrap();
+        let tail = store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap();
+        let tail: Vec<_> = tail.iter().map(|e| (e.kind, e.subject.clone(), e.at)).collect();
+        assert_eq!(
+            tail,
+            vec![(RevocationKind::User, fresh.sub.clone(), 70), (RevocationKind::User, fresh.sub.clone(), 80)]
+        );
     })
     .await;
 }

@@ -1,0 +1,12 @@
+//! Surface-neutral application services: the rules every surface (the Cognito API, `/v1`,
+//! OAuth, and next the hosted login pages, federation callbacks and consoles) shares. A
+//! service takes plain request values, returns typed outcomes and typed errors, and knows
+//! nothing of HTTP, JSON or any surface's error names; each surface parses its input, calls
+//! one service and maps the answer to its own shape.
+//!
+//! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
+//!   brute-force counters).
+//! - [`users`]: finding a user by any of their sign-in names.
+
+pub mod sign_in;
+pub mod users;

@@ -1,0 +1,632 @@
+//! The sign-in engine: every surface that signs a user in (the Cognito API today; hosted
+//! login pages, federation callbacks and consoles next) runs these steps, so throttling,
+//! user status, challenges, the MFA decision and the tenant pick are decided once.
+//!
+//! A sign-in is a small state machine. [`password`] checks the password and answers either
+//! tokens or a challenge ([`Step`]); a challenge carries a sealed [`Session`] that the
+//! client sends back with its answer to [`new_password`] or [`mfa`], which may answer
+//! another challenge (a new password, then MFA) or tokens. New ways in (SRP, passkeys, email
+//! codes, a federated identity) are new entry steps that end in [`after_first_factor`].
+//!
+//! MFA is required when the pool's `MfaConfiguration` is `ON`, when it is `OPTIONAL` and
+//! the user turned TOTP on, or when the session's tenant has a policy that covers the user's
+//! role there (`admins`, `all`). A user with a verified software token is asked for a code
+//! (SOFTWARE_TOKEN_MFA); one without gets MFA_SETUP and enrols first.
+//!
+//! Brute force (see [`crate::throttle`]): wrong passwords and wrong codes count against the
+//! user from the caller's address ([`Throttle`]); a correct password does not clear the
+//! count while MFA is still owed, so alternating passwords and guessed codes gains nothing.
+//! With PreventUserExistenceErrors an unknown username costs the same argon2 work and is
+//! locked and answered exactly like a real user with a wrong password.
+//!
+//! Nothing here knows about HTTP, JSON or Cognito's exception names: errors are
+//! [`SignInError`], which each surface maps to its own shape.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cognate_core::StoreError;
+use cognate_core::attributes::Schema;
+use cognate_core::claims::SDK_SCOPE;
+use cognate_core::client::AppClient;
+use cognate_core::crypto::{constant_time_eq, hmac_sha256};
+use cognate_core::ids::PoolId;
+use cognate_core::mfa::{SOFTWARE_TOKEN_MFA, UserMfa};
+use cognate_core::pool::UserPool;
+use cognate_core::tenant::TenantId;
+use cognate_core::totp;
+use cognate_core::user::{User, UserStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::issue::{self, Issued, Rejection};
+use crate::tenancy::{self, Refusal, Selection};
+
+pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
+pub const MFA_SETUP: &str = "MFA_SETUP";
+
+/// The master-key label of sealed challenge sessions.
+const SESSION_LABEL: &str = "auth-session";
+
+/// Where a sign-in attempt comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempt {
+    /// The client's address (proxies only when trusted), for per-address throttling.
+    pub ip: Option<IpAddr>,
+}
+
+/// What a sign-in step answers: tokens, or the next challenge with its sealed session.
+#[derive(Debug)]
+pub enum Step {
+    Tokens(Box<Issued>),
+    /// The user signed in with a temporary password and must choose a new one.
+    NewPasswordRequired {
+        session: String,
+        username: String,
+        /// The user's attributes (the `*_verified` flags left out), for the form.
+        attributes: BTreeMap<String, String>,
+    },
+    /// A code from the user's authenticator app is owed.
+    SoftwareTokenMfa {
+        session: String,
+        username: String,
+        device_name: Option<String>,
+    },
+    /// MFA is required but the user has no authenticator yet: enrol one first.
+    MfaSetup {
+        session: String,
+        username: String,
+    },
+}
+
+/// Why a sign-in step refused. Every variant means one thing; surfaces map them all.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// A wrong password, or (PreventUserExistenceErrors) a user that does not exist.
+    #[error("incorrect username or password")]
+    InvalidCredentials,
+    /// No such user, said only when the client does not hide which users exist.
+    #[error("no such user")]
+    UserNotFound,
+    /// Too many failures against this user (from this address, or from everywhere).
+    #[error("password attempts exceeded")]
+    Locked,
+    /// Too many failures from this address; retry after this many seconds.
+    #[error("too many failed attempts from this address")]
+    AddressThrottled { retry_after_secs: u64 },
+    /// The client has a secret and no SECRET_HASH came.
+    #[error("SECRET_HASH missing")]
+    SecretHashMissing { client_id: String },
+    /// The SECRET_HASH does not match.
+    #[error("SECRET_HASH does not match")]
+    SecretHashMismatch { client_id: String },
+    #[error("user is disabled")]
+    Disabled,
+    #[error("user is not confirmed")]
+    NotConfirmed,
+    #[error("password reset required")]
+    ResetRequired,
+    #[error("temporary password expired")]
+    TemporaryPasswordExpired,
+    /// A session that was not sealed here, is for another client, user or challenge, or
+    /// cannot be answered (yet).
+    #[error("invalid session")]
+    InvalidSession,
+    #[error("session expired")]
+    SessionExpired,
+    /// A required answer is missing (the name of the parameter).
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// A new password the pool's policy refuses (the policy's message).
+    #[error("password refused: {0}")]
+    PasswordPolicy(String),
+    /// Attributes the schema refuses (its message).
+    #[error("attributes refused: {0}")]
+    Attributes(String),
+    /// An attribute owned by the tenancy control plane.
+    #[error("{0} is reserved")]
+    ReservedAttribute(String),
+    #[error("wrong code")]
+    CodeMismatch,
+    #[error("code already used")]
+    CodeReused,
+    /// The requested tenant cannot be entered.
+    #[error(transparent)]
+    Tenant(#[from] Refusal),
+    /// Issuing the tokens failed.
+    #[error("tokens refused: {0:?}")]
+    Token(Rejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A server fault (sealing, hashing); the detail is for logs.
+    #[error("internal: {0}")]
+    Fault(String),
+}
+
+fn fault(e: impl std::fmt::Display) -> SignInError {
+    SignInError::Fault(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Brute-force counters
+// ---------------------------------------------------------------------------------------
+
+/// The brute-force counters a failure against one user counts toward, as seen from one
+/// client address (see [`crate::throttle`]): the (user, address) pair and the user-wide
+/// ceiling, plus the address itself. `who` is the user's sub, or `name:{username}` for a
+/// name no user has, so unknown users lock exactly like real ones.
+pub struct Throttle {
+    pair: String,
+    wide: String,
+    ip: Option<String>,
+}
+
+impl Throttle {
+    fn new(pool: &PoolId, who: &str, ip: Option<IpAddr>) -> Self {
+        let wide = format!("user:{pool}:{who}");
+        let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        Self { pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
+    }
+
+    pub fn of_user(attempt: Attempt, pool: &PoolId, sub: &str) -> Self {
+        Self::new(pool, sub, attempt.ip)
+    }
+
+    /// The counters of a username that matched no user (case-folded: the lock must not be
+    /// escaped by changing case).
+    pub fn of_unknown(attempt: Attempt, pool: &PoolId, username: &str) -> Self {
+        Self::new(pool, &format!("name:{}", username.to_lowercase()), attempt.ip)
+    }
+
+    /// Whether the user is locked for this address (or everywhere).
+    pub fn locked(&self, state: &AppState) -> bool {
+        state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err()
+    }
+
+    /// [`Throttle::locked`] as an error.
+    pub fn check(&self, state: &AppState) -> Result<(), SignInError> {
+        if self.locked(state) { Err(SignInError::Locked) } else { Ok(()) }
+    }
+
+    /// Counts one failure against the pair, the user and the address.
+    pub fn fail(&self, state: &AppState) {
+        state.limiter.fail(&self.pair, state.limits.user_free_failures);
+        state.limiter.fail(&self.wide, state.limits.user_wide_failures);
+        if let Some(ip) = &self.ip {
+            state.limiter.fail(ip, state.limits.ip_free_failures);
+        }
+    }
+
+    /// A completed sign-in: clears the pair and the user-wide count (other addresses' pairs
+    /// stay, so an attacker's lock outlives the victim's sign-in).
+    pub fn clear(&self, state: &AppState) {
+        state.limiter.succeed(&self.pair);
+        state.limiter.succeed(&self.wide);
+    }
+}
+
+/// Refuses an address that failed too often, before any lookup or hashing.
+fn check_address(state: &AppState, attempt: Attempt) -> Result<(), SignInError> {
+    let Some(ip) = attempt.ip else { return Ok(()) };
+    match state.limiter.check(&format!("ip:{ip}")) {
+        Ok(()) => Ok(()),
+        Err(wait) => Err(SignInError::AddressThrottled { retry_after_secs: u64::try_from(wait).unwrap_or(1) }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client proof and user lookup
+// ---------------------------------------------------------------------------------------
+
+/// The client's secret in the clear, if it has one.
+pub fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<String>, SignInError> {
+    client
+        .secret_sealed
+        .as_deref()
+        .map(|sealed| {
+            let bytes = state.master_key.open(cognate_core::client::SECRET_LABEL, sealed).map_err(fault)?;
+            String::from_utf8(bytes).map_err(fault)
+        })
+        .transpose()
+}
+
+/// Checks `SECRET_HASH` = Base64(HMAC-SHA256(client secret, username + client id)) for
+/// clients with a secret. Any of `usernames` may be the one the client hashed.
+pub fn check_secret_hash(
+    state: &AppState,
+    client: &AppClient,
+    presented: Option<&str>,
+    usernames: &[&str],
+) -> Result<(), SignInError> {
+    let Some(secret) = client_secret(state, client)? else {
+        return Ok(());
+    };
+    let presented = presented.ok_or_else(|| SignInError::SecretHashMissing { client_id: client.id.to_string() })?;
+    let ok = usernames.iter().any(|name| {
+        let expected = B64.encode(hmac_sha256(secret.as_bytes(), format!("{name}{}", client.id).as_bytes()));
+        constant_time_eq(expected.as_bytes(), presented.as_bytes())
+    });
+    if ok { Ok(()) } else { Err(SignInError::SecretHashMismatch { client_id: client.id.to_string() }) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------
+
+/// What a challenge `Session` carries, sealed with the master key (so a client can neither
+/// read nor forge it). It lives for the client's `AuthSessionValidity` minutes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub pool: String,
+    pub client: String,
+    pub sub: String,
+    pub challenge: String,
+    pub exp: i64,
+    /// NEW_PASSWORD_REQUIRED: the tenant asked for when the challenge began. MFA
+    /// challenges: the tenant chosen for the session (`None`: no tenant), whose policy was
+    /// applied; the tokens are for it.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The password was checked when the sign-in began. Always set by this server; an MFA
+    /// answer on a session without it is refused.
+    #[serde(default)]
+    pub password_checked: bool,
+    /// MFA_SETUP: a code of the newly associated software token was verified
+    /// (VerifySoftwareToken with this session), so the challenge may be answered.
+    #[serde(default)]
+    pub totp_verified: bool,
+}
+
+impl Session {
+    pub fn new(state: &AppState, client: &AppClient, user: &User, challenge: &str, tenant: Option<String>) -> Self {
+        Self {
+            pool: user.pool_id.to_string(),
+            client: client.id.to_string(),
+            sub: user.sub.clone(),
+            challenge: challenge.to_owned(),
+            exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
+            tenant,
+            password_checked: true,
+            totp_verified: false,
+        }
+    }
+
+    pub fn seal(&self, state: &AppState) -> Result<String, SignInError> {
+        let json = serde_json::to_string(self).map_err(fault)?;
+        Ok(state.master_key.seal(state.rng.as_ref(), SESSION_LABEL, json.as_bytes()))
+    }
+
+    /// Opens a session a client sent back; refused when it was not sealed by this server's
+    /// master key or has expired.
+    pub fn open(state: &AppState, sealed: &str) -> Result<Self, SignInError> {
+        let session: Self = state
+            .master_key
+            .open(SESSION_LABEL, sealed)
+            .ok()
+            .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .ok_or(SignInError::InvalidSession)?;
+        if session.exp <= state.clock.now_millis() {
+            return Err(SignInError::SessionExpired);
+        }
+        Ok(session)
+    }
+
+    /// The same sign-in, valid for another `AuthSessionValidity` from now (the sessions
+    /// that AssociateSoftwareToken and VerifySoftwareToken hand back).
+    pub fn renewed(&self, state: &AppState, client: &AppClient) -> Self {
+        Self {
+            exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
+            ..self.clone()
+        }
+    }
+
+    /// An MFA_SETUP session, for the operations that continue one outside a challenge
+    /// answer (AssociateSoftwareToken, VerifySoftwareToken).
+    pub fn open_setup(state: &AppState, sealed: &str) -> Result<Self, SignInError> {
+        let session = Self::open(state, sealed)?;
+        if session.challenge != MFA_SETUP || !session.password_checked {
+            return Err(SignInError::InvalidSession);
+        }
+        Ok(session)
+    }
+}
+
+/// A sealed TOTP secret in the clear.
+pub fn open_totp_secret(state: &AppState, sealed: &str) -> Result<Vec<u8>, SignInError> {
+    state.master_key.open(totp::SEED_LABEL, sealed).map_err(fault)
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------------
+
+/// The first step of a password sign-in.
+pub struct PasswordSignIn<'a> {
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub secret_hash: Option<&'a str>,
+    /// The tenant asked for (Cognito: `ClientMetadata.tenantId`).
+    pub tenant: Option<&'a str>,
+}
+
+/// Checks a password under brute-force throttling, then continues the sign-in: a new
+/// password owed, MFA owed, or tokens.
+pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_>) -> Result<Step, SignInError> {
+    check_address(state, attempt)?;
+    let (pool, client) = (req.pool, req.client);
+    let Some(user) = super::users::find(state, pool, req.username).await? else {
+        check_secret_hash(state, client, req.secret_hash, &[req.username])?;
+        if client.settings.prevent_user_existence_errors != "ENABLED" {
+            state.passwords.verify_decoy(req.password.to_owned()).await;
+            if let Some(ip) = attempt.ip {
+                state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
+            }
+            return Err(SignInError::UserNotFound);
+        }
+        // Exactly what a real user gets: the same lock, the same argon2 work, the same answer.
+        let throttle = Throttle::of_unknown(attempt, &pool.id, req.username);
+        throttle.check(state)?;
+        state.passwords.verify_decoy(req.password.to_owned()).await;
+        throttle.fail(state);
+        return Err(SignInError::InvalidCredentials);
+    };
+    check_secret_hash(state, client, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
+    verify_password(state, attempt, pool, &user, req.password).await?;
+    if !user.enabled {
+        return Err(SignInError::Disabled);
+    }
+    match user.status {
+        UserStatus::Unconfirmed => Err(SignInError::NotConfirmed),
+        UserStatus::ResetRequired => Err(SignInError::ResetRequired),
+        UserStatus::ForceChangePassword => {
+            if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
+                return Err(SignInError::TemporaryPasswordExpired);
+            }
+            let session =
+                Session::new(state, client, &user, NEW_PASSWORD_REQUIRED, req.tenant.map(str::to_owned)).seal(state)?;
+            let attributes = user
+                .attributes
+                .iter()
+                .filter(|(k, _)| k.as_str() != "email_verified" && k.as_str() != "phone_number_verified")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
+        }
+        UserStatus::Confirmed | UserStatus::ExternalProvider => {
+            after_first_factor(state, attempt, pool, client, &user, req.tenant).await
+        }
+    }
+}
+
+/// Checks `user`'s password under brute-force throttling, clearing the user's count on
+/// success (a re-authentication such as ChangePassword, not a sign-in).
+pub async fn check_password(
+    state: &AppState,
+    attempt: Attempt,
+    pool: &UserPool,
+    user: &User,
+    password: &str,
+) -> Result<(), SignInError> {
+    verify_password(state, attempt, pool, user, password).await?;
+    Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
+    Ok(())
+}
+
+/// [`check_password`] without clearing the count on success: a sign-in clears it only once
+/// it is complete, so a correct password between guessed MFA codes does not reset it.
+async fn verify_password(
+    state: &AppState,
+    attempt: Attempt,
+    pool: &UserPool,
+    user: &User,
+    password: &str,
+) -> Result<(), SignInError> {
+    let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
+    throttle.check(state)?;
+    let ok = match user.password_hash.clone() {
+        Some(hash) => state.passwords.verify(password.to_owned(), hash).await.map_err(fault)?,
+        None => {
+            state.passwords.verify_decoy(password.to_owned()).await;
+            false
+        }
+    };
+    if !ok {
+        throttle.fail(state);
+        return Err(SignInError::InvalidCredentials);
+    }
+    Ok(())
+}
+
+/// The answer to a challenge: the session sent back, the username the client names, and
+/// its SECRET_HASH.
+pub struct Answer<'a> {
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub session: &'a str,
+    /// The challenge the client says it answers.
+    pub challenge: &'a str,
+    pub username: &'a str,
+    pub secret_hash: Option<&'a str>,
+}
+
+/// Opens the session of an answer and checks it belongs to this client, challenge and
+/// user; returns it with the user.
+async fn answered(state: &AppState, answer: &Answer<'_>) -> Result<(Session, User), SignInError> {
+    let session = Session::open(state, answer.session)?;
+    if session.client != answer.client.id.as_str()
+        || session.challenge != answer.challenge
+        || session.pool != answer.client.pool_id.as_str()
+    {
+        return Err(SignInError::InvalidSession);
+    }
+    let pool = answer.pool;
+    let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
+    let named = super::users::find(state, pool, answer.username).await?;
+    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+        return Err(SignInError::InvalidSession);
+    }
+    check_secret_hash(
+        state,
+        answer.client,
+        answer.secret_hash,
+        &[answer.username, user.username.as_str(), user.sub.as_str()],
+    )?;
+    Ok((session, user))
+}
+
+/// Answers NEW_PASSWORD_REQUIRED: sets the new password (and the attributes the form
+/// gave), then continues as after a password (MFA may still be owed). `tenant` overrides
+/// the one the sign-in began with. A refusal writes nothing.
+pub async fn new_password(
+    state: &AppState,
+    attempt: Attempt,
+    answer: Answer<'_>,
+    new_password: Option<&str>,
+    attributes: Vec<(String, String)>,
+    tenant: Option<&str>,
+) -> Result<Step, SignInError> {
+    let (session, mut user) = answered(state, &answer).await?;
+    let pool = answer.pool;
+    if user.status != UserStatus::ForceChangePassword {
+        return Err(SignInError::InvalidSession);
+    }
+    if !user.enabled {
+        return Err(SignInError::Disabled);
+    }
+    let new_password = new_password.ok_or(SignInError::Missing("NEW_PASSWORD"))?;
+    pool.settings.policies.password_policy.check(new_password).map_err(SignInError::PasswordPolicy)?;
+    let schema = Schema::new(&pool.settings.schema);
+    schema.check_writes(&attributes, false).map_err(|e| SignInError::Attributes(e.to_string()))?;
+    if let Some(name) = tenancy::reserved_write(state, &pool.id, attributes.iter().map(|(n, _)| n.as_str())).await? {
+        return Err(SignInError::ReservedAttribute(name.to_owned()));
+    }
+    for (name, value) in attributes {
+        user.attributes.insert(name, value);
+    }
+    schema.check_required(&user.attributes).map_err(|e| SignInError::Attributes(e.to_string()))?;
+    user.password_hash = Some(state.passwords.hash(new_password.to_owned()).await.map_err(fault)?);
+    user.status = UserStatus::Confirmed;
+    user.temp_password_expires_at = None;
+    user.updated_at = state.clock.now_millis();
+    // Check the tenant before the password changes, so a refusal writes nothing.
+    let tenant = tenant.or(session.tenant.as_deref());
+    tenancy::pick(state, &user, tenant).await?;
+    state.store.update_user(&user, &user.keys(&pool.settings)).await?;
+    after_first_factor(state, attempt, pool, answer.client, &user, tenant).await
+}
+
+/// Whether this sign-in must pass MFA (see the module documentation).
+pub fn mfa_required(pool: &UserPool, mfa: Option<&UserMfa>, selection: &Selection) -> bool {
+    let by_pool = match pool.settings.mfa_configuration.as_str() {
+        "ON" => true,
+        "OPTIONAL" => mfa.is_some_and(UserMfa::totp_active),
+        _ => false,
+    };
+    by_pool || selection.active().is_some_and(tenancy::ActiveTenant::requires_mfa)
+}
+
+/// Continues a sign-in whose first factor is settled (a password checked or just changed):
+/// picks the session's tenant (`requested`), then issues tokens or answers the MFA
+/// challenge the sign-in owes.
+pub async fn after_first_factor(
+    state: &AppState,
+    attempt: Attempt,
+    pool: &UserPool,
+    client: &AppClient,
+    user: &User,
+    requested: Option<&str>,
+) -> Result<Step, SignInError> {
+    let selection = tenancy::pick(state, user, requested).await?;
+    let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
+    if !mfa_required(pool, mfa.as_ref(), &selection) {
+        Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
+        return finish(state, client, user, &selection, false).await;
+    }
+    let tenant = selection.tenant_id().map(ToString::to_string);
+    let username = user.username.clone();
+    match mfa {
+        Some(m) if m.has_totp() => {
+            let session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant).seal(state)?;
+            Ok(Step::SoftwareTokenMfa { session, username, device_name: m.friendly_device_name.clone() })
+        }
+        _ => {
+            let session = Session::new(state, client, user, MFA_SETUP, tenant).seal(state)?;
+            Ok(Step::MfaSetup { session, username })
+        }
+    }
+}
+
+/// Issues the first tokens of a completed sign-in (`mfa`: it passed an MFA challenge) and
+/// records the tenant as used.
+async fn finish(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    selection: &Selection,
+    mfa: bool,
+) -> Result<Step, SignInError> {
+    tenancy::touch(state, user, selection).await?;
+    let issued =
+        issue::sign_in_with(state, client, user, selection, SDK_SCOPE, mfa).await.map_err(SignInError::Token)?;
+    Ok(Step::Tokens(Box::new(issued)))
+}
+
+/// The tenant context an MFA session was begun for, checked again (the membership or the
+/// tenant may have changed since).
+async fn session_selection(state: &AppState, user: &User, session: &Session) -> Result<Selection, SignInError> {
+    match &session.tenant {
+        Some(id) => {
+            let tenant = TenantId::parse(id).ok_or(SignInError::InvalidSession)?;
+            let active = tenancy::for_tenant(state, user, &tenant).await?;
+            Ok(Selection::Managed(Some(active)))
+        }
+        None => Ok(tenancy::unbound(state, &user.pool_id).await?),
+    }
+}
+
+/// Answers SOFTWARE_TOKEN_MFA (with the `code`) or MFA_SETUP (after the new authenticator
+/// was verified with this session).
+pub async fn mfa(
+    state: &AppState,
+    attempt: Attempt,
+    answer: Answer<'_>,
+    code: Option<&str>,
+) -> Result<Step, SignInError> {
+    let (session, user) = answered(state, &answer).await?;
+    let pool = answer.pool;
+    if !session.password_checked {
+        return Err(SignInError::InvalidSession);
+    }
+    if !user.enabled {
+        return Err(SignInError::Disabled);
+    }
+    if user.status != UserStatus::Confirmed {
+        return Err(SignInError::InvalidSession);
+    }
+    let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
+    throttle.check(state)?;
+    let mfa =
+        state.store.get_mfa(&pool.id, &user.sub).await?.filter(UserMfa::has_totp).ok_or(SignInError::InvalidSession)?;
+    if session.challenge == SOFTWARE_TOKEN_MFA {
+        let code = code.ok_or(SignInError::Missing("SOFTWARE_TOKEN_MFA_CODE"))?;
+        let secret = open_totp_secret(state, mfa.totp_secret_sealed.as_deref().unwrap_or_default())?;
+        let Some(step) = totp::verify(&secret, code, state.clock.now_secs()) else {
+            throttle.fail(state);
+            return Err(SignInError::CodeMismatch);
+        };
+        if !state.store.use_totp_step(&pool.id, &user.sub, step).await? {
+            return Err(SignInError::CodeReused);
+        }
+    } else if !session.totp_verified {
+        // MFA_SETUP is answered after VerifySoftwareToken with this session, not before.
+        return Err(SignInError::InvalidSession);
+    }
+    let selection = session_selection(state, &user, &session).await?;
+    throttle.clear(state);
+    tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
+    finish(state, answer.client, &user, &selection, true).await
+}
