@@ -37,12 +37,14 @@ pub fn encode_token(scope: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{scope}\n{key}"))
 }
 
-/// Decodes a token made by [`encode_token`] for the same scope.
+/// Decodes a token made by [`encode_token`] for the same scope. Tokens are not secret
+/// (clients can make their own), so a key holding a control character — which no stored
+/// key has, and PostgreSQL cannot even compare — is refused like any other bad token.
 pub fn decode_token(scope: &str, token: &str) -> Option<String> {
     let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (s, key) = text.split_once('\n')?;
-    (s == scope).then(|| key.to_owned())
+    (s == scope && !crate::text::has_forbidden_control(key)).then(|| key.to_owned())
 }
 
 #[cfg(test)]
@@ -53,6 +55,7 @@ mod tests {
     fn tokens_round_trip_and_are_scoped() {
         let t = encode_token("users:p1", "bob");
         assert_eq!(decode_token("users:p1", &t).as_deref(), Some("bob"));
+        assert_eq!(decode_token("users:p1", &encode_token("users:p1", "a\u{0}b")), None);
         assert_eq!(decode_token("users:p2", &t), None);
         assert_eq!(decode_token("users:p1", "%%%"), None);
     }

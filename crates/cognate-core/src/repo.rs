@@ -62,12 +62,17 @@ pub trait UserRepo: Send + Sync {
     async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>>;
     /// Finds a user by a verified alias (`email`, `phone_number`, `preferred_username`).
     async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>>;
-    /// Replaces the user's status, password and attributes (re-indexing them).
+    /// Replaces the user's status, password and attributes (re-indexing them); never
+    /// `enabled` (see [`UserRepo::set_user_enabled`]).
     async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
-    /// Saves `user` and, in the same transaction, signs them out everywhere as of `at`
-    /// (as [`TokenRepo::sign_out_user`]): disabling a user revokes every token family and
-    /// publishes it on the revocation feed; re-enabling later restores none of them.
+    /// Saves `user` (as [`UserRepo::update_user`]) and, in the same transaction, signs them
+    /// out everywhere as of `at` (as [`TokenRepo::sign_out_user`]): a changed password ends
+    /// every session.
     async fn update_user_signed_out(&self, user: &User, keys: &UserKeys, at: i64) -> Result<()>;
+    /// Enables or disables a user — the only write of `enabled`, so no concurrent update of
+    /// the user can undo it. Disabling signs the user out in the same transaction (as
+    /// [`TokenRepo::sign_out_user`]); enabling restores no token. `NotFound("user")`.
+    async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()>;
     /// Deletes the user and, in the same transaction, publishes a user revocation as of
     /// `at` so resource servers polling the feed refuse the user's tokens before `exp`.
     async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;
@@ -411,6 +416,9 @@ pub trait AuditRepo: Send + Sync {
     /// hash), signed with `anchor_key` ([`crate::audit::Anchor::mac_for`]), in the same
     /// transaction. Returns how many were deleted.
     async fn purge_audit(&self, chain: &str, before: i64, now: i64, anchor_key: &[u8; 32]) -> Result<u64>;
+    /// Signs the chain's current anchor with `anchor_key` (an operator vouching for an
+    /// anchor left unsigned by an earlier version); `NotFound("anchor")` without one.
+    async fn sign_audit_anchor(&self, chain: &str, anchor_key: &[u8; 32]) -> Result<()>;
 }
 
 /// A tier change that moves a tenant's users between pools (shared <-> dedicated).

@@ -1,13 +1,13 @@
 //! Rules for text that comes from outside.
 //!
-//! Control characters other than tab, line feed and carriage return are refused at parse
+//! Control characters (C0, DEL, C1) other than tab, line feed and carriage return are refused at parse
 //! time on every surface: they have no place in a name, id, password or setting, PostgreSQL
 //! cannot store U+0000 in text at all, and both backends must answer alike.
 
-/// Whether `c` is refused in input: a C0 control character other than `\t`, `\n`, `\r`, or
-/// DEL.
+/// Whether `c` is refused in input: a control character (C0, DEL or C1, Unicode's `Cc`)
+/// other than `\t`, `\n` and `\r`.
 pub fn is_forbidden_control(c: char) -> bool {
-    (c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}'
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// Whether `s` contains a refused control character.
@@ -58,6 +58,7 @@ mod tests {
         assert!(has_forbidden_control("a\u{0}b"));
         assert!(has_forbidden_control("\u{1b}[31m"));
         assert!(has_forbidden_control("x\u{7f}"));
+        assert!(has_forbidden_control("a\u{85}b"), "C1 controls too");
         assert!(!has_forbidden_control("line\none\ttab\r"));
         assert!(!has_forbidden_control("Zoë 山田 🚀"));
         let v = serde_json::json!({"A": "ok", "B": [{"C": "x"}, {"D": "bad\u{0}"}]});

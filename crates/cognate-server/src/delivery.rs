@@ -211,7 +211,7 @@ pub async fn deliver_due(state: &AppState, sender: &dyn EmailSender) -> Result<u
             give_up(state, &m, "not sent: older than a day when first tried").await?;
             continue;
         }
-        let body = match crate::outbox::open(&state.master_key, &m.body) {
+        let body = match crate::outbox::open(&state.master_key, &m) {
             Ok(Some(body)) => body,
             Ok(None) => {
                 give_up(state, &m, "not sent: its secret expired before it could be delivered").await?;

@@ -59,6 +59,25 @@ pub fn parse_networks(list: &str) -> Result<Vec<Network>, String> {
         .collect()
 }
 
+/// The address a client is counted under by rate limits and brute-force counters: an IPv6
+/// client by its /64 (one host's usual allocation, which it can rotate through at will),
+/// an IPv4 client (also IPv4-mapped IPv6) by its address.
+pub fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                for s in &mut segments[4..] {
+                    *s = 0;
+                }
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// The client's address: the peer, or behind trusted proxies the right-most untrusted
 /// `X-Forwarded-For` entry.
 pub fn client_ip(trusted: &[Network], peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
@@ -97,6 +116,17 @@ impl axum::extract::FromRequestParts<crate::AppState> for ClientIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        assert_eq!(counted_as(a), counted_as(b));
+        assert_ne!(counted_as(a), counted_as("2001:db8:1:3::1".parse().unwrap()));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(counted_as(v4), v4);
+        assert_eq!(counted_as("::ffff:192.0.2.7".parse().unwrap()), v4);
+    }
     use axum::http::HeaderValue;
 
     fn ip(s: &str) -> IpAddr {

@@ -15,8 +15,14 @@ use cognate_core::repo::OutboxMessage;
 
 use crate::AppState;
 
-/// The master-key label of message bodies (a body cannot be replayed into another column).
+/// The master-key label of message bodies; each body is bound to its message's id and
+/// destination too, so a sealed secret copied into another row (to another address) does
+/// not open.
 const BODY_LABEL: &str = "outbox-body";
+
+fn label(id: &str, destination: &str) -> String {
+    format!("{BODY_LABEL}\n{id}\n{destination}")
+}
 /// Stored sealed bodies start with this; anything else non-empty is a legacy plaintext body.
 const SEALED_PREFIX: &str = "sealed:";
 /// How often expired secrets are blanked.
@@ -37,14 +43,16 @@ pub struct Outgoing<'a> {
 
 /// Queues a message with its body sealed.
 pub async fn enqueue(state: &AppState, m: Outgoing<'_>) -> Result<(), StoreError> {
+    let id = generate_sub(state.rng.as_ref());
+    let body = seal(&state.master_key, state.rng.as_ref(), &id, m.destination, m.body);
     let msg = OutboxMessage {
-        id: generate_sub(state.rng.as_ref()),
+        id,
         pool_id: m.pool_id.clone(),
         username: m.username.to_owned(),
         medium: m.medium.to_owned(),
         destination: m.destination.to_owned(),
         subject: m.subject.to_owned(),
-        body: seal(&state.master_key, state.rng.as_ref(), m.body),
+        body,
         created_at: state.clock.now_millis(),
         delivered_at: None,
         attempts: 0,
@@ -55,20 +63,21 @@ pub async fn enqueue(state: &AppState, m: Outgoing<'_>) -> Result<(), StoreError
     state.store.enqueue_message(&msg).await
 }
 
-fn seal(key: &MasterKey, rng: &dyn cognate_core::Rng, body: &str) -> String {
-    format!("{SEALED_PREFIX}{}", key.seal(rng, BODY_LABEL, body.as_bytes()))
+fn seal(key: &MasterKey, rng: &dyn cognate_core::Rng, id: &str, destination: &str, body: &str) -> String {
+    format!("{SEALED_PREFIX}{}", key.seal(rng, &label(id, destination), body.as_bytes()))
 }
 
 /// The readable body of a stored message; `None` once it was blanked (delivered, given
 /// up, or its secret expired).
-pub fn open(key: &MasterKey, stored: &str) -> Result<Option<String>, MasterKeyError> {
+pub fn open(key: &MasterKey, m: &OutboxMessage) -> Result<Option<String>, MasterKeyError> {
+    let stored = m.body.as_str();
     if stored.is_empty() {
         return Ok(None);
     }
     let Some(sealed) = stored.strip_prefix(SEALED_PREFIX) else {
         return Ok(Some(stored.to_owned())); // written by a version that did not seal
     };
-    let plain = key.open(BODY_LABEL, sealed)?;
+    let plain = key.open(&label(&m.id, &m.destination), sealed)?;
     String::from_utf8(plain).map(Some).map_err(|_| MasterKeyError::Decrypt)
 }
 
@@ -84,11 +93,21 @@ pub async fn redact_expired(state: &AppState) -> Result<u64, StoreError> {
 /// Seals the plaintext bodies an earlier version left (pending messages only: the
 /// migration blanked delivered and given-up ones).
 pub async fn seal_legacy(state: &AppState) -> Result<u64, StoreError> {
+    const BATCH: u32 = 1000;
     let mut sealed = 0;
-    for m in state.store.unsealed_messages(SEALED_PREFIX, 1000).await? {
-        let body = seal(&state.master_key, state.rng.as_ref(), &m.body);
-        if state.store.replace_message_body(&m.id, &m.body, &body).await? {
-            sealed += 1;
+    loop {
+        let batch = state.store.unsealed_messages(SEALED_PREFIX, BATCH).await?;
+        let mut changed = 0;
+        for m in &batch {
+            let body = seal(&state.master_key, state.rng.as_ref(), &m.id, &m.destination, &m.body);
+            if state.store.replace_message_body(&m.id, &m.body, &body).await? {
+                changed += 1;
+            }
+        }
+        sealed += changed;
+        // A short batch was the last; a batch where nothing changed would repeat forever.
+        if batch.len() < BATCH as usize || changed == 0 {
+            break;
         }
     }
     if sealed > 0 {

@@ -82,8 +82,8 @@ pub struct WindowLimiter {
 }
 
 /// Window entries kept before ended ones are pruned; if a spray of distinct keys leaves
-/// more than this in open windows, all are forgotten (failing open beats a slow scan on
-/// every request).
+/// more than this in open windows, those used once are forgotten (and, if that is not
+/// enough, all: failing open beats a slow scan on every request).
 const WINDOWS_PRUNE_AT: usize = 100_000;
 
 impl WindowLimiter {
@@ -94,7 +94,16 @@ impl WindowLimiter {
         if count && windows.len() >= WINDOWS_PRUNE_AT {
             windows.retain(|_, (started, _, len)| now < *started + *len);
             if windows.len() >= WINDOWS_PRUNE_AT {
-                tracing::warn!(keys = windows.len(), "rate-limit windows flooded with distinct keys; resetting");
+                // A spray of distinct keys: forget the windows it made (one request each),
+                // keep the ones in real use (a user's reset codes, a busy key or tenant).
+                tracing::warn!(
+                    keys = windows.len(),
+                    "rate-limit windows flooded with distinct keys; dropping single-use ones"
+                );
+                windows.retain(|_, (_, used, _)| *used > 1);
+            }
+            if windows.len() >= WINDOWS_PRUNE_AT {
+                tracing::warn!(keys = windows.len(), "rate-limit windows still flooded; resetting");
                 windows.clear();
             }
         }

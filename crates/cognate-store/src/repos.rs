@@ -339,18 +339,19 @@ macro_rules! repos {
             }
 
             /// Replaces a user's keys, status, password and attributes inside `tx` (re-indexing
-            /// the attributes); `NotFound("user")` when there is no such user.
+            /// the attributes); `NotFound("user")` when there is no such user. `enabled` and
+            /// `tokens_valid_after` are never written from a copy read earlier (a concurrent
+            /// write could undo a disable): only `set_user_enabled` and sign-outs change them.
             async fn replace_user(tx: &mut sqlx::Transaction<'_, Db>, u: &User, k: &UserKeys) -> Result<()> {
                 let done = sqlx::query(
-                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, enabled = $5, \
-                     password_hash = $6, temp_password_expires_at = $7, attributes = $8, updated_at = $9 \
-                     WHERE pool_id = $10 AND sub = $11",
+                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, \
+                     password_hash = $5, temp_password_expires_at = $6, attributes = $7, updated_at = $8 \
+                     WHERE pool_id = $9 AND sub = $10",
                 )
                 .bind(&k.email)
                 .bind(&k.phone)
                 .bind(&k.preferred_username)
                 .bind(u.status.as_str())
-                .bind(u.enabled)
                 .bind(&u.password_hash)
                 .bind(u.temp_password_expires_at)
                 .bind(to_json(&u.attributes)?)
@@ -521,6 +522,23 @@ macro_rules! repos {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 Self::replace_user(&mut tx, u, k).await?;
                 Self::sign_out_in(&mut tx, &u.pool_id, &u.sub, at).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
+            async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                let done = sqlx::query("UPDATE users SET enabled = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
+                    .bind(enabled)
+                    .bind(at)
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                affected(done.rows_affected(), "user")?;
+                if !enabled {
+                    Self::sign_out_in(&mut tx, pool, sub, at).await?;
+                }
                 tx.commit().await.map_err(backend_err)
             }
 

@@ -160,41 +160,84 @@ macro_rules! audit_repos {
                 Ok(())
             }
 
-            async fn purge_audit_inline(&self, chain: &str, before: i64, now: i64, key: &[u8; 32]) -> Result<u64> {
-                let mut tx = self.audit_write().await?;
-                Self::enter_chain(&mut tx, chain).await?;
+            /// What a purge of `chain` before `before` would cut, checked inside `tx` (which
+            /// holds the chain's append lock): `None` when nothing is old enough, else the last
+            /// seq to delete with that event's hash. Refuses (`Corrupt`) unless the chain's
+            /// current anchor is signed with `key` and the events to delete still form an
+            /// unbroken chain from it: a purge must never sign away tampering (events deleted
+            /// or edited by someone with database access) by anchoring past it.
+            async fn verified_cut(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                chain: &str,
+                before: i64,
+                key: &[u8; 32],
+            ) -> Result<Option<(i64, String)>> {
+                let anchor = sqlx::query("SELECT * FROM audit_anchors WHERE chain = $1")
+                    .bind(chain)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(backend_err)?
+                    .as_ref()
+                    .map(anchor_from)
+                    .transpose()?;
+                if let Some(a) = &anchor
+                    && a.check(key) != cognate_core::audit::AnchorCheck::Valid
+                {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit chain {chain}: its anchor is not signed with this master key; not purging \
+                         (check it with `cognate audit verify`)"
+                    )));
+                }
                 let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events WHERE chain = $1")
                     .bind(chain)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await
                     .map_err(backend_err)?;
+                let Some(head) = head else { return Ok(None) };
                 let first_kept: Option<i64> =
                     sqlx::query_scalar("SELECT min(seq) FROM audit_events WHERE chain = $1 AND at >= $2")
                         .bind(chain)
                         .bind(before)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await
                         .map_err(backend_err)?;
-                let Some(head) = head else {
-                    tx.rollback().await.map_err(backend_err)?;
-                    return Ok(0);
-                };
                 let cut = first_kept.unwrap_or(head).min(head) - 1;
-                let last = sqlx::query(
-                    "SELECT seq, hash FROM audit_events WHERE chain = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(chain)
-                .bind(cut)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend_err)?;
+                let from = anchor.as_ref().map_or(0, |a| a.seq);
+                if cut <= from {
+                    return Ok(None);
+                }
+                let rows = sqlx::query("SELECT * FROM audit_events WHERE chain = $1 AND seq <= $2 ORDER BY seq")
+                    .bind(chain)
+                    .bind(cut)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                let events = rows.iter().map(audit_event_from).collect::<Result<Vec<_>>>()?;
+                let unbroken = cognate_core::audit::verify_chain(&events, anchor.as_ref()).map_err(|e| {
+                    StoreError::Corrupt(format!("audit chain {chain} does not verify; not purging: {e}"))
+                })?;
+                let last = events.last().filter(|e| e.seq == cut && unbroken == (cut - from) as u64);
                 let Some(last) = last else {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit chain {chain}: events before seq {cut} are missing; not purging"
+                    )));
+                };
+                Ok(Some((last.seq, last.hash.clone())))
+            }
+
+            /// The purge without `cognate_purge_audit` (SQLite), with the same semantics:
+            /// cuts the longest prefix of the chain older than `before`, short of its newest
+            /// event, and records the anchor; a purge that cuts nothing writes nothing.
+            async fn purge_audit_inline(&self, chain: &str, before: i64, now: i64, key: &[u8; 32]) -> Result<u64> {
+                let mut tx = self.audit_write().await?;
+                Self::enter_chain(&mut tx, chain).await?;
+                let Some((seq, hash)) = Self::verified_cut(&mut tx, chain, before, key).await? else {
                     tx.rollback().await.map_err(backend_err)?;
                     return Ok(0);
                 };
                 let deleted = sqlx::query("DELETE FROM audit_events WHERE chain = $1 AND seq <= $2")
                     .bind(chain)
-                    .bind(cut)
+                    .bind(seq)
                     .execute(&mut *tx)
                     .await
                     .map_err(backend_err)?
@@ -205,8 +248,8 @@ macro_rules! audit_repos {
                      purged_at = excluded.purged_at",
                 )
                 .bind(chain)
-                .bind(col::<i64>(&last, "seq")?)
-                .bind(col::<String>(&last, "hash")?)
+                .bind(seq)
+                .bind(hash)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -335,6 +378,24 @@ macro_rules! audit_repos {
                 row.as_ref().map(anchor_from).transpose()
             }
 
+            async fn sign_audit_anchor(&self, chain: &str, anchor_key: &[u8; 32]) -> Result<()> {
+                if !valid_chain(chain) {
+                    return Err(refused("an anchor of a chain that is neither a tenant nor the platform"));
+                }
+                let mut tx = self.chain_scope(chain).await?;
+                sqlx::query(super::AUDIT_LOCK).bind(chain).execute(&mut *tx).await.map_err(backend_err)?;
+                let exists: Option<String> = sqlx::query_scalar("SELECT chain FROM audit_anchors WHERE chain = $1")
+                    .bind(chain)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound("anchor"));
+                }
+                Self::sign_anchor(&mut tx, chain, anchor_key).await?;
+                tx.commit().await.map_err(backend_err)
+            }
+
             async fn purge_audit(&self, chain: &str, before: i64, now: i64, anchor_key: &[u8; 32]) -> Result<u64> {
                 if !valid_chain(chain) {
                     return Err(refused("purge of a chain that is neither a tenant nor the platform"));
@@ -342,8 +403,14 @@ macro_rules! audit_repos {
                 let Some(purge) = super::PURGE_AUDIT else {
                     return self.purge_audit_inline(chain, before, now, anchor_key).await;
                 };
-                // PostgreSQL: the serving role may not delete events; the function may.
+                // PostgreSQL: the serving role may not delete events; the function may. The
+                // cut is checked first under the chain's lock (the function takes it again).
                 let mut tx = self.chain_scope(chain).await?;
+                sqlx::query(super::AUDIT_LOCK).bind(chain).execute(&mut *tx).await.map_err(backend_err)?;
+                if Self::verified_cut(&mut tx, chain, before, anchor_key).await?.is_none() {
+                    tx.rollback().await.map_err(backend_err)?;
+                    return Ok(0);
+                }
                 let deleted: i64 = sqlx::query_scalar(purge)
                     .bind(chain)
                     .bind(before)

@@ -267,11 +267,29 @@ impl Config {
     /// The master key: from the setting, else (dev mode) from `master.key` in the data
     /// dir, created with mode 0600 on first use.
     pub fn master_key(&self) -> Result<cognate_core::crypto::MasterKey> {
+        self.load_master_key(true)
+    }
+
+    /// [`Config::master_key`] for commands that read what a server wrote (audit verify,
+    /// outbox, key rotation): never creates a key file, since a new key would open nothing
+    /// and a stray one could later be picked up by `serve`.
+    pub fn existing_master_key(&self) -> Result<cognate_core::crypto::MasterKey> {
+        self.load_master_key(false)
+    }
+
+    fn load_master_key(&self, create: bool) -> Result<cognate_core::crypto::MasterKey> {
         use cognate_core::crypto::MasterKey;
         if let Some(key) = &self.master_key {
             return MasterKey::from_base64(key.expose_secret()).context("master_key (COGNATE_MASTER_KEY)");
         }
         let path = self.data_dir.join("master.key");
+        if !path.exists() && !create {
+            bail!(
+                "no master key: set COGNATE_MASTER_KEY, or point COGNATE_DATA_DIR at the server's data directory \
+                 (no {} there)",
+                path.display()
+            );
+        }
         if !path.exists() {
             let text = MasterKey::generate_base64(&cognate_core::SystemRng);
             write_private(&path, text.as_bytes())?;
@@ -354,7 +372,8 @@ pub fn write_private_new(path: &Path, contents: &[u8]) -> Result<bool> {
 /// Creates the data directory readable by its owner only (0700). Cognate's files in an
 /// existing directory (database, development master key, admin credentials) that others may
 /// read — left by an older version, a copy, a restore — are tightened to 0600 with a
-/// warning, and so is the directory itself (0700) when it holds them or nothing else.
+/// warning, and so is the directory itself (0700) when it holds nothing else (a directory
+/// shared with other files only gets a warning).
 pub fn ensure_data_dir(dir: &Path) -> Result<()> {
     let context = || format!("creating the data directory {}", dir.display());
     #[cfg(unix)]
@@ -393,8 +412,19 @@ pub fn ensure_data_dir(dir: &Path) -> Result<()> {
                 has_others = true;
             }
         }
-        if has_ours || !has_others {
+        if !has_others {
             tighten(dir, 0o700)?;
+        } else if has_ours {
+            // A shared directory (other people's files, a sticky /tmp-like place): its mode
+            // is not Cognate's to change.
+            let mode = std::fs::metadata(dir).with_context(context)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory holds other files and is readable by others; give Cognate a directory of its own"
+                );
+            }
         }
     }
     #[cfg(not(unix))]

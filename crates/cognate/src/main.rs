@@ -88,6 +88,14 @@ enum AuditCommand {
         #[arg(long)]
         trust_unsigned_anchors: bool,
     },
+    /// Vouch for a chain's unsigned anchor (left by a version before anchors were signed):
+    /// checks that the chain verifies from it, then signs it with the master key so purges
+    /// go on. Only for an anchor you trust; a forged one is signed just the same.
+    SignAnchor {
+        /// The tenant's chain (`~platform` for the platform chain).
+        #[arg(long)]
+        tenant: String,
+    },
     /// Print each chain's head (newest event's seq and hash) as JSON lines, to keep
     /// somewhere the database's writers cannot reach and check later with
     /// `cognate audit verify --heads FILE`.
@@ -185,7 +193,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Audit(cmd) => audit(cmd, config).await,
         Command::Outbox { pool, limit } => {
             let store = open_store(&config).await?;
-            let master = config.master_key()?;
+            let master = config.existing_master_key()?;
             let pool = match pool {
                 Some(p) => Some(cognate_core::ids::PoolId::parse(&p).context("--pool is not a pool id")?),
                 None => None,
@@ -193,7 +201,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             for m in store.list_messages(pool.as_ref(), limit).await? {
                 // Bodies are sealed at rest; `null` once blanked (delivered, given up, or
                 // its secret expired).
-                let body = cognate_server::outbox::open(&master, &m.body)
+                let body = cognate_server::outbox::open(&master, &m)
                     .with_context(|| format!("message {}: the master key does not open its body", m.id))?;
                 let status = match (m.delivered_at, m.next_attempt_at) {
                     (Some(_), _) => "delivered",
@@ -217,7 +225,7 @@ async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
     match cmd {
         AuditCommand::Verify { tenant, heads, trust_unsigned_anchors } => {
             let store = open_store(&config).await?;
-            let key = config.master_key()?.mac_key(cognate_core::audit::ANCHOR_KEY_LABEL);
+            let key = config.existing_master_key()?.mac_key(cognate_core::audit::ANCHOR_KEY_LABEL);
             let chains = chains_to_check(store.as_ref(), tenant).await?;
             let expected = match &heads {
                 Some(path) => read_heads(path)?,
@@ -239,7 +247,8 @@ async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
                                 a.seq, a.hash
                             )),
                             cognate_core::audit::AnchorCheck::Unsigned => Err(format!(
-                                "the anchor at seq {} (hash {}) is not signed: forged, or left by a version before                                  anchors were signed (then re-run with --trust-unsigned-anchors)",
+                                "the anchor at seq {} (hash {}) is not signed: forged, or left by a version before anchors were signed \
+                                 (check it with --trust-unsigned-anchors, then run `cognate audit sign-anchor`)",
                                 a.seq, a.hash
                             )),
                             cognate_core::audit::AnchorCheck::Invalid => Err(format!(
@@ -277,6 +286,26 @@ async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
             if broken > 0 {
                 anyhow::bail!("{broken} of {} audit chains do not verify", chains.len());
             }
+            Ok(())
+        }
+        AuditCommand::SignAnchor { tenant } => {
+            let store = open_store(&config).await?;
+            let key = config.existing_master_key()?.mac_key(cognate_core::audit::ANCHOR_KEY_LABEL);
+            let [chain] = &chains_to_check(store.as_ref(), Some(tenant)).await?[..] else {
+                bail!("one chain expected");
+            };
+            let Some(anchor) = store.audit_anchor(chain).await? else {
+                bail!("{chain} has no anchor (it was never purged): nothing to sign");
+            };
+            if anchor.check(&key) == cognate_core::audit::AnchorCheck::Valid {
+                println!("{chain}: the anchor at seq {} is already signed", anchor.seq);
+                return Ok(());
+            }
+            if let Err(e) = verify_chain(store.as_ref(), chain, Some(&anchor)).await? {
+                bail!("{chain} does not verify from its anchor ({e}); not signing");
+            }
+            store.sign_audit_anchor(chain, &key).await?;
+            println!("{chain}: signed the anchor at seq {} (hash {})", anchor.seq, anchor.hash);
             Ok(())
         }
         AuditCommand::Heads { tenant } => {
@@ -626,7 +655,7 @@ async fn keys(cmd: KeysCommand, config: Config) -> Result<()> {
     match cmd {
         KeysCommand::Rotate { pool } => {
             let pool = existing_pool(store.as_ref(), &pool).await?;
-            let master = config.master_key()?;
+            let master = config.existing_master_key()?;
             // A key sealed under the wrong master key would break signing on every node;
             // make sure this master key opens the pool's current keys first.
             if let Some(existing) = store.list_signing_keys(&pool).await?.iter().find(|k| k.retired_at.is_none()) {

@@ -636,10 +636,10 @@ pub struct UsageReport {
     tag = "api-keys",
     request_body = UsageReport,
     responses(
-        (status = 204, description = "The counts are recorded (for today, UTC)."),
+        (status = 204, description = "The counts are recorded (for today, UTC); items of tenants outside the client's pool (or deleted) are dropped."),
         (status = 400, description = "A malformed report (`invalid_request`).", body = ErrorBody),
         (status = 401, description = "No or invalid verifier credentials (`unauthorized`).", body = ErrorBody),
-        (status = 403, description = "A user token, or a tenant outside the client's pool (`forbidden`); nothing is recorded.", body = ErrorBody),
+        (status = 403, description = "A user token (`forbidden`).", body = ErrorBody),
     ),
     security(("client" = []), ("platform_admin" = [])),
 )]
@@ -656,6 +656,7 @@ pub async fn report_usage(
     let mut deltas = Vec::with_capacity(report.items.len());
     // Each tenant's placement is read once per report.
     let mut placements: BTreeMap<TenantId, bool> = BTreeMap::new();
+    let mut skipped = 0usize;
     for item in report.items {
         if !(1..=1_000_000_000).contains(&item.count) {
             return Err(ApiError::invalid_request("count must be 1 to 1000000000."));
@@ -670,12 +671,11 @@ pub async fn report_usage(
             }
         };
         if !served {
-            // One answer whether the tenant exists elsewhere or not at all; nothing of the
-            // report is recorded.
-            return Err(ApiError::forbidden(format!(
-                "This verifier may not report usage for tenant {}: a client reports only for the tenants of its own pool.",
-                item.tenant_id
-            )));
+            // A tenant of another pool, or one deleted or moved since the counts were taken:
+            // its items are dropped (a client reports only for its own pool's tenants) and
+            // the rest is recorded, so one stale count never blocks a verifier's reports.
+            skipped += 1;
+            continue;
         }
         let last = item.last_used_at.map_or(now, |s| s.saturating_mul(1000).min(now));
         deltas.push(UsageDelta {
@@ -688,7 +688,7 @@ pub async fn report_usage(
     }
     let total: i64 = deltas.iter().map(|d| d.count).sum();
     state.store.add_api_key_usage(&deltas).await?;
-    tracing::debug!(by = %verifier.actor, keys = deltas.len(), total, "API key usage reported");
+    tracing::debug!(by = %verifier.actor, keys = deltas.len(), total, skipped, "API key usage reported");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -148,7 +148,14 @@ pub async fn add(
         .get_user_by_sub(&access.tenant.pool_id, &req.sub)
         .await?
         .ok_or_else(|| ApiError::not_found("No user with this sub lives in the tenant's pool."))?;
-    tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?;
+    match state.store.get_membership(&id, &req.sub).await?.filter(|m| m.status == MembershipStatus::Active) {
+        // Already a member: a role change, under the last-admin rule like PATCH.
+        Some(existing) if existing.role != req.role => {
+            tenancy::change_role(&state, &access.tenant, &existing, req.role).await?;
+        }
+        Some(_) => {}
+        None => tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?,
+    }
     let m = state.store.get_membership(&id, &req.sub).await?.ok_or_else(member_not_found)?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, m).await?)).into_response())
 }

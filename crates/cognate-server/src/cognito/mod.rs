@@ -40,7 +40,7 @@ pub(crate) struct RequestContext {
 impl RequestContext {
     /// The request as the sign-in service sees an attempt.
     pub fn attempt(&self) -> crate::services::sign_in::Attempt {
-        crate::services::sign_in::Attempt { ip: self.ip }
+        crate::services::sign_in::Attempt { ip: self.ip.map(crate::net::counted_as) }
     }
 }
 
@@ -146,7 +146,7 @@ fn limit_auth_rate(state: &AppState, ctx: &RequestContext, op: &str, input: &Val
     }
     let now = state.clock.now_millis();
     let limits = &state.limits;
-    if let Some(ip) = ctx.ip
+    if let Some(ip) = ctx.ip.map(crate::net::counted_as)
         && let Err(wait) = state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now)
     {
         return Err(CognitoError::too_many_requests(

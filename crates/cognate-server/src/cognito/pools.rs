@@ -129,12 +129,16 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
     for attempt in 0..3 {
         let mut pool = load_pool(state, &id).await?;
         // A managed pool keeps its deletion protection: left out, it stays ACTIVE (not
-        // Cognito's INACTIVE default); turning it off is refused.
+        // Cognito's INACTIVE default); turning it off is refused. What the control plane
+        // manages (the MFA setting that mirrors tenant policies, email auto-verification)
+        // keeps its value instead of returning to Cognito's defaults.
         if let Some(placement) = crate::tenancy::placement(state, &pool.id).await? {
             if explicit_protection.as_deref().is_some_and(|p| p != "ACTIVE") {
                 return Err(managed_pool(&placement, "have its deletion protection turned off"));
             }
             incoming.deletion_protection = "ACTIVE".into();
+            incoming.mfa_configuration = pool.settings.mfa_configuration.clone();
+            incoming.auto_verified_attributes = pool.settings.auto_verified_attributes.clone();
         }
         if let Some(name) = &new_name {
             if !valid_pool_name(name) {

@@ -545,7 +545,7 @@ async fn forgot_password(state: &AppState, input: Value) -> OpResult {
     let destination = user.as_ref().filter(|u| u.enabled).and_then(recovery_destination);
     let (Some(user), Some(to)) = (user.as_ref(), destination) else {
         if hide {
-            admit_reset_code(state, &pool, &format!("name:{}", req.username.to_lowercase()))?;
+            admit_reset_code(state, &pool, &crate::services::sign_in::unknown_key(&pool, &req.username))?;
             return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
         }
         return Err(match user {
@@ -588,7 +588,7 @@ async fn confirm_forgot_password(state: &AppState, ctx: &RequestContext, input: 
         if !hide {
             return Err(CognitoError::user_not_found());
         }
-        let keys = Throttle::of_unknown(ctx.attempt(), &pool.id, &req.username);
+        let keys = Throttle::of_unknown(ctx.attempt(), &pool, &req.username);
         if keys.locked(state) {
             return Err(attempts_exceeded());
         }

@@ -509,26 +509,17 @@ async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
     Ok(json!({}))
 }
 
-/// Disabling signs the user out everywhere in the same transaction (as Cognito revokes on
-/// disable): every token family is revoked and published on the feed, so re-enabling later
-/// brings no old token back. Disabling a disabled user revokes again (harmless, and closes
-/// any family issued in between by a race).
+/// Disabling signs the user out in the same transaction (as Cognito revokes on disable):
+/// every token family is revoked and published on the feed, so re-enabling later brings no
+/// old token back. The flag is written alone, so no concurrent update of the user (an
+/// attribute change with their own token) can undo it.
 async fn set_enabled(state: &AppState, input: Value, enabled: bool) -> OpResult {
-    let (pool, mut user) = load_user(state, input).await?;
-    let now = state.clock.now_millis();
-    if !enabled {
-        user.enabled = false;
-        user.updated_at = now;
-        state
-            .store
-            .update_user_signed_out(&user, &user.keys(&pool.settings), now)
-            .await
-            .map_err(|e| write_error(&pool.settings, e, false))?;
-    } else if !user.enabled {
-        user.enabled = true;
-        user.updated_at = now;
-        save(state, &pool, &user).await?;
-    }
+    let (pool, user) = load_user(state, input).await?;
+    state
+        .store
+        .set_user_enabled(&pool.id, &user.sub, enabled, state.clock.now_millis())
+        .await
+        .map_err(|e| write_error(&pool.settings, e, false))?;
     Ok(json!({}))
 }
 

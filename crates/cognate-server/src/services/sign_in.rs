@@ -174,10 +174,11 @@ impl Throttle {
         Self::new(pool, sub, attempt.ip)
     }
 
-    /// The counters of a username that matched no user (case-folded: the lock must not be
-    /// escaped by changing case).
-    pub fn of_unknown(attempt: Attempt, pool: &PoolId, username: &str) -> Self {
-        Self::new(pool, &format!("name:{}", username.to_lowercase()), attempt.ip)
+    /// The counters of a username that matched no user, folded as the pool folds
+    /// usernames: names that would be one user share one lock, and names that would be two
+    /// do not, exactly as for real users (so the lock tells nothing about who exists).
+    pub fn of_unknown(attempt: Attempt, pool: &UserPool, username: &str) -> Self {
+        Self::new(&pool.id, &unknown_key(pool, username), attempt.ip)
     }
 
     /// Whether the user is locked for this address (or everywhere).
@@ -205,6 +206,12 @@ impl Throttle {
         state.limiter.succeed(&self.pair);
         state.limiter.succeed(&self.wide);
     }
+}
+
+/// The key of a username that matched no user, for per-name counters: `name:` and the
+/// name folded as the pool folds usernames.
+pub fn unknown_key(pool: &UserPool, username: &str) -> String {
+    format!("name:{}", cognate_core::user::username_key(&pool.settings, username))
 }
 
 /// Refuses an address that failed too often, before any lookup or hashing.
@@ -368,7 +375,7 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
             return Err(SignInError::UserNotFound);
         }
         // Exactly what a real user gets: the same lock, the same argon2 work, the same answer.
-        let throttle = Throttle::of_unknown(attempt, &pool.id, req.username);
+        let throttle = Throttle::of_unknown(attempt, pool, req.username);
         throttle.check(state)?;
         state.passwords.verify_decoy(req.password.to_owned()).await;
         throttle.fail(state);

@@ -540,3 +540,51 @@ async fn sqlite_refuses_updates_and_tampering_is_named() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Someone with write access to the database deletes a chain's oldest events (and dates
+/// the first survivor back so a purge would cut up to it): the next purge refuses instead
+/// of signing an anchor past the tampering. An anchor signed with another key (or none)
+/// stops purges too.
+#[tokio::test]
+async fn a_purge_refuses_to_anchor_past_tampering() {
+    let tamper = [
+        "DELETE FROM audit_events WHERE chain = 'acme' AND seq <= 2",
+        "UPDATE audit_events SET at = 0 WHERE chain = 'acme' AND seq = 3",
+    ];
+    // SQLite: the file, with its append-only triggers dropped.
+    let dir = std::env::temp_dir().join(crate::harness::unique("cognate_tamper"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/t.db", dir.display());
+    let sqlite = cognate_store::connect(&url, &cognate_store::PgOptions::default()).await.unwrap();
+    // PostgreSQL: its owner, past the triggers.
+    let db = PgDb::create().await;
+    let pg = cognate_store::connect(&db.url, &cognate_store::PgOptions::default()).await.unwrap();
+    for (store, backend) in [(sqlite, "sqlite"), (pg, "postgres")] {
+        let events: Vec<NewEvent> = (1..=6).map(|n| event("acme", &format!("{backend}{n}"), n * 10)).collect();
+        store.append_audit(&events).await.unwrap();
+        // A legitimate purge signs its anchor; another key's purge refuses to build on it.
+        assert_eq!(store.purge_audit("acme", 15, 100, &KEY).await.unwrap(), 1);
+        let other = store.purge_audit("acme", 25, 101, &[7; 32]).await;
+        assert!(matches!(other, Err(StoreError::Corrupt(_))), "{backend}: {other:?}");
+        if backend == "sqlite" {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            for sql in ["DROP TRIGGER IF EXISTS audit_events_append_only"].iter().chain(tamper.iter()) {
+                conn.execute(*sql).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            conn.execute("SET session_replication_role = replica").await.unwrap();
+            for sql in tamper {
+                conn.execute(sql).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        let refused = store.purge_audit("acme", 35, 200, &KEY).await;
+        assert!(matches!(&refused, Err(StoreError::Corrupt(m)) if m.contains("acme")), "{backend}: {refused:?}");
+        let anchor = store.audit_anchor("acme").await.unwrap().unwrap();
+        assert_eq!((anchor.seq, anchor.purged_at), (1, 100), "{backend}: the anchor did not move");
+    }
+    db.drop_db().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

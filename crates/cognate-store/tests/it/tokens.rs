@@ -68,11 +68,17 @@ async fn rotation_happens_once_and_revocations_reach_the_feed() {
         store.update_user_signed_out(&fresh, &fresh.keys(&p.settings), 60).await.unwrap();
         assert_eq!(store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap().len(), 0);
         store.create_family(&family(&p, "fam3", &fresh.sub, 61), None).await.unwrap();
-        let mut disabled = store.get_user_by_sub(&p.id, &fresh.sub).await.unwrap().unwrap();
-        disabled.enabled = false;
-        store.update_user_signed_out(&disabled, &disabled.keys(&p.settings), 70).await.unwrap();
+        store.set_user_enabled(&p.id, &fresh.sub, false, 70).await.unwrap();
         assert_eq!(store.get_family("fam3").await.unwrap().unwrap().revoked_at, Some(70));
+        let disabled = store.get_user_by_sub(&p.id, &fresh.sub).await.unwrap().unwrap();
+        assert!(!disabled.enabled);
+        // A write from a copy read before the disable (an attribute change) cannot undo it.
+        let mut stale = disabled.clone();
+        stale.enabled = true;
+        store.update_user(&stale, &stale.keys(&p.settings)).await.unwrap();
         assert!(!store.get_user_by_sub(&p.id, &fresh.sub).await.unwrap().unwrap().enabled);
+        let missing = store.set_user_enabled(&p.id, "nobody", true, 71).await;
+        assert!(matches!(missing, Err(cognate_core::StoreError::NotFound("user"))), "{missing:?}");
         store.delete_user(&p.id, &fresh.sub, 80).await.unwrap();
         let tail = store.revocations_after(&p.id, feed[1].seq, 10).await.unwrap();
         let tail: Vec<_> = tail.iter().map(|e| (e.kind, e.subject.clone(), e.at)).collect();
