@@ -23,17 +23,6 @@ use crate::issue::{self, Rejection};
 use crate::services::sign_in::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
 use crate::tenancy::Refusal;
 
-pub(super) const OPS: &[&str] = &[
-    "InitiateAuth",
-    "AdminInitiateAuth",
-    "RespondToAuthChallenge",
-    "AdminRespondToAuthChallenge",
-    "GetTokensFromRefreshToken",
-    "RevokeToken",
-    "GlobalSignOut",
-    "AdminUserGlobalSignOut",
-];
-
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
         "InitiateAuth" => initiate(state, ctx, input, false).await,

@@ -16,14 +16,6 @@ use super::input::{
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] = &[
-    "CreateUserPoolClient",
-    "DescribeUserPoolClient",
-    "ListUserPoolClients",
-    "UpdateUserPoolClient",
-    "DeleteUserPoolClient",
-];
-
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
         "CreateUserPoolClient" => create(state, input).await,

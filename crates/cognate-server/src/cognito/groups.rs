@@ -12,18 +12,6 @@ use super::users::find_user;
 use super::{CognitoError, OpResult};
 use crate::{AppState, tenancy};
 
-pub(super) const OPS: &[&str] = &[
-    "CreateGroup",
-    "GetGroup",
-    "ListGroups",
-    "UpdateGroup",
-    "DeleteGroup",
-    "AdminAddUserToGroup",
-    "AdminRemoveUserFromGroup",
-    "AdminListGroupsForUser",
-    "ListUsersInGroup",
-];
-
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
         "CreateGroup" => create(state, input).await,

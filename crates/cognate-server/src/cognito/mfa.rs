@@ -29,15 +29,6 @@ fn invalid_session() -> CognitoError {
     SignInError::InvalidSession.into()
 }
 
-pub(super) const OPS: &[&str] = &[
-    "AssociateSoftwareToken",
-    "VerifySoftwareToken",
-    "SetUserMFAPreference",
-    "AdminSetUserMFAPreference",
-    "SetUserPoolMfaConfig",
-    "GetUserPoolMfaConfig",
-];
-
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
         "AssociateSoftwareToken" => associate(state, input).await,

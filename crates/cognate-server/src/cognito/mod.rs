@@ -10,6 +10,7 @@ pub mod error;
 mod groups;
 mod input;
 mod mfa;
+pub mod operations;
 mod pools;
 mod resource_servers;
 mod self_service;
@@ -75,11 +76,15 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| CognitoError::new("UnknownOperationException", "Missing X-Amz-Target header."))?;
-    let op = target
+    let operation = target
         .strip_prefix(TARGET_PREFIX)
-        .filter(|op| is_known(op))
+        .and_then(operations::find)
         .ok_or_else(|| CognitoError::new("UnknownOperationException", format!("Unknown operation {target}")))?;
-    let admin_key = if is_signed(op) { Some(authenticate(state, parts, &body).await?) } else { None };
+    let op = operation.name;
+    let admin_key = match operation.proof {
+        operations::Proof::Signed => Some(authenticate(state, parts, &body).await?),
+        operations::Proof::Unsigned => None,
+    };
     let input: Value = serde_json::from_slice(&body)
         .map_err(|e| CognitoError::new("SerializationException", format!("The request body is not valid JSON: {e}")))?;
     if !input.is_object() {
@@ -95,55 +100,35 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ctx = RequestContext { ip: crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers) };
     let recorded = input.clone();
-    let result = match limit_auth_rate(state, &ctx, op, &input) {
-        Ok(()) => dispatch(state, &ctx, op, input).await,
+    let limited = if operation.rate_limited { limit_auth_rate(state, &ctx, &input) } else { Ok(()) };
+    let result = match limited {
+        Ok(()) => dispatch(state, &ctx, operation, input).await,
         Err(e) => Err(e),
     };
-    let origin = crate::audit::Origin::from_request(ctx.ip, &parts.headers, request_id);
-    trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result).await;
+    if operation.recorded == operations::Recorded::Always {
+        let origin = crate::audit::Origin::from_request(ctx.ip, &parts.headers, request_id);
+        trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result).await;
+    }
     result
 }
 
-async fn dispatch(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
-    if auth::OPS.contains(&op) {
-        auth::call(state, ctx, op, input).await
-    } else if pools::OPS.contains(&op) {
-        pools::call(state, op, input).await
-    } else if clients::OPS.contains(&op) {
-        clients::call(state, op, input).await
-    } else if users::OPS.contains(&op) {
-        users::call(state, op, input).await
-    } else if groups::OPS.contains(&op) {
-        groups::call(state, op, input).await
-    } else if self_service::OPS.contains(&op) {
-        self_service::call(state, ctx, op, input).await
-    } else if mfa::OPS.contains(&op) {
-        mfa::call(state, ctx, op, input).await
-    } else {
-        resource_servers::call(state, op, input).await
+async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations::Operation, input: Value) -> OpResult {
+    use operations::Group;
+    let op = operation.name;
+    match operation.group {
+        Group::Auth => auth::call(state, ctx, op, input).await,
+        Group::Pools => pools::call(state, op, input).await,
+        Group::Clients => clients::call(state, op, input).await,
+        Group::Users => users::call(state, op, input).await,
+        Group::Groups => groups::call(state, op, input).await,
+        Group::SelfService => self_service::call(state, ctx, op, input).await,
+        Group::Mfa => mfa::call(state, ctx, op, input).await,
+        Group::ResourceServers => resource_servers::call(state, op, input).await,
     }
 }
 
-/// Operations that authenticate someone: limited per client IP and per username named.
-const RATE_LIMITED: &[&str] = &[
-    "InitiateAuth",
-    "AdminInitiateAuth",
-    "RespondToAuthChallenge",
-    "AdminRespondToAuthChallenge",
-    "SignUp",
-    "ConfirmSignUp",
-    "ResendConfirmationCode",
-    "ForgotPassword",
-    "ConfirmForgotPassword",
-    "ChangePassword",
-    "VerifySoftwareToken",
-];
-
 /// Applies the per-IP and per-username request rates of authentication operations.
-fn limit_auth_rate(state: &AppState, ctx: &RequestContext, op: &str, input: &Value) -> Result<(), CognitoError> {
-    if !RATE_LIMITED.contains(&op) {
-        return Ok(());
-    }
+fn limit_auth_rate(state: &AppState, ctx: &RequestContext, input: &Value) -> Result<(), CognitoError> {
     let now = state.clock.now_millis();
     let limits = &state.limits;
     if let Some(ip) = ctx.ip.map(crate::net::counted_as)
@@ -169,41 +154,6 @@ fn limit_auth_rate(state: &AppState, ctx: &RequestContext, op: &str, input: &Val
         }
     }
     Ok(())
-}
-
-fn is_known(op: &str) -> bool {
-    [auth::OPS, pools::OPS, clients::OPS, users::OPS, groups::OPS, resource_servers::OPS, self_service::OPS, mfa::OPS]
-        .iter()
-        .any(|ops| ops.contains(&op))
-}
-
-/// Operations AWS accepts without a signature (authorised by client id, session or access
-/// token instead). Every other operation must be signed.
-const UNSIGNED: &[&str] = &[
-    "InitiateAuth",
-    "AssociateSoftwareToken",
-    "VerifySoftwareToken",
-    "SetUserMFAPreference",
-    "ConfirmDevice",
-    "RespondToAuthChallenge",
-    "SignUp",
-    "ConfirmSignUp",
-    "ResendConfirmationCode",
-    "ForgotPassword",
-    "ConfirmForgotPassword",
-    "ChangePassword",
-    "GetUser",
-    "UpdateUserAttributes",
-    "DeleteUser",
-    "VerifyUserAttribute",
-    "GetUserAttributeVerificationCode",
-    "GlobalSignOut",
-    "RevokeToken",
-    "GetTokensFromRefreshToken",
-];
-
-fn is_signed(op: &str) -> bool {
-    !UNSIGNED.contains(&op)
 }
 
 /// Verifies the SigV4 signature against an active admin credential; returns its access

@@ -12,9 +12,6 @@ use super::input::{
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] =
-    &["CreateUserPool", "DescribeUserPool", "ListUserPools", "UpdateUserPool", "DeleteUserPool", "AddCustomAttributes"];
-
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
         "CreateUserPool" => create(state, input).await,

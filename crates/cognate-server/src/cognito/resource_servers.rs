@@ -11,14 +11,6 @@ use super::input::{finish_page, list_response, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 
-pub(super) const OPS: &[&str] = &[
-    "CreateResourceServer",
-    "DescribeResourceServer",
-    "ListResourceServers",
-    "UpdateResourceServer",
-    "DeleteResourceServer",
-];
-
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
         "CreateResourceServer" => create(state, input).await,

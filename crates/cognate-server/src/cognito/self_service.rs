@@ -30,21 +30,6 @@ use crate::AppState;
 use crate::services::sign_in::Throttle;
 use crate::{issue, tenancy};
 
-pub(super) const OPS: &[&str] = &[
-    "SignUp",
-    "ConfirmSignUp",
-    "ResendConfirmationCode",
-    "ForgotPassword",
-    "ConfirmForgotPassword",
-    "ChangePassword",
-    "GetUser",
-    "UpdateUserAttributes",
-    "DeleteUser",
-    "AdminConfirmSignUp",
-    "VerifyUserAttribute",
-    "GetUserAttributeVerificationCode",
-];
-
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
         "SignUp" => sign_up(state, input).await,

@@ -14,10 +14,11 @@ use crate::AppState;
 use crate::audit::{Actor, Entry, Origin};
 use crate::tenancy::{self, Placement};
 
-/// The audit action of an operation, or `None` when the call is not recorded (reads).
-fn action(op: &str, input: &Value) -> Option<String> {
+/// The audit action of a recorded operation (which operations are recorded is the
+/// operation table's to say: [`super::operations`]).
+fn action(op: &str, input: &Value) -> String {
     let flow = input.get("AuthFlow").and_then(Value::as_str).unwrap_or_default();
-    Some(match op {
+    match op {
         "InitiateAuth" | "AdminInitiateAuth" if flow.starts_with("REFRESH_TOKEN") => "auth.refresh".into(),
         "InitiateAuth" | "AdminInitiateAuth" => "auth.sign_in".into(),
         "RespondToAuthChallenge" | "AdminRespondToAuthChallenge" => "auth.challenge".into(),
@@ -29,16 +30,8 @@ fn action(op: &str, input: &Value) -> Option<String> {
         "ForgotPassword" | "ConfirmForgotPassword" | "ChangePassword" => format!("auth.{}", snake(op)),
         "AssociateSoftwareToken" | "VerifySoftwareToken" | "SetUserMFAPreference" => format!("mfa.{}", snake(op)),
         "UpdateUserAttributes" | "DeleteUser" | "VerifyUserAttribute" => format!("user.{}", snake(op)),
-        _ if is_read(op) => return None,
-        "ResendConfirmationCode" | "GetUserAttributeVerificationCode" => return None,
         _ => format!("admin.{}", snake(op)),
-    })
-}
-
-/// Operations that change nothing: never recorded.
-fn is_read(op: &str) -> bool {
-    let op = op.strip_prefix("Admin").unwrap_or(op);
-    op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get")
+    }
 }
 
 /// `AdminCreateUser` -> `admin_create_user`.
@@ -76,7 +69,7 @@ pub(super) async fn record(
     input: &Value,
     result: &OpResult,
 ) {
-    let Some(action) = action(op, input) else { return };
+    let action = action(op, input);
     let username = text(input, &["AuthParameters", "USERNAME"])
         .or_else(|| text(input, &["ChallengeResponses", "USERNAME"]))
         .or_else(|| text(input, &["Username"]));
@@ -217,18 +210,12 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn operations_map_to_actions_and_reads_are_skipped() {
-        assert_eq!(action("InitiateAuth", &json!({"AuthFlow": "USER_PASSWORD_AUTH"})).unwrap(), "auth.sign_in");
-        assert_eq!(action("InitiateAuth", &json!({"AuthFlow": "REFRESH_TOKEN_AUTH"})).unwrap(), "auth.refresh");
-        assert_eq!(action("AdminCreateUser", &json!({})).unwrap(), "admin.admin_create_user");
-        assert_eq!(action("CreateUserPool", &json!({})).unwrap(), "admin.create_user_pool");
-        assert_eq!(action("SetUserMFAPreference", &json!({})).unwrap(), "mfa.set_user_mfa_preference");
-        assert_eq!(action("ListUsers", &json!({})), None);
-        assert_eq!(action("AdminGetUser", &json!({})), None);
-        assert_eq!(action("DescribeUserPool", &json!({})), None);
-        assert_eq!(action("GetUser", &json!({})), None);
-        assert_eq!(action("AdminListGroupsForUser", &json!({})), None);
-        assert_eq!(action("GetUserPoolMfaConfig", &json!({})), None);
-        assert_eq!(action("AdminDeleteUser", &json!({})).unwrap(), "admin.admin_delete_user");
+    fn operations_map_to_actions() {
+        assert_eq!(action("InitiateAuth", &json!({"AuthFlow": "USER_PASSWORD_AUTH"})), "auth.sign_in");
+        assert_eq!(action("InitiateAuth", &json!({"AuthFlow": "REFRESH_TOKEN_AUTH"})), "auth.refresh");
+        assert_eq!(action("AdminCreateUser", &json!({})), "admin.admin_create_user");
+        assert_eq!(action("CreateUserPool", &json!({})), "admin.create_user_pool");
+        assert_eq!(action("SetUserMFAPreference", &json!({})), "mfa.set_user_mfa_preference");
+        assert_eq!(action("AdminDeleteUser", &json!({})), "admin.admin_delete_user");
     }
 }

@@ -18,19 +18,6 @@ use super::input::{
 use super::{CognitoError, OpResult};
 use crate::{AppState, tenancy};
 
-pub(super) const OPS: &[&str] = &[
-    "AdminCreateUser",
-    "AdminGetUser",
-    "AdminUpdateUserAttributes",
-    "AdminDeleteUserAttributes",
-    "AdminDeleteUser",
-    "AdminDisableUser",
-    "AdminEnableUser",
-    "AdminSetUserPassword",
-    "AdminResetUserPassword",
-    "ListUsers",
-];
-
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
         "AdminCreateUser" => admin_create_user(state, input).await,

@@ -1,0 +1,151 @@
+//! Every Cognito operation Cognate serves, in one table: the handler group that runs it,
+//! whether AWS signs it (SigV4 with an admin credential) or authorises it by client id,
+//! session or token, whether it authenticates someone (and so is rate-limited per client
+//! address and per username), and whether it changes something (and so is recorded in the
+//! audit trail). A new operation is one row here plus its arm in its group's `call`; the
+//! tests below check that the two agree.
+
+/// The module whose `call` runs an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Auth,
+    Pools,
+    Clients,
+    Users,
+    Groups,
+    SelfService,
+    Mfa,
+    ResourceServers,
+}
+
+/// How a caller proves it may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A SigV4 signature made with a Cognate admin credential.
+    Signed,
+    /// As AWS: by client id (+ SECRET_HASH), challenge session or access token.
+    Unsigned,
+}
+
+/// Whether a call is recorded in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Reads, and calls that only (re)send a message.
+    Never,
+    /// Every call, refused or not.
+    Always,
+}
+
+/// One operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub name: &'static str,
+    pub group: Group,
+    pub proof: Proof,
+    /// Authenticates someone: limited per client address and per username named.
+    pub rate_limited: bool,
+    pub recorded: Recorded,
+}
+
+const fn op(name: &'static str, group: Group, proof: Proof, rate_limited: bool, recorded: Recorded) -> Operation {
+    Operation { name, group, proof, rate_limited, recorded }
+}
+
+use Group::*;
+use Proof::{Signed, Unsigned};
+use Recorded::{Always, Never};
+
+/// The operations, by group.
+pub const OPERATIONS: &[Operation] = &[
+    op("InitiateAuth", Auth, Unsigned, true, Always),
+    op("AdminInitiateAuth", Auth, Signed, true, Always),
+    op("RespondToAuthChallenge", Auth, Unsigned, true, Always),
+    op("AdminRespondToAuthChallenge", Auth, Signed, true, Always),
+    op("GetTokensFromRefreshToken", Auth, Unsigned, false, Always),
+    op("RevokeToken", Auth, Unsigned, false, Always),
+    op("GlobalSignOut", Auth, Unsigned, false, Always),
+    op("AdminUserGlobalSignOut", Auth, Signed, false, Always),
+    op("CreateUserPool", Pools, Signed, false, Always),
+    op("DescribeUserPool", Pools, Signed, false, Never),
+    op("ListUserPools", Pools, Signed, false, Never),
+    op("UpdateUserPool", Pools, Signed, false, Always),
+    op("DeleteUserPool", Pools, Signed, false, Always),
+    op("AddCustomAttributes", Pools, Signed, false, Always),
+    op("CreateUserPoolClient", Clients, Signed, false, Always),
+    op("DescribeUserPoolClient", Clients, Signed, false, Never),
+    op("ListUserPoolClients", Clients, Signed, false, Never),
+    op("UpdateUserPoolClient", Clients, Signed, false, Always),
+    op("DeleteUserPoolClient", Clients, Signed, false, Always),
+    op("AdminCreateUser", Users, Signed, false, Always),
+    op("AdminGetUser", Users, Signed, false, Never),
+    op("AdminUpdateUserAttributes", Users, Signed, false, Always),
+    op("AdminDeleteUserAttributes", Users, Signed, false, Always),
+    op("AdminDeleteUser", Users, Signed, false, Always),
+    op("AdminDisableUser", Users, Signed, false, Always),
+    op("AdminEnableUser", Users, Signed, false, Always),
+    op("AdminSetUserPassword", Users, Signed, false, Always),
+    op("AdminResetUserPassword", Users, Signed, false, Always),
+    op("ListUsers", Users, Signed, false, Never),
+    op("CreateGroup", Groups, Signed, false, Always),
+    op("GetGroup", Groups, Signed, false, Never),
+    op("ListGroups", Groups, Signed, false, Never),
+    op("UpdateGroup", Groups, Signed, false, Always),
+    op("DeleteGroup", Groups, Signed, false, Always),
+    op("AdminAddUserToGroup", Groups, Signed, false, Always),
+    op("AdminRemoveUserFromGroup", Groups, Signed, false, Always),
+    op("AdminListGroupsForUser", Groups, Signed, false, Never),
+    op("ListUsersInGroup", Groups, Signed, false, Never),
+    op("SignUp", SelfService, Unsigned, true, Always),
+    op("ConfirmSignUp", SelfService, Unsigned, true, Always),
+    op("ResendConfirmationCode", SelfService, Unsigned, true, Never),
+    op("ForgotPassword", SelfService, Unsigned, true, Always),
+    op("ConfirmForgotPassword", SelfService, Unsigned, true, Always),
+    op("ChangePassword", SelfService, Unsigned, true, Always),
+    op("GetUser", SelfService, Unsigned, false, Never),
+    op("UpdateUserAttributes", SelfService, Unsigned, false, Always),
+    op("DeleteUser", SelfService, Unsigned, false, Always),
+    op("AdminConfirmSignUp", SelfService, Signed, false, Always),
+    op("VerifyUserAttribute", SelfService, Unsigned, false, Always),
+    op("GetUserAttributeVerificationCode", SelfService, Unsigned, false, Never),
+    op("AssociateSoftwareToken", Mfa, Unsigned, false, Always),
+    op("VerifySoftwareToken", Mfa, Unsigned, true, Always),
+    op("SetUserMFAPreference", Mfa, Unsigned, false, Always),
+    op("AdminSetUserMFAPreference", Mfa, Signed, false, Always),
+    op("SetUserPoolMfaConfig", Mfa, Signed, false, Always),
+    op("GetUserPoolMfaConfig", Mfa, Signed, false, Never),
+    op("CreateResourceServer", ResourceServers, Signed, false, Always),
+    op("DescribeResourceServer", ResourceServers, Signed, false, Never),
+    op("ListResourceServers", ResourceServers, Signed, false, Never),
+    op("UpdateResourceServer", ResourceServers, Signed, false, Always),
+    op("DeleteResourceServer", ResourceServers, Signed, false, Always),
+];
+
+/// The operation named `name`, if Cognate serves it.
+pub fn find(name: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|o| o.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_reads_are_never_recorded() {
+        let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "an operation is listed twice");
+        for o in OPERATIONS {
+            let bare = o.name.strip_prefix("Admin").unwrap_or(o.name);
+            let read = ["Describe", "List", "Get"].iter().any(|p| bare.starts_with(p))
+                && o.name != "GetTokensFromRefreshToken";
+            if read {
+                assert_eq!(o.recorded, Recorded::Never, "{} is a read", o.name);
+            }
+            if o.name.starts_with("Admin") {
+                assert_eq!(o.proof, Proof::Signed, "{}: Admin operations are signed", o.name);
+            }
+        }
+    }
+}
