@@ -176,6 +176,23 @@ pub struct Tenant {
     pub version: i64,
 }
 
+/// The longest email address accepted (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// An email address, lowercased, with its domain: exactly one `@`, a non-empty local part
+/// without whitespace or control characters, a valid domain name, at most
+/// [`MAX_EMAIL_LEN`] bytes. `None` for anything else.
+pub fn email_address(raw: &str) -> Option<(String, DomainName)> {
+    let email = raw.to_lowercase();
+    let (local, _) = email.split_once('@')?;
+    let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !local_ok || email.len() > MAX_EMAIL_LEN || email.matches('@').count() != 1 {
+        return None;
+    }
+    let domain = DomainName::of_email(&email)?;
+    Some((email, domain))
+}
+
 /// A DNS domain name as used after the `@` of an email address: lowercased, without a
 /// trailing dot, at least two labels of `[a-z0-9-]` (1 to 63 characters, no leading or
 /// trailing `-`), at most 253 characters, and a top-level label that is not all digits

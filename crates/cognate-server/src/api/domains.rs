@@ -32,8 +32,6 @@ use crate::{AppState, bootstrap, issue, tenancy};
 const RECORD_LABEL: &str = "_cognate";
 /// The prefix of the verification TXT record's value.
 const RECORD_PREFIX: &str = "cognate-verification=";
-/// Longest email address accepted (RFC 5321's limit on a forward path).
-const MAX_EMAIL_LEN: usize = 254;
 
 /// The DNS record that proves control of a domain.
 #[derive(Debug, Serialize, ToSchema)]
@@ -170,18 +168,9 @@ pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
     Ok(domain)
 }
 
-/// An email address, lowercased, with its domain: exactly one `@`, a non-empty local part
-/// without whitespace or control characters, a valid domain name, at most
-/// [`MAX_EMAIL_LEN`] bytes. `None` for anything else.
+/// An email address, lowercased, with its domain ([`cognate_core::tenant::email_address`]).
 pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
-    let email = raw.to_lowercase();
-    let (local, _) = email.split_once('@')?;
-    let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !local_ok || email.len() > MAX_EMAIL_LEN || email.matches('@').count() != 1 {
-        return None;
-    }
-    let domain = DomainName::of_email(&email)?;
-    Some((email, domain))
+    cognate_core::tenant::email_address(raw)
 }
 
 /// The verification challenge of a claim (256 bits, base64url): an HMAC under a key
@@ -425,7 +414,7 @@ mod tests {
         for bad in ["", "ann", "@acme.com", "ann@", "a@b@acme.com", "an n@acme.com", "ann@acme", "ann@10.0.0.1"] {
             assert!(email_address(bad).is_none(), "{bad}");
         }
-        let long = format!("{}@acme.com", "a".repeat(MAX_EMAIL_LEN));
+        let long = format!("{}@acme.com", "a".repeat(cognate_core::tenant::MAX_EMAIL_LEN));
         assert!(email_address(&long).is_none());
     }
 

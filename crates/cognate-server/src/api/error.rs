@@ -165,3 +165,51 @@ mod tests {
         assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }
+
+impl From<crate::services::members::MembershipError> for ApiError {
+    /// The `/v1` answer for each way a membership change is refused.
+    fn from(e: crate::services::members::MembershipError) -> Self {
+        use crate::services::members::{InvitationState, MembershipError as E};
+        match e {
+            E::TenantNotFound => Self::not_found("The tenant does not exist."),
+            E::TenantSuspended => Self::forbidden("The tenant is suspended."),
+            E::InvalidEmail => Self::invalid_request("The email is not a valid address."),
+            E::InvitationNotFound => Self::not_found("The invitation does not exist."),
+            E::InvitationNotPending(state) => {
+                let why = match state {
+                    InvitationState::Accepted => "The invitation was already accepted.",
+                    InvitationState::Revoked => "The invitation was revoked.",
+                    InvitationState::Expired => "The invitation has expired.",
+                    // Pending when read, but another request accepted it first.
+                    InvitationState::Pending => "The invitation is no longer pending.",
+                };
+                Self::new(StatusCode::GONE, "invitation_not_pending", why)
+            }
+            E::PoolMismatch => Self::new(
+                StatusCode::FORBIDDEN,
+                "invitation_pool_mismatch",
+                "Your account is not in the tenant's user pool; accept without credentials to create one there.",
+            ),
+            E::EmailMismatch => Self::new(
+                StatusCode::FORBIDDEN,
+                "invitation_email_mismatch",
+                "The invitation is for another email address.",
+            ),
+            E::AlreadyMember => Self::conflict("You are already a member of this tenant."),
+            E::AccountExists => Self::new(
+                StatusCode::CONFLICT,
+                "account_exists",
+                "An account with this email already exists; sign in and accept with its access token.",
+            ),
+            E::PasswordRequired => {
+                Self::invalid_request("A password is required to create an account; or accept with your access token.")
+            }
+            E::PasswordPolicy(message) => Self::new(StatusCode::BAD_REQUEST, "invalid_password", message),
+            E::MemberNotFound => Self::not_found("The member does not exist."),
+            E::UserNotInPool => Self::not_found("No user with this sub lives in the tenant's pool."),
+            E::LastAdmin => StoreError::LastAdmin.into(),
+            E::Store(e) => e.into(),
+            E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}

@@ -7,21 +7,17 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::StoreError;
-use cognate_core::ids::generate_sub;
-use cognate_core::tenant::{Invitation, Role, Tenant, TenantId, TenantStatus, invitation_token_hash};
-use cognate_core::user::{User, UserStatus};
+use cognate_core::tenant::{Invitation, Role, TenantId};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Caller, MaybeCaller, Need, tenant_not_found};
-use super::domains::email_address;
+use super::auth::{Caller, MaybeCaller, Need};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
-use crate::{AppState, tenancy};
+use crate::AppState;
+use crate::services::members::{self, InvitationState, Invitee, MembershipError};
 
 /// Shortest lifetime a caller may ask for, in seconds (short lifetimes make expiry
 /// testable end to end).
@@ -40,17 +36,13 @@ pub enum InvitationStatus {
 }
 
 impl InvitationStatus {
-    /// The status of `inv` at `now` (ms). An acceptance or revocation is final, so it
-    /// wins over expiry.
+    /// The status of `inv` at `now` (ms) ([`InvitationState::of`]).
     pub fn of(inv: &Invitation, now: i64) -> Self {
-        if inv.accepted_at.is_some() {
-            Self::Accepted
-        } else if inv.revoked_at.is_some() {
-            Self::Revoked
-        } else if now >= inv.expires_at {
-            Self::Expired
-        } else {
-            Self::Pending
+        match InvitationState::of(inv, now) {
+            InvitationState::Pending => Self::Pending,
+            InvitationState::Accepted => Self::Accepted,
+            InvitationState::Revoked => Self::Revoked,
+            InvitationState::Expired => Self::Expired,
         }
     }
 }
@@ -111,10 +103,6 @@ impl<S: Send + Sync> FromRequestParts<S> for InvitationPath {
     }
 }
 
-fn invitation_not_found() -> ApiError {
-    ApiError::not_found("The invitation does not exist.")
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateInvitation {
@@ -157,50 +145,6 @@ fn lifetime_ms(expires_in_seconds: i64) -> Result<i64, ApiError> {
     Ok(expires_in_seconds * 1000)
 }
 
-/// The message carrying the token. The line `Invitation token: {token}` is what a reader
-/// (or a test) looks for.
-fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, accept_url: &str) -> String {
-    let expires = time::OffsetDateTime::from_unix_timestamp(inv.expires_at.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{} (epoch seconds)", inv.expires_at.div_euclid(1000)));
-    format!(
-        "You are invited to join {name} with the role {role}.\n\
-         \n\
-         Invitation token: {token}\n\
-         \n\
-         To accept, POST {{\"token\": \"…\"}} to {accept_url}: with your access token \
-         (Authorization: Bearer …) if you already have an account with this address, or \
-         without credentials and with a \"password\" to create one.\n\
-         \n\
-         The invitation expires at {expires}. If you did not expect it, ignore this message.\n",
-        name = tenant.name,
-        role = inv.role,
-    )
-}
-
-/// Queues the invitation email; the token travels only in the message body (sealed at
-/// rest, blanked once delivered or expired: see [`crate::outbox`]).
-async fn send(state: &AppState, tenant: &Tenant, inv: &Invitation, token: &str) -> Result<(), ApiError> {
-    let accept_url = format!("{}/v1/invitations/accept", state.settings.public_url);
-    let subject = format!("You are invited to join {}", tenant.name);
-    let body = message_body(tenant, inv, token, &accept_url);
-    crate::outbox::enqueue(
-        state,
-        crate::outbox::Outgoing {
-            pool_id: &tenant.pool_id,
-            username: &inv.email,
-            medium: "EMAIL",
-            destination: &inv.email,
-            subject: &subject,
-            body: &body,
-            secret_expires_at: Some(inv.expires_at),
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// Invite an email address to a tenant; the token is mailed to it, never returned.
 ///
 /// `POST /v1/tenants/{tenant_id}/invitations` `{"email", "role", "expiresInSeconds"?}`:
@@ -228,20 +172,9 @@ pub async fn create(
     Json(req): Json<CreateInvitation>,
 ) -> Result<Response, ApiError> {
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let (email, _) =
-        email_address(&req.email).ok_or_else(|| ApiError::invalid_request("The email is not a valid address."))?;
     let lifetime = req.expires_in_seconds.map(lifetime_ms).transpose()?;
+    let inv = members::invite(&state, &access.tenant, &access.actor, &req.email, req.role, lifetime).await?;
     let now = state.clock.now_millis();
-    let (mut inv, token) = Invitation::new(id, &email, req.role, &access.actor, now, state.rng.as_ref());
-    if let Some(ms) = lifetime {
-        inv.expires_at = now.saturating_add(ms);
-    }
-    state.store.create_invitation(&inv).await.map_err(|e| match e {
-        StoreError::NotFound(_) => tenant_not_found(),
-        other => other.into(),
-    })?;
-    send(&state, &access.tenant, &inv, &token).await?;
-    tracing::info!(tenant = %inv.tenant_id, invitation = %inv.id, role = %inv.role, by = %access.actor, "invitation sent");
     Ok((StatusCode::CREATED, axum::Json(InvitationView::new(inv, now))).into_response())
 }
 
@@ -273,7 +206,7 @@ pub async fn list(
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let scope = format!("invitations:{id}");
     let req = params.page(&scope)?;
-    let rows = state.store.list_invitations(&id, &req).await?;
+    let rows = members::list_invitations(&state, &id, &req).await?;
     let (rows, next_cursor) = Page::<InvitationView>::finish(rows, &req, &scope, |i| i.id.clone());
     let now = state.clock.now_millis();
     Ok(axum::Json(Page { items: rows.into_iter().map(|i| InvitationView::new(i, now)).collect(), next_cursor }))
@@ -302,7 +235,7 @@ pub async fn get(
     InvitationPath(tenant, id): InvitationPath,
 ) -> Result<axum::Json<InvitationView>, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let inv = state.store.get_invitation(&tenant, &id).await?.ok_or_else(invitation_not_found)?;
+    let inv = members::get_invitation(&state, &tenant, &id).await?;
     Ok(axum::Json(InvitationView::new(inv, state.clock.now_millis())))
 }
 
@@ -331,36 +264,12 @@ pub async fn revoke(
     InvitationPath(tenant, id): InvitationPath,
 ) -> Result<StatusCode, ApiError> {
     let access = caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let now = state.clock.now_millis();
-    let revoked = state.store.revoke_invitation(&tenant, &id, now).await.map_err(|e| match e {
-        StoreError::NotFound(_) => invitation_not_found(),
+    members::revoke_invitation(&state, &tenant, &id, &access.actor).await.map_err(|e| match e {
+        // Revoking what is no longer pending is a conflict here, not a gone token.
+        MembershipError::InvitationNotPending(_) => ApiError::conflict("The invitation is no longer pending."),
         other => other.into(),
     })?;
-    if !revoked {
-        return Err(ApiError::conflict("The invitation is no longer pending."));
-    }
-    tracing::info!(tenant = %tenant, invitation = %id, by = %access.actor, "invitation revoked");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `410 invitation_not_pending`, saying why.
-fn not_pending(status: InvitationStatus) -> ApiError {
-    let why = match status {
-        InvitationStatus::Accepted => "The invitation was already accepted.",
-        InvitationStatus::Revoked => "The invitation was revoked.",
-        InvitationStatus::Expired => "The invitation has expired.",
-        // Pending when read, but another request accepted it first.
-        InvitationStatus::Pending => "The invitation is no longer pending.",
-    };
-    ApiError::new(StatusCode::GONE, "invitation_not_pending", why)
-}
-
-fn account_exists() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "account_exists",
-        "An account with this email already exists; sign in and accept with its access token.",
-    )
 }
 
 /// Accept an invitation, with the invitee's account or a new one.
@@ -401,111 +310,15 @@ pub async fn accept(
             "A password is given only to create an account; with an access token, send the token alone.",
         ));
     }
-    let now = state.clock.now_millis();
-    let inv = state
-        .store
-        .get_invitation_by_token_hash(&invitation_token_hash(&req.token))
-        .await?
-        .ok_or_else(|| ApiError::not_found("No invitation has this token."))?;
-    let status = InvitationStatus::of(&inv, now);
-    if status != InvitationStatus::Pending {
-        return Err(not_pending(status));
-    }
-    let tenant = state.store.get_tenant(&inv.tenant_id).await?.ok_or_else(tenant_not_found)?;
-    if tenant.status != TenantStatus::Active {
-        return Err(ApiError::forbidden("The tenant is suspended."));
-    }
-
-    let (mut user, create) = match user_caller {
-        Some(u) => (existing_invitee(&state, &inv, &tenant, &u.user).await?, false),
-        None => (new_invitee(&state, &inv, &tenant, req.password.as_deref(), now).await?, true),
+    let invitee = match user_caller {
+        Some(u) => Invitee::Account(&u.user),
+        None => Invitee::NewAccount { password: req.password.as_deref() },
     };
-    let accepted = tenancy::accept(&state, &inv, &tenant, &mut user, create).await.map_err(|e| match e {
-        StoreError::Conflict("email") => account_exists(),
+    let accepted = members::accept(&state, &req.token, invitee).await.map_err(|e| match e {
+        MembershipError::InvitationNotFound => ApiError::not_found("No invitation has this token."),
         other => other.into(),
     })?;
-    if !accepted {
-        return Err(not_pending(InvitationStatus::Pending));
-    }
-    tracing::info!(tenant = %tenant.id, invitation = %inv.id, sub = %user.sub, new_account = create, "invitation accepted");
-    Ok(axum::Json(Accepted { tenant_id: tenant.id.to_string(), sub: user.sub, role: inv.role }))
-}
-
-/// The calling user, if they may accept `inv`: they live in the tenant's pool, their
-/// email (verified or not) is the invited address, and they are not already an active
-/// member (accepting would silently change their role, even demote the last admin).
-async fn existing_invitee(state: &AppState, inv: &Invitation, tenant: &Tenant, user: &User) -> Result<User, ApiError> {
-    if user.pool_id != tenant.pool_id {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invitation_pool_mismatch",
-            "Your account is not in the tenant's user pool; accept without credentials to create one there.",
-        ));
-    }
-    let email = user.attributes.get("email").map(|e| e.to_lowercase());
-    if email.as_deref() != Some(inv.email.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invitation_email_mismatch",
-            "The invitation is for another email address.",
-        ));
-    }
-    let membership = state.store.get_membership(&tenant.id, &user.sub).await?;
-    if membership.is_some_and(|m| m.status == cognate_core::tenant::MembershipStatus::Active) {
-        return Err(ApiError::conflict("You are already a member of this tenant."));
-    }
-    let mut user = user.clone();
-    user.updated_at = state.clock.now_millis();
-    Ok(user)
-}
-
-/// A new confirmed user of the tenant's pool for the invited address (its email
-/// verified: the token reached it), not yet stored.
-async fn new_invitee(
-    state: &AppState,
-    inv: &Invitation,
-    tenant: &Tenant,
-    password: Option<&str>,
-    now: i64,
-) -> Result<User, ApiError> {
-    let password = password.ok_or_else(|| {
-        ApiError::invalid_request("A password is required to create an account; or accept with your access token.")
-    })?;
-    let pool = state
-        .store
-        .get_pool(&tenant.pool_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("tenant {} has no pool {}", tenant.id, tenant.pool_id)))?;
-    // Alias keys are lowercase emails, and invitations store the address lowercased.
-    if state.store.get_user_by_alias(&pool.id, "email", &inv.email).await?.is_some() {
-        return Err(account_exists());
-    }
-    pool.settings
-        .policies
-        .password_policy
-        .check(password)
-        .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", message))?;
-    let password_hash = state.passwords.hash(password.to_owned()).await.map_err(ApiError::internal)?;
-    let sub = generate_sub(state.rng.as_ref());
-    let attributes = [("email", inv.email.as_str()), ("email_verified", "true")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Ok(User {
-        pool_id: pool.id,
-        // Managed pools sign in by the email alias; as for SignUp with an email-shaped
-        // name, the stored username is the sub.
-        username: sub.clone(),
-        sub,
-        status: UserStatus::Confirmed,
-        enabled: true,
-        password_hash: Some(password_hash),
-        temp_password_expires_at: None,
-        attributes,
-        created_at: now,
-        updated_at: now,
-        tokens_valid_after: 0,
-    })
+    Ok(axum::Json(Accepted { tenant_id: accepted.tenant_id.to_string(), sub: accepted.sub, role: accepted.role }))
 }
 
 #[cfg(test)]
@@ -554,25 +367,5 @@ mod tests {
         assert_eq!(v["invitedBy"], "admin:AKID");
         assert!(v["acceptedAt"].is_null() && v["acceptedSub"].is_null());
         assert!(!v.to_string().contains(&hash));
-    }
-
-    #[test]
-    fn the_message_carries_the_token_line() {
-        let inv = invitation();
-        let tenant = Tenant {
-            id: inv.tenant_id.clone(),
-            name: "Acme".into(),
-            tier: cognate_core::tenant::Tier::Standard,
-            status: TenantStatus::Active,
-            pool_id: cognate_core::ids::PoolId::parse("local_abc").unwrap(),
-            mfa: cognate_core::tenant::MfaRequirement::Off,
-            created_at: 0,
-            updated_at: 0,
-            version: 1,
-        };
-        let body = message_body(&tenant, &inv, "TOKEN123", "http://x/v1/invitations/accept");
-        assert!(body.lines().any(|l| l == "Invitation token: TOKEN123"), "{body}");
-        assert!(body.contains("http://x/v1/invitations/accept"));
-        assert!(body.contains("Acme"));
     }
 }

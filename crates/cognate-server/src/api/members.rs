@@ -12,7 +12,8 @@ use super::auth::{Caller, Need};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
-use crate::{AppState, tenancy};
+use crate::AppState;
+use crate::services::members;
 
 /// A membership as the API shows it. Times are epoch seconds.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,7 +31,7 @@ pub struct MemberView {
 }
 
 async fn view(state: &AppState, m: Membership) -> Result<MemberView, ApiError> {
-    let user = state.store.get_user_by_sub(&m.pool_id, &m.sub).await?;
+    let user = members::member_user(state, &m).await?;
     Ok(MemberView {
         username: user.as_ref().map(|u| u.username.clone()),
         email: user.as_ref().and_then(|u| u.attributes.get("email").cloned()),
@@ -60,10 +61,6 @@ impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
         let (tenant, sub) = super::extract::tenant_and_segment(parts, state).await?;
         Ok(Self(tenant, sub))
     }
-}
-
-fn member_not_found() -> ApiError {
-    ApiError::not_found("The member does not exist.")
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,7 +104,7 @@ pub async fn list(
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let scope = format!("members:{id}");
     let req = params.page(&scope)?;
-    let rows = state.store.list_memberships(&id, &req).await?;
+    let rows = members::list_members(&state, &id, &req).await?;
     let (rows, next_cursor) = Page::<MemberView>::finish(rows, &req, &scope, |m| m.sub.clone());
     let mut items = Vec::with_capacity(rows.len());
     for m in rows {
@@ -132,7 +129,7 @@ pub async fn list(
         (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
         (status = 403, description = "Not a platform admin; tenant admins invite instead (`forbidden`).", body = ErrorBody),
         (status = 404, description = "No such tenant, or no user with this sub in the tenant's pool (`not_found`).", body = ErrorBody),
-        (status = 409, description = "A concurrent update (`conflict`).", body = ErrorBody),
+        (status = 409, description = "A concurrent update (`conflict`), or an existing member's new role would leave the tenant without an active admin (`last_admin`).", body = ErrorBody),
     ),
     security(("platform_admin" = [])),
 )]
@@ -143,20 +140,7 @@ pub async fn add(
     Json(req): Json<AddMember>,
 ) -> Result<Response, ApiError> {
     let access = caller.tenant(&state, &id, Need::Platform).await?;
-    let mut user = state
-        .store
-        .get_user_by_sub(&access.tenant.pool_id, &req.sub)
-        .await?
-        .ok_or_else(|| ApiError::not_found("No user with this sub lives in the tenant's pool."))?;
-    match state.store.get_membership(&id, &req.sub).await?.filter(|m| m.status == MembershipStatus::Active) {
-        // Already a member: a role change, under the last-admin rule like PATCH.
-        Some(existing) if existing.role != req.role => {
-            tenancy::change_role(&state, &access.tenant, &existing, req.role).await?;
-        }
-        Some(_) => {}
-        None => tenancy::join(&state, &access.tenant, &mut user, req.role, false).await?,
-    }
-    let m = state.store.get_membership(&id, &req.sub).await?.ok_or_else(member_not_found)?;
+    let m = members::add_member(&state, &access.tenant, &req.sub, req.role).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, m).await?)).into_response())
 }
 
@@ -184,17 +168,8 @@ pub async fn get(
     if !access.is_admin() && access.sub() != Some(sub.as_str()) {
         return Err(ApiError::forbidden("Members may read only their own membership."));
     }
-    let m = state.store.get_membership(&id, &sub).await?.ok_or_else(member_not_found)?;
+    let m = members::get_member(&state, &id, &sub).await?;
     Ok(axum::Json(view(&state, m).await?))
-}
-
-async fn active_membership(state: &AppState, id: &TenantId, sub: &str) -> Result<Membership, ApiError> {
-    state
-        .store
-        .get_membership(id, sub)
-        .await?
-        .filter(|m| m.status == MembershipStatus::Active)
-        .ok_or_else(member_not_found)
 }
 
 /// Change a member's role.
@@ -222,11 +197,7 @@ pub async fn change_role(
     Json(req): Json<ChangeRole>,
 ) -> Result<axum::Json<MemberView>, ApiError> {
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let m = active_membership(&state, &id, &sub).await?;
-    if m.role != req.role {
-        tenancy::change_role(&state, &access.tenant, &m, req.role).await?;
-    }
-    let m = state.store.get_membership(&id, &sub).await?.ok_or_else(member_not_found)?;
+    let m = members::change_role(&state, &access.tenant, &sub, req.role).await?;
     Ok(axum::Json(view(&state, m).await?))
 }
 
@@ -252,7 +223,6 @@ pub async fn remove(
     MemberPath(id, sub): MemberPath,
 ) -> Result<StatusCode, ApiError> {
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let m = active_membership(&state, &id, &sub).await?;
-    tenancy::leave(&state, &access.tenant, &m).await?;
+    members::remove_member(&state, &access.tenant, &sub).await?;
     Ok(StatusCode::NO_CONTENT)
 }

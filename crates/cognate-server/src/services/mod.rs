@@ -6,7 +6,9 @@
 //!
 //! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
 //!   brute-force counters).
+//! - [`members`]: invitations and memberships (join, roles, the last admin, removal).
 //! - [`users`]: finding a user by any of their sign-in names.
 
+pub mod members;
 pub mod sign_in;
 pub mod users;
