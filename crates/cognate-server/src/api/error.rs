@@ -139,33 +139,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_errors_map_to_statuses_and_hide_internals() {
-        let e = ApiError::from(StoreError::Conflict("tenant"));
-        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "conflict"));
-        let e = ApiError::from(StoreError::NotFound("tenant"));
-        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
-        let e = ApiError::from(StoreError::Backend("password=hunter2".into()));
-        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
-        assert!(!e.message.contains("hunter2"));
-        let e = ApiError::forbidden("no");
-        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, "forbidden"));
-    }
-
-    #[test]
-    fn unauthorized_carries_a_bearer_challenge() {
-        let resp = ApiError::unauthorized(true).into_response();
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
-        let resp = ApiError::unauthorized(false).into_response();
-        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
-    }
-}
-
 impl From<crate::services::members::MembershipError> for ApiError {
     /// The `/v1` answer for each way a membership change is refused.
     fn from(e: crate::services::members::MembershipError) -> Self {
@@ -211,5 +184,32 @@ impl From<crate::services::members::MembershipError> for ApiError {
             E::Store(e) => e.into(),
             E::Fault(cause) => Self::internal(cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_statuses_and_hide_internals() {
+        let e = ApiError::from(StoreError::Conflict("tenant"));
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "conflict"));
+        let e = ApiError::from(StoreError::NotFound("tenant"));
+        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+        let e = ApiError::from(StoreError::Backend("password=hunter2".into()));
+        assert_eq!((e.status, e.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        assert!(!e.message.contains("hunter2"));
+        let e = ApiError::forbidden("no");
+        assert_eq!((e.status, e.code), (StatusCode::FORBIDDEN, "forbidden"));
+    }
+
+    #[test]
+    fn unauthorized_carries_a_bearer_challenge() {
+        let resp = ApiError::unauthorized(true).into_response();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
+        let resp = ApiError::unauthorized(false).into_response();
+        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }
