@@ -539,6 +539,33 @@ pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId,
     Ok(id)
 }
 
+/// The DNS verification challenge of a domain claim (256 bits, base64url): an HMAC under a key
+/// derived from the master key, so it can be shown on every read without being stored.
+pub fn domain_challenge(
+    state: &AppState,
+    tenant: &TenantId,
+    domain: &cognate_core::tenant::DomainName,
+    created_at: i64,
+) -> String {
+    let key = state.master_key.mac_key(CHALLENGE_KEY_LABEL);
+    let input = format!("{tenant}\n{domain}\n{created_at}");
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cognate_core::crypto::hmac_sha256(&key, input.as_bytes()))
+}
+
+/// The stored form of a claim's challenge (SHA-256, hex), for lookups by a DNS checker.
+pub fn domain_challenge_hash(
+    state: &AppState,
+    tenant: &TenantId,
+    domain: &cognate_core::tenant::DomainName,
+    created_at: i64,
+) -> String {
+    hex::encode(cognate_core::crypto::sha256(domain_challenge(state, tenant, domain, created_at).as_bytes()))
+}
+
+/// The master-key derivation label of domain challenges.
+const CHALLENGE_KEY_LABEL: &str = "domain-challenge-v1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cognate_core::StoreError;
-use cognate_core::crypto::sha256;
 use cognate_core::tenant::{DomainName, EmailDomain, TenantId, TenantStatus, is_consumer_domain};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +23,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
+use crate::tenancy::{domain_challenge as challenge, domain_challenge_hash as challenge_hash};
 use crate::{AppState, bootstrap, issue, tenancy};
 
 /// The DNS label under the domain that carries the verification TXT record.
@@ -172,22 +170,6 @@ pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
 pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
     cognate_core::tenant::email_address(raw)
 }
-
-/// The verification challenge of a claim (256 bits, base64url): an HMAC under a key
-/// derived from the master key, so it can be shown on every read without being stored.
-pub(super) fn challenge(state: &AppState, tenant: &TenantId, domain: &DomainName, created_at: i64) -> String {
-    let key = state.master_key.mac_key(CHALLENGE_KEY_LABEL);
-    let input = format!("{tenant}\n{domain}\n{created_at}");
-    URL_SAFE_NO_PAD.encode(cognate_core::crypto::hmac_sha256(&key, input.as_bytes()))
-}
-
-/// The stored form of a claim's challenge (SHA-256, hex), for lookups by a DNS checker.
-pub(super) fn challenge_hash(state: &AppState, tenant: &TenantId, domain: &DomainName, created_at: i64) -> String {
-    hex::encode(sha256(challenge(state, tenant, domain, created_at).as_bytes()))
-}
-
-/// The master-key derivation label of domain challenges.
-const CHALLENGE_KEY_LABEL: &str = "domain-challenge-v1";
 
 /// The tenant's claim on `domain`, `404` when the tenant does not hold it.
 async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<EmailDomain, ApiError> {

@@ -187,6 +187,29 @@ impl From<crate::services::members::MembershipError> for ApiError {
     }
 }
 
+impl From<crate::services::tenants::TenantError> for ApiError {
+    /// The `/v1` answer for each way a tenant change is refused.
+    fn from(e: crate::services::tenants::TenantError) -> Self {
+        use crate::services::tenants::{MAX_NAME_CHARS, TenantError as E};
+        match e {
+            E::NotFound => Self::not_found("The tenant does not exist."),
+            E::InvalidName => Self::invalid_request(format!(
+                "The name must be 1 to {MAX_NAME_CHARS} characters without control characters."
+            )),
+            E::InvalidId(id) => Self::invalid_request(format!(
+                "Invalid tenant id {id:?}: 3 to 63 of a-z, 0-9 and '-', not starting or ending with '-'."
+            )),
+            E::NoIdFromName => Self::invalid_request("No tenant id can be derived from the name; give an explicit id."),
+            E::IdTaken(id) => Self::conflict(format!("The tenant id {id} is taken.")),
+            E::DomainTaken(domain) => Self::conflict(format!("The domain {domain} is already claimed.")),
+            E::Concurrent => Self::conflict("The resource was modified concurrently; read it again and retry."),
+            E::MoveRefused(why) => Self::conflict(format!("The tenant cannot move: {why} Nothing was changed.")),
+            E::Store(e) => e.into(),
+            E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::StoreError;
-use cognate_core::page::PageRequest;
-use cognate_core::repo::{MovedUser, TenantMove};
-use cognate_core::tenant::{EmailDomain, MembershipStatus, MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
+use cognate_core::tenant::{MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -15,11 +12,10 @@ use super::auth::{Caller, Need, PlatformAdmin, tenant_not_found};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
+use crate::services::tenants;
 use crate::tenancy;
-use crate::{AppState, bootstrap, issue};
+use crate::{AppState, issue};
 
-/// Longest tenant display name, in characters.
-const MAX_NAME_CHARS: usize = 256;
 /// Most domains accepted when creating a tenant.
 const MAX_CREATE_DOMAINS: usize = 20;
 /// Scope that binds list cursors to this list.
@@ -128,38 +124,6 @@ pub struct SetTier {
     tier: Tier,
 }
 
-fn valid_name(name: &str) -> Result<String, ApiError> {
-    super::extract::display_name(name, MAX_NAME_CHARS)
-}
-
-/// The slug derived from a display name: lowercase ASCII letters and digits, every other
-/// run of characters one `-`, trimmed to 63 characters ("Acme Corp." -> `acme-corp`).
-fn slugify(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    slug.truncate(63);
-    slug.trim_end_matches('-').to_owned()
-}
-
-fn tenant_id(requested: Option<&str>, name: &str) -> Result<TenantId, ApiError> {
-    match requested {
-        Some(id) => TenantId::parse(id).ok_or_else(|| {
-            ApiError::invalid_request(format!(
-                "Invalid tenant id {id:?}: 3 to 63 of a-z, 0-9 and '-', not starting or ending with '-'."
-            ))
-        }),
-        None => TenantId::parse(&slugify(name)).ok_or_else(|| {
-            ApiError::invalid_request("No tenant id can be derived from the name; give an explicit id.")
-        }),
-    }
-}
-
 /// Create a tenant.
 ///
 /// Basic and standard tenants are placed in the shared pool; platinum tenants get a dedicated
@@ -185,76 +149,13 @@ pub async fn create(
     _admin: PlatformAdmin,
     Json(req): Json<CreateTenant>,
 ) -> Result<Response, ApiError> {
-    let name = valid_name(&req.name)?;
-    let id = tenant_id(req.id.as_deref(), &name)?;
     if req.domains.len() > MAX_CREATE_DOMAINS {
         return Err(ApiError::invalid_request(format!("At most {MAX_CREATE_DOMAINS} domains at creation.")));
     }
     let domains = req.domains.iter().map(|d| super::domains::claimable(d)).collect::<Result<Vec<_>, _>>()?;
-    if state.store.get_tenant(&id).await?.is_some() {
-        return Err(ApiError::conflict(format!("The tenant id {id} is taken.")));
-    }
-    for d in &domains {
-        if state.store.get_domain(d).await?.is_some() {
-            return Err(ApiError::conflict(format!("The domain {d} is already claimed.")));
-        }
-    }
-    let pool_id = if req.tier.is_dedicated() {
-        tenancy::provision_dedicated_pool(&state, &id).await?
-    } else {
-        bootstrap::ensure_shared_pool(&state).await?
-    };
-    let now = state.clock.now_millis();
-    let tenant = Tenant {
-        id,
-        name,
-        tier: req.tier,
-        status: TenantStatus::Active,
-        pool_id,
-        mfa: MfaRequirement::Off,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    if let Err(e) = state.store.create_tenant(&tenant).await {
-        discard_dedicated_pool(&state, &tenant).await;
-        return Err(match e {
-            StoreError::Conflict(_) => ApiError::conflict(format!("The tenant id {} is taken.", tenant.id)),
-            other => other.into(),
-        });
-    }
-    for domain in domains {
-        let claim = EmailDomain {
-            verification_token_hash: Some(super::domains::challenge_hash(&state, &tenant.id, &domain, now)),
-            tenant_id: tenant.id.clone(),
-            domain,
-            verified: false,
-            auto_join: false,
-            created_at: now,
-        };
-        if let Err(e) = state.store.add_domain(&claim).await {
-            // A concurrent claim won: undo the tenant so the request has no effect.
-            state.store.delete_tenant(&tenant.id).await?;
-            discard_dedicated_pool(&state, &tenant).await;
-            return Err(match e {
-                StoreError::Conflict(_) => {
-                    ApiError::conflict(format!("The domain {} is already claimed.", claim.domain))
-                }
-                other => other.into(),
-            });
-        }
-    }
-    tracing::info!(tenant = %tenant.id, tier = %tenant.tier, pool = %tenant.pool_id, "tenant created");
+    let new = tenants::NewTenant { id: req.id.as_deref(), name: &req.name, tier: req.tier, domains };
+    let tenant = tenants::create(&state, new).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, tenant).await?)).into_response())
-}
-
-/// Deletes a dedicated pool provisioned for a tenant whose creation failed.
-async fn discard_dedicated_pool(state: &AppState, tenant: &Tenant) {
-    if tenant.tier.is_dedicated()
-        && let Err(e) = state.store.delete_pool(&tenant.pool_id).await
-    {
-        tracing::error!(pool = %tenant.pool_id, error = %e, "could not delete an unused dedicated pool");
-    }
 }
 
 /// List tenants, by id.
@@ -278,17 +179,13 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Page<TenantView>>, ApiError> {
     let req = params.page(CURSOR_SCOPE)?;
-    let rows = state.store.list_tenants(&req).await?;
+    let rows = tenants::list(&state, &req).await?;
     let (rows, next_cursor) = Page::<TenantView>::finish(rows, &req, CURSOR_SCOPE, |t| t.id.to_string());
     let mut items = Vec::with_capacity(rows.len());
     for t in rows {
         items.push(view(&state, t).await?);
     }
     Ok(axum::Json(Page { items, next_cursor }))
-}
-
-async fn load(state: &AppState, id: &TenantId) -> Result<Tenant, ApiError> {
-    state.store.get_tenant(id).await?.ok_or_else(tenant_not_found)
 }
 
 /// Get a tenant.
@@ -313,20 +210,6 @@ pub async fn get(
 ) -> Result<axum::Json<TenantView>, ApiError> {
     let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
     Ok(axum::Json(view(&state, access.tenant).await?))
-}
-
-/// Applies `change` to the stored tenant and saves it if nobody updated it in between
-/// (`409 conflict` otherwise).
-async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant)) -> Result<Tenant, ApiError> {
-    let mut tenant = load(state, id).await?;
-    change(&mut tenant);
-    tenant.updated_at = state.clock.now_millis();
-    state.store.update_tenant(&tenant).await.map_err(|e| match e {
-        StoreError::NotFound(_) => tenant_not_found(),
-        other => other.into(),
-    })?;
-    tenant.version += 1;
-    Ok(tenant)
 }
 
 /// Rename a tenant or change its MFA requirement.
@@ -354,17 +237,7 @@ pub async fn update(
     Json(req): Json<UpdateTenant>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let name = req.name.as_deref().map(valid_name).transpose()?;
-    let tenant = modify(&state, &id, |t| {
-        if let Some(name) = name {
-            t.name = name;
-        }
-        if let Some(mfa) = req.mfa {
-            t.mfa = mfa;
-        }
-    })
-    .await?;
-    tenancy::sync_dedicated_mfa(&state, &tenant).await?;
+    let tenant = tenants::update(&state, &id, req.name.as_deref(), req.mfa).await?;
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
@@ -392,9 +265,7 @@ pub async fn suspend(
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let tenant = modify(&state, &id, |t| t.status = TenantStatus::Suspended).await?;
-    let revoked = state.store.revoke_tenant_families(&tenant.id, None, state.clock.now_millis()).await?;
-    tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
+    let tenant = tenants::suspend(&state, &id).await?;
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
@@ -419,7 +290,7 @@ pub async fn reactivate(
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let tenant = modify(&state, &id, |t| t.status = TenantStatus::Active).await?;
+    let tenant = tenants::reactivate(&state, &id).await?;
     Ok(axum::Json(view(&state, tenant).await?))
 }
 
@@ -443,28 +314,7 @@ pub async fn delete(
     _admin: PlatformAdmin,
     TenantPath(id): TenantPath,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = load(&state, &id).await?;
-    state.store.revoke_tenant_families(&id, None, state.clock.now_millis()).await?;
-    state.store.delete_tenant(&id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => tenant_not_found(),
-        other => other.into(),
-    })?;
-    // The role groups mirrored memberships that no longer exist.
-    for role in tenancy::ROLES {
-        match state.store.delete_group(&tenant.pool_id, &role.group_name(&id)).await {
-            Ok(()) | Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // A dedicated pool is the tenant's realm: its users and clients go with it (kept, its
-    // users' tenant attributes would name a tenant that no longer exists).
-    if tenant.tier.is_dedicated() {
-        match state.store.delete_pool(&tenant.pool_id).await {
-            Ok(()) | Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    tracing::info!(tenant = %id, "tenant deleted");
+    tenants::delete(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -496,88 +346,6 @@ pub async fn set_tier(
     TenantPath(id): TenantPath,
     Json(req): Json<SetTier>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let tenant = load(&state, &id).await?;
-    if tenant.tier.is_dedicated() == req.tier.is_dedicated() {
-        let tenant = modify(&state, &id, |t| t.tier = req.tier).await?;
-        return Ok(axum::Json(view(&state, tenant).await?));
-    }
-    let (to, provisioned) = if req.tier.is_dedicated() {
-        (tenancy::provision_dedicated_pool(&state, &id).await?, true)
-    } else {
-        (bootstrap::ensure_shared_pool(&state).await?, false)
-    };
-    let mut after = tenant.clone();
-    after.tier = req.tier;
-    after.pool_id = to.clone();
-    after.updated_at = state.clock.now_millis();
-    let moved = match plan_move(&state, &tenant, &after).await {
-        Ok(plan) => state.store.move_tenant(&plan).await.map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = moved {
-        if provisioned {
-            discard_dedicated_pool(&state, &after).await;
-        }
-        return Err(match e.code {
-            "conflict" if e.status == StatusCode::CONFLICT => {
-                ApiError::conflict(format!("The tenant cannot move: {} Nothing was changed.", e.message))
-            }
-            _ => e,
-        });
-    }
-    tracing::info!(tenant = %id, from = %tenant.pool_id, to = %to, tier = %req.tier, "tenant moved");
-    if tenant.tier.is_dedicated() && state.store.count_users(&tenant.pool_id).await? == 0 {
-        // The old dedicated pool is empty now.
-        state.store.delete_pool(&tenant.pool_id).await?;
-    }
-    after.version += 1;
-    tenancy::sync_dedicated_mfa(&state, &after).await?;
-    Ok(axum::Json(view(&state, after).await?))
-}
-
-/// Every active member of `before` as they will live in `after.pool_id`.
-async fn plan_move(state: &AppState, before: &Tenant, after: &Tenant) -> Result<TenantMove, ApiError> {
-    let target = state.store.get_pool(&after.pool_id).await?.ok_or_else(|| ApiError::internal("target pool"))?;
-    let mut users = Vec::new();
-    let mut page = PageRequest { after: None, limit: 500 };
-    loop {
-        let rows = state.store.list_memberships(&before.id, &page).await?;
-        let done = rows.len() < page.limit as usize;
-        page.after = rows.last().map(|m| m.sub.clone());
-        for m in rows.into_iter().filter(|m| m.status == MembershipStatus::Active) {
-            let Some(old) = state.store.get_user_by_sub(&before.pool_id, &m.sub).await? else {
-                continue;
-            };
-            // A user in other tenants of the shared pool keeps that account; a dedicated
-            // pool's users belong to this tenant only.
-            let others = tenancy::user_tenants(state, &old).await?.iter().any(|(o, _)| o.tenant_id != before.id);
-            let mut user = old.clone();
-            user.pool_id = after.pool_id.clone();
-            // In the target pool this tenant is the user's only one (a dedicated pool's
-            // users belong to its tenant; users leaving one had no other tenant there).
-            tenancy::set_home_attributes(&mut user, after);
-            let keys = user.keys(&target.settings);
-            users.push(MovedUser { user, keys, role: m.role, delete_old: !others });
-        }
-        if done {
-            break;
-        }
-    }
-    Ok(TenantMove { tenant: after.clone(), from: before.pool_id.clone(), users, at: state.clock.now_millis() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_become_slugs() {
-        assert_eq!(slugify("Acme Corp."), "acme-corp");
-        assert_eq!(slugify("  Globex -- 2 "), "globex-2");
-        assert_eq!(slugify("Ünïcode"), "n-code");
-        assert_eq!(slugify(&"x".repeat(80)).len(), 63);
-        assert!(tenant_id(None, "!!").is_err());
-        assert!(tenant_id(Some("Bad_Id"), "ok").is_err());
-        assert_eq!(tenant_id(None, "Acme").unwrap().as_str(), "acme");
-    }
+    let tenant = tenants::set_tier(&state, &id, req.tier).await?;
+    Ok(axum::Json(view(&state, tenant).await?))
 }

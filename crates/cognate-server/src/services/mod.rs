@@ -7,8 +7,10 @@
 //! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
 //!   brute-force counters).
 //! - [`members`]: invitations and memberships (join, roles, the last admin, removal).
+//! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
 //! - [`users`]: finding a user by any of their sign-in names.
 
 pub mod members;
 pub mod sign_in;
+pub mod tenants;
 pub mod users;
