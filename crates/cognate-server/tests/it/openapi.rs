@@ -291,3 +291,67 @@ async fn every_cognito_operation_in_the_table_is_served() {
         assert_ne!(body["__type"], "UnknownOperationException", "{} is in the table but not served", op.name);
     }
 }
+
+/// Events in the tenant `acme`'s chain and the platform chain (after a flush).
+async fn audit_counts(t: &TestApp) -> (usize, usize) {
+    cognate_server::audit::flush_audit(&t.state).await.unwrap();
+    let q = cognate_core::audit::AuditQuery { limit: 10_000, ..Default::default() };
+    let acme = t.state.store.audit_events("acme", &q).await.unwrap().len();
+    let platform = t.state.store.audit_events(cognate_core::audit::PLATFORM_CHAIN, &q).await.unwrap().len();
+    (acme, platform)
+}
+
+/// Every `/v1` mutation leaves exactly one audit event — in the tenant's chain when the
+/// path names a tenant — whether it succeeds or is refused; reads and the high-volume
+/// service calls (API key verification and usage reports) leave none.
+#[tokio::test]
+async fn every_v1_mutation_is_recorded_exactly_once_and_reads_never() {
+    let t = TestApp::new().await;
+    let made = t.admin("POST", "/v1/tenants", Some(&json!({"id": "acme", "name": "Acme", "tier": "basic"}))).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let mut endpoints: Vec<&(&str, &str)> = ENDPOINTS.iter().collect();
+    // Deleting the tenant goes last (the others need it).
+    endpoints.sort_by_key(|(m, p)| *m == "DELETE" && *p == "/v1/tenants/{tenant_id}");
+    for (method, path) in endpoints {
+        let before = audit_counts(&t).await;
+        let body = (*method != "GET" && *method != "DELETE").then(|| json!({}));
+        let answer = t.admin(method, &concrete(path), body.as_ref()).await;
+        let after = audit_counts(&t).await;
+        let added = (after.0 - before.0, after.1 - before.1);
+        let recorded = *method != "GET" && !path.starts_with("/v1/api-keys/");
+        let expected = match (recorded, path.contains("{tenant_id}")) {
+            (false, _) => (0, 0),
+            (true, true) => (1, 0),
+            (true, false) => (0, 1),
+        };
+        assert_eq!(added, expected, "{method} {path} ({}): events added (acme, platform)", answer.status);
+    }
+}
+
+/// Every Cognito operation the table marks as recorded leaves exactly one audit event,
+/// refused or not; the others leave none.
+#[tokio::test]
+async fn every_recorded_cognito_operation_leaves_exactly_one_event() {
+    use cognate_server::cognito::{operations, sigv4};
+    let t = TestApp::new().await;
+    for op in operations::OPERATIONS {
+        let before = audit_counts(&t).await;
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", "cognate.test".parse().unwrap());
+        headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
+        let target = format!("AWSCognitoIdentityProviderService.{}", op.name);
+        headers.insert("x-amz-target", target.parse().unwrap());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        sigv4::sign(&t.key_id, &t.secret, "local", now as i64, "/", &mut headers, b"{}").unwrap();
+        let mut req = Request::post("/");
+        for (name, value) in &headers {
+            req = req.header(name, value);
+        }
+        let resp = t.app.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap();
+        let status = resp.status();
+        let after = audit_counts(&t).await;
+        let added = (after.0 - before.0) + (after.1 - before.1);
+        let expected = usize::from(op.recorded == operations::Recorded::Always);
+        assert_eq!(added, expected, "{} ({status}): events added", op.name);
+    }
+}

@@ -111,7 +111,12 @@ impl TestApp {
         let status = resp.status();
         let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        // NDJSON (the audit export) and other non-JSON answers come back as a string.
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         Answer { status, challenge, body }
     }
 
