@@ -260,6 +260,10 @@ pub trait TenantRepo: Send + Sync {
     /// `custom:tenantId` is this tenant gets `custom:tenantName` and `custom:tenantTier`
     /// rewritten (attributes JSON and attribute index alike).
     async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// [`TenantRepo::update_tenant`] and, in the same transaction, revokes every token
+    /// family bound to the tenant (publishing each); returns how many. Suspension uses it,
+    /// so no token outlives a committed suspension.
+    async fn update_tenant_revoking(&self, tenant: &Tenant, at: i64) -> Result<u64>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
     /// Moves a tenant between placements in ONE transaction, all or nothing (see

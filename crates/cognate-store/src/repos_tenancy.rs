@@ -351,6 +351,15 @@ macro_rules! tenancy_repos {
                 tx.commit().await.map_err(backend_err)
             }
 
+            async fn update_tenant_revoking(&self, t: &Tenant, at: i64) -> Result<u64> {
+                let mut tx = self.pool.begin().await.map_err(backend_err)?;
+                Self::write_tenant(&mut tx, t).await?;
+                Self::sync_tenant_attributes(&mut tx, t).await?;
+                let revoked = Self::revoke_tenant_families_in(&mut tx, &t.id, None, at).await?;
+                tx.commit().await.map_err(backend_err)?;
+                Ok(revoked)
+            }
+
             async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>> {
                 let row = sqlx::query("SELECT * FROM tenants WHERE pool_id = $1 AND tier = $2 ORDER BY id LIMIT 1")
                     .bind(pool.as_str())

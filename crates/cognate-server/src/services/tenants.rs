@@ -211,8 +211,17 @@ pub async fn update(
 /// Suspends a tenant: its users can no longer sign in to it or refresh into it, and its
 /// refresh tokens are revoked (and published on the revocation feed).
 pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantError> {
-    let tenant = modify(state, id, |t| t.status = TenantStatus::Suspended).await?;
-    let revoked = state.store.revoke_tenant_families(&tenant.id, None, state.clock.now_millis()).await?;
+    let mut tenant = get(state, id).await?;
+    tenant.status = TenantStatus::Suspended;
+    let now = state.clock.now_millis();
+    tenant.updated_at = now;
+    // One transaction: the suspension and the revocation of the tenant's tokens.
+    let revoked = state.store.update_tenant_revoking(&tenant, now).await.map_err(|e| match e {
+        StoreError::NotFound(_) => TenantError::NotFound,
+        StoreError::Conflict("version") => TenantError::Concurrent,
+        other => other.into(),
+    })?;
+    tenant.version += 1;
     tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
     Ok(tenant)
 }

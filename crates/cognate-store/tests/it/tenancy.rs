@@ -890,3 +890,27 @@ async fn change_membership_keeps_the_last_admin_even_under_concurrency() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn suspending_revokes_the_tenants_families_in_the_same_write() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme", "globex"]).await;
+        for f in
+            [tenant_family(&p, "s-acme", "ann", Some("acme")), tenant_family(&p, "s-globex", "ann", Some("globex"))]
+        {
+            store.create_family(&f, None).await.unwrap();
+        }
+        let mut acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        acme.status = TenantStatus::Suspended;
+        assert_eq!(store.update_tenant_revoking(&acme, 500).await.unwrap(), 1);
+        assert_eq!(store.get_tenant(&tid("acme")).await.unwrap().unwrap().status, TenantStatus::Suspended);
+        assert_eq!(store.get_family("s-acme").await.unwrap().unwrap().revoked_at, Some(500));
+        assert_eq!(store.get_family("s-globex").await.unwrap().unwrap().revoked_at, None);
+        // A stale version changes nothing, not even the families.
+        store.create_family(&tenant_family(&p, "s-acme-2", "bob", Some("acme")), None).await.unwrap();
+        let stale = store.update_tenant_revoking(&acme, 600).await;
+        assert!(matches!(stale, Err(StoreError::Conflict("version"))), "{stale:?}");
+        assert_eq!(store.get_family("s-acme-2").await.unwrap().unwrap().revoked_at, None);
+    })
+    .await;
+}
