@@ -425,3 +425,15 @@ async fn admin_global_sign_out(state: &AppState, input: Value) -> OpResult {
     state.store.sign_out_user(&pool.id, &user.sub, state.clock.now_millis()).await?;
     Ok(json!({}))
 }
+
+/// The pool, user and claims of an access token that carries the scope Cognito requires
+/// for self-service operations.
+pub(super) async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
+    let (pool, user, claims) =
+        issue::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
+    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == SDK_SCOPE) {
+        return Err(not_authorized("Access Token does not have required scopes"));
+    }
+    Ok((pool, user, claims))
+}

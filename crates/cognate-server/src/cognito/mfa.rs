@@ -17,8 +17,8 @@ use cognate_core::user::User;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::auth::token_user;
 use super::input::{load_pool, parse};
-use super::self_service::token_user;
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
@@ -264,22 +264,6 @@ async fn apply_preference(state: &AppState, user: &User, req: &PreferenceInput) 
     mfa.updated_at = state.clock.now_millis();
     state.store.put_mfa(&mfa).await?;
     Ok(json!({}))
-}
-
-/// Adds Cognito's `UserMFASettingList` and `PreferredMfaSetting` to a GetUser or
-/// AdminGetUser answer, when the user has them (Cognito leaves them out otherwise).
-pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut Value) -> Result<(), CognitoError> {
-    let Some(mfa) = state.store.get_mfa(&user.pool_id, &user.sub).await? else {
-        return Ok(());
-    };
-    let list = mfa.setting_list();
-    if !list.is_empty() {
-        out["UserMFASettingList"] = json!(list);
-    }
-    if let Some(preferred) = mfa.preferred_setting() {
-        out["PreferredMfaSetting"] = json!(preferred);
-    }
-    Ok(())
 }
 
 /// The pool's MFA configuration in GetUserPoolMfaConfig's shape. Software tokens count as

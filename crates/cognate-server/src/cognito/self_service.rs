@@ -7,7 +7,6 @@
 
 use cognate_core::StoreError;
 use cognate_core::attributes::Schema;
-use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::AppClient;
 use cognate_core::crypto::constant_time_eq;
 use cognate_core::ids::generate_sub;
@@ -19,7 +18,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{check_password, check_secret_hash, load_client, rejection};
+use super::auth::{check_password, check_secret_hash, load_client, token_user};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
     attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes,
@@ -28,7 +27,7 @@ use super::users::{
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
 use crate::services::sign_in::Throttle;
-use crate::{issue, tenancy};
+use crate::tenancy;
 
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
@@ -305,18 +304,6 @@ async fn named_user(
     }
     check_secret_hash(state, &client, secret_hash, &names)?;
     Ok((client, pool, user))
-}
-
-/// The pool, user and claims of an access token that carries the scope Cognito requires
-/// for self-service operations.
-pub(super) async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
-    let (pool, user, claims) =
-        issue::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
-    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == SDK_SCOPE) {
-        return Err(not_authorized("Access Token does not have required scopes"));
-    }
-    Ok((pool, user, claims))
 }
 
 /// Refuses attributes an end user may not write through `client`: developer-only ones,
@@ -653,7 +640,7 @@ async fn get_user(state: &AppState, input: Value) -> OpResult {
     let req: AccessTokenInput = parse(input)?;
     let (_, user, _) = token_user(state, &req.access_token).await?;
     let mut out = json!({"Username": user.username, "UserAttributes": attribute_list(&user, None)});
-    super::mfa::add_user_settings(state, &user, &mut out).await?;
+    super::users::add_user_settings(state, &user, &mut out).await?;
     Ok(out)
 }
 

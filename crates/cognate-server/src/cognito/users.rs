@@ -415,7 +415,7 @@ async fn admin_get_user(state: &AppState, input: Value) -> OpResult {
         "Enabled": user.enabled,
         "UserStatus": user.status.as_str(),
     });
-    super::mfa::add_user_settings(state, &user, &mut out).await?;
+    add_user_settings(state, &user, &mut out).await?;
     Ok(out)
 }
 
@@ -595,6 +595,22 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
     let wanted: Option<Vec<String>> = req.attributes_to_get.map(|names| names.iter().map(|n| stored_name(n)).collect());
     let users: Vec<Value> = rows.iter().map(|u| user_type(u, wanted.as_deref())).collect();
     Ok(list_response("Users", users, "PaginationToken", next))
+}
+
+/// Adds Cognito's `UserMFASettingList` and `PreferredMfaSetting` to a GetUser or
+/// AdminGetUser answer, when the user has them (Cognito leaves them out otherwise).
+pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut Value) -> Result<(), CognitoError> {
+    let Some(mfa) = state.store.get_mfa(&user.pool_id, &user.sub).await? else {
+        return Ok(());
+    };
+    let list = mfa.setting_list();
+    if !list.is_empty() {
+        out["UserMFASettingList"] = json!(list);
+    }
+    if let Some(preferred) = mfa.preferred_setting() {
+        out["PreferredMfaSetting"] = json!(preferred);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
