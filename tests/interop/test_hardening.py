@@ -102,7 +102,7 @@ def test_updating_a_managed_pool_keeps_what_the_control_plane_manages(server, co
 def test_read_commands_never_create_a_master_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COGNATE_")}
     env["COGNATE_DATA_DIR"] = str(tmp_path / "data")
-    for args in (["audit", "verify"], ["outbox"]):
+    for args in (["audit", "verify"], ["outbox"], ["audit", "purge"]):
         r = subprocess.run([str(cognate_bin()), *args], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "no master key" in r.stderr, (args, r.stderr)
     assert not (tmp_path / "data" / "master.key").exists()

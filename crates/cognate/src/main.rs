@@ -319,7 +319,8 @@ async fn audit(cmd: AuditCommand, config: Config) -> Result<()> {
             Ok(())
         }
         AuditCommand::Purge => {
-            let state = build_state(&config, String::new()).await?;
+            // Purges sign anchors: with the server's master key, never a new one.
+            let state = build_state(&config, String::new(), false).await?;
             for (chain, deleted) in cognate_server::audit::purge_expired(&state).await? {
                 println!("{chain}: {deleted} events purged");
             }
@@ -449,13 +450,16 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
         .with_context(|| format!("opening the database {}", cognate_store::redact(&config.database_url)))
 }
 
-async fn build_state(config: &Config, public_url: String) -> Result<AppState> {
+/// The application state; `create_key`: whether a missing development master key may be
+/// generated (only `serve`, which owns the data directory).
+async fn build_state(config: &Config, public_url: String, create_key: bool) -> Result<AppState> {
     let store = open_store(config).await?;
     let rng: Arc<dyn cognate_core::Rng> = Arc::new(SystemRng);
     let hasher = PasswordHasher::new(config.argon2).context("argon2 settings")?;
+    let master_key = if create_key { config.master_key()? } else { config.existing_master_key()? };
     Ok(AppState::new(
         store,
-        config.master_key()?,
+        master_key,
         Arc::new(SystemClock),
         rng.clone(),
         Passwords::new(hasher, rng, config.password_hash_concurrency),
@@ -475,7 +479,7 @@ async fn serve(config: Config) -> Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let state = build_state(&config, public_url).await?;
+    let state = build_state(&config, public_url, true).await?;
     let shared = bootstrap::ensure_shared_pool(&state).await?;
     tracing::info!(backend = state.store.backend(), shared_pool = %shared, "storage ready");
     bootstrap_admin(&state, &config).await?;
