@@ -130,3 +130,27 @@ impl From<crate::services::sign_in::SignInError> for CognitoError {
         }
     }
 }
+
+impl From<crate::services::accounts::AccountError> for CognitoError {
+    /// Cognito's exception for each way an account step (codes, password recovery) refuses.
+    fn from(e: crate::services::accounts::AccountError) -> Self {
+        use crate::services::accounts::AccountError as E;
+        match e {
+            E::UserNotFound => Self::user_not_found(),
+            E::Disabled => Self::new("NotAuthorizedException", "User is disabled."),
+            E::NoRecoveryDestination => Self::invalid(
+                "Cannot reset password for the user as there is no registered/verified email or phone_number",
+            ),
+            E::CodeMismatch => {
+                Self::new("CodeMismatchException", "Invalid verification code provided, please try again.")
+            }
+            E::CodeExpired => Self::new("ExpiredCodeException", "Invalid code provided, please request a code again."),
+            E::AttemptsExceeded => {
+                Self::new("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+            }
+            E::PasswordPolicy(message) => Self::new("InvalidPasswordException", message),
+            E::Store(e) => e.into(),
+            E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}

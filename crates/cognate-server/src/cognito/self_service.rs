@@ -2,18 +2,16 @@
 //! and — holding an access token — read, change and delete their own account. Also
 //! AdminConfirmSignUp, the administrator's way past a sign-up code.
 //!
-//! One-time codes are stored only as HMACs (see [`cognate_core::token::OneTimeCode`]) and
-//! delivered through the outbox; neither codes nor passwords are ever logged.
+//! Codes and password recovery are the accounts service's ([`crate::services::accounts`]):
+//! stored only as HMACs, delivered sealed through the outbox, never logged; this module
+//! parses Cognito's input and shapes its answers.
 
 use cognate_core::StoreError;
 use cognate_core::attributes::Schema;
 use cognate_core::client::AppClient;
-use cognate_core::crypto::constant_time_eq;
 use cognate_core::ids::generate_sub;
-use cognate_core::pool::{PoolSettings, UserPool};
-use cognate_core::token::{
-    self, CODE_MAX_ATTEMPTS, OneTimeCode, PURPOSE_FORGOT_PASSWORD, PURPOSE_SIGN_UP, PURPOSE_VERIFY_ATTRIBUTE,
-};
+use cognate_core::pool::UserPool;
+use cognate_core::token::{PURPOSE_SIGN_UP, PURPOSE_VERIFY_ATTRIBUTE};
 use cognate_core::user::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,12 +19,15 @@ use serde_json::{Value, json};
 use super::auth::{check_password, check_secret_hash, load_client, token_user};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
-    attribute_error, check_username, enqueue, find_user, hash, invalid_password, missing, new_user_attributes,
+    attribute_error, check_username, find_user, hash, invalid_password, missing, new_user_attributes,
     refuse_tenant_attributes, save, stored_name, unverify_alias_holder, write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
-use crate::services::sign_in::Throttle;
+use crate::services::accounts::{
+    self, Delivery, Destination, VERIFY_CODE_TTL_MS, check_code, delete_code, send_code, sign_up_destination,
+    store_code, verify_binding,
+};
 use crate::tenancy;
 
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
@@ -47,15 +48,6 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
     }
 }
 
-const HOUR_MS: i64 = 3_600_000;
-/// Sign-up and attribute verification codes stay valid for 24 hours, as in Cognito.
-const VERIFY_CODE_TTL_MS: i64 = 24 * HOUR_MS;
-/// Password reset codes stay valid for one hour, as in Cognito.
-const RESET_CODE_TTL_MS: i64 = HOUR_MS;
-
-const CODE_SUBJECT: &str = "Your verification code";
-const CODE_BODY: &str = "Your verification code is {####}.";
-
 const UNAUTHORIZED_ATTRIBUTE: &str = "A client attempted to write unauthorized attribute";
 /// Attributes owned by the tenancy control plane (`custom:tenantId`, `custom:tenantName`,
 /// `custom:tenantTier`, `custom:tenantRole`): no end user may write them, whatever the
@@ -72,206 +64,9 @@ fn code_mismatch() -> CognitoError {
     CognitoError::new("CodeMismatchException", "Invalid verification code provided, please try again.")
 }
 
-fn expired_code() -> CognitoError {
-    CognitoError::new("ExpiredCodeException", "Invalid code provided, please request a code again.")
-}
-
-/// Whether the client hides which users exist (PreventUserExistenceErrors = ENABLED).
-fn hides_users(client: &AppClient) -> bool {
-    client.settings.prevent_user_existence_errors == "ENABLED"
-}
-
-/// Password reset codes a user (or, when users are hidden, a username no user has) may be
-/// sent per hour: each code gets [`CODE_MAX_ATTEMPTS`] tries, so without a cap a guesser
-/// could ask for fresh codes forever.
-const RESET_CODES_PER_HOUR: u32 = 5;
-
-fn attempts_exceeded() -> CognitoError {
-    CognitoError::new("LimitExceededException", "Attempt limit exceeded, please try after some time.")
-}
-
-/// Counts one reset code sent for `who` (a sub, or `name:…`), refusing beyond the cap.
-fn admit_reset_code(state: &AppState, pool: &UserPool, who: &str) -> Result<(), CognitoError> {
-    let key = format!("reset-codes:{}:{who}", pool.id);
-    state.rates.admit(&key, RESET_CODES_PER_HOUR, 3600, state.clock.now_millis()).map_err(|_| attempts_exceeded())
-}
-
-// ---------------------------------------------------------------------------------------
-// Destinations and codes
-// ---------------------------------------------------------------------------------------
-
-/// Where a code goes: the attribute, its medium and the address.
-#[derive(Debug, Clone, PartialEq)]
-struct Destination {
-    attribute: &'static str,
-    medium: &'static str,
-    address: String,
-}
-
-impl Destination {
-    /// The user's `email` or `phone_number`, if set.
-    fn of(user: &User, attribute: &str) -> Option<Self> {
-        let (attribute, medium) = match attribute {
-            "email" => ("email", "EMAIL"),
-            "phone_number" => ("phone_number", "SMS"),
-            _ => return None,
-        };
-        let address = user.attributes.get(attribute).filter(|a| !a.is_empty())?;
-        Some(Self { attribute, medium, address: address.clone() })
-    }
-
-    /// Cognito's `CodeDeliveryDetailsType`, with the address masked.
-    fn details(&self) -> Value {
-        json!({
-            "Destination": mask(self.medium, &self.address),
-            "DeliveryMedium": self.medium,
-            "AttributeName": self.attribute,
-        })
-    }
-}
-
-/// Masks an address the way Cognito shows it: `a***@e***.com`, `+*******0100`.
-fn mask(medium: &str, address: &str) -> String {
-    if medium == "EMAIL" {
-        let Some((local, domain)) = address.split_once('@') else {
-            return "***".to_owned();
-        };
-        let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
-        match domain.rsplit_once('.') {
-            Some((host, tld)) => format!("{}***@{}***.{tld}", first(local), first(host)),
-            None => format!("{}***@{}***", first(local), first(domain)),
-        }
-    } else {
-        let digits: Vec<char> = address.chars().filter(char::is_ascii_digit).collect();
-        let shown = digits.len().saturating_sub(4);
-        let tail: String = digits[shown..].iter().collect();
-        format!("+{}{tail}", "*".repeat(shown))
-    }
-}
-
-/// Where a sign-up code goes. Cognito sends one only for attributes in the pool's
-/// AutoVerifiedAttributes; Cognate always mails the code when the user gave an email,
-/// because pools made through CreateUserPool rarely set AutoVerifiedAttributes and
-/// SignUp would otherwise leave users stranded until an administrator confirms them.
-/// SMS is used only when the pool auto-verifies phone numbers.
-fn sign_up_destination(settings: &PoolSettings, user: &User) -> Option<Destination> {
-    let auto = |a: &str| settings.auto_verified_attributes.iter().any(|x| x == a);
-    let order =
-        if auto("phone_number") && !auto("email") { ["phone_number", "email"] } else { ["email", "phone_number"] };
-    order.iter().filter(|a| **a == "email" || auto(a)).find_map(|a| Destination::of(user, a))
-}
-
-/// Where a password reset code goes: a verified email, else a verified phone number,
-/// else whichever contact the user has (email first). Unverified contacts are accepted
-/// so that users who signed up before verification was required can still recover.
-fn recovery_destination(user: &User) -> Option<Destination> {
-    let verified = |a: &str| user.attributes.get(&format!("{a}_verified")).is_some_and(|v| v == "true");
-    ["email", "phone_number"]
-        .iter()
-        .filter(|a| verified(a))
-        .chain(["email", "phone_number"].iter())
-        .find_map(|a| Destination::of(user, a))
-}
-
-/// What a code's hash binds besides the user: the purpose, and for attribute
-/// verification also the attribute and the value the code was sent to, so a code cannot
-/// verify another attribute or an address changed since.
-fn verify_binding(attribute: &str, value: &str) -> String {
-    format!("{PURPOSE_VERIFY_ATTRIBUTE}:{attribute}:{value}")
-}
-
-/// A code just issued, with when it stops working.
-struct IssuedCode {
-    code: String,
-    expires_at: i64,
-}
-
-/// Stores a fresh code for `purpose` (replacing any earlier one) and returns it.
-async fn store_code(
-    state: &AppState,
-    user: &User,
-    purpose: &str,
-    binding: &str,
-    ttl_ms: i64,
-) -> Result<IssuedCode, CognitoError> {
-    let code = token::new_code(state.rng.as_ref());
-    let now = state.clock.now_millis();
-    state
-        .store
-        .put_code(&OneTimeCode {
-            pool_id: user.pool_id.clone(),
-            sub: user.sub.clone(),
-            purpose: purpose.to_owned(),
-            code_hash: token::code_hash(&user.sub, binding, &code),
-            expires_at: now + ttl_ms,
-            attempts: 0,
-            created_at: now,
-        })
-        .await?;
-    Ok(IssuedCode { code, expires_at: now + ttl_ms })
-}
-
-/// Queues the verification message with `code`, using the pool's
-/// VerificationMessageTemplate (or the legacy Email/SmsVerification* settings) when set.
-async fn send_code(
-    state: &AppState,
-    pool: &UserPool,
-    user: &User,
-    to: &Destination,
-    issued: &IssuedCode,
-) -> Result<(), CognitoError> {
-    let (code, expires_at) = (issued.code.as_str(), issued.expires_at);
-    let extra = &pool.settings.extra;
-    let template = extra.get("VerificationMessageTemplate");
-    let setting = |nested: &str, legacy: &str| {
-        template.and_then(|t| t.get(nested)).or_else(|| extra.get(legacy)).and_then(Value::as_str)
-    };
-    let (subject, body) = if to.medium == "EMAIL" {
-        (
-            setting("EmailSubject", "EmailVerificationSubject").unwrap_or(CODE_SUBJECT),
-            setting("EmailMessage", "EmailVerificationMessage"),
-        )
-    } else {
-        (CODE_SUBJECT, setting("SmsMessage", "SmsVerificationMessage"))
-    };
-    let body = body.filter(|b| b.contains("{####}")).unwrap_or(CODE_BODY).replace("{####}", code);
-    enqueue(state, pool, user, to.medium, &to.address, subject, &body, Some(expires_at)).await
-}
-
-/// Checks a presented code. The attempt is counted before comparing so that parallel
-/// guesses cannot exceed [`CODE_MAX_ATTEMPTS`]; the attempt after the last allowed one
-/// voids the code. The caller deletes the code once it has acted on it.
-async fn check_code(
-    state: &AppState,
-    user: &User,
-    purpose: &str,
-    binding: &str,
-    presented: &str,
-) -> Result<(), CognitoError> {
-    let (pool, sub) = (&user.pool_id, user.sub.as_str());
-    let stored = state.store.get_code(pool, sub, purpose).await?.ok_or_else(expired_code)?;
-    if stored.expires_at <= state.clock.now_millis() {
-        state.store.delete_code(pool, sub, purpose).await?;
-        return Err(expired_code());
-    }
-    let attempts = match state.store.count_code_attempt(pool, sub, purpose).await {
-        Ok(n) => n,
-        Err(StoreError::NotFound(_)) => return Err(expired_code()), // replaced or used meanwhile
-        Err(e) => return Err(e.into()),
-    };
-    if attempts > CODE_MAX_ATTEMPTS {
-        state.store.delete_code(pool, sub, purpose).await?;
-        return Err(CognitoError::new("LimitExceededException", "Attempt limit exceeded, please try after some time."));
-    }
-    let expected = token::code_hash(sub, binding, presented);
-    if !constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
-        return Err(code_mismatch());
-    }
-    Ok(())
-}
-
-async fn delete_code(state: &AppState, user: &User, purpose: &str) -> Result<(), CognitoError> {
-    Ok(state.store.delete_code(&user.pool_id, &user.sub, purpose).await?)
+/// Cognito's `CodeDeliveryDetailsType`.
+fn delivery_json(d: &Delivery) -> Value {
+    json!({"Destination": d.destination, "DeliveryMedium": d.medium, "AttributeName": d.attribute})
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,11 +123,9 @@ fn check_user_writable<'a>(
     Ok(())
 }
 
-/// A plausible CodeDeliveryDetails for a user who does not exist, so that responses do
-/// not reveal it (PreventUserExistenceErrors).
+/// A plausible CodeDeliveryDetails for a user who does not exist (PreventUserExistenceErrors).
 fn decoy_details(username: &str) -> Value {
-    let address = if username.contains('@') { username.to_owned() } else { format!("{username}@example.com") };
-    Destination { attribute: "email", medium: "EMAIL", address }.details()
+    delivery_json(&accounts::decoy_delivery(username))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -393,7 +186,7 @@ async fn sign_up(state: &AppState, input: Value) -> OpResult {
     let mut out = json!({"UserConfirmed": false, "UserSub": user.sub});
     if let Some(to) = sign_up_destination(settings, &user) {
         send_code(state, &pool, &user, &to, &code).await?;
-        out["CodeDeliveryDetails"] = to.details();
+        out["CodeDeliveryDetails"] = delivery_json(&to.delivery());
     }
     Ok(out)
 }
@@ -412,7 +205,7 @@ async fn confirm_sign_up(state: &AppState, input: Value) -> OpResult {
     let req: ConfirmSignUpInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
     let Some(mut user) = user else {
-        return Err(if hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
+        return Err(if accounts::hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
     };
     if user.status != UserStatus::Unconfirmed {
         return Err(not_authorized(&format!("User cannot be confirmed. Current status is {}", user.status)));
@@ -465,7 +258,7 @@ async fn resend_confirmation_code(state: &AppState, input: Value) -> OpResult {
     let req: ClientUserInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
     let Some(user) = user else {
-        if hides_users(&client) {
+        if accounts::hides_users(&client) {
             return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
         }
         return Err(CognitoError::user_not_found());
@@ -478,7 +271,7 @@ async fn resend_confirmation_code(state: &AppState, input: Value) -> OpResult {
     })?;
     let code = store_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
     send_code(state, &pool, &user, &to, &code).await?;
-    Ok(json!({"CodeDeliveryDetails": to.details()}))
+    Ok(json!({"CodeDeliveryDetails": delivery_json(&to.delivery())}))
 }
 
 #[derive(Deserialize)]
@@ -507,32 +300,13 @@ async fn admin_confirm_sign_up(state: &AppState, input: Value) -> OpResult {
 // Forgotten passwords
 // ---------------------------------------------------------------------------------------
 
-/// With PreventUserExistenceErrors, an unknown username, a disabled user and a user
-/// without a verified address all get the same decoy answer (no message is sent), under the
-/// same hourly cap as a real user.
+/// ForgotPassword ([`accounts::forgot_password`]).
 async fn forgot_password(state: &AppState, input: Value) -> OpResult {
     let req: ClientUserInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
-    let hide = hides_users(&client);
-    let destination = user.as_ref().filter(|u| u.enabled).and_then(recovery_destination);
-    let (Some(user), Some(to)) = (user.as_ref(), destination) else {
-        if hide {
-            admit_reset_code(state, &pool, &crate::services::sign_in::unknown_key(&pool, &req.username))?;
-            return Ok(json!({"CodeDeliveryDetails": decoy_details(&req.username)}));
-        }
-        return Err(match user {
-            None => CognitoError::user_not_found(),
-            Some(u) if !u.enabled => not_authorized("User is disabled."),
-            Some(_) => CognitoError::invalid(
-                "Cannot reset password for the user as there is no registered/verified email or phone_number",
-            ),
-        });
-    };
-    admit_reset_code(state, &pool, &user.sub)?;
-    let code = store_code(state, user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, RESET_CODE_TTL_MS).await?;
-    send_code(state, &pool, user, &to, &code).await?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "password reset code sent");
-    Ok(json!({"CodeDeliveryDetails": to.details()}))
+    let hide = accounts::hides_users(&client);
+    let delivery = accounts::forgot_password(state, &pool, hide, user.as_ref(), &req.username).await?;
+    Ok(json!({"CodeDeliveryDetails": delivery_json(&delivery)}))
 }
 
 #[derive(Deserialize)]
@@ -545,54 +319,20 @@ struct ConfirmForgotInput {
     password: String,
 }
 
-/// Wrong codes count toward the user's brute-force lock (per address and user-wide, as
-/// wrong passwords do); a locked user gets LimitExceededException before any code check.
-/// With PreventUserExistenceErrors an unknown or disabled user is answered exactly as a
-/// real one with a wrong code: the same lock, and CodeMismatchException for every failure
-/// (no code, an expired one, a wrong one, tries used up).
+/// ConfirmForgotPassword ([`accounts::confirm_forgot_password`]).
 async fn confirm_forgot_password(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
     let req: ConfirmForgotInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
-    let hide = hides_users(&client);
-    // The policy is checked first so that a refused password does not spend an attempt.
-    pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
-    let Some(mut user) = user.filter(|u| u.enabled || !hide) else {
-        if !hide {
-            return Err(CognitoError::user_not_found());
-        }
-        let keys = Throttle::of_unknown(ctx.attempt(), &pool, &req.username);
-        if keys.locked(state) {
-            return Err(attempts_exceeded());
-        }
-        keys.fail(state);
-        return Err(code_mismatch());
+    let hide = accounts::hides_users(&client);
+    let reset = accounts::PasswordReset {
+        pool: &pool,
+        hide,
+        user,
+        username: &req.username,
+        code: &req.confirmation_code,
+        password: &req.password,
     };
-    if !user.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
-    let keys = Throttle::of_user(ctx.attempt(), &pool.id, &user.sub);
-    if keys.locked(state) {
-        return Err(attempts_exceeded());
-    }
-    if let Err(e) =
-        check_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, &req.confirmation_code).await
-    {
-        if e.status.is_server_error() {
-            return Err(e);
-        }
-        keys.fail(state);
-        return Err(if hide { code_mismatch() } else { e });
-    }
-    keys.clear(state);
-    let now = state.clock.now_millis();
-    user.password_hash = Some(hash(state, &req.password).await?);
-    user.status = UserStatus::Confirmed;
-    user.temp_password_expires_at = None;
-    user.updated_at = now;
-    save(state, &pool, &user).await?;
-    delete_code(state, &user, PURPOSE_FORGOT_PASSWORD).await?;
-    state.store.sign_out_user(&pool.id, &user.sub, now).await?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "password reset with a code");
+    accounts::confirm_forgot_password(state, ctx.attempt(), reset).await?;
     Ok(json!({}))
 }
 
@@ -692,7 +432,7 @@ async fn update_user_attributes(state: &AppState, input: Value) -> OpResult {
         let binding = verify_binding(to.attribute, &to.address);
         let code = store_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE, &binding, VERIFY_CODE_TTL_MS).await?;
         send_code(state, &pool, &user, &to, &code).await?;
-        deliveries.push(to.details());
+        deliveries.push(delivery_json(&to.delivery()));
     }
     Ok(json!({"CodeDeliveryDetailsList": deliveries}))
 }
@@ -711,7 +451,7 @@ async fn get_user_attribute_verification_code(state: &AppState, input: Value) ->
     let binding = verify_binding(to.attribute, &to.address);
     let code = store_code(state, &user, PURPOSE_VERIFY_ATTRIBUTE, &binding, VERIFY_CODE_TTL_MS).await?;
     send_code(state, &pool, &user, &to, &code).await?;
-    Ok(json!({"CodeDeliveryDetails": to.details()}))
+    Ok(json!({"CodeDeliveryDetails": delivery_json(&to.delivery())}))
 }
 
 #[derive(Deserialize)]
@@ -757,50 +497,6 @@ async fn delete_user(state: &AppState, input: Value) -> OpResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn user(attrs: &[(&str, &str)]) -> User {
-        User {
-            pool_id: cognate_core::ids::PoolId::parse("local_abc123").unwrap_or_else(|| panic!("pool id")),
-            sub: "sub".into(),
-            username: "ann".into(),
-            status: UserStatus::Unconfirmed,
-            enabled: true,
-            password_hash: None,
-            temp_password_expires_at: None,
-            attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            created_at: 0,
-            updated_at: 0,
-            tokens_valid_after: 0,
-        }
-    }
-
-    #[test]
-    fn addresses_are_masked() {
-        assert_eq!(mask("EMAIL", "ann@example.com"), "a***@e***.com");
-        assert_eq!(mask("EMAIL", "b@localhost"), "b***@l***");
-        assert_eq!(mask("SMS", "+15550100"), "+****0100");
-        assert_ne!(mask("EMAIL", "ann@example.com"), "ann@example.com");
-    }
-
-    #[test]
-    fn sign_up_codes_go_to_the_email_unless_only_phones_are_auto_verified() {
-        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100")]);
-        let mut s = PoolSettings::default();
-        assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("EMAIL"));
-        s.auto_verified_attributes = vec!["phone_number".into()];
-        assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("SMS"));
-        let phone_only = user(&[("phone_number", "+15550100")]);
-        assert_eq!(sign_up_destination(&PoolSettings::default(), &phone_only), None);
-    }
-
-    #[test]
-    fn recovery_prefers_verified_contacts() {
-        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100"), ("phone_number_verified", "true")]);
-        assert_eq!(recovery_destination(&u).map(|d| d.attribute), Some("phone_number"));
-        let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100")]);
-        assert_eq!(recovery_destination(&u).map(|d| d.attribute), Some("email"));
-        assert_eq!(recovery_destination(&user(&[])), None);
-    }
 
     #[test]
     fn end_users_cannot_write_tenancy_or_verification_attributes() {

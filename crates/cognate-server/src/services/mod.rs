@@ -6,10 +6,13 @@
 //!
 //! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
 //!   brute-force counters).
+//! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
+//!   recovery.
 //! - [`members`]: invitations and memberships (join, roles, the last admin, removal).
 //! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
 //! - [`users`]: finding a user by any of their sign-in names.
 
+pub mod accounts;
 pub mod members;
 pub mod sign_in;
 pub mod tenants;
