@@ -264,26 +264,31 @@ async fn patch_refuses_explicit_nulls() {
     assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Renamed")), "{}", r.body);
 }
 
+/// A Cognito operation called with `{}`, signed with the test app's admin credential.
+async fn signed_cognito_call(t: &TestApp, operation: &str) -> axum::response::Response {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("host", "cognate.test".parse().unwrap());
+    headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
+    let target = format!("AWSCognitoIdentityProviderService.{operation}");
+    headers.insert("x-amz-target", target.parse().unwrap());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    cognate_server::cognito::sigv4::sign(&t.key_id, &t.secret, "local", now as i64, "/", &mut headers, b"{}").unwrap();
+    let mut req = Request::post("/");
+    for (name, value) in &headers {
+        req = req.header(name, value);
+    }
+    t.app.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap()
+}
+
 /// Every operation of the Cognito operation table reaches its handler (none is answered
 /// `UnknownOperationException`), and an empty input is a 4xx in Cognito's shape, never a
 /// fault.
 #[tokio::test]
 async fn every_cognito_operation_in_the_table_is_served() {
-    use cognate_server::cognito::{operations, sigv4};
+    use cognate_server::cognito::operations;
     let t = TestApp::new().await;
     for op in operations::OPERATIONS {
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("host", "cognate.test".parse().unwrap());
-        headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
-        let target = format!("AWSCognitoIdentityProviderService.{}", op.name);
-        headers.insert("x-amz-target", target.parse().unwrap());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        sigv4::sign(&t.key_id, &t.secret, "local", now as i64, "/", &mut headers, b"{}").unwrap();
-        let mut req = Request::post("/");
-        for (name, value) in &headers {
-            req = req.header(name, value);
-        }
-        let resp = t.app.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap();
+        let resp = signed_cognito_call(&t, op.name).await;
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -332,22 +337,11 @@ async fn every_v1_mutation_is_recorded_exactly_once_and_reads_never() {
 /// refused or not; the others leave none.
 #[tokio::test]
 async fn every_recorded_cognito_operation_leaves_exactly_one_event() {
-    use cognate_server::cognito::{operations, sigv4};
+    use cognate_server::cognito::operations;
     let t = TestApp::new().await;
     for op in operations::OPERATIONS {
         let before = audit_counts(&t).await;
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert("host", "cognate.test".parse().unwrap());
-        headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
-        let target = format!("AWSCognitoIdentityProviderService.{}", op.name);
-        headers.insert("x-amz-target", target.parse().unwrap());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        sigv4::sign(&t.key_id, &t.secret, "local", now as i64, "/", &mut headers, b"{}").unwrap();
-        let mut req = Request::post("/");
-        for (name, value) in &headers {
-            req = req.header(name, value);
-        }
-        let resp = t.app.clone().oneshot(req.body(Body::from("{}")).unwrap()).await.unwrap();
+        let resp = signed_cognito_call(&t, op.name).await;
         let status = resp.status();
         let after = audit_counts(&t).await;
         let added = (after.0 - before.0) + (after.1 - before.1);
