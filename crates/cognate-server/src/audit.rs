@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
+use crate::facts::Facts;
 
 /// How often recorded events are written.
 pub const AUDIT_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
@@ -222,78 +223,24 @@ pub fn spawn_audit_writer(state: AppState, interval: Duration, stop: watch::Rece
 }
 
 /// Records a call of the OAuth endpoints that concerns a refresh token (the refresh_token
-/// grant, `/oauth2/revoke`): in the chain of the token family's tenant, by its user.
-pub async fn record_refresh_token_use(
-    state: &AppState,
-    origin: &Origin,
-    action: &str,
-    client_id: Option<&str>,
-    token: Option<&str>,
-    outcome: Result<(), &str>,
-) {
-    let family = match token.filter(|t| !t.is_empty() && t.len() <= 2048 && !t.contains('.')) {
-        Some(t) => state.store.get_refresh_token(&cognate_core::token::refresh_token_hash(t)).await.ok().flatten(),
-        None => None,
-    };
-    let family = family.map(|(_, f)| f);
-    let tenant = family.as_ref().and_then(|f| f.tenant_id.as_ref()).map(ToString::to_string);
-    let pool = family.as_ref().map(|f| f.pool_id.to_string());
-    let actor = match (&family, outcome) {
-        (Some(f), Ok(())) => Actor::User(f.sub.clone()),
-        _ => client_id.map_or(Actor::Anonymous, |c| Actor::Client(c.to_owned())),
+/// grant, `/oauth2/revoke`) from the facts its code noted: in the chain of the token
+/// family's tenant, by its user when the call succeeded, else by the authenticated client.
+pub fn record_token_use(state: &AppState, origin: &Origin, action: &str, facts: Facts, outcome: Result<(), &str>) {
+    let actor = match (&facts.user, outcome) {
+        (Some(sub), Ok(())) => Actor::User(sub.clone()),
+        _ => facts.actor.clone().unwrap_or(Actor::Anonymous),
     };
     state.audit.record(
         state,
         Entry {
-            tenant: tenant.as_deref(),
-            pool_id: pool.as_deref(),
+            tenant: facts.tenant.clone().flatten().as_deref(),
+            pool_id: facts.pool.as_deref(),
             actor: &actor,
             action,
-            target: family.as_ref().map(|f| f.sub.as_str()),
+            target: facts.user.as_deref(),
             success: outcome.is_ok(),
             reason: outcome.err(),
             origin,
         },
     );
-}
-
-/// The actor named by a `/v1` `Authorization` header, for the record. Called after the
-/// handler accepted the credentials (a `401` is recorded as anonymous), so the token's
-/// `sub` is read without verifying it again.
-pub fn bearer_actor(headers: &HeaderMap) -> Actor {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-    else {
-        return Actor::Anonymous;
-    };
-    if let Some((key_id, _secret)) = token.split_once(':') {
-        return Actor::Admin(key_id.to_owned());
-    }
-    cognate_core::jwt::decode(token)
-        .ok()
-        .and_then(|t| t.claims.get("sub").and_then(serde_json::Value::as_str).map(str::to_owned))
-        .map_or(Actor::Anonymous, Actor::User)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn actors_never_carry_secrets() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer_actor(&h), Actor::Anonymous);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer AKID:very-secret"));
-        let actor = bearer_actor(&h);
-        assert_eq!(actor, Actor::Admin("AKID".into()));
-        assert!(!actor.to_string().contains("secret"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer not.a.jwt"));
-        assert_eq!(bearer_actor(&h), Actor::Anonymous);
-        assert_eq!(Actor::ApiKey("ak_1".into()).to_string(), "apikey:ak_1");
-    }
 }

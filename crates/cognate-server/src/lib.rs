@@ -7,9 +7,9 @@ pub mod audit;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;
+pub mod facts;
 mod fallback;
 mod health;
-pub mod issue;
 pub mod keys;
 pub mod net;
 pub mod oauth;
@@ -33,7 +33,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
-        .merge(api::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), api::record_mutations)))
+        .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
         .with_state(state)
 }

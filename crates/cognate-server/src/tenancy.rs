@@ -302,10 +302,11 @@ pub async fn create_user(
         Some(tenant) => {
             join(state, tenant, user, Role::Member, true).await?;
             tracing::info!(tenant = %tenant.id, sub = %user.sub, "new user joined their tenant");
-            Ok(())
         }
-        None => state.store.create_user(user, keys).await,
+        None => state.store.create_user(user, keys).await?,
     }
+    crate::facts::user(user);
+    Ok(())
 }
 
 /// Sets the user's home tenant attributes to `tenant`'s.

@@ -257,6 +257,7 @@ pub struct Retention {
     put,
     path = "/v1/tenants/{tenant_id}/audit/retention",
     operation_id = "setAuditRetention",
+    extensions(("x-audit-action" = json!("audit.retention"))),
     tag = "audit",
     params(TenantPath),
     request_body = Retention,

@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::AppState;
-use crate::issue::{self, Rejection};
+use crate::audit::Actor;
+use crate::services::tokens::{self, Rejection};
 
 /// A caller proven to hold an active platform admin credential.
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ async fn platform_admin(state: &AppState, token: &str) -> Result<PlatformAdmin, 
 }
 
 async fn user_caller(state: &AppState, token: &str) -> Result<UserCaller, ApiError> {
-    let (pool, user, claims) = issue::verify_user_access(state, token).await.map_err(|e| match e {
+    let (pool, user, claims) = tokens::verify_user_access(state, token).await.map_err(|e| match e {
         Rejection::Fault(cause) => ApiError::internal(cause),
         _ => ApiError::unauthorized(true),
     })?;
@@ -128,11 +129,16 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>,
         return Ok(None);
     };
     // A JWT never contains ':'; an admin credential always does.
-    if token.contains(':') {
-        Ok(Some(Caller::Platform(platform_admin(state, &token).await?)))
+    let caller = if token.contains(':') {
+        let admin = platform_admin(state, &token).await?;
+        crate::facts::actor(Actor::Admin(admin.access_key_id.clone()));
+        Caller::Platform(admin)
     } else {
-        Ok(Some(Caller::User(Box::new(user_caller(state, &token).await?))))
-    }
+        let user = user_caller(state, &token).await?;
+        crate::facts::actor(Actor::User(user.user.sub.clone()));
+        Caller::User(Box::new(user))
+    };
+    Ok(Some(caller))
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -24,7 +24,7 @@ use super::extract::{Json, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
 use crate::tenancy::{domain_challenge as challenge, domain_challenge_hash as challenge_hash};
-use crate::{AppState, bootstrap, issue, tenancy};
+use crate::{AppState, bootstrap, tenancy};
 
 /// The DNS label under the domain that carries the verification TXT record.
 const RECORD_LABEL: &str = "_cognate";
@@ -184,6 +184,7 @@ async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Resul
     post,
     path = "/v1/tenants/{tenant_id}/domains",
     operation_id = "createDomain",
+    extensions(("x-audit-action" = json!("domain.add"))),
     tag = "domains",
     params(TenantPath),
     request_body = CreateDomain,
@@ -259,6 +260,7 @@ pub async fn list(
     patch,
     path = "/v1/tenants/{tenant_id}/domains/{domain}",
     operation_id = "updateDomain",
+    extensions(("x-audit-action" = json!("domain.update"))),
     tag = "domains",
     params(DomainPath),
     request_body = UpdateDomain,
@@ -289,6 +291,7 @@ pub async fn update(
     delete,
     path = "/v1/tenants/{tenant_id}/domains/{domain}",
     operation_id = "deleteDomain",
+    extensions(("x-audit-action" = json!("domain.remove"))),
     tag = "domains",
     params(DomainPath),
     responses(
@@ -319,6 +322,7 @@ pub async fn delete(
     post,
     path = "/v1/tenants/{tenant_id}/domains/{domain}/verify",
     operation_id = "verifyDomain",
+    extensions(("x-audit-action" = json!("domain.verify"))),
     tag = "domains",
     params(DomainPath),
     responses(
@@ -379,7 +383,7 @@ pub async fn discovery(
         tenant_id,
         tenant_name,
         client_id: client_id.to_string(),
-        issuer: issue::issuer(&state, &pool),
+        issuer: crate::services::tokens::issuer(&state, &pool),
         pool_id: pool.as_str().to_owned(),
         idp: "cognito",
     }))

@@ -24,6 +24,10 @@ pub struct ErrorDetail {
     message: String,
 }
 
+/// The code of an error answer, carried in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error answered by the `/v1` API.
 #[derive(Debug)]
 pub struct ApiError {
@@ -129,6 +133,8 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        // For the layers that report on the answer (the audit trail) without reading it.
+        resp.extensions_mut().insert(ErrorCode(self.code));
         if let Some(challenge) = self.challenge {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }

@@ -153,6 +153,7 @@ fn lifetime_ms(expires_in_seconds: i64) -> Result<i64, ApiError> {
     post,
     path = "/v1/tenants/{tenant_id}/invitations",
     operation_id = "createInvitation",
+    extensions(("x-audit-action" = json!("invitation.create"))),
     tag = "invitations",
     params(TenantPath),
     request_body = CreateInvitation,
@@ -247,6 +248,7 @@ pub async fn get(
     delete,
     path = "/v1/tenants/{tenant_id}/invitations/{id}",
     operation_id = "revokeInvitation",
+    extensions(("x-audit-action" = json!("invitation.revoke"))),
     tag = "invitations",
     params(InvitationPath),
     responses(
@@ -282,6 +284,7 @@ pub async fn revoke(
     post,
     path = "/v1/invitations/accept",
     operation_id = "acceptInvitation",
+    extensions(("x-audit-action" = json!("invitation.accept"))),
     tag = "invitations",
     request_body = AcceptInvitation,
     responses(

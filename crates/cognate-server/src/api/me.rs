@@ -3,19 +3,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use cognate_core::claims::SDK_SCOPE;
-use cognate_core::ids::ClientId;
-use cognate_core::tenant::{Role, TenantId, TenantStatus, Tier};
+use cognate_core::tenant::{Role, TenantStatus, Tier};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::AppState;
-use crate::issue::{self, Rejection};
-use crate::tenancy::{self, Refusal, Selection};
+use crate::services::tokens::{self, Rejection};
+use crate::tenancy;
 
 /// One of the caller's tenants, with their role there.
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,6 +108,7 @@ pub struct Switched {
     post,
     path = "/v1/me/switch-tenant",
     operation_id = "switchTenant",
+    extensions(("x-audit-action" = json!("session.switch_tenant"))),
     tag = "me",
     request_body = SwitchTenant,
     responses(
@@ -127,30 +125,20 @@ pub async fn switch_tenant(
     Json(req): Json<SwitchTenant>,
 ) -> Result<axum::Json<Switched>, ApiError> {
     let me = caller.user()?;
-    let refused = || ApiError::forbidden("You are not an active member of that tenant.");
-    let target = TenantId::parse(&req.tenant_id).ok_or_else(refused)?;
-    let active = tenancy::for_tenant(&state, &me.user, &target).await.map_err(|e| match e {
-        Refusal::NotMember => refused(),
-        Refusal::Suspended => ApiError::forbidden("The tenant is suspended."),
-        Refusal::Store(e) => e.into(),
-    })?;
-    // Whether the caller's session passed MFA: the family behind the access token says.
-    let family = match me.claims.get("origin_jti").and_then(Value::as_str) {
-        Some(id) => state.store.get_family(id).await?,
-        None => None,
-    };
-    let mfa = family.is_some_and(|f| f.mfa);
-    if active.requires_mfa() && !mfa {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "mfa_required",
-            "This tenant requires MFA; sign in to it again with MFA.",
-        ));
-    }
-    let client_id = ClientId::parse(&me.client_id).ok_or_else(|| ApiError::unauthorized(true))?;
-    let client = state.store.find_client(&client_id).await?.ok_or_else(|| ApiError::unauthorized(true))?;
-    state.store.touch_membership(&target, &me.user.sub, state.clock.now_millis()).await?;
-    let scope = me.claims.get("scope").and_then(Value::as_str).unwrap_or(SDK_SCOPE).to_owned();
+    let (active, issued) =
+        tokens::switch_session(&state, &me.user, &me.claims, &req.tenant_id).await.map_err(|e| match e {
+            Rejection::NotMember => ApiError::forbidden("You are not an active member of that tenant."),
+            Rejection::Suspended => ApiError::forbidden("The tenant is suspended."),
+            Rejection::MfaRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_required",
+                "This tenant requires MFA; sign in to it again with MFA.",
+            ),
+            Rejection::Fault(cause) => ApiError::internal(cause),
+            Rejection::Invalid | Rejection::Expired | Rejection::Revoked | Rejection::Disabled | Rejection::Reused => {
+                ApiError::unauthorized(true)
+            }
+        })?;
     let tenant = MyTenant {
         tenant_id: active.tenant.id.to_string(),
         name: active.tenant.name.clone(),
@@ -159,12 +147,6 @@ pub async fn switch_tenant(
         role: active.role,
         last_used_at: Some(state.clock.now_secs()),
     };
-    let selection = Selection::Managed(Some(active));
-    let issued =
-        issue::sign_in_with(&state, &client, &me.user, &selection, &scope, mfa).await.map_err(|e| match e {
-            Rejection::Fault(cause) => ApiError::internal(cause),
-            _ => refused(),
-        })?;
     Ok(axum::Json(Switched {
         access_token: issued.access_token,
         id_token: issued.id_token,

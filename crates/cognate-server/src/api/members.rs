@@ -120,6 +120,7 @@ pub async fn list(
     post,
     path = "/v1/tenants/{tenant_id}/members",
     operation_id = "addMember",
+    extensions(("x-audit-action" = json!("member.add"))),
     tag = "members",
     params(super::tenants::TenantPath),
     request_body = AddMember,
@@ -177,6 +178,7 @@ pub async fn get(
     patch,
     path = "/v1/tenants/{tenant_id}/members/{sub}",
     operation_id = "changeMemberRole",
+    extensions(("x-audit-action" = json!("member.role"))),
     tag = "members",
     params(MemberPath),
     request_body = ChangeRole,
@@ -206,6 +208,7 @@ pub async fn change_role(
     delete,
     path = "/v1/tenants/{tenant_id}/members/{sub}",
     operation_id = "removeMember",
+    extensions(("x-audit-action" = json!("member.remove"))),
     tag = "members",
     params(MemberPath),
     responses(

@@ -27,14 +27,15 @@ use crate::AppState;
 pub use auth::{Caller, PlatformAdmin};
 pub use error::ApiError;
 pub use extract::{Json, Query};
-pub use trail::record_mutations;
+pub use trail::AUDIT_ACTION;
 
 /// Routes of the `/v1` surface, and its OpenAPI document at `GET /v1/openapi.json`.
+/// Endpoints that declare an audit action are recorded ([`trail`]).
 ///
 /// Every endpoint is registered with `routes!`, which takes each handler's method and path
 /// from its `#[utoipa::path]` and adds the same operation to the document: add endpoints
 /// that way, never with a bare `.route()`, so none is served undocumented.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(tenants::create, tenants::list))
         .routes(routes!(tenants::get, tenants::update, tenants::delete))
@@ -64,12 +65,15 @@ pub fn routes() -> Router<AppState> {
         .routes(routes!(audit::list_platform))
         .routes(routes!(audit::export_platform))
         .split_for_parts();
+    let trail = trail::Trail { state: state.clone(), actions: std::sync::Arc::new(trail::Actions::of(&api)) };
     router
         .route("/v1/openapi.json", openapi::serve(&api))
         // Any other `/v1` path answers in the surface's error shape, not with an empty 404.
         .route("/v1", any(unknown_path))
         .route("/v1/{*rest}", any(unknown_path))
         .layer(axum::middleware::from_fn(extract::refuse_control_characters))
+        // Outermost, so refusals by the layers inside are recorded too.
+        .route_layer(axum::middleware::from_fn_with_state(trail, trail::record_mutations))
 }
 
 async fn unknown_path() -> ApiError {

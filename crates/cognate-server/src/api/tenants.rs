@@ -12,9 +12,9 @@ use super::auth::{Caller, Need, PlatformAdmin, tenant_not_found};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::{ListParams, Page};
+use crate::AppState;
 use crate::services::tenants;
 use crate::tenancy;
-use crate::{AppState, issue};
 
 /// Most domains accepted when creating a tenant.
 const MAX_CREATE_DOMAINS: usize = 20;
@@ -55,7 +55,7 @@ pub async fn view(state: &AppState, t: Tenant) -> Result<TenantView, ApiError> {
         tier: t.tier,
         status: t.status,
         placement: if t.tier.is_dedicated() { "dedicated" } else { "shared" },
-        issuer: issue::issuer(state, &t.pool_id),
+        issuer: crate::services::tokens::issuer(state, &t.pool_id),
         pool_id: t.pool_id.as_str().to_owned(),
         client_id: client_id.to_string(),
         mfa: t.mfa,
@@ -132,6 +132,7 @@ pub struct SetTier {
     post,
     path = "/v1/tenants",
     operation_id = "createTenant",
+    extensions(("x-audit-action" = json!("tenant.create"))),
     tag = "tenants",
     request_body = CreateTenant,
     responses(
@@ -217,6 +218,7 @@ pub async fn get(
     patch,
     path = "/v1/tenants/{tenant_id}",
     operation_id = "updateTenant",
+    extensions(("x-audit-action" = json!("tenant.update"))),
     tag = "tenants",
     params(TenantPath),
     request_body = UpdateTenant,
@@ -249,6 +251,7 @@ pub async fn update(
     post,
     path = "/v1/tenants/{tenant_id}/suspend",
     operation_id = "suspendTenant",
+    extensions(("x-audit-action" = json!("tenant.suspend"))),
     tag = "tenants",
     params(TenantPath),
     responses(
@@ -274,6 +277,7 @@ pub async fn suspend(
     post,
     path = "/v1/tenants/{tenant_id}/reactivate",
     operation_id = "reactivateTenant",
+    extensions(("x-audit-action" = json!("tenant.reactivate"))),
     tag = "tenants",
     params(TenantPath),
     responses(
@@ -299,6 +303,7 @@ pub async fn reactivate(
     delete,
     path = "/v1/tenants/{tenant_id}",
     operation_id = "deleteTenant",
+    extensions(("x-audit-action" = json!("tenant.delete"))),
     tag = "tenants",
     params(TenantPath),
     responses(
@@ -327,6 +332,7 @@ pub async fn delete(
     put,
     path = "/v1/tenants/{tenant_id}/tier",
     operation_id = "setTenantTier",
+    extensions(("x-audit-action" = json!("tenant.tier"))),
     tag = "tenants",
     params(TenantPath),
     request_body = SetTier,

@@ -1,52 +1,72 @@
 //! Records every `/v1` mutation in the audit trail: one event per request, in the chain of
 //! the tenant it concerns, with the actor, the action, its target and the outcome (the
-//! error code when refused). Request bodies are never read, so nothing secret (passwords,
-//! invitation tokens, API keys) can reach the trail; response bodies are read only to
-//! learn ids the path does not carry (a created tenant or key, an accepted invitation's
-//! tenant) and error codes.
+//! error code when refused).
+//!
+//! Each recorded endpoint names its action next to its route, in its `#[utoipa::path]`:
+//! `extensions(("x-audit-action" = json!("tenant.create")))`, published in the OpenAPI
+//! document too. Who acted and what was created come from the facts the acting code noted
+//! ([`crate::facts`]: the verified caller, a new tenant's id, an accepted invitation's
+//! tenant), the rest from the request's path; the error code from the error itself
+//! ([`ErrorCode`]). Neither request nor response bodies are read, and no token is decoded,
+//! so nothing secret (passwords, invitation tokens, API keys) can reach the trail.
 
-use axum::body::Body;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use axum::response::Response;
+use utoipa::openapi::OpenApi;
 
+use super::error::ErrorCode;
 use crate::AppState;
-use crate::audit::{Actor, Entry, Origin, bearer_actor};
+use crate::audit::{Actor, Entry, Origin};
 
-/// Response bodies read for the record are at most this long (they are small JSON).
-const MAX_READ: usize = 256 * 1024;
+/// The OpenAPI extension that names an endpoint's audit action.
+pub const AUDIT_ACTION: &str = "x-audit-action";
 
-/// The audit action of a `/v1` mutation, by method and route; `None` for requests that
-/// are not recorded (reads, and the high-volume service calls verify and usage).
-fn action(method: &Method, route: &str) -> Option<&'static str> {
-    let m = method.as_str();
-    Some(match (m, route) {
-        ("POST", "/v1/tenants") => "tenant.create",
-        ("PATCH", "/v1/tenants/{tenant_id}") => "tenant.update",
-        ("DELETE", "/v1/tenants/{tenant_id}") => "tenant.delete",
-        ("POST", "/v1/tenants/{tenant_id}/suspend") => "tenant.suspend",
-        ("POST", "/v1/tenants/{tenant_id}/reactivate") => "tenant.reactivate",
-        ("PUT", "/v1/tenants/{tenant_id}/tier") => "tenant.tier",
-        ("POST", "/v1/tenants/{tenant_id}/domains") => "domain.add",
-        ("PATCH", "/v1/tenants/{tenant_id}/domains/{domain}") => "domain.update",
-        ("DELETE", "/v1/tenants/{tenant_id}/domains/{domain}") => "domain.remove",
-        ("POST", "/v1/tenants/{tenant_id}/domains/{domain}/verify") => "domain.verify",
-        ("POST", "/v1/tenants/{tenant_id}/members") => "member.add",
-        ("PATCH", "/v1/tenants/{tenant_id}/members/{sub}") => "member.role",
-        ("DELETE", "/v1/tenants/{tenant_id}/members/{sub}") => "member.remove",
-        ("POST", "/v1/tenants/{tenant_id}/invitations") => "invitation.create",
-        ("DELETE", "/v1/tenants/{tenant_id}/invitations/{id}") => "invitation.revoke",
-        ("POST", "/v1/invitations/accept") => "invitation.accept",
-        ("POST", "/v1/me/switch-tenant") => "session.switch_tenant",
-        ("POST", "/v1/tenants/{tenant_id}/api-keys") => "api_key.create",
-        ("PATCH", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}") => "api_key.update",
-        ("DELETE", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}") => "api_key.revoke",
-        ("POST", "/v1/tenants/{tenant_id}/api-keys/{api_key_id}/rotate") => "api_key.rotate",
-        ("PUT", "/v1/tenants/{tenant_id}/audit/retention") => "audit.retention",
-        _ => return None,
-    })
+/// The audit action of each recorded endpoint, by method and route, as the endpoints
+/// declare them.
+#[derive(Debug, Clone, Default)]
+pub struct Actions(HashMap<(Method, String), String>);
+
+impl Actions {
+    /// Collects the actions the document's operations declare.
+    pub fn of(api: &OpenApi) -> Self {
+        let mut out = HashMap::new();
+        for (path, item) in &api.paths.paths {
+            let operations = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, op) in operations {
+                let action = op
+                    .as_ref()
+                    .and_then(|op| op.extensions.as_ref())
+                    .and_then(|ext| ext.get(AUDIT_ACTION))
+                    .and_then(serde_json::Value::as_str);
+                if let Some(action) = action {
+                    out.insert((method, path.clone()), action.to_owned());
+                }
+            }
+        }
+        Self(out)
+    }
+
+    fn get(&self, method: &Method, route: &str) -> Option<&str> {
+        self.0.get(&(method.clone(), route.to_owned())).map(String::as_str)
+    }
+}
+
+/// What the recording middleware needs.
+#[derive(Clone)]
+pub struct Trail {
+    pub state: AppState,
+    pub actions: Arc<Actions>,
 }
 
 /// The path's parameters by name, read by aligning the path with its route.
@@ -63,57 +83,53 @@ fn params<'a>(route: &'a str, path: &'a str) -> Vec<(&'a str, String)> {
         .collect()
 }
 
-/// Records the request if it is a `/v1` mutation.
-pub async fn record_mutations(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Records the request if its endpoint declares an audit action.
+pub async fn record_mutations(State(trail): State<Trail>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
-    let Some((route, action)) = route.and_then(|r| action(request.method(), &r).map(|a| (r, a))) else {
+    let Some((route, action)) =
+        route.and_then(|r| trail.actions.get(request.method(), &r).map(|a| (r.clone(), a.to_owned())))
+    else {
         return next.run(request).await;
     };
+    let state = &trail.state;
     let path = request.uri().path().to_owned();
     let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
     let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ip = crate::net::client_ip(&state.settings.trusted_proxies, peer, request.headers());
     let origin = Origin::from_request(ip, request.headers(), &request_id);
-    let claimed = bearer_actor(request.headers());
 
-    let mut response = next.run(request).await;
+    let (mut response, facts) = crate::facts::collect(next.run(request)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
     let status = response.status();
     let success = status.is_success();
-    let needs_body = !success || matches!(action, "tenant.create" | "invitation.accept" | "session.switch_tenant");
-    let (response, body) = if needs_body { read_json(response).await } else { (response, Value::Null) };
 
     let params = params(&route, &path);
-    let param = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-    let text = |v: &Value| v.as_str().map(str::to_owned);
-    let tenant = param("tenant_id").or_else(|| match action {
-        "tenant.create" => text(&body["id"]),
-        "invitation.accept" => text(&body["tenantId"]),
-        "session.switch_tenant" => text(&body["tenant"]["tenantId"]),
-        _ => None,
+    let tenant = params
+        .iter()
+        .find(|(n, _)| *n == "tenant_id")
+        .map(|(_, v)| v.clone())
+        .or_else(|| facts.tenant.clone().flatten());
+    let target = facts.target.clone().or_else(|| {
+        params.iter().rev().find(|(n, _)| *n != "tenant_id").map(|(_, v)| v.clone()).or_else(|| tenant.clone())
     });
-    let target = match action {
-        "tenant.create" => text(&body["id"]),
-        "invitation.accept" => text(&body["sub"]),
-        _ => params
-            .iter()
-            .rev()
-            .find(|(n, _)| *n != "tenant_id")
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| tenant.clone()),
-    };
     // A refused credential proves nothing about who sent it.
-    let actor = if status == axum::http::StatusCode::UNAUTHORIZED { Actor::Anonymous } else { claimed };
-    let reason = (!success).then(|| text(&body["error"]["code"]).unwrap_or_else(|| status.as_u16().to_string()));
+    let actor = match facts.actor {
+        Some(actor) if status != StatusCode::UNAUTHORIZED => actor,
+        _ => Actor::Anonymous,
+    };
+    let reason = (!success).then(|| match response.extensions().get::<ErrorCode>() {
+        Some(ErrorCode(code)) => (*code).to_owned(),
+        None => status.as_u16().to_string(),
+    });
     state.audit.record(
-        &state,
+        state,
         Entry {
             tenant: tenant.as_deref(),
             pool_id: None,
             actor: &actor,
-            action,
+            action: &action,
             target: target.as_deref(),
             success,
             reason: reason.as_deref(),
@@ -121,21 +137,6 @@ pub async fn record_mutations(State(state): State<AppState>, request: Request, n
         },
     );
     response
-}
-
-/// Reads a (small, JSON) response body and rebuilds the response around it.
-async fn read_json(response: Response) -> (Response, Value) {
-    let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, MAX_READ).await {
-        Ok(bytes) => {
-            let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            (Response::from_parts(parts, Body::from(bytes)), value)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not read a /v1 response for the audit trail");
-            (super::error::ApiError::internal(e).into_response(), Value::Null)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -147,8 +148,5 @@ mod tests {
         let p = params("/v1/tenants/{tenant_id}/members/{sub}", "/v1/tenants/acme/members/abc");
         assert_eq!(p, [("tenant_id", "acme".to_owned()), ("sub", "abc".to_owned())]);
         assert_eq!(params("/v1/tenants/{tenant_id}", "/v1/tenants/%61cme")[0].1, "acme");
-        assert_eq!(action(&Method::GET, "/v1/tenants/{tenant_id}"), None);
-        assert_eq!(action(&Method::POST, "/v1/api-keys/verify"), None);
-        assert_eq!(action(&Method::DELETE, "/v1/tenants/{tenant_id}/members/{sub}"), Some("member.remove"));
     }
 }

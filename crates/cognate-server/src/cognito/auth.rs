@@ -10,7 +10,6 @@ use cognate_core::crypto::constant_time_eq;
 use cognate_core::ids::ClientId;
 use cognate_core::mfa::SOFTWARE_TOKEN_MFA;
 use cognate_core::pool::UserPool;
-use cognate_core::token::refresh_token_hash;
 use cognate_core::user::User;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,10 +17,11 @@ use serde_json::{Value, json};
 use super::input::{load_pool, parse};
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
-use crate::AppState;
-use crate::issue::{self, Rejection};
+use crate::services::clients::{self, ClientError};
 use crate::services::sign_in::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
-use crate::tenancy::Refusal;
+use crate::services::tokens::{self, Rejection};
+use crate::tenancy::{Refusal, TENANT_ID_ATTR};
+use crate::{AppState, facts};
 
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
@@ -61,11 +61,13 @@ pub(super) async fn load_client(state: &AppState, id: &str) -> Result<AppClient,
     let client_id = ClientId::parse(id).ok_or_else(|| {
         CognitoError::invalid("1 validation error detected: Value at 'clientId' failed to satisfy constraint")
     })?;
-    state
-        .store
-        .find_client(&client_id)
-        .await?
-        .ok_or_else(|| CognitoError::not_found(format!("User pool client {id} does not exist.")))
+    clients::find(state, &client_id).await.map_err(|e| match e {
+        ClientError::Store(e) => e.into(),
+        ClientError::Fault(cause) => CognitoError::internal(cause),
+        ClientError::NotFound | ClientError::BadCredentials => {
+            CognitoError::not_found(format!("User pool client {id} does not exist."))
+        }
+    })
 }
 
 /// The client's secret in the clear, if it has one.
@@ -191,23 +193,14 @@ async fn refresh_sign_in(
 ) -> OpResult {
     if client.secret_sealed.is_some() {
         // The hash is over the username; find it from the token's family first.
-        let (_, family) = state
-            .store
-            .get_refresh_token(&refresh_token_hash(token))
-            .await?
-            .ok_or_else(|| not_authorized("Invalid Refresh Token"))?;
-        let user = state.store.get_user_by_sub(&family.pool_id, &family.sub).await?;
-        let mut names: Vec<&str> = vec![family.sub.as_str()];
-        if let Some(u) = &user {
-            names.push(u.username.as_str());
-        }
-        if let Some(u) = username {
-            names.push(u.as_str());
-        }
+        let mut names =
+            tokens::refresh_token_names(state, token).await?.ok_or_else(|| not_authorized("Invalid Refresh Token"))?;
+        names.extend(username.cloned());
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         check_secret_hash(state, client, secret_hash, &names)?;
     }
     let (_, issued) =
-        issue::refresh(state, client, token, SDK_SCOPE, switch_to).await.map_err(|e| rejection(e, "Refresh Token"))?;
+        tokens::refresh(state, client, token, SDK_SCOPE, switch_to).await.map_err(|e| rejection(e, "Refresh Token"))?;
     Ok(json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}}))
 }
 
@@ -355,7 +348,7 @@ async fn get_tokens_from_refresh_token(state: &AppState, input: Value) -> OpResu
     if !refresh_allowed(&client) {
         return Err(CognitoError::invalid("REFRESH_TOKEN_AUTH flow not enabled for this client"));
     }
-    let (_, issued) = issue::refresh(state, &client, &req.refresh_token, SDK_SCOPE, None)
+    let (_, issued) = tokens::refresh(state, &client, &req.refresh_token, SDK_SCOPE, None)
         .await
         .map_err(|e| rejection(e, "Refresh Token"))?;
     Ok(json!({"AuthenticationResult": issued.authentication_result()}))
@@ -374,27 +367,8 @@ async fn revoke_token(state: &AppState, input: Value) -> OpResult {
     let req: RevokeInput = parse(input)?;
     let client = load_client(state, &req.client_id).await?;
     check_client_secret(state, &client, req.client_secret.as_deref())?;
-    if !client.settings.enable_token_revocation {
-        return Err(CognitoError::new(
-            "UnsupportedOperationException",
-            "Token revocation is not enabled for this client.",
-        ));
-    }
-    if req.token.contains('.') {
-        return Err(CognitoError::new("UnsupportedTokenTypeException", "Only refresh tokens can be revoked."));
-    }
-    match state.store.get_refresh_token(&refresh_token_hash(&req.token)).await? {
-        Some((_, family)) if family.client_id != client.id.as_str() => {
-            Err(CognitoError::new("UnauthorizedException", "The token was not issued to this client."))
-        }
-        Some((_, family)) => {
-            state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await?;
-            tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked");
-            Ok(json!({}))
-        }
-        // RFC 7009: revoking an unknown token is not an error.
-        None => Ok(json!({})),
-    }
+    tokens::revoke_refresh_token(state, &client, &req.token).await?;
+    Ok(json!({}))
 }
 
 #[derive(Deserialize)]
@@ -405,9 +379,10 @@ struct AccessTokenInput {
 
 async fn global_sign_out(state: &AppState, input: Value) -> OpResult {
     let req: AccessTokenInput = parse(input)?;
-    let (pool, user, _) =
-        issue::verify_user_access(state, &req.access_token).await.map_err(|e| rejection(e, "Access Token"))?;
-    state.store.sign_out_user(&pool.id, &user.sub, state.clock.now_millis()).await?;
+    let (_, user, claims) =
+        tokens::verify_user_access(state, &req.access_token).await.map_err(|e| rejection(e, "Access Token"))?;
+    facts::tenant(claims.get(TENANT_ID_ATTR).and_then(Value::as_str));
+    tokens::sign_out_everywhere(state, &user).await?;
     Ok(json!({}))
 }
 
@@ -422,7 +397,7 @@ async fn admin_global_sign_out(state: &AppState, input: Value) -> OpResult {
     let req: AdminSignOutInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let user = find_user(state, &pool, &req.username).await?;
-    state.store.sign_out_user(&pool.id, &user.sub, state.clock.now_millis()).await?;
+    tokens::sign_out_everywhere(state, &user).await?;
     Ok(json!({}))
 }
 
@@ -430,10 +405,11 @@ async fn admin_global_sign_out(state: &AppState, input: Value) -> OpResult {
 /// for self-service operations.
 pub(super) async fn token_user(state: &AppState, access_token: &str) -> Result<(UserPool, User, Value), CognitoError> {
     let (pool, user, claims) =
-        issue::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
+        tokens::verify_user_access(state, access_token).await.map_err(|e| rejection(e, "Access Token"))?;
     let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
     if !scopes.split(' ').any(|s| s == SDK_SCOPE) {
         return Err(not_authorized("Access Token does not have required scopes"));
     }
+    facts::tenant(claims.get(TENANT_ID_ATTR).and_then(Value::as_str));
     Ok((pool, user, claims))
 }

@@ -1,12 +1,8 @@
 //! App client operations.
 
-use std::collections::HashMap;
-
-use cognate_core::StoreError;
 use cognate_core::client::{AppClient, ClientSettings, unit_seconds, valid_client_name};
-use cognate_core::ids::{self, ClientId};
+use cognate_core::ids::ClientId;
 use cognate_core::pool::UserPool;
-use cognate_core::resource_server::ResourceServer;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -15,6 +11,8 @@ use super::input::{
 };
 use super::{CognitoError, OpResult};
 use crate::AppState;
+use crate::services::clients::{self, ClientError};
+use crate::services::resource_servers;
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -62,8 +60,15 @@ fn parse_client_id(id: &str) -> Result<ClientId, CognitoError> {
     })
 }
 
-fn client_not_found(id: &str) -> CognitoError {
-    CognitoError::not_found(format!("User pool client {id} does not exist."))
+/// Cognito's exception for a refusal about client `id`.
+fn refused(e: ClientError, id: &str) -> CognitoError {
+    match e {
+        ClientError::NotFound | ClientError::BadCredentials => {
+            CognitoError::not_found(format!("User pool client {id} does not exist."))
+        }
+        ClientError::Fault(cause) => CognitoError::internal(format!("client {id}: {cause}")),
+        ClientError::Store(e) => e.into(),
+    }
 }
 
 /// `secs` expressed in `unit`, at least 1; an unknown unit is left for `validate` to refuse.
@@ -141,42 +146,14 @@ async fn check_settings(
         return Err(CognitoError::invalid(format!("Invalid write attributes specified while {action} a client")));
     }
 
-    let mut servers: HashMap<String, Option<ResourceServer>> = HashMap::new();
+    let mut defined = resource_servers::Scopes::of(state, &pool.id);
     for scope in &s.allowed_oauth_scopes {
-        if STANDARD_SCOPES.contains(&scope.as_str()) || custom_scope_exists(state, pool, scope, &mut servers).await? {
+        if STANDARD_SCOPES.contains(&scope.as_str()) || defined.defines(scope).await? {
             continue;
         }
         return Err(CognitoError::new("ScopeDoesNotExistException", format!("Invalid scope requested: {scope}")));
     }
     Ok(())
-}
-
-/// Whether `scope` is `{identifier}/{name}` of a resource server in the pool. Identifiers
-/// may themselves contain `/` (they are often URLs), so every split point is tried.
-async fn custom_scope_exists(
-    state: &AppState,
-    pool: &UserPool,
-    scope: &str,
-    servers: &mut HashMap<String, Option<ResourceServer>>,
-) -> Result<bool, CognitoError> {
-    for (at, _) in scope.match_indices('/') {
-        let (identifier, name) = (&scope[..at], &scope[at + 1..]);
-        if identifier.is_empty() || name.is_empty() {
-            continue;
-        }
-        if !servers.contains_key(identifier) {
-            let rs = state.store.get_resource_server(&pool.id, identifier).await?;
-            servers.insert(identifier.to_owned(), rs);
-        }
-        let found = servers
-            .get(identifier)
-            .and_then(Option::as_ref)
-            .is_some_and(|rs| rs.scopes.iter().any(|s| s.scope_name == name));
-        if found {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 async fn create(state: &AppState, mut input: Value) -> OpResult {
@@ -188,23 +165,7 @@ async fn create(state: &AppState, mut input: Value) -> OpResult {
     let pool = load_pool(state, &pool_id).await?;
     check_settings(state, &pool, &settings, generate_secret, true).await?;
 
-    let rng = state.rng.as_ref();
-    let secret_sealed = generate_secret.then(|| {
-        let secret = ids::generate_client_secret(rng);
-        state.master_key.seal(rng, cognate_core::client::SECRET_LABEL, secret.as_bytes())
-    });
-    let now = state.clock.now_millis();
-    let client = AppClient {
-        pool_id: pool.id.clone(),
-        id: ClientId::generate(rng),
-        name,
-        secret_sealed,
-        settings,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.create_client(&client).await?;
-    tracing::info!(pool = %pool.id, client = %client.id, "app client created");
+    let client = clients::create(state, &pool.id, name, settings, generate_secret).await.map_err(|e| refused(e, ""))?;
     Ok(json!({"UserPoolClient": client_type(state, &client)?}))
 }
 
@@ -217,7 +178,7 @@ struct ClientRef {
 
 async fn load_client(state: &AppState, pool: &UserPool, id: &str) -> Result<AppClient, CognitoError> {
     let client_id = parse_client_id(id)?;
-    state.store.get_client(&pool.id, &client_id).await?.ok_or_else(|| client_not_found(id))
+    clients::get(state, &pool.id, &client_id).await.map_err(|e| refused(e, id))
 }
 
 async fn describe(state: &AppState, input: Value) -> OpResult {
@@ -246,7 +207,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     let scope = format!("clients:{}", pool.id);
     let page = page_request(req.max_results, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
-    let rows = state.store.list_clients(&pool.id, &page).await?;
+    let rows = clients::list(state, &pool.id, &page).await.map_err(|e| refused(e, ""))?;
     let (rows, next) = finish_page(rows, &page, &scope, |c| c.id.to_string());
     let clients: Vec<Value> =
         rows.iter().map(|c| json!({"ClientId": c.id, "UserPoolId": c.pool_id, "ClientName": c.name})).collect();
@@ -275,11 +236,7 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
     }
     client.settings = settings;
     client.updated_at = state.clock.now_millis();
-    match state.store.update_client(&client).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(client_not_found(&client_id)),
-        Err(e) => return Err(e.into()),
-    }
+    clients::update(state, &client).await.map_err(|e| refused(e, &client_id))?;
     Ok(json!({"UserPoolClient": client_type(state, &client)?}))
 }
 
@@ -287,12 +244,7 @@ async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: ClientRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let client_id = parse_client_id(&req.client_id)?;
-    match state.store.delete_client(&pool.id, &client_id).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(client_not_found(&req.client_id)),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(pool = %pool.id, client = %client_id, "app client deleted");
+    clients::delete(state, &pool.id, &client_id).await.map_err(|e| refused(e, &req.client_id))?;
     Ok(json!({}))
 }
 
@@ -307,12 +259,7 @@ fn client_type(state: &AppState, client: &AppClient) -> Result<Value, CognitoErr
     out.insert("UserPoolId".into(), json!(client.pool_id));
     out.insert("ClientName".into(), json!(client.name));
     out.insert("ClientId".into(), json!(client.id));
-    if let Some(sealed) = &client.secret_sealed {
-        let secret = state
-            .master_key
-            .open(cognate_core::client::SECRET_LABEL, sealed)
-            .map_err(|e| CognitoError::internal(format!("client {} secret: {e}", client.id)))?;
-        let secret = String::from_utf8(secret).map_err(CognitoError::internal)?;
+    if let Some(secret) = clients::secret(state, client).map_err(|e| refused(e, client.id.as_str()))? {
         out.insert("ClientSecret".into(), json!(secret));
     }
     out.insert("LastModifiedDate".into(), epoch(client.updated_at));

@@ -154,3 +154,52 @@ impl From<crate::services::accounts::AccountError> for CognitoError {
         }
     }
 }
+
+impl From<crate::services::tokens::RevokeError> for CognitoError {
+    /// RevokeToken's exceptions.
+    fn from(e: crate::services::tokens::RevokeError) -> Self {
+        use crate::services::tokens::RevokeError as E;
+        match e {
+            E::NotEnabled => {
+                Self::new("UnsupportedOperationException", "Token revocation is not enabled for this client.")
+            }
+            E::NotRefreshToken => Self::new("UnsupportedTokenTypeException", "Only refresh tokens can be revoked."),
+            E::OtherClient => Self::new("UnauthorizedException", "The token was not issued to this client."),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::services::groups::GroupError> for CognitoError {
+    /// Cognito's exception for each way a group operation refuses.
+    fn from(e: crate::services::groups::GroupError) -> Self {
+        use crate::services::groups::GroupError as E;
+        match e {
+            E::NotFound => Self::not_found("Group not found."),
+            E::UserNotFound => Self::user_not_found(),
+            E::Exists(name) => {
+                Self::new("GroupExistsException", format!("A group with the name {name} already exists."))
+            }
+            E::Reserved(name) => Self::invalid(format!(
+                "{name} mirrors a tenant role and is managed by Cognate's tenancy API (/v1); it cannot be changed here."
+            )),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::services::pools::PoolError> for CognitoError {
+    /// Cognito's exception for each way a pool operation refuses.
+    fn from(e: crate::services::pools::PoolError) -> Self {
+        use crate::services::pools::PoolError as E;
+        match e {
+            E::NotFound(id) => Self::not_found(format!("User pool {id} does not exist.")),
+            E::Managed(placement) => super::pools::managed_pool(&placement, "be deleted"),
+            E::DeletionProtected => Self::invalid(
+                "The user pool cannot be deleted because deletion protection is activated. \
+                 Deletion protection must be inactivated first.",
+            ),
+            E::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,8 +1,6 @@
 //! Group operations and group membership.
 
-use cognate_core::StoreError;
 use cognate_core::group::{Group, valid_group_name};
-use cognate_core::pool::UserPool;
 use cognate_core::user::username_key;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -10,7 +8,8 @@ use serde_json::{Map, Value, json};
 use super::input::{epoch, finish_page, list_response, load_pool, page_request, parse, user_type};
 use super::users::find_user;
 use super::{CognitoError, OpResult};
-use crate::{AppState, tenancy};
+use crate::AppState;
+use crate::services::groups;
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -31,25 +30,6 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
 const MAX_PAGE: u32 = 60;
 /// Longest group description Cognito accepts, in characters.
 const MAX_DESCRIPTION: usize = 2048;
-
-fn group_not_found() -> CognitoError {
-    CognitoError::not_found("Group not found.")
-}
-
-/// In a pool managed by the tenancy control plane, the role groups `{tenantId}-{role}`
-/// mirror memberships and only `/v1` changes them.
-async fn refuse_role_group(state: &AppState, pool: &UserPool, name: &str) -> Result<(), CognitoError> {
-    if tenancy::is_role_group(name) && tenancy::placement(state, &pool.id).await?.is_some() {
-        return Err(CognitoError::invalid(format!(
-            "{name} mirrors a tenant role and is managed by Cognate's tenancy API (/v1); it cannot be changed here."
-        )));
-    }
-    Ok(())
-}
-
-async fn load_group(state: &AppState, pool: &UserPool, name: &str) -> Result<Group, CognitoError> {
-    state.store.get_group(&pool.id, name).await?.ok_or_else(group_not_found)
-}
 
 /// Checks the members CreateGroup and UpdateGroup share.
 fn check_details(
@@ -105,28 +85,8 @@ async fn create(state: &AppState, input: Value) -> OpResult {
     }
     check_details(req.description.as_deref(), req.role_arn.as_deref(), req.precedence)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    refuse_role_group(state, &pool, &req.group_name).await?;
-    let now = state.clock.now_millis();
-    let group = Group {
-        pool_id: pool.id.clone(),
-        name: req.group_name,
-        description: req.description,
-        role_arn: req.role_arn,
-        precedence: req.precedence,
-        created_at: now,
-        updated_at: now,
-    };
-    match state.store.create_group(&group).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(CognitoError::new(
-                "GroupExistsException",
-                format!("A group with the name {} already exists.", group.name),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(pool = %pool.id, group = %group.name, "group created");
+    let details = groups::Details { description: req.description, role_arn: req.role_arn, precedence: req.precedence };
+    let group = groups::create(state, &pool, req.group_name, details).await?;
     Ok(json!({"Group": group_type(&group)}))
 }
 
@@ -140,7 +100,7 @@ struct GroupRef {
 async fn get(state: &AppState, input: Value) -> OpResult {
     let req: GroupRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    let group = load_group(state, &pool, &req.group_name).await?;
+    let group = groups::get(state, &pool, &req.group_name).await?;
     Ok(json!({"Group": group_type(&group)}))
 }
 
@@ -157,7 +117,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     let scope = format!("groups:{}", pool.id);
     let page = page_request(req.limit, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
-    let rows = state.store.list_groups(&pool.id, &page).await?;
+    let rows = groups::list(state, &pool, &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |g| g.name.clone());
     Ok(groups_page(&rows, next))
 }
@@ -177,36 +137,15 @@ async fn update(state: &AppState, input: Value) -> OpResult {
     let req: UpdateInput = parse(input)?;
     check_details(req.description.as_deref(), req.role_arn.as_deref(), req.precedence)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    refuse_role_group(state, &pool, &req.group_name).await?;
-    let mut group = load_group(state, &pool, &req.group_name).await?;
-    if req.description.is_some() {
-        group.description = req.description;
-    }
-    if req.role_arn.is_some() {
-        group.role_arn = req.role_arn;
-    }
-    if req.precedence.is_some() {
-        group.precedence = req.precedence;
-    }
-    group.updated_at = state.clock.now_millis();
-    match state.store.update_group(&group).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(group_not_found()),
-        Err(e) => return Err(e.into()),
-    }
+    let patch = groups::Details { description: req.description, role_arn: req.role_arn, precedence: req.precedence };
+    let group = groups::update(state, &pool, &req.group_name, patch).await?;
     Ok(json!({"Group": group_type(&group)}))
 }
 
 async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: GroupRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    refuse_role_group(state, &pool, &req.group_name).await?;
-    match state.store.delete_group(&pool.id, &req.group_name).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(group_not_found()),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(pool = %pool.id, group = %req.group_name, "group deleted");
+    groups::delete(state, &pool, &req.group_name).await?;
     Ok(json!({}))
 }
 
@@ -221,24 +160,14 @@ struct MembershipInput {
 async fn add_user(state: &AppState, input: Value) -> OpResult {
     let req: MembershipInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    refuse_role_group(state, &pool, &req.group_name).await?;
-    let user = find_user(state, &pool, &req.username).await?;
-    let group = load_group(state, &pool, &req.group_name).await?;
-    match state.store.add_user_to_group(&pool.id, &group.name, &user.sub).await {
-        Ok(()) => Ok(json!({})),
-        // The group (or the user) went away between the lookups and the insert.
-        Err(StoreError::NotFound(_)) => Err(group_not_found()),
-        Err(e) => Err(e.into()),
-    }
+    groups::add_member(state, &pool, &req.group_name, &req.username).await?;
+    Ok(json!({}))
 }
 
 async fn remove_user(state: &AppState, input: Value) -> OpResult {
     let req: MembershipInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    refuse_role_group(state, &pool, &req.group_name).await?;
-    let user = find_user(state, &pool, &req.username).await?;
-    let group = load_group(state, &pool, &req.group_name).await?;
-    state.store.remove_user_from_group(&pool.id, &group.name, &user.sub).await?;
+    groups::remove_member(state, &pool, &req.group_name, &req.username).await?;
     Ok(json!({}))
 }
 
@@ -257,7 +186,7 @@ async fn list_for_user(state: &AppState, input: Value) -> OpResult {
     let user = find_user(state, &pool, &req.username).await?;
     let scope = format!("user-groups:{}:{}", pool.id, user.sub);
     let page = page_request(req.limit, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
-    let rows = state.store.list_groups_for_user(&pool.id, &user.sub, &page).await?;
+    let rows = groups::of_user(state, &user, &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |g| g.name.clone());
     Ok(groups_page(&rows, next))
 }
@@ -274,10 +203,10 @@ struct ListUsersInput {
 async fn list_users(state: &AppState, input: Value) -> OpResult {
     let req: ListUsersInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    let group = load_group(state, &pool, &req.group_name).await?;
+    let group = groups::get(state, &pool, &req.group_name).await?;
     let scope = format!("group-users:{}:{}", pool.id, group.name);
     let page = page_request(req.limit, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
-    let rows = state.store.list_users_in_group(&pool.id, &group.name, &page).await?;
+    let rows = groups::members(state, &group, &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |u| username_key(&pool.settings, &u.username));
     Ok(list_response("Users", rows.iter().map(|u| user_type(u, None)).collect(), "NextToken", next))
 }

@@ -63,19 +63,19 @@ pub(super) fn epoch(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
-/// Looks up a pool by the id a client sent.
-pub(super) async fn load_pool(state: &AppState, id: &str) -> Result<UserPool, CognitoError> {
-    let pool_id = PoolId::parse(id).ok_or_else(|| {
+/// Parses the pool id a client sent.
+pub(super) fn pool_id(id: &str) -> Result<PoolId, CognitoError> {
+    PoolId::parse(id).ok_or_else(|| {
         CognitoError::invalid(format!(
             "1 validation error detected: Value '{id}' at 'userPoolId' failed to satisfy constraint: \
              Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+"
         ))
-    })?;
-    state
-        .store
-        .get_pool(&pool_id)
-        .await?
-        .ok_or_else(|| CognitoError::not_found(format!("User pool {id} does not exist.")))
+    })
+}
+
+/// Looks up a pool by the id a client sent.
+pub(super) async fn load_pool(state: &AppState, id: &str) -> Result<UserPool, CognitoError> {
+    Ok(crate::services::pools::get(state, &pool_id(id)?).await?)
 }
 
 /// Builds a page request from a client's page size and token. `scope` binds tokens to one

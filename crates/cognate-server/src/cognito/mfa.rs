@@ -7,9 +7,7 @@
 //! SetUserPoolMfaConfig keeps and echoes their configuration (so tools that round-trip it
 //! see no loss) but never turns them on, and a user cannot enable them.
 
-use cognate_core::StoreError;
 use cognate_core::client::AppClient;
-use cognate_core::ids::ClientId;
 use cognate_core::mfa::UserMfa;
 use cognate_core::pool::UserPool;
 use cognate_core::totp;
@@ -22,7 +20,8 @@ use super::input::{load_pool, parse};
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
-use crate::services::sign_in::{Session, SignInError, Throttle, open_totp_secret};
+use crate::services::sign_in::{self, Session, SignInError, Throttle, open_totp_secret};
+use crate::services::{pools, tokens};
 use crate::tenancy::SOFTWARE_TOKEN_MFA_CONFIGURATION;
 
 fn invalid_session() -> CognitoError {
@@ -62,20 +61,11 @@ async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&s
     match (access_token, session) {
         (Some(token), None) => {
             let (_, user, claims) = token_user(state, token).await?;
-            let family = match claims.get("origin_jti").and_then(Value::as_str) {
-                Some(id) => state.store.get_family(id).await?,
-                None => None,
-            };
-            Ok(Caller { user, setup: None, mfa_session: family.is_some_and(|f| f.mfa) })
+            let mfa_session = tokens::passed_mfa(state, &claims).await?;
+            Ok(Caller { user, setup: None, mfa_session })
         }
         (None, Some(sealed)) => {
-            let session = Session::open_setup(state, sealed)?;
-            let client_id = ClientId::parse(&session.client).ok_or_else(invalid_session)?;
-            let client = state.store.find_client(&client_id).await?.ok_or_else(invalid_session)?;
-            let user = state.store.get_user_by_sub(&client.pool_id, &session.sub).await?.ok_or_else(invalid_session)?;
-            if session.pool != user.pool_id.as_str() || !user.enabled {
-                return Err(invalid_session());
-            }
+            let (session, client, user) = sign_in::open_setup_session(state, sealed).await?;
             Ok(Caller { user, setup: Some((session, client)), mfa_session: false })
         }
         _ => Err(CognitoError::invalid("Provide either an AccessToken or a Session, not both.")),
@@ -323,30 +313,25 @@ async fn set_pool_config(state: &AppState, mut input: Value) -> OpResult {
     {
         return Err(CognitoError::invalid("SoftwareTokenMfaConfiguration.Enabled must be a boolean."));
     }
-    for attempt in 0..3 {
-        let mut pool = load_pool(state, &id).await?;
+    let id = super::input::pool_id(&id)?;
+    let pool = pools::change(state, &id, |pool, _| {
         if let Some(m) = &mfa_configuration {
             pool.settings.mfa_configuration = m.clone();
         }
         for (key, value) in &updates {
             pool.settings.extra.insert((*key).to_owned(), value.clone());
         }
-        let config = pool_config(&pool);
-        if pool.settings.mfa_configuration != "OFF" && config[SOFTWARE_TOKEN_MFA_CONFIGURATION]["Enabled"] != true {
+        if pool.settings.mfa_configuration != "OFF"
+            && pool_config(pool)[SOFTWARE_TOKEN_MFA_CONFIGURATION]["Enabled"] != true
+        {
             return Err(CognitoError::invalid(format!(
                 "MfaConfiguration {} needs SoftwareTokenMfaConfiguration enabled. {NO_SMS}",
                 pool.settings.mfa_configuration
             )));
         }
-        pool.updated_at = state.clock.now_millis();
-        match state.store.update_pool(&pool).await {
-            Ok(()) => {
-                tracing::info!(pool = %pool.id, mfa = %pool.settings.mfa_configuration, "pool MFA configuration set");
-                return Ok(config);
-            }
-            Err(StoreError::Conflict("version")) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::Conflict("version").into())
+        Ok(())
+    })
+    .await?;
+    tracing::info!(pool = %pool.id, mfa = %pool.settings.mfa_configuration, "pool MFA configuration set");
+    Ok(pool_config(&pool))
 }

@@ -101,13 +101,14 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
     let ctx = RequestContext { ip: crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers) };
     let recorded = input.clone();
     let limited = if operation.rate_limited { limit_auth_rate(state, &ctx, &input) } else { Ok(()) };
-    let result = match limited {
-        Ok(()) => dispatch(state, &ctx, operation, input).await,
-        Err(e) => Err(e),
-    };
+    let (result, facts) = crate::facts::collect(async {
+        limited?;
+        dispatch(state, &ctx, operation, input).await
+    })
+    .await;
     if operation.recorded == operations::Recorded::Always {
         let origin = crate::audit::Origin::from_request(ctx.ip, &parts.headers, request_id);
-        trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result).await;
+        trail::record(state, &origin, admin_key.as_deref(), op, &recorded, &result, facts).await;
     }
     result
 }

@@ -1,16 +1,16 @@
 //! User pool operations.
 
 use cognate_core::attributes::{self, SchemaAttribute};
-use cognate_core::ids::PoolId;
 use cognate_core::pool::{PoolSettings, UserPool, valid_pool_name};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::input::{
-    epoch, finish_page, list_response, load_pool, page_request, parse, required_string, take, take_string,
+    epoch, finish_page, list_response, load_pool, page_request, parse, pool_id, required_string, take, take_string,
 };
 use super::{CognitoError, OpResult};
 use crate::AppState;
+use crate::services::pools;
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -46,17 +46,7 @@ async fn create(state: &AppState, mut input: Value) -> OpResult {
         // Cognate's default is Cognito's recommended one: case-insensitive usernames.
         settings.username_configuration = Some(cognate_core::pool::UsernameConfiguration { case_sensitive: false });
     }
-    let now = state.clock.now_millis();
-    let pool = UserPool {
-        id: PoolId::generate(&state.settings.region, state.rng.as_ref()),
-        name,
-        settings,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    state.store.create_pool(&pool).await?;
-    tracing::info!(pool = %pool.id, "user pool created");
+    let pool = pools::create(state, name, settings).await?;
     Ok(json!({"UserPool": pool_type(state, &pool, 0)}))
 }
 
@@ -69,7 +59,7 @@ struct PoolRef {
 async fn describe(state: &AppState, input: Value) -> OpResult {
     let req: PoolRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    let users = state.store.count_users(&pool.id).await?;
+    let users = pools::user_count(state, &pool.id).await?;
     Ok(json!({"UserPool": pool_type(state, &pool, users)}))
 }
 
@@ -88,7 +78,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
         ));
     }
     let page = page_request(req.max_results, req.next_token.as_deref(), 60, 60, "pools")?;
-    let rows = state.store.list_pools(&page).await?;
+    let rows = pools::list(state, &page).await?;
     let (rows, next) = finish_page(rows, &page, "pools", |p| p.id.to_string());
     let pools: Vec<Value> = rows
         .iter()
@@ -122,16 +112,17 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
         take(&mut input, key);
     }
     let explicit_protection = input.get("DeletionProtection").and_then(Value::as_str).map(str::to_owned);
-    let mut incoming = settings_from(input)?;
-    for attempt in 0..3 {
-        let mut pool = load_pool(state, &id).await?;
+    let incoming = settings_from(input)?;
+    let id = pool_id(&id)?;
+    pools::change(state, &id, |pool, placement| {
         // A managed pool keeps its deletion protection: left out, it stays ACTIVE (not
         // Cognito's INACTIVE default); turning it off is refused. What the control plane
         // manages (the MFA setting that mirrors tenant policies, email auto-verification)
         // keeps its value instead of returning to Cognito's defaults.
-        if let Some(placement) = crate::tenancy::placement(state, &pool.id).await? {
+        let mut incoming = incoming.clone();
+        if let Some(placement) = placement {
             if explicit_protection.as_deref().is_some_and(|p| p != "ACTIVE") {
-                return Err(managed_pool(&placement, "have its deletion protection turned off"));
+                return Err(managed_pool(placement, "have its deletion protection turned off"));
             }
             incoming.deletion_protection = "ACTIVE".into();
             incoming.mfa_configuration = pool.settings.mfa_configuration.clone();
@@ -154,19 +145,15 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
                 None => incoming.extra.remove(*key),
             };
         }
-        pool.settings = incoming.clone();
-        pool.updated_at = state.clock.now_millis();
-        match state.store.update_pool(&pool).await {
-            Ok(()) => return Ok(json!({})),
-            Err(cognate_core::StoreError::Conflict("version")) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(cognate_core::StoreError::Conflict("version").into())
+        pool.settings = incoming;
+        Ok(())
+    })
+    .await?;
+    Ok(json!({}))
 }
 
 /// The refusal of a change the tenancy control plane reserves to itself.
-fn managed_pool(placement: &crate::tenancy::Placement, what: &str) -> CognitoError {
+pub(super) fn managed_pool(placement: &crate::tenancy::Placement, what: &str) -> CognitoError {
     let whose = match placement {
         crate::tenancy::Placement::Shared => "the shared pool of basic and standard tenants".to_owned(),
         crate::tenancy::Placement::Dedicated(t) => format!("tenant {}'s dedicated pool", t.id),
@@ -180,17 +167,7 @@ fn managed_pool(placement: &crate::tenancy::Placement, what: &str) -> CognitoErr
 async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: PoolRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    if let Some(placement) = crate::tenancy::placement(state, &pool.id).await? {
-        return Err(managed_pool(&placement, "be deleted"));
-    }
-    if pool.settings.deletion_protection == "ACTIVE" {
-        return Err(CognitoError::invalid(
-            "The user pool cannot be deleted because deletion protection is activated. \
-             Deletion protection must be inactivated first.",
-        ));
-    }
-    state.store.delete_pool(&pool.id).await?;
-    tracing::info!(pool = %pool.id, "user pool deleted");
+    pools::delete(state, &pool).await?;
     Ok(json!({}))
 }
 
@@ -206,18 +183,12 @@ async fn add_custom_attributes(state: &AppState, input: Value) -> OpResult {
     if req.custom_attributes.is_empty() {
         return Err(CognitoError::invalid("CustomAttributes must contain at least one attribute."));
     }
-    for attempt in 0..3 {
-        let mut pool = load_pool(state, &req.user_pool_id).await?;
-        attributes::add_custom(&mut pool.settings.schema, req.custom_attributes.clone())
-            .map_err(CognitoError::invalid)?;
-        pool.updated_at = state.clock.now_millis();
-        match state.store.update_pool(&pool).await {
-            Ok(()) => return Ok(json!({})),
-            Err(cognate_core::StoreError::Conflict("version")) if attempt < 2 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(cognate_core::StoreError::Conflict("version").into())
+    let id = pool_id(&req.user_pool_id)?;
+    pools::change(state, &id, |pool, _| {
+        attributes::add_custom(&mut pool.settings.schema, req.custom_attributes.clone()).map_err(CognitoError::invalid)
+    })
+    .await?;
+    Ok(json!({}))
 }
 
 /// Cognito's `UserPoolType`.

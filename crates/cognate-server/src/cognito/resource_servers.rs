@@ -1,7 +1,6 @@
 //! Resource server operations: the custom scopes (`{identifier}/{scope}`) app clients may
 //! be granted.
 
-use cognate_core::StoreError;
 use cognate_core::pool::UserPool;
 use cognate_core::resource_server::{ResourceServer, ResourceServerScope};
 use serde::Deserialize;
@@ -10,6 +9,7 @@ use serde_json::{Value, json};
 use super::input::{finish_page, list_response, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
+use crate::services::resource_servers::{self, ResourceServerError};
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -56,33 +56,31 @@ struct ResourceServerRef {
     identifier: String,
 }
 
-fn not_found(identifier: &str, pool: &UserPool) -> CognitoError {
-    CognitoError::not_found(format!("Resource server {identifier} does not exist in user pool {}.", pool.id))
-}
-
-async fn load(state: &AppState, pool: &UserPool, identifier: &str) -> Result<ResourceServer, CognitoError> {
-    state.store.get_resource_server(&pool.id, identifier).await?.ok_or_else(|| not_found(identifier, pool))
+/// Cognito's exception for a refusal in `pool`.
+fn refused(e: ResourceServerError, pool: &UserPool) -> CognitoError {
+    match e {
+        ResourceServerError::NotFound(identifier) => {
+            CognitoError::not_found(format!("Resource server {identifier} does not exist in user pool {}.", pool.id))
+        }
+        ResourceServerError::Exists(identifier) => {
+            CognitoError::invalid(format!("{identifier} already exists in user pool {}", pool.id))
+        }
+        ResourceServerError::Store(e) => e.into(),
+    }
 }
 
 async fn create(state: &AppState, input: Value) -> OpResult {
     let req: ResourceServerInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let rs = req.into_resource_server(&pool)?;
-    match state.store.create_resource_server(&rs).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(CognitoError::invalid(format!("{} already exists in user pool {}", rs.identifier, pool.id)));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(pool = %pool.id, identifier = %rs.identifier, "resource server created");
+    resource_servers::create(state, &rs).await.map_err(|e| refused(e, &pool))?;
     Ok(json!({"ResourceServer": resource_server_type(&rs)}))
 }
 
 async fn describe(state: &AppState, input: Value) -> OpResult {
     let req: ResourceServerRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    let rs = load(state, &pool, &req.identifier).await?;
+    let rs = resource_servers::get(state, &pool.id, &req.identifier).await.map_err(|e| refused(e, &pool))?;
     Ok(json!({"ResourceServer": resource_server_type(&rs)}))
 }
 
@@ -114,7 +112,7 @@ async fn list(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     let scope = format!("resource-servers:{}", pool.id);
     let page = page_request(req.max_results, req.next_token.as_deref(), MAX_PAGE, MAX_PAGE, &scope)?;
-    let rows = state.store.list_resource_servers(&pool.id, &page).await?;
+    let rows = resource_servers::list(state, &pool.id, &page).await.map_err(|e| refused(e, &pool))?;
     let (rows, next) = finish_page(rows, &page, &scope, |rs| rs.identifier.clone());
     Ok(list_response("ResourceServers", rows.iter().map(resource_server_type).collect(), "NextToken", next))
 }
@@ -124,23 +122,14 @@ async fn update(state: &AppState, input: Value) -> OpResult {
     let req: ResourceServerInput = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let rs = req.into_resource_server(&pool)?;
-    match state.store.update_resource_server(&rs).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(not_found(&rs.identifier, &pool)),
-        Err(e) => return Err(e.into()),
-    }
+    resource_servers::update(state, &rs).await.map_err(|e| refused(e, &pool))?;
     Ok(json!({"ResourceServer": resource_server_type(&rs)}))
 }
 
 async fn delete(state: &AppState, input: Value) -> OpResult {
     let req: ResourceServerRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    match state.store.delete_resource_server(&pool.id, &req.identifier).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Err(not_found(&req.identifier, &pool)),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(pool = %pool.id, identifier = %req.identifier, "resource server deleted");
+    resource_servers::delete(state, &pool.id, &req.identifier).await.map_err(|e| refused(e, &pool))?;
     Ok(json!({}))
 }
 

@@ -9,13 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cognate_core::client::{AppClient, SECRET_LABEL};
-use cognate_core::crypto::constant_time_eq;
-use cognate_core::ids::ClientId;
+use cognate_core::client::AppClient;
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use crate::AppState;
+use crate::services::clients::{self, ClientError};
 
 /// An OAuth error response: `{"error": "…", "error_description": "…"}` (RFC 6749 5.2).
 /// Server faults keep their cause for the log and show clients only `server_error`.
@@ -236,25 +235,15 @@ pub(crate) async fn authenticate_client(
             None => return Err(OAuthError::invalid_client(true)),
         },
     };
-    let presented = presented.filter(|s| !s.is_empty());
-    let id = ClientId::parse(&client_id).ok_or_else(|| OAuthError::invalid_client(via_basic))?;
-    let client = state.store.find_client(&id).await?.ok_or_else(|| OAuthError::invalid_client(via_basic))?;
-    let confidential = match (&client.secret_sealed, presented) {
-        (Some(sealed), Some(presented)) => {
-            let secret = state.master_key.open(SECRET_LABEL, sealed).map_err(OAuthError::internal)?;
-            if !constant_time_eq(&secret, presented.as_bytes()) {
-                return Err(OAuthError::invalid_client(via_basic));
-            }
-            true
-        }
-        // A client with a secret that did not send it, or a public client sending one.
-        (Some(_), None) | (None, Some(_)) => return Err(OAuthError::invalid_client(via_basic)),
-        (None, None) => false,
-    };
-    if require_secret && !confidential {
+    let authenticated = clients::authenticate(state, &client_id, presented.as_deref()).await.map_err(|e| match e {
+        ClientError::Store(e) => e.into(),
+        ClientError::Fault(cause) => OAuthError::internal(cause),
+        ClientError::NotFound | ClientError::BadCredentials => OAuthError::invalid_client(via_basic),
+    })?;
+    if require_secret && !authenticated.confidential {
         return Err(OAuthError::invalid_client(via_basic));
     }
-    Ok(AuthenticatedClient { client, confidential })
+    Ok(AuthenticatedClient { client: authenticated.client, confidential: authenticated.confidential })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use cognate_core::ids::PoolId;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::issue::issuer;
+use crate::services::tokens::issuer;
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "error_description": "No such user pool."})))

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
-use crate::issue::{self, Rejection};
+use crate::services::tokens::{self, Rejection};
 
 pub(super) async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
     match run(&state, &headers, &form).await {
@@ -36,7 +36,7 @@ async fn run(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<
 }
 
 async fn jwt(state: &AppState, caller: &AppClient, token: &str) -> Result<Value, OAuthError> {
-    let verified = match issue::verify(state, token, None).await {
+    let verified = match tokens::verify(state, token, None).await {
         Ok(v) => v,
         Err(Rejection::Fault(cause)) => return Err(OAuthError::internal(cause)),
         Err(_) => return Ok(inactive()),
@@ -107,7 +107,7 @@ async fn refresh(state: &AppState, caller: &AppClient, token: &str) -> Result<Va
         "token_type": "refresh_token",
         "exp": stored.expires_at.div_euclid(1000),
         "iat": stored.created_at.div_euclid(1000),
-        "iss": issue::issuer(state, &family.pool_id),
+        "iss": tokens::issuer(state, &family.pool_id),
         "origin_jti": family.id,
     }))
 }

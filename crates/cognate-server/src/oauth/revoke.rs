@@ -14,13 +14,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cognate_core::token::refresh_token_hash;
 
 use super::common::{OAuthError, OAuthForm, authenticate_client};
 use crate::AppState;
-
-/// Refresh tokens are 43 characters; anything much longer is not one of ours.
-const MAX_REFRESH_TOKEN_LEN: usize = 2048;
+use crate::services::tokens::{self, RevokeError};
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
@@ -28,19 +25,10 @@ pub(super) async fn revoke(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let result = run(&state, &headers, &form).await;
+    let (result, facts) = crate::facts::collect(run(&state, &headers, &form)).await;
     let origin = crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
-    let client = form.get("client_id").map(str::to_owned);
-    crate::audit::record_refresh_token_use(
-        &state,
-        &origin,
-        "token.revoke",
-        client.as_deref(),
-        form.get("token"),
-        outcome,
-    )
-    .await;
+    crate::audit::record_token_use(&state, &origin, "token.revoke", facts, outcome);
     match result {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
@@ -54,25 +42,14 @@ pub(super) async fn revoke(
 async fn run(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<(), OAuthError> {
     let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     let client = authenticate_client(state, headers, Some(form), false).await?.client;
-    if !client.settings.enable_token_revocation {
-        return Err(OAuthError::bad("unsupported_token_type", "Token revocation is not enabled for this client."));
-    }
-    if token.contains('.') {
-        return Err(OAuthError::bad("unsupported_token_type", "Only refresh tokens can be revoked."));
-    }
-    if token.len() > MAX_REFRESH_TOKEN_LEN {
-        return Ok(());
-    }
-    match state.store.get_refresh_token(&refresh_token_hash(token)).await? {
-        Some((_, family)) if family.client_id != client.id.as_str() || family.pool_id != client.pool_id => {
-            Err(OAuthError::bad("unauthorized_client", "The token was not issued to this client."))
+    tokens::revoke_refresh_token(state, &client, token).await.map_err(|e| match e {
+        RevokeError::NotEnabled => {
+            OAuthError::bad("unsupported_token_type", "Token revocation is not enabled for this client.")
         }
-        Some((_, family)) => {
-            if state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await? {
-                tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked (oauth2/revoke)");
-            }
-            Ok(())
+        RevokeError::NotRefreshToken => {
+            OAuthError::bad("unsupported_token_type", "Only refresh tokens can be revoked.")
         }
-        None => Ok(()),
-    }
+        RevokeError::OtherClient => OAuthError::bad("unauthorized_client", "The token was not issued to this client."),
+        RevokeError::Store(e) => e.into(),
+    })
 }

@@ -2,20 +2,18 @@
 //! with resource-server scopes, and the `refresh_token` grant. `authorization_code`
 //! comes with hosted login.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cognate_core::claims::{SDK_SCOPE, m2m_access_token_claims};
 use cognate_core::client::AppClient;
 use cognate_core::ids::generate_sub;
-use cognate_core::resource_server::ResourceServer;
 use serde_json::json;
 
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
-use crate::issue::{self, Rejection};
+use crate::services::resource_servers;
+use crate::services::tokens::{self, Rejection};
 
 /// Most scopes one request may name; more is refused before any lookup.
 const MAX_REQUESTED_SCOPES: usize = 100;
@@ -26,17 +24,14 @@ pub(super) async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let result = grant(&state, &headers, &form).await;
+    let (result, facts) = crate::facts::collect(grant(&state, &headers, &form)).await;
     // Refreshes are recorded in the audit trail like REFRESH_TOKEN_AUTH (client_credentials
     // grants are machine sign-ins, counted by neither).
     if form.get("grant_type") == Some("refresh_token") {
         let origin =
             crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
-        let client = form.get("client_id").map(str::to_owned);
-        let token = form.get("refresh_token");
-        crate::audit::record_refresh_token_use(&state, &origin, "auth.refresh", client.as_deref(), token, outcome)
-            .await;
+        crate::audit::record_token_use(&state, &origin, "auth.refresh", facts, outcome);
     }
     match result {
         Ok(resp) => resp,
@@ -69,7 +64,7 @@ async fn client_credentials(state: &AppState, client: &AppClient, scope: Option<
     let scopes = granted_scopes(state, client, scope).await?;
     let now = state.clock.now_secs();
     let ttl = i64::try_from(settings.access_token_secs()).unwrap_or(3600);
-    let issuer = issue::issuer(state, &client.pool_id);
+    let issuer = tokens::issuer(state, &client.pool_id);
     let jti = generate_sub(state.rng.as_ref());
     let claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
     let keys = state.keys.get(state, &client.pool_id).await.map_err(OAuthError::internal)?;
@@ -95,11 +90,10 @@ async fn granted_scopes(
     if candidates.len() > MAX_REQUESTED_SCOPES {
         return Err(OAuthError::bad("invalid_scope", "Too many scopes requested."));
     }
-    let mut servers: HashMap<String, Option<ResourceServer>> = HashMap::new();
+    let mut defined = resource_servers::Scopes::of(state, &client.pool_id);
     let mut granted = Vec::new();
     for scope in candidates {
-        let ok =
-            scope.contains('/') && allowed.contains(&scope) && defined(state, client, &scope, &mut servers).await?;
+        let ok = scope.contains('/') && allowed.contains(&scope) && defined.defines(&scope).await?;
         if ok {
             granted.push(scope);
         } else if explicit {
@@ -113,28 +107,6 @@ async fn granted_scopes(
     Ok(granted)
 }
 
-/// Whether a resource server of the client's pool defines `scope`, trying every split
-/// point (identifiers and scope names may both contain '/'). Lookups are memoised.
-async fn defined(
-    state: &AppState,
-    client: &AppClient,
-    scope: &str,
-    servers: &mut HashMap<String, Option<ResourceServer>>,
-) -> Result<bool, OAuthError> {
-    for (identifier, name) in scope_splits(scope) {
-        if !servers.contains_key(identifier) {
-            let rs = state.store.get_resource_server(&client.pool_id, identifier).await?;
-            servers.insert(identifier.to_owned(), rs);
-        }
-        if let Some(Some(rs)) = servers.get(identifier)
-            && rs.scopes.iter().any(|s| s.scope_name == name)
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// Space-separated scopes (RFC 6749 section 3.3) without empties or repeats.
 fn split_scopes(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -144,15 +116,6 @@ fn split_scopes(s: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Every `(identifier, scope_name)` reading of `{identifier}/{scope_name}`, the last '/'
-/// first; both halves non-empty.
-fn scope_splits(scope: &str) -> impl Iterator<Item = (&str, &str)> {
-    scope
-        .rmatch_indices('/')
-        .map(move |(i, _)| (&scope[..i], &scope[i + 1..]))
-        .filter(|(id, name)| !id.is_empty() && !name.is_empty())
 }
 
 /// Whether the client may refresh: `ALLOW_REFRESH_TOKEN_AUTH`, or a client with legacy
@@ -168,7 +131,7 @@ async fn refresh_token(state: &AppState, client: &AppClient, form: &OAuthForm) -
     if !refresh_allowed(client) {
         return Err(OAuthError::bad("unauthorized_client", "The client may not refresh tokens."));
     }
-    let (_, issued) = issue::refresh(state, client, presented, SDK_SCOPE, None).await.map_err(|e| match e {
+    let (_, issued) = tokens::refresh(state, client, presented, SDK_SCOPE, None).await.map_err(|e| match e {
         Rejection::Fault(cause) => OAuthError::internal(cause),
         // One answer for unknown, expired, revoked, reused tokens and disabled users.
         other => {
@@ -191,23 +154,6 @@ async fn refresh_token(state: &AppState, client: &AppClient, form: &OAuthForm) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_split_at_every_slash() {
-        let splits: Vec<_> = scope_splits("https://api.example.com/orders/read").collect();
-        assert_eq!(
-            splits,
-            [
-                ("https://api.example.com/orders", "read"),
-                ("https://api.example.com", "orders/read"),
-                ("https:/", "api.example.com/orders/read"),
-                ("https:", "/api.example.com/orders/read"),
-            ]
-        );
-        assert_eq!(scope_splits("api/").count(), 0);
-        assert_eq!(scope_splits("/read").count(), 0);
-        assert_eq!(scope_splits("openid").count(), 0);
-    }
 
     #[test]
     fn scope_lists_drop_empties_and_repeats() {

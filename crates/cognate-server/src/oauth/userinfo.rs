@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::common::{OAuthError, bearer_token, no_store};
 use crate::AppState;
-use crate::issue::{self, Rejection};
+use crate::services::tokens::{self, Rejection};
 
 /// Answers for the user of `Authorization: Bearer <access token>`: `sub`, `username` and
 /// every attribute the token's client may read. Unlike in the ID token, every value is a
@@ -24,13 +24,13 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
 
 async fn run(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthError> {
     let token = bearer_token(headers).ok_or_else(OAuthError::invalid_token)?;
-    let (_, user, claims) = issue::verify_user_access(state, token).await.map_err(|e| match e {
+    let (_, user, claims) = tokens::verify_user_access(state, token).await.map_err(|e| match e {
         Rejection::Fault(cause) => OAuthError::internal(cause),
         _ => OAuthError::invalid_token(),
     })?;
     let client_id = claims.get("client_id").and_then(Value::as_str).and_then(ClientId::parse);
     let client = match client_id {
-        Some(id) => state.store.find_client(&id).await?,
+        Some(id) => crate::services::clients::lookup(state, &id).await?,
         None => None,
     };
     let client = client.filter(|c| c.pool_id == user.pool_id).ok_or_else(OAuthError::invalid_token)?;

@@ -252,6 +252,8 @@ pub async fn accept(state: &AppState, token: &str, invitee: Invitee<'_>) -> Resu
         return Err(MembershipError::InvitationNotPending(InvitationState::Pending));
     }
     tracing::info!(tenant = %tenant.id, invitation = %inv.id, sub = %user.sub, new_account = create, "invitation accepted");
+    crate::facts::tenant(Some(tenant.id.as_str()));
+    crate::facts::target(&user.sub);
     Ok(Accepted { tenant_id: tenant.id, sub: user.sub, role: inv.role })
 }
 

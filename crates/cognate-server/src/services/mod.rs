@@ -13,7 +13,12 @@
 //! - [`users`]: finding a user by any of their sign-in names.
 
 pub mod accounts;
+pub mod clients;
+pub mod groups;
 pub mod members;
+pub mod pools;
+pub mod resource_servers;
 pub mod sign_in;
 pub mod tenants;
+pub mod tokens;
 pub mod users;

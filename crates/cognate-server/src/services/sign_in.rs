@@ -41,7 +41,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::issue::{self, Issued, Rejection};
+use crate::services::tokens::{self, Issued, Rejection};
 use crate::tenancy::{self, Refusal, Selection};
 
 pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
@@ -229,14 +229,7 @@ fn check_address(state: &AppState, attempt: Attempt) -> Result<(), SignInError> 
 
 /// The client's secret in the clear, if it has one.
 pub fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<String>, SignInError> {
-    client
-        .secret_sealed
-        .as_deref()
-        .map(|sealed| {
-            let bytes = state.master_key.open(cognate_core::client::SECRET_LABEL, sealed).map_err(fault)?;
-            String::from_utf8(bytes).map_err(fault)
-        })
-        .transpose()
+    super::clients::secret(state, client).map_err(fault)
 }
 
 /// Checks `SECRET_HASH` = Base64(HMAC-SHA256(client secret, username + client id)) for
@@ -317,6 +310,10 @@ impl Session {
         if session.exp <= state.clock.now_millis() {
             return Err(SignInError::SessionExpired);
         }
+        crate::facts::user_id(&session.pool, &session.sub);
+        if let Some(tenant) = &session.tenant {
+            crate::facts::tenant(Some(tenant));
+        }
         Ok(session)
     }
 
@@ -338,6 +335,21 @@ impl Session {
         }
         Ok(session)
     }
+}
+
+/// An MFA_SETUP session continued outside a challenge answer (AssociateSoftwareToken,
+/// VerifySoftwareToken): the session, its client and its user, who must still be enabled
+/// and in the session's pool.
+pub async fn open_setup_session(state: &AppState, sealed: &str) -> Result<(Session, AppClient, User), SignInError> {
+    let session = Session::open_setup(state, sealed)?;
+    let client_id = cognate_core::ids::ClientId::parse(&session.client).ok_or(SignInError::InvalidSession)?;
+    let client = state.store.find_client(&client_id).await?.ok_or(SignInError::InvalidSession)?;
+    let user = state.store.get_user_by_sub(&client.pool_id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
+    if session.pool != user.pool_id.as_str() || !user.enabled {
+        return Err(SignInError::InvalidSession);
+    }
+    crate::facts::user(&user);
+    Ok((session, client, user))
 }
 
 /// A sealed TOTP secret in the clear.
@@ -578,7 +590,7 @@ async fn finish(
 ) -> Result<Step, SignInError> {
     tenancy::touch(state, user, selection).await?;
     let issued =
-        issue::sign_in_with(state, client, user, selection, SDK_SCOPE, mfa).await.map_err(SignInError::Token)?;
+        tokens::sign_in_with(state, client, user, selection, SDK_SCOPE, mfa).await.map_err(SignInError::Token)?;
     Ok(Step::Tokens(Box::new(issued)))
 }
 

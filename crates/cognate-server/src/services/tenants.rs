@@ -150,6 +150,8 @@ pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, Tena
         }
     }
     tracing::info!(tenant = %tenant.id, tier = %tenant.tier, pool = %tenant.pool_id, "tenant created");
+    crate::facts::tenant(Some(tenant.id.as_str()));
+    crate::facts::target(tenant.id.as_str());
     Ok(tenant)
 }
 

@@ -12,6 +12,7 @@ use crate::AppState;
 pub async fn find(state: &AppState, pool: &UserPool, name: &str) -> Result<Option<User>, StoreError> {
     let settings = &pool.settings;
     if let Some(user) = state.store.get_user(&pool.id, &username_key(settings, name)).await? {
+        crate::facts::user(&user);
         return Ok(Some(user));
     }
     let uses = |attr: &str| {
@@ -29,6 +30,7 @@ pub async fn find(state: &AppState, pool: &UserPool, name: &str) -> Result<Optio
     }
     for (alias, key) in aliases {
         if let Some(user) = state.store.get_user_by_alias(&pool.id, alias, &key).await? {
+            crate::facts::user(&user);
             return Ok(Some(user));
         }
     }

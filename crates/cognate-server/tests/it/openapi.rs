@@ -306,12 +306,21 @@ async fn audit_counts(t: &TestApp) -> (usize, usize) {
     (acme, platform)
 }
 
-/// Every `/v1` mutation leaves exactly one audit event — in the tenant's chain when the
-/// path names a tenant — whether it succeeds or is refused; reads and the high-volume
-/// service calls (API key verification and usage reports) leave none.
+/// The newest event of `chain`'s action (after a flush).
+async fn last_action(t: &TestApp, chain: &str) -> Option<String> {
+    cognate_server::audit::flush_audit(&t.state).await.unwrap();
+    let q = cognate_core::audit::AuditQuery { limit: 1, ..Default::default() };
+    t.state.store.audit_events(chain, &q).await.unwrap().pop().map(|e| e.event.action)
+}
+
+/// Every `/v1` mutation declares its audit action in the document (`x-audit-action`, as
+/// `noun.verb`) and leaves exactly one event of that action — in the tenant's chain when
+/// the path names a tenant — whether it succeeds or is refused; reads and the high-volume
+/// service calls (API key verification and usage reports) declare none and leave none.
 #[tokio::test]
 async fn every_v1_mutation_is_recorded_exactly_once_and_reads_never() {
     let t = TestApp::new().await;
+    let doc = document(&t).await;
     let made = t.admin("POST", "/v1/tenants", Some(&json!({"id": "acme", "name": "Acme", "tier": "basic"}))).await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
     let mut endpoints: Vec<&(&str, &str)> = ENDPOINTS.iter().collect();
@@ -324,12 +333,20 @@ async fn every_v1_mutation_is_recorded_exactly_once_and_reads_never() {
         let after = audit_counts(&t).await;
         let added = (after.0 - before.0, after.1 - before.1);
         let recorded = *method != "GET" && !path.starts_with("/v1/api-keys/");
+        let declared = doc["paths"][*path][method.to_lowercase()][cognate_server::api::AUDIT_ACTION].as_str();
+        assert_eq!(declared.is_some(), recorded, "{method} {path}: declared action {declared:?}");
         let expected = match (recorded, path.contains("{tenant_id}")) {
             (false, _) => (0, 0),
             (true, true) => (1, 0),
             (true, false) => (0, 1),
         };
         assert_eq!(added, expected, "{method} {path} ({}): events added (acme, platform)", answer.status);
+        if let Some(action) = declared {
+            let (noun, verb) = action.split_once('.').unwrap_or_default();
+            assert!(!noun.is_empty() && !verb.is_empty(), "{method} {path}: action {action} is not noun.verb");
+            let chain = if path.contains("{tenant_id}") { "acme" } else { cognate_core::audit::PLATFORM_CHAIN };
+            assert_eq!(last_action(&t, chain).await.as_deref(), Some(action), "{method} {path}");
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! Issuing and checking tokens: the services behind every sign-in flow, refresh, the
 //! OAuth endpoints and every Cognate endpoint that takes an access token.
 
+use cognate_core::StoreError;
 use cognate_core::claims::{self, UserTokenContext};
 use cognate_core::client::AppClient;
-use cognate_core::ids::{PoolId, generate_sub};
+use cognate_core::ids::{ClientId, PoolId, generate_sub};
 use cognate_core::jwt::{self, TokenError};
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
@@ -13,7 +14,11 @@ use cognate_core::user::User;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::tenancy::{self, Refusal, Selection};
+use crate::facts;
+use crate::tenancy::{self, ActiveTenant, Refusal, Selection};
+
+/// Refresh tokens are 43 characters; anything much longer is not one of ours.
+const MAX_REFRESH_TOKEN_LEN: usize = 2048;
 
 /// Why a token was not accepted. Surfaces render all of these without detail beyond
 /// Cognito's messages.
@@ -214,6 +219,8 @@ pub async fn issue_user_tokens(
     };
     let id_token = keys.signer.sign(&claims::id_token_claims(&ctx)).map_err(fault)?;
     let access_token = keys.signer.sign(&claims::access_token_claims(&ctx)).map_err(fault)?;
+    facts::user(user);
+    facts::tenant(selection.tenant_id().map(TenantId::as_str));
     Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl })
 }
 
@@ -231,12 +238,13 @@ pub async fn refresh(
     scope: &str,
     switch_to: Option<&str>,
 ) -> Result<(User, Issued), Rejection> {
-    if presented.is_empty() || presented.len() > 2048 {
+    if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
         return Err(Rejection::Invalid);
     }
     let now = state.clock.now_millis();
     let hash = token::refresh_token_hash(presented);
     let (stored, family) = state.store.get_refresh_token(&hash).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    facts::family(&family);
     if family.client_id != client.id.as_str() || family.pool_id != client.pool_id {
         return Err(Rejection::Invalid);
     }
@@ -266,14 +274,7 @@ pub async fn refresh(
             tracing::warn!(pool = %family.pool_id, family = %family.id, "rotated refresh token reused to switch; family revoked");
             return Err(Rejection::Reused);
         }
-        let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
-        let active = tenancy::for_tenant(state, &user, &target).await?;
-        if active.requires_mfa() && !family.mfa {
-            return Err(Rejection::MfaRequired);
-        }
-        state.store.touch_membership(&target, &user.sub, now).await.map_err(fault)?;
-        let selection = Selection::Managed(Some(active));
-        let issued = sign_in_with(state, client, &user, &selection, scope, family.mfa).await?;
+        let (_, issued) = switch(state, client, &user, target, family.mfa, scope).await?;
         return Ok((user, issued));
     }
     let selection = match &family.tenant_id {
@@ -318,6 +319,47 @@ pub async fn refresh(
     };
     let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection).await?;
     Ok((user, issued))
+}
+
+/// Tokens for another of `user`'s tenants, `target`, for `client`, in a new family bound
+/// to it: the user must be an active member of an active tenant, and a tenant whose MFA
+/// policy covers them needs a session that passed MFA (`mfa`), which the new family
+/// inherits.
+pub async fn switch(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    target: &str,
+    mfa: bool,
+    scope: &str,
+) -> Result<(ActiveTenant, Issued), Rejection> {
+    let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
+    let active = tenancy::for_tenant(state, user, &target).await?;
+    if active.requires_mfa() && !mfa {
+        return Err(Rejection::MfaRequired);
+    }
+    state.store.touch_membership(&target, &user.sub, state.clock.now_millis()).await.map_err(fault)?;
+    let selection = Selection::Managed(Some(active.clone()));
+    let issued = sign_in_with(state, client, user, &selection, scope, mfa).await?;
+    Ok((active, issued))
+}
+
+/// [`switch`] for the session of a verified access token (`claims`): the same app client
+/// and scopes, and the session's MFA.
+pub async fn switch_session(
+    state: &AppState,
+    user: &User,
+    claims: &Value,
+    target: &str,
+) -> Result<(ActiveTenant, Issued), Rejection> {
+    let client_id = claims.get("client_id").and_then(Value::as_str).and_then(ClientId::parse);
+    let client = match client_id {
+        Some(id) => state.store.find_client(&id).await.map_err(fault)?.ok_or(Rejection::Invalid)?,
+        None => return Err(Rejection::Invalid),
+    };
+    let mfa = passed_mfa(state, claims).await.map_err(fault)?;
+    let scope = claims.get("scope").and_then(Value::as_str).unwrap_or(claims::SDK_SCOPE);
+    switch(state, &client, user, target, mfa, scope).await
 }
 
 /// A verified token of this server, with its pool.
@@ -374,5 +416,80 @@ pub async fn verify_user_access(state: &AppState, token: &str) -> Result<(UserPo
     if !user.enabled {
         return Err(Rejection::Disabled);
     }
+    facts::user(&user);
     Ok((pool, user, verified.claims))
+}
+
+/// Whether the sign-in behind verified user token `claims` passed an MFA challenge.
+pub async fn passed_mfa(state: &AppState, claims: &Value) -> Result<bool, StoreError> {
+    Ok(match claims.get("origin_jti").and_then(Value::as_str) {
+        Some(id) => state.store.get_family(id).await?.is_some_and(|f| f.mfa),
+        None => false,
+    })
+}
+
+/// Why a refresh token was not revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// The client does not allow revocation.
+    #[error("token revocation is not enabled for this client")]
+    NotEnabled,
+    /// A JWT: only refresh tokens (and with them their whole family) are revocable.
+    #[error("only refresh tokens can be revoked")]
+    NotRefreshToken,
+    /// The token was issued to another client; it stays valid.
+    #[error("the token was issued to another client")]
+    OtherClient,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Revokes the family of the refresh token `presented` on behalf of `client` (RevokeToken,
+/// `/oauth2/revoke`): its refresh token and every access and ID token refreshed from the
+/// same sign-in stop working. An unknown, expired or already revoked token is not an
+/// error (RFC 7009: the caller's goal is met, and the answer reveals nothing).
+pub async fn revoke_refresh_token(state: &AppState, client: &AppClient, presented: &str) -> Result<(), RevokeError> {
+    if !client.settings.enable_token_revocation {
+        return Err(RevokeError::NotEnabled);
+    }
+    if presented.contains('.') {
+        return Err(RevokeError::NotRefreshToken);
+    }
+    if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+        return Ok(());
+    }
+    let Some((_, family)) = state.store.get_refresh_token(&token::refresh_token_hash(presented)).await? else {
+        return Ok(());
+    };
+    facts::family(&family);
+    if family.client_id != client.id.as_str() || family.pool_id != client.pool_id {
+        return Err(RevokeError::OtherClient);
+    }
+    if state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await? {
+        tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked");
+    }
+    Ok(())
+}
+
+/// The names a client's `SECRET_HASH` over a refresh may be computed with: the sub of the
+/// token's user and their username (Cognito's SDKs use either). `None` for a token that is
+/// not a live one of ours.
+pub async fn refresh_token_names(state: &AppState, presented: &str) -> Result<Option<Vec<String>>, StoreError> {
+    if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+        return Ok(None);
+    }
+    let Some((_, family)) = state.store.get_refresh_token(&token::refresh_token_hash(presented)).await? else {
+        return Ok(None);
+    };
+    let mut names = vec![family.sub.clone()];
+    if let Some(user) = state.store.get_user_by_sub(&family.pool_id, &family.sub).await? {
+        names.push(user.username);
+    }
+    Ok(Some(names))
+}
+
+/// Ends every session of `user`: all their refresh tokens, and every access and ID token
+/// issued before now (GlobalSignOut, AdminUserGlobalSignOut).
+pub async fn sign_out_everywhere(state: &AppState, user: &User) -> Result<(), StoreError> {
+    state.store.sign_out_user(&user.pool_id, &user.sub, state.clock.now_millis()).await
 }
