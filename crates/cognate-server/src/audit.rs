@@ -44,6 +44,33 @@ pub async fn retention_days(state: &AppState, chain: &str) -> Result<u32, StoreE
         .unwrap_or(DEFAULT_RETENTION_DAYS))
 }
 
+/// Sets a chain's retention in days.
+pub async fn set_retention_days(state: &AppState, chain: &str, days: u32) -> Result<(), StoreError> {
+    state.store.set_meta(&retention_key(chain), &days.to_string()).await
+}
+
+/// Events of `chain` matching `q`, newest first, including those recorded on this node
+/// and not yet written.
+pub async fn events(
+    state: &AppState,
+    chain: &str,
+    q: &cognate_core::audit::AuditQuery,
+) -> Result<Vec<cognate_core::audit::AuditEvent>, StoreError> {
+    flush_audit(state).await?;
+    state.store.audit_events(chain, q).await
+}
+
+/// Events of `chain` after `seq`, oldest first, with their hashes (for export); call
+/// [`flush_audit`] before the first page.
+pub async fn chain_page(
+    state: &AppState,
+    chain: &str,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<cognate_core::audit::AuditEvent>, StoreError> {
+    state.store.audit_chain_page(chain, after_seq, limit).await
+}
+
 /// Purges every chain's events older than its retention, keeping each chain verifiable
 /// from its anchor. Returns (chain, events deleted) for chains that lost events.
 pub async fn purge_expired(state: &AppState) -> Result<Vec<(String, u64)>, StoreError> {

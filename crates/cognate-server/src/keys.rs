@@ -88,6 +88,16 @@ impl KeyRing {
     }
 }
 
+/// The pool's published keys, read from the database so a key rotated in or retired by
+/// any node shows at once: every key not retired. A pool that never signed anything gets
+/// its first key here.
+pub async fn published(state: &AppState, pool: &PoolId) -> Result<Vec<SigningKeyRecord>, KeyRingError> {
+    state.keys.get(state, pool).await?;
+    let mut records = state.store.list_signing_keys(pool).await?;
+    records.retain(|k| k.retired_at.is_none());
+    Ok(records)
+}
+
 /// Rotates a pool's key: a new key signs from now on; older keys stay published until
 /// retired. Returns the new key's id.
 pub async fn rotate(

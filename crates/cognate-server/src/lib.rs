@@ -2,7 +2,6 @@
 //! binary serves it and tests drive it in-process or on port 0.
 
 pub mod api;
-pub mod apikeys;
 pub mod audit;
 pub mod bootstrap;
 pub mod cognito;

@@ -49,7 +49,7 @@ pub struct AppState {
     pub limiter: Arc<dyn crate::throttle::Limiter>,
     pub limits: crate::throttle::Limits,
     /// API key usage counted in memory until the next flush.
-    pub usage: Arc<crate::apikeys::UsageMeter>,
+    pub usage: Arc<crate::services::api_keys::UsageMeter>,
     /// Request rates: auth per IP and username, `/v1` per tenant, API keys per key.
     pub rates: Arc<dyn crate::throttle::RateLimiter>,
     /// Audit events recorded but not yet written.

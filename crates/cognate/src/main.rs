@@ -507,9 +507,9 @@ async fn serve(config: Config) -> Result<()> {
     // secrets every minute.
     cognate_server::outbox::seal_legacy(&state).await?;
     let redactor = cognate_server::outbox::spawn_redactor(state.clone(), stop_workers.subscribe());
-    let usage = cognate_server::apikeys::spawn_usage_flusher(
+    let usage = cognate_server::services::api_keys::spawn_usage_flusher(
         state.clone(),
-        cognate_server::apikeys::USAGE_FLUSH_INTERVAL,
+        cognate_server::services::api_keys::USAGE_FLUSH_INTERVAL,
         stop_workers.subscribe(),
     );
 

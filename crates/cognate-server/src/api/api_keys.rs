@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::StoreError;
 use cognate_core::apikey::{self, ApiKey, KeyStatus, RateLimit, UsageDelta};
 use cognate_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
@@ -23,7 +22,7 @@ use super::extract::{Json, OptionalJson, Query};
 use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
 use crate::AppState;
-use crate::apikeys::{self, VerifyFailure};
+use crate::services::api_keys::{self, ApiKeyError, VerifyFailure};
 
 /// Longest key name, in characters.
 const MAX_NAME_CHARS: usize = 128;
@@ -241,23 +240,6 @@ fn valid_label(label: Option<String>) -> Result<Option<String>, ApiError> {
     label.map(|l| valid_name(&l)).transpose()
 }
 
-async fn load(state: &AppState, tenant: &TenantId, id: &str) -> Result<ApiKey, ApiError> {
-    state.store.get_api_key(tenant, id).await?.ok_or_else(key_not_found)
-}
-
-/// A fresh key record for `tenant` (the plaintext is returned beside it).
-fn mint(state: &AppState, tenant: &TenantId, template: &ApiKey) -> (ApiKey, String) {
-    let (key, key_hash) = apikey::generate_key(state.rng.as_ref());
-    let record = ApiKey {
-        id: apikey::generate_key_id(state.rng.as_ref()),
-        tenant_id: tenant.clone(),
-        key_hash,
-        display_prefix: apikey::display_prefix(&key),
-        ..template.clone()
-    };
-    (record, key)
-}
-
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/api-keys",
@@ -312,9 +294,7 @@ pub async fn create(
         grace_until: None,
         rate_limit,
     };
-    let (record, key) = mint(&state, &tenant, &template);
-    state.store.create_api_key(&record).await?;
-    tracing::info!(tenant = %tenant, key = %record.id, by = %access.actor, "API key created");
+    let (record, key) = api_keys::create(&state, &template).await?;
     let body = NewApiKey { key, api_key: ApiKeyView::new(record, now) };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -344,7 +324,7 @@ pub async fn list(
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
     let scope = format!("api-keys:{tenant}");
     let req = params.page(&scope)?;
-    let rows = state.store.list_api_keys(&tenant, &req).await?;
+    let rows = api_keys::list(&state, &tenant, &req).await?;
     let (rows, next_cursor) = Page::<ApiKeyView>::finish(rows, &req, &scope, |k| k.id.clone());
     let now = state.clock.now_millis();
     Ok(axum::Json(Page { items: rows.into_iter().map(|k| ApiKeyView::new(k, now)).collect(), next_cursor }))
@@ -371,7 +351,7 @@ pub async fn get(
     KeyPath(tenant, id): KeyPath,
 ) -> Result<axum::Json<ApiKeyView>, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let key = load(&state, &tenant, &id).await?;
+    let key = api_keys::get(&state, &tenant, &id).await?;
     Ok(axum::Json(ApiKeyView::new(key, state.clock.now_millis())))
 }
 
@@ -400,23 +380,22 @@ pub async fn update(
     Json(req): Json<UpdateApiKey>,
 ) -> Result<axum::Json<ApiKeyView>, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let mut key = load(&state, &tenant, &id).await?;
-    if let Some(name) = req.name {
-        key.name = valid_name(&name)?;
-    }
-    if let Some(scopes) = req.scopes {
-        key.scopes = valid_scopes(scopes)?;
-    }
-    if let Some(limit) = req.rate_limit {
-        key.rate_limit = limit.map(RateLimitBody::check).transpose()?;
-    }
-    if let Some(label) = req.service_account {
-        key.service_account = valid_label(label)?;
-    }
-    state.store.update_api_key(&key).await.map_err(|e| match e {
-        StoreError::NotFound(_) => key_not_found(),
-        other => other.into(),
-    })?;
+    let key = api_keys::update(&state, &tenant, &id, |key| {
+        if let Some(name) = req.name {
+            key.name = valid_name(&name)?;
+        }
+        if let Some(scopes) = req.scopes {
+            key.scopes = valid_scopes(scopes)?;
+        }
+        if let Some(limit) = req.rate_limit {
+            key.rate_limit = limit.map(RateLimitBody::check).transpose()?;
+        }
+        if let Some(label) = req.service_account {
+            key.service_account = valid_label(label)?;
+        }
+        Ok::<(), ApiError>(())
+    })
+    .await?;
     Ok(axum::Json(ApiKeyView::new(key, state.clock.now_millis())))
 }
 
@@ -442,13 +421,7 @@ pub async fn revoke(
     KeyPath(tenant, id): KeyPath,
 ) -> Result<StatusCode, ApiError> {
     let access = caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let revoked = state.store.revoke_api_key(&tenant, &id, state.clock.now_millis()).await.map_err(|e| match e {
-        StoreError::NotFound(_) => key_not_found(),
-        other => other.into(),
-    })?;
-    if revoked {
-        tracing::info!(tenant = %tenant, key = %id, by = %access.actor, "API key revoked");
-    }
+    api_keys::revoke(&state, &tenant, &id, &access.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -485,30 +458,8 @@ pub async fn rotate(
     if !(0..=MAX_GRACE_SECS).contains(&grace) {
         return Err(ApiError::invalid_request(format!("gracePeriodSeconds must be 0 to {MAX_GRACE_SECS}.")));
     }
-    let old = load(&state, &tenant, &id).await?;
+    let (record, key) = api_keys::rotate(&state, &tenant, &id, grace, &access.actor).await?;
     let now = state.clock.now_millis();
-    if old.status(now) != KeyStatus::Active {
-        return Err(ApiError::conflict("Only an active key can be rotated."));
-    }
-    let template = ApiKey {
-        created_by: access.actor.clone(),
-        created_at: now,
-        last_used_at: None,
-        revoked_at: None,
-        rotated_from: Some(old.id.clone()),
-        grace_until: None,
-        ..old.clone()
-    };
-    let (record, key) = mint(&state, &tenant, &template);
-    let rotated =
-        state.store.rotate_api_key(&tenant, &old.id, now + grace * 1000, &record).await.map_err(|e| match e {
-            StoreError::NotFound(_) => key_not_found(),
-            other => other.into(),
-        })?;
-    if !rotated {
-        return Err(ApiError::conflict("Only an active key can be rotated."));
-    }
-    tracing::info!(tenant = %tenant, old = %old.id, new = %record.id, grace, by = %access.actor, "API key rotated");
     let body = NewApiKey { key, api_key: ApiKeyView::new(record, now) };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -582,7 +533,7 @@ pub async fn verify(
     verifier: KeyVerifier,
     Json(req): Json<VerifyRequest>,
 ) -> Result<axum::Json<VerifyAnswer>, ApiError> {
-    let key = match apikeys::verify(&state, &req.key, verifier.pool.as_ref()).await {
+    let key = match api_keys::verify(&state, &req.key, verifier.pool.as_ref()).await {
         Ok(key) => key,
         Err(VerifyFailure::Refused(refusal)) => {
             tracing::debug!(code = refusal.code(), "API key refused");
@@ -658,28 +609,9 @@ pub async fn report_usage(
     }
     let now = state.clock.now_millis();
     let mut deltas = Vec::with_capacity(report.items.len());
-    // Each tenant's placement is read once per report.
-    let mut placements: BTreeMap<TenantId, bool> = BTreeMap::new();
-    let mut skipped = 0usize;
     for item in report.items {
         if !(1..=1_000_000_000).contains(&item.count) {
             return Err(ApiError::invalid_request("count must be 1 to 1000000000."));
-        }
-        let served = match placements.get(&item.tenant_id) {
-            Some(served) => *served,
-            None => {
-                let tenant = state.store.get_tenant(&item.tenant_id).await?;
-                let served = tenant.is_some_and(|t| verifier.serves(&t.pool_id));
-                placements.insert(item.tenant_id.clone(), served);
-                served
-            }
-        };
-        if !served {
-            // A tenant of another pool, or one deleted or moved since the counts were taken:
-            // its items are dropped (a client reports only for its own pool's tenants) and
-            // the rest is recorded, so one stale count never blocks a verifier's reports.
-            skipped += 1;
-            continue;
         }
         let last = item.last_used_at.map_or(now, |s| s.saturating_mul(1000).min(now));
         deltas.push(UsageDelta {
@@ -691,8 +623,9 @@ pub async fn report_usage(
         });
     }
     let total: i64 = deltas.iter().map(|d| d.count).sum();
-    state.store.add_api_key_usage(&deltas).await?;
-    tracing::debug!(by = %verifier.actor, keys = deltas.len(), total, skipped, "API key usage reported");
+    let items = deltas.len();
+    let skipped = api_keys::report_usage(&state, deltas, |pool| verifier.serves(pool)).await?;
+    tracing::debug!(by = %verifier.actor, items, total, skipped, "API key usage reported");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -778,9 +711,7 @@ pub async fn usage(
             "from must not be after to, and the range is at most {MAX_USAGE_DAYS} days."
         )));
     }
-    // Usage counted on this node but not yet flushed is included.
-    apikeys::flush_usage(&state).await?;
-    let rows = state.store.api_key_usage(&tenant, from, to).await?;
+    let rows = api_keys::usage(&state, &tenant, from, to).await?;
     let mut totals = BTreeMap::new();
     for row in &rows {
         *totals.entry(row.key_id.clone()).or_insert(0) += row.count;
@@ -788,6 +719,16 @@ pub async fn usage(
     let items =
         rows.into_iter().map(|r| UsageDay { date: format_day(r.day), key_id: r.key_id, count: r.count }).collect();
     Ok(axum::Json(Usage { tenant_id: tenant.to_string(), from: format_day(from), to: format_day(to), items, totals }))
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::NotFound => key_not_found(),
+            ApiKeyError::NotActive => ApiError::conflict("Only an active key can be rotated."),
+            ApiKeyError::Store(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::extract::{Json, Query};
 use super::paging::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::tenants::TenantPath;
 use crate::AppState;
-use crate::audit::{flush_audit, retention_key};
+use crate::audit::flush_audit;
 
 /// Events per page read for an export.
 const EXPORT_PAGE: u32 = 1000;
@@ -115,7 +115,6 @@ async fn list_chain(state: &AppState, chain: &str, p: AuditParams) -> Result<Eve
         ),
         None => None,
     };
-    flush_audit(state).await?;
     let q = AuditQuery {
         action: p.action,
         actor: p.actor,
@@ -125,7 +124,7 @@ async fn list_chain(state: &AppState, chain: &str, p: AuditParams) -> Result<Eve
         before_seq,
         limit: limit + 1,
     };
-    let mut rows = state.store.audit_events(chain, &q).await?;
+    let mut rows = crate::audit::events(state, chain, &q).await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|e| page::encode_token(&scope, &e.seq.to_string()))
@@ -141,7 +140,7 @@ async fn export_chain(state: &AppState, chain: &str) -> Result<Response, ApiErro
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let rows = state.store.audit_chain_page(chain, after, EXPORT_PAGE).await?;
+        let rows = crate::audit::chain_page(state, chain, after, EXPORT_PAGE).await?;
         let done = rows.len() < EXPORT_PAGE as usize;
         for e in rows {
             after = e.seq;
@@ -281,6 +280,6 @@ pub async fn set_retention(
     if !(1..=3650).contains(&req.days) {
         return Err(ApiError::invalid_request("days must be 1 to 3650."));
     }
-    state.store.set_meta(&retention_key(tenant.as_str()), &req.days.to_string()).await?;
+    crate::audit::set_retention_days(&state, tenant.as_str(), req.days).await?;
     Ok(axum::Json(req))
 }

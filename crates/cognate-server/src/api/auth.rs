@@ -12,10 +12,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use cognate_core::admin::SECRET_LABEL;
-use cognate_core::crypto::constant_time_eq;
 use cognate_core::pool::UserPool;
-use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId, TenantStatus};
+use cognate_core::tenant::{Membership, Role, Tenant, TenantId};
 use cognate_core::user::User;
 use serde_json::Value;
 
@@ -23,6 +21,7 @@ use super::error::ApiError;
 use crate::AppState;
 use crate::audit::Actor;
 use crate::services::tokens::{self, Rejection};
+use crate::tenancy::Refusal;
 
 /// A caller proven to hold an active platform admin credential.
 #[derive(Debug, Clone)]
@@ -99,19 +98,10 @@ fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
 async fn platform_admin(state: &AppState, token: &str) -> Result<PlatformAdmin, ApiError> {
     let invalid = || ApiError::unauthorized(true);
     let (key_id, secret) = token.split_once(':').ok_or_else(invalid)?;
-    // Unknown and revoked ids answer exactly like a wrong secret.
-    let cred = state.store.get_admin_credential(key_id).await?.ok_or_else(invalid)?;
-    if cred.revoked_at.is_some() {
+    if !crate::services::admins::check(state, key_id, secret).await? {
         return Err(invalid());
     }
-    let stored = state
-        .master_key
-        .open(SECRET_LABEL, &cred.secret_sealed)
-        .map_err(|e| ApiError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
-    if !constant_time_eq(&stored, secret.as_bytes()) {
-        return Err(invalid());
-    }
-    Ok(PlatformAdmin { access_key_id: cred.access_key_id })
+    Ok(PlatformAdmin { access_key_id: key_id.to_owned() })
 }
 
 async fn user_caller(state: &AppState, token: &str) -> Result<UserCaller, ApiError> {
@@ -279,7 +269,7 @@ impl Caller {
     async fn access(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
         match self {
             Self::Platform(admin) => {
-                let t = state.store.get_tenant(tenant).await?.ok_or_else(tenant_not_found)?;
+                let t = crate::services::tenants::get(state, tenant).await?;
                 Ok(TenantAccess { tenant: t, membership: None, actor: format!("admin:{}", admin.access_key_id) })
             }
             Self::User(caller) => {
@@ -289,16 +279,13 @@ impl Caller {
                 if caller.tenant.as_ref() != Some(tenant) {
                     return Err(not_your_tenant());
                 }
-                let membership = state
-                    .store
-                    .get_membership(tenant, &caller.user.sub)
-                    .await?
-                    .filter(|m| m.status == MembershipStatus::Active && m.pool_id == caller.user.pool_id)
-                    .ok_or_else(not_your_tenant)?;
-                let t = state.store.get_tenant(tenant).await?.ok_or_else(not_your_tenant)?;
-                if t.status != TenantStatus::Active {
-                    return Err(ApiError::forbidden("The tenant is suspended."));
-                }
+                let (t, membership) = crate::services::members::acting_member(state, tenant, &caller.user)
+                    .await
+                    .map_err(|e| match e {
+                        Refusal::NotMember => not_your_tenant(),
+                        Refusal::Suspended => ApiError::forbidden("The tenant is suspended."),
+                        Refusal::Store(e) => e.into(),
+                    })?;
                 if need == Need::TenantAdmin && membership.role != Role::Admin {
                     return Err(ApiError::forbidden("This operation needs the admin role in the tenant."));
                 }

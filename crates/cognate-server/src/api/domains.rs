@@ -13,8 +13,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::StoreError;
-use cognate_core::tenant::{DomainName, EmailDomain, TenantId, TenantStatus, is_consumer_domain};
+use cognate_core::tenant::{DomainName, EmailDomain, TenantId, is_consumer_domain};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,8 +22,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
-use crate::tenancy::{domain_challenge as challenge, domain_challenge_hash as challenge_hash};
-use crate::{AppState, bootstrap, tenancy};
+use crate::services::domains::{self, DomainError};
+use crate::tenancy::domain_challenge as challenge;
+use crate::{AppState, tenancy};
 
 /// The DNS label under the domain that carries the verification TXT record.
 const RECORD_LABEL: &str = "_cognate";
@@ -104,11 +104,14 @@ fn domain_not_found() -> ApiError {
     ApiError::not_found("The domain does not exist.")
 }
 
-/// Maps a store error of a write to one tenant's claim: `NotFound` is the domain's.
-fn domain_write_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(_) => domain_not_found(),
-        other => other.into(),
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::TenantNotFound => tenant_not_found(),
+            DomainError::NotFound => domain_not_found(),
+            DomainError::Claimed => ApiError::conflict("The domain is already claimed."),
+            DomainError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -171,11 +174,6 @@ pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
     cognate_core::tenant::email_address(raw)
 }
 
-/// The tenant's claim on `domain`, `404` when the tenant does not hold it.
-async fn load(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<EmailDomain, ApiError> {
-    state.store.get_domain(domain).await?.filter(|d| &d.tenant_id == tenant).ok_or_else(domain_not_found)
-}
-
 /// Claim an email domain for a tenant.
 ///
 /// `POST /v1/tenants/{tenant_id}/domains`: claims a domain for the tenant, unverified,
@@ -207,21 +205,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let domain = claimable(&req.domain)?;
-    let created_at = state.clock.now_millis();
-    let claim = EmailDomain {
-        verification_token_hash: Some(challenge_hash(&state, &id, &domain, created_at)),
-        tenant_id: id,
-        domain,
-        verified: false,
-        auto_join: req.auto_join,
-        created_at,
-    };
-    state.store.add_domain(&claim).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::conflict("The domain is already claimed."),
-        StoreError::NotFound(_) => tenant_not_found(),
-        other => other.into(),
-    })?;
-    tracing::info!(tenant = %claim.tenant_id, domain = %claim.domain, "domain claimed");
+    let claim = domains::claim(&state, &id, domain, req.auto_join).await?;
     Ok((StatusCode::CREATED, axum::Json(DomainView::new(&state, claim))).into_response())
 }
 
@@ -249,7 +233,7 @@ pub async fn list(
     TenantPath(id): TenantPath,
 ) -> Result<axum::Json<Page<DomainView>>, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let rows = state.store.list_domains(&id).await?;
+    let rows = domains::list(&state, &id).await?;
     Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(&state, d)).collect())))
 }
 
@@ -280,8 +264,8 @@ pub async fn update(
     Json(req): Json<UpdateDomain>,
 ) -> Result<axum::Json<DomainView>, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    state.store.set_domain_auto_join(&id, &domain, req.auto_join).await.map_err(domain_write_error)?;
-    Ok(axum::Json(DomainView::new(&state, load(&state, &id, &domain).await?)))
+    let claim = domains::set_auto_join(&state, &id, &domain, req.auto_join).await?;
+    Ok(axum::Json(DomainView::new(&state, claim)))
 }
 
 /// Release a domain claim.
@@ -308,8 +292,7 @@ pub async fn delete(
     DomainPath(id, domain): DomainPath,
 ) -> Result<StatusCode, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    state.store.remove_domain(&id, &domain).await.map_err(domain_write_error)?;
-    tracing::info!(tenant = %id, domain = %domain, "domain released");
+    domains::release(&state, &id, &domain).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,9 +322,8 @@ pub async fn verify(
     DomainPath(id, domain): DomainPath,
 ) -> Result<axum::Json<DomainView>, ApiError> {
     let access = caller.tenant(&state, &id, Need::Platform).await?;
-    state.store.set_domain_verified(&id, &domain, true).await.map_err(domain_write_error)?;
-    tracing::info!(tenant = %id, domain = %domain, by = %access.actor, "domain verified by attestation");
-    Ok(axum::Json(DomainView::new(&state, load(&state, &id, &domain).await?)))
+    let claim = domains::attest(&state, &id, &domain, &access.actor).await?;
+    Ok(axum::Json(DomainView::new(&state, claim)))
 }
 
 /// Find where an email address signs in.
@@ -367,16 +349,8 @@ pub async fn discovery(
     let raw = params.email.ok_or_else(|| ApiError::invalid_request("The email parameter is required."))?;
     let (email, domain) =
         email_address(&raw).ok_or_else(|| ApiError::invalid_request("The email parameter is not a valid address."))?;
-    let tenant = match state.store.get_domain(&domain).await? {
-        Some(claim) if claim.verified => {
-            state.store.get_tenant(&claim.tenant_id).await?.filter(|t| t.status == TenantStatus::Active)
-        }
-        _ => None,
-    };
-    let (pool, tenant_id, tenant_name) = match tenant {
-        Some(t) => (t.pool_id, Some(t.id.to_string()), Some(t.name)),
-        None => (bootstrap::ensure_shared_pool(&state).await?, None, None),
-    };
+    let (tenant, pool) = domains::route(&state, &domain).await?;
+    let (tenant_id, tenant_name) = tenant.map(|t| (t.id.to_string(), t.name)).unzip();
     let client_id = tenancy::default_client(&state, &pool).await?;
     Ok(axum::Json(DiscoveryView {
         email,

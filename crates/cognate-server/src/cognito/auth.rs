@@ -18,6 +18,7 @@ use super::input::{load_pool, parse};
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::services::clients::{self, ClientError};
+use crate::services::pools;
 use crate::services::sign_in::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
 use crate::services::tokens::{self, Rejection};
 use crate::tenancy::{Refusal, TENANT_ID_ATTR};
@@ -139,11 +140,7 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
             return Err(CognitoError::not_found(format!("User pool client {} does not exist.", client.id)));
         }
     }
-    let pool = state
-        .store
-        .get_pool(&client.pool_id)
-        .await?
-        .ok_or_else(|| CognitoError::not_found(format!("User pool {} does not exist.", client.pool_id)))?;
+    let pool = pools::get(state, &client.pool_id).await?;
     let flow = req.auth_flow.as_str();
     let params = &req.auth_parameters;
     match (flow, admin) {
@@ -306,7 +303,10 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
     }
     let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
-    let pool = state.store.get_pool(&client.pool_id).await?.ok_or(sign_in::SignInError::InvalidSession)?;
+    let pool = pools::get(state, &client.pool_id).await.map_err(|e| match e {
+        pools::PoolError::NotFound(_) => sign_in::SignInError::InvalidSession.into(),
+        other => CognitoError::from(other),
+    })?;
     let responses = &req.challenge_responses;
     let username =
         responses.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;

@@ -203,3 +203,28 @@ impl From<crate::services::pools::PoolError> for CognitoError {
         }
     }
 }
+
+impl From<crate::services::mfa::MfaError> for CognitoError {
+    /// Cognito's exception for each way an MFA change refuses.
+    fn from(e: crate::services::mfa::MfaError) -> Self {
+        use crate::services::mfa::MfaError as E;
+        match e {
+            E::SetupCannotReplace => crate::services::sign_in::SignInError::InvalidSession.into(),
+            E::ReplaceNeedsMfa => Self::new(
+                "NotAuthorizedException",
+                "Replacing a software token needs a session that passed MFA: sign in with a code first.",
+            ),
+            E::NothingPending => Self::new(
+                "SoftwareTokenMFANotFoundException",
+                "No software token is being associated; call AssociateSoftwareToken first.",
+            ),
+            E::CodeMismatch => {
+                Self::new("EnableSoftwareTokenMFAException", "Code mismatch and fail enable Software Token MFA")
+            }
+            E::NoToken => Self::invalid("User does not have delivery config set to turn on SOFTWARE_TOKEN_MFA"),
+            E::PreferredNotEnabled => Self::invalid("A preferred MFA method must be enabled."),
+            E::SignIn(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}

@@ -8,7 +8,6 @@
 //! see no loss) but never turns them on, and a user cannot enable them.
 
 use cognate_core::client::AppClient;
-use cognate_core::mfa::UserMfa;
 use cognate_core::pool::UserPool;
 use cognate_core::totp;
 use cognate_core::user::User;
@@ -20,13 +19,9 @@ use super::input::{load_pool, parse};
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
-use crate::services::sign_in::{self, Session, SignInError, Throttle, open_totp_secret};
-use crate::services::{pools, tokens};
+use crate::services::sign_in::{self, Session};
+use crate::services::{mfa, pools, tokens};
 use crate::tenancy::SOFTWARE_TOKEN_MFA_CONFIGURATION;
-
-fn invalid_session() -> CognitoError {
-    SignInError::InvalidSession.into()
-}
 
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
@@ -72,12 +67,13 @@ async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&s
     }
 }
 
-/// The user's record, or a fresh one.
-async fn record(state: &AppState, user: &User) -> Result<UserMfa, CognitoError> {
-    Ok(match state.store.get_mfa(&user.pool_id, &user.sub).await? {
-        Some(m) => m,
-        None => UserMfa::new(user.pool_id.clone(), &user.sub, state.clock.now_millis()),
-    })
+impl Caller {
+    fn asker(&self) -> mfa::Asker {
+        match self.setup {
+            Some(_) => mfa::Asker::Setup,
+            None => mfa::Asker::Session { passed_mfa: self.mfa_session },
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,27 +88,7 @@ struct AssociateInput {
 async fn associate(state: &AppState, input: Value) -> OpResult {
     let req: AssociateInput = parse(input)?;
     let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
-    let user = &caller.user;
-    let mut mfa = record(state, user).await?;
-    if caller.setup.is_some() && mfa.has_totp() {
-        // A challenge session proves only the password: it may enrol a first token, never
-        // replace one.
-        return Err(invalid_session());
-    }
-    if caller.setup.is_none() && mfa.has_totp() && !caller.mfa_session {
-        // Nor may a session that did not pass MFA (signed in where MFA was not required):
-        // replacing the authenticator would let a stolen password defeat MFA elsewhere.
-        return Err(CognitoError::new(
-            "NotAuthorizedException",
-            "Replacing a software token needs a session that passed MFA: sign in with a code first.",
-        ));
-    }
-    let secret = totp::generate_secret(state.rng.as_ref());
-    let now = state.clock.now_millis();
-    mfa.pending_secret_sealed = Some(state.master_key.seal(state.rng.as_ref(), totp::SEED_LABEL, &secret));
-    mfa.pending_at = Some(now);
-    mfa.updated_at = now;
-    state.store.put_mfa(&mfa).await?;
+    let secret = mfa::associate(state, &caller.user, caller.asker()).await?;
     let mut out = json!({"SecretCode": totp::base32_encode(&secret)});
     if let Some((session, client)) = &caller.setup {
         out["Session"] = json!(session.renewed(state, client).seal(state)?);
@@ -146,43 +122,7 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
         return Err(CognitoError::invalid("FriendlyDeviceName must be at most 256 characters."));
     }
     let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
-    let user = &caller.user;
-    let keys = Throttle::of_user(ctx.attempt(), &user.pool_id, &user.sub);
-    keys.check(state)?;
-    let mut mfa = record(state, user).await?;
-    let setup = caller.setup.is_some();
-    if setup && mfa.has_totp() {
-        return Err(invalid_session());
-    }
-    let now = state.clock.now_millis();
-    let pending = mfa.live_pending(now).map(str::to_owned).ok_or_else(|| {
-        CognitoError::new(
-            "SoftwareTokenMFANotFoundException",
-            "No software token is being associated; call AssociateSoftwareToken first.",
-        )
-    })?;
-    let secret = open_totp_secret(state, &pending)?;
-    let Some(step) = totp::verify(&secret, &code, state.clock.now_secs()) else {
-        keys.fail(state);
-        return Err(CognitoError::new(
-            "EnableSoftwareTokenMFAException",
-            "Code mismatch and fail enable Software Token MFA",
-        ));
-    };
-    mfa.totp_secret_sealed = Some(pending);
-    mfa.totp_verified = true;
-    mfa.pending_secret_sealed = None;
-    mfa.pending_at = None;
-    // The code just used must not also answer a sign-in challenge.
-    mfa.last_step = mfa.last_step.max(step);
-    mfa.friendly_device_name = req.friendly_device_name.filter(|n| !n.is_empty());
-    if setup {
-        mfa.totp_enabled = true;
-        mfa.preferred = true;
-    }
-    mfa.updated_at = now;
-    state.store.put_mfa(&mfa).await?;
-    tracing::info!(pool = %user.pool_id, sub = %user.sub, "software token verified");
+    mfa::verify(state, ctx.attempt(), &caller.user, caller.asker(), &code, req.friendly_device_name).await?;
     let mut out = json!({"Status": "SUCCESS"});
     if let Some((session, client)) = &caller.setup {
         let verified = Session { totp_verified: true, ..session.renewed(state, client) };
@@ -239,20 +179,7 @@ async fn apply_preference(state: &AppState, user: &User, req: &PreferenceInput) 
     let Some(settings) = &req.software_token_mfa_settings else {
         return Ok(json!({}));
     };
-    let mut mfa = record(state, user).await?;
-    let enabled = settings.enabled.unwrap_or(mfa.totp_enabled);
-    if enabled && !mfa.has_totp() {
-        return Err(CognitoError::invalid("User does not have delivery config set to turn on SOFTWARE_TOKEN_MFA"));
-    }
-    if settings.preferred_mfa == Some(true) && !enabled {
-        return Err(CognitoError::invalid("A preferred MFA method must be enabled."));
-    }
-    // Turning TOTP off also stops it being preferred.
-    let preferred = enabled && settings.preferred_mfa.unwrap_or(mfa.preferred);
-    mfa.totp_enabled = enabled;
-    mfa.preferred = preferred;
-    mfa.updated_at = state.clock.now_millis();
-    state.store.put_mfa(&mfa).await?;
+    mfa::set_preference(state, user, settings.enabled, settings.preferred_mfa).await?;
     Ok(json!({}))
 }
 

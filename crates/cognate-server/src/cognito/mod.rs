@@ -22,7 +22,6 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::admin::SECRET_LABEL;
 use serde_json::Value;
 
 use crate::AppState;
@@ -165,15 +164,8 @@ async fn authenticate(state: &AppState, parts: &Parts, body: &[u8]) -> Result<St
     sigv4::check_scope(&auth, state.clock.now_secs(), state.settings.signature_window_secs)?;
     let unrecognized =
         || CognitoError::new("UnrecognizedClientException", "The security token included in the request is invalid.");
-    let cred = state.store.get_admin_credential(&auth.access_key_id).await?.ok_or_else(unrecognized)?;
-    if cred.revoked_at.is_some() {
-        return Err(unrecognized());
-    }
-    let secret = state
-        .master_key
-        .open(SECRET_LABEL, &cred.secret_sealed)
-        .map_err(|e| CognitoError::internal(format!("admin credential {}: {e}", cred.access_key_id)))?;
+    let secret = crate::services::admins::active_secret(state, &auth.access_key_id).await?.ok_or_else(unrecognized)?;
     let secret = String::from_utf8(secret).map_err(CognitoError::internal)?;
     sigv4::verify(&auth, &secret, parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, body)?;
-    Ok(cred.access_key_id)
+    Ok(auth.access_key_id)
 }

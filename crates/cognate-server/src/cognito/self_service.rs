@@ -6,7 +6,6 @@
 //! stored only as HMACs, delivered sealed through the outbox, never logged; this module
 //! parses Cognito's input and shapes its answers.
 
-use cognate_core::StoreError;
 use cognate_core::attributes::Schema;
 use cognate_core::client::AppClient;
 use cognate_core::ids::generate_sub;
@@ -20,7 +19,7 @@ use super::auth::{check_password, check_secret_hash, load_client, token_user};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
     attribute_error, check_username, find_user, hash, invalid_password, missing, new_user_attributes,
-    refuse_tenant_attributes, save, stored_name, unverify_alias_holder, write_error,
+    refuse_tenant_attributes, save, save_signed_out, stored_name, write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
@@ -74,11 +73,7 @@ fn delivery_json(d: &Delivery) -> Value {
 // ---------------------------------------------------------------------------------------
 
 async fn client_pool(state: &AppState, client: &AppClient) -> Result<UserPool, CognitoError> {
-    state
-        .store
-        .get_pool(&client.pool_id)
-        .await?
-        .ok_or_else(|| CognitoError::not_found(format!("User pool {} does not exist.", client.pool_id)))
+    Ok(crate::services::pools::get(state, &client.pool_id).await?)
 }
 
 /// The client, its pool and the user a client-authorised request names (`None` if no
@@ -233,17 +228,9 @@ async fn save_claiming_aliases(
     user: &User,
     force: bool,
 ) -> Result<(), CognitoError> {
-    let keys = user.keys(&pool.settings);
-    match state.store.update_user(user, &keys).await {
-        Err(StoreError::Conflict(alias @ ("email" | "phone_number"))) if force => {
-            let key = if alias == "email" { keys.email.clone() } else { keys.phone.clone() };
-            if let Some(key) = key {
-                unverify_alias_holder(state, pool, alias, &key).await?;
-            }
-            save(state, pool, user).await
-        }
-        other => other.map_err(|e| write_error(&pool.settings, e, false)),
-    }
+    crate::services::users::save_claiming_aliases(state, pool, user, force)
+        .await
+        .map_err(|e| write_error(&pool.settings, e, false))
 }
 
 #[derive(Deserialize)]
@@ -363,15 +350,9 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
     // guess the password faster than InitiateAuth allows.
     check_password(state, ctx, &pool, &user, previous).await?;
     user.password_hash = Some(hash(state, &req.proposed_password).await?);
-    let now = state.clock.now_millis();
-    user.updated_at = now;
     // A changed password ends every session, this one included (the token contract), in the
     // same transaction, and the revocation feed says so.
-    state
-        .store
-        .update_user_signed_out(&user, &user.keys(&pool.settings), now)
-        .await
-        .map_err(|e| write_error(&pool.settings, e, false))?;
+    save_signed_out(state, &pool, &mut user).await?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "password changed by the user");
     Ok(json!({}))
 }
@@ -488,9 +469,7 @@ fn verifiable(user: &User, attribute: &str) -> Result<Destination, CognitoError>
 async fn delete_user(state: &AppState, input: Value) -> OpResult {
     let req: AccessTokenInput = parse(input)?;
     let (pool, user, _) = token_user(state, &req.access_token).await?;
-    let now = state.clock.now_millis();
-    state.store.delete_user(&pool.id, &user.sub, now).await.map_err(|e| write_error(&pool.settings, e, false))?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted their account");
+    crate::services::users::delete(state, &user).await.map_err(|e| write_error(&pool.settings, e, false))?;
     Ok(json!({}))
 }
 

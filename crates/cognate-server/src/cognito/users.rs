@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use cognate_core::StoreError;
 use cognate_core::attributes::{AttributeError, Schema, looks_like_email, looks_like_phone};
 use cognate_core::ids::generate_sub;
 use cognate_core::pool::{PoolSettings, UserPool};
@@ -16,6 +15,7 @@ use super::input::{
     user_type,
 };
 use super::{CognitoError, OpResult};
+use crate::services::users::{self, Taken, UserWriteError};
 use crate::{AppState, tenancy};
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
@@ -56,31 +56,35 @@ pub(super) async fn find_user(state: &AppState, pool: &UserPool, username: &str)
 /// Maps the store errors a user write can expect to Cognito's exceptions. Creating a user
 /// whose email (or phone) is the pool's sign-in name collides on the username; an update
 /// that would take another user's email collides on an alias, as in Cognito.
-pub(super) fn write_error(settings: &PoolSettings, e: StoreError, creating: bool) -> CognitoError {
-    match e {
-        StoreError::Conflict("username") => CognitoError::new("UsernameExistsException", "User account already exists"),
-        StoreError::Conflict("email") if creating && settings.email_is_username() => {
+/// Cognito's exception for a write of a user of a pool with `settings` (`creating`: a new
+/// user, whose email or phone number may be their username).
+pub(super) fn write_error(settings: &PoolSettings, e: impl Into<UserWriteError>, creating: bool) -> CognitoError {
+    match e.into() {
+        UserWriteError::Taken(Taken::Username) => {
+            CognitoError::new("UsernameExistsException", "User account already exists")
+        }
+        UserWriteError::Taken(Taken::Email) if creating && settings.email_is_username() => {
             CognitoError::new("UsernameExistsException", "An account with the given email already exists.")
         }
-        StoreError::Conflict("phone_number") if creating && settings.phone_is_username() => {
+        UserWriteError::Taken(Taken::PhoneNumber) if creating && settings.phone_is_username() => {
             CognitoError::new("UsernameExistsException", "An account with the given phone_number already exists.")
         }
-        StoreError::Conflict("email") => {
+        UserWriteError::Taken(Taken::Email) => {
             CognitoError::new("AliasExistsException", "An account with the given email already exists.")
         }
-        StoreError::Conflict("phone_number") => {
+        UserWriteError::Taken(Taken::PhoneNumber) => {
             CognitoError::new("AliasExistsException", "An account with the given phone number already exists.")
         }
-        StoreError::Conflict("preferred_username") => {
+        UserWriteError::Taken(Taken::PreferredUsername) => {
             CognitoError::new("AliasExistsException", "An account with the given preferred_username already exists.")
         }
-        StoreError::NotFound(_) => CognitoError::user_not_found(),
-        other => other.into(),
+        UserWriteError::NotFound => CognitoError::user_not_found(),
+        UserWriteError::Store(e) => e.into(),
     }
 }
 
 pub(super) async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), CognitoError> {
-    state.store.update_user(user, &user.keys(&pool.settings)).await.map_err(|e| write_error(&pool.settings, e, false))
+    users::save(state, pool, user).await.map_err(|e| write_error(&pool.settings, e, false))
 }
 
 pub(super) fn attribute_error(e: AttributeError) -> CognitoError {
@@ -218,15 +222,13 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
     };
     let keys = user.keys(settings);
     let home = tenancy::home_for_new_user(state, &pool.id, None, false).await?;
-    match tenancy::create_user(state, &mut user, &keys, home.as_ref()).await {
+    match tenancy::create_user(state, &mut user, &keys, home.as_ref()).await.map_err(UserWriteError::from) {
         Ok(()) => {}
-        Err(StoreError::Conflict(alias @ ("email" | "phone_number")))
-            if req.force_alias_creation == Some(true) && !settings.username_attributes.iter().any(|a| a == alias) =>
+        Err(UserWriteError::Taken(taken))
+            if req.force_alias_creation == Some(true)
+                && taken.alias().is_some_and(|alias| !settings.username_attributes.iter().any(|a| a == alias)) =>
         {
-            let key = if alias == "email" { keys.email.clone() } else { keys.phone.clone() };
-            if let Some(key) = key {
-                unverify_alias_holder(state, &pool, alias, &key).await?;
-            }
+            users::release_alias(state, &pool, &user, taken).await.map_err(|e| write_error(settings, e, true))?;
             tenancy::create_user(state, &mut user, &keys, home.as_ref())
                 .await
                 .map_err(|e| write_error(settings, e, true))?;
@@ -324,24 +326,6 @@ pub(super) fn signin_username(
         ));
     }
     Ok(given.to_owned())
-}
-
-/// ForceAliasCreation: the user who holds a verified alias loses it (their attribute is
-/// marked unverified, which drops it from the alias index).
-pub(super) async fn unverify_alias_holder(
-    state: &AppState,
-    pool: &UserPool,
-    alias: &str,
-    key: &str,
-) -> Result<(), CognitoError> {
-    let Some(mut holder) = state.store.get_user_by_alias(&pool.id, alias, key).await? else {
-        return Ok(());
-    };
-    holder.attributes.insert(format!("{alias}_verified"), "false".to_owned());
-    holder.updated_at = state.clock.now_millis();
-    save(state, pool, &holder).await?;
-    tracing::info!(pool = %pool.id, sub = %holder.sub, alias, "alias moved to a new user");
-    Ok(())
 }
 
 /// Queues the invitation (username and temporary password) on each requested medium the
@@ -490,9 +474,7 @@ async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResul
 
 async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
     let (pool, user) = load_user(state, input).await?;
-    let now = state.clock.now_millis();
-    state.store.delete_user(&pool.id, &user.sub, now).await.map_err(|e| write_error(&pool.settings, e, false))?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "user deleted by an administrator");
+    users::delete(state, &user).await.map_err(|e| write_error(&pool.settings, e, false))?;
     Ok(json!({}))
 }
 
@@ -502,11 +484,7 @@ async fn admin_delete_user(state: &AppState, input: Value) -> OpResult {
 /// attribute change with their own token) can undo it.
 async fn set_enabled(state: &AppState, input: Value, enabled: bool) -> OpResult {
     let (pool, user) = load_user(state, input).await?;
-    state
-        .store
-        .set_user_enabled(&pool.id, &user.sub, enabled, state.clock.now_millis())
-        .await
-        .map_err(|e| write_error(&pool.settings, e, false))?;
+    users::set_enabled(state, &user, enabled).await.map_err(|e| write_error(&pool.settings, e, false))?;
     Ok(json!({}))
 }
 
@@ -538,14 +516,8 @@ async fn admin_set_user_password(state: &AppState, input: Value) -> OpResult {
 
 /// Saves a user whose password an administrator set or reset, ending every session of
 /// theirs in the same transaction (published on the revocation feed).
-async fn save_signed_out(state: &AppState, pool: &UserPool, user: &mut User) -> Result<(), CognitoError> {
-    let now = state.clock.now_millis();
-    user.updated_at = now;
-    state
-        .store
-        .update_user_signed_out(user, &user.keys(&pool.settings), now)
-        .await
-        .map_err(|e| write_error(&pool.settings, e, false))
+pub(super) async fn save_signed_out(state: &AppState, pool: &UserPool, user: &mut User) -> Result<(), CognitoError> {
+    users::save_signed_out(state, pool, user).await.map_err(|e| write_error(&pool.settings, e, false))
 }
 
 /// The user keeps their password hash but must choose a new password (via
@@ -590,7 +562,7 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
     };
     let scope = format!("users:{}", pool.id);
     let page = page_request(req.limit, req.pagination_token.as_deref(), 60, 60, &scope)?;
-    let rows = state.store.list_users(&pool.id, filter.as_ref(), &page).await?;
+    let rows = users::list(state, &pool, filter.as_ref(), &page).await?;
     let (rows, next) = finish_page(rows, &page, &scope, |u| username_key(settings, &u.username));
     let wanted: Option<Vec<String>> = req.attributes_to_get.map(|names| names.iter().map(|n| stored_name(n)).collect());
     let users: Vec<Value> = rows.iter().map(|u| user_type(u, wanted.as_deref())).collect();
@@ -600,7 +572,7 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
 /// Adds Cognito's `UserMFASettingList` and `PreferredMfaSetting` to a GetUser or
 /// AdminGetUser answer, when the user has them (Cognito leaves them out otherwise).
 pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut Value) -> Result<(), CognitoError> {
-    let Some(mfa) = state.store.get_mfa(&user.pool_id, &user.sub).await? else {
+    let Some(mfa) = crate::services::mfa::settings(state, user).await? else {
         return Ok(());
     };
     let list = mfa.setting_list();
@@ -616,6 +588,7 @@ pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cognate_core::StoreError;
 
     fn pool_settings(username_attrs: &[&str], alias_attrs: &[&str]) -> PoolSettings {
         PoolSettings {

@@ -17,9 +17,9 @@ fn not_found() -> Response {
 
 async fn known_pool(state: &AppState, id: &str) -> Result<Option<PoolId>, Response> {
     let Some(pool) = PoolId::parse(id) else { return Ok(None) };
-    match state.store.get_pool(&pool).await {
-        Ok(Some(_)) => Ok(Some(pool)),
-        Ok(None) => Ok(None),
+    match crate::services::pools::get(state, &pool).await {
+        Ok(_) => Ok(Some(pool)),
+        Err(crate::services::pools::PoolError::NotFound(_)) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "loading a pool for discovery");
             Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -35,14 +35,9 @@ pub(super) async fn jwks(State(state): State<AppState>, Path(pool_id): Path<Stri
         Ok(None) => return not_found(),
         Err(r) => return r,
     };
-    // Make sure a pool that never signed anything still publishes a key.
-    if let Err(e) = state.keys.get(&state, &pool).await {
-        tracing::error!(error = %e, "preparing signing keys");
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    match state.store.list_signing_keys(&pool).await {
+    match crate::keys::published(&state, &pool).await {
         Ok(keys) => {
-            let keys: Vec<Value> = keys.iter().filter(|k| k.retired_at.is_none()).map(|k| k.jwk()).collect();
+            let keys: Vec<Value> = keys.iter().map(|k| k.jwk()).collect();
             ([(header::CACHE_CONTROL, "public, max-age=300")], Json(json!({"keys": keys}))).into_response()
         }
         Err(e) => {

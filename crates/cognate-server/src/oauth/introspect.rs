@@ -9,12 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cognate_core::client::AppClient;
-use cognate_core::token::refresh_token_hash;
 use serde_json::{Map, Value, json};
 
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
-use crate::services::tokens::{self, Rejection};
+use crate::services::tokens;
 
 pub(super) async fn introspect(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Response {
     match run(&state, &headers, &form).await {
@@ -36,23 +35,9 @@ async fn run(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<
 }
 
 async fn jwt(state: &AppState, caller: &AppClient, token: &str) -> Result<Value, OAuthError> {
-    let verified = match tokens::verify(state, token, None).await {
-        Ok(v) => v,
-        Err(Rejection::Fault(cause)) => return Err(OAuthError::internal(cause)),
-        Err(_) => return Ok(inactive()),
-    };
-    if verified.pool_id != caller.pool_id {
+    let Some(claims) = tokens::live_jwt(state, &caller.pool_id, token).await.map_err(OAuthError::internal)? else {
         return Ok(inactive());
-    }
-    let claims = verified.claims;
-    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-    // A user token is also dead once its user is disabled or deleted.
-    if claims.get("origin_jti").is_some() {
-        match state.store.get_user_by_sub(&verified.pool_id, sub).await? {
-            Some(user) if user.enabled => {}
-            _ => return Ok(inactive()),
-        }
-    }
+    };
     let mut out = Map::new();
     out.insert("active".into(), json!(true));
     // ID tokens name their client in `aud`.
@@ -82,24 +67,9 @@ async fn jwt(state: &AppState, caller: &AppClient, token: &str) -> Result<Value,
 /// An opaque refresh token: active while its family stands, it has not expired or been
 /// rotated out, and its user still may sign in.
 async fn refresh(state: &AppState, caller: &AppClient, token: &str) -> Result<Value, OAuthError> {
-    if token.len() > 2048 {
-        return Ok(inactive());
-    }
-    let Some((stored, family)) = state.store.get_refresh_token(&refresh_token_hash(token)).await? else {
+    let Some((stored, family)) = tokens::live_refresh_token(state, &caller.pool_id, token).await? else {
         return Ok(inactive());
     };
-    let now = state.clock.now_millis();
-    if family.pool_id != caller.pool_id
-        || family.revoked_at.is_some()
-        || stored.rotated_at.is_some()
-        || stored.expires_at <= now
-    {
-        return Ok(inactive());
-    }
-    match state.store.get_user_by_sub(&family.pool_id, &family.sub).await? {
-        Some(user) if user.enabled && family.created_at >= user.tokens_valid_after => {}
-        _ => return Ok(inactive()),
-    }
     Ok(json!({
         "active": true,
         "client_id": family.client_id,

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use super::common::{OAuthError, authenticate_client, no_store, parse_form};
 use crate::AppState;
+use crate::services::tokens;
 
 /// Items per page when the caller names no `limit`.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -76,7 +77,7 @@ async fn run(state: &AppState, pool_id: &str, query: Option<&str>, headers: &Hea
         e
     })?;
     let q = parse_query(query).map_err(OAuthError::invalid_request)?;
-    let events = state.store.revocations_after(&pool, q.after.unwrap_or(0), q.limit).await?;
+    let events = tokens::revocations_after(state, &pool, q.after.unwrap_or(0), q.limit).await?;
     let next = match events.last() {
         Some(last) => last.seq.to_string(),
         None => q.after.unwrap_or(0).to_string(),

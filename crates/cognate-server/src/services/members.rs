@@ -22,6 +22,26 @@ use cognate_core::user::{User, UserStatus};
 use crate::AppState;
 use crate::tenancy;
 
+/// What a user needs to act in a tenant: their active membership (in the tenant's pool)
+/// and the tenant, which must be active.
+pub async fn acting_member(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &User,
+) -> Result<(Tenant, Membership), tenancy::Refusal> {
+    let membership = state
+        .store
+        .get_membership(tenant, &user.sub)
+        .await?
+        .filter(|m| m.status == MembershipStatus::Active && m.pool_id == user.pool_id)
+        .ok_or(tenancy::Refusal::NotMember)?;
+    let t = state.store.get_tenant(tenant).await?.ok_or(tenancy::Refusal::NotMember)?;
+    if t.status != TenantStatus::Active {
+        return Err(tenancy::Refusal::Suspended);
+    }
+    Ok((t, membership))
+}
+
 /// Where an invitation stands at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvitationState {

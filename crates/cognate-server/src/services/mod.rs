@@ -2,20 +2,34 @@
 //! OAuth, and next the hosted login pages, federation callbacks and consoles) shares. A
 //! service takes plain request values, returns typed outcomes and typed errors, and knows
 //! nothing of HTTP, JSON or any surface's error names; each surface parses its input, calls
-//! one service and maps the answer to its own shape.
+//! one service and maps the answer to its own shape. The code that acts also notes what
+//! the audit trail needs ([`crate::facts`]).
 //!
 //! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
 //!   brute-force counters).
+//! - [`tokens`]: issuing, refreshing (rotation, reuse), verifying, introspecting and
+//!   revoking tokens; switching a session's tenant; signing out everywhere.
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
-//! - [`members`]: invitations and memberships (join, roles, the last admin, removal).
+//! - [`mfa`]: software token enrolment and the user's MFA preference.
+//! - [`users`]: finding users by any sign-in name; saving, disabling, deleting them, with
+//!   typed conflicts on sign-in names.
+//! - [`members`]: invitations and memberships (join, roles, the last admin, removal), and
+//!   what a user needs to act in a tenant.
 //! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
-//! - [`users`]: finding a user by any of their sign-in names.
+//! - [`domains`]: email domains a tenant claims, and where an address signs in.
+//! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
+//! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory.
+//! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
+pub mod admins;
+pub mod api_keys;
 pub mod clients;
+pub mod domains;
 pub mod groups;
 pub mod members;
+pub mod mfa;
 pub mod pools;
 pub mod resource_servers;
 pub mod sign_in;

@@ -363,6 +363,7 @@ pub async fn switch_session(
 }
 
 /// A verified token of this server, with its pool.
+#[derive(Debug)]
 pub struct Verified {
     pub pool_id: PoolId,
     pub claims: Value,
@@ -426,6 +427,63 @@ pub async fn passed_mfa(state: &AppState, claims: &Value) -> Result<bool, StoreE
         Some(id) => state.store.get_family(id).await?.is_some_and(|f| f.mfa),
         None => false,
     })
+}
+
+/// The claims of `token` when it is a live token of `pool` (introspection): verified, and
+/// for a user token, its user still exists and is enabled. `Ok(None)` for anything else.
+pub async fn live_jwt(state: &AppState, pool: &PoolId, token: &str) -> Result<Option<Value>, Rejection> {
+    let verified = match verify(state, token, None).await {
+        Ok(v) => v,
+        Err(Rejection::Fault(cause)) => return Err(Rejection::Fault(cause)),
+        Err(_) => return Ok(None),
+    };
+    if verified.pool_id != *pool {
+        return Ok(None);
+    }
+    if verified.claims.get("origin_jti").is_some() {
+        let sub = verified.claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        match state.store.get_user_by_sub(pool, sub).await.map_err(fault)? {
+            Some(user) if user.enabled => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(verified.claims))
+}
+
+/// The refresh token `presented` and its family when it is live for `pool`
+/// (introspection): its family stands, it has not expired or been rotated out, and its
+/// user still may sign in. `Ok(None)` for anything else.
+pub async fn live_refresh_token(
+    state: &AppState,
+    pool: &PoolId,
+    presented: &str,
+) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError> {
+    if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+        return Ok(None);
+    }
+    let Some((stored, family)) = state.store.get_refresh_token(&token::refresh_token_hash(presented)).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now_millis();
+    if family.pool_id != *pool || family.revoked_at.is_some() || stored.rotated_at.is_some() || stored.expires_at <= now
+    {
+        return Ok(None);
+    }
+    match state.store.get_user_by_sub(&family.pool_id, &family.sub).await? {
+        Some(user) if user.enabled && family.created_at >= user.tokens_valid_after => Ok(Some((stored, family))),
+        _ => Ok(None),
+    }
+}
+
+/// The pool's revocations after sequence number `after`, oldest first (the feed guards
+/// poll to refuse revoked tokens without asking per request).
+pub async fn revocations_after(
+    state: &AppState,
+    pool: &PoolId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<cognate_core::token::RevocationEvent>, StoreError> {
+    state.store.revocations_after(pool, after, limit).await
 }
 
 /// Why a refresh token was not revoked.

@@ -300,7 +300,7 @@ async fn usage_is_exact_under_concurrency_and_survives_a_restart() {
     for _ in 0..5 {
         verify(&t, &key, true).await;
     }
-    cognate_server::apikeys::flush_usage(&t.state).await.unwrap();
+    cognate_server::services::api_keys::flush_usage(&t.state).await.unwrap();
     let restarted = t.restart().await;
     assert_eq!(usage_total(&restarted, "acme", &id).await, 222);
     let view = restarted.admin("GET", &format!("/v1/tenants/acme/api-keys/{id}"), None).await.body;

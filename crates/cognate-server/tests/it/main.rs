@@ -5,5 +5,6 @@
 mod api_keys;
 mod mfa;
 mod openapi;
+mod services;
 mod support;
 mod tenants_api;

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub key_id: String,
     pub secret: String,
     dir: PathBuf,
+    /// The database URL.
+    url: String,
     /// The master key (base64), so a restarted app reads what this one sealed.
     master: String,
     /// Whether dropping this app removes the data directory (the first app does).
@@ -50,10 +52,16 @@ impl TestApp {
 
     /// A fresh application whose clock the test controls.
     pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::on(None, clock).await
+    }
+
+    /// A fresh application on the database `url` (`None`: a SQLite file of its own).
+    pub async fn on(url: Option<&str>, clock: Arc<dyn Clock>) -> Self {
         let dir = std::env::temp_dir().join(format!("cognate-it-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let master = MasterKey::generate_base64(&SystemRng);
-        let state = Self::state(&dir, &master, clock).await;
+        let url = url.map_or_else(|| format!("sqlite://{}/cognate.db", dir.display()), str::to_owned);
+        let state = Self::state(&url, &master, clock).await;
         let cred = bootstrap::create_admin_credential(&state, "it").await.unwrap();
         Self {
             app: cognate_server::build_router(state.clone()),
@@ -61,6 +69,7 @@ impl TestApp {
             key_id: cred.access_key_id,
             secret: cred.secret_access_key,
             dir,
+            url,
             master,
             owns_dir: true,
         }
@@ -69,21 +78,21 @@ impl TestApp {
     /// A second process on the same database (same master key, clock and credential),
     /// as after a restart. The data directory lives as long as the first app.
     pub async fn restart(&self) -> Self {
-        let state = Self::state(&self.dir, &self.master, self.state.clock.clone()).await;
+        let state = Self::state(&self.url, &self.master, self.state.clock.clone()).await;
         Self {
             app: cognate_server::build_router(state.clone()),
             state,
             key_id: self.key_id.clone(),
             secret: self.secret.clone(),
             dir: self.dir.clone(),
+            url: self.url.clone(),
             master: self.master.clone(),
             owns_dir: false,
         }
     }
 
-    async fn state(dir: &std::path::Path, master: &str, clock: Arc<dyn Clock>) -> AppState {
-        let url = format!("sqlite://{}/cognate.db", dir.display());
-        let store = cognate_store::connect(&url, &cognate_store::PgOptions::default()).await.unwrap();
+    async fn state(url: &str, master: &str, clock: Arc<dyn Clock>) -> AppState {
+        let store = cognate_store::connect(url, &cognate_store::PgOptions::default()).await.unwrap();
         let rng: Arc<dyn Rng> = Arc::new(SystemRng);
         let master = MasterKey::from_base64(master).unwrap();
         // Cheap hashing: these tests never check password cost.
@@ -154,4 +163,51 @@ pub fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
     assert_eq!(answer.status, status, "{}", answer.body);
     assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
     assert!(answer.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", answer.body);
+}
+
+/// A new, empty PostgreSQL database for one test, dropped by [`PgDb::drop_db`].
+pub struct PgDb {
+    pub url: String,
+    name: String,
+}
+
+fn admin_url() -> String {
+    std::env::var("COGNATE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl PgDb {
+    pub async fn create() -> Self {
+        use sqlx::{Connection as _, Executor as _};
+        let admin = admin_url();
+        let name = format!("cognate_srv_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is unreachable (set COGNATE_TEST_DATABASE_URL): {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+        Self { url: format!("{base}/{name}"), name }
+    }
+
+    pub async fn drop_db(self) {
+        use sqlx::{Connection as _, Executor as _};
+        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+        conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await.unwrap();
+    }
+}
+
+/// Runs `test` on a fresh app on SQLite, then on a fresh app on PostgreSQL, each with a
+/// manual clock starting at `start` (ms) that the test may move.
+pub async fn on_both<F, Fut>(start: i64, test: F)
+where
+    F: Fn(TestApp, Arc<cognate_core::ManualClock>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let clock = Arc::new(cognate_core::ManualClock::new(start));
+    test(TestApp::on(None, clock.clone()).await, clock).await;
+    let db = PgDb::create().await;
+    let clock = Arc::new(cognate_core::ManualClock::new(start));
+    let app = TestApp::on(Some(&db.url), clock.clone()).await;
+    assert_eq!(app.state.store.backend(), "postgres");
+    test(app, clock).await;
+    db.drop_db().await;
 }

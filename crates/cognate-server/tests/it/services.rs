@@ -1,0 +1,250 @@
+//! The application services, called directly (no surface) on both backends with a clock
+//! the test moves: the sign-in state machine, refresh rotation and reuse, the last-admin
+//! rule under concurrency, and a tier move. The wire formats are the interop suite's.
+
+use std::sync::Arc;
+
+use cognate_core::ManualClock;
+use cognate_core::claims::SDK_SCOPE;
+use cognate_core::client::{AppClient, ClientSettings, RefreshTokenRotation};
+use cognate_core::ids::generate_sub;
+use cognate_core::pool::UserPool;
+use cognate_core::tenant::{Role, Tenant, Tier};
+use cognate_core::user::{User, UserStatus};
+use cognate_server::services::sign_in::{self, Attempt, PasswordSignIn, SignInError, Step};
+use cognate_server::services::tokens::{self, Rejection};
+use cognate_server::services::{clients, members, pools, tenants};
+use cognate_server::tenancy;
+use serde_json::Value;
+
+use super::support::{TestApp, on_both};
+
+/// 2026-12-01T00:00:00Z.
+const START: i64 = 1_796_083_200_000;
+const PASSWORD: &str = "Correct-Horse-9";
+
+async fn tenant(t: &TestApp, id: &str, tier: Tier) -> (Tenant, UserPool, AppClient) {
+    let new = tenants::NewTenant { id: Some(id), name: id, tier, domains: Vec::new() };
+    let tenant = tenants::create(&t.state, new).await.unwrap();
+    let pool = pools::get(&t.state, &tenant.pool_id).await.unwrap();
+    let client_id = tenancy::default_client(&t.state, &pool.id).await.unwrap();
+    let client = clients::find(&t.state, &client_id).await.unwrap();
+    (tenant, pool, client)
+}
+
+/// A confirmed user of the tenant's pool, a member of it with `role`.
+async fn member(t: &TestApp, tenant: &Tenant, email: &str, role: Role) -> User {
+    let now = t.state.clock.now_millis();
+    let sub = generate_sub(t.state.rng.as_ref());
+    let mut user = User {
+        pool_id: tenant.pool_id.clone(),
+        username: sub.clone(),
+        sub,
+        status: UserStatus::Confirmed,
+        enabled: true,
+        password_hash: Some(t.state.passwords.hash(PASSWORD.to_owned()).await.unwrap()),
+        temp_password_expires_at: None,
+        attributes: [("email", email), ("email_verified", "true")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        created_at: now,
+        updated_at: now,
+        tokens_valid_after: 0,
+    };
+    let pool = pools::get(&t.state, &tenant.pool_id).await.unwrap();
+    let keys = user.keys(&pool.settings);
+    tenancy::create_user(&t.state, &mut user, &keys, Some(tenant)).await.unwrap();
+    if role != Role::Member {
+        members::add_member(&t.state, tenant, &user.sub, role).await.unwrap();
+    }
+    user
+}
+
+async fn sign_in(
+    t: &TestApp,
+    pool: &UserPool,
+    client: &AppClient,
+    name: &str,
+    password: &str,
+) -> Result<Step, SignInError> {
+    let req = PasswordSignIn { pool, client, username: name, password, secret_hash: None, tenant: None };
+    sign_in::password(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, req).await
+}
+
+fn claims(token: &str) -> Value {
+    cognate_core::jwt::decode(token).unwrap().claims
+}
+
+#[tokio::test]
+async fn the_sign_in_state_machine_locks_then_releases_and_picks_the_tenant() {
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let ann = member(&t, &acme, "ann@acme.example", Role::Member).await;
+
+        let Step::Tokens(issued) = sign_in(&t, &pool, &client, "ann@acme.example", PASSWORD).await.unwrap() else {
+            panic!("a confirmed member without MFA gets tokens");
+        };
+        let access = claims(&issued.access_token);
+        assert_eq!(access["sub"], ann.sub.as_str());
+        assert_eq!(access["custom:tenantId"], "acme");
+
+        // Five failures lock the user; then even the right password is refused.
+        for _ in 0..5 {
+            let wrong = sign_in(&t, &pool, &client, "ann@acme.example", "Wrong-Password-1").await;
+            assert!(matches!(wrong, Err(SignInError::InvalidCredentials | SignInError::Locked)), "{wrong:?}");
+        }
+        let locked = sign_in(&t, &pool, &client, "ann@acme.example", PASSWORD).await;
+        assert!(matches!(locked, Err(SignInError::Locked)), "{locked:?}");
+        // The lock is a delay: once it has passed, the right password works again.
+        clock.advance(16 * 60 * 1000);
+        assert!(matches!(sign_in(&t, &pool, &client, "ann@acme.example", PASSWORD).await, Ok(Step::Tokens(_))));
+
+        // Unknown users and wrong passwords are told apart only when the client allows it.
+        let unknown = sign_in(&t, &pool, &client, "nobody@acme.example", PASSWORD).await;
+        assert!(matches!(unknown, Err(SignInError::InvalidCredentials | SignInError::UserNotFound)), "{unknown:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_temporary_password_asks_for_a_new_one_and_expires() {
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let mut bob = member(&t, &acme, "bob@acme.example", Role::Member).await;
+        bob.status = UserStatus::ForceChangePassword;
+        bob.temp_password_expires_at = Some(START + 24 * 3_600_000);
+        cognate_server::services::users::save(&t.state, &pool, &bob).await.unwrap();
+
+        let step = sign_in(&t, &pool, &client, "bob@acme.example", PASSWORD).await.unwrap();
+        let Step::NewPasswordRequired { session, .. } = step else { panic!("{step:?}") };
+        let answer = sign_in::Answer {
+            pool: &pool,
+            client: &client,
+            session: &session,
+            challenge: sign_in::NEW_PASSWORD_REQUIRED,
+            username: "bob@acme.example",
+            secret_hash: None,
+        };
+        let done =
+            sign_in::new_password(&t.state, Attempt::default(), answer, Some("Brand-New-Pass-7"), Vec::new(), None)
+                .await
+                .unwrap();
+        assert!(matches!(done, Step::Tokens(_)));
+        assert!(matches!(
+            sign_in(&t, &pool, &client, "bob@acme.example", "Brand-New-Pass-7").await,
+            Ok(Step::Tokens(_))
+        ));
+
+        // A temporary password past its expiry is refused.
+        bob.status = UserStatus::ForceChangePassword;
+        cognate_server::services::users::save(&t.state, &pool, &bob).await.unwrap();
+        clock.advance(25 * 3_600_000);
+        let expired = sign_in(&t, &pool, &client, "bob@acme.example", PASSWORD).await;
+        assert!(matches!(expired, Err(SignInError::TemporaryPasswordExpired)), "{expired:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_reused_after_its_grace_revokes_the_family() {
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, _) = tenant(&t, "acme", Tier::Basic).await;
+        member(&t, &acme, "cy@acme.example", Role::Member).await;
+        let settings = ClientSettings {
+            refresh_token_rotation: Some(RefreshTokenRotation {
+                feature: "ENABLED".into(),
+                retry_grace_period_seconds: 10,
+            }),
+            explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "ALLOW_REFRESH_TOKEN_AUTH".into()],
+            ..ClientSettings::default()
+        };
+        let client = clients::create(&t.state, &pool.id, "rotating".into(), settings, false).await.unwrap();
+        let Ok(Step::Tokens(first)) = sign_in(&t, &pool, &client, "cy@acme.example", PASSWORD).await else {
+            panic!("sign-in");
+        };
+        let old = first.refresh_token.clone().unwrap();
+
+        let (_, second) = tokens::refresh(&t.state, &client, &old, SDK_SCOPE, None).await.unwrap();
+        let new = second.refresh_token.clone().unwrap();
+        assert_ne!(new, old, "rotation hands out a new refresh token");
+        // Within the grace period the old token still refreshes (a retry after a lost answer).
+        clock.advance(5_000);
+        assert!(tokens::refresh(&t.state, &client, &old, SDK_SCOPE, None).await.is_ok());
+        // After it, presenting the old token is reuse: refused, and the whole family ends.
+        clock.advance(10_000);
+        let reused = tokens::refresh(&t.state, &client, &old, SDK_SCOPE, None).await;
+        assert!(matches!(reused, Err(Rejection::Reused)), "{reused:?}");
+        let after = tokens::refresh(&t.state, &client, &new, SDK_SCOPE, None).await;
+        assert!(matches!(after, Err(Rejection::Revoked)), "{after:?}");
+        let verified = tokens::verify(&t.state, &second.access_token, Some("access")).await;
+        assert!(matches!(verified, Err(Rejection::Revoked)), "{verified:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn of_two_admins_demoting_each_other_at_once_one_stays() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let (acme, _, _) = tenant(&t, "acme", Tier::Basic).await;
+        let a = member(&t, &acme, "a@acme.example", Role::Admin).await;
+        let b = member(&t, &acme, "b@acme.example", Role::Admin).await;
+        for _ in 0..5 {
+            let (ra, rb) = tokio::join!(
+                members::change_role(&t.state, &acme, &a.sub, Role::Member),
+                members::change_role(&t.state, &acme, &b.sub, Role::Member),
+            );
+            let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(members::MembershipError::LastAdmin))).count();
+            assert_eq!(refused, 1, "exactly one demotion is refused: {ra:?} / {rb:?}");
+            let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+            let admins = members::list_members(&t.state, &acme.id, &page)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.role == Role::Admin)
+                .count();
+            assert_eq!(admins, 1);
+            // Back to two admins for the next round.
+            members::add_member(&t.state, &acme, &a.sub, Role::Admin).await.unwrap();
+            members::add_member(&t.state, &acme, &b.sub, Role::Admin).await.unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tier_move_to_platinum_gives_a_dedicated_pool_and_keeps_the_members() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let (acme, shared, _) = tenant(&t, "acme", Tier::Basic).await;
+        let dee = member(&t, &acme, "dee@acme.example", Role::Admin).await;
+
+        let moved = tenants::set_tier(&t.state, &acme.id, Tier::Platinum).await.unwrap();
+        assert_eq!(moved.tier, Tier::Platinum);
+        assert_ne!(moved.pool_id, shared.id, "a dedicated pool");
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let after = members::list_members(&t.state, &acme.id, &page).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].role, Role::Admin);
+        assert_eq!(after[0].pool_id, moved.pool_id);
+
+        // The member signs in through the new pool, as the same person with the same sub.
+        let pool = pools::get(&t.state, &moved.pool_id).await.unwrap();
+        let client =
+            clients::find(&t.state, &tenancy::default_client(&t.state, &pool.id).await.unwrap()).await.unwrap();
+        let Ok(Step::Tokens(issued)) = sign_in(&t, &pool, &client, "dee@acme.example", PASSWORD).await else {
+            panic!("the moved member signs in to the dedicated pool");
+        };
+        let access = claims(&issued.access_token);
+        assert_eq!(access["sub"], dee.sub.as_str());
+        assert_eq!(access["custom:tenantId"], "acme");
+        assert!(access["iss"].as_str().unwrap().ends_with(moved.pool_id.as_str()));
+        // Nobody signs in as them in the shared pool any more.
+        let gone = sign_in(&t, &shared, &tenancy_client(&t, &shared).await, "dee@acme.example", PASSWORD).await;
+        assert!(gone.is_err(), "{gone:?}");
+    })
+    .await;
+}
+
+async fn tenancy_client(t: &TestApp, pool: &UserPool) -> AppClient {
+    clients::find(&t.state, &tenancy::default_client(&t.state, &pool.id).await.unwrap()).await.unwrap()
+}
