@@ -253,17 +253,6 @@ pub trait TenantRepo: Send + Sync {
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     /// Tenants ordered by id, after the page cursor (a tenant id).
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
-    /// Replaces name, tier, status, placement and MFA if `tenant.version` is still the
-    /// stored version, and bumps it; `Conflict("version")` when someone else updated the
-    /// tenant first, `NotFound("tenant")` when it does not exist. In the same transaction
-    /// the tenant attributes are kept in step: every user of `tenant.pool_id` whose
-    /// `custom:tenantId` is this tenant gets `custom:tenantName` and `custom:tenantTier`
-    /// rewritten (attributes JSON and attribute index alike).
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
-    /// [`TenantRepo::update_tenant`] and, in the same transaction, revokes every token
-    /// family bound to the tenant (publishing each); returns how many. Suspension uses it,
-    /// so no token outlives a committed suspension.
-    async fn update_tenant_revoking(&self, tenant: &Tenant, at: i64) -> Result<u64>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
     /// Moves a tenant between placements in ONE transaction, all or nothing (see
@@ -308,26 +297,6 @@ pub trait MembershipRepo: Send + Sync {
     /// (cross-tenant: sign-in, `/v1/me`, switching tenants). Callers must still check that
     /// the tenant itself is active.
     async fn list_memberships_for_user(&self, pool: &PoolId, sub: &str) -> Result<Vec<Membership>>;
-    /// Saves a membership with everything that mirrors it, in one transaction: upserts
-    /// the row (as [`MembershipRepo::upsert_membership`]); ensures the role group
-    /// `{tenantId}-{role}` exists in `m.pool_id` and the user is in it and in no other role
-    /// group of this tenant (in none when the membership is removed); and, when `user` is
-    /// given, replaces that user's record (their tenant attributes). With `create_user`,
-    /// the user is created first in the same transaction (key conflicts as
-    /// [`UserRepo::create_user`]).
-    async fn save_membership(&self, m: &Membership, user: Option<(&User, &UserKeys)>, create_user: bool) -> Result<()>;
-    /// Changes an existing member (a new role, or removal) as [`MembershipRepo::save_membership`]
-    /// does, keeping the tenant's last admin: under a per-tenant lock held to the end of
-    /// the transaction, refuses with [`StoreError::LastAdmin`] (writing nothing) when the
-    /// member is an active admin, the change leaves them none, and no other active admin
-    /// exists. With `revoke_at`, the member's token families bound to the tenant are
-    /// revoked and published in the same transaction (removal).
-    async fn change_membership(
-        &self,
-        m: &Membership,
-        user: Option<(&User, &UserKeys)>,
-        revoke_at: Option<i64>,
-    ) -> Result<()>;
     /// `NotFound("membership")` when the user is not a member (active or removed).
     async fn set_membership_role(&self, tenant: &TenantId, sub: &str, role: Role) -> Result<()>;
     /// Marks the membership removed (the row stays); `NotFound("membership")`.
@@ -352,17 +321,6 @@ pub trait InvitationRepo: Send + Sync {
     /// (not accepted, not revoked, `now < expires_at`), atomically: of two concurrent
     /// acceptances one wins. Returns whether this call accepted it.
     async fn accept_invitation(&self, tenant: &TenantId, id: &str, sub: &str, now: i64) -> Result<bool>;
-    /// Accepts the invitation (as [`InvitationRepo::accept_invitation`]) and, only if this
-    /// call accepted it, saves the membership (as [`MembershipRepo::save_membership`]), in
-    /// one transaction. Returns false, writing nothing, when it was no longer pending.
-    async fn accept_invitation_with(
-        &self,
-        invitation: &Invitation,
-        now: i64,
-        m: &Membership,
-        user: Option<(&User, &UserKeys)>,
-        create_user: bool,
-    ) -> Result<bool>;
     /// Revokes a pending invitation (not accepted, revoked or expired at `at`); false when
     /// it was no longer pending, `NotFound("invitation")` when it does not exist.
     async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
@@ -456,6 +414,49 @@ pub struct MovedUser {
     pub delete_old: bool,
 }
 
+/// A unit of work confined to one tenant: one transaction through which a service reads
+/// and writes several repositories, so a rule spanning them holds atomically. Everything
+/// written commits together at [`TenantWork::commit`]; dropping the work without it rolls
+/// everything back.
+///
+/// Begun by [`Store::begin_tenant`], it runs under the tenant's row-level security on
+/// PostgreSQL and holds the tenant's membership lock to its end, so two units of work of
+/// one tenant never interleave (the last-admin rule counts admins and writes under it).
+#[async_trait]
+pub trait TenantWork: Send {
+    /// The scope's tenant as stored now.
+    async fn tenant(&mut self) -> Result<Option<Tenant>>;
+    /// Writes the tenant if `tenant.version` is still the stored one, bumping it;
+    /// `Conflict("version")` when someone else wrote it first, `NotFound("tenant")`.
+    async fn write_tenant(&mut self, tenant: &Tenant) -> Result<()>;
+    /// The users of `pool` whose home tenant (`custom:tenantId`) is the scope's tenant.
+    async fn home_users(&mut self, pool: &PoolId) -> Result<Vec<User>>;
+    async fn get_user(&mut self, pool: &PoolId, sub: &str) -> Result<Option<User>>;
+    /// Creates a user; key conflicts as [`UserRepo::create_user`].
+    async fn create_user(&mut self, user: &User, keys: &UserKeys) -> Result<()>;
+    /// Replaces a user's record (status, password, attributes, keys); `NotFound("user")`.
+    async fn update_user(&mut self, user: &User, keys: &UserKeys) -> Result<()>;
+    /// The user's membership of the scope's tenant (active or removed).
+    async fn membership(&mut self, sub: &str) -> Result<Option<Membership>>;
+    /// How many active admins the tenant has besides `sub`.
+    async fn other_admins(&mut self, sub: &str) -> Result<i64>;
+    /// Creates the membership or replaces its pool, role and status; `NotFound("tenant or
+    /// user")` when either is missing. `m.tenant_id` must be the scope's tenant.
+    async fn put_membership(&mut self, m: &Membership) -> Result<()>;
+    /// Ensures the group mirroring `role` of the tenant exists in `pool` (created at
+    /// `at`), and puts `sub` in it and in no other role group of the tenant; with `None`,
+    /// in none of them.
+    async fn mirror_role(&mut self, pool: &PoolId, sub: &str, role: Option<Role>, at: i64) -> Result<()>;
+    /// Marks the invitation accepted by `sub` at `now` if it is still pending then;
+    /// whether this call accepted it (of two concurrent acceptances one wins).
+    async fn accept_invitation(&mut self, id: &str, sub: &str, now: i64) -> Result<bool>;
+    /// Revokes, and publishes on the revocation feed, the token families bound to the
+    /// tenant (only `sub`'s when given); returns how many.
+    async fn revoke_families(&mut self, sub: Option<&str>, at: i64) -> Result<u64>;
+    /// Commits everything written.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
 /// Everything the server needs from storage.
 #[async_trait]
 pub trait Store:
@@ -480,6 +481,8 @@ pub trait Store:
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;
+    /// Begins a unit of work confined to `tenant` (see [`TenantWork`]).
+    async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
 }

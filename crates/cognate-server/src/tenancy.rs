@@ -9,6 +9,7 @@ use cognate_core::claims::{TenantClaims, TenantContext};
 use cognate_core::client::{AppClient, ClientSettings};
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::pool::{PoolSettings, UserPool, UsernameConfiguration};
+use cognate_core::repo::TenantWork;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId, TenantStatus};
 use cognate_core::user::User;
 
@@ -324,7 +325,7 @@ fn clear_home_attributes(user: &mut User) {
 
 /// Makes `user` an active member of `tenant` with `role` (a new membership, a changed
 /// role, or a removed member re-added), mirroring the role group and, for a user without
-/// a home tenant, the tenant attributes — one transaction. With `create`, the user is
+/// a home tenant, the tenant attributes — one unit of work. With `create`, the user is
 /// created in the same transaction (a new account from an invitation).
 pub async fn join(
     state: &AppState,
@@ -334,14 +335,9 @@ pub async fn join(
     create: bool,
 ) -> Result<(), StoreError> {
     let pool = load_pool(state, &tenant.pool_id).await?;
-    let home_missing = !user.attributes.contains_key(TENANT_ID_ATTR);
-    if home_missing {
-        set_home_attributes(user, tenant);
-    }
-    let m = membership(state, tenant, &user.sub, role, MembershipStatus::Active);
-    let keys = user.keys(&pool.settings);
-    let record = (create || home_missing).then_some((&*user, &keys));
-    state.store.save_membership(&m, record, create).await
+    let mut work = state.store.begin_tenant(&tenant.id).await?;
+    enter(work.as_mut(), &pool, tenant, user, role, create, state.clock.now_millis()).await?;
+    work.commit().await
 }
 
 /// Accepts an invitation for `user` (created in the same transaction with `create`):
@@ -354,15 +350,52 @@ pub async fn accept(
     create: bool,
 ) -> Result<bool, StoreError> {
     let pool = load_pool(state, &tenant.pool_id).await?;
+    let now = state.clock.now_millis();
+    let mut work = state.store.begin_tenant(&tenant.id).await?;
+    // The acceptance first: when another request accepted it, nothing else is written.
+    if !work.accept_invitation(&invitation.id, &user.sub, now).await? {
+        return Ok(false);
+    }
+    enter(work.as_mut(), &pool, tenant, user, invitation.role, create, now).await?;
+    work.commit().await?;
+    Ok(true)
+}
+
+/// The writes of [`join`] inside `work`: the user (created, or given the tenant as home
+/// when they have none), the active membership, and the role group that mirrors it.
+async fn enter(
+    work: &mut dyn TenantWork,
+    pool: &UserPool,
+    tenant: &Tenant,
+    user: &mut User,
+    role: Role,
+    create: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    if user.pool_id != tenant.pool_id {
+        return Err(StoreError::Corrupt(format!("user {} is not in the pool of tenant {}", user.sub, tenant.id)));
+    }
     let home_missing = !user.attributes.contains_key(TENANT_ID_ATTR);
     if home_missing {
         set_home_attributes(user, tenant);
     }
-    let m = membership(state, tenant, &user.sub, invitation.role, MembershipStatus::Active);
     let keys = user.keys(&pool.settings);
-    let record = (create || home_missing).then_some((&*user, &keys));
-    let now = state.clock.now_millis();
-    state.store.accept_invitation_with(invitation, now, &m, record, create).await
+    if create {
+        work.create_user(user, &keys).await?;
+    } else if home_missing {
+        work.update_user(user, &keys).await?;
+    }
+    let m = Membership {
+        tenant_id: tenant.id.clone(),
+        pool_id: tenant.pool_id.clone(),
+        sub: user.sub.clone(),
+        role,
+        status: MembershipStatus::Active,
+        created_at: now,
+        last_used_at: None,
+    };
+    work.put_membership(&m).await?;
+    work.mirror_role(&m.pool_id, &m.sub, Some(role), now).await
 }
 
 /// Ends `sub`'s membership of `tenant`: the row is kept as removed, the role group left,
@@ -387,14 +420,14 @@ pub async fn leave(state: &AppState, tenant: &Tenant, existing: &Membership) -> 
         let keys = user.keys(&pool.settings);
         record = Some((user, keys));
     }
-    // One transaction: the last-admin rule, the removal and the revocation of the member's
-    // tokens for this tenant.
+    // One unit of work: the last-admin rule, the removal and the revocation of the
+    // member's tokens for this tenant.
     let now = state.clock.now_millis();
-    state.store.change_membership(&m, record.as_ref().map(|(u, k)| (u, k)), Some(now)).await
+    change_member(state, &m, record.as_ref().map(|(u, k)| (u, k)), Some(now)).await
 }
 
 /// Gives an active member another role, keeping the tenant's last admin
-/// ([`StoreError::LastAdmin`]) — checked and written in one transaction, so two admins
+/// ([`StoreError::LastAdmin`]) — checked and written in one unit of work, so two admins
 /// demoting each other at once cannot leave the tenant without one.
 pub async fn change_role(
     state: &AppState,
@@ -405,19 +438,63 @@ pub async fn change_role(
     let mut m = existing.clone();
     m.role = role;
     m.tenant_id = tenant.id.clone();
-    state.store.change_membership(&m, None, None).await
+    change_member(state, &m, None, None).await
 }
 
-fn membership(state: &AppState, tenant: &Tenant, sub: &str, role: Role, status: MembershipStatus) -> Membership {
-    Membership {
-        tenant_id: tenant.id.clone(),
-        pool_id: tenant.pool_id.clone(),
-        sub: sub.to_owned(),
-        role,
-        status,
-        created_at: state.clock.now_millis(),
-        last_used_at: None,
+/// Changes an existing member to `m` (a new role, or removal) with the user's new record
+/// when given, keeping the tenant's last admin: under the tenant's membership lock, an
+/// active admin who would stop being one is refused ([`StoreError::LastAdmin`], nothing
+/// written) when no other active admin exists. With `revoke_at`, the member's token
+/// families bound to the tenant are revoked in the same transaction.
+async fn change_member(
+    state: &AppState,
+    m: &Membership,
+    user: Option<(&User, &cognate_core::user::UserKeys)>,
+    revoke_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let mut work = state.store.begin_tenant(&m.tenant_id).await?;
+    let current = work.membership(&m.sub).await?.ok_or(StoreError::NotFound("membership"))?;
+    let was_admin = current.status == MembershipStatus::Active && current.role == Role::Admin;
+    let stays_admin = m.status == MembershipStatus::Active && m.role == Role::Admin;
+    if was_admin && !stays_admin && work.other_admins(&m.sub).await? == 0 {
+        return Err(StoreError::LastAdmin);
     }
+    if let Some((u, k)) = user {
+        if u.pool_id != m.pool_id || u.sub != m.sub {
+            return Err(StoreError::Corrupt("the user record is not the member's".into()));
+        }
+        work.update_user(u, k).await?;
+    }
+    work.put_membership(m).await?;
+    let active = m.status == MembershipStatus::Active;
+    work.mirror_role(&m.pool_id, &m.sub, active.then_some(m.role), m.created_at).await?;
+    if let Some(at) = revoke_at {
+        work.revoke_families(Some(&m.sub), at).await?;
+    }
+    work.commit().await
+}
+
+/// Writes `tenant` (version-checked) inside `work` and keeps its users' tenant attributes
+/// in step: every user of its pool (`pool`, read before the work began: a unit of work
+/// never waits for a second connection) whose home tenant it is gets `custom:tenantName`
+/// and `custom:tenantTier` rewritten.
+pub async fn write_tenant(work: &mut dyn TenantWork, pool: &UserPool, tenant: &Tenant) -> Result<(), StoreError> {
+    work.write_tenant(tenant).await?;
+    for mut user in work.home_users(&pool.id).await? {
+        let mut changed = false;
+        for (name, value) in [(TENANT_NAME_ATTR, tenant.name.as_str()), (TENANT_TIER_ATTR, tenant.tier.as_str())] {
+            if user.attributes.get(name).map(String::as_str) != Some(value) {
+                user.attributes.insert(name.to_owned(), value.to_owned());
+                changed = true;
+            }
+        }
+        if changed {
+            user.updated_at = tenant.updated_at;
+            let keys = user.keys(&pool.settings);
+            work.update_user(&user, &keys).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn load_pool(state: &AppState, id: &PoolId) -> Result<UserPool, StoreError> {

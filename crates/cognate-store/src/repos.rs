@@ -365,26 +365,6 @@ macro_rules! repos {
                 Self::index_attributes(tx, u, &k.username).await
             }
 
-            /// Replaces only a user's attributes (and `updated_at`) inside `tx`, re-indexing
-            /// them; for changes that touch no key (the tenant attributes).
-            async fn replace_attributes(
-                tx: &mut sqlx::Transaction<'_, Db>,
-                u: &User,
-                username_key: &str,
-            ) -> Result<()> {
-                let done =
-                    sqlx::query("UPDATE users SET attributes = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
-                        .bind(to_json(&u.attributes)?)
-                        .bind(u.updated_at)
-                        .bind(u.pool_id.as_str())
-                        .bind(&u.sub)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(backend_err)?;
-                affected(done.rows_affected(), "user")?;
-                Self::index_attributes(tx, u, username_key).await
-            }
-
             /// Rewrites a user's attribute search index inside `tx`.
             async fn index_attributes(
                 tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
@@ -1442,6 +1422,13 @@ macro_rules! repos {
         impl Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>> {
+                let mut tx = self.pool.begin_with(super::WRITE_BEGIN).await.map_err(backend_err)?;
+                sqlx::query(super::SET_TENANT).bind(tenant.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(super::MEMBERS_LOCK).bind(tenant.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
+                Ok(Box::new(TenantTx { tx, tenant: tenant.clone() }))
             }
 
             async fn ping(&self) -> Result<()> {

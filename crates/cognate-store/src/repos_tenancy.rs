@@ -98,8 +98,6 @@ macro_rules! tenancy_repos {
 
         /// The tenant attributes a tenant's users carry (see `cognate_core::claims`).
         const TENANT_ID_ATTR: &str = "custom:tenantId";
-        const TENANT_NAME_ATTR: &str = "custom:tenantName";
-        const TENANT_TIER_ATTR: &str = "custom:tenantTier";
 
         /// Every role, each mirrored as a group `{tenant}-{role}`.
         const ROLES: [Role; 3] = [Role::Admin, Role::Member, Role::ReadOnly];
@@ -145,38 +143,6 @@ macro_rules! tenancy_repos {
                     Some(_) => Err(StoreError::Conflict("version")),
                     None => Err(StoreError::NotFound("tenant")),
                 }
-            }
-
-            /// Rewrites `custom:tenantName` and `custom:tenantTier` of every user of
-            /// `t.pool_id` whose `custom:tenantId` is `t` (found through the attribute index).
-            async fn sync_tenant_attributes(tx: &mut sqlx::Transaction<'_, Db>, t: &Tenant) -> Result<()> {
-                let sql = format!(
-                    "SELECT {USER_COLS}, u.username_key FROM user_attributes a CROSS JOIN users u \
-                     WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $2 AND a.value = $3"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(t.pool_id.as_str())
-                    .bind(TENANT_ID_ATTR)
-                    .bind(index_value(TENANT_ID_ATTR, t.id.as_str()))
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(backend_err)?;
-                for row in &rows {
-                    let mut u = user_from(row)?;
-                    let username_key: String = col(row, "username_key")?;
-                    let mut changed = false;
-                    for (name, value) in [(TENANT_NAME_ATTR, t.name.as_str()), (TENANT_TIER_ATTR, t.tier.as_str())] {
-                        if u.attributes.get(name).map(String::as_str) != Some(value) {
-                            u.attributes.insert(name.to_owned(), value.to_owned());
-                            changed = true;
-                        }
-                    }
-                    if changed {
-                        u.updated_at = t.updated_at;
-                        Self::replace_attributes(tx, &u, &username_key).await?;
-                    }
-                }
-                Ok(())
             }
 
             /// Creates the membership or replaces its pool, role and status, inside `tx`.
@@ -253,29 +219,6 @@ macro_rules! tenancy_repos {
                 Ok(())
             }
 
-            /// `MembershipRepo::save_membership` inside `tx` (a scope of `m.tenant_id`).
-            async fn save_membership_in(
-                tx: &mut sqlx::Transaction<'_, Db>,
-                m: &Membership,
-                user: Option<(&User, &UserKeys)>,
-                create_user: bool,
-            ) -> Result<()> {
-                match user {
-                    Some((u, _)) if u.pool_id != m.pool_id || u.sub != m.sub => {
-                        return Err(refused("user record of another user than the membership"));
-                    }
-                    Some((u, k)) if create_user => Self::insert_user(tx, u, k).await?,
-                    Some((u, k)) => Self::replace_user(tx, u, k).await?,
-                    None if create_user => return Err(refused("create_user without a user")),
-                    None => {}
-                }
-                Self::write_membership(tx, m).await?;
-                // The membership's creation time: the group mirrors it from then on.
-                Self::ensure_role_group(tx, &m.pool_id, &m.tenant_id, m.role, m.created_at).await?;
-                let active = m.status == MembershipStatus::Active;
-                Self::set_role_group(tx, &m.pool_id, &m.tenant_id, &m.sub, active.then_some(m.role)).await
-            }
-
             /// Marks the invitation accepted by `sub` at `now` inside `tx` if it is still
             /// pending; whether this call accepted it.
             async fn accept_in(
@@ -299,6 +242,115 @@ macro_rules! tenancy_repos {
                 .await
                 .map_err(backend_err)?;
                 Ok(done.rows_affected() == 1)
+            }
+        }
+
+        /// [`TenantWork`] over one transaction of the backend.
+        struct TenantTx {
+            tx: sqlx::Transaction<'static, Db>,
+            tenant: TenantId,
+        }
+
+        #[async_trait]
+        impl TenantWork for TenantTx {
+            async fn tenant(&mut self) -> Result<Option<Tenant>> {
+                let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+                    .bind(self.tenant.as_str())
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(tenant_from).transpose()
+            }
+
+            async fn write_tenant(&mut self, t: &Tenant) -> Result<()> {
+                if t.id != self.tenant {
+                    return Err(refused("a tenant outside the unit of work"));
+                }
+                $store::write_tenant(&mut self.tx, t).await
+            }
+
+            async fn home_users(&mut self, pool: &PoolId) -> Result<Vec<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLS} FROM user_attributes a CROSS JOIN users u \
+                     WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $2 AND a.value = $3 \
+                     ORDER BY u.sub"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(TENANT_ID_ATTR)
+                    .bind(index_value(TENANT_ID_ATTR, self.tenant.as_str()))
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                rows.iter().map(user_from).collect()
+            }
+
+            async fn get_user(&mut self, pool: &PoolId, sub: &str) -> Result<Option<User>> {
+                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
+                let row = sqlx::query(&sql)
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn create_user(&mut self, u: &User, k: &UserKeys) -> Result<()> {
+                $store::insert_user(&mut self.tx, u, k).await
+            }
+
+            async fn update_user(&mut self, u: &User, k: &UserKeys) -> Result<()> {
+                $store::replace_user(&mut self.tx, u, k).await
+            }
+
+            async fn membership(&mut self, sub: &str) -> Result<Option<Membership>> {
+                let row = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")
+                    .bind(self.tenant.as_str())
+                    .bind(sub)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                row.as_ref().map(membership_from).transpose()
+            }
+
+            async fn other_admins(&mut self, sub: &str) -> Result<i64> {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND sub <> $2 AND role = $3 AND status = $4",
+                )
+                .bind(self.tenant.as_str())
+                .bind(sub)
+                .bind(Role::Admin.as_str())
+                .bind(MembershipStatus::Active.as_str())
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(backend_err)
+            }
+
+            async fn put_membership(&mut self, m: &Membership) -> Result<()> {
+                if m.tenant_id != self.tenant {
+                    return Err(refused("a membership outside the unit of work"));
+                }
+                $store::write_membership(&mut self.tx, m).await
+            }
+
+            async fn mirror_role(&mut self, pool: &PoolId, sub: &str, role: Option<Role>, at: i64) -> Result<()> {
+                if let Some(role) = role {
+                    $store::ensure_role_group(&mut self.tx, pool, &self.tenant, role, at).await?;
+                }
+                $store::set_role_group(&mut self.tx, pool, &self.tenant, sub, role).await
+            }
+
+            async fn accept_invitation(&mut self, id: &str, sub: &str, now: i64) -> Result<bool> {
+                $store::accept_in(&mut self.tx, &self.tenant, id, sub, now).await
+            }
+
+            async fn revoke_families(&mut self, sub: Option<&str>, at: i64) -> Result<u64> {
+                $store::revoke_tenant_families_in(&mut self.tx, &self.tenant, sub, at).await
+            }
+
+            async fn commit(self: Box<Self>) -> Result<()> {
+                self.tx.commit().await.map_err(backend_err)
             }
         }
 
@@ -341,23 +393,6 @@ macro_rules! tenancy_repos {
                     .await
                     .map_err(backend_err)?;
                 rows.iter().map(tenant_from).collect()
-            }
-
-            async fn update_tenant(&self, t: &Tenant) -> Result<()> {
-                // Only platform-owned and pool tables change here: no tenant scope needed.
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                Self::write_tenant(&mut tx, t).await?;
-                Self::sync_tenant_attributes(&mut tx, t).await?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn update_tenant_revoking(&self, t: &Tenant, at: i64) -> Result<u64> {
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                Self::write_tenant(&mut tx, t).await?;
-                Self::sync_tenant_attributes(&mut tx, t).await?;
-                let revoked = Self::revoke_tenant_families_in(&mut tx, &t.id, None, at).await?;
-                tx.commit().await.map_err(backend_err)?;
-                Ok(revoked)
             }
 
             async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>> {
@@ -530,61 +565,6 @@ macro_rules! tenancy_repos {
                 tx.commit().await.map_err(backend_err)
             }
 
-            async fn save_membership(
-                &self,
-                m: &Membership,
-                user: Option<(&User, &UserKeys)>,
-                create_user: bool,
-            ) -> Result<()> {
-                let mut tx = self.tenant_scope(&m.tenant_id).await?;
-                Self::save_membership_in(&mut tx, m, user, create_user).await?;
-                tx.commit().await.map_err(backend_err)
-            }
-
-            async fn change_membership(
-                &self,
-                m: &Membership,
-                user: Option<(&User, &UserKeys)>,
-                revoke_at: Option<i64>,
-            ) -> Result<()> {
-                let mut tx = self.pool.begin_with(super::WRITE_BEGIN).await.map_err(backend_err)?;
-                sqlx::query(super::SET_TENANT).bind(m.tenant_id.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
-                sqlx::query(super::MEMBERS_LOCK).bind(m.tenant_id.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
-                let current = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")
-                    .bind(m.tenant_id.as_str())
-                    .bind(&m.sub)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend_err)?
-                    .as_ref()
-                    .map(membership_from)
-                    .transpose()?
-                    .ok_or(StoreError::NotFound("membership"))?;
-                let was_admin = current.status == MembershipStatus::Active && current.role == Role::Admin;
-                let stays_admin = m.status == MembershipStatus::Active && m.role == Role::Admin;
-                if was_admin && !stays_admin {
-                    let others: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND sub <> $2 AND role = $3 AND status = $4",
-                    )
-                    .bind(m.tenant_id.as_str())
-                    .bind(&m.sub)
-                    .bind(Role::Admin.as_str())
-                    .bind(MembershipStatus::Active.as_str())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                    if others == 0 {
-                        tx.rollback().await.map_err(backend_err)?;
-                        return Err(StoreError::LastAdmin);
-                    }
-                }
-                Self::save_membership_in(&mut tx, m, user, false).await?;
-                if let Some(at) = revoke_at {
-                    Self::revoke_tenant_families_in(&mut tx, &m.tenant_id, Some(&m.sub), at).await?;
-                }
-                tx.commit().await.map_err(backend_err)
-            }
-
             async fn get_membership(&self, tenant: &TenantId, sub: &str) -> Result<Option<Membership>> {
                 let mut tx = self.tenant_scope(tenant).await?;
                 let row = sqlx::query("SELECT * FROM memberships WHERE tenant_id = $1 AND sub = $2")
@@ -732,28 +712,6 @@ macro_rules! tenancy_repos {
                 let accepted = Self::accept_in(&mut tx, tenant, id, sub, now).await?;
                 tx.commit().await.map_err(backend_err)?;
                 Ok(accepted)
-            }
-
-            async fn accept_invitation_with(
-                &self,
-                invitation: &Invitation,
-                now: i64,
-                m: &Membership,
-                user: Option<(&User, &UserKeys)>,
-                create_user: bool,
-            ) -> Result<bool> {
-                if m.tenant_id != invitation.tenant_id {
-                    // SQLite has no policy to stop a write to another tenant: refuse it here.
-                    return Err(refused("membership of another tenant than the invitation"));
-                }
-                let mut tx = self.tenant_scope(&invitation.tenant_id).await?;
-                if !Self::accept_in(&mut tx, &invitation.tenant_id, &invitation.id, &m.sub, now).await? {
-                    tx.rollback().await.map_err(backend_err)?;
-                    return Ok(false);
-                }
-                Self::save_membership_in(&mut tx, m, user, create_user).await?;
-                tx.commit().await.map_err(backend_err)?;
-                Ok(true)
             }
 
             async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {

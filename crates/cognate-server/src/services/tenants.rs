@@ -179,13 +179,31 @@ async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant
     let mut tenant = get(state, id).await?;
     change(&mut tenant);
     tenant.updated_at = state.clock.now_millis();
-    state.store.update_tenant(&tenant).await.map_err(|e| match e {
+    // One unit of work: the tenant and its users' tenant attributes.
+    let pool = tenant_pool(state, &tenant).await?;
+    let mut work = state.store.begin_tenant(id).await?;
+    tenancy::write_tenant(work.as_mut(), &pool, &tenant).await.map_err(written)?;
+    work.commit().await?;
+    tenant.version += 1;
+    Ok(tenant)
+}
+
+/// The tenant's pool.
+async fn tenant_pool(state: &AppState, tenant: &Tenant) -> Result<cognate_core::pool::UserPool, TenantError> {
+    state
+        .store
+        .get_pool(&tenant.pool_id)
+        .await?
+        .ok_or_else(|| TenantError::Fault(format!("tenant {} has no pool {}", tenant.id, tenant.pool_id)))
+}
+
+/// The refusal of a version-checked tenant write.
+fn written(e: StoreError) -> TenantError {
+    match e {
         StoreError::NotFound(_) => TenantError::NotFound,
         StoreError::Conflict("version") => TenantError::Concurrent,
         other => other.into(),
-    })?;
-    tenant.version += 1;
-    Ok(tenant)
+    }
 }
 
 /// Renames a tenant (its users' `custom:tenantName` follows) and/or changes its MFA
@@ -217,12 +235,12 @@ pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantEr
     tenant.status = TenantStatus::Suspended;
     let now = state.clock.now_millis();
     tenant.updated_at = now;
-    // One transaction: the suspension and the revocation of the tenant's tokens.
-    let revoked = state.store.update_tenant_revoking(&tenant, now).await.map_err(|e| match e {
-        StoreError::NotFound(_) => TenantError::NotFound,
-        StoreError::Conflict("version") => TenantError::Concurrent,
-        other => other.into(),
-    })?;
+    // One unit of work: the suspension and the revocation of the tenant's tokens.
+    let pool = tenant_pool(state, &tenant).await?;
+    let mut work = state.store.begin_tenant(id).await?;
+    tenancy::write_tenant(work.as_mut(), &pool, &tenant).await.map_err(written)?;
+    let revoked = work.revoke_families(None, now).await?;
+    work.commit().await?;
     tenant.version += 1;
     tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
     Ok(tenant)

@@ -213,6 +213,79 @@ async fn of_two_admins_demoting_each_other_at_once_one_stays() {
 }
 
 #[tokio::test]
+async fn the_only_admin_can_be_neither_demoted_nor_removed_and_a_removal_races_a_demotion() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let (acme, _, _) = tenant(&t, "acme", Tier::Basic).await;
+        let ann = member(&t, &acme, "ann@acme.example", Role::Admin).await;
+        let bob = member(&t, &acme, "bob@acme.example", Role::Member).await;
+        let demote = members::change_role(&t.state, &acme, &ann.sub, Role::Member).await;
+        assert!(matches!(demote, Err(members::MembershipError::LastAdmin)), "{demote:?}");
+        let remove = members::remove_member(&t.state, &acme, &ann.sub).await;
+        assert!(matches!(remove, Err(members::MembershipError::LastAdmin)), "{remove:?}");
+        members::remove_member(&t.state, &acme, &bob.sub).await.unwrap();
+        let removed = members::get_member(&t.state, &acme.id, &bob.sub).await.unwrap();
+        assert_eq!(removed.status, cognate_core::tenant::MembershipStatus::Removed);
+        // Bob's home tenant is gone from his attributes with the membership.
+        let bob_now = t.state.store.get_user_by_sub(&bob.pool_id, &bob.sub).await.unwrap().unwrap();
+        assert!(!bob_now.attributes.contains_key("custom:tenantId"), "{:?}", bob_now.attributes);
+
+        // Two admins: one removed, the other demoted, at the same moment: one of them stays.
+        for round in 0..4 {
+            let a = member(&t, &acme, &format!("a{round}@acme.example"), Role::Admin).await;
+            let (ra, rb) = tokio::join!(
+                members::remove_member(&t.state, &acme, &a.sub),
+                members::change_role(&t.state, &acme, &ann.sub, Role::ReadOnly),
+            );
+            let refused = [ra.is_err(), rb.is_err()].iter().filter(|e| **e).count();
+            assert_eq!(refused, 1, "round {round}: {ra:?} / {rb:?}");
+            assert!(matches!(ra, Ok(()) | Err(members::MembershipError::LastAdmin)), "{ra:?}");
+            assert!(matches!(rb, Ok(_) | Err(members::MembershipError::LastAdmin)), "{rb:?}");
+            let page = cognate_core::page::PageRequest { after: None, limit: 50 };
+            let admins = members::list_members(&t.state, &acme.id, &page)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.role == Role::Admin && m.status == cognate_core::tenant::MembershipStatus::Active)
+                .count();
+            assert_eq!(admins, 1, "round {round}");
+            // Ann is the admin for the next round.
+            members::add_member(&t.state, &acme, &ann.sub, Role::Admin).await.unwrap();
+            if rb.is_ok() {
+                members::remove_member(&t.state, &acme, &a.sub).await.unwrap();
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn renaming_a_tenant_rewrites_its_users_tenant_attributes_in_the_same_write() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let (acme, pool, _) = tenant(&t, "acme", Tier::Basic).await;
+        let (globex, _, _) = tenant(&t, "globex", Tier::Basic).await;
+        let ann = member(&t, &acme, "ann@acme.example", Role::Admin).await;
+        let gus = member(&t, &globex, "gus@globex.example", Role::Admin).await;
+        tenants::update(&t.state, &acme.id, Some("Acme Corp"), None).await.unwrap();
+        let get = |sub: String| {
+            let store = t.state.store.clone();
+            let pool = pool.id.clone();
+            async move { store.get_user_by_sub(&pool, &sub).await.unwrap().unwrap().attributes }
+        };
+        let ann_attrs = get(ann.sub.clone()).await;
+        assert_eq!(ann_attrs["custom:tenantName"], "Acme Corp");
+        assert_eq!(ann_attrs["custom:tenantId"], "acme");
+        assert_eq!(get(gus.sub.clone()).await["custom:tenantName"], "globex");
+        // Tokens issued after the rename carry the new name.
+        let client = tenancy_client(&t, &pool).await;
+        let Ok(Step::Tokens(issued)) = sign_in(&t, &pool, &client, "ann@acme.example", PASSWORD).await else {
+            panic!("sign-in");
+        };
+        assert_eq!(claims(&issued.id_token.unwrap())["custom:tenantName"], "Acme Corp");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_tier_move_to_platinum_gives_a_dedicated_pool_and_keeps_the_members() {
     on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
         let (acme, shared, _) = tenant(&t, "acme", Tier::Basic).await;

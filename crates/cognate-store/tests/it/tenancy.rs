@@ -8,7 +8,7 @@ use cognate_core::tenant::{
     TenantStatus, Tier,
 };
 use cognate_core::token::{RevocationKind, TokenFamily};
-use cognate_core::user::{FilterField, FilterOp, User, UserFilter};
+use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys};
 use sqlx::Connection as _;
 use sqlx::Executor as _;
 
@@ -101,13 +101,13 @@ async fn tenants_round_trip_page_update_with_version_and_delete() {
         changed.status = TenantStatus::Suspended;
         changed.mfa = MfaRequirement::Admins;
         changed.updated_at = 9;
-        store.update_tenant(&changed).await.unwrap();
+        update_tenant(&*store, &changed).await.unwrap();
         let stored = store.get_tenant(&acme.id).await.unwrap().unwrap();
         assert_eq!(stored, Tenant { version: 2, ..changed.clone() });
         // `changed` still carries version 1: someone else's update won.
-        assert!(matches!(store.update_tenant(&changed).await, Err(StoreError::Conflict("version"))));
+        assert!(matches!(update_tenant(&*store, &changed).await, Err(StoreError::Conflict("version"))));
         let ghost = tenant("ghost", &p);
-        assert!(matches!(store.update_tenant(&ghost).await, Err(StoreError::NotFound("tenant"))));
+        assert!(matches!(update_tenant(&*store, &ghost).await, Err(StoreError::NotFound("tenant"))));
 
         store.delete_tenant(&acme.id).await.unwrap();
         assert!(store.get_tenant(&acme.id).await.unwrap().is_none());
@@ -445,21 +445,21 @@ async fn save_membership_mirrors_the_role_in_groups() {
             .unwrap();
         store.add_user_to_group(&p.id, "staff", &ann).await.unwrap();
 
-        store.save_membership(&member("acme", &p, &ann, Role::Member), None, false).await.unwrap();
+        save_membership(&*store, &member("acme", &p, &ann, Role::Member), None, false).await.unwrap();
         assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-member", "staff"]);
         let group = store.get_group(&p.id, "acme-member").await.unwrap().unwrap();
         assert_eq!((group.description.as_deref(), group.created_at), (Some("Role member of tenant acme"), 7));
         assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().role, Role::Member);
 
         // A new role moves the user between the tenant's role groups; other tenants' stay.
-        store.save_membership(&member("globex", &p, &ann, Role::ReadOnly), None, false).await.unwrap();
-        store.save_membership(&member("acme", &p, &ann, Role::Admin), None, false).await.unwrap();
+        save_membership(&*store, &member("globex", &p, &ann, Role::ReadOnly), None, false).await.unwrap();
+        save_membership(&*store, &member("acme", &p, &ann, Role::Admin), None, false).await.unwrap();
         assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-admin", "globex-read_only", "staff"]);
         assert!(store.get_group(&p.id, "acme-member").await.unwrap().is_some());
 
         // Removed: in none of the tenant's role groups.
         let removed = Membership { status: MembershipStatus::Removed, ..member("acme", &p, &ann, Role::Admin) };
-        store.save_membership(&removed, None, false).await.unwrap();
+        save_membership(&*store, &removed, None, false).await.unwrap();
         assert_eq!(groups_of(&*store, &p, &ann).await, ["globex-read_only", "staff"]);
         assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().status, MembershipStatus::Removed);
 
@@ -468,48 +468,55 @@ async fn save_membership_mirrors_the_role_in_groups() {
         let mut record = store.get_user_by_sub(&p.id, &ann).await.unwrap().unwrap();
         record.attributes.insert("custom:tenantId".into(), "acme".into());
         record.updated_at = 8;
-        store
-            .save_membership(&member("acme", &p, &ann, Role::Member), Some((&record, &record.keys(&p.settings))), false)
-            .await
-            .unwrap();
+        save_membership(
+            &*store,
+            &member("acme", &p, &ann, Role::Member),
+            Some((&record, &record.keys(&p.settings))),
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(store.get_user_by_sub(&p.id, &ann).await.unwrap().unwrap(), record);
         assert_eq!(with_attribute(&*store, &p, "custom:tenantId", "acme").await, ["ann"]);
         assert_eq!(groups_of(&*store, &p, &ann).await, ["acme-member", "globex-read_only", "staff"]);
 
         // create_user: the user is created with the membership.
         let bob = tenant_user(&p, "bob", &acme);
-        store
-            .save_membership(&member("acme", &p, &bob.sub, Role::Admin), Some((&bob, &bob.keys(&p.settings))), true)
-            .await
-            .unwrap();
+        save_membership(
+            &*store,
+            &member("acme", &p, &bob.sub, Role::Admin),
+            Some((&bob, &bob.keys(&p.settings))),
+            true,
+        )
+        .await
+        .unwrap();
         assert_eq!(store.get_user_by_sub(&p.id, &bob.sub).await.unwrap().as_ref(), Some(&bob));
         assert_eq!(groups_of(&*store, &p, &bob.sub).await, ["acme-admin"]);
 
         // A key conflict or a failing membership writes nothing, the user included.
         let twin = tenant_user(&p, "bob", &acme);
-        let res = store
-            .save_membership(&member("acme", &p, &twin.sub, Role::Admin), Some((&twin, &twin.keys(&p.settings))), true)
-            .await;
+        let res = save_membership(
+            &*store,
+            &member("acme", &p, &twin.sub, Role::Admin),
+            Some((&twin, &twin.keys(&p.settings))),
+            true,
+        )
+        .await;
         assert!(matches!(res, Err(StoreError::Conflict("username"))), "{res:?}");
         let carol = tenant_user(&p, "carol", &acme);
-        let res = store
-            .save_membership(
-                &member("nobody", &p, &carol.sub, Role::Admin),
-                Some((&carol, &carol.keys(&p.settings))),
-                true,
-            )
-            .await;
+        let res = save_membership(
+            &*store,
+            &member("nobody", &p, &carol.sub, Role::Admin),
+            Some((&carol, &carol.keys(&p.settings))),
+            true,
+        )
+        .await;
         assert!(matches!(res, Err(StoreError::NotFound("tenant or user"))), "{res:?}");
         assert!(store.get_user_by_sub(&p.id, &carol.sub).await.unwrap().is_none());
         assert!(store.get_group(&p.id, "nobody-admin").await.unwrap().is_none());
         // Without create_user, a missing user fails the same way.
-        let res = store.save_membership(&member("acme", &p, &carol.sub, Role::Admin), None, false).await;
+        let res = save_membership(&*store, &member("acme", &p, &carol.sub, Role::Admin), None, false).await;
         assert!(matches!(res, Err(StoreError::NotFound("tenant or user"))), "{res:?}");
-        // A record of another user than the membership's is refused.
-        let res = store
-            .save_membership(&member("acme", &p, &ann, Role::Admin), Some((&bob, &bob.keys(&p.settings))), false)
-            .await;
-        assert!(matches!(res, Err(StoreError::Corrupt(_))), "{res:?}");
         assert_eq!(store.get_membership(&tid("acme"), &ann).await.unwrap().unwrap().role, Role::Member);
     })
     .await;
@@ -527,7 +534,7 @@ async fn accept_invitation_with_accepts_once_and_creates_the_user_atomically() {
         let dan = tenant_user(&p, "dan", &acme);
         let keys = dan.keys(&p.settings);
         let m = member("acme", &p, &dan.sub, Role::Member);
-        assert!(store.accept_invitation_with(&inv, 2_000, &m, Some((&dan, &keys)), true).await.unwrap());
+        assert!(accept_with(&*store, &inv, 2_000, &m, Some((&dan, &keys)), true).await.unwrap());
         assert_eq!(store.get_user_by_sub(&p.id, &dan.sub).await.unwrap().as_ref(), Some(&dan));
         assert_eq!(store.get_membership(&acme.id, &dan.sub).await.unwrap().as_ref(), Some(&m));
         assert_eq!(groups_of(&*store, &p, &dan.sub).await, ["acme-member"]);
@@ -536,7 +543,7 @@ async fn accept_invitation_with_accepts_once_and_creates_the_user_atomically() {
 
         // The second acceptance loses and changes nothing.
         let again = member("acme", &p, &dan.sub, Role::Admin);
-        assert!(!store.accept_invitation_with(&inv, 2_001, &again, None, false).await.unwrap());
+        assert!(!accept_with(&*store, &inv, 2_001, &again, None, false).await.unwrap());
         assert_eq!(store.get_membership(&acme.id, &dan.sub).await.unwrap().unwrap().role, Role::Member);
         assert_eq!(groups_of(&*store, &p, &dan.sub).await, ["acme-member"]);
         assert_eq!(store.get_invitation(&acme.id, &inv.id).await.unwrap().unwrap().accepted_at, Some(2_000));
@@ -546,7 +553,7 @@ async fn accept_invitation_with_accepts_once_and_creates_the_user_atomically() {
         store.create_invitation(&inv2).await.unwrap();
         let twin = tenant_user(&p, "dan", &acme);
         let m2 = member("acme", &p, &twin.sub, Role::Member);
-        let res = store.accept_invitation_with(&inv2, 2_000, &m2, Some((&twin, &twin.keys(&p.settings))), true).await;
+        let res = accept_with(&*store, &inv2, 2_000, &m2, Some((&twin, &twin.keys(&p.settings))), true).await;
         assert!(matches!(res, Err(StoreError::Conflict("username"))), "{res:?}");
         assert_eq!(store.get_invitation(&acme.id, &inv2.id).await.unwrap().unwrap().accepted_at, None);
         assert!(store.get_membership(&acme.id, &twin.sub).await.unwrap().is_none());
@@ -555,13 +562,13 @@ async fn accept_invitation_with_accepts_once_and_creates_the_user_atomically() {
         let m3 = member("acme", &p, &erin.sub, Role::Member);
         let late = inv2.expires_at;
         let erin_keys = erin.keys(&p.settings);
-        assert!(!store.accept_invitation_with(&inv2, late, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
+        assert!(!accept_with(&*store, &inv2, late, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
         assert!(store.get_user_by_sub(&p.id, &erin.sub).await.unwrap().is_none());
         // A membership of another tenant than the invitation's is refused.
         let elsewhere = member("globex", &p, &erin.sub, Role::Admin);
-        let res = store.accept_invitation_with(&inv2, 2_000, &elsewhere, Some((&erin, &erin_keys)), true).await;
+        let res = accept_with(&*store, &inv2, 2_000, &elsewhere, Some((&erin, &erin_keys)), true).await;
         assert!(matches!(res, Err(StoreError::Corrupt(_))), "{res:?}");
-        assert!(store.accept_invitation_with(&inv2, 2_000, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
+        assert!(accept_with(&*store, &inv2, 2_000, &m3, Some((&erin, &erin_keys)), true).await.unwrap());
         assert_eq!(groups_of(&*store, &p, &erin.sub).await, ["acme-member"]);
     })
     .await;
@@ -579,7 +586,7 @@ async fn of_two_concurrent_acceptances_with_user_creation_one_wins() {
             let (store, inv, p) = (store.clone(), inv.clone(), p.clone());
             async move {
                 let m = member("acme", &p, &u.sub, Role::Member);
-                store.accept_invitation_with(&inv, 2_000, &m, Some((&u, &u.keys(&p.settings))), true).await.unwrap()
+                accept_with(&*store, &inv, 2_000, &m, Some((&u, &u.keys(&p.settings))), true).await.unwrap()
             }
         };
         let (won_a, won_b) = tokio::join!(accept(a.clone()), accept(b.clone()));
@@ -647,7 +654,7 @@ async fn revoke_tenant_families_revokes_only_that_tenants_and_publishes_them() {
 }
 
 #[tokio::test]
-async fn update_tenant_rewrites_the_tenant_attributes_of_its_users() {
+async fn a_unit_of_work_finds_the_tenants_home_users_and_rewrites_them() {
     on_both(|store| async move {
         let p = setup(&*store, &["acme", "globex"]).await;
         let other = pool("other");
@@ -663,25 +670,33 @@ async fn update_tenant_rewrites_the_tenant_attributes_of_its_users() {
             store.create_user(u, &u.keys(&pool.settings)).await.unwrap();
         }
 
-        let renamed = Tenant { name: "Acme Corp".into(), tier: Tier::Basic, updated_at: 50, ..acme.clone() };
-        store.update_tenant(&renamed).await.unwrap();
-        let stored = store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap();
-        assert_eq!(stored.attributes["custom:tenantName"], "Acme Corp");
-        assert_eq!(stored.attributes["custom:tenantTier"], "basic");
-        assert_eq!(stored.attributes["custom:tenantId"], "acme");
-        assert_eq!(stored.updated_at, 50);
+        // The tenant's users are the users of its pool whose home tenant it is.
+        let mut work = store.begin_tenant(&acme.id).await.unwrap();
+        let home: Vec<String> = work.home_users(&p.id).await.unwrap().into_iter().map(|u| u.sub).collect();
+        assert_eq!(home, std::slice::from_ref(&ann.sub));
+        assert_eq!(
+            work.home_users(&other.id).await.unwrap().into_iter().map(|u| u.sub).collect::<Vec<_>>(),
+            std::slice::from_ref(&dee.sub)
+        );
+        // Replacing one re-indexes its attributes, in the unit of work.
+        let mut renamed = work.get_user(&p.id, &ann.sub).await.unwrap().unwrap();
+        renamed.attributes.insert("custom:tenantName".into(), "Acme Corp".into());
+        renamed.updated_at = 50;
+        work.update_user(&renamed, &renamed.keys(&p.settings)).await.unwrap();
+        work.commit().await.unwrap();
+        assert_eq!(store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap(), renamed);
         assert_eq!(with_attribute(&*store, &p, "custom:tenantName", "Acme Corp").await, ["ann"]);
-        assert!(with_attribute(&*store, &p, "custom:tenantName", "acme Inc.").await.is_empty());
-        assert_eq!(with_attribute(&*store, &p, "custom:tenantTier", "basic").await, ["ann"]);
-        assert_eq!(with_attribute(&*store, &p, "email", "ann@example.com").await, ["ann"]);
         assert_eq!(store.get_user_by_sub(&p.id, &bob.sub).await.unwrap().as_ref(), Some(&bob));
         assert_eq!(store.get_user_by_sub(&p.id, &cy.sub).await.unwrap().as_ref(), Some(&cy));
-        assert_eq!(store.get_user_by_sub(&other.id, &dee.sub).await.unwrap().as_ref(), Some(&dee));
 
-        // A stale update fails and rewrites nothing.
-        let stale = Tenant { name: "Stale".into(), ..acme.clone() };
-        assert!(matches!(store.update_tenant(&stale).await, Err(StoreError::Conflict("version"))));
-        assert_eq!(store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap(), stored);
+        // A stale tenant write fails, and the unit of work is then dropped: nothing lands.
+        let mut work = store.begin_tenant(&acme.id).await.unwrap();
+        let mut other_write = work.get_user(&p.id, &ann.sub).await.unwrap().unwrap();
+        other_write.attributes.insert("custom:tenantName".into(), "Stale".into());
+        work.update_user(&other_write, &other_write.keys(&p.settings)).await.unwrap();
+        let stale = Tenant { name: "Stale".into(), version: acme.version + 5, ..acme.clone() };
+        assert!(matches!(work.write_tenant(&stale).await, Err(StoreError::Conflict("version"))));
+        drop(work);
         assert!(with_attribute(&*store, &p, "custom:tenantName", "Stale").await.is_empty());
     })
     .await;
@@ -716,12 +731,12 @@ pub async fn move_setup(store: &dyn Store) -> (UserPool, UserPool, [User; 3], Te
     let users = [tenant_user(&shared, "ann", &acme), tenant_user(&shared, "bob", &acme), user(&shared, "cat", &[])];
     for (u, role) in users.iter().zip([Role::Admin, Role::Member, Role::Member]) {
         let m = member("acme", &shared, &u.sub, role);
-        store.save_membership(&m, Some((u, &u.keys(&shared.settings))), true).await.unwrap();
+        save_membership(store, &m, Some((u, &u.keys(&shared.settings))), true).await.unwrap();
     }
     let cat = &users[2].sub;
-    store.save_membership(&member("globex", &shared, &users[1].sub, Role::Member), None, false).await.unwrap();
+    save_membership(store, &member("globex", &shared, &users[1].sub, Role::Member), None, false).await.unwrap();
     let removed = Membership { status: MembershipStatus::Removed, ..member("acme", &shared, cat, Role::Member) };
-    store.save_membership(&removed, None, false).await.unwrap();
+    save_membership(store, &removed, None, false).await.unwrap();
     store.create_family(&tenant_family(&shared, "f-acme", &users[0].sub, Some("acme")), None).await.unwrap();
     store.create_family(&tenant_family(&shared, "f-globex", &users[1].sub, Some("globex")), None).await.unwrap();
 
@@ -846,47 +861,46 @@ async fn active_admins(store: &dyn Store, t: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn change_membership_keeps_the_last_admin_even_under_concurrency() {
+async fn units_of_work_of_one_tenant_serialise_and_see_its_admins() {
     on_both(|store| async move {
-        let p = setup(store.as_ref(), &["solo"]).await;
+        let p = setup(store.as_ref(), &["solo", "other"]).await;
         let ann = new_user(store.as_ref(), &p, "ann").await;
         let bob = new_user(store.as_ref(), &p, "bob").await;
-        store.save_membership(&member("solo", &p, &ann, Role::Admin), None, false).await.unwrap();
-        store.save_membership(&member("solo", &p, &bob, Role::Member), None, false).await.unwrap();
-        // The only admin can be neither demoted nor removed; a member can.
-        let mut demoted = member("solo", &p, &ann, Role::Member);
-        assert!(matches!(store.change_membership(&demoted, None, None).await, Err(StoreError::LastAdmin)));
-        demoted.status = MembershipStatus::Removed;
-        assert!(matches!(store.change_membership(&demoted, None, Some(9)).await, Err(StoreError::LastAdmin)));
-        assert_eq!(active_admins(store.as_ref(), "solo").await, std::slice::from_ref(&ann));
-        store.change_membership(&member("solo", &p, &bob, Role::ReadOnly), None, None).await.unwrap();
-        let not_a_member = member("solo", &p, "no-such-sub", Role::Member);
-        assert!(matches!(
-            store.change_membership(&not_a_member, None, None).await,
-            Err(StoreError::NotFound("membership"))
-        ));
+        save_membership(&*store, &member("solo", &p, &ann, Role::Admin), None, false).await.unwrap();
+        save_membership(&*store, &member("solo", &p, &bob, Role::Member), None, false).await.unwrap();
+        let mut work = store.begin_tenant(&tid("solo")).await.unwrap();
+        assert_eq!(work.other_admins(&ann).await.unwrap(), 0);
+        assert_eq!(work.other_admins(&bob).await.unwrap(), 1);
+        assert_eq!(work.membership(&bob).await.unwrap().unwrap().role, Role::Member);
+        assert!(work.membership("no-such-sub").await.unwrap().is_none());
+        // Writes outside the scope's tenant are refused.
+        let res = work.put_membership(&member("other", &p, &bob, Role::Admin)).await;
+        assert!(matches!(res, Err(StoreError::Corrupt(_))), "{res:?}");
 
-        // Two admins demoting / removing each other at the same moment: exactly one wins.
-        for round in 0..6 {
-            let t = format!("race-{round}");
-            store.create_tenant(&tenant(&t, &p)).await.unwrap();
-            let a = new_user(store.as_ref(), &p, &format!("a{round}")).await;
-            let b = new_user(store.as_ref(), &p, &format!("b{round}")).await;
-            for sub in [&a, &b] {
-                store.save_membership(&member(&t, &p, sub, Role::Admin), None, false).await.unwrap();
-            }
-            let demote_a = member(&t, &p, &a, Role::ReadOnly);
-            let mut remove_b = member(&t, &p, &b, Role::Admin);
-            remove_b.status = MembershipStatus::Removed;
-            let (ra, rb) = tokio::join!(
-                store.change_membership(&demote_a, None, None),
-                store.change_membership(&remove_b, None, Some(100)),
-            );
-            let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(StoreError::LastAdmin))).count();
-            assert!(ra.is_ok() || rb.is_ok(), "round {round}: {ra:?} {rb:?}");
-            assert_eq!(refused, 1, "round {round}: {ra:?} {rb:?}");
-            assert_eq!(active_admins(store.as_ref(), &t).await.len(), 1, "round {round}");
-        }
+        // A second unit of work of the same tenant waits for the first to end.
+        let second = {
+            let store = store.clone();
+            let bob = bob.clone();
+            tokio::spawn(async move {
+                let mut work = store.begin_tenant(&tid("solo")).await.unwrap();
+                let admins = work.other_admins(&bob).await.unwrap();
+                work.commit().await.unwrap();
+                admins
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "the second unit of work began while the first held the tenant");
+        work.put_membership(&member("solo", &p, &bob, Role::Admin)).await.unwrap();
+        work.commit().await.unwrap();
+        // It then sees what the first committed: ann and bob are both admins.
+        assert_eq!(second.await.unwrap(), 1);
+        assert_eq!(active_admins(store.as_ref(), "solo").await.len(), 2);
+
+        // Dropped without a commit, a unit of work writes nothing.
+        let mut work = store.begin_tenant(&tid("solo")).await.unwrap();
+        work.put_membership(&member("solo", &p, &ann, Role::ReadOnly)).await.unwrap();
+        drop(work);
+        assert_eq!(active_admins(store.as_ref(), "solo").await.len(), 2);
     })
     .await;
 }
@@ -902,15 +916,72 @@ async fn suspending_revokes_the_tenants_families_in_the_same_write() {
         }
         let mut acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
         acme.status = TenantStatus::Suspended;
-        assert_eq!(store.update_tenant_revoking(&acme, 500).await.unwrap(), 1);
+        assert_eq!(update_tenant_revoking(&*store, &acme, 500).await.unwrap(), 1);
         assert_eq!(store.get_tenant(&tid("acme")).await.unwrap().unwrap().status, TenantStatus::Suspended);
         assert_eq!(store.get_family("s-acme").await.unwrap().unwrap().revoked_at, Some(500));
         assert_eq!(store.get_family("s-globex").await.unwrap().unwrap().revoked_at, None);
         // A stale version changes nothing, not even the families.
         store.create_family(&tenant_family(&p, "s-acme-2", "bob", Some("acme")), None).await.unwrap();
-        let stale = store.update_tenant_revoking(&acme, 600).await;
+        let stale = update_tenant_revoking(&*store, &acme, 600).await;
         assert!(matches!(stale, Err(StoreError::Conflict("version"))), "{stale:?}");
         assert_eq!(store.get_family("s-acme-2").await.unwrap().unwrap().revoked_at, None);
     })
     .await;
+}
+
+/// A membership's writes through a unit of work, as the membership engine makes them: the
+/// user (created, or replaced) when given, the membership, the role group mirroring it.
+async fn save_membership(
+    store: &dyn Store,
+    m: &Membership,
+    user: Option<(&User, &UserKeys)>,
+    create: bool,
+) -> Result<(), StoreError> {
+    let mut work = store.begin_tenant(&m.tenant_id).await?;
+    if let Some((u, k)) = user {
+        if create { work.create_user(u, k).await? } else { work.update_user(u, k).await? }
+    }
+    work.put_membership(m).await?;
+    let active = m.status == MembershipStatus::Active;
+    work.mirror_role(&m.pool_id, &m.sub, active.then_some(m.role), m.created_at).await?;
+    work.commit().await
+}
+
+/// An acceptance through a unit of work: the invitation first, then (only if this call
+/// accepted it) the membership's writes.
+async fn accept_with(
+    store: &dyn Store,
+    inv: &Invitation,
+    now: i64,
+    m: &Membership,
+    user: Option<(&User, &UserKeys)>,
+    create: bool,
+) -> Result<bool, StoreError> {
+    let mut work = store.begin_tenant(&inv.tenant_id).await?;
+    if !work.accept_invitation(&inv.id, &m.sub, now).await? {
+        return Ok(false);
+    }
+    if let Some((u, k)) = user {
+        if create { work.create_user(u, k).await? } else { work.update_user(u, k).await? }
+    }
+    work.put_membership(m).await?;
+    work.mirror_role(&m.pool_id, &m.sub, Some(m.role), m.created_at).await?;
+    work.commit().await?;
+    Ok(true)
+}
+
+/// A version-checked tenant write through a unit of work.
+async fn update_tenant(store: &dyn Store, t: &Tenant) -> Result<(), StoreError> {
+    let mut work = store.begin_tenant(&t.id).await?;
+    work.write_tenant(t).await?;
+    work.commit().await
+}
+
+/// A tenant write and the revocation of its families in one unit of work (suspension).
+async fn update_tenant_revoking(store: &dyn Store, t: &Tenant, at: i64) -> Result<u64, StoreError> {
+    let mut work = store.begin_tenant(&t.id).await?;
+    work.write_tenant(t).await?;
+    let revoked = work.revoke_families(None, at).await?;
+    work.commit().await?;
+    Ok(revoked)
 }
