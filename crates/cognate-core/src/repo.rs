@@ -255,11 +255,6 @@ pub trait TenantRepo: Send + Sync {
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
-    /// Moves a tenant between placements in ONE transaction, all or nothing (see
-    /// [`TenantMove`]): fails with `Conflict("version")` if the tenant changed since it was
-    /// read, or with a user key conflict (`Conflict("email")`, …) if a moved user collides
-    /// with a user already in the target pool; nothing is written then.
-    async fn move_tenant(&self, plan: &TenantMove) -> Result<()>;
     /// Deletes the tenant with its domains, memberships and invitations.
     async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
 }
@@ -383,8 +378,8 @@ pub trait AuditRepo: Send + Sync {
     async fn sign_audit_anchor(&self, chain: &str, anchor_key: &[u8; 32]) -> Result<()>;
 }
 
-/// A tier change that moves a tenant's users between pools (shared <-> dedicated).
-/// The store, in one transaction:
+/// A tier change that moves a tenant's users between pools (shared <-> dedicated), applied
+/// by [`move_tenant`] in one unit of work:
 /// 1. checks `tenant.version` is still stored and writes `tenant` (new tier and
 ///    `pool_id = to`), bumping the version;
 /// 2. inserts every `users[i].user` (already carrying `pool_id = to`, the same sub,
@@ -412,6 +407,38 @@ pub struct MovedUser {
     pub keys: UserKeys,
     pub role: Role,
     pub delete_old: bool,
+}
+
+/// Applies a tenant move (see [`TenantMove`]) inside `work`, which must be the moved
+/// tenant's; fails, for the caller to drop the work (nothing written), with
+/// `Conflict("version")` if the tenant changed since it was read, `NotFound` when it is
+/// gone or an active member was left out of the plan, or a user key conflict
+/// (`Conflict("email")`, …) when a moved user collides with one already in the target
+/// pool. The caller commits.
+pub async fn move_tenant(work: &mut dyn TenantWork, plan: &TenantMove) -> Result<()> {
+    let t = &plan.tenant;
+    let (from, to) = (&plan.from, &t.pool_id);
+    work.write_tenant(t).await?;
+    // Order matters for the (pool_id, sub) foreign keys, checked per statement: the new
+    // user rows exist before memberships point at them, and memberships point away before
+    // the old rows go (their delete cascades).
+    for moved in &plan.users {
+        work.create_user(&moved.user, &moved.keys).await?;
+        // Enrolled authenticators move with the user (before the old row's delete
+        // cascades to its MFA record).
+        work.copy_mfa(from, to, &moved.user.sub).await?;
+    }
+    work.ensure_role_groups(to, plan.at).await?;
+    for moved in &plan.users {
+        work.mirror_role(to, &moved.user.sub, Some(moved.role), plan.at).await?;
+    }
+    work.repoint_memberships(to).await?;
+    work.drop_role_groups(from).await?;
+    for moved in plan.users.iter().filter(|m| m.delete_old) {
+        work.drop_user(from, &moved.user.sub).await?;
+    }
+    work.revoke_families(None, plan.at).await?;
+    Ok(())
 }
 
 /// A unit of work confined to one tenant: one transaction through which a service reads
@@ -453,6 +480,18 @@ pub trait TenantWork: Send {
     /// Revokes, and publishes on the revocation feed, the token families bound to the
     /// tenant (only `sub`'s when given); returns how many.
     async fn revoke_families(&mut self, sub: Option<&str>, at: i64) -> Result<u64>;
+    /// Copies the MFA record of `sub` from pool `from` to pool `to` (nothing when there is
+    /// none); the user must exist in `to`.
+    async fn copy_mfa(&mut self, from: &PoolId, to: &PoolId, sub: &str) -> Result<()>;
+    /// Ensures the tenant's three role groups exist in `pool` (created at `at`).
+    async fn ensure_role_groups(&mut self, pool: &PoolId, at: i64) -> Result<()>;
+    /// Points the tenant's active memberships at `pool` and deletes its removed ones.
+    async fn repoint_memberships(&mut self, pool: &PoolId) -> Result<()>;
+    /// Deletes the tenant's role groups in `pool`.
+    async fn drop_role_groups(&mut self, pool: &PoolId) -> Result<()>;
+    /// Deletes a user's row (their MFA record, codes and group memberships go with it by
+    /// cascade); no revocation is published: the caller revokes what it must.
+    async fn drop_user(&mut self, pool: &PoolId, sub: &str) -> Result<()>;
     /// Commits everything written.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -349,6 +349,57 @@ macro_rules! tenancy_repos {
                 $store::revoke_tenant_families_in(&mut self.tx, &self.tenant, sub, at).await
             }
 
+            async fn copy_mfa(&mut self, from: &PoolId, to: &PoolId, sub: &str) -> Result<()> {
+                $store::copy_mfa(&mut self.tx, from, to, sub).await
+            }
+
+            async fn ensure_role_groups(&mut self, pool: &PoolId, at: i64) -> Result<()> {
+                for role in ROLES {
+                    $store::ensure_role_group(&mut self.tx, pool, &self.tenant, role, at).await?;
+                }
+                Ok(())
+            }
+
+            async fn repoint_memberships(&mut self, pool: &PoolId) -> Result<()> {
+                sqlx::query("UPDATE memberships SET pool_id = $1 WHERE tenant_id = $2 AND status = $3")
+                    .bind(pool.as_str())
+                    .bind(self.tenant.as_str())
+                    .bind(MembershipStatus::Active.as_str())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| tenancy_err(e, "membership", "user"))?;
+                sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND status = $2")
+                    .bind(self.tenant.as_str())
+                    .bind(MembershipStatus::Removed.as_str())
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
+            async fn drop_role_groups(&mut self, pool: &PoolId) -> Result<()> {
+                let groups = role_groups(&self.tenant);
+                sqlx::query("DELETE FROM groups WHERE pool_id = $1 AND name IN ($2, $3, $4)")
+                    .bind(pool.as_str())
+                    .bind(&groups[0])
+                    .bind(&groups[1])
+                    .bind(&groups[2])
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
+            async fn drop_user(&mut self, pool: &PoolId, sub: &str) -> Result<()> {
+                sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
+                    .bind(pool.as_str())
+                    .bind(sub)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+
             async fn commit(self: Box<Self>) -> Result<()> {
                 self.tx.commit().await.map_err(backend_err)
             }
@@ -403,61 +454,6 @@ macro_rules! tenancy_repos {
                     .await
                     .map_err(backend_err)?;
                 row.as_ref().map(tenant_from).transpose()
-            }
-
-            async fn move_tenant(&self, plan: &TenantMove) -> Result<()> {
-                let t = &plan.tenant;
-                let (from, to) = (&plan.from, &t.pool_id);
-                let groups = role_groups(&t.id);
-                // Tenant scope: the memberships statements run under its row-level security.
-                let mut tx = self.tenant_scope(&t.id).await?;
-                Self::write_tenant(&mut tx, t).await?;
-                // Order matters for the (pool_id, sub) foreign keys, checked per statement:
-                // the new user rows must exist before memberships point at them, and
-                // memberships must point away before the old rows go (their delete cascades).
-                for moved in &plan.users {
-                    Self::insert_user(&mut tx, &moved.user, &moved.keys).await?;
-                    // Enrolled authenticators move with the user (before the old row's
-                    // delete below cascades to its MFA record).
-                    Self::copy_mfa(&mut tx, from, to, &moved.user.sub).await?;
-                }
-                for role in ROLES {
-                    Self::ensure_role_group(&mut tx, to, &t.id, role, plan.at).await?;
-                }
-                for moved in &plan.users {
-                    Self::set_role_group(&mut tx, to, &t.id, &moved.user.sub, Some(moved.role)).await?;
-                }
-                sqlx::query("UPDATE memberships SET pool_id = $1 WHERE tenant_id = $2 AND status = $3")
-                    .bind(to.as_str())
-                    .bind(t.id.as_str())
-                    .bind(MembershipStatus::Active.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| tenancy_err(e, "membership", "user"))?;
-                sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND status = $2")
-                    .bind(t.id.as_str())
-                    .bind(MembershipStatus::Removed.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                sqlx::query("DELETE FROM groups WHERE pool_id = $1 AND name IN ($2, $3, $4)")
-                    .bind(from.as_str())
-                    .bind(&groups[0])
-                    .bind(&groups[1])
-                    .bind(&groups[2])
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                for moved in plan.users.iter().filter(|m| m.delete_old) {
-                    sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
-                        .bind(from.as_str())
-                        .bind(&moved.user.sub)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                }
-                Self::revoke_tenant_families_in(&mut tx, &t.id, None, plan.at).await?;
-                tx.commit().await.map_err(backend_err)
             }
 
             async fn delete_tenant(&self, id: &TenantId) -> Result<()> {

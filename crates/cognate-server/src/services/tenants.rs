@@ -297,7 +297,7 @@ pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Ten
     after.pool_id = to.clone();
     after.updated_at = state.clock.now_millis();
     let moved = match plan_move(state, &tenant, &after).await {
-        Ok(plan) => state.store.move_tenant(&plan).await.map_err(TenantError::from),
+        Ok(plan) => apply_move(state, &plan).await.map_err(TenantError::from),
         Err(e) => Err(e),
     };
     if let Err(e) = moved {
@@ -319,6 +319,13 @@ pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Ten
     after.version += 1;
     tenancy::sync_dedicated_mfa(state, &after).await?;
     Ok(after)
+}
+
+/// Applies the move in one unit of work of the tenant: all of it, or nothing.
+async fn apply_move(state: &AppState, plan: &TenantMove) -> Result<(), StoreError> {
+    let mut work = state.store.begin_tenant(&plan.tenant.id).await?;
+    cognate_core::repo::move_tenant(work.as_mut(), plan).await?;
+    work.commit().await
 }
 
 /// Every active member of `before` as they will live in `after.pool_id`.

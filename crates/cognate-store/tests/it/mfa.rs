@@ -117,7 +117,7 @@ async fn a_tenant_move_carries_the_moved_users_mfa() {
         for (u, step) in [(&ann, 11), (&bob, 22), (&cat, 33)] {
             store.put_mfa(&enrolled(&shared, &u.sub, step)).await.unwrap();
         }
-        store.move_tenant(&plan).await.unwrap();
+        crate::tenancy::move_tenant(&*store, &plan).await.unwrap();
 
         // ann and bob moved: their records are in the dedicated pool, as they were.
         for (u, step) in [(&ann, 11), (&bob, 22)] {

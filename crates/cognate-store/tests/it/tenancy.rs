@@ -760,7 +760,7 @@ pub async fn move_setup(store: &dyn Store) -> (UserPool, UserPool, [User; 3], Te
 async fn move_tenant_moves_users_groups_memberships_and_families() {
     on_both(|store| async move {
         let (shared, dedicated, [ann, bob, cat], plan) = move_setup(&*store).await;
-        store.move_tenant(&plan).await.unwrap();
+        crate::tenancy::move_tenant(&*store, &plan).await.unwrap();
 
         let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
         assert_eq!(acme, Tenant { version: 2, ..plan.tenant.clone() });
@@ -811,7 +811,7 @@ async fn move_tenant_moves_users_groups_memberships_and_families() {
         );
 
         // The same plan again: the version moved on.
-        assert!(matches!(store.move_tenant(&plan).await, Err(StoreError::Conflict("version"))));
+        assert!(matches!(crate::tenancy::move_tenant(&*store, &plan).await, Err(StoreError::Conflict("version"))));
     })
     .await;
 }
@@ -824,18 +824,18 @@ async fn a_move_that_fails_changes_nothing() {
         // be inserted first.
         let squatter = user(&dedicated, "zed", &[("email", "bob@example.com"), ("email_verified", "true")]);
         store.create_user(&squatter, &squatter.keys(&dedicated.settings)).await.unwrap();
-        let res = store.move_tenant(&plan).await;
+        let res = crate::tenancy::move_tenant(&*store, &plan).await;
         assert!(matches!(res, Err(StoreError::Conflict("email"))), "{res:?}");
 
         // A user with an active membership missing from the plan fails it as well.
         let partial = TenantMove { users: plan.users[..1].to_vec(), ..plan.clone() };
-        let res = store.move_tenant(&partial).await;
+        let res = crate::tenancy::move_tenant(&*store, &partial).await;
         assert!(matches!(res, Err(StoreError::NotFound(_))), "{res:?}");
 
         let stale = TenantMove { tenant: Tenant { version: 7, ..plan.tenant.clone() }, ..plan.clone() };
-        assert!(matches!(store.move_tenant(&stale).await, Err(StoreError::Conflict("version"))));
+        assert!(matches!(crate::tenancy::move_tenant(&*store, &stale).await, Err(StoreError::Conflict("version"))));
         let ghost = TenantMove { tenant: tenant("ghost", &dedicated), ..plan.clone() };
-        assert!(matches!(store.move_tenant(&ghost).await, Err(StoreError::NotFound("tenant"))));
+        assert!(matches!(crate::tenancy::move_tenant(&*store, &ghost).await, Err(StoreError::NotFound("tenant"))));
 
         let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
         assert_eq!((acme.version, &acme.pool_id, acme.tier), (1, &shared.id, Tier::Standard));
@@ -984,4 +984,11 @@ async fn update_tenant_revoking(store: &dyn Store, t: &Tenant, at: i64) -> Resul
     let revoked = work.revoke_families(None, at).await?;
     work.commit().await?;
     Ok(revoked)
+}
+
+/// A tenant move in one unit of work of the moved tenant, committed only when it applies.
+pub async fn move_tenant(store: &dyn Store, plan: &TenantMove) -> Result<(), StoreError> {
+    let mut work = store.begin_tenant(&plan.tenant.id).await?;
+    cognate_core::repo::move_tenant(work.as_mut(), plan).await?;
+    work.commit().await
 }
