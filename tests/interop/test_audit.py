@@ -316,3 +316,34 @@ def test_refused_control_characters_are_recorded_without_stopping_the_trail(serv
     removal = one(trail, action="member.remove", outcome="failure")
     assert removal["target"] == "a\ufffdb", removal
     assert server.cli("audit", "verify").returncode == 0
+
+
+def test_calls_refused_before_they_act_are_recorded_in_the_users_tenant(fresh_server):
+    """A sign-in refused by the per-username rate (before any lookup) and a SignUp with a
+    taken name are recorded in the tenant chain of the user they name, as anonymous."""
+    server = fresh_server({"COGNATE_RATE_AUTH_PER_USER": "2"})
+    t = Tenancy(server)
+    tenant = t.create_tenant("audit-r")
+    other = t.create_tenant("audit-s")
+    user = t.new_user(tenant["id"], "member")
+    idp = server.cognito
+    refused = 0
+    for _ in range(4):
+        try:
+            idp.initiate_auth(ClientId=tenant["clientId"], AuthFlow="USER_PASSWORD_AUTH",
+                              AuthParameters={"USERNAME": user.email, "PASSWORD": "Wrong-Password-1"})
+        except ClientError as e:
+            refused += e.response["Error"]["Code"] == "TooManyRequestsException"
+    assert refused >= 1
+    trail = events(server, tenant["id"], action="auth.sign_in")
+    limited = [e for e in trail if e["reason"] == "TooManyRequestsException"]
+    assert limited and all(e["actor"] == "anonymous" and e["target"] == user.email for e in limited), trail
+    platform = v1_ok(v1(server, "GET", "/v1/audit", bearer=admin_bearer(server), params={"limit": 100}))["items"]
+    assert not [e for e in platform if e.get("target") == user.email]
+
+    # A sign-up with the name of an existing account: the account's tenant sees it.
+    with pytest.raises(ClientError) as taken:
+        idp.sign_up(ClientId=tenant["clientId"], Username=user.email, Password="Another-Pass-9")
+    assert taken.value.response["Error"]["Code"] in ("UsernameExistsException", "TooManyRequestsException")
+    one(events(server, tenant["id"]), action="user.sign_up", outcome="failure")
+    assert not [e for e in events(server, other["id"]) if e["action"] == "user.sign_up"]

@@ -463,6 +463,10 @@ pub trait TenantWork: Send {
     async fn create_user(&mut self, user: &User, keys: &UserKeys) -> Result<()>;
     /// Replaces a user's record (status, password, attributes, keys); `NotFound("user")`.
     async fn update_user(&mut self, user: &User, keys: &UserKeys) -> Result<()>;
+    /// Replaces only a user's attributes and `updated_at` (re-indexed), for changes that
+    /// touch no sign-in name (the tenant attributes); a concurrent change of their password
+    /// or status is kept. `NotFound("user")`.
+    async fn set_attributes(&mut self, user: &User) -> Result<()>;
     /// The user's membership of the scope's tenant (active or removed).
     async fn membership(&mut self, sub: &str) -> Result<Option<Membership>>;
     /// How many active admins the tenant has besides `sub`.
@@ -494,6 +498,9 @@ pub trait TenantWork: Send {
     async fn drop_user(&mut self, pool: &PoolId, sub: &str) -> Result<()>;
     /// Commits everything written.
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// Discards everything written (as dropping the work does, but at once, so the
+    /// tenant's lock is released before this returns).
+    async fn rollback(self: Box<Self>) -> Result<()>;
 }
 
 /// Everything the server needs from storage.

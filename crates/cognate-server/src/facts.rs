@@ -29,6 +29,8 @@ pub struct Facts {
     pub user: Option<String>,
     /// That user's home tenant, when they have one.
     pub home_tenant: Option<String>,
+    /// Whether `home_tenant` was read from the user's record (not just unknown).
+    pub home_known: bool,
     /// The tenant the call acted in, once decided: `Some(None)` is a decision too (tokens
     /// issued for no tenant).
     pub tenant: Option<Option<String>>,
@@ -69,6 +71,7 @@ pub fn user(u: &User) {
         f.pool = Some(u.pool_id.to_string());
         f.user = Some(u.sub.clone());
         f.home_tenant = u.attributes.get(TENANT_ID_ATTR).cloned();
+        f.home_known = true;
     });
 }
 
@@ -76,6 +79,10 @@ pub fn user(u: &User) {
 /// token before the user is loaded).
 pub fn user_id(pool: &str, sub: &str) {
     note(|f| {
+        if f.user.as_deref() != Some(sub) {
+            f.home_tenant = None;
+            f.home_known = false;
+        }
         f.pool = Some(pool.to_owned());
         f.user = Some(sub.to_owned());
     });

@@ -336,8 +336,30 @@ pub async fn join(
 ) -> Result<(), StoreError> {
     let pool = load_pool(state, &tenant.pool_id).await?;
     let mut work = state.store.begin_tenant(&tenant.id).await?;
-    enter(work.as_mut(), &pool, tenant, user, role, create, state.clock.now_millis()).await?;
-    work.commit().await
+    let done = enter(work.as_mut(), &pool, tenant, user, role, create, state.clock.now_millis()).await;
+    settle(work, done).await
+}
+
+/// Commits `work` when `done` succeeded; otherwise rolls it back at once (releasing the
+/// tenant's lock) and returns `done`'s error.
+pub async fn settle<T>(work: Box<dyn TenantWork>, done: Result<T, StoreError>) -> Result<T, StoreError> {
+    match done {
+        Ok(value) => {
+            work.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            discard(work).await;
+            Err(e)
+        }
+    }
+}
+
+/// Rolls `work` back at once (releasing the tenant's lock).
+pub async fn discard(work: Box<dyn TenantWork>) {
+    if let Err(e) = work.rollback().await {
+        tracing::warn!(error = %e, "could not roll back a unit of work; dropping it rolls back");
+    }
 }
 
 /// Accepts an invitation for `user` (created in the same transaction with `create`):
@@ -353,16 +375,23 @@ pub async fn accept(
     let now = state.clock.now_millis();
     let mut work = state.store.begin_tenant(&tenant.id).await?;
     // The acceptance first: when another request accepted it, nothing else is written.
-    if !work.accept_invitation(&invitation.id, &user.sub, now).await? {
+    let accepted = match work.accept_invitation(&invitation.id, &user.sub, now).await {
+        Ok(accepted) => accepted,
+        Err(e) => return settle(work, Err(e)).await,
+    };
+    if !accepted {
+        // Accepted (or revoked) by another request meanwhile: nothing is written.
+        discard(work).await;
         return Ok(false);
     }
-    enter(work.as_mut(), &pool, tenant, user, invitation.role, create, now).await?;
-    work.commit().await?;
-    Ok(true)
+    let done = enter(work.as_mut(), &pool, tenant, user, invitation.role, create, now).await.map(|()| true);
+    settle(work, done).await
 }
 
 /// The writes of [`join`] inside `work`: the user (created, or given the tenant as home
-/// when they have none), the active membership, and the role group that mirrors it.
+/// when they have none — read again inside the work, so a concurrent change of theirs is
+/// kept), the active membership, and the role group that mirrors it. An active admin
+/// whose role would change keeps the tenant's last-admin rule.
 async fn enter(
     work: &mut dyn TenantWork,
     pool: &UserPool,
@@ -375,15 +404,26 @@ async fn enter(
     if user.pool_id != tenant.pool_id {
         return Err(StoreError::Corrupt(format!("user {} is not in the pool of tenant {}", user.sub, tenant.id)));
     }
-    let home_missing = !user.attributes.contains_key(TENANT_ID_ATTR);
-    if home_missing {
-        set_home_attributes(user, tenant);
-    }
-    let keys = user.keys(&pool.settings);
     if create {
-        work.create_user(user, &keys).await?;
-    } else if home_missing {
-        work.update_user(user, &keys).await?;
+        if !user.attributes.contains_key(TENANT_ID_ATTR) {
+            set_home_attributes(user, tenant);
+        }
+        work.create_user(user, &user.keys(&pool.settings)).await?;
+    } else {
+        *user = work.get_user(&user.pool_id, &user.sub).await?.ok_or(StoreError::NotFound("user"))?;
+        if !user.attributes.contains_key(TENANT_ID_ATTR) {
+            set_home_attributes(user, tenant);
+            user.updated_at = now;
+            work.set_attributes(user).await?;
+        }
+        if let Some(existing) = work.membership(&user.sub).await?
+            && existing.status == MembershipStatus::Active
+            && existing.role == Role::Admin
+            && role != Role::Admin
+            && work.other_admins(&user.sub).await? == 0
+        {
+            return Err(StoreError::LastAdmin);
+        }
     }
     let m = Membership {
         tenant_id: tenant.id.clone(),
@@ -405,25 +445,18 @@ async fn enter(
 pub async fn leave(state: &AppState, tenant: &Tenant, existing: &Membership) -> Result<(), StoreError> {
     let mut m = existing.clone();
     m.status = MembershipStatus::Removed;
-    let user = state.store.get_user_by_sub(&m.pool_id, &m.sub).await?;
-    let mut record = None;
-    if let Some(mut user) = user
-        && user.attributes.get(TENANT_ID_ATTR).map(String::as_str) == Some(tenant.id.as_str())
-    {
-        let next = user_tenants(state, &user).await?.into_iter().find(|(other, _)| other.tenant_id != tenant.id);
-        match next {
-            Some((_, next)) => set_home_attributes(&mut user, &next),
-            None => clear_home_attributes(&mut user),
+    // Where the user's home moves if this tenant is it: their next active tenant, or none.
+    let next_home = match state.store.get_user_by_sub(&m.pool_id, &m.sub).await? {
+        Some(user) if user.attributes.get(TENANT_ID_ATTR).map(String::as_str) == Some(tenant.id.as_str()) => {
+            let next = user_tenants(state, &user).await?.into_iter().find(|(other, _)| other.tenant_id != tenant.id);
+            Some(next.map(|(_, t)| t))
         }
-        user.updated_at = state.clock.now_millis();
-        let pool = load_pool(state, &m.pool_id).await?;
-        let keys = user.keys(&pool.settings);
-        record = Some((user, keys));
-    }
-    // One unit of work: the last-admin rule, the removal and the revocation of the
-    // member's tokens for this tenant.
+        _ => None,
+    };
+    // One unit of work: the last-admin rule, the removal, the home attributes and the
+    // revocation of the member's tokens for this tenant.
     let now = state.clock.now_millis();
-    change_member(state, &m, record.as_ref().map(|(u, k)| (u, k)), Some(now)).await
+    change_member(state, &m, next_home.as_ref().map(|h| (tenant, h.as_ref())), Some(now)).await
 }
 
 /// Gives an active member another role, keeping the tenant's last admin
@@ -441,29 +474,46 @@ pub async fn change_role(
     change_member(state, &m, None, None).await
 }
 
-/// Changes an existing member to `m` (a new role, or removal) with the user's new record
-/// when given, keeping the tenant's last admin: under the tenant's membership lock, an
-/// active admin who would stop being one is refused ([`StoreError::LastAdmin`], nothing
-/// written) when no other active admin exists. With `revoke_at`, the member's token
-/// families bound to the tenant are revoked in the same transaction.
+/// Changes an existing member to `m` (a new role, or removal), keeping the tenant's last
+/// admin: under the tenant's membership lock, an active admin who would stop being one is
+/// refused ([`StoreError::LastAdmin`], nothing written) when no other active admin exists.
+/// With `home` = (this tenant, the next one), a user whose home is still this tenant gets
+/// the next one's attributes (none: cleared). With `revoke_at`, the member's token families
+/// bound to the tenant are revoked in the same transaction.
 async fn change_member(
     state: &AppState,
     m: &Membership,
-    user: Option<(&User, &cognate_core::user::UserKeys)>,
+    home: Option<(&Tenant, Option<&Tenant>)>,
     revoke_at: Option<i64>,
 ) -> Result<(), StoreError> {
     let mut work = state.store.begin_tenant(&m.tenant_id).await?;
+    let done = change_member_in(work.as_mut(), m, home, revoke_at, state.clock.now_millis()).await;
+    settle(work, done).await
+}
+
+async fn change_member_in(
+    work: &mut dyn TenantWork,
+    m: &Membership,
+    home: Option<(&Tenant, Option<&Tenant>)>,
+    revoke_at: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
     let current = work.membership(&m.sub).await?.ok_or(StoreError::NotFound("membership"))?;
     let was_admin = current.status == MembershipStatus::Active && current.role == Role::Admin;
     let stays_admin = m.status == MembershipStatus::Active && m.role == Role::Admin;
     if was_admin && !stays_admin && work.other_admins(&m.sub).await? == 0 {
         return Err(StoreError::LastAdmin);
     }
-    if let Some((u, k)) = user {
-        if u.pool_id != m.pool_id || u.sub != m.sub {
-            return Err(StoreError::Corrupt("the user record is not the member's".into()));
+    if let Some((tenant, next)) = home
+        && let Some(mut user) = work.get_user(&m.pool_id, &m.sub).await?
+        && user.attributes.get(TENANT_ID_ATTR).map(String::as_str) == Some(tenant.id.as_str())
+    {
+        match next {
+            Some(next) => set_home_attributes(&mut user, next),
+            None => clear_home_attributes(&mut user),
         }
-        work.update_user(u, k).await?;
+        user.updated_at = now;
+        work.set_attributes(&user).await?;
     }
     work.put_membership(m).await?;
     let active = m.status == MembershipStatus::Active;
@@ -471,16 +521,16 @@ async fn change_member(
     if let Some(at) = revoke_at {
         work.revoke_families(Some(&m.sub), at).await?;
     }
-    work.commit().await
+    Ok(())
 }
 
 /// Writes `tenant` (version-checked) inside `work` and keeps its users' tenant attributes
-/// in step: every user of its pool (`pool`, read before the work began: a unit of work
-/// never waits for a second connection) whose home tenant it is gets `custom:tenantName`
-/// and `custom:tenantTier` rewritten.
-pub async fn write_tenant(work: &mut dyn TenantWork, pool: &UserPool, tenant: &Tenant) -> Result<(), StoreError> {
+/// in step: every user of its pool whose home tenant it is gets `custom:tenantName` and
+/// `custom:tenantTier` rewritten (attributes only: a concurrent password or status change
+/// of theirs is kept).
+pub async fn write_tenant(work: &mut dyn TenantWork, tenant: &Tenant) -> Result<(), StoreError> {
     work.write_tenant(tenant).await?;
-    for mut user in work.home_users(&pool.id).await? {
+    for mut user in work.home_users(&tenant.pool_id).await? {
         let mut changed = false;
         for (name, value) in [(TENANT_NAME_ATTR, tenant.name.as_str()), (TENANT_TIER_ATTR, tenant.tier.as_str())] {
             if user.attributes.get(name).map(String::as_str) != Some(value) {
@@ -490,8 +540,7 @@ pub async fn write_tenant(work: &mut dyn TenantWork, pool: &UserPool, tenant: &T
         }
         if changed {
             user.updated_at = tenant.updated_at;
-            let keys = user.keys(&pool.settings);
-            work.update_user(&user, &keys).await?;
+            work.set_attributes(&user).await?;
         }
     }
     Ok(())

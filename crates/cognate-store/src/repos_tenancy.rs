@@ -403,6 +403,30 @@ macro_rules! tenancy_repos {
             async fn commit(self: Box<Self>) -> Result<()> {
                 self.tx.commit().await.map_err(backend_err)
             }
+
+            async fn rollback(self: Box<Self>) -> Result<()> {
+                self.tx.rollback().await.map_err(backend_err)
+            }
+
+            async fn set_attributes(&mut self, u: &User) -> Result<()> {
+                let key: Option<String> =
+                    sqlx::query_scalar("SELECT username_key FROM users WHERE pool_id = $1 AND sub = $2")
+                        .bind(u.pool_id.as_str())
+                        .bind(&u.sub)
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(backend_err)?;
+                let key = key.ok_or(StoreError::NotFound("user"))?;
+                sqlx::query("UPDATE users SET attributes = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
+                    .bind(to_json(&u.attributes)?)
+                    .bind(u.updated_at)
+                    .bind(u.pool_id.as_str())
+                    .bind(&u.sub)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(backend_err)?;
+                $store::index_attributes(&mut self.tx, u, &key).await
+            }
         }
 
         #[async_trait]

@@ -71,6 +71,10 @@ pub(super) async fn record(
     let username = text(input, &["AuthParameters", "USERNAME"])
         .or_else(|| text(input, &["ChallengeResponses", "USERNAME"]))
         .or_else(|| text(input, &["Username"]));
+    let mut facts = facts;
+    if facts.tenant.is_none() && (facts.pool.is_none() || facts.user.is_none() || !facts.home_known) {
+        locate(state, input, username, &mut facts).await;
+    }
     let tenant = match facts.tenant.clone() {
         Some(decided) => decided,
         None => chain_of(state, &facts).await,
@@ -95,6 +99,37 @@ pub(super) async fn record(
             origin,
         },
     );
+}
+
+/// Completes the facts of a call refused before its code noted them (a rate limit, an
+/// invalid input, a name that is taken) from the ids the request names: the pool of
+/// `UserPoolId` or `ClientId`, and the user the username or the noted sub is.
+async fn locate(state: &AppState, input: &Value, username: Option<&str>, facts: &mut Facts) {
+    use cognate_core::ids::{ClientId, PoolId};
+    if facts.pool.is_none() {
+        let pool = match (text(input, &["UserPoolId"]), text(input, &["ClientId"])) {
+            (Some(id), _) => PoolId::parse(id),
+            (None, Some(id)) => match ClientId::parse(id) {
+                Some(id) => crate::services::clients::lookup(state, &id).await.ok().flatten().map(|c| c.pool_id),
+                None => None,
+            },
+            (None, None) => None,
+        };
+        facts.pool = pool.map(|p| p.to_string());
+    }
+    let Some(pool) = facts.pool.as_deref().and_then(PoolId::parse) else { return };
+    let user = match (&facts.user, username) {
+        (Some(sub), _) if !facts.home_known => state.store.get_user_by_sub(&pool, sub).await.ok().flatten(),
+        (None, Some(name)) => match crate::services::pools::get(state, &pool).await {
+            Ok(p) => crate::services::users::find(state, &p, name).await.ok().flatten(),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    if let Some(user) = user {
+        facts.user = Some(user.sub.clone());
+        facts.home_tenant = user.attributes.get(tenancy::TENANT_ID_ATTR).cloned();
+    }
 }
 
 /// The chain of a call that acted in no session: a dedicated pool's tenant, else the home

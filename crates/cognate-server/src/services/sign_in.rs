@@ -310,10 +310,9 @@ impl Session {
         if session.exp <= state.clock.now_millis() {
             return Err(SignInError::SessionExpired);
         }
+        // The session's tenant is only asked for (unchecked until tokens are issued), so it
+        // places nothing in the trail: the user's home tenant does until then.
         crate::facts::user_id(&session.pool, &session.sub);
-        if let Some(tenant) = &session.tenant {
-            crate::facts::tenant(Some(tenant));
-        }
         Ok(session)
     }
 
@@ -485,6 +484,8 @@ async fn answered(state: &AppState, answer: &Answer<'_>) -> Result<(Session, Use
     let pool = answer.pool;
     let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
     let named = super::users::find(state, pool, answer.username).await?;
+    // The call concerns the session's user, whoever the answer names.
+    crate::facts::user(&user);
     if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
         return Err(SignInError::InvalidSession);
     }

@@ -180,21 +180,11 @@ async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant
     change(&mut tenant);
     tenant.updated_at = state.clock.now_millis();
     // One unit of work: the tenant and its users' tenant attributes.
-    let pool = tenant_pool(state, &tenant).await?;
     let mut work = state.store.begin_tenant(id).await?;
-    tenancy::write_tenant(work.as_mut(), &pool, &tenant).await.map_err(written)?;
-    work.commit().await?;
+    let done = tenancy::write_tenant(work.as_mut(), &tenant).await;
+    tenancy::settle(work, done).await.map_err(written)?;
     tenant.version += 1;
     Ok(tenant)
-}
-
-/// The tenant's pool.
-async fn tenant_pool(state: &AppState, tenant: &Tenant) -> Result<cognate_core::pool::UserPool, TenantError> {
-    state
-        .store
-        .get_pool(&tenant.pool_id)
-        .await?
-        .ok_or_else(|| TenantError::Fault(format!("tenant {} has no pool {}", tenant.id, tenant.pool_id)))
 }
 
 /// The refusal of a version-checked tenant write.
@@ -236,11 +226,12 @@ pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantEr
     let now = state.clock.now_millis();
     tenant.updated_at = now;
     // One unit of work: the suspension and the revocation of the tenant's tokens.
-    let pool = tenant_pool(state, &tenant).await?;
     let mut work = state.store.begin_tenant(id).await?;
-    tenancy::write_tenant(work.as_mut(), &pool, &tenant).await.map_err(written)?;
-    let revoked = work.revoke_families(None, now).await?;
-    work.commit().await?;
+    let done = match tenancy::write_tenant(work.as_mut(), &tenant).await {
+        Ok(()) => work.revoke_families(None, now).await,
+        Err(e) => Err(e),
+    };
+    let revoked = tenancy::settle(work, done).await.map_err(written)?;
     tenant.version += 1;
     tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
     Ok(tenant)
@@ -324,8 +315,8 @@ pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Ten
 /// Applies the move in one unit of work of the tenant: all of it, or nothing.
 async fn apply_move(state: &AppState, plan: &TenantMove) -> Result<(), StoreError> {
     let mut work = state.store.begin_tenant(&plan.tenant.id).await?;
-    cognate_core::repo::move_tenant(work.as_mut(), plan).await?;
-    work.commit().await
+    let done = cognate_core::repo::move_tenant(work.as_mut(), plan).await;
+    tenancy::settle(work, done).await
 }
 
 /// Every active member of `before` as they will live in `after.pool_id`.

@@ -352,6 +352,9 @@ pub async fn switch_session(
     claims: &Value,
     target: &str,
 ) -> Result<(ActiveTenant, Issued), Rejection> {
+    // Membership first: someone who may not enter the tenant learns nothing more.
+    let target_id = TenantId::parse(target).ok_or(Rejection::NotMember)?;
+    tenancy::for_tenant(state, user, &target_id).await?;
     let client_id = claims.get("client_id").and_then(Value::as_str).and_then(ClientId::parse);
     let client = match client_id {
         Some(id) => state.store.find_client(&id).await.map_err(fault)?.ok_or(Rejection::Invalid)?,

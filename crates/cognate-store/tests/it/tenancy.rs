@@ -992,3 +992,33 @@ pub async fn move_tenant(store: &dyn Store, plan: &TenantMove) -> Result<(), Sto
     cognate_core::repo::move_tenant(work.as_mut(), plan).await?;
     work.commit().await
 }
+
+#[tokio::test]
+async fn set_attributes_keeps_a_concurrent_password_change() {
+    on_both(|store| async move {
+        let p = setup(&*store, &["acme"]).await;
+        let acme = store.get_tenant(&tid("acme")).await.unwrap().unwrap();
+        let ann = tenant_user(&p, "ann", &acme);
+        store.create_user(&ann, &ann.keys(&p.settings)).await.unwrap();
+        // Read before a password change lands elsewhere ...
+        let mut stale = store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap();
+        let mut changed = stale.clone();
+        changed.password_hash = Some("new-hash".into());
+        store.update_user(&changed, &changed.keys(&p.settings)).await.unwrap();
+        // ... an attributes-only write of the stale copy keeps the new password.
+        stale.attributes.insert("custom:tenantName".into(), "Acme Corp".into());
+        stale.updated_at = 77;
+        let mut work = store.begin_tenant(&acme.id).await.unwrap();
+        work.set_attributes(&stale).await.unwrap();
+        work.commit().await.unwrap();
+        let stored = store.get_user_by_sub(&p.id, &ann.sub).await.unwrap().unwrap();
+        assert_eq!(stored.password_hash.as_deref(), Some("new-hash"));
+        assert_eq!(stored.attributes["custom:tenantName"], "Acme Corp");
+        assert_eq!(with_attribute(&*store, &p, "custom:tenantName", "Acme Corp").await, ["ann"]);
+        let mut work = store.begin_tenant(&acme.id).await.unwrap();
+        let ghost = User { sub: "ghost".into(), ..stale.clone() };
+        assert!(matches!(work.set_attributes(&ghost).await, Err(StoreError::NotFound("user"))));
+        work.rollback().await.unwrap();
+    })
+    .await;
+}
