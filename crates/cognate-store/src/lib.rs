@@ -2,10 +2,14 @@
 //!
 //! [`connect`] picks the backend once from the URL; business code only sees
 //! `Arc<dyn Store>`. Both backends share one set of SQL statements (written with `$n`
-//! parameters, which SQLite also understands) through the `repos!` macro, so behaviour
-//! cannot drift between them; only connection set-up and migrations differ.
+//! parameters, which SQLite also understands), so behaviour cannot drift between them;
+//! only connection set-up and migrations differ. Repositories are being moved from the
+//! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
+//! file per aggregate (`pools.rs` first).
 
+mod backend;
 mod migrate;
+mod pools;
 mod postgres;
 mod repos;
 mod repos_apikeys;

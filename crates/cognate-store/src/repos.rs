@@ -52,7 +52,6 @@ macro_rules! repos {
         use cognate_core::group::Group;
         use cognate_core::ids::{ClientId, PoolId};
         use cognate_core::page::PageRequest;
-        use cognate_core::pool::UserPool;
         use cognate_core::repo::*;
         use cognate_core::resource_server::ResourceServer;
         use cognate_core::tenant::{
@@ -77,17 +76,6 @@ macro_rules! repos {
 
         fn pool_id(text: &str) -> Result<PoolId> {
             PoolId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("pool id {text}")))
-        }
-
-        fn pool_from(row: &$row) -> Result<UserPool> {
-            Ok(UserPool {
-                id: pool_id(&col::<String>(row, "id")?)?,
-                name: col(row, "name")?,
-                settings: json(&col::<String>(row, "settings")?, "pool settings")?,
-                created_at: col(row, "created_at")?,
-                updated_at: col(row, "updated_at")?,
-                version: col(row, "version")?,
-            })
         }
 
         fn client_from(row: &$row) -> Result<AppClient> {
@@ -162,74 +150,7 @@ macro_rules! repos {
             if rows == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
         }
 
-        #[async_trait]
-        impl PoolRepo for $store {
-            async fn create_pool(&self, p: &UserPool) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO pools (id, name, settings, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(p.id.as_str())
-                .bind(&p.name)
-                .bind(to_json(&p.settings)?)
-                .bind(p.created_at)
-                .bind(p.updated_at)
-                .bind(p.version)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "pool"))?;
-                Ok(())
-            }
-
-            async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>> {
-                let row = sqlx::query("SELECT * FROM pools WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(pool_from).transpose()
-            }
-
-            async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>> {
-                let rows = sqlx::query("SELECT * FROM pools WHERE id > $1 ORDER BY id LIMIT $2")
-                    .bind(after(page))
-                    .bind(page.fetch_limit())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(pool_from).collect()
-            }
-
-            async fn update_pool(&self, p: &UserPool) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE pools SET name = $1, settings = $2, updated_at = $3, version = version + 1 \
-                     WHERE id = $4 AND version = $5",
-                )
-                .bind(&p.name)
-                .bind(to_json(&p.settings)?)
-                .bind(p.updated_at)
-                .bind(p.id.as_str())
-                .bind(p.version)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                if done.rows_affected() == 1 {
-                    return Ok(());
-                }
-                match self.get_pool(&p.id).await? {
-                    Some(_) => Err(StoreError::Conflict("version")),
-                    None => Err(StoreError::NotFound("pool")),
-                }
-            }
-
-            async fn delete_pool(&self, id: &PoolId) -> Result<()> {
-                let done = sqlx::query("DELETE FROM pools WHERE id = $1")
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "pool")
-            }
-        }
+        $crate::pools::impl_pool_repo!($store);
 
         #[async_trait]
         impl ClientRepo for $store {

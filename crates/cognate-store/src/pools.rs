@@ -1,0 +1,129 @@
+//! User pools: the first repository written as plain generic code over [`Backend`] rather
+//! than inside the `repos!` macro. Each backend's store implements [`PoolRepo`] by calling
+//! these functions (see `impl_pool_repo!`).
+
+use cognate_core::StoreError;
+use cognate_core::ids::PoolId;
+use cognate_core::page::PageRequest;
+use cognate_core::pool::UserPool;
+use sqlx::Pool;
+
+use crate::backend::{Backend, Bind as _};
+use crate::backend_err;
+use crate::repos::{json, to_json, write_err};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn pool_from<B: Backend>(row: &B::Row) -> Result<UserPool> {
+    let id = B::text_col(row, "id")?;
+    Ok(UserPool {
+        id: PoolId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("pool id {id}")))?,
+        name: B::text_col(row, "name")?,
+        settings: json(&B::text_col(row, "settings")?, "pool settings")?,
+        created_at: B::int_col(row, "created_at")?,
+        updated_at: B::int_col(row, "updated_at")?,
+        version: B::int_col(row, "version")?,
+    })
+}
+
+pub(crate) async fn create<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()> {
+    let settings = to_json(&p.settings)?;
+    let q = sqlx::query::<B>(
+        "INSERT INTO pools (id, name, settings, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .text(p.id.as_str())
+    .text(&p.name)
+    .text(&settings)
+    .int(p.created_at)
+    .int(p.updated_at)
+    .int(p.version);
+    B::execute(q, db).await.map_err(|e| write_err(e, "pool"))?;
+    Ok(())
+}
+
+pub(crate) async fn get<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<Option<UserPool>> {
+    let q = sqlx::query::<B>("SELECT * FROM pools WHERE id = $1").text(id.as_str());
+    let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
+    row.as_ref().map(pool_from::<B>).transpose()
+}
+
+pub(crate) async fn list<B: Backend>(db: &Pool<B>, page: &PageRequest) -> Result<Vec<UserPool>> {
+    let q = sqlx::query::<B>("SELECT * FROM pools WHERE id > $1 ORDER BY id LIMIT $2")
+        .text(page.after.as_deref().unwrap_or(""))
+        .int(page.fetch_limit());
+    let rows = B::fetch_all(q, db).await.map_err(backend_err)?;
+    rows.iter().map(pool_from::<B>).collect()
+}
+
+/// Replaces name and settings if the version is still the stored one, bumping it.
+pub(crate) async fn update<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()> {
+    let settings = to_json(&p.settings)?;
+    let q = sqlx::query::<B>(
+        "UPDATE pools SET name = $1, settings = $2, updated_at = $3, version = version + 1 \
+         WHERE id = $4 AND version = $5",
+    )
+    .text(&p.name)
+    .text(&settings)
+    .int(p.updated_at)
+    .text(p.id.as_str())
+    .int(p.version);
+    if B::execute(q, db).await.map_err(backend_err)? == 1 {
+        return Ok(());
+    }
+    match get(db, &p.id).await? {
+        Some(_) => Err(StoreError::Conflict("version")),
+        None => Err(StoreError::NotFound("pool")),
+    }
+}
+
+pub(crate) async fn delete<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<()> {
+    let q = sqlx::query::<B>("DELETE FROM pools WHERE id = $1").text(id.as_str());
+    match B::execute(q, db).await.map_err(backend_err)? {
+        0 => Err(StoreError::NotFound("pool")),
+        _ => Ok(()),
+    }
+}
+
+/// Implements [`cognate_core::repo::PoolRepo`] for a backend's store by delegation.
+macro_rules! impl_pool_repo {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl cognate_core::repo::PoolRepo for $store {
+            async fn create_pool(
+                &self,
+                p: &cognate_core::pool::UserPool,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::pools::create(&self.pool, p).await
+            }
+
+            async fn get_pool(
+                &self,
+                id: &cognate_core::ids::PoolId,
+            ) -> std::result::Result<Option<cognate_core::pool::UserPool>, cognate_core::StoreError> {
+                $crate::pools::get(&self.pool, id).await
+            }
+
+            async fn list_pools(
+                &self,
+                page: &cognate_core::page::PageRequest,
+            ) -> std::result::Result<Vec<cognate_core::pool::UserPool>, cognate_core::StoreError> {
+                $crate::pools::list(&self.pool, page).await
+            }
+
+            async fn update_pool(
+                &self,
+                p: &cognate_core::pool::UserPool,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::pools::update(&self.pool, p).await
+            }
+
+            async fn delete_pool(
+                &self,
+                id: &cognate_core::ids::PoolId,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::pools::delete(&self.pool, id).await
+            }
+        }
+    };
+}
+pub(crate) use impl_pool_repo;
