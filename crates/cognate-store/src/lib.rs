@@ -5,9 +5,10 @@
 //! parameters, which SQLite also understands), so behaviour cannot drift between them;
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
-//! file per aggregate (`pools.rs` first).
+//! file per aggregate (`pools.rs`, `clients.rs`, `resource_servers.rs` so far).
 
 mod backend;
+mod clients;
 mod migrate;
 mod pools;
 mod postgres;
@@ -16,6 +17,7 @@ mod repos_apikeys;
 mod repos_audit;
 mod repos_mfa;
 mod repos_tenancy;
+mod resource_servers;
 mod sqlite;
 
 use std::sync::Arc;

@@ -48,12 +48,10 @@ macro_rules! repos {
         use async_trait::async_trait;
         use cognate_core::StoreError;
         use cognate_core::admin::AdminCredential;
-        use cognate_core::client::AppClient;
         use cognate_core::group::Group;
-        use cognate_core::ids::{ClientId, PoolId};
+        use cognate_core::ids::PoolId;
         use cognate_core::page::PageRequest;
         use cognate_core::repo::*;
-        use cognate_core::resource_server::ResourceServer;
         use cognate_core::tenant::{
             DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
         };
@@ -76,19 +74,6 @@ macro_rules! repos {
 
         fn pool_id(text: &str) -> Result<PoolId> {
             PoolId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("pool id {text}")))
-        }
-
-        fn client_from(row: &$row) -> Result<AppClient> {
-            let id: String = col(row, "id")?;
-            Ok(AppClient {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                id: ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("client id {id}")))?,
-                name: col(row, "name")?,
-                secret_sealed: col(row, "secret_sealed")?,
-                settings: json(&col::<String>(row, "settings")?, "client settings")?,
-                created_at: col(row, "created_at")?,
-                updated_at: col(row, "updated_at")?,
-            })
         }
 
         const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
@@ -123,15 +108,6 @@ macro_rules! repos {
             })
         }
 
-        fn rs_from(row: &$row) -> Result<ResourceServer> {
-            Ok(ResourceServer {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                identifier: col(row, "identifier")?,
-                name: col(row, "name")?,
-                scopes: json(&col::<String>(row, "scopes")?, "resource server scopes")?,
-            })
-        }
-
         fn cred_from(row: &$row) -> Result<AdminCredential> {
             Ok(AdminCredential {
                 access_key_id: col(row, "access_key_id")?,
@@ -152,81 +128,7 @@ macro_rules! repos {
 
         $crate::pools::impl_pool_repo!($store);
 
-        #[async_trait]
-        impl ClientRepo for $store {
-            async fn create_client(&self, c: &AppClient) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO clients (pool_id, id, name, secret_sealed, settings, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(c.pool_id.as_str())
-                .bind(c.id.as_str())
-                .bind(&c.name)
-                .bind(&c.secret_sealed)
-                .bind(to_json(&c.settings)?)
-                .bind(c.created_at)
-                .bind(c.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "client"))?;
-                Ok(())
-            }
-
-            async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
-                let row = sqlx::query("SELECT * FROM clients WHERE pool_id = $1 AND id = $2")
-                    .bind(pool.as_str())
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(client_from).transpose()
-            }
-
-            async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>> {
-                let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(client_from).transpose()
-            }
-
-            async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
-                let rows = sqlx::query("SELECT * FROM clients WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3")
-                    .bind(pool.as_str())
-                    .bind(after(page))
-                    .bind(page.fetch_limit())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(client_from).collect()
-            }
-
-            async fn update_client(&self, c: &AppClient) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE clients SET name = $1, settings = $2, updated_at = $3 WHERE pool_id = $4 AND id = $5",
-                )
-                .bind(&c.name)
-                .bind(to_json(&c.settings)?)
-                .bind(c.updated_at)
-                .bind(c.pool_id.as_str())
-                .bind(c.id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                affected(done.rows_affected(), "client")
-            }
-
-            async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
-                let done = sqlx::query("DELETE FROM clients WHERE pool_id = $1 AND id = $2")
-                    .bind(pool.as_str())
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "client")
-            }
-        }
+        $crate::clients::impl_client_repo!($store);
 
         impl $store {
             async fn insert_user(
@@ -652,65 +554,7 @@ macro_rules! repos {
             }
         }
 
-        #[async_trait]
-        impl ResourceServerRepo for $store {
-            async fn create_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-                sqlx::query("INSERT INTO resource_servers (pool_id, identifier, name, scopes) VALUES ($1, $2, $3, $4)")
-                    .bind(rs.pool_id.as_str())
-                    .bind(&rs.identifier)
-                    .bind(&rs.name)
-                    .bind(to_json(&rs.scopes)?)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| write_err(e, "resource_server"))?;
-                Ok(())
-            }
-
-            async fn get_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
-                let row = sqlx::query("SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
-                    .bind(pool.as_str())
-                    .bind(identifier)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(rs_from).transpose()
-            }
-
-            async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier > $2 ORDER BY identifier LIMIT $3",
-                )
-                .bind(pool.as_str())
-                .bind(after(page))
-                .bind(page.fetch_limit())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                rows.iter().map(rs_from).collect()
-            }
-
-            async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-                let done = sqlx::query("UPDATE resource_servers SET name = $1, scopes = $2 WHERE pool_id = $3 AND identifier = $4")
-                    .bind(&rs.name)
-                    .bind(to_json(&rs.scopes)?)
-                    .bind(rs.pool_id.as_str())
-                    .bind(&rs.identifier)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "resource_server")
-            }
-
-            async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()> {
-                let done = sqlx::query("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
-                    .bind(pool.as_str())
-                    .bind(identifier)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "resource_server")
-            }
-        }
+        $crate::resource_servers::impl_resource_server_repo!($store);
 
         #[async_trait]
         impl AdminCredentialRepo for $store {
