@@ -27,10 +27,12 @@ pub(crate) trait Backend: Database + sealed::Sealed {
     fn text<'q>(q: Query<'q, Self>, v: &'q str) -> Query<'q, Self>;
     fn int<'q>(q: Query<'q, Self>, v: i64) -> Query<'q, Self>;
     fn opt_text<'q>(q: Query<'q, Self>, v: Option<&'q str>) -> Query<'q, Self>;
+    fn opt_int<'q>(q: Query<'q, Self>, v: Option<i64>) -> Query<'q, Self>;
     /// Reads a column, mapping a failure to [`StoreError::Backend`].
     fn text_col(row: &Self::Row, col: &str) -> Result<String, StoreError>;
     fn int_col(row: &Self::Row, col: &str) -> Result<i64, StoreError>;
     fn opt_text_col(row: &Self::Row, col: &str) -> Result<Option<String>, StoreError>;
+    fn opt_int_col(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError>;
     fn fetch_optional<'q, 'p>(
         q: Query<'q, Self>,
         pool: &'p Pool<Self>,
@@ -51,6 +53,7 @@ pub(crate) trait Bind<'q> {
     fn text(self, v: &'q str) -> Self;
     fn int(self, v: i64) -> Self;
     fn opt_text(self, v: Option<&'q str>) -> Self;
+    fn opt_int(self, v: Option<i64>) -> Self;
 }
 
 impl<'q, B: Backend> Bind<'q> for Query<'q, B> {
@@ -64,6 +67,10 @@ impl<'q, B: Backend> Bind<'q> for Query<'q, B> {
 
     fn opt_text(self, v: Option<&'q str>) -> Self {
         B::opt_text(self, v)
+    }
+
+    fn opt_int(self, v: Option<i64>) -> Self {
+        B::opt_int(self, v)
     }
 }
 
@@ -82,6 +89,10 @@ macro_rules! backend {
                 q.bind(v)
             }
 
+            fn opt_int<'q>(q: Query<'q, Self>, v: Option<i64>) -> Query<'q, Self> {
+                q.bind(v)
+            }
+
             fn text_col(row: &Self::Row, col: &str) -> Result<String, StoreError> {
                 sqlx::Row::try_get(row, col).map_err(crate::backend_err)
             }
@@ -91,6 +102,10 @@ macro_rules! backend {
             }
 
             fn opt_text_col(row: &Self::Row, col: &str) -> Result<Option<String>, StoreError> {
+                sqlx::Row::try_get(row, col).map_err(crate::backend_err)
+            }
+
+            fn opt_int_col(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError> {
                 sqlx::Row::try_get(row, col).map_err(crate::backend_err)
             }
 

@@ -47,7 +47,6 @@ macro_rules! repos {
     ($store:ident, $row:ty, $backend:literal) => {
         use async_trait::async_trait;
         use cognate_core::StoreError;
-        use cognate_core::admin::AdminCredential;
         use cognate_core::group::Group;
         use cognate_core::ids::PoolId;
         use cognate_core::page::PageRequest;
@@ -55,7 +54,6 @@ macro_rules! repos {
         use cognate_core::tenant::{
             DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
         };
-        use cognate_core::jwt::SigningKeyRecord;
         use cognate_core::token::{OneTimeCode, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
         use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
         use sqlx::Row as _;
@@ -108,15 +106,6 @@ macro_rules! repos {
             })
         }
 
-        fn cred_from(row: &$row) -> Result<AdminCredential> {
-            Ok(AdminCredential {
-                access_key_id: col(row, "access_key_id")?,
-                secret_sealed: col(row, "secret_sealed")?,
-                description: col(row, "description")?,
-                created_at: col(row, "created_at")?,
-                revoked_at: col(row, "revoked_at")?,
-            })
-        }
 
         fn after(page: &PageRequest) -> &str {
             page.after.as_deref().unwrap_or("")
@@ -556,53 +545,7 @@ macro_rules! repos {
 
         $crate::resource_servers::impl_resource_server_repo!($store);
 
-        #[async_trait]
-        impl AdminCredentialRepo for $store {
-            async fn create_admin_credential(&self, c: &AdminCredential) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO admin_credentials (access_key_id, secret_sealed, description, created_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&c.access_key_id)
-                .bind(&c.secret_sealed)
-                .bind(&c.description)
-                .bind(c.created_at)
-                .bind(c.revoked_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "admin_credential"))?;
-                Ok(())
-            }
-
-            async fn get_admin_credential(&self, id: &str) -> Result<Option<AdminCredential>> {
-                let row = sqlx::query("SELECT * FROM admin_credentials WHERE access_key_id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(cred_from).transpose()
-            }
-
-            async fn list_admin_credentials(&self) -> Result<Vec<AdminCredential>> {
-                let rows = sqlx::query("SELECT * FROM admin_credentials ORDER BY created_at, access_key_id")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(cred_from).collect()
-            }
-
-            async fn revoke_admin_credential(&self, id: &str, at: i64) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE admin_credentials SET revoked_at = COALESCE(revoked_at, $1) WHERE access_key_id = $2",
-                )
-                .bind(at)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                affected(done.rows_affected(), "admin_credential")
-            }
-        }
+        $crate::admins::impl_admin_repos!($store);
 
         #[async_trait]
         impl OutboxRepo for $store {
@@ -760,49 +703,8 @@ macro_rules! repos {
             })
         }
 
-        #[async_trait]
-        impl MetaRepo for $store {
-            async fn get_meta(&self, key: &str) -> Result<Option<String>> {
-                sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)
-            }
-
-            async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                    .bind(key)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                Ok(())
-            }
-
-            async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String> {
-                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-                    .bind(key)
-                    .bind(value)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                self.get_meta(key).await?.ok_or(StoreError::NotFound("meta"))
-            }
-        }
 
 
-        fn key_from(row: &$row) -> Result<SigningKeyRecord> {
-            Ok(SigningKeyRecord {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                kid: col(row, "kid")?,
-                private_sealed: col(row, "private_sealed")?,
-                n: col(row, "n")?,
-                e: col(row, "e")?,
-                created_at: col(row, "created_at")?,
-                retired_at: col(row, "retired_at")?,
-            })
-        }
 
         fn family_from(row: &$row) -> Result<TokenFamily> {
             Ok(TokenFamily {
@@ -830,48 +732,7 @@ macro_rules! repos {
             })
         }
 
-        #[async_trait]
-        impl KeyRepo for $store {
-            async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (pool_id, kid, private_sealed, n, e, created_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(k.pool_id.as_str())
-                .bind(&k.kid)
-                .bind(&k.private_sealed)
-                .bind(&k.n)
-                .bind(&k.e)
-                .bind(k.created_at)
-                .bind(k.retired_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "signing_key"))?;
-                Ok(())
-            }
-
-            async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
-                let rows = sqlx::query("SELECT * FROM signing_keys WHERE pool_id = $1 ORDER BY created_at, kid")
-                    .bind(pool.as_str())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(key_from).collect()
-            }
-
-            async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1) WHERE pool_id = $2 AND kid = $3",
-                )
-                .bind(at)
-                .bind(pool.as_str())
-                .bind(kid)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                affected(done.rows_affected(), "signing_key")
-            }
-        }
+        $crate::keys::impl_key_repo!($store);
 
         impl $store {
             async fn insert_refresh_token(
