@@ -5,12 +5,13 @@
 //! parameters, which SQLite also understands), so behaviour cannot drift between them;
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
-//! file per aggregate (pools, clients, resource servers, signing keys, admin credentials
-//! and metadata so far).
+//! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
+//! metadata and one-time codes so far).
 
 mod admins;
 mod backend;
 mod clients;
+mod codes;
 mod keys;
 mod migrate;
 mod pools;

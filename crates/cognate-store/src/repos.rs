@@ -54,7 +54,7 @@ macro_rules! repos {
         use cognate_core::tenant::{
             DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
         };
-        use cognate_core::token::{OneTimeCode, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
+        use cognate_core::token::{RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
         use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
         use sqlx::Row as _;
         use $crate::backend_err;
@@ -720,17 +720,6 @@ macro_rules! repos {
             })
         }
 
-        fn code_from(row: &$row) -> Result<OneTimeCode> {
-            Ok(OneTimeCode {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                sub: col(row, "sub")?,
-                purpose: col(row, "purpose")?,
-                code_hash: col(row, "code_hash")?,
-                expires_at: col(row, "expires_at")?,
-                attempts: col(row, "attempts")?,
-                created_at: col(row, "created_at")?,
-            })
-        }
 
         $crate::keys::impl_key_repo!($store);
 
@@ -980,64 +969,7 @@ macro_rules! repos {
             }
         }
 
-        #[async_trait]
-        impl CodeRepo for $store {
-            async fn put_code(&self, c: &OneTimeCode) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO one_time_codes (pool_id, sub, purpose, code_hash, expires_at, attempts, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (pool_id, sub, purpose) DO UPDATE SET code_hash = excluded.code_hash, \
-                     expires_at = excluded.expires_at, attempts = excluded.attempts, created_at = excluded.created_at",
-                )
-                .bind(c.pool_id.as_str())
-                .bind(&c.sub)
-                .bind(&c.purpose)
-                .bind(&c.code_hash)
-                .bind(c.expires_at)
-                .bind(c.attempts)
-                .bind(c.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "user"))?;
-                Ok(())
-            }
-
-            async fn get_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<Option<OneTimeCode>> {
-                let row = sqlx::query("SELECT * FROM one_time_codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
-                    .bind(pool.as_str())
-                    .bind(sub)
-                    .bind(purpose)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(code_from).transpose()
-            }
-
-            async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
-                let attempts: Option<i64> = sqlx::query_scalar(
-                    "UPDATE one_time_codes SET attempts = attempts + 1 WHERE pool_id = $1 AND sub = $2 AND purpose = $3 \
-                     RETURNING attempts",
-                )
-                .bind(pool.as_str())
-                .bind(sub)
-                .bind(purpose)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                attempts.ok_or(StoreError::NotFound("code"))
-            }
-
-            async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
-                sqlx::query("DELETE FROM one_time_codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
-                    .bind(pool.as_str())
-                    .bind(sub)
-                    .bind(purpose)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                Ok(())
-            }
-        }
+        $crate::codes::impl_code_repo!($store);
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);
