@@ -6,7 +6,7 @@
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
 //! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
-//! metadata and one-time codes so far).
+//! metadata, one-time codes and the outbox so far).
 
 mod admins;
 mod backend;
@@ -14,6 +14,7 @@ mod clients;
 mod codes;
 mod keys;
 mod migrate;
+mod outbox;
 mod pools;
 mod postgres;
 mod repos;
