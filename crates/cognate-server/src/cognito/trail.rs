@@ -119,7 +119,7 @@ async fn locate(state: &AppState, input: &Value, username: Option<&str>, facts: 
     }
     let Some(pool) = facts.pool.as_deref().and_then(PoolId::parse) else { return };
     let user = match (&facts.user, username) {
-        (Some(sub), _) if !facts.home_known => state.store.get_user_by_sub(&pool, sub).await.ok().flatten(),
+        (Some(sub), _) if !facts.home_known => crate::services::users::by_sub(state, &pool, sub).await.ok().flatten(),
         (None, Some(name)) => match crate::services::pools::get(state, &pool).await {
             Ok(p) => crate::services::users::find(state, &p, name).await.ok().flatten(),
             Err(_) => None,

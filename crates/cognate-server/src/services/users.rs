@@ -37,6 +37,11 @@ pub async fn find(state: &AppState, pool: &UserPool, name: &str) -> Result<Optio
     Ok(None)
 }
 
+/// The user `sub` of `pool`, if there is one.
+pub async fn by_sub(state: &AppState, pool: &cognate_core::ids::PoolId, sub: &str) -> Result<Option<User>, StoreError> {
+    state.store.get_user_by_sub(pool, sub).await
+}
+
 /// A sign-in name another user holds already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
