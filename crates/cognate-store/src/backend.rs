@@ -28,11 +28,19 @@ pub(crate) trait Backend: Database + sealed::Sealed {
     fn int<'q>(q: Query<'q, Self>, v: i64) -> Query<'q, Self>;
     fn opt_text<'q>(q: Query<'q, Self>, v: Option<&'q str>) -> Query<'q, Self>;
     fn opt_int<'q>(q: Query<'q, Self>, v: Option<i64>) -> Query<'q, Self>;
+    fn flag<'q>(q: Query<'q, Self>, v: bool) -> Query<'q, Self>;
     /// Reads a column, mapping a failure to [`StoreError::Backend`].
     fn text_col(row: &Self::Row, col: &str) -> Result<String, StoreError>;
     fn int_col(row: &Self::Row, col: &str) -> Result<i64, StoreError>;
     fn opt_text_col(row: &Self::Row, col: &str) -> Result<Option<String>, StoreError>;
     fn opt_int_col(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError>;
+    fn flag_col(row: &Self::Row, col: &str) -> Result<bool, StoreError>;
+    /// Runs the statement on a connection (inside a transaction: `&mut *tx`); how many
+    /// rows it changed.
+    fn execute_on<'q, 'c>(
+        q: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + use<'q, 'c, Self>;
     fn fetch_optional<'q, 'p>(
         q: Query<'q, Self>,
         pool: &'p Pool<Self>,
@@ -54,6 +62,7 @@ pub(crate) trait Bind<'q> {
     fn int(self, v: i64) -> Self;
     fn opt_text(self, v: Option<&'q str>) -> Self;
     fn opt_int(self, v: Option<i64>) -> Self;
+    fn flag(self, v: bool) -> Self;
 }
 
 impl<'q, B: Backend> Bind<'q> for Query<'q, B> {
@@ -71,6 +80,10 @@ impl<'q, B: Backend> Bind<'q> for Query<'q, B> {
 
     fn opt_int(self, v: Option<i64>) -> Self {
         B::opt_int(self, v)
+    }
+
+    fn flag(self, v: bool) -> Self {
+        B::flag(self, v)
     }
 }
 
@@ -93,6 +106,10 @@ macro_rules! backend {
                 q.bind(v)
             }
 
+            fn flag<'q>(q: Query<'q, Self>, v: bool) -> Query<'q, Self> {
+                q.bind(v)
+            }
+
             fn text_col(row: &Self::Row, col: &str) -> Result<String, StoreError> {
                 sqlx::Row::try_get(row, col).map_err(crate::backend_err)
             }
@@ -107,6 +124,17 @@ macro_rules! backend {
 
             fn opt_int_col(row: &Self::Row, col: &str) -> Result<Option<i64>, StoreError> {
                 sqlx::Row::try_get(row, col).map_err(crate::backend_err)
+            }
+
+            fn flag_col(row: &Self::Row, col: &str) -> Result<bool, StoreError> {
+                sqlx::Row::try_get(row, col).map_err(crate::backend_err)
+            }
+
+            fn execute_on<'q, 'c>(
+                q: Query<'q, Self>,
+                conn: &'c mut Self::Connection,
+            ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + use<'q, 'c> {
+                async move { Ok(q.execute(conn).await?.rows_affected()) }
             }
 
             fn fetch_optional<'q, 'p>(

@@ -6,12 +6,13 @@
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
 //! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
-//! metadata, one-time codes and the outbox so far).
+//! metadata, one-time codes, the outbox, users and groups so far).
 
 mod admins;
 mod backend;
 mod clients;
 mod codes;
+mod groups;
 mod keys;
 mod migrate;
 mod outbox;
@@ -24,6 +25,7 @@ mod repos_mfa;
 mod repos_tenancy;
 mod resource_servers;
 mod sqlite;
+mod users;
 
 use std::sync::Arc;
 

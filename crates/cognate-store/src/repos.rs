@@ -55,10 +55,10 @@ macro_rules! repos {
             DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
         };
         use cognate_core::token::{RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
-        use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
+        use cognate_core::user::{User, UserFilter, UserKeys, index_value};
         use sqlx::Row as _;
         use $crate::backend_err;
-        use $crate::repos::{json, prefix_upper, to_json, write_err};
+        use $crate::repos::{json, to_json, write_err};
 
         type Result<T> = std::result::Result<T, StoreError>;
         type Db = <$row as sqlx::Row>::Database;
@@ -74,37 +74,12 @@ macro_rules! repos {
             PoolId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("pool id {text}")))
         }
 
-        const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
-             u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after";
+        use $crate::users::USER_COLS;
 
         fn user_from(row: &$row) -> Result<User> {
-            let status: String = col(row, "status")?;
-            Ok(User {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                sub: col(row, "sub")?,
-                username: col(row, "username")?,
-                status: status.parse().map_err(StoreError::Corrupt)?,
-                enabled: col(row, "enabled")?,
-                password_hash: col(row, "password_hash")?,
-                temp_password_expires_at: col(row, "temp_password_expires_at")?,
-                attributes: json(&col::<String>(row, "attributes")?, "user attributes")?,
-                created_at: col(row, "created_at")?,
-                updated_at: col(row, "updated_at")?,
-                tokens_valid_after: col(row, "tokens_valid_after")?,
-            })
+            $crate::users::user_from::<Db>(row)
         }
 
-        fn group_from(row: &$row) -> Result<Group> {
-            Ok(Group {
-                pool_id: pool_id(&col::<String>(row, "pool_id")?)?,
-                name: col(row, "name")?,
-                description: col(row, "description")?,
-                role_arn: col(row, "role_arn")?,
-                precedence: col(row, "precedence")?,
-                created_at: col(row, "created_at")?,
-                updated_at: col(row, "updated_at")?,
-            })
-        }
 
 
         fn after(page: &PageRequest) -> &str {
@@ -119,215 +94,42 @@ macro_rules! repos {
 
         $crate::clients::impl_client_repo!($store);
 
-        impl $store {
-            async fn insert_user(
-                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
-                u: &User,
-                k: &UserKeys,
-            ) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-                     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                )
-                .bind(u.pool_id.as_str())
-                .bind(&u.sub)
-                .bind(&u.username)
-                .bind(&k.username)
-                .bind(&k.email)
-                .bind(&k.phone)
-                .bind(&k.preferred_username)
-                .bind(u.status.as_str())
-                .bind(u.enabled)
-                .bind(&u.password_hash)
-                .bind(u.temp_password_expires_at)
-                .bind(to_json(&u.attributes)?)
-                .bind(u.created_at)
-                .bind(u.updated_at)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| write_err(e, "user"))?;
-                Self::index_attributes(tx, u, &k.username).await
-            }
-
-            /// Replaces a user's keys, status, password and attributes inside `tx` (re-indexing
-            /// the attributes); `NotFound("user")` when there is no such user. `enabled` and
-            /// `tokens_valid_after` are never written from a copy read earlier (a concurrent
-            /// write could undo a disable): only `set_user_enabled` and sign-outs change them.
-            async fn replace_user(tx: &mut sqlx::Transaction<'_, Db>, u: &User, k: &UserKeys) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, \
-                     password_hash = $5, temp_password_expires_at = $6, attributes = $7, updated_at = $8 \
-                     WHERE pool_id = $9 AND sub = $10",
-                )
-                .bind(&k.email)
-                .bind(&k.phone)
-                .bind(&k.preferred_username)
-                .bind(u.status.as_str())
-                .bind(&u.password_hash)
-                .bind(u.temp_password_expires_at)
-                .bind(to_json(&u.attributes)?)
-                .bind(u.updated_at)
-                .bind(u.pool_id.as_str())
-                .bind(&u.sub)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| write_err(e, "user"))?;
-                affected(done.rows_affected(), "user")?;
-                Self::index_attributes(tx, u, &k.username).await
-            }
-
-            /// Rewrites a user's attribute search index inside `tx`.
-            async fn index_attributes(
-                tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
-                u: &User,
-                username_key: &str,
-            ) -> Result<()> {
-                sqlx::query("DELETE FROM user_attributes WHERE pool_id = $1 AND sub = $2")
-                    .bind(u.pool_id.as_str())
-                    .bind(&u.sub)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(backend_err)?;
-                for (name, value) in &u.attributes {
-                    sqlx::query("INSERT INTO user_attributes (pool_id, sub, name, value, username_key) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                        .bind(u.pool_id.as_str())
-                        .bind(&u.sub)
-                        .bind(name)
-                        .bind(index_value(name, value))
-                        .bind(username_key)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(backend_err)?;
-                }
-                Ok(())
-            }
-        }
-
         #[async_trait]
         impl UserRepo for $store {
             async fn create_user(&self, u: &User, k: &UserKeys) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                Self::insert_user(&mut tx, u, k).await?;
-                tx.commit().await.map_err(backend_err)
+                $crate::users::create(&self.pool, u, k).await
             }
 
             async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
-                type Db = <$row as sqlx::Row>::Database;
-                // Multi-row statements keep a large import to a few round trips; chunk sizes
-                // stay under SQLite's 32,766 bound parameters.
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                for chunk in users.chunks(1_000) {
-                    let attributes: Vec<String> =
-                        chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
-                    let mut insert = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-                         status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) ",
-                    );
-                    insert.push_values(chunk.iter().zip(&attributes), |mut row, ((u, k), attrs)| {
-                        row.push_bind(u.pool_id.as_str())
-                            .push_bind(&u.sub)
-                            .push_bind(&u.username)
-                            .push_bind(&k.username)
-                            .push_bind(&k.email)
-                            .push_bind(&k.phone)
-                            .push_bind(&k.preferred_username)
-                            .push_bind(u.status.as_str())
-                            .push_bind(u.enabled)
-                            .push_bind(&u.password_hash)
-                            .push_bind(u.temp_password_expires_at)
-                            .push_bind(attrs)
-                            .push_bind(u.created_at)
-                            .push_bind(u.updated_at);
-                    });
-                    insert.build().execute(&mut *tx).await.map_err(|e| write_err(e, "user"))?;
-                    let rows: Vec<(&User, &str, &str, String)> = chunk
-                        .iter()
-                        .flat_map(|(u, k)| {
-                            u.attributes.iter().map(move |(n, v)| (u, k.username.as_str(), n.as_str(), index_value(n, v)))
-                        })
-                        .collect();
-                    for part in rows.chunks(5_000) {
-                        let mut index = sqlx::QueryBuilder::<Db>::new(
-                            "INSERT INTO user_attributes (pool_id, sub, name, value, username_key) ",
-                        );
-                        index.push_values(part, |mut row, (u, key, name, value)| {
-                            row.push_bind(u.pool_id.as_str())
-                                .push_bind(&u.sub)
-                                .push_bind(*name)
-                                .push_bind(value)
-                                .push_bind(*key);
-                        });
-                        index.build().execute(&mut *tx).await.map_err(backend_err)?;
-                    }
-                }
-                tx.commit().await.map_err(backend_err)
+                $crate::users::import(&self.pool, users).await
             }
 
             async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
-                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.username_key = $2");
-                let row = sqlx::query(&sql)
-                    .bind(pool.as_str())
-                    .bind(username_key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(user_from).transpose()
+                $crate::users::get(&self.pool, pool, username_key).await
             }
 
             async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>> {
-                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
-                let row = sqlx::query(&sql)
-                    .bind(pool.as_str())
-                    .bind(sub)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(user_from).transpose()
+                $crate::users::get_by_sub(&self.pool, pool, sub).await
             }
 
             async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>> {
-                let column = match alias {
-                    "email" => "email_key",
-                    "phone_number" => "phone_key",
-                    "preferred_username" => "preferred_key",
-                    _ => return Ok(None),
-                };
-                let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.{column} = $2");
-                let row = sqlx::query(&sql)
-                    .bind(pool.as_str())
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(user_from).transpose()
+                $crate::users::get_by_alias(&self.pool, pool, alias, key).await
             }
 
             async fn update_user(&self, u: &User, k: &UserKeys) -> Result<()> {
-                let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                Self::replace_user(&mut tx, u, k).await?;
-                tx.commit().await.map_err(backend_err)
+                $crate::users::update(&self.pool, u, k).await
             }
 
             async fn update_user_signed_out(&self, u: &User, k: &UserKeys, at: i64) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                Self::replace_user(&mut tx, u, k).await?;
+                $crate::users::replace::<Db>(&mut tx, u, k).await?;
                 Self::sign_out_in(&mut tx, &u.pool_id, &u.sub, at).await?;
                 tx.commit().await.map_err(backend_err)
             }
 
             async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                let done = sqlx::query("UPDATE users SET enabled = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
-                    .bind(enabled)
-                    .bind(at)
-                    .bind(pool.as_str())
-                    .bind(sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "user")?;
+                $crate::users::set_enabled::<Db>(&mut tx, pool, sub, enabled, at).await?;
                 if !enabled {
                     Self::sign_out_in(&mut tx, pool, sub, at).await?;
                 }
@@ -336,210 +138,56 @@ macro_rules! repos {
 
             async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                let done = sqlx::query("DELETE FROM users WHERE pool_id = $1 AND sub = $2")
-                    .bind(pool.as_str())
-                    .bind(sub)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "user")?;
+                $crate::users::remove::<Db>(&mut tx, pool, sub).await?;
                 Self::publish_revocation(&mut tx, pool, RevocationKind::User, sub, at).await?;
                 tx.commit().await.map_err(backend_err)
             }
 
             async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
-                // Parameters: $1 pool, $2 cursor, $3 limit, then the filter's. Equality uses
-                // `=` so the index also yields username order; a prefix is a range.
-                let value_cond = |column: &str, first: usize| match filter.map(|f| f.op) {
-                    Some(FilterOp::StartsWith) => format!("{column} >= ${first} AND {column} <= ${}", first + 1),
-                    _ => format!("{column} = ${first}"),
-                };
-                let mut values: Vec<String> = Vec::new();
-                if let Some(f) = filter {
-                    values.push(f.value.clone());
-                    if f.op == FilterOp::StartsWith {
-                        values.push(prefix_upper(&f.value));
-                    }
-                }
-                let tail = "AND u.username_key > $2 ORDER BY u.username_key LIMIT $3";
-                let (sql, name, enabled) = match filter.map(|f| &f.field) {
-                    None => (format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail}"), None, None),
-                    Some(FilterField::Enabled) => {
-                        let enabled = values.first().is_some_and(|v| v == "Enabled");
-                        values.clear();
-                        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.enabled = $4 {tail}");
-                        (sql, None, Some(enabled))
-                    }
-                    // CROSS JOIN fixes the join order on SQLite (attribute index first, then
-                    // users by key); without it SQLite may walk every user in username order.
-                    // PostgreSQL plans it as an ordinary join.
-                    Some(FilterField::Attribute(name)) => (
-                        format!(
-                            "SELECT {USER_COLS} FROM user_attributes a CROSS JOIN users u \
-                             WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $4 AND {} \
-                             AND a.username_key > $2 ORDER BY a.username_key LIMIT $3",
-                            value_cond("a.value", 5)
-                        ),
-                        Some(name.as_str()),
-                        None,
-                    ),
-                    Some(field) => {
-                        let column = match field {
-                            FilterField::Username => "u.username_key",
-                            FilterField::Sub => "u.sub",
-                            _ => "u.status",
-                        };
-                        let sql = format!(
-                            "SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {} {tail}",
-                            value_cond(column, 4)
-                        );
-                        (sql, None, None)
-                    }
-                };
-                let mut query = sqlx::query(&sql).bind(pool.as_str()).bind(after(page)).bind(page.fetch_limit());
-                if let Some(name) = name {
-                    query = query.bind(name);
-                }
-                if let Some(enabled) = enabled {
-                    query = query.bind(enabled);
-                }
-                for v in &values {
-                    query = query.bind(v.as_str());
-                }
-                let rows = query.fetch_all(&self.pool).await.map_err(backend_err)?;
-                rows.iter().map(user_from).collect()
+                $crate::users::list(&self.pool, pool, filter, page).await
             }
 
             async fn count_users(&self, pool: &PoolId) -> Result<i64> {
-                sqlx::query_scalar("SELECT count(*) FROM users WHERE pool_id = $1")
-                    .bind(pool.as_str())
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(backend_err)
+                $crate::users::count(&self.pool, pool).await
             }
         }
 
         #[async_trait]
         impl GroupRepo for $store {
             async fn create_group(&self, g: &Group) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO groups (pool_id, name, description, role_arn, precedence, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(g.pool_id.as_str())
-                .bind(&g.name)
-                .bind(&g.description)
-                .bind(&g.role_arn)
-                .bind(g.precedence)
-                .bind(g.created_at)
-                .bind(g.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "group"))?;
-                Ok(())
+                $crate::groups::create(&self.pool, g).await
             }
 
             async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>> {
-                let row = sqlx::query("SELECT * FROM groups WHERE pool_id = $1 AND name = $2")
-                    .bind(pool.as_str())
-                    .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                row.as_ref().map(group_from).transpose()
+                $crate::groups::get(&self.pool, pool, name).await
             }
 
             async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
-                let rows = sqlx::query("SELECT * FROM groups WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3")
-                    .bind(pool.as_str())
-                    .bind(after(page))
-                    .bind(page.fetch_limit())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(group_from).collect()
+                $crate::groups::list(&self.pool, pool, page).await
             }
 
             async fn update_group(&self, g: &Group) -> Result<()> {
-                let done = sqlx::query(
-                    "UPDATE groups SET description = $1, role_arn = $2, precedence = $3, updated_at = $4 \
-                     WHERE pool_id = $5 AND name = $6",
-                )
-                .bind(&g.description)
-                .bind(&g.role_arn)
-                .bind(g.precedence)
-                .bind(g.updated_at)
-                .bind(g.pool_id.as_str())
-                .bind(&g.name)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                affected(done.rows_affected(), "group")
+                $crate::groups::update(&self.pool, g).await
             }
 
             async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()> {
-                let done = sqlx::query("DELETE FROM groups WHERE pool_id = $1 AND name = $2")
-                    .bind(pool.as_str())
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                affected(done.rows_affected(), "group")
+                $crate::groups::delete(&self.pool, pool, name).await
             }
 
             async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO group_members (pool_id, group_name, sub) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(pool.as_str())
-                .bind(group)
-                .bind(sub)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| write_err(e, "group"))?;
-                Ok(())
+                $crate::groups::add_member(&self.pool, pool, group, sub).await
             }
 
             async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-                sqlx::query("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
-                    .bind(pool.as_str())
-                    .bind(group)
-                    .bind(sub)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                Ok(())
+                $crate::groups::remove_member(&self.pool, pool, group, sub).await
             }
 
             async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>> {
-                let rows = sqlx::query(
-                    "SELECT g.* FROM group_members m JOIN groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
-                     WHERE m.pool_id = $1 AND m.sub = $2 AND m.group_name > $3 ORDER BY m.group_name LIMIT $4",
-                )
-                .bind(pool.as_str())
-                .bind(sub)
-                .bind(after(page))
-                .bind(page.fetch_limit())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend_err)?;
-                rows.iter().map(group_from).collect()
+                $crate::groups::of_user(&self.pool, pool, sub, page).await
             }
 
             async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>> {
-                let sql = format!(
-                    "SELECT {USER_COLS} FROM group_members m JOIN users u ON u.pool_id = m.pool_id AND u.sub = m.sub \
-                     WHERE m.pool_id = $1 AND m.group_name = $2 AND u.username_key > $3 ORDER BY u.username_key LIMIT $4"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(pool.as_str())
-                    .bind(group)
-                    .bind(after(page))
-                    .bind(page.fetch_limit())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(backend_err)?;
-                rows.iter().map(user_from).collect()
+                $crate::groups::members(&self.pool, pool, group, page).await
             }
         }
 

@@ -1,7 +1,7 @@
 //! The tenancy repositories (tenants, domains, memberships, invitations), written once
 //! for both backends like the rest of [`crate::repos`]. `tenancy_repos!` is expanded inside
 //! `repos!`, in the same module, so it uses that macro's imports and helpers (`col`,
-//! `Result`, `Db`, `insert_user`, `publish_revocation`, …) rather than its own.
+//! `Result`, `Db`, `publish_revocation`, …) rather than its own.
 
 macro_rules! tenancy_repos {
     ($store:ident, $row:ty) => {
@@ -297,11 +297,11 @@ macro_rules! tenancy_repos {
             }
 
             async fn create_user(&mut self, u: &User, k: &UserKeys) -> Result<()> {
-                $store::insert_user(&mut self.tx, u, k).await
+                $crate::users::insert::<Db>(&mut self.tx, u, k).await
             }
 
             async fn update_user(&mut self, u: &User, k: &UserKeys) -> Result<()> {
-                $store::replace_user(&mut self.tx, u, k).await
+                $crate::users::replace::<Db>(&mut self.tx, u, k).await
             }
 
             async fn membership(&mut self, sub: &str) -> Result<Option<Membership>> {
@@ -425,7 +425,7 @@ macro_rules! tenancy_repos {
                     .execute(&mut *self.tx)
                     .await
                     .map_err(backend_err)?;
-                $store::index_attributes(&mut self.tx, u, &key).await
+                $crate::users::index_attributes::<Db>(&mut self.tx, u, &key).await
             }
         }
 

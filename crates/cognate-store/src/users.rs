@@ -1,0 +1,321 @@
+//! Users and their attribute index, written once as generic code over [`Backend`] (see
+//! [`crate::pools`]). The writes that also revoke tokens (a password change that ends every
+//! session, disabling, deleting) run these inside the token repository's transaction.
+
+use cognate_core::StoreError;
+use cognate_core::ids::PoolId;
+use cognate_core::page::PageRequest;
+use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
+use sqlx::Pool;
+
+use crate::backend::{Backend, Bind as _};
+use crate::backend_err;
+use crate::repos::{json, prefix_upper, to_json, write_err};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The user columns, for statements that join other tables (aliased `u`).
+pub(crate) const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
+     u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after";
+
+pub(crate) fn user_from<B: Backend>(row: &B::Row) -> Result<User> {
+    let pool = B::text_col(row, "pool_id")?;
+    Ok(User {
+        pool_id: PoolId::parse(&pool).ok_or_else(|| StoreError::Corrupt(format!("pool id {pool}")))?,
+        sub: B::text_col(row, "sub")?,
+        username: B::text_col(row, "username")?,
+        status: B::text_col(row, "status")?.parse().map_err(StoreError::Corrupt)?,
+        enabled: B::flag_col(row, "enabled")?,
+        password_hash: B::opt_text_col(row, "password_hash")?,
+        temp_password_expires_at: B::opt_int_col(row, "temp_password_expires_at")?,
+        attributes: json(&B::text_col(row, "attributes")?, "user attributes")?,
+        created_at: B::int_col(row, "created_at")?,
+        updated_at: B::int_col(row, "updated_at")?,
+        tokens_valid_after: B::int_col(row, "tokens_valid_after")?,
+    })
+}
+
+/// Inserts a user and indexes their attributes, on `conn` (inside a transaction).
+pub(crate) async fn insert<B: Backend>(conn: &mut B::Connection, u: &User, k: &UserKeys) -> Result<()> {
+    let attributes = to_json(&u.attributes)?;
+    let q = sqlx::query::<B>(
+        "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+         status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .text(u.pool_id.as_str())
+    .text(&u.sub)
+    .text(&u.username)
+    .text(&k.username)
+    .opt_text(k.email.as_deref())
+    .opt_text(k.phone.as_deref())
+    .opt_text(k.preferred_username.as_deref())
+    .text(u.status.as_str())
+    .flag(u.enabled)
+    .opt_text(u.password_hash.as_deref())
+    .opt_int(u.temp_password_expires_at)
+    .text(&attributes)
+    .int(u.created_at)
+    .int(u.updated_at);
+    B::execute_on(q, conn).await.map_err(|e| write_err(e, "user"))?;
+    index_attributes::<B>(conn, u, &k.username).await
+}
+
+/// Replaces a user's keys, status, password and attributes on `conn` (re-indexing the
+/// attributes); `NotFound("user")`. `enabled` and `tokens_valid_after` are never written
+/// from a copy read earlier (a concurrent write could undo a disable): only
+/// `set_user_enabled` and sign-outs change them.
+pub(crate) async fn replace<B: Backend>(conn: &mut B::Connection, u: &User, k: &UserKeys) -> Result<()> {
+    let attributes = to_json(&u.attributes)?;
+    let q = sqlx::query::<B>(
+        "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, \
+         password_hash = $5, temp_password_expires_at = $6, attributes = $7, updated_at = $8 \
+         WHERE pool_id = $9 AND sub = $10",
+    )
+    .opt_text(k.email.as_deref())
+    .opt_text(k.phone.as_deref())
+    .opt_text(k.preferred_username.as_deref())
+    .text(u.status.as_str())
+    .opt_text(u.password_hash.as_deref())
+    .opt_int(u.temp_password_expires_at)
+    .text(&attributes)
+    .int(u.updated_at)
+    .text(u.pool_id.as_str())
+    .text(&u.sub);
+    if B::execute_on(q, conn).await.map_err(|e| write_err(e, "user"))? == 0 {
+        return Err(StoreError::NotFound("user"));
+    }
+    index_attributes::<B>(conn, u, &k.username).await
+}
+
+/// Rewrites a user's attribute search index on `conn`.
+pub(crate) async fn index_attributes<B: Backend>(conn: &mut B::Connection, u: &User, username_key: &str) -> Result<()> {
+    let q = sqlx::query::<B>("DELETE FROM user_attributes WHERE pool_id = $1 AND sub = $2")
+        .text(u.pool_id.as_str())
+        .text(&u.sub);
+    B::execute_on(q, conn).await.map_err(backend_err)?;
+    for (name, value) in &u.attributes {
+        let indexed = index_value(name, value);
+        let q = sqlx::query::<B>(
+            "INSERT INTO user_attributes (pool_id, sub, name, value, username_key) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .text(u.pool_id.as_str())
+        .text(&u.sub)
+        .text(name)
+        .text(&indexed)
+        .text(username_key);
+        B::execute_on(q, conn).await.map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn create<B: Backend>(db: &Pool<B>, u: &User, k: &UserKeys) -> Result<()> {
+    let mut tx = db.begin().await.map_err(backend_err)?;
+    insert::<B>(&mut tx, u, k).await?;
+    tx.commit().await.map_err(backend_err)
+}
+
+/// `VALUES` with `rows` groups of `width` numbered parameters: `($1, $2), ($3, $4)`.
+fn values(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Creates many users in one transaction with multi-row statements (a few round trips for
+/// a large import; chunks stay under SQLite's 32,766 bound parameters).
+pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)]) -> Result<()> {
+    let mut tx = db.begin().await.map_err(backend_err)?;
+    for chunk in users.chunks(1_000) {
+        let attributes: Vec<String> = chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
+        let sql = format!(
+            "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+             status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) VALUES {}",
+            values(chunk.len(), 14)
+        );
+        let mut q = sqlx::query::<B>(&sql);
+        for ((u, k), attrs) in chunk.iter().zip(&attributes) {
+            q = q
+                .text(u.pool_id.as_str())
+                .text(&u.sub)
+                .text(&u.username)
+                .text(&k.username)
+                .opt_text(k.email.as_deref())
+                .opt_text(k.phone.as_deref())
+                .opt_text(k.preferred_username.as_deref())
+                .text(u.status.as_str())
+                .flag(u.enabled)
+                .opt_text(u.password_hash.as_deref())
+                .opt_int(u.temp_password_expires_at)
+                .text(attrs)
+                .int(u.created_at)
+                .int(u.updated_at);
+        }
+        B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "user"))?;
+        let rows: Vec<(&User, &str, &str, String)> = chunk
+            .iter()
+            .flat_map(|(u, k)| {
+                u.attributes.iter().map(move |(n, v)| (u, k.username.as_str(), n.as_str(), index_value(n, v)))
+            })
+            .collect();
+        for part in rows.chunks(5_000) {
+            let sql = format!(
+                "INSERT INTO user_attributes (pool_id, sub, name, value, username_key) VALUES {}",
+                values(part.len(), 5)
+            );
+            let mut q = sqlx::query::<B>(&sql);
+            for (u, key, name, value) in part {
+                q = q.text(u.pool_id.as_str()).text(&u.sub).text(name).text(value).text(key);
+            }
+            B::execute_on(q, &mut tx).await.map_err(backend_err)?;
+        }
+    }
+    tx.commit().await.map_err(backend_err)
+}
+
+async fn one<B: Backend>(db: &Pool<B>, condition: &str, pool: &PoolId, value: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {condition} = $2");
+    let q = sqlx::query::<B>(&sql).text(pool.as_str()).text(value);
+    let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
+    row.as_ref().map(user_from::<B>).transpose()
+}
+
+pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
+    one(db, "u.username_key", pool, username_key).await
+}
+
+pub(crate) async fn get_by_sub<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> Result<Option<User>> {
+    one(db, "u.sub", pool, sub).await
+}
+
+/// The user holding the verified alias `alias` (`email`, `phone_number`,
+/// `preferred_username`) with key `key`.
+pub(crate) async fn get_by_alias<B: Backend>(
+    db: &Pool<B>,
+    pool: &PoolId,
+    alias: &str,
+    key: &str,
+) -> Result<Option<User>> {
+    let column = match alias {
+        "email" => "u.email_key",
+        "phone_number" => "u.phone_key",
+        "preferred_username" => "u.preferred_key",
+        _ => return Ok(None),
+    };
+    one(db, column, pool, key).await
+}
+
+pub(crate) async fn update<B: Backend>(db: &Pool<B>, u: &User, k: &UserKeys) -> Result<()> {
+    let mut tx = db.begin().await.map_err(backend_err)?;
+    replace::<B>(&mut tx, u, k).await?;
+    tx.commit().await.map_err(backend_err)
+}
+
+/// A page of the pool's users matching `filter`, in username order.
+pub(crate) async fn list<B: Backend>(
+    db: &Pool<B>,
+    pool: &PoolId,
+    filter: Option<&UserFilter>,
+    page: &PageRequest,
+) -> Result<Vec<User>> {
+    // Parameters: $1 pool, $2 cursor, $3 limit, then the filter's. Equality uses `=` so the
+    // index also yields username order; a prefix is a range.
+    let value_cond = |column: &str, first: usize| match filter.map(|f| f.op) {
+        Some(FilterOp::StartsWith) => format!("{column} >= ${first} AND {column} <= ${}", first + 1),
+        _ => format!("{column} = ${first}"),
+    };
+    let mut values: Vec<String> = Vec::new();
+    if let Some(f) = filter {
+        values.push(f.value.clone());
+        if f.op == FilterOp::StartsWith {
+            values.push(prefix_upper(&f.value));
+        }
+    }
+    let tail = "AND u.username_key > $2 ORDER BY u.username_key LIMIT $3";
+    let (sql, name, enabled) = match filter.map(|f| &f.field) {
+        None => (format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 {tail}"), None, None),
+        Some(FilterField::Enabled) => {
+            let enabled = values.first().is_some_and(|v| v == "Enabled");
+            values.clear();
+            let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.enabled = $4 {tail}");
+            (sql, None, Some(enabled))
+        }
+        // CROSS JOIN fixes the join order on SQLite (attribute index first, then users by
+        // key); without it SQLite may walk every user in username order. PostgreSQL plans it
+        // as an ordinary join.
+        Some(FilterField::Attribute(name)) => (
+            format!(
+                "SELECT {USER_COLS} FROM user_attributes a CROSS JOIN users u \
+                 WHERE u.pool_id = a.pool_id AND u.sub = a.sub AND a.pool_id = $1 AND a.name = $4 AND {} \
+                 AND a.username_key > $2 ORDER BY a.username_key LIMIT $3",
+                value_cond("a.value", 5)
+            ),
+            Some(name.as_str()),
+            None,
+        ),
+        Some(field) => {
+            let column = match field {
+                FilterField::Username => "u.username_key",
+                FilterField::Sub => "u.sub",
+                _ => "u.status",
+            };
+            (
+                format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {} {tail}", value_cond(column, 4)),
+                None,
+                None,
+            )
+        }
+    };
+    let mut q =
+        sqlx::query::<B>(&sql).text(pool.as_str()).text(page.after.as_deref().unwrap_or("")).int(page.fetch_limit());
+    if let Some(name) = name {
+        q = q.text(name);
+    }
+    if let Some(enabled) = enabled {
+        q = q.flag(enabled);
+    }
+    for v in &values {
+        q = q.text(v);
+    }
+    let rows = B::fetch_all(q, db).await.map_err(backend_err)?;
+    rows.iter().map(user_from::<B>).collect()
+}
+
+pub(crate) async fn count<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<i64> {
+    let q = sqlx::query::<B>("SELECT count(*) AS n FROM users WHERE pool_id = $1").text(pool.as_str());
+    let row = B::fetch_optional(q, db).await.map_err(backend_err)?.ok_or(StoreError::NotFound("user"))?;
+    B::int_col(&row, "n")
+}
+
+/// Sets `enabled` on `conn`; `NotFound("user")`.
+pub(crate) async fn set_enabled<B: Backend>(
+    conn: &mut B::Connection,
+    pool: &PoolId,
+    sub: &str,
+    enabled: bool,
+    at: i64,
+) -> Result<()> {
+    let q = sqlx::query::<B>("UPDATE users SET enabled = $1, updated_at = $2 WHERE pool_id = $3 AND sub = $4")
+        .flag(enabled)
+        .int(at)
+        .text(pool.as_str())
+        .text(sub);
+    match B::execute_on(q, conn).await.map_err(backend_err)? {
+        0 => Err(StoreError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes the user's row on `conn` (their index, codes, MFA and memberships by cascade);
+/// `NotFound("user")`.
+pub(crate) async fn remove<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &str) -> Result<()> {
+    let q = sqlx::query::<B>("DELETE FROM users WHERE pool_id = $1 AND sub = $2").text(pool.as_str()).text(sub);
+    match B::execute_on(q, conn).await.map_err(backend_err)? {
+        0 => Err(StoreError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
