@@ -35,28 +35,38 @@ pub(crate) fn user_from<B: Backend>(row: &B::Row) -> Result<User> {
     })
 }
 
+/// The columns a new user row is written with, in [`bind_row`]'s order.
+const INSERT_COLS: &str = "pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
+     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at";
+
+/// Binds one new user row (`attributes` is their attributes as JSON), in [`INSERT_COLS`]'s order.
+fn bind_row<'q, B: Backend>(
+    q: crate::backend::Query<'q, B>,
+    u: &'q User,
+    k: &'q UserKeys,
+    attributes: &'q str,
+) -> crate::backend::Query<'q, B> {
+    q.text(u.pool_id.as_str())
+        .text(&u.sub)
+        .text(&u.username)
+        .text(&k.username)
+        .opt_text(k.email.as_deref())
+        .opt_text(k.phone.as_deref())
+        .opt_text(k.preferred_username.as_deref())
+        .text(u.status.as_str())
+        .flag(u.enabled)
+        .opt_text(u.password_hash.as_deref())
+        .opt_int(u.temp_password_expires_at)
+        .text(attributes)
+        .int(u.created_at)
+        .int(u.updated_at)
+}
+
 /// Inserts a user and indexes their attributes, on `conn` (inside a transaction).
 pub(crate) async fn insert<B: Backend>(conn: &mut B::Connection, u: &User, k: &UserKeys) -> Result<()> {
     let attributes = to_json(&u.attributes)?;
-    let q = sqlx::query::<B>(
-        "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-         status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .text(u.pool_id.as_str())
-    .text(&u.sub)
-    .text(&u.username)
-    .text(&k.username)
-    .opt_text(k.email.as_deref())
-    .opt_text(k.phone.as_deref())
-    .opt_text(k.preferred_username.as_deref())
-    .text(u.status.as_str())
-    .flag(u.enabled)
-    .opt_text(u.password_hash.as_deref())
-    .opt_int(u.temp_password_expires_at)
-    .text(&attributes)
-    .int(u.created_at)
-    .int(u.updated_at);
+    let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(1, 14));
+    let q = bind_row::<B>(sqlx::query::<B>(&sql), u, k, &attributes);
     B::execute_on(q, conn).await.map_err(|e| write_err(e, "user"))?;
     index_attributes::<B>(conn, u, &k.username).await
 }
@@ -132,28 +142,10 @@ pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)])
     let mut tx = db.begin().await.map_err(backend_err)?;
     for chunk in users.chunks(1_000) {
         let attributes: Vec<String> = chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
-        let sql = format!(
-            "INSERT INTO users (pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-             status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at) VALUES {}",
-            values(chunk.len(), 14)
-        );
+        let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(chunk.len(), 14));
         let mut q = sqlx::query::<B>(&sql);
         for ((u, k), attrs) in chunk.iter().zip(&attributes) {
-            q = q
-                .text(u.pool_id.as_str())
-                .text(&u.sub)
-                .text(&u.username)
-                .text(&k.username)
-                .opt_text(k.email.as_deref())
-                .opt_text(k.phone.as_deref())
-                .opt_text(k.preferred_username.as_deref())
-                .text(u.status.as_str())
-                .flag(u.enabled)
-                .opt_text(u.password_hash.as_deref())
-                .opt_int(u.temp_password_expires_at)
-                .text(attrs)
-                .int(u.created_at)
-                .int(u.updated_at);
+            q = bind_row::<B>(q, u, k, attrs);
         }
         B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "user"))?;
         let rows: Vec<(&User, &str, &str, String)> = chunk

@@ -335,10 +335,22 @@ pub async fn switch(
 ) -> Result<(ActiveTenant, Issued), Rejection> {
     let target = TenantId::parse(target).ok_or(Rejection::NotMember)?;
     let active = tenancy::for_tenant(state, user, &target).await?;
+    enter(state, client, user, active, mfa, scope).await
+}
+
+/// [`switch`] into a tenant whose membership was just checked (`active`).
+async fn enter(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    active: ActiveTenant,
+    mfa: bool,
+    scope: &str,
+) -> Result<(ActiveTenant, Issued), Rejection> {
     if active.requires_mfa() && !mfa {
         return Err(Rejection::MfaRequired);
     }
-    state.store.touch_membership(&target, &user.sub, state.clock.now_millis()).await.map_err(fault)?;
+    state.store.touch_membership(&active.tenant.id, &user.sub, state.clock.now_millis()).await.map_err(fault)?;
     let selection = Selection::Managed(Some(active.clone()));
     let issued = sign_in_with(state, client, user, &selection, scope, mfa).await?;
     Ok((active, issued))
@@ -354,7 +366,7 @@ pub async fn switch_session(
 ) -> Result<(ActiveTenant, Issued), Rejection> {
     // Membership first: someone who may not enter the tenant learns nothing more.
     let target_id = TenantId::parse(target).ok_or(Rejection::NotMember)?;
-    tenancy::for_tenant(state, user, &target_id).await?;
+    let active = tenancy::for_tenant(state, user, &target_id).await?;
     let client_id = claims.get("client_id").and_then(Value::as_str).and_then(ClientId::parse);
     let client = match client_id {
         Some(id) => state.store.find_client(&id).await.map_err(fault)?.ok_or(Rejection::Invalid)?,
@@ -362,7 +374,7 @@ pub async fn switch_session(
     };
     let mfa = passed_mfa(state, claims).await.map_err(fault)?;
     let scope = claims.get("scope").and_then(Value::as_str).unwrap_or(claims::SDK_SCOPE);
-    switch(state, &client, user, target, mfa, scope).await
+    enter(state, &client, user, active, mfa, scope).await
 }
 
 /// A verified token of this server, with its pool.
