@@ -18,6 +18,7 @@ pub mod error;
 pub mod group;
 pub mod ids;
 pub mod jwt;
+pub mod login;
 pub mod mfa;
 pub mod page;
 pub mod password;

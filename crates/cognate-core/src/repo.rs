@@ -15,6 +15,7 @@ use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
+use crate::login::{AuthorizationCode, LoginSession, Redemption};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
@@ -226,6 +227,21 @@ pub trait CodeRepo: Send + Sync {
     /// Counts a wrong guess; returns the attempts so far.
     async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64>;
     async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()>;
+}
+
+/// Authorization codes and browser sessions of the hosted login.
+#[async_trait]
+pub trait LoginRepo: Send + Sync {
+    async fn save_authorization_code(&self, code: &AuthorizationCode) -> Result<()>;
+    /// Marks the code used at `at` in one statement, so two concurrent exchanges cannot
+    /// both get [`Redemption::Fresh`].
+    async fn redeem_authorization_code(&self, code_hash: &str, at: i64) -> Result<Redemption>;
+    async fn create_login_session(&self, session: &LoginSession) -> Result<()>;
+    async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>>;
+    /// Ends a session (sign-out); false when it was not live.
+    async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool>;
+    /// Deletes codes and sessions expired before `before`; how many.
+    async fn purge_login(&self, before: i64) -> Result<u64>;
 }
 
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.
@@ -517,6 +533,7 @@ pub trait Store:
     + KeyRepo
     + TokenRepo
     + CodeRepo
+    + LoginRepo
     + MfaRepo
     + TenantRepo
     + DomainRepo

@@ -26,6 +26,9 @@ pub struct TokenFamily {
     /// by switching tenants inherits it). Switching into a tenant whose policy requires
     /// MFA needs it. Not a token claim: Cognito's user pool tokens carry no `amr`.
     pub mfa: bool,
+    /// The scopes a browser sign-in granted (space-separated), kept by every refresh;
+    /// `None` for an API sign-in, whose tokens carry `aws.cognito.signin.user.admin`.
+    pub scope: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }

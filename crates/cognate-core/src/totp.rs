@@ -74,6 +74,26 @@ pub fn verify(secret: &[u8], code: &str, unix_secs: i64) -> Option<i64> {
     matched
 }
 
+/// The `otpauth://totp/` URI an authenticator app scans (Google Authenticator's key URI
+/// format): `issuer:account`, the base32 secret, and the issuer again as a parameter.
+pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
+    let esc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period=30",
+        esc(issuer),
+        esc(account),
+        base32_encode(secret),
+        esc(issuer)
+    )
+}
+
 const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Base32 (RFC 4648 section 6, upper case) without `=` padding: the form authenticator

@@ -10,6 +10,7 @@ pub mod facts;
 mod fallback;
 mod health;
 pub mod keys;
+pub mod login;
 pub mod net;
 pub mod oauth;
 pub mod outbox;
@@ -32,6 +33,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(oauth::routes())
+        .merge(login::routes())
         .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
         .with_state(state)

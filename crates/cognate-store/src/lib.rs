@@ -6,7 +6,8 @@
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
 //! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
-//! metadata, one-time codes, the outbox, users and groups so far).
+//! metadata, one-time codes, authorization codes and login sessions, the outbox, users and
+//! groups so far).
 
 mod admins;
 mod backend;
@@ -14,6 +15,7 @@ mod clients;
 mod codes;
 mod groups;
 mod keys;
+mod login;
 mod migrate;
 mod outbox;
 mod pools;

@@ -22,6 +22,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 7, name: "mfa", sql: include_str!("../migrations/sqlite/0007_mfa.sql") },
     Migration { version: 8, name: "audit", sql: include_str!("../migrations/sqlite/0008_audit.sql") },
     Migration { version: 9, name: "hardening", sql: include_str!("../migrations/sqlite/0009_hardening.sql") },
+    Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/sqlite/0010_hosted_login.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 7, name: "mfa", sql: include_str!("../migrations/postgres/0007_mfa.sql") },
     Migration { version: 8, name: "audit", sql: include_str!("../migrations/postgres/0008_audit.sql") },
     Migration { version: 9, name: "hardening", sql: include_str!("../migrations/postgres/0009_hardening.sql") },
+    Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/postgres/0010_hosted_login.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

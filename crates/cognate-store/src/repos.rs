@@ -210,6 +210,7 @@ macro_rules! repos {
                 tenant_id: col::<Option<String>>(row, "tenant_id")?.as_deref().map(tenant_id).transpose()?,
                 auth_time: col(row, "auth_time")?,
                 mfa: col(row, "mfa")?,
+                scope: col(row, "scope")?,
                 created_at: col(row, "created_at")?,
                 revoked_at: col(row, "revoked_at")?,
             })
@@ -281,6 +282,16 @@ macro_rules! repos {
                 .execute(&mut **tx)
                 .await
                 .map_err(backend_err)?;
+                // Signing a user out everywhere ends their hosted-login browser sessions too.
+                sqlx::query(
+                    "UPDATE login_sessions SET ended_at = $1 WHERE pool_id = $2 AND sub = $3 AND ended_at IS NULL",
+                )
+                .bind(at)
+                .bind(pool.as_str())
+                .bind(sub)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_err)?;
                 // A user who never held a token has nothing for resource servers to refuse:
                 // the feed stays quiet (setting a new user's first password publishes nothing).
                 let had_tokens: Option<String> =
@@ -333,7 +344,7 @@ macro_rules! repos {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 sqlx::query(
                     "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
-                     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     revoked_at, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&f.id)
                 .bind(f.pool_id.as_str())
@@ -344,6 +355,7 @@ macro_rules! repos {
                 .bind(f.mfa)
                 .bind(f.created_at)
                 .bind(f.revoked_at)
+                .bind(f.scope.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| write_err(e, "token_family"))?;
@@ -465,6 +477,7 @@ macro_rules! repos {
         }
 
         $crate::codes::impl_code_repo!($store);
+        $crate::login::impl_login_repo!($store);
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);

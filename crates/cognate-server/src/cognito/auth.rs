@@ -19,7 +19,7 @@ use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::services::clients::{self, ClientError};
 use crate::services::pools;
-use crate::services::sign_in::{self, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
+use crate::services::sign_in::{self, Delivery, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
 use crate::services::tokens::{self, Rejection};
 use crate::tenancy::{Refusal, TENANT_ID_ATTR};
 use crate::{AppState, facts};
@@ -236,16 +236,17 @@ async fn password_sign_in(
             password,
             secret_hash: params.get("SECRET_HASH").map(String::as_str),
             tenant,
+            delivery: Delivery::Tokens,
         },
     )
     .await?;
-    Ok(step_response(step))
+    step_response(step)
 }
 
 /// Cognito's answer to a sign-in step: `AuthenticationResult`, or the challenge with its
 /// `Session` and `ChallengeParameters`.
-pub(super) fn step_response(step: Step) -> Value {
-    match step {
+pub(super) fn step_response(step: Step) -> OpResult {
+    Ok(match step {
         Step::Tokens(issued) => {
             json!({"AuthenticationResult": issued.authentication_result(), "ChallengeParameters": {}})
         }
@@ -273,7 +274,11 @@ pub(super) fn step_response(step: Step) -> Value {
                 "USER_ID_FOR_SRP": username,
             },
         }),
-    }
+        // Browser steps: a sign-in begun with `Delivery::Tokens` never reaches them.
+        Step::SignedIn(_) | Step::SelectTenant { .. } => {
+            return Err(CognitoError::internal("a browser sign-in step reached the API"));
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -317,6 +322,7 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         challenge,
         username,
         secret_hash: responses.get("SECRET_HASH").map(String::as_str),
+        delivery: Delivery::Tokens,
     };
     let step = if challenge == NEW_PASSWORD_REQUIRED {
         let attributes: Vec<(String, String)> = responses
@@ -330,7 +336,7 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         let code = responses.get("SOFTWARE_TOKEN_MFA_CODE").map(String::as_str);
         sign_in::mfa(state, ctx.attempt(), answer, code).await?
     };
-    Ok(step_response(step))
+    step_response(step)
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,6 @@
 //! SetUserPoolMfaConfig keeps and echoes their configuration (so tools that round-trip it
 //! see no loss) but never turns them on, and a user cannot enable them.
 
-use cognate_core::client::AppClient;
 use cognate_core::pool::UserPool;
 use cognate_core::totp;
 use cognate_core::user::User;
@@ -19,7 +18,6 @@ use super::input::{load_pool, parse};
 use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
-use crate::services::sign_in::{self, Session};
 use crate::services::{mfa, pools, tokens};
 use crate::tenancy::SOFTWARE_TOKEN_MFA_CONFIGURATION;
 
@@ -43,36 +41,30 @@ pub(super) const POOL_MFA_KEYS: &[&str] =
 const NO_SMS: &str = "SMS and email MFA are not supported by Cognate; use a software token (TOTP).";
 
 /// Whom an enrolment call is for: the holder of an access token, or the user of an
-/// MFA_SETUP challenge session (`setup`: that session and its client).
-struct Caller {
-    user: User,
-    setup: Option<(Session, AppClient)>,
-    /// An access token whose sign-in passed an MFA challenge.
-    mfa_session: bool,
+/// MFA_SETUP challenge session (sealed).
+enum Caller<'a> {
+    /// An access token's user; `passed_mfa` when its sign-in answered an MFA challenge.
+    Token {
+        user: User,
+        passed_mfa: bool,
+    },
+    Setup(&'a str),
 }
 
 /// Resolves `AccessToken` or `Session` (exactly one of them, as Cognito requires).
-async fn caller(state: &AppState, access_token: Option<&str>, session: Option<&str>) -> Result<Caller, CognitoError> {
+async fn caller<'a>(
+    state: &AppState,
+    access_token: Option<&str>,
+    session: Option<&'a str>,
+) -> Result<Caller<'a>, CognitoError> {
     match (access_token, session) {
         (Some(token), None) => {
             let (_, user, claims) = token_user(state, token).await?;
-            let mfa_session = tokens::passed_mfa(state, &claims).await?;
-            Ok(Caller { user, setup: None, mfa_session })
+            let passed_mfa = tokens::passed_mfa(state, &claims).await?;
+            Ok(Caller::Token { user, passed_mfa })
         }
-        (None, Some(sealed)) => {
-            let (session, client, user) = sign_in::open_setup_session(state, sealed).await?;
-            Ok(Caller { user, setup: Some((session, client)), mfa_session: false })
-        }
+        (None, Some(sealed)) => Ok(Caller::Setup(sealed)),
         _ => Err(CognitoError::invalid("Provide either an AccessToken or a Session, not both.")),
-    }
-}
-
-impl Caller {
-    fn asker(&self) -> mfa::Asker {
-        match self.setup {
-            Some(_) => mfa::Asker::Setup,
-            None => mfa::Asker::Session { passed_mfa: self.mfa_session },
-        }
     }
 }
 
@@ -87,13 +79,16 @@ struct AssociateInput {
 /// code of it verifies (the verified token in use, if any, keeps working until then).
 async fn associate(state: &AppState, input: Value) -> OpResult {
     let req: AssociateInput = parse(input)?;
-    let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
-    let secret = mfa::associate(state, &caller.user, caller.asker()).await?;
-    let mut out = json!({"SecretCode": totp::base32_encode(&secret)});
-    if let Some((session, client)) = &caller.setup {
-        out["Session"] = json!(session.renewed(state, client).seal(state)?);
+    match caller(state, req.access_token.as_deref(), req.session.as_deref()).await? {
+        Caller::Token { user, passed_mfa } => {
+            let secret = mfa::associate(state, &user, mfa::Asker::Session { passed_mfa }).await?;
+            Ok(json!({"SecretCode": totp::base32_encode(&secret)}))
+        }
+        Caller::Setup(sealed) => {
+            let (secret, session) = mfa::associate_for_setup(state, sealed).await?;
+            Ok(json!({"SecretCode": totp::base32_encode(&secret), "Session": session}))
+        }
     }
-    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -121,14 +116,17 @@ async fn verify(state: &AppState, ctx: &RequestContext, input: Value) -> OpResul
     if req.friendly_device_name.as_ref().is_some_and(|n| n.len() > 256) {
         return Err(CognitoError::invalid("FriendlyDeviceName must be at most 256 characters."));
     }
-    let caller = caller(state, req.access_token.as_deref(), req.session.as_deref()).await?;
-    mfa::verify(state, ctx.attempt(), &caller.user, caller.asker(), &code, req.friendly_device_name).await?;
-    let mut out = json!({"Status": "SUCCESS"});
-    if let Some((session, client)) = &caller.setup {
-        let verified = Session { totp_verified: true, ..session.renewed(state, client) };
-        out["Session"] = json!(verified.seal(state)?);
+    let device = req.friendly_device_name;
+    match caller(state, req.access_token.as_deref(), req.session.as_deref()).await? {
+        Caller::Token { user, passed_mfa } => {
+            mfa::verify(state, ctx.attempt(), &user, mfa::Asker::Session { passed_mfa }, &code, device).await?;
+            Ok(json!({"Status": "SUCCESS"}))
+        }
+        Caller::Setup(sealed) => {
+            let session = mfa::verify_for_setup(state, ctx.attempt(), sealed, &code, device).await?;
+            Ok(json!({"Status": "SUCCESS", "Session": session}))
+        }
     }
-    Ok(out)
 }
 
 /// `{"Enabled", "PreferredMfa"}` of one MFA method.

@@ -115,7 +115,7 @@ pub(super) fn form_decode(s: &str) -> Option<String> {
 /// Parses a form body or query string. Parameters sent twice are refused, as RFC 6749
 /// section 3.1 requires ("Request and response parameters MUST NOT be included more than
 /// once"); empty pairs (`a=1&&b=2`) are skipped.
-pub(super) fn parse_form(body: &str) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parse_form(body: &str) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
     for pair in body.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));

@@ -1,6 +1,6 @@
-//! `POST /oauth2/token` (RFC 6749): the `client_credentials` grant for machine clients
-//! with resource-server scopes, and the `refresh_token` grant. `authorization_code`
-//! comes with hosted login.
+//! `POST /oauth2/token` (RFC 6749): the `authorization_code` grant of the hosted login
+//! (with PKCE), the `client_credentials` grant for machine clients with resource-server
+//! scopes, and the `refresh_token` grant.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
+use crate::services::authorize::{self, ExchangeError};
 use crate::services::resource_servers;
 use crate::services::tokens::{self, Rejection};
 
@@ -25,13 +26,19 @@ pub(super) async fn token(
     form: OAuthForm,
 ) -> Response {
     let (result, facts) = crate::facts::collect(grant(&state, &headers, &form)).await;
-    // Refreshes are recorded in the audit trail like REFRESH_TOKEN_AUTH (client_credentials
-    // grants are machine sign-ins, counted by neither).
-    if form.get("grant_type") == Some("refresh_token") {
+    // Refreshes are recorded in the audit trail like REFRESH_TOKEN_AUTH, code exchanges as
+    // what completes a browser sign-in (client_credentials grants are machine sign-ins,
+    // counted by neither).
+    let action = match form.get("grant_type") {
+        Some("refresh_token") => Some("auth.refresh"),
+        Some("authorization_code") => Some("auth.code_exchange"),
+        _ => None,
+    };
+    if let Some(action) = action {
         let origin =
             crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
-        crate::audit::record_token_use(&state, &origin, "auth.refresh", facts, outcome);
+        crate::audit::record_token_use(&state, &origin, action, facts, outcome);
     }
     match result {
         Ok(resp) => resp,
@@ -50,6 +57,7 @@ async fn grant(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Resul
             client_credentials(state, &caller.client, form.get("scope")).await
         }
         "refresh_token" => refresh_token(state, &caller.client, form).await,
+        "authorization_code" => authorization_code(state, &caller.client, form).await,
         other => Err(OAuthError::bad("unsupported_grant_type", format!("Unsupported grant_type {other}."))),
     }
 }
@@ -147,6 +155,32 @@ async fn refresh_token(state: &AppState, client: &AppClient, form: &OAuthForm) -
     });
     if let Some(rotated) = issued.refresh_token {
         body["refresh_token"] = json!(rotated);
+    }
+    Ok(no_store(StatusCode::OK, body))
+}
+
+/// The authorization code grant (RFC 6749 section 4.1.3, RFC 7636 section 4.5).
+async fn authorization_code(state: &AppState, client: &AppClient, form: &OAuthForm) -> Result<Response, OAuthError> {
+    let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    let issued = authorize::exchange(state, client, code, form.get("redirect_uri"), form.get("code_verifier"))
+        .await
+        .map_err(|e| match e {
+            ExchangeError::Fault(cause) => OAuthError::internal(cause),
+            other => {
+                tracing::debug!(reason = %other, "authorization_code grant refused");
+                OAuthError::bad("invalid_grant", other.to_string())
+            }
+        })?;
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if let Some(id_token) = issued.id_token {
+        body["id_token"] = json!(id_token);
+    }
+    if let Some(refresh) = issued.refresh_token {
+        body["refresh_token"] = json!(refresh);
     }
     Ok(no_store(StatusCode::OK, body))
 }

@@ -14,7 +14,7 @@ use cognate_core::mfa::UserMfa;
 use cognate_core::totp;
 use cognate_core::user::User;
 
-use super::sign_in::{Attempt, SignInError, Throttle, open_totp_secret};
+use super::sign_in::{self, Attempt, SignInError, Throttle, open_totp_secret};
 use crate::AppState;
 
 /// Why an MFA change was refused.
@@ -125,6 +125,29 @@ pub async fn verify(
     state.store.put_mfa(&mfa).await?;
     tracing::info!(pool = %user.pool_id, sub = %user.sub, "software token verified");
     Ok(())
+}
+
+/// AssociateSoftwareToken with an MFA_SETUP challenge session (`sealed`): the new secret
+/// and the session renewed for another `AuthSessionValidity`.
+pub async fn associate_for_setup(state: &AppState, sealed: &str) -> Result<(Vec<u8>, String), MfaError> {
+    let (session, client, user) = sign_in::open_setup_session(state, sealed).await?;
+    let secret = associate(state, &user, Asker::Setup).await?;
+    Ok((secret, session.renewed(state, &client).seal(state)?))
+}
+
+/// VerifySoftwareToken with an MFA_SETUP challenge session: on a right code, the session
+/// that may now answer MFA_SETUP.
+pub async fn verify_for_setup(
+    state: &AppState,
+    attempt: Attempt,
+    sealed: &str,
+    code: &str,
+    device_name: Option<String>,
+) -> Result<String, MfaError> {
+    let (session, client, user) = sign_in::open_setup_session(state, sealed).await?;
+    verify(state, attempt, &user, Asker::Setup, code, device_name).await?;
+    let verified = sign_in::Session { totp_verified: true, ..session.renewed(state, &client) };
+    Ok(verified.seal(state)?)
 }
 
 /// Turns TOTP on or off (`None` keeps it) and sets whether it is preferred (`None` keeps

@@ -7,6 +7,8 @@
 //!
 //! - [`sign_in`]: the sign-in state machine (password, challenges, MFA, tenant pick,
 //!   brute-force counters).
+//! - [`authorize`]: browser sign-in for OAuth: authorization requests, the hosted
+//!   login's browser sessions, authorization codes and their exchange.
 //! - [`tokens`]: issuing, refreshing (rotation, reuse), verifying, introspecting and
 //!   revoking tokens; switching a session's tenant; signing out everywhere.
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
@@ -25,6 +27,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod api_keys;
+pub mod authorize;
 pub mod clients;
 pub mod domains;
 pub mod groups;

@@ -46,6 +46,8 @@ use crate::tenancy::{self, Refusal, Selection};
 
 pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
 pub const MFA_SETUP: &str = "MFA_SETUP";
+/// The hosted login's own step: a member of several tenants picks the session's tenant.
+pub const SELECT_TENANT: &str = "SELECT_TENANT";
 
 /// The master-key label of sealed challenge sessions.
 const SESSION_LABEL: &str = "auth-session";
@@ -57,10 +59,47 @@ pub struct Attempt {
     pub ip: Option<IpAddr>,
 }
 
-/// What a sign-in step answers: tokens, or the next challenge with its sealed session.
+/// How a completed sign-in is handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// Tokens in the answer (the Cognito API).
+    #[default]
+    Tokens,
+    /// A signed-in browser session (the hosted login), from which authorization codes are
+    /// issued. SECRET_HASH is not asked for (a confidential client proves itself at the
+    /// token endpoint), and a member of several tenants is asked which one to enter.
+    Browser,
+}
+
+/// A completed browser sign-in: who, in which tenant, and whether MFA was passed.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub selection: Selection,
+    pub mfa: bool,
+}
+
+/// A tenant offered by [`Step::SelectTenant`].
+#[derive(Debug, Clone)]
+pub struct TenantChoice {
+    pub id: String,
+    pub name: String,
+}
+
+/// What a sign-in step answers: tokens (or a browser session), or the next challenge with
+/// its sealed session.
 #[derive(Debug)]
 pub enum Step {
     Tokens(Box<Issued>),
+    /// [`Delivery::Browser`]: the sign-in is complete.
+    SignedIn(Box<SignedIn>),
+    /// [`Delivery::Browser`]: the user is an active member of several tenants and named
+    /// none; the one whose email domain matches comes first.
+    SelectTenant {
+        session: String,
+        username: String,
+        tenants: Vec<TenantChoice>,
+    },
     /// The user signed in with a temporary password and must choose a new one.
     NewPasswordRequired {
         session: String,
@@ -277,10 +316,21 @@ pub struct Session {
     /// (VerifySoftwareToken with this session), so the challenge may be answered.
     #[serde(default)]
     pub totp_verified: bool,
+    /// Begun by the hosted login ([`Delivery::Browser`]): only the hosted login may answer
+    /// it, and the API's answers never accept it.
+    #[serde(default)]
+    pub browser: bool,
 }
 
 impl Session {
-    pub fn new(state: &AppState, client: &AppClient, user: &User, challenge: &str, tenant: Option<String>) -> Self {
+    pub fn new(
+        state: &AppState,
+        client: &AppClient,
+        user: &User,
+        challenge: &str,
+        tenant: Option<String>,
+        delivery: Delivery,
+    ) -> Self {
         Self {
             pool: user.pool_id.to_string(),
             client: client.id.to_string(),
@@ -290,6 +340,7 @@ impl Session {
             tenant,
             password_checked: true,
             totp_verified: false,
+            browser: delivery == Delivery::Browser,
         }
     }
 
@@ -369,6 +420,7 @@ pub struct PasswordSignIn<'a> {
     pub secret_hash: Option<&'a str>,
     /// The tenant asked for (Cognito: `ClientMetadata.tenantId`).
     pub tenant: Option<&'a str>,
+    pub delivery: Delivery,
 }
 
 /// Checks a password under brute-force throttling, then continues the sign-in: a new
@@ -376,8 +428,9 @@ pub struct PasswordSignIn<'a> {
 pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_>) -> Result<Step, SignInError> {
     check_address(state, attempt)?;
     let (pool, client) = (req.pool, req.client);
+    let delivery = req.delivery;
     let Some(user) = super::users::find(state, pool, req.username).await? else {
-        check_secret_hash(state, client, req.secret_hash, &[req.username])?;
+        check_proof(state, client, delivery, req.secret_hash, &[req.username])?;
         if client.settings.prevent_user_existence_errors != "ENABLED" {
             state.passwords.verify_decoy(req.password.to_owned()).await;
             if let Some(ip) = attempt.ip {
@@ -392,7 +445,7 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
         throttle.fail(state);
         return Err(SignInError::InvalidCredentials);
     };
-    check_secret_hash(state, client, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
+    check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
     if !user.enabled {
         return Err(SignInError::Disabled);
@@ -404,8 +457,8 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
             if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
                 return Err(SignInError::TemporaryPasswordExpired);
             }
-            let session =
-                Session::new(state, client, &user, NEW_PASSWORD_REQUIRED, req.tenant.map(str::to_owned)).seal(state)?;
+            let tenant = req.tenant.map(str::to_owned);
+            let session = Session::new(state, client, &user, NEW_PASSWORD_REQUIRED, tenant, delivery).seal(state)?;
             let attributes = user
                 .attributes
                 .iter()
@@ -415,8 +468,22 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, &user, req.tenant).await
+            after_first_factor(state, attempt, pool, client, &user, req.tenant, delivery).await
         }
+    }
+}
+
+/// [`check_secret_hash`] for the API; a browser sign-in has no SECRET_HASH to give.
+fn check_proof(
+    state: &AppState,
+    client: &AppClient,
+    delivery: Delivery,
+    presented: Option<&str>,
+    usernames: &[&str],
+) -> Result<(), SignInError> {
+    match delivery {
+        Delivery::Tokens => check_secret_hash(state, client, presented, usernames),
+        Delivery::Browser => Ok(()),
     }
 }
 
@@ -469,6 +536,7 @@ pub struct Answer<'a> {
     pub challenge: &'a str,
     pub username: &'a str,
     pub secret_hash: Option<&'a str>,
+    pub delivery: Delivery,
 }
 
 /// Opens the session of an answer and checks it belongs to this client, challenge and
@@ -478,6 +546,7 @@ async fn answered(state: &AppState, answer: &Answer<'_>) -> Result<(Session, Use
     if session.client != answer.client.id.as_str()
         || session.challenge != answer.challenge
         || session.pool != answer.client.pool_id.as_str()
+        || session.browser != (answer.delivery == Delivery::Browser)
     {
         return Err(SignInError::InvalidSession);
     }
@@ -489,9 +558,10 @@ async fn answered(state: &AppState, answer: &Answer<'_>) -> Result<(Session, Use
     if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
         return Err(SignInError::InvalidSession);
     }
-    check_secret_hash(
+    check_proof(
         state,
         answer.client,
+        answer.delivery,
         answer.secret_hash,
         &[answer.username, user.username.as_str(), user.sub.as_str()],
     )?;
@@ -536,7 +606,7 @@ pub async fn new_password(
     let tenant = tenant.or(session.tenant.as_deref());
     tenancy::pick(state, &user, tenant).await?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    after_first_factor(state, attempt, pool, answer.client, &user, tenant).await
+    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery).await
 }
 
 /// Whether this sign-in must pass MFA (see the module documentation).
@@ -550,8 +620,9 @@ pub fn mfa_required(pool: &UserPool, mfa: Option<&UserMfa>, selection: &Selectio
 }
 
 /// Continues a sign-in whose first factor is settled (a password checked or just changed):
-/// picks the session's tenant (`requested`), then issues tokens or answers the MFA
-/// challenge the sign-in owes.
+/// picks the session's tenant (`requested`; a browser sign-in of a member of several
+/// tenants asks), then completes or answers the MFA challenge the sign-in owes.
+#[allow(clippy::too_many_arguments)]
 pub async fn after_first_factor(
     state: &AppState,
     attempt: Attempt,
@@ -559,40 +630,96 @@ pub async fn after_first_factor(
     client: &AppClient,
     user: &User,
     requested: Option<&str>,
+    delivery: Delivery,
 ) -> Result<Step, SignInError> {
+    if delivery == Delivery::Browser
+        && requested.is_none()
+        && let Some(tenants) = tenant_choices(state, user).await?
+    {
+        let session = Session::new(state, client, user, SELECT_TENANT, None, delivery).seal(state)?;
+        return Ok(Step::SelectTenant { session, username: user.username.clone(), tenants });
+    }
     let selection = tenancy::pick(state, user, requested).await?;
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
     if !mfa_required(pool, mfa.as_ref(), &selection) {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
-        return finish(state, client, user, &selection, false).await;
+        return finish(state, client, user, selection, false, delivery).await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
     let username = user.username.clone();
     match mfa {
         Some(m) if m.has_totp() => {
-            let session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant).seal(state)?;
+            let session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant, delivery).seal(state)?;
             Ok(Step::SoftwareTokenMfa { session, username, device_name: m.friendly_device_name.clone() })
         }
         _ => {
-            let session = Session::new(state, client, user, MFA_SETUP, tenant).seal(state)?;
+            let session = Session::new(state, client, user, MFA_SETUP, tenant, delivery).seal(state)?;
             Ok(Step::MfaSetup { session, username })
         }
     }
 }
 
-/// Issues the first tokens of a completed sign-in (`mfa`: it passed an MFA challenge) and
-/// records the tenant as used.
+/// The active tenants a user may pick from, when there is more than one: the tenant whose
+/// verified email domain matches the user's email first, then the most recently used.
+async fn tenant_choices(state: &AppState, user: &User) -> Result<Option<Vec<TenantChoice>>, SignInError> {
+    let mut all: Vec<_> = tenancy::user_tenants(state, user)
+        .await?
+        .into_iter()
+        .filter(|(_, t)| t.status == cognate_core::tenant::TenantStatus::Active)
+        .collect();
+    if all.len() < 2 {
+        return Ok(None);
+    }
+    let by_domain = match user.attributes.get("email").and_then(|e| e.rsplit_once('@')) {
+        Some((_, domain)) => match cognate_core::tenant::DomainName::parse(domain) {
+            Some(domain) => state.store.get_domain(&domain).await?.filter(|c| c.verified).map(|c| c.tenant_id),
+            None => None,
+        },
+        None => None,
+    };
+    all.sort_by_key(|(m, t)| (Some(&t.id) != by_domain.as_ref(), std::cmp::Reverse(m.last_used_at)));
+    Ok(Some(all.into_iter().map(|(_, t)| TenantChoice { id: t.id.to_string(), name: t.name }).collect()))
+}
+
+/// Answers SELECT_TENANT (the hosted login): continues the sign-in in the chosen tenant,
+/// which must be one of the user's active tenants.
+pub async fn select_tenant(
+    state: &AppState,
+    attempt: Attempt,
+    answer: Answer<'_>,
+    tenant: &str,
+) -> Result<Step, SignInError> {
+    let (session, user) = answered(state, &answer).await?;
+    if !session.password_checked || !user.enabled || user.status != UserStatus::Confirmed {
+        return Err(SignInError::InvalidSession);
+    }
+    after_first_factor(state, attempt, answer.pool, answer.client, &user, Some(tenant), answer.delivery).await
+}
+
+/// Completes a sign-in (`mfa`: it passed an MFA challenge) and records the tenant as used:
+/// the first tokens, or the browser's signed-in session.
 async fn finish(
     state: &AppState,
     client: &AppClient,
     user: &User,
-    selection: &Selection,
+    selection: Selection,
     mfa: bool,
+    delivery: Delivery,
 ) -> Result<Step, SignInError> {
-    tenancy::touch(state, user, selection).await?;
-    let issued =
-        tokens::sign_in_with(state, client, user, selection, SDK_SCOPE, mfa).await.map_err(SignInError::Token)?;
-    Ok(Step::Tokens(Box::new(issued)))
+    tenancy::touch(state, user, &selection).await?;
+    match delivery {
+        Delivery::Tokens => {
+            let issued = tokens::sign_in_with(state, client, user, &selection, SDK_SCOPE, mfa)
+                .await
+                .map_err(SignInError::Token)?;
+            Ok(Step::Tokens(Box::new(issued)))
+        }
+        Delivery::Browser => {
+            crate::facts::user(user);
+            crate::facts::tenant(selection.tenant_id().map(TenantId::as_str));
+            Ok(Step::SignedIn(Box::new(SignedIn { user: user.clone(), selection, mfa })))
+        }
+    }
 }
 
 /// The tenant context an MFA session was begun for, checked again (the membership or the
@@ -648,5 +775,5 @@ pub async fn mfa(
     let selection = session_selection(state, &user, &session).await?;
     throttle.clear(state);
     tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
-    finish(state, answer.client, &user, &selection, true).await
+    finish(state, answer.client, &user, selection, true, answer.delivery).await
 }

@@ -6,6 +6,7 @@ use cognate_core::claims::{self, UserTokenContext};
 use cognate_core::client::AppClient;
 use cognate_core::ids::{ClientId, PoolId, generate_sub};
 use cognate_core::jwt::{self, TokenError};
+use cognate_core::login::{self, AuthorizationCode};
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
 use cognate_core::tenant::TenantId;
@@ -112,18 +113,29 @@ pub async fn start_family_with(
     tenant: Option<&TenantId>,
     mfa: bool,
 ) -> Result<(TokenFamily, String), Rejection> {
-    let now = state.clock.now_millis();
     let family = TokenFamily {
         id: generate_sub(state.rng.as_ref()),
         pool_id: user.pool_id.clone(),
         client_id: client.id.to_string(),
         sub: user.sub.clone(),
         tenant_id: tenant.cloned(),
-        auth_time: now.div_euclid(1000),
+        auth_time: state.clock.now_millis().div_euclid(1000),
         mfa,
-        created_at: now,
+        scope: None,
+        created_at: state.clock.now_millis(),
         revoked_at: None,
     };
+    open_family(state, client, family).await
+}
+
+/// Stores a new family with its first refresh token (valid for the client's refresh
+/// token validity from now).
+async fn open_family(
+    state: &AppState,
+    client: &AppClient,
+    family: TokenFamily,
+) -> Result<(TokenFamily, String), Rejection> {
+    let now = state.clock.now_millis();
     let (plain, hash) = token::new_refresh_token(state.rng.as_ref());
     let refresh = RefreshToken {
         hash,
@@ -132,8 +144,40 @@ pub async fn start_family_with(
         expires_at: now + secs_to_ms(client.settings.refresh_token_secs()),
         rotated_at: None,
     };
-    state.store.create_family(&family, Some(&refresh)).await.map_err(fault)?;
+    state.store.create_family(&family, Some(&refresh)).await.map_err(|e| match e {
+        // An authorization code's family id taken by a replay's revocation (see
+        // `authorize::exchange`).
+        StoreError::Conflict(_) => Rejection::Revoked,
+        other => fault(other),
+    })?;
     Ok((family, plain))
+}
+
+/// The tokens of an authorization code's exchange: a family with the id, sign-in time,
+/// MFA and scopes the code was issued with, and an ID token carrying the code's `nonce`
+/// and the access token's `at_hash`.
+pub async fn from_code(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    selection: &Selection,
+    code: &AuthorizationCode,
+) -> Result<Issued, Rejection> {
+    let family = TokenFamily {
+        id: code.family_id.clone(),
+        pool_id: user.pool_id.clone(),
+        client_id: client.id.to_string(),
+        sub: user.sub.clone(),
+        tenant_id: selection.tenant_id().cloned(),
+        auth_time: code.auth_time,
+        mfa: code.mfa,
+        scope: Some(code.scope.clone()),
+        created_at: state.clock.now_millis(),
+        revoked_at: None,
+    };
+    let (family, refresh) = open_family(state, client, family).await?;
+    let extras = IdExtras { nonce: code.nonce.as_deref(), at_hash: true };
+    issue(state, client, user, &family, Some(refresh), &code.scope, selection, &extras).await
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
@@ -174,6 +218,27 @@ pub async fn issue_user_tokens(
     refresh_token: Option<String>,
     scope: &str,
     selection: &Selection,
+) -> Result<Issued, Rejection> {
+    issue(state, client, user, family, refresh_token, scope, selection, &IdExtras::default()).await
+}
+
+/// What an OAuth authorization-code exchange adds to the ID token (OIDC Core 3.1.3.6).
+#[derive(Debug, Default)]
+struct IdExtras<'a> {
+    nonce: Option<&'a str>,
+    at_hash: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    family: &TokenFamily,
+    refresh_token: Option<String>,
+    scope: &str,
+    selection: &Selection,
+    extras: &IdExtras<'_>,
 ) -> Result<Issued, Rejection> {
     let mut groups: Vec<String> = state
         .store
@@ -217,8 +282,15 @@ pub async fn issue_user_tokens(
         id_jti: &id_jti,
         access_jti: &access_jti,
     };
-    let id_token = keys.signer.sign(&claims::id_token_claims(&ctx)).map_err(fault)?;
     let access_token = keys.signer.sign(&claims::access_token_claims(&ctx)).map_err(fault)?;
+    let mut id_claims = claims::id_token_claims(&ctx);
+    if extras.at_hash {
+        id_claims["at_hash"] = json!(login::at_hash(&access_token));
+    }
+    if let Some(nonce) = extras.nonce {
+        id_claims["nonce"] = json!(nonce);
+    }
+    let id_token = keys.signer.sign(&id_claims).map_err(fault)?;
     facts::user(user);
     facts::tenant(selection.tenant_id().map(TenantId::as_str));
     Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl })
@@ -317,6 +389,8 @@ pub async fn refresh(
             Some(plain)
         }
     };
+    // A browser sign-in's family keeps the scopes it was granted.
+    let scope = family.scope.as_deref().unwrap_or(scope);
     let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection).await?;
     Ok((user, issued))
 }

@@ -11,7 +11,8 @@ use cognate_core::ids::generate_sub;
 use cognate_core::pool::UserPool;
 use cognate_core::tenant::{Role, Tenant, Tier};
 use cognate_core::user::{User, UserStatus};
-use cognate_server::services::sign_in::{self, Attempt, PasswordSignIn, SignInError, Step};
+use cognate_server::services::authorize::{self, Granted, Outcome, Reply, Resume};
+use cognate_server::services::sign_in::{self, Attempt, Delivery, PasswordSignIn, SignInError, Step};
 use cognate_server::services::tokens::{self, Rejection};
 use cognate_server::services::{clients, members, pools, tenants};
 use cognate_server::tenancy;
@@ -68,7 +69,15 @@ async fn sign_in(
     name: &str,
     password: &str,
 ) -> Result<Step, SignInError> {
-    let req = PasswordSignIn { pool, client, username: name, password, secret_hash: None, tenant: None };
+    let req = PasswordSignIn {
+        pool,
+        client,
+        username: name,
+        password,
+        secret_hash: None,
+        tenant: None,
+        delivery: Delivery::Tokens,
+    };
     sign_in::password(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, req).await
 }
 
@@ -125,6 +134,7 @@ async fn a_temporary_password_asks_for_a_new_one_and_expires() {
             challenge: sign_in::NEW_PASSWORD_REQUIRED,
             username: "bob@acme.example",
             secret_hash: None,
+            delivery: Delivery::Tokens,
         };
         let done =
             sign_in::new_password(&t.state, Attempt::default(), answer, Some("Brand-New-Pass-7"), Vec::new(), None)
@@ -320,4 +330,95 @@ async fn a_tier_move_to_platinum_gives_a_dedicated_pool_and_keeps_the_members() 
 
 async fn tenancy_client(t: &TestApp, pool: &UserPool) -> AppClient {
     clients::find(&t.state, &tenancy::default_client(&t.state, &pool.id).await.unwrap()).await.unwrap()
+}
+
+const CALLBACK: &str = "https://app.example.com/callback";
+
+#[tokio::test]
+async fn a_browser_sign_in_picks_the_tenant_and_its_code_is_single_use_and_short_lived() {
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, _, mut client) = tenant(&t, "acme", Tier::Basic).await;
+        let (globex, _, _) = tenant(&t, "globex", Tier::Basic).await;
+        let ann = member(&t, &acme, "ann@acme.example", Role::Member).await;
+        members::add_member(&t.state, &globex, &ann.sub, Role::Member).await.unwrap();
+        client.settings.callback_urls = vec![CALLBACK.into()];
+        client.settings.allowed_oauth_flows = vec!["code".into()];
+        client.settings.allowed_oauth_scopes = vec!["openid".into(), "email".into()];
+        client.settings.allowed_oauth_flows_user_pool_client = true;
+        clients::update(&t.state, &client).await.unwrap();
+
+        let verifier = "v".repeat(50);
+        let challenge = cognate_core::login::pkce_challenge(&verifier);
+        let req = authorize::Request {
+            response_type: Some("code"),
+            client_id: Some(client.id.as_str()),
+            redirect_uri: Some(CALLBACK),
+            code_challenge: Some(&challenge),
+            code_challenge_method: Some("S256"),
+            nonce: Some("n-1"),
+            ..Default::default()
+        };
+        let auth = authorize::check(&t.state, &req).await.unwrap();
+        assert_eq!(auth.scope(), "openid email");
+
+        // A member of two tenants is asked which one; the answer must be one of them.
+        let step = authorize::password(&t.state, Attempt::default(), &auth, "ann@acme.example", PASSWORD).await;
+        let Ok(Outcome::SelectTenant { session, username, tenants }) = step else { panic!("{step:?}") };
+        let mut offered: Vec<_> = tenants.iter().map(|c| c.id.as_str()).collect();
+        offered.sort_unstable();
+        assert_eq!(offered, ["acme", "globex"]);
+        let pick = |tenant| {
+            authorize::answer(&t.state, Attempt::default(), &auth, sign_in::SELECT_TENANT, &session, &username, tenant)
+        };
+        assert!(pick(Reply::Tenant("initech")).await.is_err());
+        let Ok(Outcome::Done { session_id, granted: Granted::Code(code) }) = pick(Reply::Tenant("globex")).await else {
+            panic!("a tenant of the user completes the sign-in");
+        };
+
+        let exchange = |code: String| {
+            let (state, client, verifier) = (t.state.clone(), client.clone(), verifier.clone());
+            async move { authorize::exchange(&state, &client, &code, Some(CALLBACK), Some(&verifier)).await }
+        };
+        let issued = exchange(code.clone()).await.unwrap();
+        let id = claims(issued.id_token.as_deref().unwrap());
+        assert_eq!((id["custom:tenantId"].as_str(), id["nonce"].as_str()), (Some("globex"), Some("n-1")));
+        assert_eq!(claims(&issued.access_token)["scope"], "openid email");
+        // A replay is refused and revokes the family the first exchange started.
+        assert!(matches!(exchange(code).await, Err(authorize::ExchangeError::InvalidCode)));
+        let refresh = issued.refresh_token.clone().unwrap();
+        let refreshed = tokens::refresh(&t.state, &client, &refresh, SDK_SCOPE, None).await;
+        assert!(matches!(refreshed, Err(Rejection::Revoked)), "{refreshed:?}");
+
+        // Two exchanges of one code at once: at most one gets tokens, and those are revoked.
+        let Ok(Resume::Granted(Granted::Code(raced))) = authorize::resume(&t.state, &auth, Some(&session_id)).await
+        else {
+            panic!("a live browser session grants at once");
+        };
+        let (a, b) = tokio::join!(exchange(raced.clone()), exchange(raced));
+        assert!(a.is_err() || b.is_err(), "{a:?} {b:?}");
+        if let Some(won) = a.ok().or(b.ok()) {
+            let refreshed = tokens::refresh(&t.state, &client, &won.refresh_token.unwrap(), SDK_SCOPE, None).await;
+            assert!(matches!(refreshed, Err(Rejection::Revoked)), "{refreshed:?}");
+        }
+
+        // The session grants again without asking, in the same tenant; a code lives five minutes.
+        let Ok(Resume::Granted(Granted::Code(late))) = authorize::resume(&t.state, &auth, Some(&session_id)).await
+        else {
+            panic!("a live browser session grants at once");
+        };
+        clock.advance(5 * 60 * 1000 + 1);
+        let expired = exchange(late).await;
+        assert!(matches!(expired, Err(authorize::ExchangeError::InvalidCode)), "{expired:?}");
+        let Ok(Resume::Granted(Granted::Code(fresh))) = authorize::resume(&t.state, &auth, Some(&session_id)).await
+        else {
+            panic!("the session is still live");
+        };
+        let issued = exchange(fresh).await.unwrap();
+        assert_eq!(claims(issued.id_token.as_deref().unwrap())["custom:tenantId"], "globex");
+
+        // The browser session lasts an hour.
+        clock.advance(60 * 60 * 1000);
+        assert!(matches!(authorize::resume(&t.state, &auth, Some(&session_id)).await, Ok(Resume::Login)));
+    })
+    .await;
 }

@@ -14,6 +14,7 @@ pub fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) ->
         tenant_id: None,
         auth_time: at / 1000,
         mfa: false,
+        scope: None,
         created_at: at,
         revoked_at: None,
     }

@@ -1,0 +1,404 @@
+//! The hosted login (Cognito's managed login): `GET /oauth2/authorize`, the sign-in pages
+//! under `/login`, and `/logout`. Each handler parses the request, calls one
+//! [`authorize`](crate::services::authorize) service function and renders its answer;
+//! the sign-in is the same state machine as InitiateAuth (throttling,
+//! PreventUserExistenceErrors, challenges, the tenant pick, audit events).
+//!
+//! Browser safety: every form carries a CSRF token (an HMAC of a random cookie, so a
+//! cookie planted from a sibling domain does not help); pages are sent with a strict
+//! Content-Security-Policy (no scripts at all, `frame-ancestors 'none'`, forms only to
+//! this origin and the validated redirect URI), `no-store` and `no-referrer`; nothing is
+//! redirected anywhere but a registered callback or sign-out URL.
+
+mod messages;
+mod page;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use cognate_core::totp;
+
+use self::messages::Messages;
+use self::page::{Challenge, Cookies, Page};
+use crate::AppState;
+use crate::audit::{self, Origin};
+use crate::net::ClientIp;
+use crate::services::authorize::{self, Authorization, AuthorizeError, Outcome, Reply, Resume, StepError};
+use crate::services::sign_in::{self, Attempt, SignInError};
+
+/// Routes of the hosted login.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/authorize", get(authorize_endpoint))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/login/challenge", post(challenge_submit))
+        .route("/logout", get(logout))
+        .route("/login/assets/login.css", get(page::stylesheet))
+}
+
+/// The query string's parameters (each at most once, as RFC 6749 requires).
+fn query_params(raw: Option<&str>) -> Result<HashMap<String, String>, String> {
+    crate::oauth::common::parse_form(raw.unwrap_or_default())
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn authorization_request(params: &HashMap<String, String>) -> authorize::Request<'_> {
+    authorize::Request {
+        response_type: param(params, "response_type"),
+        client_id: param(params, "client_id"),
+        redirect_uri: param(params, "redirect_uri"),
+        state: param(params, "state"),
+        scope: param(params, "scope"),
+        nonce: param(params, "nonce"),
+        code_challenge: param(params, "code_challenge"),
+        code_challenge_method: param(params, "code_challenge_method"),
+        identity_provider: param(params, "identity_provider"),
+        idp_identifier: param(params, "idp_identifier"),
+        prompt: param(params, "prompt"),
+    }
+}
+
+/// What every page handler starts with: the request's parameters and language, checked
+/// as an authorization request. `Err` is the page (or redirect) that answers instead.
+struct Flow {
+    t: &'static Messages,
+    query: String,
+    auth: Authorization,
+}
+
+async fn flow(state: &AppState, raw: Option<String>) -> Result<Flow, Box<Response>> {
+    let query = raw.unwrap_or_default();
+    let params =
+        query_params(Some(&query)).map_err(|m| Box::new(Page::message(&messages::EN, StatusCode::BAD_REQUEST, &m)))?;
+    let t = messages::for_lang(param(&params, "lang"));
+    match authorize::check(state, &authorization_request(&params)).await {
+        Ok(auth) => Ok(Flow { t, query, auth }),
+        Err(e) => Err(Box::new(refused(t, e))),
+    }
+}
+
+/// An authorization request refused: a page when no redirect URI can be trusted, else
+/// the error on the redirect URI.
+fn refused(t: &'static Messages, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::Page(message) => Page::message(t, StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::Redirect { redirect_uri, state, error, description } => {
+            page::redirect_error(&redirect_uri, state.as_deref(), error, &description)
+        }
+        AuthorizeError::Store(e) => {
+            tracing::error!(error = %e, "checking an authorization request");
+            Page::message(t, StatusCode::INTERNAL_SERVER_ERROR, t.server_error)
+        }
+    }
+}
+
+/// `GET /oauth2/authorize`: a browser already signed in to the pool gets its code (or
+/// tokens) at once; others go to the login page with the same parameters.
+async fn authorize_endpoint(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let auth = &flow.auth;
+    let cookies = Cookies::of(&headers);
+    match authorize::resume(&state, auth, cookies.session(&auth.pool.id)).await {
+        Ok(Resume::Granted(granted)) => page::redirect_granted(auth, granted),
+        Ok(Resume::Login) => page::see_other(&format!("/login?{}", flow.query)),
+        Ok(Resume::LoginRequired) => {
+            page::redirect_error(&auth.redirect_uri, auth.state.as_deref(), "login_required", "The user must sign in.")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "resuming a browser session");
+            page::redirect_error(
+                &auth.redirect_uri,
+                auth.state.as_deref(),
+                "server_error",
+                "An internal error occurred.",
+            )
+        }
+    }
+}
+
+/// `GET /login`: the sign-in form.
+async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    Page::login(&state, &flow, &csrf, None, "", StatusCode::OK)
+}
+
+/// A submitted form: its fields, once the CSRF token is checked.
+fn form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    t: &'static Messages,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    let fields = std::str::from_utf8(body)
+        .map_err(|_| "The form is not UTF-8.".to_owned())
+        .and_then(crate::oauth::common::parse_form)
+        .map_err(|m| Box::new(Page::message(t, StatusCode::BAD_REQUEST, &m)))?;
+    if !Cookies::of(headers).csrf_matches(state, fields.get("_csrf").map(String::as_str)) {
+        return Err(Box::new(Page::message(t, StatusCode::FORBIDDEN, t.csrf)));
+    }
+    Ok(fields)
+}
+
+/// `POST /login`: username and password, through the sign-in state machine.
+async fn login_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let username = param(&fields, "username").unwrap_or_default();
+    let (Some(_), Some(password)) = (param(&fields, "username"), param(&fields, "password")) else {
+        return Page::login(&state, &flow, &csrf, Some(flow.t.missing), username, StatusCode::BAD_REQUEST);
+    };
+    let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
+    let (result, facts) =
+        crate::facts::collect(authorize::password(&state, attempt, &flow.auth, username, password)).await;
+    record(&state, ip, &headers, "auth.sign_in", facts, &result);
+    match result {
+        Ok(outcome) => answer(&state, &flow, &csrf, outcome),
+        Err(e) => {
+            let (status, message) = explain(flow.t, &e);
+            Page::login(&state, &flow, &csrf, Some(&message), username, status)
+        }
+    }
+}
+
+/// `POST /login/challenge`: the answer to a challenge page.
+async fn challenge_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let t = flow.t;
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let (Some(challenge), Some(session), Some(username)) =
+        (param(&fields, "challenge"), param(&fields, "session"), param(&fields, "username"))
+    else {
+        return Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST);
+    };
+    let again = |error: &str, status: StatusCode| {
+        let challenge = Challenge { name: challenge, session, username, secret: None, tenants: &[] };
+        Page::challenge(&state, &flow, &csrf, &challenge, Some(error), status)
+    };
+    let reply = match challenge {
+        sign_in::NEW_PASSWORD_REQUIRED => match (param(&fields, "new_password"), param(&fields, "confirm_password")) {
+            (Some(p), Some(c)) if p == c => Reply::NewPassword(p),
+            (Some(_), Some(_)) => return again(t.passwords_differ, StatusCode::BAD_REQUEST),
+            _ => return again(t.missing, StatusCode::BAD_REQUEST),
+        },
+        cognate_core::mfa::SOFTWARE_TOKEN_MFA | sign_in::MFA_SETUP => {
+            let Some(code) = param(&fields, "code").filter(|c| c.len() == totp::DIGITS as usize) else {
+                return again(t.code_mismatch, StatusCode::BAD_REQUEST);
+            };
+            if challenge == sign_in::MFA_SETUP {
+                let device_name = param(&fields, "device_name").map(|d| d.chars().take(256).collect());
+                Reply::Setup { code, device_name }
+            } else {
+                Reply::Code(code)
+            }
+        }
+        sign_in::SELECT_TENANT => match param(&fields, "tenant") {
+            Some(tenant) => Reply::Tenant(tenant),
+            None => return again(t.missing, StatusCode::BAD_REQUEST),
+        },
+        _ => return Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST),
+    };
+    let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
+    let (result, facts) =
+        crate::facts::collect(authorize::answer(&state, attempt, &flow.auth, challenge, session, username, reply))
+            .await;
+    record(&state, ip, &headers, "auth.challenge", facts, &result);
+    match result {
+        Ok(outcome) => answer(&state, &flow, &csrf, outcome),
+        Err(StepError::SignIn(SignInError::InvalidSession | SignInError::SessionExpired)) => {
+            Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST)
+        }
+        Err(e) => {
+            let (status, message) = explain(t, &e);
+            again(&message, status)
+        }
+    }
+}
+
+/// The response to a sign-in step: the next page, or (signed in) the session cookie and
+/// the redirect back to the client.
+fn answer(state: &AppState, flow: &Flow, csrf: &str, outcome: Outcome) -> Response {
+    let page = |name: &str, session: &str, username: &str, secret: Option<&[u8]>, tenants| {
+        let challenge = Challenge { name, session, username, secret, tenants };
+        Page::challenge(state, flow, csrf, &challenge, None, StatusCode::OK)
+    };
+    match outcome {
+        Outcome::Done { session_id, granted } => {
+            let mut resp = page::redirect_granted(&flow.auth, granted);
+            page::set_session_cookie(state, &mut resp, &flow.auth.pool.id, &session_id);
+            resp
+        }
+        Outcome::NewPassword { session, username } => {
+            page(sign_in::NEW_PASSWORD_REQUIRED, &session, &username, None, &[])
+        }
+        Outcome::Mfa { session, username } => {
+            page(cognate_core::mfa::SOFTWARE_TOKEN_MFA, &session, &username, None, &[])
+        }
+        Outcome::MfaSetup { session, username, secret } => {
+            page(sign_in::MFA_SETUP, &session, &username, Some(&secret), &[])
+        }
+        Outcome::SelectTenant { session, username, tenants } => {
+            page(sign_in::SELECT_TENANT, &session, &username, None, &tenants)
+        }
+    }
+}
+
+/// The status and message of a refused step, in the page's language.
+fn explain(t: &'static Messages, e: &StepError) -> (StatusCode, String) {
+    use crate::services::mfa::MfaError;
+    use crate::services::tokens::Rejection;
+    use crate::tenancy::Refusal;
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_owned());
+    let sign_in_error = match e {
+        StepError::SignIn(e) | StepError::Mfa(MfaError::SignIn(e)) => e,
+        StepError::Mfa(MfaError::CodeMismatch) => return bad(t.code_mismatch),
+        StepError::Mfa(MfaError::NothingPending | MfaError::SetupCannotReplace) => return bad(t.session_expired),
+        StepError::Grant(Rejection::NotMember) => return bad(t.not_member),
+        StepError::Grant(Rejection::Suspended) => return bad(t.suspended),
+        StepError::Grant(Rejection::MfaRequired) => return bad(t.mfa_required),
+        StepError::Grant(Rejection::Disabled) => return bad(t.disabled),
+        other => {
+            tracing::error!(error = %other, "hosted login step failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, t.server_error.to_owned());
+        }
+    };
+    match sign_in_error {
+        SignInError::InvalidCredentials => bad(t.invalid_credentials),
+        SignInError::UserNotFound => bad(t.user_not_found),
+        SignInError::Locked => bad(t.locked),
+        SignInError::AddressThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, t.throttled.to_owned()),
+        SignInError::Disabled => bad(t.disabled),
+        SignInError::NotConfirmed => bad(t.not_confirmed),
+        SignInError::ResetRequired => bad(t.reset_required),
+        SignInError::TemporaryPasswordExpired => bad(t.temporary_expired),
+        SignInError::InvalidSession | SignInError::SessionExpired => bad(t.session_expired),
+        SignInError::Missing(_) => bad(t.missing),
+        SignInError::PasswordPolicy(m) => bad(&format!("{} {m}", t.password_policy)),
+        SignInError::Attributes(m) => bad(m),
+        SignInError::ReservedAttribute(name) => bad(&format!("{name}: {}", t.missing)),
+        SignInError::CodeMismatch => bad(t.code_mismatch),
+        SignInError::CodeReused => bad(t.code_reused),
+        SignInError::Tenant(Refusal::NotMember) => bad(t.not_member),
+        SignInError::Tenant(Refusal::Suspended) => bad(t.suspended),
+        SignInError::SecretHashMissing { .. }
+        | SignInError::SecretHashMismatch { .. }
+        | SignInError::Tenant(Refusal::Store(_))
+        | SignInError::Token(_)
+        | SignInError::Store(_)
+        | SignInError::Fault(_) => {
+            tracing::error!(error = %sign_in_error, "hosted login step failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, t.server_error.to_owned())
+        }
+    }
+}
+
+/// The audit reason of a refused step (snake_case, like `/v1`'s error codes).
+fn reason(e: &StepError) -> &'static str {
+    match e {
+        StepError::SignIn(SignInError::InvalidCredentials) => "invalid_credentials",
+        StepError::SignIn(SignInError::UserNotFound) => "user_not_found",
+        StepError::SignIn(SignInError::Locked) => "locked",
+        StepError::SignIn(SignInError::AddressThrottled { .. }) => "throttled",
+        StepError::SignIn(SignInError::Disabled) | StepError::Grant(_) => "not_authorized",
+        StepError::SignIn(SignInError::CodeMismatch) | StepError::Mfa(_) => "code_mismatch",
+        StepError::SignIn(SignInError::InvalidSession | SignInError::SessionExpired) => "invalid_session",
+        StepError::SignIn(_) => "refused",
+        StepError::Store(_) => "internal_error",
+    }
+}
+
+/// Records a sign-in step in the audit trail, as InitiateAuth / RespondToAuthChallenge.
+fn record<T>(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    action: &str,
+    facts: crate::facts::Facts,
+    result: &Result<T, StepError>,
+) {
+    let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let outcome = result.as_ref().map(|_| ()).map_err(reason);
+    audit::record_token_use(state, &origin, action, facts, outcome);
+}
+
+/// `GET /logout`: ends the browser's session in the client's pool and sends it to a
+/// registered sign-out URL (Cognito's `logout_uri`, or OIDC's `post_logout_redirect_uri`
+/// with `state`); without one, a signed-out page.
+async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let params = match query_params(raw.as_deref()) {
+        Ok(p) => p,
+        Err(m) => return Page::message(&messages::EN, StatusCode::BAD_REQUEST, &m),
+    };
+    let t = messages::for_lang(param(&params, "lang"));
+    let req = authorize::LogoutRequest {
+        client_id: param(&params, "client_id"),
+        logout_uri: param(&params, "logout_uri").or(param(&params, "post_logout_redirect_uri")),
+        id_token_hint: param(&params, "id_token_hint"),
+    };
+    let cookies = Cookies::of(&headers);
+    let (result, facts) =
+        crate::facts::collect(authorize::logout(&state, &req, |pool| cookies.session(pool).map(str::to_owned))).await;
+    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let outcome = result.as_ref().map(|_| ()).map_err(|_| "refused");
+    audit::record_token_use(&state, &origin, "auth.sign_out", facts, outcome);
+    match result {
+        Ok(done) => {
+            let mut resp = match done.redirect {
+                Some(uri) => {
+                    let app_state =
+                        param(&params, "state").filter(|_| param(&params, "post_logout_redirect_uri").is_some());
+                    page::redirect_with(&uri, &[("state", app_state)], false)
+                }
+                None => Page::message(t, StatusCode::OK, t.signed_out),
+            };
+            page::clear_session_cookie(&state, &mut resp, &done.pool);
+            resp
+        }
+        Err(e) => refused(t, e),
+    }
+}

@@ -1,0 +1,369 @@
+//! Rendering the hosted login: templates, the headers every page carries, cookies (the
+//! browser session and the CSRF token) and redirects back to the client.
+
+use askama::Template;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use cognate_core::clock::random_bytes;
+use cognate_core::crypto::{constant_time_eq, hmac_sha256};
+use cognate_core::ids::PoolId;
+use cognate_core::totp;
+
+use super::Flow;
+use super::messages::Messages;
+use crate::AppState;
+use crate::services::authorize::{Authorization, Granted, ResponseType, SESSION_TTL_MS};
+use crate::services::sign_in::{self, TenantChoice};
+
+/// The CSRF cookie (a random value; forms carry its HMAC).
+const CSRF_COOKIE: &str = "cognate-csrf";
+/// The master-key label of the CSRF HMAC key.
+const CSRF_LABEL: &str = "login-csrf";
+const STYLESHEET: &str = include_str!("../../assets/login.css");
+
+#[derive(Template)]
+#[template(path = "login/login.html")]
+struct LoginTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login/challenge.html")]
+struct ChallengeTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    title: &'a str,
+    help: Option<&'a str>,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    challenge: &'a str,
+    session: &'a str,
+    username: &'a str,
+    qr_svg: Option<String>,
+    secret: String,
+    tenants: &'a [TenantChoice],
+}
+
+#[derive(Template)]
+#[template(path = "login/message.html")]
+struct MessageTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    title: &'a str,
+    message: &'a str,
+    error: bool,
+}
+
+/// A challenge page to show.
+pub(super) struct Challenge<'a> {
+    pub name: &'a str,
+    pub session: &'a str,
+    pub username: &'a str,
+    /// MFA_SETUP: the new authenticator's secret (shown as a QR code and text).
+    pub secret: Option<&'a [u8]>,
+    pub tenants: &'a [TenantChoice],
+}
+
+pub(super) struct Page;
+
+impl Page {
+    pub fn login(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        username: &str,
+        status: StatusCode,
+    ) -> Response {
+        let form_token = csrf_token(state, csrf);
+        let page = LoginTemplate {
+            t: flow.t,
+            app: &flow.auth.client.name,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            username,
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+    }
+
+    pub fn challenge(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        challenge: &Challenge<'_>,
+        error: Option<&str>,
+        status: StatusCode,
+    ) -> Response {
+        let t = flow.t;
+        let (title, help) = match challenge.name {
+            sign_in::NEW_PASSWORD_REQUIRED => (t.new_password_title, Some(t.new_password_help)),
+            sign_in::MFA_SETUP => (t.setup_title, Some(t.setup_help)),
+            sign_in::SELECT_TENANT => (t.tenant_title, None),
+            _ => (t.mfa_title, Some(t.mfa_help)),
+        };
+        let (qr_svg, secret) = match challenge.secret {
+            Some(secret) => {
+                let uri = totp::otpauth_uri(&flow.auth.pool.name, challenge.username, secret);
+                (qr_svg(&uri), totp::base32_encode(secret))
+            }
+            None => (None, String::new()),
+        };
+        let form_token = csrf_token(state, csrf);
+        let page = ChallengeTemplate {
+            t,
+            app: &flow.auth.client.name,
+            title,
+            help,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            challenge: challenge.name,
+            session: challenge.session,
+            username: challenge.username,
+            qr_svg,
+            secret,
+            tenants: challenge.tenants,
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+    }
+
+    /// A page with one message: an error, or (status 200) a notice such as "signed out".
+    pub fn message(t: &Messages, status: StatusCode, message: &str) -> Response {
+        let error = !status.is_success();
+        let title = if error { t.error_title } else { t.signed_out_title };
+        let page = MessageTemplate { t, app: "Cognate", title, message, error };
+        respond(page.render(), status, None, None)
+    }
+}
+
+/// The otpauth URI as an inline SVG QR code (no scripts, no external image).
+fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(192, 192).build())
+}
+
+/// A rendered page with the headers every page carries. `auth`: the request whose
+/// redirect URI forms may lead to (CSP `form-action`); `csrf`: the CSRF cookie to set.
+fn respond(
+    html: askama::Result<String>,
+    status: StatusCode,
+    auth: Option<&Authorization>,
+    csrf: Option<&str>,
+) -> Response {
+    let html = match html {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a login page");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let form_action = match auth.and_then(|a| origin_of(&a.redirect_uri)) {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    security_headers(headers);
+    if let Some(csrf) = csrf
+        && let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Lax"))
+    {
+        headers.append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn security_headers(headers: &mut HeaderMap) {
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// `scheme://host[:port]` of a URL, or `scheme:` for one without a host (an app's custom
+/// scheme), as a CSP source.
+fn origin_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    Some(match url.host_str() {
+        Some(host) => match url.port() {
+            Some(port) => format!("{}://{host}:{port}", url.scheme()),
+            None => format!("{}://{host}", url.scheme()),
+        },
+        None => format!("{}:", url.scheme()),
+    })
+}
+
+/// `GET /login/assets/login.css`.
+pub(super) async fn stylesheet() -> Response {
+    let mut resp = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLESHEET).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+// ---------------------------------------------------------------------------------------
+// Redirects
+// ---------------------------------------------------------------------------------------
+
+/// A 302 to `uri` with `params` added to its query (or, `fragment`, as its fragment).
+pub(super) fn redirect_with(uri: &str, params: &[(&str, Option<&str>)], fragment: bool) -> Response {
+    let Ok(mut url) = url::Url::parse(uri) else {
+        tracing::error!("a registered redirect URI does not parse");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    let present: Vec<(&str, &str)> = params.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+    if present.is_empty() {
+        // Nothing to add: the registered URI exactly.
+    } else if fragment {
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(present).finish();
+        url.set_fragment(Some(&encoded));
+    } else {
+        let mut pairs = url.query_pairs_mut();
+        pairs.extend_pairs(present);
+        drop(pairs);
+    }
+    see_other_status(url.as_str(), StatusCode::FOUND)
+}
+
+/// The authorization request's error on its redirect URI (RFC 6749 section 4.1.2.1).
+pub(super) fn redirect_error(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
+    redirect_with(
+        redirect_uri,
+        &[("error", Some(error)), ("error_description", Some(description)), ("state", state)],
+        false,
+    )
+}
+
+/// The browser sent back with what was granted: `code` and `state` in the query, or
+/// (implicit flow) the tokens in the fragment.
+pub(super) fn redirect_granted(auth: &Authorization, granted: Granted) -> Response {
+    let state = auth.state.as_deref();
+    match (granted, auth.response_type) {
+        (Granted::Code(code), _) => {
+            redirect_with(&auth.redirect_uri, &[("code", Some(&code)), ("state", state)], false)
+        }
+        (Granted::Tokens(issued), ResponseType::Token | ResponseType::Code) => {
+            let expires_in = issued.expires_in.to_string();
+            redirect_with(
+                &auth.redirect_uri,
+                &[
+                    ("access_token", Some(&issued.access_token)),
+                    ("id_token", issued.id_token.as_deref()),
+                    ("token_type", Some("Bearer")),
+                    ("expires_in", Some(&expires_in)),
+                    ("state", state),
+                ],
+                true,
+            )
+        }
+    }
+}
+
+/// A redirect within the hosted login.
+pub(super) fn see_other(location: &str) -> Response {
+    see_other_status(location, StatusCode::FOUND)
+}
+
+fn see_other_status(location: &str, status: StatusCode) -> Response {
+    let mut resp = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    security_headers(resp.headers_mut());
+    resp
+}
+
+// ---------------------------------------------------------------------------------------
+// Cookies
+// ---------------------------------------------------------------------------------------
+
+/// The cookies a request carries.
+pub(super) struct Cookies<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Cookies<'a> {
+    pub fn of(headers: &'a HeaderMap) -> Self {
+        let pairs = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .collect();
+        Self { pairs }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).filter(|v| !v.is_empty())
+    }
+
+    /// The browser-session id for `pool`.
+    pub fn session(&self, pool: &PoolId) -> Option<&'a str> {
+        self.get(&session_cookie(pool))
+    }
+
+    /// The CSRF cookie's value, or a new one (set by the page that shows it).
+    pub fn csrf_or_new(&self, state: &AppState) -> String {
+        match self.get(CSRF_COOKIE).filter(|v| v.len() == 43) {
+            Some(v) => v.to_owned(),
+            None => B64.encode(random_bytes::<32>(state.rng.as_ref())),
+        }
+    }
+
+    /// Whether a form's `_csrf` is the HMAC of this browser's CSRF cookie.
+    pub fn csrf_matches(&self, state: &AppState, presented: Option<&str>) -> bool {
+        match (self.get(CSRF_COOKIE), presented) {
+            (Some(cookie), Some(presented)) => {
+                constant_time_eq(csrf_token(state, cookie).as_bytes(), presented.as_bytes())
+            }
+            _ => false,
+        }
+    }
+}
+
+fn csrf_token(state: &AppState, cookie: &str) -> String {
+    B64.encode(hmac_sha256(&state.master_key.mac_key(CSRF_LABEL), cookie.as_bytes()))
+}
+
+fn session_cookie(pool: &PoolId) -> String {
+    format!("cognate-session-{pool}")
+}
+
+fn cookie_attributes(state: &AppState) -> &'static str {
+    if state.settings.public_url.starts_with("https://") {
+        "Path=/; HttpOnly; Secure; SameSite=Lax"
+    } else {
+        "Path=/; HttpOnly; SameSite=Lax"
+    }
+}
+
+pub(super) fn set_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId, id: &str) {
+    let max_age = SESSION_TTL_MS / 1000;
+    let cookie = format!("{}={id}; Max-Age={max_age}; {}", session_cookie(pool), cookie_attributes(state));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub(super) fn clear_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId) {
+    let cookie = format!("{}=; Max-Age=0; {}", session_cookie(pool), cookie_attributes(state));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}

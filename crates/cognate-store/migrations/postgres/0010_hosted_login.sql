@@ -1,0 +1,39 @@
+-- Hosted login: authorization codes and browser sessions, stored as SHA-256 hashes of the
+-- values handed out. Pool-owned like token families (no row-level security: the code or
+-- session id is the capability, and the pool is checked by the code that reads them).
+CREATE TABLE authorization_codes (
+    code_hash      TEXT COLLATE "C" PRIMARY KEY,
+    pool_id        TEXT COLLATE "C" NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    client_id      TEXT COLLATE "C" NOT NULL,
+    sub            TEXT COLLATE "C" NOT NULL,
+    tenant_id      TEXT COLLATE "C",
+    redirect_uri   TEXT COLLATE "C" NOT NULL,
+    scope          TEXT COLLATE "C" NOT NULL,
+    nonce          TEXT COLLATE "C",
+    code_challenge TEXT COLLATE "C",
+    -- The token family the exchange starts, chosen at issue, so a replay revokes it.
+    family_id      TEXT COLLATE "C" NOT NULL,
+    auth_time      BIGINT NOT NULL,
+    mfa            BOOLEAN NOT NULL,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL,
+    used_at        BIGINT
+);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+
+CREATE TABLE login_sessions (
+    id_hash    TEXT COLLATE "C" PRIMARY KEY,
+    pool_id    TEXT COLLATE "C" NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    sub        TEXT COLLATE "C" NOT NULL,
+    tenant_id  TEXT COLLATE "C",
+    auth_time  BIGINT NOT NULL,
+    mfa        BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    ended_at   BIGINT
+);
+CREATE INDEX login_sessions_by_user ON login_sessions (pool_id, sub);
+CREATE INDEX login_sessions_by_expiry ON login_sessions (expires_at);
+
+-- The scopes a browser sign-in granted, kept by every refresh (NULL: an API sign-in).
+ALTER TABLE token_families ADD COLUMN scope TEXT COLLATE "C";

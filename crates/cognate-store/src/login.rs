@@ -1,0 +1,185 @@
+//! Authorization codes and hosted-login browser sessions, written once as generic code
+//! over [`Backend`] (see [`crate::pools`]). Only hashes of codes and session ids are
+//! stored.
+
+use cognate_core::StoreError;
+use cognate_core::ids::PoolId;
+use cognate_core::login::{AuthorizationCode, LoginSession, Redemption};
+use cognate_core::tenant::TenantId;
+use sqlx::Pool;
+
+use crate::backend::{Backend, Bind as _};
+use crate::backend_err;
+use crate::repos::write_err;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn pool_of(id: &str) -> Result<PoolId> {
+    PoolId::parse(id).ok_or_else(|| StoreError::Corrupt(format!("pool id {id}")))
+}
+
+fn tenant_of(id: Option<String>) -> Result<Option<TenantId>> {
+    id.map(|t| TenantId::parse(&t).ok_or_else(|| StoreError::Corrupt(format!("tenant id {t}")))).transpose()
+}
+
+fn code_from<B: Backend>(row: &B::Row) -> Result<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        code_hash: B::text_col(row, "code_hash")?,
+        pool_id: pool_of(&B::text_col(row, "pool_id")?)?,
+        client_id: B::text_col(row, "client_id")?,
+        sub: B::text_col(row, "sub")?,
+        tenant_id: tenant_of(B::opt_text_col(row, "tenant_id")?)?,
+        redirect_uri: B::text_col(row, "redirect_uri")?,
+        scope: B::text_col(row, "scope")?,
+        nonce: B::opt_text_col(row, "nonce")?,
+        code_challenge: B::opt_text_col(row, "code_challenge")?,
+        family_id: B::text_col(row, "family_id")?,
+        auth_time: B::int_col(row, "auth_time")?,
+        mfa: B::flag_col(row, "mfa")?,
+        created_at: B::int_col(row, "created_at")?,
+        expires_at: B::int_col(row, "expires_at")?,
+        used_at: B::opt_int_col(row, "used_at")?,
+    })
+}
+
+fn session_from<B: Backend>(row: &B::Row) -> Result<LoginSession> {
+    Ok(LoginSession {
+        id_hash: B::text_col(row, "id_hash")?,
+        pool_id: pool_of(&B::text_col(row, "pool_id")?)?,
+        sub: B::text_col(row, "sub")?,
+        tenant_id: tenant_of(B::opt_text_col(row, "tenant_id")?)?,
+        auth_time: B::int_col(row, "auth_time")?,
+        mfa: B::flag_col(row, "mfa")?,
+        created_at: B::int_col(row, "created_at")?,
+        expires_at: B::int_col(row, "expires_at")?,
+        ended_at: B::opt_int_col(row, "ended_at")?,
+    })
+}
+
+pub(crate) async fn save_code<B: Backend>(db: &Pool<B>, c: &AuthorizationCode) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO authorization_codes (code_hash, pool_id, client_id, sub, tenant_id, redirect_uri, scope, nonce, \
+         code_challenge, family_id, auth_time, mfa, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .text(&c.code_hash)
+    .text(c.pool_id.as_str())
+    .text(&c.client_id)
+    .text(&c.sub)
+    .opt_text(c.tenant_id.as_ref().map(TenantId::as_str))
+    .text(&c.redirect_uri)
+    .text(&c.scope)
+    .opt_text(c.nonce.as_deref())
+    .opt_text(c.code_challenge.as_deref())
+    .text(&c.family_id)
+    .int(c.auth_time)
+    .flag(c.mfa)
+    .int(c.created_at)
+    .int(c.expires_at)
+    .opt_int(c.used_at);
+    B::execute(q, db).await.map_err(|e| write_err(e, "authorization_code"))?;
+    Ok(())
+}
+
+pub(crate) async fn redeem_code<B: Backend>(db: &Pool<B>, code_hash: &str, at: i64) -> Result<Redemption> {
+    let q = sqlx::query::<B>(
+        "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING *",
+    )
+    .int(at)
+    .text(code_hash);
+    if let Some(row) = B::fetch_optional(q, db).await.map_err(backend_err)? {
+        return Ok(Redemption::Fresh(code_from::<B>(&row)?));
+    }
+    let q = sqlx::query::<B>("SELECT * FROM authorization_codes WHERE code_hash = $1").text(code_hash);
+    Ok(match B::fetch_optional(q, db).await.map_err(backend_err)? {
+        Some(row) => Redemption::Replayed(code_from::<B>(&row)?),
+        None => Redemption::Unknown,
+    })
+}
+
+pub(crate) async fn create_session<B: Backend>(db: &Pool<B>, s: &LoginSession) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO login_sessions (id_hash, pool_id, sub, tenant_id, auth_time, mfa, created_at, expires_at, \
+         ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .text(&s.id_hash)
+    .text(s.pool_id.as_str())
+    .text(&s.sub)
+    .opt_text(s.tenant_id.as_ref().map(TenantId::as_str))
+    .int(s.auth_time)
+    .flag(s.mfa)
+    .int(s.created_at)
+    .int(s.expires_at)
+    .opt_int(s.ended_at);
+    B::execute(q, db).await.map_err(|e| write_err(e, "login_session"))?;
+    Ok(())
+}
+
+pub(crate) async fn get_session<B: Backend>(db: &Pool<B>, id_hash: &str) -> Result<Option<LoginSession>> {
+    let q = sqlx::query::<B>("SELECT * FROM login_sessions WHERE id_hash = $1").text(id_hash);
+    let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
+    row.as_ref().map(session_from::<B>).transpose()
+}
+
+pub(crate) async fn end_session<B: Backend>(db: &Pool<B>, id_hash: &str, at: i64) -> Result<bool> {
+    let q = sqlx::query::<B>("UPDATE login_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
+        .int(at)
+        .text(id_hash);
+    Ok(B::execute(q, db).await.map_err(backend_err)? > 0)
+}
+
+pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> {
+    let codes = sqlx::query::<B>("DELETE FROM authorization_codes WHERE expires_at < $1").int(before);
+    let sessions = sqlx::query::<B>("DELETE FROM login_sessions WHERE expires_at < $1").int(before);
+    Ok(B::execute(codes, db).await.map_err(backend_err)? + B::execute(sessions, db).await.map_err(backend_err)?)
+}
+
+/// Implements [`cognate_core::repo::LoginRepo`] for a backend's store by delegation.
+macro_rules! impl_login_repo {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl cognate_core::repo::LoginRepo for $store {
+            async fn save_authorization_code(
+                &self,
+                code: &cognate_core::login::AuthorizationCode,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::login::save_code(&self.pool, code).await
+            }
+
+            async fn redeem_authorization_code(
+                &self,
+                code_hash: &str,
+                at: i64,
+            ) -> std::result::Result<cognate_core::login::Redemption, cognate_core::StoreError> {
+                $crate::login::redeem_code(&self.pool, code_hash, at).await
+            }
+
+            async fn create_login_session(
+                &self,
+                session: &cognate_core::login::LoginSession,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::login::create_session(&self.pool, session).await
+            }
+
+            async fn get_login_session(
+                &self,
+                id_hash: &str,
+            ) -> std::result::Result<Option<cognate_core::login::LoginSession>, cognate_core::StoreError> {
+                $crate::login::get_session(&self.pool, id_hash).await
+            }
+
+            async fn end_login_session(
+                &self,
+                id_hash: &str,
+                at: i64,
+            ) -> std::result::Result<bool, cognate_core::StoreError> {
+                $crate::login::end_session(&self.pool, id_hash, at).await
+            }
+
+            async fn purge_login(&self, before: i64) -> std::result::Result<u64, cognate_core::StoreError> {
+                $crate::login::purge(&self.pool, before).await
+            }
+        }
+    };
+}
+pub(crate) use impl_login_repo;

@@ -1,0 +1,366 @@
+"""The hosted login and the authorization code flow with PKCE, driven through the pages by a
+scripted browser and exchanged by Authlib (an OAuth/OIDC client nobody here wrote), which
+also verifies the ID token (signature, issuer, audience, nonce, at_hash)."""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+
+import pyotp
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from authlib.oidc.core import CodeIDToken
+
+from cognate_harness import uid
+from conftest import PASSWORD, TEMP_PASSWORD
+from hosted_login import CALLBACK, LOGOUT, Browser, forms, fragment_of, redirected_to
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from authlib.jose import JsonWebKey, jwt
+
+SCOPES = ["openid", "email", "profile", "aws.cognito.signin.user.admin"]
+
+
+@pytest.fixture
+def web_app(cognito, make_pool):
+    """A pool with a public client allowing the code flow; returns a factory taking client
+    and pool keyword arguments."""
+
+    def make(*, secret: bool = False, pool: dict | None = None, **kw):
+        pool_id = make_pool(**(pool or {}))["Id"]
+        kw.setdefault("AllowedOAuthFlows", ["code"])
+        kw.setdefault("AllowedOAuthScopes", SCOPES)
+        client = cognito.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=f"web-{uid()}", GenerateSecret=secret,
+            CallbackURLs=[CALLBACK], LogoutURLs=[LOGOUT], AllowedOAuthFlowsUserPoolClient=True,
+            SupportedIdentityProviders=["COGNITO"],
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"], **kw,
+        )["UserPoolClient"]
+        return pool_id, client
+
+    return make
+
+
+def discovery(server, pool_id: str) -> dict:
+    return requests.get(f"{server.issuer(pool_id)}/.well-known/openid-configuration", timeout=10).json()
+
+
+def authorize_url(server, client_id: str, *, verifier: str | None = None, **params) -> str:
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK,
+             "state": "st-" + uid(), "scope": "openid email"}
+    if verifier:
+        query |= {"code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}
+    query |= params
+    return requests.Request("GET", f"{server.url}/oauth2/authorize", params=query).prepare().url
+
+
+def exchange(server, client_id: str, code: str, verifier: str, **extra) -> requests.Response:
+    data = {"grant_type": "authorization_code", "client_id": client_id, "code": code,
+            "redirect_uri": CALLBACK, "code_verifier": verifier} | extra
+    return requests.post(f"{server.url}/oauth2/token", data=data, timeout=10)
+
+
+def signed_in(server, browser: Browser, client_id: str, username: str, verifier: str, **params):
+    """Signs in through the pages (unless the browser's session still holds); returns the
+    callback's query."""
+    resp = browser.get(authorize_url(server, client_id, verifier=verifier, **params))
+    if resp.status_code == 200:
+        resp = browser.sign_in(username, PASSWORD)
+    callback, query = redirected_to(resp)
+    assert callback == CALLBACK
+    return query
+
+
+def test_authlib_runs_the_code_flow_with_pkce_and_verifies_the_id_token(server, web_app, make_confirmed_user,
+                                                                        cognito):
+    pool_id, client = web_app()
+    email = f"{uid()}@example.com"
+    username = make_confirmed_user(pool_id, attributes={"email": email, "email_verified": "true"})
+    meta = discovery(server, pool_id)
+    assert meta["authorization_endpoint"] == f"{server.url}/oauth2/authorize"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert "authorization_code" in meta["grant_types_supported"]
+
+    oauth = OAuth2Session(client["ClientId"], scope="openid email profile", redirect_uri=CALLBACK,
+                          code_challenge_method="S256")
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    url, state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
+                                                nonce=nonce)
+    browser = Browser(server.url)
+    login = browser.get(url)
+    assert login.status_code == 200 and "<form" in login.text
+    assert "frame-ancestors 'none'" in login.headers["Content-Security-Policy"]
+    resp = browser.sign_in(username, PASSWORD)
+    assert resp.status_code == 302
+    token = oauth.fetch_token(meta["token_endpoint"], authorization_response=resp.headers["Location"],
+                              code_verifier=verifier, state=state)
+    assert {"access_token", "id_token", "refresh_token"} <= set(token)
+
+    keys = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        claims = jwt.decode(token["id_token"], keys, claims_cls=CodeIDToken,
+                            claims_options={"iss": {"essential": True, "value": meta["issuer"]}},
+                            claims_params={"nonce": nonce, "client_id": client["ClientId"],
+                                           "access_token": token["access_token"]})
+        claims.validate()
+    assert claims["email"] == email and claims["nonce"] == nonce and "at_hash" in claims
+    access = jwt.decode(token["access_token"], keys)
+    assert set(access["scope"].split()) == {"openid", "email", "profile"}
+    assert access["token_use"] == "access" and access["client_id"] == client["ClientId"]
+
+    # The refresh token works in the token endpoint (same scopes) and in REFRESH_TOKEN_AUTH.
+    refreshed = oauth.refresh_token(meta["token_endpoint"], refresh_token=token["refresh_token"])
+    assert set(jwt.decode(refreshed["access_token"], keys)["scope"].split()) == {"openid", "email", "profile"}
+    via_api = cognito.initiate_auth(ClientId=client["ClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+                                    AuthParameters={"REFRESH_TOKEN": token["refresh_token"]})
+    assert "AccessToken" in via_api["AuthenticationResult"]
+    # Without aws.cognito.signin.user.admin the token cannot call the user-pool API (as in
+    # Cognito); with it, it can.
+    with pytest.raises(cognito.exceptions.NotAuthorizedException):
+        cognito.get_user(AccessToken=token["access_token"])
+    browser.get(authorize_url(server, client["ClientId"], verifier=verifier,
+                              scope="openid aws.cognito.signin.user.admin"))
+    _, query = redirected_to(browser.page)
+    admin_token = exchange(server, client["ClientId"], query["code"], verifier).json()["access_token"]
+    assert cognito.get_user(AccessToken=admin_token)["Username"] == username
+
+
+def test_a_second_authorize_in_the_session_does_not_ask_again(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    first = signed_in(server, browser, client["ClientId"], username, "v" * 50)
+    again = browser.get(authorize_url(server, client["ClientId"], verifier="w" * 50, state="second"))
+    callback, query = redirected_to(again)
+    assert callback == CALLBACK and query["state"] == "second" and query["code"] != first["code"]
+    assert exchange(server, client["ClientId"], query["code"], "w" * 50).status_code == 200
+    # prompt=login always asks.
+    forced = browser.get(authorize_url(server, client["ClientId"], verifier="w" * 50, prompt="login"))
+    assert forced.status_code == 200 and 'name="password"' in forced.text
+
+
+def test_prompt_none_without_a_session_answers_login_required(server, web_app):
+    _, client = web_app()
+    resp = Browser(server.url).get(authorize_url(server, client["ClientId"], verifier="v" * 50,
+                                                 prompt="none", state="keep-me"))
+    callback, query = redirected_to(resp)
+    assert callback == CALLBACK
+    assert query["error"] == "login_required" and query["state"] == "keep-me"
+
+
+@pytest.mark.parametrize("redirect", [
+    "https://evil.example.com/callback",
+    CALLBACK + "/../evil",
+    CALLBACK + "?next=https://evil.example.com",
+    CALLBACK + "#x",
+    "https://app.example.com.evil.com/callback",
+    "HTTPS://APP.EXAMPLE.COM/callback",
+    "",
+])
+def test_an_unregistered_redirect_uri_is_never_redirected_to(server, web_app, redirect):
+    _, client = web_app()
+    resp = requests.get(authorize_url(server, client["ClientId"], verifier="v" * 50, redirect_uri=redirect),
+                        allow_redirects=False, timeout=10)
+    assert resp.status_code == 400 and "Location" not in resp.headers
+    assert "text/html" in resp.headers["Content-Type"]
+
+
+def test_request_errors_go_back_to_the_registered_redirect_uri_with_state(server, web_app):
+    _, client = web_app()
+    cases = {
+        "invalid_scope": {"scope": "openid admin:everything"},
+        "unsupported_response_type": {"response_type": "id_token"},
+        "invalid_request": {"code_challenge_method": "plain"},
+    }
+    for error, params in cases.items():
+        resp = requests.get(authorize_url(server, client["ClientId"], verifier="v" * 50, state="s1", **params),
+                            allow_redirects=False, timeout=10)
+        callback, query = redirected_to(resp)
+        assert (callback, query["error"], query["state"]) == (CALLBACK, error, "s1"), params
+    # A public client must use PKCE.
+    resp = requests.get(authorize_url(server, client["ClientId"]), allow_redirects=False, timeout=10)
+    assert redirected_to(resp)[1]["error"] == "invalid_request"
+    # A client without the code flow.
+    _, implicit_only = web_app(AllowedOAuthFlows=["implicit"])
+    resp = requests.get(authorize_url(server, implicit_only["ClientId"], verifier="v" * 50),
+                        allow_redirects=False, timeout=10)
+    assert redirected_to(resp)[1]["error"] == "unauthorized_client"
+
+
+def test_a_code_is_single_use_and_a_replay_revokes_what_it_issued(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    query = signed_in(server, Browser(server.url), client["ClientId"], username, "v" * 50)
+    first = exchange(server, client["ClientId"], query["code"], "v" * 50)
+    assert first.status_code == 200
+    replay = exchange(server, client["ClientId"], query["code"], "v" * 50)
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    refresh = requests.post(f"{server.url}/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": client["ClientId"],
+        "refresh_token": first.json()["refresh_token"]}, timeout=10)
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
+
+
+def test_the_exchange_checks_verifier_redirect_uri_and_client(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    for bad in ({"code_verifier": "x" * 50}, {"code_verifier": ""}, {"redirect_uri": CALLBACK + "/other"}):
+        query = signed_in(server, browser, client["ClientId"], username, "v" * 50)
+        resp = exchange(server, client["ClientId"], query["code"], "v" * 50, **bad)
+        assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant", bad
+        # The failed attempt used the code up.
+        assert exchange(server, client["ClientId"], query["code"], "v" * 50).status_code == 400
+    # A code is bound to the client that asked for it.
+    _, other = web_app()
+    query = signed_in(server, browser, client["ClientId"], username, "v" * 50)
+    assert exchange(server, other["ClientId"], query["code"], "v" * 50).json()["error"] == "invalid_grant"
+    assert exchange(server, client["ClientId"], "not-a-code", "v" * 50).json()["error"] == "invalid_grant"
+
+
+def test_a_confidential_client_exchanges_with_its_secret(server, web_app, make_confirmed_user):
+    pool_id, client = web_app(secret=True)
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    # No PKCE: a client with a secret may go without.
+    browser.get(authorize_url(server, client["ClientId"]))
+    _, query = redirected_to(browser.sign_in(username, PASSWORD))
+    data = {"grant_type": "authorization_code", "code": query["code"], "redirect_uri": CALLBACK}
+    no_secret = requests.post(f"{server.url}/oauth2/token", data=data | {"client_id": client["ClientId"]},
+                              timeout=10)
+    assert no_secret.status_code == 401
+    ok = requests.post(f"{server.url}/oauth2/token", data=data,
+                       auth=(client["ClientId"], client["ClientSecret"]), timeout=10)
+    assert ok.status_code == 200, ok.text
+
+
+def test_forms_without_the_csrf_token_are_refused(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    resp = browser.submit({"username": username, "password": PASSWORD}, drop=("_csrf",))
+    assert resp.status_code == 403 and "Location" not in resp.headers
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    resp = browser.submit({"username": username, "password": PASSWORD, "_csrf": "forged"})
+    assert resp.status_code == 403
+    # A cross-site post (no CSRF cookie) with a token copied from another browser.
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    token = forms(browser.page.text)[0].fields["_csrf"]
+    attacker = requests.post(browser.page.url, data={"username": username, "password": PASSWORD, "_csrf": token},
+                             allow_redirects=False, timeout=10)
+    assert attacker.status_code == 403
+
+
+def test_wrong_passwords_are_answered_on_the_page(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    resp = browser.sign_in(username, "wrong-" + PASSWORD)
+    assert resp.status_code == 400 and "Incorrect username or password." in resp.text
+    # An unknown user gets the same answer (PreventUserExistenceErrors is on by default).
+    resp = browser.sign_in("nobody-" + uid(), "wrong-" + PASSWORD)
+    assert resp.status_code == 400 and "Incorrect username or password." in resp.text
+    # In French.
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50, lang="fr"))
+    assert 'lang="fr"' in browser.page.text and "Se connecter" in browser.page.text
+    resp = browser.sign_in(username, "wrong-" + PASSWORD)
+    assert "Nom d'utilisateur ou mot de passe incorrect." in resp.text.replace("&#39;", "'")
+
+
+def test_new_password_required_through_the_pages(server, web_app, make_user):
+    pool_id, client = web_app()
+    username = make_user(pool_id)["Username"]
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    page = browser.sign_in(username, TEMP_PASSWORD)
+    assert page.status_code == 200 and 'name="new_password"' in page.text
+    differ = browser.submit({"new_password": PASSWORD, "confirm_password": PASSWORD + "x"})
+    assert differ.status_code == 400 and "do not match" in differ.text
+    resp = browser.submit({"new_password": PASSWORD, "confirm_password": PASSWORD})
+    _, query = redirected_to(resp)
+    assert exchange(server, client["ClientId"], query["code"], "v" * 50).status_code == 200
+
+
+def test_totp_setup_and_sign_in_through_the_pages(server, web_app, make_confirmed_user, cognito):
+    pool_id, client = web_app(pool={"MfaConfiguration": "ON"})
+    cognito.set_user_pool_mfa_config(UserPoolId=pool_id, MfaConfiguration="ON",
+                                     SoftwareTokenMfaConfiguration={"Enabled": True})
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    setup = browser.sign_in(username, PASSWORD)
+    assert setup.status_code == 200 and "<svg" in setup.text
+    secret = setup.text.split('id="secret">')[1].split("<")[0]
+    totp = pyotp.TOTP(secret)
+    wrong = browser.submit({"code": "000000" if totp.now() != "000000" else "111111"})
+    assert wrong.status_code == 400
+    _, query = redirected_to(browser.submit({"code": totp.now(), "device_name": "phone"}))
+    assert exchange(server, client["ClientId"], query["code"], "v" * 50).status_code == 200
+
+    # The next sign-in asks for a code (a new browser: no session).
+    other = Browser(server.url)
+    other.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    page = other.sign_in(username, PASSWORD)
+    assert page.status_code == 200 and 'name="code"' in page.text and "<svg" not in page.text
+    code = totp.at(int(__import__("time").time()) + 30)
+    _, query = redirected_to(other.submit({"code": code}))
+    assert "code" in query
+
+
+def test_logout_ends_the_session_and_only_redirects_to_registered_urls(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    signed_in(server, browser, client["ClientId"], username, "v" * 50)
+    for evil in ("https://evil.example.com/", LOGOUT + "/x", "//evil.example.com"):
+        resp = browser.http.get(f"{server.url}/logout", params={"client_id": client["ClientId"], "logout_uri": evil},
+                                allow_redirects=False, timeout=10)
+        assert resp.status_code == 400 and "Location" not in resp.headers
+    # Still signed in after the refused attempts.
+    assert redirected_to(browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50)))[1]["code"]
+    resp = browser.http.get(f"{server.url}/logout", params={"client_id": client["ClientId"], "logout_uri": LOGOUT},
+                            allow_redirects=False, timeout=10)
+    assert resp.status_code == 302 and resp.headers["Location"] == LOGOUT
+    page = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    assert page.status_code == 200 and 'name="password"' in page.text
+
+
+def test_oidc_end_session_with_id_token_hint(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    query = signed_in(server, browser, client["ClientId"], username, "v" * 50)
+    id_token = exchange(server, client["ClientId"], query["code"], "v" * 50).json()["id_token"]
+    end_session = discovery(server, pool_id)["end_session_endpoint"]
+    resp = browser.http.get(end_session, params={"id_token_hint": id_token, "post_logout_redirect_uri": LOGOUT,
+                                                 "state": "bye"}, allow_redirects=False, timeout=10)
+    assert resp.status_code == 302 and resp.headers["Location"] == LOGOUT + "?state=bye"
+    assert browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50)).status_code == 200
+
+
+def test_implicit_flow_only_where_the_client_allows_it(server, web_app, make_confirmed_user):
+    pool_id, client = web_app(AllowedOAuthFlows=["implicit"])
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], response_type="token", nonce="n1"))
+    resp = browser.sign_in(username, PASSWORD)
+    tokens = fragment_of(resp)
+    assert {"access_token", "id_token", "state"} <= set(tokens) and "refresh_token" not in tokens
+
+
+def test_global_sign_out_ends_the_browser_session(server, web_app, make_confirmed_user, cognito):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    signed_in(server, browser, client["ClientId"], username, "v" * 50)
+    cognito.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
+    page = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    assert page.status_code == 200 and 'name="password"' in page.text
