@@ -364,3 +364,26 @@ def test_global_sign_out_ends_the_browser_session(server, web_app, make_confirme
     cognito.admin_user_global_sign_out(UserPoolId=pool_id, Username=username)
     page = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
     assert page.status_code == 200 and 'name="password"' in page.text
+
+
+def test_cors_lets_only_the_clients_origins_read_the_token_response(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    username = make_confirmed_user(pool_id)
+    meta = requests.get(f"{server.issuer(pool_id)}/.well-known/openid-configuration",
+                        headers={"Origin": "https://any.example"}, timeout=10)
+    assert meta.headers["Access-Control-Allow-Origin"] == "*"
+    jwks = requests.get(meta.json()["jwks_uri"], headers={"Origin": "https://any.example"}, timeout=10)
+    assert jwks.headers["Access-Control-Allow-Origin"] == "*"
+    preflight = requests.options(f"{server.url}/oauth2/token", timeout=10, headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204 and "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+    browser = Browser(server.url)
+    for origin, allowed in (("https://app.example.com", True), ("https://evil.example.com", False),
+                            ("https://app.example.com:8443", False), ("null", False)):
+        query = signed_in(server, browser, client["ClientId"], username, "v" * 50)
+        resp = requests.post(f"{server.url}/oauth2/token", headers={"Origin": origin}, timeout=10, data={
+            "grant_type": "authorization_code", "client_id": client["ClientId"], "code": query["code"],
+            "redirect_uri": CALLBACK, "code_verifier": "v" * 50})
+        assert resp.status_code == 200
+        assert (resp.headers.get("Access-Control-Allow-Origin") == origin) is allowed, origin

@@ -11,6 +11,10 @@
 //!   signatures + a token family write),
 //! - refresh grants/s (InitiateAuth REFRESH_TOKEN_AUTH: two signatures),
 //! - client_credentials grants/s (`POST /oauth2/token`: one signature),
+//! - browser sign-ins/s (the hosted login's whole flow: `GET /oauth2/authorize`, `GET /login`,
+//!   `POST /login` with the CSRF token and the password, then the code + PKCE exchange at
+//!   `POST /oauth2/token`: argon2id verify + two signatures), also as a ratio to the password
+//!   sign-ins of the same run (target >= 0.9),
 //!
 //! each with 1 and 2 worker threads, next to the raw limits measured in the same process:
 //! RSA-2048 signatures/s (aws-lc) and argon2id hashes/s at the configured parameters.
@@ -67,6 +71,47 @@ impl App {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// A request answered with its status, headers and body text.
+    async fn raw(&self, req: Request<Body>) -> (u16, HeaderMap, String) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status.as_u16(), parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The hosted login's whole flow for the bench user: authorize, the login page, the
+    /// login form, the code exchange.
+    async fn browser_sign_in(&self, client: &str, query: &str) {
+        let get = |uri: String| Request::get(uri).body(Body::empty()).unwrap();
+        let (status, headers, _) = self.raw(get(format!("/oauth2/authorize?{query}"))).await;
+        assert_eq!(status, 302);
+        let login = headers["location"].to_str().unwrap().to_owned();
+        let (status, headers, page) = self.raw(get(login.clone())).await;
+        assert_eq!(status, 200, "{page}");
+        let cookie = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let csrf = page.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+        let form = format!("_csrf={}&username=bench&password=Bench-passw0rd%21", csrf.replace('=', "%3D"));
+        let post = Request::post(login)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookie)
+            .body(Body::from(form))
+            .unwrap();
+        let (status, headers, page) = self.raw(post).await;
+        assert_eq!(status, 302, "{page}");
+        let location = headers["location"].to_str().unwrap();
+        let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap();
+        let exchange = format!(
+            "grant_type=authorization_code&client_id={client}&code={code}&code_verifier={VERIFIER}\
+             &redirect_uri=https%3A%2F%2Fapp.bench%2Fcb"
+        );
+        let req = Request::post("/oauth2/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(exchange))
+            .unwrap();
+        let (status, v) = self.send(req).await;
+        assert_eq!(status, 200, "code exchange: {v}");
+    }
+
     async fn cognito(&self, op: &str, body: &Value, signed: bool) -> Value {
         let body = body.to_string().into_bytes();
         let mut headers = HeaderMap::new();
@@ -84,6 +129,9 @@ impl App {
         v
     }
 }
+
+/// The PKCE verifier of the browser sign-ins (its S256 challenge is in [`Bench::query`]).
+const VERIFIER: &str = "bench-verifier-bench-verifier-bench-verifier-0123";
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -188,6 +236,9 @@ struct Bench {
     client: String,
     refresh: String,
     basic: String,
+    /// The browser client and its authorization request's query.
+    web: String,
+    query: String,
 }
 
 impl Bench {
@@ -300,7 +351,24 @@ async fn setup(url: &str, threads: usize) -> Bench {
         )
         .await;
     let refresh = signed_in["AuthenticationResult"]["RefreshToken"].as_str().unwrap().to_owned();
-    Bench { on, off: app, state, client, refresh, basic }
+    let web = app
+        .cognito(
+            "CreateUserPoolClient",
+            &json!({"UserPoolId": pool, "ClientName": "browser", "AllowedOAuthFlows": ["code"],
+                    "AllowedOAuthFlowsUserPoolClient": true, "AllowedOAuthScopes": ["openid", "email"],
+                    "CallbackURLs": ["https://app.bench/cb"]}),
+            true,
+        )
+        .await["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let challenge = cognate_core::login::pkce_challenge(VERIFIER);
+    let query = format!(
+        "response_type=code&client_id={web}&redirect_uri=https%3A%2F%2Fapp.bench%2Fcb&scope=openid&state=s\
+         &code_challenge={challenge}&code_challenge_method=S256"
+    );
+    Bench { on, off: app, state, client, refresh, basic, web, query }
 }
 
 /// Calls made and seconds taken, per audit mode.
@@ -341,7 +409,7 @@ where
 }
 
 /// Checks the platform chain: it verifies, and holds one event per audited call made.
-async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64) {
+async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64) {
     let (mut after, mut events) = (0, Vec::new());
     loop {
         let page = b.state.store.audit_chain_page(PLATFORM_CHAIN, after, 1000).await.unwrap();
@@ -351,12 +419,14 @@ async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64) {
     }
     let verified = cognate_core::audit::verify_chain(&events, None).unwrap();
     let count = |action: &str| events.iter().filter(|e| e.event.action == action).count() as u64;
-    assert_eq!(count("auth.sign_in"), sign_ins, "auth.sign_in events stored vs sign-ins made");
+    assert_eq!(count("auth.sign_in"), sign_ins + browser, "auth.sign_in events stored vs sign-ins made");
     assert_eq!(count("auth.refresh"), refreshes, "auth.refresh events stored vs refreshes made");
-    assert_eq!(verified, sign_ins + refreshes, "the chain holds only the measured calls");
+    assert_eq!(count("auth.code_exchange"), browser, "auth.code_exchange events stored vs browser sign-ins");
+    assert_eq!(verified, sign_ins + refreshes + 2 * browser, "the chain holds only the measured calls");
     println!(
-        "  trail: {verified} events in {PLATFORM_CHAIN}, chain verifies; auth.sign_in = {sign_ins} sign-ins made, \
-         auth.refresh = {refreshes} refreshes made"
+        "  trail: {verified} events in {PLATFORM_CHAIN}, chain verifies; auth.sign_in = {} sign-ins made \
+         (API and browser), auth.refresh = {refreshes} refreshes made, auth.code_exchange = {browser}",
+        sign_ins + browser
     );
 }
 
@@ -424,12 +494,28 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     })
     .await;
 
+    let (web, query) = (b.web.clone(), b.query.clone());
+    let browser = compare(&b, modes, rounds, tasks, secs, move |a| {
+        let (web, query) = (web.clone(), query.clone());
+        async move { a.browser_sign_in(&web, &query).await }
+    })
+    .await;
+
     println!("{threads} worker thread(s), {tasks} concurrent callers, {rounds} round(s) of {secs} s per mode:");
     report("password sign-ins", &sign_ins, modes, argon, "argon2 limit");
     report("refresh grants", &refreshes, modes, rsa / 2.0, "RSA limit / 2");
     report("client_credentials", &m2m, modes, rsa, "RSA limit");
+    report("browser sign-ins", &browser, modes, argon, "argon2 limit");
+    for &audit in modes {
+        println!(
+            "  browser / InitiateAuth audit {:<3} {:>8.2}  (target >= 0.90)",
+            audit.label(),
+            browser.rate(audit) / sign_ins.rate(audit)
+        );
+    }
     if modes.contains(&Audit::On) {
-        check_trail(&b, sign_ins.calls[Audit::On as usize], refreshes.calls[Audit::On as usize]).await;
+        let on = Audit::On as usize;
+        check_trail(&b, sign_ins.calls[on], refreshes.calls[on], browser.calls[on]).await;
     }
 }
 

@@ -198,6 +198,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 Some(p) => Some(cognate_core::ids::PoolId::parse(&p).context("--pool is not a pool id")?),
                 None => None,
             };
+            let mut out = std::io::stdout().lock();
             for m in store.list_messages(pool.as_ref(), limit).await? {
                 // Bodies are sealed at rest; `null` once blanked (delivered, given up, or
                 // its secret expired).
@@ -214,7 +215,12 @@ async fn run(command: Command, config: Config) -> Result<()> {
                     "secretExpiresAt": m.secret_expires_at,
                     "status": status, "deliveredAt": m.delivered_at, "attempts": m.attempts, "lastError": m.last_error,
                 });
-                println!("{line}");
+                match writeln!(out, "{line}") {
+                    Ok(()) => {}
+                    // The reader stopped reading (`cognate outbox | head -1`): it has what it wanted.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
             }
             Ok(())
         }
@@ -507,6 +513,7 @@ async fn serve(config: Config) -> Result<()> {
     // secrets every minute.
     cognate_server::outbox::seal_legacy(&state).await?;
     let redactor = cognate_server::outbox::spawn_redactor(state.clone(), stop_workers.subscribe());
+    let purger = cognate_server::services::authorize::spawn_purger(state.clone(), stop_workers.subscribe());
     let usage = cognate_server::services::api_keys::spawn_usage_flusher(
         state.clone(),
         cognate_server::services::api_keys::USAGE_FLUSH_INTERVAL,
@@ -530,6 +537,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = redactor.await {
         tracing::error!(error = %e, "the outbox redactor failed");
+    }
+    if let Err(e) = purger.await {
+        tracing::error!(error = %e, "the authorization code purger failed");
     }
     if let Some(worker) = delivery
         && let Err(e) = worker.await

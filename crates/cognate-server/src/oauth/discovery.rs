@@ -38,7 +38,11 @@ pub(super) async fn jwks(State(state): State<AppState>, Path(pool_id): Path<Stri
     match crate::keys::published(&state, &pool).await {
         Ok(keys) => {
             let keys: Vec<Value> = keys.iter().map(|k| k.jwk()).collect();
-            ([(header::CACHE_CONTROL, "public, max-age=300")], Json(json!({"keys": keys}))).into_response()
+            (
+                [(header::CACHE_CONTROL, "public, max-age=300"), (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+                Json(json!({"keys": keys})),
+            )
+                .into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "listing signing keys");
@@ -55,7 +59,9 @@ pub(super) async fn openid_configuration(State(state): State<AppState>, Path(poo
     };
     let base = &state.settings.public_url;
     let iss = issuer(&state, &pool);
-    Json(json!({
+    // A public document: any web app may read it (oidc-client-ts and Amplify fetch it).
+    let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    (cors, Json(json!({
         "issuer": iss,
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
         "end_session_endpoint": format!("{base}/logout"),
@@ -73,6 +79,6 @@ pub(super) async fn openid_configuration(State(state): State<AppState>, Path(poo
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "cognito:username", "cognito:groups"],
-    }))
+    })))
     .into_response()
 }

@@ -19,7 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/{pool_id}/.well-known/jwks.json", get(discovery::jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/{pool_id}/revocations", get(revocations::revocations))
-        .route("/oauth2/token", post(token::token))
+        .route("/oauth2/token", post(token::token).options(token::preflight))
         .route("/oauth2/revoke", post(revoke::revoke))
         .route("/oauth2/userInfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .route("/oauth2/introspect", post(introspect::introspect))

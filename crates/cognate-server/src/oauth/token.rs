@@ -3,8 +3,8 @@
 //! scopes, and the `refresh_token` grant.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use cognate_core::claims::{SDK_SCOPE, m2m_access_token_claims};
 use cognate_core::client::AppClient;
 use cognate_core::ids::generate_sub;
@@ -13,8 +13,8 @@ use serde_json::json;
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
 use crate::services::authorize::{self, ExchangeError};
-use crate::services::resource_servers;
 use crate::services::tokens::{self, Rejection};
+use crate::services::{clients, resource_servers};
 
 /// Most scopes one request may name; more is refused before any lookup.
 const MAX_REQUESTED_SCOPES: usize = 100;
@@ -40,10 +40,47 @@ pub(super) async fn token(
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
         crate::audit::record_token_use(&state, &origin, action, facts, outcome);
     }
-    match result {
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => axum::response::IntoResponse::into_response(e),
+    };
+    allow_origin(&state, &headers, &form, &mut resp).await;
+    resp
+}
+
+/// CORS for a browser app exchanging a code with `fetch` (Amplify, oidc-client-ts): the
+/// response is readable by the origin of one of the client's callback or sign-out URLs,
+/// and by no other.
+async fn allow_origin(state: &AppState, headers: &HeaderMap, form: &OAuthForm, resp: &mut Response) {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return };
+    let Some(client) = form.get("client_id").and_then(cognate_core::ids::ClientId::parse) else { return };
+    let Ok(Some(client)) = clients::lookup(state, &client).await else { return };
+    let settings = &client.settings;
+    let allowed = settings
+        .callback_urls
+        .iter()
+        .chain(&settings.logout_urls)
+        .filter_map(|u| url::Url::parse(u).ok())
+        .any(|u| u.origin().is_tuple() && u.origin().ascii_serialization() == origin);
+    if allowed && let Ok(value) = HeaderValue::from_str(origin) {
+        resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
     }
+}
+
+/// `OPTIONS /oauth2/token`: the CORS preflight of a browser app. What the response may be
+/// read by is decided on the actual request ([`allow_origin`]).
+pub(super) async fn preflight(headers: HeaderMap) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(origin) = headers.get(header::ORIGIN).cloned() {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
 }
 
 async fn grant(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Response, OAuthError> {

@@ -708,3 +708,26 @@ pub async fn logout(
     }
     Ok(Logout { pool: client.pool_id, redirect })
 }
+
+/// How long expired codes and sessions are kept: a day, so a code replayed soon after it
+/// expired still revokes what it issued.
+const KEEP_EXPIRED_MS: i64 = 24 * 60 * 60 * 1000;
+/// How often expired codes and sessions are deleted.
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes codes and browser sessions that expired over a day ago, every
+/// [`PURGE_INTERVAL`] until `stop` turns true.
+pub fn spawn_purger(state: AppState, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    crate::periodic::spawn(PURGE_INTERVAL, stop, move || {
+        let state = state.clone();
+        async move {
+            match state.store.purge_login(state.clock.now_millis() - KEEP_EXPIRED_MS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "expired authorization codes and browser sessions deleted"),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not delete expired authorization codes; trying again later")
+                }
+            }
+        }
+    })
+}

@@ -134,3 +134,72 @@ async fn signing_keys_round_trip_and_retire() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn authorization_codes_redeem_once_and_login_sessions_end() {
+    use cognate_core::login::{AuthorizationCode, LoginSession, Redemption, new_secret};
+    on_both(|store| async move {
+        let p = pool("login");
+        store.create_pool(&p).await.unwrap();
+        let (_, code_hash) = new_secret(&SystemRng);
+        let code = AuthorizationCode {
+            code_hash: code_hash.clone(),
+            pool_id: p.id.clone(),
+            client_id: "client".into(),
+            sub: "sub-a".into(),
+            tenant_id: None,
+            redirect_uri: "https://app.example.com/cb".into(),
+            scope: "openid email".into(),
+            nonce: Some("n\u{e9}".into()),
+            code_challenge: Some("c".repeat(43)),
+            family_id: "fam-code".into(),
+            auth_time: 1,
+            mfa: true,
+            created_at: 1_000,
+            expires_at: 301_000,
+            used_at: None,
+        };
+        store.save_authorization_code(&code).await.unwrap();
+        let Redemption::Fresh(fresh) = store.redeem_authorization_code(&code_hash, 2_000).await.unwrap() else {
+            panic!("the first redemption is fresh");
+        };
+        assert_eq!(fresh, AuthorizationCode { used_at: Some(2_000), ..code.clone() });
+        let Redemption::Replayed(again) = store.redeem_authorization_code(&code_hash, 3_000).await.unwrap() else {
+            panic!("the second is a replay");
+        };
+        assert_eq!(again.used_at, Some(2_000));
+        assert_eq!(store.redeem_authorization_code("nope", 3_000).await.unwrap(), Redemption::Unknown);
+
+        let session = LoginSession {
+            id_hash: "s1".into(),
+            pool_id: p.id.clone(),
+            sub: "sub-a".into(),
+            tenant_id: None,
+            auth_time: 1,
+            mfa: false,
+            created_at: 1_000,
+            expires_at: 3_601_000,
+            ended_at: None,
+        };
+        store.create_login_session(&session).await.unwrap();
+        assert_eq!(store.get_login_session("s1").await.unwrap(), Some(session.clone()));
+        assert!(store.end_login_session("s1", 5_000).await.unwrap());
+        assert!(!store.end_login_session("s1", 6_000).await.unwrap());
+        assert_eq!(store.get_login_session("s1").await.unwrap().unwrap().ended_at, Some(5_000));
+
+        // Global sign-out ends the user's live sessions.
+        let user = crate::users::user(&p, "browser", &[]);
+        store.create_user(&user, &user.keys(&p.settings)).await.unwrap();
+        let live = LoginSession { id_hash: "s2".into(), sub: user.sub.clone(), ..session.clone() };
+        store.create_login_session(&live).await.unwrap();
+        store.sign_out_user(&p.id, &user.sub, 7_000).await.unwrap();
+        assert_eq!(store.get_login_session("s2").await.unwrap().unwrap().ended_at, Some(7_000));
+
+        // Purging deletes what expired before the cut-off, codes and sessions alike.
+        assert_eq!(store.purge_login(302_000).await.unwrap(), 1);
+        assert_eq!(store.redeem_authorization_code(&code_hash, 9_000).await.unwrap(), Redemption::Unknown);
+        assert_eq!(store.purge_login(4_000_000).await.unwrap(), 2);
+        assert!(store.get_login_session("s1").await.unwrap().is_none());
+    })
+    .await;
+}
