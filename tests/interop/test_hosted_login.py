@@ -387,3 +387,33 @@ def test_cors_lets_only_the_clients_origins_read_the_token_response(server, web_
             "redirect_uri": CALLBACK, "code_verifier": "v" * 50})
         assert resp.status_code == 200
         assert (resp.headers.get("Access-Control-Allow-Origin") == origin) is allowed, origin
+
+
+def test_forgot_password_through_the_pages(server, web_app, make_confirmed_user):
+    pool_id, client = web_app()
+    email = f"{uid()}@example.com"
+    username = make_confirmed_user(pool_id, attributes={"email": email, "email_verified": "true"})
+    browser = Browser(server.url)
+    login = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    assert "Forgot your password?" in login.text
+    forgot = browser.get(server.url + forms(login.text)[0].action.replace("/login?", "/forgotPassword?", 1)
+                         .replace("&#38;", "&"))
+    assert forgot.status_code == 200 and 'name="username"' in forgot.text
+    reset = browser.submit({"username": username})
+    assert reset.status_code == 200 and 'name="code"' in reset.text
+    masked = email[0] + "***@e***.com"
+    assert masked in reset.text
+    code, _ = server.latest_code(pool_id, username)
+    wrong = browser.submit({"code": "000000" if code != "000000" else "111111",
+                            "new_password": "N3w-" + PASSWORD, "confirm_password": "N3w-" + PASSWORD})
+    assert wrong.status_code == 400 and "Invalid code" in wrong.text
+    done = browser.submit({"code": code, "new_password": "N3w-" + PASSWORD, "confirm_password": "N3w-" + PASSWORD})
+    assert done.status_code == 200 and 'id="notice"' in done.text
+    callback, query = redirected_to(browser.submit({"username": username, "password": "N3w-" + PASSWORD}))
+    assert callback == CALLBACK and query["code"]
+    # An unknown user gets the same page (PreventUserExistenceErrors), and no message.
+    stranger = Browser(server.url)
+    stranger.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    stranger.get(stranger.page.url.replace("/login?", "/forgotPassword?", 1))
+    page = stranger.submit({"username": "nobody-" + uid()})
+    assert page.status_code == 200 and 'name="code"' in page.text

@@ -45,6 +45,17 @@ pub struct Messages {
     pub mfa_required: &'static str,
     pub csrf: &'static str,
     pub server_error: &'static str,
+    pub forgot_link: &'static str,
+    pub forgot_title: &'static str,
+    pub forgot_help: &'static str,
+    pub send_code: &'static str,
+    pub back_to_sign_in: &'static str,
+    pub reset_title: &'static str,
+    pub code_sent: &'static str,
+    pub reset_submit: &'static str,
+    pub reset_done: &'static str,
+    pub code_expired: &'static str,
+    pub no_recovery: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -90,6 +101,17 @@ pub static EN: Messages = Messages {
     mfa_required: "This organization requires multi-factor authentication.",
     csrf: "The form expired or did not come from this page. Go back and try again.",
     server_error: "An internal error occurred. Try again later.",
+    forgot_link: "Forgot your password?",
+    forgot_title: "Reset your password",
+    forgot_help: "Enter your username or email; we will send you a code to reset your password.",
+    send_code: "Send a code",
+    back_to_sign_in: "Back to sign in",
+    reset_title: "Choose a new password",
+    code_sent: "We sent a code to",
+    reset_submit: "Change password",
+    reset_done: "Your password was changed. Sign in with the new one.",
+    code_expired: "The code has expired. Ask for a new one.",
+    no_recovery: "There is no email address or phone number to send a code to.",
 };
 
 pub static FR: Messages = Messages {
@@ -135,6 +157,17 @@ pub static FR: Messages = Messages {
     mfa_required: "Cette organisation exige l'authentification multifacteur.",
     csrf: "Le formulaire a expiré ou ne vient pas de cette page. Revenez en arrière et réessayez.",
     server_error: "Une erreur interne s'est produite. Réessayez plus tard.",
+    forgot_link: "Mot de passe oublié ?",
+    forgot_title: "Réinitialisez votre mot de passe",
+    forgot_help: "Saisissez votre nom d'utilisateur ou votre e-mail ; nous vous enverrons un code pour réinitialiser votre mot de passe.",
+    send_code: "Envoyer un code",
+    back_to_sign_in: "Retour à la connexion",
+    reset_title: "Choisissez un nouveau mot de passe",
+    code_sent: "Nous avons envoyé un code à",
+    reset_submit: "Changer le mot de passe",
+    reset_done: "Votre mot de passe a été changé. Connectez-vous avec le nouveau.",
+    code_expired: "Le code a expiré. Demandez-en un nouveau.",
+    no_recovery: "Aucune adresse e-mail ni aucun numéro de téléphone pour envoyer un code.",
 };
 
 /// The catalogue for a `lang` parameter (`fr`, `fr-CA`, …); English otherwise.

@@ -28,6 +28,7 @@ use self::page::{Challenge, Cookies, Page};
 use crate::AppState;
 use crate::audit::{self, Origin};
 use crate::net::ClientIp;
+use crate::services::accounts::AccountError;
 use crate::services::authorize::{self, Authorization, AuthorizeError, Outcome, Reply, Resume, StepError};
 use crate::services::sign_in::{self, Attempt, SignInError};
 
@@ -37,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth2/authorize", get(authorize_endpoint))
         .route("/login", get(login_page).post(login_submit))
         .route("/login/challenge", post(challenge_submit))
+        .route("/forgotPassword", get(forgot_page).post(forgot_submit))
+        .route("/confirmForgotPassword", post(reset_submit))
         .route("/logout", get(logout))
         .route("/login/assets/login.css", get(page::stylesheet))
 }
@@ -359,6 +362,129 @@ fn record<T>(
     let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(reason);
     audit::record_token_use(state, &origin, action, facts, outcome);
+}
+
+/// `GET /forgotPassword`: the username form of password recovery.
+async fn forgot_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    Page::forgot(&state, &flow, &csrf, None, "", StatusCode::OK)
+}
+
+/// `POST /forgotPassword`: sends a reset code (ForgotPassword's rules), then the reset form.
+async fn forgot_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let Some(username) = param(&fields, "username") else {
+        return Page::forgot(&state, &flow, &csrf, Some(flow.t.missing), "", StatusCode::BAD_REQUEST);
+    };
+    let (result, facts) = crate::facts::collect(authorize::forgot_password(&state, &flow.auth, username)).await;
+    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    audit::record_token_use(
+        &state,
+        &origin,
+        "auth.forgot_password",
+        facts,
+        result.as_ref().map(|_| ()).map_err(account_reason),
+    );
+    match result {
+        Ok(delivery) => Page::reset(&state, &flow, &csrf, None, Some(&delivery.destination), username, StatusCode::OK),
+        Err(e) => {
+            let (status, message) = explain_account(flow.t, &e);
+            Page::forgot(&state, &flow, &csrf, Some(&message), username, status)
+        }
+    }
+}
+
+/// `POST /confirmForgotPassword`: the code and the new password (ConfirmForgotPassword's
+/// rules); then the login page.
+async fn reset_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let t = flow.t;
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let username = param(&fields, "username").unwrap_or_default();
+    let again = |error: &str, status| Page::reset(&state, &flow, &csrf, Some(error), None, username, status);
+    let (Some(code), Some(password), Some(confirm)) =
+        (param(&fields, "code"), param(&fields, "new_password"), param(&fields, "confirm_password"))
+    else {
+        return again(t.missing, StatusCode::BAD_REQUEST);
+    };
+    if password != confirm {
+        return again(t.passwords_differ, StatusCode::BAD_REQUEST);
+    }
+    let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
+    let (result, facts) =
+        crate::facts::collect(authorize::reset_password(&state, attempt, &flow.auth, username, code, password)).await;
+    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let outcome = result.as_ref().map(|_| ()).map_err(account_reason);
+    audit::record_token_use(&state, &origin, "auth.confirm_forgot_password", facts, outcome);
+    match result {
+        Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.reset_done), username, StatusCode::OK),
+        Err(e) => {
+            let (status, message) = explain_account(t, &e);
+            again(&message, status)
+        }
+    }
+}
+
+/// The status and message of a refused recovery step.
+fn explain_account(t: &'static Messages, e: &AccountError) -> (StatusCode, String) {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_owned());
+    match e {
+        AccountError::UserNotFound => bad(t.user_not_found),
+        AccountError::Disabled => bad(t.disabled),
+        AccountError::NoRecoveryDestination => bad(t.no_recovery),
+        AccountError::CodeMismatch => bad(t.code_mismatch),
+        AccountError::CodeExpired => bad(t.code_expired),
+        AccountError::AttemptsExceeded => (StatusCode::TOO_MANY_REQUESTS, t.locked.to_owned()),
+        AccountError::PasswordPolicy(m) => bad(&format!("{} {m}", t.password_policy)),
+        AccountError::Store(_) | AccountError::Fault(_) => {
+            tracing::error!(error = %e, "password recovery failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, t.server_error.to_owned())
+        }
+    }
+}
+
+fn account_reason(e: &AccountError) -> &'static str {
+    match e {
+        AccountError::UserNotFound => "user_not_found",
+        AccountError::Disabled => "not_authorized",
+        AccountError::NoRecoveryDestination => "no_recovery_destination",
+        AccountError::CodeMismatch => "code_mismatch",
+        AccountError::CodeExpired => "code_expired",
+        AccountError::AttemptsExceeded => "limit_exceeded",
+        AccountError::PasswordPolicy(_) => "invalid_password",
+        AccountError::Store(_) | AccountError::Fault(_) => "internal_error",
+    }
 }
 
 /// `GET /logout`: ends the browser's session in the client's pool and sends it to a

@@ -31,6 +31,30 @@ struct LoginTemplate<'a> {
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login/forgot.html")]
+struct ForgotTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login/reset.html")]
+struct ResetTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    destination: Option<&'a str>,
     username: &'a str,
 }
 
@@ -83,6 +107,19 @@ impl Page {
         username: &str,
         status: StatusCode,
     ) -> Response {
+        Self::login_with(state, flow, csrf, error, None, username, status)
+    }
+
+    /// The login page with a notice (the password was reset).
+    pub fn login_with(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        notice: Option<&str>,
+        username: &str,
+        status: StatusCode,
+    ) -> Response {
         let form_token = csrf_token(state, csrf);
         let page = LoginTemplate {
             t: flow.t,
@@ -90,6 +127,51 @@ impl Page {
             query: &flow.query,
             csrf: &form_token,
             error,
+            notice,
+            username,
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+    }
+
+    /// "Forgot your password?": the username form.
+    pub fn forgot(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        username: &str,
+        status: StatusCode,
+    ) -> Response {
+        let form_token = csrf_token(state, csrf);
+        let page = ForgotTemplate {
+            t: flow.t,
+            app: &flow.auth.client.name,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            username,
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+    }
+
+    /// The reset form: the code sent to `destination` and the new password.
+    pub fn reset(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        destination: Option<&str>,
+        username: &str,
+        status: StatusCode,
+    ) -> Response {
+        let form_token = csrf_token(state, csrf);
+        let page = ResetTemplate {
+            t: flow.t,
+            app: &flow.auth.client.name,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            destination,
             username,
         };
         respond(page.render(), status, Some(&flow.auth), Some(csrf))

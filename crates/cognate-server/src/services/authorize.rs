@@ -23,6 +23,7 @@ use cognate_core::login::{self, AuthorizationCode, CODE_TTL_MS, LoginSession, Re
 use cognate_core::pool::UserPool;
 use cognate_core::user::{User, UserStatus};
 
+use super::accounts::{self, AccountError};
 use super::mfa::{self, MfaError};
 use super::sign_in::{self, Attempt, Delivery, SignInError, SignedIn, Step, TenantChoice};
 use super::tokens::{self, Issued, Rejection};
@@ -730,4 +731,42 @@ pub fn spawn_purger(state: AppState, stop: tokio::sync::watch::Receiver<bool>) -
             }
         }
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Password recovery from the login page
+// ---------------------------------------------------------------------------------------
+
+/// "Forgot your password?": a reset code to the user's recovery address, under the same
+/// rules as ForgotPassword (PreventUserExistenceErrors answers unknown users with a decoy).
+pub async fn forgot_password(
+    state: &AppState,
+    auth: &Authorization,
+    username: &str,
+) -> Result<accounts::Delivery, AccountError> {
+    let user = super::users::find(state, &auth.pool, username).await?;
+    let hide = accounts::hides_users(&auth.client);
+    accounts::forgot_password(state, &auth.pool, hide, user.as_ref(), username).await
+}
+
+/// The reset page: a new password with the code, under the same rules as
+/// ConfirmForgotPassword (wrong codes count toward the user's lock; every session ends).
+pub async fn reset_password(
+    state: &AppState,
+    attempt: Attempt,
+    auth: &Authorization,
+    username: &str,
+    code: &str,
+    password: &str,
+) -> Result<(), AccountError> {
+    let user = super::users::find(state, &auth.pool, username).await?;
+    let reset = accounts::PasswordReset {
+        pool: &auth.pool,
+        hide: accounts::hides_users(&auth.client),
+        user,
+        username,
+        code,
+        password,
+    };
+    accounts::confirm_forgot_password(state, attempt, reset).await
 }
