@@ -417,3 +417,68 @@ def test_forgot_password_through_the_pages(server, web_app, make_confirmed_user)
     stranger.get(stranger.page.url.replace("/login?", "/forgotPassword?", 1))
     page = stranger.submit({"username": "nobody-" + uid()})
     assert page.status_code == 200 and 'name="code"' in page.text
+
+
+def test_user_pool_domains_with_boto3(server, cognito, web_app):
+    pool_id, client = web_app()
+    other_pool, _ = web_app()
+    prefix = f"acme-{uid(6)}"
+    assert cognito.create_user_pool_domain(Domain=prefix, UserPoolId=pool_id)["ManagedLoginVersion"] == 1
+    described = cognito.describe_user_pool_domain(Domain=prefix)["DomainDescription"]
+    assert (described["UserPoolId"], described["Domain"], described["Status"]) == (pool_id, prefix, "ACTIVE")
+    assert cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Domain"] == prefix
+    assert cognito.describe_user_pool_domain(Domain="nobody-" + uid(6))["DomainDescription"] == {}
+    for bad in ("Acme", "-acme", "my-cognito-login", "a" * 64, "acme.login"):
+        with pytest.raises(cognito.exceptions.InvalidParameterException):
+            cognito.create_user_pool_domain(Domain=bad, UserPoolId=other_pool)
+    with pytest.raises(cognito.exceptions.InvalidParameterException, match="another user pool"):
+        cognito.create_user_pool_domain(Domain=prefix, UserPoolId=other_pool)
+    with pytest.raises(cognito.exceptions.InvalidParameterException, match="already has a domain"):
+        cognito.create_user_pool_domain(Domain=f"second-{uid(6)}", UserPoolId=pool_id)
+
+    # A custom domain next to the prefix, with its certificate; served by Host.
+    custom = f"login.{uid(6)}.example.com"
+    arn = "arn:aws:acm:us-east-1:000000000000:certificate/one"
+    created = cognito.create_user_pool_domain(Domain=custom, UserPoolId=pool_id,
+                                              CustomDomainConfig={"CertificateArn": arn})
+    assert created["CloudFrontDomain"] == "127.0.0.1"
+    assert cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["CustomDomain"] == custom
+    arn2 = arn.replace("one", "two")
+    cognito.update_user_pool_domain(Domain=custom, UserPoolId=pool_id, CustomDomainConfig={"CertificateArn": arn2},
+                                    ManagedLoginVersion=2)
+    described = cognito.describe_user_pool_domain(Domain=custom)["DomainDescription"]
+    assert described["CustomDomainConfig"]["CertificateArn"] == arn2 and described["ManagedLoginVersion"] == 2
+
+    url = authorize_url(server, client["ClientId"], verifier="v" * 50)
+    on_domain = requests.get(url, headers={"Host": custom}, allow_redirects=False, timeout=10)
+    assert on_domain.status_code == 302 and "/login?" in on_domain.headers["Location"]
+    _, stranger = web_app()
+    foreign = requests.get(authorize_url(server, stranger["ClientId"], verifier="v" * 50), headers={"Host": custom},
+                           allow_redirects=False, timeout=10)
+    assert foreign.status_code == 400 and "Location" not in foreign.headers
+
+    with pytest.raises(cognito.exceptions.InvalidParameterException):
+        cognito.delete_user_pool_domain(Domain=prefix, UserPoolId=other_pool)
+    cognito.delete_user_pool_domain(Domain=prefix, UserPoolId=pool_id)
+    cognito.delete_user_pool_domain(Domain=custom, UserPoolId=pool_id)
+    assert "Domain" not in cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    # The prefix is free again.
+    cognito.create_user_pool_domain(Domain=prefix, UserPoolId=other_pool)
+
+
+def test_prefix_domains_are_served_under_the_auth_domain(fresh_server):
+    srv = fresh_server({"COGNATE_AUTH_DOMAIN": "auth.cognate.test"})
+    cognito = srv.cognito
+    pool_id = cognito.create_user_pool(PoolName=f"p-{uid()}")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
+    prefix = f"acme-{uid(6)}"
+    cognito.create_user_pool_domain(Domain=prefix, UserPoolId=pool_id)
+    url = authorize_url(srv, client, verifier="v" * 50)
+    ok = requests.get(url, headers={"Host": f"{prefix}.auth.cognate.test"}, allow_redirects=False, timeout=10)
+    assert ok.status_code == 302, ok.text
+    unknown = requests.get(url, headers={"Host": "nobody.auth.cognate.test"}, allow_redirects=False, timeout=10)
+    assert unknown.status_code == 400 and "Location" not in unknown.headers
+    # Cognate's own host still serves every pool.
+    assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302

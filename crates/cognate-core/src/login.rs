@@ -66,6 +66,47 @@ pub struct LoginSession {
     pub ended_at: Option<i64>,
 }
 
+/// A user pool domain: a prefix (`{prefix}.{auth domain}`) or a custom domain (its own
+/// host name) serving the pool's hosted login. A pool has at most one of each kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolDomain {
+    /// The prefix, or the custom domain's host name, lower case.
+    pub domain: String,
+    pub pool_id: PoolId,
+    pub custom: bool,
+    /// A custom domain's `CustomDomainConfig.CertificateArn` (kept and echoed; TLS is
+    /// terminated in front of Cognate).
+    pub certificate_arn: Option<String>,
+    /// Cognito's `ManagedLoginVersion` (1 classic hosted UI, 2 managed login), echoed.
+    pub managed_login_version: i64,
+    pub created_at: i64,
+}
+
+/// Words Cognito refuses in a domain prefix.
+const RESERVED_PREFIX_WORDS: &[&str] = &["aws", "amazon", "cognito"];
+
+/// Whether `prefix` is a valid domain prefix: 1 to 63 lower-case letters, digits and
+/// hyphens, not starting or ending with a hyphen, without the reserved words.
+pub fn valid_prefix(prefix: &str) -> bool {
+    (1..=63).contains(&prefix.len())
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !prefix.starts_with('-')
+        && !prefix.ends_with('-')
+        && !RESERVED_PREFIX_WORDS.iter().any(|w| prefix.contains(w))
+}
+
+/// Whether `host` is a valid custom domain: a lower-case host name of at least two labels.
+pub fn valid_custom_domain(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').count() >= 2
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// A new secret to hand out (256 random bits, base64url) and its stored hash: codes and
 /// session ids.
 pub fn new_secret(rng: &dyn Rng) -> (String, String) {
@@ -105,6 +146,22 @@ pub fn at_hash(access_token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_prefixes_and_custom_domains() {
+        for good in ["acme", "acme-login", "a", "x1"] {
+            assert!(valid_prefix(good), "{good}");
+        }
+        for bad in ["", "-acme", "acme-", "Acme", "acme.login", "my-cognito", "awsome", &"a".repeat(64)] {
+            assert!(!valid_prefix(bad), "{bad}");
+        }
+        for good in ["auth.acme.com", "login.example.co.uk"] {
+            assert!(valid_custom_domain(good), "{good}");
+        }
+        for bad in ["acme", "Auth.acme.com", "auth..acme.com", "-a.acme.com", "auth.acme.com:443", "a_b.acme.com"] {
+            assert!(!valid_custom_domain(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn pkce_s256_matches_an_independent_implementation() {

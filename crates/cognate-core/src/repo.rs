@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
-use crate::login::{AuthorizationCode, LoginSession, Redemption};
+use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
@@ -229,7 +229,7 @@ pub trait CodeRepo: Send + Sync {
     async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()>;
 }
 
-/// Authorization codes and browser sessions of the hosted login.
+/// Authorization codes, browser sessions and user pool domains of the hosted login.
 #[async_trait]
 pub trait LoginRepo: Send + Sync {
     async fn save_authorization_code(&self, code: &AuthorizationCode) -> Result<()>;
@@ -242,6 +242,15 @@ pub trait LoginRepo: Send + Sync {
     async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool>;
     /// Deletes codes and sessions expired before `before`; how many.
     async fn purge_login(&self, before: i64) -> Result<u64>;
+    /// `Conflict("domain")` when the domain is taken, `Conflict("pool_domain")` when the
+    /// pool already has a domain of that kind.
+    async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()>;
+    async fn get_pool_domain(&self, domain: &str) -> Result<Option<PoolDomain>>;
+    async fn list_pool_domains(&self, pool: &PoolId) -> Result<Vec<PoolDomain>>;
+    /// Writes the certificate and version of an existing domain; `NotFound("domain")`.
+    async fn update_pool_domain(&self, domain: &PoolDomain) -> Result<()>;
+    /// False when the pool had no such domain.
+    async fn delete_pool_domain(&self, pool: &PoolId, domain: &str) -> Result<bool>;
 }
 
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.

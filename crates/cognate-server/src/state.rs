@@ -15,6 +15,8 @@ pub struct ServerSettings {
     pub region: String,
     /// The externally visible base URL (token issuers, discovery documents).
     pub public_url: String,
+    /// The parent host of user pool domain prefixes (`{prefix}.{auth_domain}`), if any.
+    pub auth_domain: Option<String>,
     /// Largest request body read, in bytes. Defaults to 1 MiB.
     pub max_body_bytes: usize,
     /// How far a SigV4 `X-Amz-Date` may be from the server's clock. Defaults to 15 minutes.
@@ -28,6 +30,7 @@ impl Default for ServerSettings {
         Self {
             region: "local".into(),
             public_url: "http://127.0.0.1:9229".into(),
+            auth_domain: None,
             max_body_bytes: 1024 * 1024,
             signature_window_secs: 15 * 60,
             trusted_proxies: Vec::new(),

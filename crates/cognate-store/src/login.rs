@@ -1,10 +1,10 @@
-//! Authorization codes and hosted-login browser sessions, written once as generic code
+//! Authorization codes, hosted-login browser sessions and user pool domains, written once as generic code
 //! over [`Backend`] (see [`crate::pools`]). Only hashes of codes and session ids are
 //! stored.
 
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::login::{AuthorizationCode, LoginSession, Redemption};
+use cognate_core::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption};
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
 
@@ -134,6 +134,78 @@ pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> 
     Ok(B::execute(codes, db).await.map_err(backend_err)? + B::execute(sessions, db).await.map_err(backend_err)?)
 }
 
+fn domain_from<B: Backend>(row: &B::Row) -> Result<PoolDomain> {
+    Ok(PoolDomain {
+        domain: B::text_col(row, "domain")?,
+        pool_id: pool_of(&B::text_col(row, "pool_id")?)?,
+        custom: B::flag_col(row, "custom")?,
+        certificate_arn: B::opt_text_col(row, "certificate_arn")?,
+        managed_login_version: B::int_col(row, "managed_login_version")?,
+        created_at: B::int_col(row, "created_at")?,
+    })
+}
+
+pub(crate) async fn create_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO user_pool_domains (domain, pool_id, custom, certificate_arn, managed_login_version, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .text(&d.domain)
+    .text(d.pool_id.as_str())
+    .flag(d.custom)
+    .opt_text(d.certificate_arn.as_deref())
+    .int(d.managed_login_version)
+    .int(d.created_at);
+    B::execute(q, db).await.map_err(|e| match &e {
+        // The pool's one domain of this kind (the unique index on pool_id, custom), or the
+        // domain itself (the primary key).
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let text = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
+            if text.contains("one_per_kind") || text.contains("user_pool_domains.pool_id") {
+                StoreError::Conflict("pool_domain")
+            } else {
+                StoreError::Conflict("domain")
+            }
+        }
+        _ => write_err(e, "domain"),
+    })?;
+    Ok(())
+}
+
+pub(crate) async fn get_domain<B: Backend>(db: &Pool<B>, domain: &str) -> Result<Option<PoolDomain>> {
+    let q = sqlx::query::<B>("SELECT * FROM user_pool_domains WHERE domain = $1").text(domain);
+    let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
+    row.as_ref().map(domain_from::<B>).transpose()
+}
+
+pub(crate) async fn list_domains<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<Vec<PoolDomain>> {
+    let q = sqlx::query::<B>("SELECT * FROM user_pool_domains WHERE pool_id = $1 ORDER BY custom, domain")
+        .text(pool.as_str());
+    B::fetch_all(q, db).await.map_err(backend_err)?.iter().map(domain_from::<B>).collect()
+}
+
+pub(crate) async fn update_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "UPDATE user_pool_domains SET certificate_arn = $1, managed_login_version = $2 \
+         WHERE domain = $3 AND pool_id = $4",
+    )
+    .opt_text(d.certificate_arn.as_deref())
+    .int(d.managed_login_version)
+    .text(&d.domain)
+    .text(d.pool_id.as_str());
+    match B::execute(q, db).await.map_err(backend_err)? {
+        0 => Err(StoreError::NotFound("domain")),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) async fn delete_domain<B: Backend>(db: &Pool<B>, pool: &PoolId, domain: &str) -> Result<bool> {
+    let q = sqlx::query::<B>("DELETE FROM user_pool_domains WHERE domain = $1 AND pool_id = $2")
+        .text(domain)
+        .text(pool.as_str());
+    Ok(B::execute(q, db).await.map_err(backend_err)? > 0)
+}
+
 /// Implements [`cognate_core::repo::LoginRepo`] for a backend's store by delegation.
 macro_rules! impl_login_repo {
     ($store:ty) => {
@@ -178,6 +250,42 @@ macro_rules! impl_login_repo {
 
             async fn purge_login(&self, before: i64) -> std::result::Result<u64, cognate_core::StoreError> {
                 $crate::login::purge(&self.pool, before).await
+            }
+
+            async fn create_pool_domain(
+                &self,
+                domain: &cognate_core::login::PoolDomain,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::login::create_domain(&self.pool, domain).await
+            }
+
+            async fn get_pool_domain(
+                &self,
+                domain: &str,
+            ) -> std::result::Result<Option<cognate_core::login::PoolDomain>, cognate_core::StoreError> {
+                $crate::login::get_domain(&self.pool, domain).await
+            }
+
+            async fn list_pool_domains(
+                &self,
+                pool: &cognate_core::ids::PoolId,
+            ) -> std::result::Result<Vec<cognate_core::login::PoolDomain>, cognate_core::StoreError> {
+                $crate::login::list_domains(&self.pool, pool).await
+            }
+
+            async fn update_pool_domain(
+                &self,
+                domain: &cognate_core::login::PoolDomain,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::login::update_domain(&self.pool, domain).await
+            }
+
+            async fn delete_pool_domain(
+                &self,
+                pool: &cognate_core::ids::PoolId,
+                domain: &str,
+            ) -> std::result::Result<bool, cognate_core::StoreError> {
+                $crate::login::delete_domain(&self.pool, pool, domain).await
             }
         }
     };

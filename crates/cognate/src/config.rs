@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub listen: Option<String>,
     pub public_url: Option<String>,
+    pub auth_domain: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub database_service_url: Option<String>,
@@ -119,6 +120,10 @@ pub struct ServeArgs {
     /// Externally visible base URL. Default http://{listen}.
     #[arg(long, env = "COGNATE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The host under which user pool domain prefixes are served: with `auth.example.com`,
+    /// the pool whose domain is `acme` answers at `acme.auth.example.com`. Optional.
+    #[arg(long, env = "COGNATE_AUTH_DOMAIN")]
+    pub auth_domain: Option<String>,
     /// Send emails through this SMTP relay: `smtp://user:password@host:port?tls=none|starttls`
     /// (STARTTLS by default) or `smtps://…`. Without it, messages stay in the outbox.
     #[arg(long, env = "COGNATE_SMTP_URL", hide_env_values = true)]
@@ -135,6 +140,8 @@ pub struct ServeArgs {
 pub struct Config {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
+    /// The parent host of prefix domains (`{prefix}.{auth_domain}`).
+    pub auth_domain: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_service_url: Option<String>,
@@ -171,6 +178,13 @@ impl Config {
             && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/'))
         {
             bail!("public_url (COGNATE_PUBLIC_URL) must be an http(s) URL without a trailing slash: {url}");
+        }
+        let auth_domain =
+            serve.and_then(|s| s.auth_domain.clone()).or(file.auth_domain).map(|d| d.to_ascii_lowercase());
+        if let Some(domain) = &auth_domain
+            && !cognate_core::login::valid_custom_domain(domain)
+        {
+            bail!("auth_domain (COGNATE_AUTH_DOMAIN) must be a host name such as auth.example.com: {domain}");
         }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
@@ -249,6 +263,7 @@ impl Config {
         Ok(Self {
             listen,
             public_url,
+            auth_domain,
             data_dir,
             database_url,
             database_service_url: common.database_service_url.clone().or(file.database_service_url),

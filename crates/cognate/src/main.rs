@@ -472,6 +472,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
         ServerSettings {
             region: config.region.clone(),
             public_url,
+            auth_domain: config.auth_domain.clone(),
             max_body_bytes: config.max_body_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             ..ServerSettings::default()

@@ -10,6 +10,7 @@ use super::input::{
 };
 use super::{CognitoError, OpResult};
 use crate::AppState;
+use crate::services::pool_domains::{self, DomainRequest, PoolDomainError};
 use crate::services::pools;
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
@@ -20,6 +21,10 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "UpdateUserPool" => update(state, input).await,
         "DeleteUserPool" => delete(state, input).await,
         "AddCustomAttributes" => add_custom_attributes(state, input).await,
+        "CreateUserPoolDomain" => create_domain(state, input).await,
+        "DescribeUserPoolDomain" => describe_domain(state, input).await,
+        "UpdateUserPoolDomain" => update_domain(state, input).await,
+        "DeleteUserPoolDomain" => delete_domain(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -60,7 +65,11 @@ async fn describe(state: &AppState, input: Value) -> OpResult {
     let req: PoolRef = parse(input)?;
     let pool = load_pool(state, &req.user_pool_id).await?;
     let users = pools::user_count(state, &pool.id).await?;
-    Ok(json!({"UserPool": pool_type(state, &pool, users)}))
+    let mut out = pool_type(state, &pool, users);
+    for d in pool_domains::of_pool(state, &pool.id).await? {
+        out[if d.custom { "CustomDomain" } else { "Domain" }] = json!(d.domain);
+    }
+    Ok(json!({"UserPool": out}))
 }
 
 #[derive(Deserialize)]
@@ -220,4 +229,104 @@ fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
     out.insert("CreationDate".into(), epoch(pool.created_at));
     out.insert("LastModifiedDate".into(), epoch(pool.updated_at));
     Value::Object(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// User pool domains
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CustomDomainConfig {
+    certificate_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DomainInput {
+    domain: String,
+    user_pool_id: Option<String>,
+    custom_domain_config: Option<CustomDomainConfig>,
+    managed_login_version: Option<i64>,
+}
+
+impl From<PoolDomainError> for CognitoError {
+    fn from(e: PoolDomainError) -> Self {
+        match e {
+            PoolDomainError::Invalid(m) => CognitoError::invalid(m),
+            PoolDomainError::Taken => CognitoError::invalid("Domain already associated with another user pool."),
+            PoolDomainError::PoolHasDomain => CognitoError::invalid("User pool already has a domain configured."),
+            PoolDomainError::NotFound => CognitoError::invalid("No such domain or user pool exists."),
+            PoolDomainError::PoolNotFound => CognitoError::not_found("User pool does not exist."),
+            PoolDomainError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The host a custom domain's CNAME points at: Cognate's own public host.
+fn cname_target(state: &AppState) -> String {
+    url::Url::parse(&state.settings.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| state.settings.public_url.clone())
+}
+
+/// The request's domain for `pool`, its certificate (a custom domain) and version.
+fn domain_request<'a>(input: &'a DomainInput, pool: &'a cognate_core::ids::PoolId) -> DomainRequest<'a> {
+    DomainRequest {
+        pool,
+        domain: &input.domain,
+        certificate_arn: input.custom_domain_config.as_ref().and_then(|c| c.certificate_arn.as_deref()),
+        managed_login_version: input.managed_login_version,
+    }
+}
+
+fn domain_answer(state: &AppState, d: &cognate_core::login::PoolDomain) -> Value {
+    let mut out = json!({"ManagedLoginVersion": d.managed_login_version});
+    if d.custom {
+        out["CloudFrontDomain"] = json!(cname_target(state));
+    }
+    out
+}
+
+async fn create_domain(state: &AppState, input: Value) -> OpResult {
+    let req: DomainInput = parse(input)?;
+    let pool = pool_id(req.user_pool_id.as_deref().unwrap_or_default())?;
+    let created = pool_domains::create(state, domain_request(&req, &pool)).await?;
+    Ok(domain_answer(state, &created))
+}
+
+async fn describe_domain(state: &AppState, input: Value) -> OpResult {
+    let req: DomainInput = parse(input)?;
+    let Some(d) = pool_domains::describe(state, &req.domain).await? else {
+        // Cognito answers an unknown domain with an empty description.
+        return Ok(json!({"DomainDescription": {}}));
+    };
+    let mut description = json!({
+        "UserPoolId": d.pool_id,
+        "AWSAccountId": "000000000000",
+        "Domain": d.domain,
+        "CloudFrontDistribution": cname_target(state),
+        "Version": "1",
+        "Status": "ACTIVE",
+        "ManagedLoginVersion": d.managed_login_version,
+    });
+    if let Some(arn) = &d.certificate_arn {
+        description["CustomDomainConfig"] = json!({"CertificateArn": arn});
+    }
+    Ok(json!({"DomainDescription": description}))
+}
+
+async fn update_domain(state: &AppState, input: Value) -> OpResult {
+    let req: DomainInput = parse(input)?;
+    let pool = pool_id(req.user_pool_id.as_deref().unwrap_or_default())?;
+    let updated = pool_domains::update(state, domain_request(&req, &pool)).await?;
+    Ok(domain_answer(state, &updated))
+}
+
+async fn delete_domain(state: &AppState, input: Value) -> OpResult {
+    let req: DomainInput = parse(input)?;
+    let pool = pool_id(req.user_pool_id.as_deref().unwrap_or_default())?;
+    pool_domains::delete(state, &pool, &req.domain).await?;
+    Ok(json!({}))
 }

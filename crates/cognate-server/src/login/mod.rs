@@ -53,8 +53,9 @@ fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str>
     params.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-fn authorization_request(params: &HashMap<String, String>) -> authorize::Request<'_> {
+fn authorization_request<'a>(params: &'a HashMap<String, String>, headers: &'a HeaderMap) -> authorize::Request<'a> {
     authorize::Request {
+        host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()),
         response_type: param(params, "response_type"),
         client_id: param(params, "client_id"),
         redirect_uri: param(params, "redirect_uri"),
@@ -77,12 +78,12 @@ struct Flow {
     auth: Authorization,
 }
 
-async fn flow(state: &AppState, raw: Option<String>) -> Result<Flow, Box<Response>> {
+async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Result<Flow, Box<Response>> {
     let query = raw.unwrap_or_default();
     let params =
         query_params(Some(&query)).map_err(|m| Box::new(Page::message(&messages::EN, StatusCode::BAD_REQUEST, &m)))?;
     let t = messages::for_lang(param(&params, "lang"));
-    match authorize::check(state, &authorization_request(&params)).await {
+    match authorize::check(state, &authorization_request(&params, headers)).await {
         Ok(auth) => Ok(Flow { t, query, auth }),
         Err(e) => Err(Box::new(refused(t, e))),
     }
@@ -106,7 +107,7 @@ fn refused(t: &'static Messages, e: AuthorizeError) -> Response {
 /// `GET /oauth2/authorize`: a browser already signed in to the pool gets its code (or
 /// tokens) at once; others go to the login page with the same parameters.
 async fn authorize_endpoint(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -132,7 +133,7 @@ async fn authorize_endpoint(State(state): State<AppState>, headers: HeaderMap, R
 
 /// `GET /login`: the sign-in form.
 async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -165,7 +166,7 @@ async fn login_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -199,7 +200,7 @@ async fn challenge_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -366,7 +367,7 @@ fn record<T>(
 
 /// `GET /forgotPassword`: the username form of password recovery.
 async fn forgot_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -382,7 +383,7 @@ async fn forgot_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
@@ -421,7 +422,7 @@ async fn reset_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, raw).await {
+    let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };

@@ -71,6 +71,8 @@ pub struct Request<'a> {
     pub identity_provider: Option<&'a str>,
     pub idp_identifier: Option<&'a str>,
     pub prompt: Option<&'a str>,
+    /// The request's `Host`: on a user pool domain only that pool's clients sign in.
+    pub host: Option<&'a str>,
 }
 
 /// A checked authorization request.
@@ -122,6 +124,11 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         None => None,
     }
     .ok_or_else(|| page("The client does not exist."))?;
+    match super::pool_domains::pool_of_host(state, req.host).await? {
+        Ok(Some(pool)) if pool != client.pool_id => return Err(page("The client does not belong to this domain.")),
+        Err(()) => return Err(page("No user pool has this domain.")),
+        Ok(_) => {}
+    }
     let settings = &client.settings;
     let redirect_uri = match req.redirect_uri.filter(|r| !r.is_empty()) {
         Some(r) if settings.callback_urls.iter().any(|c| c == r) => r.to_owned(),

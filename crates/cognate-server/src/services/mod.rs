@@ -21,7 +21,8 @@
 //! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
 //! - [`domains`]: email domains a tenant claims, and where an address signs in.
 //! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
-//! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory.
+//! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
+//!   [`pool_domains`]: the host names a pool's hosted login answers at.
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
@@ -33,6 +34,7 @@ pub mod domains;
 pub mod groups;
 pub mod members;
 pub mod mfa;
+pub mod pool_domains;
 pub mod pools;
 pub mod resource_servers;
 pub mod sign_in;

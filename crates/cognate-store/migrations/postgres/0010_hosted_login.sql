@@ -35,5 +35,17 @@ CREATE TABLE login_sessions (
 CREATE INDEX login_sessions_by_user ON login_sessions (pool_id, sub);
 CREATE INDEX login_sessions_by_expiry ON login_sessions (expires_at);
 
+-- User pool domains: a prefix or a custom host name serving a pool's hosted login; at most
+-- one of each kind per pool.
+CREATE TABLE user_pool_domains (
+    domain                TEXT COLLATE "C" PRIMARY KEY,
+    pool_id               TEXT COLLATE "C" NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    custom                BOOLEAN NOT NULL,
+    certificate_arn       TEXT COLLATE "C",
+    managed_login_version BIGINT NOT NULL,
+    created_at            BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX user_pool_domains_one_per_kind ON user_pool_domains (pool_id, custom);
+
 -- The scopes a browser sign-in granted, kept by every refresh (NULL: an API sign-in).
 ALTER TABLE token_families ADD COLUMN scope TEXT COLLATE "C";
