@@ -8,7 +8,6 @@
 
 use cognate_core::attributes::Schema;
 use cognate_core::client::AppClient;
-use cognate_core::ids::generate_sub;
 use cognate_core::pool::UserPool;
 use cognate_core::token::{PURPOSE_SIGN_UP, PURPOSE_VERIFY_ATTRIBUTE};
 use cognate_core::user::{User, UserStatus};
@@ -18,8 +17,8 @@ use serde_json::{Value, json};
 use super::auth::{check_password, check_secret_hash, load_client, token_user};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
-    attribute_error, check_username, find_user, hash, invalid_password, missing, new_user_attributes,
-    refuse_tenant_attributes, save, save_signed_out, stored_name, write_error,
+    attribute_error, find_user, hash, invalid_password, invalid_username, missing, save, save_signed_out, stored_name,
+    write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
@@ -27,7 +26,6 @@ use crate::services::accounts::{
     self, Delivery, Destination, VERIFY_CODE_TTL_MS, check_code, delete_code, send_code, sign_up_destination,
     store_code, verify_binding,
 };
-use crate::tenancy;
 
 pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input: Value) -> OpResult {
     match op {
@@ -48,19 +46,9 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
 }
 
 const UNAUTHORIZED_ATTRIBUTE: &str = "A client attempted to write unauthorized attribute";
-/// Attributes owned by the tenancy control plane (`custom:tenantId`, `custom:tenantName`,
-/// `custom:tenantTier`, `custom:tenantRole`): no end user may write them, whatever the
-/// client's WriteAttributes say, or a user could move themselves into another tenant.
-const TENANT_PREFIX: &str = "custom:tenant";
-/// Only administrators (or a confirmed code) may mark a contact verified.
-const VERIFIED_FLAGS: &[&str] = &["email_verified", "phone_number_verified"];
 
 fn not_authorized(message: &str) -> CognitoError {
     CognitoError::new("NotAuthorizedException", message.to_owned())
-}
-
-fn code_mismatch() -> CognitoError {
-    CognitoError::new("CodeMismatchException", "Invalid verification code provided, please try again.")
 }
 
 /// Cognito's `CodeDeliveryDetailsType`.
@@ -96,26 +84,17 @@ async fn named_user(
     Ok((client, pool, user))
 }
 
-/// Refuses attributes an end user may not write through `client`: developer-only ones,
-/// the tenancy attributes, the `*_verified` flags, and — when the client lists
-/// WriteAttributes — anything not listed. Unknown names pass here and fail the schema check.
+/// Refuses attributes an end user may not write through `client` ([`users::user_writable`]).
 fn check_user_writable<'a>(
     client: &AppClient,
     schema: &Schema<'_>,
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), CognitoError> {
-    let listed = &client.settings.write_attributes;
-    for name in names {
-        let allowed = !name.starts_with("dev:")
-            && !name.starts_with(TENANT_PREFIX)
-            && !VERIFIED_FLAGS.contains(&name)
-            && schema.get(name).is_none_or(|a| !a.developer_only_attribute)
-            && (listed.is_empty() || listed.iter().any(|w| w == name));
-        if !allowed {
-            return Err(not_authorized(UNAUTHORIZED_ATTRIBUTE));
-        }
+    if crate::services::users::user_writable(client, schema, names) {
+        Ok(())
+    } else {
+        Err(not_authorized(UNAUTHORIZED_ATTRIBUTE))
     }
-    Ok(())
 }
 
 /// A plausible CodeDeliveryDetails for a user who does not exist (PreventUserExistenceErrors).
@@ -142,48 +121,38 @@ async fn sign_up(state: &AppState, input: Value) -> OpResult {
     let client = load_client(state, &req.client_id).await?;
     check_secret_hash(state, &client, req.secret_hash.as_deref(), &[&req.username])?;
     let pool = client_pool(state, &client).await?;
-    let settings = &pool.settings;
-    if settings.admin_create_user_config.allow_admin_create_user_only {
-        return Err(not_authorized("SignUp is not permitted for this user pool"));
-    }
-    check_username(&req.username)?;
-    let schema = Schema::new(&settings.schema);
-    let pairs = attribute_pairs(req.user_attributes.unwrap_or_default());
-    check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
-    refuse_tenant_attributes(state, &pool, pairs.iter().map(|(n, _)| n.as_str())).await?;
-    settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
-
-    let sub = generate_sub(state.rng.as_ref());
-    let (username, attributes) = new_user_attributes(settings, &req.username, &sub, pairs)?;
-
-    let now = state.clock.now_millis();
-    let mut user = User {
-        pool_id: pool.id.clone(),
-        sub,
-        username,
-        status: UserStatus::Unconfirmed,
-        enabled: true,
-        password_hash: Some(hash(state, &req.password).await?),
-        temp_password_expires_at: None,
-        attributes,
-        created_at: now,
-        updated_at: now,
-        tokens_valid_after: 0,
+    let new = accounts::NewSignUp {
+        pool: &pool,
+        client: &client,
+        username: &req.username,
+        password: &req.password,
+        attributes: attribute_pairs(req.user_attributes.unwrap_or_default()),
     };
-    let home =
-        tenancy::home_for_new_user(state, &pool.id, user.attributes.get("email").map(String::as_str), true).await?;
-    let keys = user.keys(settings);
-    tenancy::create_user(state, &mut user, &keys, home.as_ref()).await.map_err(|e| write_error(settings, e, true))?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "user signed up");
-
-    // A code is stored even with nowhere to send it; an administrator can still confirm.
-    let code = store_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
-    let mut out = json!({"UserConfirmed": false, "UserSub": user.sub});
-    if let Some(to) = sign_up_destination(settings, &user) {
-        send_code(state, &pool, &user, &to, &code).await?;
-        out["CodeDeliveryDetails"] = delivery_json(&to.delivery());
+    let signed_up = accounts::sign_up(state, new).await.map_err(|e| sign_up_error(&pool, e, true))?;
+    let mut out = json!({"UserConfirmed": false, "UserSub": signed_up.user.sub});
+    if let Some(delivery) = &signed_up.delivery {
+        out["CodeDeliveryDetails"] = delivery_json(delivery);
     }
     Ok(out)
+}
+
+/// Cognito's exception for each way a sign-up or its confirmation refuses (`creating`: the
+/// user is new, so a taken email or phone number may be a taken username).
+fn sign_up_error(pool: &UserPool, e: accounts::SignUpError, creating: bool) -> CognitoError {
+    use accounts::SignUpError as E;
+    match e {
+        E::NotPermitted => not_authorized("SignUp is not permitted for this user pool"),
+        E::InvalidUsername => invalid_username(),
+        E::NotWritable => not_authorized(UNAUTHORIZED_ATTRIBUTE),
+        E::Reserved(name) => CognitoError::invalid(format!(
+            "{name} is managed by Cognate's tenancy API (/v1) in this user pool and cannot be written here."
+        )),
+        E::Attributes(message) => CognitoError::invalid(message),
+        E::PasswordPolicy(message) => invalid_password(message),
+        E::Write(e) => write_error(&pool.settings, e, creating),
+        E::NotUnconfirmed(status) => not_authorized(&format!("User cannot be confirmed. Current status is {status}")),
+        E::Account(e) => e.into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -199,38 +168,12 @@ struct ConfirmSignUpInput {
 async fn confirm_sign_up(state: &AppState, input: Value) -> OpResult {
     let req: ConfirmSignUpInput = parse(input)?;
     let (client, pool, user) = named_user(state, &req.client_id, req.secret_hash.as_deref(), &req.username).await?;
-    let Some(mut user) = user else {
-        return Err(if accounts::hides_users(&client) { code_mismatch() } else { CognitoError::user_not_found() });
-    };
-    if user.status != UserStatus::Unconfirmed {
-        return Err(not_authorized(&format!("User cannot be confirmed. Current status is {}", user.status)));
-    }
-    check_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, &req.confirmation_code).await?;
-    // The code went where sign_up_destination says, which cannot have changed unless an
-    // administrator edited the unconfirmed user's contacts meanwhile.
-    if let Some(to) = sign_up_destination(&pool.settings, &user) {
-        user.attributes.insert(format!("{}_verified", to.attribute), "true".to_owned());
-    }
-    user.status = UserStatus::Confirmed;
-    user.updated_at = state.clock.now_millis();
-    save_claiming_aliases(state, &pool, &user, req.force_alias_creation == Some(true)).await?;
-    delete_code(state, &user, PURPOSE_SIGN_UP).await?;
-    tracing::info!(pool = %pool.id, sub = %user.sub, "sign-up confirmed");
-    Ok(json!({}))
-}
-
-/// Saves a user whose newly verified email or phone number may already be another user's
-/// alias. With `force`, that user loses the alias (ForceAliasCreation); otherwise the
-/// write fails with AliasExistsException.
-async fn save_claiming_aliases(
-    state: &AppState,
-    pool: &UserPool,
-    user: &User,
-    force: bool,
-) -> Result<(), CognitoError> {
-    crate::services::users::save_claiming_aliases(state, pool, user, force)
+    let hide = accounts::hides_users(&client);
+    let force = req.force_alias_creation == Some(true);
+    accounts::confirm_sign_up(state, &pool, hide, user, &req.confirmation_code, force)
         .await
-        .map_err(|e| write_error(&pool.settings, e, false))
+        .map_err(|e| sign_up_error(&pool, e, false))?;
+    Ok(json!({}))
 }
 
 #[derive(Deserialize)]

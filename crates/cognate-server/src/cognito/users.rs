@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_core::attributes::{AttributeError, Schema, looks_like_email, looks_like_phone};
+use cognate_core::attributes::{AttributeError, Schema};
 use cognate_core::ids::generate_sub;
 use cognate_core::pool::{PoolSettings, UserPool};
 use cognate_core::user::{User, UserFilter, UserStatus, username_key, valid_username};
@@ -114,11 +114,7 @@ fn temp_password_expiry(state: &AppState, settings: &PoolSettings) -> i64 {
     state.clock.now_millis() + i64::from(days) * DAY_MS
 }
 
-/// Attribute names as stored: developer-only attributes are addressed as `dev:custom:x`
-/// but kept under their schema name.
-pub(super) fn stored_name(name: &str) -> String {
-    name.strip_prefix("dev:").unwrap_or(name).to_owned()
-}
+pub(super) use users::stored_name;
 
 pub(super) fn missing(member: &str) -> CognitoError {
     CognitoError::invalid(format!(
@@ -259,73 +255,25 @@ pub(super) async fn refuse_tenant_attributes<'a>(
 
 /// Refuses usernames Cognito's pattern rejects (empty, too long, whitespace, controls).
 pub(super) fn check_username(name: &str) -> Result<(), CognitoError> {
-    if valid_username(name) {
-        return Ok(());
-    }
-    Err(CognitoError::invalid(
-        "1 validation error detected: Value at 'username' failed to satisfy constraint: \
-         Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
-    ))
+    if valid_username(name) { Ok(()) } else { Err(invalid_username()) }
 }
 
-/// The stored username and attributes of a new user (AdminCreateUser, SignUp): the
-/// sign-in name resolved under the pool's username attributes, every attribute checked
-/// against the schema (immutable ones may be set once), required ones present.
+/// Cognito's answer to a username its pattern refuses.
+pub(super) fn invalid_username() -> CognitoError {
+    CognitoError::invalid(
+        "1 validation error detected: Value at 'username' failed to satisfy constraint: \
+         Member must satisfy regular expression pattern: [\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+",
+    )
+}
+
+/// [`users::new_user_attributes`] with its refusal as Cognito's InvalidParameterException.
 pub(super) fn new_user_attributes(
     settings: &PoolSettings,
     requested: &str,
     sub: &str,
-    mut pairs: Vec<(String, String)>,
+    pairs: Vec<(String, String)>,
 ) -> Result<(String, BTreeMap<String, String>), CognitoError> {
-    let username = signin_username(settings, requested, sub, &mut pairs)?;
-    let schema = Schema::new(&settings.schema);
-    schema.check_writes(&pairs, true).map_err(attribute_error)?;
-    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
-    schema.check_required(&attributes).map_err(attribute_error)?;
-    Ok((username, attributes))
-}
-
-/// The username stored for a new user. In pools where users sign in with their email or
-/// phone number, the stored username is the `sub` and the given name becomes the
-/// attribute; pools with email or phone aliases refuse usernames shaped like one.
-pub(super) fn signin_username(
-    settings: &PoolSettings,
-    given: &str,
-    sub: &str,
-    pairs: &mut Vec<(String, String)>,
-) -> Result<String, CognitoError> {
-    let mut set_attr = |name: &str| {
-        if !pairs.iter().any(|(n, _)| n == name) {
-            pairs.push((name.to_owned(), given.to_owned()));
-        }
-    };
-    let (by_email, by_phone) = (settings.email_is_username(), settings.phone_is_username());
-    if by_email || by_phone {
-        if by_email && looks_like_email(given) {
-            set_attr("email");
-        } else if by_phone && looks_like_phone(given) {
-            set_attr("phone_number");
-        } else {
-            return Err(CognitoError::invalid(match (by_email, by_phone) {
-                (true, true) => "Username should be either an email or a phone number.",
-                (true, false) => "Username should be an email.",
-                _ => "Username should be a phone number.",
-            }));
-        }
-        return Ok(sub.to_owned());
-    }
-    let alias = |a: &str| settings.alias_attributes.iter().any(|x| x == a);
-    if alias("email") && looks_like_email(given) {
-        return Err(CognitoError::invalid(
-            "Username cannot be of email format, since user pool is configured for email alias.",
-        ));
-    }
-    if alias("phone_number") && looks_like_phone(given) {
-        return Err(CognitoError::invalid(
-            "Username cannot be of phone number format, since user pool is configured for phone_number alias.",
-        ));
-    }
-    Ok(given.to_owned())
+    users::new_user_attributes(settings, requested, sub, pairs).map_err(CognitoError::invalid)
 }
 
 /// Queues the invitation (username and temporary password) on each requested medium the
@@ -596,25 +544,6 @@ mod tests {
             alias_attributes: alias_attrs.iter().map(|s| (*s).to_owned()).collect(),
             ..PoolSettings::default()
         }
-    }
-
-    #[test]
-    fn email_username_pools_store_the_sub_and_set_the_email() {
-        let s = pool_settings(&["email"], &[]);
-        let mut pairs = Vec::new();
-        let name = signin_username(&s, "Ann@Example.com", "the-sub", &mut pairs);
-        assert_eq!(name.ok().as_deref(), Some("the-sub"));
-        assert_eq!(pairs, vec![("email".to_owned(), "Ann@Example.com".to_owned())]);
-        let refused = signin_username(&s, "ann", "the-sub", &mut Vec::new());
-        assert!(refused.is_err_and(|e| e.message == "Username should be an email."));
-    }
-
-    #[test]
-    fn alias_pools_refuse_alias_shaped_usernames() {
-        let s = pool_settings(&[], &["email", "phone_number"]);
-        assert!(signin_username(&s, "ann@example.com", "sub", &mut Vec::new()).is_err());
-        assert!(signin_username(&s, "+15550100", "sub", &mut Vec::new()).is_err());
-        assert_eq!(signin_username(&s, "ann", "sub", &mut Vec::new()).ok().as_deref(), Some("ann"));
     }
 
     #[test]

@@ -383,6 +383,154 @@ pub async fn confirm_forgot_password(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------
+// Sign-up
+// ---------------------------------------------------------------------------------------
+
+/// Why a sign-up (or its confirmation) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    /// The pool only lets administrators create users.
+    #[error("sign-up is not permitted for this user pool")]
+    NotPermitted,
+    /// A username the pattern refuses.
+    #[error("invalid username")]
+    InvalidUsername,
+    /// An attribute the client may not write.
+    #[error("attribute not writable")]
+    NotWritable,
+    /// An attribute owned by the tenancy control plane (its name).
+    #[error("{0} is managed by the tenancy API")]
+    Reserved(String),
+    /// The username or attributes the pool's schema and sign-in settings refuse (why).
+    #[error("{0}")]
+    Attributes(String),
+    /// A password the pool's policy refuses (why).
+    #[error("{0}")]
+    PasswordPolicy(String),
+    /// The name, email or phone number is someone else's.
+    #[error(transparent)]
+    Write(#[from] super::users::UserWriteError),
+    /// Confirmation: the user is not waiting for one (their status).
+    #[error("user cannot be confirmed; status {0}")]
+    NotUnconfirmed(UserStatus),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+}
+
+impl From<StoreError> for SignUpError {
+    fn from(e: StoreError) -> Self {
+        Self::Account(AccountError::Store(e))
+    }
+}
+
+/// A sign-up as a client presents it.
+pub struct NewSignUp<'a> {
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// A new, unconfirmed user, and where their code went (nowhere when the pool verifies
+/// no contact automatically and the user has none).
+#[derive(Debug)]
+pub struct SignedUp {
+    pub user: User,
+    pub delivery: Option<Delivery>,
+}
+
+/// SignUp: an unconfirmed user with the password and attributes given (placed in the
+/// tenant whose verified, auto-joining domain their email has, in the shared pool), and a
+/// confirmation code sent. The code is stored even with nowhere to send it, so an
+/// administrator can still confirm.
+pub async fn sign_up(state: &AppState, req: NewSignUp<'_>) -> Result<SignedUp, SignUpError> {
+    let (pool, settings) = (req.pool, &req.pool.settings);
+    if settings.admin_create_user_config.allow_admin_create_user_only {
+        return Err(SignUpError::NotPermitted);
+    }
+    if !cognate_core::user::valid_username(req.username) {
+        return Err(SignUpError::InvalidUsername);
+    }
+    let schema = cognate_core::attributes::Schema::new(&settings.schema);
+    let names = || req.attributes.iter().map(|(n, _)| n.as_str());
+    if !super::users::user_writable(req.client, &schema, names()) {
+        return Err(SignUpError::NotWritable);
+    }
+    if let Some(name) = crate::tenancy::reserved_write(state, &pool.id, names()).await? {
+        return Err(SignUpError::Reserved(name.to_owned()));
+    }
+    settings.policies.password_policy.check(req.password).map_err(SignUpError::PasswordPolicy)?;
+    let sub = cognate_core::ids::generate_sub(state.rng.as_ref());
+    let (username, attributes) = super::users::new_user_attributes(settings, req.username, &sub, req.attributes)
+        .map_err(SignUpError::Attributes)?;
+    let now = state.clock.now_millis();
+    let hash = state.passwords.hash(req.password.to_owned()).await.map_err(|e| AccountError::Fault(e.to_string()))?;
+    let mut user = User {
+        pool_id: pool.id.clone(),
+        sub,
+        username,
+        status: UserStatus::Unconfirmed,
+        enabled: true,
+        password_hash: Some(hash),
+        temp_password_expires_at: None,
+        attributes,
+        created_at: now,
+        updated_at: now,
+        tokens_valid_after: 0,
+    };
+    let email = user.attributes.get("email").map(String::as_str);
+    let home = crate::tenancy::home_for_new_user(state, &pool.id, email, true).await?;
+    let keys = user.keys(settings);
+    crate::tenancy::create_user(state, &mut user, &keys, home.as_ref())
+        .await
+        .map_err(|e| SignUpError::Write(e.into()))?;
+    crate::facts::user(&user);
+    tracing::info!(pool = %pool.id, sub = %user.sub, "user signed up");
+    let code = store_code(state, &user, token::PURPOSE_SIGN_UP, token::PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
+    let delivery = match sign_up_destination(settings, &user) {
+        Some(to) => {
+            send_code(state, pool, &user, &to, &code).await?;
+            Some(to.delivery())
+        }
+        None => None,
+    };
+    Ok(SignedUp { user, delivery })
+}
+
+/// ConfirmSignUp: the code sent at sign-up confirms the user and verifies the contact it
+/// went to. `user` is who the username names (`None`: nobody; with `hide`, answered as a
+/// wrong code). With `force_alias`, a verified email or phone number another user signs
+/// in with moves to this user (ForceAliasCreation).
+pub async fn confirm_sign_up(
+    state: &AppState,
+    pool: &UserPool,
+    hide: bool,
+    user: Option<User>,
+    code: &str,
+    force_alias: bool,
+) -> Result<(), SignUpError> {
+    let Some(mut user) = user else {
+        return Err(if hide { AccountError::CodeMismatch } else { AccountError::UserNotFound }.into());
+    };
+    if user.status != UserStatus::Unconfirmed {
+        return Err(SignUpError::NotUnconfirmed(user.status));
+    }
+    check_code(state, &user, token::PURPOSE_SIGN_UP, token::PURPOSE_SIGN_UP, code).await?;
+    // The code went where sign_up_destination says, which cannot have changed unless an
+    // administrator edited the unconfirmed user's contacts meanwhile.
+    if let Some(to) = sign_up_destination(&pool.settings, &user) {
+        user.attributes.insert(format!("{}_verified", to.attribute), "true".to_owned());
+    }
+    user.status = UserStatus::Confirmed;
+    user.updated_at = state.clock.now_millis();
+    super::users::save_claiming_aliases(state, pool, &user, force_alias).await?;
+    delete_code(state, &user, token::PURPOSE_SIGN_UP).await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "sign-up confirmed");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,11 @@
 //! Users as every surface finds them.
 
+use std::collections::BTreeMap;
+
 use cognate_core::StoreError;
-use cognate_core::pool::UserPool;
+use cognate_core::attributes::{Schema, looks_like_email, looks_like_phone};
+use cognate_core::client::AppClient;
+use cognate_core::pool::{PoolSettings, UserPool};
 use cognate_core::user::{User, username_key};
 
 use crate::AppState;
@@ -156,4 +160,124 @@ pub async fn list(
     page: &cognate_core::page::PageRequest,
 ) -> Result<Vec<User>, StoreError> {
     state.store.list_users(&pool.id, filter, page).await
+}
+
+// ---------------------------------------------------------------------------------------
+// New users' names and attributes
+// ---------------------------------------------------------------------------------------
+
+/// Attribute names as stored: developer-only attributes are addressed as `dev:custom:x`
+/// but kept under their schema name.
+pub fn stored_name(name: &str) -> String {
+    name.strip_prefix("dev:").unwrap_or(name).to_owned()
+}
+
+/// The stored username and attributes of a new user (AdminCreateUser, SignUp): the
+/// sign-in name resolved under the pool's username attributes, every attribute checked
+/// against the schema (immutable ones may be set once), required ones present.
+pub fn new_user_attributes(
+    settings: &PoolSettings,
+    requested: &str,
+    sub: &str,
+    mut pairs: Vec<(String, String)>,
+) -> Result<(String, BTreeMap<String, String>), String> {
+    let username = signin_username(settings, requested, sub, &mut pairs)?;
+    let schema = Schema::new(&settings.schema);
+    schema.check_writes(&pairs, true).map_err(|e| e.to_string())?;
+    let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
+    schema.check_required(&attributes).map_err(|e| e.to_string())?;
+    Ok((username, attributes))
+}
+
+/// The username stored for a new user. In pools where users sign in with their email or
+/// phone number, the stored username is the `sub` and the given name becomes the
+/// attribute; pools with email or phone aliases refuse usernames shaped like one.
+pub fn signin_username(
+    settings: &PoolSettings,
+    given: &str,
+    sub: &str,
+    pairs: &mut Vec<(String, String)>,
+) -> Result<String, String> {
+    let mut set_attr = |name: &str| {
+        if !pairs.iter().any(|(n, _)| n == name) {
+            pairs.push((name.to_owned(), given.to_owned()));
+        }
+    };
+    let (by_email, by_phone) = (settings.email_is_username(), settings.phone_is_username());
+    if by_email || by_phone {
+        if by_email && looks_like_email(given) {
+            set_attr("email");
+        } else if by_phone && looks_like_phone(given) {
+            set_attr("phone_number");
+        } else {
+            return Err(match (by_email, by_phone) {
+                (true, true) => "Username should be either an email or a phone number.",
+                (true, false) => "Username should be an email.",
+                _ => "Username should be a phone number.",
+            }
+            .to_owned());
+        }
+        return Ok(sub.to_owned());
+    }
+    let alias = |a: &str| settings.alias_attributes.iter().any(|x| x == a);
+    if alias("email") && looks_like_email(given) {
+        return Err("Username cannot be of email format, since user pool is configured for email alias.".to_owned());
+    }
+    if alias("phone_number") && looks_like_phone(given) {
+        return Err("Username cannot be of phone number format, since user pool is configured for phone_number alias."
+            .to_owned());
+    }
+    Ok(given.to_owned())
+}
+
+/// Attributes owned by the tenancy control plane (`custom:tenantId`, …): no end user may
+/// write them, whatever the client's WriteAttributes say.
+const TENANT_PREFIX: &str = "custom:tenant";
+/// Only administrators (or a confirmed code) may mark a contact verified.
+const VERIFIED_FLAGS: &[&str] = &["email_verified", "phone_number_verified"];
+
+/// Whether an end user may write every one of `names` through `client`: not developer-only
+/// attributes, the tenancy attributes or the `*_verified` flags, and — when the client
+/// lists WriteAttributes — only those. Unknown names pass here and fail the schema check.
+pub fn user_writable<'a>(client: &AppClient, schema: &Schema<'_>, names: impl IntoIterator<Item = &'a str>) -> bool {
+    let listed = &client.settings.write_attributes;
+    names.into_iter().all(|name| {
+        !name.starts_with("dev:")
+            && !name.starts_with(TENANT_PREFIX)
+            && !VERIFIED_FLAGS.contains(&name)
+            && schema.get(name).is_none_or(|a| !a.developer_only_attribute)
+            && (listed.is_empty() || listed.iter().any(|w| w == name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_settings(username_attrs: &[&str], alias_attrs: &[&str]) -> PoolSettings {
+        PoolSettings {
+            username_attributes: username_attrs.iter().map(|s| (*s).to_owned()).collect(),
+            alias_attributes: alias_attrs.iter().map(|s| (*s).to_owned()).collect(),
+            ..PoolSettings::default()
+        }
+    }
+
+    #[test]
+    fn email_username_pools_store_the_sub_and_set_the_email() {
+        let s = pool_settings(&["email"], &[]);
+        let mut pairs = Vec::new();
+        let name = signin_username(&s, "Ann@Example.com", "the-sub", &mut pairs);
+        assert_eq!(name.ok().as_deref(), Some("the-sub"));
+        assert_eq!(pairs, vec![("email".to_owned(), "Ann@Example.com".to_owned())]);
+        let refused = signin_username(&s, "ann", "the-sub", &mut Vec::new());
+        assert!(refused.is_err_and(|e| e == "Username should be an email."));
+    }
+
+    #[test]
+    fn alias_pools_refuse_alias_shaped_usernames() {
+        let s = pool_settings(&[], &["email", "phone_number"]);
+        assert!(signin_username(&s, "ann@example.com", "sub", &mut Vec::new()).is_err());
+        assert!(signin_username(&s, "+15550100", "sub", &mut Vec::new()).is_err());
+        assert_eq!(signin_username(&s, "ann", "sub", &mut Vec::new()).ok().as_deref(), Some("ann"));
+    }
 }
