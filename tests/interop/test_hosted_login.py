@@ -238,6 +238,12 @@ def test_a_confidential_client_exchanges_with_its_secret(server, web_app, make_c
     ok = requests.post(f"{server.url}/oauth2/token", data=data,
                        auth=(client["ClientId"], client["ClientSecret"]), timeout=10)
     assert ok.status_code == 200, ok.text
+    # A verifier for a code issued without a challenge is a downgrade: refused.
+    browser.get(authorize_url(server, client["ClientId"]))
+    _, query = redirected_to(browser.page)
+    downgrade = requests.post(f"{server.url}/oauth2/token", auth=(client["ClientId"], client["ClientSecret"]),
+                              data=data | {"code": query["code"], "code_verifier": "v" * 50}, timeout=10)
+    assert downgrade.status_code == 400 and downgrade.json()["error"] == "invalid_grant"
 
 
 def test_forms_without_the_csrf_token_are_refused(server, web_app, make_confirmed_user):
@@ -256,6 +262,12 @@ def test_forms_without_the_csrf_token_are_refused(server, web_app, make_confirme
     attacker = requests.post(browser.page.url, data={"username": username, "password": PASSWORD, "_csrf": token},
                              allow_redirects=False, timeout=10)
     assert attacker.status_code == 403
+    # A second CSRF cookie (planted for a narrower path) makes the pair count as absent.
+    cookie = browser.http.cookies.get("cognate-csrf")
+    planted = requests.post(browser.page.url, data={"username": username, "password": PASSWORD, "_csrf": token},
+                            headers={"Cookie": f"cognate-csrf={cookie}; cognate-csrf={cookie}"},
+                            allow_redirects=False, timeout=10)
+    assert planted.status_code == 403
 
 
 def test_wrong_passwords_are_answered_on_the_page(server, web_app, make_confirmed_user):
@@ -340,6 +352,12 @@ def test_oidc_end_session_with_id_token_hint(server, web_app, make_confirmed_use
     query = signed_in(server, browser, client["ClientId"], username, "v" * 50)
     id_token = exchange(server, client["ClientId"], query["code"], "v" * 50).json()["id_token"]
     end_session = discovery(server, pool_id)["end_session_endpoint"]
+    # A hint issued to another client than the one named is refused; so is a forged one.
+    _, other = web_app()
+    for params in ({"id_token_hint": id_token, "client_id": other["ClientId"]},
+                   {"id_token_hint": id_token[:-4] + "AAAA", "post_logout_redirect_uri": LOGOUT}):
+        resp = browser.http.get(end_session, params=params, allow_redirects=False, timeout=10)
+        assert resp.status_code == 400 and "Location" not in resp.headers, params
     resp = browser.http.get(end_session, params={"id_token_hint": id_token, "post_logout_redirect_uri": LOGOUT,
                                                  "state": "bye"}, allow_redirects=False, timeout=10)
     assert resp.status_code == 302 and resp.headers["Location"] == LOGOUT + "?state=bye"
@@ -453,9 +471,13 @@ def test_user_pool_domains_with_boto3(server, cognito, web_app):
     on_domain = requests.get(url, headers={"Host": custom}, allow_redirects=False, timeout=10)
     assert on_domain.status_code == 302 and "/login?" in on_domain.headers["Location"]
     _, stranger = web_app()
-    foreign = requests.get(authorize_url(server, stranger["ClientId"], verifier="v" * 50), headers={"Host": custom},
-                           allow_redirects=False, timeout=10)
-    assert foreign.status_code == 400 and "Location" not in foreign.headers
+    for host in (custom, custom + ".", custom.upper() + ":443"):
+        foreign = requests.get(authorize_url(server, stranger["ClientId"], verifier="v" * 50), headers={"Host": host},
+                               allow_redirects=False, timeout=10)
+        assert foreign.status_code == 400 and "Location" not in foreign.headers, host
+    with pytest.raises(cognito.exceptions.InvalidParameterException, match="reserved"):
+        cognito.create_user_pool_domain(Domain="127.0.0.1", UserPoolId=other_pool,
+                                        CustomDomainConfig={"CertificateArn": arn})
 
     with pytest.raises(cognito.exceptions.InvalidParameterException):
         cognito.delete_user_pool_domain(Domain=prefix, UserPoolId=other_pool)

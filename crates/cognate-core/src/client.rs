@@ -142,11 +142,7 @@ impl ClientSettings {
             return Err("PreventUserExistenceErrors must be ENABLED or LEGACY".into());
         }
         for url in self.callback_urls.iter().chain(&self.logout_urls) {
-            let ok = url.starts_with("https://")
-                || url.starts_with("http://localhost")
-                || url.starts_with("http://127.0.0.1")
-                || (url.contains("://") && !url.starts_with("http://"));
-            if !ok || url.len() > 1024 || url.contains('#') {
+            if !valid_redirect_url(url) {
                 return Err(format!("Invalid callback/logout URL (HTTPS required except for localhost): {url}"));
             }
         }
@@ -238,6 +234,33 @@ pub struct AppClient {
 /// The master-key label client secrets are sealed under.
 pub const SECRET_LABEL: &str = "client-secret";
 
+/// Schemes a browser must never be sent to, whatever a client registers.
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "blob", "about"];
+
+/// Whether a callback or sign-out URL may be registered (the hosted login redirects browsers
+/// to it): `https://` with a host, `http://` only to this machine (`localhost`,
+/// `127.0.0.1`, `[::1]`, any port), or an app's own scheme (`myapp://cb`); no fragment,
+/// no credentials in the authority, no spaces or control characters, at most 1024 bytes.
+pub fn valid_redirect_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = if authority.starts_with('[') {
+        authority.split_once(']').map_or(authority, |(h, _)| &authority[..=h.len()])
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control()) && !url.contains('#');
+    let forbidden = FORBIDDEN_SCHEMES.iter().any(|f| scheme.eq_ignore_ascii_case(f));
+    let place_ok = match scheme.to_ascii_lowercase().as_str() {
+        "https" => !host.is_empty(),
+        "http" => ["localhost", "127.0.0.1", "[::1]"].contains(&host.to_ascii_lowercase().as_str()),
+        _ => true,
+    };
+    url.len() <= 1024 && scheme_ok && clean && !forbidden && place_ok && !authority.contains('@')
+}
+
 /// Client names: 1 to 128 characters of `[\w\s+=,.@-]`.
 pub fn valid_client_name(name: &str) -> bool {
     crate::pool::valid_pool_name(name)
@@ -246,6 +269,38 @@ pub fn valid_client_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_urls() {
+        for good in [
+            "https://app.example.com/cb",
+            "https://app.example.com",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "myapp://callback",
+            "com.example.app://auth?x=1",
+        ] {
+            assert!(valid_redirect_url(good), "{good}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "http://localhost.evil.com/cb",
+            "http://localhost@evil.com/cb",
+            "http://127.0.0.1.nip.io/cb",
+            "https://user@app.example.com/cb",
+            "javascript://alert(1)",
+            "JavaScript://x",
+            "data://text",
+            "https://a b/",
+            "https:///path",
+            "https://app.example.com/cb#frag",
+            "no-scheme",
+            "1app://cb",
+        ] {
+            assert!(!valid_redirect_url(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_are_valid_and_ranges_are_enforced() {

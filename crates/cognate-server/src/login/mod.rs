@@ -4,8 +4,9 @@
 //! the sign-in is the same state machine as InitiateAuth (throttling,
 //! PreventUserExistenceErrors, challenges, the tenant pick, audit events).
 //!
-//! Browser safety: every form carries a CSRF token (an HMAC of a random cookie, so a
-//! cookie planted from a sibling domain does not help); pages are sent with a strict
+//! Browser safety: every form carries a CSRF token (an HMAC, under the master key, of a
+//! random cookie); over https the cookies are `__Host-` cookies, which a sibling domain
+//! cannot plant, and a cookie sent twice counts as absent; pages are sent with a strict
 //! Content-Security-Policy (no scripts at all, `frame-ancestors 'none'`, forms only to
 //! this origin and the validated redirect URI), `no-store` and `no-referrer`; nothing is
 //! redirected anywhere but a registered callback or sign-out URL.
@@ -106,14 +107,26 @@ fn refused(t: &'static Messages, e: AuthorizeError) -> Response {
 
 /// `GET /oauth2/authorize`: a browser already signed in to the pool gets its code (or
 /// tokens) at once; others go to the login page with the same parameters.
-async fn authorize_endpoint(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+async fn authorize_endpoint(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let flow = match flow(&state, &headers, raw).await {
         Ok(f) => f,
         Err(page) => return *page,
     };
     let auth = &flow.auth;
     let cookies = Cookies::of(&headers);
-    match authorize::resume(&state, auth, cookies.session(&auth.pool.id)).await {
+    let (resumed, facts) =
+        crate::facts::collect(authorize::resume(&state, auth, cookies.session(&state, &auth.pool.id))).await;
+    if matches!(resumed, Ok(Resume::Granted(_))) {
+        // A sign-in from the browser's session (single sign-on), recorded like any other.
+        let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+        audit::record_token_use(&state, &origin, "auth.sign_in", facts, Ok(()));
+    }
+    match resumed {
         Ok(Resume::Granted(granted)) => page::redirect_granted(auth, granted),
         Ok(Resume::Login) => page::see_other(&format!("/login?{}", flow.query)),
         Ok(Resume::LoginRequired) => {
@@ -506,10 +519,12 @@ async fn logout(
         client_id: param(&params, "client_id"),
         logout_uri: param(&params, "logout_uri").or(param(&params, "post_logout_redirect_uri")),
         id_token_hint: param(&params, "id_token_hint"),
+        host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()),
     };
     let cookies = Cookies::of(&headers);
     let (result, facts) =
-        crate::facts::collect(authorize::logout(&state, &req, |pool| cookies.session(pool).map(str::to_owned))).await;
+        crate::facts::collect(authorize::logout(&state, &req, |pool| cookies.session(&state, pool).map(str::to_owned)))
+            .await;
     let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(|_| "refused");
     audit::record_token_use(&state, &origin, "auth.sign_out", facts, outcome);

@@ -17,7 +17,8 @@ use crate::AppState;
 use crate::services::authorize::{Authorization, Granted, ResponseType, SESSION_TTL_MS};
 use crate::services::sign_in::{self, TenantChoice};
 
-/// The CSRF cookie (a random value; forms carry its HMAC).
+/// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
+/// gets the `__Host-` prefix, so a sibling domain cannot plant one.
 const CSRF_COOKIE: &str = "cognate-csrf";
 /// The master-key label of the CSRF HMAC key.
 const CSRF_LABEL: &str = "login-csrf";
@@ -130,7 +131,7 @@ impl Page {
             notice,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
 
     /// "Forgot your password?": the username form.
@@ -151,7 +152,7 @@ impl Page {
             error,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
 
     /// The reset form: the code sent to `destination` and the new password.
@@ -174,7 +175,7 @@ impl Page {
             destination,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
 
     pub fn challenge(
@@ -215,7 +216,7 @@ impl Page {
             secret,
             tenants: challenge.tenants,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(csrf))
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
 
     /// A page with one message: an error, or (status 200) a notice such as "signed out".
@@ -234,7 +235,8 @@ fn qr_svg(uri: &str) -> Option<String> {
 }
 
 /// A rendered page with the headers every page carries. `auth`: the request whose
-/// redirect URI forms may lead to (CSP `form-action`); `csrf`: the CSRF cookie to set.
+/// redirect URI forms may lead to (CSP `form-action`); `csrf`: the CSRF cookie to set
+/// (its `Set-Cookie` value).
 fn respond(
     html: askama::Result<String>,
     status: StatusCode,
@@ -262,12 +264,17 @@ fn respond(
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     security_headers(headers);
-    if let Some(csrf) = csrf
-        && let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Lax"))
+    if let Some(cookie) = csrf
+        && let Ok(v) = HeaderValue::from_str(cookie)
     {
         headers.append(header::SET_COOKIE, v);
     }
     resp
+}
+
+/// The `Set-Cookie` value of the CSRF cookie.
+fn csrf_cookie(state: &AppState, value: &str) -> String {
+    format!("{}={value}; {}", cookie_name(state, CSRF_COOKIE), cookie_attributes(state))
 }
 
 fn security_headers(headers: &mut HeaderMap) {
@@ -391,18 +398,24 @@ impl<'a> Cookies<'a> {
         Self { pairs }
     }
 
+    /// A cookie's value; none when it is sent twice (one of them planted, say, for a
+    /// narrower path), or empty.
     fn get(&self, name: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).filter(|v| !v.is_empty())
+        let mut found = self.pairs.iter().filter(|(n, _)| *n == name);
+        match (found.next(), found.next()) {
+            (Some((_, v)), None) if !v.is_empty() => Some(v),
+            _ => None,
+        }
     }
 
     /// The browser-session id for `pool`.
-    pub fn session(&self, pool: &PoolId) -> Option<&'a str> {
-        self.get(&session_cookie(pool))
+    pub fn session(&self, state: &AppState, pool: &PoolId) -> Option<&'a str> {
+        self.get(&cookie_name(state, &session_cookie(pool)))
     }
 
     /// The CSRF cookie's value, or a new one (set by the page that shows it).
     pub fn csrf_or_new(&self, state: &AppState) -> String {
-        match self.get(CSRF_COOKIE).filter(|v| v.len() == 43) {
+        match self.get(&cookie_name(state, CSRF_COOKIE)).filter(|v| v.len() == 43) {
             Some(v) => v.to_owned(),
             None => B64.encode(random_bytes::<32>(state.rng.as_ref())),
         }
@@ -410,7 +423,7 @@ impl<'a> Cookies<'a> {
 
     /// Whether a form's `_csrf` is the HMAC of this browser's CSRF cookie.
     pub fn csrf_matches(&self, state: &AppState, presented: Option<&str>) -> bool {
-        match (self.get(CSRF_COOKIE), presented) {
+        match (self.get(&cookie_name(state, CSRF_COOKIE)), presented) {
             (Some(cookie), Some(presented)) => {
                 constant_time_eq(csrf_token(state, cookie).as_bytes(), presented.as_bytes())
             }
@@ -427,24 +440,31 @@ fn session_cookie(pool: &PoolId) -> String {
     format!("cognate-session-{pool}")
 }
 
+fn secure(state: &AppState) -> bool {
+    state.settings.public_url.starts_with("https://")
+}
+
+/// `__Host-{name}` over https (the browser then refuses it unless Secure, host-only and for
+/// the whole site), `{name}` over plain http (development).
+fn cookie_name(state: &AppState, name: &str) -> String {
+    if secure(state) { format!("__Host-{name}") } else { name.to_owned() }
+}
+
 fn cookie_attributes(state: &AppState) -> &'static str {
-    if state.settings.public_url.starts_with("https://") {
-        "Path=/; HttpOnly; Secure; SameSite=Lax"
-    } else {
-        "Path=/; HttpOnly; SameSite=Lax"
-    }
+    if secure(state) { "Path=/; HttpOnly; Secure; SameSite=Lax" } else { "Path=/; HttpOnly; SameSite=Lax" }
 }
 
 pub(super) fn set_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId, id: &str) {
     let max_age = SESSION_TTL_MS / 1000;
-    let cookie = format!("{}={id}; Max-Age={max_age}; {}", session_cookie(pool), cookie_attributes(state));
+    let cookie =
+        format!("{}={id}; Max-Age={max_age}; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
 pub(super) fn clear_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId) {
-    let cookie = format!("{}=; Max-Age=0; {}", session_cookie(pool), cookie_attributes(state));
+    let cookie = format!("{}=; Max-Age=0; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

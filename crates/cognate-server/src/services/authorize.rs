@@ -151,7 +151,12 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         description: description.to_owned(),
     };
     if req.state.is_some_and(|s| s.len() > MAX_STATE_LEN) || req.nonce.is_some_and(|n| n.len() > MAX_STATE_LEN) {
-        return Err(refuse("invalid_request", "state or nonce is too long."));
+        return Err(AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: None,
+            error: "invalid_request",
+            description: "state or nonce is too long.".into(),
+        });
     }
     let response_type = match req.response_type {
         Some("code") => ResponseType::Code,
@@ -327,6 +332,9 @@ pub enum Granted {
 /// or (implicit flow) tokens.
 pub async fn grant(state: &AppState, auth: &Authorization, browser: &Browser) -> Result<Granted, Rejection> {
     let session = &browser.session;
+    // The session's user must still be able to enter its tenant (a member, the tenant
+    // active, its MFA policy met), or no code is worth issuing.
+    selection_for(state, &browser.user, session.tenant_id.as_ref(), session.mfa).await?;
     let now = state.clock.now_millis();
     let code = AuthorizationCode {
         code_hash: String::new(),
@@ -417,10 +425,19 @@ pub async fn exchange(
     if redirect_uri != Some(stored.redirect_uri.as_str()) {
         return Err(ExchangeError::RedirectMismatch);
     }
-    if let Some(challenge) = &stored.code_challenge
-        && !verifier.is_some_and(|v| login::pkce_matches(v, challenge))
+    match (&stored.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if login::pkce_matches(v, challenge) => {}
+        (None, None) => {}
+        // A verifier for a code issued without a challenge is a downgrade attempt.
+        _ => return Err(ExchangeError::Verifier),
+    }
+    // The client may have changed since: it must still allow the flow and the callback.
+    let settings = &client.settings;
+    if !settings.allowed_oauth_flows_user_pool_client
+        || !settings.allowed_oauth_flows.iter().any(|f| f == "code")
+        || !settings.callback_urls.contains(&stored.redirect_uri)
     {
-        return Err(ExchangeError::Verifier);
+        return Err(ExchangeError::OtherClient);
     }
     let user = state
         .store
@@ -463,6 +480,26 @@ async fn revoke_replayed(state: &AppState, c: &AuthorizationCode, now: i64) -> R
     }
 }
 
+/// The tenant context of a browser sign-in: the user must still be an active member of an
+/// active tenant whose MFA policy the sign-in met (`mfa`).
+async fn selection_for(
+    state: &AppState,
+    user: &User,
+    tenant: Option<&cognate_core::tenant::TenantId>,
+    mfa: bool,
+) -> Result<Selection, Rejection> {
+    Ok(match tenant {
+        Some(tenant) => {
+            let active = tenancy::for_tenant(state, user, tenant).await?;
+            if active.requires_mfa() && !mfa {
+                return Err(Rejection::MfaRequired);
+            }
+            Selection::Managed(Some(active))
+        }
+        None => tenancy::unbound(state, &user.pool_id).await.map_err(|e| Rejection::Fault(e.to_string()))?,
+    })
+}
+
 /// The tokens of a granted request: the user must still be enabled and an active member of
 /// the session's tenant (whose MFA policy the session must satisfy).
 async fn tokens_for(
@@ -474,16 +511,7 @@ async fn tokens_for(
     if !user.enabled {
         return Err(Rejection::Disabled);
     }
-    let selection = match &code.tenant_id {
-        Some(tenant) => {
-            let active = tenancy::for_tenant(state, user, tenant).await?;
-            if active.requires_mfa() && !code.mfa {
-                return Err(Rejection::MfaRequired);
-            }
-            Selection::Managed(Some(active))
-        }
-        None => tenancy::unbound(state, &user.pool_id).await.map_err(|e| Rejection::Fault(e.to_string()))?,
-    };
+    let selection = selection_for(state, user, code.tenant_id.as_ref(), code.mfa).await?;
     let mut issued = tokens::from_code(state, client, user, &selection, code).await?;
     if !code.scope.split(' ').any(|s| s == OPENID) {
         issued.id_token = None;
@@ -669,6 +697,8 @@ pub struct LogoutRequest<'a> {
     pub client_id: Option<&'a str>,
     pub logout_uri: Option<&'a str>,
     pub id_token_hint: Option<&'a str>,
+    /// The request's `Host` (see [`Request::host`]).
+    pub host: Option<&'a str>,
 }
 
 /// A checked sign-out: the pool whose browser session ends, and where to send the browser
@@ -690,18 +720,31 @@ pub async fn logout(
 ) -> Result<Logout, AuthorizeError> {
     let page = |m: &str| AuthorizeError::Page(m.to_owned());
     let hinted = match req.id_token_hint {
-        Some(hint) if req.client_id.is_none() => tokens::verify(state, hint, Some("id"))
-            .await
-            .ok()
-            .and_then(|v| v.claims.get("aud").and_then(serde_json::Value::as_str).map(str::to_owned)),
-        _ => None,
+        Some(hint) => Some(
+            tokens::verify(state, hint, Some("id"))
+                .await
+                .ok()
+                .and_then(|v| v.claims.get("aud").and_then(serde_json::Value::as_str).map(str::to_owned))
+                .ok_or_else(|| page("id_token_hint is not a valid ID token of this server."))?,
+        ),
+        None => None,
     };
+    if let (Some(client), Some(aud)) = (req.client_id, &hinted)
+        && client != aud
+    {
+        return Err(page("id_token_hint was issued to another client."));
+    }
     let client_id = req.client_id.map(str::to_owned).or(hinted).ok_or_else(|| page("client_id is required."))?;
     let client = match ClientId::parse(&client_id) {
         Some(id) => super::clients::lookup(state, &id).await?,
         None => None,
     }
     .ok_or_else(|| page("The client does not exist."))?;
+    match super::pool_domains::pool_of_host(state, req.host).await? {
+        Ok(Some(pool)) if pool != client.pool_id => return Err(page("The client does not belong to this domain.")),
+        Err(()) => return Err(page("No user pool has this domain.")),
+        Ok(_) => {}
+    }
     facts::pool(&client.pool_id);
     let redirect = match req.logout_uri.filter(|u| !u.is_empty()) {
         Some(uri) if client.settings.logout_urls.iter().any(|u| u == uri) => Some(uri.to_owned()),

@@ -53,6 +53,16 @@ fn checked(state: &AppState, req: &DomainRequest<'_>) -> Result<PoolDomain, Pool
             )
         }));
     }
+    // A custom domain may not take Cognate's own host, nor a name under the prefix domain.
+    let own_host = url::Url::parse(&state.settings.public_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+    let under_auth_domain = state
+        .settings
+        .auth_domain
+        .as_deref()
+        .is_some_and(|parent| domain == parent || domain.ends_with(&format!(".{parent}")));
+    if custom && (own_host.as_deref() == Some(domain.as_str()) || under_auth_domain) {
+        return Err(PoolDomainError::Invalid(format!("Domain {domain} is reserved for Cognate itself.")));
+    }
     if let Some(arn) = req.certificate_arn
         && (arn.is_empty() || arn.len() > 2048)
     {
@@ -144,11 +154,22 @@ pub async fn delete(state: &AppState, pool: &PoolId, domain: &str) -> Result<(),
     Ok(())
 }
 
+/// The host name of a `Host` header: lower case, without the port and a trailing dot
+/// (`[::1]:8080` -> `[::1]`).
+fn host_name(host: &str) -> String {
+    let name = if host.starts_with('[') {
+        host.split_once(']').map_or(host.to_owned(), |(addr, _)| format!("{addr}]"))
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name).to_owned()
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// Which pool a request's `Host` belongs to: a custom domain's pool, or a prefix's under
-/// the configured auth domain. `Ok(None)`: Cognate's own host (any pool). `Err(())`: a
-/// host under the auth domain (or unknown to Cognate) that no pool has.
+/// the configured auth domain. `Ok(None)`: any other host (Cognate's own URL, where the
+/// client id names the pool). `Err(())`: a host under the auth domain that no pool has.
 pub async fn pool_of_host(state: &AppState, host: Option<&str>) -> Result<Result<Option<PoolId>, ()>, StoreError> {
-    let Some(host) = host.map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).to_ascii_lowercase()) else {
+    let Some(host) = host.map(host_name) else {
         return Ok(Ok(None));
     };
     if let Some(parent) = &state.settings.auth_domain
@@ -163,4 +184,16 @@ pub async fn pool_of_host(state: &AppState, host: Option<&str>) -> Result<Result
         Some(d) if d.custom => Ok(Some(d.pool_id)),
         _ => Ok(None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_names_lose_ports_and_trailing_dots() {
+        assert_eq!(super::host_name("Login.Acme.com.:443"), "login.acme.com");
+        assert_eq!(super::host_name("login.acme.com."), "login.acme.com");
+        assert_eq!(super::host_name("[::1]:8080"), "[::1]");
+        assert_eq!(super::host_name("[::1]"), "[::1]");
+        assert_eq!(super::host_name("127.0.0.1"), "127.0.0.1");
+    }
 }

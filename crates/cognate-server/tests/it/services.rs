@@ -416,6 +416,15 @@ async fn a_browser_sign_in_picks_the_tenant_and_its_code_is_single_use_and_short
         let issued = exchange(fresh).await.unwrap();
         assert_eq!(claims(issued.id_token.as_deref().unwrap())["custom:tenantId"], "globex");
 
+        // Removed from the session's tenant, the browser gets no code: it is asked again.
+        members::remove_member(&t.state, &globex, &ann.sub).await.unwrap();
+        assert!(matches!(authorize::resume(&t.state, &auth, Some(&session_id)).await, Ok(Resume::Login)));
+        let none = authorize::Authorization { prompt: authorize::Prompt::None, ..auth.clone() };
+        let resumed = authorize::resume(&t.state, &none, Some(&session_id)).await;
+        assert!(matches!(resumed, Ok(Resume::LoginRequired)), "{resumed:?}");
+        members::add_member(&t.state, &globex, &ann.sub, Role::Member).await.unwrap();
+        assert!(matches!(authorize::resume(&t.state, &auth, Some(&session_id)).await, Ok(Resume::Granted(_))));
+
         // The browser session lasts an hour.
         clock.advance(60 * 60 * 1000);
         assert!(matches!(authorize::resume(&t.state, &auth, Some(&session_id)).await, Ok(Resume::Login)));
