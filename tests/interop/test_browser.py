@@ -202,3 +202,28 @@ def test_a_member_of_two_tenants_picks_one_in_chromium(server, page, tenancy, co
     id_token = exchange(server, client_id, code_of(page), verifier)["id_token"]
     claims = __import__("jwt").decode(id_token, options={"verify_signature": False})
     assert claims["custom:tenantId"] == globex["id"] and claims["custom:tenantRole"] == "admin", claims
+
+
+def test_sign_up_confirm_and_sign_in_in_chromium(server, page, web_client):
+    pool_id, client_id = web_client({"AutoVerifiedAttributes": ["email"]})
+    username, email = f"grace-{uid(6)}", f"grace-{uid(6)}@example.com"
+    verifier = secrets.token_urlsafe(48)
+    page.goto(authorize(server, client_id, verifier))
+    page.get_by_role("link", name="Need an account? Sign up").click()
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm the new password").fill(PASSWORD)
+    if server.backend == "sqlite":
+        shot(page, "sign-up")
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_label("Code", exact=True).wait_for()
+    if server.backend == "sqlite":
+        shot(page, "confirm-sign-up")
+    code, _ = server.latest_code(pool_id, username)
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    assert "Your account is confirmed" in page.locator("#notice").inner_text()
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert "id_token" in exchange(server, client_id, code_of(page), verifier)

@@ -274,6 +274,9 @@ def test_wrong_passwords_are_answered_on_the_page(server, web_app, make_confirme
     pool_id, client = web_app()
     username = make_confirmed_user(pool_id)
     browser = Browser(server.url)
+    # login_hint fills the username in (escaped).
+    hinted = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50, login_hint='ann"<b>'))
+    assert forms(hinted.text)[0].fields["username"] == 'ann"<b>' and "<b>" not in hinted.text
     browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
     resp = browser.sign_in(username, "wrong-" + PASSWORD)
     assert resp.status_code == 400 and "Incorrect username or password." in resp.text
@@ -504,3 +507,56 @@ def test_prefix_domains_are_served_under_the_auth_domain(fresh_server):
     assert unknown.status_code == 400 and "Location" not in unknown.headers
     # Cognate's own host still serves every pool.
     assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
+
+
+def test_sign_up_and_confirm_through_the_pages(server, web_app):
+    pool_id, client = web_app(pool={"AutoVerifiedAttributes": ["email"]})
+    browser = Browser(server.url)
+    login = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    assert "Sign up" in login.text
+    page = browser.get(browser.page.url.replace("/login?", "/signup?", 1))
+    assert page.status_code == 200 and 'name="email"' in page.text and 'name="username"' in page.text
+    username, email = f"neo-{uid(6)}", f"neo-{uid(6)}@example.com"
+    differ = browser.submit({"username": username, "email": email, "password": PASSWORD,
+                             "confirm_password": PASSWORD + "x"})
+    assert differ.status_code == 400 and "do not match" in differ.text
+    weak = browser.submit({"username": username, "email": email, "password": "short", "confirm_password": "short"})
+    assert weak.status_code == 400 and "Password does not conform to policy" in weak.text
+    confirm = browser.submit({"username": username, "email": email, "password": PASSWORD,
+                              "confirm_password": PASSWORD})
+    assert confirm.status_code == 200 and 'name="code"' in confirm.text and "n***@e***.com" in confirm.text
+    # Signing up the same name again is refused on the page.
+    again = Browser(server.url)
+    again.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    again.get(again.page.url.replace("/login?", "/signup?", 1))
+    taken = again.submit({"username": username, "email": f"other-{uid(4)}@example.com", "password": PASSWORD,
+                          "confirm_password": PASSWORD})
+    assert taken.status_code == 400 and "already exists" in taken.text
+
+    code, _ = server.latest_code(pool_id, username)
+    wrong = browser.submit({"code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 400 and "Invalid code" in wrong.text
+    done = browser.submit({"code": code})
+    assert done.status_code == 200 and "Your account is confirmed" in done.text
+    callback, query = redirected_to(browser.submit({"username": username, "password": PASSWORD}))
+    assert callback == CALLBACK and query["code"]
+    claims = __import__("jwt").decode(exchange(server, client["ClientId"], query["code"], "v" * 50).json()["id_token"],
+                                      options={"verify_signature": False})
+    assert claims["email"] == email and claims["email_verified"] is True
+
+
+def test_sign_up_is_offered_only_where_the_pool_allows_it(server, web_app):
+    _, client = web_app(pool={"AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}})
+    browser = Browser(server.url)
+    login = browser.get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    assert "/signup?" not in login.text
+    page = browser.get(browser.page.url.replace("/login?", "/signup?", 1))
+    assert page.status_code == 403
+    # Email as the username: the form asks for the email only.
+    _, by_email = web_app(pool={"UsernameAttributes": ["email"], "AutoVerifiedAttributes": ["email"]})
+    browser.get(authorize_url(server, by_email["ClientId"], verifier="v" * 50))
+    page = browser.get(browser.page.url.replace("/login?", "/signup?", 1))
+    assert 'name="email"' in page.text and 'name="username"' not in page.text
+    confirm = browser.submit({"email": f"ada-{uid(6)}@example.com", "password": PASSWORD,
+                              "confirm_password": PASSWORD})
+    assert confirm.status_code == 200 and 'name="code"' in confirm.text

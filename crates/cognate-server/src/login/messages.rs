@@ -56,6 +56,18 @@ pub struct Messages {
     pub reset_done: &'static str,
     pub code_expired: &'static str,
     pub no_recovery: &'static str,
+    pub sign_up_link: &'static str,
+    pub sign_up_title: &'static str,
+    pub username_only: &'static str,
+    pub email: &'static str,
+    pub sign_up_submit: &'static str,
+    pub have_account: &'static str,
+    pub confirm_title: &'static str,
+    pub confirm_submit: &'static str,
+    pub confirmed: &'static str,
+    pub created_unconfirmed: &'static str,
+    pub account_exists: &'static str,
+    pub sign_up_refused: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -112,6 +124,18 @@ pub static EN: Messages = Messages {
     reset_done: "Your password was changed. Sign in with the new one.",
     code_expired: "The code has expired. Ask for a new one.",
     no_recovery: "There is no email address or phone number to send a code to.",
+    sign_up_link: "Need an account? Sign up",
+    sign_up_title: "Create an account",
+    username_only: "Username",
+    email: "Email",
+    sign_up_submit: "Sign up",
+    have_account: "Already have an account? Sign in",
+    confirm_title: "Confirm your account",
+    confirm_submit: "Confirm",
+    confirmed: "Your account is confirmed. Sign in.",
+    created_unconfirmed: "Your account was created. An administrator must confirm it before you can sign in.",
+    account_exists: "An account with this username or email already exists.",
+    sign_up_refused: "Sign-up is not allowed here.",
 };
 
 pub static FR: Messages = Messages {
@@ -168,6 +192,18 @@ pub static FR: Messages = Messages {
     reset_done: "Votre mot de passe a été changé. Connectez-vous avec le nouveau.",
     code_expired: "Le code a expiré. Demandez-en un nouveau.",
     no_recovery: "Aucune adresse e-mail ni aucun numéro de téléphone pour envoyer un code.",
+    sign_up_link: "Pas encore de compte ? Inscrivez-vous",
+    sign_up_title: "Créer un compte",
+    username_only: "Nom d'utilisateur",
+    email: "E-mail",
+    sign_up_submit: "S'inscrire",
+    have_account: "Déjà un compte ? Connectez-vous",
+    confirm_title: "Confirmez votre compte",
+    confirm_submit: "Confirmer",
+    confirmed: "Votre compte est confirmé. Connectez-vous.",
+    created_unconfirmed: "Votre compte a été créé. Un administrateur doit le confirmer avant que vous puissiez vous connecter.",
+    account_exists: "Un compte avec ce nom d'utilisateur ou cet e-mail existe déjà.",
+    sign_up_refused: "L'inscription n'est pas permise ici.",
 };
 
 /// The catalogue for a `lang` parameter (`fr`, `fr-CA`, …); English otherwise.

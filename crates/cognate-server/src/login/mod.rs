@@ -29,7 +29,7 @@ use self::page::{Challenge, Cookies, Page};
 use crate::AppState;
 use crate::audit::{self, Origin};
 use crate::net::ClientIp;
-use crate::services::accounts::AccountError;
+use crate::services::accounts::{AccountError, SignUpError};
 use crate::services::authorize::{self, Authorization, AuthorizeError, Outcome, Reply, Resume, StepError};
 use crate::services::sign_in::{self, Attempt, SignInError};
 
@@ -41,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login/challenge", post(challenge_submit))
         .route("/forgotPassword", get(forgot_page).post(forgot_submit))
         .route("/confirmForgotPassword", post(reset_submit))
+        .route("/signup", get(sign_up_page).post(sign_up_submit))
+        .route("/confirmUser", post(confirm_submit))
         .route("/logout", get(logout))
         .route("/login/assets/login.css", get(page::stylesheet))
 }
@@ -77,6 +79,8 @@ struct Flow {
     t: &'static Messages,
     query: String,
     auth: Authorization,
+    /// OIDC's `login_hint`: the username or email the login form starts with.
+    login_hint: Option<String>,
 }
 
 async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Result<Flow, Box<Response>> {
@@ -85,7 +89,10 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
         query_params(Some(&query)).map_err(|m| Box::new(Page::message(&messages::EN, StatusCode::BAD_REQUEST, &m)))?;
     let t = messages::for_lang(param(&params, "lang"));
     match authorize::check(state, &authorization_request(&params, headers)).await {
-        Ok(auth) => Ok(Flow { t, query, auth }),
+        Ok(auth) => {
+            let login_hint = param(&params, "login_hint").map(|h| h.chars().take(256).collect());
+            Ok(Flow { t, query, auth, login_hint })
+        }
         Err(e) => Err(Box::new(refused(t, e))),
     }
 }
@@ -151,7 +158,8 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(
         Err(page) => return *page,
     };
     let csrf = Cookies::of(&headers).csrf_or_new(&state);
-    Page::login(&state, &flow, &csrf, None, "", StatusCode::OK)
+    let hint = flow.login_hint.clone().unwrap_or_default();
+    Page::login(&state, &flow, &csrf, None, &hint, StatusCode::OK)
 }
 
 /// A submitted form: its fields, once the CSRF token is checked.
@@ -467,6 +475,140 @@ async fn reset_submit(
             let (status, message) = explain_account(t, &e);
             again(&message, status)
         }
+    }
+}
+
+/// `GET /signup`: the sign-up form, where the pool lets users sign themselves up.
+async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let flow = match flow(&state, &headers, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    if !authorize::offers_sign_up(&flow.auth) {
+        return Page::message(flow.t, StatusCode::FORBIDDEN, flow.t.sign_up_refused);
+    }
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    Page::sign_up(&state, &flow, &csrf, None, ("", ""), StatusCode::OK)
+}
+
+/// `POST /signup`: SignUp's rules; then the confirmation form (or, with nowhere to send a
+/// code, the login page saying an administrator must confirm).
+async fn sign_up_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, &headers, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let t = flow.t;
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let email = param(&fields, "email");
+    let username = if authorize::email_is_username(&flow.auth) { email } else { param(&fields, "username") };
+    let typed = (username.unwrap_or_default(), email.unwrap_or_default());
+    let again = |error: &str, status| Page::sign_up(&state, &flow, &csrf, Some(error), typed, status);
+    let (Some(username), Some(password), Some(confirm)) =
+        (username, param(&fields, "password"), param(&fields, "confirm_password"))
+    else {
+        return again(t.missing, StatusCode::BAD_REQUEST);
+    };
+    if password != confirm {
+        return again(t.passwords_differ, StatusCode::BAD_REQUEST);
+    }
+    let email = email.filter(|_| !authorize::email_is_username(&flow.auth));
+    let (result, facts) =
+        crate::facts::collect(authorize::sign_up(&state, &flow.auth, username, password, email)).await;
+    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    audit::record_token_use(
+        &state,
+        &origin,
+        "user.sign_up",
+        facts,
+        result.as_ref().map(|_| ()).map_err(sign_up_reason),
+    );
+    match result {
+        Ok(signed_up) => match signed_up.delivery {
+            Some(d) => Page::confirm(&state, &flow, &csrf, None, Some(&d.destination), username, StatusCode::OK),
+            None => Page::login_with(&state, &flow, &csrf, None, Some(t.created_unconfirmed), username, StatusCode::OK),
+        },
+        Err(e) => {
+            let (status, message) = explain_sign_up(t, &e);
+            again(&message, status)
+        }
+    }
+}
+
+/// `POST /confirmUser`: the sign-up code (ConfirmSignUp's rules); then the login page.
+async fn confirm_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let flow = match flow(&state, &headers, raw).await {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let fields = match form(&state, &headers, &body, flow.t) {
+        Ok(f) => f,
+        Err(page) => return *page,
+    };
+    let t = flow.t;
+    let csrf = Cookies::of(&headers).csrf_or_new(&state);
+    let username = param(&fields, "username").unwrap_or_default();
+    let Some(code) = param(&fields, "code") else {
+        return Page::confirm(&state, &flow, &csrf, Some(t.missing), None, username, StatusCode::BAD_REQUEST);
+    };
+    let (result, facts) = crate::facts::collect(authorize::confirm_sign_up(&state, &flow.auth, username, code)).await;
+    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    audit::record_token_use(
+        &state,
+        &origin,
+        "user.confirm",
+        facts,
+        result.as_ref().map(|_| ()).map_err(sign_up_reason),
+    );
+    match result {
+        Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.confirmed), username, StatusCode::OK),
+        Err(e) => {
+            let (status, message) = explain_sign_up(t, &e);
+            Page::confirm(&state, &flow, &csrf, Some(&message), None, username, status)
+        }
+    }
+}
+
+/// The status and message of a refused sign-up or confirmation.
+fn explain_sign_up(t: &'static Messages, e: &SignUpError) -> (StatusCode, String) {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_owned());
+    match e {
+        SignUpError::NotPermitted | SignUpError::NotWritable | SignUpError::Reserved(_) => {
+            (StatusCode::FORBIDDEN, t.sign_up_refused.to_owned())
+        }
+        SignUpError::InvalidUsername => bad(t.missing),
+        SignUpError::Attributes(m) => bad(m),
+        SignUpError::PasswordPolicy(m) => bad(&format!("{} {m}", t.password_policy)),
+        SignUpError::Write(_) => bad(t.account_exists),
+        SignUpError::NotUnconfirmed(_) => bad(t.confirmed),
+        SignUpError::Account(e) => explain_account(t, e),
+    }
+}
+
+fn sign_up_reason(e: &SignUpError) -> &'static str {
+    match e {
+        SignUpError::NotPermitted | SignUpError::NotWritable | SignUpError::Reserved(_) => "not_authorized",
+        SignUpError::InvalidUsername | SignUpError::Attributes(_) => "invalid_parameter",
+        SignUpError::PasswordPolicy(_) => "invalid_password",
+        SignUpError::Write(_) => "username_exists",
+        SignUpError::NotUnconfirmed(_) => "not_authorized",
+        SignUpError::Account(e) => account_reason(e),
     }
 }
 

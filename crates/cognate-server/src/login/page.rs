@@ -14,7 +14,7 @@ use cognate_core::totp;
 use super::Flow;
 use super::messages::Messages;
 use crate::AppState;
-use crate::services::authorize::{Authorization, Granted, ResponseType, SESSION_TTL_MS};
+use crate::services::authorize::{self, Authorization, Granted, ResponseType, SESSION_TTL_MS};
 use crate::services::sign_in::{self, TenantChoice};
 
 /// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
@@ -33,6 +33,32 @@ struct LoginTemplate<'a> {
     csrf: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    username: &'a str,
+    sign_up: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login/signup.html")]
+struct SignUpTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    email_only: bool,
+    username: &'a str,
+    email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login/confirm.html")]
+struct ConfirmTemplate<'a> {
+    t: &'a Messages,
+    app: &'a str,
+    query: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    destination: Option<&'a str>,
     username: &'a str,
 }
 
@@ -129,6 +155,53 @@ impl Page {
             csrf: &form_token,
             error,
             notice,
+            username,
+            sign_up: authorize::offers_sign_up(&flow.auth),
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+    }
+
+    /// The sign-up form (`username`, `email`: what was typed, on a refusal).
+    pub fn sign_up(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        (username, email): (&str, &str),
+        status: StatusCode,
+    ) -> Response {
+        let form_token = csrf_token(state, csrf);
+        let page = SignUpTemplate {
+            t: flow.t,
+            app: &flow.auth.client.name,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            email_only: authorize::email_is_username(&flow.auth),
+            username,
+            email,
+        };
+        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+    }
+
+    /// The confirmation form: the code sent to `destination`.
+    pub fn confirm(
+        state: &AppState,
+        flow: &Flow,
+        csrf: &str,
+        error: Option<&str>,
+        destination: Option<&str>,
+        username: &str,
+        status: StatusCode,
+    ) -> Response {
+        let form_token = csrf_token(state, csrf);
+        let page = ConfirmTemplate {
+            t: flow.t,
+            app: &flow.auth.client.name,
+            query: &flow.query,
+            csrf: &form_token,
+            error,
+            destination,
             username,
         };
         respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))

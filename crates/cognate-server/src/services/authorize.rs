@@ -820,3 +820,44 @@ pub async fn reset_password(
     };
     accounts::confirm_forgot_password(state, attempt, reset).await
 }
+
+// ---------------------------------------------------------------------------------------
+// Sign-up from the login page
+// ---------------------------------------------------------------------------------------
+
+/// Whether the login page offers sign-up: the pool lets users sign themselves up.
+pub fn offers_sign_up(auth: &Authorization) -> bool {
+    !auth.pool.settings.admin_create_user_config.allow_admin_create_user_only
+}
+
+/// Whether the pool's users sign in with their email as username (the sign-up form then
+/// asks for the email only).
+pub fn email_is_username(auth: &Authorization) -> bool {
+    auth.pool.settings.email_is_username()
+}
+
+/// The sign-up form: SignUp's rules (the pool must allow it; the client's write rules, the
+/// schema and the password policy apply; a code goes to the user's email).
+pub async fn sign_up(
+    state: &AppState,
+    auth: &Authorization,
+    username: &str,
+    password: &str,
+    email: Option<&str>,
+) -> Result<accounts::SignedUp, accounts::SignUpError> {
+    let attributes = email.map(|e| vec![("email".to_owned(), e.to_owned())]).unwrap_or_default();
+    let new = accounts::NewSignUp { pool: &auth.pool, client: &auth.client, username, password, attributes };
+    accounts::sign_up(state, new).await
+}
+
+/// The confirmation form: ConfirmSignUp's rules (PreventUserExistenceErrors included).
+pub async fn confirm_sign_up(
+    state: &AppState,
+    auth: &Authorization,
+    username: &str,
+    code: &str,
+) -> Result<(), accounts::SignUpError> {
+    let user = super::users::find(state, &auth.pool, username).await?;
+    crate::facts::user_id(auth.pool.id.as_str(), user.as_ref().map_or("", |u| u.sub.as_str()));
+    accounts::confirm_sign_up(state, &auth.pool, accounts::hides_users(&auth.client), user, code, false).await
+}
