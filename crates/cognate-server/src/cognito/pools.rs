@@ -10,8 +10,10 @@ use super::input::{
 };
 use super::{CognitoError, OpResult};
 use crate::AppState;
+use crate::services::branding::{self, BrandingError};
 use crate::services::pool_domains::{self, DomainRequest, PoolDomainError};
 use crate::services::pools;
+use cognate_core::login::{ALL_CLIENTS, UiCustomization};
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -25,6 +27,8 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "DescribeUserPoolDomain" => describe_domain(state, input).await,
         "UpdateUserPoolDomain" => update_domain(state, input).await,
         "DeleteUserPoolDomain" => delete_domain(state, input).await,
+        "SetUICustomization" => set_ui_customization(state, input).await,
+        "GetUICustomization" => get_ui_customization(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -329,4 +333,79 @@ async fn delete_domain(state: &AppState, input: Value) -> OpResult {
     let pool = pool_id(req.user_pool_id.as_deref().unwrap_or_default())?;
     pool_domains::delete(state, &pool, &req.domain).await?;
     Ok(json!({}))
+}
+
+// ---------------------------------------------------------------------------------------
+// UI customization
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UiInput {
+    user_pool_id: String,
+    client_id: Option<String>,
+    #[serde(rename = "CSS")]
+    css: Option<String>,
+    /// The logo, base64 (a blob in Cognito's JSON protocol).
+    image_file: Option<String>,
+}
+
+impl From<BrandingError> for CognitoError {
+    fn from(e: BrandingError) -> Self {
+        match e {
+            BrandingError::Invalid(m) => CognitoError::invalid(m),
+            BrandingError::PoolNotFound => CognitoError::not_found("User pool does not exist."),
+            BrandingError::ClientNotFound => CognitoError::not_found("User pool client does not exist."),
+            BrandingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Cognito's `UICustomizationType`.
+fn ui_type(
+    state: &AppState,
+    pool: &cognate_core::ids::PoolId,
+    client: Option<&str>,
+    ui: Option<&UiCustomization>,
+) -> Value {
+    let client_id = ui.map_or_else(|| client.unwrap_or(ALL_CLIENTS).to_owned(), |u| u.client_id.clone());
+    let mut out = json!({"UserPoolId": pool, "ClientId": client_id});
+    if let Some(ui) = ui {
+        out["CreationDate"] = json!(epoch(ui.created_at));
+        out["LastModifiedDate"] = json!(epoch(ui.updated_at));
+        out["CSSVersion"] = json!(ui.updated_at.to_string());
+        if let Some(css) = &ui.css {
+            out["CSS"] = json!(css);
+        }
+        if ui.image.is_some() {
+            out["ImageUrl"] = json!(format!(
+                "{}/login/assets/logo/{pool}/{}?v={}",
+                state.settings.public_url, ui.client_id, ui.updated_at
+            ));
+        }
+    }
+    out
+}
+
+async fn set_ui_customization(state: &AppState, input: Value) -> OpResult {
+    use base64::Engine as _;
+    let req: UiInput = parse(input)?;
+    let pool = pool_id(&req.user_pool_id)?;
+    let image = match &req.image_file {
+        Some(b64) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| CognitoError::invalid("ImageFile is not base64."))?,
+        ),
+        None => None,
+    };
+    let ui = branding::set(state, &pool, req.client_id.as_deref(), req.css.as_deref(), image.as_deref()).await?;
+    Ok(json!({"UICustomization": ui_type(state, &pool, req.client_id.as_deref(), Some(&ui))}))
+}
+
+async fn get_ui_customization(state: &AppState, input: Value) -> OpResult {
+    let req: UiInput = parse(input)?;
+    let pool = pool_id(&req.user_pool_id)?;
+    let ui = branding::get(state, &pool, req.client_id.as_deref()).await?;
+    Ok(json!({"UICustomization": ui_type(state, &pool, req.client_id.as_deref(), ui.as_ref())}))
 }

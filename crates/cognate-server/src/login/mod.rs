@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/confirmUser", post(confirm_submit))
         .route("/logout", get(logout))
         .route("/login/assets/login.css", get(page::stylesheet))
+        .route("/login/assets/{kind}/{pool}/{file}", get(page::custom_asset))
 }
 
 /// The query string's parameters (each at most once, as RFC 6749 requires).
@@ -81,6 +82,8 @@ struct Flow {
     auth: Authorization,
     /// OIDC's `login_hint`: the username or email the login form starts with.
     login_hint: Option<String>,
+    /// The client's (or its pool's) branding.
+    brand: page::Brand,
 }
 
 async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Result<Flow, Box<Response>> {
@@ -91,7 +94,11 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
     match authorize::check(state, &authorization_request(&params, headers)).await {
         Ok(auth) => {
             let login_hint = param(&params, "login_hint").map(|h| h.chars().take(256).collect());
-            Ok(Flow { t, query, auth, login_hint })
+            let ui = crate::services::branding::for_client(state, &auth.client).await.map_err(|e| {
+                tracing::error!(error = %e, "loading the login customization");
+                Box::new(Page::message(t, StatusCode::INTERNAL_SERVER_ERROR, t.server_error))
+            })?;
+            Ok(Flow { t, query, auth, login_hint, brand: page::Brand::of(ui.as_ref()) })
         }
         Err(e) => Err(Box::new(refused(t, e))),
     }

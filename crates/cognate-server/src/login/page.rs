@@ -29,6 +29,7 @@ const STYLESHEET: &str = include_str!("../../assets/login.css");
 struct LoginTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
@@ -42,6 +43,7 @@ struct LoginTemplate<'a> {
 struct SignUpTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
@@ -55,6 +57,7 @@ struct SignUpTemplate<'a> {
 struct ConfirmTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
@@ -67,6 +70,7 @@ struct ConfirmTemplate<'a> {
 struct ForgotTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
@@ -78,6 +82,7 @@ struct ForgotTemplate<'a> {
 struct ResetTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     query: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
@@ -90,6 +95,7 @@ struct ResetTemplate<'a> {
 struct ChallengeTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     title: &'a str,
     help: Option<&'a str>,
     query: &'a str,
@@ -108,9 +114,64 @@ struct ChallengeTemplate<'a> {
 struct MessageTemplate<'a> {
     t: &'a Messages,
     app: &'a str,
+    brand: &'a Brand,
     title: &'a str,
     message: &'a str,
     error: bool,
+}
+
+/// A client's branding, as the pages link it: its stylesheet and logo URLs.
+#[derive(Debug, Default)]
+pub(super) struct Brand {
+    pub css: Option<String>,
+    pub logo: Option<String>,
+}
+
+impl Brand {
+    pub fn of(ui: Option<&cognate_core::login::UiCustomization>) -> Self {
+        let Some(ui) = ui else { return Self::default() };
+        let (pool, client, v) = (&ui.pool_id, &ui.client_id, ui.updated_at);
+        Self {
+            css: ui.css.as_ref().map(|_| format!("/login/assets/custom/{pool}/{client}.css?v={v}")),
+            logo: ui.image.as_ref().map(|_| format!("/login/assets/logo/{pool}/{client}?v={v}")),
+        }
+    }
+}
+
+/// `GET /login/assets/custom/{pool}/{client}.css` and `GET /login/assets/logo/{pool}/{client}`:
+/// a customization's stylesheet and logo.
+pub(super) async fn custom_asset(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path((kind, pool, file)): axum::extract::Path<(String, String, String)>,
+) -> Response {
+    let (client, css) = match (kind.as_str(), file.strip_suffix(".css")) {
+        ("custom", Some(client)) => (client, true),
+        ("logo", None) => (file.as_str(), false),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let ui = match crate::services::branding::asset(&state, &pool, client).await {
+        Ok(Some(ui)) => ui,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "loading a login customization");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let (kind, body) = if css {
+        match ui.css {
+            Some(css) => ("text/css; charset=utf-8".to_owned(), css.into_bytes()),
+            None => return StatusCode::NOT_FOUND.into_response(),
+        }
+    } else {
+        match (crate::services::branding::image_bytes(&ui), ui.image_type) {
+            (Some(bytes), Some(kind)) => (kind, bytes),
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    let mut resp = ([(header::CONTENT_TYPE, kind)], body).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
 }
 
 /// A challenge page to show.
@@ -151,6 +212,7 @@ impl Page {
         let page = LoginTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             query: &flow.query,
             csrf: &form_token,
             error,
@@ -174,6 +236,7 @@ impl Page {
         let page = SignUpTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             query: &flow.query,
             csrf: &form_token,
             error,
@@ -198,6 +261,7 @@ impl Page {
         let page = ConfirmTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             query: &flow.query,
             csrf: &form_token,
             error,
@@ -220,6 +284,7 @@ impl Page {
         let page = ForgotTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             query: &flow.query,
             csrf: &form_token,
             error,
@@ -242,6 +307,7 @@ impl Page {
         let page = ResetTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             query: &flow.query,
             csrf: &form_token,
             error,
@@ -277,6 +343,7 @@ impl Page {
         let page = ChallengeTemplate {
             t,
             app: &flow.auth.client.name,
+            brand: &flow.brand,
             title,
             help,
             query: &flow.query,
@@ -296,7 +363,7 @@ impl Page {
     pub fn message(t: &Messages, status: StatusCode, message: &str) -> Response {
         let error = !status.is_success();
         let title = if error { t.error_title } else { t.signed_out_title };
-        let page = MessageTemplate { t, app: "Cognate", title, message, error };
+        let page = MessageTemplate { t, app: "Cognate", brand: &Brand::default(), title, message, error };
         respond(page.render(), status, None, None)
     }
 }

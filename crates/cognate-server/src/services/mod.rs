@@ -22,13 +22,15 @@
 //! - [`domains`]: email domains a tenant claims, and where an address signs in.
 //! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
-//!   [`pool_domains`]: the host names a pool's hosted login answers at.
+//!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
+//!   CSS and logo.
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
 pub mod admins;
 pub mod api_keys;
 pub mod authorize;
+pub mod branding;
 pub mod clients;
 pub mod domains;
 pub mod groups;

@@ -47,5 +47,18 @@ CREATE TABLE user_pool_domains (
 );
 CREATE UNIQUE INDEX user_pool_domains_one_per_kind ON user_pool_domains (pool_id, custom);
 
+-- The hosted login's branding (SetUICustomization): CSS and a logo per pool (client_id
+-- 'ALL') or per app client. The logo is kept base64-encoded with its content type.
+CREATE TABLE ui_customizations (
+    pool_id     TEXT COLLATE "C" NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    client_id   TEXT COLLATE "C" NOT NULL,
+    css         TEXT COLLATE "C",
+    image       TEXT COLLATE "C",
+    image_type  TEXT COLLATE "C",
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (pool_id, client_id)
+);
+
 -- The scopes a browser sign-in granted, kept by every refresh (NULL: an API sign-in).
 ALTER TABLE token_families ADD COLUMN scope TEXT COLLATE "C";
