@@ -203,6 +203,40 @@ def test_a_member_of_two_tenants_picks_one_in_chromium(server, page, tenancy, co
     claims = __import__("jwt").decode(id_token, options={"verify_signature": False})
     assert claims["custom:tenantId"] == globex["id"] and claims["custom:tenantRole"] == "admin", claims
 
+    # As with InitiateAuth + RespondToAuthChallenge: the password step is an auth.sign_in
+    # (in the user's home tenant, Acme, before a tenant is chosen), the tenant pick that
+    # completed it an auth.challenge in Globex, and the code exchange is in Globex too.
+    from test_audit import events  # noqa: PLC0415
+    home = [e["action"] for e in events(server, acme["id"])]
+    assert "auth.sign_in" in home and "auth.code_exchange" not in home, home
+    trail = events(server, globex["id"])
+    for action in ("auth.challenge", "auth.code_exchange"):
+        found = [e for e in trail if e["action"] == action and e["outcome"] == "success"]
+        assert found and found[0]["actor"] == f"user:{user.sub}", (action, [e["action"] for e in trail])
+
+
+def test_forgot_password_in_chromium(server, page, web_client, make_confirmed_user):
+    pool_id, client_id = web_client()
+    email = f"kay-{uid(6)}@example.com"
+    username = make_confirmed_user(pool_id, attributes={"email": email, "email_verified": "true"})
+    verifier = secrets.token_urlsafe(48)
+    page.goto(authorize(server, client_id, verifier))
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_role("button", name="Send a code").click()
+    page.get_by_label("Code", exact=True).wait_for()
+    if server.backend == "sqlite":
+        shot(page, "reset-password")
+    code, _ = server.latest_code(pool_id, username)
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_label("New password", exact=True).fill("N3w-" + PASSWORD)
+    page.get_by_label("Confirm the new password").fill("N3w-" + PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    assert "Your password was changed" in page.locator("#notice").inner_text()
+    page.get_by_label("Password", exact=True).fill("N3w-" + PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert "access_token" in exchange(server, client_id, code_of(page), verifier)
+
 
 def test_sign_up_confirm_and_sign_in_in_chromium(server, page, web_client):
     pool_id, client_id = web_client({"AutoVerifiedAttributes": ["email"]})
