@@ -600,3 +600,29 @@ def test_ui_customization_brands_the_pages(server, cognito, web_app):
     with pytest.raises(cognito.exceptions.ResourceNotFoundException):
         cognito.set_ui_customization(UserPoolId=pool_id, ClientId=other["ClientId"], CSS=own)
     assert requests.get(f"{server.url}/login/assets/custom/{other_pool}/ALL.css", timeout=10).status_code == 404
+
+
+def test_a_login_hint_with_a_tenants_domain_chooses_that_tenant(server, tenancy, cognito):
+    acme = tenancy.create_tenant("acme", "basic", name="Acme")
+    globex = tenancy.create_tenant("globex", "basic", name="Globex")
+    domain = f"globex-{uid(6)}.example"
+    tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains", {"domain": domain, "autoJoin": False}, status=201)
+    tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains/{domain}/verify")
+    user = tenancy.new_user(acme["id"], "member")
+    shared_pool, shared_client = tenancy.shared_placement()
+    tokens = tenancy.sign_in(shared_client, user.email, user.password, tenant_id=acme["id"])
+    tenancy.join(globex["id"], user, "member", tokens["AccessToken"])
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=shared_pool, ClientName="portal", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
+
+    # Without a hint the user is asked; with a hint at Globex's domain, Globex is chosen.
+    asked = Browser(server.url)
+    asked.get(authorize_url(server, client_id, verifier="v" * 50))
+    assert "Choose an organization" in asked.sign_in(user.email, user.password).text
+    hinted = Browser(server.url)
+    hinted.get(authorize_url(server, client_id, verifier="v" * 50, login_hint=f"someone@{domain}"))
+    _, query = redirected_to(hinted.sign_in(user.email, user.password))
+    id_token = exchange(server, client_id, query["code"], "v" * 50).json()["id_token"]
+    claims = __import__("jwt").decode(id_token, options={"verify_signature": False})
+    assert claims["custom:tenantId"] == globex["id"]

@@ -60,6 +60,7 @@ fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str>
 fn authorization_request<'a>(params: &'a HashMap<String, String>, headers: &'a HeaderMap) -> authorize::Request<'a> {
     authorize::Request {
         host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()),
+        login_hint: param(params, "login_hint"),
         response_type: param(params, "response_type"),
         client_id: param(params, "client_id"),
         redirect_uri: param(params, "redirect_uri"),
@@ -80,8 +81,6 @@ struct Flow {
     t: &'static Messages,
     query: String,
     auth: Authorization,
-    /// OIDC's `login_hint`: the username or email the login form starts with.
-    login_hint: Option<String>,
     /// The client's (or its pool's) branding.
     brand: page::Brand,
 }
@@ -93,12 +92,11 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
     let t = messages::for_lang(param(&params, "lang"));
     match authorize::check(state, &authorization_request(&params, headers)).await {
         Ok(auth) => {
-            let login_hint = param(&params, "login_hint").map(|h| h.chars().take(256).collect());
             let ui = crate::services::branding::for_client(state, &auth.client).await.map_err(|e| {
                 tracing::error!(error = %e, "loading the login customization");
                 Box::new(Page::message(t, StatusCode::INTERNAL_SERVER_ERROR, t.server_error))
             })?;
-            Ok(Flow { t, query, auth, login_hint, brand: page::Brand::of(ui.as_ref()) })
+            Ok(Flow { t, query, auth, brand: page::Brand::of(ui.as_ref()) })
         }
         Err(e) => Err(Box::new(refused(t, e))),
     }
@@ -165,7 +163,7 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap, RawQuery(
         Err(page) => return *page,
     };
     let csrf = Cookies::of(&headers).csrf_or_new(&state);
-    let hint = flow.login_hint.clone().unwrap_or_default();
+    let hint = flow.auth.login_hint.clone().unwrap_or_default();
     Page::login(&state, &flow, &csrf, None, &hint, StatusCode::OK)
 }
 

@@ -73,6 +73,9 @@ pub struct Request<'a> {
     pub prompt: Option<&'a str>,
     /// The request's `Host`: on a user pool domain only that pool's clients sign in.
     pub host: Option<&'a str>,
+    /// OIDC's `login_hint`: a username or email the login form starts with; an email whose
+    /// verified domain belongs to one of the user's tenants chooses that tenant.
+    pub login_hint: Option<&'a str>,
 }
 
 /// A checked authorization request.
@@ -87,6 +90,8 @@ pub struct Authorization {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub prompt: Prompt,
+    /// `login_hint` (at most 256 characters).
+    pub login_hint: Option<String>,
 }
 
 impl Authorization {
@@ -208,6 +213,7 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         nonce: req.nonce.map(str::to_owned),
         code_challenge,
         prompt,
+        login_hint: req.login_hint.map(|h| h.chars().take(256).collect()),
     })
 }
 
@@ -594,8 +600,35 @@ pub async fn password(
         tenant: None,
         delivery: Delivery::Browser,
     };
-    let step = sign_in::password(state, attempt, req).await?;
+    let step = match sign_in::password(state, attempt, req).await? {
+        // A member of several tenants whose login_hint names one of them by its email
+        // domain is not asked.
+        Step::SelectTenant { session, username, tenants } => match hinted_tenant(state, auth).await? {
+            Some(tenant) if tenants.iter().any(|c| c.id == tenant) => {
+                let answer = sign_in::Answer {
+                    pool: &auth.pool,
+                    client: &auth.client,
+                    session: &session,
+                    challenge: sign_in::SELECT_TENANT,
+                    username: &username,
+                    secret_hash: None,
+                    delivery: Delivery::Browser,
+                };
+                sign_in::select_tenant(state, attempt, answer, &tenant).await?
+            }
+            _ => Step::SelectTenant { session, username, tenants },
+        },
+        step => step,
+    };
     next(state, auth, step).await
+}
+
+/// The tenant a `login_hint` email's verified domain belongs to, if any.
+async fn hinted_tenant(state: &AppState, auth: &Authorization) -> Result<Option<String>, StoreError> {
+    let Some(domain) = auth.login_hint.as_deref().and_then(cognate_core::tenant::DomainName::of_email) else {
+        return Ok(None);
+    };
+    Ok(state.store.get_domain(&domain).await?.filter(|d| d.verified).map(|d| d.tenant_id.to_string()))
 }
 
 /// A challenge page's answer (`challenge` names the page, `session` is its sealed
