@@ -493,21 +493,28 @@ def test_user_pool_domains_with_boto3(server, cognito, web_app):
 
 
 def test_prefix_domains_are_served_under_the_auth_domain(fresh_server):
-    srv = fresh_server({"COGNATE_AUTH_DOMAIN": "auth.cognate.test"})
+    srv = fresh_server({"COGNATE_AUTH_DOMAIN": "auth.cognate.test", "COGNATE_LOGIN_SESSION_SECS": "120"})
     cognito = srv.cognito
     pool_id = cognito.create_user_pool(PoolName=f"p-{uid()}")["UserPool"]["Id"]
     client = cognito.create_user_pool_client(
         UserPoolId=pool_id, ClientName="web", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
-        AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
+        AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
     prefix = f"acme-{uid(6)}"
     cognito.create_user_pool_domain(Domain=prefix, UserPoolId=pool_id)
     url = authorize_url(srv, client, verifier="v" * 50)
     ok = requests.get(url, headers={"Host": f"{prefix}.auth.cognate.test"}, allow_redirects=False, timeout=10)
-    assert ok.status_code == 302, ok.text
+    assert ok.status_code == 302 and ok.headers["Location"].startswith("/login?"), ok.headers
     unknown = requests.get(url, headers={"Host": "nobody.auth.cognate.test"}, allow_redirects=False, timeout=10)
     assert unknown.status_code == 400 and "Location" not in unknown.headers
     # Cognate's own host still serves every pool.
     assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
+    # The browser session lasts COGNATE_LOGIN_SESSION_SECS.
+    cognito.admin_create_user(UserPoolId=pool_id, Username="kim", MessageAction="SUPPRESS")
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username="kim", Password=PASSWORD, Permanent=True)
+    browser = Browser(srv.url)
+    browser.get(url)
+    signed_in = browser.sign_in("kim", PASSWORD)
+    assert signed_in.status_code == 302 and "Max-Age=120;" in signed_in.headers["Set-Cookie"]
 
 
 def test_sign_up_and_confirm_through_the_pages(server, web_app):

@@ -17,6 +17,8 @@ pub struct ServerSettings {
     pub public_url: String,
     /// The parent host of user pool domain prefixes (`{prefix}.{auth_domain}`), if any.
     pub auth_domain: Option<String>,
+    /// How long a hosted-login browser session lasts, in seconds. Defaults to one hour.
+    pub login_session_secs: u32,
     /// Largest request body read, in bytes. Defaults to 1 MiB.
     pub max_body_bytes: usize,
     /// How far a SigV4 `X-Amz-Date` may be from the server's clock. Defaults to 15 minutes.
@@ -31,6 +33,7 @@ impl Default for ServerSettings {
             region: "local".into(),
             public_url: "http://127.0.0.1:9229".into(),
             auth_domain: None,
+            login_session_secs: crate::services::authorize::SESSION_TTL_SECS,
             max_body_bytes: 1024 * 1024,
             signature_window_secs: 15 * 60,
             trusted_proxies: Vec::new(),

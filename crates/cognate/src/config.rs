@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub auth_domain: Option<String>,
+    pub login_session_secs: Option<u32>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub database_service_url: Option<String>,
@@ -124,6 +125,9 @@ pub struct ServeArgs {
     /// the pool whose domain is `acme` answers at `acme.auth.example.com`. Optional.
     #[arg(long, env = "COGNATE_AUTH_DOMAIN")]
     pub auth_domain: Option<String>,
+    /// How long a hosted-login browser session lasts, in seconds (60 to 86400). Default 3600.
+    #[arg(long, env = "COGNATE_LOGIN_SESSION_SECS")]
+    pub login_session_secs: Option<u32>,
     /// Send emails through this SMTP relay: `smtp://user:password@host:port?tls=none|starttls`
     /// (STARTTLS by default) or `smtps://…`. Without it, messages stay in the outbox.
     #[arg(long, env = "COGNATE_SMTP_URL", hide_env_values = true)]
@@ -142,6 +146,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The parent host of prefix domains (`{prefix}.{auth_domain}`).
     pub auth_domain: Option<String>,
+    /// How long a hosted-login browser session lasts, in seconds.
+    pub login_session_secs: u32,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_service_url: Option<String>,
@@ -185,6 +191,13 @@ impl Config {
             && !cognate_core::login::valid_custom_domain(domain)
         {
             bail!("auth_domain (COGNATE_AUTH_DOMAIN) must be a host name such as auth.example.com: {domain}");
+        }
+        let login_session_secs = serve
+            .and_then(|s| s.login_session_secs)
+            .or(file.login_session_secs)
+            .unwrap_or(cognate_server::services::authorize::SESSION_TTL_SECS);
+        if !(60..=86_400).contains(&login_session_secs) {
+            bail!("login_session_secs (COGNATE_LOGIN_SESSION_SECS) must be between 60 and 86400: {login_session_secs}");
         }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
@@ -264,6 +277,7 @@ impl Config {
             listen,
             public_url,
             auth_domain,
+            login_session_secs,
             data_dir,
             database_url,
             database_service_url: common.database_service_url.clone().or(file.database_service_url),

@@ -473,6 +473,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             region: config.region.clone(),
             public_url,
             auth_domain: config.auth_domain.clone(),
+            login_session_secs: config.login_session_secs,
             max_body_bytes: config.max_body_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             ..ServerSettings::default()

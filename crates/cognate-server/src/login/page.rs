@@ -14,7 +14,7 @@ use cognate_core::totp;
 use super::Flow;
 use super::messages::Messages;
 use crate::AppState;
-use crate::services::authorize::{self, Authorization, Granted, ResponseType, SESSION_TTL_MS};
+use crate::services::authorize::{self, Authorization, Granted, ResponseType};
 use crate::services::sign_in::{self, TenantChoice};
 
 /// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
@@ -595,7 +595,7 @@ fn cookie_attributes(state: &AppState) -> &'static str {
 }
 
 pub(super) fn set_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId, id: &str) {
-    let max_age = SESSION_TTL_MS / 1000;
+    let max_age = state.settings.login_session_secs;
     let cookie =
         format!("{}={id}; Max-Age={max_age}; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
     if let Ok(v) = HeaderValue::from_str(&cookie) {

@@ -31,8 +31,9 @@ use crate::AppState;
 use crate::facts;
 use crate::tenancy::{self, Selection};
 
-/// How long a hosted-login browser session lasts: one hour, as Cognito's.
-pub const SESSION_TTL_MS: i64 = 60 * 60 * 1000;
+/// How long a hosted-login browser session lasts by default: one hour, as Cognito's
+/// (`COGNATE_LOGIN_SESSION_SECS` changes it: [`crate::ServerSettings::login_session_secs`]).
+pub const SESSION_TTL_SECS: u32 = 60 * 60;
 /// Most scopes one request may name.
 const MAX_SCOPES: usize = 50;
 /// Longest `state` and `nonce` kept (Amplify's `state` is a few hundred characters).
@@ -281,7 +282,7 @@ pub async fn start_session(state: &AppState, pool: &UserPool, signed_in: &Signed
         auth_time: now.div_euclid(1000),
         mfa: signed_in.mfa,
         created_at: now,
-        expires_at: now + SESSION_TTL_MS,
+        expires_at: now + i64::from(state.settings.login_session_secs) * 1000,
         ended_at: None,
     };
     state.store.create_login_session(&session).await?;
