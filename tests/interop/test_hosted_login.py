@@ -615,7 +615,7 @@ def test_a_login_hint_with_a_tenants_domain_chooses_that_tenant(server, tenancy,
     domain = f"globex-{uid(6)}.example"
     tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains", {"domain": domain, "autoJoin": False}, status=201)
     tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains/{domain}/verify")
-    user = tenancy.new_user(acme["id"], "member")
+    user = tenancy.new_user(acme["id"], "member", email=f"pat-{uid(6)}@{domain}")
     shared_pool, shared_client = tenancy.shared_placement()
     tokens = tenancy.sign_in(shared_client, user.email, user.password, tenant_id=acme["id"])
     tenancy.join(globex["id"], user, "member", tokens["AccessToken"])
@@ -623,13 +623,43 @@ def test_a_login_hint_with_a_tenants_domain_chooses_that_tenant(server, tenancy,
         UserPoolId=shared_pool, ClientName="portal", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
 
-    # Without a hint the user is asked; with a hint at Globex's domain, Globex is chosen.
-    asked = Browser(server.url)
-    asked.get(authorize_url(server, client_id, verifier="v" * 50))
-    assert "Choose an organization" in asked.sign_in(user.email, user.password).text
+    # Without a hint the user is asked; so with a hint that is not the name they sign in
+    # with (a link cannot choose for someone else); with their own email as the hint,
+    # Globex (its domain) is chosen.
+    for hint in (None, f"someone-else@{domain}"):
+        asked = Browser(server.url)
+        asked.get(authorize_url(server, client_id, verifier="v" * 50, **({"login_hint": hint} if hint else {})))
+        assert "Choose an organization" in asked.sign_in(user.email, user.password).text, hint
     hinted = Browser(server.url)
-    hinted.get(authorize_url(server, client_id, verifier="v" * 50, login_hint=f"someone@{domain}"))
+    hinted.get(authorize_url(server, client_id, verifier="v" * 50, login_hint=user.email))
     _, query = redirected_to(hinted.sign_in(user.email, user.password))
     id_token = exchange(server, client_id, query["code"], "v" * 50).json()["id_token"]
     claims = __import__("jwt").decode(id_token, options={"verify_signature": False})
     assert claims["custom:tenantId"] == globex["id"]
+
+
+def test_the_pages_share_the_apis_request_rate_limits(fresh_server):
+    srv = fresh_server({"COGNATE_RATE_AUTH_PER_IP": "4"})
+    cognito = srv.cognito
+    pool_id = cognito.create_user_pool(PoolName=f"p-{uid()}")["UserPool"]["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    browser = Browser(srv.url)
+    browser.get(authorize_url(srv, client, verifier="v" * 50))
+    statuses = []
+    for _ in range(3):
+        statuses.append(browser.sign_in("nobody", "Wrong-passw0rd!").status_code)
+        browser.get(authorize_url(srv, client, verifier="v" * 50))
+    # The API's InitiateAuth counts in the same window from this address.
+    with pytest.raises(cognito.exceptions.ClientError):
+        for _ in range(2):
+            cognito.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                  AuthParameters={"USERNAME": "nobody", "PASSWORD": "Wrong-passw0rd!"})
+    limited = browser.sign_in("nobody", "Wrong-passw0rd!")
+    assert statuses == [400, 400, 400] and limited.status_code == 429 and "Retry-After" in limited.headers
+    # Sign-up, confirmation and recovery count too.
+    browser.get(authorize_url(srv, client, verifier="v" * 50).replace("/oauth2/authorize?", "/signup?"))
+    assert browser.submit({"username": "neo", "email": "neo@example.com", "password": PASSWORD,
+                           "confirm_password": PASSWORD}).status_code == 429

@@ -122,7 +122,24 @@ pub fn check_css(css: &str) -> Result<(), String> {
         return Err("CSS must be at most 128 KiB.".into());
     }
     let lower = css.to_ascii_lowercase();
-    for banned in ["url(", "@", "expression", "\\", "<", "javascript:", "behavior"] {
+    // No way to name a resource: no url(), image-set(), src(), image(), cross-fade(),
+    // element(), and no strings at all (image-set and src take them).
+    for banned in [
+        "url(",
+        "image-set",
+        "image(",
+        "src(",
+        "cross-fade",
+        "element(",
+        "\"",
+        "'",
+        "@",
+        "expression",
+        "\\",
+        "<",
+        "javascript:",
+        "behavior",
+    ] {
         if lower.contains(banned) {
             return Err(format!("CSS may not contain {banned}"));
         }
@@ -229,6 +246,9 @@ mod tests {
             "input[value^=a] { color: red }",
             ".banner-customizable { background: url(https://evil.example/x) }",
             "@import 'https://evil.example/x.css';",
+            ".background-customizable { background-image: image-set(\"https://evil.example/x\" 1x) }",
+            ".background-customizable { background-image: -webkit-image-set(\"/logout\" 1x) }",
+            ".banner-customizable { font-family: 'x' }",
             ".banner-customizable { color: red",
             ".label-customizable { color: red } stray",
             ".label-customizable::after { content: 'x' }",

@@ -251,3 +251,34 @@ mod tests {
         assert!(limiter.check("u").is_ok());
     }
 }
+
+/// Which request-rate window refused an authentication request, and the seconds to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRate {
+    Address(u64),
+    User(u64),
+}
+
+/// Counts one authentication request (a sign-in step, sign-up, a code, password recovery)
+/// in the per-address window and, when it names a user (`(pool or client, username)`), the
+/// per-username window: every surface that authenticates someone calls this, so the API
+/// and the hosted login share one allowance.
+pub fn admit_auth(
+    state: &crate::AppState,
+    ip: Option<std::net::IpAddr>,
+    user: Option<(&str, &str)>,
+) -> Result<(), AuthRate> {
+    let now = state.clock.now_millis();
+    let limits = &state.limits;
+    if let Some(ip) = ip.map(crate::net::counted_as) {
+        state
+            .rates
+            .admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now)
+            .map_err(AuthRate::Address)?;
+    }
+    if let Some((pool, name)) = user {
+        let key = format!("auth-user:{pool}:{}", name.to_lowercase());
+        state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now).map_err(AuthRate::User)?;
+    }
+    Ok(())
+}

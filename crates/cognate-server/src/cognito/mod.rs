@@ -129,31 +129,21 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
 
 /// Applies the per-IP and per-username request rates of authentication operations.
 fn limit_auth_rate(state: &AppState, ctx: &RequestContext, input: &Value) -> Result<(), CognitoError> {
-    let now = state.clock.now_millis();
-    let limits = &state.limits;
-    if let Some(ip) = ctx.ip.map(crate::net::counted_as)
-        && let Err(wait) = state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now)
-    {
-        return Err(CognitoError::too_many_requests(
-            format!("Too many authentication requests from this address; retry in {wait} s."),
-            wait,
-        ));
-    }
     let username = ["AuthParameters", "ChallengeResponses"]
         .iter()
         .find_map(|m| input.get(m).and_then(|p| p.get("USERNAME")).and_then(Value::as_str))
         .or_else(|| input.get("Username").and_then(Value::as_str));
-    if let Some(name) = username {
-        let pool = input.get("UserPoolId").or_else(|| input.get("ClientId")).and_then(Value::as_str).unwrap_or("");
-        let key = format!("auth-user:{pool}:{}", name.to_lowercase());
-        if let Err(wait) = state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now) {
-            return Err(CognitoError::too_many_requests(
-                format!("Too many authentication requests for this user; retry in {wait} s."),
-                wait,
-            ));
-        }
-    }
-    Ok(())
+    let pool = input.get("UserPoolId").or_else(|| input.get("ClientId")).and_then(Value::as_str).unwrap_or("");
+    crate::throttle::admit_auth(state, ctx.ip, username.map(|name| (pool, name))).map_err(|limited| match limited {
+        crate::throttle::AuthRate::Address(wait) => CognitoError::too_many_requests(
+            format!("Too many authentication requests from this address; retry in {wait} s."),
+            wait,
+        ),
+        crate::throttle::AuthRate::User(wait) => CognitoError::too_many_requests(
+            format!("Too many authentication requests for this user; retry in {wait} s."),
+            wait,
+        ),
+    })
 }
 
 /// Verifies the SigV4 signature against an active admin credential; returns its access

@@ -68,6 +68,7 @@ pub struct Messages {
     pub created_unconfirmed: &'static str,
     pub account_exists: &'static str,
     pub sign_up_refused: &'static str,
+    pub cannot_confirm: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -136,6 +137,7 @@ pub static EN: Messages = Messages {
     created_unconfirmed: "Your account was created. An administrator must confirm it before you can sign in.",
     account_exists: "An account with this username or email already exists.",
     sign_up_refused: "Sign-up is not allowed here.",
+    cannot_confirm: "This account cannot be confirmed with a code.",
 };
 
 pub static FR: Messages = Messages {
@@ -204,6 +206,7 @@ pub static FR: Messages = Messages {
     created_unconfirmed: "Votre compte a été créé. Un administrateur doit le confirmer avant que vous puissiez vous connecter.",
     account_exists: "Un compte avec ce nom d'utilisateur ou cet e-mail existe déjà.",
     sign_up_refused: "L'inscription n'est pas permise ici.",
+    cannot_confirm: "Ce compte ne peut pas être confirmé avec un code.",
 };
 
 /// The catalogue for a `lang` parameter (`fr`, `fr-CA`, …); English otherwise.

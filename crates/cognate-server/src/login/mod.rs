@@ -205,6 +205,9 @@ async fn login_submit(
     let (Some(_), Some(password)) = (param(&fields, "username"), param(&fields, "password")) else {
         return Page::login(&state, &flow, &csrf, Some(flow.t.missing), username, StatusCode::BAD_REQUEST);
     };
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
+    }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::password(&state, attempt, &flow.auth, username, password)).await;
@@ -268,6 +271,9 @@ async fn challenge_submit(
         },
         _ => return Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST),
     };
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
+    }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::answer(&state, attempt, &flow.auth, challenge, session, username, reply))
@@ -283,6 +289,27 @@ async fn challenge_submit(
             again(&message, status)
         }
     }
+}
+
+/// Counts the request in the per-address and per-username windows the Cognito API's
+/// authentication operations share; `Err` is the 429 page.
+fn admitted(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    flow: &Flow,
+    username: Option<&str>,
+) -> Result<(), Box<Response>> {
+    let user = username.map(|name| (flow.auth.client.id.as_str(), name));
+    crate::throttle::admit_auth(state, ip, user).map_err(|limited| {
+        let wait = match limited {
+            crate::throttle::AuthRate::Address(w) | crate::throttle::AuthRate::User(w) => w,
+        };
+        let mut page = Page::message(flow.t, StatusCode::TOO_MANY_REQUESTS, flow.t.throttled);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+            page.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        Box::new(page)
+    })
 }
 
 /// The response to a sign-in step: the next page, or (signed in) the session cookie and
@@ -421,6 +448,9 @@ async fn forgot_submit(
     let Some(username) = param(&fields, "username") else {
         return Page::forgot(&state, &flow, &csrf, Some(flow.t.missing), "", StatusCode::BAD_REQUEST);
     };
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
+    }
     let (result, facts) = crate::facts::collect(authorize::forgot_password(&state, &flow.auth, username)).await;
     let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     audit::record_token_use(
@@ -467,6 +497,9 @@ async fn reset_submit(
     };
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
+    }
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
@@ -527,6 +560,9 @@ async fn sign_up_submit(
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
     }
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
+    }
     let email = email.filter(|_| !authorize::email_is_username(&flow.auth));
     let (result, facts) =
         crate::facts::collect(authorize::sign_up(&state, &flow.auth, username, password, email)).await;
@@ -572,6 +608,9 @@ async fn confirm_submit(
     let Some(code) = param(&fields, "code") else {
         return Page::confirm(&state, &flow, &csrf, Some(t.missing), None, username, StatusCode::BAD_REQUEST);
     };
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+        return *page;
+    }
     let (result, facts) = crate::facts::collect(authorize::confirm_sign_up(&state, &flow.auth, username, code)).await;
     let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     audit::record_token_use(
@@ -600,8 +639,12 @@ fn explain_sign_up(t: &'static Messages, e: &SignUpError) -> (StatusCode, String
         SignUpError::InvalidUsername => bad(t.missing),
         SignUpError::Attributes(m) => bad(m),
         SignUpError::PasswordPolicy(m) => bad(&format!("{} {m}", t.password_policy)),
-        SignUpError::Write(_) => bad(t.account_exists),
-        SignUpError::NotUnconfirmed(_) => bad(t.confirmed),
+        SignUpError::Write(crate::services::users::UserWriteError::Taken(_)) => bad(t.account_exists),
+        SignUpError::Write(other) => {
+            tracing::error!(error = %other, "sign-up failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, t.server_error.to_owned())
+        }
+        SignUpError::NotUnconfirmed(_) => bad(t.cannot_confirm),
         SignUpError::Account(e) => explain_account(t, e),
     }
 }
@@ -611,7 +654,8 @@ fn sign_up_reason(e: &SignUpError) -> &'static str {
         SignUpError::NotPermitted | SignUpError::NotWritable | SignUpError::Reserved(_) => "not_authorized",
         SignUpError::InvalidUsername | SignUpError::Attributes(_) => "invalid_parameter",
         SignUpError::PasswordPolicy(_) => "invalid_password",
-        SignUpError::Write(_) => "username_exists",
+        SignUpError::Write(crate::services::users::UserWriteError::Taken(_)) => "username_exists",
+        SignUpError::Write(_) => "internal_error",
         SignUpError::NotUnconfirmed(_) => "not_authorized",
         SignUpError::Account(e) => account_reason(e),
     }

@@ -400,8 +400,12 @@ fn respond(
          frame-ancestors 'none'; base-uri 'none'"
     );
     let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    match HeaderValue::from_str(&csp) {
+        Ok(v) => {
+            headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        // Never a page without its policy.
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
     }
     security_headers(headers);
     if let Some(cookie) = csrf

@@ -592,6 +592,7 @@ pub async fn password(
     username: &str,
     password: &str,
 ) -> Result<Outcome, StepError> {
+    let typed = username;
     let req = sign_in::PasswordSignIn {
         pool: &auth.pool,
         client: &auth.client,
@@ -604,7 +605,7 @@ pub async fn password(
     let step = match sign_in::password(state, attempt, req).await? {
         // A member of several tenants whose login_hint names one of them by its email
         // domain is not asked.
-        Step::SelectTenant { session, username, tenants } => match hinted_tenant(state, auth).await? {
+        Step::SelectTenant { session, username, tenants } => match hinted_tenant(state, auth, typed).await? {
             Some(tenant) if tenants.iter().any(|c| c.id == tenant) => {
                 let answer = sign_in::Answer {
                     pool: &auth.pool,
@@ -624,9 +625,12 @@ pub async fn password(
     next(state, auth, step).await
 }
 
-/// The tenant a `login_hint` email's verified domain belongs to, if any.
-async fn hinted_tenant(state: &AppState, auth: &Authorization) -> Result<Option<String>, StoreError> {
-    let Some(domain) = auth.login_hint.as_deref().and_then(cognate_core::tenant::DomainName::of_email) else {
+/// The tenant a `login_hint` email's verified domain belongs to, if any, when the user
+/// signed in with that very email (`typed`): a link cannot choose a tenant for someone
+/// who signs in under another name.
+async fn hinted_tenant(state: &AppState, auth: &Authorization, typed: &str) -> Result<Option<String>, StoreError> {
+    let hint = auth.login_hint.as_deref().filter(|h| h.eq_ignore_ascii_case(typed));
+    let Some(domain) = hint.and_then(cognate_core::tenant::DomainName::of_email) else {
         return Ok(None);
     };
     Ok(state.store.get_domain(&domain).await?.filter(|d| d.verified).map(|d| d.tenant_id.to_string()))
