@@ -139,6 +139,7 @@ pub fn check_css(css: &str) -> Result<(), String> {
         "<",
         "javascript:",
         "behavior",
+        "/*",
     ] {
         if lower.contains(banned) {
             return Err(format!("CSS may not contain {banned}"));
@@ -249,6 +250,7 @@ mod tests {
             ".background-customizable { background-image: image-set(\"https://evil.example/x\" 1x) }",
             ".background-customizable { background-image: -webkit-image-set(\"/logout\" 1x) }",
             ".banner-customizable { font-family: 'x' }",
+            ".banner-customizable { color: red /* } */ }",
             ".banner-customizable { color: red",
             ".label-customizable { color: red } stray",
             ".label-customizable::after { content: 'x' }",
