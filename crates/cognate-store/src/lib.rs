@@ -6,8 +6,8 @@
 //! only connection set-up and migrations differ. Repositories are being moved from the
 //! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
 //! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
-//! metadata, one-time codes, authorization codes and login sessions, the outbox, users and
-//! groups so far).
+//! metadata, one-time codes, authorization codes and login sessions, MFA records, the outbox,
+//! users and groups so far).
 
 mod admins;
 mod backend;
@@ -16,6 +16,7 @@ mod codes;
 mod groups;
 mod keys;
 mod login;
+mod mfa;
 mod migrate;
 mod outbox;
 mod pools;
@@ -23,7 +24,6 @@ mod postgres;
 mod repos;
 mod repos_apikeys;
 mod repos_audit;
-mod repos_mfa;
 mod repos_tenancy;
 mod resource_servers;
 mod sqlite;

@@ -481,7 +481,7 @@ macro_rules! repos {
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);
-        $crate::repos_mfa::mfa_repos!($store, $row);
+        $crate::mfa::impl_mfa_repo!($store);
         $crate::repos_audit::audit_repos!($store, $row);
 
         #[async_trait]

@@ -350,7 +350,7 @@ macro_rules! tenancy_repos {
             }
 
             async fn copy_mfa(&mut self, from: &PoolId, to: &PoolId, sub: &str) -> Result<()> {
-                $store::copy_mfa(&mut self.tx, from, to, sub).await
+                $crate::mfa::copy::<Db>(&mut self.tx, from, to, sub).await
             }
 
             async fn ensure_role_groups(&mut self, pool: &PoolId, at: i64) -> Result<()> {
