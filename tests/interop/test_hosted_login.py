@@ -663,3 +663,20 @@ def test_the_pages_share_the_apis_request_rate_limits(fresh_server):
     browser.get(authorize_url(srv, client, verifier="v" * 50).replace("/oauth2/authorize?", "/signup?"))
     assert browser.submit({"username": "neo", "email": "neo@example.com", "password": PASSWORD,
                            "confirm_password": PASSWORD}).status_code == 429
+
+
+def test_nul_bytes_and_malformed_input_get_clear_4xx(server, web_app):
+    _, client = web_app()
+    url = authorize_url(server, client["ClientId"], verifier="v" * 50)
+    for bad in (url + "&state=a%00b", url.replace("client_id=", "client_id=%00"), url + "&scope=openid",
+                url + "&lang=%ff"):
+        resp = requests.get(bad, allow_redirects=False, timeout=10)
+        assert resp.status_code == 400 and "Location" not in resp.headers, bad
+    browser = Browser(server.url)
+    browser.get(url)
+    assert browser.submit({"username": "ann\x00", "password": "x"}).status_code == 400
+    token = requests.post(f"{server.url}/oauth2/token", timeout=10, data={
+        "grant_type": "authorization_code", "client_id": client["ClientId"], "code": "a\x00b",
+        "redirect_uri": CALLBACK, "code_verifier": "v" * 50})
+    assert token.status_code == 400 and token.json()["error"] in ("invalid_request", "invalid_grant")
+    assert requests.get(f"{server.url}/logout?client_id=%00", timeout=10).status_code == 400

@@ -135,8 +135,7 @@ async fn authorize_endpoint(
         crate::facts::collect(authorize::resume(&state, auth, cookies.session(&state, &auth.pool.id))).await;
     if matches!(resumed, Ok(Resume::Granted(_))) {
         // A sign-in from the browser's session (single sign-on), recorded like any other.
-        let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
-        audit::record_token_use(&state, &origin, "auth.sign_in", facts, Ok(()));
+        record_outcome(&state, ip, &headers, "auth.sign_in", facts, Ok(()));
     }
     match resumed {
         Ok(Resume::Granted(granted)) => page::redirect_granted(auth, granted),
@@ -192,12 +191,8 @@ async fn login_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let csrf = Cookies::of(&headers).csrf_or_new(&state);
@@ -229,12 +224,8 @@ async fn challenge_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let t = flow.t;
@@ -310,6 +301,19 @@ fn admitted(
         }
         Box::new(page)
     })
+}
+
+/// What every form post starts with: the checked authorization request and the form's
+/// fields, its CSRF token verified. `Err` is the page that answers instead.
+async fn posted(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    body: &Bytes,
+) -> Result<(Flow, HashMap<String, String>), Box<Response>> {
+    let flow = flow(state, headers, raw).await?;
+    let fields = form(state, headers, body, flow.t)?;
+    Ok((flow, fields))
 }
 
 /// The response to a sign-in step: the next page, or (signed in) the session cookie and
@@ -413,8 +417,19 @@ fn record<T>(
     facts: crate::facts::Facts,
     result: &Result<T, StepError>,
 ) {
+    record_outcome(state, ip, headers, action, facts, result.as_ref().map(|_| ()).map_err(reason));
+}
+
+/// Records one page action in the audit trail (`outcome`: `Err` names the reason).
+fn record_outcome(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    action: &str,
+    facts: crate::facts::Facts,
+    outcome: Result<(), &str>,
+) {
     let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
-    let outcome = result.as_ref().map(|_| ()).map_err(reason);
     audit::record_token_use(state, &origin, action, facts, outcome);
 }
 
@@ -436,12 +451,8 @@ async fn forgot_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let csrf = Cookies::of(&headers).csrf_or_new(&state);
@@ -452,10 +463,10 @@ async fn forgot_submit(
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::forgot_password(&state, &flow.auth, username)).await;
-    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
-    audit::record_token_use(
+    record_outcome(
         &state,
-        &origin,
+        ip,
+        &headers,
         "auth.forgot_password",
         facts,
         result.as_ref().map(|_| ()).map_err(account_reason),
@@ -478,12 +489,8 @@ async fn reset_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let t = flow.t;
@@ -504,9 +511,8 @@ async fn reset_submit(
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::reset_password(&state, attempt, &flow.auth, username, code, password)).await;
-    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(account_reason);
-    audit::record_token_use(&state, &origin, "auth.confirm_forgot_password", facts, outcome);
+    record_outcome(&state, ip, &headers, "auth.confirm_forgot_password", facts, outcome);
     match result {
         Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.reset_done), username, StatusCode::OK),
         Err(e) => {
@@ -538,12 +544,8 @@ async fn sign_up_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let t = flow.t;
@@ -566,14 +568,7 @@ async fn sign_up_submit(
     let email = email.filter(|_| !authorize::email_is_username(&flow.auth));
     let (result, facts) =
         crate::facts::collect(authorize::sign_up(&state, &flow.auth, username, password, email)).await;
-    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
-    audit::record_token_use(
-        &state,
-        &origin,
-        "user.sign_up",
-        facts,
-        result.as_ref().map(|_| ()).map_err(sign_up_reason),
-    );
+    record_outcome(&state, ip, &headers, "user.sign_up", facts, result.as_ref().map(|_| ()).map_err(sign_up_reason));
     match result {
         Ok(signed_up) => match signed_up.delivery {
             Some(d) => Page::confirm(&state, &flow, &csrf, None, Some(&d.destination), username, StatusCode::OK),
@@ -594,12 +589,8 @@ async fn confirm_submit(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let flow = match flow(&state, &headers, raw).await {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let fields = match form(&state, &headers, &body, flow.t) {
-        Ok(f) => f,
+    let (flow, fields) = match posted(&state, &headers, raw, &body).await {
+        Ok(posted) => posted,
         Err(page) => return *page,
     };
     let t = flow.t;
@@ -612,14 +603,7 @@ async fn confirm_submit(
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::confirm_sign_up(&state, &flow.auth, username, code)).await;
-    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
-    audit::record_token_use(
-        &state,
-        &origin,
-        "user.confirm",
-        facts,
-        result.as_ref().map(|_| ()).map_err(sign_up_reason),
-    );
+    record_outcome(&state, ip, &headers, "user.confirm", facts, result.as_ref().map(|_| ()).map_err(sign_up_reason));
     match result {
         Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.confirmed), username, StatusCode::OK),
         Err(e) => {
@@ -716,9 +700,8 @@ async fn logout(
     let (result, facts) =
         crate::facts::collect(authorize::logout(&state, &req, |pool| cookies.session(&state, pool).map(str::to_owned)))
             .await;
-    let origin = Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let outcome = result.as_ref().map(|_| ()).map_err(|_| "refused");
-    audit::record_token_use(&state, &origin, "auth.sign_out", facts, outcome);
+    record_outcome(&state, ip, &headers, "auth.sign_out", facts, outcome);
     match result {
         Ok(done) => {
             let mut resp = match done.redirect {

@@ -120,6 +120,22 @@ pub enum AuthorizeError {
     Store(#[from] StoreError),
 }
 
+/// Refuses a client whose pool is not the one the request's `Host` (a user pool domain)
+/// belongs to.
+async fn served_here(
+    state: &AppState,
+    host: Option<&str>,
+    pool: &cognate_core::ids::PoolId,
+) -> Result<(), AuthorizeError> {
+    match super::pool_domains::pool_of_host(state, host).await? {
+        Ok(Some(owner)) if &owner != pool => {
+            Err(AuthorizeError::Page("The client does not belong to this domain.".into()))
+        }
+        Err(()) => Err(AuthorizeError::Page("No user pool has this domain.".into())),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Checks an authorization request: first what makes the redirect URI trustworthy, then
 /// the rest (answered on the redirect URI).
 pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization, AuthorizeError> {
@@ -130,11 +146,7 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         None => None,
     }
     .ok_or_else(|| page("The client does not exist."))?;
-    match super::pool_domains::pool_of_host(state, req.host).await? {
-        Ok(Some(pool)) if pool != client.pool_id => return Err(page("The client does not belong to this domain.")),
-        Err(()) => return Err(page("No user pool has this domain.")),
-        Ok(_) => {}
-    }
+    served_here(state, req.host, &client.pool_id).await?;
     let settings = &client.settings;
     let redirect_uri = match req.redirect_uri.filter(|r| !r.is_empty()) {
         Some(r) if settings.callback_urls.iter().any(|c| c == r) => r.to_owned(),
@@ -778,11 +790,7 @@ pub async fn logout(
         None => None,
     }
     .ok_or_else(|| page("The client does not exist."))?;
-    match super::pool_domains::pool_of_host(state, req.host).await? {
-        Ok(Some(pool)) if pool != client.pool_id => return Err(page("The client does not belong to this domain.")),
-        Err(()) => return Err(page("No user pool has this domain.")),
-        Ok(_) => {}
-    }
+    served_here(state, req.host, &client.pool_id).await?;
     facts::pool(&client.pool_id);
     let redirect = match req.logout_uri.filter(|u| !u.is_empty()) {
         Some(uri) if client.settings.logout_urls.iter().any(|u| u == uri) => Some(uri.to_owned()),
