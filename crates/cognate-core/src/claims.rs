@@ -183,6 +183,7 @@ mod tests {
             attributes,
             created_at: 0,
             updated_at: 0,
+            srp_verifier: None,
             tokens_valid_after: 0,
         };
         let ctx = UserTokenContext {

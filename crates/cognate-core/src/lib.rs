@@ -25,6 +25,7 @@ pub mod password;
 pub mod pool;
 pub mod repo;
 pub mod resource_server;
+pub mod srp;
 pub mod tenant;
 pub mod text;
 pub mod token;

@@ -66,6 +66,9 @@ pub trait UserRepo: Send + Sync {
     /// Replaces the user's status, password and attributes (re-indexing them); never
     /// `enabled` (see [`UserRepo::set_user_enabled`]).
     async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    /// Stores the SRP verifier of a user who has none yet, if their password is still
+    /// `password_hash` (a concurrent password change wins); false when nothing was written.
+    async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool>;
     /// Saves `user` (as [`UserRepo::update_user`]) and, in the same transaction, signs them
     /// out everywhere as of `at` (as [`TokenRepo::sign_out_user`]): a changed password ends
     /// every session.
@@ -240,8 +243,11 @@ pub trait LoginRepo: Send + Sync {
     async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>>;
     /// Ends a session (sign-out); false when it was not live.
     async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool>;
-    /// Deletes codes and sessions expired before `before`; how many.
+    /// Deletes codes, sessions and spent values expired before `before`; how many.
     async fn purge_login(&self, before: i64) -> Result<u64>;
+    /// Records a one-time value (by its hash) as used until `expires_at`; false when it
+    /// already was — of two concurrent uses exactly one gets `true` (SRP answers).
+    async fn spend(&self, value_hash: &str, expires_at: i64) -> Result<bool>;
     /// `Conflict("domain")` when the domain is taken, `Conflict("pool_domain")` when the
     /// pool already has a domain of that kind.
     async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()>;

@@ -59,6 +59,10 @@ pub struct User {
     pub status: UserStatus,
     pub enabled: bool,
     pub password_hash: Option<String>,
+    /// The SRP verifier of the password (`srp::Verifier` as JSON, sealed with the master
+    /// key), written with every password so Cognito's SRP clients can sign in. `None` for
+    /// users whose password was set before SRP existed, until their next password sign-in.
+    pub srp_verifier: Option<String>,
     /// When a temporary password stops working (ms since epoch).
     pub temp_password_expires_at: Option<i64>,
     pub attributes: BTreeMap<String, String>,

@@ -262,6 +262,7 @@ async fn seed_users(
                     attributes,
                     created_at: now,
                     updated_at: now,
+                    srp_verifier: None,
                     tokens_valid_after: 0,
                 };
                 let keys = user.keys(&pool.settings);

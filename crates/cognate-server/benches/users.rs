@@ -104,6 +104,7 @@ fn seed_user(pool: &UserPool, i: usize, hash: &str) -> (User, cognate_core::user
         attributes,
         created_at: 1,
         updated_at: 1,
+        srp_verifier: None,
         tokens_valid_after: 0,
     };
     let keys = user.keys(&pool.settings);

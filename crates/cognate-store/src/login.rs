@@ -131,7 +131,21 @@ pub(crate) async fn end_session<B: Backend>(db: &Pool<B>, id_hash: &str, at: i64
 pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> {
     let codes = sqlx::query::<B>("DELETE FROM authorization_codes WHERE expires_at < $1").int(before);
     let sessions = sqlx::query::<B>("DELETE FROM login_sessions WHERE expires_at < $1").int(before);
-    Ok(B::execute(codes, db).await.map_err(backend_err)? + B::execute(sessions, db).await.map_err(backend_err)?)
+    let spent = sqlx::query::<B>("DELETE FROM spent_values WHERE expires_at < $1").int(before);
+    Ok(B::execute(codes, db).await.map_err(backend_err)?
+        + B::execute(sessions, db).await.map_err(backend_err)?
+        + B::execute(spent, db).await.map_err(backend_err)?)
+}
+
+/// Records a one-time value (its hash) as spent until `expires_at`; false when it already
+/// was. One insert that the primary key refuses a second time, so of two concurrent uses
+/// exactly one gets `true`.
+pub(crate) async fn spend<B: Backend>(db: &Pool<B>, value_hash: &str, expires_at: i64) -> Result<bool> {
+    let q =
+        sqlx::query::<B>("INSERT INTO spent_values (value_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .text(value_hash)
+            .int(expires_at);
+    Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
 fn domain_from<B: Backend>(row: &B::Row) -> Result<PoolDomain> {
@@ -284,6 +298,14 @@ macro_rules! impl_login_repo {
 
             async fn purge_login(&self, before: i64) -> std::result::Result<u64, cognate_core::StoreError> {
                 $crate::login::purge(&self.pool, before).await
+            }
+
+            async fn spend(
+                &self,
+                value_hash: &str,
+                expires_at: i64,
+            ) -> std::result::Result<bool, cognate_core::StoreError> {
+                $crate::login::spend(&self.pool, value_hash, expires_at).await
             }
 
             async fn create_pool_domain(

@@ -120,6 +120,10 @@ macro_rules! repos {
                 $crate::users::update(&self.pool, u, k).await
             }
 
+            async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool> {
+                $crate::users::add_srp_verifier(&self.pool, pool, sub, password_hash, sealed).await
+            }
+
             async fn update_user_signed_out(&self, u: &User, k: &UserKeys, at: i64) -> Result<()> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
                 $crate::users::replace::<Db>(&mut tx, u, k).await?;

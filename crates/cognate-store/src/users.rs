@@ -16,7 +16,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// The user columns, for statements that join other tables (aliased `u`).
 pub(crate) const USER_COLS: &str = "u.pool_id, u.sub, u.username, u.status, u.enabled, u.password_hash, \
-     u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after";
+     u.srp_verifier, u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after";
 
 pub(crate) fn user_from<B: Backend>(row: &B::Row) -> Result<User> {
     let pool = B::text_col(row, "pool_id")?;
@@ -27,6 +27,7 @@ pub(crate) fn user_from<B: Backend>(row: &B::Row) -> Result<User> {
         status: B::text_col(row, "status")?.parse().map_err(StoreError::Corrupt)?,
         enabled: B::flag_col(row, "enabled")?,
         password_hash: B::opt_text_col(row, "password_hash")?,
+        srp_verifier: B::opt_text_col(row, "srp_verifier")?,
         temp_password_expires_at: B::opt_int_col(row, "temp_password_expires_at")?,
         attributes: json(&B::text_col(row, "attributes")?, "user attributes")?,
         created_at: B::int_col(row, "created_at")?,
@@ -37,7 +38,7 @@ pub(crate) fn user_from<B: Backend>(row: &B::Row) -> Result<User> {
 
 /// The columns a new user row is written with, in [`bind_row`]'s order.
 const INSERT_COLS: &str = "pool_id, sub, username, username_key, email_key, phone_key, preferred_key, \
-     status, enabled, password_hash, temp_password_expires_at, attributes, created_at, updated_at";
+     status, enabled, password_hash, srp_verifier, temp_password_expires_at, attributes, created_at, updated_at";
 
 /// Binds one new user row (`attributes` is their attributes as JSON), in [`INSERT_COLS`]'s order.
 fn bind_row<'q, B: Backend>(
@@ -56,6 +57,7 @@ fn bind_row<'q, B: Backend>(
         .text(u.status.as_str())
         .flag(u.enabled)
         .opt_text(u.password_hash.as_deref())
+        .opt_text(u.srp_verifier.as_deref())
         .opt_int(u.temp_password_expires_at)
         .text(attributes)
         .int(u.created_at)
@@ -65,7 +67,7 @@ fn bind_row<'q, B: Backend>(
 /// Inserts a user and indexes their attributes, on `conn` (inside a transaction).
 pub(crate) async fn insert<B: Backend>(conn: &mut B::Connection, u: &User, k: &UserKeys) -> Result<()> {
     let attributes = to_json(&u.attributes)?;
-    let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(1, 14));
+    let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(1, 15));
     let q = bind_row::<B>(sqlx::query::<B>(&sql), u, k, &attributes);
     B::execute_on(q, conn).await.map_err(|e| write_err(e, "user"))?;
     index_attributes::<B>(conn, u, &k.username).await
@@ -79,14 +81,15 @@ pub(crate) async fn replace<B: Backend>(conn: &mut B::Connection, u: &User, k: &
     let attributes = to_json(&u.attributes)?;
     let q = sqlx::query::<B>(
         "UPDATE users SET email_key = $1, phone_key = $2, preferred_key = $3, status = $4, \
-         password_hash = $5, temp_password_expires_at = $6, attributes = $7, updated_at = $8 \
-         WHERE pool_id = $9 AND sub = $10",
+         password_hash = $5, srp_verifier = $6, temp_password_expires_at = $7, attributes = $8, updated_at = $9 \
+         WHERE pool_id = $10 AND sub = $11",
     )
     .opt_text(k.email.as_deref())
     .opt_text(k.phone.as_deref())
     .opt_text(k.preferred_username.as_deref())
     .text(u.status.as_str())
     .opt_text(u.password_hash.as_deref())
+    .opt_text(u.srp_verifier.as_deref())
     .opt_int(u.temp_password_expires_at)
     .text(&attributes)
     .int(u.updated_at)
@@ -96,6 +99,25 @@ pub(crate) async fn replace<B: Backend>(conn: &mut B::Connection, u: &User, k: &
         return Err(StoreError::NotFound("user"));
     }
     index_attributes::<B>(conn, u, &k.username).await
+}
+
+/// Stores the SRP verifier of a user who has none, while their password hash is unchanged.
+pub(crate) async fn add_srp_verifier<B: Backend>(
+    db: &Pool<B>,
+    pool: &PoolId,
+    sub: &str,
+    password_hash: &str,
+    sealed: &str,
+) -> Result<bool> {
+    let q = sqlx::query::<B>(
+        "UPDATE users SET srp_verifier = $1 \
+         WHERE pool_id = $2 AND sub = $3 AND password_hash = $4 AND srp_verifier IS NULL",
+    )
+    .text(sealed)
+    .text(pool.as_str())
+    .text(sub)
+    .text(password_hash);
+    Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
 /// Rewrites a user's attribute search index on `conn`.
@@ -142,7 +164,7 @@ pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)])
     let mut tx = db.begin().await.map_err(backend_err)?;
     for chunk in users.chunks(1_000) {
         let attributes: Vec<String> = chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
-        let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(chunk.len(), 14));
+        let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(chunk.len(), 15));
         let mut q = sqlx::query::<B>(&sql);
         for ((u, k), attrs) in chunk.iter().zip(&attributes) {
             q = bind_row::<B>(q, u, k, attrs);

@@ -126,8 +126,18 @@ pub(super) fn tenant_refusal(e: Refusal) -> CognitoError {
 }
 
 fn refresh_allowed(client: &AppClient) -> bool {
-    let flows = &client.settings.explicit_auth_flows;
-    client.settings.allows_flow("ALLOW_REFRESH_TOKEN_AUTH", None) || !flows.iter().any(|f| f.starts_with("ALLOW_"))
+    client.settings.allows_flow("ALLOW_REFRESH_TOKEN_AUTH", None) || legacy_flows(client)
+}
+
+/// SRP is allowed by `ALLOW_USER_SRP_AUTH`, and (as in Cognito) always for a client that
+/// names no `ALLOW_…` flow (none at all, or only the legacy names).
+fn srp_allowed(client: &AppClient) -> bool {
+    client.settings.allows_flow("ALLOW_USER_SRP_AUTH", None) || legacy_flows(client)
+}
+
+/// Whether the client names no `ALLOW_…` flow: Cognito's defaults (SRP, custom, refresh) apply.
+fn legacy_flows(client: &AppClient) -> bool {
+    !client.settings.explicit_auth_flows.iter().any(|f| f.starts_with("ALLOW_"))
 }
 
 async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: bool) -> OpResult {
@@ -173,7 +183,29 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
             )
             .await
         }
-        ("USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH", _) => {
+        ("USER_SRP_AUTH", _) => {
+            if !srp_allowed(&client) {
+                return Err(CognitoError::invalid("USER_SRP_AUTH flow not enabled for this client"));
+            }
+            let username =
+                params.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
+            let srp_a = params.get("SRP_A").ok_or_else(|| CognitoError::invalid("Missing required parameter SRP_A"))?;
+            let step = sign_in::srp_start(
+                state,
+                ctx.attempt(),
+                sign_in::SrpSignIn {
+                    pool: &pool,
+                    client: &client,
+                    username,
+                    srp_a,
+                    secret_hash: params.get("SECRET_HASH").map(String::as_str),
+                    tenant: requested_tenant(&req.client_metadata),
+                },
+            )
+            .await?;
+            step_response(step)
+        }
+        ("CUSTOM_AUTH" | "USER_AUTH", _) => {
             Err(CognitoError::invalid(format!("{flow} is not supported by Cognate yet; use USER_PASSWORD_AUTH")))
         }
         _ => Err(CognitoError::invalid(format!("Invalid AuthFlow {flow} for this operation."))),
@@ -274,6 +306,16 @@ pub(super) fn step_response(step: Step) -> OpResult {
                 "USER_ID_FOR_SRP": username,
             },
         }),
+        Step::PasswordVerifier { username, user_id_for_srp, salt, srp_b, secret_block } => json!({
+            "ChallengeName": sign_in::PASSWORD_VERIFIER,
+            "ChallengeParameters": {
+                "SALT": salt,
+                "SECRET_BLOCK": secret_block,
+                "SRP_B": srp_b,
+                "USERNAME": username,
+                "USER_ID_FOR_SRP": user_id_for_srp,
+            },
+        }),
         // Browser steps: a sign-in begun with `Delivery::Tokens` never reaches them.
         Step::SignedIn(_) | Step::SelectTenant { .. } => {
             return Err(CognitoError::internal("a browser sign-in step reached the API"));
@@ -304,17 +346,35 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         }
     }
     let challenge = req.challenge_name.as_str();
-    if ![NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP].contains(&challenge) {
+    if ![NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP, sign_in::PASSWORD_VERIFIER].contains(&challenge) {
         return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
     }
-    let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
     let pool = pools::get(state, &client.pool_id).await.map_err(|e| match e {
         pools::PoolError::NotFound(_) => sign_in::SignInError::InvalidSession.into(),
         other => CognitoError::from(other),
     })?;
     let responses = &req.challenge_responses;
-    let username =
-        responses.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
+    let required = |name: &str| {
+        responses
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| CognitoError::invalid(format!("Missing required parameter {name}")))
+    };
+    let username = required("USERNAME")?;
+    if challenge == sign_in::PASSWORD_VERIFIER {
+        // SRP clients send no Session: the sealed secret block carries the exchange.
+        let answer = sign_in::SrpAnswer {
+            pool: &pool,
+            client: &client,
+            username,
+            secret_block: required("PASSWORD_CLAIM_SECRET_BLOCK")?,
+            signature: required("PASSWORD_CLAIM_SIGNATURE")?,
+            timestamp: required("TIMESTAMP")?,
+            secret_hash: responses.get("SECRET_HASH").map(String::as_str),
+        };
+        return step_response(sign_in::srp_verify(state, ctx.attempt(), answer).await?);
+    }
+    let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
     let answer = sign_in::Answer {
         pool: &pool,
         client: &client,

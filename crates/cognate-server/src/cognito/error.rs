@@ -121,6 +121,14 @@ impl From<crate::services::sign_in::SignInError> for CognitoError {
             E::ReservedAttribute(name) => Self::invalid(format!(
                 "{name} is managed by Cognate's tenancy API (/v1) in this user pool and cannot be written here."
             )),
+            E::SrpUnavailable => not_authorized(
+                "This user has no SRP verifier yet: sign in once with USER_PASSWORD_AUTH (or set the password again) \
+                 to enable USER_SRP_AUTH.",
+            ),
+            E::SrpInvalid => Self::invalid("SRP_A is not a valid SRP value."),
+            E::SrpTimestamp => {
+                Self::invalid("TIMESTAMP must be the current UTC time written as 'EEE MMM d HH:mm:ss UTC yyyy'.")
+            }
             E::CodeMismatch => Self::new("CodeMismatchException", "Invalid code received for user"),
             E::CodeReused => Self::new("ExpiredCodeException", "Your software token has already been used once."),
             E::Tenant(refusal) => super::auth::tenant_refusal(refusal),

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use super::auth::{check_password, check_secret_hash, load_client, token_user};
 use super::input::{AttributeInput, attribute_list, attribute_pairs, load_pool, parse};
 use super::users::{
-    attribute_error, find_user, hash, invalid_password, invalid_username, missing, save, save_signed_out, stored_name,
-    write_error,
+    attribute_error, find_user, invalid_password, invalid_username, missing, save, save_signed_out, set_password,
+    stored_name, write_error,
 };
 use super::{CognitoError, OpResult, RequestContext};
 use crate::AppState;
@@ -292,7 +292,7 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
     // The same failure counting as sign-in, so a stolen access token cannot be used to
     // guess the password faster than InitiateAuth allows.
     check_password(state, ctx, &pool, &user, previous).await?;
-    user.password_hash = Some(hash(state, &req.proposed_password).await?);
+    set_password(state, &mut user, &req.proposed_password).await?;
     // A changed password ends every session, this one included (the token contract), in the
     // same transaction, and the revocation feed says so.
     save_signed_out(state, &pool, &mut user).await?;

@@ -95,8 +95,9 @@ pub(super) fn invalid_password(message: String) -> CognitoError {
     CognitoError::new("InvalidPasswordException", message)
 }
 
-pub(super) async fn hash(state: &AppState, password: &str) -> Result<String, CognitoError> {
-    state.passwords.hash(password.to_owned()).await.map_err(CognitoError::internal)
+/// Sets a user's password (its hash and SRP verifier).
+pub(super) async fn set_password(state: &AppState, user: &mut User, password: &str) -> Result<(), CognitoError> {
+    crate::services::users::set_password(state, user, password).await.map_err(CognitoError::internal)
 }
 
 /// When a temporary password issued now stops working.
@@ -189,7 +190,7 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
                 format!("Resend not possible. {} status is not FORCE_CHANGE_PASSWORD", req.username),
             ));
         }
-        user.password_hash = Some(hash(state, &password).await?);
+        set_password(state, &mut user, &password).await?;
         user.temp_password_expires_at = Some(temp_password_expiry(state, settings));
         user.updated_at = state.clock.now_millis();
         save(state, &pool, &user).await?;
@@ -209,13 +210,15 @@ async fn admin_create_user(state: &AppState, input: Value) -> OpResult {
         username,
         status: UserStatus::ForceChangePassword,
         enabled: true,
-        password_hash: Some(hash(state, &password).await?),
+        password_hash: None,
         temp_password_expires_at: Some(temp_password_expiry(state, settings)),
         attributes,
         created_at: now,
         updated_at: now,
+        srp_verifier: None,
         tokens_valid_after: 0,
     };
+    set_password(state, &mut user, &password).await?;
     let keys = user.keys(settings);
     let home = tenancy::home_for_new_user(state, &pool.id, None, false).await?;
     match tenancy::create_user(state, &mut user, &keys, home.as_ref()).await.map_err(UserWriteError::from) {
@@ -450,7 +453,7 @@ async fn admin_set_user_password(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     pool.settings.policies.password_policy.check(&req.password).map_err(invalid_password)?;
     let mut user = find_user(state, &pool, &req.username).await?;
-    user.password_hash = Some(hash(state, &req.password).await?);
+    set_password(state, &mut user, &req.password).await?;
     if req.permanent.unwrap_or(false) {
         user.status = UserStatus::Confirmed;
         user.temp_password_expires_at = None;

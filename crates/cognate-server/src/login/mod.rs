@@ -381,8 +381,12 @@ fn explain(t: &'static Messages, e: &StepError) -> (StatusCode, String) {
         SignInError::CodeReused => bad(t.code_reused),
         SignInError::Tenant(Refusal::NotMember) => bad(t.not_member),
         SignInError::Tenant(Refusal::Suspended) => bad(t.suspended),
+        // SRP is an API flow: the pages never begin one.
         SignInError::SecretHashMissing { .. }
         | SignInError::SecretHashMismatch { .. }
+        | SignInError::SrpUnavailable
+        | SignInError::SrpInvalid
+        | SignInError::SrpTimestamp
         | SignInError::Tenant(Refusal::Store(_))
         | SignInError::Token(_)
         | SignInError::Store(_)

@@ -371,8 +371,7 @@ pub async fn confirm_forgot_password(
     }
     throttle.clear(state);
     let now = state.clock.now_millis();
-    user.password_hash =
-        Some(state.passwords.hash(password.to_owned()).await.map_err(|e| AccountError::Fault(e.to_string()))?);
+    super::users::set_password(state, &mut user, password).await.map_err(AccountError::Fault)?;
     user.status = UserStatus::Confirmed;
     user.temp_password_expires_at = None;
     user.updated_at = now;
@@ -466,20 +465,21 @@ pub async fn sign_up(state: &AppState, req: NewSignUp<'_>) -> Result<SignedUp, S
     let (username, attributes) = super::users::new_user_attributes(settings, req.username, &sub, req.attributes)
         .map_err(SignUpError::Attributes)?;
     let now = state.clock.now_millis();
-    let hash = state.passwords.hash(req.password.to_owned()).await.map_err(|e| AccountError::Fault(e.to_string()))?;
     let mut user = User {
         pool_id: pool.id.clone(),
         sub,
         username,
         status: UserStatus::Unconfirmed,
         enabled: true,
-        password_hash: Some(hash),
+        password_hash: None,
         temp_password_expires_at: None,
         attributes,
         created_at: now,
         updated_at: now,
+        srp_verifier: None,
         tokens_valid_after: 0,
     };
+    super::users::set_password(state, &mut user, req.password).await.map_err(AccountError::Fault)?;
     let email = user.attributes.get("email").map(String::as_str);
     let home = crate::tenancy::home_for_new_user(state, &pool.id, email, true).await?;
     let keys = user.keys(settings);
@@ -547,6 +547,7 @@ mod tests {
             attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             created_at: 0,
             updated_at: 0,
+            srp_verifier: None,
             tokens_valid_after: 0,
         }
     }

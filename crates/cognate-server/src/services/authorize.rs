@@ -705,7 +705,9 @@ async fn next(state: &AppState, auth: &Authorization, step: Step) -> Result<Outc
             Outcome::MfaSetup { session, username, secret }
         }
         Step::SelectTenant { session, username, tenants } => Outcome::SelectTenant { session, username, tenants },
-        Step::Tokens(_) => return Err(SignInError::Fault("an API sign-in step reached the hosted login".into()).into()),
+        Step::Tokens(_) | Step::PasswordVerifier { .. } => {
+            return Err(SignInError::Fault("an API sign-in step reached the hosted login".into()).into());
+        }
     })
 }
 

@@ -322,14 +322,12 @@ async fn new_invitee(
         return Err(MembershipError::AccountExists);
     }
     pool.settings.policies.password_policy.check(password).map_err(MembershipError::PasswordPolicy)?;
-    let password_hash =
-        state.passwords.hash(password.to_owned()).await.map_err(|e| MembershipError::Fault(e.to_string()))?;
     let sub = generate_sub(state.rng.as_ref());
     let attributes = [("email", inv.email.as_str()), ("email_verified", "true")]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    Ok(User {
+    let mut user = User {
         pool_id: pool.id,
         // Managed pools sign in by the email alias; as for SignUp with an email-shaped
         // name, the stored username is the sub.
@@ -337,13 +335,16 @@ async fn new_invitee(
         sub,
         status: UserStatus::Confirmed,
         enabled: true,
-        password_hash: Some(password_hash),
+        password_hash: None,
         temp_password_expires_at: None,
         attributes,
         created_at: now,
         updated_at: now,
+        srp_verifier: None,
         tokens_valid_after: 0,
-    })
+    };
+    super::users::set_password(state, &mut user, password).await.map_err(MembershipError::Fault)?;
+    Ok(user)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ use cognate_core::crypto::{constant_time_eq, hmac_sha256};
 use cognate_core::ids::PoolId;
 use cognate_core::mfa::{SOFTWARE_TOKEN_MFA, UserMfa};
 use cognate_core::pool::UserPool;
+use cognate_core::srp;
 use cognate_core::tenant::TenantId;
 use cognate_core::totp;
 use cognate_core::user::{User, UserStatus};
@@ -46,6 +47,8 @@ use crate::tenancy::{self, Refusal, Selection};
 
 pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
 pub const MFA_SETUP: &str = "MFA_SETUP";
+/// SRP's second step: the client proves it knows the password (see [`srp_start`]).
+pub const PASSWORD_VERIFIER: &str = "PASSWORD_VERIFIER";
 /// The hosted login's own step: a member of several tenants picks the session's tenant.
 pub const SELECT_TENANT: &str = "SELECT_TENANT";
 
@@ -118,6 +121,15 @@ pub enum Step {
         session: String,
         username: String,
     },
+    /// SRP: the server's half of the exchange. `secret_block` is the sealed sign-in state
+    /// (Base64), which the client signs and sends back.
+    PasswordVerifier {
+        username: String,
+        user_id_for_srp: String,
+        salt: String,
+        srp_b: String,
+        secret_block: String,
+    },
 }
 
 /// Why a sign-in step refused. Every variant means one thing; surfaces map them all.
@@ -167,6 +179,16 @@ pub enum SignInError {
     /// An attribute owned by the tenancy control plane.
     #[error("{0} is reserved")]
     ReservedAttribute(String),
+    /// SRP: the user has no SRP verifier yet (their password predates SRP); one password
+    /// sign-in creates it. Said only when the client does not hide which users exist.
+    #[error("no SRP verifier for this user")]
+    SrpUnavailable,
+    /// SRP: SRP_A is not a usable SRP value.
+    #[error("SRP_A is invalid")]
+    SrpInvalid,
+    /// SRP: the claim's TIMESTAMP is malformed or too far from the server's clock.
+    #[error("TIMESTAMP is invalid")]
+    SrpTimestamp,
     #[error("wrong code")]
     CodeMismatch,
     #[error("code already used")]
@@ -320,6 +342,25 @@ pub struct Session {
     /// it, and the API's answers never accept it.
     #[serde(default)]
     pub browser: bool,
+    /// PASSWORD_VERIFIER: the SRP exchange so far.
+    #[serde(default)]
+    pub srp: Option<SrpState>,
+}
+
+/// The server's side of an SRP exchange between the challenge and its answer, carried in
+/// the sealed secret block (Cognito's clients send no `Session` with their answer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SrpState {
+    /// The client's A, the server's secret b and public B, in hexadecimal.
+    pub a: String,
+    pub b: String,
+    pub big_b: String,
+    /// The salt of the verifier used: a password changed since refuses the answer.
+    pub salt: String,
+    /// PreventUserExistenceErrors decoy: the name matched no user, so no answer passes
+    /// (the name's brute-force counters count the attempt).
+    #[serde(default)]
+    pub unknown: Option<String>,
 }
 
 impl Session {
@@ -341,6 +382,7 @@ impl Session {
             password_checked: true,
             totp_verified: false,
             browser: delivery == Delivery::Browser,
+            srp: None,
         }
     }
 
@@ -447,6 +489,32 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
     };
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
+    add_srp_verifier(state, &user, req.password).await?;
+    after_password(state, attempt, pool, client, &user, req.tenant, delivery).await
+}
+
+/// A user who signed in with a password set before SRP existed gets their SRP verifier
+/// now, so SRP clients work for them from the next sign-in on.
+async fn add_srp_verifier(state: &AppState, user: &User, password: &str) -> Result<(), SignInError> {
+    let (None, Some(hash)) = (&user.srp_verifier, &user.password_hash) else { return Ok(()) };
+    let sealed = super::users::seal_srp_verifier(state, user, password).map_err(fault)?;
+    if state.store.add_srp_verifier(&user.pool_id, &user.sub, hash, &sealed).await? {
+        tracing::info!(pool = %user.pool_id, sub = %user.sub, "SRP verifier created at a password sign-in");
+    }
+    Ok(())
+}
+
+/// Continues a sign-in whose password was proven (in the clear or over SRP): the user's
+/// state decides between a refusal, a new password owed, and [`after_first_factor`].
+async fn after_password(
+    state: &AppState,
+    attempt: Attempt,
+    pool: &UserPool,
+    client: &AppClient,
+    user: &User,
+    tenant: Option<&str>,
+    delivery: Delivery,
+) -> Result<Step, SignInError> {
     if !user.enabled {
         return Err(SignInError::Disabled);
     }
@@ -457,8 +525,8 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
             if user.temp_password_expires_at.is_some_and(|t| t <= state.clock.now_millis()) {
                 return Err(SignInError::TemporaryPasswordExpired);
             }
-            let tenant = req.tenant.map(str::to_owned);
-            let session = Session::new(state, client, &user, NEW_PASSWORD_REQUIRED, tenant, delivery).seal(state)?;
+            let tenant = tenant.map(str::to_owned);
+            let session = Session::new(state, client, user, NEW_PASSWORD_REQUIRED, tenant, delivery).seal(state)?;
             let attributes = user
                 .attributes
                 .iter()
@@ -468,9 +536,205 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, &user, req.tenant, delivery).await
+            after_first_factor(state, attempt, pool, client, user, tenant, delivery).await
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// SRP (USER_SRP_AUTH, then PASSWORD_VERIFIER)
+// ---------------------------------------------------------------------------------------
+
+/// The first step of an SRP sign-in (Cognito's `USER_SRP_AUTH`).
+pub struct SrpSignIn<'a> {
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub username: &'a str,
+    /// The client's public value A, in hexadecimal.
+    pub srp_a: &'a str,
+    pub secret_hash: Option<&'a str>,
+    /// The tenant asked for (Cognito: `ClientMetadata.tenantId`), kept for the answer.
+    pub tenant: Option<&'a str>,
+}
+
+/// Begins an SRP sign-in: answers the client's A with the user's salt, the server's B and
+/// the sealed exchange (PASSWORD_VERIFIER). Nothing about the password is checked yet, so
+/// nothing counts toward a lock here; a locked user is refused at once. With
+/// PreventUserExistenceErrors an unknown name gets a decoy challenge (a stable salt for the
+/// name, a random B) that no answer passes.
+pub async fn srp_start(state: &AppState, attempt: Attempt, req: SrpSignIn<'_>) -> Result<Step, SignInError> {
+    check_address(state, attempt)?;
+    let (pool, client) = (req.pool, req.client);
+    let a = srp::client_public(req.srp_a).map_err(|_| SignInError::SrpInvalid)?;
+    let hides = client.settings.prevent_user_existence_errors == "ENABLED";
+    let user = super::users::find(state, pool, req.username).await?;
+    let names: Vec<&str> = match &user {
+        Some(u) => vec![req.username, u.username.as_str(), u.sub.as_str()],
+        None => vec![req.username],
+    };
+    check_proof(state, client, Delivery::Tokens, req.secret_hash, &names)?;
+    let found = match user {
+        Some(u) => match super::users::srp_verifier(state, &u) {
+            Some(verifier) => Some((u, verifier)),
+            None if hides => None,
+            None => return Err(SignInError::SrpUnavailable),
+        },
+        None if hides => None,
+        None => return Err(SignInError::UserNotFound),
+    };
+    let Some((user, verifier)) = found else {
+        let throttle = Throttle::of_unknown(attempt, pool, req.username);
+        throttle.check(state)?;
+        return decoy_challenge(state, pool, client, req.username, &a);
+    };
+    Throttle::of_user(attempt, &pool.id, &user.sub).check(state)?;
+    let hello = srp::server_hello(state.rng.as_ref(), &verifier).map_err(fault)?;
+    let mut session =
+        Session::new(state, client, &user, PASSWORD_VERIFIER, req.tenant.map(str::to_owned), Delivery::Tokens);
+    session.password_checked = false;
+    session.srp = Some(SrpState {
+        a: srp::to_hex(&a),
+        b: srp::to_hex(&hello.b),
+        big_b: srp::to_hex(&hello.big_b),
+        salt: verifier.salt.clone(),
+        unknown: None,
+    });
+    Ok(Step::PasswordVerifier {
+        username: user.username.clone(),
+        user_id_for_srp: user.username.clone(),
+        salt: verifier.salt,
+        srp_b: srp::to_hex(&hello.big_b),
+        secret_block: B64.encode(session.seal(state)?),
+    })
+}
+
+/// The PASSWORD_VERIFIER challenge a name that matched no user gets when the client hides
+/// which users exist: the salt is derived from the name (stable, as a real user's is), B
+/// is a random group element, and the sealed state marks it so no answer passes.
+fn decoy_challenge(
+    state: &AppState,
+    pool: &UserPool,
+    client: &AppClient,
+    username: &str,
+    a: &srp::BigUint,
+) -> Result<Step, SignInError> {
+    let key = state.master_key.mac_key("srp-decoy-salt");
+    let seed = hmac_sha256(&key, format!("{}\n{}", pool.id, unknown_key(pool, username)).as_bytes());
+    let verifier = srp::Verifier::decoy(&seed);
+    let hello = srp::server_hello(state.rng.as_ref(), &verifier).map_err(fault)?;
+    let session = Session {
+        pool: pool.id.to_string(),
+        client: client.id.to_string(),
+        sub: String::new(),
+        challenge: PASSWORD_VERIFIER.to_owned(),
+        exp: state.clock.now_millis() + i64::from(client.settings.auth_session_validity) * 60_000,
+        tenant: None,
+        password_checked: false,
+        totp_verified: false,
+        browser: false,
+        srp: Some(SrpState {
+            a: srp::to_hex(a),
+            b: srp::to_hex(&hello.b),
+            big_b: srp::to_hex(&hello.big_b),
+            salt: verifier.salt.clone(),
+            unknown: Some(username.to_owned()),
+        }),
+    };
+    Ok(Step::PasswordVerifier {
+        username: username.to_owned(),
+        user_id_for_srp: username.to_owned(),
+        salt: verifier.salt,
+        srp_b: srp::to_hex(&hello.big_b),
+        secret_block: B64.encode(session.seal(state)?),
+    })
+}
+
+/// The answer to PASSWORD_VERIFIER (Cognito's `ChallengeResponses`).
+pub struct SrpAnswer<'a> {
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub username: &'a str,
+    /// PASSWORD_CLAIM_SECRET_BLOCK: the secret block of the challenge, as sent.
+    pub secret_block: &'a str,
+    /// PASSWORD_CLAIM_SIGNATURE (Base64).
+    pub signature: &'a str,
+    pub timestamp: &'a str,
+    pub secret_hash: Option<&'a str>,
+}
+
+/// Checks the client's SRP proof under brute-force throttling (a wrong one counts like a
+/// wrong password), spends the secret block (a second answer with it is refused, however
+/// valid), then continues exactly as a password sign-in does.
+pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
+    check_address(state, attempt)?;
+    let (pool, client) = (answer.pool, answer.client);
+    let block = B64.decode(answer.secret_block).map_err(|_| SignInError::InvalidSession)?;
+    let sealed = std::str::from_utf8(&block).map_err(|_| SignInError::InvalidSession)?;
+    let session = Session::open(state, sealed)?;
+    let exchange = match &session.srp {
+        Some(srp)
+            if session.challenge == PASSWORD_VERIFIER
+                && session.client == client.id.as_str()
+                && session.pool == pool.id.as_str()
+                && !session.browser =>
+        {
+            srp
+        }
+        _ => return Err(SignInError::InvalidSession),
+    };
+    if let Some(name) = &exchange.unknown {
+        check_proof(state, client, Delivery::Tokens, answer.secret_hash, &[answer.username])?;
+        let throttle = Throttle::of_unknown(attempt, pool, name);
+        throttle.check(state)?;
+        throttle.fail(state);
+        return Err(SignInError::InvalidCredentials);
+    }
+    let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
+    crate::facts::user(&user);
+    let named = super::users::find(state, pool, answer.username).await?;
+    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+        return Err(SignInError::InvalidSession);
+    }
+    check_proof(
+        state,
+        client,
+        Delivery::Tokens,
+        answer.secret_hash,
+        &[answer.username, user.username.as_str(), user.sub.as_str()],
+    )?;
+    let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
+    throttle.check(state)?;
+    let at = srp::parse_timestamp(answer.timestamp).ok_or(SignInError::SrpTimestamp)?;
+    if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
+        return Err(SignInError::SrpTimestamp);
+    }
+    let verifier = super::users::srp_verifier(state, &user).filter(|v| v.salt == exchange.salt);
+    let proven = match verifier {
+        Some(verifier) => {
+            let key = srp_key(exchange, &verifier)?;
+            let expected = srp::claim(&key, pool.id.as_str(), &user.username, &block, answer.timestamp);
+            let presented = B64.decode(answer.signature).unwrap_or_default();
+            srp::check_claim(&expected, &presented).is_ok()
+        }
+        // The password changed since the challenge: the proof is for the old one.
+        None => false,
+    };
+    if !proven {
+        throttle.fail(state);
+        return Err(SignInError::InvalidCredentials);
+    }
+    let spent = hex::encode(cognate_core::crypto::sha256(&block));
+    if !state.store.spend(&spent, session.exp).await? {
+        return Err(SignInError::InvalidSession);
+    }
+    after_password(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens).await
+}
+
+/// The session key of an exchange, from its sealed state and the user's verifier.
+fn srp_key(exchange: &SrpState, verifier: &srp::Verifier) -> Result<[u8; 16], SignInError> {
+    let number = |hex: &str| srp::from_hex(hex).ok_or(SignInError::InvalidSession);
+    let hello = srp::ServerHello { b: number(&exchange.b)?, big_b: number(&exchange.big_b)? };
+    srp::server_key(&number(&exchange.a)?, &hello, verifier).map_err(|_| SignInError::InvalidSession)
 }
 
 /// [`check_secret_hash`] for the API; a browser sign-in has no SECRET_HASH to give.
@@ -598,7 +862,7 @@ pub async fn new_password(
         user.attributes.insert(name, value);
     }
     schema.check_required(&user.attributes).map_err(|e| SignInError::Attributes(e.to_string()))?;
-    user.password_hash = Some(state.passwords.hash(new_password.to_owned()).await.map_err(fault)?);
+    super::users::set_password(state, &mut user, new_password).await.map_err(fault)?;
     user.status = UserStatus::Confirmed;
     user.temp_password_expires_at = None;
     user.updated_at = state.clock.now_millis();

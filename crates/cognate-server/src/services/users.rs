@@ -6,9 +6,36 @@ use cognate_core::StoreError;
 use cognate_core::attributes::{Schema, looks_like_email, looks_like_phone};
 use cognate_core::client::AppClient;
 use cognate_core::pool::{PoolSettings, UserPool};
+use cognate_core::srp;
 use cognate_core::user::{User, username_key};
 
 use crate::AppState;
+
+/// The master-key label of sealed SRP verifiers.
+const SRP_LABEL: &str = "srp-verifier";
+
+/// Sets a user's password: its argon2 hash and its SRP verifier (sealed), so the user signs
+/// in with the password and with Cognito's SRP clients alike. The verifier depends on the
+/// pool and the username, which must be the user's final ones.
+pub async fn set_password(state: &AppState, user: &mut User, password: &str) -> Result<(), String> {
+    user.password_hash = Some(state.passwords.hash(password.to_owned()).await.map_err(|e| e.to_string())?);
+    user.srp_verifier = Some(seal_srp_verifier(state, user, password)?);
+    Ok(())
+}
+
+/// A new SRP verifier of `password` for `user`, sealed with the master key.
+pub fn seal_srp_verifier(state: &AppState, user: &User, password: &str) -> Result<String, String> {
+    let verifier = srp::Verifier::new(state.rng.as_ref(), user.pool_id.as_str(), &user.username, password);
+    let json = serde_json::to_string(&verifier).map_err(|e| e.to_string())?;
+    Ok(state.master_key.seal(state.rng.as_ref(), SRP_LABEL, json.as_bytes()))
+}
+
+/// A user's SRP verifier in the clear; `None` when they have none (or it cannot be read).
+pub fn srp_verifier(state: &AppState, user: &User) -> Option<srp::Verifier> {
+    let sealed = user.srp_verifier.as_deref()?;
+    let raw = state.master_key.open(SRP_LABEL, sealed).ok()?;
+    serde_json::from_slice(&raw).ok()
+}
 
 /// The user `name` signs in as: the username (folded as the pool folds it), else a
 /// verified alias the pool signs in with (email, phone number, preferred username).

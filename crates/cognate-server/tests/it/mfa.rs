@@ -75,6 +75,7 @@ impl Mfa {
             attributes: BTreeMap::new(),
             created_at: START_MS,
             updated_at: START_MS,
+            srp_verifier: None,
             tokens_valid_after: 0,
         };
         state.store.create_user(&user, &user.keys(&self.pool.settings)).await.unwrap();

@@ -51,6 +51,7 @@ async fn member(t: &TestApp, tenant: &Tenant, email: &str, role: Role) -> User {
             .collect(),
         created_at: now,
         updated_at: now,
+        srp_verifier: None,
         tokens_valid_after: 0,
     };
     let pool = pools::get(&t.state, &tenant.pool_id).await.unwrap();

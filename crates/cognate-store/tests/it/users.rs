@@ -21,6 +21,7 @@ pub fn user(p: &UserPool, name: &str, attrs: &[(&str, &str)]) -> User {
         attributes: attrs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
         created_at: 1,
         updated_at: 1,
+        srp_verifier: None,
         tokens_valid_after: 0,
     }
 }
