@@ -109,11 +109,20 @@ def test_amazon_cognito_identity_js_signs_in(server, cognito, srp_app, make_conf
     assert "accessToken" in done, done
     assert "accessToken" in run_js(server, srp_app, temp_user, NEW_PASSWORD)
 
+    # With MFA on: the totpRequired callback, then sendMFACode completes the sign-in.
+    from test_mfa import enrol_with_token
 
-def run_js(server, app, username: str, password: str, new_password: str | None = None) -> dict:
-    args = ["node", str(JS / "srp_sign_in.cjs"), server.url + "/", app.pool_id, app.client_id, username, password]
-    if new_password:
-        args.append(new_password)
+    cognito.set_user_pool_mfa_config(UserPoolId=srp_app.pool_id, MfaConfiguration="OPTIONAL",
+                                     SoftwareTokenMfaConfiguration={"Enabled": True})
+    auth = enrol_with_token(cognito, out["accessToken"])
+    assert run_js(server, srp_app, username, PASSWORD) == {"challenge": "SOFTWARE_TOKEN_MFA"}
+    done = run_js(server, srp_app, username, PASSWORD, totp=auth.fresh())
+    assert jwt_claims(done["accessToken"])["username"] == username
+
+
+def run_js(server, app, username: str, password: str, new_password: str = "", totp: str = "") -> dict:
+    args = ["node", str(JS / "srp_sign_in.cjs"), server.url + "/", app.pool_id, app.client_id, username,
+            password, new_password, totp]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -327,3 +336,45 @@ def test_admin_initiate_auth_speaks_srp_too(cognito, srp_app, make_confirmed_use
                                                    ChallengeName="PASSWORD_VERIFIER",
                                                    ChallengeResponses=responses)
     assert "AuthenticationResult" in done
+
+
+def pycognito_user(server, app, username: str):
+    """pycognito's high-level Cognito object for `username`, pointed at this server; it checks
+    every token it receives against the pool's JWKS, issuer and audience."""
+    from pycognito import Cognito
+
+    from cognate_harness import REGION
+
+    creds = server.credentials()
+    return Cognito(app.pool_id, app.client_id, username=username, client_secret=app.client_secret,
+                   user_pool_region=REGION, access_key=creds["key"], secret_key=creds["secret"],
+                   boto3_client_kwargs={"endpoint_url": server.url})
+
+
+def test_pycognito_authenticate_new_password_and_mfa(server, cognito, make_app, make_user,
+                                                     make_confirmed_user):
+    from pycognito.exceptions import SoftwareTokenMFAChallengeException
+    from test_mfa import enrol_with_token
+
+    app = make_app(flows=SRP_FLOWS, secret=True)
+    username = make_confirmed_user(app.pool_id)
+    user = pycognito_user(server, app, username)
+    user.authenticate(password=PASSWORD)
+    assert jwt_claims(user.access_token)["username"] == username
+    assert user.get_user().username == username
+
+    temp = make_user(app.pool_id)["Username"]
+    fresh = pycognito_user(server, app, temp)
+    fresh.new_password_challenge(TEMP_PASSWORD, NEW_PASSWORD)
+    assert jwt_claims(fresh.id_token)["cognito:username"] == temp
+    pycognito_user(server, app, temp).authenticate(password=NEW_PASSWORD)
+
+    # With MFA on: authenticate() stops at SOFTWARE_TOKEN_MFA, the code completes it.
+    cognito.set_user_pool_mfa_config(UserPoolId=app.pool_id, MfaConfiguration="OPTIONAL",
+                                     SoftwareTokenMfaConfiguration={"Enabled": True})
+    auth = enrol_with_token(cognito, user.access_token)
+    mfa_user = pycognito_user(server, app, username)
+    with pytest.raises(SoftwareTokenMFAChallengeException):
+        mfa_user.authenticate(password=PASSWORD)
+    mfa_user.respond_to_software_token_mfa_challenge(auth.fresh())
+    assert jwt_claims(mfa_user.access_token)["username"] == username

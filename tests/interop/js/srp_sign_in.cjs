@@ -1,9 +1,11 @@
 // Signs a user in with amazon-cognito-identity-js (the SRP client inside Amplify) against
 // a Cognate server, and prints one JSON line: the tokens, the challenge it stopped at, or
-// the error. Usage: node srp_sign_in.cjs ENDPOINT POOL_ID CLIENT_ID USERNAME PASSWORD [NEW_PASSWORD]
+// the error. Usage:
+//   node srp_sign_in.cjs ENDPOINT POOL_ID CLIENT_ID USERNAME PASSWORD [NEW_PASSWORD [TOTP_CODE]]
+// (an empty NEW_PASSWORD or TOTP_CODE stops at that challenge instead of answering it)
 const { AuthenticationDetails, CognitoUser, CognitoUserPool } = require("amazon-cognito-identity-js");
 
-const [endpoint, poolId, clientId, username, password, newPassword] = process.argv.slice(2);
+const [endpoint, poolId, clientId, username, password, newPassword, totpCode] = process.argv.slice(2);
 const pool = new CognitoUserPool({ UserPoolId: poolId, ClientId: clientId, endpoint });
 const user = new CognitoUser({ Username: username, Pool: pool });
 const details = new AuthenticationDetails({ Username: username, Password: password });
@@ -32,7 +34,11 @@ const callbacks = {
     }
   },
   totpRequired() {
-    print({ challenge: "SOFTWARE_TOKEN_MFA" });
+    if (totpCode) {
+      user.sendMFACode(totpCode, callbacks, "SOFTWARE_TOKEN_MFA");
+    } else {
+      print({ challenge: "SOFTWARE_TOKEN_MFA" });
+    }
   },
   mfaSetup() {
     print({ challenge: "MFA_SETUP" });
