@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use cognate_core::ManualClock;
 use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::{AppClient, ClientSettings, RefreshTokenRotation};
 use cognate_core::ids::generate_sub;
 use cognate_core::pool::UserPool;
 use cognate_core::tenant::{Role, Tenant, Tier};
 use cognate_core::user::{User, UserStatus};
+use cognate_core::{Clock as _, ManualClock};
 use cognate_server::services::authorize::{self, Granted, Outcome, Reply, Resume};
 use cognate_server::services::sign_in::{self, Attempt, Delivery, PasswordSignIn, SignInError, Step};
 use cognate_server::services::tokens::{self, Rejection};
@@ -429,6 +429,110 @@ async fn a_browser_sign_in_picks_the_tenant_and_its_code_is_single_use_and_short
         // The browser session lasts an hour.
         clock.advance(60 * 60 * 1000);
         assert!(matches!(authorize::resume(&t.state, &auth, Some(&session_id)).await, Ok(Resume::Login)));
+    })
+    .await;
+}
+
+/// One SRP exchange as Cognito's clients run it: the challenge for `name`, then the signed
+/// answer (its timestamp `signed_at` seconds).
+async fn srp_answer(
+    t: &TestApp,
+    pool: &UserPool,
+    client: &AppClient,
+    name: &str,
+    password: &str,
+    signed_at: i64,
+) -> Result<(String, String, String), SignInError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use cognate_core::srp;
+
+    let hello = srp::client::hello(t.state.rng.as_ref());
+    let req = sign_in::SrpSignIn {
+        pool,
+        client,
+        username: name,
+        srp_a: &srp::to_hex(&hello.big_a),
+        secret_hash: None,
+        tenant: None,
+    };
+    let step = sign_in::srp_start(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, req).await?;
+    let Step::PasswordVerifier { user_id_for_srp, salt, srp_b, secret_block, .. } = step else { panic!("{step:?}") };
+    let key = srp::client::key(&hello, pool.id.as_str(), &user_id_for_srp, password, &salt, &srp_b).unwrap();
+    let timestamp = srp::format_timestamp(signed_at).unwrap();
+    let block = B64.decode(&secret_block).unwrap();
+    let signature = B64.encode(srp::claim(&key, pool.id.as_str(), &user_id_for_srp, &block, &timestamp));
+    Ok((secret_block, signature, timestamp))
+}
+
+/// PASSWORD_VERIFIER answered with a signed answer from [`srp_answer`].
+async fn srp_verify(
+    t: &TestApp,
+    pool: &UserPool,
+    client: &AppClient,
+    name: &str,
+    (block, signature, timestamp): &(String, String, String),
+) -> Result<Step, SignInError> {
+    let answer = sign_in::SrpAnswer {
+        pool,
+        client,
+        username: name,
+        secret_block: block,
+        signature,
+        timestamp,
+        secret_hash: None,
+    };
+    sign_in::srp_verify(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, answer).await
+}
+
+#[tokio::test]
+async fn srp_answers_are_single_use_timely_and_counted_like_passwords() {
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        // A user whose password predates SRP: no verifier until a password sign-in.
+        let dee = member(&t, &acme, "dee@acme.example", Role::Member).await;
+        assert!(dee.srp_verifier.is_none());
+        let early = srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs()).await;
+        assert!(
+            matches!(early, Err(SignInError::SrpUnavailable) | Ok(_)),
+            "without a verifier: said plainly, or a decoy when users are hidden: {early:?}"
+        );
+        assert!(matches!(sign_in(&t, &pool, &client, "dee@acme.example", PASSWORD).await, Ok(Step::Tokens(_))));
+
+        // Two concurrent answers with one secret block: exactly one signs in.
+        let signed = srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs()).await.unwrap();
+        let (a, b) = tokio::join!(
+            srp_verify(&t, &pool, &client, "dee@acme.example", &signed),
+            srp_verify(&t, &pool, &client, "dee@acme.example", &signed),
+        );
+        let tokens = [&a, &b].iter().filter(|r| matches!(r, Ok(Step::Tokens(_)))).count();
+        assert_eq!(tokens, 1, "{a:?} / {b:?}");
+        assert!([&a, &b].iter().any(|r| matches!(r, Err(SignInError::InvalidSession))), "{a:?} / {b:?}");
+
+        // A timestamp ten minutes old is refused without counting as a wrong password.
+        let signed =
+            srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs() - 600).await.unwrap();
+        let stale = srp_verify(&t, &pool, &client, "dee@acme.example", &signed).await;
+        assert!(matches!(stale, Err(SignInError::SrpTimestamp)), "{stale:?}");
+
+        // A challenge outlives the client's AuthSessionValidity by nothing.
+        let signed = srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs()).await.unwrap();
+        clock.advance(i64::from(client.settings.auth_session_validity) * 60_000 + 1_000);
+        let late = srp_verify(&t, &pool, &client, "dee@acme.example", &signed).await;
+        assert!(matches!(late, Err(SignInError::SessionExpired)), "{late:?}");
+
+        // Wrong passwords count toward the same lock as the password flow (from the same
+        // address, as `sign_in` signs in).
+        for _ in 0..5 {
+            let signed =
+                srp_answer(&t, &pool, &client, "dee@acme.example", "Wrong-Password-1", clock.now_secs()).await.unwrap();
+            let wrong = srp_verify(&t, &pool, &client, "dee@acme.example", &signed).await;
+            assert!(matches!(wrong, Err(SignInError::InvalidCredentials)), "{wrong:?}");
+        }
+        let locked = sign_in(&t, &pool, &client, "dee@acme.example", PASSWORD).await;
+        assert!(matches!(locked, Err(SignInError::Locked)), "{locked:?}");
+        let locked = srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs()).await;
+        assert!(matches!(locked, Err(SignInError::Locked)), "{locked:?}");
     })
     .await;
 }
