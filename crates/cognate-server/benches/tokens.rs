@@ -15,6 +15,11 @@
 //!   `POST /login` with the CSRF token and the password, then the code + PKCE exchange at
 //!   `POST /oauth2/token`: argon2id verify + two signatures), also as a ratio to the password
 //!   sign-ins of the same run (target >= 0.9),
+//! - SRP sign-ins/s (InitiateAuth USER_SRP_AUTH, then RespondToAuthChallenge
+//!   PASSWORD_VERIFIER: three 3072-bit modular exponentiations on the server, no argon2, two
+//!   signatures, a token family write; the client's side — two more exponentiations — runs in
+//!   this process too, as the in-process callers do for every flow), also as a ratio to the
+//!   password sign-ins of the same run,
 //!
 //! each with 1 and 2 worker threads, next to the raw limits measured in the same process:
 //! RSA-2048 signatures/s (aws-lc) and argon2id hashes/s at the configured parameters.
@@ -45,6 +50,7 @@ use base64::Engine as _;
 use cognate_core::audit::PLATFORM_CHAIN;
 use cognate_core::crypto::MasterKey;
 use cognate_core::password::{Argon2Settings, PasswordHasher};
+use cognate_core::srp;
 use cognate_core::{Clock, Rng, SystemClock, SystemRng};
 use cognate_server::audit::{AUDIT_FLUSH_INTERVAL, AuditLog, spawn_audit_writer};
 use cognate_server::cognito::sigv4;
@@ -110,6 +116,37 @@ impl App {
             .unwrap();
         let (status, v) = self.send(req).await;
         assert_eq!(status, 200, "code exchange: {v}");
+    }
+
+    /// An SRP sign-in of the bench user as Cognito's clients run it (one client value A
+    /// for all of them: the server's work is what is measured).
+    async fn srp_sign_in(&self, client: &str, pool: &str, hello: &srp::client::ClientHello) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let challenge = self
+            .cognito(
+                "InitiateAuth",
+                &json!({"AuthFlow": "USER_SRP_AUTH", "ClientId": client,
+                        "AuthParameters": {"USERNAME": "bench", "SRP_A": srp::to_hex(&hello.big_a)}}),
+                false,
+            )
+            .await;
+        let p = &challenge["ChallengeParameters"];
+        let text = |name: &str| p[name].as_str().unwrap().to_owned();
+        let user_id = text("USER_ID_FOR_SRP");
+        let key = srp::client::key(hello, pool, &user_id, "Bench-passw0rd!", &text("SALT"), &text("SRP_B")).unwrap();
+        let timestamp = srp::format_timestamp(SystemClock.now_secs()).unwrap();
+        let block = b64.decode(text("SECRET_BLOCK")).unwrap();
+        let signature = b64.encode(srp::claim(&key, pool, &user_id, &block, &timestamp));
+        let done = self
+            .cognito(
+                "RespondToAuthChallenge",
+                &json!({"ChallengeName": "PASSWORD_VERIFIER", "ClientId": client,
+                        "ChallengeResponses": {"USERNAME": user_id, "PASSWORD_CLAIM_SECRET_BLOCK": text("SECRET_BLOCK"),
+                                               "PASSWORD_CLAIM_SIGNATURE": signature, "TIMESTAMP": timestamp}}),
+                false,
+            )
+            .await;
+        assert!(done["AuthenticationResult"]["AccessToken"].is_string(), "{done}");
     }
 
     async fn cognito(&self, op: &str, body: &Value, signed: bool) -> Value {
@@ -233,6 +270,7 @@ struct Bench {
     off: App,
     /// The state behind `on` (its log is the one the writer flushes).
     state: AppState,
+    pool: String,
     client: String,
     refresh: String,
     basic: String,
@@ -301,7 +339,7 @@ async fn setup(url: &str, threads: usize) -> Bench {
         .cognito(
             "CreateUserPoolClient",
             &json!({"UserPoolId": pool, "ClientName": "web",
-                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}),
+                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}),
             true,
         )
         .await["UserPoolClient"]["ClientId"]
@@ -368,7 +406,7 @@ async fn setup(url: &str, threads: usize) -> Bench {
         "response_type=code&client_id={web}&redirect_uri=https%3A%2F%2Fapp.bench%2Fcb&scope=openid&state=s\
          &code_challenge={challenge}&code_challenge_method=S256"
     );
-    Bench { on, off: app, state, client, refresh, basic, web, query }
+    Bench { on, off: app, state, pool, client, refresh, basic, web, query }
 }
 
 /// Calls made and seconds taken, per audit mode.
@@ -409,7 +447,7 @@ where
 }
 
 /// Checks the platform chain: it verifies, and holds one event per audited call made.
-async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64) {
+async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64, srp: u64) {
     let (mut after, mut events) = (0, Vec::new());
     loop {
         let page = b.state.store.audit_chain_page(PLATFORM_CHAIN, after, 1000).await.unwrap();
@@ -419,14 +457,16 @@ async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64) {
     }
     let verified = cognate_core::audit::verify_chain(&events, None).unwrap();
     let count = |action: &str| events.iter().filter(|e| e.event.action == action).count() as u64;
-    assert_eq!(count("auth.sign_in"), sign_ins + browser, "auth.sign_in events stored vs sign-ins made");
+    assert_eq!(count("auth.sign_in"), sign_ins + browser + srp, "auth.sign_in events stored vs sign-ins made");
+    assert_eq!(count("auth.challenge"), srp, "auth.challenge events stored vs SRP answers made");
     assert_eq!(count("auth.refresh"), refreshes, "auth.refresh events stored vs refreshes made");
     assert_eq!(count("auth.code_exchange"), browser, "auth.code_exchange events stored vs browser sign-ins");
-    assert_eq!(verified, sign_ins + refreshes + 2 * browser, "the chain holds only the measured calls");
+    assert_eq!(verified, sign_ins + refreshes + 2 * browser + 2 * srp, "the chain holds only the measured calls");
     println!(
         "  trail: {verified} events in {PLATFORM_CHAIN}, chain verifies; auth.sign_in = {} sign-ins made \
-         (API and browser), auth.refresh = {refreshes} refreshes made, auth.code_exchange = {browser}",
-        sign_ins + browser
+         (API, browser and SRP), auth.refresh = {refreshes} refreshes made, auth.code_exchange = {browser}, \
+         auth.challenge = {srp} SRP answers",
+        sign_ins + browser + srp
     );
 }
 
@@ -501,21 +541,35 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     })
     .await;
 
+    let (c, pool) = (b.client.clone(), b.pool.clone());
+    let hello = Arc::new(srp::client::hello(&SystemRng));
+    let srp_sign_ins = compare(&b, modes, rounds, tasks, secs, move |a| {
+        let (c, pool, hello) = (c.clone(), pool.clone(), hello.clone());
+        async move { a.srp_sign_in(&c, &pool, &hello).await }
+    })
+    .await;
+
     println!("{threads} worker thread(s), {tasks} concurrent callers, {rounds} round(s) of {secs} s per mode:");
     report("password sign-ins", &sign_ins, modes, argon, "argon2 limit");
     report("refresh grants", &refreshes, modes, rsa / 2.0, "RSA limit / 2");
     report("client_credentials", &m2m, modes, rsa, "RSA limit");
     report("browser sign-ins", &browser, modes, argon, "argon2 limit");
+    report("SRP sign-ins", &srp_sign_ins, modes, argon, "argon2 limit");
     for &audit in modes {
         println!(
             "  browser / InitiateAuth audit {:<3} {:>8.2}  (target >= 0.90)",
             audit.label(),
             browser.rate(audit) / sign_ins.rate(audit)
         );
+        println!(
+            "  SRP / InitiateAuth     audit {:<3} {:>8.2}  (SRP sign-ins per password sign-in)",
+            audit.label(),
+            srp_sign_ins.rate(audit) / sign_ins.rate(audit)
+        );
     }
     if modes.contains(&Audit::On) {
         let on = Audit::On as usize;
-        check_trail(&b, sign_ins.calls[on], refreshes.calls[on], browser.calls[on]).await;
+        check_trail(&b, sign_ins.calls[on], refreshes.calls[on], browser.calls[on], srp_sign_ins.calls[on]).await;
     }
 }
 
