@@ -27,6 +27,7 @@ mod repos_audit;
 mod repos_tenancy;
 mod resource_servers;
 mod sqlite;
+mod store;
 mod users;
 
 use std::sync::Arc;

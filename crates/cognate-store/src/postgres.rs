@@ -27,9 +27,7 @@ pub struct PgOptions {
     pub max_connections: Option<u32>,
 }
 
-pub(crate) struct PgStore {
-    pub(crate) pool: PgPool,
-}
+pub(crate) type PgStore = crate::store::SqlStore<sqlx::Postgres>;
 
 fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     Ok(PgConnectOptions::from_str(url).map_err(|e| ConnectError::Connect(e.to_string()))?.disable_statement_logging())

@@ -47,7 +47,6 @@ macro_rules! repos {
     ($store:ident, $row:ty, $backend:literal) => {
         use async_trait::async_trait;
         use cognate_core::StoreError;
-        use cognate_core::group::Group;
         use cognate_core::ids::PoolId;
         use cognate_core::page::PageRequest;
         use cognate_core::repo::*;
@@ -90,9 +89,7 @@ macro_rules! repos {
             if rows == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
         }
 
-        $crate::pools::impl_pool_repo!($store);
 
-        $crate::clients::impl_client_repo!($store);
 
         #[async_trait]
         impl UserRepo for $store {
@@ -152,50 +149,8 @@ macro_rules! repos {
             }
         }
 
-        #[async_trait]
-        impl GroupRepo for $store {
-            async fn create_group(&self, g: &Group) -> Result<()> {
-                $crate::groups::create(&self.pool, g).await
-            }
 
-            async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>> {
-                $crate::groups::get(&self.pool, pool, name).await
-            }
 
-            async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
-                $crate::groups::list(&self.pool, pool, page).await
-            }
-
-            async fn update_group(&self, g: &Group) -> Result<()> {
-                $crate::groups::update(&self.pool, g).await
-            }
-
-            async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()> {
-                $crate::groups::delete(&self.pool, pool, name).await
-            }
-
-            async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-                $crate::groups::add_member(&self.pool, pool, group, sub).await
-            }
-
-            async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-                $crate::groups::remove_member(&self.pool, pool, group, sub).await
-            }
-
-            async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>> {
-                $crate::groups::of_user(&self.pool, pool, sub, page).await
-            }
-
-            async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>> {
-                $crate::groups::members(&self.pool, pool, group, page).await
-            }
-        }
-
-        $crate::resource_servers::impl_resource_server_repo!($store);
-
-        $crate::admins::impl_admin_repos!($store);
-
-        $crate::outbox::impl_outbox_repo!($store);
 
 
 
@@ -217,7 +172,6 @@ macro_rules! repos {
         }
 
 
-        $crate::keys::impl_key_repo!($store);
 
         impl $store {
             async fn insert_refresh_token(
@@ -476,12 +430,9 @@ macro_rules! repos {
             }
         }
 
-        $crate::codes::impl_code_repo!($store);
-        $crate::login::impl_login_repo!($store);
 
         $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);
-        $crate::mfa::impl_mfa_repo!($store);
         $crate::repos_audit::audit_repos!($store, $row);
 
         #[async_trait]

@@ -6,14 +6,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::ConnectError;
 use crate::migrate::{SQLITE, run_migrations};
 
-pub(crate) struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-}
+pub(crate) type SqliteStore = crate::store::SqlStore<sqlx::Sqlite>;
 
 fn options(url: &str) -> Result<SqliteConnectOptions, ConnectError> {
     Ok(SqliteConnectOptions::from_str(url)
