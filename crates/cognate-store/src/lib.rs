@@ -28,6 +28,7 @@ mod repos_tenancy;
 mod resource_servers;
 mod sqlite;
 mod store;
+mod tokens;
 mod users;
 
 use std::sync::Arc;

@@ -103,8 +103,16 @@ macro_rules! api_key_repos {
             /// transaction or, having committed first, leaves no key for it to write to —
             /// instead of a deadlock, or a foreign-key failure that would lose the batch.
             async fn enter_tenant(tx: &mut sqlx::Transaction<'_, Db>, tenant: &str) -> Result<()> {
-                sqlx::query(super::SET_TENANT).bind(tenant).execute(&mut **tx).await.map_err(backend_err)?;
-                sqlx::query(super::HOLD_TENANT).bind(tenant).execute(&mut **tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::SET_TENANT)
+                    .bind(tenant)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::HOLD_TENANT)
+                    .bind(tenant)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
                 Ok(())
             }
         }

@@ -68,7 +68,11 @@ macro_rules! audit_repos {
             /// rows. It takes a plain chain name because the platform chain is no tenant id.
             async fn chain_scope(&self, chain: &str) -> Result<sqlx::Transaction<'static, Db>> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(super::SET_TENANT).bind(chain).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::SET_TENANT)
+                    .bind(chain)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
                 Ok(tx)
             }
 
@@ -76,14 +80,22 @@ macro_rules! audit_repos {
             /// takes the write lock up front, so the reads of a chain's head cannot pin a
             /// snapshot that a concurrent appender makes stale).
             async fn audit_write(&self) -> Result<sqlx::Transaction<'static, Db>> {
-                self.pool.begin_with(super::WRITE_BEGIN).await.map_err(backend_err)
+                self.pool.begin_with(<Db as $crate::backend::Backend>::WRITE_BEGIN).await.map_err(backend_err)
             }
 
             /// Switches `tx` to `chain` (its scope lasts until the end of the transaction or
             /// the next switch) and takes the chain's append lock until the end of `tx`.
             async fn enter_chain(tx: &mut sqlx::Transaction<'_, Db>, chain: &str) -> Result<()> {
-                sqlx::query(super::SET_TENANT).bind(chain).execute(&mut **tx).await.map_err(backend_err)?;
-                sqlx::query(super::AUDIT_LOCK).bind(chain).execute(&mut **tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::SET_TENANT)
+                    .bind(chain)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::AUDIT_LOCK)
+                    .bind(chain)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
                 Ok(())
             }
 
@@ -383,7 +395,11 @@ macro_rules! audit_repos {
                     return Err(refused("an anchor of a chain that is neither a tenant nor the platform"));
                 }
                 let mut tx = self.chain_scope(chain).await?;
-                sqlx::query(super::AUDIT_LOCK).bind(chain).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::AUDIT_LOCK)
+                    .bind(chain)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
                 let exists: Option<String> = sqlx::query_scalar("SELECT chain FROM audit_anchors WHERE chain = $1")
                     .bind(chain)
                     .fetch_optional(&mut *tx)
@@ -400,13 +416,17 @@ macro_rules! audit_repos {
                 if !valid_chain(chain) {
                     return Err(refused("purge of a chain that is neither a tenant nor the platform"));
                 }
-                let Some(purge) = super::PURGE_AUDIT else {
+                let Some(purge) = <Db as $crate::backend::Backend>::PURGE_AUDIT else {
                     return self.purge_audit_inline(chain, before, now, anchor_key).await;
                 };
                 // PostgreSQL: the serving role may not delete events; the function may. The
                 // cut is checked first under the chain's lock (the function takes it again).
                 let mut tx = self.chain_scope(chain).await?;
-                sqlx::query(super::AUDIT_LOCK).bind(chain).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::AUDIT_LOCK)
+                    .bind(chain)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
                 if Self::verified_cut(&mut tx, chain, before, anchor_key).await?.is_none() {
                     tx.rollback().await.map_err(backend_err)?;
                     return Ok(0);

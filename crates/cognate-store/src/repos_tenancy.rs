@@ -5,9 +5,7 @@
 
 macro_rules! tenancy_repos {
     ($store:ident, $row:ty) => {
-        fn tenant_id(text: &str) -> Result<TenantId> {
-            TenantId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("tenant id {text}")))
-        }
+        use $crate::repos::tenant_id;
 
         fn word<T: std::str::FromStr<Err = String>>(row: &$row, name: &str) -> Result<T> {
             col::<String>(row, name)?.parse().map_err(StoreError::Corrupt)
@@ -81,7 +79,7 @@ macro_rules! tenancy_repos {
             /// it still filters by tenant, which is what isolates tenants on SQLite.
             async fn tenant_scope(&self, tenant: &TenantId) -> Result<sqlx::Transaction<'static, Db>> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(super::SET_TENANT).bind(tenant.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::SET_TENANT).bind(tenant.as_str()).execute(&mut *tx).await.map_err(backend_err)?;
                 Ok(tx)
             }
 
@@ -91,7 +89,7 @@ macro_rules! tenancy_repos {
             /// (discovery by domain, a user's memberships, an invitation by token).
             async fn platform_scope(&self) -> Result<sqlx::Transaction<'static, Db>> {
                 let mut tx = self.pool.begin().await.map_err(backend_err)?;
-                sqlx::query(super::PLATFORM_SCOPE).execute(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query(<Db as $crate::backend::Backend>::PLATFORM_SCOPE).execute(&mut *tx).await.map_err(backend_err)?;
                 Ok(tx)
             }
         }
@@ -346,7 +344,7 @@ macro_rules! tenancy_repos {
             }
 
             async fn revoke_families(&mut self, sub: Option<&str>, at: i64) -> Result<u64> {
-                $store::revoke_tenant_families_in(&mut self.tx, &self.tenant, sub, at).await
+                $crate::tokens::revoke_tenant_families_in::<Db>(&mut self.tx, &self.tenant, sub, at).await
             }
 
             async fn copy_mfa(&mut self, from: &PoolId, to: &PoolId, sub: &str) -> Result<()> {
