@@ -82,6 +82,11 @@ pub(crate) trait Backend: Database + sealed::Sealed {
         q: Query<'q, Self>,
         conn: &'c mut Self::Connection,
     ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + use<'q, 'c, Self>;
+    /// Runs the statement on a connection; its first row (`RowNotFound` without one).
+    fn fetch_one_on<'q, 'c>(
+        q: Query<'q, Self>,
+        conn: &'c mut Self::Connection,
+    ) -> impl Future<Output = Result<Self::Row, sqlx::Error>> + Send + use<'q, 'c, Self>;
     fn fetch_all_on<'q, 'c>(
         q: Query<'q, Self>,
         conn: &'c mut Self::Connection,
@@ -191,6 +196,13 @@ macro_rules! backend {
                 conn: &'c mut Self::Connection,
             ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + use<'q, 'c> {
                 async move { q.fetch_optional(conn).await }
+            }
+
+            fn fetch_one_on<'q, 'c>(
+                q: Query<'q, Self>,
+                conn: &'c mut Self::Connection,
+            ) -> impl Future<Output = Result<Self::Row, sqlx::Error>> + Send + use<'q, 'c> {
+                async move { q.fetch_one(conn).await }
             }
 
             fn fetch_all_on<'q, 'c>(

@@ -24,10 +24,11 @@ mod postgres;
 mod repos;
 mod repos_apikeys;
 mod repos_audit;
-mod repos_tenancy;
 mod resource_servers;
 mod sqlite;
 mod store;
+mod tenancy;
+mod tenant_work;
 mod tokens;
 mod users;
 

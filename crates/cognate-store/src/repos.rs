@@ -39,6 +39,11 @@ pub(crate) fn tenant_id(text: &str) -> Result<TenantId, StoreError> {
     TenantId::parse(text).ok_or_else(|| StoreError::Corrupt(format!("tenant id {text}")))
 }
 
+/// `NotFound(what)` when a write changed no row.
+pub(crate) fn affected(rows: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
+}
+
 pub(crate) fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
@@ -57,16 +62,13 @@ macro_rules! repos {
     ($store:ident, $row:ty) => {
         use async_trait::async_trait;
         use cognate_core::StoreError;
-        use cognate_core::ids::PoolId;
         use cognate_core::page::PageRequest;
         use cognate_core::repo::*;
-        use cognate_core::tenant::{
-            DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
-        };
-        use cognate_core::user::{User, UserKeys, index_value};
+        use cognate_core::tenant::TenantId;
         use sqlx::Row as _;
         use $crate::backend_err;
-        use $crate::repos::{json, to_json, write_err};
+        use $crate::repos::{affected, json, tenant_id, to_json, write_err};
+        use $crate::tenancy::{refused, tenancy_err};
 
         type Result<T> = std::result::Result<T, StoreError>;
         type Db = <$row as sqlx::Row>::Database;
@@ -78,23 +80,10 @@ macro_rules! repos {
             row.try_get(name).map_err(backend_err)
         }
 
-        use $crate::repos::pool_id;
-
-        use $crate::users::USER_COLS;
-
-        fn user_from(row: &$row) -> Result<User> {
-            $crate::users::user_from::<Db>(row)
-        }
-
         fn after(page: &PageRequest) -> &str {
             page.after.as_deref().unwrap_or("")
         }
 
-        fn affected(rows: u64, what: &'static str) -> Result<()> {
-            if rows == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
-        }
-
-        $crate::repos_tenancy::tenancy_repos!($store, $row);
         $crate::repos_apikeys::api_key_repos!($store, $row);
         $crate::repos_audit::audit_repos!($store, $row);
 
@@ -105,19 +94,7 @@ macro_rules! repos {
             }
 
             async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>> {
-                let mut tx =
-                    self.pool.begin_with(<Db as $crate::backend::Backend>::WRITE_BEGIN).await.map_err(backend_err)?;
-                sqlx::query(<Db as $crate::backend::Backend>::SET_TENANT)
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                sqlx::query(<Db as $crate::backend::Backend>::MEMBERS_LOCK)
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
-                Ok(Box::new(TenantTx { tx, tenant: tenant.clone() }))
+                Ok(Box::new($crate::tenant_work::TenantTx::<Db>::begin(&self.pool, tenant).await?))
             }
 
             async fn ping(&self) -> Result<()> {
