@@ -3,10 +3,13 @@
 //! `B: Backend` (see [`crate::pools`]). sqlx's own bounds for generic code (executors on
 //! connections, encodable and decodable types) cannot be carried by a trait, so the trait
 //! offers typed binds, column reads and executions instead; each backend implements them
-//! with the same one-line bodies.
+//! with the same one-line bodies. Every statement is the same SQL for both backends except
+//! the few the trait's constants name (locks, row-level security scopes, how a writing
+//! transaction begins, the audit purge), whose values say why each backend differs.
 //!
-//! Repositories still being moved out of the `repos!` macro use the macro's helpers; the
-//! statements are the same SQL for both backends either way.
+//! The futures the trait returns are `Send` by signature, and sqlx's own `Database` bounds
+//! make connections, rows and arguments `Send`, so generic code over `B` runs under
+//! `async_trait` without further bounds.
 
 use std::future::Future;
 
@@ -35,7 +38,8 @@ pub(crate) type Query<'q, B> = sqlx::query::Query<'q, B, <B as Database>::Argume
 /// The operations repository code runs on a backend, and the few statements that differ
 /// between backends (each implementation says why its own is what it is).
 pub(crate) trait Backend: Database + sealed::Sealed {
-    /// The backend's name, `sqlite` or `postgres` (`Store::backend`).
+    /// The backend's name, `sqlite` or `postgres` (`Store::backend`). Not sqlx's
+    /// `Database::NAME` (`SQLite`, `PostgreSQL`), so name the trait: `<B as Backend>::NAME`.
     const NAME: &'static str;
     /// Taken by a publisher of revocation events before it inserts one, until the end of
     /// its transaction, so the feed's sequence numbers commit in order.

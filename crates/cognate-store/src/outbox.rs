@@ -9,7 +9,7 @@ use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;

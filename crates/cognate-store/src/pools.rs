@@ -12,7 +12,7 @@ use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, to_json, write_err};
+use crate::sql::{json, to_json, write_err};
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -121,8 +121,3 @@ async fn check_role(pool: &PgPool) -> Result<(), ConnectError> {
     }
     Ok(())
 }
-
-mod repo_impls {
-    use super::PgStore;
-    crate::repos::repos!(PgStore, sqlx::postgres::PgRow);
-}

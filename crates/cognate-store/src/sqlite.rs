@@ -84,8 +84,3 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 }
-
-mod repo_impls {
-    use super::SqliteStore;
-    crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow);
-}

@@ -21,7 +21,7 @@ use sqlx::Transaction;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{affected, pool_id, tenant_id, write_err};
+use crate::sql::{affected, pool_id, tenant_id, write_err};
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -13,7 +13,7 @@ use sqlx::{Pool, Transaction};
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{to_json, write_err};
+use crate::sql::{to_json, write_err};
 use crate::tenancy::{accept_in, membership_from, refused, tenancy_err, tenant_from, write_membership};
 use crate::users::{USER_COLS, user_from};
 use crate::{mfa, tokens, users};

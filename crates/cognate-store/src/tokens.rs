@@ -15,7 +15,7 @@ use cognate_core::token::{RefreshToken, RevocationEvent, RevocationKind, TokenFa
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{pool_id, tenant_id, write_err};
+use crate::sql::{pool_id, tenant_id, write_err};
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -14,7 +14,7 @@ use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, prefix_upper, to_json, write_err};
+use crate::sql::{json, prefix_upper, to_json, write_err};
 use crate::store::SqlStore;
 use crate::tokens;
 

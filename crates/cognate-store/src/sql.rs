@@ -1,6 +1,6 @@
-//! The repository implementations, written once and expanded for each backend. Every
-//! statement uses `$n` parameters in first-use order, which both SQLite and PostgreSQL
-//! accept, and only types both map the same way (TEXT, BIGINT/INTEGER, BOOLEAN).
+//! What every repository's SQL shares: error mapping, id and JSON columns, prefix ranges.
+//! Every statement uses `$n` parameters in first-use order, which both SQLite and
+//! PostgreSQL accept, and only types both map the same way (TEXT, BIGINT/INTEGER, BOOLEAN).
 
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
@@ -57,51 +57,3 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreErr
 pub(crate) fn prefix_upper(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
-
-macro_rules! repos {
-    ($store:ident, $row:ty) => {
-        use async_trait::async_trait;
-        use cognate_core::StoreError;
-        use cognate_core::page::PageRequest;
-        use cognate_core::repo::*;
-        use cognate_core::tenant::TenantId;
-        use sqlx::Row as _;
-        use $crate::backend_err;
-        use $crate::repos::{affected, json, tenant_id, to_json, write_err};
-        use $crate::tenancy::{refused, tenancy_err};
-
-        type Result<T> = std::result::Result<T, StoreError>;
-        type Db = <$row as sqlx::Row>::Database;
-
-        fn col<'r, T>(row: &'r $row, name: &str) -> Result<T>
-        where
-            T: sqlx::Decode<'r, <$row as sqlx::Row>::Database> + sqlx::Type<<$row as sqlx::Row>::Database>,
-        {
-            row.try_get(name).map_err(backend_err)
-        }
-
-        fn after(page: &PageRequest) -> &str {
-            page.after.as_deref().unwrap_or("")
-        }
-
-        $crate::repos_apikeys::api_key_repos!($store, $row);
-        $crate::repos_audit::audit_repos!($store, $row);
-
-        #[async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                <Db as $crate::backend::Backend>::NAME
-            }
-
-            async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>> {
-                Ok(Box::new($crate::tenant_work::TenantTx::<Db>::begin(&self.pool, tenant).await?))
-            }
-
-            async fn ping(&self) -> Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend_err)?;
-                Ok(())
-            }
-        }
-    };
-}
-pub(crate) use repos;
