@@ -1,13 +1,16 @@
 //! Platform admin credentials and the store's key-value metadata, written once as generic
 //! code over [`Backend`] (see [`crate::pools`]).
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::admin::AdminCredential;
+use cognate_core::repo::{AdminCredentialRepo, MetaRepo};
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -84,59 +87,36 @@ pub(crate) async fn put_meta_if_absent<B: Backend>(db: &Pool<B>, key: &str, valu
     get_meta(db, key).await?.ok_or(StoreError::NotFound("meta"))
 }
 
-/// Implements [`cognate_core::repo::AdminCredentialRepo`] and [`cognate_core::repo::MetaRepo`]
-/// for a backend's store by delegation.
-macro_rules! impl_admin_repos {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::AdminCredentialRepo for $store {
-            async fn create_admin_credential(
-                &self,
-                c: &cognate_core::admin::AdminCredential,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::admins::create(&self.pool, c).await
-            }
+#[async_trait]
+impl<B: Backend> AdminCredentialRepo for SqlStore<B> {
+    async fn create_admin_credential(&self, c: &AdminCredential) -> Result<()> {
+        create(&self.pool, c).await
+    }
 
-            async fn get_admin_credential(
-                &self,
-                id: &str,
-            ) -> std::result::Result<Option<cognate_core::admin::AdminCredential>, cognate_core::StoreError> {
-                $crate::admins::get(&self.pool, id).await
-            }
+    async fn get_admin_credential(&self, id: &str) -> Result<Option<AdminCredential>> {
+        get(&self.pool, id).await
+    }
 
-            async fn list_admin_credentials(
-                &self,
-            ) -> std::result::Result<Vec<cognate_core::admin::AdminCredential>, cognate_core::StoreError> {
-                $crate::admins::list(&self.pool).await
-            }
+    async fn list_admin_credentials(&self) -> Result<Vec<AdminCredential>> {
+        list(&self.pool).await
+    }
 
-            async fn revoke_admin_credential(
-                &self,
-                id: &str,
-                at: i64,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::admins::revoke(&self.pool, id, at).await
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl cognate_core::repo::MetaRepo for $store {
-            async fn get_meta(&self, key: &str) -> std::result::Result<Option<String>, cognate_core::StoreError> {
-                $crate::admins::get_meta(&self.pool, key).await
-            }
-
-            async fn set_meta(&self, key: &str, value: &str) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::admins::set_meta(&self.pool, key, value).await
-            }
-
-            async fn put_meta_if_absent(
-                &self,
-                key: &str,
-                value: &str,
-            ) -> std::result::Result<String, cognate_core::StoreError> {
-                $crate::admins::put_meta_if_absent(&self.pool, key, value).await
-            }
-        }
-    };
+    async fn revoke_admin_credential(&self, id: &str, at: i64) -> Result<()> {
+        revoke(&self.pool, id, at).await
+    }
 }
-pub(crate) use impl_admin_repos;
+
+#[async_trait]
+impl<B: Backend> MetaRepo for SqlStore<B> {
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        get_meta(&self.pool, key).await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        set_meta(&self.pool, key, value).await
+    }
+
+    async fn put_meta_if_absent(&self, key: &str, value: &str) -> Result<String> {
+        put_meta_if_absent(&self.pool, key, value).await
+    }
+}

@@ -1,14 +1,17 @@
 //! App clients, written once as generic code over [`Backend`] (see [`crate::pools`]).
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::client::AppClient;
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::page::PageRequest;
+use cognate_core::repo::ClientRepo;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, to_json, write_err};
+use crate::sql::{json, to_json, write_err};
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -88,56 +91,29 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientI
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
-/// Implements [`cognate_core::repo::ClientRepo`] for a backend's store by delegation.
-macro_rules! impl_client_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::ClientRepo for $store {
-            async fn create_client(
-                &self,
-                c: &cognate_core::client::AppClient,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::clients::create(&self.pool, c).await
-            }
+#[async_trait]
+impl<B: Backend> ClientRepo for SqlStore<B> {
+    async fn create_client(&self, c: &AppClient) -> Result<()> {
+        create(&self.pool, c).await
+    }
 
-            async fn get_client(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                id: &cognate_core::ids::ClientId,
-            ) -> std::result::Result<Option<cognate_core::client::AppClient>, cognate_core::StoreError> {
-                $crate::clients::get(&self.pool, pool, id).await
-            }
+    async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
+        get(&self.pool, pool, id).await
+    }
 
-            async fn find_client(
-                &self,
-                id: &cognate_core::ids::ClientId,
-            ) -> std::result::Result<Option<cognate_core::client::AppClient>, cognate_core::StoreError> {
-                $crate::clients::find(&self.pool, id).await
-            }
+    async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>> {
+        find(&self.pool, id).await
+    }
 
-            async fn list_clients(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                page: &cognate_core::page::PageRequest,
-            ) -> std::result::Result<Vec<cognate_core::client::AppClient>, cognate_core::StoreError> {
-                $crate::clients::list(&self.pool, pool, page).await
-            }
+    async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
+        list(&self.pool, pool, page).await
+    }
 
-            async fn update_client(
-                &self,
-                c: &cognate_core::client::AppClient,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::clients::update(&self.pool, c).await
-            }
+    async fn update_client(&self, c: &AppClient) -> Result<()> {
+        update(&self.pool, c).await
+    }
 
-            async fn delete_client(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                id: &cognate_core::ids::ClientId,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::clients::delete(&self.pool, pool, id).await
-            }
-        }
-    };
+    async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
+        delete(&self.pool, pool, id).await
+    }
 }
-pub(crate) use impl_client_repo;

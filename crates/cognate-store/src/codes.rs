@@ -1,14 +1,17 @@
 //! One-time codes (confirmation, recovery, attribute verification), written once as
 //! generic code over [`Backend`] (see [`crate::pools`]). Only code hashes are stored.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
+use cognate_core::repo::CodeRepo;
 use cognate_core::token::OneTimeCode;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -80,45 +83,21 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str, p
     Ok(())
 }
 
-/// Implements [`cognate_core::repo::CodeRepo`] for a backend's store by delegation.
-macro_rules! impl_code_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::CodeRepo for $store {
-            async fn put_code(
-                &self,
-                c: &cognate_core::token::OneTimeCode,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::codes::put(&self.pool, c).await
-            }
+#[async_trait]
+impl<B: Backend> CodeRepo for SqlStore<B> {
+    async fn put_code(&self, c: &OneTimeCode) -> Result<()> {
+        put(&self.pool, c).await
+    }
 
-            async fn get_code(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-                purpose: &str,
-            ) -> std::result::Result<Option<cognate_core::token::OneTimeCode>, cognate_core::StoreError> {
-                $crate::codes::get(&self.pool, pool, sub, purpose).await
-            }
+    async fn get_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<Option<OneTimeCode>> {
+        get(&self.pool, pool, sub, purpose).await
+    }
 
-            async fn count_code_attempt(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-                purpose: &str,
-            ) -> std::result::Result<i64, cognate_core::StoreError> {
-                $crate::codes::count_attempt(&self.pool, pool, sub, purpose).await
-            }
+    async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
+        count_attempt(&self.pool, pool, sub, purpose).await
+    }
 
-            async fn delete_code(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-                purpose: &str,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::codes::delete(&self.pool, pool, sub, purpose).await
-            }
-        }
-    };
+    async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
+        delete(&self.pool, pool, sub, purpose).await
+    }
 }
-pub(crate) use impl_code_repo;

@@ -1,16 +1,19 @@
 //! Groups of a pool and their members, written once as generic code over [`Backend`] (see
 //! [`crate::pools`]).
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::group::Group;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
+use cognate_core::repo::GroupRepo;
 use cognate_core::user::User;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 use crate::users::{USER_COLS, user_from};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -138,4 +141,43 @@ pub(crate) async fn members<B: Backend>(
         .int(page.fetch_limit());
     let rows = B::fetch_all(q, db).await.map_err(backend_err)?;
     rows.iter().map(user_from::<B>).collect()
+}
+
+#[async_trait]
+impl<B: Backend> GroupRepo for SqlStore<B> {
+    async fn create_group(&self, g: &Group) -> Result<()> {
+        create(&self.pool, g).await
+    }
+
+    async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>> {
+        get(&self.pool, pool, name).await
+    }
+
+    async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
+        list(&self.pool, pool, page).await
+    }
+
+    async fn update_group(&self, g: &Group) -> Result<()> {
+        update(&self.pool, g).await
+    }
+
+    async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()> {
+        delete(&self.pool, pool, name).await
+    }
+
+    async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+        add_member(&self.pool, pool, group, sub).await
+    }
+
+    async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+        remove_member(&self.pool, pool, group, sub).await
+    }
+
+    async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>> {
+        of_user(&self.pool, pool, sub, page).await
+    }
+
+    async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>> {
+        members(&self.pool, pool, group, page).await
+    }
 }

@@ -1,14 +1,17 @@
 //! Signing keys of each pool, written once as generic code over [`Backend`] (see
 //! [`crate::pools`]). Private keys are stored sealed with the master key.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::jwt::SigningKeyRecord;
+use cognate_core::repo::KeyRepo;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -63,34 +66,17 @@ pub(crate) async fn retire<B: Backend>(db: &Pool<B>, pool: &PoolId, kid: &str, a
     }
 }
 
-/// Implements [`cognate_core::repo::KeyRepo`] for a backend's store by delegation.
-macro_rules! impl_key_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::KeyRepo for $store {
-            async fn create_signing_key(
-                &self,
-                k: &cognate_core::jwt::SigningKeyRecord,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::keys::create(&self.pool, k).await
-            }
+#[async_trait]
+impl<B: Backend> KeyRepo for SqlStore<B> {
+    async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
+        create(&self.pool, k).await
+    }
 
-            async fn list_signing_keys(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-            ) -> std::result::Result<Vec<cognate_core::jwt::SigningKeyRecord>, cognate_core::StoreError> {
-                $crate::keys::list(&self.pool, pool).await
-            }
+    async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
+        list(&self.pool, pool).await
+    }
 
-            async fn retire_signing_key(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                kid: &str,
-                at: i64,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::keys::retire(&self.pool, pool, kid, at).await
-            }
-        }
-    };
+    async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
+        retire(&self.pool, pool, kid, at).await
+    }
 }
-pub(crate) use impl_key_repo;

@@ -3,13 +3,14 @@
 //! [`connect`] picks the backend once from the URL; business code only sees
 //! `Arc<dyn Store>`. Both backends share one set of SQL statements (written with `$n`
 //! parameters, which SQLite also understands), so behaviour cannot drift between them;
-//! only connection set-up and migrations differ. Repositories are being moved from the
-//! `repos!` macro to plain generic code over the sealed `backend::Backend` trait, one
-//! file per aggregate (pools, clients, resource servers, signing keys, admin credentials,
-//! metadata, one-time codes, authorization codes and login sessions, MFA records, the outbox,
-//! users and groups so far).
+//! only connection set-up, migrations and a few locking and scoping statements differ
+//! (the associated constants of the sealed `backend::Backend` trait). Every repository is
+//! plain generic code over `B: Backend`, one file per aggregate, implemented once for the
+//! one store type `store::SqlStore<B>`.
 
 mod admins;
+mod api_keys;
+mod audit;
 mod backend;
 mod clients;
 mod codes;
@@ -21,12 +22,13 @@ mod migrate;
 mod outbox;
 mod pools;
 mod postgres;
-mod repos;
-mod repos_apikeys;
-mod repos_audit;
-mod repos_tenancy;
 mod resource_servers;
+mod sql;
 mod sqlite;
+mod store;
+mod tenancy;
+mod tenant_work;
+mod tokens;
 mod users;
 
 use std::sync::Arc;

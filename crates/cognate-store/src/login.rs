@@ -2,15 +2,18 @@
 //! over [`Backend`] (see [`crate::pools`]). Only hashes of codes and session ids are
 //! stored.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
+use cognate_core::repo::LoginRepo;
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -254,111 +257,61 @@ pub(crate) async fn get_ui<B: Backend>(db: &Pool<B>, pool: &PoolId, client: &str
     }))
 }
 
-/// Implements [`cognate_core::repo::LoginRepo`] for a backend's store by delegation.
-macro_rules! impl_login_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::LoginRepo for $store {
-            async fn save_authorization_code(
-                &self,
-                code: &cognate_core::login::AuthorizationCode,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::login::save_code(&self.pool, code).await
-            }
+#[async_trait]
+impl<B: Backend> LoginRepo for SqlStore<B> {
+    async fn save_authorization_code(&self, code: &AuthorizationCode) -> Result<()> {
+        save_code(&self.pool, code).await
+    }
 
-            async fn redeem_authorization_code(
-                &self,
-                code_hash: &str,
-                at: i64,
-            ) -> std::result::Result<cognate_core::login::Redemption, cognate_core::StoreError> {
-                $crate::login::redeem_code(&self.pool, code_hash, at).await
-            }
+    async fn redeem_authorization_code(&self, code_hash: &str, at: i64) -> Result<Redemption> {
+        redeem_code(&self.pool, code_hash, at).await
+    }
 
-            async fn create_login_session(
-                &self,
-                session: &cognate_core::login::LoginSession,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::login::create_session(&self.pool, session).await
-            }
+    async fn create_login_session(&self, session: &LoginSession) -> Result<()> {
+        create_session(&self.pool, session).await
+    }
 
-            async fn get_login_session(
-                &self,
-                id_hash: &str,
-            ) -> std::result::Result<Option<cognate_core::login::LoginSession>, cognate_core::StoreError> {
-                $crate::login::get_session(&self.pool, id_hash).await
-            }
+    async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>> {
+        get_session(&self.pool, id_hash).await
+    }
 
-            async fn end_login_session(
-                &self,
-                id_hash: &str,
-                at: i64,
-            ) -> std::result::Result<bool, cognate_core::StoreError> {
-                $crate::login::end_session(&self.pool, id_hash, at).await
-            }
+    async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool> {
+        end_session(&self.pool, id_hash, at).await
+    }
 
-            async fn purge_login(&self, before: i64) -> std::result::Result<u64, cognate_core::StoreError> {
-                $crate::login::purge(&self.pool, before).await
-            }
+    async fn purge_login(&self, before: i64) -> Result<u64> {
+        purge(&self.pool, before).await
+    }
 
-            async fn spend(
-                &self,
-                value_hash: &str,
-                expires_at: i64,
-            ) -> std::result::Result<bool, cognate_core::StoreError> {
-                $crate::login::spend(&self.pool, value_hash, expires_at).await
-            }
+    async fn spend(&self, value_hash: &str, expires_at: i64) -> Result<bool> {
+        spend(&self.pool, value_hash, expires_at).await
+    }
 
-            async fn create_pool_domain(
-                &self,
-                domain: &cognate_core::login::PoolDomain,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::login::create_domain(&self.pool, domain).await
-            }
+    async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()> {
+        create_domain(&self.pool, domain).await
+    }
 
-            async fn get_pool_domain(
-                &self,
-                domain: &str,
-            ) -> std::result::Result<Option<cognate_core::login::PoolDomain>, cognate_core::StoreError> {
-                $crate::login::get_domain(&self.pool, domain).await
-            }
+    async fn get_pool_domain(&self, domain: &str) -> Result<Option<PoolDomain>> {
+        get_domain(&self.pool, domain).await
+    }
 
-            async fn list_pool_domains(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-            ) -> std::result::Result<Vec<cognate_core::login::PoolDomain>, cognate_core::StoreError> {
-                $crate::login::list_domains(&self.pool, pool).await
-            }
+    async fn list_pool_domains(&self, pool: &PoolId) -> Result<Vec<PoolDomain>> {
+        list_domains(&self.pool, pool).await
+    }
 
-            async fn update_pool_domain(
-                &self,
-                domain: &cognate_core::login::PoolDomain,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::login::update_domain(&self.pool, domain).await
-            }
+    async fn update_pool_domain(&self, domain: &PoolDomain) -> Result<()> {
+        update_domain(&self.pool, domain).await
+    }
 
-            async fn delete_pool_domain(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                domain: &str,
-            ) -> std::result::Result<bool, cognate_core::StoreError> {
-                $crate::login::delete_domain(&self.pool, pool, domain).await
-            }
+    async fn delete_pool_domain(&self, pool: &PoolId, domain: &str) -> Result<bool> {
+        delete_domain(&self.pool, pool, domain).await
+    }
 
-            async fn put_ui_customization(
-                &self,
-                ui: &cognate_core::login::UiCustomization,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::login::put_ui(&self.pool, ui).await
-            }
+    async fn put_ui_customization(&self, ui: &UiCustomization) -> Result<()> {
+        put_ui(&self.pool, ui).await
+    }
 
-            async fn get_ui_customization(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                client_id: &str,
-            ) -> std::result::Result<Option<cognate_core::login::UiCustomization>, cognate_core::StoreError> {
-                $crate::login::get_ui(&self.pool, pool, client_id).await
-            }
-        }
-    };
+    async fn get_ui_customization(&self, pool: &PoolId, client_id: &str) -> Result<Option<UiCustomization>> {
+        get_ui(&self.pool, pool, client_id).await
+    }
 }
-pub(crate) use impl_login_repo;

@@ -1,14 +1,17 @@
 //! Users' MFA records, written once as generic code over [`Backend`] (see
 //! [`crate::pools`]). TOTP secrets arrive sealed; this file never sees one in the clear.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::mfa::UserMfa;
+use cognate_core::repo::MfaRepo;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -100,43 +103,21 @@ pub(crate) async fn copy<B: Backend>(conn: &mut B::Connection, from: &PoolId, to
     Ok(())
 }
 
-/// Implements [`cognate_core::repo::MfaRepo`] for a backend's store by delegation.
-macro_rules! impl_mfa_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::MfaRepo for $store {
-            async fn get_mfa(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-            ) -> std::result::Result<Option<cognate_core::mfa::UserMfa>, cognate_core::StoreError> {
-                $crate::mfa::get(&self.pool, pool, sub).await
-            }
+#[async_trait]
+impl<B: Backend> MfaRepo for SqlStore<B> {
+    async fn get_mfa(&self, pool: &PoolId, sub: &str) -> Result<Option<UserMfa>> {
+        get(&self.pool, pool, sub).await
+    }
 
-            async fn put_mfa(
-                &self,
-                m: &cognate_core::mfa::UserMfa,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::mfa::put(&self.pool, m).await
-            }
+    async fn put_mfa(&self, m: &UserMfa) -> Result<()> {
+        put(&self.pool, m).await
+    }
 
-            async fn delete_mfa(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::mfa::delete(&self.pool, pool, sub).await
-            }
+    async fn delete_mfa(&self, pool: &PoolId, sub: &str) -> Result<()> {
+        delete(&self.pool, pool, sub).await
+    }
 
-            async fn use_totp_step(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                sub: &str,
-                step: i64,
-            ) -> std::result::Result<bool, cognate_core::StoreError> {
-                $crate::mfa::use_step(&self.pool, pool, sub, step).await
-            }
-        }
-    };
+    async fn use_totp_step(&self, pool: &PoolId, sub: &str, step: i64) -> Result<bool> {
+        use_step(&self.pool, pool, sub, step).await
+    }
 }
-pub(crate) use impl_mfa_repo;

@@ -1,14 +1,16 @@
 //! The outbox of outgoing messages (codes, invitations), written once as generic code over
 //! [`Backend`] (see [`crate::pools`]). Bodies arrive sealed; delivery blanks them.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::repo::{OUTBOX_NEVER, OutboxMessage};
+use cognate_core::repo::{OUTBOX_NEVER, OutboxMessage, OutboxRepo};
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::write_err;
+use crate::sql::write_err;
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -148,70 +150,37 @@ pub(crate) async fn replace_body<B: Backend>(db: &Pool<B>, id: &str, old: &str, 
     Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
-/// Implements [`cognate_core::repo::OutboxRepo`] for a backend's store by delegation.
-macro_rules! impl_outbox_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::OutboxRepo for $store {
-            async fn enqueue_message(
-                &self,
-                m: &cognate_core::repo::OutboxMessage,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::outbox::enqueue(&self.pool, m).await
-            }
+#[async_trait]
+impl<B: Backend> OutboxRepo for SqlStore<B> {
+    async fn enqueue_message(&self, m: &OutboxMessage) -> Result<()> {
+        enqueue(&self.pool, m).await
+    }
 
-            async fn list_messages(
-                &self,
-                pool: Option<&cognate_core::ids::PoolId>,
-                limit: u32,
-            ) -> std::result::Result<Vec<cognate_core::repo::OutboxMessage>, cognate_core::StoreError> {
-                $crate::outbox::list(&self.pool, pool, limit).await
-            }
+    async fn list_messages(&self, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        list(&self.pool, pool, limit).await
+    }
 
-            async fn claim_pending(
-                &self,
-                medium: &str,
-                now: i64,
-                lease_until: i64,
-                limit: u32,
-            ) -> std::result::Result<Vec<cognate_core::repo::OutboxMessage>, cognate_core::StoreError> {
-                $crate::outbox::claim_pending(&self.pool, medium, now, lease_until, limit).await
-            }
+    async fn claim_pending(&self, medium: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
+        claim_pending(&self.pool, medium, now, lease_until, limit).await
+    }
 
-            async fn mark_delivered(&self, id: &str, at: i64) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::outbox::mark_delivered(&self.pool, id, at).await
-            }
+    async fn mark_delivered(&self, id: &str, at: i64) -> Result<()> {
+        mark_delivered(&self.pool, id, at).await
+    }
 
-            async fn mark_failed(
-                &self,
-                id: &str,
-                error: &str,
-                next_attempt_at: i64,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::outbox::mark_failed(&self.pool, id, error, next_attempt_at).await
-            }
+    async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
+        mark_failed(&self.pool, id, error, next_attempt_at).await
+    }
 
-            async fn redact_expired_messages(&self, now: i64) -> std::result::Result<u64, cognate_core::StoreError> {
-                $crate::outbox::redact_expired(&self.pool, now).await
-            }
+    async fn redact_expired_messages(&self, now: i64) -> Result<u64> {
+        redact_expired(&self.pool, now).await
+    }
 
-            async fn unsealed_messages(
-                &self,
-                sealed_prefix: &str,
-                limit: u32,
-            ) -> std::result::Result<Vec<cognate_core::repo::OutboxMessage>, cognate_core::StoreError> {
-                $crate::outbox::unsealed(&self.pool, sealed_prefix, limit).await
-            }
+    async fn unsealed_messages(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>> {
+        unsealed(&self.pool, sealed_prefix, limit).await
+    }
 
-            async fn replace_message_body(
-                &self,
-                id: &str,
-                old: &str,
-                new: &str,
-            ) -> std::result::Result<bool, cognate_core::StoreError> {
-                $crate::outbox::replace_body(&self.pool, id, old, new).await
-            }
-        }
-    };
+    async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool> {
+        replace_body(&self.pool, id, old, new).await
+    }
 }
-pub(crate) use impl_outbox_repo;

@@ -1,16 +1,19 @@
-//! User pools: the first repository written as plain generic code over [`Backend`] rather
-//! than inside the `repos!` macro. Each backend's store implements [`PoolRepo`] by calling
-//! these functions (see `impl_pool_repo!`).
+//! User pools, written once as plain generic code over [`Backend`]: functions on a
+//! connection pool of either backend, and [`SqlStore`]'s [`PoolRepo`] calling them. Every
+//! aggregate's file has this shape.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
+use cognate_core::repo::PoolRepo;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, to_json, write_err};
+use crate::sql::{json, to_json, write_err};
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -84,46 +87,25 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<()> 
     }
 }
 
-/// Implements [`cognate_core::repo::PoolRepo`] for a backend's store by delegation.
-macro_rules! impl_pool_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::PoolRepo for $store {
-            async fn create_pool(
-                &self,
-                p: &cognate_core::pool::UserPool,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::pools::create(&self.pool, p).await
-            }
+#[async_trait]
+impl<B: Backend> PoolRepo for SqlStore<B> {
+    async fn create_pool(&self, p: &UserPool) -> Result<()> {
+        create(&self.pool, p).await
+    }
 
-            async fn get_pool(
-                &self,
-                id: &cognate_core::ids::PoolId,
-            ) -> std::result::Result<Option<cognate_core::pool::UserPool>, cognate_core::StoreError> {
-                $crate::pools::get(&self.pool, id).await
-            }
+    async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>> {
+        get(&self.pool, id).await
+    }
 
-            async fn list_pools(
-                &self,
-                page: &cognate_core::page::PageRequest,
-            ) -> std::result::Result<Vec<cognate_core::pool::UserPool>, cognate_core::StoreError> {
-                $crate::pools::list(&self.pool, page).await
-            }
+    async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>> {
+        list(&self.pool, page).await
+    }
 
-            async fn update_pool(
-                &self,
-                p: &cognate_core::pool::UserPool,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::pools::update(&self.pool, p).await
-            }
+    async fn update_pool(&self, p: &UserPool) -> Result<()> {
+        update(&self.pool, p).await
+    }
 
-            async fn delete_pool(
-                &self,
-                id: &cognate_core::ids::PoolId,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::pools::delete(&self.pool, id).await
-            }
-        }
-    };
+    async fn delete_pool(&self, id: &PoolId) -> Result<()> {
+        delete(&self.pool, id).await
+    }
 }
-pub(crate) use impl_pool_repo;

@@ -27,9 +27,7 @@ pub struct PgOptions {
     pub max_connections: Option<u32>,
 }
 
-pub(crate) struct PgStore {
-    pub(crate) pool: PgPool,
-}
+pub(crate) type PgStore = crate::store::SqlStore<sqlx::Postgres>;
 
 fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     Ok(PgConnectOptions::from_str(url).map_err(|e| ConnectError::Connect(e.to_string()))?.disable_statement_logging())
@@ -122,45 +120,4 @@ async fn check_role(pool: &PgPool) -> Result<(), ConnectError> {
         )));
     }
     Ok(())
-}
-
-/// Publishers of revocation events take this transaction-scoped lock so their sequence
-/// numbers commit in order (revocations are rare; one lock for all pools is enough).
-const FEED_LOCK: &str = "SELECT pg_advisory_xact_lock(7270617)";
-
-/// Confines the current transaction to one tenant: the row-level security policies of
-/// tenant-owned tables read this transaction-local setting (see `0004_tenancy.sql`).
-const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
-
-/// Opens the current transaction to cross-tenant **reads** of tenant-owned tables (the
-/// `platform_read` policies). Used only by the store's `platform_scope` helper.
-const PLATFORM_SCOPE: &str = "SELECT set_config('app.platform', 'on', true)";
-
-/// Holds a tenant row against deletion until the end of the transaction (the lock a foreign
-/// key check takes; it does not block other writers of the tenant). Used before writing
-/// rows that reference the tenant when a concurrent deletion must not fail the write.
-const HOLD_TENANT: &str = "SELECT 1 FROM tenants WHERE id = $1 FOR KEY SHARE";
-
-/// Audit writes and guarded membership changes start as any transaction does;
-/// `AUDIT_LOCK` and `MEMBERS_LOCK` order them.
-const WRITE_BEGIN: &str = "BEGIN";
-
-/// Changes that could take a tenant's last admin away take this transaction-scoped lock on
-/// the tenant before counting its admins, so two concurrent demotions or removals run one
-/// after the other and the second sees the first's result (its own namespace: the seed).
-const MEMBERS_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270619))";
-
-/// Appenders (and purges) of one audit chain take this transaction-scoped lock on the
-/// chain, so each reads the head the previous one committed and no two fork the chain.
-/// Keyed by the chain name in a namespace of its own (the seed); `cognate_purge_audit`
-/// takes the same lock.
-const AUDIT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270618))";
-
-/// The retention purge: a function that may delete events, which the serving role may not
-/// (see `0008_audit.sql`).
-const PURGE_AUDIT: Option<&str> = Some("SELECT cognate_purge_audit($1, $2, $3)");
-
-mod repo_impls {
-    use super::PgStore;
-    crate::repos::repos!(PgStore, sqlx::postgres::PgRow, "postgres");
 }

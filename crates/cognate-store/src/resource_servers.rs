@@ -1,14 +1,17 @@
 //! Resource servers, written once as generic code over [`Backend`] (see [`crate::pools`]).
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
+use cognate_core::repo::ResourceServerRepo;
 use cognate_core::resource_server::ResourceServer;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, to_json, write_err};
+use crate::sql::{json, to_json, write_err};
+use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -76,50 +79,25 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: 
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
-/// Implements [`cognate_core::repo::ResourceServerRepo`] for a backend's store by delegation.
-macro_rules! impl_resource_server_repo {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl cognate_core::repo::ResourceServerRepo for $store {
-            async fn create_resource_server(
-                &self,
-                rs: &cognate_core::resource_server::ResourceServer,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::resource_servers::create(&self.pool, rs).await
-            }
+#[async_trait]
+impl<B: Backend> ResourceServerRepo for SqlStore<B> {
+    async fn create_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+        create(&self.pool, rs).await
+    }
 
-            async fn get_resource_server(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                identifier: &str,
-            ) -> std::result::Result<Option<cognate_core::resource_server::ResourceServer>, cognate_core::StoreError>
-            {
-                $crate::resource_servers::get(&self.pool, pool, identifier).await
-            }
+    async fn get_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
+        get(&self.pool, pool, identifier).await
+    }
 
-            async fn list_resource_servers(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                page: &cognate_core::page::PageRequest,
-            ) -> std::result::Result<Vec<cognate_core::resource_server::ResourceServer>, cognate_core::StoreError> {
-                $crate::resource_servers::list(&self.pool, pool, page).await
-            }
+    async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
+        list(&self.pool, pool, page).await
+    }
 
-            async fn update_resource_server(
-                &self,
-                rs: &cognate_core::resource_server::ResourceServer,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::resource_servers::update(&self.pool, rs).await
-            }
+    async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+        update(&self.pool, rs).await
+    }
 
-            async fn delete_resource_server(
-                &self,
-                pool: &cognate_core::ids::PoolId,
-                identifier: &str,
-            ) -> std::result::Result<(), cognate_core::StoreError> {
-                $crate::resource_servers::delete(&self.pool, pool, identifier).await
-            }
-        }
-    };
+    async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()> {
+        delete(&self.pool, pool, identifier).await
+    }
 }
-pub(crate) use impl_resource_server_repo;

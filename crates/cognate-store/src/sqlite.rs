@@ -6,14 +6,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::ConnectOptions as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::ConnectError;
 use crate::migrate::{SQLITE, run_migrations};
 
-pub(crate) struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-}
+pub(crate) type SqliteStore = crate::store::SqlStore<sqlx::Sqlite>;
 
 fn options(url: &str) -> Result<SqliteConnectOptions, ConnectError> {
     Ok(SqliteConnectOptions::from_str(url)
@@ -85,40 +83,4 @@ impl SqliteStore {
             .map_err(|e| ConnectError::Connect(e.to_string()))?;
         Ok(Self { pool })
     }
-}
-
-/// SQLite runs one writer at a time, so feed numbers already commit in order.
-const FEED_LOCK: &str = "SELECT 1";
-
-/// SQLite has no row-level security; the shared SQL filters by tenant itself, so setting
-/// the tenant is a no-op that still takes the tenant parameter.
-const SET_TENANT: &str = "SELECT $1";
-
-/// No-op: SQLite has no policies to open for cross-tenant reads.
-const PLATFORM_SCOPE: &str = "SELECT 1";
-
-/// No-op that still takes the tenant parameter: SQLite runs one writer at a time, so no
-/// deletion can interleave. (It must not read a table either: a read before the first write
-/// would pin a snapshot that a concurrent writer could make stale, failing the upgrade.)
-const HOLD_TENANT: &str = "SELECT $1";
-
-/// Transactions that read before they write and must decide on what they read (audit
-/// appends and purges read a chain's head; membership changes count a tenant's admins):
-/// `BEGIN IMMEDIATE` takes the write lock first (waiting out other writers), so that read
-/// never pins a snapshot a concurrent writer could make stale (see `HOLD_TENANT`).
-const WRITE_BEGIN: &str = "BEGIN IMMEDIATE";
-
-/// No-op that still takes the tenant parameter: `WRITE_BEGIN` already serialises writers.
-const MEMBERS_LOCK: &str = "SELECT $1";
-
-/// No-op that still takes the chain parameter: `WRITE_BEGIN` already serialises writers.
-const AUDIT_LOCK: &str = "SELECT $1";
-
-/// SQLite has no privileges to keep the serving code from deleting events: the store purges
-/// inline.
-const PURGE_AUDIT: Option<&str> = None;
-
-mod repo_impls {
-    use super::SqliteStore;
-    crate::repos::repos!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");
 }

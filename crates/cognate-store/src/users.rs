@@ -1,16 +1,22 @@
 //! Users and their attribute index, written once as generic code over [`Backend`] (see
 //! [`crate::pools`]). The writes that also revoke tokens (a password change that ends every
-//! session, disabling, deleting) run these inside the token repository's transaction.
+//! session, disabling, deleting) run in one transaction with the sign-out or revocation of
+//! [`crate::tokens`]; the tenancy's unit of work runs these inside its own.
 
+use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
+use cognate_core::repo::UserRepo;
+use cognate_core::token::RevocationKind;
 use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::repos::{json, prefix_upper, to_json, write_err};
+use crate::sql::{json, prefix_upper, to_json, write_err};
+use crate::store::SqlStore;
+use crate::tokens;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -331,5 +337,67 @@ pub(crate) async fn remove<B: Backend>(conn: &mut B::Connection, pool: &PoolId, 
     match B::execute_on(q, conn).await.map_err(backend_err)? {
         0 => Err(StoreError::NotFound("user")),
         _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl<B: Backend> UserRepo for SqlStore<B> {
+    async fn create_user(&self, u: &User, k: &UserKeys) -> Result<()> {
+        create(&self.pool, u, k).await
+    }
+
+    async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
+        import(&self.pool, users).await
+    }
+
+    async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
+        get(&self.pool, pool, username_key).await
+    }
+
+    async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>> {
+        get_by_sub(&self.pool, pool, sub).await
+    }
+
+    async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>> {
+        get_by_alias(&self.pool, pool, alias, key).await
+    }
+
+    async fn update_user(&self, u: &User, k: &UserKeys) -> Result<()> {
+        update(&self.pool, u, k).await
+    }
+
+    async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool> {
+        add_srp_verifier(&self.pool, pool, sub, password_hash, sealed).await
+    }
+
+    async fn update_user_signed_out(&self, u: &User, k: &UserKeys, at: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        replace::<B>(&mut tx, u, k).await?;
+        tokens::sign_out_in::<B>(&mut tx, &u.pool_id, &u.sub, at).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        set_enabled::<B>(&mut tx, pool, sub, enabled, at).await?;
+        if !enabled {
+            tokens::sign_out_in::<B>(&mut tx, pool, sub, at).await?;
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        remove::<B>(&mut tx, pool, sub).await?;
+        tokens::publish_revocation::<B>(&mut tx, pool, RevocationKind::User, sub, at).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
+        list(&self.pool, pool, filter, page).await
+    }
+
+    async fn count_users(&self, pool: &PoolId) -> Result<i64> {
+        count(&self.pool, pool).await
     }
 }

@@ -1,0 +1,33 @@
+//! The store: one type, generic over the [`Backend`] that [`crate::connect`] chose, which
+//! implements every repository trait (each in its aggregate's file) and [`Store`].
+
+use async_trait::async_trait;
+use cognate_core::StoreError;
+use cognate_core::repo::{Store, TenantWork};
+use cognate_core::tenant::TenantId;
+use sqlx::Pool;
+
+use crate::backend::Backend;
+use crate::backend_err;
+use crate::tenant_work::TenantTx;
+
+/// A connection pool of backend `B`; `SqliteStore` and `PgStore` name its two forms.
+pub(crate) struct SqlStore<B: Backend> {
+    pub(crate) pool: Pool<B>,
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        <B as Backend>::NAME
+    }
+
+    async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>, StoreError> {
+        Ok(Box::new(TenantTx::<B>::begin(&self.pool, tenant).await?))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        B::execute(sqlx::query::<B>("SELECT 1"), &self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,259 @@
+//! Token families, refresh tokens and the revocation feed, written once as generic code over
+//! [`Backend`] (see [`crate::pools`]). Only hashes of refresh tokens are stored.
+//!
+//! Every revocation is published on its pool's feed in the transaction that revokes, under
+//! the backend's `FEED_LOCK`; the user writes that also revoke (see [`crate::users`]) and
+//! the tenancy's unit of work run [`sign_out_in`] and [`revoke_tenant_families_in`] inside
+//! their own transactions.
+
+use async_trait::async_trait;
+use cognate_core::StoreError;
+use cognate_core::ids::PoolId;
+use cognate_core::repo::TokenRepo;
+use cognate_core::tenant::TenantId;
+use cognate_core::token::{RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
+
+use crate::backend::{Backend, Bind as _};
+use crate::backend_err;
+use crate::sql::{pool_id, tenant_id, write_err};
+use crate::store::SqlStore;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn family_from<B: Backend>(row: &B::Row) -> Result<TokenFamily> {
+    Ok(TokenFamily {
+        id: B::text_col(row, "id")?,
+        pool_id: pool_id(&B::text_col(row, "pool_id")?)?,
+        client_id: B::text_col(row, "client_id")?,
+        sub: B::text_col(row, "sub")?,
+        tenant_id: B::opt_text_col(row, "tenant_id")?.as_deref().map(tenant_id).transpose()?,
+        auth_time: B::int_col(row, "auth_time")?,
+        mfa: B::flag_col(row, "mfa")?,
+        scope: B::opt_text_col(row, "scope")?,
+        created_at: B::int_col(row, "created_at")?,
+        revoked_at: B::opt_int_col(row, "revoked_at")?,
+    })
+}
+
+async fn insert_refresh_token<B: Backend>(conn: &mut B::Connection, t: &RefreshToken) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, rotated_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .text(&t.hash)
+    .text(&t.family_id)
+    .int(t.created_at)
+    .int(t.expires_at)
+    .opt_int(t.rotated_at);
+    B::execute_on(q, conn).await.map_err(|e| write_err(e, "refresh_token"))?;
+    Ok(())
+}
+
+/// Publishes a revocation on the pool's feed, on `conn` (inside the revoking transaction).
+pub(crate) async fn publish_revocation<B: Backend>(
+    conn: &mut B::Connection,
+    pool: &PoolId,
+    kind: RevocationKind,
+    subject: &str,
+    at: i64,
+) -> Result<()> {
+    // Serialise publishers so feed sequence numbers commit in order; otherwise a reader's
+    // cursor could pass a number whose transaction commits later.
+    B::execute_on(sqlx::query::<B>(B::FEED_LOCK), conn).await.map_err(backend_err)?;
+    let q = sqlx::query::<B>("INSERT INTO revocation_events (pool_id, kind, subject, at) VALUES ($1, $2, $3, $4)")
+        .text(pool.as_str())
+        .text(kind.as_str())
+        .text(subject)
+        .int(at);
+    B::execute_on(q, conn).await.map_err(backend_err)?;
+    Ok(())
+}
+
+/// Global sign-out on `conn` (inside a transaction): the user's tokens issued before `at`
+/// stop working, every family is revoked, and the feed says so (when the user ever held a
+/// token).
+pub(crate) async fn sign_out_in<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "UPDATE users SET tokens_valid_after = $1 WHERE pool_id = $2 AND sub = $3 AND tokens_valid_after < $1",
+    )
+    .int(at)
+    .text(pool.as_str())
+    .text(sub);
+    let done = B::execute_on(q, conn).await.map_err(backend_err)?;
+    let q = sqlx::query::<B>(
+        "UPDATE token_families SET revoked_at = $1 WHERE pool_id = $2 AND sub = $3 AND revoked_at IS NULL",
+    )
+    .int(at)
+    .text(pool.as_str())
+    .text(sub);
+    B::execute_on(q, conn).await.map_err(backend_err)?;
+    // Signing a user out everywhere ends their hosted-login browser sessions too.
+    let q = sqlx::query::<B>(
+        "UPDATE login_sessions SET ended_at = $1 WHERE pool_id = $2 AND sub = $3 AND ended_at IS NULL",
+    )
+    .int(at)
+    .text(pool.as_str())
+    .text(sub);
+    B::execute_on(q, conn).await.map_err(backend_err)?;
+    // A user who never held a token has nothing for resource servers to refuse: the feed
+    // stays quiet (setting a new user's first password publishes nothing).
+    let q = sqlx::query::<B>("SELECT id FROM token_families WHERE pool_id = $1 AND sub = $2 LIMIT 1")
+        .text(pool.as_str())
+        .text(sub);
+    let had_tokens = B::fetch_optional_on(q, conn).await.map_err(backend_err)?.is_some();
+    if done > 0 && had_tokens {
+        publish_revocation::<B>(conn, pool, RevocationKind::User, sub, at).await?;
+    }
+    Ok(())
+}
+
+/// Revokes every unrevoked family bound to `tenant` (only `sub`'s when given) on `conn`
+/// (inside a transaction) and publishes each, as `revoke_family` does; returns how many.
+pub(crate) async fn revoke_tenant_families_in<B: Backend>(
+    conn: &mut B::Connection,
+    tenant: &TenantId,
+    sub: Option<&str>,
+    at: i64,
+) -> Result<u64> {
+    let q = sqlx::query::<B>(
+        "UPDATE token_families SET revoked_at = $1 \
+         WHERE tenant_id = $2 AND ($3 = '' OR sub = $3) AND revoked_at IS NULL RETURNING id, pool_id",
+    )
+    .int(at)
+    .text(tenant.as_str())
+    .text(sub.unwrap_or(""));
+    let rows = B::fetch_all_on(q, conn).await.map_err(backend_err)?;
+    let mut revoked = rows
+        .iter()
+        .map(|row| Ok((B::text_col(row, "id")?, pool_id(&B::text_col(row, "pool_id")?)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // RETURNING has no order; publish in a stable one.
+    revoked.sort_by(|a, b| a.0.cmp(&b.0));
+    for (family, pool) in &revoked {
+        publish_revocation::<B>(conn, pool, RevocationKind::Token, family, at).await?;
+    }
+    Ok(revoked.len() as u64)
+}
+
+#[async_trait]
+impl<B: Backend> TokenRepo for SqlStore<B> {
+    async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let q = sqlx::query::<B>(
+            "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
+             revoked_at, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .text(&f.id)
+        .text(f.pool_id.as_str())
+        .text(&f.client_id)
+        .text(&f.sub)
+        .opt_text(f.tenant_id.as_ref().map(TenantId::as_str))
+        .int(f.auth_time)
+        .flag(f.mfa)
+        .int(f.created_at)
+        .opt_int(f.revoked_at)
+        .opt_text(f.scope.as_deref());
+        B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "token_family"))?;
+        if let Some(t) = token {
+            insert_refresh_token::<B>(&mut tx, t).await?;
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>> {
+        let q = sqlx::query::<B>("SELECT * FROM token_families WHERE id = $1").text(id);
+        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        row.as_ref().map(family_from::<B>).transpose()
+    }
+
+    async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>> {
+        let q = sqlx::query::<B>(
+            "SELECT t.hash, t.family_id, t.created_at AS t_created_at, t.expires_at, t.rotated_at, f.* \
+             FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1",
+        )
+        .text(hash);
+        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let token = RefreshToken {
+            hash: B::text_col(&row, "hash")?,
+            family_id: B::text_col(&row, "family_id")?,
+            created_at: B::int_col(&row, "t_created_at")?,
+            expires_at: B::int_col(&row, "expires_at")?,
+            rotated_at: B::opt_int_col(&row, "rotated_at")?,
+        };
+        Ok(Some((token, family_from::<B>(&row)?)))
+    }
+
+    async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let q = sqlx::query::<B>("UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL")
+            .int(at)
+            .text(old_hash);
+        if B::execute_on(q, &mut tx).await.map_err(backend_err)? != 1 {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        insert_refresh_token::<B>(&mut tx, new).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(true)
+    }
+
+    async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        insert_refresh_token::<B>(&mut tx, token).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let q = sqlx::query::<B>(
+            "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND pool_id = $3 AND revoked_at IS NULL",
+        )
+        .int(at)
+        .text(family_id)
+        .text(pool.as_str());
+        if B::execute_on(q, &mut tx).await.map_err(backend_err)? == 0 {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        publish_revocation::<B>(&mut tx, pool, RevocationKind::Token, family_id, at).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(true)
+    }
+
+    async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        sign_out_in::<B>(&mut tx, pool, sub, at).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn revoke_tenant_families(&self, tenant: &TenantId, sub: Option<&str>, at: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let revoked = revoke_tenant_families_in::<B>(&mut tx, tenant, sub, at).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(revoked)
+    }
+
+    async fn revocations_after(&self, pool: &PoolId, after_seq: i64, limit: u32) -> Result<Vec<RevocationEvent>> {
+        let q = sqlx::query::<B>(
+            "SELECT seq, pool_id, kind, subject, at FROM revocation_events \
+             WHERE pool_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .text(pool.as_str())
+        .int(after_seq)
+        .int(i64::from(limit));
+        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        rows.iter()
+            .map(|row| {
+                let kind = B::text_col(row, "kind")?;
+                Ok(RevocationEvent {
+                    seq: B::int_col(row, "seq")?,
+                    pool_id: pool_id(&B::text_col(row, "pool_id")?)?,
+                    kind: RevocationKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("revocation kind {kind}")))?,
+                    subject: B::text_col(row, "subject")?,
+                    at: B::int_col(row, "at")?,
+                })
+            })
+            .collect()
+    }
+}
