@@ -248,6 +248,28 @@ def test_unknown_users(cognito, make_app):
         srp(cognito, app, name).authenticate_user()
     assert info.value.response["Error"]["Message"] == "Incorrect username or password."
 
+    # The decoy's answer goes through the same checks as a real user's: a stale timestamp
+    # is InvalidParameterException for both, a name other than the challenged one an
+    # invalid session for both.
+    helper = srp(cognito, app, name)
+    params = challenge(cognito, app, name, helper)["ChallengeParameters"]
+    stale = sign_at(helper, params, datetime.datetime.utcnow() - datetime.timedelta(hours=1))
+    with raises_cognito("InvalidParameterException"):
+        answer(cognito, app, stale)
+    with raises_cognito("NotAuthorizedException") as info:
+        answer(cognito, app, {**helper.process_challenge(params, helper.get_auth_params()),
+                              "USERNAME": f"other-{uid()}"})
+    assert info.value.response["Error"]["Message"] == "Invalid session for the user."
+
+    # Where users sign in by email, a real user's USER_ID_FOR_SRP is an internal UUID; a
+    # name nobody has gets one too (the same every time), not the email back.
+    by_email = make_app(pool={"UsernameAttributes": ["email"]}, flows=SRP_FLOWS,
+                        PreventUserExistenceErrors="ENABLED")
+    ghost = f"{uid()}@example.com"
+    ids = {challenge(cognito, by_email, ghost, srp(cognito, by_email, ghost))["ChallengeParameters"]
+           ["USER_ID_FOR_SRP"] for _ in range(2)}
+    assert len(ids) == 1 and ghost not in ids and len(ids.pop()) == 36, ids
+
     shown = make_app(flows=SRP_FLOWS, PreventUserExistenceErrors="LEGACY")
     with raises_cognito("UserNotFoundException"):
         srp(cognito, shown, name).authenticate_user()

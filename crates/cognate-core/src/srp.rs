@@ -138,15 +138,17 @@ impl Verifier {
         Self::with_salt(&salt, pool_id, user_id, password)
     }
 
-    /// The stand-in for a user that does not exist (PreventUserExistenceErrors): a salt
-    /// derived from `seed` so the same name always shows the same salt, and v = 0, so B is
-    /// a plain g^b. Callers must never accept an answer to it.
-    pub fn decoy(seed: &[u8]) -> Self {
+    /// The stand-in for a user that does not exist (PreventUserExistenceErrors), derived
+    /// from two secret seeds so a name always shows the same salt and its B is distributed
+    /// as a real user's (v = g^x for an x nobody knows: no answer can match it, and callers
+    /// refuse every answer to a decoy anyway).
+    pub fn decoy(salt_seed: &[u8; 32], x_seed: &[u8; 32]) -> Self {
         let mut salt = [0u8; 16];
-        let n = seed.len().min(16);
-        salt[..n].copy_from_slice(&seed[..n]);
+        salt.copy_from_slice(&salt_seed[..16]);
         salt[0] |= 0x01;
-        Self { salt: to_hex(&BigUint::from_bytes_be(&salt)), v: "0".to_owned() }
+        let grp = group();
+        let x = BigUint::from_bytes_be(x_seed);
+        Self { salt: to_hex(&BigUint::from_bytes_be(&salt)), v: to_hex(&grp.g.modpow(&x, &grp.n)) }
     }
 
     fn with_salt(salt: &BigUint, pool_id: &str, user_id: &str, password: &str) -> Self {
@@ -155,24 +157,33 @@ impl Verifier {
         Self { salt: to_hex(salt), v: to_hex(&grp.g.modpow(&x, &grp.n)) }
     }
 
+    /// v, when it is a usable verifier: v mod N of 0 or 1 would make the shared secret
+    /// predictable, so such a verifier is refused wherever it is used.
     fn v(&self) -> Option<BigUint> {
-        from_hex(&self.v)
+        let v = from_hex(&self.v)? % &group().n;
+        (v > BigUint::from(1u8)).then_some(v)
     }
 }
 
 /// The server's half of one SRP exchange: its secret `b` and public `B`, kept (sealed)
 /// between the challenge and the answer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerHello {
     pub b: BigUint,
     pub big_b: BigUint,
+}
+
+impl std::fmt::Debug for ServerHello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHello").field("b", &"[secret]").field("big_b", &to_hex(&self.big_b)).finish()
+    }
 }
 
 /// Why an SRP exchange cannot go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SrpError {
     /// SRP_A is not a hexadecimal number, or A mod N = 0 (a client that would make the
-    /// shared secret predictable).
+    /// shared secret predictable), or A ≥ N (no client sends that).
     #[error("SRP_A is not a valid SRP value")]
     BadA,
     /// The stored verifier cannot be read.
@@ -186,7 +197,7 @@ pub enum SrpError {
 /// Checks a client's public value A (hexadecimal).
 pub fn client_public(text: &str) -> Result<BigUint, SrpError> {
     let a = from_hex(text).ok_or(SrpError::BadA)?;
-    if (&a % &group().n) == BigUint::ZERO {
+    if a == BigUint::ZERO || a >= group().n {
         return Err(SrpError::BadA);
     }
     Ok(a)
@@ -387,10 +398,33 @@ mod tests {
     }
 
     #[test]
+    fn degenerate_verifiers_are_refused_and_decoys_look_real() {
+        let zero = Verifier { salt: "1".into(), v: "0".into() };
+        let one = Verifier { salt: "1".into(), v: to_hex(&(&group().n + 1u8)) };
+        for v in [&zero, &one] {
+            assert_eq!(server_hello(&Fixed(1), v).unwrap_err(), SrpError::BadVerifier);
+            let hello = ServerHello { b: BigUint::from(7u8), big_b: BigUint::from(9u8) };
+            assert_eq!(server_key(&BigUint::from(3u8), &hello, v).unwrap_err(), SrpError::BadVerifier);
+        }
+        // A decoy is stable for its seeds, and its B is a quadratic residue about half the
+        // time, as a real user's is (g^b alone always is one: N = 7 mod 8 makes 2 a residue).
+        let decoy = Verifier::decoy(&[7; 32], &[9; 32]);
+        assert_eq!(decoy, Verifier::decoy(&[7; 32], &[9; 32]));
+        let exponent = (&group().n - 1u8) / 2u8;
+        let residues = (0..40u8)
+            .filter(|i| {
+                server_hello(&Fixed(*i), &decoy).unwrap().big_b.modpow(&exponent, &group().n) == BigUint::from(1u8)
+            })
+            .count();
+        assert!((8..=32).contains(&residues), "{residues} of 40 decoy B values are residues");
+    }
+
+    #[test]
     fn a_degenerate_client_value_is_refused() {
         assert_eq!(client_public("0").unwrap_err(), SrpError::BadA);
         assert_eq!(client_public(&to_hex(&group().n)).unwrap_err(), SrpError::BadA);
         assert_eq!(client_public(&to_hex(&(&group().n * 2u8))).unwrap_err(), SrpError::BadA);
+        assert_eq!(client_public(&to_hex(&(&group().n + 5u8))).unwrap_err(), SrpError::BadA);
         assert_eq!(client_public("xyz").unwrap_err(), SrpError::BadA);
         assert_eq!(client_public("").unwrap_err(), SrpError::BadA);
         assert_eq!(client_public(&"f".repeat(MAX_HEX + 1)).unwrap_err(), SrpError::BadA);

@@ -349,7 +349,7 @@ pub struct Session {
 
 /// The server's side of an SRP exchange between the challenge and its answer, carried in
 /// the sealed secret block (Cognito's clients send no `Session` with their answer).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SrpState {
     /// The client's A, the server's secret b and public B, in hexadecimal.
     pub a: String,
@@ -361,6 +361,18 @@ pub struct SrpState {
     /// (the name's brute-force counters count the attempt).
     #[serde(default)]
     pub unknown: Option<String>,
+}
+
+impl std::fmt::Debug for SrpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrpState")
+            .field("a", &self.a)
+            .field("b", &"[secret]")
+            .field("big_b", &self.big_b)
+            .field("salt", &self.salt)
+            .field("unknown", &self.unknown)
+            .finish()
+    }
 }
 
 impl Session {
@@ -609,8 +621,10 @@ pub async fn srp_start(state: &AppState, attempt: Attempt, req: SrpSignIn<'_>) -
 }
 
 /// The PASSWORD_VERIFIER challenge a name that matched no user gets when the client hides
-/// which users exist: the salt is derived from the name (stable, as a real user's is), B
-/// is a random group element, and the sealed state marks it so no answer passes.
+/// which users exist. It looks like a real user's: the user id is the one such a user would
+/// show (a UUID where users sign in by email or phone, else the name as the pool folds it),
+/// and the verifier is derived from the name with a server secret, so the salt is stable and
+/// B is distributed as a real user's. The sealed state marks it: no answer passes.
 fn decoy_challenge(
     state: &AppState,
     pool: &UserPool,
@@ -618,9 +632,7 @@ fn decoy_challenge(
     username: &str,
     a: &srp::BigUint,
 ) -> Result<Step, SignInError> {
-    let key = state.master_key.mac_key("srp-decoy-salt");
-    let seed = hmac_sha256(&key, format!("{}\n{}", pool.id, unknown_key(pool, username)).as_bytes());
-    let verifier = srp::Verifier::decoy(&seed);
+    let (user_id, verifier) = decoy(state, pool, username);
     let hello = srp::server_hello(state.rng.as_ref(), &verifier).map_err(fault)?;
     let session = Session {
         pool: pool.id.to_string(),
@@ -641,12 +653,37 @@ fn decoy_challenge(
         }),
     };
     Ok(Step::PasswordVerifier {
-        username: username.to_owned(),
-        user_id_for_srp: username.to_owned(),
+        username: user_id.clone(),
+        user_id_for_srp: user_id,
         salt: verifier.salt,
         srp_b: srp::to_hex(&hello.big_b),
         secret_block: B64.encode(session.seal(state)?),
     })
+}
+
+/// The user id and verifier a name no user has shows (see [`decoy_challenge`]): derived
+/// from the pool and the name as the pool folds it, with keys only the master key gives.
+fn decoy(state: &AppState, pool: &UserPool, username: &str) -> (String, srp::Verifier) {
+    let folded = cognate_core::user::username_key(&pool.settings, username);
+    let seed = |label: &str| hmac_sha256(&state.master_key.mac_key(label), format!("{}\n{folded}", pool.id).as_bytes());
+    let verifier = srp::Verifier::decoy(&seed("srp-decoy-salt"), &seed("srp-decoy-verifier"));
+    let user_id = if pool.settings.username_attributes.is_empty() {
+        folded
+    } else {
+        cognate_core::ids::generate_sub(&Seeded(seed("srp-decoy-user-id")))
+    };
+    (user_id, verifier)
+}
+
+/// Bytes from a seed, for ids that must be the same every time (decoys).
+struct Seeded([u8; 32]);
+
+impl cognate_core::Rng for Seeded {
+    fn fill(&self, dest: &mut [u8]) {
+        for (d, s) in dest.iter_mut().zip(self.0.iter().cycle()) {
+            *d = *s;
+        }
+    }
 }
 
 /// The answer to PASSWORD_VERIFIER (Cognito's `ChallengeResponses`).
@@ -682,47 +719,63 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         }
         _ => return Err(SignInError::InvalidSession),
     };
-    if let Some(name) = &exchange.unknown {
-        check_proof(state, client, Delivery::Tokens, answer.secret_hash, &[answer.username])?;
-        let throttle = Throttle::of_unknown(attempt, pool, name);
-        throttle.check(state)?;
-        throttle.fail(state);
-        return Err(SignInError::InvalidCredentials);
-    }
-    let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
-    crate::facts::user(&user);
+    // A decoy's answer goes through the same checks, in the same order, with the same
+    // work, as a real user's; only the end differs (it always fails).
+    let user = match &exchange.unknown {
+        None => {
+            let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
+            crate::facts::user(&user);
+            Some(user)
+        }
+        Some(_) => None,
+    };
+    // (Looked up for a decoy too, whatever it finds: the same work either way.)
     let named = super::users::find(state, pool, answer.username).await?;
-    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
-        return Err(SignInError::InvalidSession);
-    }
-    check_proof(
-        state,
-        client,
-        Delivery::Tokens,
-        answer.secret_hash,
-        &[answer.username, user.username.as_str(), user.sub.as_str()],
-    )?;
-    let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
+    let (throttle, verifier, user_id) = match (&user, &exchange.unknown) {
+        (Some(user), _) => {
+            if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+                return Err(SignInError::InvalidSession);
+            }
+            check_proof(
+                state,
+                client,
+                Delivery::Tokens,
+                answer.secret_hash,
+                &[answer.username, user.username.as_str(), user.sub.as_str()],
+            )?;
+            // A verifier with another salt: the password changed since the challenge.
+            let verifier = super::users::srp_verifier(state, user).filter(|v| v.salt == exchange.salt);
+            (Throttle::of_user(attempt, &pool.id, &user.sub), verifier, user.username.clone())
+        }
+        (None, Some(name)) => {
+            let (user_id, verifier) = decoy(state, pool, name);
+            let folded = |n: &str| cognate_core::user::username_key(&pool.settings, n);
+            if answer.username != user_id && folded(answer.username) != folded(name) {
+                return Err(SignInError::InvalidSession);
+            }
+            check_proof(state, client, Delivery::Tokens, answer.secret_hash, &[answer.username])?;
+            (Throttle::of_unknown(attempt, pool, name), Some(verifier), user_id)
+        }
+        (None, None) => return Err(SignInError::InvalidSession),
+    };
     throttle.check(state)?;
     let at = srp::parse_timestamp(answer.timestamp).ok_or(SignInError::SrpTimestamp)?;
     if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
         return Err(SignInError::SrpTimestamp);
     }
-    let verifier = super::users::srp_verifier(state, &user).filter(|v| v.salt == exchange.salt);
     let proven = match verifier {
         Some(verifier) => {
             let key = srp_key(exchange, &verifier)?;
-            let expected = srp::claim(&key, pool.id.as_str(), &user.username, &block, answer.timestamp);
+            let expected = srp::claim(&key, pool.id.as_str(), &user_id, &block, answer.timestamp);
             let presented = B64.decode(answer.signature).unwrap_or_default();
             srp::check_claim(&expected, &presented).is_ok()
         }
-        // The password changed since the challenge: the proof is for the old one.
         None => false,
     };
-    if !proven {
+    let Some(user) = user.filter(|_| proven) else {
         throttle.fail(state);
         return Err(SignInError::InvalidCredentials);
-    }
+    };
     let spent = hex::encode(cognate_core::crypto::sha256(&block));
     if !state.store.spend(&spent, session.exp).await? {
         return Err(SignInError::InvalidSession);
