@@ -14,6 +14,7 @@ pub mod claims;
 pub mod client;
 pub mod clock;
 pub mod crypto;
+pub mod device;
 pub mod error;
 pub mod group;
 pub mod ids;

@@ -57,6 +57,9 @@ pub struct PoolSettings {
     /// `ACTIVE` or `INACTIVE`. Defaults to `INACTIVE`.
     pub deletion_protection: String,
     pub schema: Vec<SchemaAttribute>,
+    /// Device tracking: absent means devices are not tracked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_configuration: Option<crate::device::DeviceConfiguration>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -73,6 +76,7 @@ impl Default for PoolSettings {
             admin_create_user_config: AdminCreateUserConfig::default(),
             deletion_protection: "INACTIVE".into(),
             schema: Vec::new(),
+            device_configuration: None,
             extra: Map::new(),
         }
     }

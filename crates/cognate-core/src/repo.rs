@@ -11,6 +11,7 @@ use crate::admin::AdminCredential;
 use crate::apikey::{ApiKey, UsageDelta, UsageRow};
 use crate::audit::{Anchor, AuditEvent, AuditQuery, NewEvent};
 use crate::client::AppClient;
+use crate::device::Device;
 use crate::error::StoreError;
 use crate::group::Group;
 use crate::ids::{ClientId, PoolId};
@@ -260,6 +261,20 @@ pub trait LoginRepo: Send + Sync {
     /// Creates or replaces a customization (pool-wide or one client's).
     async fn put_ui_customization(&self, ui: &UiCustomization) -> Result<()>;
     async fn get_ui_customization(&self, pool: &PoolId, client_id: &str) -> Result<Option<UiCustomization>>;
+}
+
+/// Users' devices (see [`Device`]), deleted with the user.
+#[async_trait]
+pub trait DeviceRepo: Send + Sync {
+    /// `NotFound("user")` when the user does not exist.
+    async fn create_device(&self, device: &Device) -> Result<()>;
+    async fn get_device(&self, pool: &PoolId, key: &str) -> Result<Option<Device>>;
+    /// The user's confirmed devices, by key, after the page cursor (a device key).
+    async fn list_devices(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Device>>;
+    /// Writes a device's name, verifier, remembered status and times; `NotFound("device")`.
+    async fn update_device(&self, device: &Device) -> Result<()>;
+    /// False when the user had no such device.
+    async fn delete_device(&self, pool: &PoolId, sub: &str, key: &str) -> Result<bool>;
 }
 
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.
@@ -553,6 +568,7 @@ pub trait Store:
     + CodeRepo
     + LoginRepo
     + MfaRepo
+    + DeviceRepo
     + TenantRepo
     + DomainRepo
     + MembershipRepo

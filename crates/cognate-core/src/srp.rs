@@ -151,6 +151,16 @@ impl Verifier {
         Self { salt: to_hex(&BigUint::from_bytes_be(&salt)), v: to_hex(&grp.g.modpow(&x, &grp.n)) }
     }
 
+    /// A device's verifier as ConfirmDevice's `DeviceSecretVerifierConfig` gives it: the
+    /// salt and v as big-endian bytes. `None` when either is empty or v is unusable.
+    pub fn from_bytes(salt: &[u8], v: &[u8]) -> Option<Self> {
+        if salt.is_empty() || v.is_empty() || salt.len() > 1024 || v.len() > 1024 {
+            return None;
+        }
+        let verifier = Self { salt: to_hex(&BigUint::from_bytes_be(salt)), v: to_hex(&BigUint::from_bytes_be(v)) };
+        verifier.v().map(|_| verifier)
+    }
+
     fn with_salt(salt: &BigUint, pool_id: &str, user_id: &str, password: &str) -> Self {
         let grp = group();
         let x = private_key(pool_name(pool_id), user_id, password, salt);
@@ -246,6 +256,19 @@ pub fn server_key(a: &BigUint, hello: &ServerHello, verifier: &Verifier) -> Resu
 /// HMAC-SHA256(key, pool name ‖ user id ‖ secret block ‖ timestamp).
 pub fn claim(key: &[u8; 16], pool_id: &str, user_id: &str, secret_block: &[u8], timestamp: &str) -> [u8; 32] {
     let message = [pool_name(pool_id).as_bytes(), user_id.as_bytes(), secret_block, timestamp.as_bytes()].concat();
+    hmac_sha256(key, &message)
+}
+
+/// The signature of a device's claim (DEVICE_PASSWORD_VERIFIER): as [`claim`], with the
+/// device's group key and key in place of the pool name and user id.
+pub fn device_claim(
+    key: &[u8; 16],
+    group_key: &str,
+    device_key: &str,
+    secret_block: &[u8],
+    timestamp: &str,
+) -> [u8; 32] {
+    let message = [group_key.as_bytes(), device_key.as_bytes(), secret_block, timestamp.as_bytes()].concat();
     hmac_sha256(key, &message)
 }
 

@@ -14,6 +14,7 @@ mod audit;
 mod backend;
 mod clients;
 mod codes;
+mod devices;
 mod groups;
 mod keys;
 mod login;

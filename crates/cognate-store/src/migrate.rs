@@ -24,6 +24,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 9, name: "hardening", sql: include_str!("../migrations/sqlite/0009_hardening.sql") },
     Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/sqlite/0010_hosted_login.sql") },
     Migration { version: 11, name: "srp", sql: include_str!("../migrations/sqlite/0011_srp.sql") },
+    Migration { version: 12, name: "devices", sql: include_str!("../migrations/sqlite/0012_devices.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -42,6 +43,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 9, name: "hardening", sql: include_str!("../migrations/postgres/0009_hardening.sql") },
     Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/postgres/0010_hosted_login.sql") },
     Migration { version: 11, name: "srp", sql: include_str!("../migrations/postgres/0011_srp.sql") },
+    Migration { version: 12, name: "devices", sql: include_str!("../migrations/postgres/0012_devices.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -200,6 +200,7 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
                     srp_a,
                     secret_hash: params.get("SECRET_HASH").map(String::as_str),
                     tenant: requested_tenant(&req.client_metadata),
+                    device_key: params.get("DEVICE_KEY").map(String::as_str),
                 },
             )
             .await?;
@@ -269,6 +270,7 @@ async fn password_sign_in(
             secret_hash: params.get("SECRET_HASH").map(String::as_str),
             tenant,
             delivery: Delivery::Tokens,
+            device_key: params.get("DEVICE_KEY").map(String::as_str),
         },
     )
     .await?;
@@ -304,6 +306,22 @@ pub(super) fn step_response(step: Step) -> OpResult {
             "ChallengeParameters": {
                 "MFAS_CAN_SETUP": json!([SOFTWARE_TOKEN_MFA]).to_string(),
                 "USER_ID_FOR_SRP": username,
+            },
+        }),
+        Step::DeviceSrpAuth { session, username } => json!({
+            "ChallengeName": sign_in::DEVICE_SRP_AUTH,
+            "Session": session,
+            "ChallengeParameters": {"USERNAME": username},
+        }),
+        Step::DevicePasswordVerifier { session, username, device_key, salt, srp_b, secret_block } => json!({
+            "ChallengeName": sign_in::DEVICE_PASSWORD_VERIFIER,
+            "Session": session,
+            "ChallengeParameters": {
+                "DEVICE_KEY": device_key,
+                "SALT": salt,
+                "SECRET_BLOCK": secret_block,
+                "SRP_B": srp_b,
+                "USERNAME": username,
             },
         }),
         Step::PasswordVerifier { username, user_id_for_srp, salt, srp_b, secret_block } => json!({
@@ -346,7 +364,15 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         }
     }
     let challenge = req.challenge_name.as_str();
-    if ![NEW_PASSWORD_REQUIRED, SOFTWARE_TOKEN_MFA, MFA_SETUP, sign_in::PASSWORD_VERIFIER].contains(&challenge) {
+    const ANSWERED: [&str; 6] = [
+        NEW_PASSWORD_REQUIRED,
+        SOFTWARE_TOKEN_MFA,
+        MFA_SETUP,
+        sign_in::PASSWORD_VERIFIER,
+        sign_in::DEVICE_SRP_AUTH,
+        sign_in::DEVICE_PASSWORD_VERIFIER,
+    ];
+    if !ANSWERED.contains(&challenge) {
         return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
     }
     let pool = pools::get(state, &client.pool_id).await.map_err(|e| match e {
@@ -361,7 +387,7 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
             .ok_or_else(|| CognitoError::invalid(format!("Missing required parameter {name}")))
     };
     let username = required("USERNAME")?;
-    if challenge == sign_in::PASSWORD_VERIFIER {
+    if challenge == sign_in::PASSWORD_VERIFIER || challenge == sign_in::DEVICE_PASSWORD_VERIFIER {
         // SRP clients send no Session: the sealed secret block carries the exchange.
         let answer = sign_in::SrpAnswer {
             pool: &pool,
@@ -371,8 +397,14 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
             signature: required("PASSWORD_CLAIM_SIGNATURE")?,
             timestamp: required("TIMESTAMP")?,
             secret_hash: responses.get("SECRET_HASH").map(String::as_str),
+            device_key: responses.get("DEVICE_KEY").map(String::as_str),
         };
-        return step_response(sign_in::srp_verify(state, ctx.attempt(), answer).await?);
+        let step = if challenge == sign_in::PASSWORD_VERIFIER {
+            sign_in::srp_verify(state, ctx.attempt(), answer).await?
+        } else {
+            sign_in::device_verify(state, ctx.attempt(), answer).await?
+        };
+        return step_response(step);
     }
     let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
     let answer = sign_in::Answer {
@@ -384,7 +416,11 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         secret_hash: responses.get("SECRET_HASH").map(String::as_str),
         delivery: Delivery::Tokens,
     };
-    let step = if challenge == NEW_PASSWORD_REQUIRED {
+    let step = if challenge == sign_in::DEVICE_SRP_AUTH {
+        let device_key = responses.get("DEVICE_KEY").map(String::as_str);
+        let srp_a = responses.get("SRP_A").map(String::as_str);
+        sign_in::device_start(state, ctx.attempt(), answer, device_key, srp_a).await?
+    } else if challenge == NEW_PASSWORD_REQUIRED {
         let attributes: Vec<(String, String)> = responses
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name.to_owned(), v.clone())))

@@ -129,6 +129,7 @@ impl From<crate::services::sign_in::SignInError> for CognitoError {
             E::SrpTimestamp => {
                 Self::invalid("TIMESTAMP must be the current UTC time written as 'EEE MMM d HH:mm:ss UTC yyyy'.")
             }
+            E::DeviceNotFound => Self::new("ResourceNotFoundException", "Device does not exist."),
             E::CodeMismatch => Self::new("CodeMismatchException", "Invalid code received for user"),
             E::CodeReused => Self::new("ExpiredCodeException", "Your software token has already been used once."),
             E::Tenant(refusal) => super::auth::tenant_refusal(refusal),

@@ -6,6 +6,7 @@
 
 mod auth;
 mod clients;
+mod devices;
 pub mod error;
 mod groups;
 mod input;
@@ -124,6 +125,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::SelfService => self_service::call(state, ctx, op, input).await,
         Group::Mfa => mfa::call(state, ctx, op, input).await,
         Group::ResourceServers => resource_servers::call(state, op, input).await,
+        Group::Devices => devices::call(state, op, input).await,
     }
 }
 

@@ -16,6 +16,7 @@ pub enum Group {
     SelfService,
     Mfa,
     ResourceServers,
+    Devices,
 }
 
 /// How a caller proves it may call an operation.
@@ -119,6 +120,15 @@ pub const OPERATIONS: &[Operation] = &[
     op("AdminSetUserMFAPreference", Mfa, Signed, false, Always),
     op("SetUserPoolMfaConfig", Mfa, Signed, false, Always),
     op("GetUserPoolMfaConfig", Mfa, Signed, false, Never),
+    op("ConfirmDevice", Devices, Unsigned, false, Always),
+    op("GetDevice", Devices, Unsigned, false, Never),
+    op("ListDevices", Devices, Unsigned, false, Never),
+    op("UpdateDeviceStatus", Devices, Unsigned, false, Always),
+    op("ForgetDevice", Devices, Unsigned, false, Always),
+    op("AdminGetDevice", Devices, Signed, false, Never),
+    op("AdminListDevices", Devices, Signed, false, Never),
+    op("AdminUpdateDeviceStatus", Devices, Signed, false, Always),
+    op("AdminForgetDevice", Devices, Signed, false, Always),
     op("CreateResourceServer", ResourceServers, Signed, false, Always),
     op("DescribeResourceServer", ResourceServers, Signed, false, Never),
     op("ListResourceServers", ResourceServers, Signed, false, Never),

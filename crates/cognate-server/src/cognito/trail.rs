@@ -32,6 +32,7 @@ fn action(op: &str, input: &Value) -> String {
         "ForgotPassword" | "ConfirmForgotPassword" | "ChangePassword" => format!("auth.{}", snake(op)),
         "AssociateSoftwareToken" | "VerifySoftwareToken" | "SetUserMFAPreference" => format!("mfa.{}", snake(op)),
         "UpdateUserAttributes" | "DeleteUser" | "VerifyUserAttribute" => format!("user.{}", snake(op)),
+        "ConfirmDevice" | "UpdateDeviceStatus" | "ForgetDevice" => format!("device.{}", snake(op)),
         _ => format!("admin.{}", snake(op)),
     }
 }

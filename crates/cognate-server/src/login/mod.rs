@@ -385,6 +385,7 @@ fn explain(t: &'static Messages, e: &StepError) -> (StatusCode, String) {
         SignInError::SecretHashMissing { .. }
         | SignInError::SecretHashMismatch { .. }
         | SignInError::SrpUnavailable
+        | SignInError::DeviceNotFound
         | SignInError::SrpInvalid
         | SignInError::SrpTimestamp
         | SignInError::Tenant(Refusal::Store(_))

@@ -613,6 +613,7 @@ pub async fn password(
         secret_hash: None,
         tenant: None,
         delivery: Delivery::Browser,
+        device_key: None,
     };
     let step = match sign_in::password(state, attempt, req).await? {
         // A member of several tenants whose login_hint names one of them by its email
@@ -705,7 +706,10 @@ async fn next(state: &AppState, auth: &Authorization, step: Step) -> Result<Outc
             Outcome::MfaSetup { session, username, secret }
         }
         Step::SelectTenant { session, username, tenants } => Outcome::SelectTenant { session, username, tenants },
-        Step::Tokens(_) | Step::PasswordVerifier { .. } => {
+        Step::Tokens(_)
+        | Step::PasswordVerifier { .. }
+        | Step::DeviceSrpAuth { .. }
+        | Step::DevicePasswordVerifier { .. } => {
             return Err(SignInError::Fault("an API sign-in step reached the hosted login".into()).into());
         }
     })

@@ -13,7 +13,8 @@
 //!   revoking tokens; switching a session's tenant; signing out everywhere.
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
-//! - [`mfa`]: software token enrolment and the user's MFA preference.
+//! - [`mfa`]: software token enrolment and the user's MFA preference; [`devices`]:
+//!   remembered devices.
 //! - [`users`]: finding users by any sign-in name; saving, disabling, deleting them, with
 //!   typed conflicts on sign-in names.
 //! - [`members`]: invitations and memberships (join, roles, the last admin, removal), and
@@ -32,6 +33,7 @@ pub mod api_keys;
 pub mod authorize;
 pub mod branding;
 pub mod clients;
+pub mod devices;
 pub mod domains;
 pub mod groups;
 pub mod members;

@@ -49,6 +49,9 @@ pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
 pub const MFA_SETUP: &str = "MFA_SETUP";
 /// SRP's second step: the client proves it knows the password (see [`srp_start`]).
 pub const PASSWORD_VERIFIER: &str = "PASSWORD_VERIFIER";
+/// A sign-in that named a known device proves the device (see [`device_start`]).
+pub const DEVICE_SRP_AUTH: &str = "DEVICE_SRP_AUTH";
+pub const DEVICE_PASSWORD_VERIFIER: &str = "DEVICE_PASSWORD_VERIFIER";
 /// The hosted login's own step: a member of several tenants picks the session's tenant.
 pub const SELECT_TENANT: &str = "SELECT_TENANT";
 
@@ -121,6 +124,20 @@ pub enum Step {
         session: String,
         username: String,
     },
+    /// The sign-in named a confirmed device (`DEVICE_KEY`): prove it.
+    DeviceSrpAuth {
+        session: String,
+        username: String,
+    },
+    /// The server's half of the device's SRP exchange (as [`Step::PasswordVerifier`]).
+    DevicePasswordVerifier {
+        session: String,
+        username: String,
+        device_key: String,
+        salt: String,
+        srp_b: String,
+        secret_block: String,
+    },
     /// SRP: the server's half of the exchange. `secret_block` is the sealed sign-in state
     /// (Base64), which the client signs and sends back.
     PasswordVerifier {
@@ -189,6 +206,9 @@ pub enum SignInError {
     /// SRP: the claim's TIMESTAMP is malformed or too far from the server's clock.
     #[error("TIMESTAMP is invalid")]
     SrpTimestamp,
+    /// The sign-in named a device this user does not have (or has not confirmed).
+    #[error("device does not exist")]
+    DeviceNotFound,
     #[error("wrong code")]
     CodeMismatch,
     #[error("code already used")]
@@ -345,6 +365,58 @@ pub struct Session {
     /// PASSWORD_VERIFIER: the SRP exchange so far.
     #[serde(default)]
     pub srp: Option<SrpState>,
+    /// The device the sign-in named (`DEVICE_KEY`): to prove (DEVICE_SRP_AUTH,
+    /// DEVICE_PASSWORD_VERIFIER, or a new password first), or proven (`device_proven`: an
+    /// MFA challenge after a device that is not remembered).
+    #[serde(default)]
+    pub device_key: Option<String>,
+    #[serde(default)]
+    pub device_proven: bool,
+}
+
+/// The device a sign-in step knows of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeviceUse {
+    /// None named (or the pool does not track devices).
+    #[default]
+    None,
+    /// Named with `DEVICE_KEY`, not proven yet.
+    Named(String),
+    /// Proven with its device password; a remembered one skips MFA.
+    Proven { key: String, remembered: bool },
+}
+
+impl DeviceUse {
+    fn named(key: Option<&str>) -> Self {
+        key.filter(|k| !k.is_empty()).map_or(Self::None, |k| Self::Named(k.to_owned()))
+    }
+
+    /// What a session carries forward.
+    fn of_session(session: &Session) -> Self {
+        match (&session.device_key, session.device_proven) {
+            (Some(key), true) => Self::Proven { key: key.clone(), remembered: false },
+            (Some(key), false) => Self::Named(key.clone()),
+            (None, _) => Self::None,
+        }
+    }
+
+    fn into_session(self, session: &mut Session) {
+        match self {
+            Self::None => {}
+            Self::Named(key) => session.device_key = Some(key),
+            Self::Proven { key, .. } => {
+                session.device_key = Some(key);
+                session.device_proven = true;
+            }
+        }
+    }
+
+    fn proven_key(&self) -> Option<&str> {
+        match self {
+            Self::Proven { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 /// The server's side of an SRP exchange between the challenge and its answer, carried in
@@ -395,6 +467,8 @@ impl Session {
             totp_verified: false,
             browser: delivery == Delivery::Browser,
             srp: None,
+            device_key: None,
+            device_proven: false,
         }
     }
 
@@ -475,6 +549,8 @@ pub struct PasswordSignIn<'a> {
     /// The tenant asked for (Cognito: `ClientMetadata.tenantId`).
     pub tenant: Option<&'a str>,
     pub delivery: Delivery,
+    /// The device the client signs in from (Cognito: `DEVICE_KEY`), if it has one.
+    pub device_key: Option<&'a str>,
 }
 
 /// Checks a password under brute-force throttling, then continues the sign-in: a new
@@ -502,7 +578,7 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
     add_srp_verifier(state, &user, req.password).await?;
-    after_password(state, attempt, pool, client, &user, req.tenant, delivery).await
+    after_password(state, attempt, pool, client, &user, req.tenant, delivery, DeviceUse::named(req.device_key)).await
 }
 
 /// A user who signed in with a password set before SRP existed gets their SRP verifier
@@ -518,6 +594,7 @@ async fn add_srp_verifier(state: &AppState, user: &User, password: &str) -> Resu
 
 /// Continues a sign-in whose password was proven (in the clear or over SRP): the user's
 /// state decides between a refusal, a new password owed, and [`after_first_factor`].
+#[allow(clippy::too_many_arguments)]
 async fn after_password(
     state: &AppState,
     attempt: Attempt,
@@ -526,6 +603,7 @@ async fn after_password(
     user: &User,
     tenant: Option<&str>,
     delivery: Delivery,
+    device: DeviceUse,
 ) -> Result<Step, SignInError> {
     if !user.enabled {
         return Err(SignInError::Disabled);
@@ -538,7 +616,9 @@ async fn after_password(
                 return Err(SignInError::TemporaryPasswordExpired);
             }
             let tenant = tenant.map(str::to_owned);
-            let session = Session::new(state, client, user, NEW_PASSWORD_REQUIRED, tenant, delivery).seal(state)?;
+            let mut session = Session::new(state, client, user, NEW_PASSWORD_REQUIRED, tenant, delivery);
+            device.into_session(&mut session);
+            let session = session.seal(state)?;
             let attributes = user
                 .attributes
                 .iter()
@@ -548,7 +628,7 @@ async fn after_password(
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, user, tenant, delivery).await
+            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device).await
         }
     }
 }
@@ -567,6 +647,8 @@ pub struct SrpSignIn<'a> {
     pub secret_hash: Option<&'a str>,
     /// The tenant asked for (Cognito: `ClientMetadata.tenantId`), kept for the answer.
     pub tenant: Option<&'a str>,
+    /// The device the client signs in from (`DEVICE_KEY`), kept for the answer.
+    pub device_key: Option<&'a str>,
 }
 
 /// Begins an SRP sign-in: answers the client's A with the user's salt, the server's B and
@@ -604,6 +686,7 @@ pub async fn srp_start(state: &AppState, attempt: Attempt, req: SrpSignIn<'_>) -
     let mut session =
         Session::new(state, client, &user, PASSWORD_VERIFIER, req.tenant.map(str::to_owned), Delivery::Tokens);
     session.password_checked = false;
+    DeviceUse::named(req.device_key).into_session(&mut session);
     session.srp = Some(SrpState {
         a: srp::to_hex(&a),
         b: srp::to_hex(&hello.b),
@@ -644,6 +727,8 @@ fn decoy_challenge(
         password_checked: false,
         totp_verified: false,
         browser: false,
+        device_key: None,
+        device_proven: false,
         srp: Some(SrpState {
             a: srp::to_hex(a),
             b: srp::to_hex(&hello.b),
@@ -697,6 +782,8 @@ pub struct SrpAnswer<'a> {
     pub signature: &'a str,
     pub timestamp: &'a str,
     pub secret_hash: Option<&'a str>,
+    /// `DEVICE_KEY` of the answer; the one named when the sign-in began otherwise.
+    pub device_key: Option<&'a str>,
 }
 
 /// Checks the client's SRP proof under brute-force throttling (a wrong one counts like a
@@ -780,7 +867,133 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
     if !state.store.spend(&spent, session.exp).await? {
         return Err(SignInError::InvalidSession);
     }
-    after_password(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens).await
+    let device = match answer.device_key.filter(|k| !k.is_empty()) {
+        Some(key) => DeviceUse::Named(key.to_owned()),
+        None => DeviceUse::of_session(&session),
+    };
+    after_password(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Devices (DEVICE_SRP_AUTH, then DEVICE_PASSWORD_VERIFIER)
+// ---------------------------------------------------------------------------------------
+
+fn device_error(e: super::devices::DeviceError) -> SignInError {
+    use super::devices::DeviceError as E;
+    match e {
+        E::NotFound => SignInError::DeviceNotFound,
+        E::Invalid(_) => SignInError::InvalidSession,
+        E::Store(e) => SignInError::Store(e),
+        E::Fault(e) => SignInError::Fault(e),
+    }
+}
+
+/// Answers DEVICE_SRP_AUTH (the device's `SRP_A`): the device's salt and the server's B
+/// for it, as SRP's first step does for a user.
+pub async fn device_start(
+    state: &AppState,
+    attempt: Attempt,
+    answer: Answer<'_>,
+    device_key: Option<&str>,
+    srp_a: Option<&str>,
+) -> Result<Step, SignInError> {
+    check_address(state, attempt)?;
+    let (session, user) = answered(state, &answer).await?;
+    let named = device_key.ok_or(SignInError::Missing("DEVICE_KEY"))?;
+    if !session.password_checked || session.device_key.as_deref() != Some(named) {
+        return Err(SignInError::InvalidSession);
+    }
+    if !user.enabled {
+        return Err(SignInError::Disabled);
+    }
+    let a = srp::client_public(srp_a.ok_or(SignInError::Missing("SRP_A"))?).map_err(|_| SignInError::SrpInvalid)?;
+    let device = super::devices::confirmed(state, &user, named).await.map_err(device_error)?;
+    let verifier = super::devices::verifier(state, &device).ok_or(SignInError::DeviceNotFound)?;
+    let hello = srp::server_hello(state.rng.as_ref(), &verifier).map_err(fault)?;
+    let mut next =
+        Session::new(state, answer.client, &user, DEVICE_PASSWORD_VERIFIER, session.tenant.clone(), Delivery::Tokens);
+    next.device_key = Some(device.key.clone());
+    next.srp = Some(SrpState {
+        a: srp::to_hex(&a),
+        b: srp::to_hex(&hello.b),
+        big_b: srp::to_hex(&hello.big_b),
+        salt: verifier.salt.clone(),
+        unknown: None,
+    });
+    let sealed = next.seal(state)?;
+    Ok(Step::DevicePasswordVerifier {
+        secret_block: B64.encode(&sealed),
+        session: sealed,
+        username: user.username.clone(),
+        device_key: device.key,
+        salt: verifier.salt,
+        srp_b: srp::to_hex(&hello.big_b),
+    })
+}
+
+/// Answers DEVICE_PASSWORD_VERIFIER: checks the device's proof (a wrong one counts like a
+/// wrong password), spends the secret block, then finishes the sign-in — without MFA when
+/// the device is remembered.
+pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
+    check_address(state, attempt)?;
+    let (pool, client) = (answer.pool, answer.client);
+    let block = B64.decode(answer.secret_block).map_err(|_| SignInError::InvalidSession)?;
+    let sealed = std::str::from_utf8(&block).map_err(|_| SignInError::InvalidSession)?;
+    let session = Session::open(state, sealed)?;
+    let (Some(exchange), Some(key)) = (&session.srp, &session.device_key) else {
+        return Err(SignInError::InvalidSession);
+    };
+    if session.challenge != DEVICE_PASSWORD_VERIFIER
+        || session.client != client.id.as_str()
+        || session.pool != pool.id.as_str()
+        || session.browser
+        || !session.password_checked
+        || answer.device_key.is_some_and(|named| named != key)
+    {
+        return Err(SignInError::InvalidSession);
+    }
+    let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
+    crate::facts::user(&user);
+    let named = super::users::find(state, pool, answer.username).await?;
+    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+        return Err(SignInError::InvalidSession);
+    }
+    check_proof(
+        state,
+        client,
+        Delivery::Tokens,
+        answer.secret_hash,
+        &[answer.username, user.username.as_str(), user.sub.as_str()],
+    )?;
+    if !user.enabled {
+        return Err(SignInError::Disabled);
+    }
+    let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
+    throttle.check(state)?;
+    let at = srp::parse_timestamp(answer.timestamp).ok_or(SignInError::SrpTimestamp)?;
+    if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
+        return Err(SignInError::SrpTimestamp);
+    }
+    let device = super::devices::confirmed(state, &user, key).await.map_err(device_error)?;
+    let proven = match super::devices::verifier(state, &device).filter(|v| v.salt == exchange.salt) {
+        Some(verifier) => {
+            let secret = srp_key(exchange, &verifier)?;
+            let expected = srp::device_claim(&secret, &device.group_key, &device.key, &block, answer.timestamp);
+            srp::check_claim(&expected, &B64.decode(answer.signature).unwrap_or_default()).is_ok()
+        }
+        None => false,
+    };
+    if !proven {
+        throttle.fail(state);
+        return Err(SignInError::InvalidCredentials);
+    }
+    let spent = hex::encode(cognate_core::crypto::sha256(&block));
+    if !state.store.spend(&spent, session.exp).await? {
+        return Err(SignInError::InvalidSession);
+    }
+    super::devices::authenticated(state, &device, attempt.ip.map(|ip| ip.to_string())).await?;
+    let device = DeviceUse::Proven { key: device.key.clone(), remembered: device.remembered };
+    after_first_factor(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device).await
 }
 
 /// The session key of an exchange, from its sealed state and the user's verifier.
@@ -923,7 +1136,8 @@ pub async fn new_password(
     let tenant = tenant.or(session.tenant.as_deref());
     tenancy::pick(state, &user, tenant).await?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery).await
+    let device = DeviceUse::of_session(&session);
+    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery, device).await
 }
 
 /// Whether this sign-in must pass MFA (see the module documentation).
@@ -939,6 +1153,9 @@ pub fn mfa_required(pool: &UserPool, mfa: Option<&UserMfa>, selection: &Selectio
 /// Continues a sign-in whose first factor is settled (a password checked or just changed):
 /// picks the session's tenant (`requested`; a browser sign-in of a member of several
 /// tenants asks), then completes or answers the MFA challenge the sign-in owes.
+///
+/// A sign-in that named a confirmed device of a pool that tracks devices proves the device
+/// first (DEVICE_SRP_AUTH); once proven, a remembered device is not asked for MFA.
 #[allow(clippy::too_many_arguments)]
 pub async fn after_first_factor(
     state: &AppState,
@@ -948,7 +1165,15 @@ pub async fn after_first_factor(
     user: &User,
     requested: Option<&str>,
     delivery: Delivery,
+    device: DeviceUse,
 ) -> Result<Step, SignInError> {
+    let device = if delivery == Delivery::Tokens && super::devices::tracked(pool) { device } else { DeviceUse::None };
+    if let DeviceUse::Named(key) = &device {
+        let known = super::devices::confirmed(state, user, key).await.map_err(device_error)?;
+        let mut session = Session::new(state, client, user, DEVICE_SRP_AUTH, requested.map(str::to_owned), delivery);
+        session.device_key = Some(known.key);
+        return Ok(Step::DeviceSrpAuth { session: session.seal(state)?, username: user.username.clone() });
+    }
     if delivery == Delivery::Browser
         && requested.is_none()
         && let Some(tenants) = tenant_choices(state, user).await?
@@ -958,19 +1183,24 @@ pub async fn after_first_factor(
     }
     let selection = tenancy::pick(state, user, requested).await?;
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
-    if !mfa_required(pool, mfa.as_ref(), &selection) {
+    let remembered = matches!(device, DeviceUse::Proven { remembered: true, .. });
+    if remembered || !mfa_required(pool, mfa.as_ref(), &selection) {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
-        return finish(state, client, user, selection, false, delivery).await;
+        return finish(state, pool, client, user, selection, false, delivery, device.proven_key()).await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
     let username = user.username.clone();
     match mfa {
         Some(m) if m.has_totp() => {
-            let session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant, delivery).seal(state)?;
+            let mut session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant, delivery);
+            device.into_session(&mut session);
+            let session = session.seal(state)?;
             Ok(Step::SoftwareTokenMfa { session, username, device_name: m.friendly_device_name.clone() })
         }
         _ => {
-            let session = Session::new(state, client, user, MFA_SETUP, tenant, delivery).seal(state)?;
+            let mut session = Session::new(state, client, user, MFA_SETUP, tenant, delivery);
+            device.into_session(&mut session);
+            let session = session.seal(state)?;
             Ok(Step::MfaSetup { session, username })
         }
     }
@@ -1010,25 +1240,42 @@ pub async fn select_tenant(
     if !session.password_checked || !user.enabled || user.status != UserStatus::Confirmed {
         return Err(SignInError::InvalidSession);
     }
-    after_first_factor(state, attempt, answer.pool, answer.client, &user, Some(tenant), answer.delivery).await
+    after_first_factor(
+        state,
+        attempt,
+        answer.pool,
+        answer.client,
+        &user,
+        Some(tenant),
+        answer.delivery,
+        DeviceUse::None,
+    )
+    .await
 }
 
 /// Completes a sign-in (`mfa`: it passed an MFA challenge) and records the tenant as used:
-/// the first tokens, or the browser's signed-in session.
+/// the first tokens, or the browser's signed-in session. In a pool that tracks devices, a
+/// sign-in that proved no device (`device`) is handed a new one.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
+    pool: &UserPool,
     client: &AppClient,
     user: &User,
     selection: Selection,
     mfa: bool,
     delivery: Delivery,
+    device: Option<&str>,
 ) -> Result<Step, SignInError> {
     tenancy::touch(state, user, &selection).await?;
     match delivery {
         Delivery::Tokens => {
-            let issued = tokens::sign_in_with(state, client, user, &selection, SDK_SCOPE, mfa)
+            let mut issued = tokens::sign_in_with(state, client, user, &selection, SDK_SCOPE, mfa)
                 .await
                 .map_err(SignInError::Token)?;
+            if super::devices::tracked(pool) && device.is_none() {
+                issued.new_device = Some(super::devices::issue(state, user).await?);
+            }
             Ok(Step::Tokens(Box::new(issued)))
         }
         Delivery::Browser => {
@@ -1092,5 +1339,6 @@ pub async fn mfa(
     let selection = session_selection(state, &user, &session).await?;
     throttle.clear(state);
     tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
-    finish(state, answer.client, &user, selection, true, answer.delivery).await
+    let device = DeviceUse::of_session(&session);
+    finish(state, pool, answer.client, &user, selection, true, answer.delivery, device.proven_key()).await
 }

@@ -73,6 +73,8 @@ pub struct Issued {
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub expires_in: i64,
+    /// A device key handed to this sign-in (pools that track devices).
+    pub new_device: Option<super::devices::NewDevice>,
 }
 
 impl Issued {
@@ -88,6 +90,9 @@ impl Issued {
         }
         if let Some(r) = &self.refresh_token {
             out["RefreshToken"] = json!(r);
+        }
+        if let Some(d) = &self.new_device {
+            out["NewDeviceMetadata"] = json!({"DeviceKey": d.key, "DeviceGroupKey": d.group_key});
         }
         out
     }
@@ -293,7 +298,7 @@ async fn issue(
     let id_token = keys.signer.sign(&id_claims).map_err(fault)?;
     facts::user(user);
     facts::tenant(selection.tenant_id().map(TenantId::as_str));
-    Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl })
+    Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl, new_device: None })
 }
 
 /// A refresh: checks the token, its family and the user, applies the client's rotation

@@ -78,6 +78,7 @@ async fn sign_in(
         secret_hash: None,
         tenant: None,
         delivery: Delivery::Tokens,
+        device_key: None,
     };
     sign_in::password(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, req).await
 }
@@ -455,6 +456,7 @@ async fn srp_answer(
         srp_a: &srp::to_hex(&hello.big_a),
         secret_hash: None,
         tenant: None,
+        device_key: None,
     };
     let step = sign_in::srp_start(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, req).await?;
     let Step::PasswordVerifier { user_id_for_srp, salt, srp_b, secret_block, .. } = step else { panic!("{step:?}") };
@@ -481,6 +483,7 @@ async fn srp_verify(
         signature,
         timestamp,
         secret_hash: None,
+        device_key: None,
     };
     sign_in::srp_verify(&t.state, Attempt { ip: Some([192, 0, 2, 7].into()) }, answer).await
 }

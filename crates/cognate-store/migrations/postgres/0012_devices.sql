@@ -1,0 +1,19 @@
+-- Remembered devices (Cognito's device tracking): one row per device key handed to a
+-- sign-in; the verifier (the device password's SRP verifier, sealed with the master key,
+-- label "device-verifier") arrives with ConfirmDevice. Pool-owned like users, deleted with
+-- the user.
+CREATE TABLE devices (
+    device_key            TEXT COLLATE "C" PRIMARY KEY,
+    pool_id               TEXT COLLATE "C" NOT NULL,
+    sub                   TEXT COLLATE "C" NOT NULL,
+    group_key             TEXT COLLATE "C" NOT NULL,
+    name                  TEXT COLLATE "C",
+    verifier_sealed       TEXT COLLATE "C",
+    remembered            BOOLEAN NOT NULL,
+    created_at            BIGINT NOT NULL,
+    updated_at            BIGINT NOT NULL,
+    last_authenticated_at BIGINT NOT NULL,
+    last_ip               TEXT COLLATE "C",
+    FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
+);
+CREATE INDEX devices_by_user ON devices (pool_id, sub, device_key);
