@@ -217,18 +217,57 @@ impl ClientSettings {
     }
 }
 
-/// An app client. The secret, when there is one, is kept sealed with the master key
-/// (the server needs it to check `SECRET_HASH`) and opened only to answer
+/// An app client. Its secrets, when it has any, are kept sealed with the master key (the
+/// server needs them to check `SECRET_HASH`); the first is opened only to answer
 /// DescribeUserPoolClient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppClient {
     pub pool_id: PoolId,
     pub id: ClientId,
     pub name: String,
+    /// The secret DescribeUserPoolClient shows (the oldest of `secrets`); `None` for a
+    /// public client.
     pub secret_sealed: Option<String>,
+    /// Every secret the client accepts: one, or two while one is being rotated
+    /// (AddUserPoolClientSecret, DeleteUserPoolClientSecret). Empty for a public client.
+    pub secrets: Vec<ClientSecret>,
+    /// Bumped by every change of `secrets`, so two concurrent changes cannot both apply.
+    pub secrets_version: i64,
     pub settings: ClientSettings,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl AppClient {
+    /// The sealed secrets the client accepts (any of them proves it).
+    pub fn accepted_secrets(&self) -> Vec<&str> {
+        if self.secrets.is_empty() {
+            self.secret_sealed.iter().map(String::as_str).collect()
+        } else {
+            self.secrets.iter().map(|s| s.sealed.as_str()).collect()
+        }
+    }
+}
+
+/// One secret of an app client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSecret {
+    pub id: String,
+    /// The secret, sealed under [`SECRET_LABEL`].
+    pub sealed: String,
+    pub created_at: i64,
+}
+
+/// The most secrets an app client holds at once (Cognito's rotation limit).
+pub const MAX_CLIENT_SECRETS: usize = 2;
+
+impl ClientSecret {
+    /// The id of the secret a client was created with before it had ids of its own (derived
+    /// from the client, so it reads the same every time).
+    pub fn initial_id(client: &ClientId) -> String {
+        let digest = crate::crypto::sha256(format!("client-secret:{client}").as_bytes());
+        hex::encode(&digest[..13])
+    }
 }
 
 /// The master-key label client secrets are sealed under.

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::admin::AdminCredential;
 use crate::apikey::{ApiKey, UsageDelta, UsageRow};
 use crate::audit::{Anchor, AuditEvent, AuditQuery, NewEvent};
-use crate::client::AppClient;
+use crate::client::{AppClient, ClientSecret};
 use crate::device::Device;
 use crate::error::StoreError;
 use crate::group::Group;
@@ -43,6 +43,10 @@ pub trait PoolRepo: Send + Sync {
 #[async_trait]
 pub trait ClientRepo: Send + Sync {
     async fn create_client(&self, client: &AppClient) -> Result<()>;
+    /// Replaces the client's secrets if `client.secrets_version` is still the stored one
+    /// (bumping it); the first becomes the secret DescribeUserPoolClient shows. False when a
+    /// concurrent change came first.
+    async fn replace_client_secrets(&self, client: &AppClient, secrets: &[ClientSecret]) -> Result<bool>;
     async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>>;
     /// A client by id alone (client ids are unique across pools).
     async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>>;

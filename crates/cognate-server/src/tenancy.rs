@@ -648,6 +648,8 @@ pub async fn default_client(state: &AppState, pool: &PoolId) -> Result<ClientId,
         id: ClientId::generate(state.rng.as_ref()),
         name: "cognate-default".into(),
         secret_sealed: None,
+        secrets: Vec::new(),
+        secrets_version: 0,
         settings: ClientSettings {
             explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "ALLOW_REFRESH_TOKEN_AUTH".into()],
             ..ClientSettings::default()

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::client::AppClient;
+use cognate_core::client::{AppClient, ClientSecret};
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ClientRepo;
@@ -17,15 +17,33 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 fn client_from<B: Backend>(row: &B::Row) -> Result<AppClient> {
     let (pool, id) = (B::text_col(row, "pool_id")?, B::text_col(row, "id")?);
+    let id = ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("client id {id}")))?;
+    let secret_sealed = B::opt_text_col(row, "secret_sealed")?;
+    let created_at = B::int_col(row, "created_at")?;
+    // Clients from before secret rotation have their one secret only in `secret_sealed`.
+    let secrets = match B::opt_text_col(row, "secrets")? {
+        Some(text) => json::<Vec<ClientSecret>>(&text, "client secrets")?,
+        None => secret_sealed
+            .iter()
+            .map(|sealed| ClientSecret { id: ClientSecret::initial_id(&id), sealed: sealed.clone(), created_at })
+            .collect(),
+    };
     Ok(AppClient {
         pool_id: PoolId::parse(&pool).ok_or_else(|| StoreError::Corrupt(format!("pool id {pool}")))?,
-        id: ClientId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("client id {id}")))?,
+        id,
         name: B::text_col(row, "name")?,
-        secret_sealed: B::opt_text_col(row, "secret_sealed")?,
+        secret_sealed,
+        secrets,
+        secrets_version: B::int_col(row, "secrets_version")?,
         settings: json(&B::text_col(row, "settings")?, "client settings")?,
-        created_at: B::int_col(row, "created_at")?,
+        created_at,
         updated_at: B::int_col(row, "updated_at")?,
     })
+}
+
+/// The secrets column: the list as JSON, or NULL for a client without any.
+fn secrets_text(secrets: &[ClientSecret]) -> Result<Option<String>> {
+    if secrets.is_empty() { Ok(None) } else { to_json(&secrets).map(Some) }
 }
 
 fn changed(rows: u64) -> Result<()> {
@@ -34,9 +52,10 @@ fn changed(rows: u64) -> Result<()> {
 
 pub(crate) async fn create<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()> {
     let settings = to_json(&c.settings)?;
+    let secrets = secrets_text(&c.secrets)?;
     let q = sqlx::query::<B>(
-        "INSERT INTO clients (pool_id, id, name, secret_sealed, settings, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO clients (pool_id, id, name, secret_sealed, settings, created_at, updated_at, secrets) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .text(c.pool_id.as_str())
     .text(c.id.as_str())
@@ -44,9 +63,27 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()
     .opt_text(c.secret_sealed.as_deref())
     .text(&settings)
     .int(c.created_at)
-    .int(c.updated_at);
+    .int(c.updated_at)
+    .opt_text(secrets.as_deref());
     B::execute(q, db).await.map_err(|e| write_err(e, "client"))?;
     Ok(())
+}
+
+/// Replaces the client's secrets if no other change of them came first (`secrets_version`
+/// still `c.secrets_version`); the first of them becomes the one DescribeUserPoolClient
+/// shows. False when another change won (the caller reads again and retries).
+pub(crate) async fn replace_secrets<B: Backend>(db: &Pool<B>, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
+    let text = secrets_text(secrets)?;
+    let q = sqlx::query::<B>(
+        "UPDATE clients SET secrets = $1, secret_sealed = $2, secrets_version = secrets_version + 1 \
+         WHERE pool_id = $3 AND id = $4 AND secrets_version = $5",
+    )
+    .opt_text(text.as_deref())
+    .opt_text(secrets.first().map(|s| s.sealed.as_str()))
+    .text(c.pool_id.as_str())
+    .text(c.id.as_str())
+    .int(c.secrets_version);
+    Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
 pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
@@ -95,6 +132,10 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientI
 impl<B: Backend> ClientRepo for SqlStore<B> {
     async fn create_client(&self, c: &AppClient) -> Result<()> {
         create(&self.pool, c).await
+    }
+
+    async fn replace_client_secrets(&self, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
+        replace_secrets(&self.pool, c, secrets).await
     }
 
     async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {

@@ -25,6 +25,11 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/sqlite/0010_hosted_login.sql") },
     Migration { version: 11, name: "srp", sql: include_str!("../migrations/sqlite/0011_srp.sql") },
     Migration { version: 12, name: "devices", sql: include_str!("../migrations/sqlite/0012_devices.sql") },
+    Migration {
+        version: 13,
+        name: "client_secrets",
+        sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 10, name: "hosted_login", sql: include_str!("../migrations/postgres/0010_hosted_login.sql") },
     Migration { version: 11, name: "srp", sql: include_str!("../migrations/postgres/0011_srp.sql") },
     Migration { version: 12, name: "devices", sql: include_str!("../migrations/postgres/0012_devices.sql") },
+    Migration {
+        version: 13,
+        name: "client_secrets",
+        sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
+    },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

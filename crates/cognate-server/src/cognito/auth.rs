@@ -68,12 +68,11 @@ pub(super) async fn load_client(state: &AppState, id: &str) -> Result<AppClient,
         ClientError::NotFound | ClientError::BadCredentials => {
             CognitoError::not_found(format!("User pool client {id} does not exist."))
         }
+        // Not answers of a lookup.
+        e @ (ClientError::Invalid(_) | ClientError::SecretLimit | ClientError::SecretNotFound) => {
+            CognitoError::internal(e.to_string())
+        }
     })
-}
-
-/// The client's secret in the clear, if it has one.
-pub(super) fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<String>, CognitoError> {
-    Ok(sign_in::client_secret(state, client)?)
 }
 
 /// Checks `SECRET_HASH` for clients with a secret ([`sign_in::check_secret_hash`]).
@@ -92,10 +91,12 @@ pub(super) fn check_client_secret(
     client: &AppClient,
     presented: Option<&str>,
 ) -> Result<(), CognitoError> {
-    match client_secret(state, client)? {
-        None => Ok(()),
-        Some(secret) if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes())) => Ok(()),
-        Some(_) => Err(not_authorized(&format!("Unable to verify secret for client {}", client.id))),
+    let secrets = sign_in::client_secrets(state, client)?;
+    let matches = |p: &str| secrets.iter().any(|s| constant_time_eq(p.as_bytes(), s.as_bytes()));
+    if secrets.is_empty() || presented.is_some_and(matches) {
+        Ok(())
+    } else {
+        Err(not_authorized(&format!("Unable to verify secret for client {}", client.id)))
     }
 }
 

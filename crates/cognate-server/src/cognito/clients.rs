@@ -21,6 +21,9 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "ListUserPoolClients" => list(state, input).await,
         "UpdateUserPoolClient" => update(state, input).await,
         "DeleteUserPoolClient" => delete(state, input).await,
+        "AddUserPoolClientSecret" => add_secret(state, input).await,
+        "ListUserPoolClientSecrets" => list_secrets(state, input).await,
+        "DeleteUserPoolClientSecret" => delete_secret(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -65,6 +68,14 @@ fn refused(e: ClientError, id: &str) -> CognitoError {
     match e {
         ClientError::NotFound | ClientError::BadCredentials => {
             CognitoError::not_found(format!("User pool client {id} does not exist."))
+        }
+        ClientError::Invalid(message) => CognitoError::invalid(message),
+        ClientError::SecretLimit => CognitoError::new(
+            "LimitExceededException",
+            format!("User pool client {id} already has the most secrets an app client may have (2)."),
+        ),
+        ClientError::SecretNotFound => {
+            CognitoError::not_found(format!("The client secret does not exist for user pool client {id}."))
         }
         ClientError::Fault(cause) => CognitoError::internal(format!("client {id}: {cause}")),
         ClientError::Store(e) => e.into(),
@@ -245,6 +256,60 @@ async fn delete(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     let client_id = parse_client_id(&req.client_id)?;
     clients::delete(state, &pool.id, &client_id).await.map_err(|e| refused(e, &req.client_id))?;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AddSecretInput {
+    user_pool_id: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+/// AddUserPoolClientSecret: the new secret's value is shown this once.
+async fn add_secret(state: &AppState, input: Value) -> OpResult {
+    let req: AddSecretInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let client_id = parse_client_id(&req.client_id)?;
+    let added = clients::add_secret(state, &pool.id, &client_id, req.client_secret.as_deref())
+        .await
+        .map_err(|e| refused(e, &req.client_id))?;
+    Ok(json!({"ClientSecretDescriptor": {
+        "ClientSecretId": added.id,
+        "ClientSecretValue": added.value,
+        "ClientSecretCreateDate": epoch(added.created_at),
+    }}))
+}
+
+/// ListUserPoolClientSecrets: ids and dates, never the values (one page: at most two).
+async fn list_secrets(state: &AppState, input: Value) -> OpResult {
+    let req: ClientRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let client_id = parse_client_id(&req.client_id)?;
+    let secrets = clients::list_secrets(state, &pool.id, &client_id).await.map_err(|e| refused(e, &req.client_id))?;
+    let listed: Vec<Value> = secrets
+        .iter()
+        .map(|s| json!({"ClientSecretId": s.id, "ClientSecretCreateDate": epoch(s.created_at)}))
+        .collect();
+    Ok(json!({"ClientSecrets": listed}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteSecretInput {
+    user_pool_id: String,
+    client_id: String,
+    client_secret_id: String,
+}
+
+async fn delete_secret(state: &AppState, input: Value) -> OpResult {
+    let req: DeleteSecretInput = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let client_id = parse_client_id(&req.client_id)?;
+    clients::delete_secret(state, &pool.id, &client_id, &req.client_secret_id)
+        .await
+        .map_err(|e| refused(e, &req.client_id))?;
     Ok(json!({}))
 }
 

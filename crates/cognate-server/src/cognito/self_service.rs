@@ -429,6 +429,8 @@ mod tests {
             id: cognate_core::ids::ClientId::parse("abcdefghijklmnopqrstuvwxyz").unwrap_or_else(|| panic!("client id")),
             name: "app".into(),
             secret_sealed: None,
+            secrets: Vec::new(),
+            secrets_version: 0,
             settings: Default::default(),
             created_at: 0,
             updated_at: 0,

@@ -239,6 +239,10 @@ pub(crate) async fn authenticate_client(
         ClientError::Store(e) => e.into(),
         ClientError::Fault(cause) => OAuthError::internal(cause),
         ClientError::NotFound | ClientError::BadCredentials => OAuthError::invalid_client(via_basic),
+        // Not answers of authentication.
+        e @ (ClientError::Invalid(_) | ClientError::SecretLimit | ClientError::SecretNotFound) => {
+            OAuthError::internal(e.to_string())
+        }
     })?;
     if require_secret && !authenticated.confidential {
         return Err(OAuthError::invalid_client(via_basic));

@@ -4,7 +4,7 @@
 //! changes; ids are unique across pools, so a client id alone finds its pool.
 
 use cognate_core::StoreError;
-use cognate_core::client::{AppClient, ClientSettings, SECRET_LABEL};
+use cognate_core::client::{AppClient, ClientSecret, ClientSettings, MAX_CLIENT_SECRETS, SECRET_LABEL};
 use cognate_core::crypto::constant_time_eq;
 use cognate_core::ids::{self, ClientId, PoolId};
 use cognate_core::page::PageRequest;
@@ -19,6 +19,15 @@ pub enum ClientError {
     /// Unknown client, wrong secret, a secret missing or one sent by a public client.
     #[error("bad client credentials")]
     BadCredentials,
+    /// Input the operation refuses (its message).
+    #[error("{0}")]
+    Invalid(String),
+    /// The client already has [`MAX_CLIENT_SECRETS`] secrets.
+    #[error("too many client secrets")]
+    SecretLimit,
+    /// No such secret of this client.
+    #[error("no such client secret")]
+    SecretNotFound,
     #[error("internal error: {0}")]
     Fault(String),
     #[error(transparent)]
@@ -34,16 +43,20 @@ pub async fn create(
     with_secret: bool,
 ) -> Result<AppClient, ClientError> {
     let rng = state.rng.as_ref();
-    let secret_sealed = with_secret.then(|| {
-        let secret = ids::generate_client_secret(rng);
-        state.master_key.seal(rng, SECRET_LABEL, secret.as_bytes())
-    });
     let now = state.clock.now_millis();
+    let secrets: Vec<ClientSecret> = if with_secret {
+        let secret = ids::generate_client_secret(rng);
+        vec![new_secret(state, &secret, now)]
+    } else {
+        Vec::new()
+    };
     let client = AppClient {
         pool_id: pool.clone(),
         id: ClientId::generate(rng),
         name,
-        secret_sealed,
+        secret_sealed: secrets.first().map(|s| s.sealed.clone()),
+        secrets,
+        secrets_version: 0,
         settings,
         created_at: now,
         updated_at: now,
@@ -96,11 +109,102 @@ pub async fn delete(state: &AppState, pool: &PoolId, id: &ClientId) -> Result<()
     Ok(())
 }
 
-/// The client's secret in the clear, if it has one.
+/// The client's secret in the clear (the one DescribeUserPoolClient shows), if it has one.
 pub fn secret(state: &AppState, client: &AppClient) -> Result<Option<String>, ClientError> {
-    let Some(sealed) = &client.secret_sealed else { return Ok(None) };
+    client.secret_sealed.as_deref().map(|sealed| open(state, sealed)).transpose()
+}
+
+/// Every secret the client accepts, in the clear (one, or two during a rotation).
+pub fn secrets(state: &AppState, client: &AppClient) -> Result<Vec<String>, ClientError> {
+    client.accepted_secrets().into_iter().map(|sealed| open(state, sealed)).collect()
+}
+
+fn open(state: &AppState, sealed: &str) -> Result<String, ClientError> {
     let raw = state.master_key.open(SECRET_LABEL, sealed).map_err(|e| ClientError::Fault(e.to_string()))?;
-    String::from_utf8(raw).map(Some).map_err(|e| ClientError::Fault(e.to_string()))
+    String::from_utf8(raw).map_err(|e| ClientError::Fault(e.to_string()))
+}
+
+fn new_secret(state: &AppState, secret: &str, at: i64) -> ClientSecret {
+    let rng = state.rng.as_ref();
+    ClientSecret {
+        id: ids::generate_client_secret(rng)[..26].to_owned(),
+        sealed: state.master_key.seal(rng, SECRET_LABEL, secret.as_bytes()),
+        created_at: at,
+    }
+}
+
+/// A secret added to a client: its id, value (shown once) and creation time.
+#[derive(Debug)]
+pub struct AddedSecret {
+    pub id: String,
+    pub value: String,
+    pub created_at: i64,
+}
+
+/// How many times a secret change is retried when concurrent changes keep winning.
+const SECRET_CHANGE_ATTEMPTS: usize = 5;
+
+/// AddUserPoolClientSecret: a second secret for a confidential client (`chosen`, or a
+/// generated one), so its callers can move to it before the old one is deleted.
+pub async fn add_secret(
+    state: &AppState,
+    pool: &PoolId,
+    id: &ClientId,
+    chosen: Option<&str>,
+) -> Result<AddedSecret, ClientError> {
+    if let Some(s) = chosen
+        && !(24..=64).contains(&s.len())
+    {
+        return Err(ClientError::Invalid("ClientSecret must be 24 to 64 characters long.".into()));
+    }
+    if let Some(s) = chosen
+        && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'+')
+    {
+        return Err(ClientError::Invalid("ClientSecret may contain only letters, digits, _ and +.".into()));
+    }
+    let value = chosen.map_or_else(|| ids::generate_client_secret(state.rng.as_ref()), str::to_owned);
+    for _ in 0..SECRET_CHANGE_ATTEMPTS {
+        let client = get(state, pool, id).await?;
+        if client.secrets.is_empty() {
+            return Err(ClientError::Invalid(format!("Client {id} has no secret: it is a public client.")));
+        }
+        if client.secrets.len() >= MAX_CLIENT_SECRETS {
+            return Err(ClientError::SecretLimit);
+        }
+        let added = new_secret(state, &value, state.clock.now_millis());
+        let mut secrets = client.secrets.clone();
+        secrets.push(added.clone());
+        if state.store.replace_client_secrets(&client, &secrets).await? {
+            tracing::info!(pool = %pool, client = %id, secret = %added.id, "client secret added");
+            return Ok(AddedSecret { id: added.id, value, created_at: added.created_at });
+        }
+    }
+    Err(ClientError::Fault("client secrets kept changing concurrently".into()))
+}
+
+/// ListUserPoolClientSecrets: the client's secrets, without their values.
+pub async fn list_secrets(state: &AppState, pool: &PoolId, id: &ClientId) -> Result<Vec<ClientSecret>, ClientError> {
+    Ok(get(state, pool, id).await?.secrets)
+}
+
+/// DeleteUserPoolClientSecret: stops accepting one of the client's secrets; the last one
+/// cannot be deleted.
+pub async fn delete_secret(state: &AppState, pool: &PoolId, id: &ClientId, secret: &str) -> Result<(), ClientError> {
+    for _ in 0..SECRET_CHANGE_ATTEMPTS {
+        let client = get(state, pool, id).await?;
+        if !client.secrets.iter().any(|s| s.id == secret) {
+            return Err(ClientError::SecretNotFound);
+        }
+        if client.secrets.len() == 1 {
+            return Err(ClientError::Invalid("The last secret of an app client cannot be deleted.".into()));
+        }
+        let kept: Vec<ClientSecret> = client.secrets.iter().filter(|s| s.id != secret).cloned().collect();
+        if state.store.replace_client_secrets(&client, &kept).await? {
+            tracing::info!(pool = %pool, client = %id, secret = %secret, "client secret deleted");
+            return Ok(());
+        }
+    }
+    Err(ClientError::Fault("client secrets kept changing concurrently".into()))
 }
 
 /// A client that proved who it is.
@@ -117,16 +221,18 @@ pub struct Authenticated {
 pub async fn authenticate(state: &AppState, id: &str, presented: Option<&str>) -> Result<Authenticated, ClientError> {
     let id = ClientId::parse(id).ok_or(ClientError::BadCredentials)?;
     let client = state.store.find_client(&id).await?.ok_or(ClientError::BadCredentials)?;
-    let confidential = match (&client.secret_sealed, presented.filter(|s| !s.is_empty())) {
-        (Some(sealed), Some(presented)) => {
-            let secret = state.master_key.open(SECRET_LABEL, sealed).map_err(|e| ClientError::Fault(e.to_string()))?;
-            if !constant_time_eq(&secret, presented.as_bytes()) {
+    let accepted = secrets(state, &client)?;
+    let confidential = match (accepted.is_empty(), presented.filter(|s| !s.is_empty())) {
+        (false, Some(presented)) => {
+            // Every secret is compared, so the time does not tell which one matched.
+            let matched = accepted.iter().fold(false, |m, s| constant_time_eq(s.as_bytes(), presented.as_bytes()) | m);
+            if !matched {
                 return Err(ClientError::BadCredentials);
             }
             true
         }
-        (Some(_), None) | (None, Some(_)) => return Err(ClientError::BadCredentials),
-        (None, None) => false,
+        (false, None) | (true, Some(_)) => return Err(ClientError::BadCredentials),
+        (true, None) => false,
     };
     crate::facts::pool(&client.pool_id);
     crate::facts::actor(crate::audit::Actor::Client(client.id.to_string()));

@@ -313,21 +313,30 @@ pub fn client_secret(state: &AppState, client: &AppClient) -> Result<Option<Stri
     super::clients::secret(state, client).map_err(fault)
 }
 
+/// Every secret the client accepts, in the clear (two during a rotation).
+pub fn client_secrets(state: &AppState, client: &AppClient) -> Result<Vec<String>, SignInError> {
+    super::clients::secrets(state, client).map_err(fault)
+}
+
 /// Checks `SECRET_HASH` = Base64(HMAC-SHA256(client secret, username + client id)) for
-/// clients with a secret. Any of `usernames` may be the one the client hashed.
+/// clients with a secret: any of the client's secrets, and any of `usernames` may be the
+/// one the client hashed.
 pub fn check_secret_hash(
     state: &AppState,
     client: &AppClient,
     presented: Option<&str>,
     usernames: &[&str],
 ) -> Result<(), SignInError> {
-    let Some(secret) = client_secret(state, client)? else {
+    let secrets = client_secrets(state, client)?;
+    if secrets.is_empty() {
         return Ok(());
-    };
+    }
     let presented = presented.ok_or_else(|| SignInError::SecretHashMissing { client_id: client.id.to_string() })?;
-    let ok = usernames.iter().any(|name| {
-        let expected = B64.encode(hmac_sha256(secret.as_bytes(), format!("{name}{}", client.id).as_bytes()));
-        constant_time_eq(expected.as_bytes(), presented.as_bytes())
+    let ok = secrets.iter().any(|secret| {
+        usernames.iter().any(|name| {
+            let expected = B64.encode(hmac_sha256(secret.as_bytes(), format!("{name}{}", client.id).as_bytes()));
+            constant_time_eq(expected.as_bytes(), presented.as_bytes())
+        })
     });
     if ok { Ok(()) } else { Err(SignInError::SecretHashMismatch { client_id: client.id.to_string() }) }
 }

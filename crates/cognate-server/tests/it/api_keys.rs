@@ -240,6 +240,8 @@ async fn verifiers_authenticate_as_confidential_clients_or_admins() {
             cognate_core::client::SECRET_LABEL,
             secret.as_bytes(),
         )),
+        secrets: Vec::new(),
+        secrets_version: 0,
         settings: ClientSettings::default(),
         created_at: 0,
         updated_at: 0,

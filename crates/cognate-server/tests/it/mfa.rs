@@ -51,6 +51,8 @@ impl Mfa {
             id: ClientId::generate(state.rng.as_ref()),
             name: "web".into(),
             secret_sealed: None,
+            secrets: Vec::new(),
+            secrets_version: 0,
             settings: ClientSettings {
                 explicit_auth_flows: vec!["ALLOW_USER_PASSWORD_AUTH".into(), "ALLOW_REFRESH_TOKEN_AUTH".into()],
                 ..ClientSettings::default()

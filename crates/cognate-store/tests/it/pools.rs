@@ -49,6 +49,8 @@ async fn pools_round_trip_update_with_version_and_cascade() {
             id: ClientId::generate(&SystemRng),
             name: "web".into(),
             secret_sealed: None,
+            secrets: Vec::new(),
+            secrets_version: 0,
             settings: ClientSettings::default(),
             created_at: 1,
             updated_at: 1,
