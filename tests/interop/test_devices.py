@@ -189,19 +189,26 @@ def test_device_operations_and_their_admin_forms(cognito, tracked, make_confirme
         lambda: cognito.update_device_status(AccessToken=a_tokens["AccessToken"], DeviceKey=b_device.key,
                                              DeviceRememberedStatus="remembered"),
         lambda: cognito.admin_get_device(UserPoolId=app.pool_id, Username=alice, DeviceKey=b_device.key),
-        lambda: cognito.confirm_device(AccessToken=a_tokens["AccessToken"], DeviceKey=b_device.key,
-                                       DeviceSecretVerifierConfig=generate_hash_device("-g", b_device.key)[1]),
     ):
         with raises_cognito("ResourceNotFoundException"):
             call()
+    # ConfirmDevice takes only the device the token's own sign-in was handed, once: not
+    # another user's, not another of the user's, and never a confirmed one again (a stolen
+    # token cannot re-key a device).
+    later = srp_sign_in(cognito, app, alice)[0]["AuthenticationResult"]
+    for token, key in ((a_tokens, b_device.key), (later, a_device.key), (a_tokens, a_device.key)):
+        with raises_cognito("InvalidParameterException") as info:
+            cognito.confirm_device(AccessToken=token["AccessToken"], DeviceKey=key,
+                                   DeviceSecretVerifierConfig=generate_hash_device("-g", key)[1])
+        assert "Invalid device key given" in info.value.response["Error"]["Message"]
+    assert jwt_claims(later["AccessToken"])["device_key"] == later["NewDeviceMetadata"]["DeviceKey"]
     got = cognito.admin_get_device(UserPoolId=app.pool_id, Username=bob, DeviceKey=b_device.key)["Device"]
     assert attrs(got["DeviceAttributes"])["device_name"] == "bob-phone"
     with raises_cognito("InvalidParameterException"):
         cognito.admin_update_device_status(UserPoolId=app.pool_id, Username=bob, DeviceKey=b_device.key,
                                            DeviceRememberedStatus="sometimes")
     # Pages: a second device for Alice, one per page.
-    second = srp_sign_in(cognito, app, alice)[0]["AuthenticationResult"]
-    confirm(cognito, second, "alice-laptop")
+    confirm(cognito, later, "alice-laptop")
     first_page = cognito.admin_list_devices(UserPoolId=app.pool_id, Username=alice, Limit=1)
     assert len(first_page["Devices"]) == 1 and first_page["PaginationToken"]
     rest = cognito.admin_list_devices(UserPoolId=app.pool_id, Username=alice, Limit=1,

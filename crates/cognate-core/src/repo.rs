@@ -248,7 +248,8 @@ pub trait LoginRepo: Send + Sync {
     async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>>;
     /// Ends a session (sign-out); false when it was not live.
     async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool>;
-    /// Deletes codes, sessions and spent values expired before `before`; how many.
+    /// Deletes codes, sessions and spent values expired before `before`, and devices handed
+    /// out before it and never confirmed; how many.
     async fn purge_login(&self, before: i64) -> Result<u64>;
     /// Records a one-time value (by its hash) as used until `expires_at`; false when it
     /// already was — of two concurrent uses exactly one gets `true` (SRP answers).

@@ -154,11 +154,17 @@ impl Verifier {
     /// A device's verifier as ConfirmDevice's `DeviceSecretVerifierConfig` gives it: the
     /// salt and v as big-endian bytes. `None` when either is empty or v is unusable.
     pub fn from_bytes(salt: &[u8], v: &[u8]) -> Option<Self> {
-        if salt.is_empty() || v.is_empty() || salt.len() > 1024 || v.len() > 1024 {
+        if salt.is_empty() || salt.len() > 64 || v.is_empty() || v.len() > 385 {
             return None;
         }
-        let verifier = Self { salt: to_hex(&BigUint::from_bytes_be(salt)), v: to_hex(&BigUint::from_bytes_be(v)) };
-        verifier.v().map(|_| verifier)
+        let (salt, v) = (BigUint::from_bytes_be(salt), BigUint::from_bytes_be(v));
+        // 1 < v < N − 1: a value outside the group, or one whose powers are ±1, is no
+        // verifier of any password.
+        let n = &group().n;
+        if salt == BigUint::ZERO || v <= BigUint::from(1u8) || v >= n - 1u8 {
+            return None;
+        }
+        Some(Self { salt: to_hex(&salt), v: to_hex(&v) })
     }
 
     fn with_salt(salt: &BigUint, pool_id: &str, user_id: &str, password: &str) -> Self {

@@ -29,6 +29,9 @@ pub struct TokenFamily {
     /// The scopes a browser sign-in granted (space-separated), kept by every refresh;
     /// `None` for an API sign-in, whose tokens carry `aws.cognito.signin.user.admin`.
     pub scope: Option<String>,
+    /// The device the sign-in proved or was handed (pools that track devices): the access
+    /// tokens' `device_key` claim, which ConfirmDevice checks.
+    pub device_key: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }

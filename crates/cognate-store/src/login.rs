@@ -135,9 +135,13 @@ pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> 
     let codes = sqlx::query::<B>("DELETE FROM authorization_codes WHERE expires_at < $1").int(before);
     let sessions = sqlx::query::<B>("DELETE FROM login_sessions WHERE expires_at < $1").int(before);
     let spent = sqlx::query::<B>("DELETE FROM spent_values WHERE expires_at < $1").int(before);
+    // Device keys handed to sign-ins and never confirmed (no token that could confirm one
+    // outlives a day).
+    let devices = sqlx::query::<B>("DELETE FROM devices WHERE verifier_sealed IS NULL AND created_at < $1").int(before);
     Ok(B::execute(codes, db).await.map_err(backend_err)?
         + B::execute(sessions, db).await.map_err(backend_err)?
-        + B::execute(spent, db).await.map_err(backend_err)?)
+        + B::execute(spent, db).await.map_err(backend_err)?
+        + B::execute(devices, db).await.map_err(backend_err)?)
 }
 
 /// Records a one-time value (its hash) as spent until `expires_at`; false when it already

@@ -30,6 +30,7 @@ fn family_from<B: Backend>(row: &B::Row) -> Result<TokenFamily> {
         auth_time: B::int_col(row, "auth_time")?,
         mfa: B::flag_col(row, "mfa")?,
         scope: B::opt_text_col(row, "scope")?,
+        device_key: B::opt_text_col(row, "device_key")?,
         created_at: B::int_col(row, "created_at")?,
         revoked_at: B::opt_int_col(row, "revoked_at")?,
     })
@@ -141,7 +142,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
-             revoked_at, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             revoked_at, scope, device_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .text(&f.id)
         .text(f.pool_id.as_str())
@@ -152,7 +153,8 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         .flag(f.mfa)
         .int(f.created_at)
         .opt_int(f.revoked_at)
-        .opt_text(f.scope.as_deref());
+        .opt_text(f.scope.as_deref())
+        .opt_text(f.device_key.as_deref());
         B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "token_family"))?;
         if let Some(t) = token {
             insert_refresh_token::<B>(&mut tx, t).await?;

@@ -103,7 +103,12 @@ struct ConfirmInput {
 
 async fn confirm(state: &AppState, input: Value) -> OpResult {
     let req: ConfirmInput = parse(input)?;
-    let (pool, user, _) = token_user(state, &req.access_token).await?;
+    let (pool, user, claims) = token_user(state, &req.access_token).await?;
+    // Only the device the token's sign-in was handed, as Cognito does: a stolen token
+    // cannot re-key another device of the user.
+    if claims.get("device_key").and_then(Value::as_str) != Some(req.device_key.as_str()) {
+        return Err(CognitoError::invalid("Invalid device key given."));
+    }
     let config = req.device_secret_verifier_config.ok_or_else(|| missing("DeviceSecretVerifierConfig"))?;
     let salt = config.salt.ok_or_else(|| missing("DeviceSecretVerifierConfig.Salt"))?;
     let verifier = config.password_verifier.ok_or_else(|| missing("DeviceSecretVerifierConfig.PasswordVerifier"))?;

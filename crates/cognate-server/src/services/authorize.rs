@@ -489,6 +489,7 @@ async fn revoke_replayed(state: &AppState, c: &AuthorizationCode, now: i64) -> R
         auth_time: c.auth_time,
         mfa: c.mfa,
         scope: Some(c.scope.clone()),
+        device_key: None,
         created_at: now,
         revoked_at: Some(now),
     };

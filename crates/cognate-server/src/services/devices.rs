@@ -87,6 +87,11 @@ pub async fn confirm(
         return Err(DeviceError::Invalid("Device tracking is not enabled for this user pool.".into()));
     };
     let mut device = own(state, user, key).await?;
+    if device.confirmed() {
+        // A confirmed device keeps its verifier: replacing it would let whoever holds a
+        // token of this device's sign-in take the device over.
+        return Err(DeviceError::Invalid("Invalid device key given: the device is already confirmed.".into()));
+    }
     let bytes = |text: &str, what: &str| {
         B64.decode(text).map_err(|_| DeviceError::Invalid(format!("DeviceSecretVerifierConfig.{what} is not Base64.")))
     };

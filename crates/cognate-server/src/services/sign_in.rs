@@ -887,6 +887,12 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
 // Devices (DEVICE_SRP_AUTH, then DEVICE_PASSWORD_VERIFIER)
 // ---------------------------------------------------------------------------------------
 
+/// Whether the user's status still lets a sign-in complete (an administrator may have
+/// reset it since the sign-in began).
+fn signs_in(user: &User) -> bool {
+    matches!(user.status, UserStatus::Confirmed | UserStatus::ExternalProvider)
+}
+
 fn device_error(e: super::devices::DeviceError) -> SignInError {
     use super::devices::DeviceError as E;
     match e {
@@ -914,6 +920,9 @@ pub async fn device_start(
     }
     if !user.enabled {
         return Err(SignInError::Disabled);
+    }
+    if !signs_in(&user) {
+        return Err(SignInError::InvalidSession);
     }
     let a = srp::client_public(srp_a.ok_or(SignInError::Missing("SRP_A"))?).map_err(|_| SignInError::SrpInvalid)?;
     let device = super::devices::confirmed(state, &user, named).await.map_err(device_error)?;
@@ -976,6 +985,9 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
     )?;
     if !user.enabled {
         return Err(SignInError::Disabled);
+    }
+    if !signs_in(&user) {
+        return Err(SignInError::InvalidSession);
     }
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
     throttle.check(state)?;
@@ -1192,7 +1204,11 @@ pub async fn after_first_factor(
     }
     let selection = tenancy::pick(state, user, requested).await?;
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
-    let remembered = matches!(device, DeviceUse::Proven { remembered: true, .. });
+    // A remembered device stands in for the user's authenticator code only: not for
+    // enrolling a first one (MFA_SETUP), and not where the tenant's own policy asks for MFA.
+    let remembered = matches!(device, DeviceUse::Proven { remembered: true, .. })
+        && mfa.as_ref().is_some_and(UserMfa::has_totp)
+        && !selection.active().is_some_and(tenancy::ActiveTenant::requires_mfa);
     if remembered || !mfa_required(pool, mfa.as_ref(), &selection) {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
         return finish(state, pool, client, user, selection, false, delivery, device.proven_key()).await;
@@ -1279,12 +1295,16 @@ async fn finish(
     tenancy::touch(state, user, &selection).await?;
     match delivery {
         Delivery::Tokens => {
-            let mut issued = tokens::sign_in_with(state, client, user, &selection, SDK_SCOPE, mfa)
+            // The device first, so the tokens carry its key (ConfirmDevice checks it).
+            let new_device = match device {
+                None if super::devices::tracked(pool) => Some(super::devices::issue(state, user).await?),
+                _ => None,
+            };
+            let device_key = device.or(new_device.as_ref().map(|d| d.key.as_str()));
+            let mut issued = tokens::sign_in_from_device(state, client, user, &selection, SDK_SCOPE, mfa, device_key)
                 .await
                 .map_err(SignInError::Token)?;
-            if super::devices::tracked(pool) && device.is_none() {
-                issued.new_device = Some(super::devices::issue(state, user).await?);
-            }
+            issued.new_device = new_device;
             Ok(Step::Tokens(Box::new(issued)))
         }
         Delivery::Browser => {

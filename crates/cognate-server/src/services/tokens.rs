@@ -107,7 +107,7 @@ pub async fn start_family(
     user: &User,
     tenant: Option<&TenantId>,
 ) -> Result<(TokenFamily, String), Rejection> {
-    start_family_with(state, client, user, tenant, false).await
+    start_family_with(state, client, user, tenant, false, None).await
 }
 
 /// [`start_family`], recording whether the sign-in passed MFA (`mfa`).
@@ -117,6 +117,7 @@ pub async fn start_family_with(
     user: &User,
     tenant: Option<&TenantId>,
     mfa: bool,
+    device_key: Option<&str>,
 ) -> Result<(TokenFamily, String), Rejection> {
     let family = TokenFamily {
         id: generate_sub(state.rng.as_ref()),
@@ -127,6 +128,7 @@ pub async fn start_family_with(
         auth_time: state.clock.now_millis().div_euclid(1000),
         mfa,
         scope: None,
+        device_key: device_key.map(str::to_owned),
         created_at: state.clock.now_millis(),
         revoked_at: None,
     };
@@ -177,6 +179,7 @@ pub async fn from_code(
         auth_time: code.auth_time,
         mfa: code.mfa,
         scope: Some(code.scope.clone()),
+        device_key: None,
         created_at: state.clock.now_millis(),
         revoked_at: None,
     };
@@ -210,7 +213,21 @@ pub async fn sign_in_with(
     scope: &str,
     mfa: bool,
 ) -> Result<Issued, Rejection> {
-    let (family, refresh) = start_family_with(state, client, user, selection.tenant_id(), mfa).await?;
+    sign_in_from_device(state, client, user, selection, scope, mfa, None).await
+}
+
+/// [`sign_in_with`] for a sign-in from a device (pools that track devices): the family and
+/// its access tokens carry the device's key (`device_key`).
+pub async fn sign_in_from_device(
+    state: &AppState,
+    client: &AppClient,
+    user: &User,
+    selection: &Selection,
+    scope: &str,
+    mfa: bool,
+    device_key: Option<&str>,
+) -> Result<Issued, Rejection> {
+    let (family, refresh) = start_family_with(state, client, user, selection.tenant_id(), mfa, device_key).await?;
     issue_user_tokens(state, client, user, &family, Some(refresh), scope, selection).await
 }
 
@@ -287,7 +304,12 @@ async fn issue(
         id_jti: &id_jti,
         access_jti: &access_jti,
     };
-    let access_token = keys.signer.sign(&claims::access_token_claims(&ctx)).map_err(fault)?;
+    let mut access_claims = claims::access_token_claims(&ctx);
+    if let Some(device) = &family.device_key {
+        // Cognito's claim for a sign-in from a tracked device.
+        access_claims["device_key"] = json!(device);
+    }
+    let access_token = keys.signer.sign(&access_claims).map_err(fault)?;
     let mut id_claims = claims::id_token_claims(&ctx);
     if extras.at_hash {
         id_claims["at_hash"] = json!(login::at_hash(&access_token));

@@ -17,3 +17,7 @@ CREATE TABLE devices (
     FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
 );
 CREATE INDEX devices_by_user ON devices (pool_id, sub, device_key);
+
+-- The device a token family's sign-in proved or was handed: its access tokens' device_key
+-- claim, which ConfirmDevice requires to name the device being confirmed.
+ALTER TABLE token_families ADD COLUMN device_key TEXT;

@@ -15,6 +15,7 @@ pub fn family(p: &cognate_core::pool::UserPool, id: &str, sub: &str, at: i64) ->
         auth_time: at / 1000,
         mfa: false,
         scope: None,
+        device_key: None,
         created_at: at,
         revoked_at: None,
     }
