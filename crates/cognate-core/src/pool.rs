@@ -1,5 +1,7 @@
 //! User pools and their settings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -127,8 +129,82 @@ impl PoolSettings {
         if !["ACTIVE", "INACTIVE"].contains(&self.deletion_protection.as_str()) {
             return Err("DeletionProtection must be ACTIVE or INACTIVE".into());
         }
+        if let Some(tags) = self.extra.get(TAGS) {
+            check_tags(&tags_of(tags)?)?;
+        }
         Ok(())
     }
+
+    /// The pool's tags (`UserPoolTags`), by key; none when it has none.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        self.extra.get(TAGS).and_then(|t| tags_of(t).ok()).unwrap_or_default()
+    }
+
+    /// Replaces the pool's tags with `tags` after [`check_tags`]; no tags left removes
+    /// `UserPoolTags` (DescribeUserPool then leaves it out, as for a pool never tagged).
+    pub fn set_tags(&mut self, tags: BTreeMap<String, String>) -> Result<(), String> {
+        check_tags(&tags)?;
+        if tags.is_empty() {
+            self.extra.remove(TAGS);
+        } else {
+            let map: Map<String, Value> = tags.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            self.extra.insert(TAGS.to_owned(), Value::Object(map));
+        }
+        Ok(())
+    }
+}
+
+/// The setting that holds a pool's tags, in [`PoolSettings::extra`]: the `UserPoolTags` of
+/// CreateUserPool, UpdateUserPool and DescribeUserPool, and what TagResource,
+/// UntagResource and ListTagsForResource change and read (one store for both).
+pub const TAGS: &str = "UserPoolTags";
+/// Tags one pool may carry (Cognito's limit).
+pub const MAX_TAGS: usize = 50;
+/// A tag key's length in characters: 1 to 128.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+/// A tag value's length in characters: 0 to 256.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// Tags from their JSON form: an object of strings.
+fn tags_of(value: &Value) -> Result<BTreeMap<String, String>, String> {
+    let not_tags = || format!("{TAGS} must map tag keys to string values");
+    value
+        .as_object()
+        .ok_or_else(not_tags)?
+        .iter()
+        .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())).ok_or_else(not_tags))
+        .collect()
+}
+
+/// Refuses a tag key outside 1 to [`MAX_TAG_KEY_CHARS`] characters, in Cognito's words.
+pub fn check_tag_key(key: &str) -> Result<(), String> {
+    let n = key.chars().count();
+    if n == 0 || n > MAX_TAG_KEY_CHARS {
+        return Err(format!(
+            "1 validation error detected: Value '{key}' at 'tags' failed to satisfy constraint: Map keys must \
+             satisfy constraint: [Member must have length less than or equal to {MAX_TAG_KEY_CHARS}, Member must \
+             have length greater than or equal to 1]"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a pool's whole set of tags: at most [`MAX_TAGS`], keys of 1 to
+/// [`MAX_TAG_KEY_CHARS`] characters, values of at most [`MAX_TAG_VALUE_CHARS`].
+pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("A user pool can have at most {MAX_TAGS} tags; this request would leave {}.", tags.len()));
+    }
+    for (key, value) in tags {
+        check_tag_key(key)?;
+        if value.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(format!(
+                "1 validation error detected: Value '{value}' at 'tags' failed to satisfy constraint: Map values \
+                 must satisfy constraint: [Member must have length less than or equal to {MAX_TAG_VALUE_CHARS}]"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A user pool. `version` increases with every update so concurrent read-modify-write
@@ -148,4 +224,34 @@ pub fn valid_pool_name(name: &str) -> bool {
     !name.is_empty()
         && name.chars().count() <= 128
         && name.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_+=,.@-".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_and_respect_cognitos_limits() {
+        let mut s = PoolSettings::default();
+        assert!(s.tags().is_empty());
+        let tags: BTreeMap<String, String> =
+            [("team".to_owned(), "it".to_owned()), ("empty".into(), String::new())].into();
+        s.set_tags(tags.clone()).unwrap();
+        assert_eq!(s.tags(), tags);
+        assert!(s.validate().is_ok());
+        s.set_tags(BTreeMap::new()).unwrap();
+        assert!(!s.extra.contains_key(TAGS), "no tags left removes UserPoolTags");
+
+        let many: BTreeMap<String, String> = (0..=MAX_TAGS).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(check_tags(&many).is_err());
+        assert!(check_tags(&[("".to_owned(), "v".to_owned())].into()).is_err());
+        assert!(check_tags(&[("k".repeat(129), "v".to_owned())].into()).is_err());
+        assert!(check_tags(&[("é".repeat(128), "é".repeat(256))].into()).is_ok(), "limits count characters");
+        assert!(check_tags(&[("k".to_owned(), "v".repeat(257))].into()).is_err());
+
+        s.extra.insert(TAGS.into(), serde_json::json!({"k": 1}));
+        assert!(s.validate().is_err(), "a tag value must be a string");
+        s.extra.insert(TAGS.into(), serde_json::json!(["k"]));
+        assert!(s.validate().is_err());
+    }
 }

@@ -22,7 +22,7 @@ use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
 use crate::tenant::{DomainName, EmailDomain, Invitation, Membership, Role, Tenant, TenantId};
-use crate::token::{OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
+use crate::token::{LiveFamily, OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -216,6 +216,9 @@ pub trait TokenRepo: Send + Sync {
     async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()>;
     /// Revokes a family and publishes it on the feed; false if it was already revoked.
     async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool>;
+    /// The user's families that still work at `now` (not revoked, a refresh token not
+    /// expired), newest first, at most `limit`.
+    async fn live_families(&self, pool: &PoolId, sub: &str, now: i64, limit: u32) -> Result<Vec<LiveFamily>>;
     /// Global sign-out: every family of the user is revoked, tokens issued before `at`
     /// stop working, and the feed says so.
     async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;

@@ -36,6 +36,40 @@ pub struct TokenFamily {
     pub revoked_at: Option<i64>,
 }
 
+/// A family that still works, as the session operations list it (ListUserSessions): not
+/// revoked, with a refresh token that has not expired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveFamily {
+    pub family: TokenFamily,
+    /// When the family was last used to sign in or refresh: its newest refresh token's
+    /// creation (ms).
+    pub last_active_at: i64,
+}
+
+/// How Cognito's session operations name a token family: `tkn` and 25 lowercase letters or
+/// digits (Cognito's `SessionIdType`), derived from the family's id so that no second
+/// identifier has to be stored. Knowing it reveals nothing of the id, which is the
+/// `origin_jti` of the family's tokens.
+pub fn session_id(family_id: &str) -> String {
+    const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let digest = sha256(format!("cognate-session:{family_id}").as_bytes());
+    let mut out = String::with_capacity(SESSION_ID_LEN);
+    out.push_str("tkn");
+    out.extend(digest.iter().take(SESSION_ID_LEN - 3).map(|b| char::from(ALPHABET[usize::from(*b) % 36])));
+    out
+}
+
+/// The length of a session id (Cognito's `SessionIdType`): 28.
+pub const SESSION_ID_LEN: usize = 28;
+
+/// Whether `id` has the shape of Cognito's `SessionIdType`: `tkn` or `sso`, then 25
+/// lowercase letters or digits.
+pub fn valid_session_id(id: &str) -> bool {
+    id.len() == SESSION_ID_LEN
+        && (id.starts_with("tkn") || id.starts_with("sso"))
+        && id.bytes().skip(3).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// A refresh token as stored: its SHA-256, never the token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshToken {
@@ -126,4 +160,21 @@ pub fn new_code(rng: &dyn Rng) -> String {
 
 pub fn code_hash(sub: &str, purpose: &str, code: &str) -> String {
     hex::encode(hmac_sha256(format!("{purpose}:{sub}").as_bytes(), code.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_have_cognitos_shape_and_are_stable() {
+        let a = session_id("0b0e8a4e-5b0f-4b7e-9c55-6a3d1c1f2e11");
+        assert!(valid_session_id(&a), "{a}");
+        assert_eq!(a, session_id("0b0e8a4e-5b0f-4b7e-9c55-6a3d1c1f2e11"));
+        assert_ne!(a, session_id("another family"));
+        for bad in ["", "tkn", "abc0123456789012345678901234", "tknABCDEFGHIJKLMNOPQRSTUVWXY", &format!("{a}0")] {
+            assert!(!valid_session_id(bad), "{bad}");
+        }
+        assert!(valid_session_id("sso0123456789abcdefghijklmno"));
+    }
 }

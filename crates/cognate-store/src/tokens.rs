@@ -11,7 +11,7 @@ use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::repo::TokenRepo;
 use cognate_core::tenant::TenantId;
-use cognate_core::token::{RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
+use cognate_core::token::{LiveFamily, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
@@ -220,6 +220,27 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         publish_revocation::<B>(&mut tx, pool, RevocationKind::Token, family_id, at).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
+    }
+
+    async fn live_families(&self, pool: &PoolId, sub: &str, now: i64, limit: u32) -> Result<Vec<LiveFamily>> {
+        let q = sqlx::query::<B>(
+            "SELECT f.*, (SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.family_id = f.id) AS last_active_at \
+             FROM token_families f WHERE f.pool_id = $1 AND f.sub = $2 AND f.revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.expires_at > $3) \
+             ORDER BY f.created_at DESC, f.id LIMIT $4",
+        )
+        .text(pool.as_str())
+        .text(sub)
+        .int(now)
+        .int(i64::from(limit));
+        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        rows.iter()
+            .map(|row| {
+                let family = family_from::<B>(row)?;
+                let last_active_at = B::opt_int_col(row, "last_active_at")?.unwrap_or(family.created_at);
+                Ok(LiveFamily { family, last_active_at })
+            })
+            .collect()
     }
 
     async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {

@@ -208,6 +208,7 @@ impl From<crate::services::pools::PoolError> for CognitoError {
                 "The user pool cannot be deleted because deletion protection is activated. \
                  Deletion protection must be inactivated first.",
             ),
+            E::InvalidTags(message) => Self::invalid(message),
             E::Store(e) => e.into(),
         }
     }

@@ -1,6 +1,9 @@
 //! Software-token (TOTP) MFA: enrolment (AssociateSoftwareToken, VerifySoftwareToken),
-//! users' preferences (SetUserMFAPreference, AdminSetUserMFAPreference) and the pool's
-//! setting (SetUserPoolMfaConfig, GetUserPoolMfaConfig). The challenges at sign-in are
+//! users' preferences (SetUserMFAPreference, AdminSetUserMFAPreference, and the legacy
+//! SetUserSettings, AdminSetUserSettings), what a user has set up (GetUserAuthFactors,
+//! AdminGetUserAuthFactors), an administrator's reset of a lost authenticator
+//! (AdminDeleteSoftwareToken) and the pool's setting (SetUserPoolMfaConfig,
+//! GetUserPoolMfaConfig). The challenges at sign-in are
 //! the sign-in service's ([`crate::services::sign_in`]).
 //!
 //! TOTP is the only MFA factor Cognate offers. SMS and email MFA are not supported:
@@ -29,6 +32,11 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
         "AdminSetUserMFAPreference" => admin_set_preference(state, input).await,
         "SetUserPoolMfaConfig" => set_pool_config(state, input).await,
         "GetUserPoolMfaConfig" => get_pool_config(state, input).await,
+        "GetUserAuthFactors" => get_auth_factors(state, input).await,
+        "AdminGetUserAuthFactors" => admin_get_auth_factors(state, input).await,
+        "AdminDeleteSoftwareToken" => admin_delete_software_token(state, input).await,
+        "SetUserSettings" => set_user_settings(state, input).await,
+        "AdminSetUserSettings" => admin_set_user_settings(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -179,6 +187,121 @@ async fn apply_preference(state: &AppState, user: &User, req: &PreferenceInput) 
     };
     mfa::set_preference(state, user, settings.enabled, settings.preferred_mfa).await?;
     Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccessTokenInput {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserRef {
+    user_pool_id: String,
+    username: String,
+}
+
+async fn admin_user(state: &AppState, req: &UserRef) -> Result<User, CognitoError> {
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    find_user(state, &pool, &req.username).await
+}
+
+/// GetUserAuthFactors' and AdminGetUserAuthFactors' answer: the MFA fields as GetUser
+/// gives them, and the factors the user has set up.
+async fn auth_factors(state: &AppState, user: &User) -> OpResult {
+    let factors = mfa::auth_factors(state, user).await?;
+    let mut out = json!({"Username": user.username, "ConfiguredUserAuthFactors": factors.configured()});
+    if let Some(m) = &factors.mfa {
+        super::users::put_mfa_settings(m, &mut out);
+    }
+    Ok(out)
+}
+
+async fn get_auth_factors(state: &AppState, input: Value) -> OpResult {
+    let req: AccessTokenInput = parse(input)?;
+    let (_, user, _) = token_user(state, &req.access_token).await?;
+    auth_factors(state, &user).await
+}
+
+async fn admin_get_auth_factors(state: &AppState, input: Value) -> OpResult {
+    let req: UserRef = parse(input)?;
+    let user = admin_user(state, &req).await?;
+    auth_factors(state, &user).await
+}
+
+/// AdminDeleteSoftwareToken ([`mfa::delete_software_token`]); a user with no token is
+/// answered as one whose token was deleted.
+async fn admin_delete_software_token(state: &AppState, input: Value) -> OpResult {
+    let req: UserRef = parse(input)?;
+    let user = admin_user(state, &req).await?;
+    mfa::delete_software_token(state, &user).await?;
+    Ok(json!({}))
+}
+
+/// One of the legacy `MFAOptions` (`MFAOptionType`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MfaOption {
+    delivery_medium: Option<String>,
+    attribute_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserSettingsInput {
+    #[serde(rename = "MFAOptions")]
+    mfa_options: Option<Vec<MfaOption>>,
+}
+
+/// The legacy SMS MFA settings of (Admin)SetUserSettings, checked as Cognito checks their
+/// shape; returns whether any option was given. They can only turn SMS MFA on or (with an
+/// empty list) off; Cognate has no SMS MFA, so an empty list is accepted and changes
+/// nothing, and any option is refused ([`refuse_legacy_options`]) as SetUserMFAPreference
+/// refuses SMS. Nothing is stored, so GetUser never reports `MFAOptions`.
+fn legacy_options(input: Value) -> Result<bool, CognitoError> {
+    let req: UserSettingsInput = parse(input)?;
+    let options = req.mfa_options.ok_or_else(|| super::users::missing("mFAOptions"))?;
+    for (i, option) in options.iter().enumerate() {
+        let member = format!("mFAOptions.{}", i + 1);
+        if let Some(m) = option.delivery_medium.as_deref().filter(|m| !["SMS", "EMAIL"].contains(m)) {
+            return Err(CognitoError::invalid(format!(
+                "1 validation error detected: Value '{m}' at '{member}.member.deliveryMedium' failed to satisfy \
+                 constraint: Member must satisfy enum value set: [SMS, EMAIL]"
+            )));
+        }
+        if let Some(name) = option.attribute_name.as_deref().filter(|n| n.is_empty() || n.chars().count() > 32) {
+            return Err(CognitoError::invalid(format!(
+                "1 validation error detected: Value '{name}' at '{member}.member.attributeName' failed to satisfy \
+                 constraint: Member must have length between 1 and 32"
+            )));
+        }
+    }
+    Ok(!options.is_empty())
+}
+
+/// The answer to (Admin)SetUserSettings once the user is known: nothing to do for an empty
+/// list, a refusal for SMS (or email) options.
+fn refuse_legacy_options(any: bool) -> OpResult {
+    if any {
+        Err(CognitoError::invalid(format!("MFAOptions can only turn on SMS MFA. {NO_SMS}")))
+    } else {
+        Ok(json!({}))
+    }
+}
+
+async fn set_user_settings(state: &AppState, input: Value) -> OpResult {
+    let req: AccessTokenInput = parse(input.clone())?;
+    let any = legacy_options(input)?;
+    token_user(state, &req.access_token).await?;
+    refuse_legacy_options(any)
+}
+
+async fn admin_set_user_settings(state: &AppState, input: Value) -> OpResult {
+    let req: UserRef = parse(input.clone())?;
+    let any = legacy_options(input)?;
+    admin_user(state, &req).await?;
+    refuse_legacy_options(any)
 }
 
 /// The pool's MFA configuration in GetUserPoolMfaConfig's shape. Software tokens count as

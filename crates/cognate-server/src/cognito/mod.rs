@@ -15,6 +15,7 @@ pub mod operations;
 mod pools;
 mod resource_servers;
 mod self_service;
+mod sessions;
 pub mod sigv4;
 mod trail;
 mod users;
@@ -126,6 +127,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::Mfa => mfa::call(state, ctx, op, input).await,
         Group::ResourceServers => resource_servers::call(state, op, input).await,
         Group::Devices => devices::call(state, op, input).await,
+        Group::Sessions => sessions::call(state, op, input).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub enum Group {
     Mfa,
     ResourceServers,
     Devices,
+    Sessions,
 }
 
 /// How a caller proves it may call an operation.
@@ -78,6 +79,9 @@ pub const OPERATIONS: &[Operation] = &[
     op("DeleteUserPoolDomain", Pools, Signed, false, Always),
     op("SetUICustomization", Pools, Signed, false, Always),
     op("GetUICustomization", Pools, Signed, false, Never),
+    op("TagResource", Pools, Signed, false, Always),
+    op("UntagResource", Pools, Signed, false, Always),
+    op("ListTagsForResource", Pools, Signed, false, Never),
     op("CreateUserPoolClient", Clients, Signed, false, Always),
     op("DescribeUserPoolClient", Clients, Signed, false, Never),
     op("ListUserPoolClients", Clients, Signed, false, Never),
@@ -114,6 +118,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GetUser", SelfService, Unsigned, false, Never),
     op("UpdateUserAttributes", SelfService, Unsigned, false, Always),
     op("DeleteUser", SelfService, Unsigned, false, Always),
+    op("DeleteUserAttributes", SelfService, Unsigned, false, Always),
     op("AdminConfirmSignUp", SelfService, Signed, false, Always),
     op("VerifyUserAttribute", SelfService, Unsigned, false, Always),
     op("GetUserAttributeVerificationCode", SelfService, Unsigned, false, Never),
@@ -132,6 +137,15 @@ pub const OPERATIONS: &[Operation] = &[
     op("AdminListDevices", Devices, Signed, false, Never),
     op("AdminUpdateDeviceStatus", Devices, Signed, false, Always),
     op("AdminForgetDevice", Devices, Signed, false, Always),
+    op("GetUserAuthFactors", Mfa, Unsigned, false, Never),
+    op("AdminGetUserAuthFactors", Mfa, Signed, false, Never),
+    op("AdminDeleteSoftwareToken", Mfa, Signed, false, Always),
+    op("SetUserSettings", Mfa, Unsigned, false, Always),
+    op("AdminSetUserSettings", Mfa, Signed, false, Always),
+    op("ListUserSessions", Sessions, Unsigned, false, Never),
+    op("AdminListUserSessions", Sessions, Signed, false, Never),
+    op("RevokeUserSession", Sessions, Unsigned, false, Always),
+    op("AdminRevokeUserSession", Sessions, Signed, false, Always),
     op("CreateResourceServer", ResourceServers, Signed, false, Always),
     op("DescribeResourceServer", ResourceServers, Signed, false, Never),
     op("ListResourceServers", ResourceServers, Signed, false, Never),
@@ -149,7 +163,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_reads_are_never_recorded() {
+    fn names_are_unique_reads_are_never_recorded_and_writes_always() {
         let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.name).collect();
         names.sort_unstable();
         let before = names.len();
@@ -161,6 +175,27 @@ mod tests {
                 && o.name != "GetTokensFromRefreshToken";
             if read {
                 assert_eq!(o.recorded, Recorded::Never, "{} is a read", o.name);
+            }
+            let writes = [
+                "Create",
+                "Update",
+                "Delete",
+                "Set",
+                "Add",
+                "Remove",
+                "Tag",
+                "Untag",
+                "Revoke",
+                "Associate",
+                "Verify",
+                "Confirm",
+                "Disable",
+                "Enable",
+                "Reset",
+                "Change",
+            ];
+            if writes.iter().any(|p| bare.starts_with(p)) {
+                assert_eq!(o.recorded, Recorded::Always, "{} changes something: it is recorded", o.name);
             }
             if o.name.starts_with("Admin") {
                 assert_eq!(o.proof, Proof::Signed, "{}: Admin operations are signed", o.name);

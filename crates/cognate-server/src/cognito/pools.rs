@@ -1,7 +1,11 @@
-//! User pool operations.
+//! User pool operations, and the tags of user pools (TagResource, UntagResource,
+//! ListTagsForResource: a pool's tags are its `UserPoolTags`).
 
 use cognate_core::attributes::{self, SchemaAttribute};
-use cognate_core::pool::{PoolSettings, UserPool, valid_pool_name};
+use std::collections::BTreeMap;
+
+use cognate_core::ids::PoolId;
+use cognate_core::pool::{PoolSettings, TAGS, UserPool, valid_pool_name};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -29,6 +33,9 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "DeleteUserPoolDomain" => delete_domain(state, input).await,
         "SetUICustomization" => set_ui_customization(state, input).await,
         "GetUICustomization" => get_ui_customization(state, input).await,
+        "TagResource" => tag_resource(state, input).await,
+        "UntagResource" => untag_resource(state, input).await,
+        "ListTagsForResource" => list_tags_for_resource(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -152,6 +159,13 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
         incoming.username_attributes = old.username_attributes.clone();
         incoming.alias_attributes = old.alias_attributes.clone();
         incoming.username_configuration = old.username_configuration.clone();
+        // Tags are a resource's own: an update that leaves UserPoolTags out keeps them
+        // (TagResource's tags survive an unrelated update), one that sends them sets them.
+        if !incoming.extra.contains_key(TAGS)
+            && let Some(tags) = old.extra.get(TAGS)
+        {
+            incoming.extra.insert(TAGS.to_owned(), tags.clone());
+        }
         for key in super::mfa::POOL_MFA_KEYS {
             match old.extra.get(*key) {
                 Some(v) => incoming.extra.insert((*key).to_owned(), v.clone()),
@@ -223,16 +237,101 @@ fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
     }
     out.insert("Id".into(), json!(pool.id));
     out.insert("Name".into(), json!(pool.name));
-    out.insert(
-        "Arn".into(),
-        json!(format!("arn:aws:cognito-idp:{}:000000000000:userpool/{}", state.settings.region, pool.id)),
-    );
+    out.insert("Arn".into(), json!(pool_arn(state, &pool.id)));
     out.insert("SchemaAttributes".into(), json!(s.schema));
     out.insert("LambdaConfig".into(), s.extra.get("LambdaConfig").cloned().unwrap_or_else(|| json!({})));
     out.insert("EstimatedNumberOfUsers".into(), json!(users));
     out.insert("CreationDate".into(), epoch(pool.created_at));
     out.insert("LastModifiedDate".into(), epoch(pool.updated_at));
     Value::Object(out)
+}
+
+/// The account id in every ARN Cognate makes: Cognate has no AWS accounts.
+const ACCOUNT: &str = "000000000000";
+
+/// A pool's ARN, as DescribeUserPool's `Arn` gives it.
+fn pool_arn(state: &AppState, id: &PoolId) -> String {
+    format!("arn:aws:cognito-idp:{}:{ACCOUNT}:userpool/{id}", state.settings.region)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tags
+// ---------------------------------------------------------------------------------------
+
+/// The ARN pattern of Cognito's `ArnType`, checked without a regex: `arn:partition:service:
+/// region:account:resource` with up to two more `:`-parts, each of `[\w+=/,.@-]`, only the
+/// region empty, the account digits; 20 to 2048 characters.
+fn arn_shaped(arn: &str) -> bool {
+    let part_ok = |p: &str| p.chars().all(|c| c.is_alphanumeric() || "_+=/,.@-".contains(c));
+    let parts: Vec<&str> = arn.split(':').collect();
+    (20..=2048).contains(&arn.chars().count())
+        && (6..=8).contains(&parts.len())
+        && parts[0] == "arn"
+        && parts.iter().all(|p| part_ok(p))
+        && parts.iter().enumerate().all(|(i, p)| i == 3 || !p.is_empty())
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The pool a `ResourceArn` names. A value that is not an ARN, or the ARN of something
+/// other than a user pool, is InvalidParameterException; a user pool ARN that is not one of
+/// this server's pools (another region or account, an unknown id) is
+/// ResourceNotFoundException, as Cognito answers for a pool it does not have.
+fn arn_pool(state: &AppState, arn: &str) -> Result<PoolId, CognitoError> {
+    if !arn_shaped(arn) {
+        return Err(CognitoError::invalid(format!(
+            "1 validation error detected: Value '{arn}' at 'resourceArn' failed to satisfy constraint: Member must \
+             satisfy regular expression pattern: arn:[\\w+=/,.@-]+:[\\w+=/,.@-]+:([\\w+=/,.@-]*)?:[0-9]+:\
+             [\\w+=/,.@-]+(:[\\w+=/,.@-]+)?(:[\\w+=/,.@-]+)?"
+        )));
+    }
+    let parts: Vec<&str> = arn.split(':').collect();
+    let id = match (parts[2], parts.get(5).and_then(|r| r.strip_prefix("userpool/")), parts.len()) {
+        ("cognito-idp", Some(id), 6) => id,
+        _ => return Err(CognitoError::invalid(format!("{arn} is not the ARN of a user pool."))),
+    };
+    let not_found = || CognitoError::not_found(format!("User pool {arn} does not exist."));
+    let pool = PoolId::parse(id).ok_or_else(not_found)?;
+    if pool_arn(state, &pool) != arn {
+        return Err(not_found());
+    }
+    Ok(pool)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagInput {
+    resource_arn: Option<String>,
+    tags: Option<BTreeMap<String, String>>,
+    tag_keys: Option<Vec<String>>,
+}
+
+fn required<T>(value: Option<T>, member: &str) -> Result<T, CognitoError> {
+    value.ok_or_else(|| super::users::missing(member))
+}
+
+async fn tag_resource(state: &AppState, input: Value) -> OpResult {
+    let req: TagInput = parse(input)?;
+    let arn = required(req.resource_arn, "resourceArn")?;
+    let tags = required(req.tags, "tags")?;
+    let id = arn_pool(state, &arn)?;
+    pools::tag(state, &id, &tags).await?;
+    Ok(json!({}))
+}
+
+async fn untag_resource(state: &AppState, input: Value) -> OpResult {
+    let req: TagInput = parse(input)?;
+    let arn = required(req.resource_arn, "resourceArn")?;
+    let keys = required(req.tag_keys, "tagKeys")?;
+    let id = arn_pool(state, &arn)?;
+    pools::untag(state, &id, &keys).await?;
+    Ok(json!({}))
+}
+
+async fn list_tags_for_resource(state: &AppState, input: Value) -> OpResult {
+    let req: TagInput = parse(input)?;
+    let arn = required(req.resource_arn, "resourceArn")?;
+    let pool = pools::get(state, &arn_pool(state, &arn)?).await?;
+    Ok(json!({"Tags": pool.settings.tags()}))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -408,4 +507,28 @@ async fn get_ui_customization(state: &AppState, input: Value) -> OpResult {
     let pool = pool_id(&req.user_pool_id)?;
     let ui = branding::get(state, &pool, req.client_id.as_deref()).await?;
     Ok(json!({"UICustomization": ui_type(state, &pool, req.client_id.as_deref(), ui.as_ref())}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arn_shaped;
+
+    #[test]
+    fn arns_are_checked_against_cognitos_pattern() {
+        assert!(arn_shaped("arn:aws:cognito-idp:local:000000000000:userpool/local_abc123"));
+        assert!(arn_shaped("arn:aws:s3::000000000000:bucket/x"), "the region may be empty");
+        assert!(arn_shaped("arn:aws:cognito-idp:local:000000000000:userpool/local_abc:a:b"));
+        for bad in [
+            "",
+            "not-an-arn-at-all-but-long",
+            "arn:aws:cognito-idp:local:0000000x:userpool/local_abc",
+            "arn:aws:cognito-idp:local::userpool/local_abc123",
+            "arn:aws:cognito-idp:local:000000000000:",
+            "arn:aws:cognito-idp:local:000000000000:user pool/local_abc",
+            "arn:aws:cognito-idp:local:000000000000:userpool/a:b:c:d",
+            "arn:a:b:c:1:d",
+        ] {
+            assert!(!arn_shaped(bad), "{bad}");
+        }
+    }
 }

@@ -38,6 +38,7 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
         "GetUser" => get_user(state, input).await,
         "UpdateUserAttributes" => update_user_attributes(state, input).await,
         "DeleteUser" => delete_user(state, input).await,
+        "DeleteUserAttributes" => delete_user_attributes(state, input).await,
         "AdminConfirmSignUp" => admin_confirm_sign_up(state, input).await,
         "VerifyUserAttribute" => verify_user_attribute(state, input).await,
         "GetUserAttributeVerificationCode" => get_user_attribute_verification_code(state, input).await,
@@ -407,6 +408,26 @@ fn verifiable(user: &User, attribute: &str) -> Result<Destination, CognitoError>
     }
     Destination::of(user, attribute)
         .ok_or_else(|| CognitoError::invalid(format!("The user has no {attribute} to verify.")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteAttributesInput {
+    access_token: String,
+    user_attribute_names: Option<Vec<String>>,
+}
+
+/// DeleteUserAttributes: AdminDeleteUserAttributes' rules
+/// ([`crate::services::users::delete_attributes`]) for attributes the caller's client may
+/// write, as UpdateUserAttributes checks them.
+async fn delete_user_attributes(state: &AppState, input: Value) -> OpResult {
+    let req: DeleteAttributesInput = parse(input)?;
+    let names = req.user_attribute_names.ok_or_else(|| missing("userAttributeNames"))?;
+    let (pool, user, claims) = token_user(state, &req.access_token).await?;
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+    let client = load_client(state, client_id).await?;
+    check_user_writable(&client, &Schema::new(&pool.settings.schema), names.iter().map(String::as_str))?;
+    super::users::delete_attributes(state, &pool, user, &names).await
 }
 
 async fn delete_user(state: &AppState, input: Value) -> OpResult {

@@ -26,12 +26,17 @@ fn action(op: &str, input: &Value) -> String {
         "RespondToAuthChallenge" | "AdminRespondToAuthChallenge" => "auth.challenge".into(),
         "GetTokensFromRefreshToken" => "auth.refresh".into(),
         "RevokeToken" => "token.revoke".into(),
+        "RevokeUserSession" => "auth.revoke_user_session".into(),
         "GlobalSignOut" | "AdminUserGlobalSignOut" => "auth.sign_out".into(),
         "SignUp" => "user.sign_up".into(),
         "ConfirmSignUp" | "AdminConfirmSignUp" => "user.confirm".into(),
         "ForgotPassword" | "ConfirmForgotPassword" | "ChangePassword" => format!("auth.{}", snake(op)),
-        "AssociateSoftwareToken" | "VerifySoftwareToken" | "SetUserMFAPreference" => format!("mfa.{}", snake(op)),
-        "UpdateUserAttributes" | "DeleteUser" | "VerifyUserAttribute" => format!("user.{}", snake(op)),
+        "AssociateSoftwareToken" | "VerifySoftwareToken" | "SetUserMFAPreference" | "SetUserSettings" => {
+            format!("mfa.{}", snake(op))
+        }
+        "UpdateUserAttributes" | "DeleteUser" | "DeleteUserAttributes" | "VerifyUserAttribute" => {
+            format!("user.{}", snake(op))
+        }
         "ConfirmDevice" | "UpdateDeviceStatus" | "ForgetDevice" => format!("device.{}", snake(op)),
         _ => format!("admin.{}", snake(op)),
     }

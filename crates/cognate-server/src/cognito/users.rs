@@ -405,21 +405,23 @@ async fn admin_delete_user_attributes(state: &AppState, input: Value) -> OpResul
     let req: DeleteAttributesInput = parse(input)?;
     let names = req.user_attribute_names.ok_or_else(|| missing("userAttributeNames"))?;
     let pool = load_pool(state, &req.user_pool_id).await?;
-    Schema::new(&pool.settings.schema).check_deletes(&names).map_err(attribute_error)?;
-    refuse_tenant_attributes(state, &pool, names.iter().map(String::as_str)).await?;
-    for (attr, is_username) in
-        [("email", pool.settings.email_is_username()), ("phone_number", pool.settings.phone_is_username())]
-    {
-        if is_username && names.iter().any(|n| n == attr) {
-            return Err(CognitoError::invalid(format!("Cannot delete {attr}: users of this pool sign in with it.")));
+    let user = find_user(state, &pool, &req.username).await?;
+    delete_attributes(state, &pool, user, &names).await
+}
+
+/// [`users::delete_attributes`] with its refusals as Cognito's exceptions.
+pub(super) async fn delete_attributes(state: &AppState, pool: &UserPool, user: User, names: &[String]) -> OpResult {
+    use users::DeleteAttributesError as E;
+    users::delete_attributes(state, pool, user, names).await.map_err(|e| match e {
+        E::Schema(e) => attribute_error(e),
+        E::Reserved(name) => CognitoError::invalid(format!(
+            "{name} is managed by Cognate's tenancy API (/v1) in this user pool and cannot be written here."
+        )),
+        E::SignInName(attr) => {
+            CognitoError::invalid(format!("Cannot delete {attr}: users of this pool sign in with it."))
         }
-    }
-    let mut user = find_user(state, &pool, &req.username).await?;
-    for name in &names {
-        user.attributes.remove(&stored_name(name));
-    }
-    user.updated_at = state.clock.now_millis();
-    save(state, &pool, &user).await?;
+        E::Write(e) => write_error(&pool.settings, e, false),
+    })?;
     Ok(json!({}))
 }
 
@@ -523,9 +525,15 @@ async fn list_users(state: &AppState, input: Value) -> OpResult {
 /// Adds Cognito's `UserMFASettingList` and `PreferredMfaSetting` to a GetUser or
 /// AdminGetUser answer, when the user has them (Cognito leaves them out otherwise).
 pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut Value) -> Result<(), CognitoError> {
-    let Some(mfa) = crate::services::mfa::settings(state, user).await? else {
-        return Ok(());
-    };
+    if let Some(mfa) = crate::services::mfa::settings(state, user).await? {
+        put_mfa_settings(&mfa, out);
+    }
+    Ok(())
+}
+
+/// Puts `UserMFASettingList` and `PreferredMfaSetting` of `mfa` in `out` when there are any
+/// (GetUser, AdminGetUser, (Admin)GetUserAuthFactors).
+pub(super) fn put_mfa_settings(mfa: &cognate_core::mfa::UserMfa, out: &mut Value) {
     let list = mfa.setting_list();
     if !list.is_empty() {
         out["UserMFASettingList"] = json!(list);
@@ -533,7 +541,6 @@ pub(super) async fn add_user_settings(state: &AppState, user: &User, out: &mut V
     if let Some(preferred) = mfa.preferred_setting() {
         out["PreferredMfaSetting"] = json!(preferred);
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -66,6 +66,61 @@ pub async fn settings(state: &AppState, user: &User) -> Result<Option<UserMfa>, 
     state.store.get_mfa(&user.pool_id, &user.sub).await
 }
 
+/// What a user can authenticate with (GetUserAuthFactors): their MFA record, and whether
+/// they have a password (its hash, or an SRP verifier of it: one factor, `PASSWORD`).
+#[derive(Debug, Clone)]
+pub struct AuthFactors {
+    pub mfa: Option<UserMfa>,
+    pub password: bool,
+}
+
+impl AuthFactors {
+    /// Cognito's `ConfiguredUserAuthFactors`: `PASSWORD` when the user has one, and
+    /// `SOFTWARE_TOKEN` when they registered a verified authenticator (an MFA factor only,
+    /// listed whether or not TOTP is turned on). Cognate has no SMS, email or passkey
+    /// factors.
+    pub fn configured(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.password {
+            out.push("PASSWORD");
+        }
+        if self.mfa.as_ref().is_some_and(UserMfa::has_totp) {
+            out.push("SOFTWARE_TOKEN");
+        }
+        out
+    }
+}
+
+/// The factors `user` has set up.
+pub async fn auth_factors(state: &AppState, user: &User) -> Result<AuthFactors, StoreError> {
+    Ok(AuthFactors {
+        mfa: settings(state, user).await?,
+        password: user.password_hash.is_some() || user.srp_verifier.is_some(),
+    })
+}
+
+/// Forgets the user's software token (AdminDeleteSoftwareToken): the verified secret and
+/// any pending one; TOTP is off and no longer preferred. The user enrols again with
+/// AssociateSoftwareToken (or, where MFA is required of them, at the next sign-in's
+/// MFA_SETUP). The used-step mark stays. Returns whether there was a token to forget.
+pub async fn delete_software_token(state: &AppState, user: &User) -> Result<bool, MfaError> {
+    let Some(mut mfa) = settings(state, user).await? else { return Ok(false) };
+    let had = mfa.totp_secret_sealed.is_some() || mfa.pending_secret_sealed.is_some();
+    mfa.totp_secret_sealed = None;
+    mfa.totp_verified = false;
+    mfa.totp_enabled = false;
+    mfa.preferred = false;
+    mfa.pending_secret_sealed = None;
+    mfa.pending_at = None;
+    mfa.friendly_device_name = None;
+    mfa.updated_at = state.clock.now_millis();
+    state.store.put_mfa(&mfa).await?;
+    if had {
+        tracing::info!(pool = %user.pool_id, sub = %user.sub, "software token deleted by an administrator");
+    }
+    Ok(had)
+}
+
 /// Starts associating a new authenticator: returns its secret (to show once as base32 or
 /// a QR code), pending until [`verify`].
 pub async fn associate(state: &AppState, user: &User, asker: Asker) -> Result<Vec<u8>, MfaError> {

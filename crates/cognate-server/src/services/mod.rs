@@ -11,6 +11,7 @@
 //!   login's browser sessions, authorization codes and their exchange.
 //! - [`tokens`]: issuing, refreshing (rotation, reuse), verifying, introspecting and
 //!   revoking tokens; switching a session's tenant; signing out everywhere.
+//! - [`sessions`]: a user's sessions (live token families) listed and revoked one by one.
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
 //! - [`mfa`]: software token enrolment and the user's MFA preference; [`devices`]:
@@ -41,6 +42,7 @@ pub mod mfa;
 pub mod pool_domains;
 pub mod pools;
 pub mod resource_servers;
+pub mod sessions;
 pub mod sign_in;
 pub mod tenants;
 pub mod tokens;

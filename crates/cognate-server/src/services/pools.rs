@@ -2,12 +2,17 @@
 //! - a change reads the pool, edits it and writes it with its version; a concurrent write
 //!   makes it read and edit again (up to three attempts), so no change is lost;
 //! - a pool the tenancy control plane manages (the shared pool, a dedicated pool) cannot be
-//!   deleted here, and neither can a pool with deletion protection on.
+//!   deleted here, and neither can a pool with deletion protection on;
+//! - a pool's tags are its `UserPoolTags` setting, whichever call writes them (CreateUserPool,
+//!   UpdateUserPool, TagResource, UntagResource): at most 50, keys of 1 to 128 characters,
+//!   values of up to 256.
 
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
-use cognate_core::pool::{PoolSettings, UserPool};
+use std::collections::BTreeMap;
+
+use cognate_core::pool::{PoolSettings, UserPool, check_tag_key};
 
 use crate::AppState;
 use crate::tenancy::{self, Placement};
@@ -25,6 +30,9 @@ pub enum PoolError {
     Managed(Placement),
     #[error("deletion protection is on")]
     DeletionProtected,
+    /// Tags past Cognito's limits (the message says which).
+    #[error("{0}")]
+    InvalidTags(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,6 +93,29 @@ where
         }
     }
     Err(PoolError::from(StoreError::Conflict("version")).into())
+}
+
+/// Adds `tags` to the pool `id`'s, replacing the values of keys it already has.
+pub async fn tag(state: &AppState, id: &PoolId, tags: &BTreeMap<String, String>) -> Result<UserPool, PoolError> {
+    change(state, id, |pool, _| {
+        let mut all = pool.settings.tags();
+        all.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        pool.settings.set_tags(all).map_err(PoolError::InvalidTags)
+    })
+    .await
+}
+
+/// Removes the tags with `keys` from the pool `id` (keys it does not have are ignored).
+pub async fn untag(state: &AppState, id: &PoolId, keys: &[String]) -> Result<UserPool, PoolError> {
+    for key in keys {
+        check_tag_key(key).map_err(PoolError::InvalidTags)?;
+    }
+    change(state, id, |pool, _| {
+        let mut all = pool.settings.tags();
+        all.retain(|k, _| !keys.contains(k));
+        pool.settings.set_tags(all).map_err(PoolError::InvalidTags)
+    })
+    .await
 }
 
 /// Deletes the pool with everything in it.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use cognate_core::StoreError;
-use cognate_core::attributes::{Schema, looks_like_email, looks_like_phone};
+use cognate_core::attributes::{AttributeError, Schema, looks_like_email, looks_like_phone};
 use cognate_core::client::AppClient;
 use cognate_core::pool::{PoolSettings, UserPool};
 use cognate_core::srp;
@@ -176,6 +176,55 @@ pub async fn set_enabled(state: &AppState, user: &User, enabled: bool) -> Result
 pub async fn delete(state: &AppState, user: &User) -> Result<(), UserWriteError> {
     state.store.delete_user(&user.pool_id, &user.sub, state.clock.now_millis()).await?;
     tracing::info!(pool = %user.pool_id, sub = %user.sub, "user deleted");
+    Ok(())
+}
+
+/// Why attributes could not be deleted from a user.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteAttributesError {
+    /// Not in the schema, immutable (`sub` among them) or required.
+    #[error(transparent)]
+    Schema(#[from] AttributeError),
+    /// A tenancy attribute in a pool the tenancy control plane manages: only `/v1` writes it.
+    #[error("{0} is managed by the tenancy API")]
+    Reserved(String),
+    /// The pool's users sign in with this attribute (`email` or `phone_number`).
+    #[error("users sign in with {0}")]
+    SignInName(&'static str),
+    #[error(transparent)]
+    Write(#[from] UserWriteError),
+}
+
+/// Deletes the attributes `names` of `user` (AdminDeleteUserAttributes, and
+/// DeleteUserAttributes once the surface checked what the caller's client may write). The
+/// rules: every name is in the pool's schema, mutable and not required (`sub` never goes);
+/// the tenancy attributes of a managed pool belong to `/v1`; an attribute the pool's users
+/// sign in with (email or phone number as username) stays.
+pub async fn delete_attributes(
+    state: &AppState,
+    pool: &UserPool,
+    mut user: User,
+    names: &[String],
+) -> Result<(), DeleteAttributesError> {
+    Schema::new(&pool.settings.schema).check_deletes(names)?;
+    if let Some(name) = crate::tenancy::reserved_write(state, &pool.id, names.iter().map(String::as_str))
+        .await
+        .map_err(UserWriteError::Store)?
+    {
+        return Err(DeleteAttributesError::Reserved(name.to_owned()));
+    }
+    for (attr, is_username) in
+        [("email", pool.settings.email_is_username()), ("phone_number", pool.settings.phone_is_username())]
+    {
+        if is_username && names.iter().any(|n| n == attr) {
+            return Err(DeleteAttributesError::SignInName(attr));
+        }
+    }
+    for name in names {
+        user.attributes.remove(&stored_name(name));
+    }
+    user.updated_at = state.clock.now_millis();
+    save(state, pool, &user).await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The application services, called directly (no surface) on both backends with a clock
 //! the test moves: the sign-in state machine, refresh rotation and reuse, the last-admin
-//! rule under concurrency, and a tier move. The wire formats are the interop suite's.
+//! rule under concurrency, a tier move, and sessions revoked one by one. The wire formats are
+//! the interop suite's.
 
 use std::sync::Arc;
 
@@ -536,6 +537,48 @@ async fn srp_answers_are_single_use_timely_and_counted_like_passwords() {
         assert!(matches!(locked, Err(SignInError::Locked)), "{locked:?}");
         let locked = srp_answer(&t, &pool, &client, "dee@acme.example", PASSWORD, clock.now_secs()).await;
         assert!(matches!(locked, Err(SignInError::Locked)), "{locked:?}");
+    })
+    .await;
+}
+
+/// A user's sessions are their live token families: listed newest first, revoked one at a
+/// time (never the caller's own), and gone once their refresh tokens expire.
+#[tokio::test]
+async fn sessions_are_live_families_revoked_one_at_a_time() {
+    use cognate_server::services::sessions::{self, SessionError};
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let user = member(&t, &acme, "di@acme.example", Role::Member).await;
+        let Ok(Step::Tokens(first)) = sign_in(&t, &pool, &client, "di@acme.example", PASSWORD).await else {
+            panic!("sign-in");
+        };
+        clock.advance(1_000);
+        let Ok(Step::Tokens(second)) = sign_in(&t, &pool, &client, "di@acme.example", PASSWORD).await else {
+            panic!("sign-in");
+        };
+        let origin = |token: &str| claims(token)["origin_jti"].as_str().unwrap().to_owned();
+        let (mine, theirs) = (origin(&first.access_token), origin(&second.access_token));
+
+        let listed = sessions::list(&t.state, &user).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].is(Some(&theirs)) && listed[1].is(Some(&mine)), "newest first");
+        assert!(listed.iter().all(|s| s.id.starts_with("tkn") && s.id.len() == 28));
+
+        let current = sessions::revoke(&t.state, &user, &listed[1].id, Some(&mine)).await;
+        assert!(matches!(current, Err(SessionError::Current)), "{current:?}");
+        sessions::revoke(&t.state, &user, &listed[0].id, Some(&mine)).await.unwrap();
+        let gone = sessions::revoke(&t.state, &user, &listed[0].id, Some(&mine)).await;
+        assert!(matches!(gone, Err(SessionError::NotFound)), "{gone:?}");
+        let refreshed =
+            tokens::refresh(&t.state, &client, second.refresh_token.as_deref().unwrap(), SDK_SCOPE, None).await;
+        assert!(matches!(refreshed, Err(Rejection::Revoked)), "{refreshed:?}");
+        assert!(tokens::verify(&t.state, &first.access_token, Some("access")).await.is_ok());
+        let feed = tokens::revocations_after(&t.state, &pool.id, 0, 100).await.unwrap();
+        assert!(feed.iter().any(|e| e.subject == theirs), "the revocation is published");
+
+        // The refresh token's validity (30 days by default) ends the last session.
+        clock.advance(31 * 86_400_000);
+        assert!(sessions::list(&t.state, &user).await.unwrap().is_empty());
     })
     .await;
 }

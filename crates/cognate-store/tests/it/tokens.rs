@@ -204,3 +204,29 @@ async fn authorization_codes_redeem_once_and_login_sessions_end() {
     })
     .await;
 }
+
+/// A user's live families (ListUserSessions): unrevoked, with a refresh token not expired,
+/// newest first, active as of their newest refresh token; other users' never.
+#[tokio::test]
+async fn live_families_are_the_users_working_sessions() {
+    on_both(|store| async move {
+        let p = pool("sessions");
+        store.create_pool(&p).await.unwrap();
+        store.create_family(&family(&p, "old", "sub-a", 10), Some(&token("old", 10))).await.unwrap();
+        store.create_family(&family(&p, "new", "sub-a", 20), Some(&token("new", 20))).await.unwrap();
+        store.add_refresh_token(&token("new", 500)).await.unwrap();
+        store.create_family(&family(&p, "gone", "sub-a", 30), Some(&token("gone", 30))).await.unwrap();
+        store.revoke_family(&p.id, "gone", 40).await.unwrap();
+        store.create_family(&family(&p, "other", "sub-b", 30), Some(&token("other", 30))).await.unwrap();
+
+        let live = store.live_families(&p.id, "sub-a", 900, 125).await.unwrap();
+        let seen: Vec<(&str, i64)> = live.iter().map(|l| (l.family.id.as_str(), l.last_active_at)).collect();
+        assert_eq!(seen, vec![("new", 500), ("old", 10)]);
+        assert_eq!(store.live_families(&p.id, "sub-a", 900, 1).await.unwrap().len(), 1);
+        // "old"'s only token expires at 1010, "new"'s newest at 1500.
+        let later = store.live_families(&p.id, "sub-a", 1100, 125).await.unwrap();
+        assert_eq!(later.iter().map(|l| l.family.id.as_str()).collect::<Vec<_>>(), vec!["new"]);
+        assert!(store.live_families(&p.id, "nobody", 900, 125).await.unwrap().is_empty());
+    })
+    .await;
+}
