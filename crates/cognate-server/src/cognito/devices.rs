@@ -104,16 +104,18 @@ struct ConfirmInput {
 async fn confirm(state: &AppState, input: Value) -> OpResult {
     let req: ConfirmInput = parse(input)?;
     let (pool, user, claims) = token_user(state, &req.access_token).await?;
-    // Only the device the token's sign-in was handed, as Cognito does: a stolen token
-    // cannot re-key another device of the user.
-    if claims.get("device_key").and_then(Value::as_str) != Some(req.device_key.as_str()) {
-        return Err(CognitoError::invalid("Invalid device key given."));
-    }
+    let handed = claims.get("device_key").and_then(Value::as_str);
     let config = req.device_secret_verifier_config.ok_or_else(|| missing("DeviceSecretVerifierConfig"))?;
     let salt = config.salt.ok_or_else(|| missing("DeviceSecretVerifierConfig.Salt"))?;
     let verifier = config.password_verifier.ok_or_else(|| missing("DeviceSecretVerifierConfig.PasswordVerifier"))?;
-    let necessary =
-        service::confirm(state, &pool, &user, &req.device_key, req.device_name.as_deref(), &salt, &verifier).await?;
+    let device = service::Confirmation {
+        key: &req.device_key,
+        handed,
+        name: req.device_name.as_deref(),
+        salt: &salt,
+        verifier: &verifier,
+    };
+    let necessary = service::confirm(state, &pool, &user, device).await?;
     Ok(json!({"UserConfirmationNecessary": necessary}))
 }
 

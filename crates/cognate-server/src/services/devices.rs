@@ -70,22 +70,35 @@ pub async fn confirmed(state: &AppState, user: &User, key: &str) -> Result<Devic
     own(state, user, key).await.and_then(|d| if d.confirmed() { Ok(d) } else { Err(DeviceError::NotFound) })
 }
 
-/// ConfirmDevice: stores the device password's verifier (`salt` and `verifier`, Base64 as
-/// `DeviceSecretVerifierConfig` carries them) and the device's name. Returns whether the
-/// user still has to say the device is remembered (`UserConfirmationNecessary`): when the
-/// pool remembers devices only on the user's word; otherwise the device is remembered now.
+/// A ConfirmDevice request.
+pub struct Confirmation<'a> {
+    pub key: &'a str,
+    /// The device the caller's access token was handed (its `device_key` claim).
+    pub handed: Option<&'a str>,
+    pub name: Option<&'a str>,
+    /// The device password's verifier, Base64 as `DeviceSecretVerifierConfig` carries it.
+    pub salt: &'a str,
+    pub verifier: &'a str,
+}
+
+/// ConfirmDevice: stores the device password's verifier and the device's name, for the
+/// device the caller's token was handed only, and only once (as Cognito does: a stolen
+/// token cannot re-key a device). Returns whether the user still has to say the device is
+/// remembered (`UserConfirmationNecessary`): when the pool remembers devices only on the
+/// user's word; otherwise the device is remembered now.
 pub async fn confirm(
     state: &AppState,
     pool: &UserPool,
     user: &User,
-    key: &str,
-    name: Option<&str>,
-    salt: &str,
-    verifier: &str,
+    req: Confirmation<'_>,
 ) -> Result<bool, DeviceError> {
     let Some(config) = pool.settings.device_configuration else {
         return Err(DeviceError::Invalid("Device tracking is not enabled for this user pool.".into()));
     };
+    let (key, name) = (req.key, req.name);
+    if req.handed != Some(key) {
+        return Err(DeviceError::Invalid("Invalid device key given.".into()));
+    }
     let mut device = own(state, user, key).await?;
     if device.confirmed() {
         // A confirmed device keeps its verifier: replacing it would let whoever holds a
@@ -95,7 +108,7 @@ pub async fn confirm(
     let bytes = |text: &str, what: &str| {
         B64.decode(text).map_err(|_| DeviceError::Invalid(format!("DeviceSecretVerifierConfig.{what} is not Base64.")))
     };
-    let verifier = srp::Verifier::from_bytes(&bytes(salt, "Salt")?, &bytes(verifier, "PasswordVerifier")?)
+    let verifier = srp::Verifier::from_bytes(&bytes(req.salt, "Salt")?, &bytes(req.verifier, "PasswordVerifier")?)
         .ok_or_else(|| DeviceError::Invalid("DeviceSecretVerifierConfig is not a usable SRP verifier.".into()))?;
     if name.is_some_and(|n| n.chars().count() > 1024) {
         return Err(DeviceError::Invalid("DeviceName is longer than 1024 characters.".into()));
