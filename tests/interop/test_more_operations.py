@@ -286,7 +286,8 @@ def test_deleted_token_in_a_pool_requiring_mfa_means_setting_up_again(
     username = make_confirmed_user(app.pool_id)
     first = initiate(cognito, app.client_id, username)["AuthenticationResult"]
     enrol_with_token(cognito, first["AccessToken"])
-    cognito.set_user_pool_mfa_config(UserPoolId=app.pool_id, MfaConfiguration="ON")
+    cognito.set_user_pool_mfa_config(UserPoolId=app.pool_id, MfaConfiguration="ON",
+                                     SoftwareTokenMfaConfiguration={"Enabled": True})
     cognito.admin_delete_software_token(UserPoolId=app.pool_id, Username=username)
     assert initiate(cognito, app.client_id, username)["ChallengeName"] == "MFA_SETUP"
 

@@ -14,6 +14,8 @@ from cognate_harness import attrs, raises_cognito, uid
 from conftest import PASSWORD
 
 NEW_PASSWORD = "N3w-Passw0rd!!"
+# SignUp sends a code only to an auto-verified contact, as in Cognito.
+VERIFY_EMAIL = {"AutoVerifiedAttributes": ["email"]}
 TENANT_SCHEMA = [{"Name": "tenantId", "AttributeDataType": "String", "Mutable": True},
                  {"Name": "dept", "AttributeDataType": "String", "Mutable": True}]
 
@@ -39,7 +41,8 @@ def wrong(code: str) -> str:
 # --------------------------------------------------------------------------- SignUp / confirm
 
 
-def test_sign_up_and_confirm(server, cognito, app, sign_in):
+def test_sign_up_and_confirm(server, cognito, make_app, sign_in):
+    app = make_app(VERIFY_EMAIL)
     username, email, resp = sign_up(cognito, app)
     assert resp["UserConfirmed"] is False
     assert str(uuid.UUID(resp["UserSub"])) == resp["UserSub"]
@@ -91,7 +94,7 @@ def test_sign_up_errors(cognito, app, make_app):
 
 
 def test_confirm_sign_up_with_secret_client(server, cognito, make_app):
-    app = make_app(secret=True)
+    app = make_app(VERIFY_EMAIL, secret=True)
     username, _, _ = sign_up(cognito, app)
     code, _ = server.latest_code(app.pool_id, username)
     with raises_cognito("NotAuthorizedException"):
@@ -101,7 +104,8 @@ def test_confirm_sign_up_with_secret_client(server, cognito, make_app):
     assert status(cognito, app, username) == "CONFIRMED"
 
 
-def test_confirmation_attempts_are_limited(server, cognito, app):
+def test_confirmation_attempts_are_limited(server, cognito, make_app):
+    app = make_app(VERIFY_EMAIL)
     username, _, _ = sign_up(cognito, app)
     code, _ = server.latest_code(app.pool_id, username)
     bad = wrong(code)
@@ -125,7 +129,8 @@ def test_confirmation_attempts_are_limited(server, cognito, app):
     assert status(cognito, app, username) == "CONFIRMED"
 
 
-def test_resend_confirmation_code(server, cognito, app):
+def test_resend_confirmation_code(server, cognito, make_app):
+    app = make_app(VERIFY_EMAIL)
     username, _, _ = sign_up(cognito, app)
     _, first = server.latest_code(app.pool_id, username)
     resp = cognito.resend_confirmation_code(ClientId=app.client_id, Username=username)

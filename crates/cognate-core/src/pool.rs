@@ -135,6 +135,16 @@ impl PoolSettings {
         Ok(())
     }
 
+    /// Whether the pool's AccountRecoverySetting names `admin_only`: users cannot recover
+    /// their own passwords (ForgotPassword is refused), only an administrator resets them.
+    pub fn admin_only_recovery(&self) -> bool {
+        self.extra
+            .get("AccountRecoverySetting")
+            .and_then(|s| s.get("RecoveryMechanisms"))
+            .and_then(Value::as_array)
+            .is_some_and(|ms| ms.iter().any(|m| m.get("Name").and_then(Value::as_str) == Some("admin_only")))
+    }
+
     /// The pool's tags (`UserPoolTags`), by key; none when it has none.
     pub fn tags(&self) -> BTreeMap<String, String> {
         self.extra.get(TAGS).and_then(|t| tags_of(t).ok()).unwrap_or_default()

@@ -8,11 +8,18 @@ use cognate_core::repo::Store;
 use cognate_core::{Clock, Rng};
 use tokio::sync::Semaphore;
 
+/// The account id in ARNs unless `COGNATE_ACCOUNT_ID` says otherwise: Cognate has no AWS
+/// accounts.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+
 /// Settings the surfaces need at run time.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     /// Region used in new pool ids and ARNs. Defaults to `local`.
     pub region: String,
+    /// The 12-digit account id in ARNs (a pool's `Arn`, TagResource's `ResourceArn`) and
+    /// DescribeUserPoolDomain's `AWSAccountId`. Defaults to [`DEFAULT_ACCOUNT_ID`].
+    pub account_id: String,
     /// The externally visible base URL (token issuers, discovery documents).
     pub public_url: String,
     /// The parent host of user pool domain prefixes (`{prefix}.{auth_domain}`), if any.
@@ -31,6 +38,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             region: "local".into(),
+            account_id: DEFAULT_ACCOUNT_ID.into(),
             public_url: "http://127.0.0.1:9229".into(),
             auth_domain: None,
             login_session_secs: crate::services::authorize::SESSION_TTL_SECS,

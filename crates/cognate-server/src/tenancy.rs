@@ -4,7 +4,7 @@
 //! of placements (the shared pool, dedicated pools, their default clients).
 
 use cognate_core::StoreError;
-use cognate_core::attributes::{self, AttributeDataType, SchemaAttribute, StringConstraints};
+use cognate_core::attributes::{self, RequestedAttribute, StringConstraints};
 use cognate_core::claims::{TenantClaims, TenantContext};
 use cognate_core::client::{AppClient, ClientSettings};
 use cognate_core::ids::{ClientId, PoolId};
@@ -553,17 +553,9 @@ async fn load_pool(state: &AppState, id: &PoolId) -> Result<UserPool, StoreError
 /// The settings of a pool the control plane manages: usernames fold case, email is a
 /// verified sign-in alias, and the schema carries the tenant attributes.
 pub fn managed_pool_settings() -> Result<PoolSettings, StoreError> {
-    let tenant_attr = |name: &str| SchemaAttribute {
-        name: name.into(),
-        attribute_data_type: AttributeDataType::String,
-        developer_only_attribute: false,
-        mutable: true,
-        required: false,
-        number_attribute_constraints: None,
-        string_attribute_constraints: Some(StringConstraints {
-            min_length: Some("0".into()),
-            max_length: Some("256".into()),
-        }),
+    let tenant_attr = |name: &str| {
+        let limits = StringConstraints { min_length: Some("0".into()), max_length: Some("256".into()) };
+        RequestedAttribute::string(name, Some(limits))
     };
     let schema = attributes::build_schema(&[
         tenant_attr("tenantId"),

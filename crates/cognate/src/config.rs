@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub database_service_url: Option<String>,
     pub region: Option<String>,
+    pub account_id: Option<String>,
     pub master_key: Option<SecretString>,
     pub log_format: Option<String>,
     pub max_body_bytes: Option<usize>,
@@ -78,6 +79,10 @@ pub struct CommonArgs {
     /// Region in pool ids and ARNs. Default local.
     #[arg(long, env = "COGNATE_REGION", global = true)]
     pub region: Option<String>,
+    /// The 12-digit AWS account id in ARNs (DescribeUserPool's Arn, tagging). Default
+    /// 000000000000.
+    #[arg(long, env = "COGNATE_ACCOUNT_ID", global = true)]
+    pub account_id: Option<String>,
     /// Log format: text or json. Default text.
     #[arg(long, env = "COGNATE_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -152,6 +157,8 @@ pub struct Config {
     pub database_url: String,
     pub database_service_url: Option<String>,
     pub region: String,
+    /// The account id in ARNs: 12 digits.
+    pub account_id: String,
     pub master_key: Option<SecretString>,
     pub log_json: bool,
     pub max_body_bytes: usize,
@@ -208,6 +215,14 @@ impl Config {
         let region = common.region.clone().or(file.region).unwrap_or_else(|| "local".into());
         if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || region.len() > 32 {
             bail!("region (COGNATE_REGION) must be 1 to 32 letters, digits or '-': {region}");
+        }
+        let account_id = common
+            .account_id
+            .clone()
+            .or(file.account_id)
+            .unwrap_or_else(|| cognate_server::state::DEFAULT_ACCOUNT_ID.into());
+        if !valid_account_id(&account_id) {
+            bail!("account_id (COGNATE_ACCOUNT_ID) must be an AWS account id of 12 digits: {account_id}");
         }
         let log_format = common.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into());
         let log_json = match log_format.as_str() {
@@ -282,6 +297,7 @@ impl Config {
             database_url,
             database_service_url: common.database_service_url.clone().or(file.database_service_url),
             region,
+            account_id,
             master_key: common.master_key.clone().or(file.master_key),
             log_json,
             max_body_bytes,
@@ -350,6 +366,11 @@ fn smtp_settings(serve: Option<&ServeArgs>, file: SmtpFile) -> Result<Option<cog
         .map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
     SmtpSender::new(&settings).map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
     Ok(Some(settings))
+}
+
+/// An AWS account id as ARNs carry it: exactly 12 ASCII digits.
+fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn sqlite_url(path: &Path) -> String {

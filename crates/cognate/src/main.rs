@@ -471,6 +471,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
         Passwords::new(hasher, rng, config.password_hash_concurrency),
         ServerSettings {
             region: config.region.clone(),
+            account_id: config.account_id.clone(),
             public_url,
             auth_domain: config.auth_domain.clone(),
             login_session_secs: config.login_session_secs,

@@ -147,6 +147,7 @@ impl From<crate::services::accounts::AccountError> for CognitoError {
         match e {
             E::UserNotFound => Self::user_not_found(),
             E::Disabled => Self::new("NotAuthorizedException", "User is disabled."),
+            E::AdminOnly => Self::new("NotAuthorizedException", "Contact administrator to reset password."),
             E::NoRecoveryDestination => Self::invalid(
                 "Cannot reset password for the user as there is no registered/verified email or phone_number",
             ),

@@ -356,6 +356,14 @@ async fn set_pool_config(state: &AppState, mut input: Value) -> OpResult {
             updates.push((key, v));
         }
     }
+    // Cognito refuses to make MFA required without saying, in the same call, which factor.
+    let names_a_factor =
+        updates.iter().any(|(k, _)| *k == SOFTWARE_TOKEN_MFA_CONFIGURATION || *k == "SmsMfaConfiguration");
+    if mfa_configuration.as_deref() == Some("ON") && !names_a_factor {
+        return Err(CognitoError::invalid(
+            "At least one of [SmsMfaConfiguration] or [SoftwareTokenMfaConfiguration] must be provided.",
+        ));
+    }
     if let Some((_, totp)) = updates.iter().find(|(k, _)| *k == SOFTWARE_TOKEN_MFA_CONFIGURATION)
         && totp.get("Enabled").is_some_and(|e| !e.is_boolean())
     {

@@ -1,7 +1,7 @@
 //! User pool operations, and the tags of user pools (TagResource, UntagResource,
 //! ListTagsForResource: a pool's tags are its `UserPoolTags`).
 
-use cognate_core::attributes::{self, SchemaAttribute};
+use cognate_core::attributes::{self, RequestedAttribute};
 use std::collections::BTreeMap;
 
 use cognate_core::ids::PoolId;
@@ -52,7 +52,7 @@ async fn create(state: &AppState, mut input: Value) -> OpResult {
     if !valid_pool_name(&name) {
         return Err(CognitoError::invalid("PoolName must be 1 to 128 characters of [\\w\\s+=,.@-]."));
     }
-    let requested_schema: Vec<SchemaAttribute> = match take(&mut input, "Schema") {
+    let requested_schema: Vec<RequestedAttribute> = match take(&mut input, "Schema") {
         Some(v) => parse(v)?,
         None => Vec::new(),
     };
@@ -202,7 +202,7 @@ async fn delete(state: &AppState, input: Value) -> OpResult {
 #[serde(rename_all = "PascalCase")]
 struct AddCustomAttributesInput {
     user_pool_id: String,
-    custom_attributes: Vec<SchemaAttribute>,
+    custom_attributes: Vec<RequestedAttribute>,
 }
 
 async fn add_custom_attributes(state: &AppState, input: Value) -> OpResult {
@@ -235,10 +235,21 @@ fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
             out.remove(key);
         }
     }
+    mirror_verification_messages(&mut out);
     out.insert("Id".into(), json!(pool.id));
     out.insert("Name".into(), json!(pool.name));
     out.insert("Arn".into(), json!(pool_arn(state, &pool.id)));
-    out.insert("SchemaAttributes".into(), json!(s.schema));
+    // Developer-only attributes are shown as `dev:custom:NAME`, as Cognito names them.
+    let schema: Vec<Value> = s
+        .schema
+        .iter()
+        .map(|a| {
+            let mut shown = json!(a);
+            shown["Name"] = json!(a.display_name());
+            shown
+        })
+        .collect();
+    out.insert("SchemaAttributes".into(), Value::Array(schema));
     out.insert("LambdaConfig".into(), s.extra.get("LambdaConfig").cloned().unwrap_or_else(|| json!({})));
     out.insert("EstimatedNumberOfUsers".into(), json!(users));
     out.insert("CreationDate".into(), epoch(pool.created_at));
@@ -246,12 +257,40 @@ fn pool_type(state: &AppState, pool: &UserPool, users: i64) -> Value {
     Value::Object(out)
 }
 
-/// The account id in every ARN Cognate makes: Cognate has no AWS accounts.
-const ACCOUNT: &str = "000000000000";
+/// The legacy verification settings and VerificationMessageTemplate's members that say the
+/// same thing, each filled from the other when left out, as Cognito answers them: a pool
+/// made with a template also shows `EmailVerificationMessage`, `EmailVerificationSubject`
+/// and `SmsVerificationMessage`, and one made with those shows them in its template.
+fn mirror_verification_messages(out: &mut Map<String, Value>) {
+    const PAIRS: [(&str, &str); 3] = [
+        ("EmailMessage", "EmailVerificationMessage"),
+        ("EmailSubject", "EmailVerificationSubject"),
+        ("SmsMessage", "SmsVerificationMessage"),
+    ];
+    let mut template = match out.get("VerificationMessageTemplate") {
+        Some(Value::Object(t)) => t.clone(),
+        _ => Map::new(),
+    };
+    for (nested, legacy) in PAIRS {
+        match (template.get(nested).cloned(), out.get(legacy).cloned()) {
+            (Some(v), None) => {
+                out.insert(legacy.into(), v);
+            }
+            (None, Some(v)) => {
+                template.insert(nested.into(), v);
+            }
+            _ => {}
+        }
+    }
+    if !template.is_empty() {
+        out.insert("VerificationMessageTemplate".into(), Value::Object(template));
+    }
+}
 
-/// A pool's ARN, as DescribeUserPool's `Arn` gives it.
+/// A pool's ARN, as DescribeUserPool's `Arn` gives it: the configured region and account
+/// id (`COGNATE_REGION`, `COGNATE_ACCOUNT_ID`).
 fn pool_arn(state: &AppState, id: &PoolId) -> String {
-    format!("arn:aws:cognito-idp:{}:{ACCOUNT}:userpool/{id}", state.settings.region)
+    format!("arn:aws:cognito-idp:{}:{}:userpool/{id}", state.settings.region, state.settings.account_id)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,7 +446,7 @@ async fn describe_domain(state: &AppState, input: Value) -> OpResult {
     };
     let mut description = json!({
         "UserPoolId": d.pool_id,
-        "AWSAccountId": "000000000000",
+        "AWSAccountId": state.settings.account_id,
         "Domain": d.domain,
         "CloudFrontDistribution": cname_target(state),
         "Version": "1",

@@ -133,12 +133,16 @@ async fn delete(state: &AppState, input: Value) -> OpResult {
     Ok(json!({}))
 }
 
-/// Cognito's `ResourceServerType`.
+/// Cognito's `ResourceServerType`; a server without scopes has no `Scopes` member, as in
+/// Cognito.
 fn resource_server_type(rs: &ResourceServer) -> Value {
-    json!({
+    let mut out = json!({
         "UserPoolId": rs.pool_id,
         "Identifier": rs.identifier,
         "Name": rs.name,
-        "Scopes": rs.scopes,
-    })
+    });
+    if !rs.scopes.is_empty() {
+        out["Scopes"] = json!(rs.scopes);
+    }
+    out
 }

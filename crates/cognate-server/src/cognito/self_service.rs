@@ -198,7 +198,10 @@ async fn resend_confirmation_code(state: &AppState, input: Value) -> OpResult {
         return Err(CognitoError::invalid("User is already confirmed."));
     }
     let to = sign_up_destination(&pool.settings, &user).ok_or_else(|| {
-        CognitoError::invalid("Cannot resend the code: the user has no email or phone_number to send it to.")
+        CognitoError::invalid(
+            "Cannot resend the code: the user has no email or phone_number the user pool verifies \
+             (AutoVerifiedAttributes).",
+        )
     })?;
     let code = store_code(state, &user, PURPOSE_SIGN_UP, PURPOSE_SIGN_UP, VERIFY_CODE_TTL_MS).await?;
     send_code(state, &pool, &user, &to, &code).await?;
@@ -318,13 +321,13 @@ struct UpdateAttributesInput {
 
 async fn update_user_attributes(state: &AppState, input: Value) -> OpResult {
     let req: UpdateAttributesInput = parse(input)?;
-    let pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
+    let mut pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
     let (pool, mut user, claims) = token_user(state, &req.access_token).await?;
     let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
     let client = load_client(state, client_id).await?;
     let schema = Schema::new(&pool.settings.schema);
     check_user_writable(&client, &schema, pairs.iter().map(|(n, _)| n.as_str()))?;
-    schema.check_writes(&pairs, false).map_err(attribute_error)?;
+    schema.check_writes(&mut pairs, false).map_err(attribute_error)?;
 
     let before = user.attributes.clone();
     for (name, value) in &pairs {
@@ -342,8 +345,10 @@ async fn update_user_attributes(state: &AppState, input: Value) -> OpResult {
     user.updated_at = state.clock.now_millis();
     save(state, &pool, &user).await?;
 
-    // One verification code can be outstanding per user: a new email gets it (always,
-    // as with SignUp); a new phone number only when the pool auto-verifies phone numbers.
+    // One verification code can be outstanding per user: a new email gets it (always; unlike
+    // SignUp, which follows AutoVerifiedAttributes as Cognito does, so that a changed email
+    // can always be verified); a new phone number only when the pool auto-verifies phone
+    // numbers.
     let auto_phone = pool.settings.auto_verified_attributes.iter().any(|a| a == "phone_number");
     let target = if email_changed {
         Destination::of(&user, "email")

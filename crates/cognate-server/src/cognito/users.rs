@@ -364,13 +364,13 @@ struct UpdateAttributesInput {
 
 async fn admin_update_user_attributes(state: &AppState, input: Value) -> OpResult {
     let req: UpdateAttributesInput = parse(input)?;
-    let pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
+    let mut pairs = attribute_pairs(req.user_attributes.ok_or_else(|| missing("userAttributes"))?);
     if pairs.is_empty() {
         return Err(CognitoError::invalid("UserAttributes must contain at least one attribute."));
     }
     let pool = load_pool(state, &req.user_pool_id).await?;
     let schema = Schema::new(&pool.settings.schema);
-    schema.check_writes(&pairs, false).map_err(attribute_error)?;
+    schema.check_writes(&mut pairs, false).map_err(attribute_error)?;
     refuse_tenant_attributes(state, &pool, pairs.iter().map(|(n, _)| n.as_str())).await?;
     let mut user = find_user(state, &pool, &req.username).await?;
     let in_request = |name: &str| pairs.iter().any(|(n, _)| n == name);

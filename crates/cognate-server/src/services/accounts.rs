@@ -45,6 +45,10 @@ pub enum AccountError {
     /// The user has no email or phone number to recover with.
     #[error("no recovery destination")]
     NoRecoveryDestination,
+    /// The pool's AccountRecoverySetting is `admin_only`: only an administrator resets
+    /// passwords.
+    #[error("password recovery is for administrators only")]
+    AdminOnly,
     #[error("wrong code")]
     CodeMismatch,
     /// No pending code (never sent, used, replaced) or an expired one.
@@ -105,17 +109,16 @@ impl Destination {
     }
 }
 
-/// Masks an address the way Cognito shows it: `a***@e***.com`, `+*******0100`.
+/// Masks an address the way Cognito shows it: the first character of the local part and
+/// of the domain, the rest hidden, the top-level domain too (`a***@e***` for
+/// `ann@example.com`); a phone number shows its last four digits (`+*******0100`).
 pub fn mask(medium: &str, address: &str) -> String {
     if medium == "EMAIL" {
         let Some((local, domain)) = address.split_once('@') else {
             return "***".to_owned();
         };
         let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
-        match domain.rsplit_once('.') {
-            Some((host, tld)) => format!("{}***@{}***.{tld}", first(local), first(host)),
-            None => format!("{}***@{}***", first(local), first(domain)),
-        }
+        format!("{}***@{}***", first(local), first(domain))
     } else {
         let digits: Vec<char> = address.chars().filter(char::is_ascii_digit).collect();
         let shown = digits.len().saturating_sub(4);
@@ -131,16 +134,14 @@ pub fn decoy_delivery(username: &str) -> Delivery {
     Destination { attribute: "email", medium: "EMAIL", address }.delivery()
 }
 
-/// Where a sign-up code goes. Cognito sends one only for attributes in the pool's
-/// AutoVerifiedAttributes; Cognate always mails the code when the user gave an email,
-/// because pools made through CreateUserPool rarely set AutoVerifiedAttributes and
-/// SignUp would otherwise leave users stranded until an administrator confirms them.
-/// SMS is used only when the pool auto-verifies phone numbers.
+/// Where a sign-up code goes, as in Cognito: only to a contact in the pool's
+/// AutoVerifiedAttributes, the phone number first when both are (Cognito then verifies
+/// only the phone number). `None` when the pool verifies no contact the user gave: no code
+/// is sent and SignUp answers without CodeDeliveryDetails; an administrator confirms the
+/// user (AdminConfirmSignUp).
 pub fn sign_up_destination(settings: &PoolSettings, user: &User) -> Option<Destination> {
     let auto = |a: &str| settings.auto_verified_attributes.iter().any(|x| x == a);
-    let order =
-        if auto("phone_number") && !auto("email") { ["phone_number", "email"] } else { ["email", "phone_number"] };
-    order.iter().filter(|a| **a == "email" || auto(a)).find_map(|a| Destination::of(user, a))
+    ["phone_number", "email"].iter().filter(|a| auto(a)).find_map(|a| Destination::of(user, a))
 }
 
 /// Where a password reset code goes: a verified email, else a verified phone number,
@@ -298,6 +299,10 @@ pub async fn forgot_password(
     user: Option<&User>,
     username: &str,
 ) -> Result<Delivery, AccountError> {
+    // Before anything about the user, so that the answer is the same for every username.
+    if pool.settings.admin_only_recovery() {
+        return Err(AccountError::AdminOnly);
+    }
     let destination = user.filter(|u| u.enabled).and_then(recovery_destination);
     let (Some(user), Some(to)) = (user, destination) else {
         if hide {
@@ -554,21 +559,26 @@ mod tests {
 
     #[test]
     fn addresses_are_masked() {
-        assert_eq!(mask("EMAIL", "ann@example.com"), "a***@e***.com");
+        assert_eq!(mask("EMAIL", "ann@example.com"), "a***@e***");
+        assert_eq!(mask("EMAIL", "test@test.com"), "t***@t***");
         assert_eq!(mask("EMAIL", "b@localhost"), "b***@l***");
         assert_eq!(mask("SMS", "+15550100"), "+****0100");
         assert_ne!(mask("EMAIL", "ann@example.com"), "ann@example.com");
     }
 
     #[test]
-    fn sign_up_codes_go_to_the_email_unless_only_phones_are_auto_verified() {
+    fn sign_up_codes_go_only_to_auto_verified_contacts_the_phone_first() {
         let u = user(&[("email", "a@x.io"), ("phone_number", "+15550100")]);
         let mut s = PoolSettings::default();
+        assert_eq!(sign_up_destination(&s, &u), None, "nothing auto-verified: no code");
+        s.auto_verified_attributes = vec!["email".into()];
         assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("EMAIL"));
-        s.auto_verified_attributes = vec!["phone_number".into()];
+        s.auto_verified_attributes = vec!["email".into(), "phone_number".into()];
         assert_eq!(sign_up_destination(&s, &u).map(|d| d.medium), Some("SMS"));
-        let phone_only = user(&[("phone_number", "+15550100")]);
-        assert_eq!(sign_up_destination(&PoolSettings::default(), &phone_only), None);
+        let email_only = user(&[("email", "a@x.io")]);
+        assert_eq!(sign_up_destination(&s, &email_only).map(|d| d.medium), Some("EMAIL"));
+        s.auto_verified_attributes = vec!["phone_number".into()];
+        assert_eq!(sign_up_destination(&s, &email_only), None);
     }
 
     #[test]

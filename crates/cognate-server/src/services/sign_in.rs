@@ -1127,7 +1127,7 @@ pub async fn new_password(
     attempt: Attempt,
     answer: Answer<'_>,
     new_password: Option<&str>,
-    attributes: Vec<(String, String)>,
+    mut attributes: Vec<(String, String)>,
     tenant: Option<&str>,
 ) -> Result<Step, SignInError> {
     let (session, mut user) = answered(state, &answer).await?;
@@ -1141,7 +1141,7 @@ pub async fn new_password(
     let new_password = new_password.ok_or(SignInError::Missing("NEW_PASSWORD"))?;
     pool.settings.policies.password_policy.check(new_password).map_err(SignInError::PasswordPolicy)?;
     let schema = Schema::new(&pool.settings.schema);
-    schema.check_writes(&attributes, false).map_err(|e| SignInError::Attributes(e.to_string()))?;
+    schema.check_writes(&mut attributes, false).map_err(|e| SignInError::Attributes(e.to_string()))?;
     if let Some(name) = tenancy::reserved_write(state, &pool.id, attributes.iter().map(|(n, _)| n.as_str())).await? {
         return Err(SignInError::ReservedAttribute(name.to_owned()));
     }

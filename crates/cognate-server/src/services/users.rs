@@ -259,7 +259,7 @@ pub fn new_user_attributes(
 ) -> Result<(String, BTreeMap<String, String>), String> {
     let username = signin_username(settings, requested, sub, &mut pairs)?;
     let schema = Schema::new(&settings.schema);
-    schema.check_writes(&pairs, true).map_err(|e| e.to_string())?;
+    schema.check_writes(&mut pairs, true).map_err(|e| e.to_string())?;
     let attributes: BTreeMap<String, String> = pairs.into_iter().map(|(n, v)| (stored_name(&n), v)).collect();
     schema.check_required(&attributes).map_err(|e| e.to_string())?;
     Ok((username, attributes))
