@@ -801,20 +801,8 @@ pub struct SrpAnswer<'a> {
 pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
     check_address(state, attempt)?;
     let (pool, client) = (answer.pool, answer.client);
-    let block = B64.decode(answer.secret_block).map_err(|_| SignInError::InvalidSession)?;
-    let sealed = std::str::from_utf8(&block).map_err(|_| SignInError::InvalidSession)?;
-    let session = Session::open(state, sealed)?;
-    let exchange = match &session.srp {
-        Some(srp)
-            if session.challenge == PASSWORD_VERIFIER
-                && session.client == client.id.as_str()
-                && session.pool == pool.id.as_str()
-                && !session.browser =>
-        {
-            srp
-        }
-        _ => return Err(SignInError::InvalidSession),
-    };
+    let (session, block) = open_block(state, &answer, PASSWORD_VERIFIER)?;
+    let Some(exchange) = &session.srp else { return Err(SignInError::InvalidSession) };
     // A decoy's answer goes through the same checks, in the same order, with the same
     // work, as a real user's; only the end differs (it always fails).
     let user = match &exchange.unknown {
@@ -829,7 +817,7 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
     let named = super::users::find(state, pool, answer.username).await?;
     let (throttle, verifier, user_id) = match (&user, &exchange.unknown) {
         (Some(user), _) => {
-            if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+            if !same_user(named.as_ref(), user) {
                 return Err(SignInError::InvalidSession);
             }
             check_proof(
@@ -855,16 +843,11 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         (None, None) => return Err(SignInError::InvalidSession),
     };
     throttle.check(state)?;
-    let at = srp::parse_timestamp(answer.timestamp).ok_or(SignInError::SrpTimestamp)?;
-    if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
-        return Err(SignInError::SrpTimestamp);
-    }
+    check_timestamp(state, answer.timestamp)?;
     let proven = match verifier {
         Some(verifier) => {
             let key = srp_key(exchange, &verifier)?;
-            let expected = srp::claim(&key, pool.id.as_str(), &user_id, &block, answer.timestamp);
-            let presented = B64.decode(answer.signature).unwrap_or_default();
-            srp::check_claim(&expected, &presented).is_ok()
+            claim_matches(&srp::claim(&key, pool.id.as_str(), &user_id, &block, answer.timestamp), answer.signature)
         }
         None => false,
     };
@@ -872,10 +855,7 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         throttle.fail(state);
         return Err(SignInError::InvalidCredentials);
     };
-    let spent = hex::encode(cognate_core::crypto::sha256(&block));
-    if !state.store.spend(&spent, session.exp).await? {
-        return Err(SignInError::InvalidSession);
-    }
+    spend_block(state, &block, session.exp).await?;
     let device = match answer.device_key.filter(|k| !k.is_empty()) {
         Some(key) => DeviceUse::Named(key.to_owned()),
         None => DeviceUse::of_session(&session),
@@ -955,25 +935,17 @@ pub async fn device_start(
 pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
     check_address(state, attempt)?;
     let (pool, client) = (answer.pool, answer.client);
-    let block = B64.decode(answer.secret_block).map_err(|_| SignInError::InvalidSession)?;
-    let sealed = std::str::from_utf8(&block).map_err(|_| SignInError::InvalidSession)?;
-    let session = Session::open(state, sealed)?;
+    let (session, block) = open_block(state, &answer, DEVICE_PASSWORD_VERIFIER)?;
     let (Some(exchange), Some(key)) = (&session.srp, &session.device_key) else {
         return Err(SignInError::InvalidSession);
     };
-    if session.challenge != DEVICE_PASSWORD_VERIFIER
-        || session.client != client.id.as_str()
-        || session.pool != pool.id.as_str()
-        || session.browser
-        || !session.password_checked
-        || answer.device_key.is_some_and(|named| named != key)
-    {
+    if !session.password_checked || answer.device_key.is_some_and(|named| named != key) {
         return Err(SignInError::InvalidSession);
     }
     let user = state.store.get_user_by_sub(&pool.id, &session.sub).await?.ok_or(SignInError::InvalidSession)?;
     crate::facts::user(&user);
     let named = super::users::find(state, pool, answer.username).await?;
-    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+    if !same_user(named.as_ref(), &user) {
         return Err(SignInError::InvalidSession);
     }
     check_proof(
@@ -991,16 +963,13 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
     }
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
     throttle.check(state)?;
-    let at = srp::parse_timestamp(answer.timestamp).ok_or(SignInError::SrpTimestamp)?;
-    if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
-        return Err(SignInError::SrpTimestamp);
-    }
+    check_timestamp(state, answer.timestamp)?;
     let device = super::devices::confirmed(state, &user, key).await.map_err(device_error)?;
     let proven = match super::devices::verifier(state, &device).filter(|v| v.salt == exchange.salt) {
         Some(verifier) => {
             let secret = srp_key(exchange, &verifier)?;
             let expected = srp::device_claim(&secret, &device.group_key, &device.key, &block, answer.timestamp);
-            srp::check_claim(&expected, &B64.decode(answer.signature).unwrap_or_default()).is_ok()
+            claim_matches(&expected, answer.signature)
         }
         None => false,
     };
@@ -1008,13 +977,54 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
         throttle.fail(state);
         return Err(SignInError::InvalidCredentials);
     }
-    let spent = hex::encode(cognate_core::crypto::sha256(&block));
-    if !state.store.spend(&spent, session.exp).await? {
-        return Err(SignInError::InvalidSession);
-    }
+    spend_block(state, &block, session.exp).await?;
     super::devices::authenticated(state, &device, attempt.ip.map(|ip| ip.to_string())).await?;
     let device = DeviceUse::Proven { key: device.key.clone(), remembered: device.remembered };
     after_first_factor(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device).await
+}
+
+/// Opens the secret block an SRP answer sends back (`PASSWORD_CLAIM_SECRET_BLOCK`): the
+/// sealed session of `challenge` for this client and pool (never a browser's), and the
+/// block's bytes, which the client's claim signs.
+fn open_block(state: &AppState, answer: &SrpAnswer<'_>, challenge: &str) -> Result<(Session, Vec<u8>), SignInError> {
+    let block = B64.decode(answer.secret_block).map_err(|_| SignInError::InvalidSession)?;
+    let sealed = std::str::from_utf8(&block).map_err(|_| SignInError::InvalidSession)?;
+    let session = Session::open(state, sealed)?;
+    if session.challenge != challenge
+        || session.client != answer.client.id.as_str()
+        || session.pool != answer.pool.id.as_str()
+        || session.browser
+    {
+        return Err(SignInError::InvalidSession);
+    }
+    Ok((session, block))
+}
+
+/// Refuses a claim `TIMESTAMP` that is malformed or too far from the server's clock.
+fn check_timestamp(state: &AppState, timestamp: &str) -> Result<(), SignInError> {
+    let at = srp::parse_timestamp(timestamp).ok_or(SignInError::SrpTimestamp)?;
+    if (at - state.clock.now_secs()).abs() > srp::TIMESTAMP_SKEW_SECS {
+        return Err(SignInError::SrpTimestamp);
+    }
+    Ok(())
+}
+
+/// Whether the client's `PASSWORD_CLAIM_SIGNATURE` (Base64) is the expected one; compared
+/// in constant time, and bad Base64 never matches.
+fn claim_matches(expected: &[u8; 32], presented: &str) -> bool {
+    srp::check_claim(expected, &B64.decode(presented).unwrap_or_default()).is_ok()
+}
+
+/// Marks a proven answer's secret block used: a second answer with it (a replay, or a
+/// concurrent copy on any node) is refused.
+async fn spend_block(state: &AppState, block: &[u8], expires_at: i64) -> Result<(), SignInError> {
+    let spent = hex::encode(cognate_core::crypto::sha256(block));
+    if state.store.spend(&spent, expires_at).await? { Ok(()) } else { Err(SignInError::InvalidSession) }
+}
+
+/// Whether the name an answer gives found the sign-in's user.
+fn same_user(named: Option<&User>, user: &User) -> bool {
+    named.is_some_and(|n| n.sub == user.sub)
 }
 
 /// The session key of an exchange, from its sealed state and the user's verifier.
@@ -1106,7 +1116,7 @@ async fn answered(state: &AppState, answer: &Answer<'_>) -> Result<(Session, Use
     let named = super::users::find(state, pool, answer.username).await?;
     // The call concerns the session's user, whoever the answer names.
     crate::facts::user(&user);
-    if named.as_ref().map(|u| u.sub.as_str()) != Some(user.sub.as_str()) {
+    if !same_user(named.as_ref(), &user) {
         return Err(SignInError::InvalidSession);
     }
     check_proof(
