@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod device;
 pub mod error;
 pub mod group;
+pub mod idp;
 pub mod ids;
 pub mod jwt;
 pub mod login;

@@ -14,6 +14,7 @@ use crate::client::{AppClient, ClientSecret};
 use crate::device::Device;
 use crate::error::StoreError;
 use crate::group::Group;
+use crate::idp::{IdentityProvider, ProviderLink};
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
 use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
@@ -116,6 +117,42 @@ pub trait ResourceServerRepo: Send + Sync {
     async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>>;
     async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()>;
     async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()>;
+}
+
+/// External identity providers of a pool and the identities linked to users. Secret
+/// provider details arrive and leave sealed (the services seal and open them).
+#[async_trait]
+pub trait IdentityProviderRepo: Send + Sync {
+    /// `Conflict("provider")` when the name is taken, `Conflict("identifier")` when one of
+    /// its identifiers is another provider's (case-insensitively); nothing is written then.
+    async fn create_identity_provider(&self, idp: &IdentityProvider) -> Result<()>;
+    async fn get_identity_provider(&self, pool: &PoolId, name: &str) -> Result<Option<IdentityProvider>>;
+    /// The provider with identifier `identifier` (any case).
+    async fn find_identity_provider(&self, pool: &PoolId, identifier: &str) -> Result<Option<IdentityProvider>>;
+    /// Providers ordered by name, after the page cursor (a name).
+    async fn list_identity_providers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<IdentityProvider>>;
+    /// Replaces details, mappings and identifiers; `NotFound("provider")`,
+    /// `Conflict("identifier")`.
+    async fn update_identity_provider(&self, idp: &IdentityProvider) -> Result<()>;
+    /// `NotFound("provider")`.
+    async fn delete_identity_provider(&self, pool: &PoolId, name: &str) -> Result<()>;
+    /// Links an external identity to a user and, in the same transaction, rewrites the
+    /// user's `identities` attribute from all of their links ([`crate::idp::identities`]).
+    /// Concurrent links to one user are serialised. `NotFound("user")`, `Conflict("link")`
+    /// when the identity is linked already, `Conflict("link limit")` when the user has
+    /// `max` links.
+    async fn link_provider(&self, link: &ProviderLink, max: usize) -> Result<()>;
+    /// Removes a link and rewrites the user's `identities` attribute (absent when no link
+    /// is left); the sub of the user it belonged to, `None` when there was no such link.
+    async fn unlink_provider(
+        &self,
+        pool: &PoolId,
+        provider: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Option<String>>;
+    /// The user an external identity is linked to.
+    async fn linked_user(&self, pool: &PoolId, provider: &str, attribute: &str, value: &str) -> Result<Option<String>>;
 }
 
 #[async_trait]
@@ -568,6 +605,7 @@ pub trait Store:
     + UserRepo
     + GroupRepo
     + ResourceServerRepo
+    + IdentityProviderRepo
     + AdminCredentialRepo
     + OutboxRepo
     + MetaRepo

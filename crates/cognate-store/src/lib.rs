@@ -16,6 +16,7 @@ mod clients;
 mod codes;
 mod devices;
 mod groups;
+mod idps;
 mod keys;
 mod login;
 mod mfa;

@@ -9,6 +9,7 @@ mod clients;
 mod devices;
 pub mod error;
 mod groups;
+mod identity_providers;
 mod input;
 mod mfa;
 pub mod operations;
@@ -128,6 +129,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::ResourceServers => resource_servers::call(state, op, input).await,
         Group::Devices => devices::call(state, op, input).await,
         Group::Sessions => sessions::call(state, op, input).await,
+        Group::IdentityProviders => identity_providers::call(state, op, input).await,
     }
 }
 

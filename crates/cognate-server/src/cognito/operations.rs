@@ -18,6 +18,7 @@ pub enum Group {
     ResourceServers,
     Devices,
     Sessions,
+    IdentityProviders,
 }
 
 /// How a caller proves it may call an operation.
@@ -151,6 +152,14 @@ pub const OPERATIONS: &[Operation] = &[
     op("ListResourceServers", ResourceServers, Signed, false, Never),
     op("UpdateResourceServer", ResourceServers, Signed, false, Always),
     op("DeleteResourceServer", ResourceServers, Signed, false, Always),
+    op("CreateIdentityProvider", IdentityProviders, Signed, false, Always),
+    op("DescribeIdentityProvider", IdentityProviders, Signed, false, Never),
+    op("GetIdentityProviderByIdentifier", IdentityProviders, Signed, false, Never),
+    op("ListIdentityProviders", IdentityProviders, Signed, false, Never),
+    op("UpdateIdentityProvider", IdentityProviders, Signed, false, Always),
+    op("DeleteIdentityProvider", IdentityProviders, Signed, false, Always),
+    op("AdminLinkProviderForUser", IdentityProviders, Signed, false, Always),
+    op("AdminDisableProviderForUser", IdentityProviders, Signed, false, Always),
 ];
 
 /// The operation named `name`, if Cognate serves it.

@@ -42,6 +42,7 @@ pub async fn create(
     settings: ClientSettings,
     with_secret: bool,
 ) -> Result<AppClient, ClientError> {
+    check_providers(state, pool, &settings).await?;
     let rng = state.rng.as_ref();
     let now = state.clock.now_millis();
     let secrets: Vec<ClientSecret> = if with_secret {
@@ -92,6 +93,7 @@ pub async fn list(state: &AppState, pool: &PoolId, page: &PageRequest) -> Result
 
 /// Stores a client's new name and settings (its id, pool and secret never change).
 pub async fn update(state: &AppState, client: &AppClient) -> Result<(), ClientError> {
+    check_providers(state, &client.pool_id, &client.settings).await?;
     match state.store.update_client(client).await {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound(_)) => Err(ClientError::NotFound),
@@ -107,6 +109,17 @@ pub async fn delete(state: &AppState, pool: &PoolId, id: &ClientId) -> Result<()
     }
     tracing::info!(pool = %pool, client = %id, "app client deleted");
     Ok(())
+}
+
+/// A client may list `COGNITO` and the pool's identity providers in
+/// SupportedIdentityProviders, nothing else.
+async fn check_providers(state: &AppState, pool: &PoolId, settings: &ClientSettings) -> Result<(), ClientError> {
+    use crate::services::identity_providers::{self, IdpError};
+    match identity_providers::check_supported(state, pool, &settings.supported_identity_providers).await {
+        Ok(()) => Ok(()),
+        Err(IdpError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ClientError::Invalid(e.to_string())),
+    }
 }
 
 /// The client's secret in the clear (the one DescribeUserPoolClient shows), if it has one.

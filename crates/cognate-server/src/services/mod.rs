@@ -37,6 +37,7 @@ pub mod clients;
 pub mod devices;
 pub mod domains;
 pub mod groups;
+pub mod identity_providers;
 pub mod members;
 pub mod mfa;
 pub mod pool_domains;

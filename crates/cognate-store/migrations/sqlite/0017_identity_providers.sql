@@ -1,0 +1,42 @@
+-- External identity providers of a pool (CreateIdentityProvider): OIDC, SAML and social
+-- providers. details, attribute_mapping, identifiers and acr_mapping are JSON in Cognito's
+-- shapes; secret details (client_secret, private_key) are sealed with the master key
+-- (label "idp-secret").
+CREATE TABLE identity_providers (
+    pool_id           TEXT NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    name              TEXT NOT NULL,
+    provider_type     TEXT NOT NULL,
+    details           TEXT NOT NULL,
+    attribute_mapping TEXT NOT NULL,
+    identifiers       TEXT NOT NULL,
+    acr_mapping       TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    PRIMARY KEY (pool_id, name)
+);
+
+-- IdpIdentifiers are unique in a pool, whatever their case (idp_identifier=, email domain
+-- routing): one row per identifier, gone with its provider.
+CREATE TABLE idp_identifiers (
+    pool_id        TEXT NOT NULL,
+    identifier_key TEXT NOT NULL,
+    provider       TEXT NOT NULL,
+    PRIMARY KEY (pool_id, identifier_key),
+    FOREIGN KEY (pool_id, provider) REFERENCES identity_providers (pool_id, name) ON DELETE CASCADE
+);
+
+-- External identities linked to existing users (AdminLinkProviderForUser): a sign-in
+-- through `provider` whose `attribute` is `value` signs in as `sub`. Kept when the provider
+-- is deleted (a provider created again under the name finds its links), gone with the user.
+CREATE TABLE provider_links (
+    pool_id    TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    provider_type TEXT NOT NULL,
+    attribute  TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    sub        TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (pool_id, provider, attribute, value),
+    FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
+);
+CREATE INDEX provider_links_by_user ON provider_links (pool_id, sub);
