@@ -10,6 +10,7 @@ pub mod admin;
 pub mod apikey;
 pub mod attributes;
 pub mod audit;
+pub mod auth_event;
 pub mod claims;
 pub mod client;
 pub mod clock;

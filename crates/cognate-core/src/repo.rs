@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::admin::AdminCredential;
 use crate::apikey::{ApiKey, UsageDelta, UsageRow};
 use crate::audit::{Anchor, AuditEvent, AuditQuery, NewEvent};
+use crate::auth_event::{AuthEvent, Feedback};
 use crate::client::{AppClient, ClientSecret};
 use crate::device::Device;
 use crate::error::StoreError;
@@ -153,6 +154,18 @@ pub trait IdentityProviderRepo: Send + Sync {
     ) -> Result<Option<String>>;
     /// The user an external identity is linked to.
     async fn linked_user(&self, pool: &PoolId, provider: &str, attribute: &str, value: &str) -> Result<Option<String>>;
+}
+
+/// Users' authentication histories.
+#[async_trait]
+pub trait AuthEventRepo: Send + Sync {
+    /// `NotFound("user")` when the user is gone.
+    async fn add_auth_event(&self, event: &AuthEvent) -> Result<()>;
+    /// The user's events newest first, after the page cursor
+    /// ([`crate::auth_event::cursor`]).
+    async fn list_auth_events(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<AuthEvent>>;
+    /// Replaces the feedback on one of the user's events; `NotFound("auth event")`.
+    async fn set_auth_event_feedback(&self, pool: &PoolId, sub: &str, id: &str, feedback: &Feedback) -> Result<()>;
 }
 
 #[async_trait]
@@ -606,6 +619,7 @@ pub trait Store:
     + GroupRepo
     + ResourceServerRepo
     + IdentityProviderRepo
+    + AuthEventRepo
     + AdminCredentialRepo
     + OutboxRepo
     + MetaRepo

@@ -11,6 +11,7 @@
 mod admins;
 mod api_keys;
 mod audit;
+mod auth_events;
 mod backend;
 mod clients;
 mod codes;

@@ -5,6 +5,7 @@
 //! each operation module lists its operations and whether they are signed.
 
 mod auth;
+mod auth_events;
 mod clients;
 mod devices;
 pub mod error;
@@ -130,6 +131,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::Devices => devices::call(state, op, input).await,
         Group::Sessions => sessions::call(state, op, input).await,
         Group::IdentityProviders => identity_providers::call(state, op, input).await,
+        Group::AuthEvents => auth_events::call(state, op, input).await,
     }
 }
 

@@ -19,6 +19,7 @@ pub enum Group {
     Devices,
     Sessions,
     IdentityProviders,
+    AuthEvents,
 }
 
 /// How a caller proves it may call an operation.
@@ -160,6 +161,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("DeleteIdentityProvider", IdentityProviders, Signed, false, Always),
     op("AdminLinkProviderForUser", IdentityProviders, Signed, false, Always),
     op("AdminDisableProviderForUser", IdentityProviders, Signed, false, Always),
+    op("AdminListUserAuthEvents", AuthEvents, Signed, false, Never),
+    op("AdminUpdateAuthEventFeedback", AuthEvents, Signed, false, Always),
 ];
 
 /// The operation named `name`, if Cognate serves it.

@@ -31,6 +31,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod api_keys;
+pub mod auth_events;
 pub mod authorize;
 pub mod branding;
 pub mod clients;

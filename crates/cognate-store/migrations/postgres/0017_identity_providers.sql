@@ -40,3 +40,23 @@ CREATE TABLE provider_links (
     FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
 );
 CREATE INDEX provider_links_by_user ON provider_links (pool_id, sub);
+
+-- A user's authentication history (AdminListUserAuthEvents) in pools with threat
+-- protection on, with the feedback given on each event. Gone with the user.
+CREATE TABLE auth_events (
+    pool_id           TEXT COLLATE "C" NOT NULL,
+    sub               TEXT COLLATE "C" NOT NULL,
+    id                TEXT COLLATE "C" NOT NULL,
+    at                BIGINT NOT NULL,
+    event_type        TEXT COLLATE "C" NOT NULL,
+    response          TEXT COLLATE "C" NOT NULL,
+    challenges        TEXT NOT NULL,
+    ip                TEXT,
+    device            TEXT,
+    feedback_value    TEXT COLLATE "C",
+    feedback_provider TEXT,
+    feedback_at       BIGINT,
+    PRIMARY KEY (pool_id, id),
+    FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
+);
+CREATE INDEX auth_events_by_user ON auth_events (pool_id, sub, at, id);

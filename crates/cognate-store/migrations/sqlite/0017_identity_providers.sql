@@ -40,3 +40,23 @@ CREATE TABLE provider_links (
     FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
 );
 CREATE INDEX provider_links_by_user ON provider_links (pool_id, sub);
+
+-- A user's authentication history (AdminListUserAuthEvents) in pools with threat
+-- protection on, with the feedback given on each event. Gone with the user.
+CREATE TABLE auth_events (
+    pool_id           TEXT NOT NULL,
+    sub               TEXT NOT NULL,
+    id                TEXT NOT NULL,
+    at                INTEGER NOT NULL,
+    event_type        TEXT NOT NULL,
+    response          TEXT NOT NULL,
+    challenges        TEXT NOT NULL,
+    ip                TEXT,
+    device            TEXT,
+    feedback_value    TEXT,
+    feedback_provider TEXT,
+    feedback_at       INTEGER,
+    PRIMARY KEY (pool_id, id),
+    FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
+);
+CREATE INDEX auth_events_by_user ON auth_events (pool_id, sub, at, id);
