@@ -4,7 +4,8 @@ Cognito's API reference describes it or as moto's AWS-verified tests record it
 AutoVerifiedAttributes, masked destinations, Boolean attributes in any case, admin-only
 recovery, schema validation at CreateUserPool and AddCustomAttributes, developer-only
 attributes, SetUserPoolMfaConfig's refusal, legacy verification message fields, resource
-servers without scopes, attribute messages, and the account id in ARNs."""
+servers without scopes, attribute messages (every unknown attribute named), ListUsers filter
+messages, resource server messages, and the account id in ARNs."""
 
 from __future__ import annotations
 
@@ -197,6 +198,48 @@ def test_unknown_attributes_are_named_in_cognitos_words(cognito, pool_id):
     assert error_message(info) == expected
 
 
+def test_every_unknown_attribute_is_named(cognito, pool_id):
+    """moto test_admin_delete_user_attributes_non_existing_attribute: one line per unknown
+    attribute, and nothing deleted."""
+    username = f"u-{uid()}"
+    cognito.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "nickname", "Value": "Joe"}])
+    with raises_cognito("InvalidParameterException") as info:
+        cognito.admin_delete_user_attributes(UserPoolId=pool_id, Username=username,
+                                             UserAttributeNames=["nickname", "custom:foo", "custom:bar"])
+    assert error_message(info) == (
+        "Invalid user attributes: user.custom:foo: Attribute does not exist in the schema.\n"
+        "user.custom:bar: Attribute does not exist in the schema.\n")
+    with raises_cognito("InvalidParameterException") as info:
+        cognito.admin_update_user_attributes(UserPoolId=pool_id, Username=username, UserAttributes=[
+            {"Name": "custom:a", "Value": "1"}, {"Name": "nickname", "Value": "Jo"},
+            {"Name": "custom:b", "Value": "2"}])
+    assert error_message(info) == (
+        "Invalid user attributes: user.custom:a: Attribute does not exist in the schema.\n"
+        "user.custom:b: Attribute does not exist in the schema.\n")
+    got = attrs(cognito.admin_get_user(UserPoolId=pool_id, Username=username)["UserAttributes"])
+    assert got["nickname"] == "Joe"
+
+
+# --------------------------------------------------------------------------- ListUsers filters
+
+
+@pytest.mark.parametrize("bad", ["username = foo", "username=", 'email = "a" and name = "b"'])
+def test_unparsable_filters_get_cognitos_message(cognito, pool_id, bad):
+    """moto test_list_users_incorrect_filter: the message does not echo the filter."""
+    with raises_cognito("InvalidParameterException") as info:
+        cognito.list_users(UserPoolId=pool_id, Filter=bad)
+    assert error_message(info) == "Error while parsing filter"
+
+
+@pytest.mark.parametrize("name", ["custom:foo", "locale"])
+def test_unsearchable_attributes_are_named(cognito, pool_id, name):
+    """moto test_list_users_invalid_attributes."""
+    with raises_cognito("InvalidParameterException") as info:
+        cognito.list_users(UserPoolId=pool_id, Filter=f'{name} = "bar"')
+    assert error_message(info) == f"Invalid search attribute: {name}"
+
+
 # --------------------------------------------------------------------------- pool settings
 
 
@@ -247,6 +290,18 @@ def test_resource_server_without_scopes_has_no_scopes_member(cognito, pool_id):
     updated = cognito.update_resource_server(UserPoolId=pool_id, Identifier=identifier, Name="api",
                                              Scopes=[{"ScopeName": "read", "ScopeDescription": "r"}])
     assert updated["ResourceServer"]["Scopes"] == [{"ScopeName": "read", "ScopeDescription": "r"}]
+
+
+def test_resource_server_messages_are_cognitos(cognito, pool_id):
+    """moto test_create_resource_server / test_describe_resource_server."""
+    identifier = "http://localhost.localdomain"
+    cognito.create_resource_server(UserPoolId=pool_id, Identifier=identifier, Name="local")
+    with raises_cognito("InvalidParameterException") as info:
+        cognito.create_resource_server(UserPoolId=pool_id, Identifier=identifier, Name="local")
+    assert error_message(info) == f"{identifier} already exists in user pool {pool_id}."
+    with raises_cognito("ResourceNotFoundException") as info:
+        cognito.describe_resource_server(UserPoolId=pool_id, Identifier="non_existent_server")
+    assert error_message(info) == "Resource server non_existent_server does not exist."
 
 
 # --------------------------------------------------------------------------- account id

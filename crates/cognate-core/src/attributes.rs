@@ -334,10 +334,10 @@ fn check_number_constraints(name: &str, c: &NumberConstraints) -> Result<(), Str
 /// Why an attribute write was refused; each message is Cognito's wording where one exists.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttributeError {
-    /// Cognito's wording, which names the attribute (and ends with a newline, as Cognito's
-    /// list of invalid attributes does).
-    #[error("Invalid user attributes: user.{0}: Attribute does not exist in the schema.\n")]
-    Unknown(String),
+    /// Cognito's wording, which names every attribute not in the schema, one line each
+    /// (each line ends with a newline, as Cognito's list of invalid attributes does).
+    #[error("Invalid user attributes: {}", unknown_lines(.0))]
+    Unknown(Vec<String>),
     #[error("Cannot modify an immutable attribute: {0}")]
     Immutable(String),
     #[error("Invalid value for attribute {name}: {why}")]
@@ -366,8 +366,9 @@ impl<'a> Schema<'a> {
     /// Cognito takes `true`/`false` in any case (`"True"`) and keeps them lowercase.
     /// `creating` allows immutable attributes to be set once; `sub` is never writable.
     pub fn check_writes(&self, writes: &mut [(String, String)], creating: bool) -> Result<(), AttributeError> {
+        self.check_known(writes.iter().map(|(name, _)| name))?;
         for (name, value) in writes.iter_mut() {
-            let attr = self.get(name).ok_or_else(|| AttributeError::Unknown(name.clone()))?;
+            let attr = self.get(name).ok_or_else(|| AttributeError::Unknown(vec![name.clone()]))?;
             if attr.name == "sub" || (!attr.mutable && !creating) {
                 return Err(AttributeError::Immutable(name.clone()));
             }
@@ -379,6 +380,12 @@ impl<'a> Schema<'a> {
             check_value(attr, value)?;
         }
         Ok(())
+    }
+
+    /// Refuses names outside the schema, all of them in one message as Cognito lists them.
+    fn check_known<'n>(&self, names: impl IntoIterator<Item = &'n String>) -> Result<(), AttributeError> {
+        let unknown: Vec<String> = names.into_iter().filter(|n| self.get(n).is_none()).cloned().collect();
+        if unknown.is_empty() { Ok(()) } else { Err(AttributeError::Unknown(unknown)) }
     }
 
     /// Checks that every required attribute has a value after a write.
@@ -393,8 +400,9 @@ impl<'a> Schema<'a> {
 
     /// Checks attribute deletions: immutable and required attributes cannot be removed.
     pub fn check_deletes(&self, names: &[String]) -> Result<(), AttributeError> {
+        self.check_known(names)?;
         for name in names {
-            let attr = self.get(name).ok_or_else(|| AttributeError::Unknown(name.clone()))?;
+            let attr = self.get(name).ok_or_else(|| AttributeError::Unknown(vec![name.clone()]))?;
             if attr.name == "sub" || !attr.mutable {
                 return Err(AttributeError::Immutable(name.clone()));
             }
@@ -404,6 +412,11 @@ impl<'a> Schema<'a> {
         }
         Ok(())
     }
+}
+
+/// `user.NAME: Attribute does not exist in the schema.\n` for each name.
+fn unknown_lines(names: &[String]) -> String {
+    names.iter().map(|n| format!("user.{n}: Attribute does not exist in the schema.\n")).collect()
 }
 
 fn check_value(attr: &SchemaAttribute, value: &str) -> Result<(), AttributeError> {
@@ -528,6 +541,12 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "Invalid user attributes: user.custom:foo: Attribute does not exist in the schema.\n"
+        );
+        let names = ["nickname".to_owned(), "custom:foo".to_owned(), "custom:bar".to_owned()];
+        assert_eq!(
+            Schema::new(&attrs).check_deletes(&names).unwrap_err().to_string(),
+            "Invalid user attributes: user.custom:foo: Attribute does not exist in the schema.\n\
+             user.custom:bar: Attribute does not exist in the schema.\n"
         );
     }
 

@@ -161,7 +161,8 @@ impl UserFilter {
     /// InvalidParameterException.
     pub fn parse(input: &str, settings: &PoolSettings) -> Result<Self, String> {
         let s = input.trim();
-        let bad = || format!("Error while parsing filter: {input}");
+        // Cognito's wording, which does not repeat the filter.
+        let bad = || "Error while parsing filter".to_owned();
         let (name, op, rest) = if let Some(i) = s.find("^=") {
             (&s[..i], FilterOp::StartsWith, &s[i + 2..])
         } else if let Some(i) = s.find('=') {
@@ -194,7 +195,7 @@ impl UserFilter {
             n if FILTERABLE.contains(&n) => FilterField::Attribute(n.to_owned()),
             n if n.starts_with("custom:") => {
                 if !settings.schema.iter().any(|a| a.name == n) {
-                    return Err(format!("Invalid search attribute: {n} is not in the pool's schema"));
+                    return Err(format!("Invalid search attribute: {n}"));
                 }
                 FilterField::Attribute(n.to_owned())
             }

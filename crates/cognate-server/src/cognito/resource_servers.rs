@@ -60,10 +60,10 @@ struct ResourceServerRef {
 fn refused(e: ResourceServerError, pool: &UserPool) -> CognitoError {
     match e {
         ResourceServerError::NotFound(identifier) => {
-            CognitoError::not_found(format!("Resource server {identifier} does not exist in user pool {}.", pool.id))
+            CognitoError::not_found(format!("Resource server {identifier} does not exist."))
         }
         ResourceServerError::Exists(identifier) => {
-            CognitoError::invalid(format!("{identifier} already exists in user pool {}", pool.id))
+            CognitoError::invalid(format!("{identifier} already exists in user pool {}.", pool.id))
         }
         ResourceServerError::Store(e) => e.into(),
     }
