@@ -391,6 +391,24 @@ pub fn identities(links: &[ProviderLink]) -> Vec<Identity> {
         .collect()
 }
 
+/// How long a pool's SAML signing certificate is valid (Cognito: ten years).
+pub const SIGNING_CERTIFICATE_YEARS: i64 = 10;
+
+/// A new SAML signing key pair for a pool and its self-signed certificate, valid for
+/// [`SIGNING_CERTIFICATE_YEARS`] from `now_secs`: `(certificate DER, PKCS#8 key DER)`.
+/// The key signs the pool's SAML authentication requests (RSA-SHA256).
+pub fn signing_certificate(pool: &PoolId, now_secs: i64) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("Cognate user pool {pool}"));
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Cognate");
+    let start = time::OffsetDateTime::from_unix_timestamp(now_secs).map_err(|e| e.to_string())?;
+    params.not_before = start;
+    params.not_after = start + time::Duration::days(365 * SIGNING_CERTIFICATE_YEARS + 2);
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    Ok((cert.der().to_vec(), key.serialize_der()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +425,15 @@ mod tests {
             created: 0,
             modified: 0,
         }
+    }
+
+    #[test]
+    fn signing_certificates_are_rsa_and_ten_years() {
+        let pool = PoolId::parse("us-east-1_abcDEF123").expect("pool id");
+        let (cert, key) = signing_certificate(&pool, 1_800_000_000).expect("certificate");
+        assert!(cert.len() > 500 && key.len() > 1000, "an RSA certificate and PKCS#8 key");
+        let signer = aws_lc_rs::rsa::KeyPair::from_pkcs8(&key).expect("RSA PKCS#8");
+        assert!(signer.public_modulus_len() >= 256);
     }
 
     #[test]
