@@ -15,8 +15,10 @@ pub mod operations;
 mod pools;
 mod resource_servers;
 mod self_service;
+mod session_config;
 mod sessions;
 pub mod sigv4;
+mod terms;
 mod trail;
 mod users;
 
@@ -128,6 +130,8 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::ResourceServers => resource_servers::call(state, op, input).await,
         Group::Devices => devices::call(state, op, input).await,
         Group::Sessions => sessions::call(state, op, input).await,
+        Group::Terms => terms::call(state, op, input).await,
+        Group::SessionConfig => session_config::call(state, op, input).await,
     }
 }
 
