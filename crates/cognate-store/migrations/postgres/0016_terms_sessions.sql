@@ -20,7 +20,7 @@ CREATE INDEX terms_by_pool ON terms (pool_id, id);
 CREATE TABLE pool_session_configs (
     pool_id      TEXT COLLATE "C" PRIMARY KEY REFERENCES pools (id) ON DELETE CASCADE,
     tracking     BOOLEAN NOT NULL,
-    max_per_user INTEGER NOT NULL,
+    max_per_user BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL
 );
 
@@ -29,7 +29,7 @@ CREATE TABLE pool_session_configs (
 CREATE TABLE client_session_configs (
     pool_id              TEXT COLLATE "C" NOT NULL,
     client_id            TEXT COLLATE "C" NOT NULL,
-    max_validity_minutes INTEGER NOT NULL,
+    max_validity_minutes BIGINT NOT NULL,
     updated_at           BIGINT NOT NULL,
     PRIMARY KEY (pool_id, client_id),
     FOREIGN KEY (pool_id, client_id) REFERENCES clients (pool_id, id) ON DELETE CASCADE
