@@ -104,7 +104,12 @@ const AUTH_FLOWS: &[&str] = &[
     "ALLOW_USER_SRP_AUTH",
     "ALLOW_REFRESH_TOKEN_AUTH",
     "ALLOW_USER_AUTH",
+    CLIENT_TOKEN_AUTH,
 ];
+
+/// The explicit auth flow of machine clients (GetClientToken): it excludes every user
+/// authentication flow, so it must be a client's only one.
+pub const CLIENT_TOKEN_AUTH: &str = "ALLOW_CLIENT_TOKEN_AUTH";
 
 /// Seconds in one of Cognito's token validity units.
 pub fn unit_seconds(unit: &str) -> Option<u64> {
@@ -129,6 +134,12 @@ impl ClientSettings {
         let modern = self.explicit_auth_flows.iter().any(|f| f.starts_with("ALLOW_"));
         if legacy && modern {
             return Err("ExplicitAuthFlows cannot mix legacy and ALLOW_ prefixed values".into());
+        }
+        if self.explicit_auth_flows.iter().any(|f| f == CLIENT_TOKEN_AUTH) && self.explicit_auth_flows.len() > 1 {
+            return Err(format!(
+                "{CLIENT_TOKEN_AUTH} is mutually exclusive with user authentication flows: it must be the only \
+                 ExplicitAuthFlows value"
+            ));
         }
         for flow in &self.allowed_oauth_flows {
             if !["code", "implicit", "client_credentials"].contains(&flow.as_str()) {

@@ -23,7 +23,9 @@ use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
+use crate::session_config::{ClientSessionConfig, PoolSessionConfig};
 use crate::tenant::{DomainName, EmailDomain, Invitation, Membership, Role, Tenant, TenantId};
+use crate::terms::{Terms, TermsName};
 use crate::token::{LiveFamily, OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 
@@ -168,6 +170,42 @@ pub trait AuthEventRepo: Send + Sync {
     async fn set_auth_event_feedback(&self, pool: &PoolId, sub: &str, id: &str, feedback: &Feedback) -> Result<()>;
 }
 
+/// Terms documents of app clients (at most one of each [`TermsName`] per client).
+#[async_trait]
+pub trait TermsRepo: Send + Sync {
+    /// `Conflict("terms")` when the client already has a document of this name;
+    /// `NotFound("client")` when the client is not in the pool.
+    async fn create_terms(&self, terms: &Terms) -> Result<()>;
+    async fn get_terms(&self, pool: &PoolId, id: &str) -> Result<Option<Terms>>;
+    async fn get_terms_by_client(&self, pool: &PoolId, client: &ClientId, name: TermsName) -> Result<Option<Terms>>;
+    /// Every document of one client (at most one of each name).
+    async fn list_client_terms(&self, pool: &PoolId, client: &ClientId) -> Result<Vec<Terms>>;
+    /// The pool's documents ordered by id, after the page cursor (a terms id).
+    async fn list_terms(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Terms>>;
+    /// Replaces name, links and modification time; `NotFound("terms")`, or
+    /// `Conflict("terms")` when the new name is the client's other document's.
+    async fn update_terms(&self, terms: &Terms) -> Result<()>;
+    /// `NotFound("terms")`.
+    async fn delete_terms(&self, pool: &PoolId, id: &str) -> Result<()>;
+}
+
+/// Session tracking settings of pools and app clients; never configured reads as `None`.
+#[async_trait]
+pub trait SessionConfigRepo: Send + Sync {
+    async fn get_pool_session_config(&self, pool: &PoolId) -> Result<Option<PoolSessionConfig>>;
+    /// Replaces the pool's whole configuration; `NotFound("pool")`.
+    async fn put_pool_session_config(&self, pool: &PoolId, config: &PoolSessionConfig, at: i64) -> Result<()>;
+    async fn get_client_session_config(&self, pool: &PoolId, client: &ClientId) -> Result<Option<ClientSessionConfig>>;
+    /// Replaces the client's whole configuration; `NotFound("client")`.
+    async fn put_client_session_config(
+        &self,
+        pool: &PoolId,
+        client: &ClientId,
+        config: &ClientSessionConfig,
+        at: i64,
+    ) -> Result<()>;
+}
+
 #[async_trait]
 pub trait AdminCredentialRepo: Send + Sync {
     async fn create_admin_credential(&self, cred: &AdminCredential) -> Result<()>;
@@ -266,6 +304,17 @@ pub trait TokenRepo: Send + Sync {
     async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()>;
     /// Revokes a family and publishes it on the feed; false if it was already revoked.
     async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool>;
+    /// [`TokenRepo::create_family`] for a user who may hold at most `max_live` live
+    /// families (not revoked, a refresh token unexpired at `family.created_at`, not ended by
+    /// a global sign-out): in the same transaction, serialised with the user's other
+    /// issues, the user's least recently active live families beyond `max_live - 1` are
+    /// revoked and published on the feed first. Returns the ids of the families revoked.
+    async fn create_family_within(
+        &self,
+        family: &TokenFamily,
+        token: &RefreshToken,
+        max_live: u32,
+    ) -> Result<Vec<String>>;
     /// The user's families that still work at `now` (not revoked, a refresh token not
     /// expired), newest first, at most `limit`.
     async fn live_families(&self, pool: &PoolId, sub: &str, now: i64, limit: u32) -> Result<Vec<LiveFamily>>;
@@ -620,6 +669,8 @@ pub trait Store:
     + ResourceServerRepo
     + IdentityProviderRepo
     + AuthEventRepo
+    + TermsRepo
+    + SessionConfigRepo
     + AdminCredentialRepo
     + OutboxRepo
     + MetaRepo

@@ -58,6 +58,9 @@ pub(crate) trait Backend: Database + sealed::Sealed {
     /// Serialises, until the end of the transaction, the appenders and purges of the audit
     /// chain `$1`.
     const AUDIT_LOCK: &'static str;
+    /// Serialises, until the end of the transaction, the token issues of user `$1` (a pool
+    /// id and sub) that count the user's live sessions against a cap.
+    const SESSIONS_LOCK: &'static str;
     /// The retention purge of audit chain `$1` before `$2` at `$3`, returning how many events
     /// it deleted, when the serving role may not delete events itself; `None` when the store
     /// purges with its own statements.
@@ -270,6 +273,9 @@ backend!(Sqlite {
     /// No-op that still takes the chain parameter: `WRITE_BEGIN` already serialises writers.
     const AUDIT_LOCK: &'static str = "SELECT $1";
 
+    /// No-op that still takes the user parameter: `WRITE_BEGIN` already serialises writers.
+    const SESSIONS_LOCK: &'static str = "SELECT $1";
+
     /// SQLite has no privileges to keep the serving code from deleting events: the store purges
     /// inline.
     const PURGE_AUDIT: Option<&'static str> = None;
@@ -309,6 +315,11 @@ backend!(Postgres {
     /// Keyed by the chain name in a namespace of its own (the seed); `cognate_purge_audit`
     /// takes the same lock.
     const AUDIT_LOCK: &'static str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270618))";
+
+    /// Capped token issues of one user take this transaction-scoped lock on the user, so two
+    /// concurrent sign-ins each count the sessions the other committed and the cap holds
+    /// (its own namespace: the seed).
+    const SESSIONS_LOCK: &'static str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7270620))";
 
     /// The retention purge: a function that may delete events, which the serving role may not
     /// (see `0008_audit.sql`).

@@ -31,6 +31,7 @@ mod sqlite;
 mod store;
 mod tenancy;
 mod tenant_work;
+mod terms;
 mod tokens;
 mod users;
 

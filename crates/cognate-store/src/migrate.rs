@@ -31,6 +31,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
     },
     Migration {
+        version: 16,
+        name: "terms_sessions",
+        sql: include_str!("../migrations/sqlite/0016_terms_sessions.sql"),
+    },
+    Migration {
         version: 17,
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/0017_identity_providers.sql"),
@@ -58,6 +63,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 13,
         name: "client_secrets",
         sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "terms_sessions",
+        sql: include_str!("../migrations/postgres/0016_terms_sessions.sql"),
     },
     Migration {
         version: 17,

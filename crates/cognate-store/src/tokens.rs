@@ -136,30 +136,79 @@ pub(crate) async fn revoke_tenant_families_in<B: Backend>(
     Ok(revoked.len() as u64)
 }
 
+/// Inserts a family (and its first refresh token) on `conn`, inside a transaction.
+async fn insert_family<B: Backend>(
+    conn: &mut B::Connection,
+    f: &TokenFamily,
+    token: Option<&RefreshToken>,
+) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
+             revoked_at, scope, device_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .text(&f.id)
+    .text(f.pool_id.as_str())
+    .text(&f.client_id)
+    .text(&f.sub)
+    .opt_text(f.tenant_id.as_ref().map(TenantId::as_str))
+    .int(f.auth_time)
+    .flag(f.mfa)
+    .int(f.created_at)
+    .opt_int(f.revoked_at)
+    .opt_text(f.scope.as_deref())
+    .opt_text(f.device_key.as_deref());
+    B::execute_on(q, conn).await.map_err(|e| write_err(e, "token_family"))?;
+    if let Some(t) = token {
+        insert_refresh_token::<B>(conn, t).await?;
+    }
+    Ok(())
+}
+
+/// The user's live families on `conn`, least recently active first (the last refresh
+/// token issued in the family, then the family's start): not revoked, not ended by a global
+/// sign-out, with a refresh token unexpired at `now`.
+async fn live_ids_in<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &str, now: i64) -> Result<Vec<String>> {
+    let q = sqlx::query::<B>(
+        "SELECT f.id, (SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.family_id = f.id) AS last_active_at \
+         FROM token_families f WHERE f.pool_id = $1 AND f.sub = $2 AND f.revoked_at IS NULL \
+         AND f.created_at >= COALESCE((SELECT u.tokens_valid_after FROM users u WHERE u.pool_id = $1 AND u.sub = $2), 0) \
+         AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.expires_at > $3) \
+         ORDER BY last_active_at, f.created_at, f.id",
+    )
+    .text(pool.as_str())
+    .text(sub)
+    .int(now);
+    let rows = B::fetch_all_on(q, conn).await.map_err(backend_err)?;
+    rows.iter().map(|row| B::text_col(row, "id")).collect()
+}
+
 #[async_trait]
 impl<B: Backend> TokenRepo for SqlStore<B> {
     async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
-        let q = sqlx::query::<B>(
-            "INSERT INTO token_families (id, pool_id, client_id, sub, tenant_id, auth_time, mfa, created_at, \
-             revoked_at, scope, device_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .text(&f.id)
-        .text(f.pool_id.as_str())
-        .text(&f.client_id)
-        .text(&f.sub)
-        .opt_text(f.tenant_id.as_ref().map(TenantId::as_str))
-        .int(f.auth_time)
-        .flag(f.mfa)
-        .int(f.created_at)
-        .opt_int(f.revoked_at)
-        .opt_text(f.scope.as_deref())
-        .opt_text(f.device_key.as_deref());
-        B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "token_family"))?;
-        if let Some(t) = token {
-            insert_refresh_token::<B>(&mut tx, t).await?;
-        }
+        insert_family::<B>(&mut tx, f, token).await?;
         tx.commit().await.map_err(backend_err)
+    }
+
+    async fn create_family_within(&self, f: &TokenFamily, token: &RefreshToken, max_live: u32) -> Result<Vec<String>> {
+        // A transaction that reads before it writes: on SQLite it takes the write lock
+        // first; on PostgreSQL the user's lock orders concurrent issues.
+        let mut tx = self.pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
+        let user_key = format!("{}/{}", f.pool_id, f.sub);
+        B::execute_on(sqlx::query::<B>(B::SESSIONS_LOCK).text(&user_key), &mut tx).await.map_err(backend_err)?;
+        let live = live_ids_in::<B>(&mut tx, &f.pool_id, &f.sub, f.created_at).await?;
+        let keep = usize::try_from(max_live.max(1) - 1).unwrap_or(usize::MAX);
+        let evicted: Vec<String> = live.iter().take(live.len().saturating_sub(keep)).cloned().collect();
+        for id in &evicted {
+            let q = sqlx::query::<B>("UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .int(f.created_at)
+                .text(id);
+            B::execute_on(q, &mut tx).await.map_err(backend_err)?;
+            publish_revocation::<B>(&mut tx, &f.pool_id, RevocationKind::Token, id, f.created_at).await?;
+        }
+        insert_family::<B>(&mut tx, f, Some(token)).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(evicted)
     }
 
     async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>> {

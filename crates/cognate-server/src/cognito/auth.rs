@@ -1,6 +1,7 @@
 //! Sign-in: InitiateAuth and AdminInitiateAuth (password and refresh flows), the
 //! challenges (NEW_PASSWORD_REQUIRED here, the MFA ones in [`super::challenge`]),
-//! GetTokensFromRefreshToken, RevokeToken and global sign-out.
+//! GetTokensFromRefreshToken, RevokeToken and global sign-out; GetClientToken (a machine
+//! token, [`crate::services::client_tokens`]).
 
 use std::collections::HashMap;
 
@@ -34,6 +35,7 @@ pub(super) async fn call(state: &AppState, ctx: &RequestContext, op: &str, input
         "RevokeToken" => revoke_token(state, input).await,
         "GlobalSignOut" => global_sign_out(state, input).await,
         "AdminUserGlobalSignOut" => admin_global_sign_out(state, input).await,
+        "GetClientToken" => get_client_token(state, ctx, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -515,4 +517,80 @@ pub(super) async fn token_user(state: &AppState, access_token: &str) -> Result<(
     }
     facts::tenant(claims.get(TENANT_ID_ATTR).and_then(Value::as_str));
     Ok((pool, user, claims))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ClientTokenInput {
+    client_id: Option<String>,
+    secret: Option<String>,
+    scopes: Option<Vec<String>>,
+    /// Passed to Lambda triggers by Cognito; Cognate has none, so it is accepted and unused.
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_metadata: Option<HashMap<String, String>>,
+}
+
+/// Cognito's `ScopeType`: 1 to 256 printable ASCII characters but `"` and `\`.
+fn scope_shaped(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope.len() <= 256
+        && scope.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// GetClientToken: the `client_credentials` grant through the Cognito API (the same
+/// service, token and limits as `POST /oauth2/token`).
+async fn get_client_token(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
+    use crate::services::client_tokens::{self, ClientTokenError};
+    let req: ClientTokenInput = parse(input)?;
+    let null = |member: &str| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    };
+    let client_id = req.client_id.as_deref().ok_or_else(|| null("clientId"))?;
+    let secret = req.secret.as_deref().ok_or_else(|| null("secret"))?;
+    if !(24..=64).contains(&secret.len())
+        || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'+')
+    {
+        return Err(CognitoError::invalid(
+            "1 validation error detected: Value at 'secret' failed to satisfy constraint: Member must have length \
+             between 24 and 64 and satisfy regular expression pattern: [\\w+]+",
+        ));
+    }
+    if let Some(scopes) = &req.scopes {
+        if scopes.len() > 50 {
+            return Err(CognitoError::invalid(
+                "1 validation error detected: Value at 'scopes' failed to satisfy constraint: Member must have \
+                 length less than or equal to 50",
+            ));
+        }
+        if let Some(bad) = scopes.iter().find(|s| !scope_shaped(s)) {
+            return Err(CognitoError::invalid(format!(
+                "1 validation error detected: Value '{bad}' at 'scopes' failed to satisfy constraint: Member must \
+                 satisfy regular expression pattern: [\\x21\\x23-\\x5B\\x5D-\\x7E]+"
+            )));
+        }
+    }
+    let token =
+        client_tokens::get_client_token(state, ctx.ip, client_id, secret, req.scopes).await.map_err(|e| match e {
+            ClientTokenError::BadCredentials => {
+                not_authorized("Client authentication failed: unknown client or wrong secret.")
+            }
+            ClientTokenError::NotAllowed(m) => CognitoError::invalid(m),
+            ClientTokenError::InvalidScope(m) => CognitoError::invalid(m),
+            e @ ClientTokenError::NoScopes => {
+                CognitoError::invalid(format!("The app client has no scopes to grant: {e}."))
+            }
+            ClientTokenError::Throttled(wait) => CognitoError::too_many_requests(
+                format!("Too many authentication requests from this address; retry in {wait} s."),
+                wait,
+            ),
+            ClientTokenError::Fault(cause) => CognitoError::internal(cause),
+        })?;
+    Ok(json!({"ClientAuthenticationResult": {
+        "AccessToken": token.access_token,
+        "ExpiresIn": token.expires_in,
+        "TokenType": "Bearer",
+    }}))
 }

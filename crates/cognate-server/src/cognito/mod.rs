@@ -17,8 +17,10 @@ pub mod operations;
 mod pools;
 mod resource_servers;
 mod self_service;
+mod session_config;
 mod sessions;
 pub mod sigv4;
+mod terms;
 mod trail;
 mod users;
 
@@ -132,6 +134,8 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::Sessions => sessions::call(state, op, input).await,
         Group::IdentityProviders => identity_providers::call(state, op, input).await,
         Group::AuthEvents => auth_events::call(state, op, input).await,
+        Group::Terms => terms::call(state, op, input).await,
+        Group::SessionConfig => session_config::call(state, op, input).await,
     }
 }
 

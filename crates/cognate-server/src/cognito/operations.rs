@@ -20,6 +20,8 @@ pub enum Group {
     Sessions,
     IdentityProviders,
     AuthEvents,
+    Terms,
+    SessionConfig,
 }
 
 /// How a caller proves it may call an operation.
@@ -69,6 +71,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("RevokeToken", Auth, Unsigned, false, Always),
     op("GlobalSignOut", Auth, Unsigned, false, Always),
     op("AdminUserGlobalSignOut", Auth, Signed, false, Always),
+    // Rate-limited by its service (per address, as the client_credentials grant), not here.
+    op("GetClientToken", Auth, Unsigned, false, Never),
     op("CreateUserPool", Pools, Signed, false, Always),
     op("DescribeUserPool", Pools, Signed, false, Never),
     op("ListUserPools", Pools, Signed, false, Never),
@@ -148,6 +152,16 @@ pub const OPERATIONS: &[Operation] = &[
     op("AdminListUserSessions", Sessions, Signed, false, Never),
     op("RevokeUserSession", Sessions, Unsigned, false, Always),
     op("AdminRevokeUserSession", Sessions, Signed, false, Always),
+    op("GetUserPoolSessionConfiguration", SessionConfig, Signed, false, Never),
+    op("SetUserPoolSessionConfiguration", SessionConfig, Signed, false, Always),
+    op("GetUserPoolClientSessionConfiguration", SessionConfig, Signed, false, Never),
+    op("SetUserPoolClientSessionConfiguration", SessionConfig, Signed, false, Always),
+    op("CreateTerms", Terms, Signed, false, Always),
+    op("DescribeTerms", Terms, Signed, false, Never),
+    op("DescribeTermsByClient", Terms, Signed, false, Never),
+    op("ListTerms", Terms, Signed, false, Never),
+    op("UpdateTerms", Terms, Signed, false, Always),
+    op("DeleteTerms", Terms, Signed, false, Always),
     op("CreateResourceServer", ResourceServers, Signed, false, Always),
     op("DescribeResourceServer", ResourceServers, Signed, false, Never),
     op("ListResourceServers", ResourceServers, Signed, false, Never),

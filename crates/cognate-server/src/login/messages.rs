@@ -70,6 +70,16 @@ pub struct Messages {
     pub account_exists: &'static str,
     pub sign_up_refused: &'static str,
     pub cannot_confirm: &'static str,
+    /// The language id of the client's terms documents for this catalogue (Cognito's
+    /// `LanguageIdType`, e.g. `cognito:english`); `cognito:default` serves the others.
+    pub terms_language: &'static str,
+    /// The sign-up page's terms sentence: `terms_agree` [terms_of_use] `terms_and`
+    /// [privacy_policy] `terms_end`.
+    pub terms_agree: &'static str,
+    pub terms_of_use: &'static str,
+    pub terms_and: &'static str,
+    pub privacy_policy: &'static str,
+    pub terms_end: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -140,6 +150,12 @@ pub static EN: Messages = Messages {
     account_exists: "An account with this username or email already exists.",
     sign_up_refused: "Sign-up is not allowed here.",
     cannot_confirm: "This account cannot be confirmed with a code.",
+    terms_language: "cognito:english",
+    terms_agree: "By signing up, you agree to the",
+    terms_of_use: "Terms of use",
+    terms_and: "and the",
+    privacy_policy: "Privacy policy",
+    terms_end: ".",
 };
 
 pub static FR: Messages = Messages {
@@ -210,6 +226,12 @@ pub static FR: Messages = Messages {
     account_exists: "Un compte avec ce nom d'utilisateur ou cet e-mail existe déjà.",
     sign_up_refused: "L'inscription n'est pas permise ici.",
     cannot_confirm: "Ce compte ne peut pas être confirmé avec un code.",
+    terms_language: "cognito:french",
+    terms_agree: "En vous inscrivant, vous acceptez les",
+    terms_of_use: "conditions d'utilisation",
+    terms_and: "et la",
+    privacy_policy: "politique de confidentialité",
+    terms_end: ".",
 };
 
 /// The catalogue for a `lang` parameter (`fr`, `fr-CA`, …); English otherwise.

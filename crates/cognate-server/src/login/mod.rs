@@ -32,6 +32,7 @@ use crate::net::ClientIp;
 use crate::services::accounts::{AccountError, SignUpError};
 use crate::services::authorize::{self, Authorization, AuthorizeError, Outcome, Reply, Resume, StepError};
 use crate::services::sign_in::{self, Attempt, SignInError};
+use crate::services::terms::SignUpLinks;
 
 /// Routes of the hosted login.
 pub fn routes() -> Router<AppState> {
@@ -537,7 +538,19 @@ async fn sign_up_page(State(state): State<AppState>, headers: HeaderMap, RawQuer
         return Page::message(flow.t, StatusCode::FORBIDDEN, flow.t.sign_up_refused);
     }
     let csrf = Cookies::of(&headers).csrf_or_new(&state);
-    Page::sign_up(&state, &flow, &csrf, None, ("", ""), StatusCode::OK)
+    let terms = match sign_up_terms(&state, &flow).await {
+        Ok(terms) => terms,
+        Err(page) => return *page,
+    };
+    Page::sign_up(&state, &flow, &csrf, None, ("", ""), terms.as_ref(), StatusCode::OK)
+}
+
+/// The client's terms documents for the sign-up page's language.
+async fn sign_up_terms(state: &AppState, flow: &Flow) -> Result<Option<SignUpLinks>, Box<Response>> {
+    crate::services::terms::for_sign_up(state, &flow.auth.client, flow.t.terms_language).await.map_err(|e| {
+        tracing::error!(error = %e, "loading the client's terms documents");
+        Box::new(Page::message(flow.t, StatusCode::INTERNAL_SERVER_ERROR, flow.t.server_error))
+    })
 }
 
 /// `POST /signup`: SignUp's rules; then the confirmation form (or, with nowhere to send a
@@ -558,7 +571,11 @@ async fn sign_up_submit(
     let email = param(&fields, "email");
     let username = if authorize::email_is_username(&flow.auth) { email } else { param(&fields, "username") };
     let typed = (username.unwrap_or_default(), email.unwrap_or_default());
-    let again = |error: &str, status| Page::sign_up(&state, &flow, &csrf, Some(error), typed, status);
+    let terms = match sign_up_terms(&state, &flow).await {
+        Ok(terms) => terms,
+        Err(page) => return *page,
+    };
+    let again = |error: &str, status| Page::sign_up(&state, &flow, &csrf, Some(error), typed, terms.as_ref(), status);
     let (Some(username), Some(password), Some(confirm)) =
         (username, param(&fields, "password"), param(&fields, "confirm_password"))
     else {

@@ -16,6 +16,7 @@ use super::messages::Messages;
 use crate::AppState;
 use crate::services::authorize::{self, Authorization, Granted, ResponseType};
 use crate::services::sign_in::{self, TenantChoice};
+use crate::services::terms::SignUpLinks;
 
 /// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
 /// gets the `__Host-` prefix, so a sibling domain cannot plant one.
@@ -50,6 +51,8 @@ struct SignUpTemplate<'a> {
     email_only: bool,
     username: &'a str,
     email: &'a str,
+    /// The client's terms documents in the page's language, when it has both.
+    terms: Option<&'a SignUpLinks>,
 }
 
 #[derive(Template)]
@@ -223,13 +226,16 @@ impl Page {
         respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
 
-    /// The sign-up form (`username`, `email`: what was typed, on a refusal).
+    /// The sign-up form (`username`, `email`: what was typed, on a refusal), with links to
+    /// the client's terms documents (`terms`) when it has them.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_up(
         state: &AppState,
         flow: &Flow,
         csrf: &str,
         error: Option<&str>,
         (username, email): (&str, &str),
+        terms: Option<&SignUpLinks>,
         status: StatusCode,
     ) -> Response {
         let form_token = csrf_token(state, csrf);
@@ -243,6 +249,7 @@ impl Page {
             email_only: authorize::email_is_username(&flow.auth),
             username,
             email,
+            terms,
         };
         respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }

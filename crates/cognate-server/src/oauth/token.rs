@@ -5,19 +5,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
-use cognate_core::claims::{SDK_SCOPE, m2m_access_token_claims};
+use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::AppClient;
-use cognate_core::ids::generate_sub;
 use serde_json::json;
 
 use super::common::{OAuthError, OAuthForm, authenticate_client, no_store};
 use crate::AppState;
 use crate::services::authorize::{self, ExchangeError};
+use crate::services::client_tokens::{self, ClientTokenError};
+use crate::services::clients;
 use crate::services::tokens::{self, Rejection};
-use crate::services::{clients, resource_servers};
-
-/// Most scopes one request may name; more is refused before any lookup.
-const MAX_REQUESTED_SCOPES: usize = 100;
 
 pub(super) async fn token(
     State(state): State<AppState>,
@@ -25,7 +22,7 @@ pub(super) async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
-    let (result, facts) = crate::facts::collect(grant(&state, &headers, &form)).await;
+    let (result, facts) = crate::facts::collect(grant(&state, ip, &headers, &form)).await;
     // Refreshes are recorded in the audit trail like REFRESH_TOKEN_AUTH, code exchanges as
     // what completes a browser sign-in (client_credentials grants are machine sign-ins,
     // counted by neither).
@@ -83,84 +80,38 @@ pub(super) async fn preflight(headers: HeaderMap) -> Response {
     resp
 }
 
-async fn grant(state: &AppState, headers: &HeaderMap, form: &OAuthForm) -> Result<Response, OAuthError> {
+async fn grant(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Response, OAuthError> {
     let grant_type = form.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
     let caller = authenticate_client(state, headers, Some(form), false).await?;
     match grant_type {
         "client_credentials" => {
-            if !caller.confidential {
-                return Err(OAuthError::bad("unauthorized_client", "Only a client with a secret may use this grant."));
-            }
-            client_credentials(state, &caller.client, form.get("scope")).await
+            let token = client_tokens::grant(state, ip, &caller.client, caller.confidential, form.get("scope"))
+                .await
+                .map_err(|e| match e {
+                ClientTokenError::NotAllowed(m) => OAuthError::bad("unauthorized_client", m),
+                ClientTokenError::BadCredentials => OAuthError::invalid_client(false),
+                ClientTokenError::InvalidScope(m) => OAuthError::bad("invalid_scope", m),
+                e @ ClientTokenError::NoScopes => OAuthError::bad("invalid_scope", e.to_string()),
+                ClientTokenError::Throttled(wait) => {
+                    let mut e = OAuthError::invalid_request(format!("Too many requests; retry in {wait} s."));
+                    e.status = StatusCode::TOO_MANY_REQUESTS;
+                    e
+                }
+                ClientTokenError::Fault(cause) => OAuthError::internal(cause),
+            })?;
+            let body =
+                json!({"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in});
+            Ok(no_store(StatusCode::OK, body))
         }
         "refresh_token" => refresh_token(state, &caller.client, form).await,
         "authorization_code" => authorization_code(state, &caller.client, form).await,
         other => Err(OAuthError::bad("unsupported_grant_type", format!("Unsupported grant_type {other}."))),
     }
-}
-
-async fn client_credentials(state: &AppState, client: &AppClient, scope: Option<&str>) -> Result<Response, OAuthError> {
-    let settings = &client.settings;
-    if !settings.allowed_oauth_flows_user_pool_client
-        || !settings.allowed_oauth_flows.iter().any(|f| f == "client_credentials")
-    {
-        return Err(OAuthError::bad("unauthorized_client", "The client may not use the client_credentials grant."));
-    }
-    let scopes = granted_scopes(state, client, scope).await?;
-    let now = state.clock.now_secs();
-    let ttl = i64::try_from(settings.access_token_secs()).unwrap_or(3600);
-    let issuer = tokens::issuer(state, &client.pool_id);
-    let jti = generate_sub(state.rng.as_ref());
-    let claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
-    let keys = state.keys.get(state, &client.pool_id).await.map_err(OAuthError::internal)?;
-    let access_token = keys.signer.sign(&claims).map_err(OAuthError::internal)?;
-    tracing::info!(pool = %client.pool_id, client = %client.id, "client_credentials token issued");
-    Ok(no_store(StatusCode::OK, json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ttl})))
-}
-
-/// The scopes a client_credentials token gets: the requested ones, each allowed to the
-/// client and defined by a resource server of the pool; by default every resource-server
-/// scope the client is allowed. Order is kept, repeats dropped.
-async fn granted_scopes(
-    state: &AppState,
-    client: &AppClient,
-    requested: Option<&str>,
-) -> Result<Vec<String>, OAuthError> {
-    let allowed = &client.settings.allowed_oauth_scopes;
-    let explicit = requested.is_some();
-    let candidates: Vec<String> = match requested {
-        Some(s) => split_scopes(s),
-        None => allowed.iter().filter(|s| s.contains('/')).cloned().collect(),
-    };
-    if candidates.len() > MAX_REQUESTED_SCOPES {
-        return Err(OAuthError::bad("invalid_scope", "Too many scopes requested."));
-    }
-    let mut defined = resource_servers::Scopes::of(state, &client.pool_id);
-    let mut granted = Vec::new();
-    for scope in candidates {
-        let ok = scope.contains('/') && allowed.contains(&scope) && defined.defines(&scope).await?;
-        if ok {
-            granted.push(scope);
-        } else if explicit {
-            return Err(OAuthError::bad("invalid_scope", format!("Invalid scope: {scope}")));
-        }
-        // A default scope whose resource server is gone is left out quietly.
-    }
-    if granted.is_empty() {
-        return Err(OAuthError::bad("invalid_scope", "The client has no resource-server scopes to grant."));
-    }
-    Ok(granted)
-}
-
-/// Space-separated scopes (RFC 6749 section 3.3) without empties or repeats.
-fn split_scopes(s: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for scope in s.split(' ').filter(|s| !s.is_empty()) {
-        if !out.iter().any(|o| o == scope) {
-            out.push(scope.to_owned());
-        }
-    }
-    out
 }
 
 /// Whether the client may refresh: `ALLOW_REFRESH_TOKEN_AUTH`, or a client with legacy
@@ -220,15 +171,4 @@ async fn authorization_code(state: &AppState, client: &AppClient, form: &OAuthFo
         body["refresh_token"] = json!(refresh);
     }
     Ok(no_store(StatusCode::OK, body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scope_lists_drop_empties_and_repeats() {
-        assert_eq!(split_scopes(" a/b  c/d a/b "), ["a/b", "c/d"]);
-        assert!(split_scopes("").is_empty());
-    }
 }

@@ -729,14 +729,23 @@ pub enum Resume {
 
 /// An authorization request from a browser that may hold a session (`session_id`, from
 /// its cookie): a live session grants at once (unless `prompt=login`); a session whose
-/// user may no longer enter its tenant is treated as none.
+/// user may no longer enter its tenant is treated as none, and so is one older than the
+/// client's SSO session bound where the pool tracks sessions (its `MaxValidityMinutes`
+/// since the user's last fresh authentication, [`super::session_config::sso_reuse_secs`]).
 pub async fn resume(state: &AppState, auth: &Authorization, session_id: Option<&str>) -> Result<Resume, Rejection> {
-    let browser = match session_id {
-        Some(id) if auth.prompt != Prompt::Login => {
-            current(state, &auth.pool, id).await.map_err(|e| Rejection::Fault(e.to_string()))?
-        }
+    let fault = |e: StoreError| Rejection::Fault(e.to_string());
+    let mut browser = match session_id {
+        Some(id) if auth.prompt != Prompt::Login => current(state, &auth.pool, id).await.map_err(fault)?,
         _ => None,
     };
+    if let Some(b) = &browser
+        && let Some(bound) =
+            super::session_config::sso_reuse_secs(state, &auth.pool.id, &auth.client.id).await.map_err(fault)?
+        && state.clock.now_secs() >= b.session.auth_time.saturating_add(bound)
+    {
+        tracing::debug!(client = %auth.client.id, bound_secs = bound, "browser session past the client's SSO bound; asking again");
+        browser = None;
+    }
     if let Some(browser) = browser {
         match grant(state, auth, &browser).await {
             Ok(granted) => return Ok(Resume::Granted(granted)),

@@ -11,7 +11,9 @@
 //!   login's browser sessions, authorization codes and their exchange.
 //! - [`tokens`]: issuing, refreshing (rotation, reuse), verifying, introspecting and
 //!   revoking tokens; switching a session's tenant; signing out everywhere.
-//! - [`sessions`]: a user's sessions (live token families) listed and revoked one by one.
+//! - [`sessions`]: a user's sessions (live token families) listed and revoked one by one;
+//!   [`session_config`]: session tracking (sessions per user, the SSO session bound).
+//! - [`client_tokens`]: machine tokens (the `client_credentials` grant and GetClientToken).
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
 //! - [`mfa`]: software token enrolment and the user's MFA preference; [`devices`]:
@@ -25,7 +27,7 @@
 //! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
 //!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
-//!   CSS and logo.
+//!   CSS and logo; [`terms`]: the terms documents its sign-up page links to.
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
@@ -34,6 +36,7 @@ pub mod api_keys;
 pub mod auth_events;
 pub mod authorize;
 pub mod branding;
+pub mod client_tokens;
 pub mod clients;
 pub mod devices;
 pub mod domains;
@@ -44,8 +47,10 @@ pub mod mfa;
 pub mod pool_domains;
 pub mod pools;
 pub mod resource_servers;
+pub mod session_config;
 pub mod sessions;
 pub mod sign_in;
 pub mod tenants;
+pub mod terms;
 pub mod tokens;
 pub mod users;

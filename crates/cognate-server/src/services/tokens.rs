@@ -136,7 +136,9 @@ pub async fn start_family_with(
 }
 
 /// Stores a new family with its first refresh token (valid for the client's refresh
-/// token validity from now).
+/// token validity from now). Where the pool tracks sessions, the user's least recently
+/// active sessions beyond its `MaxPerUser` end in the same transaction
+/// ([`super::session_config`]).
 async fn open_family(
     state: &AppState,
     client: &AppClient,
@@ -151,7 +153,16 @@ async fn open_family(
         expires_at: now + secs_to_ms(client.settings.refresh_token_secs()),
         rotated_at: None,
     };
-    state.store.create_family(&family, Some(&refresh)).await.map_err(|e| match e {
+    let stored = match super::session_config::token_cap(state, &family.pool_id).await.map_err(fault)? {
+        None => state.store.create_family(&family, Some(&refresh)).await,
+        Some(cap) => state.store.create_family_within(&family, &refresh, cap).await.map(|evicted| {
+            if !evicted.is_empty() {
+                tracing::info!(pool = %family.pool_id, sub = %family.sub, ended = evicted.len(), max_per_user = cap,
+                    "least recently active sessions ended for a new sign-in");
+            }
+        }),
+    };
+    stored.map_err(|e| match e {
         // An authorization code's family id taken by a replay's revocation (see
         // `authorize::exchange`).
         StoreError::Conflict(_) => Rejection::Revoked,

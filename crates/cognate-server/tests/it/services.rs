@@ -582,3 +582,44 @@ async fn sessions_are_live_families_revoked_one_at_a_time() {
     })
     .await;
 }
+
+/// With session tracking on, a user never holds more than `MaxPerUser` live sessions, even
+/// when sign-ins race: each sign-in counts and ends the user's least recently active
+/// sessions in the transaction that starts its own, under the user's lock, so exactly the
+/// cap survives and every ended session is on the revocation feed.
+#[tokio::test]
+async fn concurrent_sign_ins_keep_a_user_within_max_per_user() {
+    use cognate_core::session_config::PoolSessionConfig;
+    use cognate_server::services::{session_config, sessions};
+    on_both(START, |t: TestApp, clock: Arc<ManualClock>| async move {
+        let (acme, pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let user = member(&t, &acme, "ed@acme.example", Role::Member).await;
+        let config = PoolSessionConfig { tracking: true, max_per_user: 2 };
+        session_config::set_pool_config(&t.state, &pool, config).await.unwrap();
+        let mut tokens_seen = Vec::new();
+        for round in 0..3 {
+            clock.advance(1_000);
+            let go = || sign_in(&t, &pool, &client, "ed@acme.example", PASSWORD);
+            let results = tokio::join!(go(), go(), go(), go(), go());
+            for r in [results.0, results.1, results.2, results.3, results.4] {
+                let Ok(Step::Tokens(issued)) = r else { panic!("sign-in: {r:?}") };
+                tokens_seen.push(issued);
+            }
+            let live = sessions::list(&t.state, &user).await.unwrap();
+            assert_eq!(live.len(), 2, "round {round}: the cap holds");
+        }
+        let mut alive = 0;
+        for issued in &tokens_seen {
+            let presented = issued.refresh_token.as_deref().unwrap();
+            match tokens::refresh(&t.state, &client, presented, SDK_SCOPE, None).await {
+                Ok(_) => alive += 1,
+                Err(Rejection::Revoked) => {}
+                Err(other) => panic!("unexpected refusal: {other:?}"),
+            }
+        }
+        assert_eq!(alive, 2, "only the two newest sessions still refresh");
+        let feed = tokens::revocations_after(&t.state, &pool.id, 0, 100).await.unwrap();
+        assert_eq!(feed.len(), tokens_seen.len() - 2, "every ended session is published");
+    })
+    .await;
+}

@@ -14,5 +14,6 @@ mod outbox;
 mod pools;
 mod roles;
 mod tenancy;
+mod terms;
 mod tokens;
 mod users;
