@@ -5,6 +5,7 @@ DeleteIdentityProvider) and external identities linked to existing users
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -323,3 +324,29 @@ def test_identity_provider_changes_are_audited(server, cognito, pool_id):
             break
         time.sleep(0.1)
     assert actions == sorted(wanted), "one event per change, none for the read"
+
+
+def test_signing_certificate_is_the_pools_own_and_stable(server, cognito, make_pool):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pool_a, pool_b = make_pool()["Id"], make_pool()["Id"]
+    # Concurrent first calls agree on one certificate.
+    with ThreadPoolExecutor(4) as ex:
+        answers = list(ex.map(lambda _: cognito.get_signing_certificate(UserPoolId=pool_a)["Certificate"],
+                              range(4)))
+    assert len(set(answers)) == 1
+    cert = x509.load_der_x509_certificate(base64.b64decode(answers[0]))
+    assert isinstance(cert.public_key(), rsa.RSAPublicKey) and cert.public_key().key_size >= 2048
+    assert pool_a in cert.subject.rfc4514_string()
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert 3650 <= lifetime.days <= 3660, "ten years, as Cognito"
+    other = cognito.get_signing_certificate(UserPoolId=pool_b)["Certificate"]
+    assert other != answers[0]
+    assert cognito.get_signing_certificate(UserPoolId=pool_a)["Certificate"] == answers[0]
+    rows = server.raw_rows("SELECT key_sealed FROM saml_signing_keys WHERE pool_id = ?", (pool_a,))
+    assert len(rows) == 1 and "PRIVATE" not in rows[0][0] and len(rows[0][0]) > 1000
+    with raises_cognito("ResourceNotFoundException"):
+        cognito.get_signing_certificate(UserPoolId="us-east-1_nosuchpool")

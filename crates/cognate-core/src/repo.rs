@@ -154,6 +154,11 @@ pub trait IdentityProviderRepo: Send + Sync {
         attribute: &str,
         value: &str,
     ) -> Result<Option<String>>;
+    /// The pool's SAML signing certificate (base64 DER) and its sealed key, if made yet.
+    async fn signing_certificate(&self, pool: &PoolId) -> Result<Option<(String, String)>>;
+    /// Stores the pool's SAML signing certificate and sealed key unless it has one already
+    /// (the first of two concurrent callers wins; read it back).
+    async fn add_signing_certificate(&self, pool: &PoolId, certificate: &str, key_sealed: &str, at: i64) -> Result<()>;
     /// The user an external identity is linked to.
     async fn linked_user(&self, pool: &PoolId, provider: &str, attribute: &str, value: &str) -> Result<Option<String>>;
 }

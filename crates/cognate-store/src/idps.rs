@@ -316,6 +316,26 @@ impl<B: Backend> IdentityProviderRepo for SqlStore<B> {
         unlink(&self.pool, pool, provider, attribute, value).await
     }
 
+    async fn signing_certificate(&self, pool: &PoolId) -> Result<Option<(String, String)>> {
+        let q = sqlx::query::<B>("SELECT certificate, key_sealed FROM saml_signing_keys WHERE pool_id = $1")
+            .text(pool.as_str());
+        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        row.map(|r| Ok((B::text_col(&r, "certificate")?, B::text_col(&r, "key_sealed")?))).transpose()
+    }
+
+    async fn add_signing_certificate(&self, pool: &PoolId, certificate: &str, key_sealed: &str, at: i64) -> Result<()> {
+        let q = sqlx::query::<B>(
+            "INSERT INTO saml_signing_keys (pool_id, certificate, key_sealed, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (pool_id) DO NOTHING",
+        )
+        .text(pool.as_str())
+        .text(certificate)
+        .text(key_sealed)
+        .int(at);
+        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "pool"))?;
+        Ok(())
+    }
+
     async fn linked_user(&self, pool: &PoolId, provider: &str, attribute: &str, value: &str) -> Result<Option<String>> {
         let mut conn = self.pool.acquire().await.map_err(backend_err)?;
         linked::<B>(&mut *conn, pool, provider, attribute, value).await

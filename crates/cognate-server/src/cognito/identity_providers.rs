@@ -22,6 +22,7 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
         "DeleteIdentityProvider" => delete(state, input).await,
         "AdminLinkProviderForUser" => link(state, input).await,
         "AdminDisableProviderForUser" => unlink(state, input).await,
+        "GetSigningCertificate" => signing_certificate(state, input).await,
         _ => Err(CognitoError::new("UnknownOperationException", op.to_owned())),
     }
 }
@@ -245,6 +246,19 @@ async fn unlink(state: &AppState, input: Value) -> OpResult {
     let pool = load_pool(state, &req.user_pool_id).await?;
     identity_providers::unlink(state, &pool, &user).await.map_err(refused)?;
     Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PoolRef {
+    user_pool_id: String,
+}
+
+async fn signing_certificate(state: &AppState, input: Value) -> OpResult {
+    let req: PoolRef = parse(input)?;
+    let pool = load_pool(state, &req.user_pool_id).await?;
+    let certificate = identity_providers::signing_certificate(state, &pool.id).await.map_err(refused)?;
+    Ok(json!({"Certificate": certificate}))
 }
 
 /// Cognito's `IdentityProviderType`.

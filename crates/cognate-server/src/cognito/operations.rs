@@ -175,6 +175,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("DeleteIdentityProvider", IdentityProviders, Signed, false, Always),
     op("AdminLinkProviderForUser", IdentityProviders, Signed, false, Always),
     op("AdminDisableProviderForUser", IdentityProviders, Signed, false, Always),
+    op("GetSigningCertificate", IdentityProviders, Signed, false, Never),
     op("AdminListUserAuthEvents", AuthEvents, Signed, false, Never),
     op("AdminUpdateAuthEventFeedback", AuthEvents, Signed, false, Always),
 ];

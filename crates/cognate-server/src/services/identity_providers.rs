@@ -20,6 +20,9 @@ use crate::AppState;
 /// The master-key label provider secrets are sealed under.
 const SECRET_LABEL: &str = "idp-secret";
 
+/// The master-key label of pools' SAML signing keys.
+const SIGNING_KEY_LABEL: &str = "saml-signing-key";
+
 /// Why an identity provider operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum IdpError {
@@ -319,4 +322,33 @@ pub async fn unlink(state: &AppState, pool: &UserPool, user: &ProviderUser) -> R
         }
         None => Err(IdpError::UserNotFound),
     }
+}
+
+/// The pool's SAML signing certificate (base64 DER, as GetSigningCertificate returns it),
+/// made with its key at first use: one per pool, whichever node asks first.
+pub async fn signing_certificate(state: &AppState, pool: &PoolId) -> Result<String, IdpError> {
+    if let Some((certificate, _)) = state.store.signing_certificate(pool).await? {
+        return Ok(certificate);
+    }
+    let now = state.clock.now_millis();
+    let for_pool = pool.clone();
+    // RSA key generation takes tens of milliseconds: off the request threads.
+    let (der, key) = tokio::task::spawn_blocking(move || cognate_core::idp::signing_certificate(&for_pool, now / 1000))
+        .await
+        .map_err(|e| IdpError::Fault(e.to_string()))?
+        .map_err(IdpError::Fault)?;
+    use base64::Engine as _;
+    let certificate = base64::engine::general_purpose::STANDARD.encode(der);
+    let sealed = state.master_key.seal(state.rng.as_ref(), SIGNING_KEY_LABEL, &key);
+    match state.store.add_signing_certificate(pool, &certificate, &sealed, now).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound(_)) => return Err(IdpError::NotFound(pool.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    let (stored, _) =
+        state.store.signing_certificate(pool).await?.ok_or_else(|| IdpError::NotFound(pool.to_string()))?;
+    if stored == certificate {
+        tracing::info!(pool = %pool, "SAML signing certificate made");
+    }
+    Ok(stored)
 }

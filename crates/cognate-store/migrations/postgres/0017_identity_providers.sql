@@ -60,3 +60,13 @@ CREATE TABLE auth_events (
     FOREIGN KEY (pool_id, sub) REFERENCES users (pool_id, sub) ON DELETE CASCADE
 );
 CREATE INDEX auth_events_by_user ON auth_events (pool_id, sub, at, id);
+
+-- Each pool's SAML signing key (it signs the pool's authentication requests) and its
+-- self-signed certificate (GetSigningCertificate), made at first use. The key is sealed
+-- with the master key (label "saml-signing-key").
+CREATE TABLE saml_signing_keys (
+    pool_id     TEXT COLLATE "C" PRIMARY KEY REFERENCES pools (id) ON DELETE CASCADE,
+    certificate TEXT NOT NULL,
+    key_sealed  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
