@@ -257,10 +257,9 @@ impl IdentityProvider {
             if value.contains('\0') {
                 return Err(format!("{key} contains a NUL character"));
             }
-            if key.ends_with("_url") || key == "oidc_issuer" || key == "jwks_uri" || key == "MetadataURL" {
-                if !is_web_url(value) {
-                    return Err(format!("{key} must be an https URL (http only on the loopback interface): {value}"));
-                }
+            let is_url = key.ends_with("_url") || key == "oidc_issuer" || key == "jwks_uri" || key == "MetadataURL";
+            if is_url && !is_web_url(value) {
+                return Err(format!("{key} must be an https URL (http only on the loopback interface): {value}"));
             }
         }
         match self.kind {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::input::{epoch, list_response, load_pool, page_request, parse};
 use super::{CognitoError, OpResult};
 use crate::AppState;
-use crate::services::auth_events::{self, AuthEventError};
+use crate::audit::Origin;
+use crate::services::auth_events::{self, AuthEventError, Happened};
 
 pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     match op {
@@ -106,13 +107,9 @@ fn event_type(e: &AuthEvent) -> Value {
     out
 }
 
-/// The history event an operation call makes, if any: its type, response and the
-/// challenge it answered.
-pub(super) fn happened(
-    op: &str,
-    input: &Value,
-    result: &OpResult,
-) -> Option<(&'static str, &'static str, Option<(&'static str, bool)>)> {
+/// The history event an operation call makes, if any: its type, response, the challenge it
+/// answered, and where the call came from.
+pub(super) fn happened<'a>(op: &str, input: &Value, result: &OpResult, origin: &'a Origin) -> Option<Happened<'a>> {
     let ok = result.is_ok();
     let pass = if ok { "Pass" } else { "Fail" };
     // A sign-in step that asked for another challenge is still in progress.
@@ -122,7 +119,7 @@ pub(super) fn happened(
     };
     let flow = input.get("AuthFlow").and_then(Value::as_str).unwrap_or_default();
     let challenge = input.get("ChallengeName").and_then(Value::as_str).unwrap_or_default();
-    Some(match op {
+    let (kind, response, challenge) = match op {
         "InitiateAuth" | "AdminInitiateAuth" if flow.starts_with("REFRESH_TOKEN") => return None,
         "InitiateAuth" | "AdminInitiateAuth" => {
             // SRP's first step proves nothing yet; its answer (PASSWORD_VERIFIER) does.
@@ -140,5 +137,6 @@ pub(super) fn happened(
         "ForgotPassword" => ("ForgotPassword", pass, None),
         "ConfirmForgotPassword" | "ChangePassword" => ("PasswordChange", pass, None),
         _ => return None,
-    })
+    };
+    Some(Happened { kind, response, challenge, ip: origin.source_ip.as_deref(), device: origin.user_agent.as_deref() })
 }

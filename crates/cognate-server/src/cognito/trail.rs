@@ -92,16 +92,9 @@ pub(super) async fn record(
     };
     let target = username.map(str::to_owned).or_else(|| facts.user.clone()).or_else(|| facts.pool.clone());
     let reason = result.as_ref().err().map(|e: &CognitoError| e.kind.to_string());
-    if let (Some(pool), Some(sub), Some((kind, response, challenge))) =
-        (&facts.pool, &facts.user, super::auth_events::happened(op, input, result))
+    if let (Some(pool), Some(sub), Some(happened)) =
+        (&facts.pool, &facts.user, super::auth_events::happened(op, input, result, origin))
     {
-        let happened = crate::services::auth_events::Happened {
-            kind,
-            response,
-            challenge,
-            ip: origin.source_ip.as_deref(),
-            device: origin.user_agent.as_deref(),
-        };
         crate::services::auth_events::record(state, pool, sub, happened).await;
     }
     state.audit.record(
