@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
     },
+    Migration { version: 15, name: "passkeys", sql: include_str!("../migrations/sqlite/0015_passkeys.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -54,6 +55,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
     },
+    Migration { version: 15, name: "passkeys", sql: include_str!("../migrations/postgres/0015_passkeys.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

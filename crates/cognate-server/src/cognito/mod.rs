@@ -12,6 +12,7 @@ mod groups;
 mod input;
 mod mfa;
 pub mod operations;
+mod passkeys;
 mod pools;
 mod resource_servers;
 mod self_service;
@@ -128,6 +129,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::ResourceServers => resource_servers::call(state, op, input).await,
         Group::Devices => devices::call(state, op, input).await,
         Group::Sessions => sessions::call(state, op, input).await,
+        Group::Passkeys => passkeys::call(state, op, input).await,
     }
 }
 

@@ -18,6 +18,7 @@ pub enum Group {
     ResourceServers,
     Devices,
     Sessions,
+    Passkeys,
 }
 
 /// How a caller proves it may call an operation.
@@ -146,6 +147,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("AdminListUserSessions", Sessions, Signed, false, Never),
     op("RevokeUserSession", Sessions, Unsigned, false, Always),
     op("AdminRevokeUserSession", Sessions, Signed, false, Always),
+    op("StartWebAuthnRegistration", Passkeys, Unsigned, false, Always),
+    op("CompleteWebAuthnRegistration", Passkeys, Unsigned, false, Always),
+    op("ListWebAuthnCredentials", Passkeys, Unsigned, false, Never),
+    op("DeleteWebAuthnCredential", Passkeys, Unsigned, false, Always),
     op("CreateResourceServer", ResourceServers, Signed, false, Always),
     op("DescribeResourceServer", ResourceServers, Signed, false, Never),
     op("ListResourceServers", ResourceServers, Signed, false, Never),
@@ -193,6 +198,8 @@ mod tests {
                 "Enable",
                 "Reset",
                 "Change",
+                "Start",
+                "Complete",
             ];
             if writes.iter().any(|p| bare.starts_with(p)) {
                 assert_eq!(o.recorded, Recorded::Always, "{} changes something: it is recorded", o.name);

@@ -15,7 +15,8 @@
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
 //! - [`mfa`]: software token enrolment and the user's MFA preference; [`devices`]:
-//!   remembered devices.
+//!   remembered devices; [`passkeys`]: WebAuthn passkeys (registration, listing, the two
+//!   halves of an assertion).
 //! - [`users`]: finding users by any sign-in name; saving, disabling, deleting them, with
 //!   typed conflicts on sign-in names.
 //! - [`members`]: invitations and memberships (join, roles, the last admin, removal), and
@@ -39,6 +40,7 @@ pub mod domains;
 pub mod groups;
 pub mod members;
 pub mod mfa;
+pub mod passkeys;
 pub mod pool_domains;
 pub mod pools;
 pub mod resource_servers;
