@@ -200,7 +200,25 @@ pub async fn start_registration(
         })
         .await?;
     tracing::info!(pool = %pool.id, sub = %user.sub, rp = %party.id, "passkey registration begun");
-    serde_json::to_value(options).map_err(fault)
+    let mut options = serde_json::to_value(options).map_err(fault)?;
+    // Passkeys are discoverable credentials (as Cognito asks for them): the authenticator
+    // keeps the user handle, so a passkey can sign in without a name typed first, and the
+    // credential protection webauthn-rs requests is consistent with it (browsers refuse
+    // that protection for credentials that are not discoverable).
+    if let Some(selection) = options.get_mut("authenticatorSelection").and_then(Value::as_object_mut) {
+        selection.insert("residentKey".into(), json!("required"));
+        selection.insert("requireResidentKey".into(), json!(true));
+    }
+    // Where verification is only preferred, asking the authenticator to demand it for
+    // every later use contradicts the request (Chromium refuses it); the protection is
+    // left to the authenticator's default.
+    if !party.uv_required
+        && let Some(extensions) = options.get_mut("extensions").and_then(Value::as_object_mut)
+    {
+        extensions.remove("credentialProtectionPolicy");
+        extensions.remove("enforceCredentialProtectionPolicy");
+    }
+    Ok(options)
 }
 
 /// The webauthn-rs refusals a caller can act on, in this module's terms.
@@ -225,9 +243,9 @@ pub async fn complete_registration(
 ) -> Result<(), PasskeyError> {
     enabled(pool)?;
     let party = party(state, pool)?;
+    let pending = state.store.take_registration(&pool.id, &user.sub).await?.ok_or(PasskeyError::ChallengeNotFound)?;
     let reg: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
         .map_err(|e| PasskeyError::Invalid(format!("Credential is not a registration response: {e}")))?;
-    let pending = state.store.take_registration(&pool.id, &user.sub).await?.ok_or(PasskeyError::ChallengeNotFound)?;
     if pending.expires_at <= state.clock.now_millis() {
         return Err(PasskeyError::ChallengeNotFound);
     }
