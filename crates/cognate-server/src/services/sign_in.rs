@@ -1309,7 +1309,8 @@ pub async fn after_first_factor(
     let remembered =
         matches!(device, DeviceUse::Proven { remembered: true, .. }) && mfa.as_ref().is_some_and(UserMfa::has_totp);
     let required = match factor {
-        Factor::Password => mfa_required(pool, mfa.as_ref(), &selection) && !(remembered && !tenant_requires),
+        // A remembered device stands in for the code, unless the tenant's own policy asks.
+        Factor::Password => (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection),
         Factor::EmailOtp => tenant_requires,
         Factor::Passkey { user_verified } => tenant_requires && !user_verified,
     };
