@@ -24,6 +24,7 @@ pub mod jwt;
 pub mod login;
 pub mod mfa;
 pub mod page;
+pub mod passkey;
 pub mod password;
 pub mod pool;
 pub mod repo;

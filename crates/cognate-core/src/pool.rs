@@ -13,6 +13,8 @@ use crate::password::PasswordPolicy;
 #[serde(rename_all = "PascalCase", default)]
 pub struct Policies {
     pub password_policy: PasswordPolicy,
+    /// The first factors of choice-based sign-in (`USER_AUTH`); `["PASSWORD"]` by default.
+    pub sign_in_policy: crate::passkey::SignInPolicy,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -103,6 +105,7 @@ impl PoolSettings {
     /// Checks the combination of settings that CreateUserPool/UpdateUserPool accept.
     pub fn validate(&self) -> Result<(), String> {
         self.policies.password_policy.validate()?;
+        self.policies.sign_in_policy.validate()?;
         for a in &self.username_attributes {
             if a != "email" && a != "phone_number" {
                 return Err(format!("UsernameAttributes may only contain email and phone_number, not {a}"));
@@ -133,6 +136,11 @@ impl PoolSettings {
             check_tags(&tags_of(tags)?)?;
         }
         Ok(())
+    }
+
+    /// The pool's passkey settings (SetUserPoolMfaConfig's `WebAuthnConfiguration`).
+    pub fn webauthn(&self) -> crate::passkey::WebAuthnConfiguration {
+        crate::passkey::WebAuthnConfiguration::of(self.extra.get(crate::passkey::WEB_AUTHN_CONFIGURATION))
     }
 
     /// Whether the pool's AccountRecoverySetting names `admin_only`: users cannot recover

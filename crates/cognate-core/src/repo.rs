@@ -21,6 +21,7 @@ use crate::jwt::SigningKeyRecord;
 use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
+use crate::passkey::{PasskeyCredential, PendingRegistration};
 use crate::pool::UserPool;
 use crate::resource_server::ResourceServer;
 use crate::session_config::{ClientSessionConfig, PoolSessionConfig};
@@ -389,6 +390,39 @@ pub trait DeviceRepo: Send + Sync {
     async fn delete_device(&self, pool: &PoolId, sub: &str, key: &str) -> Result<bool>;
 }
 
+/// Users' passkeys and their pending registrations (see [`PasskeyCredential`]), deleted
+/// with the user.
+#[async_trait]
+pub trait PasskeyRepo: Send + Sync {
+    /// Begins (or restarts) the user's registration: one pending per user, the newest wins.
+    /// `NotFound("user")` when the user does not exist.
+    async fn put_registration(&self, pending: &PendingRegistration) -> Result<()>;
+    /// Removes and returns the user's pending registration, in one statement: of two
+    /// concurrent completions exactly one gets it (expired ones are returned too; the
+    /// caller refuses them).
+    async fn take_registration(&self, pool: &PoolId, sub: &str) -> Result<Option<PendingRegistration>>;
+    /// `Conflict("passkey")` when the pool already has a credential with that id;
+    /// `NotFound("user")` when the user does not exist.
+    async fn add_passkey(&self, credential: &PasskeyCredential) -> Result<()>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, pool: &PoolId, sub: &str) -> Result<Vec<PasskeyCredential>>;
+    /// False when the user has no such passkey.
+    async fn delete_passkey(&self, pool: &PoolId, sub: &str, credential_id: &str) -> Result<bool>;
+    /// Records a verified assertion of the user's passkey: the new counter and record,
+    /// only if the counter moved forward (or the authenticator keeps none: both 0). False
+    /// when it did not — a replayed or cloned authenticator — or the passkey is gone; of
+    /// two concurrent uses of one counter value exactly one gets true.
+    async fn use_passkey(
+        &self,
+        pool: &PoolId,
+        sub: &str,
+        credential_id: &str,
+        counter: i64,
+        credential: &str,
+        at: i64,
+    ) -> Result<bool>;
+}
+
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.
 #[async_trait]
 pub trait MfaRepo: Send + Sync {
@@ -685,6 +719,7 @@ pub trait Store:
     + LoginRepo
     + MfaRepo
     + DeviceRepo
+    + PasskeyRepo
     + TenantRepo
     + DomainRepo
     + MembershipRepo

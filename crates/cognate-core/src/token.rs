@@ -133,6 +133,8 @@ pub struct RevocationEvent {
 pub const PURPOSE_SIGN_UP: &str = "sign_up";
 pub const PURPOSE_FORGOT_PASSWORD: &str = "forgot_password";
 pub const PURPOSE_VERIFY_ATTRIBUTE: &str = "verify_attribute";
+/// A sign-in code (`EMAIL_OTP` of choice-based sign-in), bound to its challenge session.
+pub const PURPOSE_SIGN_IN: &str = "sign_in";
 
 /// A one-time code as stored: an HMAC of the code keyed by the user's sub and purpose,
 /// so a leaked table does not reveal codes and a code for one purpose is useless for

@@ -23,6 +23,7 @@ mod login;
 mod mfa;
 mod migrate;
 mod outbox;
+mod passkeys;
 mod pools;
 mod postgres;
 mod resource_servers;

@@ -20,7 +20,7 @@ use super::users::find_user;
 use super::{CognitoError, OpResult, RequestContext};
 use crate::services::clients::{self, ClientError};
 use crate::services::pools;
-use crate::services::sign_in::{self, Delivery, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step};
+use crate::services::sign_in::{self, Delivery, MFA_SETUP, NEW_PASSWORD_REQUIRED, Step, choice};
 use crate::services::tokens::{self, Rejection};
 use crate::tenancy::{Refusal, TENANT_ID_ATTR};
 use crate::{AppState, facts};
@@ -209,7 +209,31 @@ async fn initiate(state: &AppState, ctx: &RequestContext, input: Value, admin: b
             .await?;
             step_response(step)
         }
-        ("CUSTOM_AUTH" | "USER_AUTH", _) => {
+        ("USER_AUTH", _) => {
+            if !client.settings.allows_flow("ALLOW_USER_AUTH", None) {
+                return Err(CognitoError::invalid("USER_AUTH flow not enabled for this client"));
+            }
+            let username =
+                params.get("USERNAME").ok_or_else(|| CognitoError::invalid("Missing required parameter USERNAME"))?;
+            let param = |name: &str| params.get(name).map(String::as_str);
+            let step = sign_in::user_auth(
+                state,
+                ctx.attempt(),
+                sign_in::UserAuth {
+                    pool: &pool,
+                    client: &client,
+                    username,
+                    preferred: param("PREFERRED_CHALLENGE"),
+                    password: param("PASSWORD"),
+                    srp_a: param("SRP_A"),
+                    secret_hash: param("SECRET_HASH"),
+                    tenant: requested_tenant(&req.client_metadata),
+                },
+            )
+            .await?;
+            step_response(step)
+        }
+        ("CUSTOM_AUTH", _) => {
             Err(CognitoError::invalid(format!("{flow} is not supported by Cognate yet; use USER_PASSWORD_AUTH")))
         }
         _ => Err(CognitoError::invalid(format!("Invalid AuthFlow {flow} for this operation."))),
@@ -337,6 +361,28 @@ pub(super) fn step_response(step: Step) -> OpResult {
                 "USER_ID_FOR_SRP": user_id_for_srp,
             },
         }),
+        Step::SelectChallenge { session, available, .. } => json!({
+            "ChallengeName": choice::SELECT_CHALLENGE,
+            "Session": session,
+            "ChallengeParameters": {},
+            "AvailableChallenges": available,
+        }),
+        Step::PasswordOwed { challenge, session, .. } => {
+            json!({"ChallengeName": challenge, "Session": session, "ChallengeParameters": {}})
+        }
+        Step::EmailOtp { session, destination, .. } => json!({
+            "ChallengeName": choice::EMAIL_OTP_CHALLENGE,
+            "Session": session,
+            "ChallengeParameters": {
+                "CODE_DELIVERY_DELIVERY_MEDIUM": "EMAIL",
+                "CODE_DELIVERY_DESTINATION": destination,
+            },
+        }),
+        Step::WebAuthn { session, options, .. } => json!({
+            "ChallengeName": choice::WEB_AUTHN_CHALLENGE,
+            "Session": session,
+            "ChallengeParameters": {"CREDENTIAL_REQUEST_OPTIONS": options},
+        }),
         // Browser steps: a sign-in begun with `Delivery::Tokens` never reaches them.
         Step::SignedIn(_) | Step::SelectTenant { .. } => {
             return Err(CognitoError::internal("a browser sign-in step reached the API"));
@@ -367,13 +413,18 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         }
     }
     let challenge = req.challenge_name.as_str();
-    const ANSWERED: [&str; 6] = [
+    const ANSWERED: [&str; 11] = [
         NEW_PASSWORD_REQUIRED,
         SOFTWARE_TOKEN_MFA,
         MFA_SETUP,
         sign_in::PASSWORD_VERIFIER,
         sign_in::DEVICE_SRP_AUTH,
         sign_in::DEVICE_PASSWORD_VERIFIER,
+        choice::SELECT_CHALLENGE,
+        choice::PASSWORD_CHALLENGE,
+        choice::PASSWORD_SRP,
+        choice::EMAIL_OTP_CHALLENGE,
+        choice::WEB_AUTHN_CHALLENGE,
     ];
     if !ANSWERED.contains(&challenge) {
         return Err(CognitoError::invalid(format!("Unsupported challenge {challenge}")));
@@ -410,6 +461,30 @@ async fn respond(state: &AppState, ctx: &RequestContext, input: Value, admin: bo
         return step_response(step);
     }
     let session = req.session.as_deref().ok_or(sign_in::SignInError::InvalidSession)?;
+    const CHOICE: [&str; 5] = [
+        choice::SELECT_CHALLENGE,
+        choice::PASSWORD_CHALLENGE,
+        choice::PASSWORD_SRP,
+        choice::EMAIL_OTP_CHALLENGE,
+        choice::WEB_AUTHN_CHALLENGE,
+    ];
+    if CHOICE.contains(&challenge) {
+        let param = |name: &str| responses.get(name).map(String::as_str);
+        let answer = sign_in::ChoiceAnswer {
+            pool: &pool,
+            client: &client,
+            session,
+            challenge,
+            username,
+            secret_hash: param("SECRET_HASH"),
+            answer: param("ANSWER"),
+            password: param("PASSWORD"),
+            srp_a: param("SRP_A"),
+            code: param("EMAIL_OTP_CODE"),
+            credential: param("CREDENTIAL"),
+        };
+        return step_response(sign_in::answer_choice(state, ctx.attempt(), answer).await?);
+    }
     let answer = sign_in::Answer {
         pool: &pool,
         client: &client,

@@ -132,8 +132,66 @@ impl From<crate::services::sign_in::SignInError> for CognitoError {
             E::DeviceNotFound => Self::new("ResourceNotFoundException", "Device does not exist."),
             E::CodeMismatch => Self::new("CodeMismatchException", "Invalid code received for user"),
             E::CodeReused => Self::new("ExpiredCodeException", "Your software token has already been used once."),
+            E::CodeExpired => Self::new("ExpiredCodeException", "Invalid code provided, please request a code again."),
+            E::TooManyCodes => {
+                Self::new("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+            }
+            E::UnknownChallenge(name) => Self::invalid(format!(
+                "{name} is not a challenge of choice-based sign-in; use PASSWORD, PASSWORD_SRP, EMAIL_OTP or WEB_AUTHN."
+            )),
+            E::ChallengeNotAvailable(name) => {
+                Self::invalid(format!("{name} is not available for this sign-in (see AvailableChallenges)."))
+            }
+            E::InvalidAnswer(message) => Self::invalid(message),
+            E::PasskeysUnconfigured => Self::new(
+                "WebAuthnConfigurationMissingException",
+                "The user pool has no passkey relying party: set WebAuthnConfiguration.RelyingPartyId \
+                 (SetUserPoolMfaConfig) or give Cognate a public URL with a domain name.",
+            ),
             E::Tenant(refusal) => super::auth::tenant_refusal(refusal),
             E::Token(rejection) => super::auth::rejection(rejection, "token"),
+            E::Store(e) => e.into(),
+            E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<crate::services::passkeys::PasskeyError> for CognitoError {
+    /// Cognito's exception for each way a passkey call refuses.
+    fn from(e: crate::services::passkeys::PasskeyError) -> Self {
+        use crate::services::passkeys::PasskeyError as E;
+        match e {
+            E::NotEnabled => Self::new(
+                "WebAuthnNotEnabledException",
+                "Passkeys are not enabled for this user pool: add WEB_AUTHN to Policies.SignInPolicy.AllowedFirstAuthFactors.",
+            ),
+            E::ConfigurationMissing => Self::new(
+                "WebAuthnConfigurationMissingException",
+                "The user pool has no passkey relying party: set WebAuthnConfiguration.RelyingPartyId \
+                 (SetUserPoolMfaConfig) or give Cognate a public URL with a domain name.",
+            ),
+            E::LimitExceeded => Self::new("LimitExceededException", "The user has the maximum number of passkeys."),
+            E::ChallengeNotFound => Self::new(
+                "WebAuthnChallengeNotFoundException",
+                "No passkey registration is pending for this user, or it has expired: call StartWebAuthnRegistration.",
+            ),
+            E::ClientMismatch => Self::new(
+                "WebAuthnClientMismatchException",
+                "The access token is for another app client than the one that started the registration.",
+            ),
+            E::OriginNotAllowed => Self::new(
+                "WebAuthnOriginNotAllowedException",
+                "The passkey was created on an origin that the user pool's relying party does not allow.",
+            ),
+            E::RelyingPartyMismatch => Self::new(
+                "WebAuthnRelyingPartyMismatchException",
+                "The passkey is for another relying party than the user pool's.",
+            ),
+            E::NotSupported(reason) => {
+                Self::new("WebAuthnCredentialNotSupportedException", format!("The passkey was refused: {reason}."))
+            }
+            E::Invalid(message) => Self::invalid(message),
+            E::NotFound => Self::not_found("The passkey does not exist."),
             E::Store(e) => e.into(),
             E::Fault(cause) => Self::internal(cause),
         }

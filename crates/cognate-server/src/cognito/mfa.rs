@@ -334,8 +334,10 @@ async fn get_pool_config(state: &AppState, input: Value) -> OpResult {
 }
 
 /// SetUserPoolMfaConfig. Members left out keep their value. `ON` and `OPTIONAL` need
-/// software tokens enabled (the only factor Cognate has); SMS, email and WebAuthn
-/// configurations are stored and echoed, never acted on.
+/// software tokens enabled (the only factor Cognate has); SMS and email MFA configurations
+/// are stored and echoed, never acted on. `WebAuthnConfiguration` (checked) sets the
+/// passkeys' relying party and user verification (see [`crate::services::passkeys`]), and
+/// `EmailMfaConfiguration`'s `Subject` and `Message` word the sign-in codes of EMAIL_OTP.
 async fn set_pool_config(state: &AppState, mut input: Value) -> OpResult {
     let id = super::input::required_string(&mut input, "UserPoolId")?;
     let mfa_configuration = super::input::take_string(&mut input, "MfaConfiguration")?;
@@ -363,6 +365,9 @@ async fn set_pool_config(state: &AppState, mut input: Value) -> OpResult {
         return Err(CognitoError::invalid(
             "At least one of [SmsMfaConfiguration] or [SoftwareTokenMfaConfiguration] must be provided.",
         ));
+    }
+    if let Some((_, webauthn)) = updates.iter().find(|(k, _)| *k == cognate_core::passkey::WEB_AUTHN_CONFIGURATION) {
+        cognate_core::passkey::WebAuthnConfiguration::validate(webauthn).map_err(CognitoError::invalid)?;
     }
     if let Some((_, totp)) = updates.iter().find(|(k, _)| *k == SOFTWARE_TOKEN_MFA_CONFIGURATION)
         && totp.get("Enabled").is_some_and(|e| !e.is_boolean())

@@ -14,6 +14,7 @@ mod identity_providers;
 mod input;
 mod mfa;
 pub mod operations;
+mod passkeys;
 mod pools;
 mod resource_servers;
 mod self_service;
@@ -136,6 +137,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::AuthEvents => auth_events::call(state, op, input).await,
         Group::Terms => terms::call(state, op, input).await,
         Group::SessionConfig => session_config::call(state, op, input).await,
+        Group::Passkeys => passkeys::call(state, op, input).await,
     }
 }
 

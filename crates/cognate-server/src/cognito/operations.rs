@@ -22,6 +22,7 @@ pub enum Group {
     AuthEvents,
     Terms,
     SessionConfig,
+    Passkeys,
 }
 
 /// How a caller proves it may call an operation.
@@ -162,6 +163,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("ListTerms", Terms, Signed, false, Never),
     op("UpdateTerms", Terms, Signed, false, Always),
     op("DeleteTerms", Terms, Signed, false, Always),
+    op("StartWebAuthnRegistration", Passkeys, Unsigned, false, Always),
+    op("CompleteWebAuthnRegistration", Passkeys, Unsigned, false, Always),
+    op("ListWebAuthnCredentials", Passkeys, Unsigned, false, Never),
+    op("DeleteWebAuthnCredential", Passkeys, Unsigned, false, Always),
     op("CreateResourceServer", ResourceServers, Signed, false, Always),
     op("DescribeResourceServer", ResourceServers, Signed, false, Never),
     op("ListResourceServers", ResourceServers, Signed, false, Never),
@@ -220,6 +225,8 @@ mod tests {
                 "Enable",
                 "Reset",
                 "Change",
+                "Start",
+                "Complete",
             ];
             if writes.iter().any(|p| bare.starts_with(p)) {
                 assert_eq!(o.recorded, Recorded::Always, "{} changes something: it is recorded", o.name);

@@ -382,8 +382,14 @@ fn explain(t: &'static Messages, e: &StepError) -> (StatusCode, String) {
         SignInError::CodeReused => bad(t.code_reused),
         SignInError::Tenant(Refusal::NotMember) => bad(t.not_member),
         SignInError::Tenant(Refusal::Suspended) => bad(t.suspended),
-        // SRP is an API flow: the pages never begin one.
+        // SRP and choice-based sign-in are API flows: the pages never begin one.
         SignInError::SecretHashMissing { .. }
+        | SignInError::CodeExpired
+        | SignInError::TooManyCodes
+        | SignInError::UnknownChallenge(_)
+        | SignInError::ChallengeNotAvailable(_)
+        | SignInError::InvalidAnswer(_)
+        | SignInError::PasskeysUnconfigured
         | SignInError::SecretHashMismatch { .. }
         | SignInError::SrpUnavailable
         | SignInError::DeviceNotFound

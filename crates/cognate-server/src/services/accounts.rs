@@ -388,6 +388,67 @@ pub async fn confirm_forgot_password(
 }
 
 // ---------------------------------------------------------------------------------------
+// Sign-in codes (EMAIL_OTP)
+// ---------------------------------------------------------------------------------------
+
+/// Sign-in codes a user (or, when users are hidden, a name no user has) may be sent per
+/// hour, as for password reset codes: each gets [`CODE_MAX_ATTEMPTS`] tries.
+pub const SIGN_IN_CODES_PER_HOUR: u32 = 5;
+
+const SIGN_IN_SUBJECT: &str = "Your sign-in code";
+const SIGN_IN_BODY: &str = "Your sign-in code is {####}.";
+
+/// Where a sign-in code may go: a verified email only (a code to an address nobody
+/// proved would let whoever typed it in sign in).
+pub fn sign_in_destination(user: &User) -> Option<Destination> {
+    (user.attributes.get("email_verified").is_some_and(|v| v == "true"))
+        .then(|| Destination::of(user, "email"))
+        .flatten()
+}
+
+/// Sends a sign-in code bound to `binding` (the challenge's nonce), valid for `ttl_ms`, to
+/// `user`'s verified email, under the hourly cap of `who` (the user's sub, or an unknown
+/// name's key). With `user` `None` (a decoy) only the cap is counted and nothing is sent.
+/// The message is the pool's `EmailMfaConfiguration` (`Subject`, `Message` with `{####}`),
+/// as Cognito words its sign-in codes, else a plain default.
+pub async fn send_sign_in_code(
+    state: &AppState,
+    pool: &UserPool,
+    user: Option<(&User, &Destination)>,
+    who: &str,
+    binding: &str,
+    ttl_ms: i64,
+) -> Result<(), AccountError> {
+    let key = format!("sign-in-codes:{}:{who}", pool.id);
+    state
+        .rates
+        .admit(&key, SIGN_IN_CODES_PER_HOUR, 3600, state.clock.now_millis())
+        .map_err(|_| AccountError::AttemptsExceeded)?;
+    let Some((user, to)) = user else { return Ok(()) };
+    let issued = store_code(state, user, token::PURPOSE_SIGN_IN, binding, ttl_ms).await?;
+    let config = pool.settings.extra.get("EmailMfaConfiguration");
+    let setting = |name: &str| config.and_then(|c| c.get(name)).and_then(Value::as_str);
+    let subject = setting("Subject").unwrap_or(SIGN_IN_SUBJECT);
+    let body =
+        setting("Message").filter(|b| b.contains("{####}")).unwrap_or(SIGN_IN_BODY).replace("{####}", &issued.code);
+    crate::outbox::enqueue(
+        state,
+        crate::outbox::Outgoing {
+            pool_id: &pool.id,
+            username: &user.username,
+            medium: to.medium,
+            destination: &to.address,
+            subject,
+            body: &body,
+            secret_expires_at: Some(issued.expires_at),
+        },
+    )
+    .await?;
+    tracing::info!(pool = %pool.id, sub = %user.sub, "sign-in code sent");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // Sign-up
 // ---------------------------------------------------------------------------------------
 

@@ -708,6 +708,10 @@ async fn next(state: &AppState, auth: &Authorization, step: Step) -> Result<Outc
         }
         Step::SelectTenant { session, username, tenants } => Outcome::SelectTenant { session, username, tenants },
         Step::Tokens(_)
+        | Step::SelectChallenge { .. }
+        | Step::PasswordOwed { .. }
+        | Step::EmailOtp { .. }
+        | Step::WebAuthn { .. }
         | Step::PasswordVerifier { .. }
         | Step::DeviceSrpAuth { .. }
         | Step::DevicePasswordVerifier { .. } => {

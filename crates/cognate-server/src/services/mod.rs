@@ -17,7 +17,8 @@
 //! - [`accounts`]: one-time codes (where they go, stored, sent, checked) and password
 //!   recovery.
 //! - [`mfa`]: software token enrolment and the user's MFA preference; [`devices`]:
-//!   remembered devices.
+//!   remembered devices; [`passkeys`]: WebAuthn passkeys (registration, listing, the two
+//!   halves of an assertion).
 //! - [`users`]: finding users by any sign-in name; saving, disabling, deleting them, with
 //!   typed conflicts on sign-in names.
 //! - [`members`]: invitations and memberships (join, roles, the last admin, removal), and
@@ -44,6 +45,7 @@ pub mod groups;
 pub mod identity_providers;
 pub mod members;
 pub mod mfa;
+pub mod passkeys;
 pub mod pool_domains;
 pub mod pools;
 pub mod resource_servers;

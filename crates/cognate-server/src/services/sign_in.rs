@@ -19,6 +19,10 @@
 //! With PreventUserExistenceErrors an unknown username costs the same argon2 work and is
 //! locked and answered exactly like a real user with a wrong password.
 //!
+//! Choice-based sign-in (`USER_AUTH`: a password, SRP, an email code or a passkey as the
+//! first factor) is the entry step in [`choice`]; its answers end in [`after_password`] or
+//! in [`after_first_factor`] like every other.
+//!
 //! Nothing here knows about HTTP, JSON or Cognito's exception names: errors are
 //! [`SignInError`], which each surface maps to its own shape.
 
@@ -44,6 +48,9 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::services::tokens::{self, Issued, Rejection};
 use crate::tenancy::{self, Refusal, Selection};
+
+pub mod choice;
+pub use choice::{ChoiceAnswer, UserAuth, answer_choice, user_auth};
 
 pub const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
 pub const MFA_SETUP: &str = "MFA_SETUP";
@@ -138,6 +145,32 @@ pub enum Step {
         srp_b: String,
         secret_block: String,
     },
+    /// Choice-based sign-in: the first factors this sign-in may use.
+    SelectChallenge {
+        session: String,
+        username: String,
+        available: Vec<&'static str>,
+    },
+    /// Choice-based sign-in: the password is owed (`PASSWORD`), or SRP's `SRP_A`
+    /// (`PASSWORD_SRP`).
+    PasswordOwed {
+        challenge: &'static str,
+        session: String,
+        username: String,
+    },
+    /// Choice-based sign-in: a code went to the user's email (`destination`, masked).
+    EmailOtp {
+        session: String,
+        username: String,
+        destination: String,
+    },
+    /// Choice-based sign-in: a passkey assertion is owed; `options` is the JSON text of
+    /// the `PublicKeyCredentialRequestOptions` to hand the browser.
+    WebAuthn {
+        session: String,
+        username: String,
+        options: String,
+    },
     /// SRP: the server's half of the exchange. `secret_block` is the sealed sign-in state
     /// (Base64), which the client signs and sends back.
     PasswordVerifier {
@@ -213,6 +246,24 @@ pub enum SignInError {
     CodeMismatch,
     #[error("code already used")]
     CodeReused,
+    /// The sign-in code expired, was used up by wrong tries, or was replaced.
+    #[error("code expired")]
+    CodeExpired,
+    /// Too many sign-in codes asked for this user (or name) within the hour.
+    #[error("too many codes requested")]
+    TooManyCodes,
+    /// Choice-based sign-in: a challenge name Cognito does not have (the name).
+    #[error("unknown challenge {0}")]
+    UnknownChallenge(String),
+    /// Choice-based sign-in: a first factor this sign-in does not offer (the name).
+    #[error("challenge {0} is not available")]
+    ChallengeNotAvailable(String),
+    /// A malformed answer (the message).
+    #[error("{0}")]
+    InvalidAnswer(String),
+    /// Passkeys cannot be used: the pool has no relying party.
+    #[error("passkeys are not configured for this user pool")]
+    PasskeysUnconfigured,
     /// The requested tenant cannot be entered.
     #[error(transparent)]
     Tenant(#[from] Refusal),
@@ -381,6 +432,21 @@ pub struct Session {
     pub device_key: Option<String>,
     #[serde(default)]
     pub device_proven: bool,
+    /// Choice-based sign-in for a name that matched no user (PreventUserExistenceErrors):
+    /// the name; no answer passes.
+    #[serde(default)]
+    pub unknown: Option<String>,
+    /// SELECT_CHALLENGE: the first factors offered.
+    #[serde(default)]
+    pub available: Vec<String>,
+    /// EMAIL_OTP: the nonce the code sent is bound to (`None`: no code was sent, so no
+    /// answer passes).
+    #[serde(default)]
+    pub otp: Option<String>,
+    /// WEB_AUTHN: the assertion's state (`None`: the user has no passkey, so no answer
+    /// passes).
+    #[serde(default)]
+    pub webauthn: Option<String>,
 }
 
 /// The device a sign-in step knows of.
@@ -426,6 +492,18 @@ impl DeviceUse {
             _ => None,
         }
     }
+}
+
+/// How the first factor of a sign-in was proven, for the MFA decision: a password (or SRP)
+/// is asked for the MFA the pool and the tenant require; an email code or a passkey is not
+/// asked for the pool's MFA (as Cognito: a passwordless sign-in is not challenged again),
+/// but a tenant whose policy requires MFA still asks for it unless a passkey verified the
+/// user (a possession factor with biometrics or a PIN is two factors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Password,
+    EmailOtp,
+    Passkey { user_verified: bool },
 }
 
 /// The server's side of an SRP exchange between the challenge and its answer, carried in
@@ -478,6 +556,10 @@ impl Session {
             srp: None,
             device_key: None,
             device_proven: false,
+            unknown: None,
+            available: Vec::new(),
+            otp: None,
+            webauthn: None,
         }
     }
 
@@ -637,7 +719,7 @@ async fn after_password(
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device).await
+            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device, Factor::Password).await
         }
     }
 }
@@ -738,6 +820,10 @@ fn decoy_challenge(
         browser: false,
         device_key: None,
         device_proven: false,
+        unknown: None,
+        available: Vec::new(),
+        otp: None,
+        webauthn: None,
         srp: Some(SrpState {
             a: srp::to_hex(a),
             b: srp::to_hex(&hello.b),
@@ -980,7 +1066,8 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
     spend_block(state, &block, session.exp).await?;
     super::devices::authenticated(state, &device, attempt.ip.map(|ip| ip.to_string())).await?;
     let device = DeviceUse::Proven { key: device.key.clone(), remembered: device.remembered };
-    after_first_factor(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device).await
+    let tenant = session.tenant.as_deref();
+    after_first_factor(state, attempt, pool, client, &user, tenant, Delivery::Tokens, device, Factor::Password).await
 }
 
 /// Opens the secret block an SRP answer sends back (`PASSWORD_CLAIM_SECRET_BLOCK`): the
@@ -1168,7 +1255,8 @@ pub async fn new_password(
     tenancy::pick(state, &user, tenant).await?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
     let device = DeviceUse::of_session(&session);
-    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery, device).await
+    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery, device, Factor::Password)
+        .await
 }
 
 /// Whether this sign-in must pass MFA (see the module documentation).
@@ -1197,6 +1285,7 @@ pub async fn after_first_factor(
     requested: Option<&str>,
     delivery: Delivery,
     device: DeviceUse,
+    factor: Factor,
 ) -> Result<Step, SignInError> {
     let device = if delivery == Delivery::Tokens && super::devices::tracked(pool) { device } else { DeviceUse::None };
     if let DeviceUse::Named(key) = &device {
@@ -1216,12 +1305,19 @@ pub async fn after_first_factor(
     let mfa = state.store.get_mfa(&pool.id, &user.sub).await?;
     // A remembered device stands in for the user's authenticator code only: not for
     // enrolling a first one (MFA_SETUP), and not where the tenant's own policy asks for MFA.
-    let remembered = matches!(device, DeviceUse::Proven { remembered: true, .. })
-        && mfa.as_ref().is_some_and(UserMfa::has_totp)
-        && !selection.active().is_some_and(tenancy::ActiveTenant::requires_mfa);
-    if remembered || !mfa_required(pool, mfa.as_ref(), &selection) {
+    let tenant_requires = selection.active().is_some_and(tenancy::ActiveTenant::requires_mfa);
+    let remembered =
+        matches!(device, DeviceUse::Proven { remembered: true, .. }) && mfa.as_ref().is_some_and(UserMfa::has_totp);
+    let required = match factor {
+        // A remembered device stands in for the code, unless the tenant's own policy asks.
+        Factor::Password => (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection),
+        Factor::EmailOtp => tenant_requires,
+        Factor::Passkey { user_verified } => tenant_requires && !user_verified,
+    };
+    if !required {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
-        return finish(state, pool, client, user, selection, false, delivery, device.proven_key()).await;
+        let passed = factor == Factor::Passkey { user_verified: true };
+        return finish(state, pool, client, user, selection, passed, delivery, device.proven_key()).await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
     let username = user.username.clone();
@@ -1284,6 +1380,7 @@ pub async fn select_tenant(
         Some(tenant),
         answer.delivery,
         DeviceUse::None,
+        Factor::Password,
     )
     .await
 }

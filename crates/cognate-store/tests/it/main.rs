@@ -11,6 +11,7 @@ mod files;
 mod harness;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod pools;
 mod roles;
 mod tenancy;
