@@ -81,3 +81,32 @@ def test_pools_without_threat_protection_keep_no_history(cognito, make_app, make
     assert events(cognito, app.pool_id, "frank") == []
     sign_in(app, "frank", PASSWORD)
     assert len(events(cognito, app.pool_id, "frank")) == 1
+
+
+def test_hosted_login_sign_ins_are_in_the_history(server, cognito, make_pool, make_confirmed_user):
+    import time
+
+    import requests
+    from hosted_login import CALLBACK, Browser
+
+    pool_id = make_pool(UserPoolAddOns=AUDIT)["Id"]
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="web", CallbackURLs=[CALLBACK], AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid"], AllowedOAuthFlowsUserPoolClient=True,
+        SupportedIdentityProviders=["COGNITO"])["UserPoolClient"]
+    make_confirmed_user(pool_id, "gina")
+    url = requests.Request("GET", f"{server.url}/oauth2/authorize", params={
+        "response_type": "code", "client_id": client["ClientId"], "redirect_uri": CALLBACK,
+        "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256"}).prepare().url
+    browser = Browser(server.url)
+    browser.get(url)
+    assert browser.sign_in("gina", "Wrong-password-1").status_code != 302
+    assert browser.sign_in("gina", PASSWORD).status_code == 302
+    history: list = []
+    for _ in range(50):  # written beside the page's answer
+        history = events(cognito, pool_id, "gina")
+        if len(history) == 2:
+            break
+        time.sleep(0.1)
+    assert [(e["EventType"], e["EventResponse"]) for e in history] == [("SignIn", "Pass"), ("SignIn", "Fail")]

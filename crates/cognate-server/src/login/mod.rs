@@ -442,6 +442,29 @@ fn record_outcome(
     outcome: Result<(), &str>,
 ) {
     let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let history = match action {
+        "auth.sign_in" => Some(("SignIn", Some("Password"))),
+        "auth.challenge" => Some(("SignIn", Some("Mfa"))),
+        "user.sign_up" => Some(("SignUp", None)),
+        "auth.forgot_password" => Some(("ForgotPassword", None)),
+        "auth.confirm_forgot_password" => Some(("PasswordChange", None)),
+        _ => None,
+    };
+    if let (Some((kind, challenge)), Some(pool), Some(sub)) = (history, facts.pool.clone(), facts.user.clone()) {
+        // The user's history (pools with threat protection on), as the Cognito API's
+        // sign-ins leave it; written beside the page's answer, never delaying it.
+        let (state, origin, ok) = (state.clone(), origin.clone(), outcome.is_ok());
+        tokio::spawn(async move {
+            let happened = crate::services::auth_events::Happened {
+                kind,
+                response: if ok { "Pass" } else { "Fail" },
+                challenge: challenge.map(|c| (c, ok)),
+                ip: origin.source_ip.as_deref(),
+                device: origin.user_agent.as_deref(),
+            };
+            crate::services::auth_events::record(&state, &pool, &sub, happened).await;
+        });
+    }
     audit::record_token_use(state, &origin, action, facts, outcome);
 }
 
