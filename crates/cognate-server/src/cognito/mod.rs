@@ -20,6 +20,7 @@ mod self_service;
 mod session_config;
 mod sessions;
 pub mod sigv4;
+mod managed_login;
 mod terms;
 mod trail;
 mod users;
@@ -135,6 +136,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::IdentityProviders => identity_providers::call(state, op, input).await,
         Group::AuthEvents => auth_events::call(state, op, input).await,
         Group::Terms => terms::call(state, op, input).await,
+        Group::ManagedLogin => managed_login::call(state, op, input).await,
         Group::SessionConfig => session_config::call(state, op, input).await,
     }
 }
