@@ -194,7 +194,7 @@ pub struct ManagedLogin {
     pub use_cognito_provided_values: bool,
     /// The settings document the style was given (a JSON object), `None` when never given.
     pub settings: Option<Value>,
-    /// Ordered by category and color mode.
+    /// Ordered by category and color mode names (as stored and listed).
     pub assets: Vec<Asset>,
     pub created_at: i64,
     pub updated_at: i64,

@@ -80,7 +80,7 @@ pub async fn create(
     state.store.get_client(pool, client).await?.ok_or(ManagedLoginError::ClientNotFound)?;
     let now = state.clock.now_millis();
     let mut assets = input.assets.unwrap_or_default();
-    assets.sort_by_key(|a| (a.category, a.color_mode));
+    assets.sort_by_key(|a| (a.category.as_str(), a.color_mode.as_str()));
     let style = ManagedLogin {
         id: generate_sub(state.rng.as_ref()),
         pool_id: pool.clone(),
@@ -137,7 +137,7 @@ pub async fn update(
     }
     if let Some(mut assets) = input.assets {
         style.use_cognito_provided_values = false;
-        assets.sort_by_key(|a| (a.category, a.color_mode));
+        assets.sort_by_key(|a| (a.category.as_str(), a.color_mode.as_str()));
         style.assets = assets;
     }
     style.updated_at = state.clock.now_millis();
