@@ -74,7 +74,9 @@ async fn insert_assets<B: Backend>(conn: &mut B::Connection, style: &ManagedLogi
 
 async fn assets<B: Backend>(db: &Pool<B>, id: &str, with_bytes: bool) -> Result<Vec<Asset>> {
     let sql = if with_bytes {
-        format!("SELECT {COLUMNS}, bytes FROM managed_login_assets WHERE branding_id = $1 ORDER BY category, color_mode")
+        format!(
+            "SELECT {COLUMNS}, bytes FROM managed_login_assets WHERE branding_id = $1 ORDER BY category, color_mode"
+        )
     } else {
         format!("SELECT {COLUMNS} FROM managed_login_assets WHERE branding_id = $1 ORDER BY category, color_mode")
     };

@@ -40,11 +40,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/0017_identity_providers.sql"),
     },
-    Migration {
-        version: 19,
-        name: "managed_login",
-        sql: include_str!("../migrations/sqlite/0019_managed_login.sql"),
-    },
+    Migration { version: 19, name: "managed_login", sql: include_str!("../migrations/sqlite/0019_managed_login.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[

@@ -66,7 +66,9 @@ fn refused(e: ManagedLoginError, pool: &UserPool, what: &str) -> CognitoError {
         ManagedLoginError::NotFound => {
             CognitoError::not_found(format!("Managed login branding {what} does not exist in user pool {}.", pool.id))
         }
-        ManagedLoginError::ClientNotFound => CognitoError::not_found(format!("User pool client {what} does not exist.")),
+        ManagedLoginError::ClientNotFound => {
+            CognitoError::not_found(format!("User pool client {what} does not exist."))
+        }
         ManagedLoginError::Exists => CognitoError::new(
             "ManagedLoginBrandingExistsException",
             format!("App client {what} already has a managed login branding style."),
@@ -128,13 +130,11 @@ fn asset(n: usize, a: AssetInput) -> Result<Asset, CognitoError> {
         validation(&category, &member("category"), &enum_set(Category::ALL.iter().map(|c| c.as_str())))
     })?;
     let mode = required(a.color_mode, &member("colorMode"))?;
-    let color_mode = ColorMode::parse(&mode).ok_or_else(|| {
-        validation(&mode, &member("colorMode"), &enum_set(ColorMode::ALL.iter().map(|c| c.as_str())))
-    })?;
+    let color_mode = ColorMode::parse(&mode)
+        .ok_or_else(|| validation(&mode, &member("colorMode"), &enum_set(ColorMode::ALL.iter().map(|c| c.as_str()))))?;
     let ext = required(a.extension, &member("extension"))?;
-    let extension = Extension::parse(&ext).ok_or_else(|| {
-        validation(&ext, &member("extension"), &enum_set(Extension::ALL.iter().map(|e| e.as_str())))
-    })?;
+    let extension = Extension::parse(&ext)
+        .ok_or_else(|| validation(&ext, &member("extension"), &enum_set(Extension::ALL.iter().map(|e| e.as_str()))))?;
     let bytes = required(a.bytes, &member("bytes"))?;
     let bytes = B64
         .decode(bytes.as_bytes())

@@ -74,7 +74,10 @@ fn stylesheet(style: &ManagedLogin) -> String {
         && let Some(mode) = shown(style, Category::PageBackground)
     {
         let url = asset_url(style, Category::PageBackground, mode);
-        let _ = writeln!(css, "body {{ background-image: url(\"{url}\"); background-size: cover; background-position: center; }}");
+        let _ = writeln!(
+            css,
+            "body {{ background-image: url(\"{url}\"); background-size: cover; background-position: center; }}"
+        );
     }
     css
 }

@@ -195,11 +195,7 @@ pub async fn asset(
 
 /// The style of the client `client` of `pool` without its assets' bytes, for its
 /// stylesheet (both come from a URL; `None`: no such style).
-pub async fn stylesheet_source(
-    state: &AppState,
-    pool: &str,
-    client: &str,
-) -> Result<Option<ManagedLogin>, StoreError> {
+pub async fn stylesheet_source(state: &AppState, pool: &str, client: &str) -> Result<Option<ManagedLogin>, StoreError> {
     match (PoolId::parse(pool), ClientId::parse(client)) {
         (Some(pool), Some(client)) => state.store.managed_login_for_client(&pool, &client, false).await,
         _ => Ok(None),
