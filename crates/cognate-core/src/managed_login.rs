@@ -211,7 +211,7 @@ pub fn check_asset(asset: &Asset) -> Result<(), String> {
     if let Some(id) = &asset.resource_id
         && (id.is_empty()
             || id.chars().count() > 40
-            || !id.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ' '))
+            || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ' '))
     {
         return Err(format!(
             "1 validation error detected: Value '{id}' at 'assets.member.resourceId' failed to satisfy constraint: \
