@@ -22,6 +22,7 @@ pub mod idp;
 pub mod ids;
 pub mod jwt;
 pub mod login;
+pub mod managed_login;
 pub mod mfa;
 pub mod page;
 pub mod passkey;

@@ -19,6 +19,7 @@ use crate::idp::{IdentityProvider, ProviderLink};
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
 use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
+use crate::managed_login::{Category, ColorMode, ManagedLogin};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
 use crate::passkey::{PasskeyCredential, PendingRegistration};
@@ -193,6 +194,38 @@ pub trait TermsRepo: Send + Sync {
     async fn update_terms(&self, terms: &Terms) -> Result<()>;
     /// `NotFound("terms")`.
     async fn delete_terms(&self, pool: &PoolId, id: &str) -> Result<()>;
+}
+
+/// Managed login branding styles (at most one per app client) and their assets.
+#[async_trait]
+pub trait ManagedLoginRepo: Send + Sync {
+    /// Writes the style and its assets at once; `Conflict("managed login branding")` when
+    /// the client already has a style, `NotFound("client")` when the client is not in the
+    /// pool.
+    async fn create_managed_login(&self, style: &ManagedLogin) -> Result<()>;
+    /// The style with its assets (and their bytes).
+    async fn get_managed_login(&self, pool: &PoolId, id: &str) -> Result<Option<ManagedLogin>>;
+    /// The client's style with its assets; their bytes only when `bytes` (the hosted login
+    /// reads which assets exist on every page, and each asset's bytes only when fetched).
+    async fn managed_login_for_client(
+        &self,
+        pool: &PoolId,
+        client: &ClientId,
+        bytes: bool,
+    ) -> Result<Option<ManagedLogin>>;
+    /// One asset of the style `id`, with its bytes.
+    async fn get_managed_login_asset(
+        &self,
+        pool: &PoolId,
+        id: &str,
+        category: Category,
+        mode: ColorMode,
+    ) -> Result<Option<crate::managed_login::Asset>>;
+    /// Replaces the style's flag, settings and modification time, and, when
+    /// `replace_assets`, its whole asset list, at once; `NotFound("managed login branding")`.
+    async fn update_managed_login(&self, style: &ManagedLogin, replace_assets: bool) -> Result<()>;
+    /// Deletes the style and its assets; `NotFound("managed login branding")`.
+    async fn delete_managed_login(&self, pool: &PoolId, id: &str) -> Result<()>;
 }
 
 /// Session tracking settings of pools and app clients; never configured reads as `None`.
@@ -709,6 +742,7 @@ pub trait Store:
     + IdentityProviderRepo
     + AuthEventRepo
     + TermsRepo
+    + ManagedLoginRepo
     + SessionConfigRepo
     + AdminCredentialRepo
     + OutboxRepo

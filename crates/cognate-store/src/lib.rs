@@ -20,6 +20,7 @@ mod groups;
 mod idps;
 mod keys;
 mod login;
+mod managed_login;
 mod mfa;
 mod migrate;
 mod outbox;

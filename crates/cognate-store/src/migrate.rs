@@ -41,6 +41,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/0017_identity_providers.sql"),
     },
+    Migration { version: 19, name: "managed_login", sql: include_str!("../migrations/sqlite/0019_managed_login.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,6 +76,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 17,
         name: "identity_providers",
         sql: include_str!("../migrations/postgres/0017_identity_providers.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "managed_login",
+        sql: include_str!("../migrations/postgres/0019_managed_login.sql"),
     },
 ];
 

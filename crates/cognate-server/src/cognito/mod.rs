@@ -12,6 +12,7 @@ pub mod error;
 mod groups;
 mod identity_providers;
 mod input;
+mod managed_login;
 mod mfa;
 pub mod operations;
 mod passkeys;
@@ -136,6 +137,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::IdentityProviders => identity_providers::call(state, op, input).await,
         Group::AuthEvents => auth_events::call(state, op, input).await,
         Group::Terms => terms::call(state, op, input).await,
+        Group::ManagedLogin => managed_login::call(state, op, input).await,
         Group::SessionConfig => session_config::call(state, op, input).await,
         Group::Passkeys => passkeys::call(state, op, input).await,
     }

@@ -23,6 +23,7 @@ pub enum Group {
     Terms,
     SessionConfig,
     Passkeys,
+    ManagedLogin,
 }
 
 /// How a caller proves it may call an operation.
@@ -86,6 +87,11 @@ pub const OPERATIONS: &[Operation] = &[
     op("DeleteUserPoolDomain", Pools, Signed, false, Always),
     op("SetUICustomization", Pools, Signed, false, Always),
     op("GetUICustomization", Pools, Signed, false, Never),
+    op("CreateManagedLoginBranding", ManagedLogin, Signed, false, Always),
+    op("DescribeManagedLoginBranding", ManagedLogin, Signed, false, Never),
+    op("DescribeManagedLoginBrandingByClient", ManagedLogin, Signed, false, Never),
+    op("UpdateManagedLoginBranding", ManagedLogin, Signed, false, Always),
+    op("DeleteManagedLoginBranding", ManagedLogin, Signed, false, Always),
     op("TagResource", Pools, Signed, false, Always),
     op("UntagResource", Pools, Signed, false, Always),
     op("ListTagsForResource", Pools, Signed, false, Never),

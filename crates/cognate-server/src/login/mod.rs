@@ -11,6 +11,7 @@
 //! this origin and the validated redirect URI), `no-store` and `no-referrer`; nothing is
 //! redirected anywhere but a registered callback or sign-out URL.
 
+mod managed;
 mod messages;
 mod page;
 
@@ -82,7 +83,7 @@ struct Flow {
     t: &'static Messages,
     query: String,
     auth: Authorization,
-    /// The client's (or its pool's) branding.
+    /// The client's managed login style, else its (or its pool's) classic customization.
     brand: page::Brand,
 }
 
@@ -93,11 +94,19 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
     let t = messages::for_lang(param(&params, "lang"));
     match authorize::check(state, &authorization_request(&params, headers)).await {
         Ok(auth) => {
-            let ui = crate::services::branding::for_client(state, &auth.client).await.map_err(|e| {
+            let fault = |e: cognate_core::StoreError| {
                 tracing::error!(error = %e, "loading the login customization");
                 Box::new(Page::message(t, StatusCode::INTERNAL_SERVER_ERROR, t.server_error))
-            })?;
-            Ok(Flow { t, query, auth, brand: page::Brand::of(ui.as_ref()) })
+            };
+            // A client's managed login branding style wins over the classic customization.
+            let brand = match crate::services::managed_login::for_client(state, &auth.client).await.map_err(fault)? {
+                Some(style) => page::Brand::managed(&style),
+                None => {
+                    let ui = crate::services::branding::for_client(state, &auth.client).await.map_err(fault)?;
+                    page::Brand::of(ui.as_ref())
+                }
+            };
+            Ok(Flow { t, query, auth, brand })
         }
         Err(e) => Err(Box::new(refused(t, e))),
     }

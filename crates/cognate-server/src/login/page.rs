@@ -123,30 +123,47 @@ struct MessageTemplate<'a> {
     error: bool,
 }
 
-/// A client's branding, as the pages link it: its stylesheet and logo URLs.
+/// A client's branding, as the pages link it: its stylesheet, logo and favicon URLs.
 #[derive(Debug, Default)]
 pub(super) struct Brand {
     pub css: Option<String>,
     pub logo: Option<String>,
+    /// (URL, media type) of each favicon.
+    pub favicons: Vec<(String, &'static str)>,
 }
 
 impl Brand {
+    /// The classic customization (SetUICustomization) of the client or its pool.
     pub fn of(ui: Option<&cognate_core::login::UiCustomization>) -> Self {
         let Some(ui) = ui else { return Self::default() };
         let (pool, client, v) = (&ui.pool_id, &ui.client_id, ui.updated_at);
         Self {
             css: ui.css.as_ref().map(|_| format!("/login/assets/custom/{pool}/{client}.css?v={v}")),
             logo: ui.image.as_ref().map(|_| format!("/login/assets/logo/{pool}/{client}?v={v}")),
+            favicons: Vec::new(),
+        }
+    }
+
+    /// The client's managed login branding style (which wins over the classic one).
+    pub fn managed(style: &cognate_core::managed_login::ManagedLogin) -> Self {
+        Self {
+            css: Some(super::managed::stylesheet_url(style)),
+            logo: super::managed::logo(style),
+            favicons: super::managed::favicons(style),
         }
     }
 }
 
 /// `GET /login/assets/custom/{pool}/{client}.css` and `GET /login/assets/logo/{pool}/{client}`:
-/// a customization's stylesheet and logo.
+/// a customization's stylesheet and logo; `GET /login/assets/managed/…`: a managed login
+/// branding style's ([`super::managed`]).
 pub(super) async fn custom_asset(
     axum::extract::State(state): axum::extract::State<AppState>,
     axum::extract::Path((kind, pool, file)): axum::extract::Path<(String, String, String)>,
 ) -> Response {
+    if kind == "managed" {
+        return super::managed::asset(&state, &pool, &file).await;
+    }
     let (client, css) = match (kind.as_str(), file.strip_suffix(".css")) {
         ("custom", Some(client)) => (client, true),
         ("logo", None) => (file.as_str(), false),

@@ -28,7 +28,8 @@
 //! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
 //!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
-//!   CSS and logo; [`terms`]: the terms documents its sign-up page links to.
+//!   CSS and logo; [`managed_login`]: its managed login branding styles (settings and
+//!   assets per app client); [`terms`]: the terms documents its sign-up page links to.
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
@@ -43,6 +44,7 @@ pub mod devices;
 pub mod domains;
 pub mod groups;
 pub mod identity_providers;
+pub mod managed_login;
 pub mod members;
 pub mod mfa;
 pub mod passkeys;

@@ -14,7 +14,7 @@ use crate::harness::on_both;
 use crate::pools::pool;
 use crate::tokens::family;
 
-fn client(p: &cognate_core::pool::UserPool) -> AppClient {
+pub(crate) fn client(p: &cognate_core::pool::UserPool) -> AppClient {
     AppClient {
         pool_id: p.id.clone(),
         id: ClientId::generate(&SystemRng),
