@@ -158,6 +158,7 @@ def test_styles_refuse_what_cognito_refuses(cognito, cognito_nv, web_client):
         {"Assets": [asset("FORM_LOGO", "PNG", b"")]},
         {"Assets": [asset("FORM_LOGO", "PNG", PNG, ResourceId="bad/id")]},
         {"Assets": [asset("FORM_LOGO", "PNG", PNG, ResourceId="nul\u0000")]},
+        {"Assets": [asset("FORM_LOGO", "PNG", PNG, ResourceId="caf\u00e9")]},
         {"Assets": [asset("FORM_LOGO", "PNG", PNG)] * 41},
         {"Assets": [asset("LOGO", "PNG", PNG)]},
         {"Assets": [asset("FORM_LOGO", "GIF", PNG)]},

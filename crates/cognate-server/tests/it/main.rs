@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod layers;
+mod managed_login;
 mod mfa;
 mod openapi;
 mod services;
