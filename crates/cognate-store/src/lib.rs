@@ -30,6 +30,7 @@ mod store;
 mod tenancy;
 mod tenant_work;
 mod tokens;
+mod user_imports;
 mod users;
 
 use std::sync::Arc;

@@ -30,6 +30,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
     },
+    Migration {
+        version: 14,
+        name: "user_imports",
+        sql: include_str!("../migrations/sqlite/0014_user_imports.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -53,6 +58,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 13,
         name: "client_secrets",
         sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "user_imports",
+        sql: include_str!("../migrations/postgres/0014_user_imports.sql"),
     },
 ];
 

@@ -154,7 +154,7 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, u: &User, k: &UserKeys) -> 
 }
 
 /// `VALUES` with `rows` groups of `width` numbered parameters: `($1, $2), ($3, $4)`.
-fn values(rows: usize, width: usize) -> String {
+pub(crate) fn values(rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
             let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
@@ -168,6 +168,13 @@ fn values(rows: usize, width: usize) -> String {
 /// a large import; chunks stay under SQLite's 32,766 bound parameters).
 pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)]) -> Result<()> {
     let mut tx = db.begin().await.map_err(backend_err)?;
+    insert_many::<B>(&mut tx, users).await?;
+    tx.commit().await.map_err(backend_err)
+}
+
+/// Inserts many users and their attribute index on `conn` (inside a transaction) with
+/// multi-row statements; a key conflict is `Conflict(…)` as for one user.
+pub(crate) async fn insert_many<B: Backend>(conn: &mut B::Connection, users: &[(User, UserKeys)]) -> Result<()> {
     for chunk in users.chunks(1_000) {
         let attributes: Vec<String> = chunk.iter().map(|(u, _)| to_json(&u.attributes)).collect::<Result<_>>()?;
         let sql = format!("INSERT INTO users ({INSERT_COLS}) VALUES {}", values(chunk.len(), 15));
@@ -175,7 +182,7 @@ pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)])
         for ((u, k), attrs) in chunk.iter().zip(&attributes) {
             q = bind_row::<B>(q, u, k, attrs);
         }
-        B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "user"))?;
+        B::execute_on(q, &mut *conn).await.map_err(|e| write_err(e, "user"))?;
         let rows: Vec<(&User, &str, &str, String)> = chunk
             .iter()
             .flat_map(|(u, k)| {
@@ -191,10 +198,10 @@ pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)])
             for (u, key, name, value) in part {
                 q = q.text(u.pool_id.as_str()).text(&u.sub).text(name).text(value).text(key);
             }
-            B::execute_on(q, &mut tx).await.map_err(backend_err)?;
+            B::execute_on(q, &mut *conn).await.map_err(backend_err)?;
         }
     }
-    tx.commit().await.map_err(backend_err)
+    Ok(())
 }
 
 async fn one<B: Backend>(db: &Pool<B>, condition: &str, pool: &PoolId, value: &str) -> Result<Option<User>> {

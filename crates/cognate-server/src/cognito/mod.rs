@@ -18,6 +18,7 @@ mod self_service;
 mod sessions;
 pub mod sigv4;
 mod trail;
+mod user_imports;
 mod users;
 
 use axum::body::Bytes;
@@ -128,6 +129,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::ResourceServers => resource_servers::call(state, op, input).await,
         Group::Devices => devices::call(state, op, input).await,
         Group::Sessions => sessions::call(state, op, input).await,
+        Group::Imports => user_imports::call(state, op, input).await,
     }
 }
 

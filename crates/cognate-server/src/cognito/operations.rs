@@ -18,6 +18,7 @@ pub enum Group {
     ResourceServers,
     Devices,
     Sessions,
+    Imports,
 }
 
 /// How a caller proves it may call an operation.
@@ -151,6 +152,12 @@ pub const OPERATIONS: &[Operation] = &[
     op("ListResourceServers", ResourceServers, Signed, false, Never),
     op("UpdateResourceServer", ResourceServers, Signed, false, Always),
     op("DeleteResourceServer", ResourceServers, Signed, false, Always),
+    op("GetCSVHeader", Imports, Signed, false, Never),
+    op("CreateUserImportJob", Imports, Signed, false, Always),
+    op("StartUserImportJob", Imports, Signed, false, Always),
+    op("StopUserImportJob", Imports, Signed, false, Always),
+    op("DescribeUserImportJob", Imports, Signed, false, Never),
+    op("ListUserImportJobs", Imports, Signed, false, Never),
 ];
 
 /// The operation named `name`, if Cognate serves it.

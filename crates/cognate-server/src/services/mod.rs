@@ -26,6 +26,7 @@
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
 //!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
 //!   CSS and logo.
+//! - [`user_imports`]: bulk user import jobs (the CSV upload URL, the background worker).
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
@@ -46,4 +47,5 @@ pub mod sessions;
 pub mod sign_in;
 pub mod tenants;
 pub mod tokens;
+pub mod user_imports;
 pub mod users;
