@@ -17,7 +17,7 @@ use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
 use crate::sql::{pool_id, write_err};
 use crate::store::SqlStore;
-use crate::users::{insert_many, values};
+use crate::users::{insert_many, rows_per_statement, values};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -49,7 +49,7 @@ fn job_from<B: Backend>(row: &B::Row) -> Result<ImportJob> {
 
 /// Inserts per-line errors on `conn`, several per statement.
 async fn insert_errors<B: Backend>(conn: &mut B::Connection, job_id: &str, errors: &[RowError]) -> Result<()> {
-    for part in errors.chunks(1_000) {
+    for part in errors.chunks(rows_per_statement(4)) {
         let sql =
             format!("INSERT INTO user_import_errors (job_id, line, username, message) VALUES {}", values(part.len(), 4));
         let mut q = sqlx::query::<B>(&sql);
@@ -254,7 +254,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         ];
         for (i, (column, key_of)) in columns.iter().enumerate() {
             let wanted: Vec<&str> = keys.iter().filter_map(|k| key_of(k)).collect();
-            for part in wanted.chunks(1_000) {
+            for part in wanted.chunks(rows_per_statement(1)) {
                 let params: Vec<String> = (0..part.len()).map(|n| format!("${}", n + 2)).collect();
                 let sql = format!(
                     "SELECT {column} AS k FROM users WHERE pool_id = $1 AND {column} IN ({})",
