@@ -50,13 +50,14 @@ pub async fn put(
 /// S3's error shape: `<Error><Code>…</Code><Message>…</Message></Error>`.
 fn s3_error(e: &UploadError) -> Response {
     let (status, code) = match e {
-        UploadError::Denied | UploadError::Expired | UploadError::AlreadyUsed => (StatusCode::FORBIDDEN, "AccessDenied"),
+        UploadError::Denied | UploadError::Expired | UploadError::AlreadyUsed => {
+            (StatusCode::FORBIDDEN, "AccessDenied")
+        }
         UploadError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "EntityTooLarge"),
         UploadError::Incomplete => (StatusCode::BAD_REQUEST, "IncompleteBody"),
-        UploadError::Empty
-        | UploadError::NotUtf8(_)
-        | UploadError::NulByte(_)
-        | UploadError::LineTooLong(_) => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+        UploadError::Empty | UploadError::NotUtf8(_) | UploadError::NulByte(_) | UploadError::LineTooLong(_) => {
+            (StatusCode::BAD_REQUEST, "InvalidArgument")
+        }
         UploadError::Store(err) => {
             tracing::error!(error = %err, "storing a user import upload failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")

@@ -30,11 +30,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
     },
-    Migration {
-        version: 14,
-        name: "user_imports",
-        sql: include_str!("../migrations/sqlite/0014_user_imports.sql"),
-    },
+    Migration { version: 14, name: "user_imports", sql: include_str!("../migrations/sqlite/0014_user_imports.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -59,11 +55,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
     },
-    Migration {
-        version: 14,
-        name: "user_imports",
-        sql: include_str!("../migrations/postgres/0014_user_imports.sql"),
-    },
+    Migration { version: 14, name: "user_imports", sql: include_str!("../migrations/postgres/0014_user_imports.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -50,8 +50,10 @@ fn job_from<B: Backend>(row: &B::Row) -> Result<ImportJob> {
 /// Inserts per-line errors on `conn`, several per statement.
 async fn insert_errors<B: Backend>(conn: &mut B::Connection, job_id: &str, errors: &[RowError]) -> Result<()> {
     for part in errors.chunks(rows_per_statement(4)) {
-        let sql =
-            format!("INSERT INTO user_import_errors (job_id, line, username, message) VALUES {}", values(part.len(), 4));
+        let sql = format!(
+            "INSERT INTO user_import_errors (job_id, line, username, message) VALUES {}",
+            values(part.len(), 4)
+        );
         let mut q = sqlx::query::<B>(&sql);
         for e in part {
             q = q.text(job_id).int(e.line).opt_text(e.username.as_deref()).text(&e.message);

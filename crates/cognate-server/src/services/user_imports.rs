@@ -354,7 +354,12 @@ pub async fn run_once(state: &AppState, owner: &str, stop: &watch::Receiver<bool
     Ok(true)
 }
 
-async fn run_job(state: &AppState, owner: &str, job: ImportJob, stop: &watch::Receiver<bool>) -> Result<(), StoreError> {
+async fn run_job(
+    state: &AppState,
+    owner: &str,
+    job: ImportJob,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), StoreError> {
     if job.status == ImportStatus::Stopping {
         return finish(state, owner, &job, ImportStatus::Stopped, STOPPED, job.last_line() - job.next_line + 1, None)
             .await;
@@ -573,7 +578,11 @@ async fn prepare(
 
 /// Takes the user's keys, or says which one another user (in the pool, or earlier in the
 /// file) holds, in the words AdminCreateUser uses.
-fn claim(taken: &mut TakenKeys, keys: &UserKeys, settings: &cognate_core::pool::PoolSettings) -> Result<(), &'static str> {
+fn claim(
+    taken: &mut TakenKeys,
+    keys: &UserKeys,
+    settings: &cognate_core::pool::PoolSettings,
+) -> Result<(), &'static str> {
     let held = |set: &HashSet<String>, key: &Option<String>| key.as_ref().is_some_and(|k| set.contains(k));
     if taken.usernames.contains(&keys.username) {
         return Err("User account already exists");
