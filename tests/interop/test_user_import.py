@@ -310,3 +310,21 @@ def test_a_hundred_thousand_lines(server, cognito, import_pool):
     assert user["UserStatus"] == "RESET_REQUIRED"
     print(f"\n[{server.backend}] 100,000-line import: upload {len(body) / 1e6:.1f} MB in {t1 - t0:.2f} s, "
           f"import in {t2 - t1:.2f} s")
+
+
+def test_a_file_over_the_size_limit_is_refused_streamed_or_not(fresh_server):
+    srv = fresh_server({"COGNATE_MAX_IMPORT_BYTES": "4096"})
+    pool_id = srv.cognito.create_user_pool(PoolName=f"it-{uid()}")["UserPool"]["Id"]
+    header = header_of(srv.cognito, pool_id)
+    body = csv_text(header, [person(i) for i in range(200)]).encode()
+    assert len(body) > 4096
+    job = create_job(srv.cognito, pool_id)
+    # Refused from its Content-Length, before a byte is read…
+    r = requests.put(job["PreSignedUrl"], data=body, headers=SSE, timeout=30)
+    assert r.status_code == 413 and "<Code>EntityTooLarge</Code>" in r.text
+    # …and without one (chunked), once the limit is passed.
+    r = requests.put(job["PreSignedUrl"], data=(body[i:i + 1000] for i in range(0, len(body), 1000)),
+                     headers=SSE, timeout=30)
+    assert r.status_code == 413 and "<Code>EntityTooLarge</Code>" in r.text
+    # The URL still works for a file within the limit.
+    assert upload(job, csv_text(header, [person(1)])).status_code == 200
