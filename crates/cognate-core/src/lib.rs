@@ -38,6 +38,7 @@ pub mod text;
 pub mod token;
 pub mod totp;
 pub mod user;
+pub mod user_import;
 
 pub use clock::{Clock, ManualClock, Rng, SystemClock, SystemRng};
 pub use error::StoreError;

@@ -30,6 +30,7 @@ use crate::tenant::{DomainName, EmailDomain, Invitation, Membership, Role, Tenan
 use crate::terms::{Terms, TermsName};
 use crate::token::{LiveFamily, OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
+use crate::user_import::{ImportChunk, ImportJob, ImportStatus, RowError};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -456,6 +457,98 @@ pub trait PasskeyRepo: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// The sign-in keys of a batch of would-be users that other users already hold
+/// ([`UserImportRepo::taken_user_keys`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TakenKeys {
+    pub usernames: std::collections::HashSet<String>,
+    pub emails: std::collections::HashSet<String>,
+    pub phones: std::collections::HashSet<String>,
+    pub preferred_usernames: std::collections::HashSet<String>,
+}
+
+/// One processed batch of an import job's lines, written by
+/// [`UserImportRepo::commit_import_batch`] in one transaction.
+#[derive(Debug, Clone)]
+pub struct ImportBatch<'a> {
+    pub job_id: &'a str,
+    /// The worker holding the job's lease.
+    pub owner: &'a str,
+    /// The job's `next_line` when the batch was read; the batch covers lines
+    /// `from_line .. to_line`.
+    pub from_line: i64,
+    pub to_line: i64,
+    pub users: &'a [(User, UserKeys)],
+    pub errors: &'a [RowError],
+    pub skipped: i64,
+    pub lease_until: i64,
+}
+
+/// Bulk user import jobs (see [`crate::user_import`]), pool-owned: deleted with the pool.
+/// The uploaded file is kept in line-aligned chunks until the job ends.
+#[async_trait]
+pub trait UserImportRepo: Send + Sync {
+    async fn create_import_job(&self, job: &ImportJob) -> Result<()>;
+    async fn get_import_job(&self, pool: &PoolId, job_id: &str) -> Result<Option<ImportJob>>;
+    /// A job by id alone (job ids are unique across pools): the upload URL names no pool.
+    async fn find_import_job(&self, job_id: &str) -> Result<Option<ImportJob>>;
+    /// The pool's jobs, oldest first, after the page cursor (`{created_at:020}:{job_id}`).
+    async fn list_import_jobs(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ImportJob>>;
+    /// Stores one chunk of upload attempt `attempt` (not yet part of the job).
+    async fn put_import_chunk(&self, job_id: &str, attempt: &str, chunk: &ImportChunk) -> Result<()>;
+    /// Makes `attempt` the job's file, if the job is still `Created`, has no file, its
+    /// upload capability still hashes to `upload_hash` and has not expired at `now`: the
+    /// capability is spent (`uploaded_at` set) and other attempts' chunks are deleted, in one
+    /// transaction. False (nothing written) otherwise: of two racing uploads one wins.
+    async fn finish_import_upload(
+        &self,
+        job_id: &str,
+        attempt: &str,
+        upload_hash: &str,
+        now: i64,
+        total_rows: i64,
+        file_bytes: i64,
+    ) -> Result<bool>;
+    /// Deletes the chunks of an upload attempt that did not complete.
+    async fn discard_import_upload(&self, job_id: &str, attempt: &str) -> Result<()>;
+    /// `Created` with a file -> `Pending` at `now`; false when the job was not in that state.
+    async fn start_import_job(&self, pool: &PoolId, job_id: &str, now: i64) -> Result<bool>;
+    /// `Pending` or `InProgress` -> `Stopping`; false when the job was in neither.
+    async fn stop_import_job(&self, pool: &PoolId, job_id: &str) -> Result<bool>;
+    /// Takes one job that needs a worker (`Pending`, `InProgress` or `Stopping`, its lease
+    /// expired at `now`) for `owner` until `lease_until`, moving `Pending` to `InProgress`;
+    /// of two workers racing for a job one gets it.
+    async fn claim_import_job(&self, now: i64, owner: &str, lease_until: i64) -> Result<Option<ImportJob>>;
+    /// The chunk of the job's file holding `line`.
+    async fn import_chunk(&self, job_id: &str, attempt: &str, line: i64) -> Result<Option<ImportChunk>>;
+    /// Which of `keys` other users of `pool` already hold.
+    async fn taken_user_keys(&self, pool: &PoolId, keys: &[&UserKeys]) -> Result<TakenKeys>;
+    /// In one transaction: moves the job's `next_line` from `from_line` to `to_line`, adds
+    /// the batch's counts, renews the lease, creates the users and records the errors — if
+    /// `owner` still holds the job, it is `InProgress` and still at `from_line`; false
+    /// (nothing written) otherwise (stopped, or taken over). A user key conflict (a user
+    /// created meanwhile) is `Conflict(…)` as [`UserRepo::create_user`], nothing written.
+    async fn commit_import_batch(&self, batch: &ImportBatch<'_>) -> Result<bool>;
+    /// Ends the job held by `owner` with `status` and `message` at `now`, adding `skipped`
+    /// (lines never processed) and recording `error` (a refused header) when given, and
+    /// deletes its file; false when `owner` no longer holds it.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_import_job(
+        &self,
+        job_id: &str,
+        owner: &str,
+        status: ImportStatus,
+        message: &str,
+        skipped: i64,
+        error: Option<&RowError>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Lets a job's lease go (a worker shutting down), so another worker resumes it at once.
+    async fn release_import_job(&self, job_id: &str, owner: &str) -> Result<()>;
+    /// The job's per-line errors after line `after_line`, by line, at most `limit`.
+    async fn import_errors(&self, job_id: &str, after_line: i64, limit: u32) -> Result<Vec<RowError>>;
+}
+
 /// Users' MFA records (see [`UserMfa`]), one per user, deleted with the user.
 #[async_trait]
 pub trait MfaRepo: Send + Sync {
@@ -760,6 +853,7 @@ pub trait Store:
     + InvitationRepo
     + ApiKeyRepo
     + AuditRepo
+    + UserImportRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

@@ -96,6 +96,9 @@ pub enum Actor {
     ApiKey(String),
     Client(String),
     Anonymous,
+    /// Cognate itself: a background worker finishing work an operator started (a user
+    /// import job).
+    System,
 }
 
 impl std::fmt::Display for Actor {
@@ -106,6 +109,7 @@ impl std::fmt::Display for Actor {
             Self::ApiKey(id) => write!(f, "apikey:{id}"),
             Self::Client(id) => write!(f, "client:{id}"),
             Self::Anonymous => f.write_str("anonymous"),
+            Self::System => f.write_str("system"),
         }
     }
 }

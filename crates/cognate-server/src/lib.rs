@@ -19,19 +19,21 @@ pub mod services;
 pub mod state;
 pub mod tenancy;
 pub mod throttle;
+pub mod uploads;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use state::{AppState, ServerSettings};
 
 /// The whole application: the Cognito JSON 1.1 endpoint, OIDC/OAuth, the `/v1` tenancy
-/// API, health checks.
+/// API, user import upload URLs, health checks.
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/", post(cognito::handle))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/user-import/{job_id}/{capability}", put(uploads::put))
         .merge(oauth::routes())
         .merge(login::routes())
         .merge(api::routes(&state))

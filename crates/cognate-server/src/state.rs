@@ -32,6 +32,9 @@ pub struct ServerSettings {
     pub signature_window_secs: i64,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see [`crate::net`]).
     pub trusted_proxies: Vec<crate::net::Network>,
+    /// Largest user import CSV file accepted at a job's upload URL, in bytes. Defaults to
+    /// 100 MiB (Cognito's limit).
+    pub max_import_bytes: u64,
 }
 
 impl Default for ServerSettings {
@@ -45,6 +48,7 @@ impl Default for ServerSettings {
             max_body_bytes: 1024 * 1024,
             signature_window_secs: 15 * 60,
             trusted_proxies: Vec::new(),
+            max_import_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::AuditLog>,
     /// Immutable ids (shared pool, default clients) cached on this node.
     pub ids: Arc<crate::tenancy::IdCache>,
+    /// Wakes this node's user import worker when a job starts (it also polls).
+    pub import_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -97,6 +103,7 @@ impl AppState {
             rates: Arc::new(crate::throttle::WindowLimiter::default()),
             audit: Arc::default(),
             ids: Arc::default(),
+            import_wake: Arc::default(),
         }
     }
 }

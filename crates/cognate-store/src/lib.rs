@@ -35,6 +35,7 @@ mod tenancy;
 mod tenant_work;
 mod terms;
 mod tokens;
+mod user_imports;
 mod users;
 
 use std::sync::Arc;

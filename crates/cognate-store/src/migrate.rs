@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/sqlite/0013_client_secrets.sql"),
     },
+    Migration { version: 14, name: "user_imports", sql: include_str!("../migrations/sqlite/0014_user_imports.sql") },
     Migration { version: 15, name: "passkeys", sql: include_str!("../migrations/sqlite/0015_passkeys.sql") },
     Migration {
         version: 16,
@@ -66,6 +67,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "client_secrets",
         sql: include_str!("../migrations/postgres/0013_client_secrets.sql"),
     },
+    Migration { version: 14, name: "user_imports", sql: include_str!("../migrations/postgres/0014_user_imports.sql") },
     Migration { version: 15, name: "passkeys", sql: include_str!("../migrations/postgres/0015_passkeys.sql") },
     Migration {
         version: 16,

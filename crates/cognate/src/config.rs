@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub master_key: Option<SecretString>,
     pub log_format: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub max_import_bytes: Option<u64>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
@@ -140,6 +141,10 @@ pub struct ServeArgs {
     /// The From header of emails. Default `Cognate <no-reply@localhost>`.
     #[arg(long, env = "COGNATE_SMTP_FROM")]
     pub smtp_from: Option<String>,
+    /// Largest user import CSV file accepted at a job's upload URL, in bytes. Default
+    /// 104857600 (100 MiB, Cognito's limit).
+    #[arg(long, env = "COGNATE_MAX_IMPORT_BYTES")]
+    pub max_import_bytes: Option<u64>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
 }
@@ -162,6 +167,8 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     pub log_json: bool,
     pub max_body_bytes: usize,
+    /// Largest user import file, in bytes.
+    pub max_import_bytes: u64,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
@@ -205,6 +212,11 @@ impl Config {
             .unwrap_or(cognate_server::services::authorize::SESSION_TTL_SECS);
         if !(60..=86_400).contains(&login_session_secs) {
             bail!("login_session_secs (COGNATE_LOGIN_SESSION_SECS) must be between 60 and 86400: {login_session_secs}");
+        }
+        let max_import_bytes =
+            serve.and_then(|s| s.max_import_bytes).or(file.max_import_bytes).unwrap_or(100 * 1024 * 1024);
+        if max_import_bytes < 1024 {
+            bail!("max_import_bytes (COGNATE_MAX_IMPORT_BYTES) must be at least 1024: {max_import_bytes}");
         }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
@@ -301,6 +313,7 @@ impl Config {
             master_key: common.master_key.clone().or(file.master_key),
             log_json,
             max_body_bytes,
+            max_import_bytes,
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,

@@ -46,12 +46,36 @@ enum Command {
     /// delivery state: `status` is pending, delivered or failed (given up). Bodies are
     /// stored sealed and opened here with the master key; `body` is null once the message
     /// was delivered or given up, or its secret expired.
+    /// User import jobs (CreateUserImportJob): read why lines were not imported.
+    #[command(subcommand)]
+    UserImport(UserImportCommand),
     Outbox {
         /// Only messages of this user pool.
         #[arg(long)]
         pool: Option<String>,
         /// At most this many messages. Default 20.
         #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserImportCommand {
+    /// Print a job's per-line errors (what Cognito writes to CloudWatch Logs) as JSON lines,
+    /// by line number: `{"line": 7, "username": "ann", "message": "…"}`. Line 1 is the
+    /// header; an error there means the header was refused.
+    Errors {
+        /// The user pool id.
+        #[arg(long)]
+        pool: String,
+        /// The job id (`import-…`).
+        #[arg(long)]
+        job: String,
+        /// Only errors after this line.
+        #[arg(long, default_value_t = 0)]
+        after_line: i64,
+        /// At most this many errors. Default 1000.
+        #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
 }
@@ -191,6 +215,21 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::AdminKey(cmd) => admin_key(cmd, config).await,
         Command::Keys(cmd) => keys(cmd, config).await,
         Command::Audit(cmd) => audit(cmd, config).await,
+        Command::UserImport(UserImportCommand::Errors { pool, job, after_line, limit }) => {
+            let store = open_store(&config).await?;
+            let pool = cognate_core::ids::PoolId::parse(&pool).context("--pool is not a pool id")?;
+            store.get_import_job(&pool, &job).await?.with_context(|| format!("no import job {job} in pool {pool}"))?;
+            let mut out = std::io::stdout().lock();
+            for e in store.import_errors(&job, after_line, limit).await? {
+                let line = serde_json::json!({"line": e.line, "username": e.username, "message": e.message});
+                match writeln!(out, "{line}") {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        }
         Command::Outbox { pool, limit } => {
             let store = open_store(&config).await?;
             let master = config.existing_master_key()?;
@@ -476,6 +515,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             auth_domain: config.auth_domain.clone(),
             login_session_secs: config.login_session_secs,
             max_body_bytes: config.max_body_bytes,
+            max_import_bytes: config.max_import_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             ..ServerSettings::default()
         },
@@ -517,6 +557,8 @@ async fn serve(config: Config) -> Result<()> {
     cognate_server::outbox::seal_legacy(&state).await?;
     let redactor = cognate_server::outbox::spawn_redactor(state.clone(), stop_workers.subscribe());
     let purger = cognate_server::services::authorize::spawn_purger(state.clone(), stop_workers.subscribe());
+    // User import jobs: every node runs a worker; a job is held by one at a time.
+    let importer = cognate_server::services::user_imports::spawn_worker(state.clone(), stop_workers.subscribe());
     let usage = cognate_server::services::api_keys::spawn_usage_flusher(
         state.clone(),
         cognate_server::services::api_keys::USAGE_FLUSH_INTERVAL,
@@ -543,6 +585,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = purger.await {
         tracing::error!(error = %e, "the authorization code purger failed");
+    }
+    if let Err(e) = importer.await {
+        tracing::error!(error = %e, "the user import worker failed");
     }
     if let Some(worker) = delivery
         && let Err(e) = worker.await

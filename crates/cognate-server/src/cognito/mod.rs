@@ -24,6 +24,7 @@ mod sessions;
 pub mod sigv4;
 mod terms;
 mod trail;
+mod user_imports;
 mod users;
 
 use axum::body::Bytes;
@@ -140,6 +141,7 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
         Group::ManagedLogin => managed_login::call(state, op, input).await,
         Group::SessionConfig => session_config::call(state, op, input).await,
         Group::Passkeys => passkeys::call(state, op, input).await,
+        Group::Imports => user_imports::call(state, op, input).await,
     }
 }
 

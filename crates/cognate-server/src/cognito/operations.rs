@@ -24,6 +24,7 @@ pub enum Group {
     SessionConfig,
     Passkeys,
     ManagedLogin,
+    Imports,
 }
 
 /// How a caller proves it may call an operation.
@@ -189,6 +190,12 @@ pub const OPERATIONS: &[Operation] = &[
     op("GetSigningCertificate", IdentityProviders, Signed, false, Never),
     op("AdminListUserAuthEvents", AuthEvents, Signed, false, Never),
     op("AdminUpdateAuthEventFeedback", AuthEvents, Signed, false, Always),
+    op("GetCSVHeader", Imports, Signed, false, Never),
+    op("CreateUserImportJob", Imports, Signed, false, Always),
+    op("StartUserImportJob", Imports, Signed, false, Always),
+    op("StopUserImportJob", Imports, Signed, false, Always),
+    op("DescribeUserImportJob", Imports, Signed, false, Never),
+    op("ListUserImportJobs", Imports, Signed, false, Never),
 ];
 
 /// The operation named `name`, if Cognate serves it.

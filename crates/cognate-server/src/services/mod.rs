@@ -30,6 +30,7 @@
 //!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
 //!   CSS and logo; [`managed_login`]: its managed login branding styles (settings and
 //!   assets per app client); [`terms`]: the terms documents its sign-up page links to.
+//! - [`user_imports`]: bulk user import jobs (the CSV upload URL, the background worker).
 //! - [`admins`]: platform admin credentials.
 
 pub mod accounts;
@@ -57,4 +58,5 @@ pub mod sign_in;
 pub mod tenants;
 pub mod terms;
 pub mod tokens;
+pub mod user_imports;
 pub mod users;

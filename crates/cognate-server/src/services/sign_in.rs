@@ -1164,6 +1164,11 @@ async fn verify_password(
         Some(hash) => state.passwords.verify(password.to_owned(), hash).await.map_err(fault)?,
         None => {
             state.passwords.verify_decoy(password.to_owned()).await;
+            // A user imported from a CSV file has no password until they reset it: every
+            // sign-in says so, as Cognito's does (there is no password to guess).
+            if user.status == UserStatus::ResetRequired {
+                return Err(SignInError::ResetRequired);
+            }
             false
         }
     };

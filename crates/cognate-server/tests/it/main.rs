@@ -10,3 +10,4 @@ mod openapi;
 mod services;
 mod support;
 mod tenants_api;
+mod user_imports;
