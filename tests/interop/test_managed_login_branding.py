@@ -266,7 +266,8 @@ def test_the_style_brands_its_clients_pages_only(server, cognito, web_client):
     svg_href = url_of(page, r'<link rel="icon" type="image/svg\+xml" href="([^"]+)"')
     svg = fetch(server, svg_href)
     assert svg.headers["Content-Type"] == "image/svg+xml" and svg.content == SVG
-    assert svg.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert svg.headers["Content-Security-Policy"] == ("default-src 'none'; style-src 'unsafe-inline'; "
+                                                     "form-action 'none'; frame-ancestors 'none'; sandbox")
     assert "<svg" not in page.text  # never inlined
 
     # The sibling client without a style keeps the pool's classic branding, and sees

@@ -173,6 +173,24 @@ def test_password_srp_continues_into_password_verifier(idp):
                                          ChallengeResponses=answer)["AuthenticationResult"]["AccessToken"]
 
 
+def test_a_mailed_code_does_not_stand_in_for_the_pools_required_mfa(idp, inbox):
+    """EMAIL_OTP is one factor (the mailbox): in a pool that requires MFA the sign-in goes on
+    to the authenticator, as after a password."""
+    pool = make_pool(idp)
+    idp.set_user_pool_mfa_config(UserPoolId=pool, MfaConfiguration="ON",
+                                 SoftwareTokenMfaConfiguration={"Enabled": True},
+                                 EmailMfaConfiguration={"Subject": "Sign in", "Message": "Your code: {####}"})
+    client = make_client(idp, pool)
+    address = f"{uid()}@example.com"
+    name = make_user(idp, pool, address)
+    out = start(idp, client, name, PREFERRED_CHALLENGE="EMAIL_OTP")
+    assert out["ChallengeName"] == "EMAIL_OTP"
+    after = respond(idp, client, "EMAIL_OTP", out["Session"], USERNAME=name,
+                    EMAIL_OTP_CODE=code_for(inbox, address))
+    assert "AuthenticationResult" not in after
+    assert after["ChallengeName"] == "MFA_SETUP", after
+
+
 def test_email_otp_signs_in_once_without_mfa(idp, inbox):
     pool = make_pool(idp)
     idp.set_user_pool_mfa_config(UserPoolId=pool, MfaConfiguration="OPTIONAL",

@@ -176,6 +176,8 @@ pub trait AuthEventRepo: Send + Sync {
     async fn list_auth_events(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<AuthEvent>>;
     /// Replaces the feedback on one of the user's events; `NotFound("auth event")`.
     async fn set_auth_event_feedback(&self, pool: &PoolId, sub: &str, id: &str, feedback: &Feedback) -> Result<()>;
+    /// Deletes every event older than `before` (ms); how many were deleted.
+    async fn purge_auth_events(&self, before: i64) -> Result<u64>;
 }
 
 /// Terms documents of app clients (at most one of each [`TermsName`] per client).

@@ -71,6 +71,11 @@ impl<B: Backend> AuthEventRepo for SqlStore<B> {
         B::fetch_all(q, &self.pool).await.map_err(backend_err)?.iter().map(event_from::<B>).collect()
     }
 
+    async fn purge_auth_events(&self, before: i64) -> Result<u64> {
+        let q = sqlx::query::<B>("DELETE FROM auth_events WHERE at < $1").int(before);
+        B::execute(q, &self.pool).await.map_err(backend_err)
+    }
+
     async fn set_auth_event_feedback(&self, pool: &PoolId, sub: &str, id: &str, feedback: &Feedback) -> Result<()> {
         let q = sqlx::query::<B>(
             "UPDATE auth_events SET feedback_value = $1, feedback_provider = $2, feedback_at = $3 \

@@ -208,6 +208,20 @@ async fn write_identities<B: Backend>(conn: &mut B::Connection, pool: &PoolId, s
     affected(B::execute_on(q, conn).await.map_err(backend_err)?, "user")
 }
 
+/// After a user was written whole from a copy (`replace`), puts back the `identities`
+/// attribute their links make, when they have links or the copy carried the attribute.
+pub(crate) async fn sync_identities<B: Backend>(
+    conn: &mut B::Connection,
+    pool: &PoolId,
+    sub: &str,
+    copy_has: bool,
+) -> Result<()> {
+    if !copy_has && links_of::<B>(conn, pool, sub).await?.is_empty() {
+        return Ok(());
+    }
+    write_identities::<B>(conn, pool, sub).await
+}
+
 async fn link<B: Backend>(db: &Pool<B>, link: &ProviderLink, max: usize) -> Result<()> {
     let mut tx = db.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
     hold_user::<B>(&mut tx, &link.pool_id, &link.user_sub).await?;

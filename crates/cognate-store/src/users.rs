@@ -104,7 +104,9 @@ pub(crate) async fn replace<B: Backend>(conn: &mut B::Connection, u: &User, k: &
     if B::execute_on(q, conn).await.map_err(|e| write_err(e, "user"))? == 0 {
         return Err(StoreError::NotFound("user"));
     }
-    index_attributes::<B>(conn, u, &k.username).await
+    index_attributes::<B>(conn, u, &k.username).await?;
+    // `identities` is the links' to say, never a copy read before a concurrent link.
+    crate::idps::sync_identities::<B>(conn, &u.pool_id, &u.sub, u.attributes.contains_key("identities")).await
 }
 
 /// Stores the SRP verifier of a user who has none, while their password hash is unchanged.

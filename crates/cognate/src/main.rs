@@ -557,6 +557,7 @@ async fn serve(config: Config) -> Result<()> {
     cognate_server::outbox::seal_legacy(&state).await?;
     let redactor = cognate_server::outbox::spawn_redactor(state.clone(), stop_workers.subscribe());
     let purger = cognate_server::services::authorize::spawn_purger(state.clone(), stop_workers.subscribe());
+    let history = cognate_server::services::auth_events::spawn_purger(state.clone(), stop_workers.subscribe());
     // User import jobs: every node runs a worker; a job is held by one at a time.
     let importer = cognate_server::services::user_imports::spawn_worker(state.clone(), stop_workers.subscribe());
     let usage = cognate_server::services::api_keys::spawn_usage_flusher(
@@ -585,6 +586,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = purger.await {
         tracing::error!(error = %e, "the authorization code purger failed");
+    }
+    if let Err(e) = history.await {
+        tracing::error!(error = %e, "the auth event purger failed");
     }
     if let Err(e) = importer.await {
         tracing::error!(error = %e, "the user import worker failed");

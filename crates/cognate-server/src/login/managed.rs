@@ -9,8 +9,9 @@
 //!   (hex colours, ids of their fixed shapes), never from a raw string of the settings.
 //! - `GET /login/assets/managed/{pool}/{style}.{CATEGORY}.{MODE}`: one image, with its
 //!   extension's media type, `nosniff`, and a CSP of its own
-//!   (`default-src 'none'; style-src 'unsafe-inline'`), so an SVG opened on its own runs
-//!   nothing; the pages only ever show an SVG through `<img>` or a favicon link.
+//!   (`default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors
+//!   'none'; sandbox`), so an SVG opened on its own runs nothing, posts no form and cannot be
+//!   framed; the pages only ever show an SVG through `<img>` or a favicon link.
 //!
 //! The pages show light mode: an image of color mode `LIGHT`, else `DYNAMIC`.
 
@@ -116,7 +117,9 @@ pub(super) async fn asset(state: &AppState, pool: &str, file: &str) -> Response 
     let mut resp = ([(header::CONTENT_TYPE, asset.extension.content_type())], asset.bytes).into_response();
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; sandbox",
+        ),
     );
     cached(resp)
 }

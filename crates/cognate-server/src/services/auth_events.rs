@@ -118,3 +118,24 @@ pub async fn feedback(
         Err(e) => Err(e.into()),
     }
 }
+
+/// How long a user's history is kept.
+pub const KEEP_DAYS: i64 = 90;
+
+/// How often older events are deleted.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes events older than [`KEEP_DAYS`] every hour until `stop` turns true.
+pub fn spawn_purger(state: AppState, stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    crate::periodic::spawn(PURGE_INTERVAL, stop, move || {
+        let state = state.clone();
+        async move {
+            let before = state.clock.now_millis() - KEEP_DAYS * 86_400_000;
+            match state.store.purge_auth_events(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "auth events past their retention deleted"),
+                Err(e) => tracing::error!(error = %e, "could not delete old auth events; trying again later"),
+            }
+        }
+    })
+}

@@ -1316,8 +1316,10 @@ pub async fn after_first_factor(
     let required = match factor {
         // A remembered device stands in for the code, unless the tenant's own policy asks.
         Factor::Password => (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection),
-        Factor::EmailOtp => tenant_requires,
-        Factor::Passkey { user_verified } => tenant_requires && !user_verified,
+        // A mailed code is one factor (the mailbox): the pool's and tenant's MFA still apply.
+        Factor::EmailOtp => mfa_required(pool, mfa.as_ref(), &selection),
+        // A passkey that verified its user (PIN, biometrics) is two factors in itself.
+        Factor::Passkey { user_verified } => !user_verified && mfa_required(pool, mfa.as_ref(), &selection),
     };
     if !required {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod files;
 mod harness;
+mod idps;
 mod managed_login;
 mod mfa;
 mod outbox;
