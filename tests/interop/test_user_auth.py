@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,21 @@ def test_a_mailed_code_does_not_stand_in_for_the_pools_required_mfa(idp, inbox):
                     EMAIL_OTP_CODE=code_for(inbox, address))
     assert "AuthenticationResult" not in after
     assert after["ChallengeName"] == "MFA_SETUP", after
+
+
+def test_disabled_users_get_no_mailed_code(idp, inbox):
+    pool = make_pool(idp)
+    address = f"{uid()}@example.com"
+    name = make_user(idp, pool, address)
+    idp.admin_disable_user(UserPoolId=pool, Username=name)
+    with raises_cognito("NotAuthorizedException"):
+        start(idp, make_client(idp, pool), name, PREFERRED_CHALLENGE="EMAIL_OTP")
+    # Users hidden: the same answer as for nobody (a masked address), and still no mail.
+    hidden = start(idp, make_client(idp, pool, PreventUserExistenceErrors="ENABLED"), name,
+                   PREFERRED_CHALLENGE="EMAIL_OTP")
+    assert hidden["ChallengeName"] == "EMAIL_OTP"
+    time.sleep(1)
+    assert inbox.to(address) == []
 
 
 def test_email_otp_signs_in_once_without_mfa(idp, inbox):

@@ -262,7 +262,11 @@ fn owed(state: &AppState, start: &Start<'_>, who: &Who, challenge: &'static str)
 /// hidden.
 async fn email_code(state: &AppState, start: &Start<'_>, who: &Who) -> Result<Step, SignInError> {
     let pool = start.pool;
-    let target = who.user().and_then(|u| accounts::sign_in_destination(u).map(|d| (u, d)));
+    // A disabled user gets no mail: refused now, or (users hidden) answered like nobody.
+    if who.user().is_some_and(|u| !u.enabled) && !accounts::hides_users(start.client) {
+        return Err(SignInError::Disabled);
+    }
+    let target = who.user().filter(|u| u.enabled).and_then(|u| accounts::sign_in_destination(u).map(|d| (u, d)));
     let mut session = pending(state, start, who, EMAIL_OTP);
     let ttl = session.exp - state.clock.now_millis();
     let nonce = hex::encode(cognate_core::clock::random_bytes::<16>(state.rng.as_ref()));
