@@ -1,7 +1,7 @@
 //! Helpers shared by the operation modules: request parsing, common lookups, pagination
 //! parameters and Cognito's response shapes.
 
-use cognate_core::ids::PoolId;
+use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::page::{self, PageRequest};
 use cognate_core::pool::UserPool;
 use cognate_core::user::User;
@@ -162,4 +162,28 @@ pub(super) struct AttributeInput {
 
 pub(super) fn attribute_pairs(list: Vec<AttributeInput>) -> Vec<(String, String)> {
     list.into_iter().map(|a| (a.name, a.value.unwrap_or_default())).collect()
+}
+
+/// Cognito's validation error for `member` holding `value`.
+pub(super) fn validation(value: &str, member: &str, constraint: &str) -> CognitoError {
+    CognitoError::invalid(format!(
+        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+/// A member the operation needs, or Cognito's "must not be null".
+pub(super) fn required<T>(value: Option<T>, member: &str) -> Result<T, CognitoError> {
+    value.ok_or_else(|| {
+        CognitoError::invalid(format!(
+            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    })
+}
+
+/// A client id of Cognito's shape that is not one of ours names no client of the pool.
+pub(super) fn client_id(id: &str) -> Result<ClientId, CognitoError> {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+') {
+        return Err(validation(id, "clientId", "Member must satisfy regular expression pattern: [\\w+]+"));
+    }
+    ClientId::parse(id).ok_or_else(|| CognitoError::not_found(format!("User pool client {id} does not exist.")))
 }

@@ -4,13 +4,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cognate_core::ids::ClientId;
 use cognate_core::managed_login::{self as ml, Asset, Category, ColorMode, Extension, ManagedLogin};
 use cognate_core::pool::UserPool;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::input::{epoch, load_pool, parse};
+use super::input::{client_id, epoch, load_pool, parse, required, validation};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 use crate::services::managed_login::{self as service, ManagedLoginError, StyleInput};
@@ -26,20 +25,6 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
     }
 }
 
-fn validation(value: &str, member: &str, constraint: &str) -> CognitoError {
-    CognitoError::invalid(format!(
-        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
-    ))
-}
-
-fn required<T>(value: Option<T>, member: &str) -> Result<T, CognitoError> {
-    value.ok_or_else(|| {
-        CognitoError::invalid(format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
-}
-
 fn style_id(id: &str) -> Result<&str, CognitoError> {
     if ml::valid_id(id) {
         Ok(id)
@@ -51,14 +36,6 @@ fn style_id(id: &str) -> Result<&str, CognitoError> {
              ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[4][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
         ))
     }
-}
-
-/// A client id of Cognito's shape that is not one of ours names no client of the pool.
-fn client_id(id: &str) -> Result<ClientId, CognitoError> {
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+') {
-        return Err(validation(id, "clientId", "Member must satisfy regular expression pattern: [\\w+]+"));
-    }
-    ClientId::parse(id).ok_or_else(|| CognitoError::not_found(format!("User pool client {id} does not exist.")))
 }
 
 fn refused(e: ManagedLoginError, pool: &UserPool, what: &str) -> CognitoError {

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use cognate_core::ids::ClientId;
 use cognate_core::pool::UserPool;
 use cognate_core::terms::{self, ENFORCEMENT_NONE, SOURCE_LINK, Terms, TermsName};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::input::{epoch, finish_page, list_response, load_pool, parse};
+use super::input::{client_id, epoch, finish_page, list_response, load_pool, parse, required, validation};
 use super::{CognitoError, OpResult};
 use crate::AppState;
 use crate::services::terms::{self as service, TermsChange, TermsError};
@@ -28,20 +27,6 @@ pub(super) async fn call(state: &AppState, op: &str, input: Value) -> OpResult {
 
 /// ListTerms's page size bound (Cognito's).
 const MAX_PAGE: u32 = 60;
-
-fn validation(value: &str, member: &str, constraint: &str) -> CognitoError {
-    CognitoError::invalid(format!(
-        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
-    ))
-}
-
-fn required<T>(value: Option<T>, member: &str) -> Result<T, CognitoError> {
-    value.ok_or_else(|| {
-        CognitoError::invalid(format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        ))
-    })
-}
 
 fn terms_name(name: &str) -> Result<TermsName, CognitoError> {
     TermsName::parse(name).ok_or_else(|| {
@@ -68,14 +53,6 @@ fn terms_id(id: &str) -> Result<&str, CognitoError> {
              ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[4][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
         ))
     }
-}
-
-/// A client id of Cognito's shape that is not one of ours names no client of the pool.
-fn client_id(id: &str) -> Result<ClientId, CognitoError> {
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+') {
-        return Err(validation(id, "clientId", "Member must satisfy regular expression pattern: [\\w+]+"));
-    }
-    ClientId::parse(id).ok_or_else(|| CognitoError::not_found(format!("User pool client {id} does not exist.")))
 }
 
 fn refused(e: TermsError, pool: &UserPool, what: &str) -> CognitoError {
