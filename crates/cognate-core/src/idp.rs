@@ -499,3 +499,25 @@ mod tests {
         assert!(p.normalise().is_ok());
     }
 }
+
+/// What an identity provider asserted about a user at one sign-in: an OIDC ID token's (and
+/// userinfo's) claims, or a SAML assertion's NameID and attributes. Federation turns it into
+/// a pool user (`{Provider}_{subject}`, or the user the identity is linked to).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    /// The provider's stable id for the user: the OIDC `sub`, the SAML NameID.
+    pub subject: String,
+    /// Claim or attribute name → its values, in the provider's order. A SAML attribute may
+    /// have several values; an OIDC string claim has one, an array claim one per element,
+    /// a number or boolean its JSON text, an object its JSON text.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    /// SAML: the assertion's `SessionIndex`, kept for single logout.
+    pub session_index: Option<String>,
+}
+
+impl ExternalIdentity {
+    /// The first value of `name`, if any.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.attributes.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+}
