@@ -1,0 +1,131 @@
+//! Parsing untrusted XML and small tree helpers.
+//!
+//! Any document type declaration is refused before the parser sees the text: SAML never
+//! needs one, and refusing it rules out external entities (XXE) and entity expansion
+//! ("billion laughs") whatever the parser would do with them.
+
+use crate::{MAX_MESSAGE_BYTES, SamlError};
+use base64::Engine as _;
+use roxmltree::{Document, Node, ParsingOptions};
+
+/// Upper bound on nodes in one message: far above any real Response, far below what would
+/// make canonicalisation costly.
+const MAX_NODES: u32 = 20_000;
+
+/// Parses a SAML document with DTDs refused and size bounded.
+pub(crate) fn parse(text: &str) -> Result<Document<'_>, SamlError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+    if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") || text.contains("<!doctype") {
+        return Err(SamlError::DtdRefused);
+    }
+    let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
+    Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => SamlError::DtdRefused,
+        other => SamlError::Malformed(format!("not well-formed XML: {other}")),
+    })
+}
+
+/// Decodes a base64 message (the HTTP-POST binding's `SAMLResponse`), tolerating the line
+/// breaks some IdPs insert, into UTF-8 text.
+pub(crate) fn decode_base64_text(b64: &str) -> Result<String, SamlError> {
+    // 4/3 of the decoded limit plus line breaks.
+    if b64.len() > MAX_MESSAGE_BYTES / 3 * 4 + MAX_MESSAGE_BYTES / 32 {
+        return Err(SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| SamlError::Malformed("the SAML message is not valid base64".into()))?;
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+    String::from_utf8(bytes).map_err(|_| SamlError::Malformed("the SAML message is not UTF-8".into()))
+}
+
+/// Base64 content of an element (certificates, digests, signature values), whitespace ignored.
+pub(crate) fn base64_content(node: Node<'_, '_>, what: &str) -> Result<Vec<u8>, SamlError> {
+    let compact: String = text(node).chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| SamlError::Malformed(format!("{what} is not valid base64")))
+}
+
+/// Whether `node` is the element `ns:local`.
+pub(crate) fn is(node: Node<'_, '_>, ns: &str, local: &str) -> bool {
+    node.is_element() && node.tag_name().name() == local && node.tag_name().namespace() == Some(ns)
+}
+
+/// Element children named `ns:local`.
+pub(crate) fn children<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &'a str,
+    local: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children().filter(move |c| is(*c, ns, local))
+}
+
+/// The only child `ns:local`, `None` when absent, an error when repeated.
+pub(crate) fn child<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: &'a str,
+    local: &'a str,
+) -> Result<Option<Node<'a, 'i>>, SamlError> {
+    let mut it = children(node, ns, local);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(SamlError::Structure(format!("more than one {local} in {}", node.tag_name().name())));
+    }
+    Ok(first)
+}
+
+/// Like [`child`] but required.
+pub(crate) fn required<'a, 'i>(node: Node<'a, 'i>, ns: &'a str, local: &'a str) -> Result<Node<'a, 'i>, SamlError> {
+    child(node, ns, local)?.ok_or_else(|| SamlError::Malformed(format!("{} has no {local}", node.tag_name().name())))
+}
+
+/// Concatenated text content (entities already resolved by the parser), trimmed.
+pub(crate) fn text(node: Node<'_, '_>) -> String {
+    let mut out = String::new();
+    for d in node.descendants().filter(|d| d.is_text()) {
+        out.push_str(d.text().unwrap_or_default());
+    }
+    out.trim().to_owned()
+}
+
+/// XML-escapes text for an attribute value or element content written by Cognate.
+pub(crate) fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doctype_and_entities_are_refused_before_parsing() {
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#;
+        assert_eq!(parse(xxe).unwrap_err(), SamlError::DtdRefused);
+        let internal = "<!DOCTYPE r><r/>";
+        assert_eq!(parse(internal).unwrap_err(), SamlError::DtdRefused);
+        assert!(parse("<r a='1'>ok</r>").is_ok());
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let big = format!("<r>{}</r>", "a".repeat(MAX_MESSAGE_BYTES));
+        assert_eq!(parse(&big).unwrap_err(), SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+}
