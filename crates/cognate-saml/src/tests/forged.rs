@@ -176,13 +176,12 @@ fn a_signature_elsewhere_in_the_document_is_refused() {
 fn two_signed_assertions_are_refused() {
     let w = world();
     let good = w.signed(&idp::response_xml());
-    let second = sign(
-        &idp::response_xml().replace("_assert1", "_assert2"),
-        "_assert2",
-        &Sign::by(&w.idp_key),
-    );
+    let second = sign(&idp::response_xml().replace("_assert1", "_assert2"), "_assert2", &Sign::by(&w.idp_key));
     let xml = good.replace("</samlp:Response>", &format!("{}</samlp:Response>", signed_assertion(&second)));
-    assert_eq!(w.verify(&xml).unwrap_err(), SamlError::Structure("the Response carries more than one Assertion".into()));
+    assert_eq!(
+        w.verify(&xml).unwrap_err(),
+        SamlError::Structure("the Response carries more than one Assertion".into())
+    );
 }
 
 #[test]
@@ -218,7 +217,11 @@ fn wrong_audience_is_refused() {
     let w = world();
     let xml = signed_with(&w, &format!("<saml:Audience>{SP_ENTITY}"), "<saml:Audience>urn:amazon:cognito:sp:other");
     assert_eq!(w.verify(&xml).unwrap_err(), SamlError::WrongAudience { expected: SP_ENTITY.into() });
-    let xml = signed_with(&w, "<saml:AudienceRestriction>", "<saml:AudienceRestriction><saml:Audience>urn:other</saml:Audience></saml:AudienceRestriction><saml:AudienceRestriction>");
+    let xml = signed_with(
+        &w,
+        "<saml:AudienceRestriction>",
+        "<saml:AudienceRestriction><saml:Audience>urn:other</saml:Audience></saml:AudienceRestriction><saml:AudienceRestriction>",
+    );
     assert!(matches!(w.verify(&xml), Err(SamlError::WrongAudience { .. })), "every restriction must include us");
 }
 
@@ -250,8 +253,15 @@ fn expired_and_not_yet_valid_are_refused() {
     assert!(verify_response(&b64(&xml), &within_skew).is_ok());
 
     // Conditions expired while the confirmation is still good.
-    let xml = signed_with(&w, r#"NotBefore="2027-01-15T07:59:30Z" NotOnOrAfter="2027-01-15T08:05:00Z""#, r#"NotBefore="2027-01-15T07:59:30Z" NotOnOrAfter="2027-01-15T07:55:00Z""#);
-    assert_eq!(w.verify(&xml).unwrap_err(), SamlError::Expired { what: "assertion", at: "2027-01-15T07:55:00Z".into() });
+    let xml = signed_with(
+        &w,
+        r#"NotBefore="2027-01-15T07:59:30Z" NotOnOrAfter="2027-01-15T08:05:00Z""#,
+        r#"NotBefore="2027-01-15T07:59:30Z" NotOnOrAfter="2027-01-15T07:55:00Z""#,
+    );
+    assert_eq!(
+        w.verify(&xml).unwrap_err(),
+        SamlError::Expired { what: "assertion", at: "2027-01-15T07:55:00Z".into() }
+    );
 
     let xml = signed_with(&w, r#"NotBefore="2027-01-15T07:59:30Z""#, r#"NotBefore="2027-01-15T08:03:00Z""#);
     assert!(matches!(w.verify(&xml), Err(SamlError::NotYetValid { .. })));
@@ -269,10 +279,7 @@ fn in_response_to_must_match_the_request() {
     assert!(matches!(verify_response(&b64(&good), &unsolicited), Err(SamlError::InResponseTo(_))));
 
     // …and accepts a true unsolicited one.
-    let idp_init = w.signed(
-        &idp::response_xml()
-            .replace(&format!(" InResponseTo=\"{REQUEST_ID}\""), ""),
-    );
+    let idp_init = w.signed(&idp::response_xml().replace(&format!(" InResponseTo=\"{REQUEST_ID}\""), ""));
     assert!(verify_response(&b64(&idp_init), &unsolicited).is_ok());
     // A request was sent but the confirmation does not name it.
     assert!(matches!(w.verify(&idp_init), Err(SamlError::InResponseTo(_))));
@@ -289,7 +296,10 @@ fn wrong_issuer_is_refused() {
 fn doctype_xxe_and_entity_expansion_are_refused() {
     let w = world();
     let good = w.signed(&idp::response_xml());
-    let xxe = format!(r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>{}"#, good.replace(">alice<", ">&x;<"));
+    let xxe = format!(
+        r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>{}"#,
+        good.replace(">alice<", ">&x;<")
+    );
     assert_eq!(w.verify(&xxe).unwrap_err(), SamlError::DtdRefused);
     let laughs = format!(
         r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>{}"#,
@@ -309,7 +319,8 @@ fn a_status_other_than_success_is_reported() {
     assert_eq!(
         err,
         SamlError::Status {
-            code: "urn:oasis:names:tc:SAML:2.0:status:Responder / urn:oasis:names:tc:SAML:2.0:status:AuthnFailed".into(),
+            code: "urn:oasis:names:tc:SAML:2.0:status:Responder / urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
+                .into(),
             message: Some("User is locked".into())
         }
     );
@@ -322,5 +333,11 @@ fn oversized_and_garbage_input_is_refused() {
     let big = b64("x".repeat(crate::MAX_MESSAGE_BYTES + 1));
     assert!(matches!(verify_response(&big, &w.expected()), Err(SamlError::TooLarge { .. })));
     assert!(matches!(verify_response("%%%not base64", &w.expected()), Err(SamlError::Malformed(_))));
-    assert!(matches!(verify_response(&b64("<samlp:LogoutResponse xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>"), &w.expected()), Err(SamlError::Malformed(_))));
+    assert!(matches!(
+        verify_response(
+            &b64("<samlp:LogoutResponse xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>"),
+            &w.expected()
+        ),
+        Err(SamlError::Malformed(_))
+    ));
 }

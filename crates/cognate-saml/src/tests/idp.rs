@@ -76,10 +76,7 @@ impl<'a> Sign<'a> {
 /// Inserts an enveloped signature into the element whose ID is `id`, after its Issuer.
 pub(crate) fn sign(xml: &str, id: &str, how: &Sign<'_>) -> String {
     let doc = roxmltree::Document::parse(xml).expect("xml to sign");
-    let element = doc
-        .descendants()
-        .find(|n| n.attribute("ID") == Some(id))
-        .expect("element to sign");
+    let element = doc.descendants().find(|n| n.attribute("ID") == Some(id)).expect("element to sign");
     let referenced = how.reference.map(str::to_owned).unwrap_or_else(|| format!("#{id}"));
     let target = doc
         .descendants()
@@ -108,17 +105,19 @@ pub(crate) fn sign(xml: &str, id: &str, how: &Sign<'_>) -> String {
     key.sign(&signature::RSA_PKCS1_SHA256, &rand::SystemRandom::new(), &canonical, &mut sig).expect("sign");
     let key_info = how
         .key_info
-        .map(|c| format!("<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>", b64(c)))
+        .map(|c| {
+            format!(
+                "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+                b64(c)
+            )
+        })
         .unwrap_or_default();
     let signature = format!(
         r#"<ds:Signature xmlns:ds="{}">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue>{key_info}</ds:Signature>"#,
         ns::DSIG,
         b64(&sig)
     );
-    let issuer = element
-        .children()
-        .find(|n| n.tag_name().name() == "Issuer")
-        .expect("Issuer to sign after");
+    let issuer = element.children().find(|n| n.tag_name().name() == "Issuer").expect("Issuer to sign after");
     let at = issuer.range().end;
     format!("{}{signature}{}", &xml[..at], &xml[at..])
 }
