@@ -56,10 +56,10 @@ fn write_node(
     // Prefixes this element needs declared: its own, its attributes', the inclusive list.
     let mut needed: Vec<String> = vec![prefix.to_owned()];
     for attr in node.attributes() {
-        if let Some(p) = attr_prefix(node, &attr) {
-            if !needed.iter().any(|n| n == p) {
-                needed.push(p.to_owned());
-            }
+        if let Some(p) = attr_prefix(node, &attr)
+            && !needed.iter().any(|n| n == p)
+        {
+            needed.push(p.to_owned());
         }
     }
     for p in inclusive {

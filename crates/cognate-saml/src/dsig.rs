@@ -135,7 +135,7 @@ pub(crate) fn verify_enveloped(
     if let Some(key_info) = child(sig_node, ns::DSIG, "KeyInfo")? {
         for c in key_info.descendants().filter(|n| xml::is(*n, ns::DSIG, "X509Certificate")) {
             let der = xml::base64_content(c, "X509Certificate")?;
-            if !certs.iter().any(|m| *m == der) {
+            if !certs.contains(&der) {
                 return Err(SamlError::UntrustedCertificate);
             }
         }

@@ -197,10 +197,10 @@ fn check_common(root: roxmltree::Node<'_, '_>, idp: &IdpMetadata, sp: &ServicePr
     if issuer != idp.entity_id {
         return Err(SamlError::WrongIssuer { expected: idp.entity_id.clone(), found: issuer });
     }
-    if let Some(destination) = root.attribute("Destination") {
-        if destination != sp.slo_url {
-            return Err(SamlError::WrongDestination { expected: sp.slo_url.clone(), found: destination.to_owned() });
-        }
+    if let Some(destination) = root.attribute("Destination")
+        && destination != sp.slo_url
+    {
+        return Err(SamlError::WrongDestination { expected: sp.slo_url.clone(), found: destination.to_owned() });
     }
     Ok(())
 }

@@ -196,13 +196,13 @@ fn check_response(response: Node<'_, '_>, expected: &Expected<'_>) -> Result<(),
     if let Some(issuer) = child(response, ns::ASSERTION, "Issuer")? {
         check_issuer(issuer, expected.idp)?;
     }
-    if let Some(destination) = response.attribute("Destination") {
-        if destination != expected.sp.acs_url {
-            return Err(SamlError::WrongDestination {
-                expected: expected.sp.acs_url.clone(),
-                found: destination.to_owned(),
-            });
-        }
+    if let Some(destination) = response.attribute("Destination")
+        && destination != expected.sp.acs_url
+    {
+        return Err(SamlError::WrongDestination {
+            expected: expected.sp.acs_url.clone(),
+            found: destination.to_owned(),
+        });
     }
     check_in_response_to(response.attribute("InResponseTo"), expected.in_response_to, false)
 }
@@ -366,10 +366,10 @@ fn check_confirmation(sc: Node<'_, '_>, expected: &Expected<'_>) -> Result<(i64,
     if expected.now_secs - expected.skew_secs >= until {
         return Err(SamlError::Expired { what: "subject confirmation", at: noa.to_owned() });
     }
-    if let Some(nb) = data.attribute("NotBefore") {
-        if expected.now_secs + expected.skew_secs < time_fmt::parse(nb, "SubjectConfirmationData NotBefore")? {
-            return Err(SamlError::NotYetValid { what: "subject confirmation", at: nb.to_owned() });
-        }
+    if let Some(nb) = data.attribute("NotBefore")
+        && expected.now_secs + expected.skew_secs < time_fmt::parse(nb, "SubjectConfirmationData NotBefore")?
+    {
+        return Err(SamlError::NotYetValid { what: "subject confirmation", at: nb.to_owned() });
     }
     let irt = data.attribute("InResponseTo");
     check_in_response_to(irt, expected.in_response_to, true)?;

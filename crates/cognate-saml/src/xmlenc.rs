@@ -110,7 +110,7 @@ fn decrypt_data(alg: &str, key: &[u8], data: Vec<u8>) -> Result<Vec<u8>, SamlErr
         return Ok(plain.to_vec());
     }
     let cbc = cbc.ok_or_else(failed)?;
-    if data.len() < 32 || data.len() % 16 != 0 {
+    if data.len() < 32 || !data.len().is_multiple_of(16) {
         return Err(failed());
     }
     let (iv, rest) = data.split_at(16);
