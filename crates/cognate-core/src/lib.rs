@@ -14,6 +14,7 @@ pub mod auth_event;
 pub mod claims;
 pub mod client;
 pub mod clock;
+pub mod connection;
 pub mod crypto;
 pub mod device;
 pub mod error;

@@ -12,6 +12,7 @@ use crate::apikey::{ApiKey, UsageDelta, UsageRow};
 use crate::audit::{Anchor, AuditEvent, AuditQuery, NewEvent};
 use crate::auth_event::{AuthEvent, Feedback};
 use crate::client::{AppClient, ClientSecret};
+use crate::connection::Connection;
 use crate::device::Device;
 use crate::error::StoreError;
 use crate::group::Group;
@@ -673,6 +674,26 @@ pub trait ApiKeyRepo: Send + Sync {
     async fn api_key_usage(&self, tenant: &TenantId, from_day: i64, to_day: i64) -> Result<Vec<UsageRow>>;
 }
 
+/// Tenants' SSO connections (tenant-owned). The lookup by pool provider is cross-tenant
+/// (a federated sign-in knows the provider, not yet the tenant) and runs in the store's
+/// platform read scope.
+#[async_trait]
+pub trait ConnectionRepo: Send + Sync {
+    /// `NotFound("tenant")` when the tenant does not exist; `Conflict("connection")` when
+    /// the id, or the provider name in the pool, is taken.
+    async fn create_connection(&self, connection: &Connection) -> Result<()>;
+    async fn get_connection(&self, tenant: &TenantId, id: &str) -> Result<Option<Connection>>;
+    /// The connection behind provider `provider` of `pool`, whichever tenant owns it.
+    async fn connection_for_provider(&self, pool: &PoolId, provider: &str) -> Result<Option<Connection>>;
+    /// The tenant's connections ordered by id, after the page cursor (an id).
+    async fn list_connections(&self, tenant: &TenantId, page: &PageRequest) -> Result<Vec<Connection>>;
+    /// Replaces name, enabled, default role, role claim, role mapping and `updated_at`;
+    /// `NotFound("connection")`.
+    async fn update_connection(&self, connection: &Connection) -> Result<()>;
+    /// `NotFound("connection")`.
+    async fn delete_connection(&self, tenant: &TenantId, id: &str) -> Result<()>;
+}
+
 /// The audit trail (see [`crate::audit`]). Chains are tenant-owned (a tenant id, or
 /// [`crate::audit::PLATFORM_CHAIN`]); events are only ever appended, and removed only by a
 /// retention purge that leaves an anchor so the rest still verifies.
@@ -854,6 +875,7 @@ pub trait Store:
     + MembershipRepo
     + InvitationRepo
     + ApiKeyRepo
+    + ConnectionRepo
     + AuditRepo
     + UserImportRepo
 {

@@ -15,6 +15,7 @@ mod auth_events;
 mod backend;
 mod clients;
 mod codes;
+mod connections;
 mod devices;
 mod groups;
 mod idps;

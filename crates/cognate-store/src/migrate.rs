@@ -43,6 +43,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0017_identity_providers.sql"),
     },
     Migration { version: 19, name: "managed_login", sql: include_str!("../migrations/sqlite/0019_managed_login.sql") },
+    Migration {
+        version: 21,
+        name: "tenant_connections",
+        sql: include_str!("../migrations/sqlite/0021_tenant_connections.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -83,6 +88,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 19,
         name: "managed_login",
         sql: include_str!("../migrations/postgres/0019_managed_login.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "tenant_connections",
+        sql: include_str!("../migrations/postgres/0021_tenant_connections.sql"),
     },
 ];
 

@@ -22,12 +22,15 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
+use crate::services::connections;
 use crate::services::domains::{self, DomainError};
 use crate::tenancy::domain_challenge as challenge;
 use crate::{AppState, tenancy};
 
 /// The DNS label under the domain that carries the verification TXT record.
 const RECORD_LABEL: &str = "_cognate";
+/// Discovery's `idp` for addresses that sign in with the pool's own directory.
+const COGNITO_IDP: &str = "cognito";
 /// The prefix of the verification TXT record's value.
 const RECORD_PREFIX: &str = "cognate-verification=";
 
@@ -150,8 +153,38 @@ pub struct DiscoveryView {
     pool_id: String,
     client_id: String,
     issuer: String,
-    /// Always `cognito`: federation is not offered yet.
-    idp: &'static str,
+    /// `"cognito"` (sign in with the pool's own directory), or the tenant's SSO connection
+    /// for this domain when it has an enabled one.
+    idp: DiscoveryIdp,
+}
+
+/// How a discovered address signs in.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DiscoveryIdp {
+    /// Always `cognito`.
+    #[schema(example = "cognito")]
+    Cognito(String),
+    /// The tenant's SSO connection routing this domain.
+    Connection(ConnectionHint),
+}
+
+/// The SSO connection a discovered address signs in through.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionHint {
+    connection_id: String,
+    /// What the tenant calls it ("Okta").
+    name: String,
+    /// `OIDC` or `SAML`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The provider's name in the pool.
+    provider_name: String,
+    /// Add to the authorization request (`/oauth2/authorize?…&identity_provider=…`) to
+    /// go straight to the provider.
+    #[schema(example = "identity_provider=conn-abcdefghijklmnopqrst")]
+    authorize_hint: String,
 }
 
 /// A domain a tenant may claim: a valid name (400 otherwise) that is not a consumer mail
@@ -330,7 +363,8 @@ pub async fn verify(
 ///
 /// `GET /v1/discovery?email=` (no credentials): the pool, client and issuer an address
 /// signs in with. A verified domain of an active tenant routes to that tenant's placement;
-/// anything else (unknown, unverified, suspended) to the shared pool.
+/// anything else (unknown, unverified, suspended) to the shared pool. When the tenant has
+/// an enabled SSO connection for the domain, `idp` names it (else it is `"cognito"`).
 #[utoipa::path(
     get,
     path = "/v1/discovery",
@@ -350,6 +384,20 @@ pub async fn discovery(
     let (email, domain) =
         email_address(&raw).ok_or_else(|| ApiError::invalid_request("The email parameter is not a valid address."))?;
     let (tenant, pool) = domains::route(&state, &domain).await?;
+    let connection = match &tenant {
+        Some(t) => connections::for_domain(&state, t, &domain).await?,
+        None => None,
+    };
+    let idp = match connection {
+        Some(c) => DiscoveryIdp::Connection(ConnectionHint {
+            authorize_hint: format!("identity_provider={}", c.provider_name),
+            connection_id: c.id,
+            name: c.name,
+            kind: c.kind.as_str(),
+            provider_name: c.provider_name,
+        }),
+        None => DiscoveryIdp::Cognito(COGNITO_IDP.to_owned()),
+    };
     let (tenant_id, tenant_name) = tenant.map(|t| (t.id.to_string(), t.name)).unzip();
     let client_id = tenancy::default_client(&state, &pool).await?;
     Ok(axum::Json(DiscoveryView {
@@ -359,7 +407,7 @@ pub async fn discovery(
         client_id: client_id.to_string(),
         issuer: crate::services::tokens::issuer(&state, &pool),
         pool_id: pool.as_str().to_owned(),
-        idp: "cognito",
+        idp,
     }))
 }
 

@@ -6,6 +6,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod connections;
 mod domains;
 mod error;
 mod extract;
@@ -46,6 +47,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(domains::update, domains::delete))
         .routes(routes!(domains::verify))
         .routes(routes!(domains::discovery))
+        .routes(routes!(connections::create, connections::list))
+        .routes(routes!(connections::get, connections::update, connections::delete))
         .routes(routes!(members::list, members::add))
         .routes(routes!(members::get, members::change_role, members::remove))
         .routes(routes!(invitations::create, invitations::list))

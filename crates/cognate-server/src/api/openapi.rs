@@ -55,6 +55,7 @@ there. A user gets `403` for any tenant they cannot act in, existing or not."
         (name = "tenants", description = "Tenants: tier and placement, suspension, MFA requirement."),
         (name = "domains", description = "Email domains a tenant claims, their verification and auto-join."),
         (name = "discovery", description = "Where an email address signs in; no credentials needed."),
+        (name = "connections", description = "A tenant's SSO connections: its own OIDC or SAML identity provider, with the roles its people get."),
         (name = "members", description = "Memberships and roles (`admin`, `member`, `read_only`)."),
         (name = "invitations", description = "Invitations by email, and their acceptance."),
         (name = "me", description = "The calling user's tenants, and switching the active tenant."),

@@ -26,6 +26,8 @@
 //! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
 //! - [`domains`]: email domains a tenant claims, and where an address signs in.
 //! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
+//! - [`connections`]: tenants' SSO connections (their OIDC or SAML providers) and the
+//!   membership a federated sign-in through one gets (JIT, role mapping).
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
 //!   [`pool_domains`]: the host names a pool's hosted login answers at; [`branding`]: its
 //!   CSS and logo; [`managed_login`]: its managed login branding styles (settings and
@@ -41,6 +43,7 @@ pub mod authorize;
 pub mod branding;
 pub mod client_tokens;
 pub mod clients;
+pub mod connections;
 pub mod devices;
 pub mod domains;
 pub mod groups;

@@ -246,6 +246,14 @@ pub async fn reactivate(state: &AppState, id: &TenantId) -> Result<Tenant, Tenan
 /// the shared pool stay); a dedicated pool goes with its users and clients.
 pub async fn delete(state: &AppState, id: &TenantId) -> Result<(), TenantError> {
     let tenant = get(state, id).await?;
+    // The tenant's SSO providers must not outlive it in the shared pool (a dedicated pool
+    // goes whole, below).
+    if !tenant.tier.is_dedicated() {
+        crate::services::connections::remove_all(state, id).await.map_err(|e| match e {
+            crate::services::connections::ConnectionError::Store(e) => e.into(),
+            other => TenantError::Fault(other.to_string()),
+        })?;
+    }
     state.store.revoke_tenant_families(id, None, state.clock.now_millis()).await?;
     state.store.delete_tenant(id).await.map_err(|e| match e {
         StoreError::NotFound(_) => TenantError::NotFound,

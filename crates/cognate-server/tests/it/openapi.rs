@@ -28,6 +28,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("DELETE", "/v1/tenants/{tenant_id}/domains/{domain}"),
     ("POST", "/v1/tenants/{tenant_id}/domains/{domain}/verify"),
     ("GET", "/v1/discovery"),
+    ("POST", "/v1/tenants/{tenant_id}/connections"),
+    ("GET", "/v1/tenants/{tenant_id}/connections"),
+    ("GET", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
+    ("PATCH", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
+    ("DELETE", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
     ("GET", "/v1/tenants/{tenant_id}/members"),
     ("POST", "/v1/tenants/{tenant_id}/members"),
     ("GET", "/v1/tenants/{tenant_id}/members/{sub}"),
@@ -87,6 +92,7 @@ fn concrete(path: &str) -> String {
         .replace("{domain}", "acme.com")
         .replace("{sub}", "sub-1")
         .replace("{id}", "inv-1")
+        .replace("{connection_id}", "conn_x")
 }
 
 #[tokio::test]

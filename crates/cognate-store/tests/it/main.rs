@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod connections;
 mod files;
 mod harness;
 mod idps;

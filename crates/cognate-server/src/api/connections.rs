@@ -1,0 +1,616 @@
+//! `/v1/tenants/{tenantId}/connections`: a tenant's SSO connections — its own OIDC or
+//! SAML identity provider, which signs its people in through the hosted login and makes
+//! them members (services::connections). Tenant admins and platform admins only.
+//!
+//! Answers carry what the tenant's admin enters in their provider (the redirect URI, or
+//! the SAML entity id, ACS URL and metadata URL), never the OIDC client secret (only
+//! whether one is set).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::{StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use cognate_core::idp::ProviderType;
+use cognate_core::tenant::{DomainName, Role, TenantId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{Caller, Need, tenant_not_found};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query};
+use super::paging::{ListParams, Page};
+use super::tenants::TenantPath;
+use crate::AppState;
+use crate::services::connections::{
+    self, ConnectionChange, ConnectionError, Detailed, NewConnection, OidcSettings, ProviderSettings, SamlSettings,
+};
+
+/// Most domains on one connection (a pool provider's identifier limit).
+const MAX_DOMAINS: usize = cognate_core::idp::MAX_IDENTIFIERS;
+/// Most attribute mappings on one connection.
+const MAX_ATTRIBUTE_MAPPINGS: usize = 50;
+
+/// OIDC settings of a connection. On `PATCH`, members given replace the stored ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OidcBody {
+    /// The provider's issuer URL (`https`, or `http` on loopback). Required to create.
+    #[schema(example = "https://acme.okta.com")]
+    issuer: Option<String>,
+    /// The client id Cognate has at the provider. Required to create.
+    client_id: Option<String>,
+    /// Kept sealed; never shown again (answers say only whether one is set).
+    client_secret: Option<String>,
+    /// Space-separated, with `openid`. Defaults to `openid email profile`.
+    scopes: Option<String>,
+    /// How Cognate calls the userinfo endpoint: `GET` (the default) or `POST`.
+    attributes_request_method: Option<String>,
+}
+
+/// SAML settings of a connection: the provider's metadata by URL or as XML (one of the
+/// two), and its flags. On `PATCH`, members given replace the stored ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SamlBody {
+    /// Where Cognate reads the provider's metadata.
+    metadata_url: Option<String>,
+    /// The provider's metadata document itself (at most 128 KiB).
+    metadata_xml: Option<String>,
+    /// Whether signing out of Cognate signs out of the provider too. Defaults to false.
+    idp_signout: Option<bool>,
+    /// Whether the provider may start sign-ins (IdP-initiated). Defaults to false.
+    idp_init: Option<bool>,
+    /// Whether the provider encrypts its assertions. Defaults to false.
+    encrypted_responses: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateConnection {
+    /// What the tenant calls it, shown on sign-in pages: 1 to 128 characters.
+    #[schema(example = "Okta", min_length = 1, max_length = 128)]
+    name: String,
+    /// Email domains that sign in through this connection, each a verified domain of the
+    /// tenant, unused by its other connections. Defaults to none.
+    #[serde(default)]
+    #[schema(example = json!(["acme.com"]))]
+    domains: Vec<String>,
+    /// An OIDC provider (give this or `saml`).
+    oidc: Option<OidcBody>,
+    /// A SAML provider (give this or `oidc`).
+    saml: Option<SamlBody>,
+    /// Pool attribute → provider claim or SAML attribute, over the default (`email` from
+    /// `email` for OIDC, from the WS-Federation email claim URI for SAML).
+    #[serde(default)]
+    attribute_mapping: BTreeMap<String, String>,
+    /// A disabled connection signs nobody in. Defaults to true.
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// The role of a new member when no mapping applies. Defaults to `member`.
+    #[serde(default = "member")]
+    #[schema(schema_with = super::openapi::role)]
+    default_role: Role,
+    /// The claim (OIDC) or attribute (SAML) that lists the user's groups.
+    role_claim: Option<String>,
+    /// Group → role (`admin`, `member`, `read_only`); the most privileged role of the
+    /// user's groups wins. Needs `roleClaim`.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>, example = json!({"it-admins": "admin"}))]
+    role_mapping: BTreeMap<String, Role>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn member() -> Role {
+    Role::Member
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateConnection {
+    /// Absent: unchanged; `null` is refused.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    enabled: Option<bool>,
+    /// Replaces the domains.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    domains: Option<Vec<String>>,
+    /// For an OIDC connection: settings to replace.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    oidc: Option<OidcBody>,
+    /// For a SAML connection: settings to replace.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    saml: Option<SamlBody>,
+    /// Replaces the whole mapping.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    attribute_mapping: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(schema_with = super::openapi::role)]
+    default_role: Option<Role>,
+    /// `null` stops mapping roles (the mapping must then be emptied too).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    role_claim: Option<Option<String>>,
+    /// Replaces the whole mapping.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    role_mapping: Option<BTreeMap<String, Role>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The OIDC settings as shown: never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcView {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    /// Whether a client secret is set (its value is never shown).
+    client_secret_set: bool,
+    scopes: Option<String>,
+    attributes_request_method: Option<String>,
+    /// Enter this as the redirect (callback) URI at the provider.
+    redirect_uri: String,
+}
+
+/// The SAML settings as shown, with what to enter at the provider.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlView {
+    metadata_url: Option<String>,
+    /// Whether the metadata was given as XML (the document itself is not repeated).
+    metadata_xml_set: bool,
+    idp_signout: bool,
+    idp_init: bool,
+    encrypted_responses: bool,
+    /// The service provider's entity id (audience): `urn:amazon:cognito:sp:{poolId}`.
+    sp_entity_id: String,
+    /// The assertion consumer service URL.
+    acs_url: String,
+    /// Cognate's service provider metadata for this pool.
+    sp_metadata_url: String,
+}
+
+/// A connection as the API shows it. Times are epoch seconds.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    /// `conn_` and 20 characters.
+    id: String,
+    tenant_id: String,
+    name: String,
+    /// `OIDC` or `SAML`.
+    #[serde(rename = "type")]
+    #[schema(example = "OIDC")]
+    kind: &'static str,
+    enabled: bool,
+    domains: Vec<String>,
+    /// The pool the provider lives in.
+    pool_id: String,
+    /// The provider's name in the pool: `identity_provider=` of an authorization request.
+    provider_name: String,
+    attribute_mapping: BTreeMap<String, String>,
+    #[schema(schema_with = super::openapi::role)]
+    default_role: Role,
+    role_claim: Option<String>,
+    #[schema(value_type = BTreeMap<String, String>)]
+    role_mapping: BTreeMap<String, Role>,
+    /// Present for OIDC connections.
+    oidc: Option<OidcView>,
+    /// Present for SAML connections.
+    saml: Option<SamlView>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ConnectionView {
+    fn new(state: &AppState, d: Detailed) -> Self {
+        let public = state.settings.public_url.trim_end_matches('/');
+        let pool = d.connection.pool_id.as_str();
+        let detail = |key: &str| d.provider.details.get(key).cloned();
+        let flag = |key: &str| d.provider.details.get(key).is_some_and(|v| v == "true");
+        let (oidc, saml) = match d.connection.kind {
+            ProviderType::Saml => (
+                None,
+                Some(SamlView {
+                    metadata_url: detail("MetadataURL"),
+                    metadata_xml_set: d.provider.details.contains_key("MetadataFile"),
+                    idp_signout: flag("IDPSignout"),
+                    idp_init: flag("IDPInit"),
+                    encrypted_responses: flag("EncryptedResponses"),
+                    sp_entity_id: format!("urn:amazon:cognito:sp:{pool}"),
+                    acs_url: format!("{public}/saml2/idpresponse"),
+                    sp_metadata_url: format!("{public}/saml2/metadata/{pool}"),
+                }),
+            ),
+            _ => (
+                Some(OidcView {
+                    issuer: detail("oidc_issuer"),
+                    client_id: detail("client_id"),
+                    client_secret_set: d.provider.details.get("client_secret").is_some_and(|s| !s.is_empty()),
+                    scopes: detail("authorize_scopes"),
+                    attributes_request_method: detail("attributes_request_method"),
+                    redirect_uri: format!("{public}/oauth2/idpresponse"),
+                }),
+                None,
+            ),
+        };
+        let mut attribute_mapping = d.provider.attribute_mapping.clone();
+        // Cognate fills `username` from the subject itself; showing it would invite edits.
+        if d.connection.kind == ProviderType::Oidc && attribute_mapping.get("username").is_some_and(|c| c == "sub") {
+            attribute_mapping.remove("username");
+        }
+        Self {
+            domains: d.domains().to_vec(),
+            id: d.connection.id,
+            tenant_id: d.connection.tenant_id.to_string(),
+            name: d.connection.name,
+            kind: d.connection.kind.as_str(),
+            enabled: d.connection.enabled,
+            pool_id: pool.to_owned(),
+            provider_name: d.connection.provider_name,
+            attribute_mapping,
+            default_role: d.connection.default_role,
+            role_claim: d.connection.role_claim,
+            role_mapping: d.connection.role_mapping,
+            oidc,
+            saml,
+            created_at: d.connection.created_at.div_euclid(1000),
+            updated_at: d.connection.updated_at.div_euclid(1000),
+        }
+    }
+}
+
+/// The `{tenant_id}/connections/{connection_id}` path. An invalid tenant id is 404.
+#[derive(IntoParams)]
+#[into_params(names("tenant_id", "connection_id"), parameter_in = Path)]
+pub struct ConnectionPath(
+    /// The tenant's id, a slug such as `acme`.
+    #[param(value_type = String)]
+    pub TenantId,
+    /// The connection's id (`conn_…`).
+    pub String,
+);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (tenant, id) = super::extract::tenant_and_segment(parts, state).await?;
+        Ok(Self(tenant, id))
+    }
+}
+
+fn connection_not_found() -> ApiError {
+    ApiError::not_found("The connection does not exist.")
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::TenantNotFound => tenant_not_found(),
+            ConnectionError::NotFound => connection_not_found(),
+            ConnectionError::Invalid(message) => ApiError::invalid_request(message),
+            ConnectionError::DomainNotVerified(domain) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "domain_not_verified",
+                format!("{domain} is not a verified domain of this tenant: claim it and have it verified first."),
+            ),
+            ConnectionError::DomainInUse(domain) => {
+                ApiError::conflict(format!("{domain} already signs in through another connection."))
+            }
+            ConnectionError::InUse(clients) => ApiError::conflict(format!(
+                "The connection's provider is enabled on app clients {}; remove it from their \
+                 SupportedIdentityProviders first.",
+                clients.join(", ")
+            )),
+            // Admission refusals are for the federation sign-in, not for /v1; should one
+            // reach here it is a fault.
+            e @ (ConnectionError::TenantSuspended
+            | ConnectionError::Disabled
+            | ConnectionError::WrongPool
+            | ConnectionError::Fault(_)) => ApiError::internal(e),
+            ConnectionError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The request's domains: valid names (400 otherwise), at most [`MAX_DOMAINS`].
+fn domains(raw: &[String]) -> Result<Vec<DomainName>, ApiError> {
+    if raw.len() > MAX_DOMAINS {
+        return Err(ApiError::invalid_request(format!("A connection may have at most {MAX_DOMAINS} domains.")));
+    }
+    raw.iter()
+        .map(|d| {
+            DomainName::parse(d).ok_or_else(|| ApiError::invalid_request(format!("{d:?} is not a valid domain name.")))
+        })
+        .collect()
+}
+
+fn attribute_mapping(m: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if m.len() > MAX_ATTRIBUTE_MAPPINGS {
+        return Err(ApiError::invalid_request(format!(
+            "The attributeMapping may have at most {MAX_ATTRIBUTE_MAPPINGS} entries."
+        )));
+    }
+    Ok(())
+}
+
+fn oidc(body: OidcBody) -> OidcSettings {
+    OidcSettings {
+        issuer: body.issuer,
+        client_id: body.client_id,
+        client_secret: body.client_secret,
+        scopes: body.scopes,
+        attributes_request_method: body.attributes_request_method,
+    }
+}
+
+fn saml(body: SamlBody) -> Result<SamlSettings, ApiError> {
+    if body.metadata_url.is_some() && body.metadata_xml.is_some() {
+        return Err(ApiError::invalid_request("Give saml.metadataUrl or saml.metadataXml, not both."));
+    }
+    Ok(SamlSettings {
+        metadata_url: body.metadata_url,
+        metadata_xml: body.metadata_xml,
+        idp_signout: body.idp_signout,
+        idp_init: body.idp_init,
+        encrypted_responses: body.encrypted_responses,
+    })
+}
+
+/// Exactly one provider for a new connection, with what each kind needs.
+fn provider(oidc_body: Option<OidcBody>, saml_body: Option<SamlBody>) -> Result<ProviderSettings, ApiError> {
+    match (oidc_body, saml_body) {
+        (Some(o), None) => {
+            let missing = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+            if missing(&o.issuer) || missing(&o.client_id) {
+                return Err(ApiError::invalid_request("An OIDC connection needs oidc.issuer and oidc.clientId."));
+            }
+            Ok(ProviderSettings::Oidc(oidc(o)))
+        }
+        (None, Some(s)) => {
+            if s.metadata_url.is_none() && s.metadata_xml.is_none() {
+                return Err(ApiError::invalid_request(
+                    "A SAML connection needs saml.metadataUrl or saml.metadataXml.",
+                ));
+            }
+            Ok(ProviderSettings::Saml(saml(s)?))
+        }
+        _ => Err(ApiError::invalid_request("Give exactly one of oidc and saml.")),
+    }
+}
+
+/// Create an SSO connection.
+///
+/// `POST /v1/tenants/{tenant_id}/connections`: creates the tenant's OIDC or SAML provider
+/// in its pool, routing the given (verified) domains to it.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/connections",
+    operation_id = "createConnection",
+    extensions(("x-audit-action" = json!("connection.create"))),
+    tag = "connections",
+    params(TenantPath),
+    request_body = CreateConnection,
+    responses(
+        (status = 201, description = "The connection, with what to enter at the provider.", body = ConnectionView),
+        (status = 400, description = "A malformed body or a setting Cognate refuses (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`).", body = ErrorBody),
+        (status = 409, description = "A domain already signs in through another connection (`conflict`).", body = ErrorBody),
+        (status = 422, description = "A domain that is not a verified domain of this tenant (`domain_not_verified`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(tenant): TenantPath,
+    Json(req): Json<CreateConnection>,
+) -> Result<Response, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    attribute_mapping(&req.attribute_mapping)?;
+    let new = NewConnection {
+        name: req.name,
+        domains: domains(&req.domains)?,
+        provider: provider(req.oidc, req.saml)?,
+        attribute_mapping: req.attribute_mapping,
+        enabled: req.enabled,
+        default_role: req.default_role,
+        role_claim: req.role_claim,
+        role_mapping: req.role_mapping,
+    };
+    let created = connections::create(&state, &tenant, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(ConnectionView::new(&state, created))).into_response())
+}
+
+/// List a tenant's SSO connections.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/connections",
+    operation_id = "listConnections",
+    tag = "connections",
+    params(TenantPath, ListParams),
+    responses(
+        (status = 200, description = "A page of the tenant's connections, by id.", body = Page<ConnectionView>),
+        (status = 400, description = "An invalid `limit` or `cursor` (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    TenantPath(tenant): TenantPath,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<ConnectionView>>, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    let scope = format!("connections:{tenant}");
+    let req = params.page(&scope)?;
+    let rows = connections::list(&state, &tenant, &req).await?;
+    let (rows, next_cursor) = Page::<ConnectionView>::finish(rows, &req, &scope, |d| d.connection.id.clone());
+    Ok(axum::Json(Page { items: rows.into_iter().map(|d| ConnectionView::new(&state, d)).collect(), next_cursor }))
+}
+
+/// Get an SSO connection.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    operation_id = "getConnection",
+    tag = "connections",
+    params(ConnectionPath),
+    responses(
+        (status = 200, description = "The connection (never its client secret).", body = ConnectionView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant or connection (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    ConnectionPath(tenant, id): ConnectionPath,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    let found = connections::get(&state, &tenant, &id).await?;
+    Ok(axum::Json(ConnectionView::new(&state, found)))
+}
+
+/// Change an SSO connection.
+///
+/// `PATCH …/connections/{connection_id}`: members given replace the stored ones; the
+/// provider's settings are merged (its type cannot change).
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    operation_id = "updateConnection",
+    extensions(("x-audit-action" = json!("connection.update"))),
+    tag = "connections",
+    params(ConnectionPath),
+    request_body = UpdateConnection,
+    responses(
+        (status = 200, description = "The connection.", body = ConnectionView),
+        (status = 400, description = "A malformed body or a setting Cognate refuses (`invalid_request`).", body = ErrorBody),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant or connection (`not_found`).", body = ErrorBody),
+        (status = 409, description = "A domain already signs in through another connection (`conflict`).", body = ErrorBody),
+        (status = 422, description = "A domain that is not a verified domain of this tenant (`domain_not_verified`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ConnectionPath(tenant, id): ConnectionPath,
+    Json(req): Json<UpdateConnection>,
+) -> Result<axum::Json<ConnectionView>, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    if let Some(m) = &req.attribute_mapping {
+        attribute_mapping(m)?;
+    }
+    let provider = match (req.oidc, req.saml) {
+        (Some(o), None) => Some(ProviderSettings::Oidc(oidc(o))),
+        (None, Some(s)) => Some(ProviderSettings::Saml(saml(s)?)),
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err(ApiError::invalid_request("Give at most one of oidc and saml.")),
+    };
+    let change = ConnectionChange {
+        name: req.name,
+        enabled: req.enabled,
+        domains: req.domains.as_deref().map(domains).transpose()?,
+        provider,
+        attribute_mapping: req.attribute_mapping,
+        default_role: req.default_role,
+        role_claim: req.role_claim,
+        role_mapping: req.role_mapping,
+    };
+    let changed = connections::update(&state, &tenant, &id, change).await?;
+    Ok(axum::Json(ConnectionView::new(&state, changed)))
+}
+
+/// Delete an SSO connection.
+///
+/// `DELETE …/connections/{connection_id}`: removes the connection and its provider
+/// (`204`). Members it admitted stay members.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}",
+    operation_id = "deleteConnection",
+    extensions(("x-audit-action" = json!("connection.delete"))),
+    tag = "connections",
+    params(ConnectionPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant or connection (`not_found`).", body = ErrorBody),
+        (status = 409, description = "An app client lists the provider (`conflict`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ConnectionPath(tenant, id): ConnectionPath,
+) -> Result<StatusCode, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    connections::delete(&state, &tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oidc_body(issuer: Option<&str>) -> OidcBody {
+        OidcBody {
+            issuer: issuer.map(str::to_owned),
+            client_id: Some("abc".into()),
+            client_secret: None,
+            scopes: None,
+            attributes_request_method: None,
+        }
+    }
+
+    #[test]
+    fn a_new_connection_needs_exactly_one_complete_provider() {
+        assert!(provider(Some(oidc_body(Some("https://idp.example"))), None).is_ok());
+        assert!(provider(Some(oidc_body(None)), None).is_err());
+        assert!(provider(None, None).is_err());
+        let saml = |url: Option<&str>, xml: Option<&str>| SamlBody {
+            metadata_url: url.map(str::to_owned),
+            metadata_xml: xml.map(str::to_owned),
+            idp_signout: None,
+            idp_init: None,
+            encrypted_responses: None,
+        };
+        assert!(provider(None, Some(saml(Some("https://idp.example/md"), None))).is_ok());
+        assert!(provider(None, Some(saml(None, None))).is_err());
+        assert!(provider(None, Some(saml(Some("https://x"), Some("<x/>")))).is_err());
+        assert!(provider(Some(oidc_body(Some("https://idp.example"))), Some(saml(None, Some("<x/>")))).is_err());
+    }
+
+    #[test]
+    fn domains_are_parsed_and_bounded() {
+        assert_eq!(domains(&["Acme.COM".into()]).unwrap()[0].as_str(), "acme.com");
+        assert!(domains(&["not a domain".into()]).is_err());
+        assert!(domains(&vec!["acme.com".to_owned(); MAX_DOMAINS + 1]).is_err());
+    }
+}
