@@ -22,6 +22,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import html.parser
+import http.server
 import os
 import secrets
 import shutil
@@ -29,10 +31,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -591,8 +595,6 @@ def redirect_authn_request(sso_url: str, sp_entity_id: str, acs_url: str, *,
                            name_id_format: str | None = NAMEID_PERSISTENT) -> tuple[str, str]:
     """An AuthnRequest on the HTTP-Redirect binding, signed RSA-SHA256 over the query string
     as the binding specifies when `key_pem` is given. Returns (URL, the request's ID)."""
-    import zlib
-
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -632,7 +634,6 @@ class PostedResponse:
 
 def posted_form(page_html: str, base_url: str) -> PostedResponse:
     """The SAMLResponse form of SimpleSAMLphp's POST-binding page."""
-    import html.parser
 
     class Form(html.parser.HTMLParser):
         def __init__(self) -> None:
@@ -664,8 +665,6 @@ def sign_in_with_requests(http: requests.Session, start_url: str, username: str,
         if "SAMLResponse" in page.text:  # already signed in at the IdP
             return posted_form(page.text, page.url)
         raise SamlIdpError(f"no login form at {page.url} (HTTP {page.status_code}):\n{page.text[:2000]}")
-    from urllib.parse import parse_qs, urlsplit
-
     auth_state = parse_qs(urlsplit(page.url).query)["AuthState"][0]
     done = http.post(page.url.split("?")[0], data={"username": username, "password": password,
                                                     "AuthState": auth_state}, timeout=30)
@@ -677,10 +676,6 @@ class AcsStandIn:
     POSTed SAMLResponse/RelayState and answers 200 "captured". Only for tests without Cognate."""
 
     def __init__(self, path: str = "/saml2/idpresponse") -> None:
-        import http.server
-        import threading
-        from urllib.parse import parse_qs
-
         self.posts: list[PostedResponse] = []
         self._arrived = threading.Condition()
         outer = self
