@@ -298,6 +298,8 @@ def test_idp_identifier_routes_to_the_provider_with_a_signed_request(federation,
     other = fed.authorize_url(verifier, "s-" + uid(), idp_identifier="nobody.example.com")
     resp = requests.get(other, allow_redirects=False, timeout=10)
     assert not resp.headers.get("Location", "").startswith(fed.idp.base_url)
+    assert "SAMLRequest" not in resp.headers.get("Location", "")
+    assert "code=" not in resp.headers.get("Location", "")
 
 
 def test_idp_initiated_sign_in_is_refused_when_idpinit_is_false(federation, browser_page):
