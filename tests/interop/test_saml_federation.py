@@ -156,45 +156,51 @@ def federation(server, cognito):
 
 @pytest.fixture
 def browser_page(chromium):
-    """A fresh browser context whose client callback (https://app.example.com) is answered
-    locally; `page.callbacks` lists the callback URLs reached, `page.acs_posts` the form bodies
-    the browser POSTed to Cognate's ACS."""
+    """A fresh browser context; `page.callbacks` lists the client callback URLs
+    (https://app.example.com) the browser asked for, `page.acs_posts` the form bodies it POSTed
+    to Cognate's ACS. Requests are watched rather than routed: Playwright does not route the
+    target of a redirect, and the ACS answers with one; such a navigation ends in a DNS error,
+    which is fine once its URL is recorded."""
     context = chromium.new_context()
     page = context.new_page()
     page.callbacks = []
     page.acs_posts = []
 
-    def catch(route):
-        page.callbacks.append(route.request.url)
-        route.fulfill(status=200, content_type="text/html", body="<h1>callback</h1>")
-
     def record(request):
-        if request.method == "POST" and urlsplit(request.url).path == "/saml2/idpresponse":
+        if request.url.startswith("https://app.example.com/"):
+            page.callbacks.append(request.url)
+        elif request.method == "POST" and urlsplit(request.url).path == "/saml2/idpresponse":
             page.acs_posts.append(request.post_data or "")
 
-    page.route(re.compile(r"^https://app\.example\.com/.*"), catch)
+    page.route(re.compile(r"^https://app\.example\.com/.*"),
+               lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>callback</h1>"))
     page.on("request", record)
     yield page
     context.close()
 
 
+def is_callback(request) -> bool:
+    return request.url.startswith(CALLBACK)
+
+
 def sign_in_at_idp(page, fed: Federation, username: str, **selector) -> tuple[str, str]:
     """Cognate's authorize → SimpleSAMLphp's login form → back through the ACS to the client's
-    callback. Returns (code, state)."""
+    callback. Returns (code, PKCE verifier)."""
     verifier = secrets.token_urlsafe(48)
     state = "s-" + uid()
-    page.goto(fed.authorize_url(verifier, state, **selector))
+    try:
+        page.goto(fed.authorize_url(verifier, state, **selector))
+    except playwright_api.Error as exc:
+        pytest.fail(f"authorize did not lead to the IdP: {page.callbacks[-1:] or exc}", pytrace=False)
     page.locator("#username").wait_for(timeout=15000)
     assert page.url.startswith(fed.idp.base_url), f"expected SimpleSAMLphp's login, at {page.url}"
     page.locator("#username").fill(username)
     page.locator("#password").fill(fed.idp.user(username).password)
-    page.locator("#submit_button").click()
-    page.wait_for_function("() => document.body && document.body.innerText.includes('callback')",
-                           timeout=20000)
-    assert page.callbacks, f"the browser never reached the callback (at {page.url})"
-    query = parse_qs(urlsplit(page.callbacks[-1]).query)
-    assert query.get("state") == [state]
-    assert "code" in query, f"no code in the callback: {page.callbacks[-1]}"
+    with page.expect_request(is_callback, timeout=20000) as reached:
+        page.locator("#submit_button").click()
+    query = parse_qs(urlsplit(reached.value.url).query)
+    assert query.get("state") == [state], reached.value.url
+    assert "code" in query, f"no code in the callback: {reached.value.url}"
     return query["code"][0], verifier
 
 
