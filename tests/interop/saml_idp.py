@@ -54,6 +54,10 @@ AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
 AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 
 
+#: Every running IdP, so that a failing test can show their logs (conftest.py).
+LIVE_IDPS: list["SimpleSamlIdp"] = []
+
+
 class SamlIdpError(RuntimeError):
     """SimpleSAMLphp could not be set up or started; the message says why (and shows its log)."""
 
@@ -272,7 +276,7 @@ def simplesamlphp_missing() -> str | None:
 # --------------------------------------------------------------------------- the IdP
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not field equality: LIVE_IDPS holds running processes
 class SimpleSamlIdp:
     """One SimpleSAMLphp IdP process. `start()` writes its files and waits until the metadata
     answers; `stop()` ends the process and removes the temp dir (kept with COGNATE_IT_KEEP=1)."""
@@ -500,6 +504,7 @@ class SimpleSamlIdp:
             server_log.close()
             try:
                 self._wait_ready()
+                LIVE_IDPS.append(self)
                 return self
             except SamlIdpError as exc:
                 last_error = str(exc)
@@ -569,6 +574,8 @@ class SimpleSamlIdp:
             self.root = None
 
     def stop(self) -> None:
+        if self in LIVE_IDPS:
+            LIVE_IDPS.remove(self)
         self._end_process()
         self._remove_root()
 

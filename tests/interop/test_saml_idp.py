@@ -13,6 +13,7 @@ import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -88,6 +89,10 @@ def test_idp_initiated_sign_in_in_chromium_posts_a_signed_response(chromium, tmp
         with SimpleSamlIdp(sps=[sp]) as idp:
             context = chromium.new_context()
             page = context.new_page()
+            # How test_saml_federation.py sees the Response: the browser's own request.
+            seen_posts = []
+            page.on("request", lambda r: seen_posts.append(r.post_data)
+                    if r.method == "POST" and r.url == acs.acs_url else None)
             page.goto(idp.idp_initiated_url(SP_ENTITY, "relay-123"))
             page.locator("#username").fill("alice")
             page.locator("#password").fill("wrong-password")
@@ -102,6 +107,8 @@ def test_idp_initiated_sign_in_in_chromium_posts_a_signed_response(chromium, tmp
             context.close()
 
             assert posted.relay_state == "relay-123"
+            assert len(seen_posts) == 1
+            assert parse_qs(seen_posts[0])["SAMLResponse"] == [posted.saml_response]
             xml = posted.xml
             root = ET.fromstring(xml)
             assert root.tag == f"{{{SAMLP_NS}}}Response"
