@@ -289,6 +289,9 @@ class SimpleSamlIdp:
     port: int = 0
     root: Path | None = None
     proc: subprocess.Popen | None = None
+    #: fixed for the IdP's life: SimpleSAMLphp keys its session tokens and NameID hashes on it
+    secret_salt: str = field(default_factory=lambda: secrets.token_hex(16))
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     # ----- addresses
 
@@ -359,8 +362,8 @@ class SimpleSamlIdp:
             "tempdir": str(self.root / "tmp"),
             "metadatadir": str(self.metadata_dir) + "/",
             "metadata.sources": [{"type": "flatfile", "directory": str(self.metadata_dir)}],
-            "secretsalt": secrets.token_hex(16),
-            "auth.adminpassword": secrets.token_urlsafe(16),
+            "secretsalt": self.secret_salt,
+            "auth.adminpassword": self.admin_password,
             "admin.protectindexpage": True,
             "admin.protectmetadata": False,
             "technicalcontact_name": "Cognate interop tests",
