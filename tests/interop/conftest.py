@@ -23,6 +23,7 @@ from cognate_harness import (
     secret_hash,
     uid,
 )
+from saml_idp import LIVE_IDPS
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -116,6 +117,8 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(
                 (f"cognate stderr tail ({srv.backend}, {srv.url})", srv.log_tail(3000))
             )
+        for idp in list(LIVE_IDPS):
+            report.sections.append((f"SimpleSAMLphp log tail ({idp.base_url})", idp.log_tail(3000)))
 
 
 @pytest.fixture
