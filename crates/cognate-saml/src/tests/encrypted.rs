@@ -118,3 +118,10 @@ fn wrong_key_and_weak_key_transport_are_refused() {
         SamlError::Decryption("cannot be decrypted with this user pool's key".into())
     );
 }
+
+#[test]
+fn with_encryption_on_a_plain_assertion_is_refused() {
+    let w = world();
+    let xml = sign(&idp::response_xml(), "_assert1", &Sign::by(&w.idp_key));
+    assert!(matches!(w.verify(&xml), Err(SamlError::Decryption(m)) if m.contains("unencrypted")));
+}

@@ -361,3 +361,13 @@ fn a_comment_cannot_truncate_the_name_id() {
     let xml = xml.replace(">alice@example.com.evil.test<", ">alice@example.com<!---->.evil.test<");
     assert_eq!(w.verify(&xml).expect("comment is not signed content").name_id, "alice@example.com.evil.test");
 }
+
+#[test]
+fn the_unverified_peek_reads_in_response_to_and_refuses_dtds() {
+    let with = idp::response_xml();
+    assert_eq!(response_in_response_to(&b64(&with)).expect("peek").as_deref(), Some(REQUEST_ID));
+    let without = with.replacen(&format!(" InResponseTo=\"{REQUEST_ID}\""), "", 1);
+    assert_eq!(response_in_response_to(&b64(&without)).expect("peek"), None);
+    let dtd = format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{with}");
+    assert_eq!(response_in_response_to(&b64(&dtd)).unwrap_err(), SamlError::DtdRefused);
+}
