@@ -36,13 +36,17 @@ pub struct ServiceProvider {
     pub signing_certificate: Vec<u8>,
     /// Its RSA private key (PKCS#8 DER): signs AuthnRequests and logout messages.
     pub signing_key_pkcs8: Vec<u8>,
-    /// Encrypted responses: the certificate is also published for encryption and the same
-    /// key decrypts `EncryptedAssertion`s. Defaults to off.
+    /// Encrypted responses (Cognito's `EncryptedResponses`): the certificate is also published
+    /// for encryption, the same key decrypts `EncryptedAssertion`s, and unencrypted
+    /// assertions are refused. Defaults to off.
     pub encryption: bool,
 }
 
 /// Reads IdP metadata: an `EntityDescriptor`, or the first entity with an
-/// `IDPSSODescriptor` inside an `EntitiesDescriptor`.
+/// `IDPSSODescriptor` inside an `EntitiesDescriptor`. The document's own signature, if any,
+/// is not checked: metadata is trusted as the administrator supplied it (uploaded or fetched
+/// over HTTPS by the caller). At most [`crate::MAX_MESSAGE_BYTES`]: a single IdP's metadata,
+/// not a federation's aggregate.
 pub fn parse_metadata(xml_text: &str) -> Result<IdpMetadata, SamlError> {
     let doc = xml::parse(xml_text).map_err(|e| match e {
         SamlError::Malformed(m) => SamlError::Metadata(m),

@@ -103,6 +103,11 @@ pub fn verify_response(saml_response_b64: &str, expected: &Expected<'_>) -> Resu
             check_structure_inner(&inner)?;
             read_assertion(assertion, response_signed, expected)
         }
+        // As Cognito's EncryptedResponses: once on, plaintext assertions are refused, so a
+        // misconfigured IdP is noticed rather than silently sending attributes in the clear.
+        None if expected.sp.encryption => Err(SamlError::Decryption(
+            "encrypted responses are required for this provider but the IdP sent an unencrypted assertion".into(),
+        )),
         None => {
             let assertion = required(response, ns::ASSERTION, "Assertion")?;
             read_assertion(assertion, response_signed, expected)

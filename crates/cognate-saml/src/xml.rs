@@ -12,6 +12,10 @@ use roxmltree::{Document, Node, ParsingOptions};
 /// make canonicalisation costly.
 const MAX_NODES: u32 = 20_000;
 
+/// Deepest element nesting accepted. SAML documents are about ten deep; the bound keeps the
+/// recursive canonicalisation's stack small whatever an attacker sends.
+const MAX_DEPTH: usize = 64;
+
 /// Parses a SAML document with DTDs refused and size bounded.
 pub(crate) fn parse(text: &str) -> Result<Document<'_>, SamlError> {
     if text.len() > MAX_MESSAGE_BYTES {
@@ -21,10 +25,22 @@ pub(crate) fn parse(text: &str) -> Result<Document<'_>, SamlError> {
         return Err(SamlError::DtdRefused);
     }
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
-    Document::parse_with_options(text, options).map_err(|e| match e {
+    let doc = Document::parse_with_options(text, options).map_err(|e| match e {
         roxmltree::Error::DtdDetected => SamlError::DtdRefused,
         other => SamlError::Malformed(format!("not well-formed XML: {other}")),
-    })
+    })?;
+    // Node ids follow document order, so a parent's depth is known before its children's.
+    let mut depth = vec![0usize; doc.descendants().count() + 1];
+    for node in doc.descendants() {
+        let d = node.parent().and_then(|p| depth.get(p.id().get_usize()).copied()).map_or(0, |d| d + 1);
+        if d > MAX_DEPTH {
+            return Err(SamlError::Malformed(format!("elements nested deeper than {MAX_DEPTH}")));
+        }
+        if let Some(slot) = depth.get_mut(node.id().get_usize()) {
+            *slot = d;
+        }
+    }
+    Ok(doc)
 }
 
 /// Decodes a base64 message (the HTTP-POST binding's `SAMLResponse`), tolerating the line
@@ -121,6 +137,14 @@ mod tests {
         let internal = "<!DOCTYPE r><r/>";
         assert_eq!(parse(internal).unwrap_err(), SamlError::DtdRefused);
         assert!(parse("<r a='1'>ok</r>").is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "<a>".repeat(MAX_DEPTH + 2), "</a>".repeat(MAX_DEPTH + 2));
+        assert!(matches!(parse(&deep), Err(SamlError::Malformed(m)) if m.contains("nested")));
+        let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH - 2), "</a>".repeat(MAX_DEPTH - 2));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -341,3 +341,33 @@ fn oversized_and_garbage_input_is_refused() {
         Err(SamlError::Malformed(_))
     ));
 }
+
+#[test]
+fn signatures_in_the_default_namespace_verify() {
+    // Entra ID and AD FS write `<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">`.
+    let w = world();
+    let how = Sign { default_namespace: true, ..Sign::by(&w.idp_key) };
+    let xml = sign(&sign(&idp::response_xml(), "_assert1", &how), "_resp1", &how);
+    assert!(xml.contains("<Signature xmlns="));
+    assert_eq!(w.verify(&xml).expect("default-namespace signatures").name_id, "alice");
+}
+
+#[test]
+fn a_comment_cannot_truncate_the_name_id() {
+    // Comments are outside the signed canonical form; the NameID is all of its text, not the
+    // text before the comment.
+    let w = world();
+    let xml = w.signed(&idp::response_xml().replace(">alice<", ">alice@example.com.evil.test<"));
+    let xml = xml.replace(">alice@example.com.evil.test<", ">alice@example.com<!---->.evil.test<");
+    assert_eq!(w.verify(&xml).expect("comment is not signed content").name_id, "alice@example.com.evil.test");
+}
+
+#[test]
+fn the_unverified_peek_reads_in_response_to_and_refuses_dtds() {
+    let with = idp::response_xml();
+    assert_eq!(response_in_response_to(&b64(&with)).expect("peek").as_deref(), Some(REQUEST_ID));
+    let without = with.replacen(&format!(" InResponseTo=\"{REQUEST_ID}\""), "", 1);
+    assert_eq!(response_in_response_to(&b64(&without)).expect("peek"), None);
+    let dtd = format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{with}");
+    assert_eq!(response_in_response_to(&b64(&dtd)).unwrap_err(), SamlError::DtdRefused);
+}

@@ -65,11 +65,21 @@ pub(crate) struct Sign<'a> {
     pub key_info: Option<&'a [u8]>,
     /// Reference URI; defaults to `#` + the signed element's ID.
     pub reference: Option<&'a str>,
+    /// Write the signature in the default namespace (`<Signature xmlns=…>`, as Entra ID and
+    /// AD FS do) instead of with the `ds:` prefix.
+    pub default_namespace: bool,
 }
 
 impl<'a> Sign<'a> {
     pub(crate) fn by(by: &'a KeyCert) -> Self {
-        Sign { by, sig_alg: dsig::RSA_SHA256, digest_alg: dsig::SHA256, key_info: Some(&by.cert), reference: None }
+        Sign {
+            by,
+            sig_alg: dsig::RSA_SHA256,
+            digest_alg: dsig::SHA256,
+            key_info: Some(&by.cert),
+            reference: None,
+            default_namespace: false,
+        }
     }
 }
 
@@ -88,15 +98,16 @@ pub(crate) fn sign(xml: &str, id: &str, how: &Sign<'_>) -> String {
         _ => &digest::SHA256,
     };
     let digest_value = b64(digest::digest(digest_alg, &c14n::canonicalize(target, None, &[])).as_ref());
+    let (p, decl) = if how.default_namespace { ("", "xmlns") } else { ("ds:", "xmlns:ds") };
     let signed_info = format!(
-        r#"<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{c}"/><ds:SignatureMethod Algorithm="{s}"/><ds:Reference URI="{referenced}"><ds:Transforms><ds:Transform Algorithm="{e}"/><ds:Transform Algorithm="{c}"/></ds:Transforms><ds:DigestMethod Algorithm="{d}"/><ds:DigestValue>{digest_value}</ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
+        r#"<{p}SignedInfo><{p}CanonicalizationMethod Algorithm="{c}"/><{p}SignatureMethod Algorithm="{s}"/><{p}Reference URI="{referenced}"><{p}Transforms><{p}Transform Algorithm="{e}"/><{p}Transform Algorithm="{c}"/></{p}Transforms><{p}DigestMethod Algorithm="{d}"/><{p}DigestValue>{digest_value}</{p}DigestValue></{p}Reference></{p}SignedInfo>"#,
         c = dsig::EXC_C14N,
         s = how.sig_alg,
         e = dsig::ENVELOPED,
         d = how.digest_alg,
     );
     // Canonical SignedInfo: parse it in its place (ds declared on Signature) and canonicalise.
-    let probe = format!(r#"<ds:Signature xmlns:ds="{}">{signed_info}</ds:Signature>"#, ns::DSIG);
+    let probe = format!(r#"<{p}Signature {decl}="{}">{signed_info}</{p}Signature>"#, ns::DSIG);
     let probe_doc = roxmltree::Document::parse(&probe).expect("signed info");
     let si = probe_doc.root_element().first_element_child().expect("SignedInfo");
     let canonical = c14n::canonicalize(si, None, &[]);
@@ -107,13 +118,13 @@ pub(crate) fn sign(xml: &str, id: &str, how: &Sign<'_>) -> String {
         .key_info
         .map(|c| {
             format!(
-                "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>",
+                "<{p}KeyInfo><{p}X509Data><{p}X509Certificate>{}</{p}X509Certificate></{p}X509Data></{p}KeyInfo>",
                 b64(c)
             )
         })
         .unwrap_or_default();
     let signature = format!(
-        r#"<ds:Signature xmlns:ds="{}">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue>{key_info}</ds:Signature>"#,
+        r#"<{p}Signature {decl}="{}">{signed_info}<{p}SignatureValue>{}</{p}SignatureValue>{key_info}</{p}Signature>"#,
         ns::DSIG,
         b64(&sig)
     );
