@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: failing loudly is the point
 
 mod api_keys;
+mod federation_oidc;
 mod layers;
 mod managed_login;
 mod mfa;
