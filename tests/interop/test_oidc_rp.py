@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from cognate_harness import cognate_bin
-from oidc_idp import OidcIdp, free_port, query_of
+from oidc_idp import OidcIdp, complete_in_browser, free_port, query_of
 
 CALLBACK = f"http://127.0.0.1:{free_port()}/oauth2/idpresponse"
 
@@ -305,3 +305,48 @@ def test_key_rotation_refetches_the_jwks_once_a_minute_at_most(rp, idp):
         assert "ok" in sign_in(other, idp, details)
     finally:
         other.close()
+
+
+# --------------------------------------------------------------------------- the provider's pages
+
+
+def test_a_cancelled_consent_comes_back_as_access_denied(rp, idp):
+    url = rp.ok("authorization_url", details=details_for(idp, "basic-client"), redirect_uri=CALLBACK,
+                state="st-cancel", nonce="n", pkce_verifier=secrets.token_urlsafe(48))
+    back = query_of(idp.sign_in(url, "alice", consent=False))
+    assert back["error"] == "access_denied", back
+    assert back["state"] == "st-cancel"
+    assert "code" not in back
+
+
+def test_the_provider_pages_work_in_chromium(rp, idp):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
+    chromium = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.fail(f"Chromium is not installed at {chromium}", pytrace=False)
+    details = details_for(idp, "basic-client")
+    verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+    url = rp.ok("authorization_url", details=details, redirect_uri=CALLBACK, state="st-browser", nonce=nonce,
+                pkce_verifier=verifier)
+    caught: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+
+            def catch(route):
+                caught.append(route.request.url)
+                route.fulfill(status=200, content_type="text/html", body="<h1>callback</h1>")
+
+            page.route(lambda u: u.startswith(CALLBACK), catch)
+            page.goto(url)
+            complete_in_browser(page, idp, "bob")
+            page.wait_for_function("() => document.body.innerText.includes('callback')", timeout=15000)
+        finally:
+            browser.close()
+    params = query_of(caught[-1])
+    assert params["state"] == "st-browser"
+    identity = rp.ok("complete", details=details, client_secret=secret_of(idp, "basic-client"),
+                     redirect_uri=CALLBACK, code=params["code"], pkce_verifier=verifier, nonce=nonce)
+    assert identity["subject"] == "bob"
+    assert identity["attributes"]["groups"] == ["readers"]
