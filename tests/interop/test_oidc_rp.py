@@ -124,6 +124,11 @@ def sign_in(rp: RelyingParty, idp: OidcIdp, details: dict, login: str = "alice",
     assert back.startswith(CALLBACK), back
     params = query_of(back)
     assert params.get("state") == state, params
+    # oidc-provider sends RFC 9207's iss with the code; the relying party checks it.
+    assert params.get("iss") == idp.issuer, params
+    assert rp.call("check_callback_issuer", details=details, iss=params["iss"]) == {"ok": None}
+    mixed_up = rp.call("check_callback_issuer", details=details, iss="https://other.example.com")
+    assert mixed_up["error"] == "IssuerMismatch", mixed_up
     args = {
         "details": details,
         "client_secret": secret_of(idp, details["client_id"]),

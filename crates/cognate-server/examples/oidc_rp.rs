@@ -5,7 +5,7 @@
 //!
 //! Requests: `{"op": "discover" | "probe", "details": {…}}`,
 //! `{"op": "authorization_url", "details", "redirect_uri", "state", "nonce", "pkce_verifier"}`,
-//! `{"op": "complete", "details", "client_secret"?, "redirect_uri", "code", "pkce_verifier",
+//! `{"op": "check_callback_issuer", "details", "iss"?}`, `{"op": "complete", "details", "client_secret"?, "redirect_uri", "code", "pkce_verifier",
 //! "nonce"}`. Answers: `{"ok": …}` or `{"error": "Variant", "message": "…"}`.
 
 use std::collections::BTreeMap;
@@ -30,6 +30,10 @@ enum Request {
         state: String,
         nonce: String,
         pkce_verifier: String,
+    },
+    CheckCallbackIssuer {
+        details: BTreeMap<String, String>,
+        iss: Option<String>,
     },
     Complete {
         details: BTreeMap<String, String>,
@@ -61,6 +65,9 @@ async fn handle(clients: &OidcClients, request: Request) -> Value {
         }
         Request::AuthorizationUrl { details, redirect_uri, state, nonce, pkce_verifier } => {
             clients.authorization_url(&details, &redirect_uri, &state, &nonce, &pkce_verifier).await.map(Value::String)
+        }
+        Request::CheckCallbackIssuer { details, iss } => {
+            OidcClients::check_callback_issuer(&details, iss.as_deref()).map(|()| Value::Null)
         }
         Request::Complete { details, client_secret, redirect_uri, code, pkce_verifier, nonce } => clients
             .complete(&details, client_secret.as_deref(), &redirect_uri, &code, &pkce_verifier, &nonce)

@@ -12,6 +12,9 @@
 //!   every claim returned as an [`ExternalIdentity`];
 //! * [`OidcClients::probe`] for a tenant admin's "test connection".
 //!
+//! The callback's `iss` parameter, when the provider sends one, is checked with
+//! [`OidcClients::check_callback_issuer`] before the code is redeemed.
+//!
 //! Protocol work is openidconnect's; HTTP is reqwest's through its async client trait
 //! (`http.rs`: timeouts, bounded bodies, no redirects). What openidconnect leaves to its
 //! callers lives in `claims.rs`: `azp`, flattening every claim, the PKCE verifier's shape.
@@ -85,6 +88,9 @@ pub enum OidcError {
     /// A detail or a discovered endpoint is not a usable URL.
     #[error("The identity provider's {key} is not usable: {reason}")]
     InvalidUrl { key: String, reason: String },
+    /// The callback's `iss` names another issuer than the provider's.
+    #[error("The authorization response comes from {got}, not from the identity provider {expected}")]
+    IssuerMismatch { expected: String, got: String },
     /// The caller's own input is malformed (redirect URI, PKCE verifier).
     #[error("{0}")]
     InvalidRequest(String),
@@ -368,6 +374,21 @@ impl OidcClients {
         Ok(ExternalIdentity { subject, attributes: claims::flatten(&claims), session_index: None })
     }
 
+    /// The callback's `iss` parameter (RFC 9207, sent by providers that advertise
+    /// `authorization_response_iss_parameter_supported`): when present it must be this
+    /// provider's issuer exactly, else the code may come from another provider the user was
+    /// sent to (a mix-up attack) and must not be redeemed here. Absent, there is nothing to
+    /// check.
+    pub fn check_callback_issuer(details: &BTreeMap<String, String>, iss: Option<&str>) -> Result<(), OidcError> {
+        let issuer = detail(details, "oidc_issuer")?;
+        match iss {
+            Some(iss) if iss != issuer => {
+                Err(OidcError::IssuerMismatch { expected: issuer.to_owned(), got: iss.to_owned() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// For a tenant admin's "test connection": fetches the discovery document and the JWKS
     /// afresh and reports what was found, with warnings for what would break sign-ins.
     pub async fn probe(&self, details: &BTreeMap<String, String>) -> Result<ProbeReport, OidcError> {
@@ -482,11 +503,7 @@ impl OidcClients {
                 .token_endpoint_auth_methods_supported()
                 .map(|methods| methods.iter().map(|m| m.as_ref().to_owned()).collect())
                 .unwrap_or_default(),
-            id_token_signing_algs: metadata
-                .id_token_signing_alg_values_supported()
-                .iter()
-                .map(alg_name)
-                .collect(),
+            id_token_signing_algs: metadata.id_token_signing_alg_values_supported().iter().map(alg_name).collect(),
             scopes_supported: metadata
                 .scopes_supported()
                 .map(|scopes| scopes.iter().map(|s| s.to_string()).collect())

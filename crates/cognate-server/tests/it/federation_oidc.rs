@@ -91,3 +91,14 @@ fn its_futures_can_live_in_an_axum_handler() {
     fn shared<T: Send + Sync>() {}
     shared::<OidcClients>();
 }
+
+#[test]
+fn the_callback_iss_must_be_the_providers() {
+    let d = provider();
+    assert!(OidcClients::check_callback_issuer(&d, None).is_ok());
+    assert!(OidcClients::check_callback_issuer(&d, Some("https://idp.example.com")).is_ok());
+    let other = OidcClients::check_callback_issuer(&d, Some("https://evil.example.com"));
+    assert!(matches!(other, Err(OidcError::IssuerMismatch { .. })), "{other:?}");
+    let slash = OidcClients::check_callback_issuer(&d, Some("https://idp.example.com/"));
+    assert!(slash.is_err(), "exact comparison");
+}
