@@ -27,9 +27,13 @@
 //! entry in or out, never across network I/O.
 
 mod claims;
+mod error;
 mod http;
+mod probe;
 
+pub use error::OidcError;
 pub use http::HttpError;
+pub use probe::{ProbeKey, ProbeReport};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -37,19 +41,19 @@ use std::sync::{Arc, RwLock};
 use cognate_core::clock::{Clock, SystemClock};
 use cognate_core::idp::ExternalIdentity;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreTokenResponse,
+    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreIdToken, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreTokenResponse,
 };
 use openidconnect::{
     AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, DiscoveryError,
     EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    StandardErrorResponse, TokenResponse as _, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse as _, TokenUrl,
 };
-use serde::Serialize;
 use serde_json::{Map, Value};
 
+use self::error::{id_token_error, token_error};
 use self::http::Http;
+use self::probe::{probe_key, warnings};
 
 /// How long a discovery document and a JWKS are trusted before they are fetched again:
 /// 3600 s. Key rotation inside that hour is handled by the unknown-`kid` re-fetch.
@@ -76,92 +80,6 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 2] =
 
 /// A provider client able to build authorization URLs and exchange codes.
 type RpClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
-
-/// Why talking to an OIDC identity provider failed. Messages are written for the tenant
-/// admin who configured the provider and never carry a secret, a code or a token.
-#[derive(Debug, thiserror::Error)]
-pub enum OidcError {
-    /// A provider detail the operation needs is absent (details are checked at creation,
-    /// so this means a provider stored before the rule).
-    #[error("The identity provider has no {0}")]
-    MissingDetail(&'static str),
-    /// A detail or a discovered endpoint is not a usable URL.
-    #[error("The identity provider's {key} is not usable: {reason}")]
-    InvalidUrl { key: String, reason: String },
-    /// The callback's `iss` names another issuer than the provider's.
-    #[error("The authorization response comes from {got}, not from the identity provider {expected}")]
-    IssuerMismatch { expected: String, got: String },
-    /// The caller's own input is malformed (redirect URI, PKCE verifier).
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// No answer from the provider (connection refused, DNS, timeout, oversized answer).
-    #[error("The identity provider could not be reached: {0}")]
-    Unreachable(#[from] HttpError),
-    /// The discovery document is missing, malformed, or names another issuer.
-    #[error("The OpenID configuration of {issuer} is not usable: {reason}")]
-    Discovery { issuer: String, reason: String },
-    /// The JWKS is missing or malformed.
-    #[error("The signing keys at {url} are not usable: {reason}")]
-    Keys { url: String, reason: String },
-    /// The token endpoint takes neither `client_secret_basic` nor `client_secret_post`.
-    #[error(
-        "The identity provider's token endpoint accepts neither client_secret_basic nor \
-         client_secret_post (it lists: {0})"
-    )]
-    UnsupportedClientAuth(String),
-    /// The provider's token endpoint refused the code (expired, replayed, wrong client
-    /// credentials, PKCE mismatch…).
-    #[error("The identity provider refused the authorization code: {error}{}", describe(.description))]
-    TokenRejected { error: String, description: Option<String> },
-    /// The token endpoint answered something that is not a token response.
-    #[error("The identity provider's token response is not usable: {0}")]
-    BadTokenResponse(String),
-    /// The token response has no ID token.
-    #[error("The identity provider returned no ID token (is openid among the authorize_scopes?)")]
-    NoIdToken,
-    /// The ID token's `kid` is in neither the cached nor a freshly fetched JWKS.
-    #[error("The ID token is signed with a key the identity provider does not publish")]
-    UnknownSigningKey,
-    /// The ID token failed verification (signature, issuer, audience, expiry, nonce, alg).
-    #[error("The ID token is not valid: {0}")]
-    InvalidIdToken(String),
-    /// The userinfo endpoint failed or answered for another subject.
-    #[error("The identity provider's userinfo endpoint failed: {0}")]
-    UserInfo(String),
-}
-
-fn describe(description: &Option<String>) -> String {
-    description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
-}
-
-/// What "test connection" found at a provider: the endpoints Cognate would use, the keys
-/// it can verify with, and warnings for anything that will make sign-ins fail.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ProbeReport {
-    pub issuer: String,
-    pub authorize_url: String,
-    pub token_url: Option<String>,
-    pub attributes_url: Option<String>,
-    pub jwks_uri: String,
-    /// The JWKS' keys, with whether an ID token signed by each could be verified.
-    pub keys: Vec<ProbeKey>,
-    /// `token_endpoint_auth_methods_supported`; empty when the document omits it (which
-    /// means `client_secret_basic`).
-    pub token_auth_methods: Vec<String>,
-    pub id_token_signing_algs: Vec<String>,
-    pub scopes_supported: Vec<String>,
-    pub warnings: Vec<String>,
-}
-
-/// One key of a provider's JWKS as the probe reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ProbeKey {
-    pub kid: Option<String>,
-    pub kty: String,
-    pub alg: Option<String>,
-    /// An RSA or P-256 signing key: ID tokens signed with it (RS256/ES256) verify.
-    pub usable: bool,
-}
 
 /// A provider's discovery document, the parts federation uses.
 #[derive(Debug, Clone)]
@@ -626,73 +544,6 @@ fn auth_type(methods: &[String], has_secret: bool) -> Result<AuthType, OidcError
     } else {
         Err(OidcError::UnsupportedClientAuth(methods.join(", ")))
     }
-}
-
-fn token_error(e: RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>) -> OidcError {
-    match e {
-        RequestTokenError::ServerResponse(e) => OidcError::TokenRejected {
-            error: e.error().as_ref().to_owned(),
-            description: e.error_description().cloned(),
-        },
-        RequestTokenError::Request(e) => OidcError::Unreachable(e),
-        RequestTokenError::Parse(e, _) => OidcError::BadTokenResponse(e.to_string()),
-        RequestTokenError::Other(reason) => OidcError::BadTokenResponse(reason),
-    }
-}
-
-fn id_token_error(e: ClaimsVerificationError) -> OidcError {
-    match e {
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            OidcError::UnknownSigningKey
-        }
-        ClaimsVerificationError::SignatureVerification(inner) => {
-            OidcError::InvalidIdToken(format!("signature verification failed: {inner}"))
-        }
-        other => OidcError::InvalidIdToken(other.to_string()),
-    }
-}
-
-/// The probe's view of one JWK, read from its JSON form (the typed key hides `kty`).
-fn probe_key(key: &openidconnect::core::CoreJsonWebKey) -> ProbeKey {
-    let json = serde_json::to_value(key).unwrap_or_default();
-    let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
-    let kty = text("kty").unwrap_or_default();
-    let alg = text("alg");
-    let for_signing = text("use").is_none_or(|u| u == "sig");
-    let usable = for_signing
-        && match kty.as_str() {
-            "RSA" => alg.as_deref().is_none_or(|a| a == "RS256"),
-            "EC" => text("crv").as_deref() == Some("P-256") && alg.as_deref().is_none_or(|a| a == "ES256"),
-            _ => false,
-        };
-    ProbeKey { kid: text("kid"), kty, alg, usable }
-}
-
-/// What in a probe report will make sign-ins fail or surprise.
-fn warnings(report: &ProbeReport, has_secret: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    if !report.keys.iter().any(|k| k.usable) {
-        out.push("The JWKS has no RS256 or ES256 signing key: ID tokens cannot be verified".to_owned());
-    }
-    if !report.id_token_signing_algs.iter().any(|a| a == "RS256" || a == "ES256") {
-        out.push(format!(
-            "ID tokens are signed with {}; Cognate accepts RS256 and ES256",
-            report.id_token_signing_algs.join(", ")
-        ));
-    }
-    if report.token_url.is_none() {
-        out.push("There is no token endpoint: the authorization code flow cannot complete".to_owned());
-    }
-    if has_secret && auth_type(&report.token_auth_methods, true).is_err() {
-        out.push(format!(
-            "The token endpoint accepts neither client_secret_basic nor client_secret_post ({})",
-            report.token_auth_methods.join(", ")
-        ));
-    }
-    if report.attributes_url.is_none() {
-        out.push("There is no userinfo endpoint: attributes come from the ID token only".to_owned());
-    }
-    out
 }
 
 /// An algorithm's JOSE name (`RS256`), as the discovery document spells it.
