@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import json
 import os
 import secrets
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -355,3 +357,54 @@ def test_the_provider_pages_work_in_chromium(rp, idp):
                      redirect_uri=CALLBACK, code=params["code"], pkce_verifier=verifier, nonce=nonce)
     assert identity["subject"] == "bob"
     assert identity["attributes"]["groups"] == ["readers"]
+
+
+# --------------------------------------------------------------------------- HTTP hygiene
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """/redirect: 307 to the real token endpoint; /huge: a 2 MiB JSON body."""
+
+    target = ""
+
+    def _answer(self):
+        if self.path.startswith("/redirect"):
+            self.send_response(307)
+            self.send_header("Location", self.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            body = json.dumps({"sub": "alice", "padding": "x" * (2 * 1024 * 1024)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hostile(idp):
+    handler = type("Handler", (_Hostile,), {"target": f"{idp.issuer}/token"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_redirecting_token_endpoint_is_not_followed(rp, idp, hostile):
+    answer = sign_in(rp, idp, details_for(idp, "basic-client", token_url=f"{hostile}/redirect"))
+    assert answer["error"] == "BadTokenResponse", answer
+    # The code was never carried to the real endpoint: it still redeems there.
+    args = answer["_args"] | {"details": details_for(idp, "basic-client")}
+    assert "ok" in rp.call("complete", **args)
+
+
+def test_an_oversized_answer_is_cut_off(rp, idp, hostile):
+    answer = sign_in(rp, idp, details_for(idp, "basic-client", attributes_url=f"{hostile}/huge"))
+    assert answer["error"] == "Unreachable", answer
+    assert "larger than 1048576 bytes" in answer["message"]
