@@ -49,6 +49,22 @@ pub(crate) fn flatten(claims: &Map<String, Value>) -> BTreeMap<String, Vec<Strin
         .collect()
 }
 
+/// Claims only the ID token may speak for: who issued it, to whom, when, for which request.
+/// Userinfo answers about the user; these keep the verified ID token's values.
+const PROTOCOL_CLAIMS: [&str; 10] =
+    ["iss", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "at_hash", "c_hash"];
+
+/// Adds userinfo's claims to the ID token's: userinfo wins on user claims (it is the
+/// provider's fuller answer), the ID token on [`PROTOCOL_CLAIMS`]. The caller has checked
+/// that both name the same `sub`.
+pub(crate) fn merge_userinfo(claims: &mut Map<String, Value>, userinfo: Map<String, Value>) {
+    for (name, value) in userinfo {
+        if !PROTOCOL_CLAIMS.contains(&name.as_str()) {
+            claims.insert(name, value);
+        }
+    }
+}
+
 /// The `azp` rule of OIDC Core 3.1.3.7 (steps 4–5), which openidconnect leaves to its
 /// callers: when the ID token names several audiences, `azp` must be present and be this
 /// client; when `azp` is present at all, it must be this client. (That `aud` contains the
@@ -111,6 +127,19 @@ mod tests {
         assert_eq!(flat["address"], vec![r#"{"country":"NZ"}"#]);
         assert_eq!(flat["n"], vec!["1.5"]);
         assert!(!flat.contains_key("gone"));
+    }
+
+    #[test]
+    fn userinfo_adds_user_claims_but_not_protocol_ones() {
+        let mut claims = object(json!({"sub": "u", "iss": "https://idp", "aud": "c", "email": "old@x"}));
+        merge_userinfo(
+            &mut claims,
+            object(json!({"sub": "u", "iss": "https://other", "aud": "x", "email": "new@x", "groups": ["a"]})),
+        );
+        assert_eq!(claims["iss"], "https://idp");
+        assert_eq!(claims["aud"], "c");
+        assert_eq!(claims["email"], "new@x");
+        assert_eq!(claims["groups"], json!(["a"]));
     }
 
     #[test]

@@ -221,7 +221,8 @@ impl OidcClients {
     /// are several; `exp` and `iat` within [`CLOCK_SKEW_SECS`]; `nonce`), then reads
     /// userinfo at `attributes_url` when there is one (GET, or POST when
     /// `attributes_request_method` says so; its `sub` must be the ID token's). Returns the
-    /// ID token's claims merged with userinfo's (userinfo wins on a shared name).
+    /// ID token's claims merged with userinfo's (userinfo wins on a shared user claim, the ID
+    /// token on protocol claims such as `iss` and `aud`).
     pub async fn complete(
         &self,
         details: &BTreeMap<String, String>,
@@ -287,7 +288,7 @@ impl OidcClients {
                 Some(Value::String(sub)) if *sub == subject => {}
                 _ => return Err(OidcError::UserInfo("its sub is not the ID token's".into())),
             }
-            claims.extend(info);
+            claims::merge_userinfo(&mut claims, info);
         }
         Ok(ExternalIdentity { subject, attributes: claims::flatten(&claims), session_index: None })
     }
