@@ -8,6 +8,7 @@ pub mod cognito;
 pub mod delivery;
 pub mod facts;
 mod fallback;
+pub mod federation_oidc;
 mod health;
 pub mod keys;
 pub mod login;

@@ -1,0 +1,119 @@
+//! The HTTP under the OIDC relying party: reqwest (rustls) behind openidconnect's
+//! [`AsyncHttpClient`] trait. Every call has a timeout, reads at most [`MAX_BODY`] bytes and
+//! never follows a redirect: an identity provider's URLs come from a tenant, and a token
+//! endpoint that redirects elsewhere is a misconfiguration or an attempt to make Cognate
+//! carry a code (and a client secret) somewhere else.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
+
+/// The most any identity provider answer may weigh (discovery, JWKS, token, userinfo).
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+/// How long one request to an identity provider may take, connection included.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a request to an identity provider got no answer. Names the URL (never a query
+/// string: the callers' URLs carry none) and the transport's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("could not reach {url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("the answer from {url} is larger than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+}
+
+/// The shared client: one connection pool for every provider.
+#[derive(Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// Builds the client. Falls back to reqwest's defaults plus the same limits only if the
+    /// TLS stack cannot be set up, which cannot happen with the bundled rustls roots; the
+    /// timeout and the redirect policy are kept either way.
+    pub(crate) fn new() -> Self {
+        let build = || {
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .connect_timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                // No idle connections kept: a provider (or its load balancer) that closed a
+                // pooled connection makes the next request fail with "connection closed
+                // before message completed", and the token request, a POST, cannot be
+                // retried blindly. A sign-in makes two or three requests; a fresh connection
+                // each is cheap beside a failed sign-in.
+                .pool_max_idle_per_host(0)
+                .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        let client = build().unwrap_or_else(|_| reqwest::Client::new());
+        Self { client }
+    }
+
+    /// Sends `request` and returns the status, headers and at most [`MAX_BODY`] bytes.
+    pub(crate) async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let url = without_query(&request.uri().to_string());
+        let transport = |e: reqwest::Error| HttpError::Transport { url: url.clone(), reason: reason(e) };
+        let request = reqwest::Request::try_from(request).map_err(transport)?;
+        let mut response = self.client.execute(request).await.map_err(transport)?;
+        let too_large = || HttpError::TooLarge { url: url.clone(), limit: MAX_BODY };
+        if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut answer = HttpResponse::new(body);
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
+        Ok(answer)
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for Http {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
+    }
+}
+
+/// The transport error's text with its whole source chain (reqwest's own message is only
+/// "error sending request"), without the URL (named separately).
+fn reason(e: reqwest::Error) -> String {
+    let timed_out = e.is_timeout();
+    let e = e.without_url();
+    let mut text = String::new();
+    let mut current: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(err) = current {
+        let piece = err.to_string();
+        if !text.contains(&piece) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&piece);
+        }
+        current = err.source();
+    }
+    if timed_out && !text.contains("timed out") {
+        text.push_str(" (timed out)");
+    }
+    text
+}
+
+/// `url` without its query and fragment, for messages.
+pub(crate) fn without_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
