@@ -480,6 +480,33 @@ pub async fn remove_all(state: &AppState, tenant: &TenantId) -> Result<(), Conne
     }
 }
 
+/// Takes a domain the tenant releases off the connection that routes it, if any, so that
+/// no provider of this tenant keeps routing a domain it no longer holds.
+pub async fn release_domain(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<(), ConnectionError> {
+    let t = state.store.get_tenant(tenant).await?.ok_or(ConnectionError::TenantNotFound)?;
+    let Some(provider) = state.store.find_identity_provider(&t.pool_id, domain.as_str()).await? else {
+        return Ok(());
+    };
+    let Some(conn) = state.store.connection_for_provider(&t.pool_id, &provider.name).await? else {
+        return Ok(());
+    };
+    if &conn.tenant_id != tenant {
+        return Ok(());
+    }
+    let current = detailed(state, conn).await?;
+    let left: Vec<DomainName> = current
+        .domains()
+        .iter()
+        .filter(|d| !d.eq_ignore_ascii_case(domain.as_str()))
+        .filter_map(|d| DomainName::parse(d))
+        .collect();
+    let (_, pool) = active_tenant_pool(state, tenant).await?;
+    let change = ProviderChange { identifiers: Some(identifiers(&left)), ..ProviderChange::default() };
+    idps::update(state, &pool, &current.connection.provider_name, change).await?;
+    tracing::info!(tenant = %tenant, connection = %current.connection.id, domain = %domain, "released domain taken off its connection");
+    Ok(())
+}
+
 /// The tenant connection behind pool IdP `provider`, if any.
 pub async fn for_provider(
     state: &AppState,
