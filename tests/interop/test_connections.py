@@ -358,3 +358,33 @@ def test_discovery_names_the_connection(tenancy, oidc_issuer):
     tenancy.as_admin("POST", f"/v1/tenants/{t['id']}/reactivate")
     v1_ok(tenancy.call("DELETE", f"{path}/{conn['id']}", bearer=tenancy.admin), 204)
     assert tenancy.discover(f"ann@{domain}") == before
+
+
+def test_released_domains_and_tier_moves(tenancy, oidc_issuer):
+    t = tenancy.create_tenant("ssomove")
+    d1, d2 = verified_domain(tenancy, t["id"]), verified_domain(tenancy, t["id"])
+    path = f"/v1/tenants/{t['id']}/connections"
+    conn = tenancy.as_admin("POST", path, oidc_body(oidc_issuer, [d1, d2]), status=201)
+
+    # a released domain no longer routes through the connection, in Cognate or the pool
+    tenancy.as_admin("DELETE", f"/v1/tenants/{t['id']}/domains/{d2}", status=204)
+    assert tenancy.as_admin("GET", f"{path}/{conn['id']}")["domains"] == [d1]
+    assert describe(tenancy, conn)["IdpIdentifiers"] == [d1]
+    assert tenancy.discover(f"ann@{d2}")["idp"] == "cognito"
+    # claimed again by another tenant, it routes nowhere near this one
+    other = tenancy.create_tenant("ssomove-b")
+    verified_domain(tenancy, other["id"], d2)
+    found = tenancy.discover(f"ann@{d2}")
+    assert found["tenantId"] == other["id"] and found["idp"] == "cognito", found
+
+    # the provider lives in the tenant's pool: a move to another pool waits for its removal
+    assert_v1_error(tenancy.call("PUT", f"/v1/tenants/{t['id']}/tier", bearer=tenancy.admin,
+                                 body={"tier": "platinum"}), 409, "conflict")
+    assert tenancy.tenant(t["id"])["tier"] == "standard"
+    tenancy.as_admin("DELETE", f"{path}/{conn['id']}", status=204)
+    moved = tenancy.as_admin("PUT", f"/v1/tenants/{t['id']}/tier", {"tier": "platinum"})
+    assert moved["tier"] == "platinum" and moved["poolId"] != t["poolId"], moved
+    # in the dedicated pool, a new connection's provider is there
+    again = tenancy.as_admin("POST", path, oidc_body(oidc_issuer, [d1]), status=201)
+    assert again["poolId"] == moved["poolId"], again
+    assert describe(tenancy, again)["IdpIdentifiers"] == [d1]

@@ -382,9 +382,7 @@ fn provider(oidc_body: Option<OidcBody>, saml_body: Option<SamlBody>) -> Result<
         }
         (None, Some(s)) => {
             if s.metadata_url.is_none() && s.metadata_xml.is_none() {
-                return Err(ApiError::invalid_request(
-                    "A SAML connection needs saml.metadataUrl or saml.metadataXml.",
-                ));
+                return Err(ApiError::invalid_request("A SAML connection needs saml.metadataUrl or saml.metadataXml."));
             }
             Ok(ProviderSettings::Saml(saml(s)?))
         }

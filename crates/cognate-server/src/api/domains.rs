@@ -113,6 +113,7 @@ impl From<DomainError> for ApiError {
             DomainError::TenantNotFound => tenant_not_found(),
             DomainError::NotFound => domain_not_found(),
             DomainError::Claimed => ApiError::conflict("The domain is already claimed."),
+            e @ DomainError::Fault(_) => ApiError::internal(e),
             DomainError::Store(e) => e.into(),
         }
     }

@@ -372,7 +372,8 @@ pub async fn update(
     if let Some(mapping) = change.role_mapping {
         row.role_mapping = mapping;
     }
-    let attribute_mapping = change.attribute_mapping.clone().unwrap_or_else(|| current.provider.attribute_mapping.clone());
+    let attribute_mapping =
+        change.attribute_mapping.clone().unwrap_or_else(|| current.provider.attribute_mapping.clone());
     check_settings(&row.name, row.role_claim.as_deref(), &row.role_mapping, &attribute_mapping)?;
     if let Some(domains) = &change.domains {
         check_domains(state, tenant, domains).await?;
@@ -479,14 +480,49 @@ pub async fn remove_all(state: &AppState, tenant: &TenantId) -> Result<(), Conne
     }
 }
 
+/// Takes a domain the tenant releases off the connection that routes it, if any, so that
+/// no provider of this tenant keeps routing a domain it no longer holds.
+pub async fn release_domain(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<(), ConnectionError> {
+    let t = state.store.get_tenant(tenant).await?.ok_or(ConnectionError::TenantNotFound)?;
+    let Some(provider) = state.store.find_identity_provider(&t.pool_id, domain.as_str()).await? else {
+        return Ok(());
+    };
+    let Some(conn) = state.store.connection_for_provider(&t.pool_id, &provider.name).await? else {
+        return Ok(());
+    };
+    if &conn.tenant_id != tenant {
+        return Ok(());
+    }
+    let current = detailed(state, conn).await?;
+    let left: Vec<DomainName> = current
+        .domains()
+        .iter()
+        .filter(|d| !d.eq_ignore_ascii_case(domain.as_str()))
+        .filter_map(|d| DomainName::parse(d))
+        .collect();
+    let (_, pool) = active_tenant_pool(state, tenant).await?;
+    let change = ProviderChange { identifiers: Some(identifiers(&left)), ..ProviderChange::default() };
+    idps::update(state, &pool, &current.connection.provider_name, change).await?;
+    tracing::info!(tenant = %tenant, connection = %current.connection.id, domain = %domain, "released domain taken off its connection");
+    Ok(())
+}
+
 /// The tenant connection behind pool IdP `provider`, if any.
-pub async fn for_provider(state: &AppState, pool: &PoolId, provider: &str) -> Result<Option<Connection>, ConnectionError> {
+pub async fn for_provider(
+    state: &AppState,
+    pool: &PoolId,
+    provider: &str,
+) -> Result<Option<Connection>, ConnectionError> {
     Ok(state.store.connection_for_provider(pool, provider).await?)
 }
 
 /// The enabled connection of `tenant` that routes email domain `domain`, with its
 /// provider type, if any (home-realm discovery).
-pub async fn for_domain(state: &AppState, tenant: &Tenant, domain: &DomainName) -> Result<Option<Connection>, ConnectionError> {
+pub async fn for_domain(
+    state: &AppState,
+    tenant: &Tenant,
+    domain: &DomainName,
+) -> Result<Option<Connection>, ConnectionError> {
     let Some(provider) = state.store.find_identity_provider(&tenant.pool_id, domain.as_str()).await? else {
         return Ok(None);
     };
@@ -522,7 +558,9 @@ pub async fn admit(
     let outcome = admit_member(state, conn, user, identity).await;
     let (action, success, reason) = match &outcome {
         Ok(Admission::Joined(role)) => ("sso.join", true, format!("{} joined as {role}", conn.id)),
-        Ok(Admission::RoleChanged { from, to }) => ("sso.role_change", true, format!("{} mapped {from} to {to}", conn.id)),
+        Ok(Admission::RoleChanged { from, to }) => {
+            ("sso.role_change", true, format!("{} mapped {from} to {to}", conn.id))
+        }
         Ok(Admission::Unchanged(role)) => ("sso.sign_in", true, format!("{} as {role}", conn.id)),
         Err(ConnectionError::TenantSuspended) => ("sso.sign_in", false, "tenant_suspended".to_owned()),
         Err(ConnectionError::Disabled) => ("sso.sign_in", false, "connection_disabled".to_owned()),

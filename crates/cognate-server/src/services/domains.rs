@@ -23,6 +23,9 @@ pub enum DomainError {
     /// Another tenant (or this one) claims it already.
     #[error("the domain is already claimed")]
     Claimed,
+    /// A broken invariant (a connection that lost its provider…), not the caller's doing.
+    #[error("internal: {0}")]
+    Fault(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -80,9 +83,15 @@ pub async fn set_auto_join(
     get(state, tenant, domain).await
 }
 
-/// Gives up the claim.
+/// Gives up the claim, and takes the domain off the tenant's SSO connection routing it.
 pub async fn release(state: &AppState, tenant: &TenantId, domain: &DomainName) -> Result<(), DomainError> {
     state.store.remove_domain(tenant, domain).await.map_err(domain_not_found)?;
+    // A connection of the tenant no longer routes it either.
+    crate::services::connections::release_domain(state, tenant, domain).await.map_err(|e| match e {
+        crate::services::connections::ConnectionError::Store(e) => DomainError::Store(e),
+        crate::services::connections::ConnectionError::TenantNotFound => DomainError::TenantNotFound,
+        other => DomainError::Fault(other.to_string()),
+    })?;
     tracing::info!(tenant = %tenant, domain = %domain, "domain released");
     Ok(())
 }

@@ -286,6 +286,14 @@ pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Ten
     if tenant.tier.is_dedicated() == tier.is_dedicated() {
         return modify(state, id, |t| t.tier = tier).await;
     }
+    // An SSO connection is a provider of the pool the tenant leaves: its federated users
+    // would sign in to the wrong pool. The tenant deletes them first (and recreates them).
+    let page = cognate_core::page::PageRequest { after: None, limit: 1 };
+    if !state.store.list_connections(id, &page).await?.is_empty() {
+        return Err(TenantError::MoveRefused(
+            "it has SSO connections, which belong to its current pool; delete them first.".into(),
+        ));
+    }
     let (to, provisioned) = if tier.is_dedicated() {
         (tenancy::provision_dedicated_pool(state, id).await?, true)
     } else {

@@ -122,7 +122,8 @@ async fn admission_maps_roles_keeps_the_last_admin_and_refuses_when_off() {
         assert_eq!(role_of(&t, &tenant, &ann).await, Role::Member);
 
         // Without a role claim, a member's role is theirs to keep.
-        let unmapped = ConnectionChange { role_claim: Some(None), role_mapping: Some(BTreeMap::new()), ..Default::default() };
+        let unmapped =
+            ConnectionChange { role_claim: Some(None), role_mapping: Some(BTreeMap::new()), ..Default::default() };
         let changed = connections::update(state, &tenant.id, &conn.id, unmapped).await.unwrap().connection;
         connections::admit(state, &changed, &bob, &asserted(&["auditors"])).await.unwrap();
         assert_eq!(role_of(&t, &tenant, &bob).await, Role::Admin);

@@ -39,7 +39,12 @@ async fn connections_round_trip_page_and_stay_in_their_tenant() {
             default_role: Role::ReadOnly,
             ..connection("acme", "conn_b", &p)
         };
-        let all = [connection("acme", "conn_a", &p), saml.clone(), connection("acme", "conn_c", &p), connection("globex", "conn_g", &p)];
+        let all = [
+            connection("acme", "conn_a", &p),
+            saml.clone(),
+            connection("acme", "conn_c", &p),
+            connection("globex", "conn_g", &p),
+        ];
         for c in &all {
             store.create_connection(c).await.unwrap();
         }
