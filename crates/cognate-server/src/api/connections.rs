@@ -32,7 +32,8 @@ const MAX_DOMAINS: usize = cognate_core::idp::MAX_IDENTIFIERS;
 const MAX_ATTRIBUTE_MAPPINGS: usize = 50;
 
 /// OIDC settings of a connection. On `PATCH`, members given replace the stored ones.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Request bodies have no `Debug`: this one carries a secret.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OidcBody {
     /// The provider's issuer URL (`https`, or `http` on loopback). Required to create.
@@ -50,7 +51,7 @@ pub struct OidcBody {
 
 /// SAML settings of a connection: the provider's metadata by URL or as XML (one of the
 /// two), and its flags. On `PATCH`, members given replace the stored ones.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SamlBody {
     /// Where Cognate reads the provider's metadata.
@@ -65,7 +66,7 @@ pub struct SamlBody {
     encrypted_responses: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateConnection {
     /// What the tenant calls it, shown on sign-in pages: 1 to 128 characters.
@@ -108,7 +109,7 @@ fn member() -> Role {
     Role::Member
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateConnection {
     /// Absent: unchanged; `null` is refused.

@@ -40,7 +40,7 @@ Bodies are JSON and times are epoch seconds.
 **Errors** answer `{\"error\": {\"code\": \"snake_case_code\", \"message\": \"…\"}}` (schema \
 `ErrorBody`) with the HTTP status; a `401` carries `WWW-Authenticate: Bearer`. Codes include \
 `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `last_admin`, \
-`consumer_domain`, `account_exists`, `invitation_not_pending`, `internal`.
+`consumer_domain`, `domain_not_verified`, `account_exists`, `invitation_not_pending`, `internal`.
 
 **Pagination**: lists take `?limit=` (1 to 100, default 20) and `?cursor=` (the previous \
 page's `nextCursor`, opaque and valid only for the list it came from) and answer \

@@ -92,8 +92,8 @@ impl From<IdpError> for ConnectionError {
     }
 }
 
-/// OIDC provider settings as a tenant gives them.
-#[derive(Debug, Clone, Default)]
+/// OIDC provider settings as a tenant gives them. Their `Debug` hides the client secret.
+#[derive(Clone, Default)]
 pub struct OidcSettings {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
@@ -103,6 +103,18 @@ pub struct OidcSettings {
     pub scopes: Option<String>,
     /// `GET` (the default) or `POST`.
     pub attributes_request_method: Option<String>,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("scopes", &self.scopes)
+            .field("attributes_request_method", &self.attributes_request_method)
+            .finish()
+    }
 }
 
 /// SAML provider settings as a tenant gives them.
@@ -200,8 +212,8 @@ pub struct ConnectionChange {
 }
 
 /// A connection with its pool provider (secrets in the clear, in memory only: surfaces
-/// show whether one is set, never its value).
-#[derive(Debug, Clone)]
+/// show whether one is set, never its value). No `Debug`, so it cannot be logged whole.
+#[derive(Clone)]
 pub struct Detailed {
     pub connection: Connection,
     pub provider: IdentityProvider,
