@@ -29,29 +29,27 @@ pub enum HttpError {
 /// The shared client: one connection pool for every provider.
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: reqwest::Client,
+    /// The client, or why it could not be built (the TLS stack failed to start). A client
+    /// without these limits is never substituted: every request then fails with the reason.
+    client: Result<reqwest::Client, String>,
 }
 
 impl Http {
-    /// Builds the client. Falls back to reqwest's defaults plus the same limits only if the
-    /// TLS stack cannot be set up, which cannot happen with the bundled rustls roots; the
-    /// timeout and the redirect policy are kept either way.
+    /// Builds the client: rustls, [`TIMEOUT`], no redirects, no idle connections.
     pub(crate) fn new() -> Self {
-        let build = || {
-            reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .connect_timeout(TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                // No idle connections kept: a provider (or its load balancer) that closed a
-                // pooled connection makes the next request fail with "connection closed
-                // before message completed", and the token request, a POST, cannot be
-                // retried blindly. A sign-in makes two or three requests; a fresh connection
-                // each is cheap beside a failed sign-in.
-                .pool_max_idle_per_host(0)
-                .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
-                .build()
-        };
-        let client = build().unwrap_or_else(|_| reqwest::Client::new());
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            // No idle connections kept: a provider (or its load balancer) that closed a
+            // pooled connection makes the next request fail with "connection closed
+            // before message completed", and the token request, a POST, cannot be
+            // retried blindly. A sign-in makes two or three requests; a fresh connection
+            // each is cheap beside a failed sign-in.
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("the HTTP client could not be set up: {e}"));
         Self { client }
     }
 
@@ -59,8 +57,10 @@ impl Http {
     pub(crate) async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let url = without_query(&request.uri().to_string());
         let transport = |e: reqwest::Error| HttpError::Transport { url: url.clone(), reason: reason(e) };
+        let client =
+            self.client.as_ref().map_err(|reason| HttpError::Transport { url: url.clone(), reason: reason.clone() })?;
         let request = reqwest::Request::try_from(request).map_err(transport)?;
-        let mut response = self.client.execute(request).await.map_err(transport)?;
+        let mut response = client.execute(request).await.map_err(transport)?;
         let too_large = || HttpError::TooLarge { url: url.clone(), limit: MAX_BODY };
         if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
             return Err(too_large());
