@@ -71,6 +71,23 @@ fn claim_value(name: &str, value: &str) -> Value {
     match name {
         "email_verified" | "phone_number_verified" => Value::Bool(value == "true"),
         "updated_at" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(value)),
+        // Cognito's ID tokens carry a federated user's identities as a list, each entry's
+        // `primary` and `dateCreated` as strings.
+        "identities" => match serde_json::from_str::<Vec<Map<String, Value>>>(value) {
+            Ok(list) => Value::Array(
+                list.into_iter()
+                    .map(|mut entry| {
+                        for key in ["primary", "dateCreated"] {
+                            if let Some(v) = entry.get_mut(key).filter(|v| !v.is_string() && !v.is_null()) {
+                                *v = Value::from(v.to_string());
+                            }
+                        }
+                        Value::Object(entry)
+                    })
+                    .collect(),
+            ),
+            Err(_) => Value::from(value),
+        },
         _ => Value::from(value),
     }
 }

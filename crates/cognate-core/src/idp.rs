@@ -375,8 +375,10 @@ pub struct Identity {
     pub date_created: i64,
 }
 
-/// The `identities` attribute of a user with `links`: one entry per link, oldest first.
-pub fn identities(links: &[ProviderLink]) -> Vec<Identity> {
+/// The `identities` attribute of the user `username` with `links`: one entry per link,
+/// oldest first. The identity a federated user was made from (`{Provider}_{subject}`) is
+/// the primary one, as Cognito marks it; identities linked to an account are not.
+pub fn identities(links: &[ProviderLink], username: &str) -> Vec<Identity> {
     links
         .iter()
         .map(|l| Identity {
@@ -384,7 +386,9 @@ pub fn identities(links: &[ProviderLink]) -> Vec<Identity> {
             provider_name: l.provider.clone(),
             provider_type: l.provider_type.clone(),
             issuer: None,
-            primary: false,
+            primary: l.attribute == SUBJECT_ATTRIBUTE
+                && username.strip_prefix(l.provider.as_str()).and_then(|r| r.strip_prefix('_'))
+                    == Some(l.value.as_str()),
             date_created: l.created * 1000,
         })
         .collect()

@@ -66,6 +66,29 @@ pub struct LoginSession {
     pub ended_at: Option<i64>,
 }
 
+/// How long a browser sent to an external identity provider has to come back: ten minutes.
+pub const FEDERATION_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// A browser sign-in sent to an external identity provider (OIDC or SAML), until it comes
+/// back. The store keeps hashes of the `state`/`RelayState` value and of the starting
+/// browser's cookie, never the values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FederationRequest {
+    pub state_hash: String,
+    pub pool_id: PoolId,
+    pub provider: String,
+    pub binding_hash: String,
+    /// The SAML AuthnRequest's ID (what the response's InResponseTo must be).
+    pub request_id: Option<String>,
+    /// Sealed: the client's authorization request, the OIDC nonce and PKCE verifier.
+    pub payload: String,
+    /// Sealed: the identity a SAML response proved, left by the ACS for the browser.
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
 /// A user pool domain: a prefix (`{prefix}.{auth domain}`) or a custom domain (its own
 /// host name) serving the pool's hosted login. A pool has at most one of each kind.
 #[derive(Debug, Clone, PartialEq)]

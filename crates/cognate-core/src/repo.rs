@@ -19,7 +19,7 @@ use crate::group::Group;
 use crate::idp::{IdentityProvider, ProviderLink};
 use crate::ids::{ClientId, PoolId};
 use crate::jwt::SigningKeyRecord;
-use crate::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
+use crate::login::{AuthorizationCode, FederationRequest, LoginSession, PoolDomain, Redemption, UiCustomization};
 use crate::managed_login::{Category, ColorMode, ManagedLogin};
 use crate::mfa::UserMfa;
 use crate::page::PageRequest;
@@ -399,6 +399,15 @@ pub trait LoginRepo: Send + Sync {
     /// Records a one-time value (by its hash) as used until `expires_at`; false when it
     /// already was — of two concurrent uses exactly one gets `true` (SRP answers).
     async fn spend(&self, value_hash: &str, expires_at: i64) -> Result<bool>;
+    async fn save_federation_request(&self, request: &FederationRequest) -> Result<()>;
+    /// Leaves a verified identity (sealed) on a pending request: false when the request is
+    /// unknown, used, expired, or has one already.
+    async fn attach_federation_result(&self, state_hash: &str, result: &str, now: i64) -> Result<bool>;
+    /// Uses up a pending request in one statement (of two concurrent callers one gets it):
+    /// `None` when it is unknown, used or expired.
+    async fn take_federation_request(&self, state_hash: &str, now: i64) -> Result<Option<FederationRequest>>;
+    /// The pending request whose SAML AuthnRequest had this ID.
+    async fn federation_request_by_id(&self, request_id: &str) -> Result<Option<FederationRequest>>;
     /// `Conflict("domain")` when the domain is taken, `Conflict("pool_domain")` when the
     /// pool already has a domain of that kind.
     async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()>;

@@ -76,6 +76,10 @@ pub struct AppState {
     pub ids: Arc<crate::tenancy::IdCache>,
     /// Wakes this node's user import worker when a job starts (it also polls).
     pub import_wake: Arc<tokio::sync::Notify>,
+    /// SAML providers' metadata documents fetched from their MetadataURL.
+    pub saml_metadata: Arc<crate::services::federation_saml::MetadataCache>,
+    /// The relying party of OIDC federation, with its discovery and JWKS caches.
+    pub oidc: Arc<crate::federation_oidc::OidcClients>,
 }
 
 impl AppState {
@@ -89,6 +93,7 @@ impl AppState {
         settings: ServerSettings,
     ) -> Self {
         let limits = crate::throttle::Limits::default();
+        let oidc = Arc::new(crate::federation_oidc::OidcClients::with_clock(clock.clone()));
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -104,6 +109,8 @@ impl AppState {
             audit: Arc::default(),
             ids: Arc::default(),
             import_wake: Arc::default(),
+            saml_metadata: Arc::default(),
+            oidc,
         }
     }
 }

@@ -171,17 +171,19 @@ async fn links_of<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &str
 }
 
 /// The `identities` attribute of a user with `links`.
-fn render_identities(links: &[ProviderLink]) -> Result<String> {
-    to_json(&identities(links))
+fn render_identities(links: &[ProviderLink], username: &str) -> Result<String> {
+    to_json(&identities(links, username))
 }
 
 /// Rewrites the user's `identities` attribute from their links (and its search index row).
 async fn write_identities<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &str) -> Result<()> {
     let links = links_of::<B>(conn, pool, sub).await?;
-    let q =
-        sqlx::query::<B>("SELECT attributes FROM users WHERE pool_id = $1 AND sub = $2").text(pool.as_str()).text(sub);
+    let q = sqlx::query::<B>("SELECT attributes, username FROM users WHERE pool_id = $1 AND sub = $2")
+        .text(pool.as_str())
+        .text(sub);
     let row = B::fetch_one_on(q, conn).await.map_err(backend_err)?;
     let mut attributes: BTreeMap<String, String> = json(&B::text_col(&row, "attributes")?, "user attributes")?;
+    let username = B::text_col(&row, "username")?;
     let q = sqlx::query::<B>("DELETE FROM user_attributes WHERE pool_id = $1 AND sub = $2 AND name = 'identities'")
         .text(pool.as_str())
         .text(sub);
@@ -189,7 +191,7 @@ async fn write_identities<B: Backend>(conn: &mut B::Connection, pool: &PoolId, s
     if links.is_empty() {
         attributes.remove("identities");
     } else {
-        let rendered = render_identities(&links)?;
+        let rendered = render_identities(&links, &username)?;
         attributes.insert("identities".into(), rendered.clone());
         let q = sqlx::query::<B>(
             "INSERT INTO user_attributes (pool_id, sub, name, value, username_key) \

@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::login::{AuthorizationCode, LoginSession, PoolDomain, Redemption, UiCustomization};
+use cognate_core::login::{
+    AuthorizationCode, FederationRequest, LoginSession, PoolDomain, Redemption, UiCustomization,
+};
 use cognate_core::repo::LoginRepo;
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
@@ -135,12 +137,14 @@ pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> 
     let codes = sqlx::query::<B>("DELETE FROM authorization_codes WHERE expires_at < $1").int(before);
     let sessions = sqlx::query::<B>("DELETE FROM login_sessions WHERE expires_at < $1").int(before);
     let spent = sqlx::query::<B>("DELETE FROM spent_values WHERE expires_at < $1").int(before);
+    let federation = sqlx::query::<B>("DELETE FROM federation_requests WHERE expires_at < $1").int(before);
     // Device keys handed to sign-ins and never confirmed (no token that could confirm one
     // outlives a day).
     let devices = sqlx::query::<B>("DELETE FROM devices WHERE verifier_sealed IS NULL AND created_at < $1").int(before);
     Ok(B::execute(codes, db).await.map_err(backend_err)?
         + B::execute(sessions, db).await.map_err(backend_err)?
         + B::execute(spent, db).await.map_err(backend_err)?
+        + B::execute(federation, db).await.map_err(backend_err)?
         + B::execute(devices, db).await.map_err(backend_err)?)
 }
 
@@ -153,6 +157,75 @@ pub(crate) async fn spend<B: Backend>(db: &Pool<B>, value_hash: &str, expires_at
             .text(value_hash)
             .int(expires_at);
     Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
+}
+
+fn federation_from<B: Backend>(row: &B::Row) -> Result<FederationRequest> {
+    Ok(FederationRequest {
+        state_hash: B::text_col(row, "state_hash")?,
+        pool_id: pool_of(&B::text_col(row, "pool_id")?)?,
+        provider: B::text_col(row, "provider")?,
+        binding_hash: B::text_col(row, "binding_hash")?,
+        request_id: B::opt_text_col(row, "request_id")?,
+        payload: B::text_col(row, "payload")?,
+        result: B::opt_text_col(row, "result")?,
+        created_at: B::int_col(row, "created_at")?,
+        expires_at: B::int_col(row, "expires_at")?,
+        used_at: B::opt_int_col(row, "used_at")?,
+    })
+}
+
+pub(crate) async fn save_federation<B: Backend>(db: &Pool<B>, r: &FederationRequest) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO federation_requests (state_hash, pool_id, provider, binding_hash, request_id, payload, result, \
+         created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .text(&r.state_hash)
+    .text(r.pool_id.as_str())
+    .text(&r.provider)
+    .text(&r.binding_hash)
+    .opt_text(r.request_id.as_deref())
+    .text(&r.payload)
+    .opt_text(r.result.as_deref())
+    .int(r.created_at)
+    .int(r.expires_at)
+    .opt_int(r.used_at);
+    B::execute(q, db).await.map_err(|e| write_err(e, "federation_request"))?;
+    Ok(())
+}
+
+pub(crate) async fn attach_federation<B: Backend>(
+    db: &Pool<B>,
+    state_hash: &str,
+    result: &str,
+    now: i64,
+) -> Result<bool> {
+    let q = sqlx::query::<B>(
+        "UPDATE federation_requests SET result = $1 WHERE state_hash = $2 AND result IS NULL AND used_at IS NULL \
+         AND expires_at > $3",
+    )
+    .text(result)
+    .text(state_hash)
+    .int(now);
+    Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
+}
+
+pub(crate) async fn take_federation<B: Backend>(
+    db: &Pool<B>,
+    state_hash: &str,
+    now: i64,
+) -> Result<Option<FederationRequest>> {
+    let q = sqlx::query::<B>(
+        "UPDATE federation_requests SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING *",
+    )
+    .int(now)
+    .text(state_hash);
+    B::fetch_optional(q, db).await.map_err(backend_err)?.map(|row| federation_from::<B>(&row)).transpose()
+}
+
+pub(crate) async fn federation_by_id<B: Backend>(db: &Pool<B>, request_id: &str) -> Result<Option<FederationRequest>> {
+    let q = sqlx::query::<B>("SELECT * FROM federation_requests WHERE request_id = $1").text(request_id);
+    B::fetch_optional(q, db).await.map_err(backend_err)?.map(|row| federation_from::<B>(&row)).transpose()
 }
 
 fn domain_from<B: Backend>(row: &B::Row) -> Result<PoolDomain> {
@@ -289,6 +362,22 @@ impl<B: Backend> LoginRepo for SqlStore<B> {
 
     async fn spend(&self, value_hash: &str, expires_at: i64) -> Result<bool> {
         spend(&self.pool, value_hash, expires_at).await
+    }
+
+    async fn save_federation_request(&self, request: &FederationRequest) -> Result<()> {
+        save_federation(&self.pool, request).await
+    }
+
+    async fn attach_federation_result(&self, state_hash: &str, result: &str, now: i64) -> Result<bool> {
+        attach_federation(&self.pool, state_hash, result, now).await
+    }
+
+    async fn take_federation_request(&self, state_hash: &str, now: i64) -> Result<Option<FederationRequest>> {
+        take_federation(&self.pool, state_hash, now).await
+    }
+
+    async fn federation_request_by_id(&self, request_id: &str) -> Result<Option<FederationRequest>> {
+        federation_by_id(&self.pool, request_id).await
     }
 
     async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()> {

@@ -43,6 +43,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0017_identity_providers.sql"),
     },
     Migration { version: 19, name: "managed_login", sql: include_str!("../migrations/sqlite/0019_managed_login.sql") },
+    Migration { version: 20, name: "federation", sql: include_str!("../migrations/sqlite/0020_federation.sql") },
     Migration {
         version: 21,
         name: "tenant_connections",
@@ -89,6 +90,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "managed_login",
         sql: include_str!("../migrations/postgres/0019_managed_login.sql"),
     },
+    Migration { version: 20, name: "federation", sql: include_str!("../migrations/postgres/0020_federation.sql") },
     Migration {
         version: 21,
         name: "tenant_connections",

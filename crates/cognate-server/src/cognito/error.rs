@@ -251,6 +251,9 @@ impl From<crate::services::groups::GroupError> for CognitoError {
             E::Reserved(name) => Self::invalid(format!(
                 "{name} mirrors a tenant role and is managed by Cognate's tenancy API (/v1); it cannot be changed here."
             )),
+            E::ProviderGroup(name) => Self::invalid(format!(
+                "{name} is reserved for the users of an identity provider: Cognate creates and fills it when they sign in."
+            )),
             E::Store(e) => e.into(),
         }
     }

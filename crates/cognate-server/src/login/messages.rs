@@ -80,6 +80,16 @@ pub struct Messages {
     pub terms_and: &'static str,
     pub privacy_policy: &'static str,
     pub terms_end: &'static str,
+    /// Federation: the corporate sign-in form and the provider buttons.
+    pub sso_title: &'static str,
+    pub sso_email: &'static str,
+    pub sso_continue: &'static str,
+    pub sso_with: &'static str,
+    pub sso_or: &'static str,
+    pub sso_unknown: &'static str,
+    pub sso_failed: &'static str,
+    pub sso_expired: &'static str,
+    pub sso_account: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -156,6 +166,15 @@ pub static EN: Messages = Messages {
     terms_and: "and the",
     privacy_policy: "Privacy policy",
     terms_end: ".",
+    sso_title: "Sign in with your corporate ID",
+    sso_email: "Work email",
+    sso_continue: "Continue",
+    sso_with: "Sign in with",
+    sso_or: "or",
+    sso_unknown: "No identity provider signs in this email domain here.",
+    sso_failed: "The sign-in at your identity provider did not succeed. Try again.",
+    sso_expired: "This sign-in expired or was started in another browser. Start again.",
+    sso_account: "Your identity provider's account cannot be used here.",
 };
 
 pub static FR: Messages = Messages {
@@ -232,6 +251,15 @@ pub static FR: Messages = Messages {
     terms_and: "et la",
     privacy_policy: "politique de confidentialité",
     terms_end: ".",
+    sso_title: "Connectez-vous avec votre identifiant d'entreprise",
+    sso_email: "E-mail professionnel",
+    sso_continue: "Continuer",
+    sso_with: "Se connecter avec",
+    sso_or: "ou",
+    sso_unknown: "Aucun fournisseur d'identité ne connecte ce domaine de messagerie ici.",
+    sso_failed: "La connexion auprès de votre fournisseur d'identité n'a pas abouti. Réessayez.",
+    sso_expired: "Cette connexion a expiré ou a été commencée dans un autre navigateur. Recommencez.",
+    sso_account: "Le compte de votre fournisseur d'identité ne peut pas être utilisé ici.",
 };
 
 /// The catalogue for a `lang` parameter (`fr`, `fr-CA`, …); English otherwise.

@@ -11,9 +11,12 @@
 //! this origin and the validated redirect URI), `no-store` and `no-referrer`; nothing is
 //! redirected anywhere but a registered callback or sign-out URL.
 
+mod federation;
 mod managed;
 mod messages;
 mod page;
+
+pub(crate) use page::origin_of;
 
 use std::collections::HashMap;
 
@@ -48,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", get(logout))
         .route("/login/assets/login.css", get(page::stylesheet))
         .route("/login/assets/{kind}/{pool}/{file}", get(page::custom_asset))
+        .merge(federation::routes())
 }
 
 /// The query string's parameters (each at most once, as RFC 6749 requires).
@@ -93,7 +97,7 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
         query_params(Some(&query)).map_err(|m| Box::new(Page::message(&messages::EN, StatusCode::BAD_REQUEST, &m)))?;
     let t = messages::for_lang(param(&params, "lang"));
     match authorize::check(state, &authorization_request(&params, headers)).await {
-        Ok(auth) => {
+        Ok(mut auth) => {
             let fault = |e: cognate_core::StoreError| {
                 tracing::error!(error = %e, "loading the login customization");
                 Box::new(Page::message(t, StatusCode::INTERNAL_SERVER_ERROR, t.server_error))
@@ -106,6 +110,10 @@ async fn flow(state: &AppState, headers: &HeaderMap, raw: Option<String>) -> Res
                     page::Brand::of(ui.as_ref())
                 }
             };
+            if !auth.external_providers().is_empty() {
+                auth.provider_origins =
+                    crate::services::federation::provider_origins(state, &auth).await.map_err(fault)?;
+            }
             Ok(Flow { t, query, auth, brand })
         }
         Err(e) => Err(Box::new(refused(t, e))),
@@ -140,6 +148,10 @@ async fn authorize_endpoint(
         Err(page) => return *page,
     };
     let auth = &flow.auth;
+    if auth.federated() {
+        let (name, identifier) = (auth.identity_provider.as_deref(), auth.idp_identifier.as_deref());
+        return federation::send_to_provider(&state, &flow, name, identifier).await;
+    }
     let cookies = Cookies::of(&headers);
     let (resumed, facts) =
         crate::facts::collect(authorize::resume(&state, auth, cookies.session(&state, &auth.pool.id))).await;
@@ -453,6 +465,7 @@ fn record_outcome(
     let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
     let history = match action {
         "auth.sign_in" => Some(("SignIn", Some("Password"))),
+        "auth.federated_sign_in" => Some(("SignIn", None)),
         "auth.challenge" => Some(("SignIn", Some("Mfa"))),
         "user.sign_up" => Some(("SignUp", None)),
         "auth.forgot_password" => Some(("ForgotPassword", None)),

@@ -21,6 +21,8 @@ use crate::services::terms::SignUpLinks;
 /// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
 /// gets the `__Host-` prefix, so a sibling domain cannot plant one.
 const CSRF_COOKIE: &str = "cognate-csrf";
+/// The cookie binding a trip to an external identity provider to the browser that began it.
+const FEDERATION_COOKIE: &str = "cognate-federation";
 /// The master-key label of the CSRF HMAC key.
 const CSRF_LABEL: &str = "login-csrf";
 const STYLESHEET: &str = include_str!("../../assets/login.css");
@@ -37,6 +39,10 @@ struct LoginTemplate<'a> {
     notice: Option<&'a str>,
     username: &'a str,
     sign_up: bool,
+    /// The pool's own users sign in here (the username and password form).
+    cognito: bool,
+    /// The client's external providers: a button each, and the corporate email form.
+    providers: &'a [(String, String)],
 }
 
 #[derive(Template)]
@@ -229,6 +235,23 @@ impl Page {
         status: StatusCode,
     ) -> Response {
         let form_token = csrf_token(state, csrf);
+        // Each provider's button goes through /oauth2/authorize with the request as it is.
+        let kept: Vec<(String, String)> = url::form_urlencoded::parse(flow.query.as_bytes())
+            .filter(|(k, _)| k != "identity_provider" && k != "idp_identifier")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let providers: Vec<(String, String)> = flow
+            .auth
+            .external_providers()
+            .into_iter()
+            .map(|name| {
+                let link = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&kept)
+                    .append_pair("identity_provider", &name)
+                    .finish();
+                (name, format!("/oauth2/authorize?{link}"))
+            })
+            .collect();
         let page = LoginTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
@@ -238,7 +261,9 @@ impl Page {
             error,
             notice,
             username,
-            sign_up: authorize::offers_sign_up(&flow.auth),
+            sign_up: authorize::offers_sign_up(&flow.auth) && flow.auth.offers_cognito(),
+            cognito: flow.auth.offers_cognito(),
+            providers: &providers,
         };
         respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
     }
@@ -415,10 +440,14 @@ fn respond(
         }
     };
     let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-    let form_action = match auth.and_then(|a| origin_of(&a.redirect_uri)) {
-        Some(origin) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
+    let mut form_action = "'self'".to_owned();
+    if let Some(auth) = auth {
+        let origins = origin_of(&auth.redirect_uri).into_iter().chain(auth.provider_origins.iter().cloned());
+        for origin in origins {
+            form_action.push(' ');
+            form_action.push_str(&origin);
+        }
+    }
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
@@ -454,7 +483,7 @@ fn security_headers(headers: &mut HeaderMap) {
 
 /// `scheme://host[:port]` of a URL, or `scheme:` for one without a host (an app's custom
 /// scheme), as a CSP source.
-fn origin_of(uri: &str) -> Option<String> {
+pub(crate) fn origin_of(uri: &str) -> Option<String> {
     let url = url::Url::parse(uri).ok()?;
     Some(match url.host_str() {
         Some(host) => match url.port() {
@@ -536,6 +565,11 @@ pub(super) fn see_other(location: &str) -> Response {
     see_other_status(location, StatusCode::FOUND)
 }
 
+/// A 303 (the browser follows a POST's answer with a GET).
+pub(super) fn see_other_303(location: &str) -> Response {
+    see_other_status(location, StatusCode::SEE_OTHER)
+}
+
 fn see_other_status(location: &str, status: StatusCode) -> Response {
     let mut resp = status.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
@@ -579,6 +613,11 @@ impl<'a> Cookies<'a> {
     /// The browser-session id for `pool`.
     pub fn session(&self, state: &AppState, pool: &PoolId) -> Option<&'a str> {
         self.get(&cookie_name(state, &session_cookie(pool)))
+    }
+
+    /// The value binding a trip to an external identity provider to this browser.
+    pub fn federation(&self, state: &AppState) -> Option<&'a str> {
+        self.get(&cookie_name(state, FEDERATION_COOKIE))
     }
 
     /// The CSRF cookie's value, or a new one (set by the page that shows it).
@@ -626,6 +665,17 @@ pub(super) fn set_session_cookie(state: &AppState, resp: &mut Response, pool: &P
     let max_age = state.settings.login_session_secs;
     let cookie =
         format!("{}={id}; Max-Age={max_age}; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The cookie binding a trip to an external identity provider to this browser (ten
+/// minutes, as long as the trip may last).
+pub(super) fn set_federation_cookie(state: &AppState, resp: &mut Response, value: &str) {
+    let max_age = cognate_core::login::FEDERATION_TTL_MS / 1000;
+    let cookie =
+        format!("{}={value}; Max-Age={max_age}; {}", cookie_name(state, FEDERATION_COOKIE), cookie_attributes(state));
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -93,6 +93,14 @@ pub struct Authorization {
     pub prompt: Prompt,
     /// `login_hint` (at most 256 characters).
     pub login_hint: Option<String>,
+    /// An external provider to sign in with, by name (`identity_provider`, not `COGNITO`)
+    /// or by identifier (`idp_identifier`, an email domain).
+    pub identity_provider: Option<String>,
+    pub idp_identifier: Option<String>,
+    /// Origins of the client's external providers' sign-in pages: where the login page's
+    /// corporate email form may lead (its CSP `form-action`); filled by
+    /// [`super::federation::provider_origins`] when a page offers that form.
+    pub provider_origins: Vec<String>,
 }
 
 impl Authorization {
@@ -103,6 +111,24 @@ impl Authorization {
     /// Whether the grant is an OpenID Connect one (an ID token is issued).
     pub fn openid(&self) -> bool {
         self.scopes.iter().any(|s| s == OPENID)
+    }
+
+    /// Whether the request names an external provider to sign in with.
+    pub fn federated(&self) -> bool {
+        self.identity_provider.is_some() || self.idp_identifier.is_some()
+    }
+
+    /// Whether the client signs in the pool's own users (`COGNITO` in its
+    /// SupportedIdentityProviders, or none listed).
+    pub fn offers_cognito(&self) -> bool {
+        let supported = &self.client.settings.supported_identity_providers;
+        supported.is_empty() || supported.iter().any(|p| p == cognate_core::idp::COGNITO)
+    }
+
+    /// The external providers the client lists.
+    pub fn external_providers(&self) -> Vec<String> {
+        let supported = &self.client.settings.supported_identity_providers;
+        supported.iter().filter(|p| *p != cognate_core::idp::COGNITO).cloned().collect()
     }
 }
 
@@ -189,13 +215,11 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
     if !settings.allowed_oauth_flows.iter().any(|f| f == flow) {
         return Err(refuse("unauthorized_client", "The client may not use this response_type."));
     }
-    if let Some(idp) = req.identity_provider
-        && idp != "COGNITO"
-    {
+    // An external provider is resolved when the browser is sent on
+    // ([`super::federation::provider_for`]); here only its shape.
+    let identity_provider = req.identity_provider.filter(|p| *p != cognate_core::idp::COGNITO);
+    if identity_provider.is_some_and(|p| p.len() > 128) || req.idp_identifier.is_some_and(|i| i.len() > 128) {
         return Err(refuse("invalid_request", "No such identity provider."));
-    }
-    if req.idp_identifier.is_some() {
-        return Err(refuse("invalid_request", "No identity provider has this identifier."));
     }
     let prompt = match req.prompt {
         None | Some("") => Prompt::Default,
@@ -227,6 +251,9 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         code_challenge,
         prompt,
         login_hint: req.login_hint.map(|h| h.chars().take(256).collect()),
+        identity_provider: identity_provider.map(str::to_owned),
+        idp_identifier: req.idp_identifier.map(str::to_owned),
+        provider_origins: Vec::new(),
     })
 }
 

@@ -3,6 +3,10 @@
 //! the acts live here:
 //! - in a pool the tenancy control plane manages, the role groups `{tenantId}-{role}`
 //!   mirror memberships: only the membership engine changes them ([`GroupError::Reserved`]);
+//! - the groups `{poolId}_{Provider}` hold the users who signed in through an external
+//!   identity provider, as Cognito's do: only federation fills them, so nobody can create
+//!   one beforehand with privileges (a role ARN, a precedence) a federated user would
+//!   inherit ([`GroupError::ProviderGroup`]);
 //! - a group name is unique in its pool ([`GroupError::Exists`]);
 //! - an update changes only the details it names.
 
@@ -26,6 +30,9 @@ pub enum GroupError {
     /// A tenant role group of a managed pool.
     #[error("{0} mirrors a tenant role")]
     Reserved(String),
+    /// The group of an external identity provider's users (`{poolId}_{Provider}`).
+    #[error("{0} is the group of an identity provider's users")]
+    ProviderGroup(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,6 +47,9 @@ pub struct Details {
 
 /// Refuses to change a role group of a pool the tenancy control plane manages.
 async fn refuse_reserved(state: &AppState, pool: &UserPool, name: &str) -> Result<(), GroupError> {
+    if name.strip_prefix(pool.id.as_str()).is_some_and(|rest| rest.starts_with('_')) {
+        return Err(GroupError::ProviderGroup(name.to_owned()));
+    }
     if tenancy::is_role_group(name) && tenancy::placement(state, &pool.id).await?.is_some() {
         return Err(GroupError::Reserved(name.to_owned()));
     }
@@ -70,6 +80,44 @@ pub async fn create(state: &AppState, pool: &UserPool, name: String, details: De
     }
     tracing::info!(pool = %pool.id, group = %group.name, "group created");
     Ok(group)
+}
+
+/// The name of the group of `provider`'s users in `pool`, as Cognito names it.
+pub fn provider_group(pool: &UserPool, provider: &str) -> String {
+    format!("{}_{provider}", pool.id)
+}
+
+/// Puts a user who signed in through `provider` in the provider's group, made at its first
+/// use (a concurrent first use finds it made).
+pub async fn join_provider_group(
+    state: &AppState,
+    pool: &UserPool,
+    provider: &str,
+    user: &User,
+) -> Result<(), GroupError> {
+    let name = provider_group(pool, provider);
+    if state.store.get_group(&pool.id, &name).await?.is_none() {
+        let now = state.clock.now_millis();
+        let group = Group {
+            pool_id: pool.id.clone(),
+            name: name.clone(),
+            description: None,
+            role_arn: None,
+            precedence: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match state.store.create_group(&group).await {
+            Ok(()) => tracing::info!(pool = %pool.id, group = %name, "identity provider group created"),
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match state.store.add_user_to_group(&pool.id, &name, &user.sub).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound(_)) => Err(GroupError::NotFound),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The group `name` of `pool`.

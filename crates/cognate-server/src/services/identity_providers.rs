@@ -114,10 +114,29 @@ pub async fn create(state: &AppState, pool: &UserPool, new: NewProvider) -> Resu
         modified: now,
     };
     idp.normalise().map_err(IdpError::Invalid)?;
+    derive_details(state, &mut idp).await;
     check_mapping(pool, &idp)?;
     state.store.create_identity_provider(&sealed(state, &idp)).await.map_err(|e| refused(e, &idp))?;
     tracing::info!(pool = %pool.id, provider = %idp.name, kind = idp.kind.as_str(), "identity provider created");
     Ok(idp)
+}
+
+/// Fills the details Cognito describes from the provider's own documents: a SAML
+/// MetadataFile's endpoints; an OIDC issuer's discovery (`authorize_url`, `token_url`,
+/// `attributes_url`, `jwks_uri`; explicit values win). Best effort: a provider that cannot
+/// be reached now is still created (Cognito would refuse it) and is read again at its
+/// first sign-in, which then says what is wrong.
+async fn derive_details(state: &AppState, idp: &mut IdentityProvider) {
+    match idp.kind {
+        ProviderType::Saml => super::federation_saml::derive_details(&mut idp.details),
+        ProviderType::Oidc => match state.oidc.discover(&idp.details).await {
+            Ok(details) => idp.details = details,
+            Err(e) => {
+                tracing::info!(pool = %idp.pool_id, provider = %idp.name, error = %e, "OIDC discovery at creation failed; read again at first sign-in");
+            }
+        },
+        _ => {}
+    }
 }
 
 /// Mapped attributes must be the pool's (standard, custom or developer-only), or
@@ -175,6 +194,7 @@ pub async fn update(
     }
     idp.modified = state.clock.now_millis().max(idp.created);
     idp.normalise().map_err(IdpError::Invalid)?;
+    derive_details(state, &mut idp).await;
     check_mapping(pool, &idp)?;
     state.store.update_identity_provider(&sealed(state, &idp)).await.map_err(|e| refused(e, &idp))?;
     tracing::info!(pool = %pool.id, provider = %idp.name, "identity provider updated");
@@ -351,4 +371,9 @@ pub async fn signing_certificate(state: &AppState, pool: &PoolId) -> Result<Stri
         tracing::info!(pool = %pool, "SAML signing certificate made");
     }
     Ok(stored)
+}
+
+/// Opens a pool's sealed SAML signing key (PKCS#8 DER).
+pub fn open_signing_key(state: &AppState, sealed: &str) -> Result<Vec<u8>, IdpError> {
+    state.master_key.open(SIGNING_KEY_LABEL, sealed).map_err(|e| IdpError::Fault(e.to_string()))
 }

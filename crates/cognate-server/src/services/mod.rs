@@ -46,6 +46,8 @@ pub mod clients;
 pub mod connections;
 pub mod devices;
 pub mod domains;
+pub mod federation;
+pub mod federation_saml;
 pub mod groups;
 pub mod identity_providers;
 pub mod managed_login;
