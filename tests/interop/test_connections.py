@@ -388,3 +388,27 @@ def test_released_domains_and_tier_moves(tenancy, oidc_issuer):
     again = tenancy.as_admin("POST", path, oidc_body(oidc_issuer, [d1]), status=201)
     assert again["poolId"] == moved["poolId"], again
     assert describe(tenancy, again)["IdpIdentifiers"] == [d1]
+
+
+def test_testing_a_connection_reads_the_provider_now(tenancy, oidc_issuer):
+    t = tenancy.create_tenant("ssotest")
+    d1, d2, d3 = (verified_domain(tenancy, t["id"]) for _ in range(3))
+    path = f"/v1/tenants/{t['id']}/connections"
+    oidc = tenancy.as_admin("POST", path, oidc_body(oidc_issuer, [d1]), status=201)
+    report = tenancy.as_admin("POST", f"{path}/{oidc['id']}/test")
+    assert report["type"] == "OIDC" and report["error"] is None, report
+    assert report["oidc"]["issuer"] == oidc_issuer and report["oidc"]["authorize_url"], report
+    # The loopback issuer publishes no signing key: a sign-in could not verify an ID token.
+    assert report["ok"] is False and any("signing key" in w for w in report["warnings"]), report
+
+    saml = tenancy.as_admin("POST", path, {"name": "Entra ID", "domains": [d2],
+                                           "saml": {"metadataXml": SAML_METADATA}}, status=201)
+    report = tenancy.as_admin("POST", f"{path}/{saml['id']}/test")
+    # Metadata without a signing certificate: no response could ever be verified.
+    assert report["type"] == "SAML" and report["ok"] is False, report
+    assert "signing certificate" in report["error"], report
+
+    gone = tenancy.as_admin("POST", path, oidc_body("http://127.0.0.1:9/nowhere", [d3]), status=201)
+    report = tenancy.as_admin("POST", f"{path}/{gone['id']}/test")
+    assert report["ok"] is False and report["error"], report
+    tenancy.as_admin("POST", f"{path}/conn_aaaaaaaaaaaaaaaaaaaa/test", status=404)

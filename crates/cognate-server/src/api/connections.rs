@@ -574,6 +574,81 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The result of testing a connection.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    /// Whether the provider could be read and nothing in it will make sign-ins fail.
+    ok: bool,
+    /// `OIDC` or `SAML`.
+    #[serde(rename = "type")]
+    #[schema(example = "OIDC")]
+    kind: &'static str,
+    /// Why the provider could not be read.
+    error: Option<String>,
+    /// What will make sign-ins fail or surprise.
+    warnings: Vec<String>,
+    /// OIDC: the issuer's endpoints, keys and capabilities.
+    #[schema(value_type = Option<Object>)]
+    oidc: Option<serde_json::Value>,
+    /// SAML: what the metadata publishes.
+    #[schema(value_type = Option<Object>)]
+    saml: Option<serde_json::Value>,
+}
+
+/// Test an SSO connection.
+///
+/// `POST …/connections/{connection_id}/test` reads the provider now, as the next sign-in
+/// would: an OIDC issuer's discovery document and keys, a SAML provider's metadata. A
+/// provider that cannot be read is `ok: false` with the reason (the answer is still 200).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant_id}/connections/{connection_id}/test",
+    operation_id = "testConnection",
+    extensions(("x-audit-action" = json!("connection.test"))),
+    tag = "connections",
+    params(ConnectionPath),
+    responses(
+        (status = 200, description = "What the provider publishes, and what will fail.", body = ConnectionTest),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "Not an admin of this tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant or connection (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    ConnectionPath(tenant, id): ConnectionPath,
+) -> Result<axum::Json<ConnectionTest>, ApiError> {
+    caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
+    let (found, probe) = connections::test(&state, &tenant, &id).await?;
+    let kind = found.provider.kind.as_str();
+    let json = |v: serde_json::Result<serde_json::Value>| v.map_err(ApiError::internal);
+    let answer = match probe {
+        connections::Probe::Oidc(report) => ConnectionTest {
+            ok: report.warnings.is_empty(),
+            kind,
+            error: None,
+            warnings: report.warnings.clone(),
+            oidc: Some(json(serde_json::to_value(&report))?),
+            saml: None,
+        },
+        connections::Probe::Saml(report) => ConnectionTest {
+            ok: report.warnings.is_empty(),
+            kind,
+            error: None,
+            warnings: report.warnings.clone(),
+            oidc: None,
+            saml: Some(json(serde_json::to_value(&report))?),
+        },
+        connections::Probe::Failed(reason) => {
+            ConnectionTest { ok: false, kind, error: Some(reason), warnings: Vec::new(), oidc: None, saml: None }
+        }
+    };
+    Ok(axum::Json(answer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

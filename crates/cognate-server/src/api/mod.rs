@@ -49,6 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(domains::discovery))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::get, connections::update, connections::delete))
+        .routes(routes!(connections::test))
         .routes(routes!(members::list, members::add))
         .routes(routes!(members::get, members::change_role, members::remove))
         .routes(routes!(invitations::create, invitations::list))

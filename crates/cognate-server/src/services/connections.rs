@@ -641,3 +641,30 @@ async fn admit_member(
         _ => Ok(Admission::Unchanged(member.role)),
     }
 }
+
+/// What "test connection" found: the provider's published configuration, or why it could
+/// not be read.
+#[derive(Debug)]
+pub enum Probe {
+    Oidc(crate::federation_oidc::ProbeReport),
+    Saml(super::federation_saml::SamlProbe),
+    /// The provider could not be read or is unusable; the message says why.
+    Failed(String),
+}
+
+/// Tests a connection: reads its provider's discovery document and keys (OIDC) or metadata
+/// (SAML) now, as the next sign-in would.
+pub async fn test(state: &AppState, tenant: &TenantId, id: &str) -> Result<(Detailed, Probe), ConnectionError> {
+    let found = get(state, tenant, id).await?;
+    let probe = match found.provider.kind {
+        ProviderType::Saml => match super::federation_saml::probe(state, &found.provider).await {
+            Ok(report) => Probe::Saml(report),
+            Err(e) => Probe::Failed(e.to_string()),
+        },
+        _ => match state.oidc.probe(&found.provider.details).await {
+            Ok(report) => Probe::Oidc(report),
+            Err(e) => Probe::Failed(e.to_string()),
+        },
+    };
+    Ok((found, probe))
+}

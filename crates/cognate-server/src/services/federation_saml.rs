@@ -96,6 +96,45 @@ async fn idp_metadata(state: &AppState, provider: &IdentityProvider) -> Result<I
     cognate_saml::parse_metadata(&doc).map_err(provider_error)
 }
 
+/// What "test connection" found in a SAML provider's metadata.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlProbe {
+    pub entity_id: String,
+    pub sso_redirect_url: Option<String>,
+    pub slo_redirect_url: Option<String>,
+    pub signing_certificates: usize,
+    pub want_authn_requests_signed: bool,
+    /// What will make sign-ins (or single logout) fail.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the provider's metadata afresh (a MetadataURL is fetched now, and the cache
+/// refreshed) and reports what sign-ins will use.
+pub async fn probe(state: &AppState, provider: &IdentityProvider) -> Result<SamlProbe, FederationError> {
+    if let Some(url) = provider.details.get("MetadataURL")
+        && let Ok(mut cache) = state.saml_metadata.documents.lock()
+    {
+        cache.remove(url);
+    }
+    let metadata = idp_metadata(state, provider).await?;
+    let mut warnings = Vec::new();
+    if metadata.sso_redirect.is_none() {
+        warnings.push("The metadata has no HTTP-Redirect SingleSignOnService: Cognate cannot send users there.".into());
+    }
+    if provider.details.get("IDPSignout").is_some_and(|v| v == "true") && metadata.slo_redirect.is_none() {
+        warnings.push("IDPSignout is on but the metadata has no HTTP-Redirect SingleLogoutService.".into());
+    }
+    Ok(SamlProbe {
+        entity_id: metadata.entity_id,
+        sso_redirect_url: metadata.sso_redirect,
+        slo_redirect_url: metadata.slo_redirect,
+        signing_certificates: metadata.signing_certificates.len(),
+        want_authn_requests_signed: metadata.want_authn_requests_signed,
+        warnings,
+    })
+}
+
 /// The IdP's sign-in URL (HTTP-Redirect SingleSignOnService), when its metadata can be read.
 pub async fn sign_in_url(state: &AppState, provider: &IdentityProvider) -> Option<String> {
     if let Some(url) = provider.details.get("SSORedirectBindingURI") {

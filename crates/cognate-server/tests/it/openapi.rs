@@ -33,6 +33,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
     ("PATCH", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
     ("DELETE", "/v1/tenants/{tenant_id}/connections/{connection_id}"),
+    ("POST", "/v1/tenants/{tenant_id}/connections/{connection_id}/test"),
     ("GET", "/v1/tenants/{tenant_id}/members"),
     ("POST", "/v1/tenants/{tenant_id}/members"),
     ("GET", "/v1/tenants/{tenant_id}/members/{sub}"),
