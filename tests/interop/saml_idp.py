@@ -425,6 +425,8 @@ class SimpleSamlIdp:
                 "saml20.sign.assertion": sp.sign_assertion,
                 "signature.algorithm": RSA_SHA256,
                 "attributes.NameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+                # Sign logout messages sent over HTTP-Redirect (Cognate refuses unsigned ones).
+                "redirect.sign": True,
             }
             if sp.slo_url:
                 entry["SingleLogoutService"] = [{"Binding": BINDING_REDIRECT, "Location": sp.slo_url}]
@@ -447,10 +449,17 @@ class SimpleSamlIdp:
     def write_files(self) -> None:
         """(Re)writes config, users and metadata; a running IdP reads them on its next request."""
         assert self.root is not None
-        (self.config_dir / "config.php").write_text(php_file(self._config()))
-        (self.config_dir / "authsources.php").write_text(php_file(self._authsources()))
-        (self.metadata_dir / "saml20-idp-hosted.php").write_text(php_file(self._idp_hosted()))
-        (self.metadata_dir / "saml20-sp-remote.php").write_text(php_file(self._sp_remote()))
+        # Each file is replaced whole (written aside, then renamed), so a request the running
+        # IdP serves meanwhile reads the old file or the new one, never half of one.
+        for path, text in (
+            (self.config_dir / "config.php", php_file(self._config())),
+            (self.config_dir / "authsources.php", php_file(self._authsources())),
+            (self.metadata_dir / "saml20-idp-hosted.php", php_file(self._idp_hosted())),
+            (self.metadata_dir / "saml20-sp-remote.php", php_file(self._sp_remote())),
+        ):
+            aside = path.with_suffix(".tmp")
+            aside.write_text(text)
+            os.replace(aside, path)
 
     def add_sp(self, sp: SamlSp) -> None:
         """Registers one more SP (or replaces the one with that entity id)."""

@@ -41,6 +41,7 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test
 
 CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
 PROVIDER = "CorpSaml"
+SIGNED_OUT = "https://app.example.com/signed-out"
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
@@ -131,7 +132,8 @@ def federation(server, cognito):
         idp = SimpleSamlIdp(sps=[SamlSp(
             entity_id=f"urn:amazon:cognito:sp:{pool_id}",
             acs_url=f"{server.url}/saml2/idpresponse",
-            slo_url=f"{server.url}/saml2/logout",
+            # The logout URL of Cognate's SP metadata names the pool.
+            slo_url=f"{server.url}/saml2/logout?pool={pool_id}",
             signing_cert_pem=sp_cert,
         )])
         made.append(idp)
@@ -145,7 +147,7 @@ def federation(server, cognito):
         client = cognito.create_user_pool_client(
             UserPoolId=pool_id, ClientName="saml web", CallbackURLs=[CALLBACK],
             AllowedOAuthFlows=["code"], AllowedOAuthScopes=SCOPES.split(),
-            AllowedOAuthFlowsUserPoolClient=True, SupportedIdentityProviders=[PROVIDER],
+            AllowedOAuthFlowsUserPoolClient=True, SupportedIdentityProviders=[PROVIDER], LogoutURLs=[SIGNED_OUT],
         )["UserPoolClient"]
         return Federation(server, cognito, pool_id, client["ClientId"], idp, sp_cert)
 
@@ -368,3 +370,67 @@ def test_encrypted_assertions_are_decrypted(federation, browser_page):
     posted = parse_qs(browser_page.acs_posts[-1])["SAMLResponse"][0]
     xml = base64.b64decode(posted).decode()
     assert "EncryptedAssertion" in xml and "bob@idp.example.com" not in xml, "it was encrypted"
+
+
+def refresh(fed: Federation, refresh_token: str) -> requests.Response:
+    return requests.post(f"{fed.server.url}/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": fed.client_id, "refresh_token": refresh_token}, timeout=10)
+
+
+def test_sign_out_at_cognate_signs_out_at_the_idp_too(federation, browser_page):
+    """SP-initiated single logout (IDPSignout): /logout sends a signed LogoutRequest to
+    SimpleSAMLphp, whose LogoutResponse comes back to /saml2/logout and on to the app."""
+    fed = federation(IDPSignout="true")
+    code, verifier = sign_in_at_idp(browser_page, fed, "alice")
+    fed.exchange(code, verifier)
+    visited: list[str] = []
+    browser_page.on("request", lambda r: visited.append(r.url))
+    logout = requests.Request("GET", f"{fed.server.url}/logout", params={
+        "client_id": fed.client_id, "logout_uri": SIGNED_OUT}).prepare().url
+    with browser_page.expect_request(lambda r: r.url.startswith(SIGNED_OUT), timeout=20000):
+        try:
+            browser_page.goto(logout)
+        except playwright_api.Error:
+            pass  # the app's page, reached by a redirect, is not routed (see browser_page)
+    assert any(u.startswith(fed.idp.slo_url) and "SAMLRequest=" in u for u in visited), visited
+    assert any("/saml2/logout" in u and "SAMLResponse=" in u for u in visited), visited
+    # Both sessions are gone: the next sign-in asks for the password at the IdP again
+    # (with the IdP's session alive it would go straight back to the app).
+    before = len(browser_page.callbacks)
+    try:
+        browser_page.goto(fed.authorize_url(secrets.token_urlsafe(48), "again"))
+    except playwright_api.Error:
+        pass
+    assert len(browser_page.callbacks) == before, browser_page.callbacks[before:]
+    browser_page.locator("#username").wait_for(timeout=15000)
+    # The LogoutResponse cannot be used twice.
+    response_url = next(u for u in visited if "/saml2/logout" in u and "SAMLResponse=" in u)
+    assert requests.get(response_url, allow_redirects=False, timeout=10).status_code == 400
+
+
+def test_the_idp_signs_the_user_out_of_cognate(federation, browser_page):
+    """IdP-initiated single logout: SimpleSAMLphp's logout sends a signed LogoutRequest to
+    Cognate's /saml2/logout, which ends the user's sessions and tokens and answers."""
+    fed = federation(IDPSignout="true")
+    code, verifier = sign_in_at_idp(browser_page, fed, "bob")
+    tokens = fed.exchange(code, verifier)
+    assert refresh(fed, tokens["refresh_token"]).status_code == 200
+    visited: list[str] = []
+    browser_page.on("request", lambda r: visited.append(r.url))
+    # SimpleSAMLphp returns only to URLs it trusts: its own.
+    done = fed.idp.base_url + "?signed-out"
+    slo = requests.Request("GET", fed.idp.slo_url, params={"ReturnTo": done}).prepare().url
+    try:
+        with browser_page.expect_request(lambda r: r.url.startswith(done), timeout=20000):
+            try:
+                browser_page.goto(slo)
+            except playwright_api.Error:
+                pass  # the app's page, reached by a redirect, is not routed (see browser_page)
+    except playwright_api.Error:
+        pytest.fail(f"the IdP's logout did not come back: {visited} {browser_page.content()[:2000]}")
+    assert any("/saml2/logout" in u and "SAMLRequest=" in u for u in visited), visited
+    assert refresh(fed, tokens["refresh_token"]).status_code == 400
+    # Without IDPSignout, or unsigned, a LogoutRequest is refused.
+    request_url = next(u for u in visited if "/saml2/logout" in u and "SAMLRequest=" in u)
+    unsigned = re.sub(r"&(Signature|SigAlg)=[^&]*", "", request_url)
+    assert requests.get(unsigned, allow_redirects=False, timeout=10).status_code == 400

@@ -517,6 +517,8 @@ pub struct ExternalIdentity {
     pub attributes: BTreeMap<String, Vec<String>>,
     /// SAML: the assertion's `SessionIndex`, kept for single logout.
     pub session_index: Option<String>,
+    /// SAML: the NameID's Format, which a LogoutRequest repeats.
+    pub name_id_format: Option<String>,
 }
 
 impl ExternalIdentity {

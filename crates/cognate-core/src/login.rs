@@ -64,6 +64,9 @@ pub struct LoginSession {
     pub created_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// A session begun at a SAML provider: who it signed in (JSON, see the federation
+    /// service), for single logout.
+    pub federation: Option<String>,
 }
 
 /// How long a browser sent to an external identity provider has to come back: ten minutes.

@@ -58,6 +58,7 @@ fn session_from<B: Backend>(row: &B::Row) -> Result<LoginSession> {
         created_at: B::int_col(row, "created_at")?,
         expires_at: B::int_col(row, "expires_at")?,
         ended_at: B::opt_int_col(row, "ended_at")?,
+        federation: B::opt_text_col(row, "federation")?,
     })
 }
 
@@ -105,7 +106,7 @@ pub(crate) async fn redeem_code<B: Backend>(db: &Pool<B>, code_hash: &str, at: i
 pub(crate) async fn create_session<B: Backend>(db: &Pool<B>, s: &LoginSession) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO login_sessions (id_hash, pool_id, sub, tenant_id, auth_time, mfa, created_at, expires_at, \
-         ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         ended_at, federation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .text(&s.id_hash)
     .text(s.pool_id.as_str())
@@ -115,7 +116,8 @@ pub(crate) async fn create_session<B: Backend>(db: &Pool<B>, s: &LoginSession) -
     .flag(s.mfa)
     .int(s.created_at)
     .int(s.expires_at)
-    .opt_int(s.ended_at);
+    .opt_int(s.ended_at)
+    .opt_text(s.federation.as_deref());
     B::execute(q, db).await.map_err(|e| write_err(e, "login_session"))?;
     Ok(())
 }

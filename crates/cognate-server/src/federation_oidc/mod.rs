@@ -290,7 +290,12 @@ impl OidcClients {
             }
             claims::merge_userinfo(&mut claims, info);
         }
-        Ok(ExternalIdentity { subject, attributes: claims::flatten(&claims), session_index: None })
+        Ok(ExternalIdentity {
+            subject,
+            attributes: claims::flatten(&claims),
+            session_index: None,
+            name_id_format: None,
+        })
     }
 
     /// The callback's `iss` parameter (RFC 9207, sent by providers that advertise

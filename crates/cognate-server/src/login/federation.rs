@@ -266,7 +266,8 @@ async fn saml_logout(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
     let t = &messages::EN;
     let query = raw.unwrap_or_default();
     match federation_saml::logout(&state, &query).await {
-        Ok(location) => page::see_other(&location),
+        Ok(Some(location)) => page::see_other(&location),
+        Ok(None) => Page::message(t, StatusCode::OK, t.signed_out),
         Err(FederationError::Provider(m)) => Page::message(t, StatusCode::BAD_REQUEST, &m),
         Err(e) => failed(t, &e),
     }

@@ -779,6 +779,12 @@ async fn logout(
     record_outcome(&state, ip, &headers, "auth.sign_out", facts, outcome);
     match result {
         Ok(done) => {
+            if let Some(location) = &done.idp_logout {
+                // The IdP ends its session too, then sends the browser on through /saml2/logout.
+                let mut resp = page::see_other(location);
+                page::clear_session_cookie(&state, &mut resp, &done.pool);
+                return resp;
+            }
             let mut resp = match done.redirect {
                 Some(uri) => {
                     let app_state =

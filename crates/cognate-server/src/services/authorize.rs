@@ -311,6 +311,17 @@ pub struct Browser {
 
 /// Starts a browser session for a completed sign-in; returns the id for the cookie.
 pub async fn start_session(state: &AppState, pool: &UserPool, signed_in: &SignedIn) -> Result<String, StoreError> {
+    start_session_from(state, pool, signed_in, None).await
+}
+
+/// [`start_session`] for a sign-in at a SAML provider (`federation`: who it signed in, for
+/// single logout).
+pub async fn start_session_from(
+    state: &AppState,
+    pool: &UserPool,
+    signed_in: &SignedIn,
+    federation: Option<String>,
+) -> Result<String, StoreError> {
     let now = state.clock.now_millis();
     let (id, id_hash) = login::new_secret(state.rng.as_ref());
     let session = LoginSession {
@@ -323,6 +334,7 @@ pub async fn start_session(state: &AppState, pool: &UserPool, signed_in: &Signed
         created_at: now,
         expires_at: now + i64::from(state.settings.login_session_secs) * 1000,
         ended_at: None,
+        federation,
     };
     state.store.create_login_session(&session).await?;
     Ok(id)
@@ -804,6 +816,9 @@ pub struct LogoutRequest<'a> {
 pub struct Logout {
     pub pool: cognate_core::ids::PoolId,
     pub redirect: Option<String>,
+    /// The session began at a SAML provider that signs users out too (IDPSignout): the
+    /// browser goes there first, and comes back to `redirect` through `/saml2/logout`.
+    pub idp_logout: Option<String>,
 }
 
 /// Checks a sign-out request and ends the browser's session in the client's pool
@@ -844,13 +859,19 @@ pub async fn logout(
         Some(_) => return Err(page("logout_uri is not one of the client's sign-out URLs.")),
         None => None,
     };
+    let mut idp_logout = None;
     if let Some(id) = session_id(&client.pool_id) {
-        if let Some(user) = state.store.get_login_session(&login::secret_hash(&id)).await?.map(|s| s.sub) {
-            facts::user_id(client.pool_id.as_str(), &user);
+        let session = state.store.get_login_session(&login::secret_hash(&id)).await?;
+        if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
+            facts::user_id(client.pool_id.as_str(), &session.sub);
+            if let Some(federation) = &session.federation {
+                idp_logout =
+                    super::federation_saml::start_logout(state, &client.pool_id, federation, redirect.as_deref()).await;
+            }
         }
         end_session(state, &id).await?;
     }
-    Ok(Logout { pool: client.pool_id, redirect })
+    Ok(Logout { pool: client.pool_id, redirect, idp_logout })
 }
 
 /// How long expired codes and sessions are kept: a day, so a code replayed soon after it

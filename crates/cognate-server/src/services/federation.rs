@@ -252,6 +252,8 @@ struct StoredIdentity {
     subject: String,
     attributes: BTreeMap<String, Vec<String>>,
     session_index: Option<String>,
+    #[serde(default)]
+    name_id_format: Option<String>,
 }
 
 fn identity_to_json(identity: &ExternalIdentity) -> Result<Vec<u8>, FederationError> {
@@ -259,13 +261,19 @@ fn identity_to_json(identity: &ExternalIdentity) -> Result<Vec<u8>, FederationEr
         subject: identity.subject.clone(),
         attributes: identity.attributes.clone(),
         session_index: identity.session_index.clone(),
+        name_id_format: identity.name_id_format.clone(),
     };
     serde_json::to_vec(&stored).map_err(|e| FederationError::Fault(e.to_string()))
 }
 
 fn identity_from_json(bytes: &[u8]) -> Result<ExternalIdentity, FederationError> {
     let stored: StoredIdentity = serde_json::from_slice(bytes).map_err(|e| FederationError::Fault(e.to_string()))?;
-    Ok(ExternalIdentity { subject: stored.subject, attributes: stored.attributes, session_index: stored.session_index })
+    Ok(ExternalIdentity {
+        subject: stored.subject,
+        attributes: stored.attributes,
+        session_index: stored.session_index,
+        name_id_format: stored.name_id_format,
+    })
 }
 
 /// Leaves the identity a SAML response proved on its pending request, for the browser's
@@ -360,8 +368,12 @@ pub async fn sign_in(
     tenancy::touch(state, &user, &selection).await?;
     crate::facts::user(&user);
     crate::facts::tenant(selection.tenant_id().map(cognate_core::tenant::TenantId::as_str));
+    let saml_session = match provider.kind {
+        cognate_core::idp::ProviderType::Saml => Some(super::federation_saml::session_of(provider, &identity)),
+        _ => None,
+    };
     let signed_in = SignedIn { user, selection, mfa };
-    let session_id = authorize::start_session(state, pool, &signed_in).await?;
+    let session_id = authorize::start_session_from(state, pool, &signed_in, saml_session).await?;
     let browser = authorize::Browser {
         session: state
             .store

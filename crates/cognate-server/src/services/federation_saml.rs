@@ -251,6 +251,7 @@ async fn verify(
         subject: assertion.name_id,
         attributes: assertion.attributes,
         session_index: assertion.session_index,
+        name_id_format: assertion.name_id_format,
     })
 }
 
@@ -312,22 +313,111 @@ async fn idp_initiated(state: &AppState, response: &str, relay: &str) -> Result<
     Ok(Accepted::IdpInitiated { query: relay.to_owned(), provider, identity: Box::new(identity) })
 }
 
-/// `/saml2/logout` (HTTP-Redirect): an IdP's LogoutRequest, signed by a SAML provider of
-/// the pool with IDPSignout on, signs the user out here (every browser session and token
-/// of theirs, as a global sign-out) and is answered with a signed LogoutResponse at the
-/// IdP's SingleLogoutService. The pool is the `pool` parameter the SP metadata's logout
-/// URL carries. Returns where to send the browser.
-pub async fn logout(state: &AppState, query: &str) -> Result<String, FederationError> {
-    let pool_id = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "pool")
-        .and_then(|(_, v)| PoolId::parse(&v))
+/// Who a SAML provider signed in, as a browser session keeps it for single logout.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SamlSession {
+    provider: String,
+    name_id: String,
+    name_id_format: Option<String>,
+    session_index: Option<String>,
+}
+
+/// The session record of a SAML sign-in (JSON).
+pub fn session_of(provider: &IdentityProvider, identity: &ExternalIdentity) -> String {
+    let session = SamlSession {
+        provider: provider.name.clone(),
+        name_id: identity.subject.clone(),
+        name_id_format: identity.name_id_format.clone(),
+        session_index: identity.session_index.clone(),
+    };
+    serde_json::to_string(&session).unwrap_or_default()
+}
+
+/// Where a sign-out started at Cognate returns after the IdP's single logout.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LogoutTrip {
+    redirect: Option<String>,
+}
+
+/// The master-key label of a pending single logout's payload.
+const LOGOUT_LABEL: &str = "federation-logout";
+
+/// Sign-out of a session begun at a SAML provider with IDPSignout on: a pending logout
+/// (single use, ten minutes) and the signed LogoutRequest URL at the IdP's
+/// SingleLogoutService. `None` (logged) when the provider does not sign users out or
+/// cannot be reached: the local sign-out stands alone then.
+pub async fn start_logout(state: &AppState, pool: &PoolId, session: &str, redirect: Option<&str>) -> Option<String> {
+    let session: SamlSession = serde_json::from_str(session).ok()?;
+    let provider = super::identity_providers::get(state, pool, &session.provider).await.ok()?;
+    if provider.kind != ProviderType::Saml || provider.details.get("IDPSignout").is_none_or(|v| v != "true") {
+        return None;
+    }
+    let started = async {
+        let idp = idp_metadata(state, &provider).await?;
+        let slo = idp.slo_redirect.clone().ok_or_else(|| provider_error("no SingleLogoutService"))?;
+        let sp = service_provider(state, pool, false).await?;
+        let request_id = format!("_{}", hex::encode(cognate_core::clock::random_bytes::<20>(state.rng.as_ref())));
+        let (relay, state_hash) = login::new_secret(state.rng.as_ref());
+        let now = state.clock.now_millis();
+        let trip = serde_json::to_vec(&LogoutTrip { redirect: redirect.map(str::to_owned) })
+            .map_err(|e| FederationError::Fault(e.to_string()))?;
+        let request = cognate_core::login::FederationRequest {
+            state_hash,
+            pool_id: pool.clone(),
+            provider: provider.name.clone(),
+            // The IdP answers whichever browser it has: nothing to bind to.
+            binding_hash: String::new(),
+            request_id: Some(request_id.clone()),
+            payload: state.master_key.seal(state.rng.as_ref(), LOGOUT_LABEL, &trip),
+            result: None,
+            created_at: now,
+            expires_at: now + cognate_core::login::FEDERATION_TTL_MS,
+            used_at: None,
+        };
+        state.store.save_federation_request(&request).await?;
+        cognate_saml::logout_request_url(
+            &sp,
+            &slo,
+            &request_id,
+            &session.name_id,
+            session.name_id_format.as_deref(),
+            session.session_index.as_deref(),
+            &relay,
+            now / 1000,
+        )
+        .map_err(provider_error)
+    };
+    match started.await {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!(pool = %pool, provider = %provider.name, error = %e, "single logout at the identity provider skipped");
+            None
+        }
+    }
+}
+
+/// `/saml2/logout` (HTTP-Redirect). A LogoutRequest from a SAML provider of the pool with
+/// IDPSignout on (signed) signs the user out here — every browser session and token of
+/// theirs, as a global sign-out — and is answered with a signed LogoutResponse at the
+/// IdP's SingleLogoutService. A LogoutResponse answers a sign-out begun here: the browser
+/// goes on to the sign-out URL it asked for (`None`: the signed-out page). The pool is the
+/// `pool` parameter of the logout URL in the SP metadata.
+pub async fn logout(state: &AppState, query: &str) -> Result<Option<String>, FederationError> {
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    };
+    if param("SAMLResponse").is_some() {
+        return finish_logout(state, query, &param("RelayState").unwrap_or_default()).await;
+    }
+    let pool_id = param("pool")
+        .and_then(|p| PoolId::parse(&p))
         .ok_or_else(|| provider_error("The logout request names no user pool."))?;
     let pool = super::pools::get(state, &pool_id).await.map_err(|_| provider_error("No such user pool."))?;
     let sp = service_provider(state, &pool.id, false).await?;
     let now = state.clock.now_millis() / 1000;
-    let mut page = cognate_core::page::PageRequest { after: None, limit: 60 };
+    let page = cognate_core::page::PageRequest { after: None, limit: 60 };
     let rows = state.store.list_identity_providers(&pool.id, &page).await?;
-    page.after = None;
     for stored in rows.into_iter().filter(|p| p.kind == ProviderType::Saml) {
         if stored.details.get("IDPSignout").is_none_or(|v| v != "true") {
             continue;
@@ -342,11 +432,42 @@ pub async fn logout(state: &AppState, query: &str) -> Result<String, FederationE
         let response_id = format!("_{}", hex::encode(cognate_core::clock::random_bytes::<20>(state.rng.as_ref())));
         let relay = request.relay_state.clone().unwrap_or_default();
         return cognate_saml::logout_response_url(&sp, &slo, &response_id, &request.id, &relay, now)
+            .map(Some)
             .map_err(provider_error);
     }
     Err(provider_error(
         "The logout request is not a signed request of an identity provider of this pool that may sign users out.",
     ))
+}
+
+/// The IdP's LogoutResponse to a sign-out begun here: it must answer that very request
+/// (RelayState and InResponseTo), once, and be signed by the provider when signed at all.
+async fn finish_logout(state: &AppState, query: &str, relay: &str) -> Result<Option<String>, FederationError> {
+    if relay.is_empty() || relay.len() > 100 {
+        return Err(FederationError::InvalidRequest);
+    }
+    let now = state.clock.now_millis();
+    let request = state
+        .store
+        .take_federation_request(&login::secret_hash(relay), now)
+        .await?
+        .ok_or(FederationError::InvalidRequest)?;
+    let trip: LogoutTrip = state
+        .master_key
+        .open(LOGOUT_LABEL, &request.payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(FederationError::InvalidRequest)?;
+    let provider = super::identity_providers::get(state, &request.pool_id, &request.provider)
+        .await
+        .map_err(|_| FederationError::InvalidRequest)?;
+    let idp = idp_metadata(state, &provider).await?;
+    let sp = service_provider(state, &request.pool_id, false).await?;
+    let response = cognate_saml::parse_logout_response(query, &idp, &sp).map_err(provider_error)?;
+    if response.in_response_to.is_none() || response.in_response_to != request.request_id {
+        return Err(provider_error("The logout response answers another request."));
+    }
+    Ok(trip.redirect)
 }
 
 /// Signs out the user the provider knows as `name_id` (their federated user, or the user

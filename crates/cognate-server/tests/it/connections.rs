@@ -51,7 +51,12 @@ async fn federated_user(t: &TestApp, tenant: &Tenant, name: &str) -> User {
 fn asserted(groups: &[&str]) -> ExternalIdentity {
     let mut attributes = BTreeMap::new();
     attributes.insert("groups".to_owned(), groups.iter().map(|g| (*g).to_owned()).collect());
-    ExternalIdentity { subject: generate_sub(&cognate_core::SystemRng), attributes, session_index: None }
+    ExternalIdentity {
+        subject: generate_sub(&cognate_core::SystemRng),
+        attributes,
+        session_index: None,
+        name_id_format: None,
+    }
 }
 
 async fn role_of(t: &TestApp, tenant: &Tenant, user: &User) -> Role {

@@ -19,3 +19,8 @@ CREATE TABLE federation_requests (
 );
 CREATE INDEX federation_requests_by_request ON federation_requests (request_id);
 CREATE INDEX federation_requests_by_expiry ON federation_requests (expires_at);
+
+-- A browser session that began at a SAML provider keeps who the provider signed in (JSON:
+-- provider, NameID and its format, SessionIndex), so sign-out can end the IdP's session too
+-- (single logout, the provider's IDPSignout).
+ALTER TABLE login_sessions ADD COLUMN federation TEXT;

@@ -181,6 +181,7 @@ async fn authorization_codes_redeem_once_and_login_sessions_end() {
             created_at: 1_000,
             expires_at: 3_601_000,
             ended_at: None,
+            federation: Some(r#"{"provider":"Corp"}"#.into()),
         };
         store.create_login_session(&session).await.unwrap();
         assert_eq!(store.get_login_session("s1").await.unwrap(), Some(session.clone()));
