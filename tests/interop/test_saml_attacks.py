@@ -345,3 +345,29 @@ def test_sp_metadata_names_the_pool_and_its_acs(forge, cognito):
     cert = cognito.get_signing_certificate(UserPoolId=forge.pool_id)["Certificate"]
     assert cert in resp.text
     assert requests.get(f"{forge.server.url}/saml2/metadata/us-east-1_Nope00000", timeout=10).status_code == 404
+
+
+def test_bad_input_on_every_federation_endpoint_is_a_clear_4xx(forge):
+    base = forge.server.url
+    cases = [
+        ("GET", "/oauth2/idpresponse", None),
+        ("GET", "/oauth2/idpresponse?state=%00&code=x", None),
+        ("GET", "/oauth2/idpresponse?state=a&state=b", None),
+        ("GET", "/oauth2/idpresponse?state=" + "A" * 5000, None),
+        ("GET", "/saml2/idpresponse?RelayState=%00", None),
+        ("GET", "/saml2/idpresponse", None),
+        ("POST", "/saml2/idpresponse", b"SAMLResponse=%00%01&RelayState=%00"),
+        ("POST", "/saml2/idpresponse", b"\xff\xfe"),
+        ("POST", "/saml2/idpresponse", b""),
+        ("GET", "/saml2/logout", None),
+        ("GET", "/saml2/logout?pool=%00&SAMLRequest=%00", None),
+        ("GET", f"/saml2/logout?pool={forge.pool_id}&SAMLRequest=not-deflate", None),
+        ("GET", "/saml2/logout?SAMLResponse=x&RelayState=%00", None),
+        ("GET", "/saml2/metadata/%00", None),
+        ("GET", "/saml2/metadata/" + "x" * 500, None),
+        ("POST", "/login/sso?client_id=%00", b"email=a%40b.c"),
+    ]
+    for method, path, body in cases:
+        resp = requests.request(method, base + path, data=body, allow_redirects=False, timeout=10,
+                                headers={"content-type": "application/x-www-form-urlencoded"})
+        assert 400 <= resp.status_code < 500, (method, path, resp.status_code, resp.text[:200])
