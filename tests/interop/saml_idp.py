@@ -464,6 +464,12 @@ class SimpleSamlIdp:
         if self.root is not None:
             self.write_files()
 
+    def add_user(self, user: SamlUser) -> None:
+        """Adds an account (or replaces the one with that username) from the next sign-in on."""
+        self.users = [u for u in self.users if u.username != user.username] + [user]
+        if self.root is not None:
+            self.write_files()
+
     # ----- process
 
     def start(self) -> "SimpleSamlIdp":
