@@ -24,7 +24,7 @@ import pytest
 import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from cognate_harness import uid, v1_ok
+from cognate_harness import attrs, uid
 from hosted_login import CALLBACK
 from oidc_idp import OidcIdp
 from saml_idp import SamlSp, SamlUser, SimpleSamlIdp, simplesamlphp_missing
@@ -196,6 +196,13 @@ class App:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
+    def refresh(self, refresh_token: str) -> dict:
+        resp = requests.post(f"{self.server.url}/oauth2/token", data={
+            "grant_type": "refresh_token", "client_id": self.client_id,
+            "refresh_token": refresh_token}, timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
     def claims(self, tokens: dict) -> tuple[dict, dict]:
         """(ID token claims, access token claims), both verified with the pool's JWKS."""
         jwks = jwt.PyJWKClient(self.server.jwks_url(self.pool_id), cache_keys=False)
@@ -346,7 +353,8 @@ def test_oidc_connection_admits_a_new_user_with_a_mapped_role(server, cognito, t
     app = make_app(server, cognito, t["poolId"], [provider])
     page = new_page()
     trip = oidc_trip(page, app, oidc.idp, f"carol@{OIDC_DOMAIN}", "carol")
-    idc, acc = app.claims(app.exchange(trip.code, trip.verifier))
+    tokens = app.exchange(trip.code, trip.verifier)
+    idc, acc = app.claims(tokens)
 
     username = f"{provider}_carol"
     assert idc["cognito:username"] == username, idc
@@ -360,8 +368,12 @@ def test_oidc_connection_admits_a_new_user_with_a_mapped_role(server, cognito, t
     [identity] = json.loads(identities) if isinstance(identities, str) else identities
     assert (identity["providerName"], identity["providerType"], identity["userId"]) == (
         provider, "OIDC", "carol"), identity
+    assert f"{t['id']}-admin" in idc["cognito:groups"], idc
     user = cognito.admin_get_user(UserPoolId=t["poolId"], Username=username)
     assert user["UserStatus"] == "EXTERNAL_PROVIDER", user
+    # The tenant is the new user's home tenant (docs/tenancy.md, "Tenant attributes").
+    home = attrs(user["UserAttributes"])
+    assert home.get("custom:tenantId") == t["id"] and home.get("custom:tenantName") == "Acme", home
 
     joined = member(tenancy, t["id"], idc["sub"])
     assert joined["role"] == "admin" and joined["status"] == "active", joined
@@ -369,6 +381,11 @@ def test_oidc_connection_admits_a_new_user_with_a_mapped_role(server, cognito, t
     [event] = audit_events(tenancy, t["id"], "sso.join", idc["sub"])
     assert event["outcome"] == "success", event
     assert conn["id"] in event["reason"] and "admin" in event["reason"], event
+
+    # A refresh stays in the tenant with the role.
+    refreshed = app.refresh(tokens["refresh_token"])
+    for claims in app.claims({**refreshed, "refresh_token": None}):
+        tenant_claims_of(claims, t["id"], "admin")
 
 
 def test_saml_connection_default_role_and_refusals(server, cognito, tenancy, saml, new_page):
@@ -442,6 +459,8 @@ def test_two_connections_route_each_domain_to_its_idp(server, cognito, tenancy, 
     north = oidc_connection(tenancy, t["id"], oidc, NORTH_DOMAIN)
     south = saml_connection(tenancy, t["id"], saml, SOUTH_DOMAIN)
     app = make_app(server, cognito, t["poolId"], [north["providerName"], south["providerName"]])
+    # The tenant requires MFA of everyone: its own IdPs' sign-ins meet the policy.
+    assert tenancy.as_admin("PATCH", f"/v1/tenants/{t['id']}", {"mfa": "all"})["mfa"] == "all"
 
     # idp_identifier=<domain> goes straight to that domain's IdP.
     for domain, start in ((NORTH_DOMAIN, f"{oidc.idp.issuer}/auth?"), (SOUTH_DOMAIN, f"{saml.sso_url}?")):
@@ -502,3 +521,41 @@ def test_an_identity_linked_to_a_password_account_signs_in_as_it(server, cognito
     assert [m["sub"] for m in members] == [dave.sub], members
     # And he still signs in with his password.
     assert tenancy.sign_in(t["clientId"], dave.email)["AccessToken"]
+
+
+def test_a_changed_idp_group_changes_the_role_at_the_next_sign_in(server, cognito, tenancy, saml, new_page):
+    domain = f"hooli-{uid(8)}.example"
+    saml.add_user(saml_user("ivy", f"ivy@{domain}", ["auditors"]))
+    t = tenancy.create_tenant("hooli", name="Hooli")
+    verified_domain(tenancy, t["id"], domain)
+    conn = saml_connection(tenancy, t["id"], saml, domain, roleClaim="groups",
+                           roleMapping={"it-admins": "admin", "auditors": "read_only"})
+    app = make_app(server, cognito, t["poolId"], [conn["providerName"]])
+
+    def sign_in() -> dict:
+        trip = saml_trip(new_page(), app, saml, f"ivy@{domain}", "ivy")
+        idc, _ = app.claims(app.exchange(trip.code, trip.verifier))
+        return idc
+
+    first = sign_in()
+    tenant_claims_of(first, t["id"], "read_only")
+    assert member(tenancy, t["id"], first["sub"])["role"] == "read_only"
+
+    # Promoted at the IdP: admin at the next sign-in, and the change is audited.
+    saml.set_user_attributes("ivy", groups=["auditors", "it-admins"])
+    second = sign_in()
+    assert second["sub"] == first["sub"], second
+    tenant_claims_of(second, t["id"], "admin")
+    assert member(tenancy, t["id"], first["sub"])["role"] == "admin"
+    [change] = audit_events(tenancy, t["id"], "sso.role_change", first["sub"])
+    assert change["outcome"] == "success" and "read_only" in change["reason"], change
+
+    # Demoted at the IdP while the tenant's only admin: the tenant keeps its admin.
+    saml.set_user_attributes("ivy", groups=["auditors"])
+    third = sign_in()
+    tenant_claims_of(third, t["id"], "admin")
+    assert member(tenancy, t["id"], first["sub"])["role"] == "admin"
+
+    # Groups the mapping does not name leave the role as it is.
+    saml.set_user_attributes("ivy", groups=["staff"])
+    tenant_claims_of(sign_in(), t["id"], "admin")
