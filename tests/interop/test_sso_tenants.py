@@ -400,7 +400,8 @@ def test_saml_connection_default_role_and_refusals(server, cognito, tenancy, sam
     email = f"grace@{SAML_DOMAIN}"
 
     trip = saml_trip(new_page(), app, saml, email, "grace")
-    idc, acc = app.claims(app.exchange(trip.code, trip.verifier))
+    tokens = app.exchange(trip.code, trip.verifier)
+    idc, acc = app.claims(tokens)
     username = f"{provider}_grace"
     assert idc["cognito:username"] == username, idc
     assert idc["email"] == email, idc
@@ -422,6 +423,11 @@ def test_saml_connection_default_role_and_refusals(server, cognito, tenancy, sam
     tenancy.as_admin("POST", f"/v1/tenants/{t['id']}/suspend")
     suspended = saml_trip_by_name(new_page(), app, saml, provider, "grace")
     refused(suspended, "access_denied")
+    # The suspension revoked the refresh token of the first sign-in.
+    revoked = requests.post(f"{server.url}/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": app.client_id,
+        "refresh_token": tokens["refresh_token"]}, timeout=10)
+    assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant", revoked.text
 
     # Both refusals are in the tenant's audit trail, with their reasons.
     failures = audit_events(tenancy, t["id"], "sso.sign_in", idc["sub"], count=2)
@@ -483,6 +489,16 @@ def test_two_connections_route_each_domain_to_its_idp(server, cognito, tenancy, 
         tenant_claims_of(claims, t["id"], "member")
     subs = {m["sub"]: m["role"] for m in tenancy.list_all(f"/v1/tenants/{t['id']}/members")}
     assert subs == {nora["sub"]: "member", sam["sub"]: "member"}, subs
+
+    # Removed by an admin, Sam is a member again at his next sign-in: his IdP decides.
+    tenancy.as_admin("DELETE", f"/v1/tenants/{t['id']}/members/{sam['sub']}", status=204)
+    assert member(tenancy, t["id"], sam["sub"])["status"] == "removed"
+    trip = saml_trip(new_page(), app, saml, f"sam@{SOUTH_DOMAIN}", "sam")
+    back, _ = app.claims(app.exchange(trip.code, trip.verifier))
+    assert back["sub"] == sam["sub"], back
+    tenant_claims_of(back, t["id"], "member")
+    assert member(tenancy, t["id"], sam["sub"])["status"] == "active"
+    assert len(audit_events(tenancy, t["id"], "sso.join", sam["sub"], count=2)) == 2
 
 
 def test_an_identity_linked_to_a_password_account_signs_in_as_it(server, cognito, tenancy, oidc, new_page):
@@ -559,3 +575,7 @@ def test_a_changed_idp_group_changes_the_role_at_the_next_sign_in(server, cognit
     # Groups the mapping does not name leave the role as it is.
     saml.set_user_attributes("ivy", groups=["staff"])
     tenant_claims_of(sign_in(), t["id"], "admin")
+
+    # A disabled user is refused, IdP or not.
+    cognito.admin_disable_user(UserPoolId=t["poolId"], Username=first["cognito:username"])
+    refused(saml_trip(new_page(), app, saml, f"ivy@{domain}", "ivy"), "access_denied")
