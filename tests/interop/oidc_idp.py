@@ -42,11 +42,15 @@ def free_port() -> int:
 
 class OidcIdp:
     """One oidc-provider process. `clients` is oidc-provider client metadata (client_id,
-    client_secret, redirect_uris, token_endpoint_auth_method, …); `alg` RS256 or ES256."""
+    client_secret, redirect_uris, token_endpoint_auth_method, …); `alg` RS256 or ES256;
+    `users` more accounts, login -> claims (email, email_verified, given_name, family_name,
+    groups), beside the built-in alice and bob."""
 
-    def __init__(self, clients: list[dict], *, alg: str = "RS256") -> None:
+    def __init__(self, clients: list[dict], *, alg: str = "RS256",
+                 users: dict[str, dict] | None = None) -> None:
         self.clients = clients
         self.alg = alg
+        self.users = users or {}
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.kid = f"key-{uuid.uuid4().hex[:8]}"
@@ -61,7 +65,8 @@ class OidcIdp:
             pytest.fail("node is not installed (the OIDC test provider runs on Node.js)", pytrace=False)
         if not (JS_DIR / "node_modules" / "oidc-provider").is_dir():
             pytest.fail(f"oidc-provider is not installed: run npm ci --prefix {JS_DIR}", pytrace=False)
-        config = json.dumps({"clients": self.clients, "kid": self.kid, "alg": self.alg})
+        config = json.dumps({"clients": self.clients, "kid": self.kid, "alg": self.alg,
+                             "users": self.users})
         self.proc = subprocess.Popen(
             [node, str(SCRIPT), str(self.port), config],
             stdin=subprocess.DEVNULL,

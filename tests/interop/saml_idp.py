@@ -473,6 +473,12 @@ class SimpleSamlIdp:
         if self.root is not None:
             self.write_files()
 
+    def add_user(self, user: SamlUser) -> None:
+        """Adds an account (or replaces the one with that username) from the next sign-in on."""
+        self.users = [u for u in self.users if u.username != user.username] + [user]
+        if self.root is not None:
+            self.write_files()
+
     # ----- process
 
     def start(self) -> "SimpleSamlIdp":
@@ -503,7 +509,10 @@ class SimpleSamlIdp:
             env["PHP_CLI_SERVER_WORKERS"] = "4"
             server_log = open(self.root / "log" / "php-server.log", "ab")  # noqa: SIM115
             self.proc = subprocess.Popen(
-                [PHP, "-d", "display_errors=stderr", "-d", "log_errors=On",
+                # No opcode cache: it revalidates a file every few seconds at best (and by
+                # whole-second mtimes), so a config rewritten by set_user_attributes or
+                # add_user could be served stale to the next sign-in.
+                [PHP, "-d", "opcache.enable=0", "-d", "display_errors=stderr", "-d", "log_errors=On",
                  "-d", f"session.save_path={self.root / 'sessions'}",
                  "-d", "variables_order=EGPCS",
                  "-S", f"127.0.0.1:{self.port}", "-t", str(www), str(router)],

@@ -9,19 +9,21 @@
 //                token_endpoint_auth_method, id_token_signed_response_alg, … ],
 //   "kid": "key-1",          the signing key's id (a restart with another kid = rotation)
 //   "alg": "RS256" | "ES256" the signing key's algorithm (default RS256)
+//   "users": { login: claims, … } more accounts (or other claims for alice and bob): email,
+//            email_verified, given_name, family_name, groups
 // }
 //
 // The issuer is http://127.0.0.1:PORT. When it listens, one line goes to stdout:
 //   oidc-provider listening on http://127.0.0.1:PORT
 //
-// Users: alice and bob below; any other login is a user of its own name with an
+// Users: alice and bob below, and those of CONFIG_JSON's users; any other login is a user of its own name with an
 // example.test email. Scope `email` gives email and email_verified, `profile` gives
 // given_name, family_name, name and the `groups` array.
 
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
-const USERS = {
+const DEFAULT_USERS = {
   alice: {
     email: 'alice@example.test', email_verified: true, given_name: 'Alice', family_name: 'Liddell',
     groups: ['admins', 'readers'],
@@ -47,6 +49,11 @@ try {
   fail(`CONFIG_JSON is not JSON: ${e.message}`);
 }
 if (!Array.isArray(config.clients) || config.clients.length === 0) fail('CONFIG_JSON needs a clients array');
+
+if (config.users !== undefined && (typeof config.users !== 'object' || Array.isArray(config.users))) {
+  fail('CONFIG_JSON users must be an object of login -> claims');
+}
+const USERS = { ...DEFAULT_USERS, ...(config.users ?? {}) };
 
 const alg = config.alg ?? 'RS256';
 const kid = config.kid ?? 'key-1';
