@@ -10,7 +10,10 @@ Environment:
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +234,19 @@ def tenancy(server):
     from cognate_harness import Tenancy
 
     return Tenancy(server)
+
+
+#: Debian's Chromium, which scripts/test installs (Playwright's own browsers are never used).
+CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium through Playwright, one per test module."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (scripts/test installs Debian's chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -9,11 +9,8 @@ boto3 on both backends."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import shutil
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -27,18 +24,7 @@ from oidc_idp import OidcIdp, complete_in_browser, query_of
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
 
-CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
 SCOPES = "openid email profile"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (scripts/test installs Debian's chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

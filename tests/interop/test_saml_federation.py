@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
-import shutil
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
@@ -39,7 +36,6 @@ from saml_idp import (
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
 
-CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
 PROVIDER = "CorpSaml"
 SIGNED_OUT = "https://app.example.com/signed-out"
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -59,16 +55,6 @@ def simplesamlphp_installed():
     missing = simplesamlphp_missing()
     if missing:
         pytest.fail(missing, pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (scripts/test installs Debian's chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def pem_of(der_b64: str) -> str:

@@ -9,7 +9,6 @@ when and for which SP) — material for the SP side's own unit tests."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -37,7 +36,6 @@ from saml_idp import (
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
 
-CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
 SP_ENTITY = "urn:amazon:cognito:sp:local_StandIn1"
 NS = {"samlp": SAMLP_NS, "saml": SAML_NS, "ds": DSIG_NS}
 
@@ -47,16 +45,6 @@ def simplesamlphp_installed():
     missing = simplesamlphp_missing()
     if missing:
         pytest.fail(missing, pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (scripts/test installs Debian's chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def attributes_of(assertion: ET.Element) -> dict[str, list[str]]:

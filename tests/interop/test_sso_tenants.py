@@ -10,13 +10,10 @@ as that account. One IdP of each kind per backend; both backends."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -31,7 +28,6 @@ from saml_idp import SamlSp, SamlUser, SimpleSamlIdp, simplesamlphp_missing
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="scripts/test installs Playwright")
 
-CHROMIUM = os.environ.get("COGNATE_CHROMIUM", "/usr/bin/chromium")
 SCOPES = "openid email profile"
 OIDC_CLIENT_ID = "cognate-sso"
 
@@ -71,16 +67,6 @@ def saml_users() -> list[SamlUser]:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM} (scripts/test installs Debian's chromium)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,7 +22,6 @@ from cognate_harness import jwt_claims, raises_cognito, uid
 from conftest import PASSWORD, start_backend
 from test_smtp import body_text, free_port, smtp_env, start_relay
 
-CHROMIUM = "/usr/bin/chromium"
 FLOWS = ["ALLOW_USER_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
 ALL_FACTORS = ["PASSWORD", "EMAIL_OTP", "WEB_AUTHN"]
 CODE = re.compile(r"\b(\d{6})\b")
@@ -341,16 +338,6 @@ async (o) => {
           response: {clientDataJSON: b2u(c.response.clientDataJSON), authenticatorData: b2u(c.response.authenticatorData),
                      signature: b2u(c.response.signature), userHandle: c.response.userHandle ? b2u(c.response.userHandle) : null}};
 }"""
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Browser:

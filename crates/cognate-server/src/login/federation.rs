@@ -127,6 +127,25 @@ fn reason(e: &FederationError) -> &'static str {
     }
 }
 
+/// A browser back from its provider: the query's parameters, the pending trip its `relay`
+/// parameter names (used up, and only for the browser that began it) and the client's
+/// authorization request checked again. `Err` is the page that answers instead.
+async fn came_back(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    relay: &str,
+) -> Result<(HashMap<String, String>, federation::Returned, Flow), Box<Response>> {
+    let t = &messages::EN;
+    let params = query_params(raw.as_deref()).map_err(|m| Box::new(Page::message(t, StatusCode::BAD_REQUEST, &m)))?;
+    let binding = Cookies::of(headers).federation(state);
+    let returned = federation::take(state, param(&params, relay).unwrap_or_default(), binding)
+        .await
+        .map_err(|e| Box::new(failed(t, &e)))?;
+    let flow = flow(state, headers, Some(returned.query.clone())).await?;
+    Ok((params, returned, flow))
+}
+
 /// `GET /oauth2/idpresponse`: an OIDC provider sends the browser back with `code` and
 /// `state` (or `error`).
 async fn oidc_callback(
@@ -135,19 +154,8 @@ async fn oidc_callback(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let t = &messages::EN;
-    let params = match query_params(raw.as_deref()) {
-        Ok(p) => p,
-        Err(m) => return Page::message(t, StatusCode::BAD_REQUEST, &m),
-    };
-    let cookies = Cookies::of(&headers);
-    let returned =
-        match federation::take(&state, param(&params, "state").unwrap_or_default(), cookies.federation(&state)).await {
-            Ok(r) => r,
-            Err(e) => return failed(t, &e),
-        };
-    let flow = match flow(&state, &headers, Some(returned.query.clone())).await {
-        Ok(f) => f,
+    let (params, returned, flow) = match came_back(&state, &headers, raw, "state").await {
+        Ok(back) => back,
         Err(page) => return *page,
     };
     if let Some(error) = param(&params, "error") {
@@ -223,19 +231,8 @@ async fn saml_continue(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let t = &messages::EN;
-    let params = match query_params(raw.as_deref()) {
-        Ok(p) => p,
-        Err(m) => return Page::message(t, StatusCode::BAD_REQUEST, &m),
-    };
-    let cookies = Cookies::of(&headers);
-    let relay = param(&params, "RelayState").unwrap_or_default();
-    let returned = match federation::take(&state, relay, cookies.federation(&state)).await {
-        Ok(r) => r,
-        Err(e) => return failed(t, &e),
-    };
-    let flow = match flow(&state, &headers, Some(returned.query.clone())).await {
-        Ok(f) => f,
+    let (_, returned, flow) = match came_back(&state, &headers, raw, "RelayState").await {
+        Ok(back) => back,
         Err(page) => return *page,
     };
     let (result, facts) = crate::facts::collect(federation::complete_saml(&state, &flow.auth, returned)).await;

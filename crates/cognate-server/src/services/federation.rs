@@ -210,17 +210,19 @@ pub fn callback_url(state: &AppState) -> String {
     format!("{}/oauth2/idpresponse", state.settings.public_url.trim_end_matches('/'))
 }
 
-/// Uses up the pending request `relay` names, if the browser holding `binding` began it.
-pub async fn take(state: &AppState, relay: &str, binding: Option<&str>) -> Result<Returned, FederationError> {
+/// Uses up the pending request (sign-in or single logout) `relay` names: the first caller
+/// gets it, while it is unexpired.
+pub(super) async fn take_request(state: &AppState, relay: &str) -> Result<FederationRequest, FederationError> {
     if relay.is_empty() || relay.len() > 100 {
         return Err(FederationError::InvalidRequest);
     }
     let now = state.clock.now_millis();
-    let request = state
-        .store
-        .take_federation_request(&login::secret_hash(relay), now)
-        .await?
-        .ok_or(FederationError::InvalidRequest)?;
+    state.store.take_federation_request(&login::secret_hash(relay), now).await?.ok_or(FederationError::InvalidRequest)
+}
+
+/// Uses up the pending request `relay` names, if the browser holding `binding` began it.
+pub async fn take(state: &AppState, relay: &str, binding: Option<&str>) -> Result<Returned, FederationError> {
+    let request = take_request(state, relay).await?;
     let bound =
         binding.is_some_and(|b| !b.is_empty() && b.len() <= 100 && login::secret_hash(b) == request.binding_hash);
     if !bound {

@@ -443,15 +443,7 @@ pub async fn logout(state: &AppState, query: &str) -> Result<Option<String>, Fed
 /// The IdP's LogoutResponse to a sign-out begun here: it must answer that very request
 /// (RelayState and InResponseTo), once, and be signed by the provider when signed at all.
 async fn finish_logout(state: &AppState, query: &str, relay: &str) -> Result<Option<String>, FederationError> {
-    if relay.is_empty() || relay.len() > 100 {
-        return Err(FederationError::InvalidRequest);
-    }
-    let now = state.clock.now_millis();
-    let request = state
-        .store
-        .take_federation_request(&login::secret_hash(relay), now)
-        .await?
-        .ok_or(FederationError::InvalidRequest)?;
+    let request = federation::take_request(state, relay).await?;
     let trip: LogoutTrip = state
         .master_key
         .open(LOGOUT_LABEL, &request.payload)
