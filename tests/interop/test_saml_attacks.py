@@ -371,3 +371,27 @@ def test_bad_input_on_every_federation_endpoint_is_a_clear_4xx(forge):
         resp = requests.request(method, base + path, data=body, allow_redirects=False, timeout=10,
                                 headers={"content-type": "application/x-www-form-urlencoded"})
         assert 400 <= resp.status_code < 500, (method, path, resp.status_code, resp.text[:200])
+
+
+def test_the_provider_group_cannot_be_made_or_changed_beforehand(forge, cognito):
+    """`{poolId}_{Provider}` holds the provider's users: nobody may create it in advance (say
+    with a role ARN or precedence its users would inherit) or add people to it."""
+    from cognate_harness import raises_cognito
+
+    name = f"{forge.pool_id}_Forge"
+    with raises_cognito("InvalidParameterException"):
+        cognito.create_group(UserPoolId=forge.pool_id, GroupName=name, Precedence=0,
+                             RoleArn="arn:aws:iam::000000000000:role/admin")
+    with raises_cognito("InvalidParameterException"):
+        cognito.create_group(UserPoolId=forge.pool_id, GroupName=f"{forge.pool_id}_Later")
+    # Federation makes it at the first sign-in; it still cannot be changed through the API.
+    http, request_id, relay = forge.start()
+    done = forge.finish(http, forge.post(http, forge.response(request_id, forge.sign(forge.assertion(request_id))),
+                                         relay))
+    assert signed_in(done)
+    assert cognito.get_group(UserPoolId=forge.pool_id, GroupName=name)["Group"]["GroupName"] == name
+    with raises_cognito("InvalidParameterException"):
+        cognito.update_group(UserPoolId=forge.pool_id, GroupName=name, Precedence=0)
+    cognito.admin_create_user(UserPoolId=forge.pool_id, Username="mallory", MessageAction="SUPPRESS")
+    with raises_cognito("InvalidParameterException"):
+        cognito.admin_add_user_to_group(UserPoolId=forge.pool_id, Username="mallory", GroupName=name)
