@@ -395,3 +395,22 @@ def test_the_provider_group_cannot_be_made_or_changed_beforehand(forge, cognito)
     cognito.admin_create_user(UserPoolId=forge.pool_id, Username="mallory", MessageAction="SUPPRESS")
     with raises_cognito("InvalidParameterException"):
         cognito.admin_add_user_to_group(UserPoolId=forge.pool_id, Username="mallory", GroupName=name)
+
+
+def test_a_pool_user_holding_the_federated_name_never_receives_the_identity(forge, cognito):
+    """Someone takes the name `{Provider}_{NameID}` before the real person's first SSO
+    sign-in: the sign-in is refused, and the squatter gets neither the identity nor anything
+    the IdP asserts."""
+    squatter = "Forge_victim@forge.test"
+    cognito.admin_create_user(UserPoolId=forge.pool_id, Username=squatter, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": "mallory@evil.test"}])
+    http, request_id, relay = forge.start()
+    xml = forge.response(request_id, forge.sign(forge.assertion(request_id, name_id="victim@forge.test")))
+    done = forge.finish(http, forge.post(http, xml, relay))
+    assert not signed_in(done), done.headers.get("Location")
+    user = cognito.admin_get_user(UserPoolId=forge.pool_id, Username=squatter)
+    attrs = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert user["UserStatus"] != "EXTERNAL_PROVIDER" and attrs["email"] == "mallory@evil.test"
+    assert "identities" not in attrs
+    groups = cognito.admin_list_groups_for_user(UserPoolId=forge.pool_id, Username=squatter)["Groups"]
+    assert groups == []

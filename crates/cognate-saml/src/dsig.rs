@@ -117,7 +117,7 @@ pub(crate) fn verify_enveloped(
             ENVELOPED if !enveloped && !exclusive => enveloped = true,
             EXC_C14N if !exclusive => {
                 exclusive = true;
-                inclusive = inclusive_prefixes(t);
+                inclusive = inclusive_prefixes(t)?;
             }
             other => {
                 return Err(SamlError::UnsupportedAlgorithm(format!("transform {other:?}")));
@@ -141,24 +141,39 @@ pub(crate) fn verify_enveloped(
         }
     }
 
+    // The signature over SignedInfo first: only a document the IdP really signed makes
+    // Cognate canonicalise the (attacker-sized) signed element.
+    let signed_info_c14n = c14n::canonicalize(signed_info, None, &inclusive_prefixes(c14n_method)?);
+    let value = xml::base64_content(required(sig_node, ns::DSIG, "SignatureValue")?, "SignatureValue")?;
+    if !verify_with_certs(alg, certs, &signed_info_c14n, &value)? {
+        return Err(SamlError::BadSignature);
+    }
+
     let expected = xml::base64_content(required(reference, ns::DSIG, "DigestValue")?, "DigestValue")?;
     let canonical = c14n::canonicalize(element, Some(sig_node.id()), &inclusive);
     let actual = digest::digest(digest_alg, &canonical);
     if actual.as_ref() != expected.as_slice() {
         return Err(SamlError::DigestMismatch);
     }
-
-    let signed_info_c14n = c14n::canonicalize(signed_info, None, &inclusive_prefixes(c14n_method));
-    let value = xml::base64_content(required(sig_node, ns::DSIG, "SignatureValue")?, "SignatureValue")?;
-    if verify_with_certs(alg, certs, &signed_info_c14n, &value)? { Ok(()) } else { Err(SamlError::BadSignature) }
+    Ok(())
 }
 
+/// Most prefixes an `InclusiveNamespaces PrefixList` may name: real ones name a few
+/// (`xs`, `xsi`, `saml`); each costs a scope lookup per element canonicalised.
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+
 /// `InclusiveNamespaces PrefixList` of an exclusive C14N method or transform.
-fn inclusive_prefixes(method: Node<'_, '_>) -> Vec<String> {
-    method
+fn inclusive_prefixes(method: Node<'_, '_>) -> Result<Vec<String>, SamlError> {
+    let prefixes: Vec<String> = method
         .children()
         .find(|n| xml::is(*n, EXC_C14N, "InclusiveNamespaces"))
         .and_then(|n| n.attribute("PrefixList"))
         .map(|list| list.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if prefixes.len() > MAX_INCLUSIVE_PREFIXES {
+        return Err(SamlError::Malformed(format!(
+            "an InclusiveNamespaces PrefixList names more than {MAX_INCLUSIVE_PREFIXES} prefixes"
+        )));
+    }
+    Ok(prefixes)
 }

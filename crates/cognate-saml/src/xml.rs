@@ -16,10 +16,19 @@ const MAX_NODES: u32 = 20_000;
 /// recursive canonicalisation's stack small whatever an attacker sends.
 const MAX_DEPTH: usize = 64;
 
+/// Most namespace declarations in one message. The parser copies an element's inherited
+/// namespaces into each element that declares one and scans them as it goes, so thousands
+/// of declarations cost it quadratic time; SAML messages carry a handful (a SimpleSAMLphp
+/// encrypted Response about twenty).
+const MAX_NAMESPACE_DECLARATIONS: usize = 128;
+
 /// Parses a SAML document with DTDs refused and size bounded.
 pub(crate) fn parse(text: &str) -> Result<Document<'_>, SamlError> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+    if text.matches("xmlns").count() > MAX_NAMESPACE_DECLARATIONS {
+        return Err(SamlError::Malformed(format!("more than {MAX_NAMESPACE_DECLARATIONS} namespace declarations")));
     }
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") || text.contains("<!doctype") {
         return Err(SamlError::DtdRefused);
@@ -151,5 +160,16 @@ mod tests {
     fn size_is_bounded() {
         let big = format!("<r>{}</r>", "a".repeat(MAX_MESSAGE_BYTES));
         assert_eq!(parse(&big).unwrap_err(), SamlError::TooLarge { limit: MAX_MESSAGE_BYTES });
+    }
+
+    #[test]
+    fn namespace_declarations_are_bounded() {
+        // Thousands of inherited declarations would cost the parser quadratic time.
+        let decls: String = (0..MAX_NAMESPACE_DECLARATIONS).map(|i| format!(" xmlns:a{i}=\"u\"")).collect();
+        let children = "<c xmlns:z=\"u\"/>".repeat(10);
+        let flood = format!("<r{decls}>{children}</r>");
+        assert!(matches!(parse(&flood), Err(SamlError::Malformed(m)) if m.contains("namespace declarations")));
+        let fine = format!("<r xmlns:a=\"u\">{}</r>", "<c xmlns:z=\"u\"/>".repeat(20));
+        assert!(parse(&fine).is_ok());
     }
 }

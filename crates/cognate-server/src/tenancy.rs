@@ -97,6 +97,10 @@ pub async fn placement(state: &AppState, pool: &PoolId) -> Result<Option<Placeme
 pub struct ActiveTenant {
     pub tenant: Tenant,
     pub role: Role,
+    /// The member is a federated user of one of this tenant's own SSO connections: the
+    /// tenant chose that IdP and relies on it for MFA. Only for this tenant — the same user
+    /// entering another tenant meets that tenant's policy like anyone else.
+    pub idp_mfa: bool,
 }
 
 impl ActiveTenant {
@@ -116,7 +120,7 @@ impl ActiveTenant {
 
     /// Whether the tenant's MFA policy applies to this member's role.
     pub fn requires_mfa(&self) -> bool {
-        self.tenant.mfa.requires(self.role)
+        !self.idp_mfa && self.tenant.mfa.requires(self.role)
     }
 }
 
@@ -175,9 +179,30 @@ pub async fn user_tenants(state: &AppState, user: &User) -> Result<Vec<(Membersh
     Ok(out)
 }
 
-fn active_from(all: &[(Membership, Tenant)], index: usize) -> ActiveTenant {
+async fn active_from(
+    state: &AppState,
+    user: &User,
+    all: &[(Membership, Tenant)],
+    index: usize,
+) -> Result<ActiveTenant, StoreError> {
     let (m, tenant) = &all[index];
-    ActiveTenant { tenant: tenant.clone(), role: m.role }
+    Ok(ActiveTenant { tenant: tenant.clone(), role: m.role, idp_mfa: signs_in_through(state, user, tenant).await? })
+}
+
+/// Whether `user` is a federated user (`{Provider}_{subject}`, EXTERNAL_PROVIDER) of an SSO
+/// connection of `tenant` (connection providers are named without `_`).
+async fn signs_in_through(state: &AppState, user: &User, tenant: &Tenant) -> Result<bool, StoreError> {
+    if user.status != cognate_core::user::UserStatus::ExternalProvider {
+        return Ok(false);
+    }
+    let Some((provider, _)) = user.username.split_once('_') else {
+        return Ok(false);
+    };
+    Ok(state
+        .store
+        .connection_for_provider(&user.pool_id, provider)
+        .await?
+        .is_some_and(|c| c.tenant_id == tenant.id && c.pool_id == tenant.pool_id))
 }
 
 /// Chooses the session's tenant at sign-in: `requested` (ClientMetadata `tenantId`) when
@@ -229,7 +254,7 @@ pub async fn pick(state: &AppState, user: &User, requested: Option<&str>) -> Res
             .map(|(i, _)| i)
             .ok_or(Refusal::Suspended)?,
     };
-    Ok(Selection::Managed(Some(active_from(&all, index))))
+    Ok(Selection::Managed(Some(active_from(state, user, &all, index).await?)))
 }
 
 /// The selection of a session bound to no tenant: outside tenancy, or a managed pool's
@@ -249,7 +274,7 @@ pub async fn for_tenant(state: &AppState, user: &User, tenant: &TenantId) -> Res
     if all[index].1.status != TenantStatus::Active {
         return Err(Refusal::Suspended);
     }
-    Ok(active_from(&all, index))
+    Ok(active_from(state, user, &all, index).await?)
 }
 
 /// Whether a Cognito-surface write of `names` must be refused: in a managed pool only the

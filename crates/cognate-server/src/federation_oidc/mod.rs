@@ -28,7 +28,7 @@
 
 mod claims;
 mod error;
-mod http;
+pub(crate) mod http;
 mod probe;
 
 pub use error::OidcError;

@@ -255,10 +255,23 @@ fn check_settings(
 ) -> Result<(), ConnectionError> {
     connection::check_name(name).map_err(ConnectionError::Invalid)?;
     connection::check_roles(claim, mapping).map_err(ConnectionError::Invalid)?;
-    if let Some(attribute) = attributes.keys().find(|a| tenancy::is_tenant_attribute(a)) {
-        return Err(ConnectionError::Invalid(format!(
-            "{attribute} cannot be mapped from an identity provider: only Cognate sets tenant attributes"
-        )));
+    for attribute in attributes.keys() {
+        // Checked as stored (`dev:custom:x` is kept as `custom:x`).
+        let stored = super::users::stored_name(attribute);
+        if tenancy::is_tenant_attribute(&stored) {
+            return Err(ConnectionError::Invalid(format!(
+                "{attribute} cannot be mapped from an identity provider: only Cognate sets tenant attributes"
+            )));
+        }
+        // A tenant's IdP speaks for that tenant's people only: it may not vouch for an
+        // address (a verified email at any domain would be trusted by every app of the
+        // pool) nor write what only the pool's developers may.
+        if stored.ends_with("_verified") || attribute.starts_with("dev:") {
+            return Err(ConnectionError::Invalid(format!(
+                "{attribute} cannot be mapped from a tenant's identity provider: its users' addresses stay \
+                 unverified, and developer-only attributes are the pool's"
+            )));
+        }
     }
     Ok(())
 }

@@ -362,8 +362,10 @@ pub async fn sign_in(
         Some(connection) => {
             let tenant =
                 super::connections::admit(state, &connection, &user, &identity).await.map_err(connection_refused)?;
+            // The tenant's own IdP stands in for its MFA policy (`ActiveTenant::idp_mfa`), for
+            // this tenant only: the session itself has not passed MFA.
             let active = tenancy::for_tenant(state, &user, &tenant).await?;
-            (Selection::Managed(Some(active)), true)
+            (Selection::Managed(Some(active)), false)
         }
         None => (tenancy::pick(state, &user, None).await?, false),
     };
@@ -421,7 +423,7 @@ async fn external_user(
     let now = state.clock.now_millis();
     let existing = match linked_user(state, pool, provider, identity).await? {
         Some(user) => Some(user),
-        None => super::users::find(state, pool, &username).await?,
+        None => federated_user(state, pool, provider, identity, &username).await?,
     };
     // The mapping is applied at every sign-in, to a linked account too (as Cognito does).
     if let Some(mut user) = existing {
@@ -458,7 +460,9 @@ async fn external_user(
         Ok(()) => {}
         // A concurrent first sign-in of the same identity made the user: use theirs.
         Err(StoreError::Conflict("username")) => {
-            let user = super::users::find(state, pool, &username).await?.ok_or(FederationError::InvalidRequest)?;
+            let user = federated_user(state, pool, provider, identity, &username)
+                .await?
+                .ok_or(FederationError::InvalidRequest)?;
             return usable(user);
         }
         Err(StoreError::Conflict(key)) => {
@@ -488,6 +492,55 @@ async fn external_user(
     tracing::info!(pool = %pool.id, provider = %provider.name, sub = %user.sub, "federated user created");
     let user = super::users::by_sub(state, &pool.id, &user.sub).await?.ok_or(FederationError::InvalidRequest)?;
     Ok(user)
+}
+
+/// The federated user `username` (`{Provider}_{subject}`) made from this very identity:
+/// looked up by the exact username only (never an email or preferred-username alias), and
+/// only an EXTERNAL_PROVIDER user counts — a pool user who merely took that name (sign-up
+/// is open to any name) must never receive the identity, nor the tenant it is admitted to.
+/// A federated user left without its link by an interrupted first sign-in gets it back.
+async fn federated_user(
+    state: &AppState,
+    pool: &UserPool,
+    provider: &IdentityProvider,
+    identity: &ExternalIdentity,
+    username: &str,
+) -> Result<Option<User>, FederationError> {
+    let key = cognate_core::user::username_key(&pool.settings, username);
+    let Some(user) = state.store.get_user(&pool.id, &key).await? else {
+        return Ok(None);
+    };
+    // A federated user with links has its own identity among them; this one's link was not
+    // found, so such a user is another identity's (`A_b` + `c` and `A` + `b_c` make the same
+    // name): only a user left without any link is this identity's, its link lost.
+    let linked_elsewhere = user.attributes.get("identities").is_some_and(|v| v != "[]");
+    if user.status != UserStatus::ExternalProvider || user.username != username || linked_elsewhere {
+        tracing::warn!(pool = %pool.id, provider = %provider.name, sub = %user.sub, "a pool user holds a federated user's name");
+        return Err(FederationError::Account(
+            "A user of this pool already has this identity's user name; an administrator can link the identity to \
+             them (AdminLinkProviderForUser)."
+                .into(),
+        ));
+    }
+    let link = ProviderLink {
+        pool_id: pool.id.clone(),
+        provider: provider.name.clone(),
+        provider_type: provider.kind.as_str().to_owned(),
+        attribute: SUBJECT_ATTRIBUTE.to_owned(),
+        value: identity.subject.clone(),
+        user_sub: user.sub.clone(),
+        created: state.clock.now_millis() / 1000,
+    };
+    match state.store.link_provider(&link, usize::MAX).await {
+        Ok(()) => {
+            tracing::info!(pool = %pool.id, provider = %provider.name, sub = %user.sub, "federated user's link restored");
+            Ok(super::users::by_sub(state, &pool.id, &user.sub).await?)
+        }
+        // Linked already (to this user: the lookup by link ran first and found none, so a
+        // concurrent sign-in made it just now).
+        Err(StoreError::Conflict(_)) => Ok(Some(user)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn write_refused(e: super::users::UserWriteError) -> FederationError {

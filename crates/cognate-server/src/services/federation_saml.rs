@@ -22,14 +22,15 @@ use cognate_saml::{IdpMetadata, ServiceProvider};
 use super::federation::{self, FederationError};
 use crate::AppState;
 
+/// How long a used LogoutRequest's id is remembered: a day (the crate checks the request's
+/// times within the skew; the id guards the rest).
+const LOGOUT_REPLAY_SECS: i64 = 24 * 60 * 60;
 /// Clock skew allowed on the response's times.
 const SKEW_SECS: i64 = 120;
 /// How long a fetched MetadataURL document is used before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(600);
 /// Largest SAMLResponse taken (Cognito: 100,000 characters; base64 of a larger document).
 const MAX_RESPONSE: usize = 200_000;
-/// Largest metadata document fetched.
-const MAX_METADATA: usize = 1 << 20;
 
 /// What the ACS made of a response.
 #[derive(Debug)]
@@ -74,21 +75,23 @@ async fn metadata_document(
 }
 
 async fn fetch_metadata(url: &str) -> Result<String, FederationError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| FederationError::Fault(e.to_string()))?;
-    let resp =
-        client.get(url).send().await.map_err(|e| provider_error(format!("The metadata URL cannot be read: {e}")))?;
+    // The relying party's HTTP client: no redirects followed (a metadata URL that answers
+    // with one is refused, not followed to wherever it points), a timeout, and the body
+    // read in chunks up to 1 MiB.
+    let request = openidconnect::http::Request::builder()
+        .method("GET")
+        .uri(url)
+        .header("accept", "application/samlmetadata+xml, application/xml, text/xml")
+        .body(Vec::new())
+        .map_err(|e| provider_error(format!("The metadata URL is not usable: {e}")))?;
+    let resp = crate::federation_oidc::http::Http::new()
+        .send(request)
+        .await
+        .map_err(|e| provider_error(format!("The metadata URL cannot be read: {e}")))?;
     if !resp.status().is_success() {
         return Err(provider_error(format!("The metadata URL answered HTTP {}.", resp.status().as_u16())));
     }
-    let bytes = resp.bytes().await.map_err(|e| provider_error(format!("The metadata URL cannot be read: {e}")))?;
-    if bytes.len() > MAX_METADATA {
-        return Err(provider_error("The metadata document is larger than 1 MiB."));
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| provider_error("The metadata document is not UTF-8."))
+    String::from_utf8(resp.into_body()).map_err(|_| provider_error("The metadata document is not UTF-8."))
 }
 
 async fn idp_metadata(state: &AppState, provider: &IdentityProvider) -> Result<IdpMetadata, FederationError> {
@@ -237,9 +240,11 @@ async fn verify(
     let sp = service_provider(state, pool, encrypted(provider)).await?;
     let now = state.clock.now_millis() / 1000;
     let expected = cognate_saml::Expected { sp: &sp, idp: &idp, now_secs: now, skew_secs: SKEW_SECS, in_response_to };
+    // The reason goes to the log only: the browser learns nothing that would tell a failed
+    // decryption from a later check (a padding oracle on encrypted assertions).
     let assertion = cognate_saml::verify_response(response, &expected).map_err(|e| {
         tracing::warn!(pool = %pool, provider = %provider.name, error = %e, "SAML response refused");
-        provider_error(e)
+        provider_error("The identity provider's SAML response was refused.")
     })?;
     let key = login::secret_hash(&format!("saml-assertion\n{pool}\n{}\n{}", assertion.issuer, assertion.id));
     let keep_until = (assertion.expires_at_secs.max(now) + SKEW_SECS) * 1000;
@@ -416,9 +421,7 @@ pub async fn logout(state: &AppState, query: &str) -> Result<Option<String>, Fed
     let pool = super::pools::get(state, &pool_id).await.map_err(|_| provider_error("No such user pool."))?;
     let sp = service_provider(state, &pool.id, false).await?;
     let now = state.clock.now_millis() / 1000;
-    let page = cognate_core::page::PageRequest { after: None, limit: 60 };
-    let rows = state.store.list_identity_providers(&pool.id, &page).await?;
-    for stored in rows.into_iter().filter(|p| p.kind == ProviderType::Saml) {
+    for stored in saml_providers(state, &pool.id).await? {
         if stored.details.get("IDPSignout").is_none_or(|v| v != "true") {
             continue;
         }
@@ -428,6 +431,11 @@ pub async fn logout(state: &AppState, query: &str) -> Result<Option<String>, Fed
         };
         let slo =
             idp.slo_redirect.clone().ok_or_else(|| provider_error("The IdP's metadata has no SingleLogoutService."))?;
+        // A logout request is acted on once (a captured URL replayed signs nobody out).
+        let key = login::secret_hash(&format!("saml-logout\n{}\n{}\n{}", pool.id, idp.entity_id, request.id));
+        if !state.store.spend(&key, (now + LOGOUT_REPLAY_SECS) * 1000).await? {
+            return Err(provider_error("This logout request was used already."));
+        }
         sign_out(state, &pool, &stored, &request.name_id).await?;
         let response_id = format!("_{}", hex::encode(cognate_core::clock::random_bytes::<20>(state.rng.as_ref())));
         let relay = request.relay_state.clone().unwrap_or_default();
@@ -438,6 +446,21 @@ pub async fn logout(state: &AppState, query: &str) -> Result<Option<String>, Fed
     Err(provider_error(
         "The logout request is not a signed request of an identity provider of this pool that may sign users out.",
     ))
+}
+
+/// Every SAML provider of the pool, page after page.
+async fn saml_providers(state: &AppState, pool: &PoolId) -> Result<Vec<IdentityProvider>, FederationError> {
+    let mut out = Vec::new();
+    let mut page = cognate_core::page::PageRequest { after: None, limit: 60 };
+    loop {
+        let rows = state.store.list_identity_providers(pool, &page).await?;
+        let (rows, next) = cognate_core::page::finish(rows, &page, |p| p.name.clone());
+        out.extend(rows.into_iter().filter(|p| p.kind == ProviderType::Saml));
+        match next {
+            Some(after) => page.after = Some(after),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The IdP's LogoutResponse to a sign-out begun here: it must answer that very request
@@ -470,11 +493,12 @@ async fn sign_out(
     provider: &IdentityProvider,
     name_id: &str,
 ) -> Result<(), FederationError> {
+    // Only the user the identity is linked to (every federated user is linked to its own).
     let linked =
         state.store.linked_user(&pool.id, &provider.name, cognate_core::idp::SUBJECT_ATTRIBUTE, name_id).await?;
     let user = match linked {
         Some(sub) => super::users::by_sub(state, &pool.id, &sub).await?,
-        None => super::users::find(state, pool, &format!("{}_{name_id}", provider.name)).await?,
+        None => None,
     };
     if let Some(mut user) = user {
         super::users::save_signed_out(state, pool, &mut user)
