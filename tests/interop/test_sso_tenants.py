@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import time
+import types
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +22,7 @@ import pytest
 import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from cognate_harness import attrs, uid
+from cognate_harness import assert_v1_error, attrs, uid
 from hosted_login import CALLBACK
 from oidc_idp import OidcIdp
 from saml_idp import SamlSp, SamlUser, SimpleSamlIdp, simplesamlphp_missing
@@ -480,11 +481,20 @@ def test_two_connections_route_each_domain_to_its_idp(server, cognito, tenancy, 
     tenancy.as_admin("DELETE", f"/v1/tenants/{t['id']}/members/{sam['sub']}", status=204)
     assert member(tenancy, t["id"], sam["sub"])["status"] == "removed"
     trip = saml_trip(new_page(), app, saml, f"sam@{SOUTH_DOMAIN}", "sam")
-    back, _ = app.claims(app.exchange(trip.code, trip.verifier))
+    sam_tokens = app.exchange(trip.code, trip.verifier)
+    back, _ = app.claims(sam_tokens)
     assert back["sub"] == sam["sub"], back
     tenant_claims_of(back, t["id"], "member")
     assert member(tenancy, t["id"], sam["sub"])["status"] == "active"
     assert len(audit_events(tenancy, t["id"], "sso.join", sam["sub"], count=2)) == 2
+
+    # Sam also joins another tenant that requires MFA of everyone: North South's IdPs speak
+    # for North South only, so his SSO session cannot enter it.
+    strict = tenancy.create_tenant(f"strict{uid(6).lower()}", name="Strict")
+    assert tenancy.as_admin("PATCH", f"/v1/tenants/{strict['id']}", {"mfa": "all"})["mfa"] == "all"
+    sam_user = types.SimpleNamespace(email=f"sam@{SOUTH_DOMAIN}", sub=sam["sub"])
+    tenancy.join(strict["id"], sam_user, "member", sam_tokens["access_token"])
+    assert_v1_error(tenancy.switch(sam_tokens["access_token"], strict["id"]), 403, "mfa_required")
 
 
 def test_an_identity_linked_to_a_password_account_signs_in_as_it(server, cognito, tenancy, oidc, new_page):

@@ -18,7 +18,8 @@
 //!   are kept;
 //! - a provider behind a tenant's SSO connection admits its users to that tenant (just in
 //!   time) and the sign-in enters it; the tenant chose its IdP and that IdP's factors, so
-//!   the tenant's MFA policy counts as met by it.
+//!   its federated users meet that tenant's MFA policy (and no other tenant's:
+//!   `tenancy::ActiveTenant::idp_mfa`).
 
 use std::collections::BTreeMap;
 
