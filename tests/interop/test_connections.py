@@ -412,3 +412,16 @@ def test_testing_a_connection_reads_the_provider_now(tenancy, oidc_issuer):
     report = tenancy.as_admin("POST", f"{path}/{gone['id']}/test")
     assert report["ok"] is False and report["error"], report
     tenancy.as_admin("POST", f"{path}/conn_aaaaaaaaaaaaaaaaaaaa/test", status=404)
+
+
+def test_a_connection_cannot_map_what_its_idp_may_not_vouch_for(tenancy, oidc_issuer):
+    t = tenancy.create_tenant("ssomap")
+    domain = verified_domain(tenancy, t["id"])
+    path = f"/v1/tenants/{t['id']}/connections"
+    for key in ("email_verified", "phone_number_verified", "custom:tenantId", "dev:custom:tenantId",
+                "dev:custom:anything"):
+        resp = tenancy.call("POST", path, bearer=tenancy.admin,
+                            body=oidc_body(oidc_issuer, [domain], attributeMapping={key: "x"}))
+        err = assert_v1_error(resp, 400, "invalid_request")
+        assert key in err["message"], err
+    assert tenancy.list_all(path) == []
