@@ -371,3 +371,19 @@ fn the_unverified_peek_reads_in_response_to_and_refuses_dtds() {
     let dtd = format!("<!DOCTYPE r [<!ENTITY x \"y\">]>{with}");
     assert_eq!(response_in_response_to(&b64(&dtd)).unwrap_err(), SamlError::DtdRefused);
 }
+
+#[test]
+fn a_long_inclusive_prefix_list_is_refused_before_any_canonicalisation() {
+    let w = world();
+    let good = w.signed(&idp::response_xml());
+    let plain = format!(r#"<ds:Transform Algorithm="{}"/>"#, crate::dsig::EXC_C14N);
+    assert!(good.contains(&plain), "the signer's exclusive C14N transform");
+    let prefixes: Vec<String> = (0..17).map(|i| format!("p{i}")).collect();
+    let listed = format!(
+        r#"<ds:Transform Algorithm="{c}"><ec:InclusiveNamespaces xmlns:ec="{c}" PrefixList="{}"/></ds:Transform>"#,
+        prefixes.join(" "),
+        c = crate::dsig::EXC_C14N
+    );
+    let xml = good.replacen(&plain, &listed, 1);
+    assert!(matches!(w.verify(&xml), Err(SamlError::Malformed(m)) if m.contains("PrefixList")));
+}
