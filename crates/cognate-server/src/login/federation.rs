@@ -56,7 +56,12 @@ pub(super) async fn send_to_provider(
         }
         Err(e) => return failed(flow.t, &e),
     };
-    match federation::begin(state, auth, &flow.query, &provider).await {
+    go_to(state, flow, &provider).await
+}
+
+/// Sends the browser to `provider` (already resolved for the checked request).
+async fn go_to(state: &AppState, flow: &Flow, provider: &cognate_core::idp::IdentityProvider) -> Response {
+    match federation::begin(state, &flow.auth, &flow.query, provider).await {
         Ok(started) => {
             let mut resp = page::see_other(&started.location);
             page::set_federation_cookie(state, &mut resp, &started.binding);
@@ -290,7 +295,7 @@ async fn sso_submit(
     let email = param(&fields, "email").unwrap_or_default().trim();
     let domain = email.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty()).unwrap_or(email);
     match federation::provider_for(&state, &flow.auth, None, Some(&domain.to_ascii_lowercase())).await {
-        Ok(_) => send_to_provider(&state, &flow, None, Some(&domain.to_ascii_lowercase())).await,
+        Ok(provider) => go_to(&state, &flow, &provider).await,
         Err(FederationError::UnknownProvider(_)) => {
             Page::login(&state, &flow, &csrf, Some(flow.t.sso_unknown), "", StatusCode::BAD_REQUEST)
         }

@@ -474,16 +474,7 @@ async fn external_user(
         Err(e) => return Err(e.into()),
     }
     // The federated user's own identity: the `identities` attribute and claim follow links.
-    let link = ProviderLink {
-        pool_id: pool.id.clone(),
-        provider: provider.name.clone(),
-        provider_type: provider.kind.as_str().to_owned(),
-        attribute: SUBJECT_ATTRIBUTE.to_owned(),
-        value: identity.subject.clone(),
-        user_sub: user.sub.clone(),
-        created: now / 1000,
-    };
-    match state.store.link_provider(&link, usize::MAX).await {
+    match state.store.link_provider(&own_link(pool, provider, identity, &user.sub, now), usize::MAX).await {
         Ok(()) | Err(StoreError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -523,15 +514,7 @@ async fn federated_user(
                 .into(),
         ));
     }
-    let link = ProviderLink {
-        pool_id: pool.id.clone(),
-        provider: provider.name.clone(),
-        provider_type: provider.kind.as_str().to_owned(),
-        attribute: SUBJECT_ATTRIBUTE.to_owned(),
-        value: identity.subject.clone(),
-        user_sub: user.sub.clone(),
-        created: state.clock.now_millis() / 1000,
-    };
+    let link = own_link(pool, provider, identity, &user.sub, state.clock.now_millis());
     match state.store.link_provider(&link, usize::MAX).await {
         Ok(()) => {
             tracing::info!(pool = %pool.id, provider = %provider.name, sub = %user.sub, "federated user's link restored");
@@ -541,6 +524,25 @@ async fn federated_user(
         // concurrent sign-in made it just now).
         Err(StoreError::Conflict(_)) => Ok(Some(user)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The link of a federated user to the identity it was made from (`now` in milliseconds).
+fn own_link(
+    pool: &UserPool,
+    provider: &IdentityProvider,
+    identity: &ExternalIdentity,
+    sub: &str,
+    now: i64,
+) -> ProviderLink {
+    ProviderLink {
+        pool_id: pool.id.clone(),
+        provider: provider.name.clone(),
+        provider_type: provider.kind.as_str().to_owned(),
+        attribute: SUBJECT_ATTRIBUTE.to_owned(),
+        value: identity.subject.clone(),
+        user_sub: sub.to_owned(),
+        created: now / 1000,
     }
 }
 
