@@ -288,6 +288,27 @@ pub struct OutboxMessage {
 /// `next_attempt_at` of a message no worker will try again.
 pub const OUTBOX_NEVER: i64 = i64::MAX;
 
+/// Undelivered messages of one medium, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// `EMAIL` or `SMS`.
+    pub medium: String,
+    /// Still to be tried (due now or later, or leased by a worker).
+    pub pending: i64,
+    /// Given up after failed attempts ([`OUTBOX_NEVER`]).
+    pub given_up: i64,
+}
+
+/// A node's database connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolUsage {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait OutboxRepo: Send + Sync {
     /// Stores a pending message (its delivery fields are ignored).
@@ -313,6 +334,8 @@ pub trait OutboxRepo: Send + Sync {
     async fn unsealed_messages(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>>;
     /// Replaces a message's body if it still is `old`; whether it did.
     async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool>;
+    /// Undelivered messages counted per medium (media with none are left out).
+    async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>>;
 }
 
 /// Small installation-wide facts (e.g. which pool is the shared pool).
@@ -894,4 +917,6 @@ pub trait Store:
     async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
+    /// This node's connection pool: open, idle and most connections (no database call).
+    fn pool_usage(&self) -> PoolUsage;
 }

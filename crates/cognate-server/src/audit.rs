@@ -212,6 +212,11 @@ impl AuditLog {
         }
     }
 
+    /// How many events wait to be written, and when the oldest was recorded (ms).
+    pub fn backlog(&self) -> (usize, Option<i64>) {
+        self.pending.lock().map(|p| (p.len(), p.first().map(|e| e.at))).unwrap_or((0, None))
+    }
+
     fn take(&self) -> Vec<NewEvent> {
         self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default()
     }

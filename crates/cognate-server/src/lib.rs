@@ -12,6 +12,7 @@ pub mod federation_oidc;
 mod health;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod net;
 pub mod oauth;
 pub mod outbox;
@@ -28,10 +29,13 @@ use axum::routing::{get, post, put};
 pub use state::{AppState, ServerSettings};
 
 /// The whole application: the Cognito JSON 1.1 endpoint, OIDC/OAuth, the `/v1` tenancy
-/// API, user import upload URLs, health checks.
+/// API, user import upload URLs, health checks, metrics (platform admins only here; see
+/// [`metrics::http::listener_routes`] for the separate listener). Every request passes
+/// through [`metrics::http::observe`], which counts, times and logs it.
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/", post(cognito::handle))
+        .route("/metrics", get(metrics::http::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/user-import/{job_id}/{capability}", put(uploads::put))
@@ -39,5 +43,6 @@ pub fn build_router(state: AppState) -> Router {
         .merge(login::routes())
         .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::http::observe))
         .with_state(state)
 }

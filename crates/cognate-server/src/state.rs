@@ -80,6 +80,8 @@ pub struct AppState {
     pub saml_metadata: Arc<crate::services::federation_saml::MetadataCache>,
     /// The relying party of OIDC federation, with its discovery and JWKS caches.
     pub oidc: Arc<crate::federation_oidc::OidcClients>,
+    /// This node's Prometheus metrics (its own registry: nothing process-global).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             import_wake: Arc::default(),
             saml_metadata: Arc::default(),
             oidc,
+            metrics: Arc::default(),
         }
     }
 }

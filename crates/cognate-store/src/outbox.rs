@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::repo::{OUTBOX_NEVER, OutboxMessage, OutboxRepo};
+use cognate_core::repo::{OUTBOX_NEVER, OutboxBacklog, OutboxMessage, OutboxRepo};
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
@@ -150,6 +150,26 @@ pub(crate) async fn replace_body<B: Backend>(db: &Pool<B>, id: &str, old: &str, 
     Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
+/// Undelivered messages per medium: pending, and given up.
+pub(crate) async fn backlog<B: Backend>(db: &Pool<B>) -> Result<Vec<OutboxBacklog>> {
+    let q = sqlx::query::<B>(
+        "SELECT medium, COUNT(CASE WHEN next_attempt_at <> $1 THEN 1 END) AS pending, \
+         COUNT(CASE WHEN next_attempt_at = $1 THEN 1 END) AS given_up \
+         FROM outbox WHERE delivered_at IS NULL GROUP BY medium ORDER BY medium",
+    )
+    .int(OUTBOX_NEVER);
+    let rows = B::fetch_all(q, db).await.map_err(backend_err)?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxBacklog {
+                medium: B::text_col(row, "medium")?,
+                pending: B::int_col(row, "pending")?,
+                given_up: B::int_col(row, "given_up")?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl<B: Backend> OutboxRepo for SqlStore<B> {
     async fn enqueue_message(&self, m: &OutboxMessage) -> Result<()> {
@@ -182,5 +202,9 @@ impl<B: Backend> OutboxRepo for SqlStore<B> {
 
     async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool> {
         replace_body(&self.pool, id, old, new).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>> {
+        backlog(&self.pool).await
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::repo::{Store, TenantWork};
+use cognate_core::repo::{PoolUsage, Store, TenantWork};
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
 
@@ -29,5 +29,13 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn ping(&self) -> Result<(), StoreError> {
         B::execute(sqlx::query::<B>("SELECT 1"), &self.pool).await.map_err(backend_err)?;
         Ok(())
+    }
+
+    fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }

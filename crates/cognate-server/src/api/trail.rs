@@ -93,7 +93,7 @@ pub async fn record_mutations(State(trail): State<Trail>, request: Request, next
     };
     let state = &trail.state;
     let path = request.uri().path().to_owned();
-    let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
+    let request_id = crate::metrics::RequestId::of(request.extensions(), state).0;
     let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ip = crate::net::client_ip(&state.settings.trusted_proxies, peer, request.headers());
     let origin = Origin::from_request(ip, request.headers(), &request_id);

@@ -55,9 +55,10 @@ impl RequestContext {
 
 /// The single entry point of the Cognito surface.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
     let (parts, body) = request.into_parts();
-    let mut response = match serve(&state, &parts, body, &request_id).await {
+    let request_id = crate::metrics::RequestId::of(&parts.extensions, &state).0;
+    let mut operation = None;
+    let mut response = match serve(&state, &parts, body, &request_id, &mut operation).await {
         Ok(value) => {
             let mut r = (StatusCode::OK, value.to_string()).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
@@ -71,10 +72,21 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-requestid", v);
     }
+    if let Some(op) = operation {
+        response.extensions_mut().insert(crate::metrics::http::CognitoOperation(op));
+    }
     response
 }
 
-async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_id: &str) -> OpResult {
+/// Serves one call; `seen` is set to the operation once it is known to be one Cognate
+/// serves (for metrics, which must not take a name from the request).
+async fn serve(
+    state: &AppState,
+    parts: &Parts,
+    body: axum::body::Body,
+    request_id: &str,
+    seen: &mut Option<&'static str>,
+) -> OpResult {
     let body: Bytes = axum::body::to_bytes(body, state.settings.max_body_bytes).await.map_err(|_| {
         CognitoError::invalid(format!("The request body exceeds the limit of {} bytes.", state.settings.max_body_bytes))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
@@ -89,6 +101,7 @@ async fn serve(state: &AppState, parts: &Parts, body: axum::body::Body, request_
         .and_then(operations::find)
         .ok_or_else(|| CognitoError::new("UnknownOperationException", format!("Unknown operation {target}")))?;
     let op = operation.name;
+    *seen = Some(op);
     let admin_key = match operation.proof {
         operations::Proof::Signed => Some(authenticate(state, parts, &body).await?),
         operations::Proof::Unsigned => None,

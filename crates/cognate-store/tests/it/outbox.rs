@@ -159,3 +159,23 @@ async fn bodies_are_blanked_once_delivered_given_up_or_expired() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn backlog_counts_pending_and_given_up_per_medium() {
+    on_both(|store| async move {
+        assert!(store.outbox_backlog().await.unwrap().is_empty());
+        setup(&store).await;
+        store.mark_delivered("m1", 100).await.unwrap();
+        store.mark_failed("m2", "refused", OUTBOX_NEVER).await.unwrap();
+        // A failure that will be retried is still pending.
+        store.mark_failed("m3", "timeout", 5_000).await.unwrap();
+        let backlog = store.outbox_backlog().await.unwrap();
+        let of = |medium: &str| backlog.iter().find(|b| b.medium == medium).map(|b| (b.pending, b.given_up));
+        assert_eq!(of("EMAIL"), Some((1, 1)));
+        assert_eq!(of("SMS"), Some((1, 0)));
+        assert_eq!(backlog.len(), 2);
+        let usage = store.pool_usage();
+        assert!(usage.max >= 1 && usage.idle <= usage.size && usage.size <= usage.max, "{usage:?}");
+    })
+    .await;
+}
