@@ -234,6 +234,7 @@ pub async fn deliver_due(state: &AppState, sender: &dyn EmailSender) -> Result<u
                 let next = state.clock.now_millis().saturating_add(backoff_ms(attempts));
                 let error = cut(&e.message);
                 state.store.mark_failed(&m.id, &error, next).await?;
+                state.metrics.delivery_failed();
                 tracing::warn!(message = %m.id, pool = %m.pool_id, attempts, error, "email not sent; will retry");
             }
         }
@@ -244,6 +245,7 @@ pub async fn deliver_due(state: &AppState, sender: &dyn EmailSender) -> Result<u
 async fn give_up(state: &AppState, m: &OutboxMessage, error: &str) -> Result<(), StoreError> {
     let error = cut(error);
     state.store.mark_failed(&m.id, &error, OUTBOX_NEVER).await?;
+    state.metrics.delivery_failed();
     tracing::error!(message = %m.id, pool = %m.pool_id, attempts = m.attempts + 1, error, "email given up");
     Ok(())
 }

@@ -271,14 +271,17 @@ pub fn admit_auth(
     let now = state.clock.now_millis();
     let limits = &state.limits;
     if let Some(ip) = ip.map(crate::net::counted_as) {
-        state
-            .rates
-            .admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now)
-            .map_err(AuthRate::Address)?;
+        state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now).map_err(|wait| {
+            state.metrics.rate_limited(crate::metrics::RateWindow::AuthAddress);
+            AuthRate::Address(wait)
+        })?;
     }
     if let Some((pool, name)) = user {
         let key = format!("auth-user:{pool}:{}", name.to_lowercase());
-        state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now).map_err(AuthRate::User)?;
+        state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now).map_err(|wait| {
+            state.metrics.rate_limited(crate::metrics::RateWindow::AuthUser);
+            AuthRate::User(wait)
+        })?;
     }
     Ok(())
 }

@@ -546,6 +546,7 @@ pub async fn verify(
         if let Some(limit) = key.rate_limit
             && let Err(retry) = state.rates.admit(&format!("key:{}", key.id), limit.requests, limit.per_seconds, now)
         {
+            state.metrics.rate_limited(crate::metrics::RateWindow::ApiKey);
             return Err(ApiError::rate_limited(retry, "The API key's rate limit is used up."));
         }
         state.usage.record(&key.tenant_id, &key.id, now, 1);

@@ -256,6 +256,7 @@ impl Caller {
             Err(_) => return result,
         };
         if let Err(wait) = state.rates.admit(&window, limit, 60, state.clock.now_millis()) {
+            state.metrics.rate_limited(crate::metrics::RateWindow::Tenant);
             let message = if result.is_ok() {
                 "Too many requests for this tenant; retry later."
             } else {

@@ -517,6 +517,7 @@ pub async fn exchange(
 async fn revoke_replayed(state: &AppState, c: &AuthorizationCode, now: i64) -> Result<(), StoreError> {
     tracing::warn!(pool = %c.pool_id, family = %c.family_id, "authorization code replayed; its tokens revoked");
     if state.store.revoke_family(&c.pool_id, &c.family_id, now).await? {
+        state.metrics.families_revoked(crate::metrics::FamilyEnd::Reuse, 1);
         return Ok(());
     }
     let tombstone = cognate_core::token::TokenFamily {

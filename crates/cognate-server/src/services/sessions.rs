@@ -74,6 +74,7 @@ pub async fn revoke(state: &AppState, user: &User, id: &str, current: Option<&st
     }
     let family = &session.live.family;
     if state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await? {
+        state.metrics.families_revoked(crate::metrics::FamilyEnd::Revoked, 1);
         tracing::info!(pool = %family.pool_id, sub = %user.sub, session = %session.id, "session revoked");
     }
     Ok(())

@@ -46,6 +46,7 @@ use cognate_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::metrics::{SignInOutcome, ThrottleScope};
 use crate::services::tokens::{self, Issued, Rejection};
 use crate::tenancy::{self, Refusal, Selection};
 
@@ -315,12 +316,27 @@ impl Throttle {
 
     /// Whether the user is locked for this address (or everywhere).
     pub fn locked(&self, state: &AppState) -> bool {
-        state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err()
+        let locked = state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err();
+        if locked {
+            state.metrics.throttled(ThrottleScope::User);
+        }
+        locked
     }
 
-    /// [`Throttle::locked`] as an error.
+    /// [`Throttle::locked`] as an error, for a sign-in step (counted as a throttled sign-in).
     pub fn check(&self, state: &AppState) -> Result<(), SignInError> {
-        if self.locked(state) { Err(SignInError::Locked) } else { Ok(()) }
+        if self.locked(state) {
+            state.metrics.sign_in(SignInOutcome::Throttled);
+            return Err(SignInError::Locked);
+        }
+        Ok(())
+    }
+
+    /// A wrong password or code in a sign-in step: counted as a failed sign-in, then as
+    /// [`Throttle::fail`].
+    pub fn fail_sign_in(&self, state: &AppState) {
+        state.metrics.sign_in(SignInOutcome::Failure);
+        self.fail(state);
     }
 
     /// Counts one failure against the pair, the user and the address.
@@ -351,7 +367,11 @@ fn check_address(state: &AppState, attempt: Attempt) -> Result<(), SignInError> 
     let Some(ip) = attempt.ip else { return Ok(()) };
     match state.limiter.check(&format!("ip:{ip}")) {
         Ok(()) => Ok(()),
-        Err(wait) => Err(SignInError::AddressThrottled { retry_after_secs: u64::try_from(wait).unwrap_or(1) }),
+        Err(wait) => {
+            state.metrics.throttled(ThrottleScope::Address);
+            state.metrics.sign_in(SignInOutcome::Throttled);
+            Err(SignInError::AddressThrottled { retry_after_secs: u64::try_from(wait).unwrap_or(1) })
+        }
     }
 }
 
@@ -663,7 +683,7 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
         let throttle = Throttle::of_unknown(attempt, pool, req.username);
         throttle.check(state)?;
         state.passwords.verify_decoy(req.password.to_owned()).await;
-        throttle.fail(state);
+        throttle.fail_sign_in(state);
         return Err(SignInError::InvalidCredentials);
     };
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
@@ -938,7 +958,7 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         None => false,
     };
     let Some(user) = user.filter(|_| proven) else {
-        throttle.fail(state);
+        throttle.fail_sign_in(state);
         return Err(SignInError::InvalidCredentials);
     };
     spend_block(state, &block, session.exp).await?;
@@ -1060,7 +1080,7 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
         None => false,
     };
     if !proven {
-        throttle.fail(state);
+        throttle.fail_sign_in(state);
         return Err(SignInError::InvalidCredentials);
     }
     spend_block(state, &block, session.exp).await?;
@@ -1173,7 +1193,7 @@ async fn verify_password(
         }
     };
     if !ok {
-        throttle.fail(state);
+        throttle.fail_sign_in(state);
         return Err(SignInError::InvalidCredentials);
     }
     Ok(())
@@ -1407,6 +1427,7 @@ async fn finish(
     device: Option<&str>,
 ) -> Result<Step, SignInError> {
     tenancy::touch(state, user, &selection).await?;
+    state.metrics.sign_in(SignInOutcome::Success);
     match delivery {
         Delivery::Tokens => {
             // The device first, so the tokens carry its key (ConfirmDevice checks it).
@@ -1469,7 +1490,7 @@ pub async fn mfa(
         let code = code.ok_or(SignInError::Missing("SOFTWARE_TOKEN_MFA_CODE"))?;
         let secret = open_totp_secret(state, mfa.totp_secret_sealed.as_deref().unwrap_or_default())?;
         let Some(step) = totp::verify(&secret, code, state.clock.now_secs()) else {
-            throttle.fail(state);
+            throttle.fail_sign_in(state);
             return Err(SignInError::CodeMismatch);
         };
         if !state.store.use_totp_step(&pool.id, &user.sub, step).await? {

@@ -232,6 +232,7 @@ pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantEr
         Err(e) => Err(e),
     };
     let revoked = tenancy::settle(work, done).await.map_err(written)?;
+    state.metrics.families_revoked(crate::metrics::FamilyEnd::Tenant, revoked);
     tenant.version += 1;
     tracing::info!(tenant = %tenant.id, revoked, "tenant suspended; its refresh tokens are revoked");
     Ok(tenant)
@@ -254,7 +255,8 @@ pub async fn delete(state: &AppState, id: &TenantId) -> Result<(), TenantError> 
             other => TenantError::Fault(other.to_string()),
         })?;
     }
-    state.store.revoke_tenant_families(id, None, state.clock.now_millis()).await?;
+    let revoked = state.store.revoke_tenant_families(id, None, state.clock.now_millis()).await?;
+    state.metrics.families_revoked(crate::metrics::FamilyEnd::Tenant, revoked);
     state.store.delete_tenant(id).await.map_err(|e| match e {
         StoreError::NotFound(_) => TenantError::NotFound,
         other => other.into(),

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::facts;
+use crate::metrics::{FamilyEnd, RefreshOutcome};
 use crate::tenancy::{self, ActiveTenant, Refusal, Selection};
 
 /// Refresh tokens are 43 characters; anything much longer is not one of ours.
@@ -157,6 +158,7 @@ async fn open_family(
         None => state.store.create_family(&family, Some(&refresh)).await,
         Some(cap) => state.store.create_family_within(&family, &refresh, cap).await.map(|evicted| {
             if !evicted.is_empty() {
+                state.metrics.families_revoked(FamilyEnd::Cap, evicted.len() as u64);
                 tracing::info!(pool = %family.pool_id, sub = %family.sub, ended = evicted.len(), max_per_user = cap,
                     "least recently active sessions ended for a new sign-in");
             }
@@ -168,6 +170,7 @@ async fn open_family(
         StoreError::Conflict(_) => Rejection::Revoked,
         other => fault(other),
     })?;
+    state.metrics.family_started();
     Ok((family, plain))
 }
 
@@ -348,6 +351,30 @@ pub async fn refresh(
     scope: &str,
     switch_to: Option<&str>,
 ) -> Result<(User, Issued), Rejection> {
+    let result = refresh_once(state, client, presented, scope, switch_to).await;
+    state.metrics.refresh(match &result {
+        Ok(_) => RefreshOutcome::Success,
+        Err(Rejection::Reused) => RefreshOutcome::Reuse,
+        Err(_) => RefreshOutcome::Failure,
+    });
+    result
+}
+
+/// Revokes the family of a rotated-out refresh token presented again.
+async fn revoke_reused(state: &AppState, family: &TokenFamily, now: i64) -> Result<(), Rejection> {
+    if state.store.revoke_family(&family.pool_id, &family.id, now).await.map_err(fault)? {
+        state.metrics.families_revoked(FamilyEnd::Reuse, 1);
+    }
+    Ok(())
+}
+
+async fn refresh_once(
+    state: &AppState,
+    client: &AppClient,
+    presented: &str,
+    scope: &str,
+    switch_to: Option<&str>,
+) -> Result<(User, Issued), Rejection> {
     if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
         return Err(Rejection::Invalid);
     }
@@ -380,7 +407,7 @@ pub async fn refresh(
         if let (Some(at), Some(grace)) = (stored.rotated_at, client.settings.rotation_grace_secs())
             && now > at + i64::from(grace) * 1000
         {
-            state.store.revoke_family(&family.pool_id, &family.id, now).await.map_err(fault)?;
+            revoke_reused(state, &family, now).await?;
             tracing::warn!(pool = %family.pool_id, family = %family.id, "rotated refresh token reused to switch; family revoked");
             return Err(Rejection::Reused);
         }
@@ -418,7 +445,7 @@ pub async fn refresh(
             };
             if let Some(at) = rotated_at {
                 if now > at + i64::from(grace) * 1000 {
-                    state.store.revoke_family(&family.pool_id, &family.id, now).await.map_err(fault)?;
+                    revoke_reused(state, &family, now).await?;
                     tracing::warn!(pool = %family.pool_id, family = %family.id, "rotated refresh token reused; family revoked");
                     return Err(Rejection::Reused);
                 }
@@ -651,6 +678,7 @@ pub async fn revoke_refresh_token(state: &AppState, client: &AppClient, presente
         return Err(RevokeError::OtherClient);
     }
     if state.store.revoke_family(&family.pool_id, &family.id, state.clock.now_millis()).await? {
+        state.metrics.families_revoked(FamilyEnd::Revoked, 1);
         tracing::info!(pool = %family.pool_id, family = %family.id, "refresh token revoked");
     }
     Ok(())

@@ -385,18 +385,18 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
         EMAIL_OTP => {
             let code = a.code.ok_or(SignInError::Missing("EMAIL_OTP_CODE"))?;
             let (Who::User(user), Some(nonce)) = (&who, &session.otp) else {
-                throttle.fail(state);
+                throttle.fail_sign_in(state);
                 return Err(SignInError::CodeMismatch);
             };
             let binding = format!("{PURPOSE_SIGN_IN}:{nonce}");
             match accounts::check_code(state, user, PURPOSE_SIGN_IN, &binding, code).await {
                 Ok(()) => {}
                 Err(AccountError::CodeMismatch) => {
-                    throttle.fail(state);
+                    throttle.fail_sign_in(state);
                     return Err(SignInError::CodeMismatch);
                 }
                 Err(AccountError::CodeExpired | AccountError::AttemptsExceeded) => {
-                    throttle.fail(state);
+                    throttle.fail_sign_in(state);
                     return Err(SignInError::CodeExpired);
                 }
                 Err(AccountError::Store(e)) => return Err(e.into()),
@@ -411,7 +411,7 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
             let credential: Value = serde_json::from_str(text)
                 .map_err(|_| SignInError::InvalidAnswer("CREDENTIAL must be a JSON PublicKeyCredential.".into()))?;
             let (Who::User(user), Some(challenge_state)) = (&who, &session.webauthn) else {
-                throttle.fail(state);
+                throttle.fail_sign_in(state);
                 return Err(SignInError::InvalidCredentials);
             };
             let asserted = match passkeys::finish_assertion(state, pool, user, challenge_state, &credential).await {
@@ -421,7 +421,7 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
                 Err(PasskeyError::Invalid(m)) => return Err(SignInError::InvalidAnswer(m)),
                 Err(e) => {
                     tracing::info!(pool = %pool.id, sub = %user.sub, reason = %e, "passkey assertion refused");
-                    throttle.fail(state);
+                    throttle.fail_sign_in(state);
                     return Err(SignInError::InvalidCredentials);
                 }
             };
