@@ -15,6 +15,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub public_url: Option<String>,
     pub auth_domain: Option<String>,
     pub login_session_secs: Option<u32>,
@@ -124,6 +125,10 @@ pub struct ServeArgs {
     /// Address to listen on. Default 127.0.0.1:9229; port 0 picks a free port.
     #[arg(long, env = "COGNATE_LISTEN")]
     pub listen: Option<String>,
+    /// A second address serving only `GET /metrics`, without credentials (keep it private:
+    /// scrapers only). Optional; the main listener serves `/metrics` to platform admins.
+    #[arg(long, env = "COGNATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Externally visible base URL. Default http://{listen}.
     #[arg(long, env = "COGNATE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -153,6 +158,8 @@ pub struct ServeArgs {
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The separate metrics listener, if any.
+    pub metrics_listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     /// The parent host of prefix domains (`{prefix}.{auth_domain}`).
     pub auth_domain: Option<String>,
@@ -193,6 +200,14 @@ impl Config {
             serve.and_then(|s| s.listen.clone()).or(file.listen).unwrap_or_else(|| "127.0.0.1:9229".into());
         let listen: SocketAddr =
             listen_text.parse().with_context(|| format!("listen (COGNATE_LISTEN) is not an address: {listen_text}"))?;
+        let metrics_listen = serve
+            .and_then(|s| s.metrics_listen.clone())
+            .or(file.metrics_listen)
+            .map(|text| {
+                text.parse::<SocketAddr>()
+                    .with_context(|| format!("metrics_listen (COGNATE_METRICS_LISTEN) is not an address: {text}"))
+            })
+            .transpose()?;
         let public_url = serve.and_then(|s| s.public_url.clone()).or(file.public_url);
         if let Some(url) = &public_url
             && (!(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/'))
@@ -302,6 +317,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
+            metrics_listen,
             public_url,
             auth_domain,
             login_session_secs,

@@ -523,6 +523,28 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
     .with_limits(config.throttle))
 }
 
+/// Serves `GET /metrics` (no credentials) on its own address until `stop` turns true;
+/// says where on stdout, before the main listening line.
+async fn serve_metrics(
+    at: std::net::SocketAddr,
+    state: cognate_server::AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(at).await.with_context(|| format!("binding {at} (metrics)"))?;
+    let addr = listener.local_addr()?;
+    println!("Cognate metrics are served on http://{addr}/metrics");
+    tracing::info!(%addr, "metrics listening");
+    let app = cognate_server::metrics::http::listener_routes(state);
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    }))
+}
+
 async fn serve(config: Config) -> Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -566,6 +588,10 @@ async fn serve(config: Config) -> Result<()> {
         stop_workers.subscribe(),
     );
 
+    let metrics = match config.metrics_listen {
+        Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
+        None => None,
+    };
     let app = cognate_server::build_router(state);
     let shutdown = shutdown_signal();
     println!("Cognate is listening on http://{addr}");
@@ -575,6 +601,11 @@ async fn serve(config: Config) -> Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = stop_workers.send(true);
+    if let Some(metrics) = metrics
+        && let Err(e) = metrics.await
+    {
+        tracing::error!(error = %e, "the metrics listener failed");
+    }
     if let Err(e) = usage.await {
         tracing::error!(error = %e, "the API key usage flusher failed");
     }

@@ -230,6 +230,23 @@ impl Metrics {
             m.pool_connections.clone(),
         );
         r.register("db_pool_max_connections", "Most database connections this node opens", m.pool_max.clone());
+        // Every series of a closed label set starts at zero, so a rate over it is defined
+        // from the first scrape and dashboards show 0, not "no data".
+        for outcome in ["success", "failure", "throttled"] {
+            m.sign_ins.get_or_create(&[("outcome", outcome)]);
+        }
+        for outcome in ["success", "failure", "reuse"] {
+            m.refreshes.get_or_create(&[("outcome", outcome)]);
+        }
+        for scope in ["user", "address"] {
+            m.throttled.get_or_create(&[("scope", scope)]);
+        }
+        for window in ["auth_address", "auth_user", "tenant", "api_key"] {
+            m.rate_limited.get_or_create(&[("window", window)]);
+        }
+        for reason in ["revoked", "reuse", "tenant", "cap"] {
+            m.families_revoked.get_or_create(&[("reason", reason)]);
+        }
         Self { registry, ..m }
     }
 
