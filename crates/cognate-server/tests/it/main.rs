@@ -7,6 +7,7 @@ mod connections;
 mod federation_oidc;
 mod layers;
 mod managed_login;
+mod metrics;
 mod mfa;
 mod openapi;
 mod services;

@@ -22,10 +22,10 @@ use serde_json::Value;
 use super::support::{TestApp, on_both};
 
 /// 2026-12-01T00:00:00Z.
-const START: i64 = 1_796_083_200_000;
-const PASSWORD: &str = "Correct-Horse-9";
+pub(super) const START: i64 = 1_796_083_200_000;
+pub(super) const PASSWORD: &str = "Correct-Horse-9";
 
-async fn tenant(t: &TestApp, id: &str, tier: Tier) -> (Tenant, UserPool, AppClient) {
+pub(super) async fn tenant(t: &TestApp, id: &str, tier: Tier) -> (Tenant, UserPool, AppClient) {
     let new = tenants::NewTenant { id: Some(id), name: id, tier, domains: Vec::new() };
     let tenant = tenants::create(&t.state, new).await.unwrap();
     let pool = pools::get(&t.state, &tenant.pool_id).await.unwrap();
@@ -35,7 +35,7 @@ async fn tenant(t: &TestApp, id: &str, tier: Tier) -> (Tenant, UserPool, AppClie
 }
 
 /// A confirmed user of the tenant's pool, a member of it with `role`.
-async fn member(t: &TestApp, tenant: &Tenant, email: &str, role: Role) -> User {
+pub(super) async fn member(t: &TestApp, tenant: &Tenant, email: &str, role: Role) -> User {
     let now = t.state.clock.now_millis();
     let sub = generate_sub(t.state.rng.as_ref());
     let mut user = User {
@@ -64,7 +64,7 @@ async fn member(t: &TestApp, tenant: &Tenant, email: &str, role: Role) -> User {
     user
 }
 
-async fn sign_in(
+pub(super) async fn sign_in(
     t: &TestApp,
     pool: &UserPool,
     client: &AppClient,
