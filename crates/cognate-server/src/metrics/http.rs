@@ -137,6 +137,17 @@ impl RequestId {
     }
 }
 
+impl axum::extract::FromRequestParts<AppState> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.extensions, state))
+    }
+}
+
 /// Counts, times and logs one request (see the module documentation).
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();

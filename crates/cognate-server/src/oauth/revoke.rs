@@ -22,11 +22,12 @@ use crate::services::tokens::{self, RevokeError};
 pub(super) async fn revoke(
     State(state): State<AppState>,
     crate::net::ClientIp(ip): crate::net::ClientIp,
+    request_id: crate::metrics::RequestId,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
     let (result, facts) = crate::facts::collect(run(&state, &headers, &form)).await;
-    let origin = crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let origin = crate::audit::Origin::from_request(ip, &headers, &request_id.0);
     let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
     crate::audit::record_token_use(&state, &origin, "token.revoke", facts, outcome);
     match result {

@@ -19,6 +19,7 @@ use crate::services::tokens::{self, Rejection};
 pub(super) async fn token(
     State(state): State<AppState>,
     crate::net::ClientIp(ip): crate::net::ClientIp,
+    request_id: crate::metrics::RequestId,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Response {
@@ -32,8 +33,7 @@ pub(super) async fn token(
         _ => None,
     };
     if let Some(action) = action {
-        let origin =
-            crate::audit::Origin::from_request(ip, &headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+        let origin = crate::audit::Origin::from_request(ip, &headers, &request_id.0);
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.error);
         crate::audit::record_token_use(&state, &origin, action, facts, outcome);
     }
