@@ -233,19 +233,19 @@ impl Metrics {
         // Every series of a closed label set starts at zero, so a rate over it is defined
         // from the first scrape and dashboards show 0, not "no data".
         for outcome in ["success", "failure", "throttled"] {
-            m.sign_ins.get_or_create(&[("outcome", outcome)]);
+            drop(m.sign_ins.get_or_create(&[("outcome", outcome)]));
         }
         for outcome in ["success", "failure", "reuse"] {
-            m.refreshes.get_or_create(&[("outcome", outcome)]);
+            drop(m.refreshes.get_or_create(&[("outcome", outcome)]));
         }
         for scope in ["user", "address"] {
-            m.throttled.get_or_create(&[("scope", scope)]);
+            drop(m.throttled.get_or_create(&[("scope", scope)]));
         }
         for window in ["auth_address", "auth_user", "tenant", "api_key"] {
-            m.rate_limited.get_or_create(&[("window", window)]);
+            drop(m.rate_limited.get_or_create(&[("window", window)]));
         }
         for reason in ["revoked", "reuse", "tenant", "cap"] {
-            m.families_revoked.get_or_create(&[("reason", reason)]);
+            drop(m.families_revoked.get_or_create(&[("reason", reason)]));
         }
         Self { registry, ..m }
     }
