@@ -115,7 +115,9 @@ impl From<DomainError> for ApiError {
             DomainError::RecordMismatch { name } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "dns_record_mismatch",
-                format!("No TXT record at {name} holds this claim's value; publish the domain's verificationRecord and retry."),
+                format!(
+                    "No TXT record at {name} holds this claim's value; publish the domain's verificationRecord and retry."
+                ),
             ),
             DomainError::DnsUnavailable { name, cause } => {
                 tracing::warn!(record = %name, cause = %cause, "domain DNS check: resolver failed");
@@ -304,6 +306,34 @@ pub async fn list(
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let rows = domains::list(&state, &id).await?;
     Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(&state, d)).collect())))
+}
+
+/// Read one domain claim.
+///
+/// `GET /v1/tenants/{tenant_id}/domains/{domain}`: the claim, with the TXT record to
+/// publish while it is unverified (the console's domain page).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/domains/{domain}",
+    operation_id = "getDomain",
+    tag = "domains",
+    params(DomainPath),
+    responses(
+        (status = 200, description = "The domain claim.", body = DomainView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    DomainPath(id, domain): DomainPath,
+) -> Result<axum::Json<DomainView>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let claim = domains::get(&state, &id, &domain).await?;
+    Ok(axum::Json(DomainView::new(&state, claim)))
 }
 
 /// Turn auto-join on or off for a domain.

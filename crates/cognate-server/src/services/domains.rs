@@ -138,10 +138,7 @@ pub struct ChallengeRecord {
 pub fn challenge_record(state: &AppState, claim: &EmailDomain) -> ChallengeRecord {
     ChallengeRecord {
         name: format!("{RECORD_LABEL}.{}", claim.domain),
-        value: format!(
-            "{RECORD_PREFIX}{}",
-            domain_challenge(state, &claim.tenant_id, &claim.domain, claim.created_at)
-        ),
+        value: format!("{RECORD_PREFIX}{}", domain_challenge(state, &claim.tenant_id, &claim.domain, claim.created_at)),
     }
 }
 
