@@ -76,7 +76,7 @@ def oidc_issuer():
 def verified_domain(tenancy, tenant_id: str, domain: str | None = None) -> str:
     domain = domain or f"{uid()}.example.com"
     tenancy.as_admin("POST", f"/v1/tenants/{tenant_id}/domains", {"domain": domain}, status=201)
-    tenancy.as_admin("POST", f"/v1/tenants/{tenant_id}/domains/{domain}/verify")
+    tenancy.as_admin("POST", f"/v1/tenants/{tenant_id}/domains/{domain}/verify", {"method": "attest"})
     return domain
 
 

@@ -646,7 +646,7 @@ def test_a_login_hint_with_a_tenants_domain_chooses_that_tenant(server, tenancy,
     globex = tenancy.create_tenant("globex", "basic", name="Globex")
     domain = f"globex-{uid(6)}.example"
     tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains", {"domain": domain, "autoJoin": False}, status=201)
-    tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains/{domain}/verify")
+    tenancy.as_admin("POST", f"/v1/tenants/{globex['id']}/domains/{domain}/verify", {"method": "attest"})
     user = tenancy.new_user(acme["id"], "member", email=f"pat-{uid(6)}@{domain}")
     shared_pool, shared_client = tenancy.shared_placement()
     tokens = tenancy.sign_in(shared_client, user.email, user.password, tenant_id=acme["id"])

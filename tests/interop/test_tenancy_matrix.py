@@ -314,7 +314,7 @@ def _(w: World, caller: str):
 @case("verify_domain", platform_only(200))
 def _(w: World, caller: str):
     domain = w.fresh_domain()
-    resp = w.call(caller, "POST", f"{w.ta}/domains/{domain}/verify")
+    resp = w.call(caller, "POST", f"{w.ta}/domains/{domain}/verify", {"method": "attest"})
     if resp.status_code == 200:
         assert w.domains()[domain]["verified"] is True
 

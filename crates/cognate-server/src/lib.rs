@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod cognito;
 pub mod delivery;
+pub mod dns;
 pub mod facts;
 mod fallback;
 pub mod federation_oidc;

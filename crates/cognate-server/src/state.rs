@@ -35,6 +35,9 @@ pub struct ServerSettings {
     /// Largest user import CSV file accepted at a job's upload URL, in bytes. Defaults to
     /// 100 MiB (Cognito's limit).
     pub max_import_bytes: u64,
+    /// The nameserver that domain verification asks for TXT records (`COGNATE_DNS_NAMESERVER`);
+    /// `None`, the default, asks the system's (`/etc/resolv.conf`).
+    pub dns_nameserver: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -49,6 +52,7 @@ impl Default for ServerSettings {
             signature_window_secs: 15 * 60,
             trusted_proxies: Vec::new(),
             max_import_bytes: 100 * 1024 * 1024,
+            dns_nameserver: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct AppState {
     pub oidc: Arc<crate::federation_oidc::OidcClients>,
     /// This node's Prometheus metrics (its own registry: nothing process-global).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// TXT lookups of domain verification (see [`crate::dns`]).
+    pub dns: Arc<dyn crate::dns::TxtResolver>,
 }
 
 impl AppState {
@@ -96,6 +102,7 @@ impl AppState {
     ) -> Self {
         let limits = crate::throttle::Limits::default();
         let oidc = Arc::new(crate::federation_oidc::OidcClients::with_clock(clock.clone()));
+        let dns = Arc::new(crate::dns::HickoryTxt::new(settings.dns_nameserver));
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -114,6 +121,7 @@ impl AppState {
             saml_metadata: Arc::default(),
             oidc,
             metrics: Arc::default(),
+            dns,
         }
     }
 }

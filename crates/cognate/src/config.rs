@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<u64>,
+    pub dns_nameserver: Option<String>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
@@ -150,6 +151,10 @@ pub struct ServeArgs {
     /// 104857600 (100 MiB, Cognito's limit).
     #[arg(long, env = "COGNATE_MAX_IMPORT_BYTES")]
     pub max_import_bytes: Option<u64>,
+    /// The nameserver domain verification asks for TXT records, as ip:port (such as
+    /// 127.0.0.1:53 or [::1]:5353). Default: the system's (/etc/resolv.conf).
+    #[arg(long, env = "COGNATE_DNS_NAMESERVER")]
+    pub dns_nameserver: Option<String>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
 }
@@ -176,6 +181,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest user import file, in bytes.
     pub max_import_bytes: u64,
+    /// The nameserver of domain verification; `None` for the system's.
+    pub dns_nameserver: Option<SocketAddr>,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
@@ -233,6 +240,12 @@ impl Config {
         if max_import_bytes < 1024 {
             bail!("max_import_bytes (COGNATE_MAX_IMPORT_BYTES) must be at least 1024: {max_import_bytes}");
         }
+        let dns_nameserver = match serve.and_then(|s| s.dns_nameserver.clone()).or(file.dns_nameserver) {
+            Some(text) => Some(text.parse::<SocketAddr>().with_context(|| {
+                format!("dns_nameserver (COGNATE_DNS_NAMESERVER) must be ip:port, such as 127.0.0.1:53: {text}")
+            })?),
+            None => None,
+        };
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
             .database_url
@@ -330,6 +343,7 @@ impl Config {
             log_json,
             max_body_bytes,
             max_import_bytes,
+            dns_nameserver,
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,

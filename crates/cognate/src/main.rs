@@ -517,6 +517,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             max_body_bytes: config.max_body_bytes,
             max_import_bytes: config.max_import_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
+            dns_nameserver: config.dns_nameserver,
             ..ServerSettings::default()
         },
     )

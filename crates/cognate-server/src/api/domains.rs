@@ -5,10 +5,10 @@
 //! `cognate-verification={value}`) shown on every read until it is verified. The value is
 //! public by nature (it is meant for DNS): it is derived from the master key, the tenant,
 //! the domain and the claim's creation time, so each claim has its own and a claim made
-//! again after a release gets a new one. Cognate does not look the record up yet: a
-//! platform admin attests that the tenant controls the domain with
-//! `POST …/domains/{domain}/verify`. Only verified domains route discovery and auto-join
-//! sign-ups.
+//! again after a release gets a new one. `POST …/domains/{domain}/verify` looks the record
+//! up in DNS (the tenant's admins and platform admins); with `{"method": "attest"}` a
+//! platform admin vouches for the domain without a lookup. Only verified domains route
+//! discovery and auto-join sign-ups.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
@@ -19,20 +19,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Need, tenant_not_found};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Query};
+use super::extract::{Json, OptionalJson, Query};
 use super::paging::Page;
 use super::tenants::TenantPath;
 use crate::services::connections;
 use crate::services::domains::{self, DomainError};
-use crate::tenancy::domain_challenge as challenge;
 use crate::{AppState, tenancy};
 
-/// The DNS label under the domain that carries the verification TXT record.
-const RECORD_LABEL: &str = "_cognate";
 /// Discovery's `idp` for addresses that sign in with the pool's own directory.
 const COGNITO_IDP: &str = "cognito";
-/// The prefix of the verification TXT record's value.
-const RECORD_PREFIX: &str = "cognate-verification=";
 
 /// The DNS record that proves control of a domain.
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,10 +59,9 @@ pub struct DomainView {
 impl DomainView {
     /// The view of a stored claim, with its TXT record while it is unverified.
     fn new(state: &AppState, d: EmailDomain) -> Self {
-        let verification_record = (!d.verified).then(|| VerificationRecord {
-            kind: "TXT",
-            name: format!("{RECORD_LABEL}.{}", d.domain),
-            value: format!("{RECORD_PREFIX}{}", challenge(state, &d.tenant_id, &d.domain, d.created_at)),
+        let verification_record = (!d.verified).then(|| {
+            let record = domains::challenge_record(state, &d);
+            VerificationRecord { kind: "TXT", name: record.name, value: record.value }
         });
         Self {
             domain: d.domain.to_string(),
@@ -113,6 +107,29 @@ impl From<DomainError> for ApiError {
             DomainError::TenantNotFound => tenant_not_found(),
             DomainError::NotFound => domain_not_found(),
             DomainError::Claimed => ApiError::conflict("The domain is already claimed."),
+            DomainError::RecordMissing { name } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dns_record_missing",
+                format!("DNS has no TXT record at {name}; publish the domain's verificationRecord and retry."),
+            ),
+            DomainError::RecordMismatch { name } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dns_record_mismatch",
+                format!(
+                    "No TXT record at {name} holds this claim's value; publish the domain's verificationRecord and retry."
+                ),
+            ),
+            DomainError::DnsUnavailable { name, cause } => {
+                tracing::warn!(record = %name, cause = %cause, "domain DNS check: resolver failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "dns_unavailable",
+                    format!("The DNS lookup of {name} failed or timed out; retry later."),
+                )
+            }
+            DomainError::RateLimited(wait) => {
+                ApiError::rate_limited(wait, "Too many DNS checks of this domain; retry later.")
+            }
             e @ DomainError::Fault(_) => ApiError::internal(e),
             DomainError::Store(e) => e.into(),
         }
@@ -134,6 +151,26 @@ pub struct CreateDomain {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateDomain {
     auto_join: bool,
+}
+
+/// The optional body of `POST …/domains/{domain}/verify`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyDomain {
+    /// Defaults to `dns`.
+    #[serde(default)]
+    method: VerifyMethod,
+}
+
+/// How a claim is verified.
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMethod {
+    /// Look the claim's TXT record up in DNS (tenant admins and platform admins).
+    #[default]
+    Dns,
+    /// A platform admin vouches for the domain; DNS is not asked.
+    Attest,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -211,7 +248,7 @@ pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
 /// Claim an email domain for a tenant.
 ///
 /// `POST /v1/tenants/{tenant_id}/domains`: claims a domain for the tenant, unverified,
-/// and answers the TXT record to publish (the only time its value is shown).
+/// and answers the TXT record to publish (every read shows it again until it is verified).
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/domains",
@@ -269,6 +306,34 @@ pub async fn list(
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
     let rows = domains::list(&state, &id).await?;
     Ok(axum::Json(Page::all(rows.into_iter().map(|d| DomainView::new(&state, d)).collect())))
+}
+
+/// Read one domain claim.
+///
+/// `GET /v1/tenants/{tenant_id}/domains/{domain}`: the claim, with the TXT record to
+/// publish while it is unverified (the console's domain page).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/domains/{domain}",
+    operation_id = "getDomain",
+    tag = "domains",
+    params(DomainPath),
+    responses(
+        (status = 200, description = "The domain claim.", body = DomainView),
+        (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or whose token is for another tenant (`forbidden`).", body = ErrorBody),
+        (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+    ),
+    security(("platform_admin" = []), ("user" = [])),
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    DomainPath(id, domain): DomainPath,
+) -> Result<axum::Json<DomainView>, ApiError> {
+    caller.tenant(&state, &id, Need::TenantAdmin).await?;
+    let claim = domains::get(&state, &id, &domain).await?;
+    Ok(axum::Json(DomainView::new(&state, claim)))
 }
 
 /// Turn auto-join on or off for a domain.
@@ -330,11 +395,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Mark a domain verified (platform admins attest control of it).
+/// Verify a domain: look its TXT record up in DNS, or (platform admins) attest it.
 ///
-/// `POST /v1/tenants/{tenant_id}/domains/{domain}/verify` (platform admins): marks the
-/// domain verified. DNS is not checked yet: the operator attests that the tenant
-/// published the TXT record (or otherwise controls the domain).
+/// `POST /v1/tenants/{tenant_id}/domains/{domain}/verify`, with no body or
+/// `{"method": "dns"}` (the tenant's admins and platform admins): Cognate looks up the TXT
+/// records at the claim's `verificationRecord.name` and verifies the claim when one of them
+/// is its `verificationRecord.value`. A claim already verified is answered as it is. At most
+/// 10 lookups per claim per minute (`429`). `{"method": "attest"}` (platform admins only):
+/// the operator vouches that the tenant controls the domain, and DNS is not asked.
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/domains/{domain}/verify",
@@ -342,21 +410,35 @@ pub async fn delete(
     extensions(("x-audit-action" = json!("domain.verify"))),
     tag = "domains",
     params(DomainPath),
+    request_body(content = Option<VerifyDomain>, description = "Optional; `{\"method\": \"dns\"}` by default."),
     responses(
-        (status = 200, description = "The domain claim.", body = DomainView),
+        (status = 200, description = "The domain claim, verified.", body = DomainView),
+        (status = 400, description = "A malformed body or an unknown method (`invalid_request`).", body = ErrorBody),
         (status = 401, description = "No or invalid credentials (`unauthorized`).", body = ErrorBody),
-        (status = 403, description = "Not a platform admin (`forbidden`).", body = ErrorBody),
+        (status = 403, description = "A user who is not an admin of this tenant, or (`attest`) not a platform admin (`forbidden`).", body = ErrorBody),
         (status = 404, description = "No such tenant, or the tenant does not claim this domain (`not_found`).", body = ErrorBody),
+        (status = 422, description = "DNS has no TXT record at the record name (`dns_record_missing`), or none with this claim's value (`dns_record_mismatch`).", body = ErrorBody),
+        (status = 429, description = "Too many DNS checks of this domain (`rate_limited`, with `Retry-After`).", body = ErrorBody),
+        (status = 503, description = "The DNS resolver failed or did not answer in time (`dns_unavailable`).", body = ErrorBody),
     ),
-    security(("platform_admin" = [])),
+    security(("platform_admin" = []), ("user" = [])),
 )]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     DomainPath(id, domain): DomainPath,
+    OptionalJson(req): OptionalJson<VerifyDomain>,
 ) -> Result<axum::Json<DomainView>, ApiError> {
-    let access = caller.tenant(&state, &id, Need::Platform).await?;
-    let claim = domains::attest(&state, &id, &domain, &access.actor).await?;
+    let claim = match req.unwrap_or_default().method {
+        VerifyMethod::Dns => {
+            let access = caller.tenant(&state, &id, Need::TenantAdmin).await?;
+            domains::check_dns(&state, &id, &domain, &access.actor).await?
+        }
+        VerifyMethod::Attest => {
+            let access = caller.tenant(&state, &id, Need::Platform).await?;
+            domains::attest(&state, &id, &domain, &access.actor).await?
+        }
+    };
     Ok(axum::Json(DomainView::new(&state, claim)))
 }
 

@@ -44,7 +44,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(tenants::reactivate))
         .routes(routes!(tenants::set_tier))
         .routes(routes!(domains::create, domains::list))
-        .routes(routes!(domains::update, domains::delete))
+        .routes(routes!(domains::get, domains::update, domains::delete))
         .routes(routes!(domains::verify))
         .routes(routes!(domains::discovery))
         .routes(routes!(connections::create, connections::list))

@@ -1,7 +1,12 @@
-//! Email domains a tenant claims, for every surface (`/v1` today; the consoles and DNS
-//! verification next). The rules:
-//! - a domain is claimed by at most one tenant; a claim starts unverified, with a
-//!   challenge whose value is shown once (its hash is kept);
+//! Email domains a tenant claims, for every surface (`/v1` today; the consoles next). The
+//! rules:
+//! - a domain is claimed by at most one tenant; a claim starts unverified, with a DNS TXT
+//!   challenge ([`challenge_record`]) that can be shown again at any time: its value is an
+//!   HMAC under the master key of the tenant, the domain and the claim's creation time, so
+//!   it is never stored, differs for every claim (another tenant's, or an earlier claim of
+//!   the same domain, does not verify this one) and cannot be guessed without the key;
+//! - a claim is verified when its TXT record is found in DNS ([`check_dns`], for the
+//!   tenant's admins and platform admins) or on a platform admin's word ([`attest`]);
 //! - only a verified claim of an active tenant routes sign-ins ([`route`]); anything else
 //!   routes to the shared pool.
 
@@ -9,8 +14,18 @@ use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::tenant::{DomainName, EmailDomain, Tenant, TenantId, TenantStatus};
 
-use crate::tenancy::domain_challenge_hash;
+use crate::dns::TxtError;
+use crate::tenancy::{domain_challenge, domain_challenge_hash};
 use crate::{AppState, bootstrap};
+
+/// The DNS label under the domain that carries the verification TXT record
+/// (`_cognate.acme.com`).
+pub const RECORD_LABEL: &str = "_cognate";
+/// What the verification TXT record's value starts with, before the claim's challenge.
+pub const RECORD_PREFIX: &str = "cognate-verification=";
+/// DNS checks of one claim per minute: each costs the resolver a lookup, so a tenant admin
+/// pressing the button in a loop is slowed down long before the tenant's `/v1` window.
+pub const DNS_CHECKS_PER_MINUTE: u32 = 10;
 
 /// Why a domain operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +38,18 @@ pub enum DomainError {
     /// Another tenant (or this one) claims it already.
     #[error("the domain is already claimed")]
     Claimed,
+    /// DNS has no TXT record at the claim's record name (NXDOMAIN or no TXT there).
+    #[error("no TXT record at {name}")]
+    RecordMissing { name: String },
+    /// TXT records exist at the record name, none with the claim's value.
+    #[error("no TXT record at {name} holds the expected value")]
+    RecordMismatch { name: String },
+    /// The resolver failed or did not answer in time: nothing is known about the record.
+    #[error("DNS lookup of {name} failed: {cause}")]
+    DnsUnavailable { name: String, cause: String },
+    /// Too many DNS checks of this claim; retry after this many seconds.
+    #[error("too many DNS checks; retry in {0} s")]
+    RateLimited(u64),
     /// A broken invariant (a connection that lost its provider…), not the caller's doing.
     #[error("internal: {0}")]
     Fault(String),
@@ -94,6 +121,71 @@ pub async fn release(state: &AppState, tenant: &TenantId, domain: &DomainName) -
     })?;
     tracing::info!(tenant = %tenant, domain = %domain, "domain released");
     Ok(())
+}
+
+/// The TXT record that proves control of a claim: where to publish it and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    /// `_cognate.{domain}`.
+    pub name: String,
+    /// `cognate-verification={challenge}`, the same on every read of this claim.
+    pub value: String,
+}
+
+/// The TXT record of `claim`, derived again from the master key (nothing secret is
+/// stored). Show it only to the tenant's admins and platform admins: it is public once
+/// published, but before then it names a claim another tenant could learn of.
+pub fn challenge_record(state: &AppState, claim: &EmailDomain) -> ChallengeRecord {
+    ChallengeRecord {
+        name: format!("{RECORD_LABEL}.{}", claim.domain),
+        value: format!("{RECORD_PREFIX}{}", domain_challenge(state, &claim.tenant_id, &claim.domain, claim.created_at)),
+    }
+}
+
+/// Verifies the claim by looking its TXT record up in DNS (`by` acted): verified when one
+/// of the TXT records at [`ChallengeRecord::name`] equals [`ChallengeRecord::value`]
+/// (compared in constant time). A claim already verified is answered as it is, without a
+/// lookup. At most [`DNS_CHECKS_PER_MINUTE`] lookups per claim.
+pub async fn check_dns(
+    state: &AppState,
+    tenant: &TenantId,
+    domain: &DomainName,
+    by: &str,
+) -> Result<EmailDomain, DomainError> {
+    let claim = get(state, tenant, domain).await?;
+    if claim.verified {
+        return Ok(claim);
+    }
+    let window = format!("domain-dns:{tenant}:{domain}");
+    state
+        .rates
+        .admit(&window, DNS_CHECKS_PER_MINUTE, 60, state.clock.now_millis())
+        .map_err(DomainError::RateLimited)?;
+    let record = challenge_record(state, &claim);
+    let name = record.name.clone();
+    let found = state.dns.txt(&record.name).await.map_err(|e| match e {
+        TxtError::NotFound => DomainError::RecordMissing { name: name.clone() },
+        e @ (TxtError::Timeout | TxtError::Failed(_)) => {
+            DomainError::DnsUnavailable { name: name.clone(), cause: e.to_string() }
+        }
+    })?;
+    if !holds(&found, &record.value) {
+        tracing::info!(tenant = %tenant, domain = %domain, by = %by, records = found.len(), "domain DNS check: no matching record");
+        return Err(DomainError::RecordMismatch { name });
+    }
+    // The claim may have been released (and claimed again, with a new challenge) while the
+    // lookup ran: only the claim whose record was found is verified.
+    if get(state, tenant, domain).await?.created_at != claim.created_at {
+        return Err(DomainError::NotFound);
+    }
+    state.store.set_domain_verified(tenant, domain, true).await.map_err(domain_not_found)?;
+    tracing::info!(tenant = %tenant, domain = %domain, by = %by, "domain verified by DNS");
+    get(state, tenant, domain).await
+}
+
+/// Whether one of the TXT values is `expected` (constant time for each).
+fn holds(found: &[Vec<u8>], expected: &str) -> bool {
+    found.iter().fold(false, |hit, value| cognate_core::crypto::constant_time_eq(value, expected.as_bytes()) | hit)
 }
 
 /// Marks the claim verified on an operator's attestation (`by`).

@@ -24,6 +24,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/v1/tenants/{tenant_id}/tier"),
     ("POST", "/v1/tenants/{tenant_id}/domains"),
     ("GET", "/v1/tenants/{tenant_id}/domains"),
+    ("GET", "/v1/tenants/{tenant_id}/domains/{domain}"),
     ("PATCH", "/v1/tenants/{tenant_id}/domains/{domain}"),
     ("DELETE", "/v1/tenants/{tenant_id}/domains/{domain}"),
     ("POST", "/v1/tenants/{tenant_id}/domains/{domain}/verify"),
