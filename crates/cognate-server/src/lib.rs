@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod bootstrap;
 pub mod cognito;
+mod console;
 pub mod delivery;
 pub mod dns;
 pub mod facts;
@@ -23,6 +24,7 @@ pub mod state;
 pub mod tenancy;
 pub mod throttle;
 pub mod uploads;
+mod web;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -42,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/user-import/{job_id}/{capability}", put(uploads::put))
         .merge(oauth::routes())
         .merge(login::routes())
+        .merge(console::routes())
         .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::http::observe))

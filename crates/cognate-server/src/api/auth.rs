@@ -13,15 +13,15 @@
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
 use cognate_core::pool::UserPool;
-use cognate_core::tenant::{Membership, Role, Tenant, TenantId};
+use cognate_core::tenant::TenantId;
 use cognate_core::user::User;
 use serde_json::Value;
 
 use super::error::ApiError;
 use crate::AppState;
 use crate::audit::Actor;
+use crate::services::access::{self, AccessError, Principal};
 use crate::services::tokens::{self, Rejection};
-use crate::tenancy::Refusal;
 
 /// A caller proven to hold an active platform admin credential.
 #[derive(Debug, Clone)]
@@ -49,38 +49,7 @@ pub enum Caller {
     User(Box<UserCaller>),
 }
 
-/// What a tenant-scoped operation requires of a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// The `admin` role in the tenant.
-    TenantAdmin,
-    /// Any active membership (handlers narrow further, e.g. to the member's own record).
-    Member,
-    /// Platform admins only.
-    Platform,
-}
-
-/// A caller's established right to act in a tenant.
-#[derive(Debug, Clone)]
-pub struct TenantAccess {
-    pub tenant: Tenant,
-    /// The acting user's membership; `None` for a platform admin.
-    pub membership: Option<Membership>,
-    /// Who acted, for records: `admin:{accessKeyId}` or the user's sub.
-    pub actor: String,
-}
-
-impl TenantAccess {
-    /// Whether the caller may manage the tenant (platform admin or tenant admin).
-    pub fn is_admin(&self) -> bool {
-        self.membership.as_ref().is_none_or(|m| m.role == Role::Admin)
-    }
-
-    /// The acting user's sub, if a user acted.
-    pub fn sub(&self) -> Option<&str> {
-        self.membership.as_ref().map(|m| m.sub.as_str())
-    }
-}
+pub use crate::services::access::{Need, TenantAccess};
 
 fn bearer(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
@@ -222,9 +191,23 @@ fn platform_only() -> ApiError {
     ApiError::forbidden("This operation needs a platform admin credential.")
 }
 
-/// The one answer a user gets for a tenant they cannot act in, whether it exists or not.
-fn not_your_tenant() -> ApiError {
-    ApiError::forbidden("You cannot act in this tenant with this token.")
+/// A refusal of [`access::tenant`] in `/v1`'s words.
+pub fn refused(e: AccessError) -> ApiError {
+    match e {
+        AccessError::PlatformOnly => platform_only(),
+        // The one answer a user gets for a tenant they cannot act in, whether it exists or not.
+        AccessError::NotYourTenant => ApiError::forbidden("You cannot act in this tenant with this token."),
+        AccessError::Suspended => ApiError::forbidden("The tenant is suspended."),
+        AccessError::AdminOnly => ApiError::forbidden("This operation needs the admin role in the tenant."),
+        AccessError::TenantNotFound => tenant_not_found(),
+        AccessError::RateLimited { wait, refused: false } => {
+            ApiError::rate_limited(wait, "Too many requests for this tenant; retry later.")
+        }
+        AccessError::RateLimited { wait, refused: true } => {
+            ApiError::rate_limited(wait, "Too many refused requests from this caller; retry later.")
+        }
+        AccessError::Store(e) => e.into(),
+    }
 }
 
 pub fn tenant_not_found() -> ApiError {
@@ -232,67 +215,19 @@ pub fn tenant_not_found() -> ApiError {
 }
 
 impl Caller {
-    /// Establishes the caller's right to act in `tenant` as `need` requires, and charges
-    /// the request to the right rate window
-    /// ([`crate::throttle::Limits::admin_per_tenant_per_minute`] requests a minute):
-    /// - a user authorised in the tenant counts against the tenant's window, so only the
-    ///   tenant's own members can use up its quota;
-    /// - a user refused there counts against a window of their own, so probing or hammering
-    ///   another tenant slows only the prober, never the tenant;
-    /// - platform admins are subject to no tenant's quota.
-    ///
-    /// Beyond a window the answer is `429 rate_limited` with `Retry-After`.
-    pub async fn tenant(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
-        let Self::User(caller) = self else {
-            return self.access(state, tenant, need).await;
-        };
-        let limit = state.limits.admin_per_tenant_per_minute;
-        let result = self.access(state, tenant, need).await;
-        let window = match &result {
-            Ok(_) => format!("tenant:{tenant}"),
-            Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {
-                format!("v1-refused:{}:{}", caller.user.pool_id, caller.user.sub)
-            }
-            Err(_) => return result,
-        };
-        if let Err(wait) = state.rates.admit(&window, limit, 60, state.clock.now_millis()) {
-            state.metrics.rate_limited(crate::metrics::RateWindow::Tenant);
-            let message = if result.is_ok() {
-                "Too many requests for this tenant; retry later."
-            } else {
-                "Too many refused requests from this caller; retry later."
-            };
-            return Err(ApiError::rate_limited(wait, message));
+    /// The principal this caller is, for [`crate::services::access`].
+    pub fn principal(&self) -> Principal<'_> {
+        match self {
+            Self::Platform(admin) => Principal::Platform { access_key_id: &admin.access_key_id },
+            Self::User(caller) => Principal::User { user: &caller.user, session_tenant: caller.tenant.as_ref() },
         }
-        result
     }
 
-    async fn access(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
-        match self {
-            Self::Platform(admin) => {
-                let t = crate::services::tenants::get(state, tenant).await?;
-                Ok(TenantAccess { tenant: t, membership: None, actor: format!("admin:{}", admin.access_key_id) })
-            }
-            Self::User(caller) => {
-                if need == Need::Platform {
-                    return Err(platform_only());
-                }
-                if caller.tenant.as_ref() != Some(tenant) {
-                    return Err(not_your_tenant());
-                }
-                let (t, membership) = crate::services::members::acting_member(state, tenant, &caller.user)
-                    .await
-                    .map_err(|e| match e {
-                        Refusal::NotMember => not_your_tenant(),
-                        Refusal::Suspended => ApiError::forbidden("The tenant is suspended."),
-                        Refusal::Store(e) => e.into(),
-                    })?;
-                if need == Need::TenantAdmin && membership.role != Role::Admin {
-                    return Err(ApiError::forbidden("This operation needs the admin role in the tenant."));
-                }
-                Ok(TenantAccess { tenant: t, membership: Some(membership), actor: caller.user.sub.clone() })
-            }
-        }
+    /// Establishes the caller's right to act in `tenant` as `need` requires
+    /// ([`access::tenant`]: the same decision every surface makes, charged to the same
+    /// rate windows). Beyond a window the answer is `429 rate_limited` with `Retry-After`.
+    pub async fn tenant(&self, state: &AppState, tenant: &TenantId, need: Need) -> Result<TenantAccess, ApiError> {
+        access::tenant(state, self.principal(), tenant, need).await.map_err(refused)
     }
 
     /// The user behind the call; platform admins are not users (`403`).

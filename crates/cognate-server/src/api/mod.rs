@@ -8,7 +8,7 @@ mod audit;
 mod auth;
 mod connections;
 mod domains;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod invitations;
 mod me;

@@ -2,29 +2,20 @@
 //! browser session and the CSRF token) and redirects back to the client.
 
 use askama::Template;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use cognate_core::clock::random_bytes;
-use cognate_core::crypto::{constant_time_eq, hmac_sha256};
 use cognate_core::ids::PoolId;
 use cognate_core::totp;
 
 use super::Flow;
 use super::messages::Messages;
-use crate::AppState;
 use crate::services::authorize::{self, Authorization, Granted, ResponseType};
 use crate::services::sign_in::{self, TenantChoice};
 use crate::services::terms::SignUpLinks;
+use crate::{AppState, web};
 
-/// The CSRF cookie (a random value; forms carry its HMAC). Over https every cookie name
-/// gets the `__Host-` prefix, so a sibling domain cannot plant one.
-const CSRF_COOKIE: &str = "cognate-csrf";
 /// The cookie binding a trip to an external identity provider to the browser that began it.
 const FEDERATION_COOKIE: &str = "cognate-federation";
-/// The master-key label of the CSRF HMAC key.
-const CSRF_LABEL: &str = "login-csrf";
 const STYLESHEET: &str = include_str!("../../assets/login.css");
 
 #[derive(Template)]
@@ -234,7 +225,7 @@ impl Page {
         username: &str,
         status: StatusCode,
     ) -> Response {
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         // Each provider's button goes through /oauth2/authorize with the request as it is.
         let kept: Vec<(String, String)> = url::form_urlencoded::parse(flow.query.as_bytes())
             .filter(|(k, _)| k != "identity_provider" && k != "idp_identifier")
@@ -265,7 +256,7 @@ impl Page {
             cognito: flow.auth.offers_cognito(),
             providers: &providers,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     /// The sign-up form (`username`, `email`: what was typed, on a refusal), with links to
@@ -280,7 +271,7 @@ impl Page {
         terms: Option<&SignUpLinks>,
         status: StatusCode,
     ) -> Response {
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         let page = SignUpTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
@@ -293,7 +284,7 @@ impl Page {
             email,
             terms,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     /// The confirmation form: the code sent to `destination`.
@@ -306,7 +297,7 @@ impl Page {
         username: &str,
         status: StatusCode,
     ) -> Response {
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         let page = ConfirmTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
@@ -317,7 +308,7 @@ impl Page {
             destination,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     /// "Forgot your password?": the username form.
@@ -329,7 +320,7 @@ impl Page {
         username: &str,
         status: StatusCode,
     ) -> Response {
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         let page = ForgotTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
@@ -339,7 +330,7 @@ impl Page {
             error,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     /// The reset form: the code sent to `destination` and the new password.
@@ -352,7 +343,7 @@ impl Page {
         username: &str,
         status: StatusCode,
     ) -> Response {
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         let page = ResetTemplate {
             t: flow.t,
             app: &flow.auth.client.name,
@@ -363,7 +354,7 @@ impl Page {
             destination,
             username,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     pub fn challenge(
@@ -388,7 +379,7 @@ impl Page {
             }
             None => (None, String::new()),
         };
-        let form_token = csrf_token(state, csrf);
+        let form_token = web::csrf_token(state, csrf);
         let page = ChallengeTemplate {
             t,
             app: &flow.auth.client.name,
@@ -405,7 +396,7 @@ impl Page {
             secret,
             tenants: challenge.tenants,
         };
-        respond(page.render(), status, Some(&flow.auth), Some(&csrf_cookie(state, csrf)))
+        respond(page.render(), status, Some(&flow.auth), Some(&web::csrf_cookie(state, csrf)))
     }
 
     /// A page with one message: an error, or (status 200) a notice such as "signed out".
@@ -460,25 +451,13 @@ fn respond(
         // Never a page without its policy.
         Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
     }
-    security_headers(headers);
+    web::security_headers(headers);
     if let Some(cookie) = csrf
         && let Ok(v) = HeaderValue::from_str(cookie)
     {
         headers.append(header::SET_COOKIE, v);
     }
     resp
-}
-
-/// The `Set-Cookie` value of the CSRF cookie.
-fn csrf_cookie(state: &AppState, value: &str) -> String {
-    format!("{}={value}; {}", cookie_name(state, CSRF_COOKIE), cookie_attributes(state))
-}
-
-fn security_headers(headers: &mut HeaderMap) {
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// `scheme://host[:port]` of a URL, or `scheme:` for one without a host (an app's custom
@@ -523,7 +502,7 @@ pub(super) fn redirect_with(uri: &str, params: &[(&str, Option<&str>)], fragment
         pairs.extend_pairs(present);
         drop(pairs);
     }
-    see_other_status(url.as_str(), StatusCode::FOUND)
+    web::see_other(url.as_str(), StatusCode::FOUND)
 }
 
 /// The authorization request's error on its redirect URI (RFC 6749 section 4.1.2.1).
@@ -562,128 +541,46 @@ pub(super) fn redirect_granted(auth: &Authorization, granted: Granted) -> Respon
 
 /// A redirect within the hosted login.
 pub(super) fn see_other(location: &str) -> Response {
-    see_other_status(location, StatusCode::FOUND)
+    web::see_other(location, StatusCode::FOUND)
 }
 
 /// A 303 (the browser follows a POST's answer with a GET).
 pub(super) fn see_other_303(location: &str) -> Response {
-    see_other_status(location, StatusCode::SEE_OTHER)
-}
-
-fn see_other_status(location: &str, status: StatusCode) -> Response {
-    let mut resp = status.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    security_headers(resp.headers_mut());
-    resp
+    web::see_other(location, StatusCode::SEE_OTHER)
 }
 
 // ---------------------------------------------------------------------------------------
 // Cookies
 // ---------------------------------------------------------------------------------------
 
-/// The cookies a request carries.
-pub(super) struct Cookies<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
-}
+pub(super) use crate::web::Cookies;
 
 impl<'a> Cookies<'a> {
-    pub fn of(headers: &'a HeaderMap) -> Self {
-        let pairs = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .collect();
-        Self { pairs }
-    }
-
-    /// A cookie's value; none when it is sent twice (one of them planted, say, for a
-    /// narrower path), or empty.
-    fn get(&self, name: &str) -> Option<&'a str> {
-        let mut found = self.pairs.iter().filter(|(n, _)| *n == name);
-        match (found.next(), found.next()) {
-            (Some((_, v)), None) if !v.is_empty() => Some(v),
-            _ => None,
-        }
-    }
-
     /// The browser-session id for `pool`.
     pub fn session(&self, state: &AppState, pool: &PoolId) -> Option<&'a str> {
-        self.get(&cookie_name(state, &session_cookie(pool)))
+        self.get(state, &session_cookie(pool))
     }
 
     /// The value binding a trip to an external identity provider to this browser.
     pub fn federation(&self, state: &AppState) -> Option<&'a str> {
-        self.get(&cookie_name(state, FEDERATION_COOKIE))
+        self.get(state, FEDERATION_COOKIE)
     }
-
-    /// The CSRF cookie's value, or a new one (set by the page that shows it).
-    pub fn csrf_or_new(&self, state: &AppState) -> String {
-        match self.get(&cookie_name(state, CSRF_COOKIE)).filter(|v| v.len() == 43) {
-            Some(v) => v.to_owned(),
-            None => B64.encode(random_bytes::<32>(state.rng.as_ref())),
-        }
-    }
-
-    /// Whether a form's `_csrf` is the HMAC of this browser's CSRF cookie.
-    pub fn csrf_matches(&self, state: &AppState, presented: Option<&str>) -> bool {
-        match (self.get(&cookie_name(state, CSRF_COOKIE)), presented) {
-            (Some(cookie), Some(presented)) => {
-                constant_time_eq(csrf_token(state, cookie).as_bytes(), presented.as_bytes())
-            }
-            _ => false,
-        }
-    }
-}
-
-fn csrf_token(state: &AppState, cookie: &str) -> String {
-    B64.encode(hmac_sha256(&state.master_key.mac_key(CSRF_LABEL), cookie.as_bytes()))
 }
 
 fn session_cookie(pool: &PoolId) -> String {
     format!("cognate-session-{pool}")
 }
 
-fn secure(state: &AppState) -> bool {
-    state.settings.public_url.starts_with("https://")
-}
-
-/// `__Host-{name}` over https (the browser then refuses it unless Secure, host-only and for
-/// the whole site), `{name}` over plain http (development).
-fn cookie_name(state: &AppState, name: &str) -> String {
-    if secure(state) { format!("__Host-{name}") } else { name.to_owned() }
-}
-
-fn cookie_attributes(state: &AppState) -> &'static str {
-    if secure(state) { "Path=/; HttpOnly; Secure; SameSite=Lax" } else { "Path=/; HttpOnly; SameSite=Lax" }
-}
-
 pub(super) fn set_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId, id: &str) {
-    let max_age = state.settings.login_session_secs;
-    let cookie =
-        format!("{}={id}; Max-Age={max_age}; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    web::set_cookie(state, resp, &session_cookie(pool), id, i64::from(state.settings.login_session_secs));
 }
 
 /// The cookie binding a trip to an external identity provider to this browser (ten
 /// minutes, as long as the trip may last).
 pub(super) fn set_federation_cookie(state: &AppState, resp: &mut Response, value: &str) {
-    let max_age = cognate_core::login::FEDERATION_TTL_MS / 1000;
-    let cookie =
-        format!("{}={value}; Max-Age={max_age}; {}", cookie_name(state, FEDERATION_COOKIE), cookie_attributes(state));
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    web::set_cookie(state, resp, FEDERATION_COOKIE, value, cognate_core::login::FEDERATION_TTL_MS / 1000);
 }
 
 pub(super) fn clear_session_cookie(state: &AppState, resp: &mut Response, pool: &PoolId) {
-    let cookie = format!("{}=; Max-Age=0; {}", cookie_name(state, &session_cookie(pool)), cookie_attributes(state));
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
+    web::clear_cookie(state, resp, &session_cookie(pool));
 }

@@ -42,6 +42,30 @@ pub async fn create(
     settings: ClientSettings,
     with_secret: bool,
 ) -> Result<AppClient, ClientError> {
+    let id = ClientId::generate(state.rng.as_ref());
+    insert(state, pool, id, name, settings, with_secret).await
+}
+
+/// A new client of `pool` with a given id (the console's, derived from the pool's), no
+/// secret. `Store(Conflict)` when the id exists.
+pub async fn create_with_id(
+    state: &AppState,
+    pool: &PoolId,
+    id: ClientId,
+    name: String,
+    settings: ClientSettings,
+) -> Result<AppClient, ClientError> {
+    insert(state, pool, id, name, settings, false).await
+}
+
+async fn insert(
+    state: &AppState,
+    pool: &PoolId,
+    id: ClientId,
+    name: String,
+    settings: ClientSettings,
+    with_secret: bool,
+) -> Result<AppClient, ClientError> {
     check_providers(state, pool, &settings).await?;
     let rng = state.rng.as_ref();
     let now = state.clock.now_millis();
@@ -53,7 +77,7 @@ pub async fn create(
     };
     let client = AppClient {
         pool_id: pool.clone(),
-        id: ClientId::generate(rng),
+        id,
         name,
         secret_sealed: secrets.first().map(|s| s.sealed.clone()),
         secrets,

@@ -216,8 +216,26 @@ pub async fn delete(state: &AppState, pool: &PoolId, name: &str) -> Result<(), I
     Ok(())
 }
 
-/// The ids of the pool's app clients whose SupportedIdentityProviders name `name`.
+/// The names of every provider of `pool`.
+pub async fn names(state: &AppState, pool: &PoolId) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut page = PageRequest { after: None, limit: 60 };
+    loop {
+        let rows = state.store.list_identity_providers(pool, &page).await?;
+        let (providers, next) = cognate_core::page::finish(rows, &page, |p| p.name.clone());
+        out.extend(providers.into_iter().map(|p| p.name));
+        match next {
+            Some(after) => page.after = Some(after),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The ids of the pool's app clients whose SupportedIdentityProviders name `name`. The
+/// console's client does not count: it lists every provider of its pool and follows
+/// their deletion by itself ([`super::console::client_for`]).
 async fn clients_listing(state: &AppState, pool: &PoolId, name: &str) -> Result<Vec<String>, IdpError> {
+    let console = super::console::client_id(state, pool);
     let mut out = Vec::new();
     let mut page = PageRequest { after: None, limit: 60 };
     loop {
@@ -226,7 +244,7 @@ async fn clients_listing(state: &AppState, pool: &PoolId, name: &str) -> Result<
         out.extend(
             clients
                 .iter()
-                .filter(|c| c.settings.supported_identity_providers.iter().any(|p| p == name))
+                .filter(|c| c.id != console && c.settings.supported_identity_providers.iter().any(|p| p == name))
                 .map(|c| c.id.to_string()),
         );
         match next {

@@ -152,7 +152,7 @@ pub async fn invite(
 
 /// The message carrying the token. The line `Invitation token: {token}` is what a reader
 /// (or a test) looks for.
-fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, accept_url: &str) -> String {
+fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, page_url: &str, accept_url: &str) -> String {
     let expires = time::OffsetDateTime::from_unix_timestamp(inv.expires_at.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
@@ -160,9 +160,11 @@ fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, accept_url: &str
     format!(
         "You are invited to join {name} with the role {role}.\n\
          \n\
+         Accept in your browser: {page_url}\n\
+         \n\
          Invitation token: {token}\n\
          \n\
-         To accept, POST {{\"token\": \"…\"}} to {accept_url}: with your access token \
+         From a program, POST {{\"token\": \"…\"}} to {accept_url}: with your access token \
          (Authorization: Bearer …) if you already have an account with this address, or \
          without credentials and with a \"password\" to create one.\n\
          \n\
@@ -176,8 +178,9 @@ fn message_body(tenant: &Tenant, inv: &Invitation, token: &str, accept_url: &str
 /// rest, blanked once delivered or expired: see [`crate::outbox`]).
 async fn send_invitation(state: &AppState, tenant: &Tenant, inv: &Invitation, token: &str) -> Result<(), StoreError> {
     let accept_url = format!("{}/v1/invitations/accept", state.settings.public_url);
+    let page_url = format!("{}/console/invite?token={token}", state.settings.public_url);
     let subject = format!("You are invited to join {}", tenant.name);
-    let body = message_body(tenant, inv, token, &accept_url);
+    let body = message_body(tenant, inv, token, &page_url, &accept_url);
     crate::outbox::enqueue(
         state,
         crate::outbox::Outgoing {
@@ -191,6 +194,26 @@ async fn send_invitation(state: &AppState, tenant: &Tenant, inv: &Invitation, to
         },
     )
     .await
+}
+
+/// Sends a pending invitation again: a new invitation for the same address and role
+/// (a new token, a new week), and the old one revoked, so only the newest link works.
+pub async fn resend_invitation(
+    state: &AppState,
+    tenant: &Tenant,
+    actor: &str,
+    id: &str,
+) -> Result<Invitation, MembershipError> {
+    let old = get_invitation(state, &tenant.id, id).await?;
+    let now = InvitationState::of(&old, state.clock.now_millis());
+    if !matches!(now, InvitationState::Pending | InvitationState::Expired) {
+        return Err(MembershipError::InvitationNotPending(now));
+    }
+    let new = invite(state, tenant, actor, &old.email, old.role, None).await?;
+    if now == InvitationState::Pending {
+        revoke_invitation(state, &tenant.id, id, actor).await?;
+    }
+    Ok(new)
 }
 
 /// A tenant's invitations (every state), ordered by id.
@@ -224,6 +247,25 @@ pub async fn revoke_invitation(
     }
     tracing::info!(tenant = %tenant, invitation = %id, by = %actor, "invitation revoked");
     Ok(())
+}
+
+/// The invitation whose token is `token`, with its tenant and state (for the page that
+/// offers to accept it). Unknown tokens are `InvitationNotFound`.
+pub async fn invitation_by_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Invitation, Tenant, InvitationState), MembershipError> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(MembershipError::InvitationNotFound);
+    }
+    let inv = state
+        .store
+        .get_invitation_by_token_hash(&invitation_token_hash(token))
+        .await?
+        .ok_or(MembershipError::InvitationNotFound)?;
+    let tenant = state.store.get_tenant(&inv.tenant_id).await?.ok_or(MembershipError::TenantNotFound)?;
+    let status = InvitationState::of(&inv, state.clock.now_millis());
+    Ok((inv, tenant, status))
 }
 
 /// Who accepts an invitation.
@@ -438,7 +480,14 @@ mod tests {
             updated_at: 0,
             version: 1,
         };
-        let body = message_body(&tenant, &inv, "TOKEN123", "http://x/v1/invitations/accept");
+        let body = message_body(
+            &tenant,
+            &inv,
+            "TOKEN123",
+            "http://x/console/invite?token=TOKEN123",
+            "http://x/v1/invitations/accept",
+        );
+        assert!(body.contains("http://x/console/invite?token=TOKEN123"));
         assert!(body.lines().any(|l| l == "Invitation token: TOKEN123"), "{body}");
         assert!(body.contains("http://x/v1/invitations/accept"));
         assert!(body.contains("Acme"));

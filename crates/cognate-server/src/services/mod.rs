@@ -35,6 +35,7 @@
 //! - [`user_imports`]: bulk user import jobs (the CSV upload URL, the background worker).
 //! - [`admins`]: platform admin credentials.
 
+pub mod access;
 pub mod accounts;
 pub mod admins;
 pub mod api_keys;
@@ -44,6 +45,7 @@ pub mod branding;
 pub mod client_tokens;
 pub mod clients;
 pub mod connections;
+pub mod console;
 pub mod devices;
 pub mod domains;
 pub mod federation;
