@@ -233,6 +233,7 @@ async fn home(State(state): State<AppState>, visit: Visit, Query(q): Query<Notic
         Who::User(u) => u,
     };
     if q.notice.is_none()
+        && q.list.is_none()
         && let Some(t) = &user.tenant
     {
         return web::see_other(&format!("/console/t/{t}"), StatusCode::SEE_OTHER);
@@ -261,13 +262,14 @@ async fn home(State(state): State<AppState>, visit: Visit, Query(q): Query<Notic
 #[derive(Deserialize)]
 pub(super) struct NoticeParam {
     notice: Option<String>,
+    /// Show the tenant list even when the session has a tenant.
+    list: Option<String>,
 }
 
 /// The fixed notices a redirect may name (never free text from the URL).
 fn notice_text(code: String) -> Option<String> {
     Some(
         match code.as_str() {
-            "switched" => "Switched tenant.",
             "joined" => "Invitation accepted: you are now a member.",
             "no-tenant" => "You are not a member of any tenant yet. Ask an admin for an invitation.",
             _ => return None,
