@@ -21,6 +21,11 @@ from cognate_harness import Tenancy, uid
 
 PASSWORD = "Console-Pass-42!"
 
+#: The tenant console's pages (under /console/t/{tenant}).
+CONSOLE_PAGES = ["", "/members", "/invitations"]
+#: Those only the tenant's admins (and platform admins) open.
+ADMIN_PAGES = [p for p in CONSOLE_PAGES if p]
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -59,6 +64,31 @@ def sign_in_admin(context, base: str, creds: dict):
     page.click("text=Sign in as platform admin")
     page.wait_for_url(re.compile(r"/console/admin"))
     return page
+
+
+#: What every console page must hold to: each field labelled, each button and link named,
+#: and nothing wider than the viewport (no sideways scrolling at 375 px).
+USABILITY_PROBE = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.getAttribute('aria-label') || el.closest('label');
+    if (!labelled) out.push('unlabelled field ' + (el.name || el.outerHTML.slice(0, 80)));
+  }
+  for (const el of document.querySelectorAll('button, a')) {
+    if (!(el.innerText.trim() || el.getAttribute('aria-label'))) out.push('nameless ' + el.outerHTML.slice(0, 80));
+  }
+  if (!document.querySelector('h1')) out.push('no h1');
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+    out.push('wider than the viewport: ' + document.documentElement.scrollWidth + ' > ' + window.innerWidth);
+  }
+  return out;
+}"""
+
+
+def assert_usable(page) -> None:
+    problems = page.evaluate(USABILITY_PROBE)
+    assert not problems, f"{page.url}: {problems}"
 
 
 def csrf_of(page) -> str:
@@ -173,15 +203,14 @@ def test_pages_refuse_what_v1_refuses(chromium, server, tenancy):
     admin = tenancy.new_user(acme["id"], "admin")
     member = tenancy.new_user(acme["id"], "member")
     other_admin = tenancy.new_user(other["id"], "admin")
-    admin_pages = ["members", "invitations"]
     context = chromium.new_context()
     try:
         page = sign_in_user(context, server.url, admin.email, admin.password)
-        for p in admin_pages:
-            assert page.goto(f"{server.url}/console/t/{acme['id']}/{p}").status == 200
+        for p in CONSOLE_PAGES:
+            assert page.goto(f"{server.url}/console/t/{acme['id']}{p}").status == 200
             # Another tenant's pages, existing or not: the same 403.
-            assert page.goto(f"{server.url}/console/t/{other['id']}/{p}").status == 403
-            assert page.goto(f"{server.url}/console/t/nope-{uid(5)}/{p}").status == 403
+            assert page.goto(f"{server.url}/console/t/{other['id']}{p}").status == 403
+            assert page.goto(f"{server.url}/console/t/nope-{uid(5)}{p}").status == 403
         # Another tenant's member through this tenant's form: refused, nothing changes.
         page.goto(f"{server.url}/console/t/{acme['id']}/members")
         csrf = csrf_of(page)
@@ -201,8 +230,8 @@ def test_pages_refuse_what_v1_refuses(chromium, server, tenancy):
     try:
         page = sign_in_user(context, server.url, member.email, member.password)
         assert page.goto(f"{server.url}/console/t/{acme['id']}").status == 200
-        for p in admin_pages:
-            assert page.goto(f"{server.url}/console/t/{acme['id']}/{p}").status == 403
+        for p in ADMIN_PAGES:
+            assert page.goto(f"{server.url}/console/t/{acme['id']}{p}").status == 403
         page.goto(f"{server.url}/console/t/{acme['id']}")
         csrf = csrf_of(page)
         r = context.request.post(f"{server.url}/console/t/{acme['id']}/members",
@@ -390,3 +419,85 @@ def test_an_invitation_is_accepted_once_under_a_race(server, tenancy):
     assert [m["email"] for m in members].count(email) == 1
     # The link is spent.
     assert requests.get(link, timeout=10).status_code == 400
+
+
+def test_pages_are_labelled_and_fit_a_phone(chromium, server, tenancy):
+    acme = tenancy.create_tenant("phone")
+    admin = tenancy.new_user(acme["id"], "admin")
+    tenancy.new_user(acme["id"], "member")
+    email = f"pending-{uid(6)}@example.com"
+    tenancy.invite(acme["id"], email, "member")
+    link = invitation_link(tenancy, email)
+    context = chromium.new_context(viewport={"width": 375, "height": 812})
+    try:
+        page = context.new_page()
+        for url in (f"{server.url}/console", link):
+            page.goto(url)
+            assert_usable(page)
+        page = sign_in_user(context, server.url, admin.email, admin.password)
+        for path in CONSOLE_PAGES:
+            resp = page.goto(f"{server.url}/console/t/{acme['id']}{path}")
+            assert resp.status == 200, path
+            assert_usable(page)
+        page.goto(f"{server.url}/console/home?list=1")
+        assert_usable(page)
+        # The keyboard reaches the content first: the skip link, then the menu.
+        page.goto(f"{server.url}/console/t/{acme['id']}/members")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    finally:
+        context.close()
+
+
+def register(context, server, tenancy, email: str):
+    """Registers a developer through /console/register (the shared pool's sign-up, the
+    emailed code, the hosted login); returns the page where the console lands."""
+    page = context.new_page()
+    page.goto(f"{server.url}/console")
+    page.click("text=Create an account")
+    page.wait_for_url(re.compile(r"/signup\?"))
+    if page.locator("#username").count() and page.locator("#username").is_visible():
+        page.fill("#username", f"dev{uid(8)}")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.fill("#confirm_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#code")
+    code = None
+    for msg in tenancy.outbox_for(email):
+        m = re.search(r"\b(\d{6})\b", msg.get("body") or "")
+        if m:
+            code = m.group(1)
+            break
+    assert code, tenancy.outbox_for(email)
+    page.fill("#code", code)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#password")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/console/"))
+    return page
+
+
+def test_a_developer_registers_and_joins_by_verified_domain(chromium, server, tenancy):
+    domain = f"dev{uid(6)}.example"
+    acme = tenancy.create_tenant("devs")
+    tenancy.as_admin("POST", f"/v1/tenants/{acme['id']}/domains", {"domain": domain, "autoJoin": True}, status=201)
+    tenancy.as_admin("POST", f"/v1/tenants/{acme['id']}/domains/{domain}/verify", {"method": "attest"})
+    context = chromium.new_context()
+    try:
+        # An address of no tenant's domain: signed in, no tenant yet.
+        page = register(context, server, tenancy, f"solo-{uid(6)}@example.com")
+        assert page.url.endswith("/console/home")
+        assert "not a member of any tenant yet" in page.inner_text("main")
+        assert page.goto(f"{server.url}/console/t/{acme['id']}").status == 403
+    finally:
+        context.close()
+    context = chromium.new_context()
+    try:
+        # An address of the tenant's verified auto-join domain: a member at once.
+        page = register(context, server, tenancy, f"dev-{uid(6)}@{domain}")
+        assert page.url.endswith(f"/console/t/{acme['id']}"), page.url
+        assert "member" in page.inner_text("main")
+    finally:
+        context.close()

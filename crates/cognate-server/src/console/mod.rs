@@ -108,7 +108,8 @@ pub(crate) struct Anyone {
 fn origin_of(state: &AppState, parts: &Parts) -> Origin {
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ip = crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers);
-    let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
+    // The id the access log and the `x-request-id` header carry.
+    let request_id = crate::metrics::RequestId::of(&parts.extensions, state).0;
     Origin::from_request(ip, &parts.headers, &request_id)
 }
 
