@@ -25,12 +25,14 @@ mod tenant_keys;
 mod tenant_setup;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cognate_core::tenant::TenantId;
@@ -54,7 +56,7 @@ const HTMX: &str = include_str!("../../assets/vendor/htmx-2.0.4.min.js");
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Routes of the consoles.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/console/assets/console.css", get(|| asset(STYLESHEET, "text/css; charset=utf-8")))
         .route("/console/assets/console.js", get(|| asset(SCRIPT, "text/javascript; charset=utf-8")))
@@ -64,7 +66,27 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(developer::routes())
         .merge(invite::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), keep_renewed))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+}
+
+/// A seat whose tokens a visit refreshed, to store again whatever the answer is (a page,
+/// a redirect after a form, a refusal).
+#[derive(Clone, Default)]
+struct Renewal(Arc<Mutex<Option<Seat>>>);
+
+async fn keep_renewed(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let renewal = Renewal::default();
+    request.extensions_mut().insert(renewal.clone());
+    let mut resp = next.run(request).await;
+    let renewed = renewal.0.lock().ok().and_then(|mut seat| seat.take());
+    // A handler that set or cleared the seat itself (switching tenant, signing out) wins.
+    if let Some(seat) = renewed
+        && !web::sets_cookie(&state, &resp, SEAT_COOKIE)
+    {
+        set_seat(&state, &mut resp, &seat);
+    }
+    resp
 }
 
 async fn asset(body: &'static str, kind: &'static str) -> Response {
@@ -92,7 +114,7 @@ pub(crate) struct Visit {
     /// The browser's CSRF cookie; `new_csrf`: set by this answer.
     csrf_cookie: String,
     new_csrf: bool,
-    /// The seat to store again (tokens refreshed).
+    /// The seat as this visit refreshed it (stored again by [`keep_renewed`]).
     renewed: Option<Seat>,
     pub origin: Origin,
 }
@@ -131,7 +153,11 @@ impl FromRequestParts<AppState> for Visit {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let anyone = Anyone::from_request_parts(parts, state).await?;
         let back = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console");
+            // Back here after signing in again; a form's target is no page to come back to.
+            let next = match parts.method {
+                axum::http::Method::GET => parts.uri.path_and_query().map_or("/console", |p| p.as_str()),
+                _ => "/console/home",
+            };
             let mut resp = web::see_other(&format!("/console?next={}", urlencoding(next)), StatusCode::SEE_OTHER);
             web::clear_cookie(state, &mut resp, SEAT_COOKIE);
             resp
@@ -154,6 +180,11 @@ impl FromRequestParts<AppState> for Visit {
                 Err(_) => return Err(back()),
             },
         };
+        if let (Some(seat), Some(renewal)) = (&renewed, parts.extensions.get::<Renewal>())
+            && let Ok(mut slot) = renewal.0.lock()
+        {
+            *slot = Some(seat.clone());
+        }
         match &who {
             Who::User(u) => crate::facts::actor(Actor::User(u.user.sub.clone())),
             Who::Platform(k) => crate::facts::actor(Actor::Admin(k.clone())),
@@ -242,9 +273,6 @@ impl Visit {
             && let Ok(v) = HeaderValue::from_str(&web::csrf_cookie(state, &self.csrf_cookie))
         {
             resp.headers_mut().append(header::SET_COOKIE, v);
-        }
-        if let Some(seat) = &self.renewed {
-            set_seat(state, &mut resp, seat);
         }
         resp
     }
