@@ -296,7 +296,8 @@ def test_pages_carry_a_strict_policy(server):
 def test_no_open_redirect_through_next(server):
     session = requests.Session()
     for evil in ("https://evil.example/", "//evil.example/x", "/console//evil.example", "/\\evil.example",
-                 "javascript:alert(1)", "/login?x=1"):
+                 "javascript:alert(1)", "/login?x=1", "/console/../oauth2/authorize?client_id=x",
+                 "/console/%2e%2e/logout", "/console/./t"):
         r = session.get(f"{server.url}/console", params={"next": evil}, timeout=10)
         assert r.status_code == 200
         assert 'name="next" value="/console/home"' in r.text, evil

@@ -321,8 +321,11 @@ impl Anyone {
         read_form(state, headers, body).map_err(|(status, m)| Box::new(bare_message(status, m)))
     }
 
+    /// A page that starts a sign-in (the sign-in page, the invitation page): its forms lead
+    /// through the hosted login to whichever identity provider the address uses, so the
+    /// policy does not restrict where forms (and the redirects after them) go.
     pub fn page(&self, state: &AppState, status: StatusCode, html: askama::Result<String>) -> Response {
-        let mut resp = render(status, html);
+        let mut resp = render_with(status, html, SIGN_IN_CSP);
         if self.new_csrf
             && let Ok(v) = HeaderValue::from_str(&web::csrf_cookie(state, &self.csrf_cookie))
         {
@@ -443,7 +446,16 @@ fn message(status: StatusCode, text: &str) -> Response {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`CSP`] without `form-action`: browsers apply it to the redirects that follow a form,
+/// and a sign-in's redirects end at the user's identity provider.
+const SIGN_IN_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                           connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 fn render(status: StatusCode, html: askama::Result<String>) -> Response {
+    render_with(status, html, CSP)
+}
+
+fn render_with(status: StatusCode, html: askama::Result<String>, csp: &'static str) -> Response {
     let html = match html {
         Ok(html) => html,
         Err(e) => {
@@ -453,7 +465,7 @@ fn render(status: StatusCode, html: askama::Result<String>) -> Response {
     };
     let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     web::security_headers(headers);
     resp
 }
@@ -485,19 +497,24 @@ pub(crate) fn urlencoding(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
-/// A console path to return to: only paths under `/console` (never another origin, never
-/// `//host`, never a backslash trick); anything else is the console's home.
+/// A console path to return to: `/console`, then segments of letters, digits, `_` and
+/// `-` only (no dots, no percent-escapes, no `//`: nothing a browser could resolve outside
+/// the console), and a query of the same characters with `=` and `&`. Anything else is
+/// the console's home.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let ok = |n: &str| {
+        let (path, query) = n.split_once('?').unwrap_or((n, ""));
+        let rest = match path.strip_prefix("/console") {
+            Some(rest) => rest,
+            None => return false,
+        };
+        let segments_ok = rest.is_empty()
+            || rest.strip_prefix('/').is_some_and(|r| r.split('/').all(|s| !s.is_empty() && s.chars().all(word)));
+        segments_ok && query.chars().all(|c| word(c) || c == '=' || c == '&') && n.len() <= 512
+    };
     match next {
-        Some(n)
-            if (n == "/console" || n.starts_with("/console/") || n.starts_with("/console?"))
-                && !n.contains("//")
-                && !n.contains('\\')
-                && n.chars().all(|c| c.is_ascii_graphic())
-                && n.len() <= 512 =>
-        {
-            n.to_owned()
-        }
+        Some(n) if ok(n) => n.to_owned(),
         _ => "/console/home".to_owned(),
     }
 }
@@ -526,10 +543,14 @@ mod tests {
             Some("/login"),
             Some("/console/a b"),
             Some("javascript:alert(1)"),
+            Some("/console/../oauth2/authorize?x=1"),
+            Some("/console/%2e%2e/logout"),
+            Some("/console/./x"),
+            Some("/console?next=//evil"),
         ] {
             assert_eq!(safe_next(bad), "/console/home", "{bad:?}");
         }
-        for good in ["/console", "/console/t/acme/members", "/console?x=1"] {
+        for good in ["/console", "/console/t/acme/members", "/console?x=1", "/console/home?notice=joined"] {
             assert_eq!(safe_next(Some(good)), good);
         }
     }

@@ -123,11 +123,8 @@ pub async fn client_for(state: &AppState, pool: &PoolId) -> Result<AppClient, Co
     let wanted = settings(state, pool).await?;
     match super::clients::lookup(state, &id).await? {
         Some(mut client) => {
-            let s = &client.settings;
-            if s.callback_urls != wanted.callback_urls
-                || s.supported_identity_providers != wanted.supported_identity_providers
-                || !s.allowed_oauth_flows_user_pool_client
-            {
+            // Whatever changed it (an UpdateUserPoolClient, a tool), it is put back.
+            if client.settings != wanted {
                 client.settings = wanted;
                 super::clients::update(state, &client).await?;
             }
@@ -142,6 +139,29 @@ pub async fn client_for(state: &AppState, pool: &PoolId) -> Result<AppClient, Co
             Err(e) => Err(e.into()),
         },
     }
+}
+
+/// Whether `client` is its pool's console client.
+pub fn is_console_client(state: &AppState, client: &AppClient) -> bool {
+    client.id == client_id(state, &client.pool_id)
+}
+
+/// The providers a console sign-in may use: `COGNITO`, and the provider of the SSO
+/// connection the address `login_hint`'s verified domain routes to, if any. The console
+/// client lists every provider of its pool (so that any tenant's SSO users can sign in),
+/// but a sign-in is offered only its own.
+pub async fn providers_for(state: &AppState, login_hint: Option<&str>) -> Result<Vec<String>, StoreError> {
+    let mut out = vec![cognate_core::idp::COGNITO.to_owned()];
+    let domain = login_hint.and_then(cognate_core::tenant::email_address).map(|(_, d)| d);
+    if let Some(domain) = domain {
+        match home(state, &domain).await {
+            Ok((_, Some(provider))) => out.push(provider),
+            Ok((_, None)) => {}
+            Err(ConsoleError::Fault(e)) => return Err(StoreError::Backend(e)),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The console client id of `pool`: 26 lowercase alphanumerics derived from the pool id
@@ -301,6 +321,11 @@ async fn home(state: &AppState, domain: &DomainName) -> Result<(PoolId, Option<S
     Ok((pool, provider))
 }
 
+/// Whether an answer's `state` is the one of the round trip this browser began, in time.
+pub fn same_round(state: &AppState, pending: &Pending, returned_state: &str) -> bool {
+    pending.expires > state.clock.now_millis() && constant_time_eq(pending.state.as_bytes(), returned_state.as_bytes())
+}
+
 /// Completes a sign-in: the hosted login's answer (`code`, `returned_state`) for the round
 /// trip this browser began (`pending`), exchanged for tokens.
 pub async fn finish(
@@ -309,9 +334,7 @@ pub async fn finish(
     code: &str,
     returned_state: &str,
 ) -> Result<(Seat, User), ConsoleError> {
-    if pending.expires <= state.clock.now_millis()
-        || !constant_time_eq(pending.state.as_bytes(), returned_state.as_bytes())
-    {
+    if !same_round(state, pending, returned_state) {
         return Err(ConsoleError::Stale);
     }
     let pool = PoolId::parse(&pending.pool).ok_or(ConsoleError::Stale)?;
