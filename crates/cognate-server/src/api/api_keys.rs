@@ -457,7 +457,7 @@ pub async fn verify(
     verifier: KeyVerifier,
     Json(req): Json<VerifyRequest>,
 ) -> Result<axum::Json<VerifyAnswer>, ApiError> {
-    let key = match api_keys::verify(&state, &req.key, verifier.pool.as_ref()).await {
+    let key = match api_keys::verify(&state, &req.key, verifier.pool.as_ref(), verifier.tenant.as_ref()).await {
         Ok(key) => key,
         Err(VerifyFailure::Refused(refusal)) => {
             tracing::debug!(code = refusal.code(), "API key refused");
@@ -549,7 +549,7 @@ pub async fn report_usage(
     }
     let total: i64 = deltas.iter().map(|d| d.count).sum();
     let items = deltas.len();
-    let skipped = api_keys::report_usage(&state, deltas, |pool| verifier.serves(pool)).await?;
+    let skipped = api_keys::report_usage(&state, deltas, |tenant, pool| verifier.serves(tenant, pool)).await?;
     tracing::debug!(by = %verifier.actor, items, total, skipped, "API key usage reported");
     Ok(StatusCode::NO_CONTENT)
 }

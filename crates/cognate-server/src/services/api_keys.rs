@@ -297,7 +297,7 @@ pub async fn rotate(
 pub async fn report_usage(
     state: &AppState,
     deltas: Vec<UsageDelta>,
-    serves: impl Fn(&PoolId) -> bool,
+    serves: impl Fn(&TenantId, &PoolId) -> bool,
 ) -> Result<usize, StoreError> {
     // Each tenant's placement is read once per report.
     let mut placements: HashMap<TenantId, bool> = HashMap::new();
@@ -308,7 +308,7 @@ pub async fn report_usage(
             Some(served) => *served,
             None => {
                 let tenant = state.store.get_tenant(&delta.tenant_id).await?;
-                let served = tenant.is_some_and(|t| serves(&t.pool_id));
+                let served = tenant.is_some_and(|t| serves(&t.id, &t.pool_id));
                 placements.insert(delta.tenant_id.clone(), served);
                 served
             }
@@ -352,9 +352,15 @@ pub enum VerifyFailure {
 /// record by hash, its own state (revoked, expired, rotated past grace) and its tenant's.
 ///
 /// `serving` is the pool whose tenants the verifier answers for (`None`: any tenant, for
-/// platform admins). A key of a tenant placed elsewhere is refused as unknown, so a client
-/// of an unrelated pool learns nothing about it, not even its id.
-pub async fn verify(state: &AppState, key: &str, serving: Option<&PoolId>) -> Result<ApiKey, VerifyFailure> {
+/// platform admins), `only` the one tenant it serves (a tenant-owned client). A key of a
+/// tenant placed elsewhere (or of another tenant than `only`) is refused as unknown, so a
+/// client of an unrelated pool or tenant learns nothing about it, not even its id.
+pub async fn verify(
+    state: &AppState,
+    key: &str,
+    serving: Option<&PoolId>,
+    only: Option<&TenantId>,
+) -> Result<ApiKey, VerifyFailure> {
     if !apikey::well_formed(key) {
         return Err(KeyRefusal::Malformed.into());
     }
@@ -364,7 +370,7 @@ pub async fn verify(state: &AppState, key: &str, serving: Option<&PoolId>) -> Re
         return Err(KeyRefusal::Unknown.into());
     }
     let tenant = state.store.get_tenant(&record.tenant_id).await?.ok_or(KeyRefusal::Unknown)?;
-    if serving.is_some_and(|pool| *pool != tenant.pool_id) {
+    if serving.is_some_and(|pool| *pool != tenant.pool_id) || only.is_some_and(|t| *t != tenant.id) {
         return Err(KeyRefusal::Unknown.into());
     }
     record.check(state.clock.now_millis())?;
