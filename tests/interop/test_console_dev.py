@@ -28,8 +28,8 @@ def console_admin(server) -> requests.Session:
     page = s.get(server.url + "/console")
     creds = server.credentials()
     r = s.post(server.url + "/console/admin/signin", data={
-        "_csrf": csrf(page.text), "accessKeyId": creds["accessKeyId"],
-        "secretAccessKey": creds["secretAccessKey"]}, allow_redirects=False)
+        "_csrf": csrf(page.text), "accessKeyId": creds["key"],
+        "secretAccessKey": creds["secret"]}, allow_redirects=False)
     assert r.status_code == 303, r.text
     return s
 
