@@ -593,7 +593,6 @@ fn parse_day(raw: &str, what: &str) -> Result<i64, ApiError> {
     ))
 }
 
-
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant_id}/usage",

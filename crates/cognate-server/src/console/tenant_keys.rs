@@ -463,8 +463,11 @@ pub(super) async fn usage_of(state: &AppState, access: &TenantAccess) -> Result<
     // Keys with use first, the busiest first.
     out.sort_by_key(|k| std::cmp::Reverse(k.total));
     let name_of = |id: &str| keys.iter().find(|k| k.id == id).map_or_else(|| id.to_owned(), |k| k.name.clone());
-    let mut days: Vec<(String, String, i64)> =
-        rows.iter().filter(|r| r.count > 0).map(|r| (api_keys::format_day(r.day), name_of(&r.key_id), r.count)).collect();
+    let mut days: Vec<(String, String, i64)> = rows
+        .iter()
+        .filter(|r| r.count > 0)
+        .map(|r| (api_keys::format_day(r.day), name_of(&r.key_id), r.count))
+        .collect();
     days.sort();
     Ok(Usage { from: api_keys::format_day(from), to: api_keys::format_day(to), keys: out, days, per_day: series(None) })
 }

@@ -208,12 +208,21 @@ async fn a_key_is_shown_once_and_works() {
     let p = b
         .post(
             &format!("/console/t/acme/keys/{new_id}/update"),
-            &[("name", "ci2"), ("scopes", "a:b"), ("rate_requests", ""), ("rate_per_seconds", ""), ("service_account", "")],
+            &[
+                ("name", "ci2"),
+                ("scopes", "a:b"),
+                ("rate_requests", ""),
+                ("rate_per_seconds", ""),
+                ("service_account", ""),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let got = t.admin("GET", &format!("/v1/tenants/acme/api-keys/{new_id}"), None).await.body;
-    assert_eq!((got["name"].as_str(), got["rateLimit"].is_null(), got["serviceAccount"].is_null()), (Some("ci2"), true, true));
+    assert_eq!(
+        (got["name"].as_str(), got["rateLimit"].is_null(), got["serviceAccount"].is_null()),
+        (Some("ci2"), true, true)
+    );
     let p = b.post(&format!("/console/t/acme/keys/{new_id}/revoke"), &[]).await;
     assert_eq!(p.location.as_deref(), Some("/console/t/acme/keys?done=key-revoked"));
     let v = t.admin("POST", "/v1/api-keys/verify", Some(&json!({"key": second, "countUsage": false}))).await;
@@ -282,7 +291,10 @@ async fn refusals_use_v1_words_and_attacks_change_nothing() {
     // A grace period outside /v1's bounds.
     let ours = t.admin("POST", "/v1/tenants/acme/api-keys", Some(&json!({"name": "ours"}))).await.body;
     let p = b
-        .post(&format!("/console/t/acme/keys/{}/rotate", ours["id"].as_str().unwrap()), &[("grace_period_seconds", "9999999")])
+        .post(
+            &format!("/console/t/acme/keys/{}/rotate", ours["id"].as_str().unwrap()),
+            &[("grace_period_seconds", "9999999")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     let message = t
