@@ -360,6 +360,15 @@ impl Form {
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// The checked boxes of a group named `{prefix}{value}`: their values, sorted (a form
+    /// keeps one value per name, so a group's boxes carry their value in the name).
+    pub fn flagged(&self, prefix: &str) -> Vec<&str> {
+        let mut out: Vec<&str> =
+            self.0.iter().filter(|(_, v)| !v.trim().is_empty()).filter_map(|(k, _)| k.strip_prefix(prefix)).collect();
+        out.sort_unstable();
+        out
+    }
 }
 
 fn read_form(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Form, (StatusCode, &'static str)> {

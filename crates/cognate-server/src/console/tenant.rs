@@ -52,6 +52,8 @@ impl Notice {
             "domain-removed" => "Domain removed.",
             "domain-updated" => "Domain updated.",
             "key-revoked" => "API key revoked.",
+            "key-updated" => "API key updated.",
+            "client-deleted" => "App client deleted.",
             "saved" => "Settings saved.",
             "connection-created" => "Connection created.",
             "connection-updated" => "Connection updated.",
