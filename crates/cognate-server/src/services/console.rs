@@ -39,8 +39,10 @@ pub const CLIENT_NAME: &str = "Cognate console";
 pub const ADMIN_SESSION_MS: i64 = 8 * 3600 * 1000;
 /// How long a sign-in round trip through the hosted login may take (10 minutes).
 pub const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
-/// Wrong admin credentials a client address may try a minute.
+/// Wrong admin sign-ins an access key id may see a minute.
 const ADMIN_SIGN_INS_PER_MINUTE: u32 = 10;
+/// Wrong admin sign-ins a client address may make a minute (several admins may share one).
+const ADMIN_SIGN_INS_PER_ADDRESS: u32 = 30;
 
 /// Why a console sign-in or session failed.
 #[derive(Debug, thiserror::Error)]
@@ -407,19 +409,29 @@ pub async fn sign_out(state: &AppState, seat: &Seat) {
     }
 }
 
-/// Signs a platform admin in with their credential; `ip`'s attempts are throttled.
+/// Signs a platform admin in with their credential. Wrong attempts are counted per client
+/// address and per access key id (30 and 10 a minute); beyond
+/// either, every attempt is refused until the minute ends. Right ones count for nothing.
 pub async fn admin_sign_in(
     state: &AppState,
     key_id: &str,
     secret: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Seat, ConsoleError> {
-    let window = format!("console-admin:{}", ip.map(|i| i.to_string()).unwrap_or_default());
     let now = state.clock.now_millis();
-    if let Err(wait) = state.rates.admit(&window, ADMIN_SIGN_INS_PER_MINUTE, 60, now) {
-        return Err(ConsoleError::Throttled(wait));
+    let windows = [
+        format!("console-admin-ip:{}", ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into())),
+        format!("console-admin-key:{}", key_id.chars().take(128).collect::<String>()),
+    ];
+    let limits = [ADMIN_SIGN_INS_PER_ADDRESS, ADMIN_SIGN_INS_PER_MINUTE];
+    for (window, limit) in windows.iter().zip(limits) {
+        state.rates.check(window, limit, 60, now).map_err(ConsoleError::Throttled)?;
     }
     if key_id.len() > 128 || secret.len() > 256 || !super::admins::check(state, key_id, secret).await? {
+        for (window, limit) in windows.iter().zip(limits) {
+            // The attempt is refused either way; only the count matters.
+            let _ = state.rates.admit(window, limit, 60, now);
+        }
         return Err(ConsoleError::BadCredential);
     }
     Ok(Seat::Platform { key: key_id.to_owned(), expires: now + ADMIN_SESSION_MS })
