@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -159,6 +160,95 @@ def test_invited_admin_accepts_from_the_email_and_manages_members(chromium, serv
         assert re.search(r"/console\?next=", page.url)
     finally:
         context.close()
+
+
+def test_the_seed_story_through_the_pages(chromium, server, tenancy):
+    """Create tenant → invite its admin → the admin accepts → adds a domain → creates an API
+    key → sees its usage → reads the audit log, every step through the consoles."""
+    run = uid(6)
+    tid = f"story-{run}"
+    domain = f"story-{run}.example"
+    admin_email = f"ada-{run}@example.com"
+    operator = chromium.new_context()
+    owner = chromium.new_context()
+    try:
+        # The platform admin creates the tenant and invites its first admin.
+        portal = sign_in_admin(operator, server.url, server.credentials())
+        portal.goto(f"{server.url}/console/admin/tenants")
+        assert_usable(portal)
+        portal.fill("#tenant-name", f"Story {run}")
+        portal.fill("#tenant-id", tid)
+        portal.select_option("#tenant-tier", "standard")
+        portal.click("text=Create tenant")
+        assert tenancy.as_admin("GET", f"/v1/tenants/{tid}")["name"] == f"Story {run}"
+        portal.goto(f"{server.url}/console/t/{tid}/invitations")
+        portal.fill("#invite-email", admin_email)
+        portal.select_option("#invite-role", "admin")
+        portal.click("text=Send invitation")
+        assert "Invitation sent." in portal.inner_text("[role=status]")
+
+        # The admin accepts from the email's link, with a new account.
+        page = owner.new_page()
+        page.goto(invitation_link(tenancy, admin_email))
+        page.fill("#password", PASSWORD)
+        page.fill("#confirm", PASSWORD)
+        page.click("text=Create my account and accept")
+        page.wait_for_url(re.compile(r"/login\?"))
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.url}/console/t/{tid}")
+
+        # Adds the company's domain: the TXT record to publish is shown; the operator
+        # attests it (DNS verification has tests of its own, with a real DNS server).
+        page.click("nav.sub >> text=Domains")
+        page.fill("#domain-name", domain)
+        page.click("text=Add domain")
+        assert f"_cognate.{domain}" in page.inner_text("main")
+        assert "cognate-verification=" in page.inner_text("main")
+        assert_usable(page)
+        portal.goto(f"{server.url}/console/t/{tid}/domains")
+        portal.click(f"button[aria-label='Attest {domain} without DNS']")
+        assert tenancy.discover(f"someone@{domain}")["tenantId"] == tid
+
+        # Creates an API key: the secret once, with a copy button.
+        page.click("nav.sub >> text=API keys")
+        page.fill("#key-name", "billing-sync")
+        page.click("text=Create key")
+        key = page.inner_text("#new-key").strip()
+        assert key and page.locator("button[data-copy=new-key]").count() == 1
+        page.click("nav.sub >> text=API keys")
+        assert key not in page.content()
+
+        # The key in use, then its usage on the page.
+        for _ in range(3):
+            r = requests.post(f"{server.url}/v1/api-keys/verify", json={"key": key},
+                              headers={"Authorization": f"Bearer {tenancy.admin}"}, timeout=10)
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 20
+        while True:
+            page.goto(f"{server.url}/console/t/{tid}/usage")
+            rows = page.locator("table tbody tr", has_text="billing-sync")
+            if rows.count() and "3" in rows.first.inner_text():
+                break
+            assert time.monotonic() < deadline, page.inner_text("main")
+            time.sleep(1)
+        assert page.locator("svg.chart[role=img]").count() >= 1
+
+        # Reads the audit log: every step, filtered, and downloaded.
+        page.click("nav.sub >> text=Audit log")
+        text = page.inner_text("main")
+        for action in ("invitation.accept", "domain.add", "api_key.create"):
+            assert action in text, text
+        page.fill("#audit-action", "api_key.create")
+        page.click("text=Filter")
+        rows = page.locator("table tbody tr")
+        assert rows.count() >= 1 and all("api_key.create" in rows.nth(i).inner_text() for i in range(rows.count()))
+        download = owner.request.get(f"{server.url}/console/t/{tid}/audit/export?format=csv")
+        assert download.status == 200 and "api_key.create" in download.text()
+        assert key not in download.text()
+    finally:
+        operator.close()
+        owner.close()
 
 
 def test_an_existing_account_signs_in_to_accept(chromium, server, tenancy):
