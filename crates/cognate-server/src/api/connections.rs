@@ -23,7 +23,7 @@ use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
 use crate::AppState;
 use crate::services::connections::{
-    self, ConnectionChange, ConnectionError, Detailed, NewConnection, OidcSettings, SamlSettings,
+    self, ConnectionChange, ConnectionError, Detailed, NewConnection, OidcSettings, ProviderSetup, SamlSettings,
 };
 
 /// OIDC settings of a connection. On `PATCH`, members given replace the stored ones.
@@ -212,12 +212,11 @@ pub struct ConnectionView {
 
 impl ConnectionView {
     fn new(state: &AppState, d: Detailed) -> Self {
-        let public = state.settings.public_url.trim_end_matches('/');
         let pool = d.connection.pool_id.as_str();
         let detail = |key: &str| d.provider.details.get(key).cloned();
         let flag = |key: &str| d.provider.details.get(key).is_some_and(|v| v == "true");
-        let (oidc, saml) = match d.connection.kind {
-            ProviderType::Saml => (
+        let (oidc, saml) = match connections::setup(state, &d) {
+            ProviderSetup::Saml { sp_entity_id, acs_url, sp_metadata_url } => (
                 None,
                 Some(SamlView {
                     metadata_url: detail("MetadataURL"),
@@ -225,19 +224,19 @@ impl ConnectionView {
                     idp_signout: flag("IDPSignout"),
                     idp_init: flag("IDPInit"),
                     encrypted_responses: flag("EncryptedResponses"),
-                    sp_entity_id: format!("urn:amazon:cognito:sp:{pool}"),
-                    acs_url: format!("{public}/saml2/idpresponse"),
-                    sp_metadata_url: format!("{public}/saml2/metadata/{pool}"),
+                    sp_entity_id,
+                    acs_url,
+                    sp_metadata_url,
                 }),
             ),
-            _ => (
+            ProviderSetup::Oidc { redirect_uri } => (
                 Some(OidcView {
                     issuer: detail("oidc_issuer"),
                     client_id: detail("client_id"),
                     client_secret_set: d.provider.details.get("client_secret").is_some_and(|s| !s.is_empty()),
                     scopes: detail("authorize_scopes"),
                     attributes_request_method: detail("attributes_request_method"),
-                    redirect_uri: format!("{public}/oauth2/idpresponse"),
+                    redirect_uri,
                 }),
                 None,
             ),

@@ -299,6 +299,37 @@ impl Detailed {
     }
 }
 
+/// What a tenant's admin enters at their provider for a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSetup {
+    Oidc {
+        /// The redirect (callback) URI.
+        redirect_uri: String,
+    },
+    Saml {
+        /// The service provider's entity id (audience): `urn:amazon:cognito:sp:{poolId}`.
+        sp_entity_id: String,
+        /// The assertion consumer service URL.
+        acs_url: String,
+        /// Cognate's service provider metadata for the connection's pool.
+        sp_metadata_url: String,
+    },
+}
+
+/// The values `d`'s provider must be configured with, from this server's public URL.
+pub fn setup(state: &AppState, d: &Detailed) -> ProviderSetup {
+    let public = state.settings.public_url.trim_end_matches('/');
+    let pool = d.connection.pool_id.as_str();
+    match d.connection.kind {
+        ProviderType::Saml => ProviderSetup::Saml {
+            sp_entity_id: format!("urn:amazon:cognito:sp:{pool}"),
+            acs_url: format!("{public}/saml2/idpresponse"),
+            sp_metadata_url: format!("{public}/saml2/metadata/{pool}"),
+        },
+        _ => ProviderSetup::Oidc { redirect_uri: format!("{public}/oauth2/idpresponse") },
+    }
+}
+
 async fn active_tenant_pool(state: &AppState, tenant: &TenantId) -> Result<(Tenant, UserPool), ConnectionError> {
     let t = state.store.get_tenant(tenant).await?.ok_or(ConnectionError::TenantNotFound)?;
     let pool = state
