@@ -4,12 +4,10 @@
 //! attacks — another tenant's ids through one's own pages, another tenant's pages, a
 //! member on admin pages, a missing CSRF token, bad input — on both backends.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use cognate_core::ids::generate_sub;
 use cognate_core::tenant::{DomainName, MfaRequirement, Role, Tenant, Tier};
 use cognate_core::user::{User, UserStatus};
@@ -18,9 +16,8 @@ use cognate_server::dns::{TxtError, TxtResolver};
 use cognate_server::services::console::{self, Seat};
 use cognate_server::services::{connections, domains, pools, tenants, tokens};
 use cognate_server::tenancy;
-use http_body_util::BodyExt as _;
-use tower::ServiceExt as _;
 
+use super::console_keys::{Browser, Page, enc};
 use super::support::{TestApp, on_both};
 
 const START: i64 = 1_796_083_200_000;
@@ -48,24 +45,17 @@ impl TxtResolver for Scripted {
     }
 }
 
-/// A browser: its cookies, and the CSRF token of the last page it read.
-struct Browser {
-    app: axum::Router,
-    cookies: BTreeMap<String, String>,
-    csrf: String,
+/// What a console answer should be.
+trait Expect {
+    fn redirected_to(&self, prefix: &str);
+    fn refused(&self, status: StatusCode, words: &str);
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
+impl Expect for Page {
     #[track_caller]
     fn redirected_to(&self, prefix: &str) {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "{}", self.body);
-        let to = self.headers.get(header::LOCATION).unwrap().to_str().unwrap();
+        let to = self.location.as_deref().unwrap_or_default();
         assert!(to.starts_with(prefix), "{to}");
     }
 
@@ -76,66 +66,10 @@ impl Page {
     }
 }
 
-fn encode(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
-}
-
-impl Browser {
-    fn new(app: axum::Router) -> Self {
-        Self { app, cookies: BTreeMap::new(), csrf: String::new() }
-    }
-
-    async fn send(&mut self, method: &str, uri: &str, body: Option<String>) -> Page {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let mut req = Request::builder().method(method).uri(uri).header(header::COOKIE, cookie);
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        let resp =
-            self.app.clone().oneshot(req.body(body.map_or_else(Body::empty, Body::from)).unwrap()).await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        for set in headers.get_all(header::SET_COOKIE) {
-            let (pair, attributes) = set.to_str().unwrap().split_once(';').unwrap_or((set.to_str().unwrap(), ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attributes.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let body = String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned();
-        if let Some(at) = body.find(r#"name="_csrf" value=""#) {
-            let rest = &body[at + r#"name="_csrf" value=""#.len()..];
-            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
-        }
-        Page { status, headers, body }
-    }
-
-    async fn get(&mut self, uri: &str) -> Page {
-        self.send("GET", uri, None).await
-    }
-
-    /// Posts a form with this browser's CSRF token.
-    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> Page {
-        let mut all = vec![("_csrf", self.csrf.clone())];
-        all.extend(fields.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(all).finish();
-        self.send("POST", uri, Some(body)).await
-    }
-}
-
-/// A platform admin signed in through the console's admin form.
-async fn platform_admin(t: &TestApp, app: &axum::Router) -> Browser {
-    let mut b = Browser::new(app.clone());
-    assert_eq!(b.get("/console").await.status, StatusCode::OK);
-    let page = b.post("/console/admin/signin", &[("accessKeyId", &t.key_id), ("secretAccessKey", &t.secret)]).await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    b
-}
-
 /// A user of `tenant` with `role`, signed in to the console (a seat as the hosted login's
 /// sign-in leaves it).
-async fn member(state: &AppState, app: &axum::Router, tenant: &Tenant, name: &str, role: Role) -> Browser {
+async fn member<'a>(t: &'a TestApp, tenant: &Tenant, name: &str, role: Role) -> Browser<'a> {
+    let state = &t.state;
     let now = state.clock.now_millis();
     let mut user = User {
         pool_id: tenant.pool_id.clone(),
@@ -163,8 +97,8 @@ async fn member(state: &AppState, app: &axum::Router, tenant: &Tenant, name: &st
         access: issued.access_token,
         refresh: issued.refresh_token.unwrap(),
     };
-    let mut b = Browser::new(app.clone());
-    b.cookies.insert("cognate-console".into(), seat.seal(state));
+    let mut b = Browser::new(t);
+    b.seat(seat.seal(state));
     assert_eq!(b.get(&format!("/console/t/{}", tenant.id)).await.status, StatusCode::OK);
     b
 }
@@ -175,23 +109,24 @@ async fn tenant(state: &AppState, id: &str) -> Tenant {
         .unwrap()
 }
 
-/// The app with a scripted DNS resolver.
-fn with_dns(t: &TestApp) -> (AppState, axum::Router, Arc<Scripted>) {
+/// The app, with a scripted DNS resolver.
+fn with_dns(mut t: TestApp) -> (TestApp, Arc<Scripted>) {
     let dns = Arc::new(Scripted::default());
-    let mut state = t.state.clone();
-    state.dns = dns.clone();
-    (state.clone(), cognate_server::build_router(state), dns)
+    t.state.dns = dns.clone();
+    t.app = cognate_server::build_router(t.state.clone());
+    (t, dns)
 }
 
 #[tokio::test]
 async fn domains_show_the_record_verify_by_dns_and_stay_within_the_tenant() {
     on_both(START, |t, _clock| async move {
-        let (state, app, dns) = with_dns(&t);
+        let (t, dns) = with_dns(t);
+        let state = t.state.clone();
         let acme = tenant(&state, "acme").await;
         let evil = tenant(&state, "evil").await;
-        let mut ann = member(&state, &app, &acme, "ann", Role::Admin).await;
-        let mut eve = member(&state, &app, &evil, "eve", Role::Admin).await;
-        let mut mo = member(&state, &app, &acme, "mo", Role::Member).await;
+        let mut ann = member(&t, &acme, "ann", Role::Admin).await;
+        let mut eve = member(&t, &evil, "eve", Role::Admin).await;
+        let mut mo = member(&t, &acme, "mo", Role::Member).await;
 
         ann.get("/console/t/acme/domains").await;
         ann.post("/console/t/acme/domains", &[("domain", "Acme.Example"), ("auto_join", "on")])
@@ -219,15 +154,13 @@ async fn domains_show_the_record_verify_by_dns_and_stay_within_the_tenant() {
             "_csrf={}&domain=acme%00.example",
             url::form_urlencoded::byte_serialize(ann.csrf.as_bytes()).collect::<String>()
         );
-        ann.send("POST", "/console/t/acme/domains", Some(nul))
-            .await
-            .refused(StatusCode::BAD_REQUEST, "The form is malformed.");
+        ann.post_raw("/console/t/acme/domains", &nul).await.refused(StatusCode::BAD_REQUEST, "The form is malformed.");
         // No CSRF token, or another browser's: refused before anything happens.
-        ann.send("POST", "/console/t/acme/domains", Some(encode(&[("domain", "csrf.example")])))
+        ann.post_raw("/console/t/acme/domains", "domain=csrf.example")
             .await
             .refused(StatusCode::FORBIDDEN, "Reload the page");
         let foreign = eve.csrf.clone();
-        ann.send("POST", "/console/t/acme/domains", Some(encode(&[("_csrf", &foreign), ("domain", "csrf.example")])))
+        ann.post_raw("/console/t/acme/domains", &format!("_csrf={}&domain=csrf.example", enc(&foreign)))
             .await
             .refused(StatusCode::FORBIDDEN, "Reload the page");
         assert!(domains::get(&state, &acme.id, &DomainName::parse("csrf.example").unwrap()).await.is_err());
@@ -281,7 +214,7 @@ async fn domains_show_the_record_verify_by_dns_and_stay_within_the_tenant() {
         // Attestation: platform admins only.
         ann.post("/console/t/evil/domains/evil.example/attest", &[]).await.refused(StatusCode::FORBIDDEN, "");
         ann.post("/console/t/acme/domains/acme.example/attest", &[]).await.refused(StatusCode::FORBIDDEN, "");
-        let mut admin = platform_admin(&t, &app).await;
+        let mut admin = Browser::platform_admin(&t).await;
         assert!(admin.get("/console/t/evil/domains").await.body.contains("Attest without DNS"));
         admin
             .post("/console/t/evil/domains/evil.example/attest", &[])
@@ -300,15 +233,15 @@ async fn domains_show_the_record_verify_by_dns_and_stay_within_the_tenant() {
 #[tokio::test]
 async fn connections_settings_and_audit_stay_within_the_tenant_and_never_show_secrets() {
     on_both(START, |t, _clock| async move {
-        let (state, app, _dns) = with_dns(&t);
+        let state = t.state.clone();
         let acme = tenant(&state, "acme").await;
         let evil = tenant(&state, "evil").await;
         for (tenant, domain) in [(&acme, "acme.example"), (&evil, "evil.example")] {
             let claim = domains::add(&state, &tenant.id, domain, false).await.unwrap();
             domains::attest(&state, &tenant.id, &claim.domain, "it").await.unwrap();
         }
-        let mut ann = member(&state, &app, &acme, "ann", Role::Admin).await;
-        let mut eve = member(&state, &app, &evil, "eve", Role::Admin).await;
+        let mut ann = member(&t, &acme, "ann", Role::Admin).await;
+        let mut eve = member(&t, &evil, "eve", Role::Admin).await;
 
         // Create: OIDC with a secret, SAML from metadata XML; refusals in the service's words.
         ann.get("/console/t/acme/connections").await;
@@ -411,7 +344,7 @@ async fn connections_settings_and_audit_stay_within_the_tenant_and_never_show_se
             .refused(StatusCode::BAD_REQUEST, "name");
         eve.post("/console/t/acme/settings", &[("name", "Pwned")]).await.refused(StatusCode::FORBIDDEN, "");
         ann.post("/console/t/acme/settings/retention", &[("days", "30")]).await.refused(StatusCode::FORBIDDEN, "");
-        let mut admin = platform_admin(&t, &app).await;
+        let mut admin = Browser::platform_admin(&t).await;
         admin.get("/console/t/acme/settings").await;
         admin
             .post("/console/t/acme/settings/retention", &[("days", "0")])
