@@ -6,75 +6,30 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use cognate_core::audit::{AuditEvent, AuditQuery, PLATFORM_CHAIN};
-use cognate_core::page;
+use cognate_core::audit::PLATFORM_CHAIN;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Need, PlatformAdmin};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
-use super::paging::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::tenants::TenantPath;
 use crate::AppState;
-use crate::audit::flush_audit;
+use crate::services::audit_trail::EventPage;
+use crate::services::audit_trail::{self, Filter, Format, TrailError};
 
-/// Events per page read for an export.
-const EXPORT_PAGE: u32 = 1000;
-
-/// An audit event as the API shows it. `at` is in milliseconds (the hashed value).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventView {
-    seq: i64,
-    id: String,
-    /// The tenant; `null` for the platform chain.
-    tenant_id: Option<String>,
-    /// Epoch milliseconds.
-    at: i64,
-    pool_id: Option<String>,
-    /// `user:{sub}`, `admin:{accessKeyId}`, `apikey:{id}`, `client:{id}` or `anonymous`.
-    actor: String,
-    action: String,
-    target: Option<String>,
-    /// `success` or `failure`.
-    outcome: String,
-    reason: Option<String>,
-    source_ip: Option<String>,
-    user_agent: Option<String>,
-    request_id: Option<String>,
-    prev_hash: String,
-    hash: String,
-}
-
-impl From<AuditEvent> for EventView {
-    fn from(e: AuditEvent) -> Self {
-        let n = e.event;
-        Self {
-            seq: e.seq,
-            id: n.id,
-            tenant_id: (n.chain != PLATFORM_CHAIN).then_some(n.chain),
-            at: n.at,
-            pool_id: n.pool_id,
-            actor: n.actor,
-            action: n.action,
-            target: n.target,
-            outcome: n.outcome,
-            reason: n.reason,
-            source_ip: n.source_ip,
-            user_agent: n.user_agent,
-            request_id: n.request_id,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
+impl From<TrailError> for ApiError {
+    fn from(e: TrailError) -> Self {
+        match e {
+            TrailError::InvalidLimit => {
+                ApiError::invalid_request(format!("The limit must be 1 to {}.", audit_trail::MAX_LIMIT))
+            }
+            TrailError::InvalidOutcome => ApiError::invalid_request("outcome must be success or failure."),
+            TrailError::InvalidCursor => ApiError::invalid_request("The cursor is not valid."),
+            TrailError::InvalidRetention => ApiError::invalid_request("days must be 1 to 3650."),
+            TrailError::Store(e) => e.into(),
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventPage {
-    items: Vec<EventView>,
-    next_cursor: Option<String>,
 }
 
 /// Filters of an audit listing.
@@ -99,59 +54,15 @@ pub struct AuditParams {
 }
 
 async fn list_chain(state: &AppState, chain: &str, p: AuditParams) -> Result<EventPage, ApiError> {
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_request(format!("The limit must be 1 to {MAX_LIMIT}.")));
-    }
-    if p.outcome.as_deref().is_some_and(|o| o != "success" && o != "failure") {
-        return Err(ApiError::invalid_request("outcome must be success or failure."));
-    }
-    let scope = format!("audit:{chain}");
-    let before_seq = match p.cursor.as_deref() {
-        Some(c) => Some(
-            page::decode_token(&scope, c)
-                .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::invalid_request("The cursor is not valid."))?,
-        ),
-        None => None,
-    };
-    let q = AuditQuery {
-        action: p.action,
-        actor: p.actor,
-        outcome: p.outcome,
-        from: p.from,
-        to: p.to,
-        before_seq,
-        limit: limit + 1,
-    };
-    let mut rows = crate::audit::events(state, chain, &q).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| page::encode_token(&scope, &e.seq.to_string()))
-    } else {
-        None
-    };
-    Ok(EventPage { items: rows.into_iter().map(EventView::from).collect(), next_cursor })
+    let filter = Filter { action: p.action, actor: p.actor, outcome: p.outcome, from: p.from, to: p.to };
+    Ok(audit_trail::list(state, chain, filter, p.limit, p.cursor.as_deref()).await?)
 }
 
 /// The whole chain as NDJSON, oldest first.
 async fn export_chain(state: &AppState, chain: &str) -> Result<Response, ApiError> {
-    flush_audit(state).await?;
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let rows = crate::audit::chain_page(state, chain, after, EXPORT_PAGE).await?;
-        let done = rows.len() < EXPORT_PAGE as usize;
-        for e in rows {
-            after = e.seq;
-            serde_json::to_writer(&mut out, &EventView::from(e)).map_err(ApiError::internal)?;
-            out.push(b'\n');
-        }
-        if done {
-            break;
-        }
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+    let format = Format::Ndjson;
+    let out = audit_trail::export(state, chain, &Filter::default(), format).await?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], out).into_response())
 }
 
 #[utoipa::path(
@@ -277,9 +188,6 @@ pub async fn set_retention(
     Json(req): Json<Retention>,
 ) -> Result<axum::Json<Retention>, ApiError> {
     caller.tenant(&state, &tenant, Need::Platform).await?;
-    if !(1..=3650).contains(&req.days) {
-        return Err(ApiError::invalid_request("days must be 1 to 3650."));
-    }
-    crate::audit::set_retention_days(&state, tenant.as_str(), req.days).await?;
+    audit_trail::set_retention(&state, tenant.as_str(), req.days).await?;
     Ok(axum::Json(req))
 }

@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use cognate_core::idp::ProviderType;
-use cognate_core::tenant::{DomainName, Role, TenantId};
+use cognate_core::tenant::{Role, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,13 +23,8 @@ use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
 use crate::AppState;
 use crate::services::connections::{
-    self, ConnectionChange, ConnectionError, Detailed, NewConnection, OidcSettings, ProviderSettings, SamlSettings,
+    self, ConnectionChange, ConnectionError, Detailed, NewConnection, OidcSettings, ProviderSetup, SamlSettings,
 };
-
-/// Most domains on one connection (a pool provider's identifier limit).
-const MAX_DOMAINS: usize = cognate_core::idp::MAX_IDENTIFIERS;
-/// Most attribute mappings on one connection.
-const MAX_ATTRIBUTE_MAPPINGS: usize = 50;
 
 /// OIDC settings of a connection. On `PATCH`, members given replace the stored ones.
 /// Request bodies have no `Debug`: this one carries a secret.
@@ -217,12 +212,11 @@ pub struct ConnectionView {
 
 impl ConnectionView {
     fn new(state: &AppState, d: Detailed) -> Self {
-        let public = state.settings.public_url.trim_end_matches('/');
         let pool = d.connection.pool_id.as_str();
         let detail = |key: &str| d.provider.details.get(key).cloned();
         let flag = |key: &str| d.provider.details.get(key).is_some_and(|v| v == "true");
-        let (oidc, saml) = match d.connection.kind {
-            ProviderType::Saml => (
+        let (oidc, saml) = match connections::setup(state, &d) {
+            ProviderSetup::Saml { sp_entity_id, acs_url, sp_metadata_url } => (
                 None,
                 Some(SamlView {
                     metadata_url: detail("MetadataURL"),
@@ -230,19 +224,19 @@ impl ConnectionView {
                     idp_signout: flag("IDPSignout"),
                     idp_init: flag("IDPInit"),
                     encrypted_responses: flag("EncryptedResponses"),
-                    sp_entity_id: format!("urn:amazon:cognito:sp:{pool}"),
-                    acs_url: format!("{public}/saml2/idpresponse"),
-                    sp_metadata_url: format!("{public}/saml2/metadata/{pool}"),
+                    sp_entity_id,
+                    acs_url,
+                    sp_metadata_url,
                 }),
             ),
-            _ => (
+            ProviderSetup::Oidc { redirect_uri } => (
                 Some(OidcView {
                     issuer: detail("oidc_issuer"),
                     client_id: detail("client_id"),
                     client_secret_set: d.provider.details.get("client_secret").is_some_and(|s| !s.is_empty()),
                     scopes: detail("authorize_scopes"),
                     attributes_request_method: detail("attributes_request_method"),
-                    redirect_uri: format!("{public}/oauth2/idpresponse"),
+                    redirect_uri,
                 }),
                 None,
             ),
@@ -327,27 +321,6 @@ impl From<ConnectionError> for ApiError {
     }
 }
 
-/// The request's domains: valid names (400 otherwise), at most [`MAX_DOMAINS`].
-fn domains(raw: &[String]) -> Result<Vec<DomainName>, ApiError> {
-    if raw.len() > MAX_DOMAINS {
-        return Err(ApiError::invalid_request(format!("A connection may have at most {MAX_DOMAINS} domains.")));
-    }
-    raw.iter()
-        .map(|d| {
-            DomainName::parse(d).ok_or_else(|| ApiError::invalid_request(format!("{d:?} is not a valid domain name.")))
-        })
-        .collect()
-}
-
-fn attribute_mapping(m: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    if m.len() > MAX_ATTRIBUTE_MAPPINGS {
-        return Err(ApiError::invalid_request(format!(
-            "The attributeMapping may have at most {MAX_ATTRIBUTE_MAPPINGS} entries."
-        )));
-    }
-    Ok(())
-}
-
 fn oidc(body: OidcBody) -> OidcSettings {
     OidcSettings {
         issuer: body.issuer,
@@ -358,36 +331,13 @@ fn oidc(body: OidcBody) -> OidcSettings {
     }
 }
 
-fn saml(body: SamlBody) -> Result<SamlSettings, ApiError> {
-    if body.metadata_url.is_some() && body.metadata_xml.is_some() {
-        return Err(ApiError::invalid_request("Give saml.metadataUrl or saml.metadataXml, not both."));
-    }
-    Ok(SamlSettings {
+fn saml(body: SamlBody) -> SamlSettings {
+    SamlSettings {
         metadata_url: body.metadata_url,
         metadata_xml: body.metadata_xml,
         idp_signout: body.idp_signout,
         idp_init: body.idp_init,
         encrypted_responses: body.encrypted_responses,
-    })
-}
-
-/// Exactly one provider for a new connection, with what each kind needs.
-fn provider(oidc_body: Option<OidcBody>, saml_body: Option<SamlBody>) -> Result<ProviderSettings, ApiError> {
-    match (oidc_body, saml_body) {
-        (Some(o), None) => {
-            let missing = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-            if missing(&o.issuer) || missing(&o.client_id) {
-                return Err(ApiError::invalid_request("An OIDC connection needs oidc.issuer and oidc.clientId."));
-            }
-            Ok(ProviderSettings::Oidc(oidc(o)))
-        }
-        (None, Some(s)) => {
-            if s.metadata_url.is_none() && s.metadata_xml.is_none() {
-                return Err(ApiError::invalid_request("A SAML connection needs saml.metadataUrl or saml.metadataXml."));
-            }
-            Ok(ProviderSettings::Saml(saml(s)?))
-        }
-        _ => Err(ApiError::invalid_request("Give exactly one of oidc and saml.")),
     }
 }
 
@@ -421,11 +371,10 @@ pub async fn create(
     Json(req): Json<CreateConnection>,
 ) -> Result<Response, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    attribute_mapping(&req.attribute_mapping)?;
     let new = NewConnection {
         name: req.name,
-        domains: domains(&req.domains)?,
-        provider: provider(req.oidc, req.saml)?,
+        domains: connections::domain_names(&req.domains)?,
+        provider: connections::new_provider(req.oidc.map(oidc), req.saml.map(saml))?,
         attribute_mapping: req.attribute_mapping,
         enabled: req.enabled,
         default_role: req.default_role,
@@ -521,19 +470,11 @@ pub async fn update(
     Json(req): Json<UpdateConnection>,
 ) -> Result<axum::Json<ConnectionView>, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    if let Some(m) = &req.attribute_mapping {
-        attribute_mapping(m)?;
-    }
-    let provider = match (req.oidc, req.saml) {
-        (Some(o), None) => Some(ProviderSettings::Oidc(oidc(o))),
-        (None, Some(s)) => Some(ProviderSettings::Saml(saml(s)?)),
-        (None, None) => None,
-        (Some(_), Some(_)) => return Err(ApiError::invalid_request("Give at most one of oidc and saml.")),
-    };
+    let provider = connections::changed_provider(req.oidc.map(oidc), req.saml.map(saml))?;
     let change = ConnectionChange {
         name: req.name,
         enabled: req.enabled,
-        domains: req.domains.as_deref().map(domains).transpose()?,
+        domains: req.domains.as_deref().map(connections::domain_names).transpose()?,
         provider,
         attribute_mapping: req.attribute_mapping,
         default_role: req.default_role,
@@ -647,44 +588,4 @@ pub async fn test(
         }
     };
     Ok(axum::Json(answer))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn oidc_body(issuer: Option<&str>) -> OidcBody {
-        OidcBody {
-            issuer: issuer.map(str::to_owned),
-            client_id: Some("abc".into()),
-            client_secret: None,
-            scopes: None,
-            attributes_request_method: None,
-        }
-    }
-
-    #[test]
-    fn a_new_connection_needs_exactly_one_complete_provider() {
-        assert!(provider(Some(oidc_body(Some("https://idp.example"))), None).is_ok());
-        assert!(provider(Some(oidc_body(None)), None).is_err());
-        assert!(provider(None, None).is_err());
-        let saml = |url: Option<&str>, xml: Option<&str>| SamlBody {
-            metadata_url: url.map(str::to_owned),
-            metadata_xml: xml.map(str::to_owned),
-            idp_signout: None,
-            idp_init: None,
-            encrypted_responses: None,
-        };
-        assert!(provider(None, Some(saml(Some("https://idp.example/md"), None))).is_ok());
-        assert!(provider(None, Some(saml(None, None))).is_err());
-        assert!(provider(None, Some(saml(Some("https://x"), Some("<x/>")))).is_err());
-        assert!(provider(Some(oidc_body(Some("https://idp.example"))), Some(saml(None, Some("<x/>")))).is_err());
-    }
-
-    #[test]
-    fn domains_are_parsed_and_bounded() {
-        assert_eq!(domains(&["Acme.COM".into()]).unwrap()[0].as_str(), "acme.com");
-        assert!(domains(&["not a domain".into()]).is_err());
-        assert!(domains(&vec!["acme.com".to_owned(); MAX_DOMAINS + 1]).is_err());
-    }
 }

@@ -13,7 +13,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::tenant::{DomainName, EmailDomain, TenantId, is_consumer_domain};
+use cognate_core::tenant::{DomainName, EmailDomain, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -105,6 +105,12 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::TenantNotFound => tenant_not_found(),
+            DomainError::InvalidName(raw) => ApiError::invalid_request(format!("{raw:?} is not a valid domain name.")),
+            DomainError::ConsumerDomain(domain) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "consumer_domain",
+                format!("{domain} is a consumer mail domain; a tenant cannot claim it."),
+            ),
             DomainError::NotFound => domain_not_found(),
             DomainError::Claimed => ApiError::conflict("The domain is already claimed."),
             DomainError::RecordMissing { name } => ApiError::new(
@@ -226,18 +232,9 @@ pub struct ConnectionHint {
 }
 
 /// A domain a tenant may claim: a valid name (400 otherwise) that is not a consumer mail
-/// provider (422 `consumer_domain`).
+/// provider (422 `consumer_domain`); the rule is [`domains::claimable`].
 pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
-    let domain = DomainName::parse(raw)
-        .ok_or_else(|| ApiError::invalid_request(format!("{raw:?} is not a valid domain name.")))?;
-    if is_consumer_domain(domain.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "consumer_domain",
-            format!("{domain} is a consumer mail domain; a tenant cannot claim it."),
-        ));
-    }
-    Ok(domain)
+    Ok(domains::claimable(raw)?)
 }
 
 /// An email address, lowercased, with its domain ([`cognate_core::tenant::email_address`]).
@@ -275,8 +272,7 @@ pub async fn create(
     Json(req): Json<CreateDomain>,
 ) -> Result<Response, ApiError> {
     caller.tenant(&state, &id, Need::TenantAdmin).await?;
-    let domain = claimable(&req.domain)?;
-    let claim = domains::claim(&state, &id, domain, req.auto_join).await?;
+    let claim = domains::add(&state, &id, &req.domain, req.auto_join).await?;
     Ok((StatusCode::CREATED, axum::Json(DomainView::new(&state, claim))).into_response())
 }
 

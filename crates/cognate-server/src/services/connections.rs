@@ -42,6 +42,11 @@ pub const SAML_EMAIL_CLAIM: &str = "http://schemas.xmlsoap.org/ws/2005/05/identi
 /// The OIDC scopes asked for when the request gives none.
 pub const DEFAULT_SCOPES: &str = "openid email profile";
 
+/// Most domains on one connection (a pool provider's identifier limit).
+pub const MAX_DOMAINS: usize = cognate_core::idp::MAX_IDENTIFIERS;
+/// Most attribute mappings on one connection.
+pub const MAX_ATTRIBUTE_MAPPINGS: usize = 50;
+
 /// Why a connection operation or an admission was refused. Each variant means one thing.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -175,6 +180,74 @@ impl ProviderSettings {
     }
 }
 
+/// A request's domains, as every surface takes them: valid names, at most [`MAX_DOMAINS`].
+pub fn domain_names<S: AsRef<str>>(raw: &[S]) -> Result<Vec<DomainName>, ConnectionError> {
+    if raw.len() > MAX_DOMAINS {
+        return Err(ConnectionError::Invalid(format!("A connection may have at most {MAX_DOMAINS} domains.")));
+    }
+    raw.iter()
+        .map(|d| {
+            let d = d.as_ref();
+            DomainName::parse(d).ok_or_else(|| ConnectionError::Invalid(format!("{d:?} is not a valid domain name.")))
+        })
+        .collect()
+}
+
+/// The provider of a new connection: exactly one of `oidc` and `saml`, with what each
+/// kind needs (an OIDC issuer and client id; SAML metadata by URL or as XML, not both).
+pub fn new_provider(
+    oidc: Option<OidcSettings>,
+    saml: Option<SamlSettings>,
+) -> Result<ProviderSettings, ConnectionError> {
+    match (oidc, saml) {
+        (Some(o), None) => {
+            let missing = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+            if missing(&o.issuer) || missing(&o.client_id) {
+                return Err(ConnectionError::Invalid("An OIDC connection needs oidc.issuer and oidc.clientId.".into()));
+            }
+            Ok(ProviderSettings::Oidc(o))
+        }
+        (None, Some(s)) => {
+            if s.metadata_url.is_none() && s.metadata_xml.is_none() {
+                return Err(ConnectionError::Invalid(
+                    "A SAML connection needs saml.metadataUrl or saml.metadataXml.".into(),
+                ));
+            }
+            Ok(ProviderSettings::Saml(one_metadata(s)?))
+        }
+        _ => Err(ConnectionError::Invalid("Give exactly one of oidc and saml.".into())),
+    }
+}
+
+/// The provider settings a change replaces: at most one of `oidc` and `saml`.
+pub fn changed_provider(
+    oidc: Option<OidcSettings>,
+    saml: Option<SamlSettings>,
+) -> Result<Option<ProviderSettings>, ConnectionError> {
+    match (oidc, saml) {
+        (Some(o), None) => Ok(Some(ProviderSettings::Oidc(o))),
+        (None, Some(s)) => Ok(Some(ProviderSettings::Saml(one_metadata(s)?))),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(ConnectionError::Invalid("Give at most one of oidc and saml.".into())),
+    }
+}
+
+fn one_metadata(s: SamlSettings) -> Result<SamlSettings, ConnectionError> {
+    if s.metadata_url.is_some() && s.metadata_xml.is_some() {
+        return Err(ConnectionError::Invalid("Give saml.metadataUrl or saml.metadataXml, not both.".into()));
+    }
+    Ok(s)
+}
+
+fn check_mapping_size(m: &BTreeMap<String, String>) -> Result<(), ConnectionError> {
+    if m.len() > MAX_ATTRIBUTE_MAPPINGS {
+        return Err(ConnectionError::Invalid(format!(
+            "The attributeMapping may have at most {MAX_ATTRIBUTE_MAPPINGS} entries."
+        )));
+    }
+    Ok(())
+}
+
 /// The default attribute mapping: the user's email from the provider's usual claim.
 fn default_mapping(kind: ProviderType) -> BTreeMap<String, String> {
     let claim = if kind == ProviderType::Saml { SAML_EMAIL_CLAIM } else { "email" };
@@ -223,6 +296,37 @@ impl Detailed {
     /// The connection's email domains (its provider's identifiers).
     pub fn domains(&self) -> &[String] {
         &self.provider.identifiers
+    }
+}
+
+/// What a tenant's admin enters at their provider for a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderSetup {
+    Oidc {
+        /// The redirect (callback) URI.
+        redirect_uri: String,
+    },
+    Saml {
+        /// The service provider's entity id (audience): `urn:amazon:cognito:sp:{poolId}`.
+        sp_entity_id: String,
+        /// The assertion consumer service URL.
+        acs_url: String,
+        /// Cognate's service provider metadata for the connection's pool.
+        sp_metadata_url: String,
+    },
+}
+
+/// The values `d`'s provider must be configured with, from this server's public URL.
+pub fn setup(state: &AppState, d: &Detailed) -> ProviderSetup {
+    let public = state.settings.public_url.trim_end_matches('/');
+    let pool = d.connection.pool_id.as_str();
+    match d.connection.kind {
+        ProviderType::Saml => ProviderSetup::Saml {
+            sp_entity_id: format!("urn:amazon:cognito:sp:{pool}"),
+            acs_url: format!("{public}/saml2/idpresponse"),
+            sp_metadata_url: format!("{public}/saml2/metadata/{pool}"),
+        },
+        _ => ProviderSetup::Oidc { redirect_uri: format!("{public}/oauth2/idpresponse") },
     }
 }
 
@@ -282,6 +386,7 @@ fn identifiers(domains: &[DomainName]) -> Vec<String> {
 
 /// Creates a connection and its pool provider.
 pub async fn create(state: &AppState, tenant: &TenantId, new: NewConnection) -> Result<Detailed, ConnectionError> {
+    check_mapping_size(&new.attribute_mapping)?;
     let (t, pool) = active_tenant_pool(state, tenant).await?;
     let kind = new.provider.kind();
     let mut attribute_mapping = default_mapping(kind);
@@ -380,6 +485,9 @@ pub async fn update(
     id: &str,
     change: ConnectionChange,
 ) -> Result<Detailed, ConnectionError> {
+    if let Some(m) = &change.attribute_mapping {
+        check_mapping_size(m)?;
+    }
     let current = get(state, tenant, id).await?;
     let mut row = current.connection.clone();
     if let Some(name) = change.name {
@@ -680,4 +788,43 @@ pub async fn test(state: &AppState, tenant: &TenantId, id: &str) -> Result<(Deta
         },
     };
     Ok((found, probe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oidc(issuer: Option<&str>) -> OidcSettings {
+        OidcSettings { issuer: issuer.map(str::to_owned), client_id: Some("abc".into()), ..OidcSettings::default() }
+    }
+
+    fn saml(url: Option<&str>, xml: Option<&str>) -> SamlSettings {
+        SamlSettings {
+            metadata_url: url.map(str::to_owned),
+            metadata_xml: xml.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_connection_needs_exactly_one_complete_provider() {
+        assert!(new_provider(Some(oidc(Some("https://idp.example"))), None).is_ok());
+        assert!(new_provider(Some(oidc(None)), None).is_err());
+        assert!(new_provider(Some(oidc(Some("  "))), None).is_err());
+        assert!(new_provider(None, None).is_err());
+        assert!(new_provider(None, Some(saml(Some("https://idp.example/md"), None))).is_ok());
+        assert!(new_provider(None, Some(saml(None, None))).is_err());
+        assert!(new_provider(None, Some(saml(Some("https://x"), Some("<x/>")))).is_err());
+        assert!(new_provider(Some(oidc(Some("https://idp.example"))), Some(saml(None, Some("<x/>")))).is_err());
+        assert!(changed_provider(None, None).unwrap().is_none());
+        assert!(changed_provider(Some(oidc(None)), Some(saml(None, None))).is_err());
+        assert!(changed_provider(None, Some(saml(Some("https://x"), Some("<x/>")))).is_err());
+    }
+
+    #[test]
+    fn domains_are_parsed_and_bounded() {
+        assert_eq!(domain_names(&["Acme.COM"]).unwrap()[0].as_str(), "acme.com");
+        assert!(domain_names(&["not a domain"]).is_err());
+        assert!(domain_names(&vec!["acme.com"; MAX_DOMAINS + 1]).is_err());
+    }
 }

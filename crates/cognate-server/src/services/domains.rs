@@ -12,7 +12,7 @@
 
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
-use cognate_core::tenant::{DomainName, EmailDomain, Tenant, TenantId, TenantStatus};
+use cognate_core::tenant::{DomainName, EmailDomain, Tenant, TenantId, TenantStatus, is_consumer_domain};
 
 use crate::dns::TxtError;
 use crate::tenancy::{domain_challenge, domain_challenge_hash};
@@ -32,6 +32,13 @@ pub const DNS_CHECKS_PER_MINUTE: u32 = 10;
 pub enum DomainError {
     #[error("no such tenant")]
     TenantNotFound,
+    /// Not a domain name (the value as given).
+    #[error("{0:?} is not a valid domain name")]
+    InvalidName(String),
+    /// A consumer mail provider (gmail.com…): its addresses are anyone's, so no tenant may
+    /// claim it.
+    #[error("{0} is a consumer mail domain")]
+    ConsumerDomain(DomainName),
     /// The tenant holds no claim on the domain.
     #[error("no such domain")]
     NotFound,
@@ -62,6 +69,23 @@ fn domain_not_found(e: StoreError) -> DomainError {
         StoreError::NotFound(_) => DomainError::NotFound,
         other => other.into(),
     }
+}
+
+/// A domain a tenant may claim: a valid name, normalised (lowercase, no trailing dot),
+/// that is not a consumer mail provider.
+pub fn claimable(raw: &str) -> Result<DomainName, DomainError> {
+    let domain = DomainName::parse(raw).ok_or_else(|| DomainError::InvalidName(raw.to_owned()))?;
+    if is_consumer_domain(domain.as_str()) {
+        return Err(DomainError::ConsumerDomain(domain));
+    }
+    Ok(domain)
+}
+
+/// Claims the domain named `raw` for `tenant` once it is [`claimable`]: what a tenant
+/// admin's "add domain" does on every surface.
+pub async fn add(state: &AppState, tenant: &TenantId, raw: &str, auto_join: bool) -> Result<EmailDomain, DomainError> {
+    let domain = claimable(raw)?;
+    claim(state, tenant, domain, auto_join).await
 }
 
 /// Claims `domain` for `tenant`, unverified, with auto-join as asked.

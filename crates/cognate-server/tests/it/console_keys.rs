@@ -20,10 +20,11 @@ pub struct Browser<'a> {
     pub csrf: String,
 }
 
-/// A page: status, `Location` and body.
+/// A page: status, `Location`, headers and body.
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: axum::http::HeaderMap,
     pub body: String,
 }
 
@@ -72,12 +73,13 @@ impl<'a> Browser<'a> {
             }
         }
         let status = resp.status();
+        let headers = resp.headers().clone();
         let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
         let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
         if let Some(token) = between(&body, "name=\"_csrf\" value=\"", "\"") {
             self.csrf = token;
         }
-        Page { status, location, body }
+        Page { status, location, headers, body }
     }
 
     pub async fn get(&mut self, uri: &str) -> Page {

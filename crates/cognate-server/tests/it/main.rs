@@ -5,6 +5,7 @@
 mod api_keys;
 mod connections;
 mod console_keys;
+mod console_setup;
 mod domain_dns;
 mod federation_oidc;
 mod layers;
