@@ -23,7 +23,8 @@ from cognate_harness import Tenancy, uid
 PASSWORD = "Console-Pass-42!"
 
 #: The tenant console's pages (under /console/t/{tenant}).
-CONSOLE_PAGES = ["", "/members", "/invitations", "/keys", "/usage"]
+CONSOLE_PAGES = ["", "/members", "/invitations", "/domains", "/connections", "/keys", "/usage", "/audit",
+                 "/settings"]
 #: Those only the tenant's admins (and platform admins) open.
 ADMIN_PAGES = [p for p in CONSOLE_PAGES if p]
 
