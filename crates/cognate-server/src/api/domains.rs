@@ -13,7 +13,7 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::tenant::{DomainName, EmailDomain, TenantId, is_consumer_domain};
+use cognate_core::tenant::{DomainName, EmailDomain, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -228,16 +228,7 @@ pub struct ConnectionHint {
 /// A domain a tenant may claim: a valid name (400 otherwise) that is not a consumer mail
 /// provider (422 `consumer_domain`).
 pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
-    let domain = DomainName::parse(raw)
-        .ok_or_else(|| ApiError::invalid_request(format!("{raw:?} is not a valid domain name.")))?;
-    if is_consumer_domain(domain.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "consumer_domain",
-            format!("{domain} is a consumer mail domain; a tenant cannot claim it."),
-        ));
-    }
-    Ok(domain)
+    Ok(crate::services::tenants::claimable(raw)?)
 }
 
 /// An email address, lowercased, with its domain ([`cognate_core::tenant::email_address`]).
