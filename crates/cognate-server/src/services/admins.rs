@@ -117,6 +117,10 @@ pub async fn revoke(
     if in_use == Some(key_id) {
         return Err(AdminCredentialError::InUse(key_id.to_owned()));
     }
+    // No access key id is long or holds control characters (PostgreSQL refuses NUL).
+    if key_id.len() > 128 || key_id.chars().any(char::is_control) {
+        return Err(AdminCredentialError::NotFound(key_id.escape_default().to_string()));
+    }
     let Some(cred) = store.get_admin_credential(key_id).await? else {
         return Err(AdminCredentialError::NotFound(key_id.to_owned()));
     };

@@ -22,8 +22,9 @@ use crate::keys::KeyRingError;
 /// Why a key operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
+    /// No such pool (the id as given).
     #[error("no user pool {0}")]
-    PoolNotFound(PoolId),
+    PoolNotFound(String),
     #[error("pool {pool} has no signing key {kid}")]
     KeyNotFound { pool: PoolId, kid: String },
     /// Retiring the pool's only active key; rotate first.
@@ -88,7 +89,7 @@ pub enum Retired {
 async fn existing_pool(store: &dyn Store, pool: &PoolId) -> Result<(), SigningKeyError> {
     match store.get_pool(pool).await? {
         Some(_) => Ok(()),
-        None => Err(SigningKeyError::PoolNotFound(pool.clone())),
+        None => Err(SigningKeyError::PoolNotFound(pool.to_string())),
     }
 }
 
