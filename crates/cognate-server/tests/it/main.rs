@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod connections;
+mod console_admin;
 mod domain_dns;
 mod federation_oidc;
 mod layers;
