@@ -40,6 +40,7 @@ SAML_DOMAIN = f"globex-{RUN}.example"
 NORTH_DOMAIN = f"north-{RUN}.example"
 SOUTH_DOMAIN = f"south-{RUN}.example"
 LINK_DOMAIN = f"initech-{RUN}.example"
+CONSOLE_DOMAIN = f"hooli-{RUN}.example"
 
 #: node-oidc-provider accounts (login -> claims); `groups` comes with the profile scope.
 OIDC_USERS = {
@@ -49,6 +50,8 @@ OIDC_USERS = {
              "family_name": "North", "groups": ["engineering"]},
     "dave": {"email": f"dave@{LINK_DOMAIN}", "email_verified": True, "given_name": "Dave",
              "family_name": "Lister", "groups": ["engineering"]},
+    "erin": {"email": f"erin@{CONSOLE_DOMAIN}", "email_verified": True, "given_name": "Erin",
+             "family_name": "Console", "groups": ["it-admins"]},
 }
 
 
@@ -575,3 +578,37 @@ def test_a_changed_idp_group_changes_the_role_at_the_next_sign_in(server, cognit
     # A disabled user is refused, IdP or not.
     cognito.admin_disable_user(UserPoolId=t["poolId"], Username=first["cognito:username"])
     refused(saml_trip(new_page(), app, saml, f"ivy@{domain}", "ivy"), "access_denied")
+
+
+def test_the_console_signs_sso_users_in_at_their_idp(server, tenancy, oidc, new_page):
+    """The web console sends an address of a tenant's SSO domain straight to its IdP (the
+    console's own client offers that provider only), and lands in the tenant."""
+    t = tenancy.create_tenant("hooli", name="Hooli")
+    verified_domain(tenancy, t["id"], CONSOLE_DOMAIN)
+    oidc_connection(tenancy, t["id"], oidc, CONSOLE_DOMAIN, roleClaim="groups",
+                    roleMapping={"it-admins": "admin"})
+    page = new_page()
+    page.goto(f"{server.url}/console")
+    page.fill("#email", f"erin@{CONSOLE_DOMAIN}")
+    page.click("text=Continue")
+    page.wait_for_selector("input[name=login]", timeout=15000)
+    assert page.url.startswith(oidc.idp.issuer), page.url
+    page.fill("input[name=login]", "erin")
+    page.fill("input[name=password]", "any password")
+    page.click("button[type=submit]")
+    page.click("button[type=submit]:has-text('Continue')")
+    page.wait_for_url(f"{server.url}/console/t/{t['id']}", timeout=15000)
+    assert "admin" in page.inner_text("main")
+
+    # Anyone else's sign-in page lists no tenant's providers.
+    other = new_page()
+    other.goto(f"{server.url}/console")
+    other.fill("#email", f"someone-{uid(5)}@example.com")
+    other.click("text=Continue")
+    other.wait_for_url(re.compile(r"/login\?"))
+    assert "Hooli" not in other.content() and oidc.idp.issuer not in other.content()
+    # Naming the provider by hand for an address that is not its domain's is refused.
+    query = other.url.split("?", 1)[1]
+    provider = tenancy.as_admin("GET", f"/v1/tenants/{t['id']}/connections")["items"][0]["providerName"]
+    resp = other.goto(f"{server.url}/oauth2/authorize?{query}&identity_provider={provider}")
+    assert resp.status >= 400 or "error=" in other.url, other.url

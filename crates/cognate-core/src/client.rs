@@ -63,6 +63,11 @@ pub struct ClientSettings {
     /// Refresh token rotation; absent means disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_rotation: Option<RefreshTokenRotation>,
+    /// The tenant that owns this client (Cognate's, not Cognito's): a tenant admin made it
+    /// for their integration, and its machine tokens carry the tenant as `custom:tenantId`.
+    /// Set only by the tenancy services; the Cognito surface neither accepts nor drops it.
+    #[serde(rename = "CognateTenantId", skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -89,6 +94,7 @@ impl Default for ClientSettings {
             enable_propagate_additional_user_context_data: false,
             auth_session_validity: 3,
             refresh_token_rotation: None,
+            tenant_id: None,
             extra: Map::new(),
         }
     }

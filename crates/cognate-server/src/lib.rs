@@ -44,7 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/user-import/{job_id}/{capability}", put(uploads::put))
         .merge(oauth::routes())
         .merge(login::routes())
-        .merge(console::routes())
+        .merge(console::routes(&state))
         .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::http::observe))

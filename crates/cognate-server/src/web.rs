@@ -97,6 +97,12 @@ pub(crate) fn set_cookie(state: &AppState, resp: &mut Response, name: &str, valu
     }
 }
 
+/// Whether `resp` sets (or clears) the cookie `name`.
+pub(crate) fn sets_cookie(state: &AppState, resp: &Response, name: &str) -> bool {
+    let prefix = format!("{}=", cookie_name(state, name));
+    resp.headers().get_all(header::SET_COOKIE).iter().any(|v| v.as_bytes().starts_with(prefix.as_bytes()))
+}
+
 /// Removes the cookie `name`.
 pub(crate) fn clear_cookie(state: &AppState, resp: &mut Response, name: &str) {
     let cookie = format!("{}=; Max-Age=0; {}", cookie_name(state, name), cookie_attributes(state));

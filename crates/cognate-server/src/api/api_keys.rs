@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use cognate_core::apikey::{self, ApiKey, KeyStatus, RateLimit, UsageDelta};
 use cognate_core::tenant::TenantId;
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration as TimeDuration, OffsetDateTime};
+use time::Date;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, KeyVerifier, Need};
@@ -22,20 +22,8 @@ use super::extract::{Json, OptionalJson, Query};
 use super::paging::{ListParams, Page};
 use super::tenants::TenantPath;
 use crate::AppState;
-use crate::services::api_keys::{self, ApiKeyError, VerifyFailure};
+use crate::services::api_keys::{self, ApiKeyError, KeyChanges, NewKey, VerifyFailure, format_day};
 
-/// Longest key name, in characters.
-const MAX_NAME_CHARS: usize = 128;
-/// Most scopes on one key.
-const MAX_SCOPES: usize = 20;
-/// Longest scope, in characters.
-const MAX_SCOPE_CHARS: usize = 128;
-/// Longest lifetime a key may be given: 10 years, in seconds.
-const MAX_EXPIRES_IN_SECS: i64 = 10 * 366 * 24 * 3600;
-/// Default grace period of a rotation: 24 hours, in seconds.
-const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
-/// Longest grace period: 30 days, in seconds.
-const MAX_GRACE_SECS: i64 = 30 * 24 * 3600;
 /// Most items in one usage report.
 const MAX_USAGE_ITEMS: usize = 1000;
 /// Longest usage query, in days.
@@ -121,14 +109,10 @@ impl From<RateLimit> for RateLimitBody {
     }
 }
 
-impl RateLimitBody {
-    fn check(self) -> Result<RateLimit, ApiError> {
-        if !(1..=1_000_000).contains(&self.requests) || !(1..=86_400).contains(&self.per_seconds) {
-            return Err(ApiError::invalid_request(
-                "rateLimit.requests must be 1 to 1000000 and rateLimit.perSeconds 1 to 86400.",
-            ));
-        }
-        Ok(RateLimit { requests: self.requests, per_seconds: self.per_seconds })
+impl From<RateLimitBody> for RateLimit {
+    /// Unchecked: the service checks the bounds.
+    fn from(r: RateLimitBody) -> Self {
+        Self { requests: r.requests, per_seconds: r.per_seconds }
     }
 }
 
@@ -213,33 +197,6 @@ fn key_not_found() -> ApiError {
     ApiError::not_found("The API key does not exist.")
 }
 
-fn valid_name(name: &str) -> Result<String, ApiError> {
-    super::extract::display_name(name, MAX_NAME_CHARS)
-}
-
-fn valid_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if scopes.len() > MAX_SCOPES {
-        return Err(ApiError::invalid_request(format!("At most {MAX_SCOPES} scopes.")));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(scopes.len());
-    for scope in scopes {
-        let ok = (1..=MAX_SCOPE_CHARS).contains(&scope.len()) && scope.bytes().all(|b| b.is_ascii_graphic());
-        if !ok {
-            return Err(ApiError::invalid_request(format!(
-                "Invalid scope {scope:?}: 1 to {MAX_SCOPE_CHARS} printable ASCII characters without spaces."
-            )));
-        }
-        if !out.contains(&scope) {
-            out.push(scope);
-        }
-    }
-    Ok(out)
-}
-
-fn valid_label(label: Option<String>) -> Result<Option<String>, ApiError> {
-    label.map(|l| valid_name(&l)).transpose()
-}
-
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/api-keys",
@@ -265,36 +222,15 @@ pub async fn create(
     Json(req): Json<CreateApiKey>,
 ) -> Result<Response, ApiError> {
     let access = caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let name = valid_name(&req.name)?;
-    let scopes = valid_scopes(req.scopes)?;
-    let rate_limit = req.rate_limit.map(RateLimitBody::check).transpose()?;
-    let service_account = valid_label(req.service_account)?;
+    let new = NewKey {
+        name: req.name,
+        scopes: req.scopes,
+        expires_in_seconds: req.expires_in_seconds,
+        rate_limit: req.rate_limit.map(RateLimit::from),
+        service_account: req.service_account,
+    };
+    let (record, key) = api_keys::create(&state, &tenant, &access.actor, new).await?;
     let now = state.clock.now_millis();
-    let expires_at = match req.expires_in_seconds {
-        None => None,
-        Some(s) if (1..=MAX_EXPIRES_IN_SECS).contains(&s) => Some(now + s * 1000),
-        Some(_) => {
-            return Err(ApiError::invalid_request(format!("expiresInSeconds must be 1 to {MAX_EXPIRES_IN_SECS}.")));
-        }
-    };
-    let template = ApiKey {
-        id: String::new(),
-        tenant_id: tenant.clone(),
-        key_hash: String::new(),
-        display_prefix: String::new(),
-        name,
-        scopes,
-        service_account,
-        created_by: access.actor.clone(),
-        created_at: now,
-        expires_at,
-        last_used_at: None,
-        revoked_at: None,
-        rotated_from: None,
-        grace_until: None,
-        rate_limit,
-    };
-    let (record, key) = api_keys::create(&state, &template).await?;
     let body = NewApiKey { key, api_key: ApiKeyView::new(record, now) };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
@@ -380,22 +316,13 @@ pub async fn update(
     Json(req): Json<UpdateApiKey>,
 ) -> Result<axum::Json<ApiKeyView>, ApiError> {
     caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let key = api_keys::update(&state, &tenant, &id, |key| {
-        if let Some(name) = req.name {
-            key.name = valid_name(&name)?;
-        }
-        if let Some(scopes) = req.scopes {
-            key.scopes = valid_scopes(scopes)?;
-        }
-        if let Some(limit) = req.rate_limit {
-            key.rate_limit = limit.map(RateLimitBody::check).transpose()?;
-        }
-        if let Some(label) = req.service_account {
-            key.service_account = valid_label(label)?;
-        }
-        Ok::<(), ApiError>(())
-    })
-    .await?;
+    let changes = KeyChanges {
+        name: req.name,
+        scopes: req.scopes,
+        rate_limit: req.rate_limit.map(|l| l.map(RateLimit::from)),
+        service_account: req.service_account,
+    };
+    let key = api_keys::update(&state, &tenant, &id, changes).await?;
     Ok(axum::Json(ApiKeyView::new(key, state.clock.now_millis())))
 }
 
@@ -454,10 +381,7 @@ pub async fn rotate(
     OptionalJson(body): OptionalJson<RotateApiKey>,
 ) -> Result<Response, ApiError> {
     let access = caller.tenant(&state, &tenant, Need::TenantAdmin).await?;
-    let grace = body.and_then(|b| b.grace_period_seconds).unwrap_or(DEFAULT_GRACE_SECS);
-    if !(0..=MAX_GRACE_SECS).contains(&grace) {
-        return Err(ApiError::invalid_request(format!("gracePeriodSeconds must be 0 to {MAX_GRACE_SECS}.")));
-    }
+    let grace = body.and_then(|b| b.grace_period_seconds);
     let (record, key) = api_keys::rotate(&state, &tenant, &id, grace, &access.actor).await?;
     let now = state.clock.now_millis();
     let body = NewApiKey { key, api_key: ApiKeyView::new(record, now) };
@@ -533,7 +457,7 @@ pub async fn verify(
     verifier: KeyVerifier,
     Json(req): Json<VerifyRequest>,
 ) -> Result<axum::Json<VerifyAnswer>, ApiError> {
-    let key = match api_keys::verify(&state, &req.key, verifier.pool.as_ref()).await {
+    let key = match api_keys::verify(&state, &req.key, verifier.pool.as_ref(), verifier.tenant.as_ref()).await {
         Ok(key) => key,
         Err(VerifyFailure::Refused(refusal)) => {
             tracing::debug!(code = refusal.code(), "API key refused");
@@ -625,7 +549,7 @@ pub async fn report_usage(
     }
     let total: i64 = deltas.iter().map(|d| d.count).sum();
     let items = deltas.len();
-    let skipped = api_keys::report_usage(&state, deltas, |pool| verifier.serves(pool)).await?;
+    let skipped = api_keys::report_usage(&state, deltas, |tenant, pool| verifier.serves(tenant, pool)).await?;
     tracing::debug!(by = %verifier.actor, items, total, skipped, "API key usage reported");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -661,19 +585,12 @@ pub struct Usage {
     totals: BTreeMap<String, i64>,
 }
 
-const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]");
-
 fn parse_day(raw: &str, what: &str) -> Result<i64, ApiError> {
-    let date = Date::parse(raw, DAY_FORMAT)
+    let date = Date::parse(raw, api_keys::DAY_FORMAT)
         .map_err(|_| ApiError::invalid_request(format!("{what} must be a date as YYYY-MM-DD.")))?;
     Ok(i64::from(
         date.to_julian_day() - Date::from_calendar_date(1970, time::Month::January, 1).map_or(0, Date::to_julian_day),
     ))
-}
-
-fn format_day(day: i64) -> String {
-    (OffsetDateTime::UNIX_EPOCH + TimeDuration::days(day)).date().format(DAY_FORMAT).unwrap_or_default()
 }
 
 #[utoipa::path(
@@ -727,6 +644,7 @@ impl From<ApiKeyError> for ApiError {
         match e {
             ApiKeyError::NotFound => key_not_found(),
             ApiKeyError::NotActive => ApiError::conflict("Only an active key can be rotated."),
+            ApiKeyError::Invalid(e) => ApiError::invalid_request(e.to_string()),
             ApiKeyError::Store(e) => e.into(),
         }
     }
@@ -744,14 +662,6 @@ mod tests {
         assert_eq!(format_day(parse_day("2024-02-29", "d").unwrap()), "2024-02-29");
         assert!(parse_day("2024-02-30", "d").is_err());
         assert!(parse_day("yesterday", "d").is_err());
-    }
-
-    #[test]
-    fn scopes_are_checked_and_deduplicated() {
-        assert_eq!(valid_scopes(vec!["a:read".into(), "a:read".into(), "b".into()]).unwrap(), ["a:read", "b"]);
-        assert!(valid_scopes(vec!["has space".into()]).is_err());
-        assert!(valid_scopes(vec![String::new()]).is_err());
-        assert!(valid_scopes((0..21).map(|i| format!("s{i}")).collect()).is_err());
     }
 
     #[test]

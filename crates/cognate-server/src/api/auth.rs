@@ -137,19 +137,23 @@ impl FromRequestParts<AppState> for PlatformAdmin {
 ///
 /// A client answers for its own pool only: it may verify, and report usage of, the keys of
 /// tenants placed in that pool (the shared pool's clients: basic and standard tenants; a
-/// dedicated pool's clients: that platinum tenant). Platform admins may do so for any tenant.
+/// dedicated pool's clients: that platinum tenant). A client a tenant owns
+/// ([`crate::services::tenant_clients`]) answers for that tenant only. Platform admins may
+/// do so for any tenant.
 #[derive(Debug, Clone)]
 pub struct KeyVerifier {
     /// Who verified, for logs: `client:{id}` or `admin:{accessKeyId}`.
     pub actor: String,
     /// The pool whose tenants this verifier serves; `None` for a platform admin.
     pub pool: Option<cognate_core::ids::PoolId>,
+    /// The one tenant a tenant-owned client serves.
+    pub tenant: Option<TenantId>,
 }
 
 impl KeyVerifier {
-    /// Whether this verifier may act for keys of a tenant placed in `tenant_pool`.
-    pub fn serves(&self, tenant_pool: &cognate_core::ids::PoolId) -> bool {
-        self.pool.as_ref().is_none_or(|p| p == tenant_pool)
+    /// Whether this verifier may act for keys of `tenant`, placed in `tenant_pool`.
+    pub fn serves(&self, tenant: &TenantId, tenant_pool: &cognate_core::ids::PoolId) -> bool {
+        self.pool.as_ref().is_none_or(|p| p == tenant_pool) && self.tenant.as_ref().is_none_or(|t| t == tenant)
     }
 }
 
@@ -165,7 +169,9 @@ impl FromRequestParts<AppState> for KeyVerifier {
             .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
         if !is_basic {
             return match Caller::from_request_parts(parts, state).await {
-                Ok(Caller::Platform(admin)) => Ok(Self { actor: format!("admin:{}", admin.access_key_id), pool: None }),
+                Ok(Caller::Platform(admin)) => {
+                    Ok(Self { actor: format!("admin:{}", admin.access_key_id), pool: None, tenant: None })
+                }
                 Ok(Caller::User(_)) => Err(ApiError::forbidden(
                     "Verifying API keys needs a confidential app client (HTTP Basic) or a platform admin credential.",
                 )),
@@ -183,7 +189,8 @@ impl FromRequestParts<AppState> for KeyVerifier {
                     ApiError::unauthorized_client()
                 }
             })?;
-        Ok(Self { actor: format!("client:{}", client.client.id), pool: Some(client.client.pool_id) })
+        let tenant = client.client.settings.tenant_id.as_deref().and_then(TenantId::parse);
+        Ok(Self { actor: format!("client:{}", client.client.id), pool: Some(client.client.pool_id), tenant })
     }
 }
 

@@ -102,18 +102,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A display name: trimmed, 1 to `max_chars` characters, no control characters.
-pub fn display_name(name: &str, max_chars: usize) -> Result<String, ApiError> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 || len > max_chars || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_request(format!(
-            "The name must be 1 to {max_chars} characters without control characters."
-        )));
-    }
-    Ok(name.to_owned())
-}
-
 /// The `{tenant_id}` and the next segment of a two-parameter path. An invalid tenant id
 /// cannot name a tenant, so it is 404 like an unknown one.
 pub async fn tenant_and_segment<S: Send + Sync>(

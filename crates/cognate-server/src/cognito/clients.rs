@@ -38,8 +38,9 @@ const DEFAULT_AUTH_FLOWS: &[&str] = &["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SR
 const STANDARD_SCOPES: &[&str] = &["openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"];
 
 /// Members of `UserPoolClientType` that only the server sets; dropped from requests so they
-/// cannot land in the settings' `extra` and be echoed back.
-const SERVER_MEMBERS: &[&str] = &["ClientSecret", "CreationDate", "LastModifiedDate"];
+/// cannot land in the settings' `extra` and be echoed back. `CognateTenantId` (a client's
+/// owning tenant) is set only by the tenancy services.
+const SERVER_MEMBERS: &[&str] = &["ClientSecret", "CreationDate", "LastModifiedDate", "CognateTenantId"];
 
 /// Default access and ID token lifetime: one hour.
 const DEFAULT_TOKEN_SECS: u64 = 3_600;
@@ -245,7 +246,9 @@ async fn update(state: &AppState, mut input: Value) -> OpResult {
     if let Some(name) = name {
         client.name = name;
     }
-    client.settings = settings;
+    // A tenant's client stays that tenant's: the binding is not a Cognito setting.
+    let owner = client.settings.tenant_id.take();
+    client.settings = ClientSettings { tenant_id: owner, ..settings };
     client.updated_at = state.clock.now_millis();
     clients::update(state, &client).await.map_err(|e| refused(e, &client_id))?;
     Ok(json!({"UserPoolClient": client_type(state, &client)?}))

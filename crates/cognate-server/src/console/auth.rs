@@ -114,7 +114,6 @@ struct CallbackParams {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
 }
 
 /// `GET /console/callback`: the hosted login's answer.
@@ -131,24 +130,46 @@ async fn callback(
             "This sign-in did not start in this browser, or took too long. Start again from the console.",
         );
     };
-    if let Some(error) = q.error {
-        let text = q.error_description.unwrap_or(error);
-        return bare_message(StatusCode::BAD_REQUEST, &format!("The sign-in did not complete: {text}"));
-    }
-    let (Some(code), Some(round)) = (q.code, q.state) else {
-        return bare_message(StatusCode::BAD_REQUEST, "The sign-in answer is missing its code or state.");
+    // Whatever the answer, the round trip is over.
+    let failed = |status, text: &str| {
+        let mut resp = bare_message(status, text);
+        web::clear_cookie(&state, &mut resp, PENDING_COOKIE);
+        resp
     };
-    let seat = match console::finish(&state, &pending, &code, &round).await {
+    // Nothing the answer says counts before its state is the one this browser sent.
+    let round = q.state.as_deref().unwrap_or_default();
+    if !console::same_round(&state, &pending, round) {
+        let (status, text) = explain(&ConsoleError::Stale);
+        return failed(status, &text);
+    }
+    if let Some(error) = q.error {
+        let text = match error.as_str() {
+            "access_denied" => "The sign-in was cancelled or refused.",
+            "login_required" => "You need to sign in.",
+            _ => "The sign-in did not complete. Start again from the console.",
+        };
+        return failed(StatusCode::BAD_REQUEST, text);
+    }
+    let Some(code) = q.code else {
+        return failed(StatusCode::BAD_REQUEST, "The sign-in answer is missing its code.");
+    };
+    let seat = match console::finish(&state, &pending, &code, round).await {
         Ok((seat, user)) => match &pending.invitation {
             Some(token) => match super::invite::accept_as(&state, &anyone.origin, &seat, &user, token).await {
                 Ok(seat) => seat,
-                Err(page) => return *page,
+                Err(page) => {
+                    // Not signed in to the console after all: the tokens just issued go.
+                    console::sign_out(&state, &seat).await;
+                    let mut resp = *page;
+                    web::clear_cookie(&state, &mut resp, PENDING_COOKIE);
+                    return resp;
+                }
             },
             None => seat,
         },
         Err(e) => {
             let (status, text) = explain(&e);
-            return bare_message(status, &text);
+            return failed(status, &text);
         }
     };
     let mut resp = web::see_other(&safe_next(Some(&pending.next)), StatusCode::SEE_OTHER);
@@ -233,6 +254,7 @@ async fn home(State(state): State<AppState>, visit: Visit, Query(q): Query<Notic
         Who::User(u) => u,
     };
     if q.notice.is_none()
+        && q.list.is_none()
         && let Some(t) = &user.tenant
     {
         return web::see_other(&format!("/console/t/{t}"), StatusCode::SEE_OTHER);
@@ -261,13 +283,14 @@ async fn home(State(state): State<AppState>, visit: Visit, Query(q): Query<Notic
 #[derive(Deserialize)]
 pub(super) struct NoticeParam {
     notice: Option<String>,
+    /// Show the tenant list even when the session has a tenant.
+    list: Option<String>,
 }
 
 /// The fixed notices a redirect may name (never free text from the URL).
 fn notice_text(code: String) -> Option<String> {
     Some(
         match code.as_str() {
-            "switched" => "Switched tenant.",
             "joined" => "Invitation accepted: you are now a member.",
             "no-tenant" => "You are not a member of any tenant yet. Ask an admin for an invitation.",
             _ => return None,

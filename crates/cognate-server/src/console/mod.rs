@@ -25,12 +25,14 @@ mod tenant_keys;
 mod tenant_setup;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cognate_core::tenant::TenantId;
@@ -54,7 +56,7 @@ const HTMX: &str = include_str!("../../assets/vendor/htmx-2.0.4.min.js");
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// Routes of the consoles.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/console/assets/console.css", get(|| asset(STYLESHEET, "text/css; charset=utf-8")))
         .route("/console/assets/console.js", get(|| asset(SCRIPT, "text/javascript; charset=utf-8")))
@@ -64,7 +66,27 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(developer::routes())
         .merge(invite::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), keep_renewed))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+}
+
+/// A seat whose tokens a visit refreshed, to store again whatever the answer is (a page,
+/// a redirect after a form, a refusal).
+#[derive(Clone, Default)]
+struct Renewal(Arc<Mutex<Option<Seat>>>);
+
+async fn keep_renewed(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let renewal = Renewal::default();
+    request.extensions_mut().insert(renewal.clone());
+    let mut resp = next.run(request).await;
+    let renewed = renewal.0.lock().ok().and_then(|mut seat| seat.take());
+    // A handler that set or cleared the seat itself (switching tenant, signing out) wins.
+    if let Some(seat) = renewed
+        && !web::sets_cookie(&state, &resp, SEAT_COOKIE)
+    {
+        set_seat(&state, &mut resp, &seat);
+    }
+    resp
 }
 
 async fn asset(body: &'static str, kind: &'static str) -> Response {
@@ -92,7 +114,7 @@ pub(crate) struct Visit {
     /// The browser's CSRF cookie; `new_csrf`: set by this answer.
     csrf_cookie: String,
     new_csrf: bool,
-    /// The seat to store again (tokens refreshed).
+    /// The seat as this visit refreshed it (stored again by [`keep_renewed`]).
     renewed: Option<Seat>,
     pub origin: Origin,
 }
@@ -108,7 +130,8 @@ pub(crate) struct Anyone {
 fn origin_of(state: &AppState, parts: &Parts) -> Origin {
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ip = crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers);
-    let request_id = cognate_core::ids::generate_sub(state.rng.as_ref());
+    // The id the access log and the `x-request-id` header carry.
+    let request_id = crate::metrics::RequestId::of(&parts.extensions, state).0;
     Origin::from_request(ip, &parts.headers, &request_id)
 }
 
@@ -130,7 +153,11 @@ impl FromRequestParts<AppState> for Visit {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let anyone = Anyone::from_request_parts(parts, state).await?;
         let back = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/console");
+            // Back here after signing in again; a form's target is no page to come back to.
+            let next = match parts.method {
+                axum::http::Method::GET => parts.uri.path_and_query().map_or("/console", |p| p.as_str()),
+                _ => "/console/home",
+            };
             let mut resp = web::see_other(&format!("/console?next={}", urlencoding(next)), StatusCode::SEE_OTHER);
             web::clear_cookie(state, &mut resp, SEAT_COOKIE);
             resp
@@ -153,6 +180,11 @@ impl FromRequestParts<AppState> for Visit {
                 Err(_) => return Err(back()),
             },
         };
+        if let (Some(seat), Some(renewal)) = (&renewed, parts.extensions.get::<Renewal>())
+            && let Ok(mut slot) = renewal.0.lock()
+        {
+            *slot = Some(seat.clone());
+        }
         match &who {
             Who::User(u) => crate::facts::actor(Actor::User(u.user.sub.clone())),
             Who::Platform(k) => crate::facts::actor(Actor::Admin(k.clone())),
@@ -242,9 +274,6 @@ impl Visit {
         {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }
-        if let Some(seat) = &self.renewed {
-            set_seat(state, &mut resp, seat);
-        }
         resp
     }
 
@@ -292,8 +321,11 @@ impl Anyone {
         read_form(state, headers, body).map_err(|(status, m)| Box::new(bare_message(status, m)))
     }
 
+    /// A page that starts a sign-in (the sign-in page, the invitation page): its forms lead
+    /// through the hosted login to whichever identity provider the address uses, so the
+    /// policy does not restrict where forms (and the redirects after them) go.
     pub fn page(&self, state: &AppState, status: StatusCode, html: askama::Result<String>) -> Response {
-        let mut resp = render(status, html);
+        let mut resp = render_with(status, html, SIGN_IN_CSP);
         if self.new_csrf
             && let Ok(v) = HeaderValue::from_str(&web::csrf_cookie(state, &self.csrf_cookie))
         {
@@ -327,6 +359,15 @@ impl Form {
     /// A checkbox.
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+
+    /// The checked boxes of a group named `{prefix}{value}`: their values, sorted (a form
+    /// keeps one value per name, so a group's boxes carry their value in the name).
+    pub fn flagged(&self, prefix: &str) -> Vec<&str> {
+        let mut out: Vec<&str> =
+            self.0.iter().filter(|(_, v)| !v.trim().is_empty()).filter_map(|(k, _)| k.strip_prefix(prefix)).collect();
+        out.sort_unstable();
+        out
     }
 }
 
@@ -414,7 +455,16 @@ fn message(status: StatusCode, text: &str) -> Response {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`CSP`] without `form-action`: browsers apply it to the redirects that follow a form,
+/// and a sign-in's redirects end at the user's identity provider.
+const SIGN_IN_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                           connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 fn render(status: StatusCode, html: askama::Result<String>) -> Response {
+    render_with(status, html, CSP)
+}
+
+fn render_with(status: StatusCode, html: askama::Result<String>, csp: &'static str) -> Response {
     let html = match html {
         Ok(html) => html,
         Err(e) => {
@@ -424,7 +474,7 @@ fn render(status: StatusCode, html: askama::Result<String>) -> Response {
     };
     let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     web::security_headers(headers);
     resp
 }
@@ -456,19 +506,24 @@ pub(crate) fn urlencoding(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
-/// A console path to return to: only paths under `/console` (never another origin, never
-/// `//host`, never a backslash trick); anything else is the console's home.
+/// A console path to return to: `/console`, then segments of letters, digits, `_` and
+/// `-` only (no dots, no percent-escapes, no `//`: nothing a browser could resolve outside
+/// the console), and a query of the same characters with `=` and `&`. Anything else is
+/// the console's home.
 pub(crate) fn safe_next(next: Option<&str>) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let ok = |n: &str| {
+        let (path, query) = n.split_once('?').unwrap_or((n, ""));
+        let rest = match path.strip_prefix("/console") {
+            Some(rest) => rest,
+            None => return false,
+        };
+        let segments_ok = rest.is_empty()
+            || rest.strip_prefix('/').is_some_and(|r| r.split('/').all(|s| !s.is_empty() && s.chars().all(word)));
+        segments_ok && query.chars().all(|c| word(c) || c == '=' || c == '&') && n.len() <= 512
+    };
     match next {
-        Some(n)
-            if (n == "/console" || n.starts_with("/console/") || n.starts_with("/console?"))
-                && !n.contains("//")
-                && !n.contains('\\')
-                && n.chars().all(|c| c.is_ascii_graphic())
-                && n.len() <= 512 =>
-        {
-            n.to_owned()
-        }
+        Some(n) if ok(n) => n.to_owned(),
         _ => "/console/home".to_owned(),
     }
 }
@@ -497,10 +552,14 @@ mod tests {
             Some("/login"),
             Some("/console/a b"),
             Some("javascript:alert(1)"),
+            Some("/console/../oauth2/authorize?x=1"),
+            Some("/console/%2e%2e/logout"),
+            Some("/console/./x"),
+            Some("/console?next=//evil"),
         ] {
             assert_eq!(safe_next(bad), "/console/home", "{bad:?}");
         }
-        for good in ["/console", "/console/t/acme/members", "/console?x=1"] {
+        for good in ["/console", "/console/t/acme/members", "/console?x=1", "/console/home?notice=joined"] {
             assert_eq!(safe_next(Some(good)), good);
         }
     }

@@ -52,6 +52,8 @@ impl Notice {
             "domain-removed" => "Domain removed.",
             "domain-updated" => "Domain updated.",
             "key-revoked" => "API key revoked.",
+            "key-updated" => "API key updated.",
+            "client-deleted" => "App client deleted.",
             "saved" => "Settings saved.",
             "connection-created" => "Connection created.",
             "connection-updated" => "Connection updated.",
@@ -130,7 +132,7 @@ struct MembersQuery {
 
 /// Members shown per page; a search reads at most [`SEARCH_SCAN`] members.
 const PER_PAGE: u32 = 50;
-const SEARCH_SCAN: usize = 5_000;
+const SEARCH_SCAN: usize = 1_000;
 
 async fn members_page(
     State(state): State<AppState>,
@@ -468,8 +470,14 @@ async fn resend(
         Ok(a) => a,
         Err(page) => return *page,
     };
-    let result = members::resend_invitation(&state, &access.tenant, &access.actor, &id).await.map(|_| ());
-    invitation_change(&state, &visit, &access, "invitation.create", &id, result, "resent").await
+    let result = members::resend_invitation(&state, &access.tenant, &access.actor, &id).await;
+    if let Ok(new) = &result {
+        // The old invitation was revoked and a new one made: both recorded.
+        visit.record(&state, "invitation.revoke", Some(access.tenant.id.as_str()), Some(&id), Ok(()));
+        visit.record(&state, "invitation.create", Some(access.tenant.id.as_str()), Some(&new.id), Ok(()));
+        return after_post(&format!("/console/t/{}/invitations?done=resent", access.tenant.id));
+    }
+    invitation_change(&state, &visit, &access, "invitation.create", &id, result.map(|_| ()), "resent").await
 }
 
 /// `POST /console/t/{tenant}/invitations/{id}/revoke`.

@@ -240,6 +240,12 @@ pub async fn check(state: &AppState, req: &Request<'_>) -> Result<Authorization,
         return Err(refuse("invalid_request", "A client without a secret must use PKCE (code_challenge)."));
     }
     let scopes = granted_scopes(state, &client, req.scope).await?.map_err(|m| refuse("invalid_scope", &m))?;
+    let mut client = client;
+    if super::console::is_console_client(state, &client) {
+        // The console's client offers one external provider at most: the one the signing-in
+        // address's domain routes to (never a list of every tenant's providers).
+        client.settings.supported_identity_providers = super::console::providers_for(state, req.login_hint).await?;
+    }
     Ok(Authorization {
         pool,
         client,

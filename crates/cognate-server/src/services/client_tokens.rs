@@ -9,6 +9,9 @@
 //! - the scopes are the requested ones, each allowed to the client and defined by a
 //!   resource server of the pool; with none requested, every resource-server scope the
 //!   client is allowed; a token with no scope is refused;
+//! - a tenant's client ([`super::tenant_clients`]) gets tokens only while its tenant is
+//!   active and placed in the client's pool, and they carry `custom:tenantId`, so a
+//!   resource server (cognate-guard) confines the program to that tenant like its users;
 //! - every request counts in the per-address window of authentication requests
 //!   ([`crate::throttle::admit_auth`]), whichever surface it came through.
 //!
@@ -141,12 +144,21 @@ async fn issue(
             }
         }
     }
+    let tenant = super::tenant_clients::owner(state, client).await.map_err(|e| match e {
+        super::tenant_clients::OwnerError::Inactive => {
+            ClientTokenError::NotAllowed("The client's tenant is suspended or no longer placed in its pool.")
+        }
+        super::tenant_clients::OwnerError::Store(e) => e.into(),
+    })?;
     let scopes = granted_scopes(state, client, requested).await?;
     let now = state.clock.now_secs();
     let ttl = i64::try_from(settings.access_token_secs()).unwrap_or(3600);
     let issuer = super::tokens::issuer(state, &client.pool_id);
     let jti = generate_sub(state.rng.as_ref());
-    let claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
+    let mut claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
+    if let Some(tenant) = tenant {
+        claims[crate::tenancy::TENANT_ID_ATTR] = serde_json::Value::String(tenant.to_string());
+    }
     let keys = state.keys.get(state, &client.pool_id).await.map_err(|e| ClientTokenError::Fault(e.to_string()))?;
     let access_token = keys.signer.sign(&claims).map_err(|e| ClientTokenError::Fault(e.to_string()))?;
     tracing::info!(pool = %client.pool_id, client = %client.id, via = ?via, "machine token issued");

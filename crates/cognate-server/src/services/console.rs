@@ -39,8 +39,10 @@ pub const CLIENT_NAME: &str = "Cognate console";
 pub const ADMIN_SESSION_MS: i64 = 8 * 3600 * 1000;
 /// How long a sign-in round trip through the hosted login may take (10 minutes).
 pub const PENDING_TTL_MS: i64 = 10 * 60 * 1000;
-/// Wrong admin credentials a client address may try a minute.
+/// Wrong admin sign-ins an access key id may see a minute.
 const ADMIN_SIGN_INS_PER_MINUTE: u32 = 10;
+/// Wrong admin sign-ins a client address may make a minute (several admins may share one).
+const ADMIN_SIGN_INS_PER_ADDRESS: u32 = 30;
 
 /// Why a console sign-in or session failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +125,8 @@ pub async fn client_for(state: &AppState, pool: &PoolId) -> Result<AppClient, Co
     let wanted = settings(state, pool).await?;
     match super::clients::lookup(state, &id).await? {
         Some(mut client) => {
-            let s = &client.settings;
-            if s.callback_urls != wanted.callback_urls
-                || s.supported_identity_providers != wanted.supported_identity_providers
-                || !s.allowed_oauth_flows_user_pool_client
-            {
+            // Whatever changed it (an UpdateUserPoolClient, a tool), it is put back.
+            if client.settings != wanted {
                 client.settings = wanted;
                 super::clients::update(state, &client).await?;
             }
@@ -142,6 +141,29 @@ pub async fn client_for(state: &AppState, pool: &PoolId) -> Result<AppClient, Co
             Err(e) => Err(e.into()),
         },
     }
+}
+
+/// Whether `client` is its pool's console client.
+pub fn is_console_client(state: &AppState, client: &AppClient) -> bool {
+    client.id == client_id(state, &client.pool_id)
+}
+
+/// The providers a console sign-in may use: `COGNITO`, and the provider of the SSO
+/// connection the address `login_hint`'s verified domain routes to, if any. The console
+/// client lists every provider of its pool (so that any tenant's SSO users can sign in),
+/// but a sign-in is offered only its own.
+pub async fn providers_for(state: &AppState, login_hint: Option<&str>) -> Result<Vec<String>, StoreError> {
+    let mut out = vec![cognate_core::idp::COGNITO.to_owned()];
+    let domain = login_hint.and_then(cognate_core::tenant::email_address).map(|(_, d)| d);
+    if let Some(domain) = domain {
+        match home(state, &domain).await {
+            Ok((_, Some(provider))) => out.push(provider),
+            Ok((_, None)) => {}
+            Err(ConsoleError::Fault(e)) => return Err(StoreError::Backend(e)),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The console client id of `pool`: 26 lowercase alphanumerics derived from the pool id
@@ -301,6 +323,11 @@ async fn home(state: &AppState, domain: &DomainName) -> Result<(PoolId, Option<S
     Ok((pool, provider))
 }
 
+/// Whether an answer's `state` is the one of the round trip this browser began, in time.
+pub fn same_round(state: &AppState, pending: &Pending, returned_state: &str) -> bool {
+    pending.expires > state.clock.now_millis() && constant_time_eq(pending.state.as_bytes(), returned_state.as_bytes())
+}
+
 /// Completes a sign-in: the hosted login's answer (`code`, `returned_state`) for the round
 /// trip this browser began (`pending`), exchanged for tokens.
 pub async fn finish(
@@ -309,9 +336,7 @@ pub async fn finish(
     code: &str,
     returned_state: &str,
 ) -> Result<(Seat, User), ConsoleError> {
-    if pending.expires <= state.clock.now_millis()
-        || !constant_time_eq(pending.state.as_bytes(), returned_state.as_bytes())
-    {
+    if !same_round(state, pending, returned_state) {
         return Err(ConsoleError::Stale);
     }
     let pool = PoolId::parse(&pending.pool).ok_or(ConsoleError::Stale)?;
@@ -384,19 +409,29 @@ pub async fn sign_out(state: &AppState, seat: &Seat) {
     }
 }
 
-/// Signs a platform admin in with their credential; `ip`'s attempts are throttled.
+/// Signs a platform admin in with their credential. Wrong attempts are counted per client
+/// address and per access key id (30 and 10 a minute); beyond
+/// either, every attempt is refused until the minute ends. Right ones count for nothing.
 pub async fn admin_sign_in(
     state: &AppState,
     key_id: &str,
     secret: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Seat, ConsoleError> {
-    let window = format!("console-admin:{}", ip.map(|i| i.to_string()).unwrap_or_default());
     let now = state.clock.now_millis();
-    if let Err(wait) = state.rates.admit(&window, ADMIN_SIGN_INS_PER_MINUTE, 60, now) {
-        return Err(ConsoleError::Throttled(wait));
+    let windows = [
+        format!("console-admin-ip:{}", ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into())),
+        format!("console-admin-key:{}", key_id.chars().take(128).collect::<String>()),
+    ];
+    let limits = [ADMIN_SIGN_INS_PER_ADDRESS, ADMIN_SIGN_INS_PER_MINUTE];
+    for (window, limit) in windows.iter().zip(limits) {
+        state.rates.check(window, limit, 60, now).map_err(ConsoleError::Throttled)?;
     }
     if key_id.len() > 128 || secret.len() > 256 || !super::admins::check(state, key_id, secret).await? {
+        for (window, limit) in windows.iter().zip(limits) {
+            // The attempt is refused either way; only the count matters.
+            let _ = state.rates.admit(window, limit, 60, now);
+        }
         return Err(ConsoleError::BadCredential);
     }
     Ok(Seat::Platform { key: key_id.to_owned(), expires: now + ADMIN_SESSION_MS })

@@ -196,8 +196,9 @@ async fn send_invitation(state: &AppState, tenant: &Tenant, inv: &Invitation, to
     .await
 }
 
-/// Sends a pending invitation again: a new invitation for the same address and role
-/// (a new token, a new week), and the old one revoked, so only the newest link works.
+/// Sends a pending (or expired) invitation again: the old one revoked first, then a new
+/// invitation for the same address and role (a new token, a new week), so only the newest
+/// link works — two resends racing revoke once, and only one of them mails a new link.
 pub async fn resend_invitation(
     state: &AppState,
     tenant: &Tenant,
@@ -209,11 +210,10 @@ pub async fn resend_invitation(
     if !matches!(now, InvitationState::Pending | InvitationState::Expired) {
         return Err(MembershipError::InvitationNotPending(now));
     }
-    let new = invite(state, tenant, actor, &old.email, old.role, None).await?;
     if now == InvitationState::Pending {
         revoke_invitation(state, &tenant.id, id, actor).await?;
     }
-    Ok(new)
+    invite(state, tenant, actor, &old.email, old.role, None).await
 }
 
 /// A tenant's invitations (every state), ordered by id.

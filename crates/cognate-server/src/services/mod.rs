@@ -25,7 +25,8 @@
 //!   what a user needs to act in a tenant.
 //! - [`tenants`]: tenants (create, rename, MFA policy, suspend, delete, tier moves).
 //! - [`domains`]: email domains a tenant claims, and where an address signs in.
-//! - [`api_keys`]: tenant API keys (lifecycle, verification, usage metering).
+//! - [`api_keys`]: tenant API keys (lifecycle, field rules, verification, usage metering).
+//! - [`tenant_clients`]: machine app clients a tenant owns (their tokens carry the tenant).
 //! - [`connections`]: tenants' SSO connections (their OIDC or SAML providers) and the
 //!   membership a federated sign-in through one gets (JIT, role mapping).
 //! - [`pools`], [`clients`], [`groups`], [`resource_servers`]: the user-pool directory;
@@ -64,6 +65,7 @@ pub mod session_config;
 pub mod sessions;
 pub mod sign_in;
 pub mod signing_keys;
+pub mod tenant_clients;
 pub mod tenants;
 pub mod terms;
 pub mod tokens;

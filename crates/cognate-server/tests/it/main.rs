@@ -5,6 +5,7 @@
 mod api_keys;
 mod connections;
 mod console_admin;
+mod console_keys;
 mod domain_dns;
 mod federation_oidc;
 mod layers;
