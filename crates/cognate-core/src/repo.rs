@@ -41,6 +41,8 @@ pub trait PoolRepo: Send + Sync {
     async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>>;
     /// Pools ordered by id, after the page cursor (a pool id).
     async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>>;
+    /// How many pools there are (the platform portal's figures).
+    async fn count_pools(&self) -> Result<i64>;
     /// Replaces name and settings if `pool.version` is still the stored version, and bumps
     /// it; `Conflict("version")` when someone else updated the pool first.
     async fn update_pool(&self, pool: &UserPool) -> Result<()>;
@@ -601,6 +603,14 @@ pub trait MfaRepo: Send + Sync {
     async fn use_totp_step(&self, pool: &PoolId, sub: &str, step: i64) -> Result<bool>;
 }
 
+/// How many tenants have one tier and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantCount {
+    pub tier: crate::tenant::Tier,
+    pub status: crate::tenant::TenantStatus,
+    pub count: i64,
+}
+
 /// Tenants themselves (platform-owned: no row-level security).
 #[async_trait]
 pub trait TenantRepo: Send + Sync {
@@ -609,6 +619,9 @@ pub trait TenantRepo: Send + Sync {
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     /// Tenants ordered by id, after the page cursor (a tenant id).
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
+    /// How many tenants there are of each tier and status (combinations with none are
+    /// left out), for the platform portal's figures.
+    async fn count_tenants(&self) -> Result<Vec<TenantCount>>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
     /// Deletes the tenant with its domains, memberships and invitations.

@@ -11,3 +11,14 @@ document.addEventListener("click", (event) => {
     () => { button.textContent = "Copy failed: select the text"; },
   );
 });
+// - Long forms: <form data-progress="ID"> shows the (hidden) element ID while the server
+//   works, and disables its submit button so it is not sent twice.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-progress]");
+  if (!form) return;
+  const progress = document.getElementById(form.dataset.progress);
+  if (progress) progress.hidden = false;
+  form.setAttribute("aria-busy", "true");
+  // After this event the browser has taken the form's data; disabling now is safe.
+  setTimeout(() => form.querySelectorAll("button[type=submit]").forEach((b) => { b.disabled = true; }), 0);
+});

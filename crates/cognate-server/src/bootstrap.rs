@@ -1,51 +1,24 @@
 //! First-start bootstrap: the shared pool and the first admin credential.
 
-use cognate_core::admin::{self, AdminCredential, SECRET_LABEL};
+use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::pool::UserPool;
-use cognate_core::{StoreError, crypto::MasterKey};
 
 use crate::AppState;
+pub use crate::services::admins::NewCredential;
+use crate::services::admins::{self, AdminCredentialError};
 
 /// The meta key that records which pool is the shared pool.
 pub const SHARED_POOL_KEY: &str = "shared_pool_id";
 
-/// A freshly created admin credential; the secret exists in plaintext only here.
-pub struct NewCredential {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-/// Creates an admin credential and stores it sealed.
+/// Creates an admin credential and stores it sealed (see [`admins::create`]).
 pub async fn create_admin_credential(state: &AppState, description: &str) -> Result<NewCredential, StoreError> {
-    create_credential(
-        state.store.as_ref(),
-        &state.master_key,
-        state.rng.as_ref(),
-        state.clock.now_millis(),
-        description,
-    )
-    .await
-}
-
-pub async fn create_credential(
-    store: &dyn cognate_core::repo::Store,
-    key: &MasterKey,
-    rng: &dyn cognate_core::Rng,
-    now: i64,
-    description: &str,
-) -> Result<NewCredential, StoreError> {
-    let (id, secret) = admin::generate_pair(rng);
-    store
-        .create_admin_credential(&AdminCredential {
-            access_key_id: id.clone(),
-            secret_sealed: key.seal(rng, SECRET_LABEL, secret.as_bytes()),
-            description: description.to_owned(),
-            created_at: now,
-            revoked_at: None,
+    admins::create(state.store.as_ref(), &state.master_key, state.rng.as_ref(), state.clock.now_millis(), description)
+        .await
+        .map_err(|e| match e {
+            AdminCredentialError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
         })
-        .await?;
-    Ok(NewCredential { access_key_id: id, secret_access_key: secret })
 }
 
 /// Ensures the shared pool exists (once, even with several nodes starting together) and

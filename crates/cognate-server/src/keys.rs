@@ -2,15 +2,15 @@
 //!
 //! The newest key that is not retired signs. Several nodes share the keys through the
 //! database: a node refreshes its view after [`CACHE_TTL_MS`], so after `cognate keys
-//! rotate` every node signs with the new key within that time, and the JWKS (read from the
+//! rotate` (see [`crate::services::signing_keys`]) every node signs with the new key within that time, and the JWKS (read from the
 //! database on each request) already lists it. No lock is held across database I/O.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::jwt::{self, Signer, SigningKeyRecord};
-use cognate_core::{Clock, StoreError};
 
 use crate::AppState;
 
@@ -96,18 +96,4 @@ pub async fn published(state: &AppState, pool: &PoolId) -> Result<Vec<SigningKey
     let mut records = state.store.list_signing_keys(pool).await?;
     records.retain(|k| k.retired_at.is_none());
     Ok(records)
-}
-
-/// Rotates a pool's key: a new key signs from now on; older keys stay published until
-/// retired. Returns the new key's id.
-pub async fn rotate(
-    store: &dyn cognate_core::repo::Store,
-    master: &cognate_core::crypto::MasterKey,
-    rng: &dyn cognate_core::Rng,
-    clock: &dyn Clock,
-    pool: &PoolId,
-) -> Result<String, KeyRingError> {
-    let (record, _) = jwt::generate_key(pool, rng, master, clock.now_millis())?;
-    store.create_signing_key(&record).await?;
-    Ok(record.kid)
 }

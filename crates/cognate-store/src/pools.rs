@@ -101,6 +101,12 @@ impl<B: Backend> PoolRepo for SqlStore<B> {
         list(&self.pool, page).await
     }
 
+    async fn count_pools(&self) -> Result<i64> {
+        let q = sqlx::query::<B>("SELECT COUNT(*) AS n FROM pools");
+        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?.ok_or(StoreError::NotFound("pool"))?;
+        B::int_col(&row, "n")
+    }
+
     async fn update_pool(&self, p: &UserPool) -> Result<()> {
         update(&self.pool, p).await
     }

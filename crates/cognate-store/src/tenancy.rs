@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
-use cognate_core::repo::{DomainRepo, InvitationRepo, MembershipRepo, TenantRepo};
+use cognate_core::repo::{DomainRepo, InvitationRepo, MembershipRepo, TenantCount, TenantRepo};
 use cognate_core::tenant::{
     DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
 };
@@ -192,6 +192,22 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
             .int(page.fetch_limit());
         let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
         rows.iter().map(tenant_from::<B>).collect()
+    }
+
+    async fn count_tenants(&self) -> Result<Vec<TenantCount>> {
+        let q = sqlx::query::<B>(
+            "SELECT tier, status, COUNT(*) AS n FROM tenants GROUP BY tier, status ORDER BY tier, status",
+        );
+        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TenantCount {
+                    tier: word::<B, _>(row, "tier")?,
+                    status: word::<B, _>(row, "status")?,
+                    count: B::int_col(row, "n")?,
+                })
+            })
+            .collect()
     }
 
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>> {

@@ -722,76 +722,79 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 async fn admin_key(cmd: AdminKeyCommand, config: Config) -> Result<()> {
+    use cognate_server::services::admins::{self, AdminCredentialError, Revoked};
     let store = open_store(&config).await?;
     let now = SystemClock.now_millis();
     match cmd {
         AdminKeyCommand::Create { description } => {
             let key = config.master_key()?;
-            let cred = bootstrap::create_credential(store.as_ref(), &key, &SystemRng, now, &description).await?;
+            let cred =
+                admins::create(store.as_ref(), &key, &SystemRng, now, &description).await.map_err(|e| match e {
+                    AdminCredentialError::InvalidDescription => anyhow::anyhow!(
+                        "--description must be at most {} characters without control characters",
+                        admins::MAX_DESCRIPTION_CHARS
+                    ),
+                    other => other.into(),
+                })?;
             let body =
                 serde_json::json!({"accessKeyId": cred.access_key_id, "secretAccessKey": cred.secret_access_key});
             println!("{body:#}");
         }
         AdminKeyCommand::List => {
-            for c in store.list_admin_credentials().await? {
+            for c in admins::list(store.as_ref()).await? {
                 let status = if c.revoked_at.is_some() { "revoked" } else { "active" };
                 println!("{}\t{}\t{}\t{}", c.access_key_id, status, rfc3339(c.created_at), c.description);
             }
         }
-        AdminKeyCommand::Revoke { access_key_id } => match store.revoke_admin_credential(&access_key_id, now).await {
-            Ok(()) => println!("revoked {access_key_id}"),
-            Err(cognate_core::StoreError::NotFound(_)) => bail!("no admin credential {access_key_id}"),
-            Err(e) => return Err(e.into()),
-        },
+        AdminKeyCommand::Revoke { access_key_id } => {
+            match admins::revoke(store.as_ref(), &access_key_id, now, None).await {
+                Ok(Revoked::Now | Revoked::Already) => println!("revoked {access_key_id}"),
+                Err(AdminCredentialError::NotFound(_)) => bail!("no admin credential {access_key_id}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     Ok(())
 }
 
-/// A pool id from the command line, checked to exist.
-async fn existing_pool(store: &dyn Store, pool: &str) -> Result<cognate_core::ids::PoolId> {
-    let id = cognate_core::ids::PoolId::parse(pool).with_context(|| format!("--pool {pool} is not a pool id"))?;
-    if store.get_pool(&id).await?.is_none() {
-        bail!("no user pool {id}");
-    }
-    Ok(id)
+/// A pool id from the command line (its existence is the service's to check).
+fn pool_arg(pool: &str) -> Result<cognate_core::ids::PoolId> {
+    cognate_core::ids::PoolId::parse(pool).with_context(|| format!("--pool {pool} is not a pool id"))
 }
 
 async fn keys(cmd: KeysCommand, config: Config) -> Result<()> {
+    use cognate_server::services::signing_keys::{self, Retired, SigningKeyError};
     let store = open_store(&config).await?;
     match cmd {
         KeysCommand::Rotate { pool } => {
-            let pool = existing_pool(store.as_ref(), &pool).await?;
+            let pool = pool_arg(&pool)?;
             let master = config.existing_master_key()?;
-            // A key sealed under the wrong master key would break signing on every node;
-            // make sure this master key opens the pool's current keys first.
-            if let Some(existing) = store.list_signing_keys(&pool).await?.iter().find(|k| k.retired_at.is_none()) {
-                cognate_core::jwt::Signer::open(existing, &master)
-                    .context("the master key does not open this pool's signing keys (is COGNATE_MASTER_KEY set?)")?;
-            }
-            let kid = cognate_server::keys::rotate(store.as_ref(), &master, &SystemRng, &SystemClock, &pool).await?;
+            let kid =
+                signing_keys::rotate(store.as_ref(), &master, &SystemRng, &SystemClock, &pool).await.map_err(|e| {
+                    match e {
+                        SigningKeyError::WrongMasterKey => anyhow::anyhow!(
+                            "the master key does not open this pool's signing keys (is COGNATE_MASTER_KEY set?)"
+                        ),
+                        other => other.into(),
+                    }
+                })?;
             println!("{kid}");
         }
         KeysCommand::Retire { pool, kid } => {
-            let pool = existing_pool(store.as_ref(), &pool).await?;
-            let keys = store.list_signing_keys(&pool).await?;
-            let Some(key) = keys.iter().find(|k| k.kid == kid) else {
-                bail!("pool {pool} has no signing key {kid}");
-            };
-            if key.retired_at.is_some() {
-                println!("{kid} was already retired");
-                return Ok(());
+            let pool = pool_arg(&pool)?;
+            match signing_keys::retire(store.as_ref(), &pool, &kid, SystemClock.now_millis()).await {
+                Ok(Retired::Now) => println!("retired {kid}"),
+                Ok(Retired::Already) => println!("{kid} was already retired"),
+                Err(SigningKeyError::LastActive { .. }) => {
+                    bail!("{kid} is the only active key of {pool}; run `cognate keys rotate --pool {pool}` first")
+                }
+                Err(e) => return Err(e.into()),
             }
-            // Retiring the only active key would make the next request silently create
-            // one; ask for an explicit rotation instead so the operator knows the new kid.
-            if !keys.iter().any(|k| k.kid != kid && k.retired_at.is_none()) {
-                bail!("{kid} is the only active key of {pool}; run `cognate keys rotate --pool {pool}` first");
-            }
-            store.retire_signing_key(&pool, &kid, SystemClock.now_millis()).await?;
-            println!("retired {kid}");
         }
         KeysCommand::List { pool } => {
-            let pool = existing_pool(store.as_ref(), &pool).await?;
-            for k in store.list_signing_keys(&pool).await? {
+            let pool = pool_arg(&pool)?;
+            for k in signing_keys::list(store.as_ref(), &pool).await? {
+                // The CLI's columns predate the retiring state: a key still published is active.
                 let status = if k.retired_at.is_some() { "retired" } else { "active" };
                 println!("{}\t{}\t{}", k.kid, rfc3339(k.created_at), status);
             }

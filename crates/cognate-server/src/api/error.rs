@@ -208,10 +208,54 @@ impl From<crate::services::tenants::TenantError> for ApiError {
             E::NoIdFromName => Self::invalid_request("No tenant id can be derived from the name; give an explicit id."),
             E::IdTaken(id) => Self::conflict(format!("The tenant id {id} is taken.")),
             E::DomainTaken(domain) => Self::conflict(format!("The domain {domain} is already claimed.")),
+            E::TooManyDomains => Self::invalid_request(format!(
+                "At most {} domains at creation.",
+                crate::services::tenants::MAX_CREATE_DOMAINS
+            )),
+            E::InvalidDomain(raw) => Self::invalid_request(format!("{raw:?} is not a valid domain name.")),
+            E::ConsumerDomain(domain) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "consumer_domain",
+                format!("{domain} is a consumer mail domain; a tenant cannot claim it."),
+            ),
             E::Concurrent => Self::conflict("The resource was modified concurrently; read it again and retry."),
             E::MoveRefused(why) => Self::conflict(format!("The tenant cannot move: {why} Nothing was changed.")),
             E::Store(e) => e.into(),
             E::Fault(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<crate::services::admins::AdminCredentialError> for ApiError {
+    /// The answer for each way an admin credential change is refused.
+    fn from(e: crate::services::admins::AdminCredentialError) -> Self {
+        use crate::services::admins::{AdminCredentialError as E, MAX_DESCRIPTION_CHARS};
+        match e {
+            E::NotFound(id) => Self::not_found(format!("There is no admin credential {id}.")),
+            E::InUse(id) => Self::conflict(format!(
+                "You are signed in with {id}; sign in with another credential to revoke this one."
+            )),
+            E::InvalidDescription => Self::invalid_request(format!(
+                "The description must be at most {MAX_DESCRIPTION_CHARS} characters without control characters."
+            )),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::services::signing_keys::SigningKeyError> for ApiError {
+    /// The answer for each way a signing key change is refused.
+    fn from(e: crate::services::signing_keys::SigningKeyError) -> Self {
+        use crate::services::signing_keys::SigningKeyError as E;
+        match e {
+            E::PoolNotFound(pool) => Self::not_found(format!("There is no user pool {pool}.")),
+            E::KeyNotFound { pool, kid } => Self::not_found(format!("The pool {pool} has no signing key {kid}.")),
+            E::LastActive { pool, kid } => {
+                Self::conflict(format!("{kid} is the only active key of {pool}: rotate first, then retire it."))
+            }
+            E::WrongMasterKey => Self::internal("the master key does not open a pool's signing keys"),
+            E::Key(e) => Self::internal(e),
+            E::Store(e) => e.into(),
         }
     }
 }

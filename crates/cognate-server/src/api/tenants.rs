@@ -16,8 +16,6 @@ use crate::AppState;
 use crate::services::tenants;
 use crate::tenancy;
 
-/// Most domains accepted when creating a tenant.
-const MAX_CREATE_DOMAINS: usize = 20;
 /// Scope that binds list cursors to this list.
 const CURSOR_SCOPE: &str = "tenants";
 
@@ -150,11 +148,7 @@ pub async fn create(
     _admin: PlatformAdmin,
     Json(req): Json<CreateTenant>,
 ) -> Result<Response, ApiError> {
-    if req.domains.len() > MAX_CREATE_DOMAINS {
-        return Err(ApiError::invalid_request(format!("At most {MAX_CREATE_DOMAINS} domains at creation.")));
-    }
-    let domains = req.domains.iter().map(|d| super::domains::claimable(d)).collect::<Result<Vec<_>, _>>()?;
-    let new = tenants::NewTenant { id: req.id.as_deref(), name: &req.name, tier: req.tier, domains };
+    let new = tenants::NewTenant { id: req.id.as_deref(), name: &req.name, tier: req.tier, domains: req.domains };
     let tenant = tenants::create(&state, new).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, tenant).await?)).into_response())
 }

@@ -34,7 +34,8 @@
 //!   CSS and logo; [`managed_login`]: its managed login branding styles (settings and
 //!   assets per app client); [`terms`]: the terms documents its sign-up page links to.
 //! - [`user_imports`]: bulk user import jobs (the CSV upload URL, the background worker).
-//! - [`admins`]: platform admin credentials.
+//! - [`admins`]: platform admin credentials (checked, created, listed, revoked);
+//!   [`signing_keys`]: pools' token signing keys (listed, rotated, retired).
 
 pub mod access;
 pub mod accounts;
@@ -64,6 +65,7 @@ pub mod resource_servers;
 pub mod session_config;
 pub mod sessions;
 pub mod sign_in;
+pub mod signing_keys;
 pub mod tenant_clients;
 pub mod tenants;
 pub mod terms;

@@ -65,6 +65,11 @@ pub async fn user_count(state: &AppState, pool: &PoolId) -> Result<i64, PoolErro
     Ok(state.store.count_users(pool).await?)
 }
 
+/// How many pools there are.
+pub async fn count(state: &AppState) -> Result<i64, PoolError> {
+    Ok(state.store.count_pools().await?)
+}
+
 /// A page of pools, by id.
 pub async fn list(state: &AppState, page: &PageRequest) -> Result<Vec<UserPool>, PoolError> {
     Ok(state.store.list_pools(page).await?)

@@ -18,6 +18,8 @@ use crate::{AppState, bootstrap};
 
 /// Longest tenant display name, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
+/// Most domains a tenant may claim at creation.
+pub const MAX_CREATE_DOMAINS: usize = 20;
 
 /// Why a tenant change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,15 @@ pub enum TenantError {
     IdTaken(TenantId),
     #[error("the domain {0} is already claimed")]
     DomainTaken(DomainName),
+    /// More than [`MAX_CREATE_DOMAINS`] domains at creation.
+    #[error("too many domains")]
+    TooManyDomains,
+    /// Not a domain name (the text given).
+    #[error("invalid domain {0:?}")]
+    InvalidDomain(String),
+    /// A consumer mail provider's domain, which no tenant may claim.
+    #[error("{0} is a consumer mail domain")]
+    ConsumerDomain(DomainName),
     /// Someone else changed the tenant in between: read it again.
     #[error("modified concurrently")]
     Concurrent,
@@ -83,25 +94,39 @@ pub fn tenant_id(requested: Option<&str>, name: &str) -> Result<TenantId, Tenant
     }
 }
 
+/// A domain a tenant may claim ([`super::domains::claimable`]'s rule), as a tenant error.
+fn claimable(raw: &str) -> Result<DomainName, TenantError> {
+    use super::domains::DomainError;
+    super::domains::claimable(raw).map_err(|e| match e {
+        DomainError::ConsumerDomain(domain) => TenantError::ConsumerDomain(domain),
+        _ => TenantError::InvalidDomain(raw.to_owned()),
+    })
+}
+
 /// A tenant to create.
 pub struct NewTenant<'a> {
     pub id: Option<&'a str>,
     pub name: &'a str,
     pub tier: Tier,
-    /// Domains to claim (unverified, without auto-join), already checked as claimable.
-    pub domains: Vec<DomainName>,
+    /// Domains to claim (unverified, without auto-join), as given: at most
+    /// [`MAX_CREATE_DOMAINS`], each [`claimable`].
+    pub domains: Vec<String>,
 }
 
 /// Creates a tenant: placed in the shared pool (basic, standard) or a dedicated pool
 /// provisioned now (platinum), with its domains claimed unverified. All or nothing: a
 /// claim lost to a concurrent request undoes the tenant.
 pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, TenantError> {
+    if req.domains.len() > MAX_CREATE_DOMAINS {
+        return Err(TenantError::TooManyDomains);
+    }
+    let domains = req.domains.iter().map(|d| claimable(d)).collect::<Result<Vec<_>, _>>()?;
     let name = valid_name(req.name)?;
     let id = tenant_id(req.id, &name)?;
     if state.store.get_tenant(&id).await?.is_some() {
         return Err(TenantError::IdTaken(id));
     }
-    for d in &req.domains {
+    for d in &domains {
         if state.store.get_domain(d).await?.is_some() {
             return Err(TenantError::DomainTaken(d.clone()));
         }
@@ -130,7 +155,7 @@ pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, Tena
             other => other.into(),
         });
     }
-    for domain in req.domains {
+    for domain in domains {
         let claim = EmailDomain {
             verification_token_hash: Some(tenancy::domain_challenge_hash(state, &tenant.id, &domain, now)),
             tenant_id: tenant.id.clone(),
@@ -167,6 +192,11 @@ async fn discard_dedicated_pool(state: &AppState, tenant: &Tenant) {
 /// Tenants by id.
 pub async fn list(state: &AppState, page: &PageRequest) -> Result<Vec<Tenant>, TenantError> {
     Ok(state.store.list_tenants(page).await?)
+}
+
+/// How many tenants there are of each tier and status.
+pub async fn census(state: &AppState) -> Result<Vec<cognate_core::repo::TenantCount>, TenantError> {
+    Ok(state.store.count_tenants().await?)
 }
 
 pub async fn get(state: &AppState, id: &TenantId) -> Result<Tenant, TenantError> {

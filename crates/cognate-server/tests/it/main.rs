@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod connections;
+mod console_admin;
 mod console_keys;
 mod console_setup;
 mod domain_dns;

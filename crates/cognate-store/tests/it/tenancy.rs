@@ -80,6 +80,30 @@ async fn new_user(store: &dyn Store, p: &UserPool, name: &str) -> String {
 }
 
 #[tokio::test]
+async fn tenants_and_pools_are_counted() {
+    on_both(|store| async move {
+        assert!(store.count_tenants().await.unwrap().is_empty());
+        let pools_before = store.count_pools().await.unwrap();
+        let p = setup(&*store, &["acme", "globex", "initech"]).await;
+        assert_eq!(store.count_pools().await.unwrap(), pools_before + 1);
+        let mut globex = store.get_tenant(&tid("globex")).await.unwrap().unwrap();
+        globex.status = TenantStatus::Suspended;
+        globex.updated_at = 2;
+        update_tenant(&*store, &globex).await.unwrap();
+        let mut initech = tenant("initech-2", &p);
+        initech.tier = Tier::Basic;
+        store.create_tenant(&initech).await.unwrap();
+        let counts: Vec<_> =
+            store.count_tenants().await.unwrap().into_iter().map(|c| (c.tier, c.status, c.count)).collect();
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(counts.contains(&(Tier::Standard, TenantStatus::Active, 2)), "{counts:?}");
+        assert!(counts.contains(&(Tier::Standard, TenantStatus::Suspended, 1)), "{counts:?}");
+        assert!(counts.contains(&(Tier::Basic, TenantStatus::Active, 1)), "{counts:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn tenants_round_trip_page_update_with_version_and_delete() {
     on_both(|store| async move {
         let p = setup(&*store, &["acme", "globex", "initech"]).await;
