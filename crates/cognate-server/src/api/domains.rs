@@ -231,12 +231,6 @@ pub struct ConnectionHint {
     authorize_hint: String,
 }
 
-/// A domain a tenant may claim: a valid name (400 otherwise) that is not a consumer mail
-/// provider (422 `consumer_domain`); the rule is [`domains::claimable`].
-pub(super) fn claimable(raw: &str) -> Result<DomainName, ApiError> {
-    Ok(domains::claimable(raw)?)
-}
-
 /// An email address, lowercased, with its domain ([`cognate_core::tenant::email_address`]).
 pub(super) fn email_address(raw: &str) -> Option<(String, DomainName)> {
     cognate_core::tenant::email_address(raw)
@@ -507,6 +501,7 @@ mod tests {
 
     #[test]
     fn claims_refuse_invalid_and_consumer_domains() {
+        let claimable = |raw: &str| domains::claimable(raw).map_err(ApiError::from);
         assert_eq!(claimable("Acme.com.").unwrap().as_str(), "acme.com");
         assert_eq!(claimable("not a domain").unwrap_err().status, StatusCode::BAD_REQUEST);
         let e = claimable("mail.GMAIL.com").unwrap_err();
