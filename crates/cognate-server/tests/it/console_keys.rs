@@ -73,7 +73,6 @@ impl<'a> Browser<'a> {
             }
         }
         let status = resp.status();
-        let headers = resp.headers().clone();
         let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
         let headers = resp.headers().clone();
         let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
