@@ -402,12 +402,8 @@ async fn create_client(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match visit.form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let (form, access) = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok(both) => both,
         Err(page) => return *page,
     };
     let req = NewTenantClient {
@@ -439,11 +435,8 @@ async fn delete_client(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(page) = visit.form(&state, &headers, &body) {
-        return *page;
-    }
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let access = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok((_, access)) => access,
         Err(page) => return *page,
     };
     match tenant_clients::delete(&state, &access.tenant, &id).await {

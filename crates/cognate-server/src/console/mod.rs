@@ -231,6 +231,21 @@ impl Visit {
         })
     }
 
+    /// What every tenant form starts with: its fields, once the CSRF token is checked, and
+    /// the visitor's right to act in `tenant` as `need` requires.
+    pub async fn act(
+        &self,
+        state: &AppState,
+        tenant: &str,
+        need: Need,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Form, TenantAccess), Box<Response>> {
+        let form = self.form(state, headers, body)?;
+        let access = self.tenant(state, tenant, need).await?;
+        Ok((form, access))
+    }
+
     /// A form's fields, once its CSRF token is checked.
     pub fn form(&self, state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Form, Box<Response>> {
         read_form(state, headers, body).map_err(|(status, m)| Box::new(self.refusal(state, status, m)))

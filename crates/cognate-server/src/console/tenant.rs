@@ -313,12 +313,8 @@ async fn change_role(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match visit.form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let (form, access) = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok(both) => both,
         Err(page) => return *page,
     };
     let Some(role) = form.get("role").and_then(|r| r.parse::<Role>().ok()) else {
@@ -336,11 +332,8 @@ async fn remove_member(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(page) = visit.form(&state, &headers, &body) {
-        return *page;
-    }
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let access = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok((_, access)) => access,
         Err(page) => return *page,
     };
     let result = members::remove_member(&state, &access.tenant, &sub).await;
@@ -465,11 +458,8 @@ async fn resend(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(page) = visit.form(&state, &headers, &body) {
-        return *page;
-    }
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let access = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok((_, access)) => access,
         Err(page) => return *page,
     };
     let result = members::resend_invitation(&state, &access.tenant, &access.actor, &id).await;
@@ -490,11 +480,8 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(page) = visit.form(&state, &headers, &body) {
-        return *page;
-    }
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let access = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok((_, access)) => access,
         Err(page) => return *page,
     };
     let result = members::revoke_invitation(&state, &access.tenant.id, &id, &access.actor).await;

@@ -227,12 +227,8 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match visit.form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let (form, access) = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok(both) => both,
         Err(page) => return *page,
     };
     let read = || -> Result<NewKey, KeyInputError> {
@@ -265,12 +261,8 @@ async fn rotate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match visit.form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let (form, access) = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok(both) => both,
         Err(page) => return *page,
     };
     let grace = match form.get("grace_period_seconds").map(str::parse::<i64>).transpose() {
@@ -338,12 +330,8 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match visit.form(&state, &headers, &body) {
-        Ok(f) => f,
-        Err(page) => return *page,
-    };
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let (form, access) = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok(both) => both,
         Err(page) => return *page,
     };
     let changes = rate_limit_of(&form).map(|limit| KeyChanges {
@@ -373,11 +361,8 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(page) = visit.form(&state, &headers, &body) {
-        return *page;
-    }
-    let access = match visit.tenant(&state, &tenant, Need::TenantAdmin).await {
-        Ok(a) => a,
+    let access = match visit.act(&state, &tenant, Need::TenantAdmin, &headers, &body).await {
+        Ok((_, access)) => access,
         Err(page) => return *page,
     };
     match api_keys::revoke(&state, &access.tenant.id, &id, &access.actor).await {
