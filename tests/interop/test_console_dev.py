@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
@@ -44,9 +45,20 @@ def snippets(page: str) -> dict[str, str]:
     return {m.group(1): html.unescape(m.group(3)) for m in SNIPPET_RE.finditer(page)}
 
 
+#: Where the JavaScript snippets run: their `import`s resolve from the interop suite's
+#: node_modules (aws-jwt-verify, installed by scripts/test with npm ci).
+JS_DIR = Path(__file__).parent / "js"
+
+
 def run(lang: str, code: str, env: dict[str, str]) -> str:
-    cmd = [sys.executable, "-c", code] if lang == "python" else ["bash", "-c", "set -euo pipefail\n" + code]
-    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    if lang == "python":
+        cmd = [sys.executable, "-c", code]
+    elif lang == "javascript":
+        cmd = ["node", "--input-type=module", "-e", code]
+    else:
+        cmd = ["bash", "-c", "set -euo pipefail\n" + code]
+    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+                          cwd=JS_DIR)
     assert done.returncode == 0, f"{lang} snippet failed:\n{code}\n---\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -115,16 +127,21 @@ def test_the_snippets_run_as_printed(server, tenancy):
     assert user.sub in run("python", code["call-py"], env)
     assert json.loads(run("sh", code["call-sh"], env))["sub"] == user.sub
     assert run("python", code["verify-py"], env).split() == [user.sub, tenant]
+    # The same in JavaScript (Node's fetch; aws-jwt-verify, AWS's own verifier).
+    assert user.sub in run("javascript", code["call-js"], env)
+    assert run("javascript", code["verify-js"], env).split() == [user.sub, tenant]
     # A machine token: it carries the tenant.
     env.update({"CLIENT_ID": client_id, "CLIENT_SECRET": secret})
     machine = run("python", code["m2m-py"], env).strip()
     assert claims(machine)["custom:tenantId"] == tenant and claims(machine)["scope"] == f"{api}/read"
     assert claims(json.loads(run("sh", code["m2m-sh"], env))["access_token"])["custom:tenantId"] == tenant
+    assert claims(run("javascript", code["m2m-js"], env).strip())["custom:tenantId"] == tenant
     # Verify the API key with the tenant's client.
     env["API_KEY"] = api_key
     assert "'valid': True" in run("python", code["key-py"], env)
     verdict = json.loads(run("sh", code["key-sh"], env))
     assert verdict["valid"] is True and verdict["tenantId"] == tenant, verdict
+    assert "valid: true" in run("javascript", code["key-js"], env)
 
     # The tenant's client answers for its tenant only: another tenant's key is unknown to it.
     theirs = tenancy.as_admin("POST", f"/v1/tenants/{other}/api-keys", {"name": "theirs"}, status=201)["key"]

@@ -168,6 +168,9 @@ const verifier = JwtRsaVerifier.create({
     if (payload["custom:tenantId"] !== "@TENANT@") throw new Error("not a token of this tenant");
   },
 });
+// aws-jwt-verify fetches keys over https only: a development Cognate on plain http hands
+// them over itself.
+if ("@JWKS@".startsWith("http:")) verifier.cacheJwks(await (await fetch("@JWKS@")).json());
 const payload = await verifier.verify(process.env.ACCESS_TOKEN);
 console.log(payload.sub, payload["custom:tenantId"]);"#;
 
