@@ -88,6 +88,9 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// TXT lookups of domain verification (see [`crate::dns`]).
     pub dns: Arc<dyn crate::dns::TxtResolver>,
+    /// Set when this node received a stop signal and is draining: readiness answers 503
+    /// and responses ask clients to close their connections (see [`crate::health`]).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -122,6 +125,7 @@ impl AppState {
             oidc,
             metrics: Arc::default(),
             dns,
+            draining: Arc::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<u64>,
     pub dns_nameserver: Option<String>,
+    pub shutdown_drain_secs: Option<u32>,
+    pub shutdown_timeout_secs: Option<u32>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
@@ -155,6 +157,15 @@ pub struct ServeArgs {
     /// 127.0.0.1:53 or [::1]:5353). Default: the system's (/etc/resolv.conf).
     #[arg(long, env = "COGNATE_DNS_NAMESERVER")]
     pub dns_nameserver: Option<String>,
+    /// Seconds to go on serving after SIGTERM or SIGINT while `/readyz` answers 503
+    /// `draining`, so a load balancer stops sending requests before the listener closes.
+    /// Default 0 (close at once); 0 to 300.
+    #[arg(long, env = "COGNATE_SHUTDOWN_DRAIN_SECS")]
+    pub shutdown_drain_secs: Option<u32>,
+    /// Longest wait, once the listener closed, for requests under way to finish; those still
+    /// running then are cut off (the workers flush either way). Default 30; 1 to 3600.
+    #[arg(long, env = "COGNATE_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u32>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
 }
@@ -183,6 +194,10 @@ pub struct Config {
     pub max_import_bytes: u64,
     /// The nameserver of domain verification; `None` for the system's.
     pub dns_nameserver: Option<SocketAddr>,
+    /// After a stop signal: how long to go on serving while readiness says `draining`.
+    pub shutdown_drain: std::time::Duration,
+    /// After the drain: how long requests under way may take to finish.
+    pub shutdown_timeout: std::time::Duration,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
@@ -246,6 +261,17 @@ impl Config {
             })?),
             None => None,
         };
+        let shutdown_drain_secs = serve.and_then(|s| s.shutdown_drain_secs).or(file.shutdown_drain_secs).unwrap_or(0);
+        if shutdown_drain_secs > 300 {
+            bail!("shutdown_drain_secs (COGNATE_SHUTDOWN_DRAIN_SECS) must be between 0 and 300: {shutdown_drain_secs}");
+        }
+        let shutdown_timeout_secs =
+            serve.and_then(|s| s.shutdown_timeout_secs).or(file.shutdown_timeout_secs).unwrap_or(30);
+        if !(1..=3600).contains(&shutdown_timeout_secs) {
+            bail!(
+                "shutdown_timeout_secs (COGNATE_SHUTDOWN_TIMEOUT_SECS) must be between 1 and 3600: {shutdown_timeout_secs}"
+            );
+        }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
             .database_url
@@ -344,6 +370,8 @@ impl Config {
             max_body_bytes,
             max_import_bytes,
             dns_nameserver,
+            shutdown_drain: std::time::Duration::from_secs(shutdown_drain_secs.into()),
+            shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout_secs.into()),
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,

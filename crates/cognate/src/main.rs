@@ -2,6 +2,7 @@
 
 mod config;
 
+use std::future::IntoFuture as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ struct Cli {
     command: Command,
 }
 
+// `serve`'s flags make its variant large; the command is parsed once, at start-up.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (bootstraps the database, shared pool and first admin credential).
@@ -593,14 +596,40 @@ async fn serve(config: Config) -> Result<()> {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
         None => None,
     };
+    let draining = state.draining.clone();
     let app = cognate_server::build_router(state);
-    let shutdown = shutdown_signal();
+    // A stop signal first drains (readiness 503, `Connection: close`) for the drain period,
+    // then closes the listener; requests under way get the shutdown timeout to finish.
+    let (closing, mut closed) = tokio::sync::watch::channel(false);
+    let signal = shutdown_signal();
+    let drain = config.shutdown_drain;
+    let shutdown = async move {
+        signal.await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503 until the listener closes");
+            tokio::time::sleep(drain).await;
+        }
+        tracing::info!("closing the listener; finishing requests under way");
+        let _ = closing.send(true);
+    };
     println!("Cognate is listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .into_future();
+    let timeout = config.shutdown_timeout;
+    let cut_off = async move {
+        let _ = closed.wait_for(|closed| *closed).await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = cut_off => {
+            tracing::warn!(seconds = timeout.as_secs(), "requests still under way after the shutdown timeout; cutting them off");
+        }
+    }
     let _ = stop_workers.send(true);
     if let Some(metrics) = metrics
         && let Err(e) = metrics.await
@@ -711,13 +740,13 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                     std::future::pending::<()>().await;
                 }
             }
-            tracing::info!("shutdown signal received; finishing in-flight requests");
+            tracing::info!("shutdown signal received");
         }
     }
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown signal received; finishing in-flight requests");
+        tracing::info!("shutdown signal received");
     }
 }
 
