@@ -443,4 +443,3 @@ async fn a_node_falls_back_while_redis_is_away_and_goes_back_when_it_answers() {
     assert!(state.rates.admit("tenant:t1", 3, 3600, now()).await.is_err());
     flush(&prefix).await;
 }
-
