@@ -35,6 +35,20 @@ pub struct FileConfig {
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
     pub smtp: Option<SmtpFile>,
+    pub redis: Option<RedisFile>,
+}
+
+/// `[redis]` in the config file: brute-force counters and rate windows shared by every
+/// node (docs/operations.md, "Scaling out: shared limits on Redis").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    /// `redis://[user][:password@]host[:port][/db]` or `unix:///path`.
+    pub url: Option<SecretString>,
+    /// Key namespace. Default `cognate`.
+    pub prefix: Option<String>,
+    /// Bound of each Redis call, in ms (10 to 10000). Default 250.
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[smtp]` in the config file: send emails through an SMTP relay instead of only
@@ -168,6 +182,26 @@ pub struct ServeArgs {
     pub shutdown_timeout_secs: Option<u32>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Shared limits: without a URL each node counts on its own.
+#[derive(Debug, Default, Args)]
+pub struct RedisArgs {
+    /// Count brute-force failures and request rates in this Redis, shared by every node:
+    /// `redis://[user][:password@]host[:port][/db]` or `unix:///path`. Without it, each
+    /// node counts on its own. An unreachable Redis never stops a node: it counts alone
+    /// until Redis answers.
+    #[arg(long, env = "COGNATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key (letters, digits, - _ . :). Default cognate.
+    #[arg(long, env = "COGNATE_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// How long one Redis call may take before the node answers on its own, in ms (10 to
+    /// 10000). Default 250.
+    #[arg(long, env = "COGNATE_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -205,6 +239,8 @@ pub struct Config {
     pub trusted_proxies: Vec<cognate_server::net::Network>,
     /// Email delivery; `None` keeps messages in the outbox only.
     pub smtp: Option<cognate_server::delivery::SmtpSettings>,
+    /// Shared limits; `None` counts in this process.
+    pub redis: Option<cognate_server::throttle::shared::RedisSettings>,
 }
 
 impl Config {
@@ -353,6 +389,7 @@ impl Config {
         }
         .map_err(|e| anyhow::anyhow!("trusted_proxies (COGNATE_TRUSTED_PROXIES): {e}"))?;
         let smtp = smtp_settings(serve, file.smtp.unwrap_or_default())?;
+        let redis = redis_settings(serve, file.redis.unwrap_or_default())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -377,6 +414,7 @@ impl Config {
             throttle,
             trusted_proxies,
             smtp,
+            redis,
         })
     }
 
@@ -436,6 +474,37 @@ fn smtp_settings(serve: Option<&ServeArgs>, file: SmtpFile) -> Result<Option<cog
     let settings = SmtpSettings::from_url(url.expose_secret(), from)
         .map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
     SmtpSender::new(&settings).map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
+    Ok(Some(settings))
+}
+
+/// Shared limits from the flags or environment, else the file; checked here (without
+/// connecting) so a malformed URL stops start-up, while an unreachable Redis does not.
+fn redis_settings(
+    serve: Option<&ServeArgs>,
+    file: RedisFile,
+) -> Result<Option<cognate_server::throttle::shared::RedisSettings>> {
+    use cognate_server::throttle::shared::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisSettings, SharedLimitsError};
+    let flags = serve.map(|s| &s.redis);
+    let prefix = flags.and_then(|f| f.redis_prefix.clone()).or(file.prefix);
+    let timeout_ms = flags.and_then(|f| f.redis_timeout_ms).or(file.timeout_ms);
+    let Some(url) = flags.and_then(|f| f.redis_url.clone()).or(file.url) else {
+        if prefix.is_some() || timeout_ms.is_some() {
+            bail!(
+                "redis prefix or timeout (COGNATE_REDIS_PREFIX, COGNATE_REDIS_TIMEOUT_MS) is set but no redis url (COGNATE_REDIS_URL) is"
+            );
+        }
+        return Ok(None);
+    };
+    let settings = RedisSettings {
+        url,
+        prefix: prefix.unwrap_or_else(|| DEFAULT_PREFIX.into()),
+        timeout: timeout_ms.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_millis),
+    };
+    settings.check().map_err(|e| match e {
+        SharedLimitsError::Prefix => anyhow::anyhow!("redis prefix (COGNATE_REDIS_PREFIX): {e}"),
+        SharedLimitsError::Timeout => anyhow::anyhow!("redis timeout_ms (COGNATE_REDIS_TIMEOUT_MS): {e}"),
+        SharedLimitsError::Tls | SharedLimitsError::Url(_) => anyhow::anyhow!("redis url (COGNATE_REDIS_URL): {e}"),
+    })?;
     Ok(Some(settings))
 }
 

@@ -28,12 +28,11 @@ struct Cli {
     command: Command,
 }
 
-// `serve`'s flags make its variant large; the command is parsed once, at start-up.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (bootstraps the database, shared pool and first admin credential).
-    Serve(ServeArgs),
+    // Boxed: its many flags would make every command as large as it.
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage platform admin credentials (SigV4 keys for the Cognito API and /v1).
@@ -167,7 +166,7 @@ enum KeysCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let serve_args = match &cli.command {
-        Command::Serve(args) => Some(args),
+        Command::Serve(args) => Some(args.as_ref()),
         _ => None,
     };
     let config = match Config::load(&cli.common, serve_args) {
@@ -527,6 +526,23 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
     .with_limits(config.throttle))
 }
 
+/// Moves the brute-force counters and rate windows to Redis. An unreachable Redis is a
+/// warning, not a refusal: the node counts on its own until Redis answers (and limits then
+/// become shared without a restart).
+async fn share_limits(state: AppState, redis: &cognate_server::throttle::shared::RedisSettings) -> Result<AppState> {
+    let (state, shared) = state.with_shared_limits(redis).context("redis url (COGNATE_REDIS_URL)")?;
+    match shared.ping().await {
+        Ok(()) => tracing::info!(redis = shared.location(), prefix = %redis.prefix, "limits shared through Redis"),
+        Err(error) => tracing::warn!(
+            redis = shared.location(),
+            %error,
+            "Redis does not answer at start-up: this node counts brute-force failures and request rates on its own \
+             until it does"
+        ),
+    }
+    Ok(state)
+}
+
 /// Serves `GET /metrics` (no credentials) on its own address until `stop` turns true;
 /// says where on stdout, before the main listening line.
 async fn serve_metrics(
@@ -554,7 +570,10 @@ async fn serve(config: Config) -> Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let state = build_state(&config, public_url, true).await?;
+    let mut state = build_state(&config, public_url, true).await?;
+    if let Some(redis) = &config.redis {
+        state = share_limits(state, redis).await?;
+    }
     let shared = bootstrap::ensure_shared_pool(&state).await?;
     tracing::info!(backend = state.store.backend(), shared_pool = %shared, "storage ready");
     bootstrap_admin(&state, &config).await?;

@@ -225,7 +225,7 @@ async fn login_submit(
     let (Some(_), Some(password)) = (param(&fields, "username"), param(&fields, "password")) else {
         return Page::login(&state, &flow, &csrf, Some(flow.t.missing), username, StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
@@ -288,7 +288,7 @@ async fn challenge_submit(
         },
         _ => return Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST),
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
@@ -310,14 +310,14 @@ async fn challenge_submit(
 
 /// Counts the request in the per-address and per-username windows the Cognito API's
 /// authentication operations share; `Err` is the 429 page.
-fn admitted(
+async fn admitted(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
     flow: &Flow,
     username: Option<&str>,
 ) -> Result<(), Box<Response>> {
     let user = username.map(|name| (flow.auth.client.id.as_str(), name));
-    crate::throttle::admit_auth(state, ip, user).map_err(|limited| {
+    crate::throttle::admit_auth(state, ip, user).await.map_err(|limited| {
         let wait = match limited {
             crate::throttle::AuthRate::Address(w) | crate::throttle::AuthRate::User(w) => w,
         };
@@ -524,7 +524,7 @@ async fn forgot_submit(
     let Some(username) = param(&fields, "username") else {
         return Page::forgot(&state, &flow, &csrf, Some(flow.t.missing), "", StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::forgot_password(&state, &flow.auth, username)).await;
@@ -572,7 +572,7 @@ async fn reset_submit(
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
     }
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
@@ -646,7 +646,7 @@ async fn sign_up_submit(
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
     }
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let email = email.filter(|_| !authorize::email_is_username(&flow.auth));
@@ -692,7 +692,7 @@ async fn confirm_submit(
     let Some(code) = param(&fields, "code") else {
         return Page::confirm(&state, &flow, &csrf, Some(t.missing), None, username, StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::confirm_sign_up(&state, &flow.auth, username, code)).await;

@@ -107,6 +107,16 @@ pub enum RateWindow {
     ApiKey,
 }
 
+/// Which store answered a brute-force or rate-limit question
+/// (`cognate_shared_limits_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitsBackend {
+    /// This process's own counters: no Redis configured, or Redis not answering.
+    Local,
+    /// The Redis every node shares.
+    Redis,
+}
+
 /// Why token families ended (`cognate_token_families_revoked_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FamilyEnd {
@@ -148,6 +158,8 @@ pub struct Metrics {
     audit_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pool_connections: Family<Fixed<1>, Gauge>,
     pool_max: Gauge,
+    limits_fallbacks: Counter,
+    limits_backend: Family<Fixed<1>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -176,6 +188,8 @@ impl Metrics {
             audit_lag: Gauge::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
+            limits_fallbacks: Counter::default(),
+            limits_backend: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -230,6 +244,16 @@ impl Metrics {
             m.pool_connections.clone(),
         );
         r.register("db_pool_max_connections", "Most database connections this node opens", m.pool_max.clone());
+        r.register(
+            "shared_limits_fallbacks",
+            "Brute-force and rate-limit checks answered by this node's own counters because Redis did not",
+            m.limits_fallbacks.clone(),
+        );
+        r.register(
+            "shared_limits_backend",
+            "1 for the store that answered the last limit check (local or redis), 0 for the other",
+            m.limits_backend.clone(),
+        );
         // Every series of a closed label set starts at zero, so a rate over it is defined
         // from the first scrape and dashboards show 0, not "no data".
         for outcome in ["success", "failure", "throttled"] {
@@ -247,6 +271,8 @@ impl Metrics {
         for reason in ["revoked", "reuse", "tenant", "cap"] {
             drop(m.families_revoked.get_or_create(&[("reason", reason)]));
         }
+        m.limits_backend.get_or_create(&[("backend", "local")]).set(1);
+        drop(m.limits_backend.get_or_create(&[("backend", "redis")]));
         Self { registry, ..m }
     }
 
@@ -316,6 +342,23 @@ impl Metrics {
 
     pub fn delivery_failed(&self) {
         self.delivery_failures.inc();
+    }
+
+    /// Counts one limit check that Redis should have answered and this node's counters did.
+    pub fn limits_fallback(&self) {
+        self.limits_fallbacks.inc();
+    }
+
+    /// Limit checks answered locally so far (tests read it; Prometheus reads the registry).
+    pub fn limits_fallbacks(&self) -> u64 {
+        self.limits_fallbacks.get()
+    }
+
+    /// Records which store answers limit checks now.
+    pub fn limits_backend(&self, backend: LimitsBackend) {
+        let redis = i64::from(backend == LimitsBackend::Redis);
+        self.limits_backend.get_or_create(&[("backend", "redis")]).set(redis);
+        self.limits_backend.get_or_create(&[("backend", "local")]).set(1 - redis);
     }
 }
 
