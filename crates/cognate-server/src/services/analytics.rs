@@ -12,7 +12,8 @@
 //!
 //! Monthly active users follow Cognito's billing rule: a user counts once in a calendar
 //! month (UTC) in which there is an identity operation for them — sign-in, token refresh,
-//! tenant switch, authorization code exchange — and federated users (signed in through a
+//! tenant switch, authorization code exchange, confirmed sign-up, password reset — and
+//! federated users (signed in through a
 //! SAML or OIDC provider) are counted apart. Attribution: a session's tenant (a dedicated
 //! pool's users are its tenant's; in the shared pool, the `custom:tenantId` of the tokens);
 //! without a tenant, the platform line ("no tenant").
@@ -71,6 +72,9 @@ pub struct Meter {
     /// fails, so the pool's is found when flushing (a dedicated pool's tenant, else the
     /// platform line).
     failures: Mutex<HashMap<(PoolId, i64), i64>>,
+    /// Users active in an operation without a session (sign-up, password reset), whose
+    /// line is their pool's, found when flushing as for failures.
+    pool_users: Mutex<Vec<(PoolId, ActiveUser)>>,
     /// (tenant, month, user) already queued or written by this node.
     seen: Mutex<HashSet<(Option<TenantId>, i32, String)>>,
 }
@@ -79,6 +83,21 @@ impl Meter {
     fn add(&self, key: Counted, n: i64) {
         if let Ok(mut figures) = self.figures.lock() {
             *figures.entry(key).or_insert(0) += n;
+        }
+    }
+
+    /// Queues `user` to be written unless this node already did this month.
+    fn queue_user(&self, user: ActiveUser) {
+        let Ok(mut seen) = self.seen.lock() else { return };
+        if seen.len() >= MAX_SEEN {
+            seen.clear();
+        }
+        if !seen.insert((user.tenant.clone(), user.month, user.user.clone())) {
+            return;
+        }
+        drop(seen);
+        if let Ok(mut users) = self.users.lock() {
+            users.push(user);
         }
     }
 
@@ -110,6 +129,63 @@ pub fn sign_in_failed(state: &AppState, pool: &PoolId) {
     if let Ok(mut failures) = state.analytics.failures.lock() {
         *failures.entry((pool.clone(), day)).or_insert(0) += 1;
     }
+}
+
+/// Records an identity operation of `user` outside any session (a confirmed sign-up, a
+/// password reset): active this month on their pool's line (a dedicated pool's tenant,
+/// else the platform line), found when flushing.
+pub fn active_in_pool(state: &AppState, user: &User) {
+    let at = state.clock.now_millis();
+    let entry = ActiveUser {
+        tenant: None,
+        month: analytics::month_of(at),
+        user: format!("{}/{}", user.pool_id, user.sub),
+        federated: user.status == UserStatus::ExternalProvider,
+        at,
+    };
+    if let Ok(mut pending) = state.analytics.pool_users.lock() {
+        pending.push((user.pool_id.clone(), entry));
+    }
+}
+
+/// The line of each pool: its dedicated tenant, else `None` (the platform line).
+async fn owners<'a>(
+    state: &AppState,
+    pools: impl Iterator<Item = &'a PoolId>,
+) -> Result<HashMap<PoolId, Option<TenantId>>, StoreError> {
+    let mut owners = HashMap::new();
+    for pool in pools {
+        if !owners.contains_key(pool) {
+            let owner = state.store.get_tenant_by_pool(pool).await?.map(|t| t.id);
+            owners.insert(pool.clone(), owner);
+        }
+    }
+    Ok(owners)
+}
+
+/// Moves the users recorded per pool to their lines (see [`active_in_pool`]).
+async fn attribute_pool_users(state: &AppState) -> Result<(), StoreError> {
+    let pending: Vec<(PoolId, ActiveUser)> = match state.analytics.pool_users.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return Ok(()),
+    };
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let owners = match owners(state, pending.iter().map(|(pool, _)| pool)).await {
+        Ok(owners) => owners,
+        Err(e) => {
+            if let Ok(mut p) = state.analytics.pool_users.lock() {
+                p.extend(pending);
+            }
+            return Err(e);
+        }
+    };
+    for (pool, mut user) in pending {
+        user.tenant = owners.get(&pool).cloned().flatten();
+        state.analytics.queue_user(user);
+    }
+    Ok(())
 }
 
 /// Moves the failures counted per pool to their lines: a dedicated pool's tenant, else
@@ -148,20 +224,21 @@ async fn attribute_failures(state: &AppState) -> Result<(), StoreError> {
 /// user is active this month. Only the first sighting per node and month costs a write.
 pub fn active_user(state: &AppState, tenant: Option<&TenantId>, user: &User) {
     let at = state.clock.now_millis();
-    let month = analytics::month_of(at);
-    let key = format!("{}/{}", user.pool_id, user.sub);
-    let Ok(mut seen) = state.analytics.seen.lock() else { return };
-    if seen.len() >= MAX_SEEN {
-        seen.clear();
-    }
-    if !seen.insert((tenant.cloned(), month, key.clone())) {
-        return;
-    }
-    drop(seen);
-    let federated = user.status == UserStatus::ExternalProvider;
-    if let Ok(mut users) = state.analytics.users.lock() {
-        users.push(ActiveUser { tenant: tenant.cloned(), month, user: key, federated, at });
-    }
+    state.analytics.queue_user(ActiveUser {
+        tenant: tenant.cloned(),
+        month: analytics::month_of(at),
+        user: format!("{}/{}", user.pool_id, user.sub),
+        federated: user.status == UserStatus::ExternalProvider,
+        at,
+    });
+}
+
+/// Records an identity operation of `user` made with an access token (ChangePassword,
+/// UpdateUserAttributes): active this month for the token's tenant (`custom:tenantId`),
+/// else the platform line.
+pub fn active_with_token(state: &AppState, claims: &serde_json::Value, user: &User) {
+    let tenant = claims.get(crate::tenancy::TENANT_ID_ATTR).and_then(serde_json::Value::as_str).and_then(TenantId::parse);
+    active_user(state, tenant.as_ref(), user);
 }
 
 /// Tokens were issued to `user` by `grant` in a session of `tenant`: counts them and the
@@ -174,7 +251,7 @@ pub fn tokens_issued(state: &AppState, tenant: Option<&TenantId>, user: &User, g
 /// Writes what was counted; on failure the counts stay for the next flush. Returns how
 /// many totals and users were written.
 pub async fn flush(state: &AppState) -> Result<usize, StoreError> {
-    let attributed = attribute_failures(state).await;
+    let attributed = attribute_failures(state).await.and(attribute_pool_users(state).await);
     let (figures, users) = state.analytics.take();
     let mut result = Ok(figures.len() + users.len());
     if !figures.is_empty()
