@@ -167,7 +167,8 @@ pub fn format_month(month: i32) -> String {
 
 /// The first and last day (days since the epoch) of a month `YYYYMM`.
 pub fn month_days(month: i32) -> (i64, i64) {
-    let epoch = i64::from(time::Date::from_calendar_date(1970, time::Month::January, 1).map_or(0, time::Date::to_julian_day));
+    let epoch =
+        i64::from(time::Date::from_calendar_date(1970, time::Month::January, 1).map_or(0, time::Date::to_julian_day));
     let first = |y: i32, m: i32| {
         let month = u8::try_from(m).ok().and_then(|m| time::Month::try_from(m).ok()).unwrap_or(time::Month::January);
         time::Date::from_calendar_date(y, month, 1).map_or(0, |d| i64::from(d.to_julian_day()) - epoch)
@@ -326,11 +327,8 @@ pub fn allocate(model: &PriceModel, mut usages: Vec<Usage>) -> Vec<CostLine> {
         .zip(shares)
         .map(|(usage, platform_share)| {
             let plain = usage.mau.users - usage.mau.federated;
-            let mau_cost = priced(plain, model.per_mau, 1).saturating_add(priced(
-                usage.mau.federated,
-                model.per_federated_mau,
-                1,
-            ));
+            let mau_cost =
+                priced(plain, model.per_mau, 1).saturating_add(priced(usage.mau.federated, model.per_federated_mau, 1));
             let api_cost = priced(usage.api_calls, model.per_thousand_api_calls, 1000);
             let pool_cost = priced(usage.dedicated_pools, model.per_dedicated_pool, 1);
             let total = mau_cost.saturating_add(api_cost).saturating_add(pool_cost).saturating_add(platform_share);

@@ -734,7 +734,12 @@ pub trait AnalyticsRepo: Send + Sync {
     /// Returns how many were new.
     async fn add_active_users(&self, users: &[crate::analytics::ActiveUser]) -> Result<u64>;
     /// The line's totals with `from_day <= day <= to_day`, by day then figure.
-    async fn figures(&self, tenant: Option<&TenantId>, from_day: i64, to_day: i64) -> Result<Vec<crate::analytics::FigureRow>>;
+    async fn figures(
+        &self,
+        tenant: Option<&TenantId>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<crate::analytics::FigureRow>>;
     /// Every line's totals (tenants and the platform line), by tenant, day, figure.
     async fn all_figures(&self, from_day: i64, to_day: i64) -> Result<Vec<crate::analytics::FigureRow>>;
     /// One line's monthly active users in `month` (`YYYYMM`).
@@ -742,7 +747,12 @@ pub trait AnalyticsRepo: Send + Sync {
     /// Every line with active users in `month`, the platform line (`None`) included.
     async fn all_monthly_active(&self, month: i32) -> Result<Vec<(Option<TenantId>, crate::analytics::MauCount)>>;
     /// API calls per key per day of every tenant (`None`) or one, `from_day..=to_day`.
-    async fn key_calls(&self, tenant: Option<&TenantId>, from_day: i64, to_day: i64) -> Result<Vec<crate::analytics::KeyCalls>>;
+    async fn key_calls(
+        &self,
+        tenant: Option<&TenantId>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<crate::analytics::KeyCalls>>;
     /// Active members and those with MFA enabled, of every tenant (`None`) or one.
     async fn mfa_adoption(&self, tenant: Option<&TenantId>) -> Result<Vec<crate::analytics::MfaAdoption>>;
 }

@@ -55,7 +55,11 @@ impl FromRequestParts<AppState> for Reader {
         }
         let client =
             crate::oauth::common::authenticate_client(state, &parts.headers, None, true).await.map_err(|e| {
-                if e.status.is_server_error() { ApiError::internal(e.description) } else { ApiError::unauthorized_client() }
+                if e.status.is_server_error() {
+                    ApiError::internal(e.description)
+                } else {
+                    ApiError::unauthorized_client()
+                }
             })?;
         match client.client.settings.tenant_id.as_deref().and_then(TenantId::parse) {
             Some(tenant) => Ok(Reader::Client(tenant)),

@@ -237,7 +237,8 @@ pub fn active_user(state: &AppState, tenant: Option<&TenantId>, user: &User) {
 /// UpdateUserAttributes): active this month for the token's tenant (`custom:tenantId`),
 /// else the platform line.
 pub fn active_with_token(state: &AppState, claims: &serde_json::Value, user: &User) {
-    let tenant = claims.get(crate::tenancy::TENANT_ID_ATTR).and_then(serde_json::Value::as_str).and_then(TenantId::parse);
+    let tenant =
+        claims.get(crate::tenancy::TENANT_ID_ATTR).and_then(serde_json::Value::as_str).and_then(TenantId::parse);
     active_user(state, tenant.as_ref(), user);
 }
 
@@ -280,7 +281,10 @@ fn figure_named(name: &str) -> Option<Figure> {
     match name {
         "sign_ins" => Some(Figure::SignIn),
         "sign_in_failures" => Some(Figure::SignInFailure),
-        _ => analytics::Grant::ALL.into_iter().find(|g| name.strip_prefix("tokens.") == Some(g.as_str())).map(Figure::Tokens),
+        _ => analytics::Grant::ALL
+            .into_iter()
+            .find(|g| name.strip_prefix("tokens.") == Some(g.as_str()))
+            .map(Figure::Tokens),
     }
 }
 
@@ -469,8 +473,7 @@ fn assemble(
             *totals.entry(name.clone()).or_insert(0) += n;
         }
     }
-    let days =
-        days.into_iter().map(|(day, figures)| Day { date: super::api_keys::format_day(day), figures }).collect();
+    let days = days.into_iter().map(|(day, figures)| Day { date: super::api_keys::format_day(day), figures }).collect();
     Report {
         tenant_id,
         from: super::api_keys::format_day(from),

@@ -533,7 +533,9 @@ pub enum Factor {
     /// The password, proven over SRP (USER_SRP_AUTH).
     Srp,
     EmailOtp,
-    Passkey { user_verified: bool },
+    Passkey {
+        user_verified: bool,
+    },
 }
 
 impl Factor {
@@ -711,8 +713,18 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
     add_srp_verifier(state, &user, req.password).await?;
-    after_password(state, attempt, pool, client, &user, req.tenant, delivery, DeviceUse::named(req.device_key), Factor::Password)
-        .await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        &user,
+        req.tenant,
+        delivery,
+        DeviceUse::named(req.device_key),
+        Factor::Password,
+    )
+    .await
 }
 
 /// A user who signed in with a password set before SRP existed gets their SRP verifier
@@ -991,8 +1003,18 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         Some(key) => DeviceUse::Named(key.to_owned()),
         None => DeviceUse::of_session(&session),
     };
-    after_password(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device, Factor::Srp)
-        .await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        &user,
+        session.tenant.as_deref(),
+        Delivery::Tokens,
+        device,
+        Factor::Srp,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1361,7 +1383,9 @@ pub async fn after_first_factor(
         matches!(device, DeviceUse::Proven { remembered: true, .. }) && mfa.as_ref().is_some_and(UserMfa::has_totp);
     let required = match factor {
         // A remembered device stands in for the code, unless the tenant's own policy asks.
-        Factor::Password | Factor::Srp => (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection),
+        Factor::Password | Factor::Srp => {
+            (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection)
+        }
         // A mailed code is one factor (the mailbox): the pool's and tenant's MFA still apply.
         Factor::EmailOtp => mfa_required(pool, mfa.as_ref(), &selection),
         // A passkey that verified its user (PIN, biometrics) is two factors in itself.
@@ -1370,7 +1394,8 @@ pub async fn after_first_factor(
     if !required {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
         let passed = factor == Factor::Passkey { user_verified: true };
-        return finish(state, pool, client, user, selection, passed, delivery, device.proven_key(), factor.grant()).await;
+        return finish(state, pool, client, user, selection, passed, delivery, device.proven_key(), factor.grant())
+            .await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
     let username = user.username.clone();
@@ -1467,9 +1492,10 @@ async fn finish(
                 _ => None,
             };
             let device_key = device.or(new_device.as_ref().map(|d| d.key.as_str()));
-            let mut issued = tokens::sign_in_from_device(state, client, user, &selection, SDK_SCOPE, mfa, device_key, grant)
-                .await
-                .map_err(SignInError::Token)?;
+            let mut issued =
+                tokens::sign_in_from_device(state, client, user, &selection, SDK_SCOPE, mfa, device_key, grant)
+                    .await
+                    .map_err(SignInError::Token)?;
             issued.new_device = new_device;
             Ok(Step::Tokens(Box::new(issued)))
         }

@@ -182,8 +182,7 @@ async fn costs_are_exact_and_the_csv_matches_the_json() {
         let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
         assert_eq!(rows[0].join(","), analytics::CSV_HEADER);
         assert_eq!(rows.len(), lines.len() + 1);
-        let csv_total: i64 =
-            rows[1..].iter().map(|r| cognate_core::analytics::parse_money(r[11]).unwrap()).sum();
+        let csv_total: i64 = rows[1..].iter().map(|r| cognate_core::analytics::parse_money(r[11]).unwrap()).sum();
         assert_eq!(csv_total, money(&s["total"]));
         let acme_row = rows.iter().find(|r| r[1] == "acme").unwrap();
         assert_eq!(acme_row[3], "2");

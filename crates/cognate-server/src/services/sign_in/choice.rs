@@ -464,6 +464,16 @@ async fn passwordless(
         )
         .await;
     }
-    after_password(state, attempt, pool, client, user, start.tenant, Delivery::Tokens, DeviceUse::None, Factor::Password)
-        .await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        user,
+        start.tenant,
+        Delivery::Tokens,
+        DeviceUse::None,
+        Factor::Password,
+    )
+    .await
 }
