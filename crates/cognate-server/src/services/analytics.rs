@@ -195,27 +195,22 @@ async fn attribute_failures(state: &AppState) -> Result<(), StoreError> {
         Ok(mut f) => f.drain().collect(),
         Err(_) => return Ok(()),
     };
-    let mut owners: HashMap<PoolId, Option<TenantId>> = HashMap::new();
-    for (i, ((pool, day), n)) in failures.iter().enumerate() {
-        let owner = match owners.get(pool) {
-            Some(owner) => owner.clone(),
-            None => match state.store.get_tenant_by_pool(pool).await {
-                Ok(t) => {
-                    let owner = t.map(|t| t.id);
-                    owners.insert(pool.clone(), owner.clone());
-                    owner
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let owners = match owners(state, failures.iter().map(|((pool, _), _)| pool)).await {
+        Ok(owners) => owners,
+        Err(e) => {
+            if let Ok(mut pending) = state.analytics.failures.lock() {
+                for (key, n) in failures {
+                    *pending.entry(key).or_insert(0) += n;
                 }
-                Err(e) => {
-                    if let Ok(mut pending) = state.analytics.failures.lock() {
-                        for ((pool, day), n) in &failures[i..] {
-                            *pending.entry((pool.clone(), *day)).or_insert(0) += n;
-                        }
-                    }
-                    return Err(e);
-                }
-            },
-        };
-        state.analytics.add((owner, *day, Figure::SignInFailure), *n);
+            }
+            return Err(e);
+        }
+    };
+    for ((pool, day), n) in failures {
+        state.analytics.add((owners.get(&pool).cloned().flatten(), day, Figure::SignInFailure), n);
     }
     Ok(())
 }
