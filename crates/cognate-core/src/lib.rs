@@ -7,6 +7,7 @@
 //! [`Rng`] so expiry and id generation are deterministic in tests.
 
 pub mod admin;
+pub mod analytics;
 pub mod apikey;
 pub mod attributes;
 pub mod audit;

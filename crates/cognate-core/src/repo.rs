@@ -719,6 +719,44 @@ pub trait ApiKeyRepo: Send + Sync {
     async fn api_key_usage(&self, tenant: &TenantId, from_day: i64, to_day: i64) -> Result<Vec<UsageRow>>;
 }
 
+/// Analytics aggregates (migration 0023): figures per (tenant, day) and monthly active users
+/// per (tenant, month, user). Tenant lines are tenant-owned (row-level security); the
+/// platform line (`tenant: None`, "no tenant") lives in tables of its own. Cross-tenant
+/// reads run in the store's platform read scope.
+#[async_trait]
+pub trait AnalyticsRepo: Send + Sync {
+    /// Adds counts in one transaction: `count` is added to each (tenant, day, figure)
+    /// total (`count = count + n`, so concurrent writers lose nothing). Deltas of tenants
+    /// that no longer exist are dropped.
+    async fn add_figures(&self, deltas: &[crate::analytics::FigureDelta]) -> Result<()>;
+    /// Records users as active in their month, once each: a user already recorded for that
+    /// (tenant, month) is left as it is. Users of tenants that no longer exist are dropped.
+    /// Returns how many were new.
+    async fn add_active_users(&self, users: &[crate::analytics::ActiveUser]) -> Result<u64>;
+    /// The line's totals with `from_day <= day <= to_day`, by day then figure.
+    async fn figures(
+        &self,
+        tenant: Option<&TenantId>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<crate::analytics::FigureRow>>;
+    /// Every line's totals (tenants and the platform line), by tenant, day, figure.
+    async fn all_figures(&self, from_day: i64, to_day: i64) -> Result<Vec<crate::analytics::FigureRow>>;
+    /// One line's monthly active users in `month` (`YYYYMM`).
+    async fn monthly_active(&self, tenant: Option<&TenantId>, month: i32) -> Result<crate::analytics::MauCount>;
+    /// Every line with active users in `month`, the platform line (`None`) included.
+    async fn all_monthly_active(&self, month: i32) -> Result<Vec<(Option<TenantId>, crate::analytics::MauCount)>>;
+    /// API calls per key per day of every tenant (`None`) or one, `from_day..=to_day`.
+    async fn key_calls(
+        &self,
+        tenant: Option<&TenantId>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<crate::analytics::KeyCalls>>;
+    /// Active members and those with MFA enabled, of every tenant (`None`) or one.
+    async fn mfa_adoption(&self, tenant: Option<&TenantId>) -> Result<Vec<crate::analytics::MfaAdoption>>;
+}
+
 /// Tenants' SSO connections (tenant-owned). The lookup by pool provider is cross-tenant
 /// (a federated sign-in knows the provider, not yet the tenant) and runs in the store's
 /// platform read scope.
@@ -920,6 +958,7 @@ pub trait Store:
     + MembershipRepo
     + InvitationRepo
     + ApiKeyRepo
+    + AnalyticsRepo
     + ConnectionRepo
     + AuditRepo
     + UserImportRepo

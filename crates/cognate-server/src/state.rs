@@ -73,6 +73,8 @@ pub struct AppState {
     pub limits: crate::throttle::Limits,
     /// API key usage counted in memory until the next flush.
     pub usage: Arc<crate::services::api_keys::UsageMeter>,
+    /// Analytics figures and monthly active users counted in memory until the next flush.
+    pub analytics: Arc<crate::services::analytics::Meter>,
     /// Request rates: auth per IP and username, `/v1` per tenant, API keys per key.
     pub rates: Arc<dyn crate::throttle::RateLimiter>,
     /// Audit events recorded but not yet written.
@@ -118,6 +120,7 @@ impl AppState {
             keys: Arc::default(),
             limits,
             usage: Arc::default(),
+            analytics: Arc::default(),
             rates: Arc::new(crate::throttle::WindowLimiter::default()),
             audit: Arc::default(),
             ids: Arc::default(),

@@ -9,6 +9,7 @@
 //! one store type `store::SqlStore<B>`.
 
 mod admins;
+mod analytics;
 mod api_keys;
 mod audit;
 mod auth_events;

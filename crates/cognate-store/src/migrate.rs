@@ -49,6 +49,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/sqlite/0021_tenant_connections.sql"),
     },
+    Migration { version: 23, name: "analytics", sql: include_str!("../migrations/sqlite/0023_analytics.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -96,6 +97,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/postgres/0021_tenant_connections.sql"),
     },
+    Migration { version: 23, name: "analytics", sql: include_str!("../migrations/postgres/0023_analytics.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -610,6 +610,13 @@ async fn serve(config: Config) -> Result<()> {
         cognate_server::services::api_keys::USAGE_FLUSH_INTERVAL,
         stop_workers.subscribe(),
     );
+    // Analytics figures likewise: counted in memory, added to the database every few
+    // seconds and once more at shutdown, so a graceful restart loses nothing.
+    let analytics = cognate_server::services::analytics::spawn_flusher(
+        state.clone(),
+        cognate_server::services::analytics::FLUSH_INTERVAL,
+        stop_workers.subscribe(),
+    );
 
     let metrics = match config.metrics_listen {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
@@ -657,6 +664,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = usage.await {
         tracing::error!(error = %e, "the API key usage flusher failed");
+    }
+    if let Err(e) = analytics.await {
+        tracing::error!(error = %e, "the analytics flusher failed");
     }
     if let Err(e) = audit.await {
         tracing::error!(error = %e, "the audit writer failed");

@@ -3,6 +3,7 @@
 //! (`Authorization: Bearer {accessKeyId}:{secretAccessKey}`) and users (their access
 //! token, acting in their session's tenant).
 
+mod analytics;
 mod api_keys;
 mod audit;
 mod auth;
@@ -68,6 +69,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(audit::set_retention))
         .routes(routes!(audit::list_platform))
         .routes(routes!(audit::export_platform))
+        .routes(routes!(analytics::tenant_report))
+        .routes(routes!(analytics::tenant_costs))
+        .routes(routes!(analytics::platform_report))
+        .routes(routes!(analytics::platform_costs))
+        .routes(routes!(analytics::get_price_model, analytics::set_price_model))
         .split_for_parts();
     let trail = trail::Trail { state: state.clone(), actions: std::sync::Arc::new(trail::Actions::of(&api)) };
     router

@@ -290,7 +290,7 @@ struct ChangePasswordInput {
 
 async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -> OpResult {
     let req: ChangePasswordInput = parse(input)?;
-    let (pool, mut user, _) = token_user(state, &req.access_token).await?;
+    let (pool, mut user, claims) = token_user(state, &req.access_token).await?;
     pool.settings.policies.password_policy.check(&req.proposed_password).map_err(invalid_password)?;
     let previous = req.previous_password.ok_or_else(|| missing("previousPassword"))?;
     // The same failure counting as sign-in, so a stolen access token cannot be used to
@@ -300,6 +300,7 @@ async fn change_password(state: &AppState, ctx: &RequestContext, input: Value) -
     // A changed password ends every session, this one included (the token contract), in the
     // same transaction, and the revocation feed says so.
     save_signed_out(state, &pool, &mut user).await?;
+    crate::services::analytics::active_with_token(state, &claims, &user);
     tracing::info!(pool = %pool.id, sub = %user.sub, "password changed by the user");
     Ok(json!({}))
 }
@@ -344,6 +345,7 @@ async fn update_user_attributes(state: &AppState, input: Value) -> OpResult {
     }
     user.updated_at = state.clock.now_millis();
     save(state, &pool, &user).await?;
+    crate::services::analytics::active_with_token(state, &claims, &user);
 
     // One verification code can be outstanding per user: a new email gets it (always; unlike
     // SignUp, which follows AutoVerifiedAttributes as Cognito does, so that a changed email

@@ -384,6 +384,7 @@ pub async fn confirm_forgot_password(
     // The new password and the end of every session, in one transaction.
     state.store.update_user_signed_out(&user, &user.keys(&pool.settings), now).await?;
     delete_code(state, &user, PURPOSE_FORGOT_PASSWORD).await?;
+    super::analytics::active_in_pool(state, &user);
     tracing::info!(pool = %pool.id, sub = %user.sub, "password reset with a code");
     Ok(())
 }
@@ -595,6 +596,7 @@ pub async fn confirm_sign_up(
     user.updated_at = state.clock.now_millis();
     super::users::save_claiming_aliases(state, pool, &user, force_alias).await?;
     delete_code(state, &user, token::PURPOSE_SIGN_UP).await?;
+    super::analytics::active_in_pool(state, &user);
     tracing::info!(pool = %pool.id, sub = %user.sub, "sign-up confirmed");
     Ok(())
 }

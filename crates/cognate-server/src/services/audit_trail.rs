@@ -279,7 +279,7 @@ fn csv_row(out: &mut Vec<u8>, v: &EventView) {
 /// A CSV cell (RFC 4180 quoting). A value a spreadsheet would run as a formula (`=`,
 /// `+`, `-`, `@`, tab or CR first: a user agent is the sender's to choose) is prefixed
 /// with `'` so that it is shown, not evaluated.
-fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let guarded =
         if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }

@@ -156,12 +156,19 @@ async fn issue(
     let issuer = super::tokens::issuer(state, &client.pool_id);
     let jti = generate_sub(state.rng.as_ref());
     let mut claims = m2m_access_token_claims(&issuer, client.id.as_str(), &scopes.join(" "), now, ttl, &jti);
-    if let Some(tenant) = tenant {
+    if let Some(tenant) = &tenant {
         claims[crate::tenancy::TENANT_ID_ATTR] = serde_json::Value::String(tenant.to_string());
     }
     let keys = state.keys.get(state, &client.pool_id).await.map_err(|e| ClientTokenError::Fault(e.to_string()))?;
     let access_token = keys.signer.sign(&claims).map_err(|e| ClientTokenError::Fault(e.to_string()))?;
     tracing::info!(pool = %client.pool_id, client = %client.id, via = ?via, "machine token issued");
+    // Machine tokens count for the client's tenant (the platform line for a client of no
+    // tenant); clients are not users, so no monthly active user.
+    super::analytics::count(
+        state,
+        tenant.as_ref(),
+        cognate_core::analytics::Figure::Tokens(cognate_core::analytics::Grant::ClientCredentials),
+    );
     Ok(ClientToken { access_token, expires_in: ttl, scopes })
 }
 

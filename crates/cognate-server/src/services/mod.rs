@@ -40,6 +40,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admins;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit_trail;
 pub mod auth_events;

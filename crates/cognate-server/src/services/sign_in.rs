@@ -32,6 +32,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cognate_core::StoreError;
+use cognate_core::analytics::Grant;
 use cognate_core::attributes::Schema;
 use cognate_core::claims::SDK_SCOPE;
 use cognate_core::client::AppClient;
@@ -291,6 +292,8 @@ fn fault(e: impl std::fmt::Display) -> SignInError {
 /// ceiling, plus the address itself. `who` is the user's sub, or `name:{username}` for a
 /// name no user has, so unknown users lock exactly like real ones.
 pub struct Throttle {
+    /// The pool of the user, for the analytics of failed sign-ins.
+    pool: PoolId,
     pair: String,
     wide: String,
     ip: Option<String>,
@@ -300,7 +303,7 @@ impl Throttle {
     fn new(pool: &PoolId, who: &str, ip: Option<IpAddr>) -> Self {
         let wide = format!("user:{pool}:{who}");
         let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        Self { pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
+        Self { pool: pool.clone(), pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
     }
 
     pub fn of_user(attempt: Attempt, pool: &PoolId, sub: &str) -> Self {
@@ -336,6 +339,7 @@ impl Throttle {
     /// [`Throttle::fail`].
     pub async fn fail_sign_in(&self, state: &AppState) {
         state.metrics.sign_in(SignInOutcome::Failure);
+        super::analytics::sign_in_failed(state, &self.pool);
         self.fail(state).await;
     }
 
@@ -467,6 +471,10 @@ pub struct Session {
     /// passes).
     #[serde(default)]
     pub webauthn: Option<String>,
+    /// MFA challenges: how the first factor was proven, for the token issuance figures
+    /// (`None`: a session from before analytics, counted as a password).
+    #[serde(default)]
+    pub grant: Option<Grant>,
 }
 
 /// The device a sign-in step knows of.
@@ -522,8 +530,23 @@ impl DeviceUse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
     Password,
+    /// The password, proven over SRP (USER_SRP_AUTH).
+    Srp,
     EmailOtp,
-    Passkey { user_verified: bool },
+    Passkey {
+        user_verified: bool,
+    },
+}
+
+impl Factor {
+    /// The grant the tokens of a sign-in with this first factor are counted under.
+    pub fn grant(self) -> Grant {
+        match self {
+            Self::Password => Grant::Password,
+            Self::Srp => Grant::Srp,
+            Self::EmailOtp | Self::Passkey { .. } => Grant::OtherSignIn,
+        }
+    }
 }
 
 /// The server's side of an SRP exchange between the challenge and its answer, carried in
@@ -580,6 +603,7 @@ impl Session {
             available: Vec::new(),
             otp: None,
             webauthn: None,
+            grant: None,
         }
     }
 
@@ -689,7 +713,18 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
     add_srp_verifier(state, &user, req.password).await?;
-    after_password(state, attempt, pool, client, &user, req.tenant, delivery, DeviceUse::named(req.device_key)).await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        &user,
+        req.tenant,
+        delivery,
+        DeviceUse::named(req.device_key),
+        Factor::Password,
+    )
+    .await
 }
 
 /// A user who signed in with a password set before SRP existed gets their SRP verifier
@@ -715,6 +750,7 @@ async fn after_password(
     tenant: Option<&str>,
     delivery: Delivery,
     device: DeviceUse,
+    factor: Factor,
 ) -> Result<Step, SignInError> {
     if !user.enabled {
         return Err(SignInError::Disabled);
@@ -739,7 +775,7 @@ async fn after_password(
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device, Factor::Password).await
+            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device, factor).await
         }
     }
 }
@@ -844,6 +880,7 @@ fn decoy_challenge(
         available: Vec::new(),
         otp: None,
         webauthn: None,
+        grant: None,
         srp: Some(SrpState {
             a: srp::to_hex(a),
             b: srp::to_hex(&hello.b),
@@ -966,7 +1003,18 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         Some(key) => DeviceUse::Named(key.to_owned()),
         None => DeviceUse::of_session(&session),
     };
-    after_password(state, attempt, pool, client, &user, session.tenant.as_deref(), Delivery::Tokens, device).await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        &user,
+        session.tenant.as_deref(),
+        Delivery::Tokens,
+        device,
+        Factor::Srp,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1335,7 +1383,9 @@ pub async fn after_first_factor(
         matches!(device, DeviceUse::Proven { remembered: true, .. }) && mfa.as_ref().is_some_and(UserMfa::has_totp);
     let required = match factor {
         // A remembered device stands in for the code, unless the tenant's own policy asks.
-        Factor::Password => (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection),
+        Factor::Password | Factor::Srp => {
+            (tenant_requires || !remembered) && mfa_required(pool, mfa.as_ref(), &selection)
+        }
         // A mailed code is one factor (the mailbox): the pool's and tenant's MFA still apply.
         Factor::EmailOtp => mfa_required(pool, mfa.as_ref(), &selection),
         // A passkey that verified its user (PIN, biometrics) is two factors in itself.
@@ -1344,19 +1394,22 @@ pub async fn after_first_factor(
     if !required {
         Throttle::of_user(attempt, &pool.id, &user.sub).clear(state).await;
         let passed = factor == Factor::Passkey { user_verified: true };
-        return finish(state, pool, client, user, selection, passed, delivery, device.proven_key()).await;
+        return finish(state, pool, client, user, selection, passed, delivery, device.proven_key(), factor.grant())
+            .await;
     }
     let tenant = selection.tenant_id().map(ToString::to_string);
     let username = user.username.clone();
     match mfa {
         Some(m) if m.has_totp() => {
             let mut session = Session::new(state, client, user, SOFTWARE_TOKEN_MFA, tenant, delivery);
+            session.grant = Some(factor.grant());
             device.into_session(&mut session);
             let session = session.seal(state)?;
             Ok(Step::SoftwareTokenMfa { session, username, device_name: m.friendly_device_name.clone() })
         }
         _ => {
             let mut session = Session::new(state, client, user, MFA_SETUP, tenant, delivery);
+            session.grant = Some(factor.grant());
             device.into_session(&mut session);
             let session = session.seal(state)?;
             Ok(Step::MfaSetup { session, username })
@@ -1425,9 +1478,12 @@ async fn finish(
     mfa: bool,
     delivery: Delivery,
     device: Option<&str>,
+    grant: Grant,
 ) -> Result<Step, SignInError> {
     tenancy::touch(state, user, &selection).await?;
     state.metrics.sign_in(SignInOutcome::Success);
+    super::analytics::count(state, selection.tenant_id(), cognate_core::analytics::Figure::SignIn);
+    super::analytics::active_user(state, selection.tenant_id(), user);
     match delivery {
         Delivery::Tokens => {
             // The device first, so the tokens carry its key (ConfirmDevice checks it).
@@ -1436,9 +1492,10 @@ async fn finish(
                 _ => None,
             };
             let device_key = device.or(new_device.as_ref().map(|d| d.key.as_str()));
-            let mut issued = tokens::sign_in_from_device(state, client, user, &selection, SDK_SCOPE, mfa, device_key)
-                .await
-                .map_err(SignInError::Token)?;
+            let mut issued =
+                tokens::sign_in_from_device(state, client, user, &selection, SDK_SCOPE, mfa, device_key, grant)
+                    .await
+                    .map_err(SignInError::Token)?;
             issued.new_device = new_device;
             Ok(Step::Tokens(Box::new(issued)))
         }
@@ -1504,5 +1561,6 @@ pub async fn mfa(
     throttle.clear(state).await;
     tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
     let device = DeviceUse::of_session(&session);
-    finish(state, pool, answer.client, &user, selection, true, answer.delivery, device.proven_key()).await
+    let grant = session.grant.unwrap_or(Grant::Password);
+    finish(state, pool, answer.client, &user, selection, true, answer.delivery, device.proven_key(), grant).await
 }

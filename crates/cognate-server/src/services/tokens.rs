@@ -2,6 +2,7 @@
 //! OAuth endpoints and every Cognate endpoint that takes an access token.
 
 use cognate_core::StoreError;
+use cognate_core::analytics::Grant;
 use cognate_core::claims::{self, UserTokenContext};
 use cognate_core::client::AppClient;
 use cognate_core::ids::{ClientId, PoolId, generate_sub};
@@ -199,7 +200,7 @@ pub async fn from_code(
     };
     let (family, refresh) = open_family(state, client, family).await?;
     let extras = IdExtras { nonce: code.nonce.as_deref(), at_hash: true };
-    issue(state, client, user, &family, Some(refresh), &code.scope, selection, &extras).await
+    issue(state, client, user, &family, Some(refresh), &code.scope, selection, &extras, Grant::Code).await
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
@@ -215,10 +216,10 @@ pub async fn sign_in(
     selection: &Selection,
     scope: &str,
 ) -> Result<Issued, Rejection> {
-    sign_in_with(state, client, user, selection, scope, false).await
+    sign_in_from_device(state, client, user, selection, scope, false, None, Grant::Password).await
 }
 
-/// [`sign_in`] for a session that passed MFA (`mfa`), or a switch from one.
+/// The tokens of a tenant switch, for a session that passed MFA (`mfa`) or not.
 pub async fn sign_in_with(
     state: &AppState,
     client: &AppClient,
@@ -227,11 +228,12 @@ pub async fn sign_in_with(
     scope: &str,
     mfa: bool,
 ) -> Result<Issued, Rejection> {
-    sign_in_from_device(state, client, user, selection, scope, mfa, None).await
+    sign_in_from_device(state, client, user, selection, scope, mfa, None, Grant::Switch).await
 }
 
 /// [`sign_in_with`] for a sign-in from a device (pools that track devices): the family and
-/// its access tokens carry the device's key (`device_key`).
+/// its access tokens carry the device's key (`device_key`). Counted under `grant`.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_in_from_device(
     state: &AppState,
     client: &AppClient,
@@ -240,12 +242,15 @@ pub async fn sign_in_from_device(
     scope: &str,
     mfa: bool,
     device_key: Option<&str>,
+    grant: Grant,
 ) -> Result<Issued, Rejection> {
     let (family, refresh) = start_family_with(state, client, user, selection.tenant_id(), mfa, device_key).await?;
-    issue_user_tokens(state, client, user, &family, Some(refresh), scope, selection).await
+    issue_user_tokens(state, client, user, &family, Some(refresh), scope, selection, grant).await
 }
 
-/// Signs an ID and access token pair for `user` in `family`, for the session's tenant.
+/// Signs an ID and access token pair for `user` in `family`, for the session's tenant,
+/// counted under `grant` (see [`super::analytics`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn issue_user_tokens(
     state: &AppState,
     client: &AppClient,
@@ -254,8 +259,9 @@ pub async fn issue_user_tokens(
     refresh_token: Option<String>,
     scope: &str,
     selection: &Selection,
+    grant: Grant,
 ) -> Result<Issued, Rejection> {
-    issue(state, client, user, family, refresh_token, scope, selection, &IdExtras::default()).await
+    issue(state, client, user, family, refresh_token, scope, selection, &IdExtras::default(), grant).await
 }
 
 /// What an OAuth authorization-code exchange adds to the ID token (OIDC Core 3.1.3.6).
@@ -275,6 +281,7 @@ async fn issue(
     scope: &str,
     selection: &Selection,
     extras: &IdExtras<'_>,
+    grant: Grant,
 ) -> Result<Issued, Rejection> {
     let mut groups: Vec<String> = state
         .store
@@ -334,6 +341,9 @@ async fn issue(
     let id_token = keys.signer.sign(&id_claims).map_err(fault)?;
     facts::user(user);
     facts::tenant(selection.tenant_id().map(TenantId::as_str));
+    // The one place user tokens are signed: every grant counts here, with the session's
+    // tenant (the platform line without one), and makes the user active this month.
+    super::analytics::tokens_issued(state, selection.tenant_id(), user, grant);
     Ok(Issued { id_token: Some(id_token), access_token, refresh_token, expires_in: access_ttl, new_device: None })
 }
 
@@ -456,7 +466,7 @@ async fn refresh_once(
     };
     // A browser sign-in's family keeps the scopes it was granted.
     let scope = family.scope.as_deref().unwrap_or(scope);
-    let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection).await?;
+    let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection, Grant::Refresh).await?;
     Ok((user, issued))
 }
 

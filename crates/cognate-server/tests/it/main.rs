@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: failing loudly is the point
 
+mod analytics;
 mod api_keys;
 mod connections;
 mod console_admin;

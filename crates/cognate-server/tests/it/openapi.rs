@@ -61,6 +61,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("PUT", "/v1/tenants/{tenant_id}/audit/retention"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/export"),
+    ("GET", "/v1/tenants/{tenant_id}/analytics"),
+    ("GET", "/v1/tenants/{tenant_id}/analytics/costs"),
+    ("GET", "/v1/analytics"),
+    ("GET", "/v1/analytics/costs"),
+    ("GET", "/v1/analytics/price-model"),
+    ("PUT", "/v1/analytics/price-model"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];

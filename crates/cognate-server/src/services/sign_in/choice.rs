@@ -185,6 +185,7 @@ fn pending(state: &AppState, start: &Start<'_>, who: &Who, challenge: &str) -> S
                 available: Vec::new(),
                 otp: None,
                 webauthn: None,
+                grant: None,
             };
             s.exp = state.clock.now_millis() + i64::from(start.client.settings.auth_session_validity) * 60_000;
             s
@@ -463,5 +464,16 @@ async fn passwordless(
         )
         .await;
     }
-    after_password(state, attempt, pool, client, user, start.tenant, Delivery::Tokens, DeviceUse::None).await
+    after_password(
+        state,
+        attempt,
+        pool,
+        client,
+        user,
+        start.tenant,
+        Delivery::Tokens,
+        DeviceUse::None,
+        Factor::Password,
+    )
+    .await
 }
