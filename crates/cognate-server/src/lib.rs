@@ -17,6 +17,7 @@ pub mod login;
 pub mod metrics;
 pub mod net;
 pub mod oauth;
+pub mod outbound;
 pub mod outbox;
 pub mod periodic;
 pub mod services;
@@ -24,6 +25,7 @@ pub mod state;
 pub mod tenancy;
 pub mod throttle;
 pub mod uploads;
+pub mod webhook_delivery;
 mod web;
 
 use axum::Router;

@@ -49,6 +49,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/sqlite/0021_tenant_connections.sql"),
     },
+    Migration { version: 22, name: "webhooks", sql: include_str!("../migrations/sqlite/0022_webhooks.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -96,6 +97,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/postgres/0021_tenant_connections.sql"),
     },
+    Migration { version: 22, name: "webhooks", sql: include_str!("../migrations/postgres/0022_webhooks.sql") },
 ];
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS cognate_migrations (

@@ -17,6 +17,7 @@ mod openapi;
 mod paging;
 mod tenants;
 mod trail;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::any;
@@ -68,6 +69,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(audit::set_retention))
         .routes(routes!(audit::list_platform))
         .routes(routes!(audit::export_platform))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::create_platform, webhooks::list_platform))
+        .routes(routes!(webhooks::get_platform, webhooks::update_platform, webhooks::delete_platform))
+        .routes(routes!(webhooks::rotate_platform))
+        .routes(routes!(webhooks::test_platform))
+        .routes(routes!(webhooks::deliveries_platform))
+        .routes(routes!(webhooks::replay_platform))
         .split_for_parts();
     let trail = trail::Trail { state: state.clone(), actions: std::sync::Arc::new(trail::Actions::of(&api)) };
     router

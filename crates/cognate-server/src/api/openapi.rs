@@ -61,6 +61,7 @@ there. A user gets `403` for any tenant they cannot act in, existing or not."
         (name = "me", description = "The calling user's tenants, and switching the active tenant."),
         (name = "api-keys", description = "Tenant API keys: lifecycle, verification by services, usage for billing."),
         (name = "audit", description = "The hash-chained audit trail of each tenant, and of the platform."),
+        (name = "webhooks", description = "Webhook endpoints (Standard Webhooks signatures), their delivery log and replays; per tenant and platform-wide."),
     )
 )]
 pub struct ApiDoc;

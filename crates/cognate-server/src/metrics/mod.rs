@@ -148,6 +148,8 @@ pub struct Metrics {
     audit_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pool_connections: Family<Fixed<1>, Gauge>,
     pool_max: Gauge,
+    webhook_attempts: Family<Fixed<1>, Counter>,
+    webhook_backlog: Family<Fixed<1>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -176,6 +178,8 @@ impl Metrics {
             audit_lag: Gauge::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
+            webhook_attempts: Family::default(),
+            webhook_backlog: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -230,6 +234,19 @@ impl Metrics {
             m.pool_connections.clone(),
         );
         r.register("db_pool_max_connections", "Most database connections this node opens", m.pool_max.clone());
+        r.register(
+            "webhook_delivery_attempts",
+            "Webhook delivery attempts by outcome (delivered, retry, failed, gone)",
+            m.webhook_attempts.clone(),
+        );
+        r.register(
+            "webhook_backlog",
+            "Webhook work waiting, by kind (events not fanned out, deliveries pending, deliveries failed), read at scrape",
+            m.webhook_backlog.clone(),
+        );
+        for outcome in WebhookOutcome::ALL {
+            drop(m.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]));
+        }
         // Every series of a closed label set starts at zero, so a rate over it is defined
         // from the first scrape and dashboards show 0, not "no data".
         for outcome in ["success", "failure", "throttled"] {
@@ -317,6 +334,36 @@ impl Metrics {
     pub fn delivery_failed(&self) {
         self.delivery_failures.inc();
     }
+
+    pub fn webhook_attempt(&self, outcome: WebhookOutcome) {
+        self.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]).inc();
+    }
+}
+
+/// What became of a webhook delivery attempt (`cognate_webhook_delivery_attempts_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// A 2xx answer.
+    Delivered,
+    /// A failure with retries left.
+    Retry,
+    /// A failure that ended the delivery (schedule spent, endpoint disabled).
+    Failed,
+    /// 410 Gone: the endpoint was disabled.
+    Gone,
+}
+
+impl WebhookOutcome {
+    const ALL: [Self; 4] = [Self::Delivered, Self::Retry, Self::Failed, Self::Gone];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Gone => "gone",
+        }
+    }
 }
 
 /// The text a scrape answers (Prometheus text format 0.0.4), after reading the gauges that
@@ -338,6 +385,15 @@ pub async fn render(state: &AppState) -> String {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox backlog"),
+    }
+    m.webhook_backlog.clear();
+    match state.store.webhook_backlog().await {
+        Ok(b) => {
+            m.webhook_backlog.get_or_create(&[("kind", "events")]).set(b.events_pending);
+            m.webhook_backlog.get_or_create(&[("kind", "pending")]).set(b.deliveries_pending);
+            m.webhook_backlog.get_or_create(&[("kind", "failed")]).set(b.deliveries_failed);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the webhook backlog"),
     }
     let (pending, oldest) = state.audit.backlog();
     m.audit_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));

@@ -18,3 +18,4 @@ mod services;
 mod support;
 mod tenants_api;
 mod user_imports;
+mod webhooks;
