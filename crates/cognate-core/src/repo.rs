@@ -728,8 +728,13 @@ pub trait InvitationRepo: Send + Sync {
     }
     /// [`InvitationRepo::revoke_invitation`], writing `events` in the same transaction when
     /// this call revoked it.
-    async fn revoke_invitation_with(&self, tenant: &TenantId, id: &str, at: i64, events: &[WebhookEvent])
-    -> Result<bool>;
+    async fn revoke_invitation_with(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: i64,
+        events: &[WebhookEvent],
+    ) -> Result<bool>;
 }
 
 /// Tenant API keys (tenant-owned). Lookups by hash are cross-tenant (a verifier does not
@@ -757,8 +762,7 @@ pub trait ApiKeyRepo: Send + Sync {
     }
     /// [`ApiKeyRepo::revoke_api_key`], writing `events` in the same transaction when this
     /// call revoked the key (none otherwise).
-    async fn revoke_api_key_with(&self, tenant: &TenantId, id: &str, at: i64, events: &[WebhookEvent])
-    -> Result<bool>;
+    async fn revoke_api_key_with(&self, tenant: &TenantId, id: &str, at: i64, events: &[WebhookEvent]) -> Result<bool>;
     /// Rotation, in one transaction: sets `grace_until` on the old key (if it is neither
     /// revoked nor already rotated — otherwise returns false and writes nothing) and
     /// creates `new` (whose `rotated_from` names the old key).

@@ -25,8 +25,8 @@ pub mod state;
 pub mod tenancy;
 pub mod throttle;
 pub mod uploads;
-pub mod webhook_delivery;
 mod web;
+pub mod webhook_delivery;
 
 use axum::Router;
 use axum::routing::{get, post, put};

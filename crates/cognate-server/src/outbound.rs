@@ -198,10 +198,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let (policy, lookup) = (self.policy.clone(), self.lookup.clone());
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs = lookup.lookup(&host).await.map_err(|reason| OutboundError::Unresolvable {
-                host: host.clone(),
-                reason,
-            })?;
+            let addrs = lookup
+                .lookup(&host)
+                .await
+                .map_err(|reason| OutboundError::Unresolvable { host: host.clone(), reason })?;
             let mut refused = None;
             let allowed: Vec<SocketAddr> = addrs
                 .into_iter()
@@ -215,8 +215,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .map(|ip| SocketAddr::new(ip, 0))
                 .collect();
             if allowed.is_empty() {
-                let e = refused
-                    .unwrap_or(OutboundError::Unresolvable { host, reason: "no addresses".to_owned() });
+                let e = refused.unwrap_or(OutboundError::Unresolvable { host, reason: "no addresses".to_owned() });
                 return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)

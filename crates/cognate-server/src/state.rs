@@ -156,8 +156,7 @@ impl AppState {
         lookup: Arc<dyn crate::outbound::HostLookup>,
     ) -> Self {
         let policy = Arc::new(policy);
-        self.oidc =
-            Arc::new(crate::federation_oidc::OidcClients::with_policy(self.clock.clone(), policy.clone()));
+        self.oidc = Arc::new(crate::federation_oidc::OidcClients::with_policy(self.clock.clone(), policy.clone()));
         self.outbound = policy;
         self.outbound_lookup = lookup;
         self

@@ -63,13 +63,7 @@ struct Sent {
     latency_ms: i64,
 }
 
-async fn post(
-    state: &AppState,
-    client: &reqwest::Client,
-    url: &str,
-    headers: [(&str, String); 3],
-    body: &str,
-) -> Sent {
+async fn post(state: &AppState, client: &reqwest::Client, url: &str, headers: [(&str, String); 3], body: &str) -> Sent {
     let started = Instant::now();
     let elapsed = |s: Instant| i64::try_from(s.elapsed().as_millis()).unwrap_or(i64::MAX);
     // URLs with an IP literal skip the resolver's check: refuse them here.
@@ -87,7 +81,9 @@ async fn post(
             // Only the first bytes are read: the rest of a large answer is never stored.
             while excerpt.len() < EXCERPT_BYTES {
                 match resp.chunk().await {
-                    Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES - excerpt.len())]),
+                    Ok(Some(chunk)) => {
+                        excerpt.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES - excerpt.len())])
+                    }
                     _ => break,
                 }
             }
@@ -157,7 +153,8 @@ async fn attempt(state: &AppState, client: &reqwest::Client, d: WebhookDelivery)
     };
     let timestamp = now.div_euclid(1000);
     let signature = webhook::signature_header(&keys, &d.id, timestamp, &d.body);
-    let headers = [("webhook-id", d.id.clone()), ("webhook-timestamp", timestamp.to_string()), ("webhook-signature", signature)];
+    let headers =
+        [("webhook-id", d.id.clone()), ("webhook-timestamp", timestamp.to_string()), ("webhook-signature", signature)];
     let sent = post(state, client, &endpoint.url, headers, &d.body).await;
     let outcome = match sent.status {
         Some(200..=299) => {

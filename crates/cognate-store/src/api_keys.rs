@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::webhook::WebhookEvent;
 use cognate_core::apikey::{ApiKey, UsageDelta, UsageRow};
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ApiKeyRepo;
 use cognate_core::tenant::TenantId;
+use cognate_core::webhook::WebhookEvent;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;

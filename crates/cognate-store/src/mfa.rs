@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::webhook::WebhookEvent;
 use cognate_core::ids::PoolId;
 use cognate_core::mfa::UserMfa;
 use cognate_core::repo::MfaRepo;
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};

@@ -11,13 +11,13 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::webhook::WebhookEvent;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::{DomainRepo, InvitationRepo, MembershipRepo, TenantCount, TenantRepo};
 use cognate_core::tenant::{
     DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
 };
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Transaction;
 
 use crate::backend::{Backend, Bind as _};

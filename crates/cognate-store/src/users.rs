@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::webhook::WebhookEvent;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::UserRepo;
 use cognate_core::token::RevocationKind;
 use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};

@@ -188,11 +188,10 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
 
     async fn list_webhook_endpoints(&self, owner: &str, page: &PageRequest) -> Result<Vec<WebhookEndpoint>> {
         let mut tx = owner_scope(&self.pool, owner).await?;
-        let q =
-            sqlx::query::<B>("SELECT * FROM webhook_endpoints WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3")
-                .text(owner)
-                .text(page.after.as_deref().unwrap_or(""))
-                .int(page.fetch_limit());
+        let q = sqlx::query::<B>("SELECT * FROM webhook_endpoints WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .text(owner)
+            .text(page.after.as_deref().unwrap_or(""))
+            .int(page.fetch_limit());
         let rows = B::fetch_all_on(q, &mut tx).await.map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)?;
         rows.iter().map(endpoint_from::<B>).collect()

@@ -212,8 +212,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ids {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let params =
-            RawPathParams::from_request_parts(parts, state).await.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid_request(e.body_text()))?;
         let mut ids = Ids { tenant: None, webhook: String::new(), delivery: String::new() };
         for (name, value) in &params {
             match name {
@@ -261,8 +262,12 @@ async fn do_list(state: &AppState, owner: &str, params: ListParams) -> Result<ax
 }
 
 async fn do_update(state: &AppState, owner: &str, id: &str, req: UpdateWebhook) -> Result<WebhookView, ApiError> {
-    let changes =
-        EndpointChanges { url: req.url, description: req.description, event_types: req.event_types, enabled: req.enabled };
+    let changes = EndpointChanges {
+        url: req.url,
+        description: req.description,
+        event_types: req.event_types,
+        enabled: req.enabled,
+    };
     Ok(WebhookView::new(webhooks::update(state, owner, id, changes).await?))
 }
 
@@ -306,7 +311,6 @@ async fn do_replay(state: &AppState, owner: &str, id: &str, delivery: &str) -> R
     let log = webhooks::attempts(state, owner, &d.id).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(DeliveryView::new(d, Some(log)))).into_response())
 }
-
 
 // ---- tenant endpoints ----------------------------------------------------------------
 
@@ -434,8 +438,10 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, ids: Ids) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Rotate the endpoint's secret: the new one is answered once; the old one keeps signing
-/// beside it for 24 hours (two `v1,` signatures in `webhook-signature`).
+/// Rotate the endpoint's secret.
+///
+/// The new secret is answered once; the old one keeps signing beside it for 24 hours (two
+/// `v1,` signatures in `webhook-signature`).
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant_id}/webhooks/{webhook_id}/rotate-secret",

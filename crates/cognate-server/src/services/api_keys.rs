@@ -310,8 +310,7 @@ pub async fn rotate(
     };
     let (record, key) = mint(state, tenant, &template);
     let event = key_event(state, "api_key.rotated", &record);
-    let rotated =
-        state.store.rotate_api_key_with(tenant, &old.id, now + grace_secs * 1000, &record, &[event]).await;
+    let rotated = state.store.rotate_api_key_with(tenant, &old.id, now + grace_secs * 1000, &record, &[event]).await;
     if !rotated.map_err(not_found)? {
         return Err(ApiKeyError::NotActive);
     }
