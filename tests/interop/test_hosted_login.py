@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import warnings
+from urllib.parse import urljoin
 
 import pyotp
 import pytest
@@ -15,7 +16,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 
-from cognate_harness import uid
+from cognate_harness import admin_bearer, uid, v1, v1_ok
 from conftest import PASSWORD, TEMP_PASSWORD
 from hosted_login import CALLBACK, LOGOUT, Browser, forms, fragment_of, redirected_to
 
@@ -712,3 +713,22 @@ def test_nul_bytes_and_malformed_input_get_clear_4xx(server, web_app):
         "redirect_uri": CALLBACK, "code_verifier": "v" * 50})
     assert token.status_code == 400 and token.json()["error"] in ("invalid_request", "invalid_grant")
     assert requests.get(f"{server.url}/logout?client_id=%00", timeout=10).status_code == 400
+
+
+def test_a_sign_in_through_the_pages_is_audited_under_the_request_id_of_its_answer(server, web_app,
+                                                                                   make_confirmed_user):
+    """The access log, the answer's `x-request-id` and the audit event share one id."""
+    pool_id, client = web_app()
+    user = make_confirmed_user(pool_id)
+    browser = Browser(server.url)
+    browser.get(authorize_url(server, client["ClientId"], verifier=secrets.token_urlsafe(48)))
+    page = forms(browser.page.text)[0]
+    posted = browser.http.post(urljoin(browser.page.url, page.action), allow_redirects=False, timeout=30,
+                               data={**page.fields, "username": user, "password": PASSWORD})
+    assert posted.status_code == 302, posted.text[:300]
+    request_id = posted.headers["x-request-id"]
+    events = v1_ok(v1(server, "GET", "/v1/audit", bearer=admin_bearer(server),
+                      params={"action": "auth.sign_in", "limit": 100}))["items"]
+    mine = [e for e in events if e.get("requestId") == request_id]
+    assert len(mine) == 1, (request_id, [e.get("requestId") for e in events])
+    assert mine[0]["outcome"] == "success"

@@ -50,5 +50,6 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api::routes(&state))
         .layer(axum::middleware::from_fn(fallback::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::http::observe))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), health::close_when_draining))
         .with_state(state)
 }

@@ -78,7 +78,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub settings: Arc<ServerSettings>,
     pub keys: Arc<crate::keys::KeyRing>,
-    /// Failed sign-in counting (see [`crate::throttle`]).
+    /// Failed sign-in counting (see [`crate::throttle`]): in this process, or in Redis
+    /// shared by every node ([`AppState::with_shared_limits`]).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
     pub limits: crate::throttle::Limits,
     /// API key usage counted in memory until the next flush.
@@ -105,6 +106,9 @@ pub struct AppState {
     pub outbound_lookup: Arc<dyn crate::outbound::HostLookup>,
     /// Wakes this node's webhook worker (a test event, a replay); it also polls.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Set when this node received a stop signal and is draining: readiness answers 503
+    /// and responses ask clients to close their connections (see [`crate::health`]).
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -143,6 +147,7 @@ impl AppState {
             outbound,
             outbound_lookup: Arc::new(crate::outbound::SystemLookup),
             webhook_wake: Arc::default(),
+            draining: Arc::default(),
         }
     }
 }
@@ -167,6 +172,25 @@ impl AppState {
         self.limiter = Arc::new(crate::throttle::MemoryLimiter::new(self.clock.clone(), limits.max_delay_secs));
         self.limits = limits;
         self
+    }
+
+    /// Counts failures and request rates in the Redis every node shares instead of in this
+    /// process (call after [`AppState::with_limits`], whose delay cap it takes). No I/O:
+    /// the connection is made on first use, so a node starts with Redis down.
+    pub fn with_shared_limits(
+        mut self,
+        redis: &crate::throttle::shared::RedisSettings,
+    ) -> Result<(Self, Arc<crate::throttle::shared::RedisLimits>), crate::throttle::shared::SharedLimitsError> {
+        let shared = Arc::new(crate::throttle::shared::RedisLimits::new(
+            redis,
+            &self.master_key,
+            self.clock.clone(),
+            self.limits.max_delay_secs,
+            self.metrics.clone(),
+        )?);
+        self.limiter = shared.clone();
+        self.rates = shared.clone();
+        Ok((self, shared))
     }
 }
 

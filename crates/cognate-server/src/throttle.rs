@@ -20,13 +20,19 @@
 //! verifications per key. Over a limit the surfaces answer `TooManyRequestsException` /
 //! `429` with `Retry-After`.
 //!
-//! The counters live in this process. They sit behind [`Limiter`] and [`RateLimiter`] so a
-//! shared (Redis) implementation can replace them for several nodes; until then each node
-//! allows the limits on its own.
+//! The counters sit behind [`Limiter`] and [`RateLimiter`]. By default they live in this
+//! process ([`MemoryLimiter`], [`WindowLimiter`]), so each node allows the limits on its
+//! own; with `COGNATE_REDIS_URL` every node counts in one Redis ([`shared::RedisLimits`]),
+//! so N nodes allow the limits once, not N times, and fall back to these in-process
+//! counters when Redis does not answer. The traits are async for that I/O; the in-process
+//! implementations never await.
+
+pub mod shared;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use cognate_core::Clock;
 
 /// Throttling thresholds. Defaults: 5 free failures per user and address, 20 per user
@@ -65,13 +71,31 @@ impl Default for Limits {
 }
 
 /// Admits requests under a rate: at most `requests` per window of `per_seconds`, keyed
-/// (e.g. `ip:…`, `user:…`, `tenant:…`, `key:…`). The answer when refused is the seconds
-/// until the window resets.
+/// (e.g. `ip:…`, `user:…`, `tenant:…`, `key:…`: the part before the first `:` names the
+/// kind of window). Windows are fixed and aligned on the epoch of `now_ms` (the server's
+/// [`Clock`]). The answer when refused is the seconds until the window resets.
+///
+/// Implementations never fail: one that cannot reach its store answers from a local one
+/// (a limit must neither open up nor turn into a server error).
+#[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one request and admits it, or refuses it without counting.
-    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
+    async fn admit(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
     /// Whether a request would be refused now, without counting one.
-    fn check(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
+    async fn check(&self, key: &str, requests: u32, per_seconds: u32, now_ms: i64) -> Result<(), u64>;
+}
+
+/// The start of the fixed window of `per_seconds` holding `now` (ms), and its length (ms).
+pub(crate) fn window_of(per_seconds: u32, now: i64) -> (i64, i64) {
+    let window_ms = i64::from(per_seconds.max(1)) * 1000;
+    (now - now.rem_euclid(window_ms), window_ms)
+}
+
+/// Whole seconds from `now` to the end of the window (at least 1): a client told to retry
+/// sooner would be refused again.
+pub(crate) fn retry_after(start: i64, window_ms: i64, now: i64) -> u64 {
+    let wait_ms = start + window_ms - now;
+    u64::try_from((wait_ms + 999).div_euclid(1000)).unwrap_or(1).max(1)
 }
 
 /// The in-process [`RateLimiter`]: fixed windows aligned on the epoch.
@@ -87,9 +111,10 @@ pub struct WindowLimiter {
 const WINDOWS_PRUNE_AT: usize = 100_000;
 
 impl WindowLimiter {
-    fn decide(&self, key: &str, requests: u32, per_seconds: u32, now: i64, count: bool) -> Result<(), u64> {
-        let window_ms = i64::from(per_seconds.max(1)) * 1000;
-        let start = now - now.rem_euclid(window_ms);
+    /// [`RateLimiter::admit`] (`count`) or [`RateLimiter::check`], without awaiting: the
+    /// shared limiter answers from here when its store does not.
+    pub fn decide(&self, key: &str, requests: u32, per_seconds: u32, now: i64, count: bool) -> Result<(), u64> {
+        let (start, window_ms) = window_of(per_seconds, now);
         let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
         if count && windows.len() >= WINDOWS_PRUNE_AT {
             windows.retain(|_, (started, _, len)| now < *started + *len);
@@ -112,8 +137,7 @@ impl WindowLimiter {
             _ => 0,
         };
         if used >= requests {
-            let wait_ms = start + window_ms - now;
-            return Err(u64::try_from((wait_ms + 999).div_euclid(1000)).unwrap_or(1).max(1));
+            return Err(retry_after(start, window_ms, now));
         }
         if count {
             windows.insert(key.to_owned(), (start, used + 1, window_ms));
@@ -122,21 +146,31 @@ impl WindowLimiter {
     }
 }
 
+#[async_trait]
 impl RateLimiter for WindowLimiter {
-    fn admit(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+    async fn admit(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
         self.decide(key, requests, per_seconds, now, true)
     }
 
-    fn check(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
+    async fn check(&self, key: &str, requests: u32, per_seconds: u32, now: i64) -> Result<(), u64> {
         self.decide(key, requests, per_seconds, now, false)
     }
 }
 
-/// Counts failures and answers whether a key may try now (else: seconds to wait).
+/// Counts failures and answers whether keys may try now (else: seconds to wait). Each call
+/// takes every key one step concerns (a sign-in checks the (user, address) pair and the
+/// user; a failure counts against both and the address), so a shared implementation
+/// answers a step in one round trip.
+///
+/// Implementations never fail: one that cannot reach its store answers from a local one.
+#[async_trait]
 pub trait Limiter: Send + Sync {
-    fn check(&self, key: &str) -> Result<(), i64>;
-    fn fail(&self, key: &str, free_failures: u32);
-    fn succeed(&self, key: &str);
+    /// `Ok` when none of `keys` is locked; else the longest wait, in seconds.
+    async fn check(&self, keys: &[&str]) -> Result<(), i64>;
+    /// Counts one failure against each key, delayed after its number of free failures.
+    async fn fail(&self, keys: &[(&str, u32)]);
+    /// Forgets the keys' failures (a completed sign-in).
+    async fn succeed(&self, keys: &[&str]);
 }
 
 struct Entry {
@@ -155,47 +189,68 @@ pub struct MemoryLimiter {
 /// Entries kept before old ones are swept, bounding memory under a spray of keys.
 const MAX_ENTRIES: usize = 100_000;
 /// An entry idle this long is forgotten (1 hour).
-const IDLE_MS: i64 = 3_600_000;
+pub(crate) const IDLE_MS: i64 = 3_600_000;
+/// The doubling stops at 2^20 s (before `max_delay_secs` caps it), so the shift cannot
+/// overflow however many failures pile up.
+pub(crate) const MAX_EXPONENT: u32 = 20;
 
 impl MemoryLimiter {
     pub fn new(clock: Arc<dyn Clock>, max_delay_secs: i64) -> Self {
         Self { clock, max_delay_secs, entries: Mutex::new(HashMap::new()) }
     }
-}
 
-impl Limiter for MemoryLimiter {
-    fn check(&self, key: &str) -> Result<(), i64> {
+    /// [`Limiter::check`] without awaiting (the shared limiter's fallback).
+    pub fn check_now(&self, keys: &[&str]) -> Result<(), i64> {
         let now = self.clock.now_millis();
         let Ok(entries) = self.entries.lock() else { return Ok(()) };
-        match entries.get(key) {
-            Some(e) if e.locked_until_ms > now => Err((e.locked_until_ms - now + 999) / 1000),
-            _ => Ok(()),
-        }
+        let wait = keys.iter().filter_map(|key| entries.get(*key)).map(|e| e.locked_until_ms - now).max().unwrap_or(0);
+        if wait > 0 { Err((wait + 999) / 1000) } else { Ok(()) }
     }
 
-    fn fail(&self, key: &str, free_failures: u32) {
+    /// [`Limiter::fail`] without awaiting.
+    pub fn fail_now(&self, keys: &[(&str, u32)]) {
         let now = self.clock.now_millis();
         let Ok(mut entries) = self.entries.lock() else { return };
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| now - e.last_ms < IDLE_MS && e.locked_until_ms > now - IDLE_MS);
         }
-        let e = entries.entry(key.to_owned()).or_insert(Entry { failures: 0, locked_until_ms: 0, last_ms: now });
-        if now - e.last_ms > IDLE_MS {
-            e.failures = 0;
-        }
-        e.failures += 1;
-        e.last_ms = now;
-        if e.failures >= free_failures {
-            let exponent = (e.failures - free_failures).min(20);
-            let delay = (1i64 << exponent).min(self.max_delay_secs);
-            e.locked_until_ms = now + delay * 1000;
+        for &(key, free_failures) in keys {
+            let e = entries.entry(key.to_owned()).or_insert(Entry { failures: 0, locked_until_ms: 0, last_ms: now });
+            if now - e.last_ms > IDLE_MS {
+                e.failures = 0;
+            }
+            e.failures += 1;
+            e.last_ms = now;
+            if e.failures >= free_failures {
+                let exponent = (e.failures - free_failures).min(MAX_EXPONENT);
+                let delay = (1i64 << exponent).min(self.max_delay_secs);
+                e.locked_until_ms = now + delay * 1000;
+            }
         }
     }
 
-    fn succeed(&self, key: &str) {
+    /// [`Limiter::succeed`] without awaiting.
+    pub fn succeed_now(&self, keys: &[&str]) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+            for key in keys {
+                entries.remove(*key);
+            }
         }
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn check(&self, keys: &[&str]) -> Result<(), i64> {
+        self.check_now(keys)
+    }
+
+    async fn fail(&self, keys: &[(&str, u32)]) {
+        self.fail_now(keys);
+    }
+
+    async fn succeed(&self, keys: &[&str]) {
+        self.succeed_now(keys);
     }
 }
 
@@ -214,22 +269,23 @@ mod tests {
     #[test]
     fn windows_admit_the_limit_then_say_when_to_retry() {
         let limiter = WindowLimiter::default();
+        let admit = |key, n, per, now| limiter.decide(key, n, per, now, true);
         for _ in 0..3 {
-            assert_eq!(limiter.admit("k", 3, 10, 1_000), Ok(()));
+            assert_eq!(admit("k", 3, 10, 1_000), Ok(()));
         }
-        assert_eq!(limiter.admit("k", 3, 10, 1_500), Err(9));
-        assert_eq!(limiter.admit("other", 3, 10, 1_500), Ok(()));
-        assert_eq!(limiter.admit("k", 3, 10, 10_000), Ok(()));
+        assert_eq!(admit("k", 3, 10, 1_500), Err(9));
+        assert_eq!(admit("other", 3, 10, 1_500), Ok(()));
+        assert_eq!(admit("k", 3, 10, 10_000), Ok(()));
         // At a window boundary the wait is the whole window, not one more second.
         for _ in 0..3 {
-            limiter.admit("b", 3, 60, 60_000).unwrap();
+            admit("b", 3, 60, 60_000).unwrap();
         }
-        assert_eq!(limiter.admit("b", 3, 60, 60_000), Err(60));
+        assert_eq!(admit("b", 3, 60, 60_000), Err(60));
         // `check` looks without counting.
-        assert_eq!(limiter.check("c", 1, 60, 0), Ok(()));
-        assert_eq!(limiter.check("c", 1, 60, 0), Ok(()));
-        limiter.admit("c", 1, 60, 0).unwrap();
-        assert_eq!(limiter.check("c", 1, 60, 0), Err(60));
+        assert_eq!(limiter.decide("c", 1, 60, 0, false), Ok(()));
+        assert_eq!(limiter.decide("c", 1, 60, 0, false), Ok(()));
+        admit("c", 1, 60, 0).unwrap();
+        assert_eq!(limiter.decide("c", 1, 60, 0, false), Err(60));
     }
 
     #[test]
@@ -237,18 +293,20 @@ mod tests {
         let clock = Arc::new(FakeClock(AtomicI64::new(0)));
         let limiter = MemoryLimiter::new(clock.clone(), 900);
         for _ in 0..4 {
-            limiter.fail("u", 5);
-            assert!(limiter.check("u").is_ok());
+            limiter.fail_now(&[("u", 5)]);
+            assert!(limiter.check_now(&["u"]).is_ok());
         }
-        limiter.fail("u", 5);
-        assert_eq!(limiter.check("u"), Err(1));
+        limiter.fail_now(&[("u", 5)]);
+        assert_eq!(limiter.check_now(&["u"]), Err(1));
         clock.0.store(1_000, Ordering::SeqCst);
-        assert!(limiter.check("u").is_ok());
-        limiter.fail("u", 5);
-        assert_eq!(limiter.check("u"), Err(2));
-        assert!(limiter.check("other").is_ok());
-        limiter.succeed("u");
-        assert!(limiter.check("u").is_ok());
+        assert!(limiter.check_now(&["u"]).is_ok());
+        limiter.fail_now(&[("u", 5)]);
+        assert_eq!(limiter.check_now(&["u"]), Err(2));
+        assert!(limiter.check_now(&["other"]).is_ok());
+        // Several keys: the longest wait answers.
+        assert_eq!(limiter.check_now(&["other", "u"]), Err(2));
+        limiter.succeed_now(&["u"]);
+        assert!(limiter.check_now(&["u"]).is_ok());
     }
 }
 
@@ -263,7 +321,7 @@ pub enum AuthRate {
 /// in the per-address window and, when it names a user (`(pool or client, username)`), the
 /// per-username window: every surface that authenticates someone calls this, so the API
 /// and the hosted login share one allowance.
-pub fn admit_auth(
+pub async fn admit_auth(
     state: &crate::AppState,
     ip: Option<std::net::IpAddr>,
     user: Option<(&str, &str)>,
@@ -271,14 +329,14 @@ pub fn admit_auth(
     let now = state.clock.now_millis();
     let limits = &state.limits;
     if let Some(ip) = ip.map(crate::net::counted_as) {
-        state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now).map_err(|wait| {
+        state.rates.admit(&format!("auth-ip:{ip}"), limits.auth_per_ip_per_minute, 60, now).await.map_err(|wait| {
             state.metrics.rate_limited(crate::metrics::RateWindow::AuthAddress);
             AuthRate::Address(wait)
         })?;
     }
     if let Some((pool, name)) = user {
         let key = format!("auth-user:{pool}:{}", name.to_lowercase());
-        state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now).map_err(|wait| {
+        state.rates.admit(&key, limits.auth_per_user_per_minute, 60, now).await.map_err(|wait| {
             state.metrics.rate_limited(crate::metrics::RateWindow::AuthUser);
             AuthRate::User(wait)
         })?;

@@ -33,10 +33,26 @@ pub struct FileConfig {
     pub outbound_allow: Option<Vec<String>>,
     pub webhook_retry_base_ms: Option<i64>,
     pub webhook_retention_days: Option<i64>,
+    pub shutdown_drain_secs: Option<u32>,
+    pub shutdown_timeout_secs: Option<u32>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
     pub smtp: Option<SmtpFile>,
+    pub redis: Option<RedisFile>,
+}
+
+/// `[redis]` in the config file: brute-force counters and rate windows shared by every
+/// node (docs/operations.md, "Scaling out: shared limits on Redis").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    /// `redis://[user][:password@]host[:port][/db]` or `unix:///path`.
+    pub url: Option<SecretString>,
+    /// Key namespace. Default `cognate`.
+    pub prefix: Option<String>,
+    /// Bound of each Redis call, in ms (10 to 10000). Default 250.
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[smtp]` in the config file: send emails through an SMTP relay instead of only
@@ -171,8 +187,37 @@ pub struct ServeArgs {
     /// Days webhook deliveries are kept in the delivery log. Default 30.
     #[arg(long, env = "COGNATE_WEBHOOK_RETENTION_DAYS")]
     pub webhook_retention_days: Option<i64>,
+    /// Seconds to go on serving after SIGTERM or SIGINT while `/readyz` answers 503
+    /// `draining`, so a load balancer stops sending requests before the listener closes.
+    /// Default 0 (close at once); 0 to 300.
+    #[arg(long, env = "COGNATE_SHUTDOWN_DRAIN_SECS")]
+    pub shutdown_drain_secs: Option<u32>,
+    /// Longest wait, once the listener closed, for requests under way to finish; those still
+    /// running then are cut off (the workers flush either way). Default 30; 1 to 3600.
+    #[arg(long, env = "COGNATE_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u32>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// Shared limits: without a URL each node counts on its own.
+#[derive(Debug, Default, Args)]
+pub struct RedisArgs {
+    /// Count brute-force failures and request rates in this Redis, shared by every node:
+    /// `redis://[user][:password@]host[:port][/db]` or `unix:///path`. Without it, each
+    /// node counts on its own. An unreachable Redis never stops a node: it counts alone
+    /// until Redis answers.
+    #[arg(long, env = "COGNATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key (letters, digits, - _ . :). Default cognate.
+    #[arg(long, env = "COGNATE_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// How long one Redis call may take before the node answers on its own, in ms (10 to
+    /// 10000). Default 250.
+    #[arg(long, env = "COGNATE_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -199,6 +244,10 @@ pub struct Config {
     pub max_import_bytes: u64,
     /// The nameserver of domain verification; `None` for the system's.
     pub dns_nameserver: Option<SocketAddr>,
+    /// After a stop signal: how long to go on serving while readiness says `draining`.
+    pub shutdown_drain: std::time::Duration,
+    /// After the drain: how long requests under way may take to finish.
+    pub shutdown_timeout: std::time::Duration,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
@@ -212,6 +261,8 @@ pub struct Config {
     pub webhook_retry_base_ms: i64,
     /// Days of webhook delivery log kept.
     pub webhook_retention_days: i64,
+    /// Shared limits; `None` counts in this process.
+    pub redis: Option<cognate_server::throttle::shared::RedisSettings>,
 }
 
 impl Config {
@@ -268,6 +319,17 @@ impl Config {
             })?),
             None => None,
         };
+        let shutdown_drain_secs = serve.and_then(|s| s.shutdown_drain_secs).or(file.shutdown_drain_secs).unwrap_or(0);
+        if shutdown_drain_secs > 300 {
+            bail!("shutdown_drain_secs (COGNATE_SHUTDOWN_DRAIN_SECS) must be between 0 and 300: {shutdown_drain_secs}");
+        }
+        let shutdown_timeout_secs =
+            serve.and_then(|s| s.shutdown_timeout_secs).or(file.shutdown_timeout_secs).unwrap_or(30);
+        if !(1..=3600).contains(&shutdown_timeout_secs) {
+            bail!(
+                "shutdown_timeout_secs (COGNATE_SHUTDOWN_TIMEOUT_SECS) must be between 1 and 3600: {shutdown_timeout_secs}"
+            );
+        }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
             .database_url
@@ -369,6 +431,7 @@ impl Config {
                 "webhook_retention_days (COGNATE_WEBHOOK_RETENTION_DAYS) must be 1 to 3650: {webhook_retention_days}"
             );
         }
+        let redis = redis_settings(serve, file.redis.unwrap_or_default())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
             listen,
@@ -386,6 +449,8 @@ impl Config {
             max_body_bytes,
             max_import_bytes,
             dns_nameserver,
+            shutdown_drain: std::time::Duration::from_secs(shutdown_drain_secs.into()),
+            shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout_secs.into()),
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,
@@ -394,6 +459,7 @@ impl Config {
             outbound_allow,
             webhook_retry_base_ms,
             webhook_retention_days,
+            redis,
         })
     }
 
@@ -453,6 +519,37 @@ fn smtp_settings(serve: Option<&ServeArgs>, file: SmtpFile) -> Result<Option<cog
     let settings = SmtpSettings::from_url(url.expose_secret(), from)
         .map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
     SmtpSender::new(&settings).map_err(|e| anyhow::anyhow!("smtp url (COGNATE_SMTP_URL): {e}"))?;
+    Ok(Some(settings))
+}
+
+/// Shared limits from the flags or environment, else the file; checked here (without
+/// connecting) so a malformed URL stops start-up, while an unreachable Redis does not.
+fn redis_settings(
+    serve: Option<&ServeArgs>,
+    file: RedisFile,
+) -> Result<Option<cognate_server::throttle::shared::RedisSettings>> {
+    use cognate_server::throttle::shared::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisSettings, SharedLimitsError};
+    let flags = serve.map(|s| &s.redis);
+    let prefix = flags.and_then(|f| f.redis_prefix.clone()).or(file.prefix);
+    let timeout_ms = flags.and_then(|f| f.redis_timeout_ms).or(file.timeout_ms);
+    let Some(url) = flags.and_then(|f| f.redis_url.clone()).or(file.url) else {
+        if prefix.is_some() || timeout_ms.is_some() {
+            bail!(
+                "redis prefix or timeout (COGNATE_REDIS_PREFIX, COGNATE_REDIS_TIMEOUT_MS) is set but no redis url (COGNATE_REDIS_URL) is"
+            );
+        }
+        return Ok(None);
+    };
+    let settings = RedisSettings {
+        url,
+        prefix: prefix.unwrap_or_else(|| DEFAULT_PREFIX.into()),
+        timeout: timeout_ms.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_millis),
+    };
+    settings.check().map_err(|e| match e {
+        SharedLimitsError::Prefix => anyhow::anyhow!("redis prefix (COGNATE_REDIS_PREFIX): {e}"),
+        SharedLimitsError::Timeout => anyhow::anyhow!("redis timeout_ms (COGNATE_REDIS_TIMEOUT_MS): {e}"),
+        SharedLimitsError::Tls | SharedLimitsError::Url(_) => anyhow::anyhow!("redis url (COGNATE_REDIS_URL): {e}"),
+    })?;
     Ok(Some(settings))
 }
 

@@ -2,6 +2,7 @@
 
 mod config;
 
+use std::future::IntoFuture as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -33,7 +34,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (bootstraps the database, shared pool and first admin credential).
-    Serve(ServeArgs),
+    // Boxed: its many flags would make every command as large as it.
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage platform admin credentials (SigV4 keys for the Cognito API and /v1).
@@ -167,7 +169,7 @@ enum KeysCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let serve_args = match &cli.command {
-        Command::Serve(args) => Some(args),
+        Command::Serve(args) => Some(args.as_ref()),
         _ => None,
     };
     let config = match Config::load(&cli.common, serve_args) {
@@ -530,6 +532,23 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
     .with_limits(config.throttle))
 }
 
+/// Moves the brute-force counters and rate windows to Redis. An unreachable Redis is a
+/// warning, not a refusal: the node counts on its own until Redis answers (and limits then
+/// become shared without a restart).
+async fn share_limits(state: AppState, redis: &cognate_server::throttle::shared::RedisSettings) -> Result<AppState> {
+    let (state, shared) = state.with_shared_limits(redis).context("redis url (COGNATE_REDIS_URL)")?;
+    match shared.ping().await {
+        Ok(()) => tracing::info!(redis = shared.location(), prefix = %redis.prefix, "limits shared through Redis"),
+        Err(error) => tracing::warn!(
+            redis = shared.location(),
+            %error,
+            "Redis does not answer at start-up: this node counts brute-force failures and request rates on its own \
+             until it does"
+        ),
+    }
+    Ok(state)
+}
+
 /// Serves `GET /metrics` (no credentials) on its own address until `stop` turns true;
 /// says where on stdout, before the main listening line.
 async fn serve_metrics(
@@ -557,7 +576,10 @@ async fn serve(config: Config) -> Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let state = build_state(&config, public_url, true).await?;
+    let mut state = build_state(&config, public_url, true).await?;
+    if let Some(redis) = &config.redis {
+        state = share_limits(state, redis).await?;
+    }
     let shared = bootstrap::ensure_shared_pool(&state).await?;
     tracing::info!(backend = state.store.backend(), shared_pool = %shared, "storage ready");
     bootstrap_admin(&state, &config).await?;
@@ -601,14 +623,40 @@ async fn serve(config: Config) -> Result<()> {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
         None => None,
     };
+    let draining = state.draining.clone();
     let app = cognate_server::build_router(state);
-    let shutdown = shutdown_signal();
+    // A stop signal first drains (readiness 503, `Connection: close`) for the drain period,
+    // then closes the listener; requests under way get the shutdown timeout to finish.
+    let (closing, mut closed) = tokio::sync::watch::channel(false);
+    let signal = shutdown_signal();
+    let drain = config.shutdown_drain;
+    let shutdown = async move {
+        signal.await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !drain.is_zero() {
+            tracing::info!(seconds = drain.as_secs(), "draining: /readyz answers 503 until the listener closes");
+            tokio::time::sleep(drain).await;
+        }
+        tracing::info!("closing the listener; finishing requests under way");
+        let _ = closing.send(true);
+    };
     println!("Cognate is listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .into_future();
+    let timeout = config.shutdown_timeout;
+    let cut_off = async move {
+        let _ = closed.wait_for(|closed| *closed).await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = cut_off => {
+            tracing::warn!(seconds = timeout.as_secs(), "requests still under way after the shutdown timeout; cutting them off");
+        }
+    }
     let _ = stop_workers.send(true);
     if let Some(metrics) = metrics
         && let Err(e) = metrics.await
@@ -722,13 +770,13 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                     std::future::pending::<()>().await;
                 }
             }
-            tracing::info!("shutdown signal received; finishing in-flight requests");
+            tracing::info!("shutdown signal received");
         }
     }
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown signal received; finishing in-flight requests");
+        tracing::info!("shutdown signal received");
     }
 }
 

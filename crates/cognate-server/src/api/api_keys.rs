@@ -468,7 +468,8 @@ pub async fn verify(
     if req.count_usage {
         let now = state.clock.now_millis();
         if let Some(limit) = key.rate_limit
-            && let Err(retry) = state.rates.admit(&format!("key:{}", key.id), limit.requests, limit.per_seconds, now)
+            && let Err(retry) =
+                state.rates.admit(&format!("key:{}", key.id), limit.requests, limit.per_seconds, now).await
         {
             state.metrics.rate_limited(crate::metrics::RateWindow::ApiKey);
             return Err(ApiError::rate_limited(retry, "The API key's rate limit is used up."));

@@ -121,7 +121,7 @@ async fn serve(
     let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ctx = RequestContext { ip: crate::net::client_ip(&state.settings.trusted_proxies, peer, &parts.headers) };
     let recorded = input.clone();
-    let limited = if operation.rate_limited { limit_auth_rate(state, &ctx, &input) } else { Ok(()) };
+    let limited = if operation.rate_limited { limit_auth_rate(state, &ctx, &input).await } else { Ok(()) };
     let (result, facts) = crate::facts::collect(async {
         limited?;
         dispatch(state, &ctx, operation, input).await
@@ -159,13 +159,14 @@ async fn dispatch(state: &AppState, ctx: &RequestContext, operation: &operations
 }
 
 /// Applies the per-IP and per-username request rates of authentication operations.
-fn limit_auth_rate(state: &AppState, ctx: &RequestContext, input: &Value) -> Result<(), CognitoError> {
+async fn limit_auth_rate(state: &AppState, ctx: &RequestContext, input: &Value) -> Result<(), CognitoError> {
     let username = ["AuthParameters", "ChallengeResponses"]
         .iter()
         .find_map(|m| input.get(m).and_then(|p| p.get("USERNAME")).and_then(Value::as_str))
         .or_else(|| input.get("Username").and_then(Value::as_str));
     let pool = input.get("UserPoolId").or_else(|| input.get("ClientId")).and_then(Value::as_str).unwrap_or("");
-    crate::throttle::admit_auth(state, ctx.ip, username.map(|name| (pool, name))).map_err(|limited| match limited {
+    crate::throttle::admit_auth(state, ctx.ip, username.map(|name| (pool, name))).await.map_err(|limited| match limited
+    {
         crate::throttle::AuthRate::Address(wait) => CognitoError::too_many_requests(
             format!("Too many authentication requests from this address; retry in {wait} s."),
             wait,

@@ -23,6 +23,7 @@ use super::messages::{self, Messages};
 use super::page::{self, Cookies, Page};
 use super::{Flow, answer, flow, form, param, query_params, record_outcome};
 use crate::AppState;
+use crate::metrics::http::RequestId;
 use crate::net::ClientIp;
 use crate::services::authorize::Outcome;
 use crate::services::federation::{self, FederationError};
@@ -96,12 +97,13 @@ fn finish(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    request: &RequestId,
     flow: &Flow,
     facts: crate::facts::Facts,
     result: Result<Outcome, FederationError>,
 ) -> Response {
     let outcome = result.as_ref().map(|_| ()).map_err(reason);
-    record_outcome(state, ip, headers, "auth.federated_sign_in", facts, outcome);
+    record_outcome(state, ip, headers, request, "auth.federated_sign_in", facts, outcome);
     let auth = &flow.auth;
     let refuse = |error: &str, description: &str| {
         page::redirect_error(&auth.redirect_uri, auth.state.as_deref(), error, description)
@@ -156,6 +158,7 @@ async fn came_back(
 async fn oidc_callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -180,7 +183,7 @@ async fn oidc_callback(
     let (result, facts) =
         crate::facts::collect(federation::complete_oidc(&state, &flow.auth, &returned, code, param(&params, "iss")))
             .await;
-    finish(&state, ip, &headers, &flow, facts, result)
+    finish(&state, ip, &headers, &request, &flow, facts, result)
 }
 
 /// The fields of a POSTed form (no CSRF token: the IdP posts it).
@@ -191,7 +194,13 @@ fn posted_fields(body: &Bytes) -> Result<HashMap<String, String>, String> {
 }
 
 /// `POST /saml2/idpresponse`: the SAML assertion consumer (HTTP-POST binding).
-async fn saml_acs(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+async fn saml_acs(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: RequestId,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let t = &messages::EN;
     let fields = match posted_fields(&body) {
         Ok(f) => f,
@@ -214,7 +223,7 @@ async fn saml_acs(State(state): State<AppState>, ClientIp(ip): ClientIp, headers
             };
             let (result, facts) =
                 crate::facts::collect(federation::sign_in(&state, &flow.auth, &provider, *identity)).await;
-            finish(&state, ip, &headers, &flow, facts, result)
+            finish(&state, ip, &headers, &request, &flow, facts, result)
         }
         Err(e) => {
             tracing::warn!(error = %e, "SAML response refused");
@@ -233,6 +242,7 @@ async fn saml_acs(State(state): State<AppState>, ClientIp(ip): ClientIp, headers
 async fn saml_continue(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -241,7 +251,7 @@ async fn saml_continue(
         Err(page) => return *page,
     };
     let (result, facts) = crate::facts::collect(federation::complete_saml(&state, &flow.auth, returned)).await;
-    finish(&state, ip, &headers, &flow, facts, result)
+    finish(&state, ip, &headers, &request, &flow, facts, result)
 }
 
 /// `GET /saml2/metadata/{poolId}`: the pool's service-provider metadata, what a tenant

@@ -32,6 +32,7 @@ use self::messages::Messages;
 use self::page::{Challenge, Cookies, Page};
 use crate::AppState;
 use crate::audit::{self, Origin};
+use crate::metrics::http::RequestId;
 use crate::net::ClientIp;
 use crate::services::accounts::{AccountError, SignUpError};
 use crate::services::authorize::{self, Authorization, AuthorizeError, Outcome, Reply, Resume, StepError};
@@ -140,6 +141,7 @@ fn refused(t: &'static Messages, e: AuthorizeError) -> Response {
 async fn authorize_endpoint(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -157,7 +159,7 @@ async fn authorize_endpoint(
         crate::facts::collect(authorize::resume(&state, auth, cookies.session(&state, &auth.pool.id))).await;
     if matches!(resumed, Ok(Resume::Granted(_))) {
         // A sign-in from the browser's session (single sign-on), recorded like any other.
-        record_outcome(&state, ip, &headers, "auth.sign_in", facts, Ok(()));
+        record_outcome(&state, ip, &headers, &request, "auth.sign_in", facts, Ok(()));
     }
     match resumed {
         Ok(Resume::Granted(granted)) => page::redirect_granted(auth, granted),
@@ -209,6 +211,7 @@ fn form(
 async fn login_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -222,13 +225,13 @@ async fn login_submit(
     let (Some(_), Some(password)) = (param(&fields, "username"), param(&fields, "password")) else {
         return Page::login(&state, &flow, &csrf, Some(flow.t.missing), username, StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::password(&state, attempt, &flow.auth, username, password)).await;
-    record(&state, ip, &headers, "auth.sign_in", facts, &result);
+    record(&state, ip, &headers, &request, "auth.sign_in", facts, &result);
     match result {
         Ok(outcome) => answer(&state, &flow, &csrf, outcome),
         Err(e) => {
@@ -242,6 +245,7 @@ async fn login_submit(
 async fn challenge_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -284,14 +288,14 @@ async fn challenge_submit(
         },
         _ => return Page::login(&state, &flow, &csrf, Some(t.session_expired), "", StatusCode::BAD_REQUEST),
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::answer(&state, attempt, &flow.auth, challenge, session, username, reply))
             .await;
-    record(&state, ip, &headers, "auth.challenge", facts, &result);
+    record(&state, ip, &headers, &request, "auth.challenge", facts, &result);
     match result {
         Ok(outcome) => answer(&state, &flow, &csrf, outcome),
         Err(StepError::SignIn(SignInError::InvalidSession | SignInError::SessionExpired)) => {
@@ -306,14 +310,14 @@ async fn challenge_submit(
 
 /// Counts the request in the per-address and per-username windows the Cognito API's
 /// authentication operations share; `Err` is the 429 page.
-fn admitted(
+async fn admitted(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
     flow: &Flow,
     username: Option<&str>,
 ) -> Result<(), Box<Response>> {
     let user = username.map(|name| (flow.auth.client.id.as_str(), name));
-    crate::throttle::admit_auth(state, ip, user).map_err(|limited| {
+    crate::throttle::admit_auth(state, ip, user).await.map_err(|limited| {
         let wait = match limited {
             crate::throttle::AuthRate::Address(w) | crate::throttle::AuthRate::User(w) => w,
         };
@@ -446,23 +450,26 @@ fn record<T>(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    request: &RequestId,
     action: &str,
     facts: crate::facts::Facts,
     result: &Result<T, StepError>,
 ) {
-    record_outcome(state, ip, headers, action, facts, result.as_ref().map(|_| ()).map_err(reason));
+    record_outcome(state, ip, headers, request, action, facts, result.as_ref().map(|_| ()).map_err(reason));
 }
 
-/// Records one page action in the audit trail (`outcome`: `Err` names the reason).
+/// Records one page action in the audit trail (`outcome`: `Err` names the reason), under
+/// the request's id (the access log's and the answer's `x-request-id`).
 fn record_outcome(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
+    request: &RequestId,
     action: &str,
     facts: crate::facts::Facts,
     outcome: Result<(), &str>,
 ) {
-    let origin = Origin::from_request(ip, headers, &cognate_core::ids::generate_sub(state.rng.as_ref()));
+    let origin = Origin::from_request(ip, headers, &request.0);
     let history = match action {
         "auth.sign_in" => Some(("SignIn", Some("Password"))),
         "auth.federated_sign_in" => Some(("SignIn", None)),
@@ -504,6 +511,7 @@ async fn forgot_page(State(state): State<AppState>, headers: HeaderMap, RawQuery
 async fn forgot_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -516,7 +524,7 @@ async fn forgot_submit(
     let Some(username) = param(&fields, "username") else {
         return Page::forgot(&state, &flow, &csrf, Some(flow.t.missing), "", StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::forgot_password(&state, &flow.auth, username)).await;
@@ -524,6 +532,7 @@ async fn forgot_submit(
         &state,
         ip,
         &headers,
+        &request,
         "auth.forgot_password",
         facts,
         result.as_ref().map(|_| ()).map_err(account_reason),
@@ -542,6 +551,7 @@ async fn forgot_submit(
 async fn reset_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -562,14 +572,14 @@ async fn reset_submit(
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
     }
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let attempt = Attempt { ip: ip.map(crate::net::counted_as) };
     let (result, facts) =
         crate::facts::collect(authorize::reset_password(&state, attempt, &flow.auth, username, code, password)).await;
     let outcome = result.as_ref().map(|_| ()).map_err(account_reason);
-    record_outcome(&state, ip, &headers, "auth.confirm_forgot_password", facts, outcome);
+    record_outcome(&state, ip, &headers, &request, "auth.confirm_forgot_password", facts, outcome);
     match result {
         Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.reset_done), username, StatusCode::OK),
         Err(e) => {
@@ -609,6 +619,7 @@ async fn sign_up_terms(state: &AppState, flow: &Flow) -> Result<Option<SignUpLin
 async fn sign_up_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -635,13 +646,21 @@ async fn sign_up_submit(
     if password != confirm {
         return again(t.passwords_differ, StatusCode::BAD_REQUEST);
     }
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let email = email.filter(|_| !authorize::email_is_username(&flow.auth));
     let (result, facts) =
         crate::facts::collect(authorize::sign_up(&state, &flow.auth, username, password, email)).await;
-    record_outcome(&state, ip, &headers, "user.sign_up", facts, result.as_ref().map(|_| ()).map_err(sign_up_reason));
+    record_outcome(
+        &state,
+        ip,
+        &headers,
+        &request,
+        "user.sign_up",
+        facts,
+        result.as_ref().map(|_| ()).map_err(sign_up_reason),
+    );
     match result {
         Ok(signed_up) => match signed_up.delivery {
             Some(d) => Page::confirm(&state, &flow, &csrf, None, Some(&d.destination), username, StatusCode::OK),
@@ -658,6 +677,7 @@ async fn sign_up_submit(
 async fn confirm_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -672,11 +692,19 @@ async fn confirm_submit(
     let Some(code) = param(&fields, "code") else {
         return Page::confirm(&state, &flow, &csrf, Some(t.missing), None, username, StatusCode::BAD_REQUEST);
     };
-    if let Err(page) = admitted(&state, ip, &flow, Some(username)) {
+    if let Err(page) = admitted(&state, ip, &flow, Some(username)).await {
         return *page;
     }
     let (result, facts) = crate::facts::collect(authorize::confirm_sign_up(&state, &flow.auth, username, code)).await;
-    record_outcome(&state, ip, &headers, "user.confirm", facts, result.as_ref().map(|_| ()).map_err(sign_up_reason));
+    record_outcome(
+        &state,
+        ip,
+        &headers,
+        &request,
+        "user.confirm",
+        facts,
+        result.as_ref().map(|_| ()).map_err(sign_up_reason),
+    );
     match result {
         Ok(()) => Page::login_with(&state, &flow, &csrf, None, Some(t.confirmed), username, StatusCode::OK),
         Err(e) => {
@@ -757,6 +785,7 @@ fn account_reason(e: &AccountError) -> &'static str {
 async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    request: RequestId,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -776,7 +805,7 @@ async fn logout(
         crate::facts::collect(authorize::logout(&state, &req, |pool| cookies.session(&state, pool).map(str::to_owned)))
             .await;
     let outcome = result.as_ref().map(|_| ()).map_err(|_| "refused");
-    record_outcome(&state, ip, &headers, "auth.sign_out", facts, outcome);
+    record_outcome(&state, ip, &headers, &request, "auth.sign_out", facts, outcome);
     match result {
         Ok(done) => {
             if let Some(location) = &done.idp_logout {

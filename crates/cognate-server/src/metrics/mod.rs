@@ -107,6 +107,16 @@ pub enum RateWindow {
     ApiKey,
 }
 
+/// Which store answered a brute-force or rate-limit question
+/// (`cognate_shared_limits_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitsBackend {
+    /// This process's own counters: no Redis configured, or Redis not answering.
+    Local,
+    /// The Redis every node shares.
+    Redis,
+}
+
 /// Why token families ended (`cognate_token_families_revoked_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FamilyEnd {
@@ -150,6 +160,8 @@ pub struct Metrics {
     pool_max: Gauge,
     webhook_attempts: Family<Fixed<1>, Counter>,
     webhook_backlog: Family<Fixed<1>, Gauge>,
+    limits_fallbacks: Counter,
+    limits_backend: Family<Fixed<1>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -180,6 +192,8 @@ impl Metrics {
             pool_max: Gauge::default(),
             webhook_attempts: Family::default(),
             webhook_backlog: Family::default(),
+            limits_fallbacks: Counter::default(),
+            limits_backend: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -247,6 +261,16 @@ impl Metrics {
         for outcome in WebhookOutcome::ALL {
             drop(m.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]));
         }
+        r.register(
+            "shared_limits_fallbacks",
+            "Brute-force and rate-limit checks answered by this node's own counters because Redis did not",
+            m.limits_fallbacks.clone(),
+        );
+        r.register(
+            "shared_limits_backend",
+            "1 for the store that answered the last limit check (local or redis), 0 for the other",
+            m.limits_backend.clone(),
+        );
         // Every series of a closed label set starts at zero, so a rate over it is defined
         // from the first scrape and dashboards show 0, not "no data".
         for outcome in ["success", "failure", "throttled"] {
@@ -264,6 +288,8 @@ impl Metrics {
         for reason in ["revoked", "reuse", "tenant", "cap"] {
             drop(m.families_revoked.get_or_create(&[("reason", reason)]));
         }
+        m.limits_backend.get_or_create(&[("backend", "local")]).set(1);
+        drop(m.limits_backend.get_or_create(&[("backend", "redis")]));
         Self { registry, ..m }
     }
 
@@ -337,6 +363,23 @@ impl Metrics {
 
     pub fn webhook_attempt(&self, outcome: WebhookOutcome) {
         self.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]).inc();
+    }
+
+    /// Counts one limit check that Redis should have answered and this node's counters did.
+    pub fn limits_fallback(&self) {
+        self.limits_fallbacks.inc();
+    }
+
+    /// Limit checks answered locally so far (tests read it; Prometheus reads the registry).
+    pub fn limits_fallbacks(&self) -> u64 {
+        self.limits_fallbacks.get()
+    }
+
+    /// Records which store answers limit checks now.
+    pub fn limits_backend(&self, backend: LimitsBackend) {
+        let redis = i64::from(backend == LimitsBackend::Redis);
+        self.limits_backend.get_or_create(&[("backend", "redis")]).set(redis);
+        self.limits_backend.get_or_create(&[("backend", "local")]).set(1 - redis);
     }
 }
 

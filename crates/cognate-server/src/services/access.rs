@@ -106,7 +106,7 @@ pub async fn tenant(
         Err(_) => format!("v1-refused:{}:{}", user.pool_id, user.sub),
     };
     let limit = state.limits.admin_per_tenant_per_minute;
-    if let Err(wait) = state.rates.admit(&window, limit, 60, state.clock.now_millis()) {
+    if let Err(wait) = state.rates.admit(&window, limit, 60, state.clock.now_millis()).await {
         state.metrics.rate_limited(crate::metrics::RateWindow::Tenant);
         return Err(AccessError::RateLimited { wait, refused: result.is_err() });
     }

@@ -280,11 +280,12 @@ pub async fn delete_code(state: &AppState, user: &User, purpose: &str) -> Result
 
 /// Counts one reset code sent for `who` (a sub, or an unknown name's key), refusing
 /// beyond [`RESET_CODES_PER_HOUR`].
-fn admit_reset_code(state: &AppState, pool: &UserPool, who: &str) -> Result<(), AccountError> {
+async fn admit_reset_code(state: &AppState, pool: &UserPool, who: &str) -> Result<(), AccountError> {
     let key = format!("reset-codes:{}:{who}", pool.id);
     state
         .rates
         .admit(&key, RESET_CODES_PER_HOUR, 3600, state.clock.now_millis())
+        .await
         .map_err(|_| AccountError::AttemptsExceeded)
 }
 
@@ -306,7 +307,7 @@ pub async fn forgot_password(
     let destination = user.filter(|u| u.enabled).and_then(recovery_destination);
     let (Some(user), Some(to)) = (user, destination) else {
         if hide {
-            admit_reset_code(state, pool, &unknown_key(pool, username))?;
+            admit_reset_code(state, pool, &unknown_key(pool, username)).await?;
             return Ok(decoy_delivery(username));
         }
         return Err(match user {
@@ -315,7 +316,7 @@ pub async fn forgot_password(
             Some(_) => AccountError::NoRecoveryDestination,
         });
     };
-    admit_reset_code(state, pool, &user.sub)?;
+    admit_reset_code(state, pool, &user.sub).await?;
     let code = store_code(state, user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, RESET_CODE_TTL_MS).await?;
     send_code(state, pool, user, &to, &code).await?;
     tracing::info!(pool = %pool.id, sub = %user.sub, "password reset code sent");
@@ -353,28 +354,28 @@ pub async fn confirm_forgot_password(
             return Err(AccountError::UserNotFound);
         }
         let throttle = Throttle::of_unknown(attempt, pool, username);
-        if throttle.locked(state) {
+        if throttle.locked(state).await {
             return Err(AccountError::AttemptsExceeded);
         }
-        throttle.fail(state);
+        throttle.fail(state).await;
         return Err(AccountError::CodeMismatch);
     };
     if !user.enabled {
         return Err(AccountError::Disabled);
     }
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
-    if throttle.locked(state) {
+    if throttle.locked(state).await {
         return Err(AccountError::AttemptsExceeded);
     }
     match check_code(state, &user, PURPOSE_FORGOT_PASSWORD, PURPOSE_FORGOT_PASSWORD, code).await {
         Ok(()) => {}
         Err(e @ (AccountError::Store(_) | AccountError::Fault(_))) => return Err(e),
         Err(e) => {
-            throttle.fail(state);
+            throttle.fail(state).await;
             return Err(if hide { AccountError::CodeMismatch } else { e });
         }
     }
-    throttle.clear(state);
+    throttle.clear(state).await;
     let now = state.clock.now_millis();
     super::users::set_password(state, &mut user, password).await.map_err(AccountError::Fault)?;
     user.status = UserStatus::Confirmed;
@@ -423,6 +424,7 @@ pub async fn send_sign_in_code(
     state
         .rates
         .admit(&key, SIGN_IN_CODES_PER_HOUR, 3600, state.clock.now_millis())
+        .await
         .map_err(|_| AccountError::AttemptsExceeded)?;
     let Some((user, to)) = user else { return Ok(()) };
     let issued = store_code(state, user, token::PURPOSE_SIGN_IN, binding, ttl_ms).await?;

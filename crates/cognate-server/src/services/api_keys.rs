@@ -14,8 +14,9 @@
 //! transaction per flush ([`flush_usage`]): every [`USAGE_FLUSH_INTERVAL`] by a background
 //! task, and once more at graceful shutdown, so totals are exact and survive a restart.
 //! A crash (kill -9) loses at most the last interval's counts. `last_used_at` moves with
-//! each flush, so it is updated at most once per interval per key. Rate limits are per
-//! node ([`crate::throttle::RateLimiter`]); several nodes each allow the limit.
+//! each flush, so it is updated at most once per interval per key. Rate limits go
+//! through [`crate::throttle::RateLimiter`]: per node, or for all nodes together with
+//! `COGNATE_REDIS_URL`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

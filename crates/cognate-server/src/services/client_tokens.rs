@@ -84,7 +84,7 @@ pub async fn grant(
     confidential: bool,
     scope: Option<&str>,
 ) -> Result<ClientToken, ClientTokenError> {
-    admit(state, ip)?;
+    admit(state, ip).await?;
     if !confidential {
         return Err(ClientTokenError::NotAllowed("Only a client with a secret may use this grant."));
     }
@@ -100,7 +100,7 @@ pub async fn get_client_token(
     secret: &str,
     scopes: Option<Vec<String>>,
 ) -> Result<ClientToken, ClientTokenError> {
-    admit(state, ip)?;
+    admit(state, ip).await?;
     let authenticated = clients::authenticate(state, client_id, Some(secret)).await.map_err(|e| match e {
         ClientError::Store(e) => e.into(),
         ClientError::Fault(cause) => ClientTokenError::Fault(cause),
@@ -113,8 +113,8 @@ pub async fn get_client_token(
     issue(state, &authenticated.client, Via::ClientTokenAuth, scopes).await
 }
 
-fn admit(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), ClientTokenError> {
-    crate::throttle::admit_auth(state, ip, None).map_err(|limited| match limited {
+async fn admit(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), ClientTokenError> {
+    crate::throttle::admit_auth(state, ip, None).await.map_err(|limited| match limited {
         crate::throttle::AuthRate::Address(wait) | crate::throttle::AuthRate::User(wait) => {
             ClientTokenError::Throttled(wait)
         }

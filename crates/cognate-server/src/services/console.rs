@@ -425,12 +425,12 @@ pub async fn admin_sign_in(
     ];
     let limits = [ADMIN_SIGN_INS_PER_ADDRESS, ADMIN_SIGN_INS_PER_MINUTE];
     for (window, limit) in windows.iter().zip(limits) {
-        state.rates.check(window, limit, 60, now).map_err(ConsoleError::Throttled)?;
+        state.rates.check(window, limit, 60, now).await.map_err(ConsoleError::Throttled)?;
     }
     if key_id.len() > 128 || secret.len() > 256 || !super::admins::check(state, key_id, secret).await? {
         for (window, limit) in windows.iter().zip(limits) {
             // The attempt is refused either way; only the count matters.
-            let _ = state.rates.admit(window, limit, 60, now);
+            let _ = state.rates.admit(window, limit, 60, now).await;
         }
         return Err(ConsoleError::BadCredential);
     }

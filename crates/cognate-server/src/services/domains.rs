@@ -184,6 +184,7 @@ pub async fn check_dns(
     state
         .rates
         .admit(&window, DNS_CHECKS_PER_MINUTE, 60, state.clock.now_millis())
+        .await
         .map_err(DomainError::RateLimited)?;
     let record = challenge_record(state, &claim);
     let name = record.name.clone();

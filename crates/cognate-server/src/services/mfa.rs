@@ -152,7 +152,7 @@ pub async fn verify(
     device_name: Option<String>,
 ) -> Result<(), MfaError> {
     let throttle = Throttle::of_user(attempt, &user.pool_id, &user.sub);
-    throttle.check(state)?;
+    throttle.check(state).await?;
     let mut mfa = record(state, user).await?;
     let setup = asker == Asker::Setup;
     if setup && mfa.has_totp() {
@@ -162,7 +162,7 @@ pub async fn verify(
     let pending = mfa.live_pending(now).map(str::to_owned).ok_or(MfaError::NothingPending)?;
     let secret = open_totp_secret(state, &pending)?;
     let Some(step) = totp::verify(&secret, code, state.clock.now_secs()) else {
-        throttle.fail(state);
+        throttle.fail(state).await;
         return Err(MfaError::CodeMismatch);
     };
     mfa.totp_secret_sealed = Some(pending);

@@ -318,8 +318,8 @@ impl Throttle {
     }
 
     /// Whether the user is locked for this address (or everywhere).
-    pub fn locked(&self, state: &AppState) -> bool {
-        let locked = state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err();
+    pub async fn locked(&self, state: &AppState) -> bool {
+        let locked = state.limiter.check(&[&self.pair, &self.wide]).await.is_err();
         if locked {
             state.metrics.throttled(ThrottleScope::User);
         }
@@ -327,8 +327,8 @@ impl Throttle {
     }
 
     /// [`Throttle::locked`] as an error, for a sign-in step (counted as a throttled sign-in).
-    pub fn check(&self, state: &AppState) -> Result<(), SignInError> {
-        if self.locked(state) {
+    pub async fn check(&self, state: &AppState) -> Result<(), SignInError> {
+        if self.locked(state).await {
             state.metrics.sign_in(SignInOutcome::Throttled);
             return Err(SignInError::Locked);
         }
@@ -337,11 +337,11 @@ impl Throttle {
 
     /// A wrong password or code in a sign-in step: counted as a failed sign-in, then as
     /// [`Throttle::fail`].
-    pub fn fail_sign_in(&self, state: &AppState) {
+    pub async fn fail_sign_in(&self, state: &AppState) {
         state.metrics.sign_in(SignInOutcome::Failure);
-        self.fail(state);
+        self.fail(state).await;
         // The check before this attempt passed, so a lock now is this failure's doing.
-        let locked = state.limiter.check(&self.pair).is_err() || state.limiter.check(&self.wide).is_err();
+        let locked = state.limiter.check(&[&self.pair, &self.wide]).await.is_err();
         if let Some((pool, sub)) = self.user.clone() {
             // Webhook events of a real user's failure, written on their own (they report
             // no table change) and off the sign-in's path, which answers as it would
@@ -353,19 +353,19 @@ impl Throttle {
     }
 
     /// Counts one failure against the pair, the user and the address.
-    pub fn fail(&self, state: &AppState) {
-        state.limiter.fail(&self.pair, state.limits.user_free_failures);
-        state.limiter.fail(&self.wide, state.limits.user_wide_failures);
+    pub async fn fail(&self, state: &AppState) {
+        let limits = &state.limits;
+        let mut keys = vec![(self.pair.as_str(), limits.user_free_failures), (&self.wide, limits.user_wide_failures)];
         if let Some(ip) = &self.ip {
-            state.limiter.fail(ip, state.limits.ip_free_failures);
+            keys.push((ip, limits.ip_free_failures));
         }
+        state.limiter.fail(&keys).await;
     }
 
     /// A completed sign-in: clears the pair and the user-wide count (other addresses' pairs
     /// stay, so an attacker's lock outlives the victim's sign-in).
-    pub fn clear(&self, state: &AppState) {
-        state.limiter.succeed(&self.pair);
-        state.limiter.succeed(&self.wide);
+    pub async fn clear(&self, state: &AppState) {
+        state.limiter.succeed(&[&self.pair, &self.wide]).await;
     }
 }
 
@@ -402,9 +402,9 @@ pub fn unknown_key(pool: &UserPool, username: &str) -> String {
 }
 
 /// Refuses an address that failed too often, before any lookup or hashing.
-fn check_address(state: &AppState, attempt: Attempt) -> Result<(), SignInError> {
+async fn check_address(state: &AppState, attempt: Attempt) -> Result<(), SignInError> {
     let Some(ip) = attempt.ip else { return Ok(()) };
-    match state.limiter.check(&format!("ip:{ip}")) {
+    match state.limiter.check(&[&format!("ip:{ip}")]).await {
         Ok(()) => Ok(()),
         Err(wait) => {
             state.metrics.throttled(ThrottleScope::Address);
@@ -706,7 +706,7 @@ pub struct PasswordSignIn<'a> {
 /// Checks a password under brute-force throttling, then continues the sign-in: a new
 /// password owed, MFA owed, or tokens.
 pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (pool, client) = (req.pool, req.client);
     let delivery = req.delivery;
     let Some(user) = super::users::find(state, pool, req.username).await? else {
@@ -714,15 +714,15 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
         if client.settings.prevent_user_existence_errors != "ENABLED" {
             state.passwords.verify_decoy(req.password.to_owned()).await;
             if let Some(ip) = attempt.ip {
-                state.limiter.fail(&format!("ip:{ip}"), state.limits.ip_free_failures);
+                state.limiter.fail(&[(&format!("ip:{ip}"), state.limits.ip_free_failures)]).await;
             }
             return Err(SignInError::UserNotFound);
         }
         // Exactly what a real user gets: the same lock, the same argon2 work, the same answer.
         let throttle = Throttle::of_unknown(attempt, pool, req.username);
-        throttle.check(state)?;
+        throttle.check(state).await?;
         state.passwords.verify_decoy(req.password.to_owned()).await;
-        throttle.fail_sign_in(state);
+        throttle.fail_sign_in(state).await;
         return Err(SignInError::InvalidCredentials);
     };
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
@@ -807,7 +807,7 @@ pub struct SrpSignIn<'a> {
 /// PreventUserExistenceErrors an unknown name gets a decoy challenge (a stable salt for the
 /// name, a random B) that no answer passes.
 pub async fn srp_start(state: &AppState, attempt: Attempt, req: SrpSignIn<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (pool, client) = (req.pool, req.client);
     let a = srp::client_public(req.srp_a).map_err(|_| SignInError::SrpInvalid)?;
     let hides = client.settings.prevent_user_existence_errors == "ENABLED";
@@ -828,10 +828,10 @@ pub async fn srp_start(state: &AppState, attempt: Attempt, req: SrpSignIn<'_>) -
     };
     let Some((user, verifier)) = found else {
         let throttle = Throttle::of_unknown(attempt, pool, req.username);
-        throttle.check(state)?;
+        throttle.check(state).await?;
         return decoy_challenge(state, pool, client, req.username, &a);
     };
-    Throttle::of_user(attempt, &pool.id, &user.sub).check(state)?;
+    Throttle::of_user(attempt, &pool.id, &user.sub).check(state).await?;
     let hello = srp::server_hello(state.rng.as_ref(), &verifier).map_err(fault)?;
     let mut session =
         Session::new(state, client, &user, PASSWORD_VERIFIER, req.tenant.map(str::to_owned), Delivery::Tokens);
@@ -944,7 +944,7 @@ pub struct SrpAnswer<'a> {
 /// wrong password), spends the secret block (a second answer with it is refused, however
 /// valid), then continues exactly as a password sign-in does.
 pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (pool, client) = (answer.pool, answer.client);
     let (session, block) = open_block(state, &answer, PASSWORD_VERIFIER)?;
     let Some(exchange) = &session.srp else { return Err(SignInError::InvalidSession) };
@@ -987,7 +987,7 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         }
         (None, None) => return Err(SignInError::InvalidSession),
     };
-    throttle.check(state)?;
+    throttle.check(state).await?;
     check_timestamp(state, answer.timestamp)?;
     let proven = match verifier {
         Some(verifier) => {
@@ -997,7 +997,7 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         None => false,
     };
     let Some(user) = user.filter(|_| proven) else {
-        throttle.fail_sign_in(state);
+        throttle.fail_sign_in(state).await;
         return Err(SignInError::InvalidCredentials);
     };
     spend_block(state, &block, session.exp).await?;
@@ -1037,7 +1037,7 @@ pub async fn device_start(
     device_key: Option<&str>,
     srp_a: Option<&str>,
 ) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (session, user) = answered(state, &answer).await?;
     let named = device_key.ok_or(SignInError::Missing("DEVICE_KEY"))?;
     if !session.password_checked || session.device_key.as_deref() != Some(named) {
@@ -1078,7 +1078,7 @@ pub async fn device_start(
 /// wrong password), spends the secret block, then finishes the sign-in — without MFA when
 /// the device is remembered.
 pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (pool, client) = (answer.pool, answer.client);
     let (session, block) = open_block(state, &answer, DEVICE_PASSWORD_VERIFIER)?;
     let (Some(exchange), Some(key)) = (&session.srp, &session.device_key) else {
@@ -1107,7 +1107,7 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
         return Err(SignInError::InvalidSession);
     }
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
-    throttle.check(state)?;
+    throttle.check(state).await?;
     check_timestamp(state, answer.timestamp)?;
     let device = super::devices::confirmed(state, &user, key).await.map_err(device_error)?;
     let proven = match super::devices::verifier(state, &device).filter(|v| v.salt == exchange.salt) {
@@ -1119,7 +1119,7 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
         None => false,
     };
     if !proven {
-        throttle.fail_sign_in(state);
+        throttle.fail_sign_in(state).await;
         return Err(SignInError::InvalidCredentials);
     }
     spend_block(state, &block, session.exp).await?;
@@ -1204,7 +1204,7 @@ pub async fn check_password(
     password: &str,
 ) -> Result<(), SignInError> {
     verify_password(state, attempt, pool, user, password).await?;
-    Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
+    Throttle::of_user(attempt, &pool.id, &user.sub).clear(state).await;
     Ok(())
 }
 
@@ -1218,7 +1218,7 @@ async fn verify_password(
     password: &str,
 ) -> Result<(), SignInError> {
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
-    throttle.check(state)?;
+    throttle.check(state).await?;
     let ok = match user.password_hash.clone() {
         Some(hash) => state.passwords.verify(password.to_owned(), hash).await.map_err(fault)?,
         None => {
@@ -1232,7 +1232,7 @@ async fn verify_password(
         }
     };
     if !ok {
-        throttle.fail_sign_in(state);
+        throttle.fail_sign_in(state).await;
         return Err(SignInError::InvalidCredentials);
     }
     Ok(())
@@ -1381,7 +1381,7 @@ pub async fn after_first_factor(
         Factor::Passkey { user_verified } => !user_verified && mfa_required(pool, mfa.as_ref(), &selection),
     };
     if !required {
-        Throttle::of_user(attempt, &pool.id, &user.sub).clear(state);
+        Throttle::of_user(attempt, &pool.id, &user.sub).clear(state).await;
         let passed = factor == Factor::Passkey { user_verified: true };
         return finish(state, pool, client, user, selection, passed, delivery, device.proven_key()).await;
     }
@@ -1522,14 +1522,14 @@ pub async fn mfa(
         return Err(SignInError::InvalidSession);
     }
     let throttle = Throttle::of_user(attempt, &pool.id, &user.sub);
-    throttle.check(state)?;
+    throttle.check(state).await?;
     let mfa =
         state.store.get_mfa(&pool.id, &user.sub).await?.filter(UserMfa::has_totp).ok_or(SignInError::InvalidSession)?;
     if session.challenge == SOFTWARE_TOKEN_MFA {
         let code = code.ok_or(SignInError::Missing("SOFTWARE_TOKEN_MFA_CODE"))?;
         let secret = open_totp_secret(state, mfa.totp_secret_sealed.as_deref().unwrap_or_default())?;
         let Some(step) = totp::verify(&secret, code, state.clock.now_secs()) else {
-            throttle.fail_sign_in(state);
+            throttle.fail_sign_in(state).await;
             return Err(SignInError::CodeMismatch);
         };
         if !state.store.use_totp_step(&pool.id, &user.sub, step).await? {
@@ -1540,7 +1540,7 @@ pub async fn mfa(
         return Err(SignInError::InvalidSession);
     }
     let selection = session_selection(state, &user, &session).await?;
-    throttle.clear(state);
+    throttle.clear(state).await;
     tracing::info!(pool = %pool.id, sub = %user.sub, challenge = %session.challenge, "MFA passed");
     let device = DeviceUse::of_session(&session);
     finish(state, pool, answer.client, &user, selection, true, answer.delivery, device.proven_key()).await

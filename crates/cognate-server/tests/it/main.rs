@@ -15,6 +15,7 @@ mod metrics;
 mod mfa;
 mod openapi;
 mod services;
+mod shared_limits;
 mod support;
 mod tenants_api;
 mod user_imports;

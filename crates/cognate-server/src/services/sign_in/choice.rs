@@ -89,7 +89,7 @@ impl Who {
 /// Begins a choice-based sign-in: the preferred factor when it is offered, else
 /// SELECT_CHALLENGE. A locked user (or name) is refused at once.
 pub async fn user_auth(state: &AppState, attempt: Attempt, req: UserAuth<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     if let Some(p) = req.preferred.filter(|p| !CHOICES.contains(p)) {
         return Err(SignInError::UnknownChallenge(p.to_owned()));
     }
@@ -105,7 +105,7 @@ pub async fn user_auth(state: &AppState, attempt: Attempt, req: UserAuth<'_>) ->
         None if accounts::hides_users(client) => Who::Unknown(req.username.to_owned()),
         None => return Err(SignInError::UserNotFound),
     };
-    who.throttle(attempt, pool).check(state)?;
+    who.throttle(attempt, pool).check(state).await?;
     let available = offered(state, pool, client, who.user()).await?;
     let start = Start { pool, client, username: req.username, tenant: req.tenant, secret_hash: req.secret_hash };
     match req.preferred.and_then(|p| available.iter().find(|a| **a == p)) {
@@ -320,7 +320,7 @@ pub struct ChoiceAnswer<'a> {
 /// Answers a challenge of choice-based sign-in. A wrong code or a failed assertion counts
 /// against the user like a wrong password; the code and the assertion are good once.
 pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'_>) -> Result<Step, SignInError> {
-    check_address(state, attempt)?;
+    check_address(state, attempt).await?;
     let (pool, client) = (a.pool, a.client);
     let session = Session::open(state, a.session)?;
     if session.challenge != a.challenge
@@ -353,7 +353,7 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
         }
     };
     let throttle = who.throttle(attempt, pool);
-    throttle.check(state)?;
+    throttle.check(state).await?;
     let start =
         Start { pool, client, username: a.username, tenant: session.tenant.as_deref(), secret_hash: a.secret_hash };
     match a.challenge {
@@ -385,18 +385,18 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
         EMAIL_OTP => {
             let code = a.code.ok_or(SignInError::Missing("EMAIL_OTP_CODE"))?;
             let (Who::User(user), Some(nonce)) = (&who, &session.otp) else {
-                throttle.fail_sign_in(state);
+                throttle.fail_sign_in(state).await;
                 return Err(SignInError::CodeMismatch);
             };
             let binding = format!("{PURPOSE_SIGN_IN}:{nonce}");
             match accounts::check_code(state, user, PURPOSE_SIGN_IN, &binding, code).await {
                 Ok(()) => {}
                 Err(AccountError::CodeMismatch) => {
-                    throttle.fail_sign_in(state);
+                    throttle.fail_sign_in(state).await;
                     return Err(SignInError::CodeMismatch);
                 }
                 Err(AccountError::CodeExpired | AccountError::AttemptsExceeded) => {
-                    throttle.fail_sign_in(state);
+                    throttle.fail_sign_in(state).await;
                     return Err(SignInError::CodeExpired);
                 }
                 Err(AccountError::Store(e)) => return Err(e.into()),
@@ -411,7 +411,7 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
             let credential: Value = serde_json::from_str(text)
                 .map_err(|_| SignInError::InvalidAnswer("CREDENTIAL must be a JSON PublicKeyCredential.".into()))?;
             let (Who::User(user), Some(challenge_state)) = (&who, &session.webauthn) else {
-                throttle.fail_sign_in(state);
+                throttle.fail_sign_in(state).await;
                 return Err(SignInError::InvalidCredentials);
             };
             let asserted = match passkeys::finish_assertion(state, pool, user, challenge_state, &credential).await {
@@ -421,7 +421,7 @@ pub async fn answer_choice(state: &AppState, attempt: Attempt, a: ChoiceAnswer<'
                 Err(PasskeyError::Invalid(m)) => return Err(SignInError::InvalidAnswer(m)),
                 Err(e) => {
                     tracing::info!(pool = %pool.id, sub = %user.sub, reason = %e, "passkey assertion refused");
-                    throttle.fail_sign_in(state);
+                    throttle.fail_sign_in(state).await;
                     return Err(SignInError::InvalidCredentials);
                 }
             };
