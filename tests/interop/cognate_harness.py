@@ -133,6 +133,10 @@ class CognateServer:
         env["COGNATE_RATE_AUTH_PER_IP"] = "1000000"
         env["COGNATE_RATE_AUTH_PER_USER"] = "1000000"
         env["COGNATE_RATE_ADMIN_PER_TENANT"] = "1000000"
+        # Identity providers and webhook receivers of the tests listen on 127.0.0.1, which
+        # outbound requests refuse by default (SSRF protection); tests of the refusal
+        # itself override this in extra_env.
+        env["COGNATE_OUTBOUND_ALLOW"] = "127.0.0.0/8,::1/128"
         env.update(self.extra_env)
         return env
 

@@ -44,8 +44,10 @@ class RelyingParty:
                 "(or set COGNATE_OIDC_RP_BIN)",
                 pytrace=False,
             )
+        # The provider listens on 127.0.0.1, which outbound requests refuse by default.
+        env = {**os.environ, "COGNATE_OUTBOUND_ALLOW": "127.0.0.0/8,::1/128"}
         self.proc = subprocess.Popen(
-            [str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            [str(binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env
         )
 
     def call(self, op: str, **fields) -> dict:

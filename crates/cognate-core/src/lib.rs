@@ -41,6 +41,7 @@ pub mod token;
 pub mod totp;
 pub mod user;
 pub mod user_import;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, Rng, SystemClock, SystemRng};
 pub use error::StoreError;

@@ -32,6 +32,7 @@ use crate::terms::{Terms, TermsName};
 use crate::token::{LiveFamily, OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 use crate::user_import::{ImportChunk, ImportJob, ImportStatus, RowError};
+use crate::webhook::{AttemptOutcome, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -70,7 +71,11 @@ pub trait ClientRepo: Send + Sync {
 pub trait UserRepo: Send + Sync {
     /// `Conflict("username")`, `Conflict("email")`, `Conflict("phone_number")` or
     /// `Conflict("preferred_username")` when a key is taken.
-    async fn create_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    async fn create_user(&self, user: &User, keys: &UserKeys) -> Result<()> {
+        self.create_user_with(user, keys, &[]).await
+    }
+    /// [`UserRepo::create_user`], writing `events` in the same transaction.
+    async fn create_user_with(&self, user: &User, keys: &UserKeys, events: &[WebhookEvent]) -> Result<()>;
     /// Creates many users in one transaction: all of them or, on any conflict, none.
     /// For bulk imports and seeding; each user is checked like [`UserRepo::create_user`].
     async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()>;
@@ -80,7 +85,11 @@ pub trait UserRepo: Send + Sync {
     async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>>;
     /// Replaces the user's status, password and attributes (re-indexing them); never
     /// `enabled` (see [`UserRepo::set_user_enabled`]).
-    async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()>;
+    async fn update_user(&self, user: &User, keys: &UserKeys) -> Result<()> {
+        self.update_user_with(user, keys, &[]).await
+    }
+    /// [`UserRepo::update_user`], writing `events` in the same transaction.
+    async fn update_user_with(&self, user: &User, keys: &UserKeys, events: &[WebhookEvent]) -> Result<()>;
     /// Stores the SRP verifier of a user who has none yet, if their password is still
     /// `password_hash` (a concurrent password change wins); false when nothing was written.
     async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool>;
@@ -91,10 +100,25 @@ pub trait UserRepo: Send + Sync {
     /// Enables or disables a user — the only write of `enabled`, so no concurrent update of
     /// the user can undo it. Disabling signs the user out in the same transaction (as
     /// [`TokenRepo::sign_out_user`]); enabling restores no token. `NotFound("user")`.
-    async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()>;
+    async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()> {
+        self.set_user_enabled_with(pool, sub, enabled, at, &[]).await
+    }
+    /// [`UserRepo::set_user_enabled`], writing `events` in the same transaction.
+    async fn set_user_enabled_with(
+        &self,
+        pool: &PoolId,
+        sub: &str,
+        enabled: bool,
+        at: i64,
+        events: &[WebhookEvent],
+    ) -> Result<()>;
     /// Deletes the user and, in the same transaction, publishes a user revocation as of
     /// `at` so resource servers polling the feed refuse the user's tokens before `exp`.
-    async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()>;
+    async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+        self.delete_user_with(pool, sub, at, &[]).await
+    }
+    /// [`UserRepo::delete_user`], writing `events` in the same transaction.
+    async fn delete_user_with(&self, pool: &PoolId, sub: &str, at: i64, events: &[WebhookEvent]) -> Result<()>;
     /// Users ordered by username key, after the page cursor (a username key).
     async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>>;
     /// Number of users in a pool (DescribeUserPool's EstimatedNumberOfUsers).
@@ -593,7 +617,11 @@ pub trait MfaRepo: Send + Sync {
     /// Creates or replaces the record; `NotFound("user")` when the user does not exist.
     /// `last_step` never moves back: the stored value is kept when it is higher, so a
     /// read-modify-write racing a sign-in cannot re-open a used code.
-    async fn put_mfa(&self, mfa: &UserMfa) -> Result<()>;
+    async fn put_mfa(&self, mfa: &UserMfa) -> Result<()> {
+        self.put_mfa_with(mfa, &[]).await
+    }
+    /// [`MfaRepo::put_mfa`], writing `events` in the same transaction.
+    async fn put_mfa_with(&self, mfa: &UserMfa, events: &[WebhookEvent]) -> Result<()>;
     /// Deletes the record (not an error when there is none).
     async fn delete_mfa(&self, pool: &PoolId, sub: &str) -> Result<()>;
     /// Records that a code of time step `step` was accepted, atomically and only if `step`
@@ -615,7 +643,11 @@ pub struct TenantCount {
 #[async_trait]
 pub trait TenantRepo: Send + Sync {
     /// `Conflict("tenant")` when the id is taken.
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        self.create_tenant_with(tenant, &[]).await
+    }
+    /// [`TenantRepo::create_tenant`], writing `events` in the same transaction.
+    async fn create_tenant_with(&self, tenant: &Tenant, events: &[WebhookEvent]) -> Result<()>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     /// Tenants ordered by id, after the page cursor (a tenant id).
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
@@ -674,7 +706,11 @@ pub trait MembershipRepo: Send + Sync {
 #[async_trait]
 pub trait InvitationRepo: Send + Sync {
     /// `NotFound("tenant")` when the tenant does not exist.
-    async fn create_invitation(&self, invitation: &Invitation) -> Result<()>;
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<()> {
+        self.create_invitation_with(invitation, &[]).await
+    }
+    /// [`InvitationRepo::create_invitation`], writing `events` in the same transaction.
+    async fn create_invitation_with(&self, invitation: &Invitation, events: &[WebhookEvent]) -> Result<()>;
     async fn get_invitation(&self, tenant: &TenantId, id: &str) -> Result<Option<Invitation>>;
     /// The invitation whose token hashes to `token_hash`, in whichever tenant
     /// (cross-tenant: the invitee does not know the tenant yet).
@@ -687,7 +723,18 @@ pub trait InvitationRepo: Send + Sync {
     async fn accept_invitation(&self, tenant: &TenantId, id: &str, sub: &str, now: i64) -> Result<bool>;
     /// Revokes a pending invitation (not accepted, revoked or expired at `at`); false when
     /// it was no longer pending, `NotFound("invitation")` when it does not exist.
-    async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
+    async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {
+        self.revoke_invitation_with(tenant, id, at, &[]).await
+    }
+    /// [`InvitationRepo::revoke_invitation`], writing `events` in the same transaction when
+    /// this call revoked it.
+    async fn revoke_invitation_with(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: i64,
+        events: &[WebhookEvent],
+    ) -> Result<bool>;
 }
 
 /// Tenant API keys (tenant-owned). Lookups by hash are cross-tenant (a verifier does not
@@ -696,7 +743,11 @@ pub trait InvitationRepo: Send + Sync {
 pub trait ApiKeyRepo: Send + Sync {
     /// `NotFound("tenant")` when the tenant does not exist; `Conflict("api key")` when the
     /// id or hash is taken.
-    async fn create_api_key(&self, key: &ApiKey) -> Result<()>;
+    async fn create_api_key(&self, key: &ApiKey) -> Result<()> {
+        self.create_api_key_with(key, &[]).await
+    }
+    /// [`ApiKeyRepo::create_api_key`], writing `events` in the same transaction.
+    async fn create_api_key_with(&self, key: &ApiKey, events: &[WebhookEvent]) -> Result<()>;
     async fn get_api_key(&self, tenant: &TenantId, id: &str) -> Result<Option<ApiKey>>;
     /// The key with this hash, whichever tenant owns it.
     async fn get_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
@@ -706,11 +757,28 @@ pub trait ApiKeyRepo: Send + Sync {
     async fn update_api_key(&self, key: &ApiKey) -> Result<()>;
     /// Revokes the key unless it already is; returns whether this call revoked it.
     /// `NotFound("api key")` when it does not exist.
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool>;
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {
+        self.revoke_api_key_with(tenant, id, at, &[]).await
+    }
+    /// [`ApiKeyRepo::revoke_api_key`], writing `events` in the same transaction when this
+    /// call revoked the key (none otherwise).
+    async fn revoke_api_key_with(&self, tenant: &TenantId, id: &str, at: i64, events: &[WebhookEvent]) -> Result<bool>;
     /// Rotation, in one transaction: sets `grace_until` on the old key (if it is neither
     /// revoked nor already rotated — otherwise returns false and writes nothing) and
     /// creates `new` (whose `rotated_from` names the old key).
-    async fn rotate_api_key(&self, tenant: &TenantId, old_id: &str, grace_until: i64, new: &ApiKey) -> Result<bool>;
+    async fn rotate_api_key(&self, tenant: &TenantId, old_id: &str, grace_until: i64, new: &ApiKey) -> Result<bool> {
+        self.rotate_api_key_with(tenant, old_id, grace_until, new, &[]).await
+    }
+    /// [`ApiKeyRepo::rotate_api_key`], writing `events` in the same transaction when the
+    /// rotation happened.
+    async fn rotate_api_key_with(
+        &self,
+        tenant: &TenantId,
+        old_id: &str,
+        grace_until: i64,
+        new: &ApiKey,
+        events: &[WebhookEvent],
+    ) -> Result<bool>;
     /// Adds aggregated usage in one transaction: `count` is added to the (tenant, key,
     /// day) total, and the key's `last_used_at` moves forward to `last_used_at` (never
     /// back). Deltas for keys that no longer exist are dropped.
@@ -803,6 +871,73 @@ pub trait AuditRepo: Send + Sync {
     /// Signs the chain's current anchor with `anchor_key` (an operator vouching for an
     /// anchor left unsigned by an earlier version); `NotFound("anchor")` without one.
     async fn sign_audit_anchor(&self, chain: &str, anchor_key: &[u8; 32]) -> Result<()>;
+}
+
+/// How many deliveries wait, and how many failed for good (the backlog gauges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookBacklog {
+    pub events_pending: i64,
+    pub deliveries_pending: i64,
+    pub deliveries_failed: i64,
+}
+
+/// Webhooks (see [`crate::webhook`]): endpoints, the event outbox, deliveries and their
+/// attempts. Every row has an owner (a tenant id or the platform) and is tenant-owned on
+/// PostgreSQL; the worker's cross-owner reads run in the platform read scope and each
+/// write in its owner's scope.
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    /// `Conflict("webhook")` when the id is taken.
+    async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+    async fn get_webhook_endpoint(&self, owner: &str, id: &str) -> Result<Option<WebhookEndpoint>>;
+    /// The owner's endpoints ordered by id, after the page cursor (an id).
+    async fn list_webhook_endpoints(&self, owner: &str, page: &PageRequest) -> Result<Vec<WebhookEndpoint>>;
+    /// Replaces url, description, filter, enabled, disabled reason, secrets and
+    /// `updated_at`; `NotFound("webhook")`.
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+    /// Deletes the endpoint with its deliveries and attempts; `NotFound("webhook")`.
+    async fn delete_webhook_endpoint(&self, owner: &str, id: &str) -> Result<()>;
+    /// Writes events that report no other change (a failed sign-in), in their own
+    /// transaction. Events of a change go through the change's own write instead.
+    async fn emit_webhook_events(&self, events: &[WebhookEvent]) -> Result<()>;
+    /// Fans out up to `limit` events not yet fanned out: one pending delivery per enabled
+    /// endpoint that hears the event (its owner's, and the platform's) and existed when it
+    /// happened, due at `now`; ids come from `new_id`. One transaction; each event claimed,
+    /// so two nodes never fan out the same event. Returns how many deliveries were created.
+    async fn fan_out_webhook_events(
+        &self,
+        now: i64,
+        limit: u32,
+        new_id: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<u64>;
+    /// Creates one delivery directly (the test event, sent to one endpoint only).
+    async fn create_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<()>;
+    /// Claims up to `limit` pending deliveries due at `now` until `lease_until` (a lease in
+    /// the row: several nodes may run workers).
+    async fn claim_webhook_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<WebhookDelivery>>;
+    /// Records an attempt and its consequences in one transaction: the attempt row, the
+    /// delivery's status, the endpoint's failure streak (cleared by a delivery, started by
+    /// a failure) and, when asked, disables the endpoint (failing its pending deliveries).
+    async fn record_webhook_attempt(&self, outcome: &AttemptOutcome) -> Result<()>;
+    /// An endpoint's deliveries newest first (by id descending within a page cursor),
+    /// optionally of one status.
+    async fn list_webhook_deliveries(
+        &self,
+        owner: &str,
+        endpoint_id: &str,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> Result<Vec<WebhookDelivery>>;
+    async fn get_webhook_delivery(&self, owner: &str, endpoint_id: &str, id: &str) -> Result<Option<WebhookDelivery>>;
+    /// A delivery's attempts, oldest first.
+    async fn webhook_attempts(&self, owner: &str, delivery_id: &str) -> Result<Vec<DeliveryAttempt>>;
+    /// Makes the delivery pending and due at `now` (same id, attempts kept);
+    /// `NotFound("delivery")`.
+    async fn replay_webhook_delivery(&self, owner: &str, endpoint_id: &str, id: &str, now: i64) -> Result<()>;
+    /// Deletes deliveries (with attempts) and fanned-out events created before `before`;
+    /// pending deliveries are kept. Returns how many rows went.
+    async fn prune_webhooks(&self, before: i64) -> Result<u64>;
+    async fn webhook_backlog(&self) -> Result<WebhookBacklog>;
 }
 
 /// A tier change that moves a tenant's users between pools (shared <-> dedicated), applied
@@ -923,6 +1058,9 @@ pub trait TenantWork: Send {
     /// Deletes a user's row (their MFA record, codes and group memberships go with it by
     /// cascade); no revocation is published: the caller revokes what it must.
     async fn drop_user(&mut self, pool: &PoolId, sub: &str) -> Result<()>;
+    /// Writes webhook events reporting this unit of work's change, so they commit (or
+    /// roll back) with it: the transactional outbox.
+    async fn emit_events(&mut self, events: &[WebhookEvent]) -> Result<()>;
     /// Commits everything written.
     async fn commit(self: Box<Self>) -> Result<()>;
     /// Discards everything written (as dropping the work does, but at once, so the
@@ -962,6 +1100,7 @@ pub trait Store:
     + ConnectionRepo
     + AuditRepo
     + UserImportRepo
+    + WebhookRepo
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and readiness.
     fn backend(&self) -> &'static str;

@@ -78,7 +78,12 @@ async fn handle(clients: &OidcClients, request: Request) -> Value {
 
 fn main() -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let clients = OidcClients::new();
+    // The outbound policy as `cognate serve` reads it (COGNATE_OUTBOUND_ALLOW, a CIDR list);
+    // the tests' identity provider listens on 127.0.0.1, which the default refuses.
+    let allow = std::env::var("COGNATE_OUTBOUND_ALLOW").unwrap_or_default();
+    let allow = cognate_server::net::parse_networks(&allow).map_err(std::io::Error::other)?;
+    let policy = std::sync::Arc::new(cognate_server::outbound::OutboundPolicy::allowing(allow));
+    let clients = OidcClients::with_policy(std::sync::Arc::new(cognate_core::SystemClock), policy);
     let mut stdout = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
         let reply = match serde_json::from_str::<Request>(&line?) {

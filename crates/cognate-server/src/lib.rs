@@ -17,6 +17,7 @@ pub mod login;
 pub mod metrics;
 pub mod net;
 pub mod oauth;
+pub mod outbound;
 pub mod outbox;
 pub mod periodic;
 pub mod services;
@@ -25,6 +26,7 @@ pub mod tenancy;
 pub mod throttle;
 pub mod uploads;
 mod web;
+pub mod webhook_delivery;
 
 use axum::Router;
 use axum::routing::{get, post, put};

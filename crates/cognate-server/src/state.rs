@@ -38,6 +38,14 @@ pub struct ServerSettings {
     /// The nameserver that domain verification asks for TXT records (`COGNATE_DNS_NAMESERVER`);
     /// `None`, the default, asks the system's (`/etc/resolv.conf`).
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// Networks outbound requests (webhooks, identity providers) may reach although they
+    /// are not public (`COGNATE_OUTBOUND_ALLOW`); none by default (see [`crate::outbound`]).
+    pub outbound_allow: Vec<crate::net::Network>,
+    /// The first webhook retry's wait in ms, which scales the whole schedule
+    /// (`COGNATE_WEBHOOK_RETRY_BASE_MS`). Defaults to 5000 (5 s, 5 min, 30 min, … ≈ 3 days).
+    pub webhook_retry_base_ms: i64,
+    /// Days webhook deliveries and their attempts are kept. Defaults to 30.
+    pub webhook_retention_days: i64,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +61,9 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             max_import_bytes: 100 * 1024 * 1024,
             dns_nameserver: None,
+            outbound_allow: Vec::new(),
+            webhook_retry_base_ms: 5_000,
+            webhook_retention_days: 30,
         }
     }
 }
@@ -91,6 +102,12 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// TXT lookups of domain verification (see [`crate::dns`]).
     pub dns: Arc<dyn crate::dns::TxtResolver>,
+    /// What outbound requests may reach (see [`crate::outbound`]).
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
+    /// How outbound requests resolve names (the system's resolver; a table in tests).
+    pub outbound_lookup: Arc<dyn crate::outbound::HostLookup>,
+    /// Wakes this node's webhook worker (a test event, a replay); it also polls.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Set when this node received a stop signal and is draining: readiness answers 503
     /// and responses ask clients to close their connections (see [`crate::health`]).
     pub draining: Arc<std::sync::atomic::AtomicBool>,
@@ -107,7 +124,8 @@ impl AppState {
         settings: ServerSettings,
     ) -> Self {
         let limits = crate::throttle::Limits::default();
-        let oidc = Arc::new(crate::federation_oidc::OidcClients::with_clock(clock.clone()));
+        let outbound = Arc::new(crate::outbound::OutboundPolicy::allowing(settings.outbound_allow.clone()));
+        let oidc = Arc::new(crate::federation_oidc::OidcClients::with_policy(clock.clone(), outbound.clone()));
         let dns = Arc::new(crate::dns::HickoryTxt::new(settings.dns_nameserver));
         Self {
             store,
@@ -129,12 +147,29 @@ impl AppState {
             oidc,
             metrics: Arc::default(),
             dns,
+            outbound,
+            outbound_lookup: Arc::new(crate::outbound::SystemLookup),
+            webhook_wake: Arc::default(),
             draining: Arc::default(),
         }
     }
 }
 
 impl AppState {
+    /// Replaces what outbound requests may reach and how they resolve names (the identity
+    /// providers' client included).
+    pub fn with_outbound(
+        mut self,
+        policy: crate::outbound::OutboundPolicy,
+        lookup: Arc<dyn crate::outbound::HostLookup>,
+    ) -> Self {
+        let policy = Arc::new(policy);
+        self.oidc = Arc::new(crate::federation_oidc::OidcClients::with_policy(self.clock.clone(), policy.clone()));
+        self.outbound = policy;
+        self.outbound_lookup = lookup;
+        self
+    }
+
     /// Replaces the sign-in throttling thresholds (and the limiter, for its delay cap).
     pub fn with_limits(mut self, limits: crate::throttle::Limits) -> Self {
         self.limiter = Arc::new(crate::throttle::MemoryLimiter::new(self.clock.clone(), limits.max_delay_secs));

@@ -12,6 +12,7 @@ use cognate_core::pool::{PoolSettings, UserPool, UsernameConfiguration};
 use cognate_core::repo::TenantWork;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId, TenantStatus};
 use cognate_core::user::User;
+use cognate_core::webhook::WebhookEvent;
 
 use crate::AppState;
 use crate::bootstrap::SHARED_POOL_KEY;
@@ -329,7 +330,10 @@ pub async fn create_user(
             join(state, tenant, user, Role::Member, true).await?;
             tracing::info!(tenant = %tenant.id, sub = %user.sub, "new user joined their tenant");
         }
-        None => state.store.create_user(user, keys).await?,
+        None => {
+            let event = crate::services::webhooks::user_event(state, "user.created", user);
+            state.store.create_user_with(user, keys, &[event]).await?;
+        }
     }
     crate::facts::user(user);
     Ok(())
@@ -361,8 +365,23 @@ pub async fn join(
 ) -> Result<(), StoreError> {
     let pool = load_pool(state, &tenant.pool_id).await?;
     let mut work = state.store.begin_tenant(&tenant.id).await?;
-    let done = enter(work.as_mut(), &pool, tenant, user, role, create, state.clock.now_millis()).await;
+    let done = match enter(work.as_mut(), &pool, tenant, user, role, create, state.clock.now_millis()).await {
+        Ok(m) => work.emit_events(&joined_events(state, tenant, user, &m, create)).await,
+        Err(e) => Err(e),
+    };
     settle(work, done).await
+}
+
+/// The webhook events of a user entering a tenant: `membership.added` (and `user.created`
+/// for an account created with it), owned by the tenant.
+fn joined_events(state: &AppState, tenant: &Tenant, user: &User, m: &Membership, create: bool) -> Vec<WebhookEvent> {
+    use crate::services::webhooks as wh;
+    let mut events = Vec::with_capacity(2);
+    if create {
+        events.push(wh::event(state, tenant.id.as_str(), "user.created", wh::user_data(user)));
+    }
+    events.push(wh::membership_event(state, "membership.added", m));
+    events
 }
 
 /// Commits `work` when `done` succeeded; otherwise rolls it back at once (releasing the
@@ -409,7 +428,17 @@ pub async fn accept(
         discard(work).await;
         return Ok(false);
     }
-    let done = enter(work.as_mut(), &pool, tenant, user, invitation.role, create, now).await.map(|()| true);
+    let done = match enter(work.as_mut(), &pool, tenant, user, invitation.role, create, now).await {
+        Ok(m) => {
+            let mut accepted = invitation.clone();
+            accepted.accepted_at = Some(now);
+            accepted.accepted_sub = Some(user.sub.clone());
+            let mut events = vec![crate::services::webhooks::invitation_event(state, "invitation.accepted", &accepted)];
+            events.extend(joined_events(state, tenant, user, &m, create));
+            work.emit_events(&events).await.map(|()| true)
+        }
+        Err(e) => Err(e),
+    };
     settle(work, done).await
 }
 
@@ -425,7 +454,7 @@ async fn enter(
     role: Role,
     create: bool,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Membership, StoreError> {
     if user.pool_id != tenant.pool_id {
         return Err(StoreError::Corrupt(format!("user {} is not in the pool of tenant {}", user.sub, tenant.id)));
     }
@@ -460,7 +489,8 @@ async fn enter(
         last_used_at: None,
     };
     work.put_membership(&m).await?;
-    work.mirror_role(&m.pool_id, &m.sub, Some(role), now).await
+    work.mirror_role(&m.pool_id, &m.sub, Some(role), now).await?;
+    Ok(m)
 }
 
 /// Ends `sub`'s membership of `tenant`: the row is kept as removed, the role group left,
@@ -512,7 +542,12 @@ async fn change_member(
     revoke_at: Option<i64>,
 ) -> Result<(), StoreError> {
     let mut work = state.store.begin_tenant(&m.tenant_id).await?;
-    let done = change_member_in(work.as_mut(), m, home, revoke_at, state.clock.now_millis()).await;
+    let kind = if m.status == MembershipStatus::Removed { "membership.removed" } else { "membership.role_changed" };
+    let event = crate::services::webhooks::membership_event(state, kind, m);
+    let done = match change_member_in(work.as_mut(), m, home, revoke_at, state.clock.now_millis()).await {
+        Ok(()) => work.emit_events(&[event]).await,
+        Err(e) => Err(e),
+    };
     settle(work, done).await
 }
 

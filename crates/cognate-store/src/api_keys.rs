@@ -12,6 +12,7 @@ use cognate_core::apikey::{ApiKey, UsageDelta, UsageRow};
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ApiKeyRepo;
 use cognate_core::tenant::TenantId;
+use cognate_core::webhook::WebhookEvent;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
@@ -113,9 +114,10 @@ async fn enter_tenant<B: Backend>(conn: &mut B::Connection, tenant: &str) -> Res
 
 #[async_trait]
 impl<B: Backend> ApiKeyRepo for SqlStore<B> {
-    async fn create_api_key(&self, key: &ApiKey) -> Result<()> {
+    async fn create_api_key_with(&self, key: &ApiKey, events: &[WebhookEvent]) -> Result<()> {
         let mut tx = self.tenant_scope(&key.tenant_id).await?;
         insert_api_key::<B>(&mut tx, key).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 
@@ -166,7 +168,7 @@ impl<B: Backend> ApiKeyRepo for SqlStore<B> {
         tx.commit().await.map_err(backend_err)
     }
 
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {
+    async fn revoke_api_key_with(&self, tenant: &TenantId, id: &str, at: i64, events: &[WebhookEvent]) -> Result<bool> {
         let mut tx = self.tenant_scope(tenant).await?;
         let q = sqlx::query::<B>(
             "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
@@ -175,6 +177,7 @@ impl<B: Backend> ApiKeyRepo for SqlStore<B> {
         .text(tenant.as_str())
         .text(id);
         if B::execute_on(q, &mut tx).await.map_err(backend_err)? == 1 {
+            crate::webhooks::insert_events::<B>(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)?;
             return Ok(true);
         }
@@ -183,7 +186,14 @@ impl<B: Backend> ApiKeyRepo for SqlStore<B> {
         if exists { Ok(false) } else { Err(StoreError::NotFound("api key")) }
     }
 
-    async fn rotate_api_key(&self, tenant: &TenantId, old_id: &str, grace_until: i64, new: &ApiKey) -> Result<bool> {
+    async fn rotate_api_key_with(
+        &self,
+        tenant: &TenantId,
+        old_id: &str,
+        grace_until: i64,
+        new: &ApiKey,
+        events: &[WebhookEvent],
+    ) -> Result<bool> {
         // SQLite has no policy to stop a write to another tenant: refuse it here.
         if &new.tenant_id != tenant {
             return Err(refused("rotation to a key of another tenant"));
@@ -207,6 +217,7 @@ impl<B: Backend> ApiKeyRepo for SqlStore<B> {
             return if exists { Ok(false) } else { Err(StoreError::NotFound("api key")) };
         }
         insert_api_key::<B>(&mut tx, new).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }

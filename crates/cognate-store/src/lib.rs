@@ -39,6 +39,7 @@ mod terms;
 mod tokens;
 mod user_imports;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 

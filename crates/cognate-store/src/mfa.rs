@@ -6,6 +6,7 @@ use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::mfa::UserMfa;
 use cognate_core::repo::MfaRepo;
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
@@ -44,7 +45,7 @@ pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> R
 
 /// Creates or replaces the record; `last_step` never goes back (a code used meanwhile stays
 /// used).
-pub(crate) async fn put<B: Backend>(db: &Pool<B>, m: &UserMfa) -> Result<()> {
+pub(crate) async fn put<B: Backend>(db: &Pool<B>, m: &UserMfa, events: &[WebhookEvent]) -> Result<()> {
     let sql = format!(
         "INSERT INTO user_mfa (pool_id, sub, {COLS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -69,8 +70,10 @@ pub(crate) async fn put<B: Backend>(db: &Pool<B>, m: &UserMfa) -> Result<()> {
         .opt_text(m.friendly_device_name.as_deref())
         .int(m.created_at)
         .int(m.updated_at);
-    B::execute(q, db).await.map_err(|e| write_err(e, "user"))?;
-    Ok(())
+    let mut tx = db.begin().await.map_err(crate::backend_err)?;
+    B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "user"))?;
+    crate::webhooks::insert_events::<B>(&mut tx, events).await?;
+    tx.commit().await.map_err(crate::backend_err)
 }
 
 pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> Result<()> {
@@ -109,8 +112,8 @@ impl<B: Backend> MfaRepo for SqlStore<B> {
         get(&self.pool, pool, sub).await
     }
 
-    async fn put_mfa(&self, m: &UserMfa) -> Result<()> {
-        put(&self.pool, m).await
+    async fn put_mfa_with(&self, m: &UserMfa, events: &[WebhookEvent]) -> Result<()> {
+        put(&self.pool, m, events).await
     }
 
     async fn delete_mfa(&self, pool: &PoolId, sub: &str) -> Result<()> {

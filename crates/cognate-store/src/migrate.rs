@@ -49,6 +49,7 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/sqlite/0021_tenant_connections.sql"),
     },
+    Migration { version: 22, name: "webhooks", sql: include_str!("../migrations/sqlite/0022_webhooks.sql") },
     Migration { version: 23, name: "analytics", sql: include_str!("../migrations/sqlite/0023_analytics.sql") },
 ];
 
@@ -97,6 +98,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "tenant_connections",
         sql: include_str!("../migrations/postgres/0021_tenant_connections.sql"),
     },
+    Migration { version: 22, name: "webhooks", sql: include_str!("../migrations/postgres/0022_webhooks.sql") },
     Migration { version: 23, name: "analytics", sql: include_str!("../migrations/postgres/0023_analytics.sql") },
 ];
 

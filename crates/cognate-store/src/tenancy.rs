@@ -17,6 +17,7 @@ use cognate_core::repo::{DomainRepo, InvitationRepo, MembershipRepo, TenantCount
 use cognate_core::tenant::{
     DomainName, EmailDomain, Invitation, Membership, MembershipStatus, Role, Tenant, TenantId, Tier,
 };
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Transaction;
 
 use crate::backend::{Backend, Bind as _};
@@ -162,7 +163,8 @@ pub(crate) async fn accept_in<B: Backend>(
 
 #[async_trait]
 impl<B: Backend> TenantRepo for SqlStore<B> {
-    async fn create_tenant(&self, t: &Tenant) -> Result<()> {
+    async fn create_tenant_with(&self, t: &Tenant, events: &[WebhookEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "INSERT INTO tenants (id, name, tier, status, pool_id, mfa, created_at, updated_at, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -176,8 +178,9 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         .int(t.created_at)
         .int(t.updated_at)
         .int(t.version);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "tenant"))?;
-        Ok(())
+        B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "tenant"))?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
+        tx.commit().await.map_err(backend_err)
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
@@ -368,7 +371,7 @@ impl<B: Backend> MembershipRepo for SqlStore<B> {
 
 #[async_trait]
 impl<B: Backend> InvitationRepo for SqlStore<B> {
-    async fn create_invitation(&self, i: &Invitation) -> Result<()> {
+    async fn create_invitation_with(&self, i: &Invitation, events: &[WebhookEvent]) -> Result<()> {
         let mut tx = self.tenant_scope(&i.tenant_id).await?;
         let q = sqlx::query::<B>(
             "INSERT INTO invitations (id, tenant_id, email, role, token_hash, invited_by, created_at, expires_at, \
@@ -386,6 +389,7 @@ impl<B: Backend> InvitationRepo for SqlStore<B> {
         .opt_int(i.revoked_at)
         .opt_text(i.accepted_sub.as_deref());
         B::execute_on(q, &mut tx).await.map_err(|e| tenancy_err(e, "invitation", "tenant"))?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 
@@ -425,7 +429,13 @@ impl<B: Backend> InvitationRepo for SqlStore<B> {
         Ok(accepted)
     }
 
-    async fn revoke_invitation(&self, tenant: &TenantId, id: &str, at: i64) -> Result<bool> {
+    async fn revoke_invitation_with(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        at: i64,
+        events: &[WebhookEvent],
+    ) -> Result<bool> {
         let mut tx = self.tenant_scope(tenant).await?;
         let q = sqlx::query::<B>(
             "UPDATE invitations SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 \
@@ -435,6 +445,7 @@ impl<B: Backend> InvitationRepo for SqlStore<B> {
         .text(tenant.as_str())
         .text(id);
         if B::execute_on(q, &mut tx).await.map_err(backend_err)? == 1 {
+            crate::webhooks::insert_events::<B>(&mut tx, events).await?;
             tx.commit().await.map_err(backend_err)?;
             return Ok(true);
         }

@@ -248,6 +248,13 @@ impl<B: Backend> TenantWork for TenantTx<B> {
         Ok(())
     }
 
+    async fn emit_events(&mut self, events: &[cognate_core::webhook::WebhookEvent]) -> Result<()> {
+        if events.iter().any(|e| e.owner != self.tenant.as_str()) {
+            return Err(refused("a webhook event outside the unit of work"));
+        }
+        crate::webhooks::insert_events::<B>(&mut self.tx, events).await
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await.map_err(backend_err)
     }

@@ -10,6 +10,7 @@ use cognate_core::page::PageRequest;
 use cognate_core::repo::UserRepo;
 use cognate_core::token::RevocationKind;
 use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
+use cognate_core::webhook::WebhookEvent;
 use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
@@ -149,12 +150,6 @@ pub(crate) async fn index_attributes<B: Backend>(conn: &mut B::Connection, u: &U
     Ok(())
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, u: &User, k: &UserKeys) -> Result<()> {
-    let mut tx = db.begin().await.map_err(backend_err)?;
-    insert::<B>(&mut tx, u, k).await?;
-    tx.commit().await.map_err(backend_err)
-}
-
 /// `VALUES` with `rows` groups of `width` numbered parameters: `($1, $2), ($3, $4)`.
 pub(crate) fn values(rows: usize, width: usize) -> String {
     (0..rows)
@@ -247,12 +242,6 @@ pub(crate) async fn get_by_alias<B: Backend>(
         _ => return Ok(None),
     };
     one(db, column, pool, key).await
-}
-
-pub(crate) async fn update<B: Backend>(db: &Pool<B>, u: &User, k: &UserKeys) -> Result<()> {
-    let mut tx = db.begin().await.map_err(backend_err)?;
-    replace::<B>(&mut tx, u, k).await?;
-    tx.commit().await.map_err(backend_err)
 }
 
 /// A page of the pool's users matching `filter`, in username order.
@@ -362,8 +351,11 @@ pub(crate) async fn remove<B: Backend>(conn: &mut B::Connection, pool: &PoolId, 
 
 #[async_trait]
 impl<B: Backend> UserRepo for SqlStore<B> {
-    async fn create_user(&self, u: &User, k: &UserKeys) -> Result<()> {
-        create(&self.pool, u, k).await
+    async fn create_user_with(&self, u: &User, k: &UserKeys, events: &[WebhookEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        insert::<B>(&mut tx, u, k).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
+        tx.commit().await.map_err(backend_err)
     }
 
     async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
@@ -382,8 +374,11 @@ impl<B: Backend> UserRepo for SqlStore<B> {
         get_by_alias(&self.pool, pool, alias, key).await
     }
 
-    async fn update_user(&self, u: &User, k: &UserKeys) -> Result<()> {
-        update(&self.pool, u, k).await
+    async fn update_user_with(&self, u: &User, k: &UserKeys, events: &[WebhookEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        replace::<B>(&mut tx, u, k).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
+        tx.commit().await.map_err(backend_err)
     }
 
     async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool> {
@@ -397,19 +392,28 @@ impl<B: Backend> UserRepo for SqlStore<B> {
         tx.commit().await.map_err(backend_err)
     }
 
-    async fn set_user_enabled(&self, pool: &PoolId, sub: &str, enabled: bool, at: i64) -> Result<()> {
+    async fn set_user_enabled_with(
+        &self,
+        pool: &PoolId,
+        sub: &str,
+        enabled: bool,
+        at: i64,
+        events: &[WebhookEvent],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         set_enabled::<B>(&mut tx, pool, sub, enabled, at).await?;
         if !enabled {
             tokens::sign_out_in::<B>(&mut tx, pool, sub, at).await?;
         }
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 
-    async fn delete_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
+    async fn delete_user_with(&self, pool: &PoolId, sub: &str, at: i64, events: &[WebhookEvent]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         remove::<B>(&mut tx, pool, sub).await?;
         tokens::publish_revocation::<B>(&mut tx, pool, RevocationKind::User, sub, at).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 

@@ -29,6 +29,10 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_import_bytes: Option<u64>,
     pub dns_nameserver: Option<String>,
+    /// Networks outbound requests may reach although not public (CIDR list).
+    pub outbound_allow: Option<Vec<String>>,
+    pub webhook_retry_base_ms: Option<i64>,
+    pub webhook_retention_days: Option<i64>,
     pub shutdown_drain_secs: Option<u32>,
     pub shutdown_timeout_secs: Option<u32>,
     pub password_hash_concurrency: Option<usize>,
@@ -171,6 +175,18 @@ pub struct ServeArgs {
     /// 127.0.0.1:53 or [::1]:5353). Default: the system's (/etc/resolv.conf).
     #[arg(long, env = "COGNATE_DNS_NAMESERVER")]
     pub dns_nameserver: Option<String>,
+    /// Networks that webhooks and identity provider requests may reach although they are
+    /// not public (loopback, private, link-local…): comma-separated CIDR ranges such as
+    /// `127.0.0.0/8,::1/128`. Default none: only public addresses.
+    #[arg(long, env = "COGNATE_OUTBOUND_ALLOW")]
+    pub outbound_allow: Option<String>,
+    /// The first webhook retry's wait in milliseconds; it scales the whole schedule (5 s,
+    /// 5 min, 30 min, 2 h, 5 h, then 10 h …, about 3 days). Default 5000.
+    #[arg(long, env = "COGNATE_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<i64>,
+    /// Days webhook deliveries are kept in the delivery log. Default 30.
+    #[arg(long, env = "COGNATE_WEBHOOK_RETENTION_DAYS")]
+    pub webhook_retention_days: Option<i64>,
     /// Seconds to go on serving after SIGTERM or SIGINT while `/readyz` answers 503
     /// `draining`, so a load balancer stops sending requests before the listener closes.
     /// Default 0 (close at once); 0 to 300.
@@ -239,6 +255,12 @@ pub struct Config {
     pub trusted_proxies: Vec<cognate_server::net::Network>,
     /// Email delivery; `None` keeps messages in the outbox only.
     pub smtp: Option<cognate_server::delivery::SmtpSettings>,
+    /// Non-public networks outbound requests may reach.
+    pub outbound_allow: Vec<cognate_server::net::Network>,
+    /// The webhook retry schedule's base, in ms.
+    pub webhook_retry_base_ms: i64,
+    /// Days of webhook delivery log kept.
+    pub webhook_retention_days: i64,
     /// Shared limits; `None` counts in this process.
     pub redis: Option<cognate_server::throttle::shared::RedisSettings>,
 }
@@ -389,6 +411,26 @@ impl Config {
         }
         .map_err(|e| anyhow::anyhow!("trusted_proxies (COGNATE_TRUSTED_PROXIES): {e}"))?;
         let smtp = smtp_settings(serve, file.smtp.unwrap_or_default())?;
+        let outbound_allow = match (serve.and_then(|s| s.outbound_allow.clone()), file.outbound_allow) {
+            (Some(list), _) => cognate_server::net::parse_networks(&list),
+            (None, Some(list)) => cognate_server::net::parse_networks(&list.join(",")),
+            (None, None) => Ok(Vec::new()),
+        }
+        .map_err(|e| anyhow::anyhow!("outbound_allow (COGNATE_OUTBOUND_ALLOW): {e}"))?;
+        let webhook_retry_base_ms =
+            serve.and_then(|s| s.webhook_retry_base_ms).or(file.webhook_retry_base_ms).unwrap_or(5_000);
+        if !(10..=3_600_000).contains(&webhook_retry_base_ms) {
+            bail!(
+                "webhook_retry_base_ms (COGNATE_WEBHOOK_RETRY_BASE_MS) must be 10 to 3600000: {webhook_retry_base_ms}"
+            );
+        }
+        let webhook_retention_days =
+            serve.and_then(|s| s.webhook_retention_days).or(file.webhook_retention_days).unwrap_or(30);
+        if !(1..=3650).contains(&webhook_retention_days) {
+            bail!(
+                "webhook_retention_days (COGNATE_WEBHOOK_RETENTION_DAYS) must be 1 to 3650: {webhook_retention_days}"
+            );
+        }
         let redis = redis_settings(serve, file.redis.unwrap_or_default())?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Self {
@@ -414,6 +456,9 @@ impl Config {
             throttle,
             trusted_proxies,
             smtp,
+            outbound_allow,
+            webhook_retry_base_ms,
+            webhook_retention_days,
             redis,
         })
     }

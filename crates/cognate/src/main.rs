@@ -28,6 +28,9 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up and matched at once: the size of `Serve`'s flags costs nothing,
+// and boxing them would only make every flag access go through a pointer.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (bootstraps the database, shared pool and first admin credential).
@@ -520,6 +523,9 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             max_import_bytes: config.max_import_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             dns_nameserver: config.dns_nameserver,
+            outbound_allow: config.outbound_allow.clone(),
+            webhook_retry_base_ms: config.webhook_retry_base_ms,
+            webhook_retention_days: config.webhook_retention_days,
             ..ServerSettings::default()
         },
     )
@@ -605,6 +611,8 @@ async fn serve(config: Config) -> Result<()> {
     let history = cognate_server::services::auth_events::spawn_purger(state.clone(), stop_workers.subscribe());
     // User import jobs: every node runs a worker; a job is held by one at a time.
     let importer = cognate_server::services::user_imports::spawn_worker(state.clone(), stop_workers.subscribe());
+    // Webhooks: every node fans out and delivers; claims in the database keep them apart.
+    let webhooks = cognate_server::webhook_delivery::spawn_worker(state.clone(), stop_workers.subscribe());
     let usage = cognate_server::services::api_keys::spawn_usage_flusher(
         state.clone(),
         cognate_server::services::api_keys::USAGE_FLUSH_INTERVAL,
@@ -682,6 +690,9 @@ async fn serve(config: Config) -> Result<()> {
     }
     if let Err(e) = importer.await {
         tracing::error!(error = %e, "the user import worker failed");
+    }
+    if let Err(e) = webhooks.await {
+        tracing::error!(error = %e, "the webhook delivery worker failed");
     }
     if let Some(worker) = delivery
         && let Err(e) = worker.await

@@ -18,6 +18,7 @@ mod openapi;
 mod paging;
 mod tenants;
 mod trail;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::any;
@@ -74,6 +75,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .routes(routes!(analytics::platform_report))
         .routes(routes!(analytics::platform_costs))
         .routes(routes!(analytics::get_price_model, analytics::set_price_model))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::create_platform, webhooks::list_platform))
+        .routes(routes!(webhooks::get_platform, webhooks::update_platform, webhooks::delete_platform))
+        .routes(routes!(webhooks::rotate_platform))
+        .routes(routes!(webhooks::test_platform))
+        .routes(routes!(webhooks::deliveries_platform))
+        .routes(routes!(webhooks::replay_platform))
         .split_for_parts();
     let trail = trail::Trail { state: state.clone(), actions: std::sync::Arc::new(trail::Actions::of(&api)) };
     router

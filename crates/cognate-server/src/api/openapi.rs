@@ -62,6 +62,7 @@ there. A user gets `403` for any tenant they cannot act in, existing or not."
         (name = "api-keys", description = "Tenant API keys: lifecycle, verification by services, usage for billing."),
         (name = "audit", description = "The hash-chained audit trail of each tenant, and of the platform."),
         (name = "analytics", description = "Figures per tenant (sign-ins, tokens, monthly active users, API calls, MFA adoption) and each tenant's cost share for a month under the platform's price model."),
+        (name = "webhooks", description = "Webhook endpoints (Standard Webhooks signatures), their delivery log and replays; per tenant and platform-wide."),
     )
 )]
 pub struct ApiDoc;

@@ -389,7 +389,7 @@ async fn admin_update_user_attributes(state: &AppState, input: Value) -> OpResul
     }
     schema.check_required(&user.attributes).map_err(attribute_error)?;
     user.updated_at = state.clock.now_millis();
-    save(state, &pool, &user).await?;
+    users::save_updated(state, &pool, &user).await.map_err(|e| write_error(&pool.settings, e, false))?;
     Ok(json!({}))
 }
 

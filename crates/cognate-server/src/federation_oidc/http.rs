@@ -2,7 +2,9 @@
 //! [`AsyncHttpClient`] trait. Every call has a timeout, reads at most [`MAX_BODY`] bytes and
 //! never follows a redirect: an identity provider's URLs come from a tenant, and a token
 //! endpoint that redirects elsewhere is a misconfiguration or an attempt to make Cognate
-//! carry a code (and a client secret) somewhere else.
+//! carry a code (and a client secret) somewhere else. Every connection goes through
+//! [`crate::outbound`]'s SSRF guard: private and loopback addresses are refused (at connect
+//! time, after DNS) unless the operator allows them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +26,8 @@ pub enum HttpError {
     Transport { url: String, reason: String },
     #[error("the answer from {url} is larger than {limit} bytes")]
     TooLarge { url: String, limit: usize },
+    #[error("refused to contact {url}: {reason}")]
+    Refused { url: String, reason: crate::outbound::OutboundError },
 }
 
 /// The shared client: one connection pool for every provider.
@@ -32,30 +36,37 @@ pub(crate) struct Http {
     /// The client, or why it could not be built (the TLS stack failed to start). A client
     /// without these limits is never substituted: every request then fails with the reason.
     client: Result<reqwest::Client, String>,
+    /// What the client may reach (checked again here for URLs with an IP literal, which
+    /// skip the resolver).
+    policy: std::sync::Arc<crate::outbound::OutboundPolicy>,
 }
 
 impl Http {
-    /// Builds the client: rustls, [`TIMEOUT`], no redirects, no idle connections.
-    pub(crate) fn new() -> Self {
-        let client = reqwest::Client::builder()
+    /// Builds the client: rustls, [`TIMEOUT`], no redirects, no idle connections, and the
+    /// SSRF guard of `policy`.
+    pub(crate) fn new(policy: std::sync::Arc<crate::outbound::OutboundPolicy>) -> Self {
+        let lookup: std::sync::Arc<dyn crate::outbound::HostLookup> =
+            std::sync::Arc::new(crate::outbound::SystemLookup);
+        let client = crate::outbound::guarded_builder(policy.clone(), lookup)
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
             // No idle connections kept: a provider (or its load balancer) that closed a
             // pooled connection makes the next request fail with "connection closed
             // before message completed", and the token request, a POST, cannot be
             // retried blindly. A sign-in makes two or three requests; a fresh connection
             // each is cheap beside a failed sign-in.
             .pool_max_idle_per_host(0)
-            .user_agent(concat!("cognate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the HTTP client could not be set up: {e}"));
-        Self { client }
+        Self { client, policy }
     }
 
     /// Sends `request` and returns the status, headers and at most [`MAX_BODY`] bytes.
     pub(crate) async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let url = without_query(&request.uri().to_string());
+        self.policy
+            .check_url(&request.uri().to_string())
+            .map_err(|reason| HttpError::Refused { url: url.clone(), reason })?;
         let transport = |e: reqwest::Error| HttpError::Transport { url: url.clone(), reason: reason(e) };
         let client =
             self.client.as_ref().map_err(|reason| HttpError::Transport { url: url.clone(), reason: reason.clone() })?;

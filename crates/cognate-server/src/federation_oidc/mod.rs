@@ -127,14 +127,20 @@ impl Default for OidcClients {
 }
 
 impl OidcClients {
-    /// A relying party on the system clock.
+    /// A relying party on the system clock that reaches public addresses only.
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock))
     }
 
-    /// A relying party reading time from `clock` (ID token expiry, cache ages).
+    /// A relying party reading time from `clock` (ID token expiry, cache ages) that
+    /// reaches public addresses only.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self { http: Http::new(), clock, issuers: RwLock::default(), keys: RwLock::default() }
+        Self::with_policy(clock, Arc::default())
+    }
+
+    /// A relying party whose requests `policy` guards (see [`crate::outbound`]).
+    pub fn with_policy(clock: Arc<dyn Clock>, policy: Arc<crate::outbound::OutboundPolicy>) -> Self {
+        Self { http: Http::new(policy), clock, issuers: RwLock::default(), keys: RwLock::default() }
     }
 
     /// At CreateIdentityProvider/UpdateIdentityProvider: reads `oidc_issuer`'s discovery

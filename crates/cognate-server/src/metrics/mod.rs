@@ -158,6 +158,8 @@ pub struct Metrics {
     audit_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pool_connections: Family<Fixed<1>, Gauge>,
     pool_max: Gauge,
+    webhook_attempts: Family<Fixed<1>, Counter>,
+    webhook_backlog: Family<Fixed<1>, Gauge>,
     limits_fallbacks: Counter,
     limits_backend: Family<Fixed<1>, Gauge>,
 }
@@ -188,6 +190,8 @@ impl Metrics {
             audit_lag: Gauge::default(),
             pool_connections: Family::default(),
             pool_max: Gauge::default(),
+            webhook_attempts: Family::default(),
+            webhook_backlog: Family::default(),
             limits_fallbacks: Counter::default(),
             limits_backend: Family::default(),
         };
@@ -244,6 +248,19 @@ impl Metrics {
             m.pool_connections.clone(),
         );
         r.register("db_pool_max_connections", "Most database connections this node opens", m.pool_max.clone());
+        r.register(
+            "webhook_delivery_attempts",
+            "Webhook delivery attempts by outcome (delivered, retry, failed, gone)",
+            m.webhook_attempts.clone(),
+        );
+        r.register(
+            "webhook_backlog",
+            "Webhook work waiting, by kind (events not fanned out, deliveries pending, deliveries failed), read at scrape",
+            m.webhook_backlog.clone(),
+        );
+        for outcome in WebhookOutcome::ALL {
+            drop(m.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]));
+        }
         r.register(
             "shared_limits_fallbacks",
             "Brute-force and rate-limit checks answered by this node's own counters because Redis did not",
@@ -344,6 +361,10 @@ impl Metrics {
         self.delivery_failures.inc();
     }
 
+    pub fn webhook_attempt(&self, outcome: WebhookOutcome) {
+        self.webhook_attempts.get_or_create(&[("outcome", outcome.as_str())]).inc();
+    }
+
     /// Counts one limit check that Redis should have answered and this node's counters did.
     pub fn limits_fallback(&self) {
         self.limits_fallbacks.inc();
@@ -359,6 +380,32 @@ impl Metrics {
         let redis = i64::from(backend == LimitsBackend::Redis);
         self.limits_backend.get_or_create(&[("backend", "redis")]).set(redis);
         self.limits_backend.get_or_create(&[("backend", "local")]).set(1 - redis);
+    }
+}
+
+/// What became of a webhook delivery attempt (`cognate_webhook_delivery_attempts_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// A 2xx answer.
+    Delivered,
+    /// A failure with retries left.
+    Retry,
+    /// A failure that ended the delivery (schedule spent, endpoint disabled).
+    Failed,
+    /// 410 Gone: the endpoint was disabled.
+    Gone,
+}
+
+impl WebhookOutcome {
+    const ALL: [Self; 4] = [Self::Delivered, Self::Retry, Self::Failed, Self::Gone];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Gone => "gone",
+        }
     }
 }
 
@@ -381,6 +428,15 @@ pub async fn render(state: &AppState) -> String {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox backlog"),
+    }
+    m.webhook_backlog.clear();
+    match state.store.webhook_backlog().await {
+        Ok(b) => {
+            m.webhook_backlog.get_or_create(&[("kind", "events")]).set(b.events_pending);
+            m.webhook_backlog.get_or_create(&[("kind", "pending")]).set(b.deliveries_pending);
+            m.webhook_backlog.get_or_create(&[("kind", "failed")]).set(b.deliveries_failed);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the webhook backlog"),
     }
     let (pending, oldest) = state.audit.backlog();
     m.audit_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));

@@ -217,9 +217,28 @@ pub async fn create(
         rate_limit,
     };
     let (record, key) = mint(state, tenant, &template);
-    state.store.create_api_key(&record).await?;
+    let event = key_event(state, "api_key.created", &record);
+    state.store.create_api_key_with(&record, &[event]).await?;
     tracing::info!(tenant = %record.tenant_id, key = %record.id, by = %record.created_by, "API key created");
     Ok((record, key))
+}
+
+/// An `api_key.*` event: ids, name, scopes and prefix (never the key or its hash).
+fn key_event(state: &AppState, kind: &str, k: &ApiKey) -> cognate_core::webhook::WebhookEvent {
+    crate::services::webhooks::event(
+        state,
+        k.tenant_id.as_str(),
+        kind,
+        serde_json::json!({
+            "tenantId": k.tenant_id.as_str(),
+            "apiKeyId": k.id,
+            "name": k.name,
+            "prefix": k.display_prefix,
+            "scopes": k.scopes,
+            "rotatedFrom": k.rotated_from,
+            "createdBy": k.created_by,
+        }),
+    )
 }
 
 pub async fn get(state: &AppState, tenant: &TenantId, id: &str) -> Result<ApiKey, ApiKeyError> {
@@ -253,7 +272,13 @@ pub async fn update(state: &AppState, tenant: &TenantId, id: &str, changes: KeyC
 
 /// Revokes the key (already revoked: nothing changes).
 pub async fn revoke(state: &AppState, tenant: &TenantId, id: &str, by: &str) -> Result<(), ApiKeyError> {
-    if state.store.revoke_api_key(tenant, id, state.clock.now_millis()).await.map_err(not_found)? {
+    let event = crate::services::webhooks::event(
+        state,
+        tenant.as_str(),
+        "api_key.revoked",
+        serde_json::json!({"tenantId": tenant.as_str(), "apiKeyId": id}),
+    );
+    if state.store.revoke_api_key_with(tenant, id, state.clock.now_millis(), &[event]).await.map_err(not_found)? {
         tracing::info!(tenant = %tenant, key = %id, by = %by, "API key revoked");
     }
     Ok(())
@@ -285,7 +310,9 @@ pub async fn rotate(
         ..old.clone()
     };
     let (record, key) = mint(state, tenant, &template);
-    if !state.store.rotate_api_key(tenant, &old.id, now + grace_secs * 1000, &record).await.map_err(not_found)? {
+    let event = key_event(state, "api_key.rotated", &record);
+    let rotated = state.store.rotate_api_key_with(tenant, &old.id, now + grace_secs * 1000, &record, &[event]).await;
+    if !rotated.map_err(not_found)? {
         return Err(ApiKeyError::NotActive);
     }
     tracing::info!(tenant = %tenant, old = %old.id, new = %record.id, grace_secs, by = %by, "API key rotated");

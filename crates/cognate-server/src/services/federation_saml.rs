@@ -67,14 +67,14 @@ async fn metadata_document(
     {
         return Ok(doc.clone());
     }
-    let doc = fetch_metadata(url).await?;
+    let doc = fetch_metadata(state, url).await?;
     if let Ok(mut cache) = state.saml_metadata.documents.lock() {
         cache.insert(url.clone(), (Instant::now(), doc.clone()));
     }
     Ok(doc)
 }
 
-async fn fetch_metadata(url: &str) -> Result<String, FederationError> {
+async fn fetch_metadata(state: &AppState, url: &str) -> Result<String, FederationError> {
     // The relying party's HTTP client: no redirects followed (a metadata URL that answers
     // with one is refused, not followed to wherever it points), a timeout, and the body
     // read in chunks up to 1 MiB.
@@ -84,7 +84,7 @@ async fn fetch_metadata(url: &str) -> Result<String, FederationError> {
         .header("accept", "application/samlmetadata+xml, application/xml, text/xml")
         .body(Vec::new())
         .map_err(|e| provider_error(format!("The metadata URL is not usable: {e}")))?;
-    let resp = crate::federation_oidc::http::Http::new()
+    let resp = crate::federation_oidc::http::Http::new(state.outbound.clone())
         .send(request)
         .await
         .map_err(|e| provider_error(format!("The metadata URL cannot be read: {e}")))?;

@@ -141,7 +141,8 @@ pub async fn invite(
     if let Some(ms) = lifetime_ms {
         inv.expires_at = now.saturating_add(ms);
     }
-    state.store.create_invitation(&inv).await.map_err(|e| match e {
+    let event = crate::services::webhooks::invitation_event(state, "invitation.created", &inv);
+    state.store.create_invitation_with(&inv, &[event]).await.map_err(|e| match e {
         StoreError::NotFound(_) => MembershipError::TenantNotFound,
         other => other.into(),
     })?;
@@ -238,7 +239,13 @@ pub async fn revoke_invitation(
     actor: &str,
 ) -> Result<(), MembershipError> {
     let now = state.clock.now_millis();
-    let revoked = state.store.revoke_invitation(tenant, id, now).await.map_err(|e| match e {
+    let event = crate::services::webhooks::event(
+        state,
+        tenant.as_str(),
+        "invitation.revoked",
+        serde_json::json!({"tenantId": tenant.as_str(), "invitationId": id}),
+    );
+    let revoked = state.store.revoke_invitation_with(tenant, id, now, &[event]).await.map_err(|e| match e {
         StoreError::NotFound(_) => MembershipError::InvitationNotFound,
         other => other.into(),
     })?;

@@ -177,7 +177,19 @@ pub async fn verify(
         mfa.preferred = true;
     }
     mfa.updated_at = now;
-    state.store.put_mfa(&mfa).await?;
+    let event = crate::services::webhooks::event(
+        state,
+        &crate::services::webhooks::user_owner(user),
+        "mfa.enrolled",
+        serde_json::json!({
+            "userPoolId": user.pool_id.as_str(),
+            "sub": user.sub,
+            "username": user.username,
+            "factor": "software_token",
+            "tenantId": user.attributes.get(crate::tenancy::TENANT_ID_ATTR),
+        }),
+    );
+    state.store.put_mfa_with(&mfa, &[event]).await?;
     tracing::info!(pool = %user.pool_id, sub = %user.sub, "software token verified");
     Ok(())
 }

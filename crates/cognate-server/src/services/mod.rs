@@ -73,3 +73,4 @@ pub mod terms;
 pub mod tokens;
 pub mod user_imports;
 pub mod users;
+pub mod webhooks;

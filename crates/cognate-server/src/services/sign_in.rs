@@ -297,17 +297,20 @@ pub struct Throttle {
     pair: String,
     wide: String,
     ip: Option<String>,
+    /// The user's pool and sub when the counters are a real user's (for the webhook
+    /// events of a failed or locked sign-in); `None` for a name no user has.
+    user: Option<(PoolId, String)>,
 }
 
 impl Throttle {
     fn new(pool: &PoolId, who: &str, ip: Option<IpAddr>) -> Self {
         let wide = format!("user:{pool}:{who}");
         let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        Self { pool: pool.clone(), pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")) }
+        Self { pool: pool.clone(), pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")), user: None }
     }
 
     pub fn of_user(attempt: Attempt, pool: &PoolId, sub: &str) -> Self {
-        Self::new(pool, sub, attempt.ip)
+        Self { user: Some((pool.clone(), sub.to_owned())), ..Self::new(pool, sub, attempt.ip) }
     }
 
     /// The counters of a username that matched no user, folded as the pool folds
@@ -341,6 +344,16 @@ impl Throttle {
         state.metrics.sign_in(SignInOutcome::Failure);
         super::analytics::sign_in_failed(state, &self.pool);
         self.fail(state).await;
+        // The check before this attempt passed, so a lock now is this failure's doing.
+        let locked = state.limiter.check(&[&self.pair, &self.wide]).await.is_err();
+        if let Some((pool, sub)) = self.user.clone() {
+            // Webhook events of a real user's failure, written on their own (they report
+            // no table change) and off the sign-in's path, which answers as it would
+            // without them. Never for unknown names: an event per probed name would
+            // tell nothing useful and fill the outbox.
+            let state = state.clone();
+            tokio::spawn(async move { sign_in_events(&state, &pool, &sub, locked).await });
+        }
     }
 
     /// Counts one failure against the pair, the user and the address.
@@ -358,6 +371,32 @@ impl Throttle {
     pub async fn clear(&self, state: &AppState) {
         state.limiter.succeed(&[&self.pair, &self.wide]).await;
     }
+}
+
+/// Writes `sign_in.failed` (and `sign_in.locked` when the failure locked the user) for the
+/// user `sub` of `pool`.
+async fn sign_in_events(state: &AppState, pool: &PoolId, sub: &str, locked: bool) {
+    use crate::services::webhooks as wh;
+    let user = match state.store.get_user_by_sub(pool, sub).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the user of a failed sign-in for its webhook event");
+            return;
+        }
+    };
+    let owner = wh::user_owner(&user);
+    let data = serde_json::json!({
+        "userPoolId": pool.as_str(),
+        "sub": user.sub,
+        "username": user.username,
+        "tenantId": user.attributes.get(crate::tenancy::TENANT_ID_ATTR),
+    });
+    let mut events = vec![wh::event(state, &owner, "sign_in.failed", data.clone())];
+    if locked {
+        events.push(wh::event(state, &owner, "sign_in.locked", data));
+    }
+    wh::emit(state, &events).await;
 }
 
 /// The key of a username that matched no user, for per-name counters: `name:` and the

@@ -13,6 +13,7 @@ use cognate_core::tenant::{
     DomainName, EmailDomain, MembershipStatus, MfaRequirement, Tenant, TenantId, TenantStatus, Tier,
 };
 
+use crate::services::webhooks;
 use crate::tenancy;
 use crate::{AppState, bootstrap};
 
@@ -148,7 +149,8 @@ pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, Tena
         updated_at: now,
         version: 1,
     };
-    if let Err(e) = state.store.create_tenant(&tenant).await {
+    let event = webhooks::tenant_event(state, "tenant.created", &tenant);
+    if let Err(e) = state.store.create_tenant_with(&tenant, &[event]).await {
         discard_dedicated_pool(state, &tenant).await;
         return Err(match e {
             StoreError::Conflict(_) => TenantError::IdTaken(tenant.id),
@@ -205,13 +207,23 @@ pub async fn get(state: &AppState, id: &TenantId) -> Result<Tenant, TenantError>
 
 /// Applies `change` to the stored tenant and saves it if nobody updated it in between
 /// (`Concurrent` otherwise).
-async fn modify(state: &AppState, id: &TenantId, change: impl FnOnce(&mut Tenant)) -> Result<Tenant, TenantError> {
+/// `event`, when given, is the webhook event written with the change.
+async fn modify(
+    state: &AppState,
+    id: &TenantId,
+    event: Option<&str>,
+    change: impl FnOnce(&mut Tenant),
+) -> Result<Tenant, TenantError> {
     let mut tenant = get(state, id).await?;
     change(&mut tenant);
     tenant.updated_at = state.clock.now_millis();
-    // One unit of work: the tenant and its users' tenant attributes.
+    // One unit of work: the tenant, its users' tenant attributes and the event.
     let mut work = state.store.begin_tenant(id).await?;
-    let done = tenancy::write_tenant(work.as_mut(), &tenant).await;
+    let events: Vec<_> = event.map(|kind| webhooks::tenant_event(state, kind, &tenant)).into_iter().collect();
+    let done = match tenancy::write_tenant(work.as_mut(), &tenant).await {
+        Ok(()) => work.emit_events(&events).await,
+        Err(e) => Err(e),
+    };
     tenancy::settle(work, done).await.map_err(written)?;
     tenant.version += 1;
     Ok(tenant)
@@ -235,7 +247,7 @@ pub async fn update(
     mfa: Option<MfaRequirement>,
 ) -> Result<Tenant, TenantError> {
     let name = name.map(valid_name).transpose()?;
-    let tenant = modify(state, id, |t| {
+    let tenant = modify(state, id, None, |t| {
         if let Some(name) = name {
             t.name = name;
         }
@@ -257,8 +269,12 @@ pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantEr
     tenant.updated_at = now;
     // One unit of work: the suspension and the revocation of the tenant's tokens.
     let mut work = state.store.begin_tenant(id).await?;
+    let event = webhooks::tenant_event(state, "tenant.suspended", &tenant);
     let done = match tenancy::write_tenant(work.as_mut(), &tenant).await {
-        Ok(()) => work.revoke_families(None, now).await,
+        Ok(()) => match work.revoke_families(None, now).await {
+            Ok(revoked) => work.emit_events(&[event]).await.map(|()| revoked),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let revoked = tenancy::settle(work, done).await.map_err(written)?;
@@ -270,7 +286,7 @@ pub async fn suspend(state: &AppState, id: &TenantId) -> Result<Tenant, TenantEr
 
 /// Reactivates a suspended tenant (revoked refresh tokens stay revoked).
 pub async fn reactivate(state: &AppState, id: &TenantId) -> Result<Tenant, TenantError> {
-    modify(state, id, |t| t.status = TenantStatus::Active).await
+    modify(state, id, Some("tenant.reactivated"), |t| t.status = TenantStatus::Active).await
 }
 
 /// Deletes a tenant with its domains, memberships, invitations and role groups (users of
@@ -316,7 +332,7 @@ pub async fn delete(state: &AppState, id: &TenantId) -> Result<(), TenantError> 
 pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Tenant, TenantError> {
     let tenant = get(state, id).await?;
     if tenant.tier.is_dedicated() == tier.is_dedicated() {
-        return modify(state, id, |t| t.tier = tier).await;
+        return modify(state, id, Some("tenant.tier_changed"), |t| t.tier = tier).await;
     }
     // An SSO connection is a provider of the pool the tenant leaves: its federated users
     // would sign in to the wrong pool. The tenant deletes them first (and recreates them).
@@ -363,7 +379,11 @@ pub async fn set_tier(state: &AppState, id: &TenantId, tier: Tier) -> Result<Ten
 /// Applies the move in one unit of work of the tenant: all of it, or nothing.
 async fn apply_move(state: &AppState, plan: &TenantMove) -> Result<(), StoreError> {
     let mut work = state.store.begin_tenant(&plan.tenant.id).await?;
-    let done = cognate_core::repo::move_tenant(work.as_mut(), plan).await;
+    let event = webhooks::tenant_event(state, "tenant.tier_changed", &plan.tenant);
+    let done = match cognate_core::repo::move_tenant(work.as_mut(), plan).await {
+        Ok(()) => work.emit_events(&[event]).await,
+        Err(e) => Err(e),
+    };
     tenancy::settle(work, done).await
 }
 

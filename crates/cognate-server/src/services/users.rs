@@ -122,6 +122,13 @@ pub async fn save(state: &AppState, pool: &UserPool, user: &User) -> Result<(), 
     Ok(state.store.update_user(user, &user.keys(&pool.settings)).await?)
 }
 
+/// [`save`] for a change of the user's attributes by an administrator or the user,
+/// writing a `user.updated` webhook event in the same transaction.
+pub async fn save_updated(state: &AppState, pool: &UserPool, user: &User) -> Result<(), UserWriteError> {
+    let event = crate::services::webhooks::user_event(state, "user.updated", user);
+    Ok(state.store.update_user_with(user, &user.keys(&pool.settings), &[event]).await?)
+}
+
 /// [`save`], and when `force` and the user's email or phone number is another user's
 /// verified alias, moves the alias: the holder's attribute becomes unverified (which drops
 /// it from the alias index) and the save is tried again (ForceAliasCreation).
@@ -169,12 +176,18 @@ pub async fn save_signed_out(state: &AppState, pool: &UserPool, user: &mut User)
 /// token family is revoked and published, so re-enabling brings no old token back. The
 /// flag is written alone, so no concurrent update of the user can undo it.
 pub async fn set_enabled(state: &AppState, user: &User, enabled: bool) -> Result<(), UserWriteError> {
-    Ok(state.store.set_user_enabled(&user.pool_id, &user.sub, enabled, state.clock.now_millis()).await?)
+    let mut after = user.clone();
+    after.enabled = enabled;
+    let kind = if enabled { "user.updated" } else { "user.disabled" };
+    let event = crate::services::webhooks::user_event(state, kind, &after);
+    let at = state.clock.now_millis();
+    Ok(state.store.set_user_enabled_with(&user.pool_id, &user.sub, enabled, at, &[event]).await?)
 }
 
 /// Deletes the user with their memberships, codes and sessions (published on the feed).
 pub async fn delete(state: &AppState, user: &User) -> Result<(), UserWriteError> {
-    state.store.delete_user(&user.pool_id, &user.sub, state.clock.now_millis()).await?;
+    let event = crate::services::webhooks::user_event(state, "user.deleted", user);
+    state.store.delete_user_with(&user.pool_id, &user.sub, state.clock.now_millis(), &[event]).await?;
     tracing::info!(pool = %user.pool_id, sub = %user.sub, "user deleted");
     Ok(())
 }

@@ -74,7 +74,10 @@ async fn an_unreachable_issuer_is_reported_with_its_url() {
     let issuer = format!("http://127.0.0.1:{port}");
     let mut d = provider();
     d.insert("oidc_issuer".into(), issuer.clone());
-    let err = OidcClients::new().discover(&d).await.unwrap_err();
+    // Loopback is refused by default (SSRF protection): this test's issuer needs it allowed.
+    let loopback = std::sync::Arc::new(cognate_server::outbound::OutboundPolicy::allowing_loopback());
+    let rp = OidcClients::with_policy(std::sync::Arc::new(cognate_core::SystemClock), loopback);
+    let err = rp.discover(&d).await.unwrap_err();
     assert!(matches!(err, OidcError::Unreachable(_)), "{err:?}");
     assert!(err.to_string().contains(&format!("{issuer}/.well-known/openid-configuration")), "{err}");
 }

@@ -20,3 +20,4 @@ mod shared_limits;
 mod support;
 mod tenants_api;
 mod user_imports;
+mod webhooks;

@@ -97,7 +97,13 @@ impl TestApp {
         let master = MasterKey::from_base64(master).unwrap();
         // Cheap hashing: these tests never check password cost.
         let hasher = PasswordHasher::new(Argon2Settings { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
-        AppState::new(store, master, clock, rng.clone(), Passwords::new(hasher, rng, 2), ServerSettings::default())
+        // Test identity providers and webhook receivers listen on 127.0.0.1: allow loopback
+        // (the default refuses it, see cognate_server::outbound).
+        let settings = ServerSettings {
+            outbound_allow: cognate_server::net::parse_networks("127.0.0.0/8,::1/128").unwrap(),
+            ..ServerSettings::default()
+        };
+        AppState::new(store, master, clock, rng.clone(), Passwords::new(hasher, rng, 2), settings)
     }
 
     /// The admin's `Authorization` header value.

@@ -44,13 +44,13 @@ async fn serving_role_is_unprivileged_and_a_privileged_one_is_refused() {
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let db = PgDb::create().await;
-    assert_eq!(cognate_store::migrate(&db.url).await.unwrap(), (1..=17).chain([19, 20, 21, 23]).collect::<Vec<i64>>());
+    assert_eq!(cognate_store::migrate(&db.url).await.unwrap(), (1..=17).chain([19, 20, 21, 22, 23]).collect::<Vec<i64>>());
     assert!(cognate_store::migrate(&db.url).await.unwrap().is_empty());
     db.drop_db().await;
     let dir = std::env::temp_dir().join(format!("cognate_it_{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/m.db", dir.display());
-    assert_eq!(cognate_store::migrate(&url).await.unwrap(), (1..=17).chain([19, 20, 21, 23]).collect::<Vec<i64>>());
+    assert_eq!(cognate_store::migrate(&url).await.unwrap(), (1..=17).chain([19, 20, 21, 22, 23]).collect::<Vec<i64>>());
     assert!(cognate_store::migrate(&url).await.unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,401 @@
+//! Webhooks: Standard Webhooks signatures, the SSRF guard (classification, connect-time
+//! checks against DNS rebinding), fan-out with filters and owners, the retry schedule, 410
+//! Gone, the transactional outbox (a failed change leaves no event), and the `/v1`
+//! endpoints — the store-backed parts on both backends.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use cognate_core::tenant::{Tenant, Tier};
+use cognate_core::webhook::{self, DeliveryStatus, PLATFORM_OWNER, WebhookEvent};
+use cognate_server::AppState;
+use cognate_server::outbound::{HostLookup, OutboundError, OutboundPolicy, classify, guarded_builder};
+use cognate_server::services::{api_keys, tenants, webhooks as wh};
+use cognate_server::webhook_delivery;
+use serde_json::{Value, json};
+
+use super::support::{TestApp, assert_error, on_both};
+
+const START: i64 = 1_800_000_000_000;
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A local HTTP receiver answering the statuses of `script` in turn (then 204), recording
+/// every request.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(script: Vec<u16>) -> Self {
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let script = Arc::new(Mutex::new(script.into_iter()));
+        let (g, s) = (got.clone(), script.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let (g, s) = (g.clone(), s.clone());
+                async move {
+                    g.lock().unwrap().push(Received { headers, body });
+                    let code = s.lock().unwrap().next().unwrap_or(204);
+                    StatusCode::from_u16(code).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url: format!("http://{addr}/hook"), got }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn types(&self) -> Vec<String> {
+        self.got()
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Verifies a delivery as a Standard Webhooks receiver does, with `secret`.
+fn verify(r: &Received, secret: &str) -> bool {
+    let key = webhook::secret_key(secret).unwrap();
+    let id = r.headers["webhook-id"].to_str().unwrap();
+    let ts: i64 = r.headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+    let expected = webhook::sign(&key, id, ts, &r.body);
+    r.headers["webhook-signature"].to_str().unwrap().split(' ').any(|s| s == expected)
+}
+
+/// Host names from a table (a DNS that answers what the test says).
+struct Table(HashMap<String, Vec<IpAddr>>);
+
+#[async_trait::async_trait]
+impl HostLookup for Table {
+    async fn lookup(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        self.0.get(host).cloned().ok_or_else(|| "no such host".to_owned())
+    }
+}
+
+async fn tenant(state: &AppState, id: &str) -> Tenant {
+    let new = tenants::NewTenant { id: Some(id), name: id, tier: Tier::Standard, domains: Vec::new() };
+    tenants::create(state, new).await.unwrap()
+}
+
+fn new_key(name: &str) -> api_keys::NewKey {
+    api_keys::NewKey {
+        name: name.into(),
+        scopes: vec!["read".into()],
+        expires_in_seconds: None,
+        rate_limit: None,
+        service_account: None,
+    }
+}
+
+async fn endpoint(state: &AppState, owner: &str, url: &str, types: &[&str]) -> (String, String) {
+    let new = wh::NewEndpoint {
+        url: url.into(),
+        description: "test".into(),
+        event_types: types.iter().map(|s| (*s).to_owned()).collect(),
+        enabled: true,
+    };
+    let (e, secret) = wh::create(state, owner, new).await.unwrap();
+    (e.id, secret)
+}
+
+#[test]
+fn signs_like_the_reference_libraries() {
+    // The example of the Standard Webhooks reference libraries' tests.
+    let key = webhook::secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let header = webhook::signature_header(
+        &[key.clone(), key],
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1_614_265_330,
+        r#"{"test": 2432232314}"#,
+    );
+    let sig = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    assert_eq!(header, format!("{sig} {sig}"));
+    let secret = webhook::generate_secret(&cognate_core::SystemRng);
+    assert!(secret.starts_with("whsec_") && webhook::secret_key(&secret).unwrap().len() == 32);
+}
+
+#[test]
+fn ssrf_classification_table() {
+    let refused = [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("10.0.0.1", "private (RFC 1918)"),
+        ("172.16.5.4", "private (RFC 1918)"),
+        ("172.31.255.255", "private (RFC 1918)"),
+        ("192.168.1.1", "private (RFC 1918)"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "shared (CGNAT)"),
+        ("100.127.255.254", "shared (CGNAT)"),
+        ("0.0.0.0", "unspecified (0.0.0.0/8)"),
+        ("224.0.0.1", "multicast"),
+        ("255.255.255.255", "reserved or broadcast"),
+        ("192.0.2.10", "documentation"),
+        ("198.51.100.7", "documentation"),
+        ("203.0.113.9", "documentation"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fd00::1", "unique local (ULA)"),
+        ("fc12::1", "unique local (ULA)"),
+        ("fe80::1", "link-local"),
+        ("ff02::1", "multicast"),
+        ("2001:db8::1", "documentation"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.1.2.3", "private (RFC 1918)"),
+        ("::ffff:169.254.169.254", "link-local"),
+    ];
+    for (ip, range) in refused {
+        assert_eq!(classify(ip.parse().unwrap()), Some(range), "{ip}");
+    }
+    for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
+        assert_eq!(classify(ip.parse().unwrap()), None, "{ip}");
+    }
+    let strict = OutboundPolicy::default();
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]:8080/hook",
+        "http://localhost/hook",
+        "http://[::ffff:7f00:1]/hook",
+    ] {
+        assert!(matches!(strict.check_url(url), Err(OutboundError::Refused { .. })), "{url}");
+    }
+    assert_eq!(strict.check_url("ftp://example.com/x").unwrap_err(), OutboundError::Scheme);
+    assert_eq!(strict.check_url("https://user:pw@example.com/x").unwrap_err(), OutboundError::UserInfo);
+    assert!(strict.check_url("https://hooks.example.com/x").is_ok());
+    let loopback = OutboundPolicy::allowing_loopback();
+    assert!(loopback.check_url("http://127.0.0.1:9/hook").is_ok());
+    assert!(loopback.check_url("http://[::1]:9/hook").is_ok());
+    assert!(loopback.check_url("http://169.254.169.254/").is_err(), "only what is listed is allowed");
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_at_connect_time() {
+    let receiver = Receiver::start(vec![]).await;
+    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_owned();
+    // A public-looking name whose DNS answers 127.0.0.1 (rebinding): the URL check passes
+    // (no literal IP), the connection must not.
+    let table: Arc<dyn HostLookup> =
+        Arc::new(Table([("hooks.rebind.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])].into()));
+    let url = format!("http://hooks.rebind.test:{port}/hook");
+    let strict = Arc::new(OutboundPolicy::default());
+    assert!(strict.check_url(&url).is_ok());
+    let refused = strict.check_url_resolving(&url, table.as_ref()).await.unwrap_err();
+    assert!(matches!(refused, OutboundError::Refused { .. }), "{refused:?}");
+    let client = guarded_builder(strict, table.clone()).build().unwrap();
+    let err = client.post(&url).body("{}").send().await.unwrap_err();
+    assert!(format!("{err:?}").contains("loopback"), "{err:?}");
+    assert!(receiver.got().is_empty(), "nothing reached the receiver");
+    // Allowed by configuration, the same name connects.
+    let client = guarded_builder(Arc::new(OutboundPolicy::allowing_loopback()), table).build().unwrap();
+    let resp = client.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(receiver.got().len(), 1);
+}
+
+#[test]
+fn the_retry_schedule_backs_off_for_about_three_days() {
+    let waits: Vec<i64> = (1..webhook::MAX_ATTEMPTS).map(|a| webhook::retry_delay_ms(a, 5_000).unwrap()).collect();
+    assert_eq!(waits[..5], [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000]);
+    let total: i64 = waits.iter().sum();
+    assert!((3 * 86_400_000..4 * 86_400_000).contains(&total), "total {total} ms");
+    assert_eq!(webhook::retry_delay_ms(webhook::MAX_ATTEMPTS, 5_000), None);
+    // The base scales the whole schedule (tests retry in milliseconds).
+    assert_eq!(webhook::retry_delay_ms(2, 10), Some(600));
+    for _ in 0..100 {
+        let j = webhook::jittered(&cognate_core::SystemRng, 100_000);
+        assert!((90_000..=110_000).contains(&j), "{j}");
+    }
+}
+
+#[tokio::test]
+async fn events_fan_out_to_their_tenant_and_the_platform_signed_and_filtered() {
+    on_both(START, |t, clock| async move {
+        let state = &t.state;
+        let acme = tenant(state, "acme").await;
+        let globex = tenant(state, "globex").await;
+        clock.advance(1_000);
+        let (all, filtered, platform) =
+            (Receiver::start(vec![]).await, Receiver::start(vec![]).await, Receiver::start(vec![]).await);
+        let (_, all_secret) = endpoint(state, "acme", &all.url, &[]).await;
+        let (_, filtered_secret) = endpoint(state, "acme", &filtered.url, &["api_key.created"]).await;
+        let (_, platform_secret) = endpoint(state, PLATFORM_OWNER, &platform.url, &[]).await;
+        let (_, plaintext) = api_keys::create(state, &acme.id, "admin:it", new_key("a")).await.unwrap();
+        api_keys::create(state, &globex.id, "admin:it", new_key("g")).await.unwrap();
+        let client = webhook_delivery::client(state).unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        // The tenants were created before the endpoints: only the keys are heard.
+        assert_eq!(all.types(), ["api_key.created"]);
+        assert_eq!(filtered.types(), ["api_key.created"]);
+        let body: Value = serde_json::from_str(&all.got()[0].body).unwrap();
+        assert_eq!(body["data"]["tenantId"], "acme", "acme's endpoint never hears globex");
+        assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(!all.got()[0].body.contains(&plaintext), "never the key itself");
+        assert_eq!(platform.types(), ["api_key.created", "api_key.created"]);
+        assert!(all.got().iter().all(|r| verify(r, &all_secret)));
+        assert!(filtered.got().iter().all(|r| verify(r, &filtered_secret)));
+        assert!(platform.got().iter().all(|r| verify(r, &platform_secret)));
+        assert!(!verify(&all.got()[0], &platform_secret));
+        // Each event is fanned out once: another pass sends nothing more.
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(platform.got().len(), 2);
+        let backlog = state.store.webhook_backlog().await.unwrap();
+        assert_eq!((backlog.events_pending, backlog.deliveries_pending), (0, 0));
+        // Suspension writes its event with the change.
+        tenants::suspend(state, &acme.id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(all.types().last().map(String::as_str), Some("tenant.suspended"));
+        assert_eq!(filtered.got().len(), 1, "the filter keeps it out");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retries_keep_the_webhook_id_and_410_disables() {
+    on_both(START, |t, clock| async move {
+        let state = &t.state;
+        tenant(state, "acme").await;
+        let flaky = Receiver::start(vec![500, 503]).await;
+        let (id, secret) = endpoint(state, "acme", &flaky.url, &["user.created"]).await;
+        wh::send_test(state, "acme", &id).await.unwrap();
+        let client = webhook_delivery::client(state).unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let d = &state.store.list_webhook_deliveries("acme", &id, None, &page).await.unwrap()[0];
+        assert_eq!((d.status, d.attempts, d.last_status_code), (DeliveryStatus::Pending, 1, Some(500)));
+        // Not due yet: nothing is sent.
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(flaky.got().len(), 1);
+        clock.advance(6_000); // past 5 s + 10% jitter
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        clock.advance(331_000); // past 5 min + 10%
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let got = flaky.got();
+        assert_eq!(got.len(), 3);
+        let ids: Vec<_> = got.iter().map(|r| r.headers["webhook-id"].clone()).collect();
+        assert!(ids.iter().all(|i| *i == ids[0]), "same webhook-id on every retry: {ids:?}");
+        assert!(got.iter().all(|r| verify(r, &secret)));
+        let d = state.store.get_webhook_delivery("acme", &id, &d.id).await.unwrap().unwrap();
+        assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 3));
+        let log = state.store.webhook_attempts("acme", &d.id).await.unwrap();
+        assert_eq!(log.iter().map(|a| a.status_code).collect::<Vec<_>>(), [Some(500), Some(503), Some(204)]);
+
+        let gone = Receiver::start(vec![410]).await;
+        let (gone_id, _) = endpoint(state, "acme", &gone.url, &[]).await;
+        wh::send_test(state, "acme", &gone_id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let e = wh::get(state, "acme", &gone_id).await.unwrap();
+        assert!(!e.enabled);
+        assert!(e.disabled_reason.unwrap().contains("410"));
+        assert!(matches!(wh::send_test(state, "acme", &gone_id).await, Err(wh::WebhookError::Disabled)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_change_leaves_no_event() {
+    on_both(START, |t, _clock| async move {
+        let state = &t.state;
+        let acme = tenant(state, "acme").await;
+        let pending = |s: AppState| async move { s.store.webhook_backlog().await.unwrap().events_pending };
+        let before = pending(state.clone()).await;
+        // A unit of work that emits and rolls back writes nothing.
+        let mut work = state.store.begin_tenant(&acme.id).await.unwrap();
+        let ev = wh::event(state, "acme", "tenant.suspended", json!({}));
+        work.emit_events(&[ev]).await.unwrap();
+        work.rollback().await.unwrap();
+        assert_eq!(pending(state.clone()).await, before);
+        // A unit of work refuses another owner's event.
+        let mut work = state.store.begin_tenant(&acme.id).await.unwrap();
+        assert!(work.emit_events(&[wh::event(state, "globex", "user.created", json!({}))]).await.is_err());
+        work.rollback().await.unwrap();
+        // A write that fails (the key id is taken) leaves its event out too.
+        let (key, _) = api_keys::create(state, &acme.id, "admin:it", new_key("a")).await.unwrap();
+        let after_create = pending(state.clone()).await;
+        assert_eq!(after_create, before + 1, "the committed change has its event");
+        let ev: WebhookEvent = wh::event(state, "acme", "api_key.created", json!({}));
+        assert!(state.store.create_api_key_with(&key, &[ev]).await.is_err());
+        assert_eq!(pending(state.clone()).await, after_create);
+        // Revoking twice: the second revokes nothing and reports nothing.
+        api_keys::revoke(state, &acme.id, &key.id, "admin:it").await.unwrap();
+        api_keys::revoke(state, &acme.id, &key.id, "admin:it").await.unwrap();
+        assert_eq!(pending(state.clone()).await, after_create + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_v1_endpoints_refuse_private_targets_and_isolate_tenants() {
+    let mut t = TestApp::new().await;
+    // This app refuses loopback, as `cognate serve` does by default.
+    let table: Arc<dyn HostLookup> =
+        Arc::new(Table([("internal.test".to_owned(), vec!["10.1.2.3".parse().unwrap()])].into()));
+    t.state = t.state.clone().with_outbound(OutboundPolicy::default(), table);
+    t.app = cognate_server::build_router(t.state.clone());
+    tenant(&t.state, "acme").await;
+    tenant(&t.state, "globex").await;
+    for url in [
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://localhost/hook",
+        "http://internal.test/hook",
+        "ftp://example.com/",
+        "http://user:pw@example.com/",
+        "not a url",
+    ] {
+        let a = t.admin("POST", "/v1/tenants/acme/webhooks", Some(&json!({"url": url}))).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let a = t.admin("POST", "/v1/tenants/acme/webhooks", Some(&json!({"url": "https://x.example/\u{0}"}))).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+    let a = t
+        .admin("POST", "/v1/tenants/acme/webhooks", Some(&json!({"url": "https://8.8.8.8/h", "eventTypes": ["nope"]})))
+        .await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+    let made = t
+        .admin(
+            "POST",
+            "/v1/tenants/acme/webhooks",
+            Some(&json!({"url": "https://8.8.8.8/hook", "eventTypes": ["user.created"]})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    assert!(made.body["secret"].as_str().unwrap().starts_with("whsec_"));
+    let got = t.admin("GET", &format!("/v1/tenants/acme/webhooks/{id}"), None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(got.body.get("secret").is_none(), "the secret is shown once");
+    let other = t.admin("GET", &format!("/v1/tenants/globex/webhooks/{id}"), None).await;
+    assert_error(&other, StatusCode::NOT_FOUND, "not_found");
+    let other = t.admin("GET", &format!("/v1/webhooks/{id}"), None).await;
+    assert_error(&other, StatusCode::NOT_FOUND, "not_found");
+    let rotated = t.admin("POST", &format!("/v1/tenants/acme/webhooks/{id}/rotate-secret"), None).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_ne!(rotated.body["secret"], made.body["secret"]);
+    assert!(rotated.body["previousSecretUntil"].as_i64().is_some());
+    let list = t.admin("GET", "/v1/tenants/acme/webhooks?limit=1", None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let bad = t.admin("GET", &format!("/v1/tenants/acme/webhooks/{id}/deliveries?status=maybe"), None).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "invalid_request");
+    let none = t.admin("POST", &format!("/v1/tenants/acme/webhooks/{id}/deliveries/msg_nope/replay"), None).await;
+    assert_error(&none, StatusCode::NOT_FOUND, "not_found");
+    let gone = t.admin("DELETE", &format!("/v1/tenants/acme/webhooks/{id}"), None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let unauth = t.send("GET", "/v1/webhooks", None, None).await;
+    assert_eq!(unauth.status, StatusCode::UNAUTHORIZED);
+}
