@@ -19,6 +19,7 @@ pub mod net;
 pub mod oauth;
 pub mod outbox;
 pub mod periodic;
+pub mod propagation;
 pub mod services;
 pub mod state;
 pub mod tenancy;

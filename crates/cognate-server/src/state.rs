@@ -12,6 +12,10 @@ use tokio::sync::Semaphore;
 /// accounts.
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
+/// How long a node uses cached shared state while it hears no changes from the others
+/// (see [`crate::propagation`]): 5 s.
+pub const DEFAULT_CACHE_REFRESH_MS: i64 = 5_000;
+
 /// Settings the surfaces need at run time.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -38,6 +42,10 @@ pub struct ServerSettings {
     /// The nameserver that domain verification asks for TXT records (`COGNATE_DNS_NAMESERVER`);
     /// `None`, the default, asks the system's (`/etc/resolv.conf`).
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// How long cached shared state (signing keys) is used while this node hears no changes
+    /// from other nodes, in milliseconds (`COGNATE_CACHE_REFRESH_SECS`). Defaults to
+    /// [`DEFAULT_CACHE_REFRESH_MS`].
+    pub cache_refresh_ms: i64,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +61,7 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             max_import_bytes: 100 * 1024 * 1024,
             dns_nameserver: None,
+            cache_refresh_ms: DEFAULT_CACHE_REFRESH_MS,
         }
     }
 }
@@ -67,6 +76,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub settings: Arc<ServerSettings>,
     pub keys: Arc<crate::keys::KeyRing>,
+    /// Whether this node hears other nodes' changes (see [`crate::propagation`]).
+    pub propagation: Arc<crate::propagation::Propagation>,
     /// Failed sign-in counting (see [`crate::throttle`]): in this process, or in Redis
     /// shared by every node ([`AppState::with_shared_limits`]).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
@@ -109,6 +120,7 @@ impl AppState {
         let limits = crate::throttle::Limits::default();
         let oidc = Arc::new(crate::federation_oidc::OidcClients::with_clock(clock.clone()));
         let dns = Arc::new(crate::dns::HickoryTxt::new(settings.dns_nameserver));
+        let propagation = Arc::new(crate::propagation::Propagation::new(settings.cache_refresh_ms));
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -118,6 +130,7 @@ impl AppState {
             passwords: Arc::new(passwords),
             settings: Arc::new(settings),
             keys: Arc::default(),
+            propagation,
             limits,
             usage: Arc::default(),
             analytics: Arc::default(),

@@ -520,6 +520,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             max_import_bytes: config.max_import_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             dns_nameserver: config.dns_nameserver,
+            cache_refresh_ms: i64::from(config.cache_refresh_secs) * 1000,
             ..ServerSettings::default()
         },
     )
@@ -618,6 +619,9 @@ async fn serve(config: Config) -> Result<()> {
         stop_workers.subscribe(),
     );
 
+    // Other nodes' changes (PostgreSQL): heard at once instead of at the next poll.
+    let changes = config.notify.then(|| cognate_server::propagation::spawn_listener(state.clone(), stop_workers.subscribe()));
+
     let metrics = match config.metrics_listen {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
         None => None,
@@ -661,6 +665,11 @@ async fn serve(config: Config) -> Result<()> {
         && let Err(e) = metrics.await
     {
         tracing::error!(error = %e, "the metrics listener failed");
+    }
+    if let Some(changes) = changes
+        && let Err(e) = changes.await
+    {
+        tracing::error!(error = %e, "the change listener failed");
     }
     if let Err(e) = usage.await {
         tracing::error!(error = %e, "the API key usage flusher failed");
