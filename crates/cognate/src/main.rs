@@ -620,7 +620,8 @@ async fn serve(config: Config) -> Result<()> {
     );
 
     // Other nodes' changes (PostgreSQL): heard at once instead of at the next poll.
-    let changes = config.notify.then(|| cognate_server::propagation::spawn_listener(state.clone(), stop_workers.subscribe()));
+    let changes =
+        config.notify.then(|| cognate_server::propagation::spawn_listener(state.clone(), stop_workers.subscribe()));
 
     let metrics = match config.metrics_listen {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
