@@ -12,6 +12,7 @@ pub mod apikey;
 pub mod attributes;
 pub mod audit;
 pub mod auth_event;
+pub mod change;
 pub mod claims;
 pub mod client;
 pub mod clock;

@@ -1110,4 +1110,17 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// This node's connection pool: open, idle and most connections (no database call).
     fn pool_usage(&self) -> PoolUsage;
+    /// Starts hearing the [`Change`](crate::change::Change)s every node of this database
+    /// announces, on a connection of its own; `Ok(None)` for a backend that serves one node
+    /// (SQLite), which announces nothing.
+    async fn listen(&self) -> Result<Option<Box<dyn ChangeFeed>>>;
+}
+
+/// The changes announced by the nodes sharing a database, as one node hears them.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// The next change; `Ok(None)` for a payload this version does not know. An error means
+    /// the connection was lost and changes may have been missed: drop the feed, and treat
+    /// everything cached as stale.
+    async fn next(&mut self) -> Result<Option<crate::change::Change>>;
 }

@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod outbox;
 pub mod periodic;
+pub mod propagation;
 pub mod services;
 pub mod state;
 pub mod tenancy;

@@ -12,6 +12,10 @@ use tokio::sync::Semaphore;
 /// accounts.
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
+/// How long a node uses cached shared state while it hears no changes from the others
+/// (see [`crate::propagation`]): 5 s.
+pub const DEFAULT_CACHE_REFRESH_MS: i64 = 5_000;
+
 /// Settings the surfaces need at run time.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -46,6 +50,10 @@ pub struct ServerSettings {
     pub webhook_retry_base_ms: i64,
     /// Days webhook deliveries and their attempts are kept. Defaults to 30.
     pub webhook_retention_days: i64,
+    /// How long cached shared state (signing keys) is used while this node hears no changes
+    /// from other nodes, in milliseconds (`COGNATE_CACHE_REFRESH_SECS`). Defaults to
+    /// [`DEFAULT_CACHE_REFRESH_MS`].
+    pub cache_refresh_ms: i64,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +72,7 @@ impl Default for ServerSettings {
             outbound_allow: Vec::new(),
             webhook_retry_base_ms: 5_000,
             webhook_retention_days: 30,
+            cache_refresh_ms: DEFAULT_CACHE_REFRESH_MS,
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub settings: Arc<ServerSettings>,
     pub keys: Arc<crate::keys::KeyRing>,
+    /// Whether this node hears other nodes' changes (see [`crate::propagation`]).
+    pub propagation: Arc<crate::propagation::Propagation>,
     /// Failed sign-in counting (see [`crate::throttle`]): in this process, or in Redis
     /// shared by every node ([`AppState::with_shared_limits`]).
     pub limiter: Arc<dyn crate::throttle::Limiter>,
@@ -127,6 +138,7 @@ impl AppState {
         let outbound = Arc::new(crate::outbound::OutboundPolicy::allowing(settings.outbound_allow.clone()));
         let oidc = Arc::new(crate::federation_oidc::OidcClients::with_policy(clock.clone(), outbound.clone()));
         let dns = Arc::new(crate::dns::HickoryTxt::new(settings.dns_nameserver));
+        let propagation = Arc::new(crate::propagation::Propagation::new(settings.cache_refresh_ms));
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -136,6 +148,7 @@ impl AppState {
             passwords: Arc::new(passwords),
             settings: Arc::new(settings),
             keys: Arc::default(),
+            propagation,
             limits,
             usage: Arc::default(),
             analytics: Arc::default(),

@@ -65,6 +65,14 @@ pub(crate) trait Backend: Database + sealed::Sealed {
     /// it deleted, when the serving role may not delete events itself; `None` when the store
     /// purges with its own statements.
     const PURGE_AUDIT: Option<&'static str>;
+    /// Announces the change `$1` to every node sharing the database (see
+    /// [`crate::changes`]); `None` when the backend serves one node only.
+    const NOTIFY: Option<&'static str>;
+
+    /// Starts hearing the changes other nodes announce; `Ok(None)` without [`Self::NOTIFY`].
+    fn listen(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<Box<dyn cognate_core::repo::ChangeFeed>>, StoreError>> + Send;
 
     fn text<'q>(q: Query<'q, Self>, v: &'q str) -> Query<'q, Self>;
     fn int<'q>(q: Query<'q, Self>, v: i64) -> Query<'q, Self>;
@@ -279,6 +287,15 @@ backend!(Sqlite {
     /// SQLite has no privileges to keep the serving code from deleting events: the store purges
     /// inline.
     const PURGE_AUDIT: Option<&'static str> = None;
+
+    /// A SQLite database serves one node: nobody else caches what it changes.
+    const NOTIFY: Option<&'static str> = None;
+
+    fn listen(
+        _pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<Box<dyn cognate_core::repo::ChangeFeed>>, StoreError>> + Send {
+        std::future::ready(Ok(None))
+    }
 });
 
 backend!(Postgres {
@@ -324,4 +341,14 @@ backend!(Postgres {
     /// The retention purge: a function that may delete events, which the serving role may not
     /// (see `0008_audit.sql`).
     const PURGE_AUDIT: Option<&'static str> = Some("SELECT cognate_purge_audit($1, $2, $3)");
+
+    /// Sent on commit of the transaction it runs in (or at once outside one); one payload per
+    /// transaction however often it is sent there. The serving role needs no privilege for it.
+    const NOTIFY: Option<&'static str> = Some("SELECT pg_notify('cognate', $1)");
+
+    fn listen(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<Box<dyn cognate_core::repo::ChangeFeed>>, StoreError>> + Send {
+        crate::changes::listen(pool)
+    }
 });

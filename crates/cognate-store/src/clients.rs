@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::client::{AppClient, ClientSecret};
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::page::PageRequest;
@@ -151,10 +152,14 @@ impl<B: Backend> ClientRepo for SqlStore<B> {
     }
 
     async fn update_client(&self, c: &AppClient) -> Result<()> {
-        update(&self.pool, c).await
+        update(&self.pool, c).await?;
+        crate::changes::announce(&self.pool, &Change::Client(c.pool_id.clone(), c.id.clone())).await;
+        Ok(())
     }
 
     async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
-        delete(&self.pool, pool, id).await
+        delete(&self.pool, pool, id).await?;
+        crate::changes::announce(&self.pool, &Change::Client(pool.clone(), id.clone())).await;
+        Ok(())
     }
 }

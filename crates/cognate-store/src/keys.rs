@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::jwt::SigningKeyRecord;
 use cognate_core::repo::KeyRepo;
@@ -69,7 +70,9 @@ pub(crate) async fn retire<B: Backend>(db: &Pool<B>, pool: &PoolId, kid: &str, a
 #[async_trait]
 impl<B: Backend> KeyRepo for SqlStore<B> {
     async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
-        create(&self.pool, k).await
+        create(&self.pool, k).await?;
+        crate::changes::announce(&self.pool, &Change::Keys(k.pool_id.clone())).await;
+        Ok(())
     }
 
     async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
@@ -77,6 +80,8 @@ impl<B: Backend> KeyRepo for SqlStore<B> {
     }
 
     async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
-        retire(&self.pool, pool, kid, at).await
+        retire(&self.pool, pool, kid, at).await?;
+        crate::changes::announce(&self.pool, &Change::Keys(pool.clone())).await;
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod api_keys;
 mod audit;
 mod auth_events;
 mod backend;
+mod changes;
 mod clients;
 mod codes;
 mod connections;

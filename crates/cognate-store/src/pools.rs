@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
@@ -108,10 +109,14 @@ impl<B: Backend> PoolRepo for SqlStore<B> {
     }
 
     async fn update_pool(&self, p: &UserPool) -> Result<()> {
-        update(&self.pool, p).await
+        update(&self.pool, p).await?;
+        crate::changes::announce(&self.pool, &Change::Pool(p.id.clone())).await;
+        Ok(())
     }
 
     async fn delete_pool(&self, id: &PoolId) -> Result<()> {
-        delete(&self.pool, id).await
+        delete(&self.pool, id).await?;
+        crate::changes::announce(&self.pool, &Change::Pool(id.clone())).await;
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
-use cognate_core::repo::{PoolUsage, Store, TenantWork};
+use cognate_core::repo::{ChangeFeed, PoolUsage, Store, TenantWork};
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
 
@@ -29,6 +29,10 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn ping(&self) -> Result<(), StoreError> {
         B::execute(sqlx::query::<B>("SELECT 1"), &self.pool).await.map_err(backend_err)?;
         Ok(())
+    }
+
+    async fn listen(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        B::listen(&self.pool).await
     }
 
     fn pool_usage(&self) -> PoolUsage {

@@ -47,7 +47,7 @@ async fn write_tenant<B: Backend>(conn: &mut B::Connection, t: &Tenant) -> Resul
     .text(t.id.as_str())
     .int(t.version);
     if B::execute_on(q, conn).await.map_err(backend_err)? == 1 {
-        return Ok(());
+        return crate::changes::announce_in::<B>(conn, &cognate_core::change::Change::Tenant(t.id.clone())).await;
     }
     let q = sqlx::query::<B>("SELECT version FROM tenants WHERE id = $1").text(t.id.as_str());
     match B::fetch_optional_on(q, conn).await.map_err(backend_err)? {

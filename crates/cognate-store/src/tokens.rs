@@ -67,7 +67,7 @@ pub(crate) async fn publish_revocation<B: Backend>(
         .text(subject)
         .int(at);
     B::execute_on(q, conn).await.map_err(backend_err)?;
-    Ok(())
+    crate::changes::announce_in::<B>(conn, &cognate_core::change::Change::Revoked(pool.clone())).await
 }
 
 /// Global sign-out on `conn` (inside a transaction): the user's tokens issued before `at`

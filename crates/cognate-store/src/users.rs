@@ -402,6 +402,7 @@ impl<B: Backend> UserRepo for SqlStore<B> {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
         set_enabled::<B>(&mut tx, pool, sub, enabled, at).await?;
+        crate::changes::announce_in::<B>(&mut tx, &cognate_core::change::Change::User(pool.clone())).await?;
         if !enabled {
             tokens::sign_out_in::<B>(&mut tx, pool, sub, at).await?;
         }

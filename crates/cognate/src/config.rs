@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub webhook_retention_days: Option<i64>,
     pub shutdown_drain_secs: Option<u32>,
     pub shutdown_timeout_secs: Option<u32>,
+    pub notify: Option<String>,
+    pub cache_refresh_secs: Option<u32>,
     pub password_hash_concurrency: Option<usize>,
     pub argon2: Option<Argon2Settings>,
     pub throttle: Option<ThrottleFile>,
@@ -196,6 +198,15 @@ pub struct ServeArgs {
     /// running then are cut off (the workers flush either way). Default 30; 1 to 3600.
     #[arg(long, env = "COGNATE_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u32>,
+    /// Whether this node hears other nodes' changes through PostgreSQL LISTEN/NOTIFY and
+    /// drops its cached signing and verification keys at once: on or off. Default on
+    /// (nothing to hear on SQLite).
+    #[arg(long, env = "COGNATE_NOTIFY")]
+    pub notify: Option<String>,
+    /// How long a node uses cached keys while it hears no changes from other nodes (notify
+    /// off or its listener down), in seconds, 1 to 3600. Default 5.
+    #[arg(long, env = "COGNATE_CACHE_REFRESH_SECS")]
+    pub cache_refresh_secs: Option<u32>,
     #[command(flatten)]
     pub throttle: ThrottleArgs,
     #[command(flatten)]
@@ -248,6 +259,10 @@ pub struct Config {
     pub shutdown_drain: std::time::Duration,
     /// After the drain: how long requests under way may take to finish.
     pub shutdown_timeout: std::time::Duration,
+    /// Whether the change listener runs (`COGNATE_NOTIFY`).
+    pub notify: bool,
+    /// How long cached keys live without change notifications, in seconds.
+    pub cache_refresh_secs: u32,
     pub password_hash_concurrency: usize,
     pub argon2: Argon2Settings,
     pub throttle: cognate_server::throttle::Limits,
@@ -329,6 +344,15 @@ impl Config {
             bail!(
                 "shutdown_timeout_secs (COGNATE_SHUTDOWN_TIMEOUT_SECS) must be between 1 and 3600: {shutdown_timeout_secs}"
             );
+        }
+        let notify = match serve.and_then(|s| s.notify.clone()).or(file.notify).as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => bail!("notify (COGNATE_NOTIFY) must be on or off, not {other}"),
+        };
+        let cache_refresh_secs = serve.and_then(|s| s.cache_refresh_secs).or(file.cache_refresh_secs).unwrap_or(5);
+        if !(1..=3600).contains(&cache_refresh_secs) {
+            bail!("cache_refresh_secs (COGNATE_CACHE_REFRESH_SECS) must be between 1 and 3600: {cache_refresh_secs}");
         }
         let data_dir = common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./cognate-data"));
         let database_url = common
@@ -451,6 +475,8 @@ impl Config {
             dns_nameserver,
             shutdown_drain: std::time::Duration::from_secs(shutdown_drain_secs.into()),
             shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout_secs.into()),
+            notify,
+            cache_refresh_secs,
             password_hash_concurrency: file.password_hash_concurrency.unwrap_or(cores),
             argon2: file.argon2.unwrap_or_default(),
             throttle,

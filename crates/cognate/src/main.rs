@@ -526,6 +526,7 @@ async fn build_state(config: &Config, public_url: String, create_key: bool) -> R
             outbound_allow: config.outbound_allow.clone(),
             webhook_retry_base_ms: config.webhook_retry_base_ms,
             webhook_retention_days: config.webhook_retention_days,
+            cache_refresh_ms: i64::from(config.cache_refresh_secs) * 1000,
             ..ServerSettings::default()
         },
     )
@@ -626,6 +627,10 @@ async fn serve(config: Config) -> Result<()> {
         stop_workers.subscribe(),
     );
 
+    // Other nodes' changes (PostgreSQL): heard at once instead of at the next poll.
+    let changes =
+        config.notify.then(|| cognate_server::propagation::spawn_listener(state.clone(), stop_workers.subscribe()));
+
     let metrics = match config.metrics_listen {
         Some(at) => Some(serve_metrics(at, state.clone(), stop_workers.subscribe()).await?),
         None => None,
@@ -669,6 +674,11 @@ async fn serve(config: Config) -> Result<()> {
         && let Err(e) = metrics.await
     {
         tracing::error!(error = %e, "the metrics listener failed");
+    }
+    if let Some(changes) = changes
+        && let Err(e) = changes.await
+    {
+        tracing::error!(error = %e, "the change listener failed");
     }
     if let Err(e) = usage.await {
         tracing::error!(error = %e, "the API key usage flusher failed");

@@ -162,6 +162,8 @@ pub struct Metrics {
     webhook_backlog: Family<Fixed<1>, Gauge>,
     limits_fallbacks: Counter,
     limits_backend: Family<Fixed<1>, Gauge>,
+    notifications: Family<Fixed<1>, Counter>,
+    listener_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -194,6 +196,8 @@ impl Metrics {
             webhook_backlog: Family::default(),
             limits_fallbacks: Counter::default(),
             limits_backend: Family::default(),
+            notifications: Family::default(),
+            listener_up: Gauge::default(),
         };
         let r = &mut registry;
         r.register(
@@ -271,6 +275,16 @@ impl Metrics {
             "1 for the store that answered the last limit check (local or redis), 0 for the other",
             m.limits_backend.clone(),
         );
+        r.register(
+            "change_notifications",
+            "Changes announced by nodes sharing the database and heard by this one, by kind",
+            m.notifications.clone(),
+        );
+        r.register(
+            "change_listener_up",
+            "1 while this node hears other nodes' changes (PostgreSQL LISTEN), else 0",
+            m.listener_up.clone(),
+        );
         // Every series of a closed label set starts at zero, so a rate over it is defined
         // from the first scrape and dashboards show 0, not "no data".
         for outcome in ["success", "failure", "throttled"] {
@@ -290,6 +304,9 @@ impl Metrics {
         }
         m.limits_backend.get_or_create(&[("backend", "local")]).set(1);
         drop(m.limits_backend.get_or_create(&[("backend", "redis")]));
+        for kind in cognate_core::change::Change::KINDS.into_iter().chain(["unknown"]) {
+            drop(m.notifications.get_or_create(&[("kind", kind)]));
+        }
         Self { registry, ..m }
     }
 
@@ -380,6 +397,17 @@ impl Metrics {
         let redis = i64::from(backend == LimitsBackend::Redis);
         self.limits_backend.get_or_create(&[("backend", "redis")]).set(redis);
         self.limits_backend.get_or_create(&[("backend", "local")]).set(1 - redis);
+    }
+
+    /// Counts a change heard from the database, by its kind (`unknown` for a payload this
+    /// version cannot read).
+    pub fn notification(&self, kind: &'static str) {
+        self.notifications.get_or_create(&[("kind", kind)]).inc();
+    }
+
+    /// Whether this node's change listener is connected.
+    pub fn listener_up(&self, up: bool) {
+        self.listener_up.set(i64::from(up));
     }
 }
 

@@ -118,8 +118,8 @@ pub async fn list(store: &dyn Store, pool: &PoolId) -> Result<Vec<KeyView>, Sign
         .collect())
 }
 
-/// Adds a new key to `pool`; it signs from now on (other nodes switch within
-/// [`crate::keys::CACHE_TTL_MS`]). Returns the new kid.
+/// Adds a new key to `pool`; it signs from now on (other nodes switch as soon as they hear
+/// of it, or at their next poll: see [`crate::keys`]). Returns the new kid.
 pub async fn rotate(
     store: &dyn Store,
     master: &cognate_core::crypto::MasterKey,

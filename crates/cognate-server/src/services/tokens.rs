@@ -544,8 +544,10 @@ pub async fn verify(state: &AppState, token: &str, token_use: Option<&str>) -> R
         .and_then(|rest| rest.strip_prefix('/'))
         .and_then(PoolId::parse)
         .ok_or(Rejection::Invalid)?;
-    // The published keys, read fresh: a key retired a moment ago must not verify.
-    let records = state.store.list_signing_keys(&pool_id).await.map_err(fault)?;
+    // The published keys, as fresh as this node hears of changes (see `crate::keys`): a key
+    // retired a moment ago must not verify.
+    let kid = unverified.header.get("kid").and_then(Value::as_str).ok_or(Rejection::Invalid)?;
+    let records = state.keys.verification_keys(state, &pool_id, kid).await.map_err(fault)?;
     let claims = unverified.verify(&records, state.clock.now_secs()).map_err(|e| match e {
         TokenError::Expired => Rejection::Expired,
         _ => Rejection::Invalid,

@@ -15,6 +15,7 @@ mod managed_login;
 mod metrics;
 mod mfa;
 mod openapi;
+mod propagation;
 mod services;
 mod shared_limits;
 mod support;

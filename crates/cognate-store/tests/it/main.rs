@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod changes;
 mod connections;
 mod files;
 mod harness;
