@@ -545,10 +545,12 @@ async fn change_member(
     let kind = if m.status == MembershipStatus::Removed { "membership.removed" } else { "membership.role_changed" };
     let event = crate::services::webhooks::membership_event(state, kind, m);
     let done = match change_member_in(work.as_mut(), m, home, revoke_at, state.clock.now_millis()).await {
-        Ok(()) => work.emit_events(&[event]).await,
+        Ok(revoked) => work.emit_events(&[event]).await.map(|()| revoked),
         Err(e) => Err(e),
     };
-    settle(work, done).await
+    let revoked = settle(work, done).await?;
+    state.metrics.families_revoked(crate::metrics::FamilyEnd::Tenant, revoked);
+    Ok(())
 }
 
 async fn change_member_in(
@@ -557,7 +559,7 @@ async fn change_member_in(
     home: Option<(&Tenant, Option<&Tenant>)>,
     revoke_at: Option<i64>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let current = work.membership(&m.sub).await?.ok_or(StoreError::NotFound("membership"))?;
     let was_admin = current.status == MembershipStatus::Active && current.role == Role::Admin;
     let stays_admin = m.status == MembershipStatus::Active && m.role == Role::Admin;
@@ -578,10 +580,10 @@ async fn change_member_in(
     work.put_membership(m).await?;
     let active = m.status == MembershipStatus::Active;
     work.mirror_role(&m.pool_id, &m.sub, active.then_some(m.role), m.created_at).await?;
-    if let Some(at) = revoke_at {
-        work.revoke_families(Some(&m.sub), at).await?;
+    match revoke_at {
+        Some(at) => work.revoke_families(Some(&m.sub), at).await,
+        None => Ok(0),
     }
-    Ok(())
 }
 
 /// Writes `tenant` (version-checked) inside `work` and keeps its users' tenant attributes

@@ -306,7 +306,13 @@ impl Throttle {
     fn new(pool: &PoolId, who: &str, ip: Option<IpAddr>) -> Self {
         let wide = format!("user:{pool}:{who}");
         let addr = ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        Self { pool: pool.clone(), pair: format!("{wide}@{addr}"), wide, ip: ip.map(|ip| format!("ip:{ip}")), user: None }
+        Self {
+            pool: pool.clone(),
+            pair: format!("{wide}@{addr}"),
+            wide,
+            ip: ip.map(|ip| format!("ip:{ip}")),
+            user: None,
+        }
     }
 
     pub fn of_user(attempt: Attempt, pool: &PoolId, sub: &str) -> Self {

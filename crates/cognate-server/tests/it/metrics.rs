@@ -110,6 +110,15 @@ async fn sign_ins_refreshes_and_families_are_counted_where_they_happen() {
         assert_eq!(value(&text, "cognate_token_families_started_total"), 1.0);
         assert_eq!(value(&text, r#"cognate_token_families_revoked_total{reason="reuse"}"#), 1.0);
         assert!(value(&text, "cognate_db_pool_max_connections") >= 1.0);
+
+        // Removing a member ends their sessions in the tenant, and the count says why.
+        let bob = member(&t, &acme, "bob@acme.example", Role::Member).await;
+        let Ok(Step::Tokens(_)) = sign_in(&t, &pool, &client, "bob@acme.example", PASSWORD).await else {
+            panic!("bob's sign-in");
+        };
+        cognate_server::services::members::remove_member(&t.state, &acme, &bob.sub).await.unwrap();
+        let text = scrape(&t).await;
+        assert_eq!(value(&text, r#"cognate_token_families_revoked_total{reason="tenant"}"#), 1.0, "{text}");
     })
     .await;
 }

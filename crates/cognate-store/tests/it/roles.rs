@@ -44,7 +44,10 @@ async fn serving_role_is_unprivileged_and_a_privileged_one_is_refused() {
 #[tokio::test]
 async fn migrations_are_idempotent() {
     let db = PgDb::create().await;
-    assert_eq!(cognate_store::migrate(&db.url).await.unwrap(), (1..=17).chain([19, 20, 21, 22, 23]).collect::<Vec<i64>>());
+    assert_eq!(
+        cognate_store::migrate(&db.url).await.unwrap(),
+        (1..=17).chain([19, 20, 21, 22, 23]).collect::<Vec<i64>>()
+    );
     assert!(cognate_store::migrate(&db.url).await.unwrap().is_empty());
     db.drop_db().await;
     let dir = std::env::temp_dir().join(format!("cognate_it_{}", uuid::Uuid::new_v4().simple()));
