@@ -44,13 +44,7 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let is_basic = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
-        if !is_basic {
+        if !super::auth::presents_basic(&parts.headers) {
             return Caller::from_request_parts(parts, state).await.map(Reader::Caller);
         }
         let client =

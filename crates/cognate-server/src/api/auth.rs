@@ -161,13 +161,7 @@ impl FromRequestParts<AppState> for KeyVerifier {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let is_basic = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
-        if !is_basic {
+        if !presents_basic(&parts.headers) {
             return match Caller::from_request_parts(parts, state).await {
                 Ok(Caller::Platform(admin)) => {
                     Ok(Self { actor: format!("admin:{}", admin.access_key_id), pool: None, tenant: None })
@@ -244,4 +238,14 @@ impl Caller {
             Self::Platform(_) => Err(ApiError::forbidden("This operation needs a user's access token.")),
         }
     }
+}
+
+/// Whether the request authenticates with HTTP Basic (an app client's id and secret) rather
+/// than a bearer credential.
+pub(super) fn presents_basic(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
 }
