@@ -1,11 +1,21 @@
-//! Verdicts on tokens already verified, so a repeated token costs a SHA-256 and a map
-//! lookup instead of an RSA verification.
+//! Verdicts on tokens already verified, so a repeated token costs a SHA-256 of its
+//! signature, a map lookup and a comparison instead of an RSA verification.
 //!
-//! Keyed by SHA-256 of the token (the token itself is never stored as a key). Sharded
-//! `Mutex<HashMap>`s, each held only for a lookup or insert; when a shard is full its
-//! expired entries go first, then an arbitrary one (random eviction is within a few percent
-//! of LRU for this workload and needs no bookkeeping on hits). An entry is never returned
-//! at or past its token's `exp`; the caller still checks revocation and key epoch on hits.
+//! Keyed by SHA-256 of the token's signature part; the entry keeps the header and payload
+//! the signature was verified over, and a hit requires the presented ones to be equal byte
+//! for byte. A hit is therefore only ever the very token verified before — finding another
+//! token with the same key would take a SHA-256 preimage of a signature, and a signature
+//! glued to another payload misses and is verified (and refused) in full — while the token
+//! itself is never kept: the header and payload are no credential without the signature,
+//! and the signature is kept only as its digest. Hashing the signature alone (342
+//! characters for RS256) rather than the whole token (often 800 or more) is what keeps a
+//! hit well under a microsecond.
+//!
+//! Sharded `Mutex<HashMap>`s, each held only for a lookup or insert; when a shard is full
+//! its expired entries go first, then an arbitrary one (random eviction is within a few
+//! percent of LRU for this workload and needs no bookkeeping on hits). An entry is never
+//! returned at or past its token's `exp`; the caller still checks revocation and key epoch
+//! on hits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +27,8 @@ const SHARDS: usize = 16;
 /// A verified token as remembered.
 pub(crate) struct Entry {
     pub ctx: Arc<TenantContext>,
+    /// `header.payload` of the token, compared on every hit.
+    pub signing_input: Box<str>,
     pub exp: i64,
     pub issuer: usize,
     /// The issuer's key epoch when verified; a later key removal invalidates the entry.
@@ -40,19 +52,24 @@ impl TokenCache {
         Self { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), per_shard }
     }
 
-    pub(crate) fn digest(token: &str) -> Digest {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    /// The key of `token` (SHA-256 of the part after its last `.`) and the part before,
+    /// which a hit must equal; `None` for a token without a `.` (never cached).
+    pub(crate) fn key(token: &[u8]) -> Option<(Digest, &[u8])> {
+        let dot = memchr::memrchr(b'.', token)?;
+        let (signing_input, signature) = (&token[..dot], &token[dot + 1..]);
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature);
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
-        out
+        Some((out, signing_input))
     }
 
     fn shard(&self, key: &Digest) -> &Mutex<HashMap<Digest, Arc<Entry>>> {
         &self.shards[usize::from(key[0]) % SHARDS]
     }
 
-    /// The entry for `key` if its token has not reached `exp` at `now`.
-    pub(crate) fn get(&self, key: &Digest, now: i64) -> Option<Arc<Entry>> {
+    /// The entry for `key` if it was made for `signing_input` and its token has not
+    /// reached `exp` at `now`.
+    pub(crate) fn get(&self, key: &Digest, signing_input: &[u8], now: i64) -> Option<Arc<Entry>> {
         if self.per_shard == 0 {
             return None;
         }
@@ -62,7 +79,7 @@ impl TokenCache {
             shard.remove(key);
             return None;
         }
-        Some(Arc::clone(entry))
+        (entry.signing_input.as_bytes() == signing_input).then(|| Arc::clone(entry))
     }
 
     pub(crate) fn insert(&self, key: Digest, entry: Entry, now: i64) {

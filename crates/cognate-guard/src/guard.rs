@@ -127,25 +127,38 @@ impl Guard {
 
     /// Verifies `token` and returns its caller's context.
     pub async fn verify(&self, token: &str) -> Result<Arc<TenantContext>, VerifyError> {
-        let inner = &*self.inner;
-        if token.len() > inner.config.max_token_len {
-            return Err(VerifyError::TooLarge);
+        if let Some(verdict) = self.cached(token.as_bytes()) {
+            return verdict;
         }
-        let now = inner.config.clock.now_secs();
-        let digest = TokenCache::digest(token);
-        if let Some(hit) = inner.cache.get(&digest, now)
-            && inner.keys.issuers.get(hit.issuer).is_some_and(|k| k.epoch() == hit.epoch)
-        {
-            let key = RevocationKey { sub: hit.sub.as_deref(), origin_jti: hit.origin_jti.as_deref(), iat: hit.iat };
-            if inner.is_revoked(hit.issuer, &key) {
-                return Err(VerifyError::Revoked);
-            }
-            return Ok(Arc::clone(&hit.ctx));
-        }
+        let now = self.inner.config.clock.now_secs();
         let entry = self.verify_uncached(token, now).await?;
         let ctx = Arc::clone(&entry.ctx);
-        inner.cache.insert(digest, entry, now);
+        if let Some((key, _)) = TokenCache::key(token.as_bytes()) {
+            self.inner.cache.insert(key, entry, now);
+        }
         Ok(ctx)
+    }
+
+    /// The verdict on `token` when it needs no waiting: too large, or verified before and
+    /// still remembered (then checked again for expiry, key removal and revocation).
+    /// `None`: it must be verified in full ([`Guard::verify`]). Takes the raw bytes: a hit
+    /// is byte for byte a token that was checked in full, so nothing else need be checked.
+    pub(crate) fn cached(&self, token: &[u8]) -> Option<Result<Arc<TenantContext>, VerifyError>> {
+        let inner = &*self.inner;
+        if token.len() > inner.config.max_token_len {
+            return Some(Err(VerifyError::TooLarge));
+        }
+        let now = inner.config.clock.now_secs();
+        let (key, signing_input) = TokenCache::key(token)?;
+        let hit = inner.cache.get(&key, signing_input, now)?;
+        if inner.keys.issuers.get(hit.issuer).is_none_or(|k| k.epoch() != hit.epoch) {
+            return None;
+        }
+        let rkey = RevocationKey { sub: hit.sub.as_deref(), origin_jti: hit.origin_jti.as_deref(), iat: hit.iat };
+        if inner.is_revoked(hit.issuer, &rkey) {
+            return Some(Err(VerifyError::Revoked));
+        }
+        Some(Ok(Arc::clone(&hit.ctx)))
     }
 
     async fn verify_uncached(&self, token: &str, now: i64) -> Result<Entry, VerifyError> {
@@ -188,8 +201,9 @@ impl Guard {
         if inner.is_revoked(idx, &rkey) {
             return Err(VerifyError::Revoked);
         }
+        let signing_input = String::from_utf8_lossy(parsed.signing_input).into();
         let ctx = Arc::new(TenantContext::from_claims(claims, token_use)?);
-        Ok(Entry { ctx, exp, issuer: idx, epoch, sub, origin_jti, iat })
+        Ok(Entry { ctx, signing_input, exp, issuer: idx, epoch, sub, origin_jti, iat })
     }
 }
 

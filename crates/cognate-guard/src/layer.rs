@@ -91,59 +91,151 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = GuardFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        // The clone that was polled ready serves this request; the fresh clone waits.
+        // Decided without waiting (a remembered token, no credentials, a malformed header):
+        // the request goes straight to the service that was polled ready.
+        let credentials = match self.layer.credentials(req.headers()) {
+            Ok(credentials) => credentials,
+            Err(e) => return GuardFuture::refused(e),
+        };
+        let verdict = match credentials {
+            Credentials::None => Some(Ok(None)),
+            Credentials::Bearer(value) => {
+                bearer_bytes(value).and_then(|token| self.layer.guard.cached(token)).map(|v| v.map(Some))
+            }
+            Credentials::ApiKey(_) => None,
+        };
+        match verdict {
+            Some(Ok(ctx)) => {
+                if let Some(ctx) = ctx {
+                    req.extensions_mut().insert(ctx);
+                }
+                return GuardFuture::Admitted { inner: self.inner.call(req) };
+            }
+            Some(Err(e)) => return GuardFuture::refused(e),
+            None => {}
+        }
+        // Otherwise the verification waits (a key fetch, Cognate's API-key endpoint): the
+        // clone that was polled ready serves this request; the fresh clone waits.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        Box::pin(async move {
-            match layer.authenticate(req.headers()).await {
-                Ok(Some(ctx)) => {
-                    req.extensions_mut().insert(ctx);
+        GuardFuture::Verifying {
+            verifying: Box::pin(async move {
+                match layer.authenticate(req.headers()).await {
+                    Ok(Some(ctx)) => {
+                        req.extensions_mut().insert(ctx);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(rejection(e)),
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(reason = %e, "request refused by the guard");
-                    let rejection = match e {
-                        VerifyError::RateLimited { retry_after_secs } => {
-                            AuthRejection::RateLimited { retry_after_secs }
-                        }
-                        _ => AuthRejection::InvalidToken,
-                    };
-                    return Ok(rejection.into_response());
-                }
-            }
-            inner.call(req).await
-        })
+                inner.call(req).await
+            }),
+        }
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The response future of [`GuardService`]: the inner service's own future for a
+    /// request admitted at once (a remembered token), a ready refusal, or a boxed
+    /// verification that has to wait.
+    #[project = GuardFutureProj]
+    pub enum GuardFuture<F, E> {
+        Admitted { #[pin] inner: F },
+        Refused { response: Response },
+        Verifying { verifying: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>> },
+    }
+}
+
+impl<F, E> GuardFuture<F, E> {
+    fn refused(e: VerifyError) -> Self {
+        Self::Refused { response: rejection(e) }
+    }
+}
+
+impl<F, E> Future for GuardFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardFutureProj::Admitted { inner } => inner.poll(cx),
+            // Polled again after completion, it answers an empty response rather than panic.
+            GuardFutureProj::Refused { response } => Poll::Ready(Ok(std::mem::take(response))),
+            GuardFutureProj::Verifying { verifying } => verifying.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The response to a refused request (the reason logged at debug level only).
+fn rejection(e: VerifyError) -> Response {
+    tracing::debug!(reason = %e, "request refused by the guard");
+    match e {
+        VerifyError::RateLimited { retry_after_secs } => AuthRejection::RateLimited { retry_after_secs },
+        _ => AuthRejection::InvalidToken,
+    }
+    .into_response()
+}
+
+/// What a request presents, read from its headers.
+enum Credentials<'a> {
+    None,
+    /// An `Authorization` value, not yet checked to be `Bearer <token>`.
+    Bearer(&'a HeaderValue),
+    ApiKey(&'a str),
+}
+
 impl GuardLayer {
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<TenantContext>>, VerifyError> {
+    /// The one credential the request carries, or why its headers are refused.
+    fn credentials<'a>(&self, headers: &'a HeaderMap) -> Result<Credentials<'a>, VerifyError> {
         let mut auth = headers.get_all(AUTHORIZATION).iter();
         let mut keys = headers.get_all(API_KEY_HEADER).iter();
         match (auth.next(), auth.next(), keys.next(), keys.next()) {
-            (None, _, None, _) if self.optional => Ok(None),
-            (Some(value), None, None, _) => {
-                let token = bearer(value).ok_or(VerifyError::Malformed)?;
-                self.guard.verify(token).await.map(Some)
-            }
+            (None, _, None, _) if self.optional => Ok(Credentials::None),
+            (Some(value), None, None, _) => Ok(Credentials::Bearer(value)),
             (None, _, Some(value), None) => {
-                let verifier = self.api_keys.as_ref().ok_or(VerifyError::ApiKeysDisabled)?;
-                let key = value.to_str().map_err(|_| VerifyError::Malformed)?;
-                verifier.verify(key).await.map(Some)
+                if self.api_keys.is_none() {
+                    return Err(VerifyError::ApiKeysDisabled);
+                }
+                value.to_str().map(Credentials::ApiKey).map_err(|_| VerifyError::Malformed)
             }
             // Nothing, repeated headers, or both kinds at once.
             (None, _, None, _) => Err(VerifyError::Missing),
             _ => Err(VerifyError::Malformed),
         }
     }
+
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<TenantContext>>, VerifyError> {
+        match self.credentials(headers)? {
+            Credentials::None => Ok(None),
+            Credentials::Bearer(value) => {
+                let token = bearer(value).ok_or(VerifyError::Malformed)?;
+                self.guard.verify(token).await.map(Some)
+            }
+            Credentials::ApiKey(key) => {
+                let verifier = self.api_keys.as_ref().ok_or(VerifyError::ApiKeysDisabled)?;
+                verifier.verify(key).await.map(Some)
+            }
+        }
+    }
+}
+
+/// What follows `Bearer ` (scheme case-insensitive, spaces skipped) in an `Authorization`
+/// value, unchecked: enough to look up tokens verified before, which were checked in full.
+fn bearer_bytes(value: &HeaderValue) -> Option<&[u8]> {
+    let bytes = value.as_bytes();
+    let space = bytes.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = bytes.split_at(space);
+    let start = rest.iter().position(|&b| b != b' ')?;
+    scheme.eq_ignore_ascii_case(b"bearer").then(|| &rest[start..])
 }
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).

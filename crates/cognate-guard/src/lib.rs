@@ -58,8 +58,8 @@ pub use error::{ApiKeyRefusal, FetchError, VerifyError};
 pub use guard::Guard;
 pub use jwks::{HttpJwksSource, JwksSource, MAX_JWKS_BYTES};
 pub use layer::{
-    API_KEY_HEADER, ApiKeyVerifier, AuthRejection, Authenticated, GuardLayer, GuardService, Name, RequireRole,
-    RequireScope,
+    API_KEY_HEADER, ApiKeyVerifier, AuthRejection, Authenticated, GuardFuture, GuardLayer, GuardService, Name,
+    RequireRole, RequireScope,
 };
 #[cfg(feature = "sqlx")]
 pub use tenant_tx::{

@@ -2,7 +2,8 @@
 //! costs it.
 //!
 //! `cargo bench -p cognate-server --bench tokens -- [--seconds 5] [--backend sqlite|postgres|both]
-//! [--audit on|off|both] [--rounds 1] [--threads 1,2] [--tasks N]`
+//! [--audit on|off|both] [--rounds 1] [--threads 1,2] [--tasks N]
+//! [--ops password,refresh,client_credentials,browser,srp]`
 //!
 //! Measures, through the whole surface in-process, on SQLite in a temp dir (default) and/or
 //! PostgreSQL (COGNATE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres;
@@ -34,6 +35,9 @@
 //! pool's events land: it belongs to no tenant) holds exactly one `auth.sign_in` and one
 //! `auth.refresh` event per call made, and that it verifies. client_credentials is not an
 //! audited operation: its on/off ratio shows the measurement's noise.
+//!
+//! `--ops` measures only the operations named (all by default), e.g. to profile one of them:
+//! `perf record -F 999 target/release/deps/tokens-* --ops refresh --audit on --threads 1`.
 //!
 //! The per-username and per-IP request rate limits are lifted: the bench signs one user in
 //! hundreds of times a minute on purpose.
@@ -427,13 +431,20 @@ impl Tally {
     }
 }
 
-/// Measures one operation in every mode, `rounds` times, alternating which mode goes first.
-async fn compare<F, Fut>(b: &Bench, modes: &[Audit], rounds: usize, tasks: usize, secs: f64, op: F) -> Tally
+/// The operations `--ops` names by default: all of them.
+const OPS: &str = "password,refresh,client_credentials,browser,srp";
+
+/// Measures one operation in every mode, `rounds` times, alternating which mode goes first
+/// (nothing when `--ops` leaves it out).
+async fn compare<F, Fut>(b: &Bench, name: &str, modes: &[Audit], rounds: usize, tasks: usize, secs: f64, op: F) -> Tally
 where
     F: Fn(App) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let mut tally = Tally::default();
+    if !arg("--ops", OPS).split(',').any(|o| o.trim() == name) {
+        return tally;
+    }
     for round in 0..rounds {
         let mut order = modes.to_vec();
         if round % 2 == 1 {
@@ -471,7 +482,7 @@ async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64, srp
 }
 
 fn report(label: &str, tally: &Tally, modes: &[Audit], limit: f64, limit_label: &str) {
-    for &audit in modes {
+    for &audit in modes.iter().filter(|&&a| tally.calls[a as usize] > 0) {
         let rate = tally.rate(audit);
         println!(
             "  {label:<22} audit {:<3} {rate:>8.1}/s  = {:.2} x {limit_label} ({limit:.1}/s)  [{} calls]",
@@ -480,7 +491,7 @@ fn report(label: &str, tally: &Tally, modes: &[Audit], limit: f64, limit_label: 
             tally.calls[audit as usize]
         );
     }
-    if modes.len() == 2 {
+    if modes.len() == 2 && tally.calls.iter().all(|&c| c > 0) {
         println!("  {label:<22} on/off    {:>8.3}", tally.rate(Audit::On) / tally.rate(Audit::Off));
     }
 }
@@ -491,7 +502,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     let tasks: usize = arg("--tasks", &(threads * 4).to_string()).parse().unwrap();
 
     let c = b.client.clone();
-    let sign_ins = compare(&b, modes, rounds, tasks, secs, move |a| {
+    let sign_ins = compare(&b, "password", modes, rounds, tasks, secs, move |a| {
         let c = c.clone();
         async move {
             a.cognito(
@@ -506,7 +517,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     .await;
 
     let (c, r) = (b.client.clone(), b.refresh.clone());
-    let refreshes = compare(&b, modes, rounds, tasks, secs, move |a| {
+    let refreshes = compare(&b, "refresh", modes, rounds, tasks, secs, move |a| {
         let (c, r) = (c.clone(), r.clone());
         async move {
             a.cognito(
@@ -520,7 +531,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     .await;
 
     let basic = b.basic.clone();
-    let m2m = compare(&b, modes, rounds, tasks, secs, move |a| {
+    let m2m = compare(&b, "client_credentials", modes, rounds, tasks, secs, move |a| {
         let basic = basic.clone();
         async move {
             let req = Request::post("/oauth2/token")
@@ -535,7 +546,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     .await;
 
     let (web, query) = (b.web.clone(), b.query.clone());
-    let browser = compare(&b, modes, rounds, tasks, secs, move |a| {
+    let browser = compare(&b, "browser", modes, rounds, tasks, secs, move |a| {
         let (web, query) = (web.clone(), query.clone());
         async move { a.browser_sign_in(&web, &query).await }
     })
@@ -543,7 +554,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
 
     let (c, pool) = (b.client.clone(), b.pool.clone());
     let hello = Arc::new(srp::client::hello(&SystemRng));
-    let srp_sign_ins = compare(&b, modes, rounds, tasks, secs, move |a| {
+    let srp_sign_ins = compare(&b, "srp", modes, rounds, tasks, secs, move |a| {
         let (c, pool, hello) = (c.clone(), pool.clone(), hello.clone());
         async move { a.srp_sign_in(&c, &pool, &hello).await }
     })
@@ -555,7 +566,7 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     report("client_credentials", &m2m, modes, rsa, "RSA limit");
     report("browser sign-ins", &browser, modes, argon, "argon2 limit");
     report("SRP sign-ins", &srp_sign_ins, modes, argon, "argon2 limit");
-    for &audit in modes {
+    for &audit in modes.iter().filter(|&&a| sign_ins.calls[a as usize] > 0) {
         println!(
             "  browser / InitiateAuth audit {:<3} {:>8.2}  (target >= 0.90)",
             audit.label(),

@@ -78,6 +78,10 @@ impl SqliteStore {
         migrate_only(url).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a file in this process cannot drop the way a network one can;
+            // sqlx's check before each use is a round trip to the connection's worker thread
+            // that doubled the thread hand-offs of every query.
+            .test_before_acquire(false)
             .connect_with(options(url)?)
             .await
             .map_err(|e| ConnectError::Connect(e.to_string()))?;

@@ -154,3 +154,44 @@ async fn optional_mode_lets_anonymous_requests_reach_public_routes_only() {
     assert_eq!(challenge.as_deref(), Some(r#"Bearer error="invalid_token""#));
     assert_eq!(call(&app, "/public", &[("authorization", "Bearer x.y.z")]).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// The layer answers a remembered token without waiting; a remembered token's signature on
+/// another header or payload, or its bytes with anything added, are no hit and are
+/// refused in full.
+#[tokio::test]
+async fn a_warm_cache_admits_only_the_very_token_it_verified() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let s = setup().await;
+    let app = routes().layer(GuardLayer::new(s.guard.clone()));
+    let good = KEY_A.sign(&access_claims(ISS_A, "client-a"));
+    assert_eq!(call(&app, "/me", &[("authorization", &bearer(&good))]).await.0, StatusCode::OK);
+    assert_eq!(s.guard.cached_tokens(), 1);
+    // Again, with the scheme in another case and extra spaces: the same token, a hit.
+    let spaced = format!("bEaReR   {good}");
+    assert_eq!(call(&app, "/me", &[("authorization", &spaced)]).await.0, StatusCode::OK);
+
+    let (header, rest) = good.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let mut forged = access_claims(ISS_A, "client-a");
+    forged["custom:tenantId"] = json!("globex");
+    let glued = format!("{header}.{}.{signature}", B64.encode(forged.to_string()));
+    let other_header = format!("{}.{payload}.{signature}", B64.encode(r#"{"alg":"RS256","kid":"kid-a","typ":"JWT"}"#));
+    let cases = [
+        glued,
+        other_header,
+        format!("x{good}"),
+        format!("{good} "),
+        format!("{good}.{signature}"),
+        format!("{header}.{payload}.{signature}A"),
+        format!("{header}.{payload}"),
+    ];
+    for token in &cases {
+        let (status, _, body) = call(&app, "/me", &[("authorization", &bearer(token))]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(body, json!({"error": "invalid_token"}));
+    }
+    // Nothing refused was remembered; the good token still passes.
+    assert_eq!(s.guard.cached_tokens(), 1);
+    assert_eq!(call(&app, "/me", &[("authorization", &bearer(&good))]).await.0, StatusCode::OK);
+}
