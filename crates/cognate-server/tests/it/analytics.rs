@@ -245,3 +245,67 @@ impl TestApp {
         String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
     }
 }
+
+/// NUL bytes (and other control characters) reach no analytics handler nor the database:
+/// in the tenant segment, `from`, `to`, `month`, `format`, a parameter's name, the price
+/// model's fields and keys, or raw in the body, each is a 400 `invalid_request` in the
+/// `/v1` shape on both backends; a client whose HTTP Basic id holds one is a 401.
+#[tokio::test]
+async fn nul_bytes_are_a_clear_4xx_on_every_analytics_endpoint() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        tenant(&t, "acme", Tier::Basic).await;
+        for uri in [
+            "/v1/tenants/ac%00me/analytics",
+            "/v1/tenants/%00/analytics/costs?month=2026-12",
+            "/v1/tenants/acme/analytics?from=2026-12-01%00",
+            "/v1/tenants/acme/analytics?to=%00",
+            "/v1/tenants/acme/analytics?fr%00om=2026-12-01",
+            "/v1/tenants/acme/analytics/costs?month=2026-12%00",
+            "/v1/tenants/acme/analytics/costs?month=%00",
+            "/v1/tenants/acme/analytics/costs?month=2026-12&format=csv%00",
+            "/v1/analytics?from=2026-12-01%00&to=2026-12-31",
+            "/v1/analytics?to=2026-12-31%00",
+            "/v1/analytics?from=%01",
+            "/v1/analytics/costs?month=2026-12%00",
+            "/v1/analytics/costs?month=%00&format=csv",
+            "/v1/analytics/costs?month=2026-12&format=%00json",
+            "/v1/analytics/price-model?x=%00",
+            "/v1/analytics%00",
+        ] {
+            let a = t.admin("GET", uri, None).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.body);
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        for body in [
+            json!({"currency": "US\u{0}"}),
+            json!({"currency": "\u{0}"}),
+            json!({"perMau": "0.1\u{0}"}),
+            json!({"perFederatedMau": "\u{0}"}),
+            json!({"perThousandApiCalls": "1\u{0}"}),
+            json!({"perDedicatedPool": "\u{0}1"}),
+            json!({"platformFixed": "2\u{0}"}),
+            json!({"per\u{0}Mau": "1"}),
+        ] {
+            let a = t.admin("PUT", "/v1/analytics/price-model", Some(&body)).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        let raw = "{\"perMau\": \"1\0\"}";
+        let a = t.send("PUT", "/v1/analytics/price-model", Some(&t.admin_auth()), Some(raw)).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        let a = t.admin("PUT", "/v1/analytics/price-model?x=%00", Some(&json!({"perMau": "1"}))).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        // The price model is still the default one.
+        let model = t.admin("GET", "/v1/analytics/price-model", None).await;
+        assert_eq!(model.body["perMau"], "0.000000", "{}", model.body);
+
+        // An app client's credentials holding a NUL: refused as credentials.
+        use base64::Engine as _;
+        for pair in ["acme\0:secret", "acme:sec\0ret", "acme%00:secret"] {
+            let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+            let a = t.send("GET", "/v1/tenants/acme/analytics", Some(&basic), None).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{pair:?}: {}", a.body);
+            assert!(a.body["error"]["code"].is_string(), "{}", a.body);
+        }
+    })
+    .await;
+}

@@ -399,3 +399,95 @@ async fn the_v1_endpoints_refuse_private_targets_and_isolate_tenants() {
     let unauth = t.send("GET", "/v1/webhooks", None, None).await;
     assert_eq!(unauth.status, StatusCode::UNAUTHORIZED);
 }
+
+/// NUL bytes (and other control characters) reach no webhook endpoint's handler nor the
+/// database: in a path segment, a query parameter, a JSON string or key, or raw in the
+/// body, each is a 400 `invalid_request` in the `/v1` shape on both backends.
+#[tokio::test]
+async fn nul_bytes_are_a_clear_400_on_every_webhook_endpoint() {
+    on_both(START, |t, _clock| async move {
+        tenant(&t.state, "acme").await;
+        let receiver = Receiver::start(vec![]).await;
+        let (id, _) = endpoint(&t.state, "acme", &receiver.url, &[]).await;
+        let (pid, _) = endpoint(&t.state, PLATFORM_OWNER, &receiver.url, &[]).await;
+        let d = wh::send_test(&t.state, "acme", &id).await.unwrap();
+        let pd = wh::send_test(&t.state, PLATFORM_OWNER, &pid).await.unwrap();
+        let (acme, plat) = ("/v1/tenants/acme/webhooks".to_owned(), "/v1/webhooks".to_owned());
+        let mut requests: Vec<(&str, String)> = Vec::new();
+        for (base, id, delivery) in [(&acme, &id, &d.id), (&plat, &pid, &pd.id)] {
+            let one = format!("{base}/{id}");
+            requests.extend([
+                ("POST", format!("{base}?x=%00")),
+                ("GET", format!("{base}?cursor=%00")),
+                ("GET", format!("{base}?limit=1%00")),
+                ("GET", format!("{base}/%00")),
+                ("GET", format!("{one}%00")),
+                ("PATCH", format!("{one}%00")),
+                ("DELETE", format!("{one}%00")),
+                ("POST", format!("{one}%00/rotate-secret")),
+                ("POST", format!("{one}%00/test")),
+                ("GET", format!("{one}%00/deliveries")),
+                ("GET", format!("{one}/deliveries?status=pending%00")),
+                ("GET", format!("{one}/deliveries?cursor=%00")),
+                ("GET", format!("{one}/deliveries?st%00atus=pending")),
+                ("POST", format!("{one}/deliveries/{delivery}%00/replay")),
+                ("POST", format!("{one}/deliveries/%00/replay")),
+            ]);
+        }
+        requests.extend([
+            ("GET", "/v1/tenants/ac%00me/webhooks".to_owned()),
+            ("POST", "/v1/tenants/acme%00/webhooks".to_owned()),
+            ("GET", format!("/v1/tenants/%00/webhooks/{id}/deliveries")),
+            ("GET", "/v1/webhooks?cursor=abc%01".to_owned()),
+        ]);
+        for (method, uri) in &requests {
+            let body = (*method == "POST" || *method == "PATCH").then(|| json!({"url": receiver.url}));
+            let a = t.admin(method, uri, body.as_ref()).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{method} {uri}: {}", a.body);
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+
+        // In the JSON body: every field of a creation and of a change, a key, and a raw
+        // (unescaped) NUL, which is not JSON at all.
+        let bodies = [
+            json!({"url": format!("{}\u{0}", receiver.url)}),
+            json!({"url": "\u{0}"}),
+            json!({"url": receiver.url, "description": "a\u{0}b"}),
+            json!({"url": receiver.url, "eventTypes": ["user.created\u{0}"]}),
+            json!({"url": receiver.url, "eventTypes": ["\u{0}"]}),
+            json!({"url": receiver.url, "ena\u{0}bled": true}),
+            json!({"url": receiver.url, "description": "\u{1b}[31m"}),
+        ];
+        for base in [&acme, &plat] {
+            for body in &bodies {
+                let a = t.admin("POST", base, Some(body)).await;
+                assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            let raw = format!(r#"{{"url": "{}{}"}}"#, receiver.url, '\0');
+            let a = t.send("POST", base, Some(&t.admin_auth()), Some(&raw)).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        for one in [format!("{acme}/{id}"), format!("{plat}/{pid}")] {
+            for body in [
+                json!({"url": format!("{}\u{0}", receiver.url)}),
+                json!({"description": "\u{0}"}),
+                json!({"eventTypes": ["user.created", "\u{0}user.deleted"]}),
+                json!({"\u{0}": true}),
+            ] {
+                let a = t.admin("PATCH", &one, Some(&body)).await;
+                assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            let a = t.send("PATCH", &one, Some(&t.admin_auth()), Some("{\"description\": \"a\0\"}")).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+
+        // Nothing was changed or created by any of them.
+        for (owner, id) in [("acme", &id), (PLATFORM_OWNER, &pid)] {
+            let e = wh::get(&t.state, owner, id).await.unwrap();
+            assert_eq!((e.url.as_str(), e.description.as_str(), e.enabled), (receiver.url.as_str(), "test", true));
+            let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+            assert_eq!(t.state.store.list_webhook_endpoints(owner, &page).await.unwrap().len(), 1);
+        }
+    })
+    .await;
+}
