@@ -543,6 +543,8 @@ pub struct ImportBatch<'a> {
     pub errors: &'a [RowError],
     pub skipped: i64,
     pub lease_until: i64,
+    /// The webhook events of the batch's users (`user.created`), written with them.
+    pub events: &'a [WebhookEvent],
 }
 
 /// Bulk user import jobs (see [`crate::user_import`]), pool-owned: deleted with the pool.
@@ -585,7 +587,8 @@ pub trait UserImportRepo: Send + Sync {
     /// Which of `keys` other users of `pool` already hold.
     async fn taken_user_keys(&self, pool: &PoolId, keys: &[&UserKeys]) -> Result<TakenKeys>;
     /// In one transaction: moves the job's `next_line` from `from_line` to `to_line`, adds
-    /// the batch's counts, renews the lease, creates the users and records the errors — if
+    /// the batch's counts, renews the lease, creates the users, records the errors and
+    /// writes the batch's webhook events — if
     /// `owner` still holds the job, it is `InProgress` and still at `from_line`; false
     /// (nothing written) otherwise (stopped, or taken over). A user key conflict (a user
     /// created meanwhile) is `Conflict(…)` as [`UserRepo::create_user`], nothing written.
