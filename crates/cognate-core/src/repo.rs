@@ -647,10 +647,13 @@ pub struct TenantCount {
 pub trait TenantRepo: Send + Sync {
     /// `Conflict("tenant")` when the id is taken.
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        self.create_tenant_with(tenant, &[]).await
+        self.create_tenant_with(tenant, &[], &[]).await
     }
-    /// [`TenantRepo::create_tenant`], writing `events` in the same transaction.
-    async fn create_tenant_with(&self, tenant: &Tenant, events: &[WebhookEvent]) -> Result<()>;
+    /// [`TenantRepo::create_tenant`] claiming `domains` (the tenant's own) and writing
+    /// `events` in the same transaction: all or nothing. `Conflict("domain")` when another
+    /// tenant holds one of the domains.
+    async fn create_tenant_with(&self, tenant: &Tenant, domains: &[EmailDomain], events: &[WebhookEvent])
+    -> Result<()>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     /// Tenants ordered by id, after the page cursor (a tenant id).
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;

@@ -491,3 +491,60 @@ async fn nul_bytes_are_a_clear_400_on_every_webhook_endpoint() {
     })
     .await;
 }
+
+/// `tenant.created` is written in the transaction that creates the tenant and claims its
+/// domains: a creation whose claim is lost (to a tenant that holds the domain, or to a
+/// concurrent creation) leaves no tenant, no claim and no event, on both backends.
+#[tokio::test]
+async fn a_tenant_whose_domain_claim_is_lost_announces_nothing() {
+    on_both(START, |t, _clock| async move {
+        let state = &t.state;
+        let pending = |s: AppState| async move { s.store.webhook_backlog().await.unwrap().events_pending };
+        let new = |id: &'static str, domain: &str| tenants::NewTenant {
+            id: Some(id),
+            name: id,
+            tier: Tier::Standard,
+            domains: vec![domain.to_owned()],
+        };
+        let first = tenants::create(state, new("first", "shared.example")).await.unwrap();
+        let before = pending(state.clone()).await;
+
+        // The store's write: a claim another tenant holds undoes the tenant and its event.
+        let mut second = first.clone();
+        second.id = cognate_core::tenant::TenantId::parse("second").unwrap();
+        let claim = |domain: &str| cognate_core::tenant::EmailDomain {
+            domain: cognate_core::tenant::DomainName::parse(domain).unwrap(),
+            tenant_id: second.id.clone(),
+            verified: false,
+            auto_join: false,
+            verification_token_hash: None,
+            created_at: START,
+        };
+        let event = wh::tenant_event(state, "tenant.created", &second);
+        let claims = [claim("free.example"), claim("shared.example")];
+        let lost = state.store.create_tenant_with(&second, &claims, std::slice::from_ref(&event)).await;
+        assert!(matches!(lost, Err(cognate_core::StoreError::Conflict("domain"))), "{lost:?}");
+        assert!(state.store.get_tenant(&second.id).await.unwrap().is_none());
+        let free = cognate_core::tenant::DomainName::parse("free.example").unwrap();
+        assert!(state.store.get_domain(&free).await.unwrap().is_none(), "the other claim went too");
+        assert_eq!(pending(state.clone()).await, before, "no tenant.created for a tenant that is not");
+
+        // Through the service, two creations racing for one domain: one tenant, one event.
+        let mut created = 0;
+        for (a, b, domain) in [("race-a1", "race-b1", "race1.example"), ("race-a2", "race-b2", "race2.example")] {
+            let (ra, rb) = tokio::join!(tenants::create(state, new(a, domain)), tenants::create(state, new(b, domain)));
+            assert!(ra.is_ok() ^ rb.is_ok(), "{ra:?} {rb:?}");
+            let loser = if ra.is_ok() { b } else { a };
+            let refused = ra.and(rb).unwrap_err();
+            assert!(matches!(&refused, tenants::TenantError::DomainTaken(d) if d.as_str() == domain), "{refused:?}");
+            assert!(state.store.get_tenant(&tid(loser)).await.unwrap().is_none());
+            created += 1;
+        }
+        assert_eq!(pending(state.clone()).await, before + created);
+    })
+    .await;
+}
+
+fn tid(raw: &str) -> cognate_core::tenant::TenantId {
+    cognate_core::tenant::TenantId::parse(raw).unwrap()
+}
