@@ -662,7 +662,8 @@ pub trait TenantRepo: Send + Sync {
     async fn count_tenants(&self) -> Result<Vec<TenantCount>>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
-    /// Deletes the tenant with its domains, memberships and invitations.
+    /// Deletes the tenant with its domains, memberships and invitations, and its webhook
+    /// endpoints with their deliveries and delivery log, in one transaction.
     async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
 }
 

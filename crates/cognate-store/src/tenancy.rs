@@ -246,9 +246,14 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
     }
 
     async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
+        let mut tx = self.tenant_scope(id).await?;
+        // The tenant's webhook endpoints (owned by its id, without a foreign key) go with
+        // it, their deliveries and the delivery log first: nothing is sent for it after.
+        crate::webhooks::delete_owner_endpoints::<B>(&mut tx, id.as_str()).await?;
         // Foreign-key cascades remove the tenant-owned rows; policies do not filter them.
         let q = sqlx::query::<B>("DELETE FROM tenants WHERE id = $1").text(id.as_str());
-        affected(B::execute(q, &self.pool).await.map_err(backend_err)?, "tenant")
+        affected(B::execute_on(q, &mut tx).await.map_err(backend_err)?, "tenant")?;
+        tx.commit().await.map_err(backend_err)
     }
 }
 

@@ -299,8 +299,9 @@ pub async fn reactivate(state: &AppState, id: &TenantId) -> Result<Tenant, Tenan
     modify(state, id, Some("tenant.reactivated"), |t| t.status = TenantStatus::Active).await
 }
 
-/// Deletes a tenant with its domains, memberships, invitations and role groups (users of
-/// the shared pool stay); a dedicated pool goes with its users and clients.
+/// Deletes a tenant with its domains, memberships, invitations, webhook endpoints (with
+/// their pending deliveries and log: nothing is sent for them after) and role groups (users
+/// of the shared pool stay); a dedicated pool goes with its users and clients.
 pub async fn delete(state: &AppState, id: &TenantId) -> Result<(), TenantError> {
     let tenant = get(state, id).await?;
     // The tenant's SSO providers must not outlive it in the shared pool (a dedicated pool

@@ -548,3 +548,54 @@ async fn a_tenant_whose_domain_claim_is_lost_announces_nothing() {
 fn tid(raw: &str) -> cognate_core::tenant::TenantId {
     cognate_core::tenant::TenantId::parse(raw).unwrap()
 }
+
+/// Deleting a tenant deletes its webhook endpoints with their pending deliveries and their
+/// delivery log, in the deletion's transaction: the worker sends nothing for them after,
+/// on both backends. Platform endpoints are not the tenant's and stay.
+#[tokio::test]
+async fn deleting_a_tenant_deletes_its_endpoints_and_pending_deliveries() {
+    on_both(START, |t, clock| async move {
+        let state = &t.state;
+        let acme = tenant(state, "acme").await;
+        tenant(state, "globex").await;
+        clock.advance(1_000);
+        let (failing, kept) = (Receiver::start(vec![500]).await, Receiver::start(vec![]).await);
+        let (id, _) = endpoint(state, "acme", &failing.url, &[]).await;
+        let (other, _) = endpoint(state, "globex", &kept.url, &[]).await;
+        let (platform, _) = endpoint(state, PLATFORM_OWNER, &kept.url, &[]).await;
+        // A delivery with an attempt in its log and a retry pending, and a second one
+        // pending, not tried yet.
+        let tried = wh::send_test(state, "acme", &id).await.unwrap();
+        let client = webhook_delivery::client(state).unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(failing.got().len(), 1);
+        let waiting = wh::send_test(state, "acme", &id).await.unwrap();
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let listed = state.store.list_webhook_deliveries("acme", &id, None, &page).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|d| d.status == DeliveryStatus::Pending));
+        assert_eq!(state.store.webhook_attempts("acme", &tried.id).await.unwrap().len(), 1);
+
+        tenants::delete(state, &acme.id).await.unwrap();
+        assert!(state.store.get_webhook_endpoint("acme", &id).await.unwrap().is_none());
+        assert!(state.store.list_webhook_endpoints("acme", &page).await.unwrap().is_empty());
+        assert!(state.store.list_webhook_deliveries("acme", &id, None, &page).await.unwrap().is_empty());
+        for d in [&tried.id, &waiting.id] {
+            assert!(state.store.get_webhook_delivery("acme", &id, d).await.unwrap().is_none());
+            assert!(state.store.webhook_attempts("acme", d).await.unwrap().is_empty());
+        }
+        // Past every retry's time: nothing is attempted for the deleted tenant.
+        clock.advance(86_400_000);
+        wh::send_test(state, "globex", &other).await.unwrap();
+        wh::send_test(state, PLATFORM_OWNER, &platform).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(failing.got().len(), 1, "no delivery attempted after the deletion");
+        assert_eq!(kept.types(), ["webhook.test", "webhook.test"], "other owners' endpoints are untouched");
+        let backlog = state.store.webhook_backlog().await.unwrap();
+        assert_eq!(backlog.deliveries_pending, 0);
+        // The admin's view agrees.
+        let a = t.admin("GET", &format!("/v1/tenants/acme/webhooks/{id}"), None).await;
+        assert_error(&a, StatusCode::NOT_FOUND, "not_found");
+    })
+    .await;
+}
