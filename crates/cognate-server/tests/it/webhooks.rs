@@ -599,3 +599,50 @@ async fn deleting_a_tenant_deletes_its_endpoints_and_pending_deliveries() {
     })
     .await;
 }
+
+/// The "every attempt failed for 5 days" window scales with the retry base as the retry
+/// schedule does: with a base of 10 ms it is 864 s, so an endpoint failing that long is
+/// disabled (its pending deliveries fail), and not a moment before, on both backends.
+#[tokio::test]
+async fn sustained_failure_disables_within_a_window_scaled_by_the_retry_base() {
+    on_both(START, |mut t, clock| async move {
+        let base = 10;
+        t.state.settings =
+            Arc::new(cognate_server::ServerSettings { webhook_retry_base_ms: base, ..(*t.state.settings).clone() });
+        let state = &t.state;
+        let window = webhook::sustained_failure_ms(base);
+        assert_eq!(window, 864_000);
+        tenant(state, "acme").await;
+        let down = Receiver::start(vec![500; 200]).await;
+        let (id, _) = endpoint(state, "acme", &down.url, &[]).await;
+        let client = webhook_delivery::client(state).unwrap();
+        wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(wh::get(state, "acme", &id).await.unwrap().failing_since, Some(START));
+
+        // Failing for just under the window: still enabled.
+        clock.advance(window - 1_000);
+        wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let e = wh::get(state, "acme", &id).await.unwrap();
+        assert!(e.enabled && e.disabled_reason.is_none(), "{e:?}");
+
+        // A failure once the window has passed disables it, saying for how long.
+        clock.advance(1_000);
+        let last = wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let e = wh::get(state, "acme", &id).await.unwrap();
+        assert!(!e.enabled);
+        assert_eq!(e.disabled_reason.as_deref(), Some("every attempt failed for 864 seconds"));
+        let d = state.store.get_webhook_delivery("acme", &id, &last.id).await.unwrap().unwrap();
+        assert_eq!(d.status, DeliveryStatus::Failed);
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let pending = state.store.list_webhook_deliveries("acme", &id, Some(DeliveryStatus::Pending), &page).await;
+        assert!(pending.unwrap().is_empty(), "the endpoint's pending deliveries failed with it");
+        // Enabling it again starts a new streak.
+        let a = t.admin("PATCH", &format!("/v1/tenants/acme/webhooks/{id}"), Some(&json!({"enabled": true}))).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body["disabledReason"].is_null());
+    })
+    .await;
+}
