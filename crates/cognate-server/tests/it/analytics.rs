@@ -309,3 +309,91 @@ async fn nul_bytes_are_a_clear_4xx_on_every_analytics_endpoint() {
     })
     .await;
 }
+
+const CALLBACK: &str = "https://app.example.com/callback";
+const METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.test"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+
+/// A sign-in through an external provider at the hosted login (here a tenant's SAML
+/// connection, the identity as the ACS hands it over) counts in `sign_ins` as a password
+/// sign-in does, on the tenant's line; its code exchange counts `tokens.code`, and its
+/// users count as federated monthly active users.
+#[tokio::test]
+async fn federated_hosted_login_sign_ins_count_as_sign_ins() {
+    use cognate_core::idp::ExternalIdentity;
+    use cognate_core::tenant::DomainName;
+    use cognate_server::services::authorize::{self, Granted, Outcome};
+    use cognate_server::services::connections::{self, NewConnection, ProviderSettings, SamlSettings};
+    use cognate_server::services::{clients, domains, federation};
+
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let state = &t.state;
+        let (acme, _pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let domain = DomainName::parse("acme.example").unwrap();
+        domains::claim(state, &acme.id, domain.clone(), false).await.unwrap();
+        domains::attest(state, &acme.id, &domain, "it").await.unwrap();
+        let made = connections::create(
+            state,
+            &acme.id,
+            NewConnection {
+                name: "Corp".into(),
+                domains: vec![domain],
+                provider: ProviderSettings::Saml(SamlSettings {
+                    metadata_xml: Some(METADATA.into()),
+                    ..SamlSettings::default()
+                }),
+                attribute_mapping: Default::default(),
+                enabled: true,
+                default_role: Role::Member,
+                role_claim: None,
+                role_mapping: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let name = made.connection.provider_name.clone();
+        let mut client = clients::find(state, &client.id).await.unwrap();
+        if !client.settings.supported_identity_providers.contains(&name) {
+            client.settings.supported_identity_providers.push(name.clone());
+        }
+        client.settings.callback_urls = vec![CALLBACK.into()];
+        client.settings.allowed_oauth_flows = vec!["code".into()];
+        client.settings.allowed_oauth_scopes = vec!["openid".into(), "email".into()];
+        client.settings.allowed_oauth_flows_user_pool_client = true;
+        clients::update(state, &client).await.unwrap();
+        let verifier = "v".repeat(50);
+        let challenge = cognate_core::login::pkce_challenge(&verifier);
+        let req = authorize::Request {
+            response_type: Some("code"),
+            client_id: Some(client.id.as_str()),
+            redirect_uri: Some(CALLBACK),
+            code_challenge: Some(&challenge),
+            code_challenge_method: Some("S256"),
+            identity_provider: Some(&name),
+            ..Default::default()
+        };
+        let auth = authorize::check(state, &req).await.unwrap();
+        let provider = federation::provider_for(state, &auth, Some(&name), None).await.unwrap();
+
+        for person in ["ann", "ann", "bob"] {
+            let identity = ExternalIdentity {
+                subject: format!("{person}-at-corp"),
+                attributes: [(connections::SAML_EMAIL_CLAIM.to_owned(), vec![format!("{person}@acme.example")])].into(),
+                session_index: None,
+                name_id_format: None,
+            };
+            let outcome = federation::sign_in(state, &auth, &provider, identity).await.unwrap();
+            let Outcome::Done { granted: Granted::Code(code), .. } = outcome else { panic!("a code expected") };
+            authorize::exchange(state, &client, &code, Some(CALLBACK), Some(&verifier)).await.unwrap();
+        }
+        analytics::flush(state).await.unwrap();
+        assert_eq!(figure(&t, Some(&acme.id), "sign_ins").await, 3);
+        assert_eq!(figure(&t, Some(&acme.id), "tokens.code").await, 3);
+        assert_eq!(figure(&t, None, "sign_ins").await, 0, "the tenant's line, not the platform's");
+        let mau = state.store.monthly_active(Some(&acme.id), DECEMBER).await.unwrap();
+        assert_eq!((mau.users, mau.federated), (2, 2));
+        let report = t.admin("GET", "/v1/tenants/acme/analytics?from=2026-12-01&to=2026-12-31", None).await;
+        assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+        assert_eq!(report.body["totals"]["sign_ins"], 3, "{}", report.body);
+    })
+    .await;
+}
