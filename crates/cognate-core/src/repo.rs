@@ -543,6 +543,8 @@ pub struct ImportBatch<'a> {
     pub errors: &'a [RowError],
     pub skipped: i64,
     pub lease_until: i64,
+    /// The webhook events of the batch's users (`user.created`), written with them.
+    pub events: &'a [WebhookEvent],
 }
 
 /// Bulk user import jobs (see [`crate::user_import`]), pool-owned: deleted with the pool.
@@ -585,7 +587,8 @@ pub trait UserImportRepo: Send + Sync {
     /// Which of `keys` other users of `pool` already hold.
     async fn taken_user_keys(&self, pool: &PoolId, keys: &[&UserKeys]) -> Result<TakenKeys>;
     /// In one transaction: moves the job's `next_line` from `from_line` to `to_line`, adds
-    /// the batch's counts, renews the lease, creates the users and records the errors — if
+    /// the batch's counts, renews the lease, creates the users, records the errors and
+    /// writes the batch's webhook events — if
     /// `owner` still holds the job, it is `InProgress` and still at `from_line`; false
     /// (nothing written) otherwise (stopped, or taken over). A user key conflict (a user
     /// created meanwhile) is `Conflict(…)` as [`UserRepo::create_user`], nothing written.
@@ -644,10 +647,13 @@ pub struct TenantCount {
 pub trait TenantRepo: Send + Sync {
     /// `Conflict("tenant")` when the id is taken.
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        self.create_tenant_with(tenant, &[]).await
+        self.create_tenant_with(tenant, &[], &[]).await
     }
-    /// [`TenantRepo::create_tenant`], writing `events` in the same transaction.
-    async fn create_tenant_with(&self, tenant: &Tenant, events: &[WebhookEvent]) -> Result<()>;
+    /// [`TenantRepo::create_tenant`] claiming `domains` (the tenant's own) and writing
+    /// `events` in the same transaction: all or nothing. `Conflict("domain")` when another
+    /// tenant holds one of the domains.
+    async fn create_tenant_with(&self, tenant: &Tenant, domains: &[EmailDomain], events: &[WebhookEvent])
+    -> Result<()>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
     /// Tenants ordered by id, after the page cursor (a tenant id).
     async fn list_tenants(&self, page: &PageRequest) -> Result<Vec<Tenant>>;
@@ -656,7 +662,8 @@ pub trait TenantRepo: Send + Sync {
     async fn count_tenants(&self) -> Result<Vec<TenantCount>>;
     /// The platinum tenant whose dedicated pool is `pool`, if any.
     async fn get_tenant_by_pool(&self, pool: &PoolId) -> Result<Option<Tenant>>;
-    /// Deletes the tenant with its domains, memberships and invitations.
+    /// Deletes the tenant with its domains, memberships and invitations, and its webhook
+    /// endpoints with their deliveries and delivery log, in one transaction.
     async fn delete_tenant(&self, id: &TenantId) -> Result<()>;
 }
 

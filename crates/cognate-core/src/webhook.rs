@@ -148,6 +148,34 @@ pub fn retry_delay_ms(attempts: i64, base_ms: i64) -> Option<i64> {
     SCHEDULE.get(index).map(|units| units.saturating_mul(base_ms.max(1)))
 }
 
+/// How long, in units of the base, an endpoint may fail every attempt before it is
+/// disabled: 86,400 units, 5 days at the default base of 5 s.
+const SUSTAINED_FAILURE_UNITS: i64 = 86_400;
+
+/// How long an endpoint may fail every attempt before it is disabled: 5 days at the
+/// default `base_ms` of 5000, scaled with the base as the retry schedule is (so a test
+/// retrying in milliseconds sees the disabling too).
+pub fn sustained_failure_ms(base_ms: i64) -> i64 {
+    SUSTAINED_FAILURE_UNITS.saturating_mul(base_ms.max(1))
+}
+
+/// A span of milliseconds as people read it: whole days, hours, minutes or seconds (the
+/// largest unit that divides it), else milliseconds.
+pub fn span_text(ms: i64) -> String {
+    for (unit, one, many) in [
+        (86_400_000, "day", "days"),
+        (3_600_000, "hour", "hours"),
+        (60_000, "minute", "minutes"),
+        (1_000, "second", "seconds"),
+    ] {
+        if ms >= unit && ms % unit == 0 {
+            let n = ms / unit;
+            return format!("{n} {}", if n == 1 { one } else { many });
+        }
+    }
+    format!("{ms} ms")
+}
+
 /// `delay_ms` with up to ±10% random jitter, so endpoints that failed together (an outage)
 /// are not retried in lockstep.
 pub fn jittered(rng: &dyn Rng, delay_ms: i64) -> i64 {
@@ -275,6 +303,17 @@ mod tests {
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert!(secret_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_none());
         assert!(secret_key("whsec_").is_none());
+    }
+
+    #[test]
+    fn the_sustained_failure_window_scales_with_the_base() {
+        assert_eq!(sustained_failure_ms(5_000), 5 * 24 * 60 * 60 * 1000);
+        assert_eq!(span_text(sustained_failure_ms(5_000)), "5 days");
+        assert_eq!(sustained_failure_ms(10), 864_000);
+        assert_eq!(span_text(sustained_failure_ms(10)), "864 seconds");
+        assert_eq!(span_text(sustained_failure_ms(50)), "72 minutes");
+        assert_eq!(span_text(1), "1 ms");
+        assert_eq!(span_text(3_600_000), "1 hour");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! endpoint at once (its pending deliveries fail). Anything else is retried on the schedule
 //! of [`cognate_core::webhook::retry_delay_ms`] with ±10% jitter (≈ 3 days; the base is
 //! `COGNATE_WEBHOOK_RETRY_BASE_MS`), after which the delivery fails; an endpoint whose every
-//! attempt failed for [`SUSTAINED_FAILURE_MS`] is disabled. The log keeps each attempt's
+//! attempt failed for [`webhook::sustained_failure_ms`] (5 days at the default base,
+//! scaled with it like the schedule) is disabled. The log keeps each attempt's
 //! status, a short error, a short excerpt of the answer and the latency — never more of
 //! the response body. Deliveries older than the retention (30 days by default) are pruned.
 
@@ -33,8 +34,6 @@ const LEASE_MS: i64 = 60 * 1000;
 const BATCH: u32 = 20;
 /// Events fanned out per pass.
 const FAN_OUT_BATCH: u32 = 100;
-/// An endpoint failing every attempt this long is disabled.
-pub const SUSTAINED_FAILURE_MS: i64 = 5 * 24 * 60 * 60 * 1000;
 /// Stored error texts are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 300;
 /// The response body excerpt kept per attempt.
@@ -168,8 +167,9 @@ async fn attempt(state: &AppState, client: &reqwest::Client, d: WebhookDelivery)
             record(sent, DeliveryStatus::Failed, now, Some("the endpoint answered 410 Gone".into()))
         }
         _ => {
-            let sustained = endpoint.failing_since.is_some_and(|since| now - since >= SUSTAINED_FAILURE_MS);
             let base = state.settings.webhook_retry_base_ms;
+            let window = webhook::sustained_failure_ms(base);
+            let sustained = endpoint.failing_since.is_some_and(|since| now - since >= window);
             match webhook::retry_delay_ms(d.attempts + 1, base) {
                 Some(delay) if !sustained => {
                     state.metrics.webhook_attempt(WebhookOutcome::Retry);
@@ -179,7 +179,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, d: WebhookDelivery)
                 }
                 _ => {
                     state.metrics.webhook_attempt(WebhookOutcome::Failed);
-                    let disable = sustained.then(|| "every attempt failed for 5 days".to_owned());
+                    let disable = sustained.then(|| format!("every attempt failed for {}", webhook::span_text(window)));
                     tracing::warn!(delivery = %d.id, webhook = %d.endpoint_id, sustained, "webhook delivery failed for good");
                     record(sent, DeliveryStatus::Failed, now, disable)
                 }

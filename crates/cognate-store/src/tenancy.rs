@@ -161,10 +161,31 @@ pub(crate) async fn accept_in<B: Backend>(
     Ok(B::execute_on(q, conn).await.map_err(backend_err)? == 1)
 }
 
+/// Claims `d` for its tenant on `conn` (in that tenant's scope): `Conflict("domain")` when
+/// any tenant has it already, `NotFound("tenant")` when the tenant does not exist.
+async fn insert_domain<B: Backend>(conn: &mut B::Connection, d: &EmailDomain) -> Result<()> {
+    let q = sqlx::query::<B>(
+        "INSERT INTO tenant_domains (domain, tenant_id, verified, auto_join, verification_token_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .text(d.domain.as_str())
+    .text(d.tenant_id.as_str())
+    .flag(d.verified)
+    .flag(d.auto_join)
+    .opt_text(d.verification_token_hash.as_deref())
+    .int(d.created_at);
+    B::execute_on(q, conn).await.map_err(|e| tenancy_err(e, "domain", "tenant"))?;
+    Ok(())
+}
+
 #[async_trait]
 impl<B: Backend> TenantRepo for SqlStore<B> {
-    async fn create_tenant_with(&self, t: &Tenant, events: &[WebhookEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+    async fn create_tenant_with(&self, t: &Tenant, domains: &[EmailDomain], events: &[WebhookEvent]) -> Result<()> {
+        if domains.iter().any(|d| d.tenant_id != t.id) {
+            return Err(refused("a new tenant's domain claimed for another tenant"));
+        }
+        // The new tenant's scope, so its domains pass the policies on PostgreSQL.
+        let mut tx = self.tenant_scope(&t.id).await?;
         let q = sqlx::query::<B>(
             "INSERT INTO tenants (id, name, tier, status, pool_id, mfa, created_at, updated_at, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -179,6 +200,9 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         .int(t.updated_at)
         .int(t.version);
         B::execute_on(q, &mut tx).await.map_err(|e| write_err(e, "tenant"))?;
+        for d in domains {
+            insert_domain::<B>(&mut tx, d).await?;
+        }
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
@@ -222,9 +246,14 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
     }
 
     async fn delete_tenant(&self, id: &TenantId) -> Result<()> {
+        let mut tx = self.tenant_scope(id).await?;
+        // The tenant's webhook endpoints (owned by its id, without a foreign key) go with
+        // it, their deliveries and the delivery log first: nothing is sent for it after.
+        crate::webhooks::delete_owner_endpoints::<B>(&mut tx, id.as_str()).await?;
         // Foreign-key cascades remove the tenant-owned rows; policies do not filter them.
         let q = sqlx::query::<B>("DELETE FROM tenants WHERE id = $1").text(id.as_str());
-        affected(B::execute(q, &self.pool).await.map_err(backend_err)?, "tenant")
+        affected(B::execute_on(q, &mut tx).await.map_err(backend_err)?, "tenant")?;
+        tx.commit().await.map_err(backend_err)
     }
 }
 
@@ -232,17 +261,7 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
 impl<B: Backend> DomainRepo for SqlStore<B> {
     async fn add_domain(&self, d: &EmailDomain) -> Result<()> {
         let mut tx = self.tenant_scope(&d.tenant_id).await?;
-        let q = sqlx::query::<B>(
-            "INSERT INTO tenant_domains (domain, tenant_id, verified, auto_join, verification_token_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .text(d.domain.as_str())
-        .text(d.tenant_id.as_str())
-        .flag(d.verified)
-        .flag(d.auto_join)
-        .opt_text(d.verification_token_hash.as_deref())
-        .int(d.created_at);
-        B::execute_on(q, &mut tx).await.map_err(|e| tenancy_err(e, "domain", "tenant"))?;
+        insert_domain::<B>(&mut tx, d).await?;
         tx.commit().await.map_err(backend_err)
     }
 

@@ -301,6 +301,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         }
         insert_many::<B>(&mut tx, b.users).await?;
         insert_errors::<B>(&mut tx, b.job_id, b.errors).await?;
+        crate::webhooks::insert_events::<B>(&mut tx, b.events).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }

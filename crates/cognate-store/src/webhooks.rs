@@ -78,6 +78,21 @@ pub(crate) async fn insert_events<B: Backend>(conn: &mut B::Connection, events: 
     Ok(())
 }
 
+/// Deletes every endpoint of `owner` with its deliveries and their attempts, on `conn`
+/// (in `owner`'s scope): a deleted tenant's. Its events stay in the outbox: platform
+/// endpoints still hear what happened before the deletion.
+pub(crate) async fn delete_owner_endpoints<B: Backend>(conn: &mut B::Connection, owner: &str) -> Result<()> {
+    // Children first: not every SQLite connection enforces cascades.
+    for sql in [
+        "DELETE FROM webhook_attempts WHERE owner = $1",
+        "DELETE FROM webhook_deliveries WHERE owner = $1",
+        "DELETE FROM webhook_endpoints WHERE owner = $1",
+    ] {
+        B::execute_on(sqlx::query::<B>(sql).text(owner), conn).await.map_err(backend_err)?;
+    }
+    Ok(())
+}
+
 fn endpoint_from<B: Backend>(row: &B::Row) -> Result<WebhookEndpoint> {
     Ok(WebhookEndpoint {
         id: B::text_col(row, "id")?,

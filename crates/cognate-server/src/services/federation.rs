@@ -371,6 +371,10 @@ pub async fn sign_in(
         None => (tenancy::pick(state, &user, None).await?, false),
     };
     tenancy::touch(state, &user, &selection).await?;
+    // A completed sign-in, counted as a password one is (sign_in::finish): the code
+    // exchange that follows counts its tokens.
+    super::analytics::count(state, selection.tenant_id(), cognate_core::analytics::Figure::SignIn);
+    super::analytics::active_user(state, selection.tenant_id(), &user);
     crate::facts::user(&user);
     crate::facts::tenant(selection.tenant_id().map(cognate_core::tenant::TenantId::as_str));
     let saml_session = match provider.kind {

@@ -758,18 +758,17 @@ pub async fn password(state: &AppState, attempt: Attempt, req: PasswordSignIn<'_
     check_proof(state, client, delivery, req.secret_hash, &[req.username, user.username.as_str(), user.sub.as_str()])?;
     verify_password(state, attempt, pool, &user, req.password).await?;
     add_srp_verifier(state, &user, req.password).await?;
-    after_password(
-        state,
+    let proven = Proven {
         attempt,
         pool,
         client,
-        &user,
-        req.tenant,
+        user: &user,
+        tenant: req.tenant,
         delivery,
-        DeviceUse::named(req.device_key),
-        Factor::Password,
-    )
-    .await
+        device: DeviceUse::named(req.device_key),
+        factor: Factor::Password,
+    };
+    after_password(state, proven).await
 }
 
 /// A user who signed in with a password set before SRP existed gets their SRP verifier
@@ -783,20 +782,26 @@ async fn add_srp_verifier(state: &AppState, user: &User, password: &str) -> Resu
     Ok(())
 }
 
+/// A sign-in whose first factor was just proven, as [`after_password`] and
+/// [`after_first_factor`] continue it: where it comes from, the pool and client, the user,
+/// the tenant asked for (if any), how it is handed over, the device it named and the factor
+/// proven.
+pub struct Proven<'a> {
+    pub attempt: Attempt,
+    pub pool: &'a UserPool,
+    pub client: &'a AppClient,
+    pub user: &'a User,
+    /// The tenant asked for (`ClientMetadata.tenantId`, or the session's).
+    pub tenant: Option<&'a str>,
+    pub delivery: Delivery,
+    pub device: DeviceUse,
+    pub factor: Factor,
+}
+
 /// Continues a sign-in whose password was proven (in the clear or over SRP): the user's
 /// state decides between a refusal, a new password owed, and [`after_first_factor`].
-#[allow(clippy::too_many_arguments)]
-async fn after_password(
-    state: &AppState,
-    attempt: Attempt,
-    pool: &UserPool,
-    client: &AppClient,
-    user: &User,
-    tenant: Option<&str>,
-    delivery: Delivery,
-    device: DeviceUse,
-    factor: Factor,
-) -> Result<Step, SignInError> {
+async fn after_password(state: &AppState, proven: Proven<'_>) -> Result<Step, SignInError> {
+    let Proven { attempt, pool, client, user, tenant, delivery, device, factor } = proven;
     if !user.enabled {
         return Err(SignInError::Disabled);
     }
@@ -820,7 +825,8 @@ async fn after_password(
             Ok(Step::NewPasswordRequired { session, username: user.username.clone(), attributes })
         }
         UserStatus::Confirmed | UserStatus::ExternalProvider => {
-            after_first_factor(state, attempt, pool, client, user, tenant, delivery, device, factor).await
+            let proven = Proven { attempt, pool, client, user, tenant, delivery, device, factor };
+            after_first_factor(state, proven).await
         }
     }
 }
@@ -1048,18 +1054,17 @@ pub async fn srp_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer<'_
         Some(key) => DeviceUse::Named(key.to_owned()),
         None => DeviceUse::of_session(&session),
     };
-    after_password(
-        state,
+    let proven = Proven {
         attempt,
         pool,
         client,
-        &user,
-        session.tenant.as_deref(),
-        Delivery::Tokens,
+        user: &user,
+        tenant: session.tenant.as_deref(),
+        delivery: Delivery::Tokens,
         device,
-        Factor::Srp,
-    )
-    .await
+        factor: Factor::Srp,
+    };
+    after_password(state, proven).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1180,7 +1185,17 @@ pub async fn device_verify(state: &AppState, attempt: Attempt, answer: SrpAnswer
     super::devices::authenticated(state, &device, attempt.ip.map(|ip| ip.to_string())).await?;
     let device = DeviceUse::Proven { key: device.key.clone(), remembered: device.remembered };
     let tenant = session.tenant.as_deref();
-    after_first_factor(state, attempt, pool, client, &user, tenant, Delivery::Tokens, device, Factor::Password).await
+    let proven = Proven {
+        attempt,
+        pool,
+        client,
+        user: &user,
+        tenant,
+        delivery: Delivery::Tokens,
+        device,
+        factor: Factor::Password,
+    };
+    after_first_factor(state, proven).await
 }
 
 /// Opens the secret block an SRP answer sends back (`PASSWORD_CLAIM_SECRET_BLOCK`): the
@@ -1372,9 +1387,17 @@ pub async fn new_password(
     let tenant = tenant.or(session.tenant.as_deref());
     tenancy::pick(state, &user, tenant).await?;
     state.store.update_user(&user, &user.keys(&pool.settings)).await?;
-    let device = DeviceUse::of_session(&session);
-    after_first_factor(state, attempt, pool, answer.client, &user, tenant, answer.delivery, device, Factor::Password)
-        .await
+    let proven = Proven {
+        attempt,
+        pool,
+        client: answer.client,
+        user: &user,
+        tenant,
+        delivery: answer.delivery,
+        device: DeviceUse::of_session(&session),
+        factor: Factor::Password,
+    };
+    after_first_factor(state, proven).await
 }
 
 /// Whether this sign-in must pass MFA (see the module documentation).
@@ -1393,18 +1416,8 @@ pub fn mfa_required(pool: &UserPool, mfa: Option<&UserMfa>, selection: &Selectio
 ///
 /// A sign-in that named a confirmed device of a pool that tracks devices proves the device
 /// first (DEVICE_SRP_AUTH); once proven, a remembered device is not asked for MFA.
-#[allow(clippy::too_many_arguments)]
-pub async fn after_first_factor(
-    state: &AppState,
-    attempt: Attempt,
-    pool: &UserPool,
-    client: &AppClient,
-    user: &User,
-    requested: Option<&str>,
-    delivery: Delivery,
-    device: DeviceUse,
-    factor: Factor,
-) -> Result<Step, SignInError> {
+pub async fn after_first_factor(state: &AppState, proven: Proven<'_>) -> Result<Step, SignInError> {
+    let Proven { attempt, pool, client, user, tenant: requested, delivery, device, factor } = proven;
     let device = if delivery == Delivery::Tokens && super::devices::tracked(pool) { device } else { DeviceUse::None };
     if let DeviceUse::Named(key) = &device {
         let known = super::devices::confirmed(state, user, key).await.map_err(device_error)?;
@@ -1496,18 +1509,17 @@ pub async fn select_tenant(
     if !session.password_checked || !user.enabled || user.status != UserStatus::Confirmed {
         return Err(SignInError::InvalidSession);
     }
-    after_first_factor(
-        state,
+    let proven = Proven {
         attempt,
-        answer.pool,
-        answer.client,
-        &user,
-        Some(tenant),
-        answer.delivery,
-        DeviceUse::None,
-        Factor::Password,
-    )
-    .await
+        pool: answer.pool,
+        client: answer.client,
+        user: &user,
+        tenant: Some(tenant),
+        delivery: answer.delivery,
+        device: DeviceUse::None,
+        factor: Factor::Password,
+    };
+    after_first_factor(state, proven).await
 }
 
 /// Completes a sign-in (`mfa`: it passed an MFA challenge) and records the tenant as used:

@@ -115,8 +115,9 @@ pub struct NewTenant<'a> {
 }
 
 /// Creates a tenant: placed in the shared pool (basic, standard) or a dedicated pool
-/// provisioned now (platinum), with its domains claimed unverified. All or nothing: a
-/// claim lost to a concurrent request undoes the tenant.
+/// provisioned now (platinum), with its domains claimed unverified and its
+/// `tenant.created` event, in one transaction. All or nothing: a claim lost to a concurrent
+/// request leaves no tenant, no claim and no event (and the dedicated pool is deleted).
 pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, TenantError> {
     if req.domains.len() > MAX_CREATE_DOMAINS {
         return Err(TenantError::TooManyDomains);
@@ -149,37 +150,46 @@ pub async fn create(state: &AppState, req: NewTenant<'_>) -> Result<Tenant, Tena
         updated_at: now,
         version: 1,
     };
-    let event = webhooks::tenant_event(state, "tenant.created", &tenant);
-    if let Err(e) = state.store.create_tenant_with(&tenant, &[event]).await {
-        discard_dedicated_pool(state, &tenant).await;
-        return Err(match e {
-            StoreError::Conflict(_) => TenantError::IdTaken(tenant.id),
-            other => other.into(),
-        });
-    }
-    for domain in domains {
-        let claim = EmailDomain {
+    let claims: Vec<EmailDomain> = domains
+        .into_iter()
+        .map(|domain| EmailDomain {
             verification_token_hash: Some(tenancy::domain_challenge_hash(state, &tenant.id, &domain, now)),
             tenant_id: tenant.id.clone(),
             domain,
             verified: false,
             auto_join: false,
             created_at: now,
-        };
-        if let Err(e) = state.store.add_domain(&claim).await {
-            // A concurrent claim won: undo the tenant so the request has no effect.
-            state.store.delete_tenant(&tenant.id).await?;
-            discard_dedicated_pool(state, &tenant).await;
-            return Err(match e {
-                StoreError::Conflict(_) => TenantError::DomainTaken(claim.domain),
-                other => other.into(),
-            });
-        }
+        })
+        .collect();
+    // One transaction: the tenant, its claims and `tenant.created`, so a claim lost to a
+    // concurrent request leaves no tenant and no event that would announce one.
+    let event = webhooks::tenant_event(state, "tenant.created", &tenant);
+    if let Err(e) = state.store.create_tenant_with(&tenant, &claims, &[event]).await {
+        discard_dedicated_pool(state, &tenant).await;
+        return Err(match e {
+            StoreError::Conflict("domain") => TenantError::DomainTaken(lost_claim(state, &claims).await?),
+            StoreError::Conflict(_) => TenantError::IdTaken(tenant.id),
+            other => other.into(),
+        });
     }
     tracing::info!(tenant = %tenant.id, tier = %tenant.tier, pool = %tenant.pool_id, "tenant created");
     crate::facts::tenant(Some(tenant.id.as_str()));
     crate::facts::target(tenant.id.as_str());
     Ok(tenant)
+}
+
+/// The first of `claims` another tenant holds (the one a concurrent request won).
+async fn lost_claim(state: &AppState, claims: &[EmailDomain]) -> Result<DomainName, TenantError> {
+    for claim in claims {
+        if state.store.get_domain(&claim.domain).await?.is_some() {
+            return Ok(claim.domain.clone());
+        }
+    }
+    // Released again meanwhile: name the first.
+    claims
+        .first()
+        .map(|c| c.domain.clone())
+        .ok_or_else(|| TenantError::Fault("a domain conflict without domains".into()))
 }
 
 /// Deletes a dedicated pool provisioned for a tenant whose creation failed.
@@ -289,8 +299,9 @@ pub async fn reactivate(state: &AppState, id: &TenantId) -> Result<Tenant, Tenan
     modify(state, id, Some("tenant.reactivated"), |t| t.status = TenantStatus::Active).await
 }
 
-/// Deletes a tenant with its domains, memberships, invitations and role groups (users of
-/// the shared pool stay); a dedicated pool goes with its users and clients.
+/// Deletes a tenant with its domains, memberships, invitations, webhook endpoints (with
+/// their pending deliveries and log: nothing is sent for them after) and role groups (users
+/// of the shared pool stay); a dedicated pool goes with its users and clients.
 pub async fn delete(state: &AppState, id: &TenantId) -> Result<(), TenantError> {
     let tenant = get(state, id).await?;
     // The tenant's SSO providers must not outlive it in the shared pool (a dedicated pool

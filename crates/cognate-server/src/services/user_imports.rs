@@ -7,7 +7,8 @@
 //!
 //! The worker ([`spawn_worker`], one per node) takes a started job under a lease, reads
 //! [`BATCH_LINES`] lines at a time and commits each batch — the new users, the per-line
-//! errors and the job's progress — in one transaction, so a job taken over after a crash
+//! errors, the job's progress and a `user.created` webhook event per new user (as any
+//! other user creation emits) — in one transaction, so a job taken over after a crash
 //! or a restart resumes at the first line not committed: no line is imported twice and
 //! none is lost. Stopping is seen at the next batch. Imported users are `RESET_REQUIRED`
 //! with no password, as in Cognito. The audit trail records the job's creation, start and
@@ -27,6 +28,7 @@ use cognate_core::user::{User, UserKeys, UserStatus};
 use cognate_core::user_import::{
     self as import, Columns, ImportChunk, ImportJob, ImportStatus, RowError, generate_job_id, valid_job_id,
 };
+use cognate_core::webhook::WebhookEvent;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -419,6 +421,7 @@ async fn run_job(
                 errors: &batch.errors,
                 skipped: batch.skipped,
                 lease_until: state.clock.now_millis() + LEASE_MS,
+                events: &batch.events,
             };
             match state.store.commit_import_batch(&b).await {
                 Ok(true) => {
@@ -492,6 +495,8 @@ struct Prepared {
     users: Vec<(User, UserKeys)>,
     errors: Vec<RowError>,
     skipped: i64,
+    /// A `user.created` event per user, committed with them (as AdminCreateUser does).
+    events: Vec<WebhookEvent>,
 }
 
 /// Reads each line into a user or the reason it fails, under Cognito's rules: the pool's
@@ -506,7 +511,8 @@ async fn prepare(
 ) -> Result<Prepared, StoreError> {
     let settings = &pool.settings;
     let now = state.clock.now_millis();
-    let mut out = Prepared { users: Vec::with_capacity(lines.len()), errors: Vec::new(), skipped: 0 };
+    let mut out =
+        Prepared { users: Vec::with_capacity(lines.len()), errors: Vec::new(), skipped: 0, events: Vec::new() };
     let mut candidates: Vec<(i64, String, User, UserKeys)> = Vec::with_capacity(lines.len());
     for &(line, text) in lines {
         if text.trim().is_empty() {
@@ -568,7 +574,10 @@ async fn prepare(
     let mut taken: TakenKeys = state.store.taken_user_keys(&pool.id, &keys).await?;
     for (line, given, user, keys) in candidates {
         match claim(&mut taken, &keys, settings) {
-            Ok(()) => out.users.push((user, keys)),
+            Ok(()) => {
+                out.events.push(crate::services::webhooks::user_event(state, "user.created", &user));
+                out.users.push((user, keys));
+            }
             Err(why) => out.errors.push(RowError { line, username: Some(shown(&given)), message: why.to_owned() }),
         }
     }

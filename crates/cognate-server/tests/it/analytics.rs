@@ -245,3 +245,155 @@ impl TestApp {
         String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
     }
 }
+
+/// NUL bytes (and other control characters) reach no analytics handler nor the database:
+/// in the tenant segment, `from`, `to`, `month`, `format`, a parameter's name, the price
+/// model's fields and keys, or raw in the body, each is a 400 `invalid_request` in the
+/// `/v1` shape on both backends; a client whose HTTP Basic id holds one is a 401.
+#[tokio::test]
+async fn nul_bytes_are_a_clear_4xx_on_every_analytics_endpoint() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        tenant(&t, "acme", Tier::Basic).await;
+        for uri in [
+            "/v1/tenants/ac%00me/analytics",
+            "/v1/tenants/%00/analytics/costs?month=2026-12",
+            "/v1/tenants/acme/analytics?from=2026-12-01%00",
+            "/v1/tenants/acme/analytics?to=%00",
+            "/v1/tenants/acme/analytics?fr%00om=2026-12-01",
+            "/v1/tenants/acme/analytics/costs?month=2026-12%00",
+            "/v1/tenants/acme/analytics/costs?month=%00",
+            "/v1/tenants/acme/analytics/costs?month=2026-12&format=csv%00",
+            "/v1/analytics?from=2026-12-01%00&to=2026-12-31",
+            "/v1/analytics?to=2026-12-31%00",
+            "/v1/analytics?from=%01",
+            "/v1/analytics/costs?month=2026-12%00",
+            "/v1/analytics/costs?month=%00&format=csv",
+            "/v1/analytics/costs?month=2026-12&format=%00json",
+            "/v1/analytics/price-model?x=%00",
+            "/v1/analytics%00",
+        ] {
+            let a = t.admin("GET", uri, None).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.body);
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        for body in [
+            json!({"currency": "US\u{0}"}),
+            json!({"currency": "\u{0}"}),
+            json!({"perMau": "0.1\u{0}"}),
+            json!({"perFederatedMau": "\u{0}"}),
+            json!({"perThousandApiCalls": "1\u{0}"}),
+            json!({"perDedicatedPool": "\u{0}1"}),
+            json!({"platformFixed": "2\u{0}"}),
+            json!({"per\u{0}Mau": "1"}),
+        ] {
+            let a = t.admin("PUT", "/v1/analytics/price-model", Some(&body)).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        let raw = "{\"perMau\": \"1\0\"}";
+        let a = t.send("PUT", "/v1/analytics/price-model", Some(&t.admin_auth()), Some(raw)).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        let a = t.admin("PUT", "/v1/analytics/price-model?x=%00", Some(&json!({"perMau": "1"}))).await;
+        assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        // The price model is still the default one.
+        let model = t.admin("GET", "/v1/analytics/price-model", None).await;
+        assert_eq!(model.body["perMau"], "0.000000", "{}", model.body);
+
+        // An app client's credentials holding a NUL: refused as credentials.
+        use base64::Engine as _;
+        for pair in ["acme\0:secret", "acme:sec\0ret", "acme%00:secret"] {
+            let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+            let a = t.send("GET", "/v1/tenants/acme/analytics", Some(&basic), None).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{pair:?}: {}", a.body);
+            assert!(a.body["error"]["code"].is_string(), "{}", a.body);
+        }
+    })
+    .await;
+}
+
+const CALLBACK: &str = "https://app.example.com/callback";
+const METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.test"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+
+/// A sign-in through an external provider at the hosted login (here a tenant's SAML
+/// connection, the identity as the ACS hands it over) counts in `sign_ins` as a password
+/// sign-in does, on the tenant's line; its code exchange counts `tokens.code`, and its
+/// users count as federated monthly active users.
+#[tokio::test]
+async fn federated_hosted_login_sign_ins_count_as_sign_ins() {
+    use cognate_core::idp::ExternalIdentity;
+    use cognate_core::tenant::DomainName;
+    use cognate_server::services::authorize::{self, Granted, Outcome};
+    use cognate_server::services::connections::{self, NewConnection, ProviderSettings, SamlSettings};
+    use cognate_server::services::{clients, domains, federation};
+
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let state = &t.state;
+        let (acme, _pool, client) = tenant(&t, "acme", Tier::Basic).await;
+        let domain = DomainName::parse("acme.example").unwrap();
+        domains::claim(state, &acme.id, domain.clone(), false).await.unwrap();
+        domains::attest(state, &acme.id, &domain, "it").await.unwrap();
+        let made = connections::create(
+            state,
+            &acme.id,
+            NewConnection {
+                name: "Corp".into(),
+                domains: vec![domain],
+                provider: ProviderSettings::Saml(SamlSettings {
+                    metadata_xml: Some(METADATA.into()),
+                    ..SamlSettings::default()
+                }),
+                attribute_mapping: Default::default(),
+                enabled: true,
+                default_role: Role::Member,
+                role_claim: None,
+                role_mapping: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let name = made.connection.provider_name.clone();
+        let mut client = clients::find(state, &client.id).await.unwrap();
+        if !client.settings.supported_identity_providers.contains(&name) {
+            client.settings.supported_identity_providers.push(name.clone());
+        }
+        client.settings.callback_urls = vec![CALLBACK.into()];
+        client.settings.allowed_oauth_flows = vec!["code".into()];
+        client.settings.allowed_oauth_scopes = vec!["openid".into(), "email".into()];
+        client.settings.allowed_oauth_flows_user_pool_client = true;
+        clients::update(state, &client).await.unwrap();
+        let verifier = "v".repeat(50);
+        let challenge = cognate_core::login::pkce_challenge(&verifier);
+        let req = authorize::Request {
+            response_type: Some("code"),
+            client_id: Some(client.id.as_str()),
+            redirect_uri: Some(CALLBACK),
+            code_challenge: Some(&challenge),
+            code_challenge_method: Some("S256"),
+            identity_provider: Some(&name),
+            ..Default::default()
+        };
+        let auth = authorize::check(state, &req).await.unwrap();
+        let provider = federation::provider_for(state, &auth, Some(&name), None).await.unwrap();
+
+        for person in ["ann", "ann", "bob"] {
+            let identity = ExternalIdentity {
+                subject: format!("{person}-at-corp"),
+                attributes: [(connections::SAML_EMAIL_CLAIM.to_owned(), vec![format!("{person}@acme.example")])].into(),
+                session_index: None,
+                name_id_format: None,
+            };
+            let outcome = federation::sign_in(state, &auth, &provider, identity).await.unwrap();
+            let Outcome::Done { granted: Granted::Code(code), .. } = outcome else { panic!("a code expected") };
+            authorize::exchange(state, &client, &code, Some(CALLBACK), Some(&verifier)).await.unwrap();
+        }
+        analytics::flush(state).await.unwrap();
+        assert_eq!(figure(&t, Some(&acme.id), "sign_ins").await, 3);
+        assert_eq!(figure(&t, Some(&acme.id), "tokens.code").await, 3);
+        assert_eq!(figure(&t, None, "sign_ins").await, 0, "the tenant's line, not the platform's");
+        let mau = state.store.monthly_active(Some(&acme.id), DECEMBER).await.unwrap();
+        assert_eq!((mau.users, mau.federated), (2, 2));
+        let report = t.admin("GET", "/v1/tenants/acme/analytics?from=2026-12-01&to=2026-12-31", None).await;
+        assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+        assert_eq!(report.body["totals"]["sign_ins"], 3, "{}", report.body);
+    })
+    .await;
+}

@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use cognate_core::attributes::build_schema;
+use cognate_core::page::PageRequest;
 use cognate_core::pool::PoolSettings;
 use cognate_core::repo::ImportBatch;
 use cognate_core::user_import::{ImportStatus, csv_header};
+use cognate_core::webhook::PLATFORM_OWNER;
 use cognate_core::{Clock as _, ManualClock};
-use cognate_server::services::{pools, user_imports};
+use cognate_server::services::{pools, user_imports, webhooks};
 use tokio::sync::watch;
 
 use super::support::{TestApp, on_both};
@@ -77,7 +79,9 @@ async fn a_dead_workers_job_resumes_after_its_lease_and_every_line_is_imported_o
         assert_eq!(t.state.store.count_users(&pool).await.unwrap(), rows as i64);
 
         // The dead worker coming back cannot commit a batch it read before: nothing is
-        // imported twice.
+        // imported twice, and no event is written for it.
+        let events_before = t.state.store.webhook_backlog().await.unwrap().events_pending;
+        let event = webhooks::event(&t.state, PLATFORM_OWNER, "user.created", serde_json::json!({}));
         let late = ImportBatch {
             job_id: &job_id,
             owner: "dead",
@@ -87,8 +91,10 @@ async fn a_dead_workers_job_resumes_after_its_lease_and_every_line_is_imported_o
             errors: &[],
             skipped: 1,
             lease_until: clock.now_millis() + 1,
+            events: std::slice::from_ref(&event),
         };
         assert!(!t.state.store.commit_import_batch(&late).await.unwrap());
+        assert_eq!(t.state.store.webhook_backlog().await.unwrap().events_pending, events_before);
     })
     .await;
 }
@@ -126,6 +132,60 @@ async fn a_stop_is_seen_at_the_next_batch_and_the_rest_is_skipped() {
             user_imports::stop(&t.state, &pool, &job_id).await,
             Err(user_imports::ImportError::NotRunning(ImportStatus::Stopped))
         ));
+    })
+    .await;
+}
+
+/// Every imported user has its `user.created` webhook event, written in the batch's
+/// transaction: as many events as users, each naming one of them (a batch that cannot
+/// commit leaves no event: see the dead worker's test above).
+#[tokio::test]
+async fn each_imported_user_has_its_user_created_event() {
+    on_both(START, |t: TestApp, _clock: Arc<ManualClock>| async move {
+        let rows = 1_200;
+        let pending = |t: &TestApp| {
+            let store = t.state.store.clone();
+            async move { store.webhook_backlog().await.unwrap().events_pending }
+        };
+        let endpoint = webhooks::NewEndpoint {
+            url: "http://127.0.0.1:9/hook".into(),
+            description: String::new(),
+            event_types: vec!["user.created".into()],
+            enabled: true,
+        };
+        let (endpoint, _) = webhooks::create(&t.state, PLATFORM_OWNER, endpoint).await.unwrap();
+        let before = pending(&t).await;
+        let (pool, job_id) = started_job(&t, rows).await;
+        let (_stop, running) = watch::channel(false);
+        assert!(user_imports::run_once(&t.state, "w", &running).await.unwrap());
+        let job = user_imports::get(&t.state, &pool, &job_id).await.unwrap();
+        assert_eq!((job.status, job.imported), (ImportStatus::Succeeded, rows as i64));
+        assert_eq!(pending(&t).await, before + rows as i64, "one event per imported user, over several batches");
+
+        // Fanned out to the platform endpoint: each a user.created about one imported user.
+        let id_state = t.state.clone();
+        let new_id = move || webhooks::delivery_id(&id_state);
+        let made = t.state.store.fan_out_webhook_events(t.state.clock.now_millis(), 5_000, &new_id).await.unwrap();
+        assert_eq!(made, rows as u64);
+        let mut subs = std::collections::HashSet::new();
+        let mut page = PageRequest { after: None, limit: 100 };
+        loop {
+            let got = t.state.store.list_webhook_deliveries(PLATFORM_OWNER, &endpoint.id, None, &page).await.unwrap();
+            for d in got.iter().take(100) {
+                let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+                assert_eq!(body["type"], "user.created");
+                assert_eq!(body["data"]["userPoolId"], pool.as_str());
+                assert_eq!(body["data"]["status"], "RESET_REQUIRED");
+                let user = t.state.store.get_user_by_sub(&pool, body["data"]["sub"].as_str().unwrap()).await.unwrap();
+                assert_eq!(user.unwrap().username, body["data"]["username"].as_str().unwrap());
+                subs.insert(body["data"]["sub"].as_str().unwrap().to_owned());
+            }
+            if got.len() <= 100 {
+                break;
+            }
+            page.after = Some(got[99].id.clone());
+        }
+        assert_eq!(subs.len(), rows, "every user once");
     })
     .await;
 }

@@ -399,3 +399,250 @@ async fn the_v1_endpoints_refuse_private_targets_and_isolate_tenants() {
     let unauth = t.send("GET", "/v1/webhooks", None, None).await;
     assert_eq!(unauth.status, StatusCode::UNAUTHORIZED);
 }
+
+/// NUL bytes (and other control characters) reach no webhook endpoint's handler nor the
+/// database: in a path segment, a query parameter, a JSON string or key, or raw in the
+/// body, each is a 400 `invalid_request` in the `/v1` shape on both backends.
+#[tokio::test]
+async fn nul_bytes_are_a_clear_400_on_every_webhook_endpoint() {
+    on_both(START, |t, _clock| async move {
+        tenant(&t.state, "acme").await;
+        let receiver = Receiver::start(vec![]).await;
+        let (id, _) = endpoint(&t.state, "acme", &receiver.url, &[]).await;
+        let (pid, _) = endpoint(&t.state, PLATFORM_OWNER, &receiver.url, &[]).await;
+        let d = wh::send_test(&t.state, "acme", &id).await.unwrap();
+        let pd = wh::send_test(&t.state, PLATFORM_OWNER, &pid).await.unwrap();
+        let (acme, plat) = ("/v1/tenants/acme/webhooks".to_owned(), "/v1/webhooks".to_owned());
+        let mut requests: Vec<(&str, String)> = Vec::new();
+        for (base, id, delivery) in [(&acme, &id, &d.id), (&plat, &pid, &pd.id)] {
+            let one = format!("{base}/{id}");
+            requests.extend([
+                ("POST", format!("{base}?x=%00")),
+                ("GET", format!("{base}?cursor=%00")),
+                ("GET", format!("{base}?limit=1%00")),
+                ("GET", format!("{base}/%00")),
+                ("GET", format!("{one}%00")),
+                ("PATCH", format!("{one}%00")),
+                ("DELETE", format!("{one}%00")),
+                ("POST", format!("{one}%00/rotate-secret")),
+                ("POST", format!("{one}%00/test")),
+                ("GET", format!("{one}%00/deliveries")),
+                ("GET", format!("{one}/deliveries?status=pending%00")),
+                ("GET", format!("{one}/deliveries?cursor=%00")),
+                ("GET", format!("{one}/deliveries?st%00atus=pending")),
+                ("POST", format!("{one}/deliveries/{delivery}%00/replay")),
+                ("POST", format!("{one}/deliveries/%00/replay")),
+            ]);
+        }
+        requests.extend([
+            ("GET", "/v1/tenants/ac%00me/webhooks".to_owned()),
+            ("POST", "/v1/tenants/acme%00/webhooks".to_owned()),
+            ("GET", format!("/v1/tenants/%00/webhooks/{id}/deliveries")),
+            ("GET", "/v1/webhooks?cursor=abc%01".to_owned()),
+        ]);
+        for (method, uri) in &requests {
+            let body = (*method == "POST" || *method == "PATCH").then(|| json!({"url": receiver.url}));
+            let a = t.admin(method, uri, body.as_ref()).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{method} {uri}: {}", a.body);
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+
+        // In the JSON body: every field of a creation and of a change, a key, and a raw
+        // (unescaped) NUL, which is not JSON at all.
+        let bodies = [
+            json!({"url": format!("{}\u{0}", receiver.url)}),
+            json!({"url": "\u{0}"}),
+            json!({"url": receiver.url, "description": "a\u{0}b"}),
+            json!({"url": receiver.url, "eventTypes": ["user.created\u{0}"]}),
+            json!({"url": receiver.url, "eventTypes": ["\u{0}"]}),
+            json!({"url": receiver.url, "ena\u{0}bled": true}),
+            json!({"url": receiver.url, "description": "\u{1b}[31m"}),
+        ];
+        for base in [&acme, &plat] {
+            for body in &bodies {
+                let a = t.admin("POST", base, Some(body)).await;
+                assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            let raw = format!(r#"{{"url": "{}{}"}}"#, receiver.url, '\0');
+            let a = t.send("POST", base, Some(&t.admin_auth()), Some(&raw)).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        for one in [format!("{acme}/{id}"), format!("{plat}/{pid}")] {
+            for body in [
+                json!({"url": format!("{}\u{0}", receiver.url)}),
+                json!({"description": "\u{0}"}),
+                json!({"eventTypes": ["user.created", "\u{0}user.deleted"]}),
+                json!({"\u{0}": true}),
+            ] {
+                let a = t.admin("PATCH", &one, Some(&body)).await;
+                assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            let a = t.send("PATCH", &one, Some(&t.admin_auth()), Some("{\"description\": \"a\0\"}")).await;
+            assert_error(&a, StatusCode::BAD_REQUEST, "invalid_request");
+        }
+
+        // Nothing was changed or created by any of them.
+        for (owner, id) in [("acme", &id), (PLATFORM_OWNER, &pid)] {
+            let e = wh::get(&t.state, owner, id).await.unwrap();
+            assert_eq!((e.url.as_str(), e.description.as_str(), e.enabled), (receiver.url.as_str(), "test", true));
+            let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+            assert_eq!(t.state.store.list_webhook_endpoints(owner, &page).await.unwrap().len(), 1);
+        }
+    })
+    .await;
+}
+
+/// `tenant.created` is written in the transaction that creates the tenant and claims its
+/// domains: a creation whose claim is lost (to a tenant that holds the domain, or to a
+/// concurrent creation) leaves no tenant, no claim and no event, on both backends.
+#[tokio::test]
+async fn a_tenant_whose_domain_claim_is_lost_announces_nothing() {
+    on_both(START, |t, _clock| async move {
+        let state = &t.state;
+        let pending = |s: AppState| async move { s.store.webhook_backlog().await.unwrap().events_pending };
+        let new = |id: &'static str, domain: &str| tenants::NewTenant {
+            id: Some(id),
+            name: id,
+            tier: Tier::Standard,
+            domains: vec![domain.to_owned()],
+        };
+        let first = tenants::create(state, new("first", "shared.example")).await.unwrap();
+        let before = pending(state.clone()).await;
+
+        // The store's write: a claim another tenant holds undoes the tenant and its event.
+        let mut second = first.clone();
+        second.id = cognate_core::tenant::TenantId::parse("second").unwrap();
+        let claim = |domain: &str| cognate_core::tenant::EmailDomain {
+            domain: cognate_core::tenant::DomainName::parse(domain).unwrap(),
+            tenant_id: second.id.clone(),
+            verified: false,
+            auto_join: false,
+            verification_token_hash: None,
+            created_at: START,
+        };
+        let event = wh::tenant_event(state, "tenant.created", &second);
+        let claims = [claim("free.example"), claim("shared.example")];
+        let lost = state.store.create_tenant_with(&second, &claims, std::slice::from_ref(&event)).await;
+        assert!(matches!(lost, Err(cognate_core::StoreError::Conflict("domain"))), "{lost:?}");
+        assert!(state.store.get_tenant(&second.id).await.unwrap().is_none());
+        let free = cognate_core::tenant::DomainName::parse("free.example").unwrap();
+        assert!(state.store.get_domain(&free).await.unwrap().is_none(), "the other claim went too");
+        assert_eq!(pending(state.clone()).await, before, "no tenant.created for a tenant that is not");
+
+        // Through the service, two creations racing for one domain: one tenant, one event.
+        let mut created = 0;
+        for (a, b, domain) in [("race-a1", "race-b1", "race1.example"), ("race-a2", "race-b2", "race2.example")] {
+            let (ra, rb) = tokio::join!(tenants::create(state, new(a, domain)), tenants::create(state, new(b, domain)));
+            assert!(ra.is_ok() ^ rb.is_ok(), "{ra:?} {rb:?}");
+            let loser = if ra.is_ok() { b } else { a };
+            let refused = ra.and(rb).unwrap_err();
+            assert!(matches!(&refused, tenants::TenantError::DomainTaken(d) if d.as_str() == domain), "{refused:?}");
+            assert!(state.store.get_tenant(&tid(loser)).await.unwrap().is_none());
+            created += 1;
+        }
+        assert_eq!(pending(state.clone()).await, before + created);
+    })
+    .await;
+}
+
+fn tid(raw: &str) -> cognate_core::tenant::TenantId {
+    cognate_core::tenant::TenantId::parse(raw).unwrap()
+}
+
+/// Deleting a tenant deletes its webhook endpoints with their pending deliveries and their
+/// delivery log, in the deletion's transaction: the worker sends nothing for them after,
+/// on both backends. Platform endpoints are not the tenant's and stay.
+#[tokio::test]
+async fn deleting_a_tenant_deletes_its_endpoints_and_pending_deliveries() {
+    on_both(START, |t, clock| async move {
+        let state = &t.state;
+        let acme = tenant(state, "acme").await;
+        tenant(state, "globex").await;
+        clock.advance(1_000);
+        let (failing, kept) = (Receiver::start(vec![500]).await, Receiver::start(vec![]).await);
+        let (id, _) = endpoint(state, "acme", &failing.url, &[]).await;
+        let (other, _) = endpoint(state, "globex", &kept.url, &[]).await;
+        let (platform, _) = endpoint(state, PLATFORM_OWNER, &kept.url, &[]).await;
+        // A delivery with an attempt in its log and a retry pending, and a second one
+        // pending, not tried yet.
+        let tried = wh::send_test(state, "acme", &id).await.unwrap();
+        let client = webhook_delivery::client(state).unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(failing.got().len(), 1);
+        let waiting = wh::send_test(state, "acme", &id).await.unwrap();
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let listed = state.store.list_webhook_deliveries("acme", &id, None, &page).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|d| d.status == DeliveryStatus::Pending));
+        assert_eq!(state.store.webhook_attempts("acme", &tried.id).await.unwrap().len(), 1);
+
+        tenants::delete(state, &acme.id).await.unwrap();
+        assert!(state.store.get_webhook_endpoint("acme", &id).await.unwrap().is_none());
+        assert!(state.store.list_webhook_endpoints("acme", &page).await.unwrap().is_empty());
+        assert!(state.store.list_webhook_deliveries("acme", &id, None, &page).await.unwrap().is_empty());
+        for d in [&tried.id, &waiting.id] {
+            assert!(state.store.get_webhook_delivery("acme", &id, d).await.unwrap().is_none());
+            assert!(state.store.webhook_attempts("acme", d).await.unwrap().is_empty());
+        }
+        // Past every retry's time: nothing is attempted for the deleted tenant.
+        clock.advance(86_400_000);
+        wh::send_test(state, "globex", &other).await.unwrap();
+        wh::send_test(state, PLATFORM_OWNER, &platform).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(failing.got().len(), 1, "no delivery attempted after the deletion");
+        assert_eq!(kept.types(), ["webhook.test", "webhook.test"], "other owners' endpoints are untouched");
+        let backlog = state.store.webhook_backlog().await.unwrap();
+        assert_eq!(backlog.deliveries_pending, 0);
+        // The admin's view agrees.
+        let a = t.admin("GET", &format!("/v1/tenants/acme/webhooks/{id}"), None).await;
+        assert_error(&a, StatusCode::NOT_FOUND, "not_found");
+    })
+    .await;
+}
+
+/// The "every attempt failed for 5 days" window scales with the retry base as the retry
+/// schedule does: with a base of 10 ms it is 864 s, so an endpoint failing that long is
+/// disabled (its pending deliveries fail), and not a moment before, on both backends.
+#[tokio::test]
+async fn sustained_failure_disables_within_a_window_scaled_by_the_retry_base() {
+    on_both(START, |mut t, clock| async move {
+        let base = 10;
+        t.state.settings =
+            Arc::new(cognate_server::ServerSettings { webhook_retry_base_ms: base, ..(*t.state.settings).clone() });
+        let state = &t.state;
+        let window = webhook::sustained_failure_ms(base);
+        assert_eq!(window, 864_000);
+        tenant(state, "acme").await;
+        let down = Receiver::start(vec![500; 200]).await;
+        let (id, _) = endpoint(state, "acme", &down.url, &[]).await;
+        let client = webhook_delivery::client(state).unwrap();
+        wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        assert_eq!(wh::get(state, "acme", &id).await.unwrap().failing_since, Some(START));
+
+        // Failing for just under the window: still enabled.
+        clock.advance(window - 1_000);
+        wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let e = wh::get(state, "acme", &id).await.unwrap();
+        assert!(e.enabled && e.disabled_reason.is_none(), "{e:?}");
+
+        // A failure once the window has passed disables it, saying for how long.
+        clock.advance(1_000);
+        let last = wh::send_test(state, "acme", &id).await.unwrap();
+        webhook_delivery::deliver_due(state, &client).await.unwrap();
+        let e = wh::get(state, "acme", &id).await.unwrap();
+        assert!(!e.enabled);
+        assert_eq!(e.disabled_reason.as_deref(), Some("every attempt failed for 864 seconds"));
+        let d = state.store.get_webhook_delivery("acme", &id, &last.id).await.unwrap().unwrap();
+        assert_eq!(d.status, DeliveryStatus::Failed);
+        let page = cognate_core::page::PageRequest { after: None, limit: 10 };
+        let pending = state.store.list_webhook_deliveries("acme", &id, Some(DeliveryStatus::Pending), &page).await;
+        assert!(pending.unwrap().is_empty(), "the endpoint's pending deliveries failed with it");
+        // Enabling it again starts a new streak.
+        let a = t.admin("PATCH", &format!("/v1/tenants/acme/webhooks/{id}"), Some(&json!({"enabled": true}))).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body["disabledReason"].is_null());
+    })
+    .await;
+}

@@ -22,7 +22,7 @@ use cognate_core::user::{User, UserStatus};
 use serde_json::Value;
 
 use super::{
-    Attempt, Delivery, DeviceUse, Factor, PasswordSignIn, Session, SignInError, SrpSignIn, Step, Throttle,
+    Attempt, Delivery, DeviceUse, Factor, PasswordSignIn, Proven, Session, SignInError, SrpSignIn, Step, Throttle,
     after_first_factor, after_password, check_address, check_proof, fault, password, same_user, srp_start, unknown_key,
 };
 use crate::AppState;
@@ -449,31 +449,18 @@ async fn passwordless(
     user: &User,
     factor: Factor,
 ) -> Result<Step, SignInError> {
-    let (pool, client) = (start.pool, start.client);
-    if user.enabled && matches!(user.status, UserStatus::Confirmed | UserStatus::ExternalProvider) {
-        return after_first_factor(
-            state,
-            attempt,
-            pool,
-            client,
-            user,
-            start.tenant,
-            Delivery::Tokens,
-            DeviceUse::None,
-            factor,
-        )
-        .await;
-    }
-    after_password(
-        state,
+    let proven = Proven {
         attempt,
-        pool,
-        client,
+        pool: start.pool,
+        client: start.client,
         user,
-        start.tenant,
-        Delivery::Tokens,
-        DeviceUse::None,
-        Factor::Password,
-    )
-    .await
+        tenant: start.tenant,
+        delivery: Delivery::Tokens,
+        device: DeviceUse::None,
+        factor,
+    };
+    if user.enabled && matches!(user.status, UserStatus::Confirmed | UserStatus::ExternalProvider) {
+        return after_first_factor(state, proven).await;
+    }
+    after_password(state, Proven { factor: Factor::Password, ..proven }).await
 }
