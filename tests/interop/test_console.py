@@ -24,7 +24,7 @@ PASSWORD = "Console-Pass-42!"
 
 #: The tenant console's pages (under /console/t/{tenant}).
 CONSOLE_PAGES = ["", "/members", "/invitations", "/domains", "/connections", "/keys", "/usage", "/audit",
-                 "/settings"]
+                 "/settings", "/webhooks", "/analytics"]
 #: Those only the tenant's admins (and platform admins) open.
 ADMIN_PAGES = [p for p in CONSOLE_PAGES if p]
 

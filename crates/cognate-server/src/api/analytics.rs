@@ -10,17 +10,17 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use cognate_core::analytics::{format_money, format_month};
+use cognate_core::analytics::format_month;
 use cognate_core::tenant::TenantId;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::{Caller, Need, PlatformAdmin};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::tenants::TenantPath;
 use crate::AppState;
-use crate::services::analytics::{self, AnalyticsError, PriceModelBody, Report, Statement};
+use crate::services::analytics::{self, AnalyticsError, PriceModelBody, Report, StatementView};
 
 impl From<AnalyticsError> for ApiError {
     fn from(e: AnalyticsError) -> Self {
@@ -177,8 +177,7 @@ pub async fn set_price_model(
     _admin: PlatformAdmin,
     Json(body): Json<PriceModelBody>,
 ) -> Result<axum::Json<PriceModelBody>, ApiError> {
-    let model = body.parse()?;
-    analytics::set_price_model(&state, &model).await?;
+    let model = analytics::replace_price_model(&state, &body).await?;
     Ok(axum::Json(PriceModelBody::of(&model)))
 }
 
@@ -191,63 +190,6 @@ pub struct CostParams {
     month: Option<String>,
     /// `json` (the default) or `csv`; without it, `Accept: text/csv` asks for CSV.
     format: Option<String>,
-}
-
-/// One line of a statement; amounts in the statement's currency, six decimals.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CostLineView {
-    /// The tenant; `null` for the platform line (identity operations with no tenant).
-    tenant_id: Option<String>,
-    mau: i64,
-    federated_mau: i64,
-    api_calls: i64,
-    dedicated_pools: i64,
-    #[schema(example = "5.500000")]
-    mau_cost: String,
-    api_cost: String,
-    dedicated_pool_cost: String,
-    /// This line's share of the fixed platform cost (by MAU share).
-    platform_share: String,
-    total: String,
-}
-
-/// A month's cost allocation.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StatementView {
-    /// `YYYY-MM`.
-    month: String,
-    currency: String,
-    price_model: PriceModelBody,
-    lines: Vec<CostLineView>,
-    /// The sum of the lines' totals, exactly.
-    total: String,
-}
-
-fn statement_view(s: &Statement) -> StatementView {
-    StatementView {
-        month: format_month(s.month),
-        currency: s.model.currency.clone(),
-        price_model: PriceModelBody::of(&s.model),
-        lines: s
-            .lines
-            .iter()
-            .map(|l| CostLineView {
-                tenant_id: l.usage.tenant.as_ref().map(ToString::to_string),
-                mau: l.usage.mau.users,
-                federated_mau: l.usage.mau.federated,
-                api_calls: l.usage.api_calls,
-                dedicated_pools: l.usage.dedicated_pools,
-                mau_cost: format_money(l.mau_cost),
-                api_cost: format_money(l.api_cost),
-                dedicated_pool_cost: format_money(l.pool_cost),
-                platform_share: format_money(l.platform_share),
-                total: format_money(l.total),
-            })
-            .collect(),
-        total: format_money(s.total),
-    }
 }
 
 /// Whether the statement is asked for as CSV: `format` first, then the `Accept` header.
@@ -280,7 +222,7 @@ async fn statement(
         )
             .into_response());
     }
-    Ok(axum::Json(statement_view(&statement)).into_response())
+    Ok(axum::Json(StatementView::of(&statement)).into_response())
 }
 
 #[utoipa::path(

@@ -296,20 +296,15 @@ async fn do_deliveries(
     };
     let scope = format!("deliveries:{owner}:{id}:{}", p.status.as_deref().unwrap_or(""));
     let req = ListParams { limit: p.limit, cursor: p.cursor }.page(&scope)?;
-    let rows = webhooks::deliveries(state, owner, id, status, &req).await?;
-    let (rows, next_cursor) = Page::<DeliveryView>::finish(rows, &req, &scope, |d| d.id.clone());
-    let mut items = Vec::with_capacity(rows.len());
-    for d in rows {
-        let log = webhooks::attempts(state, owner, &d.id).await?;
-        items.push(DeliveryView::new(d, Some(log)));
-    }
+    let rows = webhooks::delivery_log(state, owner, id, status, &req).await?;
+    let (rows, next_cursor) = Page::<DeliveryView>::finish(rows, &req, &scope, |d| d.delivery.id.clone());
+    let items = rows.into_iter().map(|d| DeliveryView::new(d.delivery, Some(d.attempts))).collect();
     Ok(axum::Json(Page { items, next_cursor }))
 }
 
 async fn do_replay(state: &AppState, owner: &str, id: &str, delivery: &str) -> Result<Response, ApiError> {
     let d = webhooks::replay(state, owner, id, delivery).await?;
-    let log = webhooks::attempts(state, owner, &d.id).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(DeliveryView::new(d, Some(log)))).into_response())
+    Ok((StatusCode::ACCEPTED, axum::Json(DeliveryView::new(d.delivery, Some(d.attempts)))).into_response())
 }
 
 // ---- tenant endpoints ----------------------------------------------------------------

@@ -1,6 +1,8 @@
 //! The platform admin portal, `/console/admin/…`: the operators who run Cognate see the
 //! installation's health and figures, manage tenants ([`tenants`]), look at pools and their
-//! app clients, manage admin credentials and rotate or retire signing keys.
+//! app clients, manage admin credentials and rotate or retire signing keys; the platform's
+//! webhook endpoints ([`super::webhooks`]) and its analytics, cost shares and price model
+//! ([`super::analytics`]) are pages of the portal too.
 //!
 //! Only a platform admin (signed in with an admin credential) may open these pages; a
 //! signed-in user gets 403 on every one ([`platform`]). Each page calls the service the

@@ -15,6 +15,7 @@
 //! console paths.
 
 mod admin;
+mod analytics;
 mod auth;
 mod chart;
 mod developer;
@@ -23,6 +24,7 @@ mod tenant;
 mod tenant_audit;
 mod tenant_keys;
 mod tenant_setup;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +68,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(admin::routes())
         .merge(developer::routes())
         .merge(invite::routes())
+        .merge(webhooks::routes())
+        .merge(analytics::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), keep_renewed))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
 }

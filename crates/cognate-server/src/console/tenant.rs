@@ -1,6 +1,7 @@
 //! The tenant admin console, `/console/t/{tenant}/…`: a tenant's admins (and platform
-//! admins) manage its members, invitations, domains, SSO connections, API keys and
-//! settings, and read its usage and audit log. Members see the overview only. Each page
+//! admins) manage its members, invitations, domains, SSO connections, API keys, webhooks
+//! ([`super::webhooks`]) and settings, and read its usage, analytics ([`super::analytics`])
+//! and audit log. Members see the overview only. Each page
 //! asks [`crate::services::access`] with the need its `/v1` twin declares.
 
 use askama::Template;

@@ -207,7 +207,7 @@ async fn export(
 }
 
 /// A file download: never cached, never sniffed, never shown inline.
-fn download(filename: &str, content_type: &'static str, body: Vec<u8>) -> Response {
+pub(super) fn download(filename: &str, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut resp = ([(header::CONTENT_TYPE, content_type)], body).into_response();
     let headers = resp.headers_mut();
     crate::web::security_headers(headers);

@@ -504,6 +504,29 @@ pub async fn set_price_model(state: &AppState, model: &PriceModel) -> Result<(),
     Ok(())
 }
 
+/// Parses a price model as `/v1` and the platform portal take it (amounts as decimal
+/// strings) and makes it the platform's; answers the model as stored.
+pub async fn replace_price_model(state: &AppState, body: &PriceModelBody) -> Result<PriceModel, AnalyticsError> {
+    let model = body.parse()?;
+    set_price_model(state, &model).await?;
+    Ok(model)
+}
+
+/// The month `raw` names (`YYYY-MM`), or the current month (UTC) when absent; as `YYYYMM`.
+pub fn month_or_current(state: &AppState, raw: Option<&str>) -> Result<i32, AnalyticsError> {
+    match raw {
+        None => Ok(analytics::month_of(state.clock.now_millis())),
+        Some(raw) => analytics::parse_month(raw)
+            .ok_or_else(|| AnalyticsError::Invalid("month must be a month as YYYY-MM.".into())),
+    }
+}
+
+/// A month's first and last day (days since the epoch): the range whose report holds
+/// exactly that month's figures (`/v1`'s `?from=YYYY-MM-01&to=` its last day).
+pub fn month_range(month: i32) -> (i64, i64) {
+    analytics::month_days(month)
+}
+
 /// A month's cost allocation.
 #[derive(Debug, Clone)]
 pub struct Statement {
@@ -595,6 +618,66 @@ pub fn statement_csv(s: &Statement) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+/// One line of a statement; amounts in the statement's currency, six decimals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostLineView {
+    /// The tenant; `null` for the platform line (identity operations with no tenant).
+    tenant_id: Option<String>,
+    mau: i64,
+    federated_mau: i64,
+    api_calls: i64,
+    dedicated_pools: i64,
+    #[schema(example = "5.500000")]
+    mau_cost: String,
+    api_cost: String,
+    dedicated_pool_cost: String,
+    /// This line's share of the fixed platform cost (by MAU share).
+    platform_share: String,
+    total: String,
+}
+
+/// A month's cost allocation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementView {
+    /// `YYYY-MM`.
+    month: String,
+    currency: String,
+    price_model: PriceModelBody,
+    lines: Vec<CostLineView>,
+    /// The sum of the lines' totals, exactly.
+    total: String,
+}
+
+impl StatementView {
+    /// The statement as `/v1` answers it in JSON (and the platform portal downloads it).
+    pub fn of(s: &Statement) -> Self {
+        Self {
+            month: format_month(s.month),
+            currency: s.model.currency.clone(),
+            price_model: PriceModelBody::of(&s.model),
+            lines: s
+                .lines
+                .iter()
+                .map(|l| CostLineView {
+                    tenant_id: l.usage.tenant.as_ref().map(ToString::to_string),
+                    mau: l.usage.mau.users,
+                    federated_mau: l.usage.mau.federated,
+                    api_calls: l.usage.api_calls,
+                    dedicated_pools: l.usage.dedicated_pools,
+                    mau_cost: format_money(l.mau_cost),
+                    api_cost: format_money(l.api_cost),
+                    dedicated_pool_cost: format_money(l.pool_cost),
+                    platform_share: format_money(l.platform_share),
+                    total: format_money(l.total),
+                })
+                .collect(),
+            total: format_money(s.total),
+        }
+    }
 }
 
 /// A price model as `/v1` shows and takes it: amounts as decimal strings.

@@ -347,6 +347,56 @@ pub async fn send_test(state: &AppState, owner: &str, id: &str) -> Result<Webhoo
     Ok(d)
 }
 
+/// An endpoint with its newest delivery (none yet: `None`), as lists show it.
+#[derive(Debug, Clone)]
+pub struct EndpointSummary {
+    pub endpoint: WebhookEndpoint,
+    pub last_delivery: Option<WebhookDelivery>,
+}
+
+/// A page of endpoints (by id), each with its newest delivery.
+pub async fn overview(state: &AppState, owner: &str, page: &PageRequest) -> Result<Vec<EndpointSummary>, WebhookError> {
+    let endpoints = list(state, owner, page).await?;
+    let newest = PageRequest { after: None, limit: 1 };
+    let mut out = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        let last_delivery =
+            state.store.list_webhook_deliveries(owner, &endpoint.id, None, &newest).await?.into_iter().next();
+        out.push(EndpointSummary { endpoint, last_delivery });
+    }
+    Ok(out)
+}
+
+/// The event types an endpoint may choose to hear (every type but the test event, which
+/// is sent only on request).
+pub fn subscribable_types() -> impl Iterator<Item = &'static str> {
+    webhook::EVENT_TYPES.iter().copied().filter(|t| *t != "webhook.test")
+}
+
+/// A delivery with its attempts, oldest first: one line of the delivery log.
+#[derive(Debug, Clone)]
+pub struct LoggedDelivery {
+    pub delivery: WebhookDelivery,
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// An endpoint's delivery log: its deliveries, newest first, each with its attempts.
+pub async fn delivery_log(
+    state: &AppState,
+    owner: &str,
+    id: &str,
+    status: Option<DeliveryStatus>,
+    page: &PageRequest,
+) -> Result<Vec<LoggedDelivery>, WebhookError> {
+    let rows = deliveries(state, owner, id, status, page).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for delivery in rows {
+        let attempts = attempts(state, owner, &delivery.id).await?;
+        out.push(LoggedDelivery { delivery, attempts });
+    }
+    Ok(out)
+}
+
 /// An endpoint's deliveries, newest first.
 pub async fn deliveries(
     state: &AppState,
@@ -364,8 +414,9 @@ pub async fn attempts(state: &AppState, owner: &str, delivery: &str) -> Result<V
     Ok(state.store.webhook_attempts(owner, delivery).await?)
 }
 
-/// Replays a delivery now, with the same `webhook-id` (receivers de-duplicate on it).
-pub async fn replay(state: &AppState, owner: &str, id: &str, delivery: &str) -> Result<WebhookDelivery, WebhookError> {
+/// Replays a delivery now, with the same `webhook-id` (receivers de-duplicate on it);
+/// answers the delivery, pending again, with its attempts so far.
+pub async fn replay(state: &AppState, owner: &str, id: &str, delivery: &str) -> Result<LoggedDelivery, WebhookError> {
     let e = get(state, owner, id).await?;
     if !e.enabled {
         return Err(WebhookError::Disabled);
@@ -376,5 +427,8 @@ pub async fn replay(state: &AppState, owner: &str, id: &str, delivery: &str) -> 
         other => other.into(),
     })?;
     state.webhook_wake.notify_one();
-    state.store.get_webhook_delivery(owner, id, delivery).await?.ok_or(WebhookError::DeliveryNotFound)
+    let delivery =
+        state.store.get_webhook_delivery(owner, id, delivery).await?.ok_or(WebhookError::DeliveryNotFound)?;
+    let attempts = attempts(state, owner, &delivery.id).await?;
+    Ok(LoggedDelivery { delivery, attempts })
 }

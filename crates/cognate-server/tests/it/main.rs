@@ -7,6 +7,7 @@ mod api_keys;
 mod connections;
 mod console_admin;
 mod console_keys;
+mod console_ops;
 mod console_setup;
 mod domain_dns;
 mod federation_oidc;
