@@ -12,6 +12,11 @@ use std::fmt;
 use crate::ids::{ClientId, PoolId};
 use crate::tenant::TenantId;
 
+/// Called by a store with each change it makes, synchronously, right after the change
+/// commits: how a node's own caches drop what it has just changed (other nodes hear it
+/// through the store's `listen`).
+pub type LocalHook = std::sync::Arc<dyn Fn(&Change) + Send + Sync>;
+
 /// The PostgreSQL channel every change is sent on.
 pub const CHANNEL: &str = "cognate";
 

@@ -1121,6 +1121,9 @@ pub trait Store:
     /// announces, on a connection of its own; `Ok(None)` for a backend that serves one node
     /// (SQLite), which announces nothing.
     async fn listen(&self) -> Result<Option<Box<dyn ChangeFeed>>>;
+    /// Calls `hook` with every app client and pool change this store makes from now on,
+    /// synchronously, once it has committed (see [`crate::change::LocalHook`]).
+    fn on_local_change(&self, hook: crate::change::LocalHook);
 }
 
 /// The changes announced by the nodes sharing a database, as one node hears them.

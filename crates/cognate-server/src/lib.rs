@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cognito;
 mod console;
 pub mod delivery;
+pub mod directory;
 pub mod dns;
 pub mod facts;
 mod fallback;

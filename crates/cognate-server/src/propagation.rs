@@ -8,12 +8,15 @@
 //! - signing keys ([`crate::keys::KeyRing`]): reloaded after a `keys` change, else after
 //!   [`Propagation::cache_ttl_ms`];
 //! - verification keys (same ring): cached only while the listener is up;
+//! - app clients and user pools ([`crate::directory::Directory`]): dropped on a `client` or
+//!   `pool` change (this node's own synchronously, as the store commits them), else after
+//!   [`Propagation::cache_ttl_ms`];
 //! - ids that never change once written ([`crate::tenancy::IdCache`]): never reloaded;
 //! - SAML metadata documents and OIDC discovery/JWKS: fetched from the providers, not from
 //!   the database, so no node's change invalidates them (their own TTLs apply).
 //!
 //! Everything else — token families, refresh tokens, users (disabled, signed out),
-//! memberships, tenants (suspended), clients and pools — is read from the database on each
+//! memberships, tenants (suspended) — is read from the database on each
 //! request that needs it, so a change committed on one node is in effect on every node from
 //! their next request. Those changes are still announced (and counted), so a cache added
 //! later has its invalidation ready.
@@ -77,6 +80,7 @@ impl Propagation {
 
 /// Drops what this node cached about `change`.
 pub fn apply(state: &AppState, change: &Change) {
+    state.directory.forget(change);
     match change {
         Change::Keys(pool) | Change::Pool(pool) => state.keys.forget(pool),
         // Read from the database per request: nothing cached to drop (see the module docs).
@@ -103,6 +107,7 @@ pub fn spawn_listener(state: AppState, mut stop: watch::Receiver<bool>) -> JoinH
                 Ok(Some(mut feed)) => {
                     // Listening from here on; whatever changed before may not have been heard.
                     state.keys.clear();
+                    state.directory.clear();
                     state.propagation.set(&state, true);
                     tracing::info!("change listener connected");
                     backoff = MIN_BACKOFF;

@@ -103,6 +103,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::AuditLog>,
     /// Immutable ids (shared pool, default clients) cached on this node.
     pub ids: Arc<crate::tenancy::IdCache>,
+    /// App clients and user pools as last read (see [`crate::directory`]).
+    pub directory: Arc<crate::directory::Directory>,
     /// Wakes this node's user import worker when a job starts (it also polls).
     pub import_wake: Arc<tokio::sync::Notify>,
     /// SAML providers' metadata documents fetched from their MetadataURL.
@@ -139,6 +141,9 @@ impl AppState {
         let oidc = Arc::new(crate::federation_oidc::OidcClients::with_policy(clock.clone(), outbound.clone()));
         let dns = Arc::new(crate::dns::HickoryTxt::new(settings.dns_nameserver));
         let propagation = Arc::new(crate::propagation::Propagation::new(settings.cache_refresh_ms));
+        let directory = Arc::new(crate::directory::Directory::default());
+        let forget = Arc::clone(&directory);
+        store.on_local_change(Arc::new(move |change| forget.forget(change)));
         Self {
             store,
             master_key: Arc::new(master_key),
@@ -155,6 +160,7 @@ impl AppState {
             rates: Arc::new(crate::throttle::WindowLimiter::default()),
             audit: Arc::default(),
             ids: Arc::default(),
+            directory,
             import_wake: Arc::default(),
             saml_metadata: Arc::default(),
             oidc,

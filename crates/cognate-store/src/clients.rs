@@ -136,7 +136,11 @@ impl<B: Backend> ClientRepo for SqlStore<B> {
     }
 
     async fn replace_client_secrets(&self, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
-        replace_secrets(&self.pool, c, secrets).await
+        let replaced = replace_secrets(&self.pool, c, secrets).await?;
+        if replaced {
+            self.committed(Change::Client(c.pool_id.clone(), c.id.clone())).await;
+        }
+        Ok(replaced)
     }
 
     async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
@@ -153,13 +157,13 @@ impl<B: Backend> ClientRepo for SqlStore<B> {
 
     async fn update_client(&self, c: &AppClient) -> Result<()> {
         update(&self.pool, c).await?;
-        crate::changes::announce(&self.pool, &Change::Client(c.pool_id.clone(), c.id.clone())).await;
+        self.committed(Change::Client(c.pool_id.clone(), c.id.clone())).await;
         Ok(())
     }
 
     async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
         delete(&self.pool, pool, id).await?;
-        crate::changes::announce(&self.pool, &Change::Client(pool.clone(), id.clone())).await;
+        self.committed(Change::Client(pool.clone(), id.clone())).await;
         Ok(())
     }
 }

@@ -71,7 +71,7 @@ pub(crate) async fn retire<B: Backend>(db: &Pool<B>, pool: &PoolId, kid: &str, a
 impl<B: Backend> KeyRepo for SqlStore<B> {
     async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
         create(&self.pool, k).await?;
-        crate::changes::announce(&self.pool, &Change::Keys(k.pool_id.clone())).await;
+        self.committed(Change::Keys(k.pool_id.clone())).await;
         Ok(())
     }
 
@@ -81,7 +81,7 @@ impl<B: Backend> KeyRepo for SqlStore<B> {
 
     async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
         retire(&self.pool, pool, kid, at).await?;
-        crate::changes::announce(&self.pool, &Change::Keys(pool.clone())).await;
+        self.committed(Change::Keys(pool.clone())).await;
         Ok(())
     }
 }

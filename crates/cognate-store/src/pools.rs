@@ -110,13 +110,13 @@ impl<B: Backend> PoolRepo for SqlStore<B> {
 
     async fn update_pool(&self, p: &UserPool) -> Result<()> {
         update(&self.pool, p).await?;
-        crate::changes::announce(&self.pool, &Change::Pool(p.id.clone())).await;
+        self.committed(Change::Pool(p.id.clone())).await;
         Ok(())
     }
 
     async fn delete_pool(&self, id: &PoolId) -> Result<()> {
         delete(&self.pool, id).await?;
-        crate::changes::announce(&self.pool, &Change::Pool(id.clone())).await;
+        self.committed(Change::Pool(id.clone())).await;
         Ok(())
     }
 }

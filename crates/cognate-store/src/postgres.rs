@@ -92,7 +92,7 @@ impl PgStore {
         }
         .map_err(|e| ConnectError::Connect(e.to_string()))?;
         check_role(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }
 

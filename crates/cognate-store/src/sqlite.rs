@@ -85,6 +85,6 @@ impl SqliteStore {
             .connect_with(options(url)?)
             .await
             .map_err(|e| ConnectError::Connect(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }

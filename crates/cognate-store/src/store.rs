@@ -1,8 +1,11 @@
 //! The store: one type, generic over the [`Backend`] that [`crate::connect`] chose, which
 //! implements every repository trait (each in its aggregate's file) and [`Store`].
 
+use std::sync::{PoisonError, RwLock};
+
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::{Change, LocalHook};
 use cognate_core::repo::{ChangeFeed, PoolUsage, Store, TenantWork};
 use cognate_core::tenant::TenantId;
 use sqlx::Pool;
@@ -14,6 +17,23 @@ use crate::tenant_work::TenantTx;
 /// A connection pool of backend `B`; `SqliteStore` and `PgStore` name its two forms.
 pub(crate) struct SqlStore<B: Backend> {
     pub(crate) pool: Pool<B>,
+    /// Told of this store's own changes as they commit ([`Store::on_local_change`]).
+    hooks: RwLock<Vec<LocalHook>>,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(crate) fn new(pool: Pool<B>) -> Self {
+        Self { pool, hooks: RwLock::new(Vec::new()) }
+    }
+
+    /// A change that committed on its own: this node's hooks hear it at once, the other
+    /// nodes through the database ([`crate::changes::announce`]).
+    pub(crate) async fn committed(&self, change: Change) {
+        for hook in self.hooks.read().unwrap_or_else(PoisonError::into_inner).iter() {
+            hook(&change);
+        }
+        crate::changes::announce(&self.pool, &change).await;
+    }
 }
 
 #[async_trait]
@@ -33,6 +53,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn listen(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
         B::listen(&self.pool).await
+    }
+
+    fn on_local_change(&self, hook: LocalHook) {
+        self.hooks.write().unwrap_or_else(PoisonError::into_inner).push(hook);
     }
 
     fn pool_usage(&self) -> PoolUsage {

@@ -580,34 +580,41 @@ async fn update(
 
 /// `POST …/webhooks/{id}/enable` (clears the reason Cognate disabled it for).
 async fn enable(
-    State(state): State<AppState>,
+    state: State<AppState>,
     visit: Visit,
-    Path(params): Path<Params>,
+    params: Path<Params>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let scope = match act(&state, &visit, &params, &headers, &body).await {
-        Ok((_, scope)) => scope,
-        Err(page) => return *page,
-    };
-    let changes = EndpointChanges { enabled: Some(true), ..EndpointChanges::default() };
-    change(&state, &visit, &scope, param(&params, "id"), changes, "enabled").await
+    switch(state, visit, params, headers, body, true).await
 }
 
 /// `POST …/webhooks/{id}/disable`.
 async fn disable(
+    state: State<AppState>,
+    visit: Visit,
+    params: Path<Params>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    switch(state, visit, params, headers, body, false).await
+}
+
+/// Turns an endpoint on or off.
+async fn switch(
     State(state): State<AppState>,
     visit: Visit,
     Path(params): Path<Params>,
     headers: HeaderMap,
     body: Bytes,
+    enabled: bool,
 ) -> Response {
     let scope = match act(&state, &visit, &params, &headers, &body).await {
         Ok((_, scope)) => scope,
         Err(page) => return *page,
     };
-    let changes = EndpointChanges { enabled: Some(false), ..EndpointChanges::default() };
-    change(&state, &visit, &scope, param(&params, "id"), changes, "disabled").await
+    let changes = EndpointChanges { enabled: Some(enabled), ..EndpointChanges::default() };
+    change(&state, &visit, &scope, param(&params, "id"), changes, if enabled { "enabled" } else { "disabled" }).await
 }
 
 /// `POST …/webhooks/{id}/rotate`: the new secret, shown once (the old one signs beside it

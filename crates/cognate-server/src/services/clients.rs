@@ -101,9 +101,10 @@ pub async fn find(state: &AppState, id: &ClientId) -> Result<AppClient, ClientEr
     lookup(state, id).await?.ok_or(ClientError::NotFound)
 }
 
-/// [`find`], `None` for an unknown id.
+/// [`find`], `None` for an unknown id (this node's copy, see [`crate::directory`]; writes
+/// start from [`get`], which reads the database).
 pub async fn lookup(state: &AppState, id: &ClientId) -> Result<Option<AppClient>, StoreError> {
-    let client = state.store.find_client(id).await?;
+    let client = state.directory.client(state, id).await?;
     if let Some(c) = &client {
         crate::facts::pool(&c.pool_id);
     }
@@ -257,7 +258,7 @@ pub struct Authenticated {
 /// answer exactly like a wrong secret.
 pub async fn authenticate(state: &AppState, id: &str, presented: Option<&str>) -> Result<Authenticated, ClientError> {
     let id = ClientId::parse(id).ok_or(ClientError::BadCredentials)?;
-    let client = state.store.find_client(&id).await?.ok_or(ClientError::BadCredentials)?;
+    let client = state.directory.client(state, &id).await?.ok_or(ClientError::BadCredentials)?;
     let accepted = secrets(state, &client)?;
     let confidential = match (accepted.is_empty(), presented.filter(|s| !s.is_empty())) {
         (false, Some(presented)) => {

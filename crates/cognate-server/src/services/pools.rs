@@ -53,9 +53,10 @@ pub async fn create(state: &AppState, name: String, settings: PoolSettings) -> R
     Ok(pool)
 }
 
-/// The pool `id`; it becomes the call's pool (for the record).
+/// The pool `id` (this node's copy, see [`crate::directory`]); it becomes the call's pool
+/// (for the record).
 pub async fn get(state: &AppState, id: &PoolId) -> Result<UserPool, PoolError> {
-    let pool = state.store.get_pool(id).await?.ok_or_else(|| PoolError::NotFound(id.clone()))?;
+    let pool = state.directory.pool(state, id).await?.ok_or_else(|| PoolError::NotFound(id.clone()))?;
     crate::facts::pool(&pool.id);
     Ok(pool)
 }
@@ -87,7 +88,10 @@ where
     E: From<PoolError>,
 {
     for attempt in 1..=CHANGE_ATTEMPTS {
-        let mut pool = get(state, id).await?;
+        // From the database, not this node's copy: a write starts from what is stored.
+        let mut pool =
+            state.store.get_pool(id).await.map_err(PoolError::from)?.ok_or_else(|| PoolError::NotFound(id.clone()))?;
+        crate::facts::pool(&pool.id);
         let placement = tenancy::placement(state, &pool.id).await.map_err(PoolError::from)?;
         edit(&mut pool, placement.as_ref())?;
         pool.updated_at = state.clock.now_millis();
@@ -128,7 +132,9 @@ pub async fn delete(state: &AppState, pool: &UserPool) -> Result<(), PoolError> 
     if let Some(placement) = tenancy::placement(state, &pool.id).await? {
         return Err(PoolError::Managed(placement));
     }
-    if pool.settings.deletion_protection == "ACTIVE" {
+    // The stored setting decides, not this node's copy of the pool.
+    let stored = state.store.get_pool(&pool.id).await?.ok_or_else(|| PoolError::NotFound(pool.id.clone()))?;
+    if stored.settings.deletion_protection == "ACTIVE" {
         return Err(PoolError::DeletionProtected);
     }
     state.store.delete_pool(&pool.id).await?;

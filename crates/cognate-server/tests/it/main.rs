@@ -9,6 +9,7 @@ mod console_admin;
 mod console_keys;
 mod console_ops;
 mod console_setup;
+mod directory;
 mod domain_dns;
 mod federation_oidc;
 mod layers;

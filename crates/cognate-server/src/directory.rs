@@ -1,0 +1,143 @@
+//! This node's copies of the app clients and user pools that nearly every request reads
+//! (a sign-in, a refresh, a token request each name a client and its pool), so those
+//! requests do not each ask the database for them.
+//!
+//! Kept exact by changes, not by time:
+//! - a change this node makes reaches [`Directory::forget`] synchronously as the store
+//!   commits it ([`cognate_core::repo::Store::on_local_change`]), so this node never serves
+//!   what it has just changed (an updated client's next request sees the update);
+//! - another node's change arrives through the change listener
+//!   ([`crate::propagation::apply`]), within milliseconds;
+//! - an entry is trusted for [`crate::propagation::Propagation::cache_ttl_ms`] at most: 60 s
+//!   while the listener is up, the polling interval (5 s by default) while it is down or on
+//!   SQLite — the bound on how long another node's change (or a write made outside
+//!   Cognate) can go unseen.
+//!
+//! A load that raced a change is not kept (a generation counter moves with every change),
+//! only found things are cached, and the cache holds at most [`MAX_ENTRIES`] of each kind.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
+
+use cognate_core::StoreError;
+use cognate_core::change::Change;
+use cognate_core::client::AppClient;
+use cognate_core::ids::{ClientId, PoolId};
+use cognate_core::pool::UserPool;
+
+use crate::AppState;
+
+/// Entries of each kind kept at most; past it the kind starts afresh.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// App clients by id and user pools by id, as last read.
+#[derive(Debug, Default)]
+pub struct Directory {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Moves with every change heard: a load that started before one is not kept.
+    generation: u64,
+    clients: HashMap<ClientId, Entry<AppClient>>,
+    pools: HashMap<PoolId, Entry<UserPool>>,
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    value: T,
+    loaded_at_ms: i64,
+}
+
+impl Directory {
+    /// The app client `id`, whichever pool it is in.
+    pub async fn client(&self, state: &AppState, id: &ClientId) -> Result<Option<AppClient>, StoreError> {
+        let generation = match self.fresh(state, |inner| &inner.clients, id) {
+            Ok(found) => return Ok(Some(found)),
+            Err(generation) => generation,
+        };
+        let loaded = state.store.find_client(id).await?;
+        if let Some(client) = &loaded {
+            self.keep(state, generation, |inner| &mut inner.clients, id, client);
+        }
+        Ok(loaded)
+    }
+
+    /// The user pool `id`.
+    pub async fn pool(&self, state: &AppState, id: &PoolId) -> Result<Option<UserPool>, StoreError> {
+        let generation = match self.fresh(state, |inner| &inner.pools, id) {
+            Ok(found) => return Ok(Some(found)),
+            Err(generation) => generation,
+        };
+        let loaded = state.store.get_pool(id).await?;
+        if let Some(pool) = &loaded {
+            self.keep(state, generation, |inner| &mut inner.pools, id, pool);
+        }
+        Ok(loaded)
+    }
+
+    /// Drops what `change` makes stale: a client, or a pool with every client in it.
+    pub fn forget(&self, change: &Change) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        match change {
+            Change::Client(_, id) => {
+                inner.clients.remove(id);
+            }
+            Change::Pool(pool) => {
+                inner.pools.remove(pool);
+                inner.clients.retain(|_, e| e.value.pool_id != *pool);
+            }
+            Change::Keys(_) | Change::Revoked(_) | Change::Tenant(_) | Change::User(_) => {}
+        }
+    }
+
+    /// Drops everything (the change listener reconnected: changes may have been missed).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.clients.clear();
+        inner.pools.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The entry for `key` if still trusted, else the generation to load under.
+    fn fresh<K: Eq + Hash, T: Clone>(
+        &self,
+        state: &AppState,
+        map: impl Fn(&Inner) -> &HashMap<K, Entry<T>>,
+        key: &K,
+    ) -> Result<T, u64> {
+        let inner = self.lock();
+        let now = state.clock.now_millis();
+        match map(&inner).get(key) {
+            Some(e) if now.saturating_sub(e.loaded_at_ms) < state.propagation.cache_ttl_ms() => Ok(e.value.clone()),
+            _ => Err(inner.generation),
+        }
+    }
+
+    /// Keeps `value`, loaded under `generation`, unless a change came in meanwhile.
+    fn keep<K: Eq + Hash + Clone, T: Clone>(
+        &self,
+        state: &AppState,
+        generation: u64,
+        map: impl Fn(&mut Inner) -> &mut HashMap<K, Entry<T>>,
+        key: &K,
+        value: &T,
+    ) {
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        let entries = map(&mut inner);
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.insert(key.clone(), Entry { value: value.clone(), loaded_at_ms: state.clock.now_millis() });
+    }
+}
