@@ -30,7 +30,7 @@ pub enum Change {
     Revoked(PoolId),
     /// A tenant's record changed (status, tier, placement, name).
     Tenant(TenantId),
-    /// A pool's settings changed, or the pool was deleted.
+    /// A pool's settings or resource servers changed, or the pool was deleted.
     Pool(PoolId),
     /// An app client changed or was deleted.
     Client(PoolId, ClientId),

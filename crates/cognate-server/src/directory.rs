@@ -1,6 +1,8 @@
-//! This node's copies of the app clients and user pools that nearly every request reads
-//! (a sign-in, a refresh, a token request each name a client and its pool), so those
-//! requests do not each ask the database for them.
+//! This node's copies of the app clients, user pools and resource servers that nearly every
+//! request reads (a sign-in, a refresh, a token request each name a client and its pool; a
+//! machine token's scopes are checked against the pool's resource servers), so those
+//! requests do not each ask the database for them. Writes start from the database, not
+//! from these copies.
 //!
 //! Kept exact by changes, not by time:
 //! - a change this node makes reaches [`Directory::forget`] synchronously as the store
@@ -25,6 +27,7 @@ use cognate_core::change::Change;
 use cognate_core::client::AppClient;
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::pool::UserPool;
+use cognate_core::resource_server::ResourceServer;
 
 use crate::AppState;
 
@@ -43,6 +46,7 @@ struct Inner {
     generation: u64,
     clients: HashMap<ClientId, Entry<AppClient>>,
     pools: HashMap<PoolId, Entry<UserPool>>,
+    resource_servers: HashMap<(PoolId, String), Entry<ResourceServer>>,
 }
 
 #[derive(Debug)]
@@ -78,7 +82,27 @@ impl Directory {
         Ok(loaded)
     }
 
-    /// Drops what `change` makes stale: a client, or a pool with every client in it.
+    /// The resource server `identifier` of `pool`.
+    pub async fn resource_server(
+        &self,
+        state: &AppState,
+        pool: &PoolId,
+        identifier: &str,
+    ) -> Result<Option<ResourceServer>, StoreError> {
+        let key = (pool.clone(), identifier.to_owned());
+        let generation = match self.fresh(state, |inner| &inner.resource_servers, &key) {
+            Ok(found) => return Ok(Some(found)),
+            Err(generation) => generation,
+        };
+        let loaded = state.store.get_resource_server(pool, identifier).await?;
+        if let Some(rs) = &loaded {
+            self.keep(state, generation, |inner| &mut inner.resource_servers, &key, rs);
+        }
+        Ok(loaded)
+    }
+
+    /// Drops what `change` makes stale: a client, or a pool with every client and resource
+    /// server in it.
     pub fn forget(&self, change: &Change) {
         let mut inner = self.lock();
         inner.generation += 1;
@@ -89,6 +113,7 @@ impl Directory {
             Change::Pool(pool) => {
                 inner.pools.remove(pool);
                 inner.clients.retain(|_, e| e.value.pool_id != *pool);
+                inner.resource_servers.retain(|(p, _), _| p != pool);
             }
             Change::Keys(_) | Change::Revoked(_) | Change::Tenant(_) | Change::User(_) => {}
         }
@@ -100,6 +125,7 @@ impl Directory {
         inner.generation += 1;
         inner.clients.clear();
         inner.pools.clear();
+        inner.resource_servers.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

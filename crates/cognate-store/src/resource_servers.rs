@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ResourceServerRepo;
@@ -93,11 +94,16 @@ impl<B: Backend> ResourceServerRepo for SqlStore<B> {
         list(&self.pool, pool, page).await
     }
 
+    // A resource server is part of its pool's configuration: its changes are the pool's.
     async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-        update(&self.pool, rs).await
+        update(&self.pool, rs).await?;
+        self.committed(Change::Pool(rs.pool_id.clone())).await;
+        Ok(())
     }
 
     async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()> {
-        delete(&self.pool, pool, identifier).await
+        delete(&self.pool, pool, identifier).await?;
+        self.committed(Change::Pool(pool.clone())).await;
+        Ok(())
     }
 }

@@ -87,7 +87,7 @@ impl<'a> Scopes<'a> {
     pub async fn defines(&mut self, scope: &str) -> Result<bool, StoreError> {
         for (identifier, name) in splits(scope) {
             if !self.servers.contains_key(identifier) {
-                let rs = find(self.state, self.pool, identifier).await?;
+                let rs = self.state.directory.resource_server(self.state, self.pool, identifier).await?;
                 self.servers.insert(identifier.to_owned(), rs);
             }
             if let Some(Some(rs)) = self.servers.get(identifier)

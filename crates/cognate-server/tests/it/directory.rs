@@ -63,6 +63,37 @@ async fn a_nodes_own_changes_are_seen_at_once_and_another_nodes_within_the_refre
 }
 
 #[tokio::test]
+async fn resource_server_scopes_follow_their_changes() {
+    use cognate_core::resource_server::{ResourceServer, ResourceServerScope};
+    use cognate_server::services::resource_servers::{self, Scopes};
+    on_both(1_700_000_000_000, |a, clock| async move {
+        let b = a.restart().await;
+        let pool = pools::create(&a.state, "scopes".into(), PoolSettings::default()).await.unwrap();
+        let scope = |name: &str| ResourceServerScope { scope_name: name.into(), scope_description: name.into() };
+        let mut rs = ResourceServer {
+            pool_id: pool.id.clone(),
+            identifier: "notes".into(),
+            name: "Notes".into(),
+            scopes: vec![scope("read")],
+        };
+        resource_servers::create(&a.state, &rs).await.unwrap();
+        for node in [&a, &b] {
+            assert!(Scopes::of(&node.state, &pool.id).defines("notes/read").await.unwrap());
+        }
+        rs.scopes = vec![scope("write")];
+        resource_servers::update(&a.state, &rs).await.unwrap();
+        assert!(!Scopes::of(&a.state, &pool.id).defines("notes/read").await.unwrap(), "A's own change, at once");
+        assert!(Scopes::of(&a.state, &pool.id).defines("notes/write").await.unwrap());
+        assert!(Scopes::of(&b.state, &pool.id).defines("notes/read").await.unwrap(), "B's copy until the interval");
+        clock.advance(DEFAULT_CACHE_REFRESH_MS);
+        assert!(!Scopes::of(&b.state, &pool.id).defines("notes/read").await.unwrap());
+        resource_servers::delete(&a.state, &pool.id, "notes").await.unwrap();
+        assert!(!Scopes::of(&a.state, &pool.id).defines("notes/write").await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_stale_copy_never_blocks_a_write_nor_lets_a_protected_pool_go() {
     on_both(1_700_000_000_000, |a, _clock| async move {
         let b = a.restart().await;
