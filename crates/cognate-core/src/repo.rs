@@ -389,6 +389,9 @@ pub trait TokenRepo: Send + Sync {
     async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>>;
     /// The refresh token with this hash and its family.
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>>;
+    /// [`Self::get_refresh_token`] with the family's user (`None` if it is gone), read on
+    /// one connection: what every refresh starts from.
+    async fn get_refresh_session(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily, Option<User>)>>;
     /// Marks `old_hash` rotated at `at` and stores its successor, atomically; false (and
     /// nothing stored) if `old_hash` was already rotated.
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool>;

@@ -12,6 +12,7 @@ use cognate_core::ids::PoolId;
 use cognate_core::repo::TokenRepo;
 use cognate_core::tenant::TenantId;
 use cognate_core::token::{LiveFamily, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
+use cognate_core::user::User;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
@@ -218,20 +219,15 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     }
 
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>> {
-        let q = sqlx::query::<B>(
-            "SELECT t.hash, t.family_id, t.created_at AS t_created_at, t.expires_at, t.rotated_at, f.* \
-             FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1",
-        )
-        .text(hash);
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
-        let token = RefreshToken {
-            hash: B::text_col(&row, "hash")?,
-            family_id: B::text_col(&row, "family_id")?,
-            created_at: B::int_col(&row, "t_created_at")?,
-            expires_at: B::int_col(&row, "expires_at")?,
-            rotated_at: B::opt_int_col(&row, "rotated_at")?,
-        };
-        Ok(Some((token, family_from::<B>(&row)?)))
+        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+        refresh_token_on::<B>(&mut conn, hash).await
+    }
+
+    async fn get_refresh_session(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily, Option<User>)>> {
+        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+        let Some((token, family)) = refresh_token_on::<B>(&mut conn, hash).await? else { return Ok(None) };
+        let user = crate::users::get_by_sub_on::<B>(&mut conn, &family.pool_id, &family.sub).await?;
+        Ok(Some((token, family, user)))
     }
 
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool> {
@@ -328,4 +324,25 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
             })
             .collect()
     }
+}
+
+/// The refresh token with this hash and its family, on `conn`.
+async fn refresh_token_on<B: Backend>(
+    conn: &mut B::Connection,
+    hash: &str,
+) -> Result<Option<(RefreshToken, TokenFamily)>> {
+    let q = sqlx::query::<B>(
+        "SELECT t.hash, t.family_id, t.created_at AS t_created_at, t.expires_at, t.rotated_at, f.* \
+         FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE t.hash = $1",
+    )
+    .text(hash);
+    let Some(row) = B::fetch_optional_on(q, conn).await.map_err(backend_err)? else { return Ok(None) };
+    let token = RefreshToken {
+        hash: B::text_col(&row, "hash")?,
+        family_id: B::text_col(&row, "family_id")?,
+        created_at: B::int_col(&row, "t_created_at")?,
+        expires_at: B::int_col(&row, "expires_at")?,
+        rotated_at: B::opt_int_col(&row, "rotated_at")?,
+    };
+    Ok(Some((token, family_from::<B>(&row)?)))
 }

@@ -390,7 +390,8 @@ async fn refresh_once(
     }
     let now = state.clock.now_millis();
     let hash = token::refresh_token_hash(presented);
-    let (stored, family) = state.store.get_refresh_token(&hash).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    let (stored, family, user) =
+        state.store.get_refresh_session(&hash).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
     facts::family(&family);
     if family.client_id != client.id.as_str() || family.pool_id != client.pool_id {
         return Err(Rejection::Invalid);
@@ -401,8 +402,7 @@ async fn refresh_once(
     if stored.expires_at <= now {
         return Err(Rejection::Expired);
     }
-    let user =
-        state.store.get_user_by_sub(&family.pool_id, &family.sub).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
+    let user = user.ok_or(Rejection::Invalid)?;
     if family.created_at < user.tokens_valid_after {
         return Err(Rejection::Revoked);
     }

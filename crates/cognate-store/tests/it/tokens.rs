@@ -231,3 +231,28 @@ async fn live_families_are_the_users_working_sessions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_refresh_session_is_the_token_its_family_and_their_user() {
+    on_both(|store| async move {
+        let p = pool("sessions");
+        store.create_pool(&p).await.unwrap();
+        let user = crate::users::user(&p, "holder", &[]);
+        store.create_user(&user, &user.keys(&p.settings)).await.unwrap();
+        let t = token("fam-s", 10);
+        store.create_family(&family(&p, "fam-s", &user.sub, 10), Some(&t)).await.unwrap();
+        let (found, fam, holder) = store.get_refresh_session(&t.hash).await.unwrap().unwrap();
+        assert_eq!((found.hash.as_str(), fam.id.as_str()), (t.hash.as_str(), "fam-s"));
+        let holder = holder.expect("the family's user");
+        assert_eq!((holder.sub.as_str(), holder.username.as_str()), (user.sub.as_str(), "holder"));
+        // The family's creation time, not the user's, stays the family's.
+        assert_eq!(fam.created_at, 10);
+
+        // A family whose user is gone: the session without a user; an unknown hash: none.
+        let orphan = token("fam-o", 20);
+        store.create_family(&family(&p, "fam-o", "no-such-sub", 20), Some(&orphan)).await.unwrap();
+        assert!(store.get_refresh_session(&orphan.hash).await.unwrap().unwrap().2.is_none());
+        assert!(store.get_refresh_session("0".repeat(64).as_str()).await.unwrap().is_none());
+    })
+    .await;
+}
