@@ -199,12 +199,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COGNATE_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u32>,
     /// Whether this node hears other nodes' changes through PostgreSQL LISTEN/NOTIFY and
-    /// drops its cached signing and verification keys at once: on or off. Default on
-    /// (nothing to hear on SQLite).
+    /// drops its cached keys, app clients, pools and resource servers at once: on or off.
+    /// Default on (nothing to hear on SQLite).
     #[arg(long, env = "COGNATE_NOTIFY")]
     pub notify: Option<String>,
-    /// How long a node uses cached keys while it hears no changes from other nodes (notify
-    /// off or its listener down), in seconds, 1 to 3600. Default 5.
+    /// How long a node uses cached keys, app clients, pools and resource servers while it
+    /// hears no changes from other nodes (notify off, SQLite, or its listener down), in
+    /// seconds, 1 to 3600. Default 5.
     #[arg(long, env = "COGNATE_CACHE_REFRESH_SECS")]
     pub cache_refresh_secs: Option<u32>,
     #[command(flatten)]
