@@ -242,8 +242,13 @@ def test_the_seed_story_through_the_pages(chromium, server, tenancy):
             assert action in text, text
         page.fill("#audit-action", "api_key.create")
         page.click("text=Filter")
+        # htmx swaps the results in when they arrive: wait for the filtered table.
         rows = page.locator("table tbody tr")
-        assert rows.count() >= 1 and all("api_key.create" in rows.nth(i).inner_text() for i in range(rows.count()))
+        deadline = time.monotonic() + 15
+        while not (rows.count() >= 1
+                   and all("api_key.create" in rows.nth(i).inner_text() for i in range(rows.count()))):
+            assert time.monotonic() < deadline, page.inner_text("main")
+            time.sleep(0.2)
         download = owner.request.get(f"{server.url}/console/t/{tid}/audit/export?format=csv")
         assert download.status == 200 and "api_key.create" in download.text()
         assert key not in download.text()
