@@ -143,9 +143,15 @@ def test_the_whole_flow_with_per_line_errors_then_sign_in(server, cognito, impor
                                    AuthParameters={"USERNAME": "usera", "PASSWORD": PASSWORD})
     assert "AccessToken" in tokens["AuthenticationResult"]
 
-    # The job's creation and start are in the audit trail, and its end.
-    trail = server.raw_rows("SELECT action, target FROM audit_events WHERE target = ?", (job["JobId"],))
-    assert ("user_import.finish", job["JobId"]) in trail
+    # The job's creation and start are in the audit trail, and its end (the trail's writer
+    # flushes in the background: give it time on a busy machine).
+    deadline = time.monotonic() + 15
+    while True:
+        trail = server.raw_rows("SELECT action, target FROM audit_events WHERE target = ?", (job["JobId"],))
+        if ("user_import.finish", job["JobId"]) in trail:
+            break
+        assert time.monotonic() < deadline, trail
+        time.sleep(0.2)
 
 
 def test_aws_documented_curl_upload(cognito, import_pool):
