@@ -29,7 +29,7 @@ use crate::resource_server::ResourceServer;
 use crate::session_config::{ClientSessionConfig, PoolSessionConfig};
 use crate::tenant::{DomainName, EmailDomain, Invitation, Membership, Role, Tenant, TenantId};
 use crate::terms::{Terms, TermsName};
-use crate::token::{LiveFamily, OneTimeCode, RefreshToken, RevocationEvent, TokenFamily};
+use crate::token::{LiveFamily, OneTimeCode, RefreshSession, RefreshToken, RevocationEvent, TokenFamily};
 use crate::user::{User, UserFilter, UserKeys};
 use crate::user_import::{ImportChunk, ImportJob, ImportStatus, RowError};
 use crate::webhook::{AttemptOutcome, DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent};
@@ -389,9 +389,9 @@ pub trait TokenRepo: Send + Sync {
     async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>>;
     /// The refresh token with this hash and its family.
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>>;
-    /// [`Self::get_refresh_token`] with the family's user (`None` if it is gone), read on
+    /// [`Self::get_refresh_token`] with the family's user and their group names, read on
     /// one connection: what every refresh starts from.
-    async fn get_refresh_session(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily, Option<User>)>>;
+    async fn get_refresh_session(&self, hash: &str) -> Result<Option<RefreshSession>>;
     /// Marks `old_hash` rotated at `at` and stores its successor, atomically; false (and
     /// nothing stored) if `old_hash` was already rotated.
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool>;

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use crate::clock::{Rng, random_bytes, random_chars};
 use crate::crypto::{hmac_sha256, sha256};
 use crate::ids::PoolId;
+use crate::user::User;
 
 /// One sign-in and everything refreshed from it. `id` is the tokens' `origin_jti`.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +81,21 @@ pub struct RefreshToken {
     /// Set when rotation replaced this token.
     pub rotated_at: Option<i64>,
 }
+
+/// What every refresh starts from, read in one go: the presented token, its family, and
+/// the family's user (`None` if the user is gone) with the names of the user's groups, in
+/// name order (at most [`REFRESH_GROUPS_MAX`]).
+#[derive(Debug, Clone)]
+pub struct RefreshSession {
+    pub token: RefreshToken,
+    pub family: TokenFamily,
+    pub user: Option<User>,
+    pub groups: Vec<String>,
+}
+
+/// The most group names a token lists (Cognito's `cognito:groups` of a user in more is cut
+/// at the same bound as the user's group listing).
+pub const REFRESH_GROUPS_MAX: u32 = 500;
 
 /// A new opaque refresh token (256 random bits, base64url) and its stored hash.
 pub fn new_refresh_token(rng: &dyn Rng) -> (String, String) {

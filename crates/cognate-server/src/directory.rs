@@ -1,7 +1,8 @@
 //! This node's copies of the app clients, user pools and resource servers that nearly every
 //! request reads (a sign-in, a refresh, a token request each name a client and its pool; a
-//! machine token's scopes are checked against the pool's resource servers), so those
-//! requests do not each ask the database for them. Writes start from the database, not
+//! machine token's scopes are checked against the pool's resource servers), and of which
+//! tenant a pool is dedicated to (a refresh outside any tenant and the audit trail ask), so
+//! those requests do not each ask the database for them. Writes start from the database, not
 //! from these copies.
 //!
 //! Kept exact by changes, not by time:
@@ -28,13 +29,14 @@ use cognate_core::client::AppClient;
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::pool::UserPool;
 use cognate_core::resource_server::ResourceServer;
+use cognate_core::tenant::TenantId;
 
 use crate::AppState;
 
 /// Entries of each kind kept at most; past it the kind starts afresh.
 pub const MAX_ENTRIES: usize = 10_000;
 
-/// App clients by id and user pools by id, as last read.
+/// App clients, user pools, resource servers and pools' dedicated tenants, as last read.
 #[derive(Debug, Default)]
 pub struct Directory {
     inner: Mutex<Inner>,
@@ -47,6 +49,8 @@ struct Inner {
     clients: HashMap<ClientId, Entry<AppClient>>,
     pools: HashMap<PoolId, Entry<UserPool>>,
     resource_servers: HashMap<(PoolId, String), Entry<ResourceServer>>,
+    /// The tenant each pool is dedicated to, or none (both answers kept).
+    dedicated: HashMap<PoolId, Entry<Option<TenantId>>>,
 }
 
 #[derive(Debug)]
@@ -101,8 +105,21 @@ impl Directory {
         Ok(loaded)
     }
 
-    /// Drops what `change` makes stale: a client, or a pool with every client and resource
-    /// server in it.
+    /// The tenant `pool` is dedicated to, if any (by id only: the tenant's record itself is
+    /// read where it matters).
+    pub async fn dedicated_tenant(&self, state: &AppState, pool: &PoolId) -> Result<Option<TenantId>, StoreError> {
+        let generation = match self.fresh(state, |inner| &inner.dedicated, pool) {
+            Ok(found) => return Ok(found),
+            Err(generation) => generation,
+        };
+        let loaded = state.store.get_tenant_by_pool(pool).await?.map(|t| t.id);
+        self.keep(state, generation, |inner| &mut inner.dedicated, pool, &loaded);
+        Ok(loaded)
+    }
+
+    /// Drops what `change` makes stale: a client, a pool with every client and resource
+    /// server in it, or — for any tenant's change, which may move it between pools — every
+    /// pool's dedicated tenant.
     pub fn forget(&self, change: &Change) {
         let mut inner = self.lock();
         inner.generation += 1;
@@ -114,8 +131,10 @@ impl Directory {
                 inner.pools.remove(pool);
                 inner.clients.retain(|_, e| e.value.pool_id != *pool);
                 inner.resource_servers.retain(|(p, _), _| p != pool);
+                inner.dedicated.remove(pool);
             }
-            Change::Keys(_) | Change::Revoked(_) | Change::Tenant(_) | Change::User(_) => {}
+            Change::Tenant(_) => inner.dedicated.clear(),
+            Change::Keys(_) | Change::Revoked(_) | Change::User(_) => {}
         }
     }
 
@@ -126,6 +145,7 @@ impl Directory {
         inner.clients.clear();
         inner.pools.clear();
         inner.resource_servers.clear();
+        inner.dedicated.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -85,10 +85,16 @@ impl IdCache {
     }
 }
 
-/// Whether (and how) `pool` is managed by the tenancy control plane.
+/// Whether (and how) `pool` is managed by the tenancy control plane. Whether a pool is
+/// dedicated to a tenant comes from this node's directory (most pools are not, and a
+/// refresh and the audit trail ask on every call); a dedicated pool's tenant is read
+/// afresh, its status and tier being what callers decide on.
 pub async fn placement(state: &AppState, pool: &PoolId) -> Result<Option<Placement>, StoreError> {
     if shared_pool_id(state).await?.as_ref() == Some(pool) {
         return Ok(Some(Placement::Shared));
+    }
+    if state.directory.dedicated_tenant(state, pool).await?.is_none() {
+        return Ok(None);
     }
     Ok(state.store.get_tenant_by_pool(pool).await?.map(|t| Placement::Dedicated(Box::new(t))))
 }

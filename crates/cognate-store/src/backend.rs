@@ -68,6 +68,9 @@ pub(crate) trait Backend: Database + sealed::Sealed {
     /// Announces the change `$1` to every node sharing the database (see
     /// [`crate::changes`]); `None` when the backend serves one node only.
     const NOTIFY: Option<&'static str>;
+    /// An expression, in a query over `users u`, for the names of the groups of `u` as a
+    /// JSON array of text, in name order, at most `$LIMIT` of them (`[]` for none).
+    const GROUP_NAMES: &'static str;
 
     /// Starts hearing the changes other nodes announce; `Ok(None)` without [`Self::NOTIFY`].
     fn listen(
@@ -291,6 +294,9 @@ backend!(Sqlite {
     /// A SQLite database serves one node: nobody else caches what it changes.
     const NOTIFY: Option<&'static str> = None;
 
+    const GROUP_NAMES: &'static str = "(SELECT json_group_array(g.group_name) FROM (SELECT group_name \
+        FROM group_members WHERE pool_id = u.pool_id AND sub = u.sub ORDER BY group_name LIMIT $LIMIT) g)";
+
     fn listen(
         _pool: &Pool<Self>,
     ) -> impl Future<Output = Result<Option<Box<dyn cognate_core::repo::ChangeFeed>>, StoreError>> + Send {
@@ -345,6 +351,10 @@ backend!(Postgres {
     /// Sent on commit of the transaction it runs in (or at once outside one); one payload per
     /// transaction however often it is sent there. The serving role needs no privilege for it.
     const NOTIFY: Option<&'static str> = Some("SELECT pg_notify('cognate', $1)");
+
+    const GROUP_NAMES: &'static str = "(SELECT COALESCE(json_agg(g.group_name ORDER BY g.group_name), '[]')::text \
+        FROM (SELECT group_name FROM group_members WHERE pool_id = u.pool_id AND sub = u.sub \
+        ORDER BY group_name LIMIT $LIMIT) g)";
 
     fn listen(
         pool: &Pool<Self>,

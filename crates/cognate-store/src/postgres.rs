@@ -29,6 +29,9 @@ pub struct PgOptions {
 
 pub(crate) type PgStore = crate::store::SqlStore<sqlx::Postgres>;
 
+/// How long a pooled connection may sit idle and still be used without a check first.
+const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     Ok(PgConnectOptions::from_str(url).map_err(|e| ConnectError::Connect(e.to_string()))?.disable_statement_logging())
 }
@@ -75,7 +78,20 @@ pub(crate) async fn migrate_only(url: &str) -> Result<Vec<i64>, ConnectError> {
 impl PgStore {
     pub(crate) async fn connect(url: &str, opts: &PgOptions) -> Result<Self, ConnectError> {
         migrate_only(url).await?;
-        let pool_opts = PgPoolOptions::new().max_connections(opts.max_connections.unwrap_or(16));
+        let pool_opts = PgPoolOptions::new()
+            .max_connections(opts.max_connections.unwrap_or(16))
+            // sqlx checks a connection as it goes back to the pool; checking it again before
+            // every use cost each query a second round trip. A connection idle for longer
+            // (through a database restart, say) is still checked, and replaced if dead.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < CHECK_IDLE_AFTER {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            });
         let pool = match &opts.service_url {
             Some(service) => pool_opts.connect_with(options(service)?).await,
             None => {

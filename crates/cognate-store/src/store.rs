@@ -1,7 +1,7 @@
 //! The store: one type, generic over the [`Backend`] that [`crate::connect`] chose, which
 //! implements every repository trait (each in its aggregate's file) and [`Store`].
 
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
@@ -17,21 +17,32 @@ use crate::tenant_work::TenantTx;
 /// A connection pool of backend `B`; `SqliteStore` and `PgStore` name its two forms.
 pub(crate) struct SqlStore<B: Backend> {
     pub(crate) pool: Pool<B>,
-    /// Told of this store's own changes as they commit ([`Store::on_local_change`]).
-    hooks: RwLock<Vec<LocalHook>>,
+    hooks: Hooks,
+}
+
+/// Told of a store's own changes as they commit ([`Store::on_local_change`]); shared with
+/// the units of work it begins.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks(Arc<RwLock<Vec<LocalHook>>>);
+
+impl Hooks {
+    /// Tells every hook of `change`, which has just committed.
+    pub(crate) fn tell(&self, change: &Change) {
+        for hook in self.0.read().unwrap_or_else(PoisonError::into_inner).iter() {
+            hook(change);
+        }
+    }
 }
 
 impl<B: Backend> SqlStore<B> {
     pub(crate) fn new(pool: Pool<B>) -> Self {
-        Self { pool, hooks: RwLock::new(Vec::new()) }
+        Self { pool, hooks: Hooks::default() }
     }
 
     /// A change that committed on its own: this node's hooks hear it at once, the other
     /// nodes through the database ([`crate::changes::announce`]).
     pub(crate) async fn committed(&self, change: Change) {
-        for hook in self.hooks.read().unwrap_or_else(PoisonError::into_inner).iter() {
-            hook(&change);
-        }
+        self.hooks.tell(&change);
         crate::changes::announce(&self.pool, &change).await;
     }
 }
@@ -43,7 +54,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>, StoreError> {
-        Ok(Box::new(TenantTx::<B>::begin(&self.pool, tenant).await?))
+        Ok(Box::new(TenantTx::<B>::begin(&self.pool, tenant, self.hooks.clone()).await?))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -56,7 +67,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn on_local_change(&self, hook: LocalHook) {
-        self.hooks.write().unwrap_or_else(PoisonError::into_inner).push(hook);
+        self.hooks.0.write().unwrap_or_else(PoisonError::into_inner).push(hook);
     }
 
     fn pool_usage(&self) -> PoolUsage {

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::{DomainRepo, InvitationRepo, MembershipRepo, TenantCount, TenantRepo};
@@ -204,7 +205,9 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
             insert_domain::<B>(&mut tx, d).await?;
         }
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await.map_err(backend_err)?;
+        self.committed(Change::Tenant(t.id.clone())).await;
+        Ok(())
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
@@ -253,7 +256,9 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         // Foreign-key cascades remove the tenant-owned rows; policies do not filter them.
         let q = sqlx::query::<B>("DELETE FROM tenants WHERE id = $1").text(id.as_str());
         affected(B::execute_on(q, &mut tx).await.map_err(backend_err)?, "tenant")?;
-        tx.commit().await.map_err(backend_err)
+        tx.commit().await.map_err(backend_err)?;
+        self.committed(Change::Tenant(id.clone())).await;
+        Ok(())
     }
 }
 

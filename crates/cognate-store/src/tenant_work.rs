@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use cognate_core::StoreError;
+use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::repo::TenantWork;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId};
@@ -14,6 +15,7 @@ use sqlx::{Pool, Transaction};
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
 use crate::sql::{to_json, write_err};
+use crate::store::Hooks;
 use crate::tenancy::{accept_in, membership_from, refused, tenancy_err, tenant_from, write_membership};
 use crate::users::{USER_COLS, user_from};
 use crate::{mfa, tokens, users};
@@ -47,7 +49,7 @@ async fn write_tenant<B: Backend>(conn: &mut B::Connection, t: &Tenant) -> Resul
     .text(t.id.as_str())
     .int(t.version);
     if B::execute_on(q, conn).await.map_err(backend_err)? == 1 {
-        return crate::changes::announce_in::<B>(conn, &cognate_core::change::Change::Tenant(t.id.clone())).await;
+        return crate::changes::announce_in::<B>(conn, &Change::Tenant(t.id.clone())).await;
     }
     let q = sqlx::query::<B>("SELECT version FROM tenants WHERE id = $1").text(t.id.as_str());
     match B::fetch_optional_on(q, conn).await.map_err(backend_err)? {
@@ -110,16 +112,19 @@ async fn set_role_group<B: Backend>(
 pub(crate) struct TenantTx<B: Backend> {
     tx: Transaction<'static, B>,
     tenant: TenantId,
+    /// The store's local hooks, told at commit if the tenant's record was written.
+    hooks: Hooks,
+    wrote_tenant: bool,
 }
 
 impl<B: Backend> TenantTx<B> {
     /// Begins the unit of work: a transaction that reads before it writes (`WRITE_BEGIN`),
     /// confined to `tenant`, holding the tenant's membership lock to its end.
-    pub(crate) async fn begin(pool: &Pool<B>, tenant: &TenantId) -> Result<Self> {
+    pub(crate) async fn begin(pool: &Pool<B>, tenant: &TenantId, hooks: Hooks) -> Result<Self> {
         let mut tx = pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::SET_TENANT).text(tenant.as_str()), &mut tx).await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::MEMBERS_LOCK).text(tenant.as_str()), &mut tx).await.map_err(backend_err)?;
-        Ok(Self { tx, tenant: tenant.clone() })
+        Ok(Self { tx, tenant: tenant.clone(), hooks, wrote_tenant: false })
     }
 }
 
@@ -135,7 +140,9 @@ impl<B: Backend> TenantWork for TenantTx<B> {
         if t.id != self.tenant {
             return Err(refused("a tenant outside the unit of work"));
         }
-        write_tenant::<B>(&mut self.tx, t).await
+        write_tenant::<B>(&mut self.tx, t).await?;
+        self.wrote_tenant = true;
+        Ok(())
     }
 
     async fn home_users(&mut self, pool: &PoolId) -> Result<Vec<User>> {
@@ -256,7 +263,12 @@ impl<B: Backend> TenantWork for TenantTx<B> {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().await.map_err(backend_err)
+        self.tx.commit().await.map_err(backend_err)?;
+        // Other nodes heard of it from inside the transaction (`write_tenant`).
+        if self.wrote_tenant {
+            self.hooks.tell(&Change::Tenant(self.tenant));
+        }
+        Ok(())
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {

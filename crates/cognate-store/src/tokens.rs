@@ -11,12 +11,14 @@ use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::repo::TokenRepo;
 use cognate_core::tenant::TenantId;
-use cognate_core::token::{LiveFamily, RefreshToken, RevocationEvent, RevocationKind, TokenFamily};
-use cognate_core::user::User;
+use cognate_core::token::{
+    LiveFamily, REFRESH_GROUPS_MAX, RefreshSession, RefreshToken, RevocationEvent, RevocationKind, TokenFamily,
+};
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
-use crate::sql::{pool_id, tenant_id, write_err};
+use crate::sql::{json, pool_id, tenant_id, write_err};
+use crate::users::{USER_COLS, user_from};
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -223,11 +225,19 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         refresh_token_on::<B>(&mut conn, hash).await
     }
 
-    async fn get_refresh_session(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily, Option<User>)>> {
+    async fn get_refresh_session(&self, hash: &str) -> Result<Option<RefreshSession>> {
         let mut conn = self.pool.acquire().await.map_err(backend_err)?;
         let Some((token, family)) = refresh_token_on::<B>(&mut conn, hash).await? else { return Ok(None) };
-        let user = crate::users::get_by_sub_on::<B>(&mut conn, &family.pool_id, &family.sub).await?;
-        Ok(Some((token, family, user)))
+        let groups = B::GROUP_NAMES.replace("$LIMIT", &REFRESH_GROUPS_MAX.to_string());
+        let sql = format!("SELECT {USER_COLS}, {groups} AS group_names FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
+        let q = sqlx::query::<B>(&sql).text(family.pool_id.as_str()).text(&family.sub);
+        let Some(row) = B::fetch_optional_on(q, &mut conn).await.map_err(backend_err)? else {
+            return Ok(Some(RefreshSession { token, family, user: None, groups: Vec::new() }));
+        };
+        let mut groups: Vec<String> = json(&B::text_col(&row, "group_names")?, "group names")?;
+        // JSON aggregates keep the subquery's order in practice, not by promise.
+        groups.sort_unstable();
+        Ok(Some(RefreshSession { token, family, user: Some(user_from::<B>(&row)?), groups }))
     }
 
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool> {

@@ -227,18 +227,6 @@ pub(crate) async fn get_by_sub<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &st
     one(db, "u.sub", pool, sub).await
 }
 
-/// [`get_by_sub`] on a connection the caller holds.
-pub(crate) async fn get_by_sub_on<B: Backend>(
-    conn: &mut B::Connection,
-    pool: &PoolId,
-    sub: &str,
-) -> Result<Option<User>> {
-    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
-    let q = sqlx::query::<B>(&sql).text(pool.as_str()).text(sub);
-    let row = B::fetch_optional_on(q, conn).await.map_err(backend_err)?;
-    row.as_ref().map(user_from::<B>).transpose()
-}
-
 /// The user holding the verified alias `alias` (`email`, `phone_number`,
 /// `preferred_username`) with key `key`.
 pub(crate) async fn get_by_alias<B: Backend>(

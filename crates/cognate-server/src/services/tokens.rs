@@ -11,7 +11,7 @@ use cognate_core::login::{self, AuthorizationCode};
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
 use cognate_core::tenant::TenantId;
-use cognate_core::token::{self, RefreshToken, TokenFamily};
+use cognate_core::token::{self, REFRESH_GROUPS_MAX, RefreshSession, RefreshToken, TokenFamily};
 use cognate_core::user::User;
 use serde_json::{Value, json};
 
@@ -200,7 +200,7 @@ pub async fn from_code(
     };
     let (family, refresh) = open_family(state, client, family).await?;
     let extras = IdExtras { nonce: code.nonce.as_deref(), at_hash: true };
-    issue(state, client, user, &family, Some(refresh), &code.scope, selection, &extras, Grant::Code).await
+    issue(state, client, &Holder { user, groups: None }, &family, Some(refresh), &code.scope, selection, &extras, Grant::Code).await
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
@@ -261,7 +261,15 @@ pub async fn issue_user_tokens(
     selection: &Selection,
     grant: Grant,
 ) -> Result<Issued, Rejection> {
-    issue(state, client, user, family, refresh_token, scope, selection, &IdExtras::default(), grant).await
+    let holder = Holder { user, groups: None };
+    issue(state, client, &holder, family, refresh_token, scope, selection, &IdExtras::default(), grant).await
+}
+
+/// The user tokens are for, with the names of their groups when already read (a refresh
+/// reads them with the user); `None` reads them.
+struct Holder<'a> {
+    user: &'a User,
+    groups: Option<Vec<String>>,
 }
 
 /// What an OAuth authorization-code exchange adds to the ID token (OIDC Core 3.1.3.6).
@@ -275,7 +283,7 @@ struct IdExtras<'a> {
 async fn issue(
     state: &AppState,
     client: &AppClient,
-    user: &User,
+    holder: &Holder<'_>,
     family: &TokenFamily,
     refresh_token: Option<String>,
     scope: &str,
@@ -283,14 +291,18 @@ async fn issue(
     extras: &IdExtras<'_>,
     grant: Grant,
 ) -> Result<Issued, Rejection> {
-    let mut groups: Vec<String> = state
-        .store
-        .list_groups_for_user(&user.pool_id, &user.sub, &PageRequest { after: None, limit: 500 })
-        .await
-        .map_err(fault)?
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let user = holder.user;
+    let mut groups: Vec<String> = match &holder.groups {
+        Some(names) => names.clone(),
+        None => state
+            .store
+            .list_groups_for_user(&user.pool_id, &user.sub, &PageRequest { after: None, limit: REFRESH_GROUPS_MAX })
+            .await
+            .map_err(fault)?
+            .into_iter()
+            .map(|g| g.name)
+            .collect(),
+    };
     if let Selection::Managed(active) = selection {
         // Tokens list only the active tenant's role group: never another tenant's, and
         // never a role-shaped group without the membership behind it.
@@ -390,7 +402,7 @@ async fn refresh_once(
     }
     let now = state.clock.now_millis();
     let hash = token::refresh_token_hash(presented);
-    let (stored, family, user) =
+    let RefreshSession { token: stored, family, user, groups } =
         state.store.get_refresh_session(&hash).await.map_err(fault)?.ok_or(Rejection::Invalid)?;
     facts::family(&family);
     if family.client_id != client.id.as_str() || family.pool_id != client.pool_id {
@@ -466,7 +478,9 @@ async fn refresh_once(
     };
     // A browser sign-in's family keeps the scopes it was granted.
     let scope = family.scope.as_deref().unwrap_or(scope);
-    let issued = issue_user_tokens(state, client, &user, &family, next, scope, &selection, Grant::Refresh).await?;
+    let holder = Holder { user: &user, groups: Some(groups) };
+    let issued =
+        issue(state, client, &holder, &family, next, scope, &selection, &IdExtras::default(), Grant::Refresh).await?;
     Ok((user, issued))
 }
 

@@ -143,3 +143,59 @@ async fn another_nodes_change_reaches_a_listening_node_at_once() {
     drop((a, b));
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_pools_dedicated_tenant_follows_tenant_changes() {
+    use cognate_core::tenant::{MfaRequirement, Tenant, TenantId, TenantStatus, Tier};
+    use cognate_server::services::tenants;
+    use cognate_server::tenancy::{Placement, placement};
+    let dedicated_to = |found: Option<Placement>| match found {
+        Some(Placement::Dedicated(t)) => Some(t.id.to_string()),
+        _ => None,
+    };
+    on_both(1_700_000_000_000, |a, clock| async move {
+        let b = a.restart().await;
+        let pool = pools::create(&a.state, "dedicated".into(), PoolSettings::default()).await.unwrap();
+        for node in [&a, &b] {
+            assert!(placement(&node.state, &pool.id).await.unwrap().is_none());
+        }
+
+        // The pool becomes a platinum tenant's (provisioning makes the pool first): A knows
+        // at once; B keeps its copy until the refresh interval — its answer was cached.
+        let id = TenantId::parse("acme").unwrap();
+        let tenant = Tenant {
+            id: id.clone(),
+            name: "Acme".into(),
+            tier: Tier::Platinum,
+            status: TenantStatus::Active,
+            pool_id: pool.id.clone(),
+            mfa: MfaRequirement::Off,
+            created_at: 1,
+            updated_at: 1,
+            version: 1,
+        };
+        a.state.store.create_tenant_with(&tenant, &[], &[]).await.unwrap();
+        assert_eq!(dedicated_to(placement(&a.state, &pool.id).await.unwrap()).as_deref(), Some("acme"));
+        assert!(placement(&b.state, &pool.id).await.unwrap().is_none(), "B's copy until the interval");
+        clock.advance(DEFAULT_CACHE_REFRESH_MS);
+        assert_eq!(dedicated_to(placement(&b.state, &pool.id).await.unwrap()).as_deref(), Some("acme"));
+
+        // The tenant's record is never the cached part: a suspension shows on both at once.
+        tenants::suspend(&a.state, &id).await.unwrap();
+        for node in [&a, &b] {
+            match placement(&node.state, &pool.id).await.unwrap() {
+                Some(Placement::Dedicated(t)) => assert_eq!(t.status, TenantStatus::Suspended),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        // Leaving the pool (a move to the shared pool) shows on both at once: a dedicated
+        // answer is always checked against the database.
+        tenants::reactivate(&a.state, &id).await.unwrap();
+        tenants::set_tier(&a.state, &id, Tier::Standard).await.unwrap();
+        for node in [&a, &b] {
+            assert!(placement(&node.state, &pool.id).await.unwrap().is_none());
+        }
+    })
+    .await;
+}

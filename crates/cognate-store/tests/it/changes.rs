@@ -72,3 +72,33 @@ async fn a_listener_hears_other_connections_and_reports_a_lost_connection() {
     drop((feed, a, b));
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn pooled_connections_killed_while_idle_are_replaced_before_use() {
+    let db = crate::harness::PgDb::create().await;
+    let store = cognate_store::connect(&db.url, &PgOptions::default()).await.unwrap();
+    // Several connections in use at once, then idle in the pool.
+    let p = pool("idle");
+    store.create_pool(&p).await.unwrap();
+    let found = tokio::join!(store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id));
+    for found in [found.0, found.1, found.2, found.3] {
+        assert!(found.unwrap().is_some());
+    }
+    // Every one of them dies (a database restart, an idle-session reaper) while idle...
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty() && killed.iter().all(|k| *k), "{killed:?}");
+    // ...and the next uses, a second later, get live ones: each was checked before use.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for _ in 0..8 {
+        assert!(store.get_pool(&p.id).await.unwrap().is_some());
+    }
+    drop((store, admin));
+    db.drop_db().await;
+}

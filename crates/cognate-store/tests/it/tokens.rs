@@ -233,7 +233,7 @@ async fn live_families_are_the_users_working_sessions() {
 }
 
 #[tokio::test]
-async fn a_refresh_session_is_the_token_its_family_and_their_user() {
+async fn a_refresh_session_is_the_token_its_family_their_user_and_groups() {
     on_both(|store| async move {
         let p = pool("sessions");
         store.create_pool(&p).await.unwrap();
@@ -241,17 +241,38 @@ async fn a_refresh_session_is_the_token_its_family_and_their_user() {
         store.create_user(&user, &user.keys(&p.settings)).await.unwrap();
         let t = token("fam-s", 10);
         store.create_family(&family(&p, "fam-s", &user.sub, 10), Some(&t)).await.unwrap();
-        let (found, fam, holder) = store.get_refresh_session(&t.hash).await.unwrap().unwrap();
-        assert_eq!((found.hash.as_str(), fam.id.as_str()), (t.hash.as_str(), "fam-s"));
-        let holder = holder.expect("the family's user");
+        let session = store.get_refresh_session(&t.hash).await.unwrap().unwrap();
+        assert_eq!((session.token.hash.as_str(), session.family.id.as_str()), (t.hash.as_str(), "fam-s"));
+        let holder = session.user.expect("the family's user");
         assert_eq!((holder.sub.as_str(), holder.username.as_str()), (user.sub.as_str(), "holder"));
         // The family's creation time, not the user's, stays the family's.
-        assert_eq!(fam.created_at, 10);
+        assert_eq!(session.family.created_at, 10);
+        assert!(session.groups.is_empty(), "{:?}", session.groups);
+
+        // The user's groups come with them, in name order; another user's stay out.
+        let other = crate::users::user(&p, "other", &[]);
+        store.create_user(&other, &other.keys(&p.settings)).await.unwrap();
+        for name in ["zeta", "Alpha", "mid-\"quoted\" ünï", "alpha"] {
+            let group = cognate_core::group::Group {
+                pool_id: p.id.clone(),
+                name: name.into(),
+                description: None,
+                role_arn: None,
+                precedence: None,
+                created_at: 1,
+                updated_at: 1,
+            };
+            store.create_group(&group).await.unwrap();
+            store.add_user_to_group(&p.id, name, &user.sub).await.unwrap();
+        }
+        store.add_user_to_group(&p.id, "zeta", &other.sub).await.unwrap();
+        let session = store.get_refresh_session(&t.hash).await.unwrap().unwrap();
+        assert_eq!(session.groups, ["Alpha", "alpha", "mid-\"quoted\" ünï", "zeta"]);
 
         // A family whose user is gone: the session without a user; an unknown hash: none.
         let orphan = token("fam-o", 20);
         store.create_family(&family(&p, "fam-o", "no-such-sub", 20), Some(&orphan)).await.unwrap();
-        assert!(store.get_refresh_session(&orphan.hash).await.unwrap().unwrap().2.is_none());
+        assert!(store.get_refresh_session(&orphan.hash).await.unwrap().unwrap().user.is_none());
         assert!(store.get_refresh_session("0".repeat(64).as_str()).await.unwrap().is_none());
     })
     .await;
