@@ -30,6 +30,8 @@ pub async fn ensure_shared_pool(state: &AppState) -> Result<PoolId, StoreError> 
     let candidate = PoolId::generate(&state.settings.region, state.rng.as_ref());
     let winner = state.store.put_meta_if_absent(SHARED_POOL_KEY, candidate.as_str()).await?;
     let id = PoolId::parse(&winner).ok_or_else(|| StoreError::Corrupt(format!("shared pool id {winner}")))?;
+    // Known here at once, whatever this node's directory last heard.
+    state.ids.remember_shared_pool(&id);
     if id == candidate {
         let now = state.clock.now_millis();
         let pool = UserPool {

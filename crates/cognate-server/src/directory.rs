@@ -1,8 +1,9 @@
 //! This node's copies of the app clients, user pools and resource servers that nearly every
 //! request reads (a sign-in, a refresh, a token request each name a client and its pool; a
-//! machine token's scopes are checked against the pool's resource servers), and of which
-//! tenant a pool is dedicated to (a refresh outside any tenant and the audit trail ask), so
-//! those requests do not each ask the database for them. Writes start from the database, not
+//! machine token's scopes are checked against the pool's resource servers), and of how a
+//! pool is placed in tenancy — which tenant it is dedicated to, whether the shared pool
+//! exists yet (a refresh outside any tenant and the audit trail ask) —, so those requests
+//! do not each ask the database for them. Writes start from the database, not
 //! from these copies.
 //!
 //! Kept exact by changes, not by time:
@@ -32,6 +33,7 @@ use cognate_core::resource_server::ResourceServer;
 use cognate_core::tenant::TenantId;
 
 use crate::AppState;
+use crate::bootstrap::SHARED_POOL_KEY;
 
 /// Entries of each kind kept at most; past it the kind starts afresh.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -51,6 +53,8 @@ struct Inner {
     resource_servers: HashMap<(PoolId, String), Entry<ResourceServer>>,
     /// The tenant each pool is dedicated to, or none (both answers kept).
     dedicated: HashMap<PoolId, Entry<Option<TenantId>>>,
+    /// The shared pool's id, or that there is none yet (one entry, under `()`).
+    shared_pool: HashMap<(), Entry<Option<PoolId>>>,
 }
 
 #[derive(Debug)]
@@ -117,9 +121,22 @@ impl Directory {
         Ok(loaded)
     }
 
+    /// The shared pool's id, if it was created. That there is none is kept like any other
+    /// answer: any node may create it at any moment, and the first shared tenant's
+    /// creation, right after, is a tenant change that drops the answer.
+    pub async fn shared_pool(&self, state: &AppState) -> Result<Option<PoolId>, StoreError> {
+        let generation = match self.fresh(state, |inner| &inner.shared_pool, &()) {
+            Ok(found) => return Ok(found),
+            Err(generation) => generation,
+        };
+        let loaded = state.store.get_meta(SHARED_POOL_KEY).await?.and_then(|id| PoolId::parse(&id));
+        self.keep(state, generation, |inner| &mut inner.shared_pool, &(), &loaded);
+        Ok(loaded)
+    }
+
     /// Drops what `change` makes stale: a client, a pool with every client and resource
     /// server in it, or — for any tenant's change, which may move it between pools — every
-    /// pool's dedicated tenant.
+    /// pool's dedicated tenant and whether the shared pool exists.
     pub fn forget(&self, change: &Change) {
         let mut inner = self.lock();
         inner.generation += 1;
@@ -133,7 +150,10 @@ impl Directory {
                 inner.resource_servers.retain(|(p, _), _| p != pool);
                 inner.dedicated.remove(pool);
             }
-            Change::Tenant(_) => inner.dedicated.clear(),
+            Change::Tenant(_) => {
+                inner.dedicated.clear();
+                inner.shared_pool.clear();
+            }
             Change::Keys(_) | Change::Revoked(_) | Change::User(_) => {}
         }
     }
@@ -146,6 +166,7 @@ impl Directory {
         inner.pools.clear();
         inner.resource_servers.clear();
         inner.dedicated.clear();
+        inner.shared_pool.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

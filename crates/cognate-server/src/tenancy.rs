@@ -15,7 +15,6 @@ use cognate_core::user::User;
 use cognate_core::webhook::WebhookEvent;
 
 use crate::AppState;
-use crate::bootstrap::SHARED_POOL_KEY;
 
 /// The tenant attributes a user carries for their home tenant (the third, the role, is
 /// only ever a token claim).
@@ -57,9 +56,9 @@ pub async fn shared_pool_id(state: &AppState) -> Result<Option<PoolId>, StoreErr
     if let Some(id) = state.ids.shared_pool.get() {
         return Ok(Some(id.clone()));
     }
-    let id = state.store.get_meta(SHARED_POOL_KEY).await?.and_then(|id| PoolId::parse(&id));
+    let id = state.directory.shared_pool(state).await?;
     if let Some(id) = &id {
-        let _ = state.ids.shared_pool.set(id.clone());
+        state.ids.remember_shared_pool(id);
     }
     Ok(id)
 }
@@ -74,6 +73,10 @@ pub struct IdCache {
 }
 
 impl IdCache {
+    /// Records the shared pool's id, which never changes once chosen.
+    pub(crate) fn remember_shared_pool(&self, id: &PoolId) {
+        let _ = self.shared_pool.set(id.clone());
+    }
     fn default_client(&self, pool: &PoolId) -> Option<ClientId> {
         self.default_clients.read().ok()?.get(pool).cloned()
     }

@@ -199,3 +199,23 @@ async fn a_pools_dedicated_tenant_follows_tenant_changes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_shared_pool_is_known_at_once_where_created_and_elsewhere_within_the_interval() {
+    use cognate_core::tenant::Tier;
+    use cognate_server::services::tenants::{self, NewTenant};
+    use cognate_server::tenancy::{Placement, placement, shared_pool_id};
+    on_both(1_700_000_000_000, |a, clock| async move {
+        let b = a.restart().await;
+        assert!(shared_pool_id(&b.state).await.unwrap().is_none(), "none yet (B keeps that answer)");
+        let new = NewTenant { id: Some("acme"), name: "Acme", tier: Tier::Standard, domains: Vec::new() };
+        tenants::create(&a.state, new).await.unwrap();
+        let shared = shared_pool_id(&a.state).await.unwrap().expect("A created it");
+        assert!(matches!(placement(&a.state, &shared).await.unwrap(), Some(Placement::Shared)));
+        assert!(shared_pool_id(&b.state).await.unwrap().is_none(), "B's answer until the interval");
+        clock.advance(DEFAULT_CACHE_REFRESH_MS);
+        assert_eq!(shared_pool_id(&b.state).await.unwrap(), Some(shared.clone()));
+        assert!(matches!(placement(&b.state, &shared).await.unwrap(), Some(Placement::Shared)));
+    })
+    .await;
+}
