@@ -18,12 +18,17 @@ use cognate_core::token::{
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
 use crate::sql::{json, pool_id, tenant_id, write_err};
-use crate::users::{USER_COLS, user_from};
+use crate::users::user_from;
 use crate::store::SqlStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 fn family_from<B: Backend>(row: &B::Row) -> Result<TokenFamily> {
+    family_with_created::<B>(row, "created_at")
+}
+
+/// [`family_from`] from a row whose family creation time is column `created_at`.
+fn family_with_created<B: Backend>(row: &B::Row, created_at: &str) -> Result<TokenFamily> {
     Ok(TokenFamily {
         id: B::text_col(row, "id")?,
         pool_id: pool_id(&B::text_col(row, "pool_id")?)?,
@@ -34,7 +39,7 @@ fn family_from<B: Backend>(row: &B::Row) -> Result<TokenFamily> {
         mfa: B::flag_col(row, "mfa")?,
         scope: B::opt_text_col(row, "scope")?,
         device_key: B::opt_text_col(row, "device_key")?,
-        created_at: B::int_col(row, "created_at")?,
+        created_at: B::int_col(row, created_at)?,
         revoked_at: B::opt_int_col(row, "revoked_at")?,
     })
 }
@@ -226,14 +231,27 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     }
 
     async fn get_refresh_session(&self, hash: &str) -> Result<Option<RefreshSession>> {
-        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
-        let Some((token, family)) = refresh_token_on::<B>(&mut conn, hash).await? else { return Ok(None) };
+        // One statement: a refresh's reads are on the hot path. The family's and the user's
+        // `pool_id` and `sub` are the same by the join, so they are selected once; each
+        // `created_at` has its own name; `holder` is NULL when the user is gone.
         let groups = B::GROUP_NAMES.replace("$LIMIT", &REFRESH_GROUPS_MAX.to_string());
-        let sql = format!("SELECT {USER_COLS}, {groups} AS group_names FROM users u WHERE u.pool_id = $1 AND u.sub = $2");
-        let q = sqlx::query::<B>(&sql).text(family.pool_id.as_str()).text(&family.sub);
-        let Some(row) = B::fetch_optional_on(q, &mut conn).await.map_err(backend_err)? else {
+        let sql = format!(
+            "SELECT t.hash, t.family_id, t.created_at AS t_created_at, t.expires_at, t.rotated_at, \
+             f.id, f.pool_id, f.sub, f.client_id, f.tenant_id, f.auth_time, f.mfa, f.scope, f.device_key, \
+             f.created_at AS f_created_at, f.revoked_at, \
+             u.sub AS holder, u.username, u.status, u.enabled, u.password_hash, u.srp_verifier, \
+             u.temp_password_expires_at, u.attributes, u.created_at, u.updated_at, u.tokens_valid_after, \
+             {groups} AS group_names \
+             FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id \
+             LEFT JOIN users u ON u.pool_id = f.pool_id AND u.sub = f.sub WHERE t.hash = $1"
+        );
+        let q = sqlx::query::<B>(&sql).text(hash);
+        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let token = token_from::<B>(&row)?;
+        let family = family_with_created::<B>(&row, "f_created_at")?;
+        if B::opt_text_col(&row, "holder")?.is_none() {
             return Ok(Some(RefreshSession { token, family, user: None, groups: Vec::new() }));
-        };
+        }
         let mut groups: Vec<String> = json(&B::text_col(&row, "group_names")?, "group names")?;
         // JSON aggregates keep the subquery's order in practice, not by promise.
         groups.sort_unstable();
@@ -347,12 +365,16 @@ async fn refresh_token_on<B: Backend>(
     )
     .text(hash);
     let Some(row) = B::fetch_optional_on(q, conn).await.map_err(backend_err)? else { return Ok(None) };
-    let token = RefreshToken {
-        hash: B::text_col(&row, "hash")?,
-        family_id: B::text_col(&row, "family_id")?,
-        created_at: B::int_col(&row, "t_created_at")?,
-        expires_at: B::int_col(&row, "expires_at")?,
-        rotated_at: B::opt_int_col(&row, "rotated_at")?,
-    };
-    Ok(Some((token, family_from::<B>(&row)?)))
+    Ok(Some((token_from::<B>(&row)?, family_from::<B>(&row)?)))
+}
+
+/// The refresh token of a row selecting `t.created_at AS t_created_at`.
+fn token_from<B: Backend>(row: &B::Row) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        hash: B::text_col(row, "hash")?,
+        family_id: B::text_col(row, "family_id")?,
+        created_at: B::int_col(row, "t_created_at")?,
+        expires_at: B::int_col(row, "expires_at")?,
+        rotated_at: B::opt_int_col(row, "rotated_at")?,
+    })
 }

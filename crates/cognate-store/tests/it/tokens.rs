@@ -245,6 +245,8 @@ async fn a_refresh_session_is_the_token_its_family_their_user_and_groups() {
         assert_eq!((session.token.hash.as_str(), session.family.id.as_str()), (t.hash.as_str(), "fam-s"));
         let holder = session.user.expect("the family's user");
         assert_eq!((holder.sub.as_str(), holder.username.as_str()), (user.sub.as_str(), "holder"));
+        assert_eq!(Some(holder), store.get_user_by_sub(&p.id, &user.sub).await.unwrap(), "the whole user");
+        assert_eq!(session.token, t);
         // The family's creation time, not the user's, stays the family's.
         assert_eq!(session.family.created_at, 10);
         assert!(session.groups.is_empty(), "{:?}", session.groups);
@@ -272,7 +274,9 @@ async fn a_refresh_session_is_the_token_its_family_their_user_and_groups() {
         // A family whose user is gone: the session without a user; an unknown hash: none.
         let orphan = token("fam-o", 20);
         store.create_family(&family(&p, "fam-o", "no-such-sub", 20), Some(&orphan)).await.unwrap();
-        assert!(store.get_refresh_session(&orphan.hash).await.unwrap().unwrap().user.is_none());
+        let orphaned = store.get_refresh_session(&orphan.hash).await.unwrap().unwrap();
+        assert!(orphaned.user.is_none() && orphaned.groups.is_empty());
+        assert_eq!((orphaned.family.id.as_str(), orphaned.family.created_at), ("fam-o", 20));
         assert!(store.get_refresh_session("0".repeat(64).as_str()).await.unwrap().is_none());
     })
     .await;
