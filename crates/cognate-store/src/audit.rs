@@ -144,29 +144,56 @@ async fn audit_head<B: Backend>(conn: &mut B::Connection, chain: &str) -> Result
     }
 }
 
-async fn insert_audit_event<B: Backend>(conn: &mut B::Connection, e: &AuditEvent) -> Result<()> {
-    let n = &e.event;
-    let q = sqlx::query::<B>(
+/// Rows per `INSERT` of audit events: a batch goes in as few statements as these sizes
+/// allow (75 events: 64 + 8 + 1 + 1 + 1), each size one prepared statement — not one round
+/// trip per event.
+const INSERT_ROWS: [usize; 3] = [64, 8, 1];
+
+/// The `INSERT` of `rows` audit events.
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = String::from(
         "INSERT INTO audit_events (chain, seq, id, at, pool_id, actor, action, target, outcome, reason, \
-         source_ip, user_agent, request_id, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .text(&n.chain)
-    .int(e.seq)
-    .text(&n.id)
-    .int(n.at)
-    .opt_text(n.pool_id.as_deref())
-    .text(&n.actor)
-    .text(&n.action)
-    .opt_text(n.target.as_deref())
-    .text(&n.outcome)
-    .opt_text(n.reason.as_deref())
-    .opt_text(n.source_ip.as_deref())
-    .opt_text(n.user_agent.as_deref())
-    .opt_text(n.request_id.as_deref())
-    .text(&e.prev_hash)
-    .text(&e.hash);
-    B::execute_on(q, conn).await.map_err(|e| write_err(e, "audit event"))?;
+         source_ip, user_agent, request_id, prev_hash, hash) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 1..=15 {
+            let sep = if col == 15 { ")" } else { ", " };
+            sql.push_str(&format!("${}{sep}", row * 15 + col));
+        }
+    }
+    sql
+}
+
+/// Inserts `events` on `conn`, in order.
+async fn insert_audit_events<B: Backend>(conn: &mut B::Connection, mut events: &[AuditEvent]) -> Result<()> {
+    while !events.is_empty() {
+        let rows = INSERT_ROWS.into_iter().find(|&n| n <= events.len()).unwrap_or(1);
+        let (chunk, rest) = events.split_at(rows);
+        let sql = insert_events_sql(rows);
+        let mut q = sqlx::query::<B>(&sql);
+        for e in chunk {
+            let n = &e.event;
+            q = q
+                .text(&n.chain)
+                .int(e.seq)
+                .text(&n.id)
+                .int(n.at)
+                .opt_text(n.pool_id.as_deref())
+                .text(&n.actor)
+                .text(&n.action)
+                .opt_text(n.target.as_deref())
+                .text(&n.outcome)
+                .opt_text(n.reason.as_deref())
+                .opt_text(n.source_ip.as_deref())
+                .opt_text(n.user_agent.as_deref())
+                .opt_text(n.request_id.as_deref())
+                .text(&e.prev_hash)
+                .text(&e.hash);
+        }
+        B::execute_on(q, conn).await.map_err(|e| write_err(e, "audit event"))?;
+        events = rest;
+    }
     Ok(())
 }
 
@@ -253,11 +280,13 @@ impl<B: Backend> AuditRepo for SqlStore<B> {
             // Read under the lock: no other appender of this chain is between this read and
             // the commit.
             let (mut seq, mut hash) = audit_head::<B>(&mut tx, chain).await?;
+            let mut placed = Vec::with_capacity(events.len());
             for e in events {
-                let placed = cognate_core::audit::chain((*e).clone(), seq, &hash);
-                insert_audit_event::<B>(&mut tx, &placed).await?;
-                (seq, hash) = (placed.seq, placed.hash);
+                let event = cognate_core::audit::chain((*e).clone(), seq, &hash);
+                (seq, hash) = (event.seq, event.hash.clone());
+                placed.push(event);
             }
+            insert_audit_events::<B>(&mut tx, &placed).await?;
         }
         tx.commit().await.map_err(backend_err)
     }

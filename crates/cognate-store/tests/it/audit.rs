@@ -118,6 +118,44 @@ async fn appended_events_are_chained_read_back_and_verify() {
 }
 
 #[tokio::test]
+async fn a_large_batch_is_written_whole_and_in_order() {
+    on_both(|store| async move {
+        // 75 events of one chain (written as 64 + 8 + 1 + 1 + 1 rows) and 9 of another,
+        // interleaved, with and without their optional fields.
+        let mut acme = Vec::new();
+        let mut batch = Vec::new();
+        for i in 0..84 {
+            let e = if i % 9 == 4 {
+                event("globex", &format!("g{i}"), i)
+            } else if i % 2 == 0 {
+                NewEvent { target: None, reason: None, request_id: None, ..event("acme", &format!("a{i}"), i) }
+            } else {
+                event("acme", &format!("a{i}"), i)
+            };
+            if e.chain == "acme" {
+                acme.push(e.clone());
+            }
+            batch.push(e);
+        }
+        assert_eq!(acme.len(), 75);
+        store.append_audit(&batch).await.unwrap();
+        let stored = all(&*store, "acme").await;
+        assert_eq!(stored, expected_chain(&acme));
+        assert_eq!(verify(&*store, "acme").await, Ok(75));
+        assert_eq!(verify(&*store, "globex").await, Ok(9));
+        // A duplicate id in the last statement of a batch takes the whole batch back.
+        let mut again = vec![event("acme", "b1", 100); 9];
+        for (i, e) in again.iter_mut().enumerate() {
+            e.id = format!("b{i}");
+        }
+        again.push(event("acme", "a1", 101));
+        assert!(store.append_audit(&again).await.is_err());
+        assert_eq!(verify(&*store, "acme").await, Ok(75));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_append_is_all_or_nothing_and_only_to_real_chains() {
     on_both(|store| async move {
         store.append_audit(&[event("acme", "a1", 1)]).await.unwrap();
