@@ -17,8 +17,10 @@
 //!   SQLite — the bound on how long another node's change (or a write made outside
 //!   Cognate) can go unseen.
 //!
-//! A load that raced a change is not kept (a generation counter moves with every change),
-//! only found things are cached, and the cache holds at most [`MAX_ENTRIES`] of each kind.
+//! A load that raced a change is not kept (a generation counter moves with every change);
+//! clients, pools and resource servers are cached only when found (a pool's placement both
+//! ways: "no tenant", "no shared pool yet" are answers too); and the cache holds at most
+//! [`MAX_ENTRIES`] of each kind.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -11,13 +11,16 @@
 //! - app clients and user pools ([`crate::directory::Directory`]): dropped on a `client` or
 //!   `pool` change (this node's own synchronously, as the store commits them), else after
 //!   [`Propagation::cache_ttl_ms`];
+//! - which tenant a pool is dedicated to, and whether the shared pool exists yet (the same
+//!   directory): dropped on any `tenant` change, else after [`Propagation::cache_ttl_ms`];
 //! - ids that never change once written ([`crate::tenancy::IdCache`]): never reloaded;
 //! - SAML metadata documents and OIDC discovery/JWKS: fetched from the providers, not from
 //!   the database, so no node's change invalidates them (their own TTLs apply).
 //!
 //! Everything else — token families, refresh tokens, users (disabled, signed out),
-//! memberships, tenants (suspended) — is read from the database on each
-//! request that needs it, so a change committed on one node is in effect on every node from
+//! memberships, tenant records (suspended) — is read from the database on each
+//! request that needs it (the directory keeps only which tenant a pool is dedicated to and
+//! whether the shared pool exists, dropped on any tenant change), so a change committed on one node is in effect on every node from
 //! their next request. Those changes are still announced (and counted), so a cache added
 //! later has its invalidation ready.
 //!
@@ -83,7 +86,8 @@ pub fn apply(state: &AppState, change: &Change) {
     state.directory.forget(change);
     match change {
         Change::Keys(pool) | Change::Pool(pool) => state.keys.forget(pool),
-        // Read from the database per request: nothing cached to drop (see the module docs).
+        // The directory's part is dropped above; the rest is read from the database per
+        // request (see the module docs).
         Change::Revoked(_) | Change::Tenant(_) | Change::Client(..) | Change::User(_) => {}
     }
 }

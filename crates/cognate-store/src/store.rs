@@ -39,6 +39,12 @@ impl<B: Backend> SqlStore<B> {
         Self { pool, hooks: Hooks::default() }
     }
 
+    /// A change that was announced inside its transaction ([`crate::changes::announce_in`])
+    /// and has now committed: this node's hooks hear it.
+    pub(crate) fn told(&self, change: &Change) {
+        self.hooks.tell(change);
+    }
+
     /// A change that committed on its own: this node's hooks hear it at once, the other
     /// nodes through the database ([`crate::changes::announce`]).
     pub(crate) async fn committed(&self, change: Change) {

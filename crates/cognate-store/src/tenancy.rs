@@ -205,8 +205,10 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
             insert_domain::<B>(&mut tx, d).await?;
         }
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
+        let change = Change::Tenant(t.id.clone());
+        crate::changes::announce_in::<B>(&mut tx, &change).await?;
         tx.commit().await.map_err(backend_err)?;
-        self.committed(Change::Tenant(t.id.clone())).await;
+        self.told(&change);
         Ok(())
     }
 
@@ -256,8 +258,10 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         // Foreign-key cascades remove the tenant-owned rows; policies do not filter them.
         let q = sqlx::query::<B>("DELETE FROM tenants WHERE id = $1").text(id.as_str());
         affected(B::execute_on(q, &mut tx).await.map_err(backend_err)?, "tenant")?;
+        let change = Change::Tenant(id.clone());
+        crate::changes::announce_in::<B>(&mut tx, &change).await?;
         tx.commit().await.map_err(backend_err)?;
-        self.committed(Change::Tenant(id.clone())).await;
+        self.told(&change);
         Ok(())
     }
 }

@@ -300,6 +300,8 @@ async fn issue(
             .await
             .map_err(fault)?
             .into_iter()
+            // A page may hold one more (the next page's marker): the same bound as a refresh.
+            .take(REFRESH_GROUPS_MAX as usize)
             .map(|g| g.name)
             .collect(),
     };
