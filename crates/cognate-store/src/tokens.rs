@@ -18,8 +18,8 @@ use cognate_core::token::{
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
 use crate::sql::{json, pool_id, tenant_id, write_err};
-use crate::users::user_from;
 use crate::store::SqlStore;
+use crate::users::user_from;
 
 type Result<T> = std::result::Result<T, StoreError>;
 

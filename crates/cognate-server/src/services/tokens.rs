@@ -200,7 +200,18 @@ pub async fn from_code(
     };
     let (family, refresh) = open_family(state, client, family).await?;
     let extras = IdExtras { nonce: code.nonce.as_deref(), at_hash: true };
-    issue(state, client, &Holder { user, groups: None }, &family, Some(refresh), &code.scope, selection, &extras, Grant::Code).await
+    issue(
+        state,
+        client,
+        &Holder { user, groups: None },
+        &family,
+        Some(refresh),
+        &code.scope,
+        selection,
+        &extras,
+        Grant::Code,
+    )
+    .await
 }
 
 fn secs_to_ms(secs: u64) -> i64 {

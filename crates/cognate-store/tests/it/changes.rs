@@ -80,7 +80,8 @@ async fn pooled_connections_killed_while_idle_are_replaced_before_use() {
     // Several connections in use at once, then idle in the pool.
     let p = pool("idle");
     store.create_pool(&p).await.unwrap();
-    let found = tokio::join!(store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id));
+    let found =
+        tokio::join!(store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id), store.get_pool(&p.id));
     for found in [found.0, found.1, found.2, found.3] {
         assert!(found.unwrap().is_some());
     }
