@@ -25,7 +25,10 @@
 //! each with 1 and 2 worker threads, next to the raw limits measured in the same process:
 //! RSA-2048 signatures/s (aws-lc) and argon2id hashes/s at the configured parameters.
 //! Ratios = measured / limit, where a sign-in's limit is the argon2 rate and a grant's limit
-//! is the RSA rate divided by the signatures it needs.
+//! is the RSA rate divided by the signatures it needs. Each operation's limit is measured
+//! again right before each of its rounds, and the ratio is to the mean of those (the limits
+//! printed first, and "at start" beside each ratio, are from the run's start): this
+//! machine's speed can drift by a fifth within minutes.
 //!
 //! `--audit` runs each measurement with the audit trail on (the server's default log, with
 //! its writer task flushing every [`AUDIT_FLUSH_INTERVAL`]; a run's time includes the final
@@ -274,6 +277,8 @@ struct Bench {
     off: App,
     /// The state behind `on` (its log is the one the writer flushes).
     state: AppState,
+    /// Worker threads serving (and threads measuring the limits).
+    threads: usize,
     pool: String,
     client: String,
     refresh: String,
@@ -410,7 +415,7 @@ async fn setup(url: &str, threads: usize) -> Bench {
         "response_type=code&client_id={web}&redirect_uri=https%3A%2F%2Fapp.bench%2Fcb&scope=openid&state=s\
          &code_challenge={challenge}&code_challenge_method=S256"
     );
-    Bench { on, off: app, state, pool, client, refresh, basic, web, query }
+    Bench { on, off: app, state, threads, pool, client, refresh, basic, web, query }
 }
 
 /// Calls made and seconds taken, per audit mode.
@@ -418,12 +423,21 @@ async fn setup(url: &str, threads: usize) -> Bench {
 struct Tally {
     calls: [u64; 2],
     secs: [f64; 2],
+    /// The operation's limit (RSA signatures/s or argon2 verifications/s) measured right
+    /// before each round, summed, and how many rounds.
+    limits: f64,
+    limit_rounds: u32,
 }
 
 impl Tally {
     fn add(&mut self, audit: Audit, (calls, secs): (u64, f64)) {
         self.calls[audit as usize] += calls;
         self.secs[audit as usize] += secs;
+    }
+
+    /// The limit measured next to the rounds (their mean), if any was.
+    fn limit(&self) -> Option<f64> {
+        (self.limit_rounds > 0).then(|| self.limits / f64::from(self.limit_rounds))
     }
 
     fn rate(&self, audit: Audit) -> f64 {
@@ -435,7 +449,9 @@ impl Tally {
 const OPS: &str = "password,refresh,client_credentials,browser,srp";
 
 /// Measures one operation in every mode, `rounds` times, alternating which mode goes first
-/// (nothing when `--ops` leaves it out).
+/// (nothing when `--ops` leaves it out). Before each round, the operation's limit is
+/// measured again for `secs`: on a virtual machine whose speed drifts by a fifth within
+/// minutes, a ratio is only as good as the limit's nearness in time.
 async fn compare<F, Fut>(b: &Bench, name: &str, modes: &[Audit], rounds: usize, tasks: usize, secs: f64, op: F) -> Tally
 where
     F: Fn(App) -> Fut + Send + Sync + Clone + 'static,
@@ -446,6 +462,11 @@ where
         return tally;
     }
     for round in 0..rounds {
+        tally.limits += match name {
+            "refresh" | "client_credentials" => raw_rsa_rate(b.threads, secs),
+            _ => raw_argon2_rate(b.threads, secs),
+        };
+        tally.limit_rounds += 1;
         let mut order = modes.to_vec();
         if round % 2 == 1 {
             order.reverse();
@@ -481,13 +502,18 @@ async fn check_trail(b: &Bench, sign_ins: u64, refreshes: u64, browser: u64, srp
     );
 }
 
-fn report(label: &str, tally: &Tally, modes: &[Audit], limit: f64, limit_label: &str) {
+/// Prints the operation's rate as a ratio to its limit (`at_start`, or as measured next to
+/// the rounds) divided by what one call needs of it (`per_call`: two signatures, say).
+fn report(label: &str, tally: &Tally, modes: &[Audit], at_start: f64, per_call: f64, limit_label: &str) {
+    let limit = tally.limit().unwrap_or(at_start) / per_call;
     for &audit in modes.iter().filter(|&&a| tally.calls[a as usize] > 0) {
         let rate = tally.rate(audit);
         println!(
-            "  {label:<22} audit {:<3} {rate:>8.1}/s  = {:.2} x {limit_label} ({limit:.1}/s)  [{} calls]",
+            "  {label:<22} audit {:<3} {rate:>8.1}/s  = {:.2} x {limit_label} ({limit:.1}/s next to the rounds, \
+             {:.1}/s at start)  [{} calls]",
             audit.label(),
             rate / limit,
+            at_start / per_call,
             tally.calls[audit as usize]
         );
     }
@@ -561,11 +587,11 @@ async fn run(url: &str, threads: usize, modes: &[Audit], rounds: usize, secs: f6
     .await;
 
     println!("{threads} worker thread(s), {tasks} concurrent callers, {rounds} round(s) of {secs} s per mode:");
-    report("password sign-ins", &sign_ins, modes, argon, "argon2 limit");
-    report("refresh grants", &refreshes, modes, rsa / 2.0, "RSA limit / 2");
-    report("client_credentials", &m2m, modes, rsa, "RSA limit");
-    report("browser sign-ins", &browser, modes, argon, "argon2 limit");
-    report("SRP sign-ins", &srp_sign_ins, modes, argon, "argon2 limit");
+    report("password sign-ins", &sign_ins, modes, argon, 1.0, "argon2 limit");
+    report("refresh grants", &refreshes, modes, rsa, 2.0, "RSA limit / 2");
+    report("client_credentials", &m2m, modes, rsa, 1.0, "RSA limit");
+    report("browser sign-ins", &browser, modes, argon, 1.0, "argon2 limit");
+    report("SRP sign-ins", &srp_sign_ins, modes, argon, 1.0, "argon2 limit");
     for &audit in modes.iter().filter(|&&a| sign_ins.calls[a as usize] > 0) {
         println!(
             "  browser / InitiateAuth audit {:<3} {:>8.2}  (target >= 0.90)",

@@ -61,7 +61,7 @@ impl<B: Backend> AnalyticsRepo for SqlStore<B> {
         if merged.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let mut scope: Option<&str> = None;
         for ((tenant, day, figure), count) in &merged {
             let q = if tenant.is_empty() {
@@ -106,7 +106,7 @@ impl<B: Backend> AnalyticsRepo for SqlStore<B> {
         if sorted.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let mut scope: Option<&str> = None;
         let mut added = 0;
         for u in sorted {
@@ -164,7 +164,7 @@ impl<B: Backend> AnalyticsRepo for SqlStore<B> {
                 )
                 .int(from_day)
                 .int(to_day);
-                B::fetch_all(q, &self.pool).await.map_err(backend_err)?
+                B::fetch_all(q, &self.db).await.map_err(backend_err)?
             }
         };
         rows.iter().map(figure_from::<B>).collect()
@@ -206,7 +206,7 @@ impl<B: Backend> AnalyticsRepo for SqlStore<B> {
                      FROM analytics_platform_mau WHERE month = $1",
                 )
                 .int(i64::from(month));
-                let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+                let mut conn = self.db.acquire().await.map_err(backend_err)?;
                 B::fetch_one_on(q, &mut conn).await.map_err(backend_err)?
             }
         };

@@ -233,7 +233,7 @@ impl<B: Backend> ApiKeyRepo for SqlStore<B> {
         // One transaction for the whole batch (all of it or none), switching the tenant
         // scope per tenant: the policies accept each tenant's rows only while its id is the
         // transaction's app.tenant_id.
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let mut scope: Option<&str> = None;
         for ((tenant, key_id), (last_used_at, days)) in &merged {
             if scope != Some(*tenant) {

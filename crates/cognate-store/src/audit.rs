@@ -78,7 +78,7 @@ impl<B: Backend> SqlStore<B> {
     /// tenant: on PostgreSQL the policies then show and accept only that chain's rows. It
     /// takes a plain chain name because the platform chain is no tenant id.
     async fn chain_scope(&self, chain: &str) -> Result<Transaction<'static, B>> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::SET_TENANT).text(chain), &mut tx).await.map_err(backend_err)?;
         Ok(tx)
     }
@@ -87,7 +87,7 @@ impl<B: Backend> SqlStore<B> {
     /// the write lock up front, so the reads of a chain's head cannot pin a snapshot that a
     /// concurrent appender makes stale).
     async fn audit_write(&self) -> Result<Transaction<'static, B>> {
-        self.pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)
+        self.db.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)
     }
 
     /// The purge without `cognate_purge_audit` (SQLite), with the same semantics: cuts the

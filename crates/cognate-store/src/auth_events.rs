@@ -53,7 +53,7 @@ impl<B: Backend> AuthEventRepo for SqlStore<B> {
         .text(&challenges)
         .opt_text(e.ip.as_deref())
         .opt_text(e.device.as_deref());
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "user"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "user"))?;
         Ok(())
     }
 
@@ -68,12 +68,12 @@ impl<B: Backend> AuthEventRepo for SqlStore<B> {
         .int(at)
         .text(if page.after.is_some() { &id } else { "\u{10FFFF}" })
         .int(page.fetch_limit());
-        B::fetch_all(q, &self.pool).await.map_err(backend_err)?.iter().map(event_from::<B>).collect()
+        B::fetch_all(q, &self.db).await.map_err(backend_err)?.iter().map(event_from::<B>).collect()
     }
 
     async fn purge_auth_events(&self, before: i64) -> Result<u64> {
         let q = sqlx::query::<B>("DELETE FROM auth_events WHERE at < $1").int(before);
-        B::execute(q, &self.pool).await.map_err(backend_err)
+        B::execute(q, &self.db).await.map_err(backend_err)
     }
 
     async fn set_auth_event_feedback(&self, pool: &PoolId, sub: &str, id: &str, feedback: &Feedback) -> Result<()> {
@@ -87,6 +87,6 @@ impl<B: Backend> AuthEventRepo for SqlStore<B> {
         .text(pool.as_str())
         .text(sub)
         .text(id);
-        affected(B::execute(q, &self.pool).await.map_err(backend_err)?, "auth event")
+        affected(B::execute(q, &self.db).await.map_err(backend_err)?, "auth event")
     }
 }

@@ -18,6 +18,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{ColumnIndex, Database, Pool, Postgres, Sqlite};
 
+use crate::db::Db;
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for sqlx::Sqlite {}
@@ -109,18 +111,20 @@ pub(crate) trait Backend: Database + sealed::Sealed {
         q: Query<'q, Self>,
         conn: &'c mut Self::Connection,
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + use<'q, 'c, Self>;
+    /// Runs the statement on its own (on a connection lent by `db`: see [`Db::lend`]);
+    /// its first row, if any.
     fn fetch_optional<'q, 'p>(
         q: Query<'q, Self>,
-        pool: &'p Pool<Self>,
+        db: &'p Db<Self>,
     ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + use<'q, 'p, Self>;
     fn fetch_all<'q, 'p>(
         q: Query<'q, Self>,
-        pool: &'p Pool<Self>,
+        db: &'p Db<Self>,
     ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + use<'q, 'p, Self>;
-    /// Runs the statement; how many rows it changed.
+    /// Runs the statement on its own; how many rows it changed.
     fn execute<'q, 'p>(
         q: Query<'q, Self>,
-        pool: &'p Pool<Self>,
+        db: &'p Db<Self>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + use<'q, 'p, Self>;
 }
 
@@ -232,23 +236,38 @@ macro_rules! backend {
 
             fn fetch_optional<'q, 'p>(
                 q: Query<'q, Self>,
-                pool: &'p Pool<Self>,
+                db: &'p Db<Self>,
             ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + use<'q, 'p> {
-                q.fetch_optional(pool)
+                async move {
+                    let mut loan = db.lend().await?;
+                    let row = q.fetch_optional(&mut *loan).await?;
+                    loan.finished();
+                    Ok(row)
+                }
             }
 
             fn fetch_all<'q, 'p>(
                 q: Query<'q, Self>,
-                pool: &'p Pool<Self>,
+                db: &'p Db<Self>,
             ) -> impl Future<Output = Result<Vec<Self::Row>, sqlx::Error>> + Send + use<'q, 'p> {
-                q.fetch_all(pool)
+                async move {
+                    let mut loan = db.lend().await?;
+                    let rows = q.fetch_all(&mut *loan).await?;
+                    loan.finished();
+                    Ok(rows)
+                }
             }
 
             fn execute<'q, 'p>(
                 q: Query<'q, Self>,
-                pool: &'p Pool<Self>,
+                db: &'p Db<Self>,
             ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + use<'q, 'p> {
-                async move { Ok(q.execute(pool).await?.rows_affected()) }
+                async move {
+                    let mut loan = db.lend().await?;
+                    let done = q.execute(&mut *loan).await?;
+                    loan.finished();
+                    Ok(done.rows_affected())
+                }
             }
         }
     };

@@ -12,6 +12,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 
 /// Announces `change` from inside the caller's transaction: heard on commit, never on a
 /// rollback. A failure fails the transaction (PostgreSQL refuses a notification only when
@@ -28,7 +29,7 @@ pub(crate) async fn announce_in<B: Backend>(conn: &mut B::Connection, change: &C
 /// Announces `change` after a write that committed on its own. The write stands whatever
 /// happens here, so a failure is only logged: other nodes then see the change at their next
 /// poll, as they would without notifications.
-pub(crate) async fn announce<B: Backend>(db: &Pool<B>, change: &Change) {
+pub(crate) async fn announce<B: Backend>(db: &Db<B>, change: &Change) {
     let Some(sql) = B::NOTIFY else {
         return;
     };

@@ -7,10 +7,10 @@ use cognate_core::client::{AppClient, ClientSecret};
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ClientRepo;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{json, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -51,7 +51,7 @@ fn changed(rows: u64) -> Result<()> {
     if rows == 0 { Err(StoreError::NotFound("client")) } else { Ok(()) }
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()> {
+pub(crate) async fn create<B: Backend>(db: &Db<B>, c: &AppClient) -> Result<()> {
     let settings = to_json(&c.settings)?;
     let secrets = secrets_text(&c.secrets)?;
     let q = sqlx::query::<B>(
@@ -73,7 +73,7 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()
 /// Replaces the client's secrets if no other change of them came first (`secrets_version`
 /// still `c.secrets_version`); the first of them becomes the one DescribeUserPoolClient
 /// shows. False when another change won (the caller reads again and retries).
-pub(crate) async fn replace_secrets<B: Backend>(db: &Pool<B>, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
+pub(crate) async fn replace_secrets<B: Backend>(db: &Db<B>, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
     let text = secrets_text(secrets)?;
     let q = sqlx::query::<B>(
         "UPDATE clients SET secrets = $1, secret_sealed = $2, secrets_version = secrets_version + 1 \
@@ -87,7 +87,7 @@ pub(crate) async fn replace_secrets<B: Backend>(db: &Pool<B>, c: &AppClient, sec
     Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
     let q =
         sqlx::query::<B>("SELECT * FROM clients WHERE pool_id = $1 AND id = $2").text(pool.as_str()).text(id.as_str());
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
@@ -95,13 +95,13 @@ pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientId) 
 }
 
 /// The client `id` in whichever pool (client ids are unique across pools).
-pub(crate) async fn find<B: Backend>(db: &Pool<B>, id: &ClientId) -> Result<Option<AppClient>> {
+pub(crate) async fn find<B: Backend>(db: &Db<B>, id: &ClientId) -> Result<Option<AppClient>> {
     let q = sqlx::query::<B>("SELECT * FROM clients WHERE id = $1").text(id.as_str());
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(client_from::<B>).transpose()
 }
 
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
     let q = sqlx::query::<B>("SELECT * FROM clients WHERE pool_id = $1 AND id > $2 ORDER BY id LIMIT $3")
         .text(pool.as_str())
         .text(page.after.as_deref().unwrap_or(""))
@@ -111,7 +111,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageReq
 }
 
 /// Replaces the name, settings and `updated_at` (the secret never changes).
-pub(crate) async fn update<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()> {
+pub(crate) async fn update<B: Backend>(db: &Db<B>, c: &AppClient) -> Result<()> {
     let settings = to_json(&c.settings)?;
     let q =
         sqlx::query::<B>("UPDATE clients SET name = $1, settings = $2, updated_at = $3 WHERE pool_id = $4 AND id = $5")
@@ -123,7 +123,7 @@ pub(crate) async fn update<B: Backend>(db: &Pool<B>, c: &AppClient) -> Result<()
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientId) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, id: &ClientId) -> Result<()> {
     let q =
         sqlx::query::<B>("DELETE FROM clients WHERE pool_id = $1 AND id = $2").text(pool.as_str()).text(id.as_str());
     changed(B::execute(q, db).await.map_err(backend_err)?)
@@ -132,11 +132,11 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &ClientI
 #[async_trait]
 impl<B: Backend> ClientRepo for SqlStore<B> {
     async fn create_client(&self, c: &AppClient) -> Result<()> {
-        create(&self.pool, c).await
+        create(&self.db, c).await
     }
 
     async fn replace_client_secrets(&self, c: &AppClient, secrets: &[ClientSecret]) -> Result<bool> {
-        let replaced = replace_secrets(&self.pool, c, secrets).await?;
+        let replaced = replace_secrets(&self.db, c, secrets).await?;
         if replaced {
             self.committed(Change::Client(c.pool_id.clone(), c.id.clone())).await;
         }
@@ -144,25 +144,25 @@ impl<B: Backend> ClientRepo for SqlStore<B> {
     }
 
     async fn get_client(&self, pool: &PoolId, id: &ClientId) -> Result<Option<AppClient>> {
-        get(&self.pool, pool, id).await
+        get(&self.db, pool, id).await
     }
 
     async fn find_client(&self, id: &ClientId) -> Result<Option<AppClient>> {
-        find(&self.pool, id).await
+        find(&self.db, id).await
     }
 
     async fn list_clients(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<AppClient>> {
-        list(&self.pool, pool, page).await
+        list(&self.db, pool, page).await
     }
 
     async fn update_client(&self, c: &AppClient) -> Result<()> {
-        update(&self.pool, c).await?;
+        update(&self.db, c).await?;
         self.committed(Change::Client(c.pool_id.clone(), c.id.clone())).await;
         Ok(())
     }
 
     async fn delete_client(&self, pool: &PoolId, id: &ClientId) -> Result<()> {
-        delete(&self.pool, pool, id).await?;
+        delete(&self.db, pool, id).await?;
         self.committed(Change::Client(pool.clone(), id.clone())).await;
         Ok(())
     }

@@ -6,10 +6,10 @@ use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::repo::CodeRepo;
 use cognate_core::token::OneTimeCode;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 
@@ -29,7 +29,7 @@ fn code_from<B: Backend>(row: &B::Row) -> Result<OneTimeCode> {
 }
 
 /// Stores a code, replacing any earlier one for the same user and purpose.
-pub(crate) async fn put<B: Backend>(db: &Pool<B>, c: &OneTimeCode) -> Result<()> {
+pub(crate) async fn put<B: Backend>(db: &Db<B>, c: &OneTimeCode) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO one_time_codes (pool_id, sub, purpose, code_hash, expires_at, attempts, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -48,7 +48,7 @@ pub(crate) async fn put<B: Backend>(db: &Pool<B>, c: &OneTimeCode) -> Result<()>
 }
 
 pub(crate) async fn get<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     sub: &str,
     purpose: &str,
@@ -62,7 +62,7 @@ pub(crate) async fn get<B: Backend>(
 }
 
 /// Counts a wrong guess in one statement; returns the attempts so far.
-pub(crate) async fn count_attempt<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
+pub(crate) async fn count_attempt<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
     let q = sqlx::query::<B>(
         "UPDATE one_time_codes SET attempts = attempts + 1 WHERE pool_id = $1 AND sub = $2 AND purpose = $3 \
          RETURNING attempts",
@@ -74,7 +74,7 @@ pub(crate) async fn count_attempt<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: 
     B::int_col(&row, "attempts")
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM one_time_codes WHERE pool_id = $1 AND sub = $2 AND purpose = $3")
         .text(pool.as_str())
         .text(sub)
@@ -86,18 +86,18 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str, p
 #[async_trait]
 impl<B: Backend> CodeRepo for SqlStore<B> {
     async fn put_code(&self, c: &OneTimeCode) -> Result<()> {
-        put(&self.pool, c).await
+        put(&self.db, c).await
     }
 
     async fn get_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<Option<OneTimeCode>> {
-        get(&self.pool, pool, sub, purpose).await
+        get(&self.db, pool, sub, purpose).await
     }
 
     async fn count_code_attempt(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<i64> {
-        count_attempt(&self.pool, pool, sub, purpose).await
+        count_attempt(&self.db, pool, sub, purpose).await
     }
 
     async fn delete_code(&self, pool: &PoolId, sub: &str, purpose: &str) -> Result<()> {
-        delete(&self.pool, pool, sub, purpose).await
+        delete(&self.db, pool, sub, purpose).await
     }
 }

@@ -50,7 +50,7 @@ impl<B: Backend> DeviceRepo for SqlStore<B> {
         .int(d.updated_at)
         .int(d.last_authenticated_at)
         .opt_text(d.last_ip.as_deref());
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "user"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "user"))?;
         Ok(())
     }
 
@@ -58,7 +58,7 @@ impl<B: Backend> DeviceRepo for SqlStore<B> {
         let q = sqlx::query::<B>("SELECT * FROM devices WHERE device_key = $1 AND pool_id = $2")
             .text(key)
             .text(pool.as_str());
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(device_from::<B>).transpose()
     }
 
@@ -71,7 +71,7 @@ impl<B: Backend> DeviceRepo for SqlStore<B> {
         .text(sub)
         .text(page.after.as_deref().unwrap_or(""))
         .int(page.fetch_limit());
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter().map(device_from::<B>).collect()
     }
 
@@ -89,7 +89,7 @@ impl<B: Backend> DeviceRepo for SqlStore<B> {
         .text(&d.key)
         .text(d.pool_id.as_str())
         .text(&d.sub);
-        if B::execute(q, &self.pool).await.map_err(backend_err)? == 0 {
+        if B::execute(q, &self.db).await.map_err(backend_err)? == 0 {
             return Err(StoreError::NotFound("device"));
         }
         Ok(())
@@ -100,6 +100,6 @@ impl<B: Backend> DeviceRepo for SqlStore<B> {
             .text(key)
             .text(pool.as_str())
             .text(sub);
-        Ok(B::execute(q, &self.pool).await.map_err(backend_err)? == 1)
+        Ok(B::execute(q, &self.db).await.map_err(backend_err)? == 1)
     }
 }

@@ -8,10 +8,10 @@ use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::GroupRepo;
 use cognate_core::user::User;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 use crate::users::{USER_COLS, user_from};
@@ -35,7 +35,7 @@ fn changed(rows: u64) -> Result<()> {
     if rows == 0 { Err(StoreError::NotFound("group")) } else { Ok(()) }
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, g: &Group) -> Result<()> {
+pub(crate) async fn create<B: Backend>(db: &Db<B>, g: &Group) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO groups (pool_id, name, description, role_arn, precedence, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -51,13 +51,13 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, g: &Group) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, name: &str) -> Result<Option<Group>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, name: &str) -> Result<Option<Group>> {
     let q = sqlx::query::<B>("SELECT * FROM groups WHERE pool_id = $1 AND name = $2").text(pool.as_str()).text(name);
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(group_from::<B>).transpose()
 }
 
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
     let q = sqlx::query::<B>("SELECT * FROM groups WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3")
         .text(pool.as_str())
         .text(page.after.as_deref().unwrap_or(""))
@@ -66,7 +66,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageReq
     rows.iter().map(group_from::<B>).collect()
 }
 
-pub(crate) async fn update<B: Backend>(db: &Pool<B>, g: &Group) -> Result<()> {
+pub(crate) async fn update<B: Backend>(db: &Db<B>, g: &Group) -> Result<()> {
     let q = sqlx::query::<B>(
         "UPDATE groups SET description = $1, role_arn = $2, precedence = $3, updated_at = $4 \
          WHERE pool_id = $5 AND name = $6",
@@ -80,13 +80,13 @@ pub(crate) async fn update<B: Backend>(db: &Pool<B>, g: &Group) -> Result<()> {
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, name: &str) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, name: &str) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM groups WHERE pool_id = $1 AND name = $2").text(pool.as_str()).text(name);
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
 /// Adds the user to the group (already a member: nothing changes).
-pub(crate) async fn add_member<B: Backend>(db: &Pool<B>, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+pub(crate) async fn add_member<B: Backend>(db: &Db<B>, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO group_members (pool_id, group_name, sub) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
@@ -97,7 +97,7 @@ pub(crate) async fn add_member<B: Backend>(db: &Pool<B>, pool: &PoolId, group: &
     Ok(())
 }
 
-pub(crate) async fn remove_member<B: Backend>(db: &Pool<B>, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
+pub(crate) async fn remove_member<B: Backend>(db: &Db<B>, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND sub = $3")
         .text(pool.as_str())
         .text(group)
@@ -107,7 +107,7 @@ pub(crate) async fn remove_member<B: Backend>(db: &Pool<B>, pool: &PoolId, group
 }
 
 pub(crate) async fn of_user<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     sub: &str,
     page: &PageRequest,
@@ -125,7 +125,7 @@ pub(crate) async fn of_user<B: Backend>(
 }
 
 pub(crate) async fn members<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     group: &str,
     page: &PageRequest,
@@ -146,38 +146,38 @@ pub(crate) async fn members<B: Backend>(
 #[async_trait]
 impl<B: Backend> GroupRepo for SqlStore<B> {
     async fn create_group(&self, g: &Group) -> Result<()> {
-        create(&self.pool, g).await
+        create(&self.db, g).await
     }
 
     async fn get_group(&self, pool: &PoolId, name: &str) -> Result<Option<Group>> {
-        get(&self.pool, pool, name).await
+        get(&self.db, pool, name).await
     }
 
     async fn list_groups(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Group>> {
-        list(&self.pool, pool, page).await
+        list(&self.db, pool, page).await
     }
 
     async fn update_group(&self, g: &Group) -> Result<()> {
-        update(&self.pool, g).await
+        update(&self.db, g).await
     }
 
     async fn delete_group(&self, pool: &PoolId, name: &str) -> Result<()> {
-        delete(&self.pool, pool, name).await
+        delete(&self.db, pool, name).await
     }
 
     async fn add_user_to_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-        add_member(&self.pool, pool, group, sub).await
+        add_member(&self.db, pool, group, sub).await
     }
 
     async fn remove_user_from_group(&self, pool: &PoolId, group: &str, sub: &str) -> Result<()> {
-        remove_member(&self.pool, pool, group, sub).await
+        remove_member(&self.db, pool, group, sub).await
     }
 
     async fn list_groups_for_user(&self, pool: &PoolId, sub: &str, page: &PageRequest) -> Result<Vec<Group>> {
-        of_user(&self.pool, pool, sub, page).await
+        of_user(&self.db, pool, sub, page).await
     }
 
     async fn list_users_in_group(&self, pool: &PoolId, group: &str, page: &PageRequest) -> Result<Vec<User>> {
-        members(&self.pool, pool, group, page).await
+        members(&self.db, pool, group, page).await
     }
 }

@@ -9,10 +9,10 @@ use cognate_core::idp::{IdentityProvider, ProviderLink, ProviderType, identities
 use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::IdentityProviderRepo;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{affected, json, pool_id, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -69,7 +69,7 @@ fn json_columns(idp: &IdentityProvider) -> Result<[String; 4]> {
     ])
 }
 
-async fn create<B: Backend>(db: &Pool<B>, idp: &IdentityProvider) -> Result<()> {
+async fn create<B: Backend>(db: &Db<B>, idp: &IdentityProvider) -> Result<()> {
     let [details, mapping, identifiers, acr] = json_columns(idp)?;
     let mut tx = db.begin().await.map_err(backend_err)?;
     let q = sqlx::query::<B>(
@@ -90,14 +90,14 @@ async fn create<B: Backend>(db: &Pool<B>, idp: &IdentityProvider) -> Result<()> 
     tx.commit().await.map_err(backend_err)
 }
 
-async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, name: &str) -> Result<Option<IdentityProvider>> {
+async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, name: &str) -> Result<Option<IdentityProvider>> {
     let q = sqlx::query::<B>("SELECT * FROM identity_providers WHERE pool_id = $1 AND name = $2")
         .text(pool.as_str())
         .text(name);
     B::fetch_optional(q, db).await.map_err(backend_err)?.as_ref().map(provider_from::<B>).transpose()
 }
 
-async fn find<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: &str) -> Result<Option<IdentityProvider>> {
+async fn find<B: Backend>(db: &Db<B>, pool: &PoolId, identifier: &str) -> Result<Option<IdentityProvider>> {
     let key = identifier.to_lowercase();
     let q = sqlx::query::<B>(
         "SELECT p.* FROM idp_identifiers i JOIN identity_providers p ON p.pool_id = i.pool_id AND p.name = i.provider \
@@ -108,7 +108,7 @@ async fn find<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: &str) -> Resu
     B::fetch_optional(q, db).await.map_err(backend_err)?.as_ref().map(provider_from::<B>).transpose()
 }
 
-async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<IdentityProvider>> {
+async fn list<B: Backend>(db: &Db<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<IdentityProvider>> {
     let q =
         sqlx::query::<B>("SELECT * FROM identity_providers WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3")
             .text(pool.as_str())
@@ -117,7 +117,7 @@ async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageRequest) -> Re
     B::fetch_all(q, db).await.map_err(backend_err)?.iter().map(provider_from::<B>).collect()
 }
 
-async fn update<B: Backend>(db: &Pool<B>, idp: &IdentityProvider) -> Result<()> {
+async fn update<B: Backend>(db: &Db<B>, idp: &IdentityProvider) -> Result<()> {
     let [details, mapping, identifiers, acr] = json_columns(idp)?;
     let mut tx = db.begin().await.map_err(backend_err)?;
     let q = sqlx::query::<B>(
@@ -140,7 +140,7 @@ async fn update<B: Backend>(db: &Pool<B>, idp: &IdentityProvider) -> Result<()> 
     tx.commit().await.map_err(backend_err)
 }
 
-async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, name: &str) -> Result<()> {
+async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, name: &str) -> Result<()> {
     let mut tx = db.begin().await.map_err(backend_err)?;
     let q = sqlx::query::<B>("DELETE FROM idp_identifiers WHERE pool_id = $1 AND provider = $2")
         .text(pool.as_str())
@@ -224,7 +224,7 @@ pub(crate) async fn sync_identities<B: Backend>(
     write_identities::<B>(conn, pool, sub).await
 }
 
-async fn link<B: Backend>(db: &Pool<B>, link: &ProviderLink, max: usize) -> Result<()> {
+async fn link<B: Backend>(db: &Db<B>, link: &ProviderLink, max: usize) -> Result<()> {
     let mut tx = db.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
     hold_user::<B>(&mut tx, &link.pool_id, &link.user_sub).await?;
     if links_of::<B>(&mut tx, &link.pool_id, &link.user_sub).await?.len() >= max {
@@ -264,7 +264,7 @@ async fn linked<B: Backend>(
 }
 
 async fn unlink<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     provider: &str,
     attribute: &str,
@@ -295,31 +295,31 @@ async fn unlink<B: Backend>(
 #[async_trait]
 impl<B: Backend> IdentityProviderRepo for SqlStore<B> {
     async fn create_identity_provider(&self, idp: &IdentityProvider) -> Result<()> {
-        create(&self.pool, idp).await
+        create(&self.db, idp).await
     }
 
     async fn get_identity_provider(&self, pool: &PoolId, name: &str) -> Result<Option<IdentityProvider>> {
-        get(&self.pool, pool, name).await
+        get(&self.db, pool, name).await
     }
 
     async fn find_identity_provider(&self, pool: &PoolId, identifier: &str) -> Result<Option<IdentityProvider>> {
-        find(&self.pool, pool, identifier).await
+        find(&self.db, pool, identifier).await
     }
 
     async fn list_identity_providers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<IdentityProvider>> {
-        list(&self.pool, pool, page).await
+        list(&self.db, pool, page).await
     }
 
     async fn update_identity_provider(&self, idp: &IdentityProvider) -> Result<()> {
-        update(&self.pool, idp).await
+        update(&self.db, idp).await
     }
 
     async fn delete_identity_provider(&self, pool: &PoolId, name: &str) -> Result<()> {
-        delete(&self.pool, pool, name).await
+        delete(&self.db, pool, name).await
     }
 
     async fn link_provider(&self, link_: &ProviderLink, max: usize) -> Result<()> {
-        link(&self.pool, link_, max).await
+        link(&self.db, link_, max).await
     }
 
     async fn unlink_provider(
@@ -329,13 +329,13 @@ impl<B: Backend> IdentityProviderRepo for SqlStore<B> {
         attribute: &str,
         value: &str,
     ) -> Result<Option<String>> {
-        unlink(&self.pool, pool, provider, attribute, value).await
+        unlink(&self.db, pool, provider, attribute, value).await
     }
 
     async fn signing_certificate(&self, pool: &PoolId) -> Result<Option<(String, String)>> {
         let q = sqlx::query::<B>("SELECT certificate, key_sealed FROM saml_signing_keys WHERE pool_id = $1")
             .text(pool.as_str());
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.map(|r| Ok((B::text_col(&r, "certificate")?, B::text_col(&r, "key_sealed")?))).transpose()
     }
 
@@ -348,12 +348,12 @@ impl<B: Backend> IdentityProviderRepo for SqlStore<B> {
         .text(certificate)
         .text(key_sealed)
         .int(at);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "pool"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "pool"))?;
         Ok(())
     }
 
     async fn linked_user(&self, pool: &PoolId, provider: &str, attribute: &str, value: &str) -> Result<Option<String>> {
-        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+        let mut conn = self.db.acquire().await.map_err(backend_err)?;
         linked::<B>(&mut *conn, pool, provider, attribute, value).await
     }
 }

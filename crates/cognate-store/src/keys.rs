@@ -7,10 +7,10 @@ use cognate_core::change::Change;
 use cognate_core::ids::PoolId;
 use cognate_core::jwt::SigningKeyRecord;
 use cognate_core::repo::KeyRepo;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 
@@ -29,7 +29,7 @@ fn key_from<B: Backend>(row: &B::Row) -> Result<SigningKeyRecord> {
     })
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, k: &SigningKeyRecord) -> Result<()> {
+pub(crate) async fn create<B: Backend>(db: &Db<B>, k: &SigningKeyRecord) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO signing_keys (pool_id, kid, private_sealed, n, e, created_at, retired_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -46,7 +46,7 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, k: &SigningKeyRecord) -> Re
 }
 
 /// Every key of the pool, retired ones included, oldest first.
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
     let q =
         sqlx::query::<B>("SELECT * FROM signing_keys WHERE pool_id = $1 ORDER BY created_at, kid").text(pool.as_str());
     let rows = B::fetch_all(q, db).await.map_err(backend_err)?;
@@ -54,7 +54,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<Vec<
 }
 
 /// Retires the key at `at` (a retired key keeps its first retirement time).
-pub(crate) async fn retire<B: Backend>(db: &Pool<B>, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
+pub(crate) async fn retire<B: Backend>(db: &Db<B>, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
     let q = sqlx::query::<B>(
         "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $1) WHERE pool_id = $2 AND kid = $3",
     )
@@ -70,17 +70,17 @@ pub(crate) async fn retire<B: Backend>(db: &Pool<B>, pool: &PoolId, kid: &str, a
 #[async_trait]
 impl<B: Backend> KeyRepo for SqlStore<B> {
     async fn create_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
-        create(&self.pool, k).await?;
+        create(&self.db, k).await?;
         self.committed(Change::Keys(k.pool_id.clone())).await;
         Ok(())
     }
 
     async fn list_signing_keys(&self, pool: &PoolId) -> Result<Vec<SigningKeyRecord>> {
-        list(&self.pool, pool).await
+        list(&self.db, pool).await
     }
 
     async fn retire_signing_key(&self, pool: &PoolId, kid: &str, at: i64) -> Result<()> {
-        retire(&self.pool, pool, kid, at).await?;
+        retire(&self.db, pool, kid, at).await?;
         self.committed(Change::Keys(pool.clone())).await;
         Ok(())
     }

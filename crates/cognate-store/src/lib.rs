@@ -18,6 +18,7 @@ mod changes;
 mod clients;
 mod codes;
 mod connections;
+mod db;
 mod devices;
 mod groups;
 mod idps;

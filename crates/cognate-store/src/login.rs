@@ -10,10 +10,10 @@ use cognate_core::login::{
 };
 use cognate_core::repo::LoginRepo;
 use cognate_core::tenant::TenantId;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 
@@ -62,7 +62,7 @@ fn session_from<B: Backend>(row: &B::Row) -> Result<LoginSession> {
     })
 }
 
-pub(crate) async fn save_code<B: Backend>(db: &Pool<B>, c: &AuthorizationCode) -> Result<()> {
+pub(crate) async fn save_code<B: Backend>(db: &Db<B>, c: &AuthorizationCode) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO authorization_codes (code_hash, pool_id, client_id, sub, tenant_id, redirect_uri, scope, nonce, \
          code_challenge, family_id, auth_time, mfa, created_at, expires_at, used_at) \
@@ -87,7 +87,7 @@ pub(crate) async fn save_code<B: Backend>(db: &Pool<B>, c: &AuthorizationCode) -
     Ok(())
 }
 
-pub(crate) async fn redeem_code<B: Backend>(db: &Pool<B>, code_hash: &str, at: i64) -> Result<Redemption> {
+pub(crate) async fn redeem_code<B: Backend>(db: &Db<B>, code_hash: &str, at: i64) -> Result<Redemption> {
     let q = sqlx::query::<B>(
         "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL RETURNING *",
     )
@@ -103,7 +103,7 @@ pub(crate) async fn redeem_code<B: Backend>(db: &Pool<B>, code_hash: &str, at: i
     })
 }
 
-pub(crate) async fn create_session<B: Backend>(db: &Pool<B>, s: &LoginSession) -> Result<()> {
+pub(crate) async fn create_session<B: Backend>(db: &Db<B>, s: &LoginSession) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO login_sessions (id_hash, pool_id, sub, tenant_id, auth_time, mfa, created_at, expires_at, \
          ended_at, federation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -122,20 +122,20 @@ pub(crate) async fn create_session<B: Backend>(db: &Pool<B>, s: &LoginSession) -
     Ok(())
 }
 
-pub(crate) async fn get_session<B: Backend>(db: &Pool<B>, id_hash: &str) -> Result<Option<LoginSession>> {
+pub(crate) async fn get_session<B: Backend>(db: &Db<B>, id_hash: &str) -> Result<Option<LoginSession>> {
     let q = sqlx::query::<B>("SELECT * FROM login_sessions WHERE id_hash = $1").text(id_hash);
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(session_from::<B>).transpose()
 }
 
-pub(crate) async fn end_session<B: Backend>(db: &Pool<B>, id_hash: &str, at: i64) -> Result<bool> {
+pub(crate) async fn end_session<B: Backend>(db: &Db<B>, id_hash: &str, at: i64) -> Result<bool> {
     let q = sqlx::query::<B>("UPDATE login_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
         .int(at)
         .text(id_hash);
     Ok(B::execute(q, db).await.map_err(backend_err)? > 0)
 }
 
-pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> {
+pub(crate) async fn purge<B: Backend>(db: &Db<B>, before: i64) -> Result<u64> {
     let codes = sqlx::query::<B>("DELETE FROM authorization_codes WHERE expires_at < $1").int(before);
     let sessions = sqlx::query::<B>("DELETE FROM login_sessions WHERE expires_at < $1").int(before);
     let spent = sqlx::query::<B>("DELETE FROM spent_values WHERE expires_at < $1").int(before);
@@ -153,7 +153,7 @@ pub(crate) async fn purge<B: Backend>(db: &Pool<B>, before: i64) -> Result<u64> 
 /// Records a one-time value (its hash) as spent until `expires_at`; false when it already
 /// was. One insert that the primary key refuses a second time, so of two concurrent uses
 /// exactly one gets `true`.
-pub(crate) async fn spend<B: Backend>(db: &Pool<B>, value_hash: &str, expires_at: i64) -> Result<bool> {
+pub(crate) async fn spend<B: Backend>(db: &Db<B>, value_hash: &str, expires_at: i64) -> Result<bool> {
     let q =
         sqlx::query::<B>("INSERT INTO spent_values (value_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .text(value_hash)
@@ -176,7 +176,7 @@ fn federation_from<B: Backend>(row: &B::Row) -> Result<FederationRequest> {
     })
 }
 
-pub(crate) async fn save_federation<B: Backend>(db: &Pool<B>, r: &FederationRequest) -> Result<()> {
+pub(crate) async fn save_federation<B: Backend>(db: &Db<B>, r: &FederationRequest) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO federation_requests (state_hash, pool_id, provider, binding_hash, request_id, payload, result, \
          created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -196,7 +196,7 @@ pub(crate) async fn save_federation<B: Backend>(db: &Pool<B>, r: &FederationRequ
 }
 
 pub(crate) async fn attach_federation<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     state_hash: &str,
     result: &str,
     now: i64,
@@ -212,7 +212,7 @@ pub(crate) async fn attach_federation<B: Backend>(
 }
 
 pub(crate) async fn take_federation<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     state_hash: &str,
     now: i64,
 ) -> Result<Option<FederationRequest>> {
@@ -225,7 +225,7 @@ pub(crate) async fn take_federation<B: Backend>(
     B::fetch_optional(q, db).await.map_err(backend_err)?.map(|row| federation_from::<B>(&row)).transpose()
 }
 
-pub(crate) async fn federation_by_id<B: Backend>(db: &Pool<B>, request_id: &str) -> Result<Option<FederationRequest>> {
+pub(crate) async fn federation_by_id<B: Backend>(db: &Db<B>, request_id: &str) -> Result<Option<FederationRequest>> {
     let q = sqlx::query::<B>("SELECT * FROM federation_requests WHERE request_id = $1").text(request_id);
     B::fetch_optional(q, db).await.map_err(backend_err)?.map(|row| federation_from::<B>(&row)).transpose()
 }
@@ -241,7 +241,7 @@ fn domain_from<B: Backend>(row: &B::Row) -> Result<PoolDomain> {
     })
 }
 
-pub(crate) async fn create_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> Result<()> {
+pub(crate) async fn create_domain<B: Backend>(db: &Db<B>, d: &PoolDomain) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO user_pool_domains (domain, pool_id, custom, certificate_arn, managed_login_version, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -268,19 +268,19 @@ pub(crate) async fn create_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> R
     Ok(())
 }
 
-pub(crate) async fn get_domain<B: Backend>(db: &Pool<B>, domain: &str) -> Result<Option<PoolDomain>> {
+pub(crate) async fn get_domain<B: Backend>(db: &Db<B>, domain: &str) -> Result<Option<PoolDomain>> {
     let q = sqlx::query::<B>("SELECT * FROM user_pool_domains WHERE domain = $1").text(domain);
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(domain_from::<B>).transpose()
 }
 
-pub(crate) async fn list_domains<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<Vec<PoolDomain>> {
+pub(crate) async fn list_domains<B: Backend>(db: &Db<B>, pool: &PoolId) -> Result<Vec<PoolDomain>> {
     let q = sqlx::query::<B>("SELECT * FROM user_pool_domains WHERE pool_id = $1 ORDER BY custom, domain")
         .text(pool.as_str());
     B::fetch_all(q, db).await.map_err(backend_err)?.iter().map(domain_from::<B>).collect()
 }
 
-pub(crate) async fn update_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> Result<()> {
+pub(crate) async fn update_domain<B: Backend>(db: &Db<B>, d: &PoolDomain) -> Result<()> {
     let q = sqlx::query::<B>(
         "UPDATE user_pool_domains SET certificate_arn = $1, managed_login_version = $2 \
          WHERE domain = $3 AND pool_id = $4",
@@ -295,14 +295,14 @@ pub(crate) async fn update_domain<B: Backend>(db: &Pool<B>, d: &PoolDomain) -> R
     }
 }
 
-pub(crate) async fn delete_domain<B: Backend>(db: &Pool<B>, pool: &PoolId, domain: &str) -> Result<bool> {
+pub(crate) async fn delete_domain<B: Backend>(db: &Db<B>, pool: &PoolId, domain: &str) -> Result<bool> {
     let q = sqlx::query::<B>("DELETE FROM user_pool_domains WHERE domain = $1 AND pool_id = $2")
         .text(domain)
         .text(pool.as_str());
     Ok(B::execute(q, db).await.map_err(backend_err)? > 0)
 }
 
-pub(crate) async fn put_ui<B: Backend>(db: &Pool<B>, ui: &UiCustomization) -> Result<()> {
+pub(crate) async fn put_ui<B: Backend>(db: &Db<B>, ui: &UiCustomization) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO ui_customizations (pool_id, client_id, css, image, image_type, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -320,7 +320,7 @@ pub(crate) async fn put_ui<B: Backend>(db: &Pool<B>, ui: &UiCustomization) -> Re
     Ok(())
 }
 
-pub(crate) async fn get_ui<B: Backend>(db: &Pool<B>, pool: &PoolId, client: &str) -> Result<Option<UiCustomization>> {
+pub(crate) async fn get_ui<B: Backend>(db: &Db<B>, pool: &PoolId, client: &str) -> Result<Option<UiCustomization>> {
     let q = sqlx::query::<B>("SELECT * FROM ui_customizations WHERE pool_id = $1 AND client_id = $2")
         .text(pool.as_str())
         .text(client);
@@ -339,74 +339,74 @@ pub(crate) async fn get_ui<B: Backend>(db: &Pool<B>, pool: &PoolId, client: &str
 #[async_trait]
 impl<B: Backend> LoginRepo for SqlStore<B> {
     async fn save_authorization_code(&self, code: &AuthorizationCode) -> Result<()> {
-        save_code(&self.pool, code).await
+        save_code(&self.db, code).await
     }
 
     async fn redeem_authorization_code(&self, code_hash: &str, at: i64) -> Result<Redemption> {
-        redeem_code(&self.pool, code_hash, at).await
+        redeem_code(&self.db, code_hash, at).await
     }
 
     async fn create_login_session(&self, session: &LoginSession) -> Result<()> {
-        create_session(&self.pool, session).await
+        create_session(&self.db, session).await
     }
 
     async fn get_login_session(&self, id_hash: &str) -> Result<Option<LoginSession>> {
-        get_session(&self.pool, id_hash).await
+        get_session(&self.db, id_hash).await
     }
 
     async fn end_login_session(&self, id_hash: &str, at: i64) -> Result<bool> {
-        end_session(&self.pool, id_hash, at).await
+        end_session(&self.db, id_hash, at).await
     }
 
     async fn purge_login(&self, before: i64) -> Result<u64> {
-        purge(&self.pool, before).await
+        purge(&self.db, before).await
     }
 
     async fn spend(&self, value_hash: &str, expires_at: i64) -> Result<bool> {
-        spend(&self.pool, value_hash, expires_at).await
+        spend(&self.db, value_hash, expires_at).await
     }
 
     async fn save_federation_request(&self, request: &FederationRequest) -> Result<()> {
-        save_federation(&self.pool, request).await
+        save_federation(&self.db, request).await
     }
 
     async fn attach_federation_result(&self, state_hash: &str, result: &str, now: i64) -> Result<bool> {
-        attach_federation(&self.pool, state_hash, result, now).await
+        attach_federation(&self.db, state_hash, result, now).await
     }
 
     async fn take_federation_request(&self, state_hash: &str, now: i64) -> Result<Option<FederationRequest>> {
-        take_federation(&self.pool, state_hash, now).await
+        take_federation(&self.db, state_hash, now).await
     }
 
     async fn federation_request_by_id(&self, request_id: &str) -> Result<Option<FederationRequest>> {
-        federation_by_id(&self.pool, request_id).await
+        federation_by_id(&self.db, request_id).await
     }
 
     async fn create_pool_domain(&self, domain: &PoolDomain) -> Result<()> {
-        create_domain(&self.pool, domain).await
+        create_domain(&self.db, domain).await
     }
 
     async fn get_pool_domain(&self, domain: &str) -> Result<Option<PoolDomain>> {
-        get_domain(&self.pool, domain).await
+        get_domain(&self.db, domain).await
     }
 
     async fn list_pool_domains(&self, pool: &PoolId) -> Result<Vec<PoolDomain>> {
-        list_domains(&self.pool, pool).await
+        list_domains(&self.db, pool).await
     }
 
     async fn update_pool_domain(&self, domain: &PoolDomain) -> Result<()> {
-        update_domain(&self.pool, domain).await
+        update_domain(&self.db, domain).await
     }
 
     async fn delete_pool_domain(&self, pool: &PoolId, domain: &str) -> Result<bool> {
-        delete_domain(&self.pool, pool, domain).await
+        delete_domain(&self.db, pool, domain).await
     }
 
     async fn put_ui_customization(&self, ui: &UiCustomization) -> Result<()> {
-        put_ui(&self.pool, ui).await
+        put_ui(&self.db, ui).await
     }
 
     async fn get_ui_customization(&self, pool: &PoolId, client_id: &str) -> Result<Option<UiCustomization>> {
-        get_ui(&self.pool, pool, client_id).await
+        get_ui(&self.db, pool, client_id).await
     }
 }

@@ -10,10 +10,10 @@ use cognate_core::StoreError;
 use cognate_core::ids::{ClientId, PoolId};
 use cognate_core::managed_login::{Asset, Category, ColorMode, Extension, ManagedLogin};
 use cognate_core::repo::ManagedLoginRepo;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{affected, json, pool_id, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -72,7 +72,7 @@ async fn insert_assets<B: Backend>(conn: &mut B::Connection, style: &ManagedLogi
     Ok(())
 }
 
-async fn assets<B: Backend>(db: &Pool<B>, id: &str, with_bytes: bool) -> Result<Vec<Asset>> {
+async fn assets<B: Backend>(db: &Db<B>, id: &str, with_bytes: bool) -> Result<Vec<Asset>> {
     let sql = if with_bytes {
         format!(
             "SELECT {COLUMNS}, bytes FROM managed_login_assets WHERE branding_id = $1 ORDER BY category, color_mode"
@@ -84,7 +84,7 @@ async fn assets<B: Backend>(db: &Pool<B>, id: &str, with_bytes: bool) -> Result<
     B::fetch_all(q, db).await.map_err(backend_err)?.iter().map(|r| asset_from::<B>(r, with_bytes)).collect()
 }
 
-async fn create<B: Backend>(db: &Pool<B>, style: &ManagedLogin) -> Result<()> {
+async fn create<B: Backend>(db: &Db<B>, style: &ManagedLogin) -> Result<()> {
     let settings = style.settings.as_ref().map(to_json).transpose()?;
     let mut tx = db.begin().await.map_err(backend_err)?;
     let q = sqlx::query::<B>(
@@ -107,7 +107,7 @@ async fn create<B: Backend>(db: &Pool<B>, style: &ManagedLogin) -> Result<()> {
     tx.commit().await.map_err(backend_err)
 }
 
-async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &str) -> Result<Option<ManagedLogin>> {
+async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, id: &str) -> Result<Option<ManagedLogin>> {
     let q = sqlx::query::<B>("SELECT * FROM managed_login_brandings WHERE pool_id = $1 AND id = $2")
         .text(pool.as_str())
         .text(id);
@@ -118,7 +118,7 @@ async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, id: &str) -> Result<Option
 }
 
 async fn for_client<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     client: &ClientId,
     bytes: bool,
@@ -133,7 +133,7 @@ async fn for_client<B: Backend>(
 }
 
 async fn asset<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     id: &str,
     category: Category,
@@ -151,7 +151,7 @@ async fn asset<B: Backend>(
     B::fetch_optional(q, db).await.map_err(backend_err)?.as_ref().map(|r| asset_from::<B>(r, true)).transpose()
 }
 
-async fn update<B: Backend>(db: &Pool<B>, style: &ManagedLogin, replace_assets: bool) -> Result<()> {
+async fn update<B: Backend>(db: &Db<B>, style: &ManagedLogin, replace_assets: bool) -> Result<()> {
     let settings = style.settings.as_ref().map(to_json).transpose()?;
     let mut tx = db.begin().await.map_err(backend_err)?;
     let q = sqlx::query::<B>(
@@ -175,11 +175,11 @@ async fn update<B: Backend>(db: &Pool<B>, style: &ManagedLogin, replace_assets: 
 #[async_trait]
 impl<B: Backend> ManagedLoginRepo for SqlStore<B> {
     async fn create_managed_login(&self, style: &ManagedLogin) -> Result<()> {
-        create(&self.pool, style).await
+        create(&self.db, style).await
     }
 
     async fn get_managed_login(&self, pool: &PoolId, id: &str) -> Result<Option<ManagedLogin>> {
-        get(&self.pool, pool, id).await
+        get(&self.db, pool, id).await
     }
 
     async fn managed_login_for_client(
@@ -188,7 +188,7 @@ impl<B: Backend> ManagedLoginRepo for SqlStore<B> {
         client: &ClientId,
         bytes: bool,
     ) -> Result<Option<ManagedLogin>> {
-        for_client(&self.pool, pool, client, bytes).await
+        for_client(&self.db, pool, client, bytes).await
     }
 
     async fn get_managed_login_asset(
@@ -198,17 +198,17 @@ impl<B: Backend> ManagedLoginRepo for SqlStore<B> {
         category: Category,
         mode: ColorMode,
     ) -> Result<Option<Asset>> {
-        asset(&self.pool, pool, id, category, mode).await
+        asset(&self.db, pool, id, category, mode).await
     }
 
     async fn update_managed_login(&self, style: &ManagedLogin, replace_assets: bool) -> Result<()> {
-        update(&self.pool, style, replace_assets).await
+        update(&self.db, style, replace_assets).await
     }
 
     async fn delete_managed_login(&self, pool: &PoolId, id: &str) -> Result<()> {
         let q = sqlx::query::<B>("DELETE FROM managed_login_brandings WHERE pool_id = $1 AND id = $2")
             .text(pool.as_str())
             .text(id);
-        affected(B::execute(q, &self.pool).await.map_err(backend_err)?, STYLE)
+        affected(B::execute(q, &self.db).await.map_err(backend_err)?, STYLE)
     }
 }

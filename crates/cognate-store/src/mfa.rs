@@ -7,10 +7,10 @@ use cognate_core::ids::PoolId;
 use cognate_core::mfa::UserMfa;
 use cognate_core::repo::MfaRepo;
 use cognate_core::webhook::WebhookEvent;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 
@@ -37,7 +37,7 @@ fn mfa_from<B: Backend>(row: &B::Row) -> Result<UserMfa> {
     })
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> Result<Option<UserMfa>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str) -> Result<Option<UserMfa>> {
     let q = sqlx::query::<B>("SELECT * FROM user_mfa WHERE pool_id = $1 AND sub = $2").text(pool.as_str()).text(sub);
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(mfa_from::<B>).transpose()
@@ -45,7 +45,7 @@ pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> R
 
 /// Creates or replaces the record; `last_step` never goes back (a code used meanwhile stays
 /// used).
-pub(crate) async fn put<B: Backend>(db: &Pool<B>, m: &UserMfa, events: &[WebhookEvent]) -> Result<()> {
+pub(crate) async fn put<B: Backend>(db: &Db<B>, m: &UserMfa, events: &[WebhookEvent]) -> Result<()> {
     let sql = format!(
         "INSERT INTO user_mfa (pool_id, sub, {COLS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -76,7 +76,7 @@ pub(crate) async fn put<B: Backend>(db: &Pool<B>, m: &UserMfa, events: &[Webhook
     tx.commit().await.map_err(crate::backend_err)
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM user_mfa WHERE pool_id = $1 AND sub = $2").text(pool.as_str()).text(sub);
     B::execute(q, db).await.map_err(backend_err)?;
     Ok(())
@@ -86,7 +86,7 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -
 /// concurrent callers serialise on the row, and only the first still finds `last_step`
 /// below `step` (PostgreSQL re-checks the condition on the updated row; SQLite runs one
 /// writer at a time).
-pub(crate) async fn use_step<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str, step: i64) -> Result<bool> {
+pub(crate) async fn use_step<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str, step: i64) -> Result<bool> {
     let q = sqlx::query::<B>("UPDATE user_mfa SET last_step = $1 WHERE pool_id = $2 AND sub = $3 AND last_step < $1")
         .int(step)
         .text(pool.as_str())
@@ -109,18 +109,18 @@ pub(crate) async fn copy<B: Backend>(conn: &mut B::Connection, from: &PoolId, to
 #[async_trait]
 impl<B: Backend> MfaRepo for SqlStore<B> {
     async fn get_mfa(&self, pool: &PoolId, sub: &str) -> Result<Option<UserMfa>> {
-        get(&self.pool, pool, sub).await
+        get(&self.db, pool, sub).await
     }
 
     async fn put_mfa_with(&self, m: &UserMfa, events: &[WebhookEvent]) -> Result<()> {
-        put(&self.pool, m, events).await
+        put(&self.db, m, events).await
     }
 
     async fn delete_mfa(&self, pool: &PoolId, sub: &str) -> Result<()> {
-        delete(&self.pool, pool, sub).await
+        delete(&self.db, pool, sub).await
     }
 
     async fn use_totp_step(&self, pool: &PoolId, sub: &str, step: i64) -> Result<bool> {
-        use_step(&self.pool, pool, sub, step).await
+        use_step(&self.db, pool, sub, step).await
     }
 }

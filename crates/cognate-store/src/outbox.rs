@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use cognate_core::StoreError;
 use cognate_core::ids::PoolId;
 use cognate_core::repo::{OUTBOX_NEVER, OutboxBacklog, OutboxMessage, OutboxRepo};
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::write_err;
 use crate::store::SqlStore;
 
@@ -37,7 +37,7 @@ fn changed(rows: u64) -> Result<()> {
     if rows == 0 { Err(StoreError::NotFound("message")) } else { Ok(()) }
 }
 
-pub(crate) async fn enqueue<B: Backend>(db: &Pool<B>, m: &OutboxMessage) -> Result<()> {
+pub(crate) async fn enqueue<B: Backend>(db: &Db<B>, m: &OutboxMessage) -> Result<()> {
     let q = sqlx::query::<B>(
         "INSERT INTO outbox (id, pool_id, username, medium, destination, subject, body, created_at, \
          secret_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -55,7 +55,7 @@ pub(crate) async fn enqueue<B: Backend>(db: &Pool<B>, m: &OutboxMessage) -> Resu
     Ok(())
 }
 
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>> {
     let q = sqlx::query::<B>(
         "SELECT * FROM outbox WHERE ($1 = '' OR pool_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
     )
@@ -67,7 +67,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: Option<&PoolId>, limit:
 
 /// Claims up to `limit` due messages of `medium` until `lease_until`.
 pub(crate) async fn claim_pending<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     medium: &str,
     now: i64,
     lease_until: i64,
@@ -102,7 +102,7 @@ pub(crate) async fn claim_pending<B: Backend>(
 }
 
 /// Marks a message delivered (the first time counts) and blanks its body.
-pub(crate) async fn mark_delivered<B: Backend>(db: &Pool<B>, id: &str, at: i64) -> Result<()> {
+pub(crate) async fn mark_delivered<B: Backend>(db: &Db<B>, id: &str, at: i64) -> Result<()> {
     let q = sqlx::query::<B>("UPDATE outbox SET delivered_at = COALESCE(delivered_at, $1), body = '' WHERE id = $2")
         .int(at)
         .text(id);
@@ -110,7 +110,7 @@ pub(crate) async fn mark_delivered<B: Backend>(db: &Pool<B>, id: &str, at: i64) 
 }
 
 /// Counts a failed attempt; giving up (`OUTBOX_NEVER`) blanks the body.
-pub(crate) async fn mark_failed<B: Backend>(db: &Pool<B>, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
+pub(crate) async fn mark_failed<B: Backend>(db: &Db<B>, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
     let q = sqlx::query::<B>(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
          body = CASE WHEN $2 = $4 THEN '' ELSE body END WHERE id = $3",
@@ -123,7 +123,7 @@ pub(crate) async fn mark_failed<B: Backend>(db: &Pool<B>, id: &str, error: &str,
 }
 
 /// Blanks the bodies whose secret has expired; how many.
-pub(crate) async fn redact_expired<B: Backend>(db: &Pool<B>, now: i64) -> Result<u64> {
+pub(crate) async fn redact_expired<B: Backend>(db: &Db<B>, now: i64) -> Result<u64> {
     let q = sqlx::query::<B>(
         "UPDATE outbox SET body = '' WHERE body <> '' AND secret_expires_at IS NOT NULL AND secret_expires_at <= $1",
     )
@@ -132,7 +132,7 @@ pub(crate) async fn redact_expired<B: Backend>(db: &Pool<B>, now: i64) -> Result
 }
 
 /// Messages whose body is not blank and not sealed (does not start with `sealed_prefix`).
-pub(crate) async fn unsealed<B: Backend>(db: &Pool<B>, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>> {
+pub(crate) async fn unsealed<B: Backend>(db: &Db<B>, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>> {
     let q = sqlx::query::<B>(
         "SELECT * FROM outbox WHERE body <> '' AND substr(body, 1, CAST($1 AS INTEGER)) <> $2 \
          ORDER BY created_at, id LIMIT $3",
@@ -145,13 +145,13 @@ pub(crate) async fn unsealed<B: Backend>(db: &Pool<B>, sealed_prefix: &str, limi
 }
 
 /// Replaces the body if it is still `old`; whether it was.
-pub(crate) async fn replace_body<B: Backend>(db: &Pool<B>, id: &str, old: &str, new: &str) -> Result<bool> {
+pub(crate) async fn replace_body<B: Backend>(db: &Db<B>, id: &str, old: &str, new: &str) -> Result<bool> {
     let q = sqlx::query::<B>("UPDATE outbox SET body = $1 WHERE id = $2 AND body = $3").text(new).text(id).text(old);
     Ok(B::execute(q, db).await.map_err(backend_err)? == 1)
 }
 
 /// Undelivered messages per medium: pending, and given up.
-pub(crate) async fn backlog<B: Backend>(db: &Pool<B>) -> Result<Vec<OutboxBacklog>> {
+pub(crate) async fn backlog<B: Backend>(db: &Db<B>) -> Result<Vec<OutboxBacklog>> {
     let q = sqlx::query::<B>(
         "SELECT medium, COUNT(CASE WHEN next_attempt_at <> $1 THEN 1 END) AS pending, \
          COUNT(CASE WHEN next_attempt_at = $1 THEN 1 END) AS given_up \
@@ -173,38 +173,38 @@ pub(crate) async fn backlog<B: Backend>(db: &Pool<B>) -> Result<Vec<OutboxBacklo
 #[async_trait]
 impl<B: Backend> OutboxRepo for SqlStore<B> {
     async fn enqueue_message(&self, m: &OutboxMessage) -> Result<()> {
-        enqueue(&self.pool, m).await
+        enqueue(&self.db, m).await
     }
 
     async fn list_messages(&self, pool: Option<&PoolId>, limit: u32) -> Result<Vec<OutboxMessage>> {
-        list(&self.pool, pool, limit).await
+        list(&self.db, pool, limit).await
     }
 
     async fn claim_pending(&self, medium: &str, now: i64, lease_until: i64, limit: u32) -> Result<Vec<OutboxMessage>> {
-        claim_pending(&self.pool, medium, now, lease_until, limit).await
+        claim_pending(&self.db, medium, now, lease_until, limit).await
     }
 
     async fn mark_delivered(&self, id: &str, at: i64) -> Result<()> {
-        mark_delivered(&self.pool, id, at).await
+        mark_delivered(&self.db, id, at).await
     }
 
     async fn mark_failed(&self, id: &str, error: &str, next_attempt_at: i64) -> Result<()> {
-        mark_failed(&self.pool, id, error, next_attempt_at).await
+        mark_failed(&self.db, id, error, next_attempt_at).await
     }
 
     async fn redact_expired_messages(&self, now: i64) -> Result<u64> {
-        redact_expired(&self.pool, now).await
+        redact_expired(&self.db, now).await
     }
 
     async fn unsealed_messages(&self, sealed_prefix: &str, limit: u32) -> Result<Vec<OutboxMessage>> {
-        unsealed(&self.pool, sealed_prefix, limit).await
+        unsealed(&self.db, sealed_prefix, limit).await
     }
 
     async fn replace_message_body(&self, id: &str, old: &str, new: &str) -> Result<bool> {
-        replace_body(&self.pool, id, old, new).await
+        replace_body(&self.db, id, old, new).await
     }
 
     async fn outbox_backlog(&self) -> Result<Vec<OutboxBacklog>> {
-        backlog(&self.pool).await
+        backlog(&self.db).await
     }
 }

@@ -45,7 +45,7 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
         .text(&p.client_id)
         .text(&p.state)
         .int(p.expires_at);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "user"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "user"))?;
         Ok(())
     }
 
@@ -53,7 +53,7 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
         let q = sqlx::query::<B>("DELETE FROM passkey_registrations WHERE pool_id = $1 AND sub = $2 RETURNING *")
             .text(pool.as_str())
             .text(sub);
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let Some(row) = B::fetch_optional(q, &self.db).await.map_err(backend_err)? else { return Ok(None) };
         Ok(Some(PendingRegistration {
             pool_id: pool_id(&B::text_col(&row, "pool_id")?)?,
             sub: B::text_col(&row, "sub")?,
@@ -81,7 +81,7 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
         .int(c.counter)
         .int(c.created_at)
         .opt_int(c.last_used_at);
-        B::execute(q, &self.pool).await.map_err(|e| match write_err(e, "passkey") {
+        B::execute(q, &self.db).await.map_err(|e| match write_err(e, "passkey") {
             StoreError::NotFound(_) => StoreError::NotFound("user"),
             other => other,
         })?;
@@ -94,7 +94,7 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
         )
         .text(pool.as_str())
         .text(sub);
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter().map(passkey_from::<B>).collect()
     }
 
@@ -103,7 +103,7 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
             .text(pool.as_str())
             .text(sub)
             .text(credential_id);
-        Ok(B::execute(q, &self.pool).await.map_err(backend_err)? == 1)
+        Ok(B::execute(q, &self.db).await.map_err(backend_err)? == 1)
     }
 
     async fn use_passkey(
@@ -125,6 +125,6 @@ impl<B: Backend> PasskeyRepo for SqlStore<B> {
         .text(pool.as_str())
         .text(sub)
         .text(credential_id);
-        Ok(B::execute(q, &self.pool).await.map_err(backend_err)? == 1)
+        Ok(B::execute(q, &self.db).await.map_err(backend_err)? == 1)
     }
 }

@@ -9,10 +9,10 @@ use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::pool::UserPool;
 use cognate_core::repo::PoolRepo;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{json, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -30,7 +30,7 @@ fn pool_from<B: Backend>(row: &B::Row) -> Result<UserPool> {
     })
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()> {
+pub(crate) async fn create<B: Backend>(db: &Db<B>, p: &UserPool) -> Result<()> {
     let settings = to_json(&p.settings)?;
     let q = sqlx::query::<B>(
         "INSERT INTO pools (id, name, settings, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -45,13 +45,13 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()>
     Ok(())
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<Option<UserPool>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, id: &PoolId) -> Result<Option<UserPool>> {
     let q = sqlx::query::<B>("SELECT * FROM pools WHERE id = $1").text(id.as_str());
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(pool_from::<B>).transpose()
 }
 
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, page: &PageRequest) -> Result<Vec<UserPool>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, page: &PageRequest) -> Result<Vec<UserPool>> {
     let q = sqlx::query::<B>("SELECT * FROM pools WHERE id > $1 ORDER BY id LIMIT $2")
         .text(page.after.as_deref().unwrap_or(""))
         .int(page.fetch_limit());
@@ -60,7 +60,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, page: &PageRequest) -> Result
 }
 
 /// Replaces name and settings if the version is still the stored one, bumping it.
-pub(crate) async fn update<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()> {
+pub(crate) async fn update<B: Backend>(db: &Db<B>, p: &UserPool) -> Result<()> {
     let settings = to_json(&p.settings)?;
     let q = sqlx::query::<B>(
         "UPDATE pools SET name = $1, settings = $2, updated_at = $3, version = version + 1 \
@@ -80,7 +80,7 @@ pub(crate) async fn update<B: Backend>(db: &Pool<B>, p: &UserPool) -> Result<()>
     }
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, id: &PoolId) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM pools WHERE id = $1").text(id.as_str());
     match B::execute(q, db).await.map_err(backend_err)? {
         0 => Err(StoreError::NotFound("pool")),
@@ -91,31 +91,31 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, id: &PoolId) -> Result<()> 
 #[async_trait]
 impl<B: Backend> PoolRepo for SqlStore<B> {
     async fn create_pool(&self, p: &UserPool) -> Result<()> {
-        create(&self.pool, p).await
+        create(&self.db, p).await
     }
 
     async fn get_pool(&self, id: &PoolId) -> Result<Option<UserPool>> {
-        get(&self.pool, id).await
+        get(&self.db, id).await
     }
 
     async fn list_pools(&self, page: &PageRequest) -> Result<Vec<UserPool>> {
-        list(&self.pool, page).await
+        list(&self.db, page).await
     }
 
     async fn count_pools(&self) -> Result<i64> {
         let q = sqlx::query::<B>("SELECT COUNT(*) AS n FROM pools");
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?.ok_or(StoreError::NotFound("pool"))?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?.ok_or(StoreError::NotFound("pool"))?;
         B::int_col(&row, "n")
     }
 
     async fn update_pool(&self, p: &UserPool) -> Result<()> {
-        update(&self.pool, p).await?;
+        update(&self.db, p).await?;
         self.committed(Change::Pool(p.id.clone())).await;
         Ok(())
     }
 
     async fn delete_pool(&self, id: &PoolId) -> Result<()> {
-        delete(&self.pool, id).await?;
+        delete(&self.db, id).await?;
         self.committed(Change::Pool(id.clone())).await;
         Ok(())
     }

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
 use crate::ConnectError;
+use crate::db::CHECK_IDLE_AFTER;
 use crate::migrate::{POSTGRES, run_migrations};
 
 /// The unprivileged role the migrations create and requests run as.
@@ -28,9 +29,6 @@ pub struct PgOptions {
 }
 
 pub(crate) type PgStore = crate::store::SqlStore<sqlx::Postgres>;
-
-/// How long a pooled connection may sit idle and still be used without a check first.
-const CHECK_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
     Ok(PgConnectOptions::from_str(url).map_err(|e| ConnectError::Connect(e.to_string()))?.disable_statement_logging())

@@ -7,10 +7,10 @@ use cognate_core::ids::PoolId;
 use cognate_core::page::PageRequest;
 use cognate_core::repo::ResourceServerRepo;
 use cognate_core::resource_server::ResourceServer;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{json, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -30,7 +30,7 @@ fn changed(rows: u64) -> Result<()> {
     if rows == 0 { Err(StoreError::NotFound("resource_server")) } else { Ok(()) }
 }
 
-pub(crate) async fn create<B: Backend>(db: &Pool<B>, rs: &ResourceServer) -> Result<()> {
+pub(crate) async fn create<B: Backend>(db: &Db<B>, rs: &ResourceServer) -> Result<()> {
     let scopes = to_json(&rs.scopes)?;
     let q =
         sqlx::query::<B>("INSERT INTO resource_servers (pool_id, identifier, name, scopes) VALUES ($1, $2, $3, $4)")
@@ -42,7 +42,7 @@ pub(crate) async fn create<B: Backend>(db: &Pool<B>, rs: &ResourceServer) -> Res
     Ok(())
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
     let q = sqlx::query::<B>("SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
         .text(pool.as_str())
         .text(identifier);
@@ -50,7 +50,7 @@ pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: &st
     row.as_ref().map(resource_server_from::<B>).transpose()
 }
 
-pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
+pub(crate) async fn list<B: Backend>(db: &Db<B>, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
     let q = sqlx::query::<B>(
         "SELECT * FROM resource_servers WHERE pool_id = $1 AND identifier > $2 ORDER BY identifier LIMIT $3",
     )
@@ -62,7 +62,7 @@ pub(crate) async fn list<B: Backend>(db: &Pool<B>, pool: &PoolId, page: &PageReq
 }
 
 /// Replaces the name and the whole scope list.
-pub(crate) async fn update<B: Backend>(db: &Pool<B>, rs: &ResourceServer) -> Result<()> {
+pub(crate) async fn update<B: Backend>(db: &Db<B>, rs: &ResourceServer) -> Result<()> {
     let scopes = to_json(&rs.scopes)?;
     let q =
         sqlx::query::<B>("UPDATE resource_servers SET name = $1, scopes = $2 WHERE pool_id = $3 AND identifier = $4")
@@ -73,7 +73,7 @@ pub(crate) async fn update<B: Backend>(db: &Pool<B>, rs: &ResourceServer) -> Res
     changed(B::execute(q, db).await.map_err(backend_err)?)
 }
 
-pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: &str) -> Result<()> {
+pub(crate) async fn delete<B: Backend>(db: &Db<B>, pool: &PoolId, identifier: &str) -> Result<()> {
     let q = sqlx::query::<B>("DELETE FROM resource_servers WHERE pool_id = $1 AND identifier = $2")
         .text(pool.as_str())
         .text(identifier);
@@ -83,26 +83,26 @@ pub(crate) async fn delete<B: Backend>(db: &Pool<B>, pool: &PoolId, identifier: 
 #[async_trait]
 impl<B: Backend> ResourceServerRepo for SqlStore<B> {
     async fn create_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-        create(&self.pool, rs).await
+        create(&self.db, rs).await
     }
 
     async fn get_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<Option<ResourceServer>> {
-        get(&self.pool, pool, identifier).await
+        get(&self.db, pool, identifier).await
     }
 
     async fn list_resource_servers(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<ResourceServer>> {
-        list(&self.pool, pool, page).await
+        list(&self.db, pool, page).await
     }
 
     // A resource server is part of its pool's configuration: its changes are the pool's.
     async fn update_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-        update(&self.pool, rs).await?;
+        update(&self.db, rs).await?;
         self.committed(Change::Pool(rs.pool_id.clone())).await;
         Ok(())
     }
 
     async fn delete_resource_server(&self, pool: &PoolId, identifier: &str) -> Result<()> {
-        delete(&self.pool, pool, identifier).await?;
+        delete(&self.db, pool, identifier).await?;
         self.committed(Change::Pool(pool.clone())).await;
         Ok(())
     }

@@ -12,11 +12,12 @@ use sqlx::Pool;
 
 use crate::backend::Backend;
 use crate::backend_err;
+use crate::db::Db;
 use crate::tenant_work::TenantTx;
 
-/// A connection pool of backend `B`; `SqliteStore` and `PgStore` name its two forms.
+/// A database of backend `B`; `SqliteStore` and `PgStore` name its two forms.
 pub(crate) struct SqlStore<B: Backend> {
-    pub(crate) pool: Pool<B>,
+    pub(crate) db: Db<B>,
     hooks: Hooks,
 }
 
@@ -36,7 +37,7 @@ impl Hooks {
 
 impl<B: Backend> SqlStore<B> {
     pub(crate) fn new(pool: Pool<B>) -> Self {
-        Self { pool, hooks: Hooks::default() }
+        Self { db: Db::new(pool), hooks: Hooks::default() }
     }
 
     /// A change that was announced inside its transaction ([`crate::changes::announce_in`])
@@ -49,7 +50,7 @@ impl<B: Backend> SqlStore<B> {
     /// nodes through the database ([`crate::changes::announce`]).
     pub(crate) async fn committed(&self, change: Change) {
         self.hooks.tell(&change);
-        crate::changes::announce(&self.pool, &change).await;
+        crate::changes::announce(&self.db, &change).await;
     }
 }
 
@@ -60,16 +61,16 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn begin_tenant(&self, tenant: &TenantId) -> Result<Box<dyn TenantWork>, StoreError> {
-        Ok(Box::new(TenantTx::<B>::begin(&self.pool, tenant, self.hooks.clone()).await?))
+        Ok(Box::new(TenantTx::<B>::begin(&self.db, tenant, self.hooks.clone()).await?))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        B::execute(sqlx::query::<B>("SELECT 1"), &self.pool).await.map_err(backend_err)?;
+        B::execute(sqlx::query::<B>("SELECT 1"), &self.db).await.map_err(backend_err)?;
         Ok(())
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
-        B::listen(&self.pool).await
+        B::listen(self.db.pool()).await
     }
 
     fn on_local_change(&self, hook: LocalHook) {
@@ -78,9 +79,9 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn pool_usage(&self) -> PoolUsage {
         PoolUsage {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-            max: self.pool.options().get_max_connections(),
+            size: self.db.size(),
+            idle: u32::try_from(self.db.idle()).unwrap_or(u32::MAX),
+            max: self.db.max_connections(),
         }
     }
 }

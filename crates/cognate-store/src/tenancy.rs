@@ -104,7 +104,7 @@ impl<B: Backend> SqlStore<B> {
     /// policies then show and accept only that tenant's rows; the SQL run in it still
     /// filters by tenant, which is what isolates tenants on SQLite.
     pub(crate) async fn tenant_scope(&self, tenant: &TenantId) -> Result<Transaction<'static, B>> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(B::SET_TENANT).text(tenant.as_str());
         B::execute_on(q, &mut tx).await.map_err(backend_err)?;
         Ok(tx)
@@ -115,7 +115,7 @@ impl<B: Backend> SqlStore<B> {
     /// The one way to look across tenants: keep its callers few (discovery by domain, a
     /// user's memberships, an invitation by token, an API key by hash, the audit chains).
     pub(crate) async fn platform_scope(&self) -> Result<Transaction<'static, B>> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::PLATFORM_SCOPE), &mut tx).await.map_err(backend_err)?;
         Ok(tx)
     }
@@ -214,7 +214,7 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
         let q = sqlx::query::<B>("SELECT * FROM tenants WHERE id = $1").text(id.as_str());
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(tenant_from::<B>).transpose()
     }
 
@@ -222,7 +222,7 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         let q = sqlx::query::<B>("SELECT * FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
             .text(page.after.as_deref().unwrap_or(""))
             .int(page.fetch_limit());
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter().map(tenant_from::<B>).collect()
     }
 
@@ -230,7 +230,7 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         let q = sqlx::query::<B>(
             "SELECT tier, status, COUNT(*) AS n FROM tenants GROUP BY tier, status ORDER BY tier, status",
         );
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter()
             .map(|row| {
                 Ok(TenantCount {
@@ -246,7 +246,7 @@ impl<B: Backend> TenantRepo for SqlStore<B> {
         let q = sqlx::query::<B>("SELECT * FROM tenants WHERE pool_id = $1 AND tier = $2 ORDER BY id LIMIT 1")
             .text(pool.as_str())
             .text(Tier::Platinum.as_str());
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(tenant_from::<B>).transpose()
     }
 

@@ -10,10 +10,11 @@ use cognate_core::ids::PoolId;
 use cognate_core::repo::TenantWork;
 use cognate_core::tenant::{Membership, MembershipStatus, Role, Tenant, TenantId};
 use cognate_core::user::{User, UserKeys, index_value};
-use sqlx::{Pool, Transaction};
+use sqlx::Transaction;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{to_json, write_err};
 use crate::store::Hooks;
 use crate::tenancy::{accept_in, membership_from, refused, tenancy_err, tenant_from, write_membership};
@@ -120,7 +121,7 @@ pub(crate) struct TenantTx<B: Backend> {
 impl<B: Backend> TenantTx<B> {
     /// Begins the unit of work: a transaction that reads before it writes (`WRITE_BEGIN`),
     /// confined to `tenant`, holding the tenant's membership lock to its end.
-    pub(crate) async fn begin(pool: &Pool<B>, tenant: &TenantId, hooks: Hooks) -> Result<Self> {
+    pub(crate) async fn begin(pool: &Db<B>, tenant: &TenantId, hooks: Hooks) -> Result<Self> {
         let mut tx = pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::SET_TENANT).text(tenant.as_str()), &mut tx).await.map_err(backend_err)?;
         B::execute_on(sqlx::query::<B>(B::MEMBERS_LOCK).text(tenant.as_str()), &mut tx).await.map_err(backend_err)?;

@@ -51,7 +51,7 @@ impl<B: Backend> TermsRepo for SqlStore<B> {
         .text(&links)
         .int(t.created_at)
         .int(t.updated_at);
-        match B::execute(q, &self.pool).await.map_err(|e| write_err(e, "terms")) {
+        match B::execute(q, &self.db).await.map_err(|e| write_err(e, "terms")) {
             // The only foreign key: the client.
             Err(StoreError::NotFound(_)) => Err(StoreError::NotFound("client")),
             other => other.map(|_| ()),
@@ -60,7 +60,7 @@ impl<B: Backend> TermsRepo for SqlStore<B> {
 
     async fn get_terms(&self, pool: &PoolId, id: &str) -> Result<Option<Terms>> {
         let q = sqlx::query::<B>("SELECT * FROM terms WHERE pool_id = $1 AND id = $2").text(pool.as_str()).text(id);
-        B::fetch_optional(q, &self.pool).await.map_err(backend_err)?.as_ref().map(terms_from::<B>).transpose()
+        B::fetch_optional(q, &self.db).await.map_err(backend_err)?.as_ref().map(terms_from::<B>).transpose()
     }
 
     async fn get_terms_by_client(&self, pool: &PoolId, client: &ClientId, name: TermsName) -> Result<Option<Terms>> {
@@ -68,14 +68,14 @@ impl<B: Backend> TermsRepo for SqlStore<B> {
             .text(pool.as_str())
             .text(client.as_str())
             .text(name.as_str());
-        B::fetch_optional(q, &self.pool).await.map_err(backend_err)?.as_ref().map(terms_from::<B>).transpose()
+        B::fetch_optional(q, &self.db).await.map_err(backend_err)?.as_ref().map(terms_from::<B>).transpose()
     }
 
     async fn list_client_terms(&self, pool: &PoolId, client: &ClientId) -> Result<Vec<Terms>> {
         let q = sqlx::query::<B>("SELECT * FROM terms WHERE pool_id = $1 AND client_id = $2 ORDER BY name")
             .text(pool.as_str())
             .text(client.as_str());
-        B::fetch_all(q, &self.pool).await.map_err(backend_err)?.iter().map(terms_from::<B>).collect()
+        B::fetch_all(q, &self.db).await.map_err(backend_err)?.iter().map(terms_from::<B>).collect()
     }
 
     async fn list_terms(&self, pool: &PoolId, page: &PageRequest) -> Result<Vec<Terms>> {
@@ -83,7 +83,7 @@ impl<B: Backend> TermsRepo for SqlStore<B> {
             .text(pool.as_str())
             .text(page.after.as_deref().unwrap_or(""))
             .int(page.fetch_limit());
-        B::fetch_all(q, &self.pool).await.map_err(backend_err)?.iter().map(terms_from::<B>).collect()
+        B::fetch_all(q, &self.db).await.map_err(backend_err)?.iter().map(terms_from::<B>).collect()
     }
 
     async fn update_terms(&self, t: &Terms) -> Result<()> {
@@ -95,12 +95,12 @@ impl<B: Backend> TermsRepo for SqlStore<B> {
                 .int(t.updated_at)
                 .text(t.pool_id.as_str())
                 .text(&t.id);
-        affected(B::execute(q, &self.pool).await.map_err(|e| write_err(e, "terms"))?, "terms")
+        affected(B::execute(q, &self.db).await.map_err(|e| write_err(e, "terms"))?, "terms")
     }
 
     async fn delete_terms(&self, pool: &PoolId, id: &str) -> Result<()> {
         let q = sqlx::query::<B>("DELETE FROM terms WHERE pool_id = $1 AND id = $2").text(pool.as_str()).text(id);
-        affected(B::execute(q, &self.pool).await.map_err(backend_err)?, "terms")
+        affected(B::execute(q, &self.db).await.map_err(backend_err)?, "terms")
     }
 }
 
@@ -109,7 +109,7 @@ impl<B: Backend> SessionConfigRepo for SqlStore<B> {
     async fn get_pool_session_config(&self, pool: &PoolId) -> Result<Option<PoolSessionConfig>> {
         let q = sqlx::query::<B>("SELECT tracking, max_per_user FROM pool_session_configs WHERE pool_id = $1")
             .text(pool.as_str());
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let Some(row) = B::fetch_optional(q, &self.db).await.map_err(backend_err)? else { return Ok(None) };
         Ok(Some(PoolSessionConfig {
             tracking: B::flag_col(&row, "tracking")?,
             max_per_user: count::<B>(&row, "max_per_user")?,
@@ -126,7 +126,7 @@ impl<B: Backend> SessionConfigRepo for SqlStore<B> {
         .flag(c.tracking)
         .int(i64::from(c.max_per_user))
         .int(at);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "pool"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "pool"))?;
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl<B: Backend> SessionConfigRepo for SqlStore<B> {
         )
         .text(pool.as_str())
         .text(client.as_str());
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let Some(row) = B::fetch_optional(q, &self.db).await.map_err(backend_err)? else { return Ok(None) };
         Ok(Some(ClientSessionConfig { max_validity_minutes: count::<B>(&row, "max_validity_minutes")? }))
     }
 
@@ -156,7 +156,7 @@ impl<B: Backend> SessionConfigRepo for SqlStore<B> {
         .text(client.as_str())
         .int(i64::from(c.max_validity_minutes))
         .int(at);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "client"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "client"))?;
         Ok(())
     }
 }

@@ -193,7 +193,7 @@ async fn live_ids_in<B: Backend>(conn: &mut B::Connection, pool: &PoolId, sub: &
 #[async_trait]
 impl<B: Backend> TokenRepo for SqlStore<B> {
     async fn create_family(&self, f: &TokenFamily, token: Option<&RefreshToken>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         insert_family::<B>(&mut tx, f, token).await?;
         tx.commit().await.map_err(backend_err)
     }
@@ -201,7 +201,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     async fn create_family_within(&self, f: &TokenFamily, token: &RefreshToken, max_live: u32) -> Result<Vec<String>> {
         // A transaction that reads before it writes: on SQLite it takes the write lock
         // first; on PostgreSQL the user's lock orders concurrent issues.
-        let mut tx = self.pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
+        let mut tx = self.db.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
         let user_key = format!("{}/{}", f.pool_id, f.sub);
         B::execute_on(sqlx::query::<B>(B::SESSIONS_LOCK).text(&user_key), &mut tx).await.map_err(backend_err)?;
         let live = live_ids_in::<B>(&mut tx, &f.pool_id, &f.sub, f.created_at).await?;
@@ -221,12 +221,12 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
 
     async fn get_family(&self, id: &str) -> Result<Option<TokenFamily>> {
         let q = sqlx::query::<B>("SELECT * FROM token_families WHERE id = $1").text(id);
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(family_from::<B>).transpose()
     }
 
     async fn get_refresh_token(&self, hash: &str) -> Result<Option<(RefreshToken, TokenFamily)>> {
-        let mut conn = self.pool.acquire().await.map_err(backend_err)?;
+        let mut conn = self.db.acquire().await.map_err(backend_err)?;
         refresh_token_on::<B>(&mut conn, hash).await
     }
 
@@ -246,7 +246,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
              LEFT JOIN users u ON u.pool_id = f.pool_id AND u.sub = f.sub WHERE t.hash = $1"
         );
         let q = sqlx::query::<B>(&sql).text(hash);
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else { return Ok(None) };
+        let Some(row) = B::fetch_optional(q, &self.db).await.map_err(backend_err)? else { return Ok(None) };
         let token = token_from::<B>(&row)?;
         let family = family_with_created::<B>(&row, "f_created_at")?;
         if B::opt_text_col(&row, "holder")?.is_none() {
@@ -259,7 +259,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     }
 
     async fn rotate_refresh_token(&self, old_hash: &str, new: &RefreshToken, at: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>("UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2 AND rotated_at IS NULL")
             .int(at)
             .text(old_hash);
@@ -273,13 +273,13 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     }
 
     async fn add_refresh_token(&self, token: &RefreshToken) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         insert_refresh_token::<B>(&mut tx, token).await?;
         tx.commit().await.map_err(backend_err)
     }
 
     async fn revoke_family(&self, pool: &PoolId, family_id: &str, at: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND pool_id = $3 AND revoked_at IS NULL",
         )
@@ -306,7 +306,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         .text(sub)
         .int(now)
         .int(i64::from(limit));
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter()
             .map(|row| {
                 let family = family_from::<B>(row)?;
@@ -317,13 +317,13 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
     }
 
     async fn sign_out_user(&self, pool: &PoolId, sub: &str, at: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         sign_out_in::<B>(&mut tx, pool, sub, at).await?;
         tx.commit().await.map_err(backend_err)
     }
 
     async fn revoke_tenant_families(&self, tenant: &TenantId, sub: Option<&str>, at: i64) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let revoked = revoke_tenant_families_in::<B>(&mut tx, tenant, sub, at).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(revoked)
@@ -337,7 +337,7 @@ impl<B: Backend> TokenRepo for SqlStore<B> {
         .text(pool.as_str())
         .int(after_seq)
         .int(i64::from(limit));
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter()
             .map(|row| {
                 let kind = B::text_col(row, "kind")?;

@@ -79,7 +79,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .opt_text(j.upload_hash.as_deref())
         .int(j.upload_expires_at)
         .int(j.next_line);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "import job"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "import job"))?;
         Ok(())
     }
 
@@ -87,13 +87,13 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         let q = sqlx::query::<B>("SELECT * FROM user_import_jobs WHERE job_id = $1 AND pool_id = $2")
             .text(job_id)
             .text(pool.as_str());
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(job_from::<B>).transpose()
     }
 
     async fn find_import_job(&self, job_id: &str) -> Result<Option<ImportJob>> {
         let q = sqlx::query::<B>("SELECT * FROM user_import_jobs WHERE job_id = $1").text(job_id);
-        let row = B::fetch_optional(q, &self.pool).await.map_err(backend_err)?;
+        let row = B::fetch_optional(q, &self.db).await.map_err(backend_err)?;
         row.as_ref().map(job_from::<B>).transpose()
     }
 
@@ -110,7 +110,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .int(after_at)
         .text(&after_id)
         .int(page.fetch_limit());
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter().map(job_from::<B>).collect()
     }
 
@@ -123,7 +123,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .int(c.first_line)
         .int(c.lines)
         .text(&c.data);
-        B::execute(q, &self.pool).await.map_err(|e| write_err(e, "import job"))?;
+        B::execute(q, &self.db).await.map_err(|e| write_err(e, "import job"))?;
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         total_rows: i64,
         file_bytes: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "UPDATE user_import_jobs SET uploaded_at = $1, upload_attempt = $2, total_rows = $3, \
              file_bytes = $4 WHERE job_id = $5 AND status = 'Created' AND uploaded_at IS NULL AND upload_hash = $6 \
@@ -168,7 +168,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         )
         .text(job_id)
         .text(attempt);
-        B::execute(q, &self.pool).await.map_err(backend_err)?;
+        B::execute(q, &self.db).await.map_err(backend_err)?;
         Ok(())
     }
 
@@ -180,7 +180,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .int(now)
         .text(job_id)
         .text(pool.as_str());
-        Ok(B::execute(q, &self.pool).await.map_err(backend_err)? == 1)
+        Ok(B::execute(q, &self.db).await.map_err(backend_err)? == 1)
     }
 
     async fn stop_import_job(&self, pool: &PoolId, job_id: &str) -> Result<bool> {
@@ -190,7 +190,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         )
         .text(job_id)
         .text(pool.as_str());
-        Ok(B::execute(q, &self.pool).await.map_err(backend_err)? == 1)
+        Ok(B::execute(q, &self.db).await.map_err(backend_err)? == 1)
     }
 
     async fn claim_import_job(&self, now: i64, owner: &str, lease_until: i64) -> Result<Option<ImportJob>> {
@@ -199,7 +199,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
              ORDER BY started_at, job_id LIMIT 5",
         )
         .int(now);
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         for row in &rows {
             let mut job = job_from::<B>(row)?;
             // Compare-and-set on what was just read: a worker that claimed the job in between
@@ -215,7 +215,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
             .int(job.lease_until)
             .text(job.lease_owner.as_deref().unwrap_or(""))
             .text(job.status.as_str());
-            if B::execute(q, &self.pool).await.map_err(backend_err)? == 1 {
+            if B::execute(q, &self.db).await.map_err(backend_err)? == 1 {
                 job.lease_owner = Some(owner.to_owned());
                 job.lease_until = lease_until;
                 if job.status == ImportStatus::Pending {
@@ -235,7 +235,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .text(job_id)
         .text(attempt)
         .int(line);
-        let Some(row) = B::fetch_optional(q, &self.pool).await.map_err(backend_err)? else {
+        let Some(row) = B::fetch_optional(q, &self.db).await.map_err(backend_err)? else {
             return Ok(None);
         };
         let chunk = ImportChunk {
@@ -272,7 +272,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
                     2 => &mut taken.phones,
                     _ => &mut taken.preferred_usernames,
                 };
-                for row in B::fetch_all(q, &self.pool).await.map_err(backend_err)? {
+                for row in B::fetch_all(q, &self.db).await.map_err(backend_err)? {
                     set.insert(B::text_col(&row, "k")?);
                 }
             }
@@ -281,7 +281,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
     }
 
     async fn commit_import_batch(&self, b: &ImportBatch<'_>) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "UPDATE user_import_jobs SET next_line = $1, imported = imported + $2, failed = failed + $3, \
              skipped = skipped + $4, lease_until = $5 \
@@ -316,7 +316,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         error: Option<&RowError>,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         let q = sqlx::query::<B>(
             "UPDATE user_import_jobs SET status = $1, completion_message = $2, skipped = skipped + $3, \
              completed_at = $4, lease_owner = NULL, lease_until = 0 WHERE job_id = $5 AND lease_owner = $6",
@@ -346,7 +346,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         )
         .text(job_id)
         .text(owner);
-        B::execute(q, &self.pool).await.map_err(backend_err)?;
+        B::execute(q, &self.db).await.map_err(backend_err)?;
         Ok(())
     }
 
@@ -358,7 +358,7 @@ impl<B: Backend> UserImportRepo for SqlStore<B> {
         .text(job_id)
         .int(after_line)
         .int(i64::from(limit));
-        let rows = B::fetch_all(q, &self.pool).await.map_err(backend_err)?;
+        let rows = B::fetch_all(q, &self.db).await.map_err(backend_err)?;
         rows.iter()
             .map(|r| {
                 Ok(RowError {

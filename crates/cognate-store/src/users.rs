@@ -11,10 +11,10 @@ use cognate_core::repo::UserRepo;
 use cognate_core::token::RevocationKind;
 use cognate_core::user::{FilterField, FilterOp, User, UserFilter, UserKeys, index_value};
 use cognate_core::webhook::WebhookEvent;
-use sqlx::Pool;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{json, prefix_upper, to_json, write_err};
 use crate::store::SqlStore;
 use crate::tokens;
@@ -112,7 +112,7 @@ pub(crate) async fn replace<B: Backend>(conn: &mut B::Connection, u: &User, k: &
 
 /// Stores the SRP verifier of a user who has none, while their password hash is unchanged.
 pub(crate) async fn add_srp_verifier<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     sub: &str,
     password_hash: &str,
@@ -162,7 +162,7 @@ pub(crate) fn values(rows: usize, width: usize) -> String {
 }
 
 /// Creates many users in one transaction with multi-row statements (see [`insert_many`]).
-pub(crate) async fn import<B: Backend>(db: &Pool<B>, users: &[(User, UserKeys)]) -> Result<()> {
+pub(crate) async fn import<B: Backend>(db: &Db<B>, users: &[(User, UserKeys)]) -> Result<()> {
     let mut tx = db.begin().await.map_err(backend_err)?;
     insert_many::<B>(&mut tx, users).await?;
     tx.commit().await.map_err(backend_err)
@@ -212,25 +212,25 @@ pub(crate) async fn insert_many<B: Backend>(conn: &mut B::Connection, users: &[(
     Ok(())
 }
 
-async fn one<B: Backend>(db: &Pool<B>, condition: &str, pool: &PoolId, value: &str) -> Result<Option<User>> {
+async fn one<B: Backend>(db: &Db<B>, condition: &str, pool: &PoolId, value: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.pool_id = $1 AND {condition} = $2");
     let q = sqlx::query::<B>(&sql).text(pool.as_str()).text(value);
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?;
     row.as_ref().map(user_from::<B>).transpose()
 }
 
-pub(crate) async fn get<B: Backend>(db: &Pool<B>, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
+pub(crate) async fn get<B: Backend>(db: &Db<B>, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
     one(db, "u.username_key", pool, username_key).await
 }
 
-pub(crate) async fn get_by_sub<B: Backend>(db: &Pool<B>, pool: &PoolId, sub: &str) -> Result<Option<User>> {
+pub(crate) async fn get_by_sub<B: Backend>(db: &Db<B>, pool: &PoolId, sub: &str) -> Result<Option<User>> {
     one(db, "u.sub", pool, sub).await
 }
 
 /// The user holding the verified alias `alias` (`email`, `phone_number`,
 /// `preferred_username`) with key `key`.
 pub(crate) async fn get_by_alias<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     alias: &str,
     key: &str,
@@ -246,7 +246,7 @@ pub(crate) async fn get_by_alias<B: Backend>(
 
 /// A page of the pool's users matching `filter`, in username order.
 pub(crate) async fn list<B: Backend>(
-    db: &Pool<B>,
+    db: &Db<B>,
     pool: &PoolId,
     filter: Option<&UserFilter>,
     page: &PageRequest,
@@ -314,7 +314,7 @@ pub(crate) async fn list<B: Backend>(
     rows.iter().map(user_from::<B>).collect()
 }
 
-pub(crate) async fn count<B: Backend>(db: &Pool<B>, pool: &PoolId) -> Result<i64> {
+pub(crate) async fn count<B: Backend>(db: &Db<B>, pool: &PoolId) -> Result<i64> {
     let q = sqlx::query::<B>("SELECT count(*) AS n FROM users WHERE pool_id = $1").text(pool.as_str());
     let row = B::fetch_optional(q, db).await.map_err(backend_err)?.ok_or(StoreError::NotFound("user"))?;
     B::int_col(&row, "n")
@@ -352,41 +352,41 @@ pub(crate) async fn remove<B: Backend>(conn: &mut B::Connection, pool: &PoolId, 
 #[async_trait]
 impl<B: Backend> UserRepo for SqlStore<B> {
     async fn create_user_with(&self, u: &User, k: &UserKeys, events: &[WebhookEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         insert::<B>(&mut tx, u, k).await?;
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 
     async fn import_users(&self, users: &[(User, UserKeys)]) -> Result<()> {
-        import(&self.pool, users).await
+        import(&self.db, users).await
     }
 
     async fn get_user(&self, pool: &PoolId, username_key: &str) -> Result<Option<User>> {
-        get(&self.pool, pool, username_key).await
+        get(&self.db, pool, username_key).await
     }
 
     async fn get_user_by_sub(&self, pool: &PoolId, sub: &str) -> Result<Option<User>> {
-        get_by_sub(&self.pool, pool, sub).await
+        get_by_sub(&self.db, pool, sub).await
     }
 
     async fn get_user_by_alias(&self, pool: &PoolId, alias: &str, key: &str) -> Result<Option<User>> {
-        get_by_alias(&self.pool, pool, alias, key).await
+        get_by_alias(&self.db, pool, alias, key).await
     }
 
     async fn update_user_with(&self, u: &User, k: &UserKeys, events: &[WebhookEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         replace::<B>(&mut tx, u, k).await?;
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
 
     async fn add_srp_verifier(&self, pool: &PoolId, sub: &str, password_hash: &str, sealed: &str) -> Result<bool> {
-        add_srp_verifier(&self.pool, pool, sub, password_hash, sealed).await
+        add_srp_verifier(&self.db, pool, sub, password_hash, sealed).await
     }
 
     async fn update_user_signed_out(&self, u: &User, k: &UserKeys, at: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         replace::<B>(&mut tx, u, k).await?;
         tokens::sign_out_in::<B>(&mut tx, &u.pool_id, &u.sub, at).await?;
         tx.commit().await.map_err(backend_err)
@@ -400,7 +400,7 @@ impl<B: Backend> UserRepo for SqlStore<B> {
         at: i64,
         events: &[WebhookEvent],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         set_enabled::<B>(&mut tx, pool, sub, enabled, at).await?;
         crate::changes::announce_in::<B>(&mut tx, &cognate_core::change::Change::User(pool.clone())).await?;
         if !enabled {
@@ -411,7 +411,7 @@ impl<B: Backend> UserRepo for SqlStore<B> {
     }
 
     async fn delete_user_with(&self, pool: &PoolId, sub: &str, at: i64, events: &[WebhookEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         remove::<B>(&mut tx, pool, sub).await?;
         tokens::publish_revocation::<B>(&mut tx, pool, RevocationKind::User, sub, at).await?;
         crate::webhooks::insert_events::<B>(&mut tx, events).await?;
@@ -419,10 +419,10 @@ impl<B: Backend> UserRepo for SqlStore<B> {
     }
 
     async fn list_users(&self, pool: &PoolId, filter: Option<&UserFilter>, page: &PageRequest) -> Result<Vec<User>> {
-        list(&self.pool, pool, filter, page).await
+        list(&self.db, pool, filter, page).await
     }
 
     async fn count_users(&self, pool: &PoolId) -> Result<i64> {
-        count(&self.pool, pool).await
+        count(&self.db, pool).await
     }
 }

@@ -21,10 +21,11 @@ use cognate_core::webhook::{
     AttemptOutcome, DeliveryAttempt, DeliveryStatus, PLATFORM_OWNER, WebhookDelivery, WebhookEndpoint, WebhookEvent,
     filter_matches,
 };
-use sqlx::{Pool, Transaction};
+use sqlx::Transaction;
 
 use crate::backend::{Backend, Bind as _};
 use crate::backend_err;
+use crate::db::Db;
 use crate::sql::{affected, json, to_json, write_err};
 use crate::store::SqlStore;
 
@@ -32,7 +33,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Begins a transaction confined to `owner` (a tenant id or `~platform`): on PostgreSQL
 /// the policies then show and accept only that owner's rows.
-async fn owner_scope<B: Backend>(pool: &Pool<B>, owner: &str) -> Result<Transaction<'static, B>> {
+async fn owner_scope<B: Backend>(pool: &Db<B>, owner: &str) -> Result<Transaction<'static, B>> {
     let mut tx = pool.begin().await.map_err(backend_err)?;
     set_owner::<B>(&mut tx, owner).await?;
     Ok(tx)
@@ -46,14 +47,14 @@ async fn set_owner<B: Backend>(conn: &mut B::Connection, owner: &str) -> Result<
 
 /// Begins a transaction that may read every owner's rows (and write, after [`set_owner`],
 /// one owner's at a time), reading before it writes.
-async fn platform_write_scope<B: Backend>(pool: &Pool<B>) -> Result<Transaction<'static, B>> {
+async fn platform_write_scope<B: Backend>(pool: &Db<B>) -> Result<Transaction<'static, B>> {
     let mut tx = pool.begin_with(B::WRITE_BEGIN).await.map_err(backend_err)?;
     B::execute_on(sqlx::query::<B>(B::PLATFORM_SCOPE), &mut tx).await.map_err(backend_err)?;
     Ok(tx)
 }
 
 /// A read-only transaction over every owner's rows.
-async fn platform_read<B: Backend>(pool: &Pool<B>) -> Result<Transaction<'static, B>> {
+async fn platform_read<B: Backend>(pool: &Db<B>) -> Result<Transaction<'static, B>> {
     let mut tx = pool.begin().await.map_err(backend_err)?;
     B::execute_on(sqlx::query::<B>(B::PLATFORM_SCOPE), &mut tx).await.map_err(backend_err)?;
     Ok(tx)
@@ -169,7 +170,7 @@ async fn insert_delivery<B: Backend>(conn: &mut B::Connection, d: &WebhookDelive
 #[async_trait]
 impl<B: Backend> WebhookRepo for SqlStore<B> {
     async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<()> {
-        let mut tx = owner_scope(&self.pool, &e.owner).await?;
+        let mut tx = owner_scope(&self.db, &e.owner).await?;
         let types = to_json(&e.event_types)?;
         let q = sqlx::query::<B>(
             "INSERT INTO webhook_endpoints (id, owner, url, description, event_types, enabled, disabled_reason, \
@@ -194,7 +195,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn get_webhook_endpoint(&self, owner: &str, id: &str) -> Result<Option<WebhookEndpoint>> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         let q = sqlx::query::<B>("SELECT * FROM webhook_endpoints WHERE owner = $1 AND id = $2").text(owner).text(id);
         let row = B::fetch_optional_on(q, &mut tx).await.map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)?;
@@ -202,7 +203,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn list_webhook_endpoints(&self, owner: &str, page: &PageRequest) -> Result<Vec<WebhookEndpoint>> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         let q = sqlx::query::<B>("SELECT * FROM webhook_endpoints WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3")
             .text(owner)
             .text(page.after.as_deref().unwrap_or(""))
@@ -213,7 +214,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn update_webhook_endpoint(&self, e: &WebhookEndpoint) -> Result<()> {
-        let mut tx = owner_scope(&self.pool, &e.owner).await?;
+        let mut tx = owner_scope(&self.db, &e.owner).await?;
         let types = to_json(&e.event_types)?;
         let q = sqlx::query::<B>(
             "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, enabled = $4, \
@@ -238,7 +239,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn delete_webhook_endpoint(&self, owner: &str, id: &str) -> Result<()> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         // Attempts and deliveries first: not every SQLite connection enforces cascades.
         let q = sqlx::query::<B>(
             "DELETE FROM webhook_attempts WHERE owner = $1 AND delivery_id IN \
@@ -261,7 +262,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let mut tx = self.db.begin().await.map_err(backend_err)?;
         insert_events::<B>(&mut tx, events).await?;
         tx.commit().await.map_err(backend_err)
     }
@@ -272,7 +273,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
         limit: u32,
         new_id: &(dyn Fn() -> String + Send + Sync),
     ) -> Result<u64> {
-        let mut tx = platform_write_scope(&self.pool).await?;
+        let mut tx = platform_write_scope(&self.db).await?;
         let q = sqlx::query::<B>(
             "SELECT * FROM webhook_events WHERE fanned_out_at IS NULL ORDER BY created_at, id LIMIT $1",
         )
@@ -333,13 +334,13 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn create_webhook_delivery(&self, d: &WebhookDelivery) -> Result<()> {
-        let mut tx = owner_scope(&self.pool, &d.owner).await?;
+        let mut tx = owner_scope(&self.db, &d.owner).await?;
         insert_delivery::<B>(&mut tx, d).await?;
         tx.commit().await.map_err(backend_err)
     }
 
     async fn claim_webhook_deliveries(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<WebhookDelivery>> {
-        let mut tx = platform_read(&self.pool).await?;
+        let mut tx = platform_read(&self.db).await?;
         let q = sqlx::query::<B>(
             "SELECT * FROM webhook_deliveries WHERE status = $1 AND next_attempt_at <= $2 \
              ORDER BY next_attempt_at, id LIMIT $3",
@@ -354,7 +355,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
             let mut d = delivery_from::<B>(row)?;
             // Compare-and-set on the value just read, as the email outbox does: a worker
             // that claimed it in between moved next_attempt_at, and this matches nothing.
-            let mut tx = owner_scope(&self.pool, &d.owner).await?;
+            let mut tx = owner_scope(&self.db, &d.owner).await?;
             let q = sqlx::query::<B>(
                 "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE owner = $2 AND id = $3 \
                  AND status = $4 AND next_attempt_at = $5",
@@ -376,7 +377,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
 
     async fn record_webhook_attempt(&self, o: &AttemptOutcome) -> Result<()> {
         let a = &o.attempt;
-        let mut tx = owner_scope(&self.pool, &a.owner).await?;
+        let mut tx = owner_scope(&self.db, &a.owner).await?;
         let q = sqlx::query::<B>(
             "INSERT INTO webhook_attempts (delivery_id, owner, at, status_code, error, excerpt, latency_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -444,7 +445,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
         status: Option<DeliveryStatus>,
         page: &PageRequest,
     ) -> Result<Vec<WebhookDelivery>> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         // Ids start with their creation time, so descending ids are newest first; the
         // cursor is the last id shown.
         let q = sqlx::query::<B>(
@@ -462,7 +463,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn get_webhook_delivery(&self, owner: &str, endpoint_id: &str, id: &str) -> Result<Option<WebhookDelivery>> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         let q = sqlx::query::<B>("SELECT * FROM webhook_deliveries WHERE owner = $1 AND endpoint_id = $2 AND id = $3")
             .text(owner)
             .text(endpoint_id)
@@ -473,7 +474,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn webhook_attempts(&self, owner: &str, delivery_id: &str) -> Result<Vec<DeliveryAttempt>> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         let q = sqlx::query::<B>("SELECT * FROM webhook_attempts WHERE owner = $1 AND delivery_id = $2 ORDER BY at")
             .text(owner)
             .text(delivery_id);
@@ -483,7 +484,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn replay_webhook_delivery(&self, owner: &str, endpoint_id: &str, id: &str, now: i64) -> Result<()> {
-        let mut tx = owner_scope(&self.pool, owner).await?;
+        let mut tx = owner_scope(&self.db, owner).await?;
         let q = sqlx::query::<B>(
             "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2 \
              WHERE owner = $3 AND endpoint_id = $4 AND id = $5",
@@ -498,7 +499,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn prune_webhooks(&self, before: i64) -> Result<u64> {
-        let mut tx = platform_read(&self.pool).await?;
+        let mut tx = platform_read(&self.db).await?;
         let q = sqlx::query::<B>(
             "SELECT DISTINCT owner FROM webhook_deliveries WHERE created_at < $1 \
              UNION SELECT DISTINCT owner FROM webhook_events WHERE created_at < $1",
@@ -509,7 +510,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
         let mut gone = 0;
         for row in &owners {
             let owner = B::text_col(row, 0)?;
-            let mut tx = owner_scope(&self.pool, &owner).await?;
+            let mut tx = owner_scope(&self.db, &owner).await?;
             let q = sqlx::query::<B>(
                 "DELETE FROM webhook_attempts WHERE owner = $1 AND delivery_id IN (SELECT id FROM webhook_deliveries \
                  WHERE owner = $1 AND created_at < $2 AND status <> $3)",
@@ -537,7 +538,7 @@ impl<B: Backend> WebhookRepo for SqlStore<B> {
     }
 
     async fn webhook_backlog(&self) -> Result<WebhookBacklog> {
-        let mut tx = platform_read(&self.pool).await?;
+        let mut tx = platform_read(&self.db).await?;
         let q = sqlx::query::<B>("SELECT COUNT(*) FROM webhook_events WHERE fanned_out_at IS NULL");
         let events_pending = B::int_col(&B::fetch_one_on(q, &mut tx).await.map_err(backend_err)?, 0)?;
         let q = sqlx::query::<B>(

@@ -12,6 +12,7 @@ mod connections;
 mod files;
 mod harness;
 mod idps;
+mod kept_connections;
 mod managed_login;
 mod mfa;
 mod outbox;
