@@ -60,9 +60,10 @@ async fn kept_connections_count_as_idle() {
             assert!(found.unwrap().is_some());
         }
         // Nothing is in use now. sqlx gives a connection back to its pool from a task of its
-        // own: wait for those to land.
+        // own: wait for those to land, but not as long as the second after which the kept
+        // ones go back to sqlx too (they must count as idle while kept).
         let mut usage = store.pool_usage();
-        for _ in 0..50 {
+        for _ in 0..10 {
             if usage.idle == usage.size {
                 break;
             }
@@ -87,8 +88,9 @@ async fn kept_connections_yield_to_transactions_when_the_pool_runs_dry() {
     for found in [found.0, found.1, found.2, found.3] {
         assert!(found.unwrap().is_some());
     }
-    // Four units of work at once need every connection, the kept one too; without it the
-    // fourth would wait for sqlx's acquire timeout (30 s).
+    // Four units of work at once need every connection, the kept one too; were it never
+    // given back (at once, or by the sweep a second later), the fourth would wait for
+    // sqlx's acquire timeout (30 s).
     let tenant = |i: u32| TenantId::parse(&format!("dry-{i}")).unwrap();
     let (t0, t1, t2, t3) = (tenant(0), tenant(1), tenant(2), tenant(3));
     let works = tokio::time::timeout(Duration::from_secs(10), async {
